@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { TimestampSchema } from "./time.js";
+
+/** Material codes: lower-case letters, digits and `_`, as in DOMAIN.md §3 (urea, map, kcl, znso4…). */
+export const MaterialCodeSchema = z.string().regex(/^[a-z0-9_]{1,32}$/, "material code: 1–32 of a-z 0-9 _");
+/** kg per material; a hopper or batch never holds more than 20 t of one material. */
+const KgByMaterial = z.record(MaterialCodeSchema, z.number().min(0).max(20_000)).refine((m) => Object.keys(m).length <= 32, "at most 32 materials");
+
+export const MACHINE_STATES = ["idle", "running", "held", "paused", "stopped", "fault"] as const;
+
+export const BlenderTelemetrySchema = z.object({
+  ts: TimestampSchema,
+  state: z.enum(MACHINE_STATES),
+  hopperKg: KgByMaterial,
+  scaleKg: z.number().min(-50).max(5_000), // small negative values are tare drift
+  mixerA: z.number().min(0).max(200),
+  bagsTotal: z.number().int().min(0).max(1e9),
+});
+export type BlenderTelemetry = z.infer<typeof BlenderTelemetrySchema>;
+
+const BatchBase = {
+  ts: TimestampSchema,
+  batchId: z.string().min(1).max(64),
+  orderId: z.string().min(1).max(64),
+};
+const Reason = z.string().min(1).max(200);
+
+/** Batch events follow ISA-88 batch states (DOMAIN.md §3): started → (held ⇄ resumed) → completed | aborted. */
+export const BlenderBatchSchema = z.discriminatedUnion("event", [
+  z.object({ ...BatchBase, event: z.literal("started"), targetKg: KgByMaterial }),
+  z.object({ ...BatchBase, event: z.literal("completed"), actualKg: KgByMaterial, bags: z.number().int().min(0).max(1000) }),
+  z.object({ ...BatchBase, event: z.literal("held"), reason: Reason, actualKg: KgByMaterial.optional() }),
+  z.object({ ...BatchBase, event: z.literal("resumed"), reason: Reason.optional() }),
+  z.object({ ...BatchBase, event: z.literal("aborted"), reason: Reason.optional(), actualKg: KgByMaterial.optional() }),
+]);
+export type BlenderBatch = z.infer<typeof BlenderBatchSchema>;
+
+export const BLENDER_REPORT_INTERVAL_S = 10;

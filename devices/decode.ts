@@ -1,0 +1,97 @@
+import type { z } from "zod";
+import { type BlenderBatch, BlenderBatchSchema, type BlenderTelemetry, BlenderTelemetrySchema } from "./blender.js";
+import type { Family } from "./ids.js";
+import { type Status, StatusSchema } from "./status.js";
+import { type StreetlightTelemetry, StreetlightTelemetrySchema } from "./streetlight.js";
+import { MAX_AGE_MS, MAX_FUTURE_MS } from "./time.js";
+import type { UplinkKind } from "./topics.js";
+
+export type DecodedMessage =
+  | { family: "streetlight"; kind: "telemetry"; body: StreetlightTelemetry }
+  | { family: "blender"; kind: "telemetry"; body: BlenderTelemetry }
+  | { family: "blender"; kind: "batch"; body: BlenderBatch }
+  | { family: Family; kind: "status"; body: Status };
+
+/** Stable reject reasons: they are counted per device and appear in metrics and the API. */
+export const REJECT_REASONS = [
+  "bad_topic",
+  "too_large",
+  "not_utf8",
+  "bad_json",
+  "invalid",
+  "ts_future",
+  "ts_too_old",
+  "unknown_device",
+  "wrong_family",
+  "disabled",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type DecodeResult = { ok: true; message: DecodedMessage; ts: number } | { ok: false; reason: RejectReason; detail: string };
+
+const SCHEMAS: Record<string, z.ZodType> = {
+  "streetlight/telemetry": StreetlightTelemetrySchema,
+  "streetlight/status": StatusSchema,
+  "blender/telemetry": BlenderTelemetrySchema,
+  "blender/batch": BlenderBatchSchema,
+  "blender/status": StatusSchema,
+};
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decode one payload against the v1 contract. Bad input is data, not an exception:
+ * this never throws, whatever the bytes.
+ */
+export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Array, receivedAt: number, maxBytes: number): DecodeResult {
+  if (payload.byteLength > maxBytes) {
+    return { ok: false, reason: "too_large", detail: `payload is ${payload.byteLength} bytes; the limit is ${maxBytes}` };
+  }
+  const schema = SCHEMAS[`${family}/${kind}`];
+  if (!schema) return { ok: false, reason: "bad_topic", detail: `${family} devices do not publish ${kind}` };
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return { ok: false, reason: "not_utf8", detail: "payload is not UTF-8 text" };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e: unknown) {
+    return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message : "not JSON" };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`)
+      .join("; ");
+    return { ok: false, reason: "invalid", detail };
+  }
+  const body = parsed.data as { ts?: number };
+  const ts = body.ts ?? receivedAt;
+  if (ts > receivedAt + MAX_FUTURE_MS) {
+    return { ok: false, reason: "ts_future", detail: `ts is ${Math.round((ts - receivedAt) / 1000)} s ahead of the server clock (limit 300 s)` };
+  }
+  if (ts < receivedAt - MAX_AGE_MS) {
+    return { ok: false, reason: "ts_too_old", detail: "ts is more than 60 days old" };
+  }
+  return { ok: true, message: { family, kind, body: parsed.data } as DecodedMessage, ts };
+}
+
+/**
+ * Numeric fields of a message as dotted paths (`pv.w`, `hopperKg.urea`); booleans count as 0/1.
+ * These are what aggregated queries (min/avg/max/last) work on.
+ */
+export function numericFields(body: unknown, prefix = "", out: Record<string, number> = {}): Record<string, number> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return out;
+  for (const [key, value] of Object.entries(body)) {
+    if (key === "ts" && prefix === "") continue;
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === "number") out[path] = value;
+    else if (typeof value === "boolean") out[path] = value ? 1 : 0;
+    else if (value !== null && typeof value === "object" && !Array.isArray(value)) numericFields(value, path, out);
+  }
+  return out;
+}

@@ -1,0 +1,31 @@
+import { z } from "zod";
+
+/** Earliest plausible device time: 2000-01-01. Anything earlier is an unset RTC, not a reading. */
+const MIN_TS = Date.UTC(2000, 0, 1);
+/** Latest representable time we accept at all (year 2100); the "not in the future" rule is applied at ingest. */
+const MAX_TS = Date.UTC(2100, 0, 1);
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * `ts`: epoch milliseconds (integer) or an RFC 3339 string with an explicit offset.
+ * Normalised to epoch milliseconds. A string without an offset is refused: a device
+ * clock in local time without a zone is ambiguous by 8 hours in China.
+ */
+export const TimestampSchema = z
+  .union([
+    z.number().int("ts in milliseconds must be a whole number"),
+    z.string().regex(RFC3339, "ts must be epoch milliseconds or RFC 3339 with a time zone, e.g. 2025-11-21T18:05:00+08:00"),
+  ])
+  .transform((v, ctx) => {
+    const ms = typeof v === "number" ? v : Date.parse(v);
+    if (!Number.isFinite(ms) || ms < MIN_TS || ms > MAX_TS) {
+      ctx.addIssue({ code: "custom", message: "ts is not a plausible date (2000–2100); is the device clock set?" });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** Ingest rules for device time (PROTOCOL.md "Clock rules"). */
+export const MAX_FUTURE_MS = 5 * 60_000;
+export const MAX_AGE_MS = 60 * 24 * 3600_000;

@@ -1,0 +1,51 @@
+import { type DeviceId, FAMILIES, type Family, isDeviceId } from "./ids.js";
+
+/**
+ * The one module that builds and parses MQTT topics (PROTOCOL.md "Topics").
+ *   {family}/{id}/telemetry | batch | status     device → service
+ *   {family}/{id}/cmd/{name}                      service → device
+ */
+export const UPLINK_KINDS = { streetlight: ["telemetry", "status"], blender: ["telemetry", "batch", "status"] } as const;
+export type UplinkKind = "telemetry" | "batch" | "status";
+
+export type ParsedTopic =
+  | { ok: true; family: Family; deviceId: DeviceId; kind: UplinkKind }
+  | { ok: true; family: Family; deviceId: DeviceId; kind: "cmd"; command: string }
+  | { ok: false; reason: "bad_topic"; detail: string };
+
+/** Command names: lower-case words, e.g. `recipe`, `pause`. */
+const COMMAND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+
+export function parseTopic(topic: string): ParsedTopic {
+  const parts = topic.split("/");
+  const [family, id, kind, command] = parts;
+  if (family === undefined || !(FAMILIES as readonly string[]).includes(family)) {
+    return { ok: false, reason: "bad_topic", detail: `unknown family in "${topic.slice(0, 80)}"` };
+  }
+  if (id === undefined || !isDeviceId(id)) {
+    return { ok: false, reason: "bad_topic", detail: "device id must be 1–64 characters of A-Z a-z 0-9 _ -" };
+  }
+  const fam = family as Family;
+  if (kind === "cmd") {
+    if (parts.length !== 4 || command === undefined || !COMMAND_PATTERN.test(command)) {
+      return { ok: false, reason: "bad_topic", detail: "command topics are {family}/{id}/cmd/{name}" };
+    }
+    return { ok: true, family: fam, deviceId: id, kind: "cmd", command };
+  }
+  const kinds: readonly string[] = UPLINK_KINDS[fam];
+  if (parts.length !== 3 || kind === undefined || !kinds.includes(kind)) {
+    return { ok: false, reason: "bad_topic", detail: `${fam} devices publish on ${kinds.map((k) => `${fam}/{id}/${k}`).join(", ")}` };
+  }
+  return { ok: true, family: fam, deviceId: id, kind: kind as UplinkKind };
+}
+
+export const topics = {
+  uplink: (family: Family, id: DeviceId | string, kind: UplinkKind) => `${family}/${id}/${kind}`,
+  command: (family: Family, id: DeviceId | string, name: string) => `${family}/${id}/cmd/${name}`,
+  /** What a device may subscribe to: its own commands. */
+  commandFilter: (family: Family, id: DeviceId | string) => `${family}/${id}/cmd/#`,
+  /** What the service subscribes to on an external broker. */
+  serviceFilters: (): string[] => FAMILIES.flatMap((f) => UPLINK_KINDS[f].map((k) => `${f}/+/${k}`)),
+  /** `{family}/{id}/` prefix a device may publish under. */
+  devicePrefix: (family: Family, id: DeviceId | string) => `${family}/${id}/`,
+};

@@ -1,0 +1,191 @@
+import { mkdirSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createEmbeddedBroker } from "./broker/embedded.js";
+import { createExternalSource } from "./broker/external.js";
+import type { Config } from "./config.js";
+import { createRegistry } from "./devices/registry.js";
+import { deviceRoutes } from "./devices/routes.js";
+import { createApiKeys } from "./http/api-keys.js";
+import { createHttpServer } from "./http/server.js";
+import { createPipeline } from "./ingest/pipeline.js";
+import { createPresence } from "./ingest/presence.js";
+import { createStoreWriter } from "./ingest/store-writer.js";
+import { openWal } from "./ingest/wal.js";
+import type { Logger } from "./log.js";
+import { createDuckDbTelemetryStore } from "./store/duckdb-telemetry.js";
+import { openStateStore } from "./store/state-store.js";
+import { createMetrics } from "./system/metrics.js";
+import { systemRoutes } from "./system/routes.js";
+
+export type Started = {
+  httpUrl: string;
+  mqttUrl: string | null;
+  ports: { http: number; mqtt?: number | undefined; ws?: number | undefined; tls?: number | undefined };
+  /** Set only when this start created the first admin key. */
+  createdAdminKey: string | null;
+};
+
+/**
+ * The composition root: builds every part with explicit arguments and wires them.
+ * device → broker (embedded | external) → pipeline → write-ahead log → store writer → stores
+ *                                                   ↘ presence, latest state, monitors
+ */
+export async function createApp(config: Config, deps: { log: Logger; clock?: () => number }) {
+  const { log } = deps;
+  const clock = deps.clock ?? Date.now;
+  mkdirSync(config.dataDir, { recursive: true });
+  const metrics = createMetrics();
+
+  const state = await openStateStore(config.dataDir);
+  const telemetry = await createDuckDbTelemetryStore(config.dataDir);
+  const floorSeq = Math.max(await telemetry.checkpoint(), await state.rejectCheckpoint());
+  const wal = await openWal(join(config.dataDir, "wal"), {
+    floorSeq,
+    onTornRecord: (file) => log.warn({ file }, "skipped a torn record at the end of the write-ahead log (it was never acknowledged)"),
+  });
+  const writer = createStoreWriter({
+    wal,
+    telemetry,
+    state,
+    batchSize: config.store.batchSize,
+    flushMs: config.store.flushMs,
+    log,
+    metrics: {
+      written: (measurement, n) => metrics.storeWritten.inc({ measurement }, n),
+      writeSeconds: (s) => metrics.storeWriteSeconds.observe(s),
+      writeError: () => metrics.storeWriteErrors.inc(),
+      queueDepth: (n) => metrics.storeQueueDepth.set(n),
+    },
+  });
+  const registry = await createRegistry(state, clock);
+  const apiKeys = await createApiKeys(state, clock);
+  const presence = createPresence({
+    timeoutMs: { streetlight: 3 * config.ingest.reportIntervalS.streetlight * 1000, blender: 3 * config.ingest.reportIntervalS.blender * 1000 },
+    familyOf: (id) => registry.get(id)?.family,
+    record: (events) => state.insertPresenceEvents(events),
+    onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
+  });
+  const pipeline = createPipeline({
+    registry,
+    wal,
+    writer,
+    presence,
+    metrics,
+    maxPayloadBytes: config.ingest.maxPayloadBytes,
+    rejectLimitPerMinute: config.ingest.rejectLimitPerMinute,
+  });
+
+  const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log }) : null;
+  const embedded = external
+    ? null
+    : await createEmbeddedBroker({
+        options: {
+          host: config.mqtt.host,
+          port: config.mqtt.port,
+          wsPort: config.mqtt.wsPort,
+          tls: config.mqtt.tls,
+          maxPacketBytes: config.ingest.maxPacketBytes,
+          banMs: config.ingest.banMs,
+        },
+        registry,
+        pipeline,
+        presence,
+        metrics,
+        log,
+      });
+
+  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy });
+  systemRoutes(http, {
+    metrics,
+    apiKeys,
+    readiness: async () => ({
+      telemetryStore: await telemetry.ping().then(
+        () => true,
+        () => false,
+      ),
+      stateStore: await state.db.all("SELECT 1").then(
+        () => true,
+        () => false,
+      ),
+      broker: external ? external.isConnected() : embedded?.ports.mqtt !== undefined,
+    }),
+  });
+  deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<void> | void) => {
+    const t = setInterval(() => {
+      Promise.resolve(fn()).catch((e: unknown) => log.warn({ err: e }, "periodic task failed"));
+    }, ms);
+    t.unref();
+    timers.push(t);
+  };
+  const updateGauges = () => {
+    const online = presence.counts();
+    const registered: Record<string, number> = {};
+    for (const d of registry.list({})) registered[d.family] = (registered[d.family] ?? 0) + 1;
+    for (const family of ["streetlight", "blender"]) {
+      metrics.online.set({ family }, online[family] ?? 0);
+      metrics.registered.set({ family }, registered[family] ?? 0);
+    }
+  };
+
+  let stopping: Promise<void> | null = null;
+
+  return {
+    config,
+    registry,
+    pipeline,
+    presence,
+    telemetry,
+    state,
+    writer,
+    wal,
+    apiKeys,
+    metrics,
+    http,
+    broker: embedded,
+    external,
+    async start(): Promise<Started> {
+      const { replayed } = await writer.start();
+      if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
+      const { created } = await apiKeys.bootstrap(config.adminKey);
+      const ports: Started["ports"] = { http: 0 };
+      if (embedded) Object.assign(ports, await embedded.start());
+      if (external) await external.start();
+      await http.listen({ host: config.http.host, port: config.http.port });
+      ports.http = (http.server.address() as AddressInfo).port;
+      every(5_000, () => {
+        presence.sweep(clock());
+        updateGauges();
+        return presence.flush();
+      });
+      every(10 * 60_000, () => state.pruneRejects());
+      updateGauges();
+      const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
+      return {
+        httpUrl: `http://${host}:${ports.http}`,
+        mqttUrl: embedded ? `mqtt://${host}:${ports.mqtt}` : (config.mqtt.external?.url ?? null),
+        ports,
+        createdAdminKey: created,
+      };
+    },
+    /** SIGTERM: stop accepting, write what was accepted, close. */
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await http.close();
+        if (embedded) await embedded.stop();
+        if (external) await external.stop();
+        await wal.close();
+        await writer.stop();
+        await presence.flush();
+        await telemetry.close();
+        state.close();
+      })();
+      return stopping;
+    },
+  };
+}
+export type App = Awaited<ReturnType<typeof createApp>>;

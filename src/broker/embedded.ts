@@ -1,0 +1,204 @@
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { type AddressInfo, createServer, type Server } from "node:net";
+import type { Duplex } from "node:stream";
+import { createServer as createTlsServer } from "node:tls";
+import { Aedes, type Client } from "aedes";
+import { createWebSocketStream, WebSocketServer } from "ws";
+import { type Family, parseTopic, topics } from "../../devices/index.js";
+import type { Registry } from "../devices/registry.js";
+import type { Pipeline } from "../ingest/pipeline.js";
+import type { Presence } from "../ingest/presence.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../system/metrics.js";
+
+/** The device a connection authenticated as; set in `authenticate`, read in every hook after it. */
+const DEVICE = Symbol("agrilume.device");
+type DeviceClient = Client & { [DEVICE]?: { id: string; family: Family } };
+
+/** CONNACK return codes, MQTT 3.1.1 §3.2.2.3 */
+const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
+
+export type EmbeddedBrokerOptions = {
+  host: string;
+  port: number;
+  wsPort?: number | undefined;
+  tls?: { port: number; certFile: string; keyFile: string } | undefined;
+  maxPacketBytes: number;
+  banMs: number;
+};
+
+/**
+ * The embedded MQTT broker (aedes) as a message source.
+ *
+ * aedes writes a QoS 1 PUBACK before its `published` hook runs, but only after
+ * `authorizePublish` calls back. So the whole ingest (validation and the durable write) runs
+ * inside `authorizePublish`: the PUBACK leaves only once the message is on disk.
+ */
+export async function createEmbeddedBroker(deps: {
+  options: EmbeddedBrokerOptions;
+  registry: Registry;
+  pipeline: Pipeline;
+  presence: Presence;
+  metrics: Metrics;
+  log: Logger;
+}) {
+  const { options, registry, pipeline, presence, metrics, log } = deps;
+  const banned = new Map<string, number>();
+  const connections = new Map<string, DeviceClient>();
+
+  const broker = await Aedes.createBroker({
+    id: "agrilume",
+    maxClientsIdLength: 64, // device ids are up to 64 characters
+    maxTopicLevels: 8, // our topics have 3 or 4 levels; deeper ones are refused before routing
+    drainTimeout: 10_000, // a frozen client is dropped instead of stalling delivery to others
+    concurrency: 1000,
+    connectTimeout: 10_000,
+  });
+
+  broker.authenticate = (client, username, password, done) => {
+    const refuse = (code: number, reason: string) => {
+      metrics.refused.inc({ reason });
+      const err = Object.assign(new Error(reason), { returnCode: code });
+      done(err as never, false);
+    };
+    if (!username || !password) return refuse(CONNACK.BAD_CREDENTIALS, "no_credentials");
+    const until = banned.get(username);
+    if (until !== undefined) {
+      if (Date.now() < until) return refuse(CONNACK.SERVER_UNAVAILABLE, "banned");
+      banned.delete(username);
+    }
+    // Client id = device id, so one device cannot take over another's session.
+    if (client.id !== username) return refuse(CONNACK.IDENTIFIER_REJECTED, "client_id_mismatch");
+    registry.authenticate(username, password.toString("utf8")).then(
+      (result) => {
+        if (!result.ok) return refuse(result.reason === "disabled" ? CONNACK.NOT_AUTHORIZED : CONNACK.BAD_CREDENTIALS, result.reason);
+        (client as DeviceClient)[DEVICE] = { id: result.device.id, family: result.device.family };
+        done(null, true);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, "authentication failed");
+        refuse(CONNACK.SERVER_UNAVAILABLE, "auth_error");
+      },
+    );
+  };
+
+  broker.authorizePublish = (client, packet, done) => {
+    const device = (client as DeviceClient | null)?.[DEVICE];
+    if (!client || !device) return done(new Error("not authenticated"));
+    const parsed = parseTopic(packet.topic);
+    // Only the status topic is retained (it doubles as the last will); nothing else may fill broker memory.
+    if (!(parsed.ok && parsed.kind === "status")) packet.retain = false;
+    pipeline
+      .ingest({ topic: packet.topic, payload: Buffer.from(packet.payload), receivedAt: Date.now(), clientId: client.id, authenticatedAs: device.id })
+      .then(
+        (verdict) => {
+          if (verdict.outcome !== "refused") return done(null);
+          if (verdict.reason === "throttled") {
+            banned.set(device.id, Date.now() + options.banMs);
+            log.warn({ deviceId: device.id, banMs: options.banMs }, "device disconnected for sending too many bad messages");
+          }
+          done(new Error(verdict.reason)); // aedes closes the connection; MQTT 3.1.1 has no negative PUBACK
+        },
+        (e: unknown) => {
+          // Not durable, so not acknowledged: the device will send it again.
+          log.error({ err: e }, "could not record a message; connection closed so the device retries");
+          done(e as Error);
+        },
+      );
+  };
+
+  broker.authorizeSubscribe = (client, sub, done) => {
+    const device = (client as DeviceClient)[DEVICE];
+    const own = device ? topics.commandFilter(device.family, device.id).slice(0, -1) : null; // "{family}/{id}/cmd/"
+    if (own && (sub.topic === `${own}#` || (sub.topic.startsWith(own) && !sub.topic.slice(own.length).includes("/") && !sub.topic.includes("#")))) {
+      return done(null, sub);
+    }
+    metrics.refused.inc({ reason: "subscribe_not_own" });
+    done(null, null); // SUBACK 0x80: refused
+  };
+
+  broker.on("client", (client) => {
+    const device = (client as DeviceClient)[DEVICE];
+    if (!device) return;
+    connections.set(device.id, client as DeviceClient);
+    metrics.connected.set(connections.size);
+    presence.connected(device.id, Date.now());
+  });
+  broker.on("clientDisconnect", (client) => {
+    const device = (client as DeviceClient)[DEVICE];
+    if (!device || connections.get(device.id) !== client) return;
+    connections.delete(device.id);
+    metrics.connected.set(connections.size);
+    presence.disconnected(device.id, Date.now());
+  });
+  broker.on("clientError", (client, err) => log.debug({ clientId: client.id, err: err.message }, "client error"));
+  broker.on("connectionError", (client, err) => log.debug({ clientId: client?.id, err: err.message }, "connection error"));
+
+  /** Closes a connection whose next packet announces more than maxPacketBytes, before buffering it. */
+  const handle = (conn: Duplex) => {
+    const client = broker.handle(conn) as unknown as { _parser: { _parseLength: () => boolean; packet: { length: number } } };
+    const parser = client._parser;
+    const parseLength = parser._parseLength;
+    parser._parseLength = function guarded(this: typeof parser) {
+      const ok = parseLength.call(this);
+      if (ok && this.packet.length > options.maxPacketBytes) {
+        metrics.refused.inc({ reason: "packet_too_large" });
+        conn.destroy();
+        return false;
+      }
+      return ok;
+    };
+  };
+
+  const servers: (Server | HttpServer)[] = [];
+  const ports: { mqtt?: number; ws?: number; tls?: number } = {};
+  const listen = (server: Server | HttpServer, port: number, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    });
+
+  return {
+    broker,
+    ports,
+    isConnected: (id: string) => connections.has(id),
+    /** Publishes a command to a device at QoS 1. */
+    publishCommand(family: Family, id: string, name: string, body: unknown): Promise<void> {
+      return new Promise((resolve, reject) =>
+        broker.publish(
+          { cmd: "publish", topic: topics.command(family, id, name), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+    },
+    disconnect(id: string) {
+      connections.get(id)?.close();
+    },
+    async start() {
+      const tcp = createServer(handle);
+      servers.push(tcp);
+      ports.mqtt = await listen(tcp, options.port, options.host);
+      if (options.tls) {
+        const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle);
+        servers.push(tlsServer);
+        ports.tls = await listen(tlsServer, options.tls.port, options.host);
+      }
+      if (options.wsPort !== undefined) {
+        const http = createHttpServer((_req, res) => res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket only\n"));
+        const wss = new WebSocketServer({ server: http, handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false) });
+        wss.on("connection", (ws) => handle(createWebSocketStream(ws)));
+        servers.push(http);
+        ports.ws = await listen(http, options.wsPort, options.host);
+      }
+      return ports;
+    },
+    /** Stops accepting connections, then closes the broker (which disconnects every client). */
+    async stop() {
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const c of connections.values()) c.close();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+export type EmbeddedBroker = Awaited<ReturnType<typeof createEmbeddedBroker>>;

@@ -1,0 +1,170 @@
+import { z } from "zod";
+
+/**
+ * All configuration, from AGRILUME_* environment variables and optionally a JSON file
+ * (AGRILUME_CONFIG_FILE) with the same keys; the environment wins. Every setting has a
+ * default that runs the embedded setup. `loadConfig` is pure.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const optPort = z.union([z.literal("").transform(() => undefined), port]).optional();
+const positiveInt = z.coerce.number().int().positive();
+const boolish = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
+
+export const SETTINGS = {
+  AGRILUME_CONFIG_FILE: { schema: z.string().optional(), doc: "JSON file with any of these settings; the environment wins" },
+  AGRILUME_DATA_DIR: { schema: z.string().min(1).default("./data"), doc: "where the embedded stores and the write-ahead log live" },
+  AGRILUME_LANG: { schema: z.enum(["zh", "en"]).default("zh"), doc: "language of printed messages: zh (Chinese) or en" },
+  AGRILUME_LOG_LEVEL: {
+    schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    doc: "log level; info prints start-up and state changes only",
+  },
+  AGRILUME_HTTP_HOST: { schema: z.string().min(1).default("0.0.0.0"), doc: "HTTP listen address" },
+  AGRILUME_HTTP_PORT: { schema: port.default(8080), doc: "HTTP API port (0 picks a free port)" },
+  AGRILUME_ADMIN_KEY: {
+    schema: z.string().min(24, "must be at least 24 characters").optional(),
+    doc: "an admin API key; if unset, the first start creates one and prints it once",
+  },
+  AGRILUME_STORE: { schema: z.enum(["embedded"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir)" },
+  AGRILUME_STORE_BATCH_SIZE: { schema: positiveInt.max(100_000).default(5000), doc: "readings per store write" },
+  AGRILUME_STORE_FLUSH_MS: { schema: positiveInt.max(60_000).default(200), doc: "longest wait before a partial batch is written" },
+  AGRILUME_MQTT_HOST: { schema: z.string().min(1).default("0.0.0.0"), doc: "embedded broker listen address" },
+  AGRILUME_MQTT_PORT: { schema: port.default(1883), doc: "embedded broker MQTT port (0 picks a free port)" },
+  AGRILUME_MQTT_WS_PORT: { schema: optPort, doc: "MQTT over WebSocket port; unset = off" },
+  AGRILUME_MQTT_TLS_PORT: { schema: optPort, doc: "MQTT over TLS port; needs the certificate and key" },
+  AGRILUME_MQTT_TLS_CERT: { schema: z.string().optional(), doc: "PEM certificate file for the TLS listener" },
+  AGRILUME_MQTT_TLS_KEY: { schema: z.string().optional(), doc: "PEM private key file for the TLS listener" },
+  AGRILUME_MQTT_URL: {
+    schema: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL")
+      .optional(),
+    doc: "external broker; when set, no embedded broker runs",
+  },
+  AGRILUME_MQTT_USERNAME: { schema: z.string().optional(), doc: "external broker user" },
+  AGRILUME_MQTT_PASSWORD: { schema: z.string().optional(), doc: "external broker password" },
+  AGRILUME_MQTT_CLIENT_ID: { schema: z.string().min(1).max(64).default("agrilume-ingest"), doc: "external broker client id (persistent session)" },
+  AGRILUME_MQTT_PROTOCOL: { schema: z.enum(["4", "5"]).default("5"), doc: "external broker MQTT version: 5 (shared subscriptions) or 4 (3.1.1)" },
+  AGRILUME_MQTT_SHARED_GROUP: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]*$/)
+      .default("agrilume"),
+    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription",
+  },
+  AGRILUME_MAX_PAYLOAD_BYTES: { schema: positiveInt.max(1 << 20).default(64 * 1024), doc: "larger payloads are rejected (and kept, truncated)" },
+  AGRILUME_MAX_PACKET_BYTES: {
+    schema: positiveInt.max(256 << 20).default(2 << 20),
+    doc: "an MQTT packet larger than this closes the connection before it is buffered",
+  },
+  AGRILUME_REJECT_LIMIT: { schema: positiveInt.default(60), doc: "rejected messages a device may send per minute before it is disconnected" },
+  AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
+  AGRILUME_STREETLIGHT_REPORT_S: { schema: positiveInt.default(300), doc: "streetlight report interval; 3× silence = offline" },
+  AGRILUME_BLENDER_REPORT_S: { schema: positiveInt.default(10), doc: "blending-machine report interval; 3× silence = offline" },
+  AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
+} as const;
+
+type Settings = typeof SETTINGS;
+
+const FlatSchema = z.object(
+  Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.schema])) as { [K in keyof Settings]: Settings[K]["schema"] },
+);
+
+type Flat = z.output<typeof FlatSchema>;
+export type Config = Readonly<ReturnType<typeof shape>>;
+
+function shape(f: Flat) {
+  return {
+    dataDir: f.AGRILUME_DATA_DIR,
+    lang: f.AGRILUME_LANG,
+    log: { level: f.AGRILUME_LOG_LEVEL },
+    http: { host: f.AGRILUME_HTTP_HOST, port: f.AGRILUME_HTTP_PORT, trustProxy: f.AGRILUME_TRUST_PROXY },
+    adminKey: f.AGRILUME_ADMIN_KEY,
+    store: { kind: f.AGRILUME_STORE, batchSize: f.AGRILUME_STORE_BATCH_SIZE, flushMs: f.AGRILUME_STORE_FLUSH_MS },
+    mqtt: {
+      host: f.AGRILUME_MQTT_HOST,
+      port: f.AGRILUME_MQTT_PORT,
+      wsPort: f.AGRILUME_MQTT_WS_PORT,
+      tls:
+        f.AGRILUME_MQTT_TLS_PORT !== undefined && f.AGRILUME_MQTT_TLS_CERT && f.AGRILUME_MQTT_TLS_KEY
+          ? { port: f.AGRILUME_MQTT_TLS_PORT, certFile: f.AGRILUME_MQTT_TLS_CERT, keyFile: f.AGRILUME_MQTT_TLS_KEY }
+          : undefined,
+      external: f.AGRILUME_MQTT_URL
+        ? {
+            url: f.AGRILUME_MQTT_URL,
+            username: f.AGRILUME_MQTT_USERNAME,
+            password: f.AGRILUME_MQTT_PASSWORD,
+            clientId: f.AGRILUME_MQTT_CLIENT_ID,
+            protocolVersion: Number(f.AGRILUME_MQTT_PROTOCOL) as 4 | 5,
+            sharedGroup: f.AGRILUME_MQTT_SHARED_GROUP,
+          }
+        : undefined,
+    },
+    ingest: {
+      maxPayloadBytes: f.AGRILUME_MAX_PAYLOAD_BYTES,
+      maxPacketBytes: f.AGRILUME_MAX_PACKET_BYTES,
+      rejectLimitPerMinute: f.AGRILUME_REJECT_LIMIT,
+      banMs: f.AGRILUME_REJECT_BAN_S * 1000,
+      reportIntervalS: { streetlight: f.AGRILUME_STREETLIGHT_REPORT_S, blender: f.AGRILUME_BLENDER_REPORT_S },
+    },
+  };
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/**
+ * Pure: the same inputs give the same result. `file` is the parsed JSON of AGRILUME_CONFIG_FILE, if any.
+ * Unknown AGRILUME_* names are errors, so a typo cannot silently fall back to a default.
+ */
+export function loadConfig(env: Record<string, string | undefined>, file: Record<string, unknown> = {}): ConfigResult {
+  const errors: string[] = [];
+  const raw: Record<string, unknown> = {};
+  for (const [source, values] of [
+    ["file", file],
+    ["env", env],
+  ] as const) {
+    for (const [key, value] of Object.entries(values)) {
+      if (!key.startsWith("AGRILUME_")) {
+        if (source === "file") errors.push(`${key}: not a setting (settings are named AGRILUME_*)`);
+        continue;
+      }
+      if (!(key in SETTINGS)) {
+        errors.push(`${key}: not a known setting`);
+        continue;
+      }
+      if (value === undefined) continue;
+      raw[key] = typeof value === "string" ? value : String(value);
+    }
+  }
+  const parsed = FlatSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) errors.push(`${issue.path.join(".")}: ${issue.message}`);
+  } else {
+    const f = parsed.data;
+    const tlsParts = [f.AGRILUME_MQTT_TLS_PORT, f.AGRILUME_MQTT_TLS_CERT, f.AGRILUME_MQTT_TLS_KEY].filter((v) => v !== undefined);
+    if (tlsParts.length > 0 && tlsParts.length < 3) {
+      errors.push("AGRILUME_MQTT_TLS_PORT: the TLS listener needs AGRILUME_MQTT_TLS_PORT, AGRILUME_MQTT_TLS_CERT and AGRILUME_MQTT_TLS_KEY together");
+    }
+    const ports = [
+      ["AGRILUME_HTTP_PORT", f.AGRILUME_HTTP_PORT],
+      ["AGRILUME_MQTT_PORT", f.AGRILUME_MQTT_URL ? undefined : f.AGRILUME_MQTT_PORT],
+      ["AGRILUME_MQTT_WS_PORT", f.AGRILUME_MQTT_WS_PORT],
+      ["AGRILUME_MQTT_TLS_PORT", f.AGRILUME_MQTT_TLS_PORT],
+    ].filter((p): p is [string, number] => typeof p[1] === "number" && p[1] !== 0);
+    const seen = new Map<number, string>();
+    for (const [name, p] of ports) {
+      const other = seen.get(p);
+      if (other) errors.push(`${name}: port ${p} is already used by ${other}`);
+      seen.set(p, name);
+    }
+    if (errors.length === 0) return { ok: true, config: deepFreeze(shape(f)) };
+  }
+  return { ok: false, errors };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

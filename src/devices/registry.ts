@@ -1,0 +1,163 @@
+import { z } from "zod";
+import { DeviceIdSchema, type Family, MaterialCodeSchema } from "../../devices/index.js";
+import type { DeviceRecord, StateStore } from "../store/state-store.js";
+import { createVerifiedCache, hashSecret, newSecret, verifySecret } from "./secrets.js";
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+const Common = {
+  id: DeviceIdSchema,
+  name: text(100).optional(),
+  town: text(64),
+  village: text(64).optional(),
+};
+
+/** What a registration carries (POST /api/v1/devices and the CSV import). */
+export const StreetlightInputSchema = z.object({
+  ...Common,
+  family: z.literal("streetlight"),
+  lat: z.number().min(-90).max(90),
+  lon: z.number().min(-180).max(180),
+  projectId: text(64).optional(),
+  lampW: z.number().positive().max(500).optional(),
+  panelWp: z.number().positive().max(1000).optional(),
+  batteryAh: z.number().positive().max(2000).optional(),
+  controllerSerial: text(64).optional(),
+  moduleImei: z
+    .string()
+    .regex(/^\d{15}$/, "IMEI is 15 digits")
+    .optional(),
+});
+export const BlenderInputSchema = z.object({
+  ...Common,
+  family: z.literal("blender"),
+  station: text(64),
+  lat: z.number().min(-90).max(90).optional(),
+  lon: z.number().min(-180).max(180).optional(),
+  hopperMaterials: z.array(MaterialCodeSchema).min(1).max(32),
+});
+export const DeviceInputSchema = z.discriminatedUnion("family", [StreetlightInputSchema, BlenderInputSchema]);
+export type DeviceInput = z.infer<typeof DeviceInputSchema>;
+
+export type AuthResult = { ok: true; device: DeviceRecord } | { ok: false; reason: "unknown_device" | "bad_secret" | "disabled" };
+
+const COLUMNS = new Set(["id", "family", "name", "town", "village", "station", "lat", "lon"]);
+
+export type Registry = Awaited<ReturnType<typeof createRegistry>>;
+
+/** The device registry: all devices in memory (lookups on every message), persisted in the state store. */
+export async function createRegistry(state: StateStore, clock: () => number = Date.now) {
+  const byId = new Map<string, DeviceRecord>();
+  for (const d of await state.allDevices()) byId.set(d.id, d);
+  const verified = createVerifiedCache();
+
+  const toRecord = (input: DeviceInput, secretHash: string, now: number): DeviceRecord => {
+    const attrs = Object.fromEntries(Object.entries(input).filter(([k, v]) => !COLUMNS.has(k) && v !== undefined));
+    return {
+      id: input.id,
+      family: input.family,
+      name: input.name ?? null,
+      town: input.town,
+      village: input.village ?? null,
+      station: input.family === "blender" ? input.station : null,
+      lat: input.lat ?? null,
+      lon: input.lon ?? null,
+      attrs,
+      secretHash,
+      disabled: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+  };
+
+  return {
+    get: (id: string) => byId.get(id),
+    size: () => byId.size,
+    list(filter: {
+      family?: Family | undefined;
+      town?: string | undefined;
+      village?: string | undefined;
+      station?: string | undefined;
+    }): DeviceRecord[] {
+      const out: DeviceRecord[] = [];
+      for (const d of byId.values()) {
+        if (filter.family && d.family !== filter.family) continue;
+        if (filter.town && d.town !== filter.town) continue;
+        if (filter.village && d.village !== filter.village) continue;
+        if (filter.station && d.station !== filter.station) continue;
+        out.push(d);
+      }
+      return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+    /**
+     * Registers all of `inputs` or none: ids must be new and unique. Returns each secret,
+     * which is never stored or shown again.
+     */
+    async register(
+      inputs: DeviceInput[],
+      onProgress?: (done: number) => void,
+    ): Promise<{ ok: true; created: { id: string; secret: string }[] } | { ok: false; duplicates: string[] }> {
+      const seen = new Set<string>();
+      const duplicates = inputs.filter((i) => byId.has(i.id) || seen.has(i.id) || !seen.add(i.id)).map((i) => i.id);
+      if (duplicates.length > 0) return { ok: false, duplicates };
+      const now = clock();
+      const created: { id: string; secret: string }[] = [];
+      const records: DeviceRecord[] = [];
+      // Hash in parallel chunks: scrypt runs on the libuv pool, so this uses every core.
+      const CHUNK = 64;
+      for (let i = 0; i < inputs.length; i += CHUNK) {
+        const chunk = inputs.slice(i, i + CHUNK);
+        const hashed = await Promise.all(
+          chunk.map(async (input) => {
+            const secret = newSecret();
+            return { input, secret, hash: await hashSecret(secret) };
+          }),
+        );
+        for (const h of hashed) {
+          records.push(toRecord(h.input, h.hash, now));
+          created.push({ id: h.input.id, secret: h.secret });
+        }
+        onProgress?.(Math.min(inputs.length, i + CHUNK));
+      }
+      // A concurrent request may have taken an id meanwhile: check again before writing.
+      const raced = records.filter((r) => byId.has(r.id)).map((r) => r.id);
+      if (raced.length > 0) return { ok: false, duplicates: raced };
+      await state.insertDevices(records);
+      for (const r of records) byId.set(r.id, r);
+      return { ok: true, created };
+    },
+    async rotateSecret(id: string): Promise<string | undefined> {
+      const d = byId.get(id);
+      if (!d) return undefined;
+      const secret = newSecret();
+      const next = { ...d, secretHash: await hashSecret(secret), updatedAt: clock() };
+      await state.updateDevice(next);
+      byId.set(id, next);
+      verified.forget(id);
+      return secret;
+    },
+    async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
+      const d = byId.get(id);
+      if (!d) return undefined;
+      const next = { ...d, disabled, updatedAt: clock() };
+      await state.updateDevice(next);
+      byId.set(id, next);
+      return next;
+    },
+    async authenticate(id: string, secret: string): Promise<AuthResult> {
+      const d = byId.get(id);
+      if (!d) {
+        // Spend the same time as a real check, so a scan cannot tell which ids exist.
+        await verifySecret(secret, DUMMY_HASH);
+        return { ok: false, reason: "unknown_device" };
+      }
+      if (!verified.has(id, secret, d.secretHash)) {
+        if (!(await verifySecret(secret, d.secretHash))) return { ok: false, reason: "bad_secret" };
+        verified.add(id, secret, d.secretHash);
+      }
+      if (d.disabled) return { ok: false, reason: "disabled" };
+      return { ok: true, device: d };
+    },
+  };
+}
+
+const DUMMY_HASH = await hashSecret(newSecret());

@@ -1,0 +1,57 @@
+import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+
+/**
+ * Device secrets are stored only as a salted scrypt hash (N=2^12, r=8, p=1: a few ms of CPU on
+ * the libuv thread pool, off the event loop). A device that has proved its secret once is
+ * remembered by a keyed SHA-256 of it in memory, so reconnect storms at dusk cost a hash each,
+ * not a scrypt each; the memory cache is never written anywhere.
+ */
+// Secrets are 192 random bits, so the work factor guards a leaked table, not guessable passwords: N=2^12 keeps a
+// district's bulk import (18,105 lights, DOMAIN.md §1) to about a minute on 2 cores. The cost is stored in each hash.
+const N = 4096;
+const KEYLEN = 32;
+
+export function newSecret(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+function scryptAsync(secret: string, salt: Buffer, cost = N): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(secret, salt, KEYLEN, { N: cost, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
+export async function hashSecret(secret: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(secret, salt);
+  return `scrypt$${N}$${salt.toString("base64url")}$${key.toString("base64url")}`;
+}
+
+export async function verifySecret(secret: string, stored: string): Promise<boolean> {
+  const [scheme, n, salt, key] = stored.split("$");
+  const cost = Number(n);
+  if (scheme !== "scrypt" || !Number.isInteger(cost) || cost < 1024 || cost > 1 << 20 || !salt || !key) return false;
+  const expected = Buffer.from(key, "base64url");
+  const actual = await scryptAsync(secret, Buffer.from(salt, "base64url"), cost);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** In-memory proof that a secret was verified against a given stored hash. */
+export function createVerifiedCache() {
+  const pepper = randomBytes(32);
+  const cache = new Map<string, Buffer>();
+  const tag = (id: string, secret: string, stored: string) =>
+    createHash("sha256").update(pepper).update(id).update("\0").update(secret).update("\0").update(stored).digest();
+  return {
+    has(id: string, secret: string, stored: string): boolean {
+      const t = cache.get(id);
+      return t !== undefined && timingSafeEqual(t, tag(id, secret, stored));
+    },
+    add(id: string, secret: string, stored: string) {
+      cache.set(id, tag(id, secret, stored));
+    },
+    forget(id: string) {
+      cache.delete(id);
+    },
+  };
+}

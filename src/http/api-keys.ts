@@ -1,0 +1,67 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { ApiKeyRecord, Role, StateStore } from "../store/state-store.js";
+
+/**
+ * API keys: `agl_` + 32 random bytes. Stored as SHA-256: a key is high-entropy random, so a
+ * fast hash cannot be brute-forced, and every request can be checked without a slow hash.
+ */
+const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
+
+export type Principal = { keyId: string; name: string; role: Role; towns: string[] | null; stations: string[] | null };
+
+export async function createApiKeys(state: StateStore, clock: () => number = Date.now) {
+  const byHash = new Map<string, ApiKeyRecord>();
+  for (const k of await state.allApiKeys()) if (k.revokedAt === null) byHash.set(k.keyHash, k);
+
+  const create = async (
+    input: { name: string; role: Role; towns?: string[] | undefined; stations?: string[] | undefined },
+    key = `agl_${randomBytes(32).toString("base64url")}`,
+  ) => {
+    const record: ApiKeyRecord = {
+      id: randomUUID(),
+      name: input.name,
+      role: input.role,
+      keyHash: hashKey(key),
+      towns: input.towns ?? null,
+      stations: input.stations ?? null,
+      createdAt: clock(),
+      revokedAt: null,
+    };
+    await state.insertApiKey(record);
+    byHash.set(record.keyHash, record);
+    return { id: record.id, key };
+  };
+
+  return {
+    create,
+    /** AGRILUME_ADMIN_KEY is an admin key; otherwise the first start creates one, returned once for printing. */
+    async bootstrap(adminKey: string | undefined): Promise<{ created: string | null }> {
+      if (adminKey) {
+        if (!byHash.has(hashKey(adminKey))) await create({ name: "AGRILUME_ADMIN_KEY", role: "admin" }, adminKey);
+        return { created: null };
+      }
+      const all = await state.allApiKeys();
+      if (all.some((k) => k.role === "admin" && k.revokedAt === null)) return { created: null };
+      return { created: (await create({ name: "first admin", role: "admin" })).key };
+    },
+    verify(header: string | undefined): Principal | null {
+      const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+      const key = m?.[1];
+      if (!key) return null;
+      const k = byHash.get(hashKey(key));
+      return k ? { keyId: k.id, name: k.name, role: k.role, towns: k.towns, stations: k.stations } : null;
+    },
+    list: () => [...byHash.values()].map(({ keyHash: _h, ...rest }) => rest),
+    async revoke(id: string): Promise<boolean> {
+      for (const [hash, k] of byHash) {
+        if (k.id === id) {
+          await state.revokeApiKey(id, clock());
+          byHash.delete(hash);
+          return true;
+        }
+      }
+      return false;
+    },
+  };
+}
+export type ApiKeys = Awaited<ReturnType<typeof createApiKeys>>;

@@ -1,0 +1,48 @@
+/**
+ * Text people read, in Chinese (default) and English. Keys are stable; API error bodies
+ * carry the key as `code` so a client can translate it too.
+ */
+export type Lang = "zh" | "en";
+
+const CATALOG = {
+  "config.invalid": { zh: "配置无效，服务未启动：", en: "Invalid configuration; the service did not start:" },
+  "start.ready": { zh: "Agrilume 已启动", en: "Agrilume is running" },
+  "start.api": { zh: "HTTP API", en: "HTTP API" },
+  "start.docs": { zh: "API 文档", en: "API docs" },
+  "start.mqtt": { zh: "MQTT 接入", en: "MQTT" },
+  "start.adminKey": {
+    zh: "已创建管理员密钥（只显示这一次，请妥善保存）：",
+    en: "An admin key was created (shown only this once; keep it safe):",
+  },
+  "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
+  "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
+  "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
+  "demo.try": { zh: "试试：", en: "Try:" },
+  "demo.stop": { zh: "按 Ctrl+C 停止", en: "Press Ctrl+C to stop" },
+  "error.unauthorized": {
+    zh: "缺少或无效的 API 密钥（Authorization: Bearer <密钥>）",
+    en: "Missing or invalid API key (Authorization: Bearer <key>)",
+  },
+  "error.forbidden": { zh: "此密钥的角色无权访问该资源", en: "This key's role may not use this resource" },
+  "error.not_found": { zh: "未找到", en: "Not found" },
+  "error.validation": { zh: "请求无效", en: "Invalid request" },
+  "error.conflict": { zh: "已存在", en: "Already exists" },
+  "error.not_ready": { zh: "服务尚未就绪", en: "Not ready" },
+  "error.internal": { zh: "服务器内部错误，请查看日志", en: "Internal error; see the service log" },
+  "error.payload_too_large": { zh: "请求体过大", en: "Request body too large" },
+} as const;
+
+export type MessageKey = keyof typeof CATALOG;
+
+export function t(lang: Lang, key: MessageKey): string {
+  return CATALOG[key][lang];
+}
+
+/** Chooses zh or en from an Accept-Language header; zh unless English is preferred. */
+export function langFromHeader(header: string | undefined, fallback: Lang): Lang {
+  if (!header) return fallback;
+  const first = header.split(",")[0]?.trim().toLowerCase() ?? "";
+  if (first.startsWith("en")) return "en";
+  if (first.startsWith("zh")) return "zh";
+  return fallback;
+}

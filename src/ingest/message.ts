@@ -1,0 +1,20 @@
+/**
+ * What every transport turns a device's publish into. Nothing past the source knows whether
+ * the embedded broker or an external one delivered it.
+ */
+export type InboundMessage = {
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+  clientId: string | null;
+  /** The device id the transport authenticated (embedded broker); null when the broker is external. */
+  authenticatedAs: string | null;
+};
+
+export type Verdict =
+  /** Durably recorded as a reading: acknowledge. */
+  | { outcome: "accepted"; seq: number }
+  /** Durably recorded as a rejected message, kept for inspection: acknowledge, do not store as a reading. */
+  | { outcome: "rejected"; seq: number; reason: string; detail: string }
+  /** Not the device's to publish, or the device is flooding: do not acknowledge; the embedded broker disconnects it. */
+  | { outcome: "refused"; reason: "not_own_topic" | "throttled" };

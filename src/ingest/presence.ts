@@ -1,0 +1,94 @@
+import { EventEmitter } from "node:events";
+import type { Family } from "../../devices/index.js";
+import type { PresenceEvent } from "../store/state-store.js";
+
+export type PresenceState = { online: boolean; since: number; lastSeen: number | null; cause: string; connected: boolean; fw?: string };
+export type PresenceChange = { deviceId: string; family: Family; online: boolean; cause: string; at: number };
+
+/**
+ * Online/offline per device, from three signals: the MQTT connection, the device's status topic
+ * (and its last will), and silence: no message for 3 × the family's report interval means offline,
+ * so a half-open connection still goes offline. Only transitions are recorded.
+ */
+export function createPresence(deps: {
+  timeoutMs: Record<Family, number>;
+  familyOf: (id: string) => Family | undefined;
+  record: (events: PresenceEvent[]) => Promise<void>;
+  onError: (e: unknown) => void;
+}) {
+  const states = new Map<string, PresenceState>();
+  const events = new EventEmitter<{ change: [PresenceChange] }>();
+  let buffered: PresenceEvent[] = [];
+
+  const set = (deviceId: string, online: boolean, cause: string, at: number) => {
+    const family = deps.familyOf(deviceId);
+    if (!family) return;
+    const s = states.get(deviceId) ?? { online: false, since: at, lastSeen: null, cause: "never_seen", connected: false };
+    states.set(deviceId, s);
+    if (s.online === online) return;
+    s.online = online;
+    s.since = at;
+    s.cause = cause;
+    buffered.push({ deviceId, online, cause, at });
+    events.emit("change", { deviceId, family, online, cause, at });
+  };
+
+  return {
+    events,
+    get: (id: string): PresenceState | undefined => states.get(id),
+    isOnline: (id: string) => states.get(id)?.online === true,
+    connected(id: string, at: number) {
+      set(id, true, "connected", at);
+      const s = states.get(id);
+      if (s) {
+        s.connected = true;
+        s.lastSeen = at;
+      }
+    },
+    disconnected(id: string, at: number, cause = "disconnected") {
+      const s = states.get(id);
+      if (s) s.connected = false;
+      set(id, false, cause, at);
+    },
+    /** Any accepted or rejected message from the device. */
+    seen(id: string, at: number) {
+      if (!states.get(id)?.online) set(id, true, "message", at);
+      const s = states.get(id);
+      if (s) s.lastSeen = Math.max(s.lastSeen ?? 0, at);
+    },
+    status(id: string, online: boolean, at: number, fw?: string) {
+      set(id, online, online ? "status_online" : "status_offline", at);
+      const s = states.get(id);
+      if (s && fw) s.fw = fw;
+    },
+    /** Marks silent devices offline; runs on a timer (server clock). */
+    sweep(now: number) {
+      for (const [id, s] of states) {
+        if (!s.online) continue;
+        const family = deps.familyOf(id);
+        if (!family) continue;
+        if (now - (s.lastSeen ?? s.since) > deps.timeoutMs[family]) set(id, false, "silent", now);
+      }
+    },
+    counts(): Record<string, number> {
+      const out: Record<string, number> = {};
+      for (const [id, s] of states) {
+        const f = deps.familyOf(id);
+        if (f && s.online) out[f] = (out[f] ?? 0) + 1;
+      }
+      return out;
+    },
+    async flush() {
+      if (buffered.length === 0) return;
+      const batch = buffered;
+      buffered = [];
+      try {
+        await deps.record(batch);
+      } catch (e: unknown) {
+        buffered = batch.concat(buffered).slice(-10_000);
+        deps.onError(e);
+      }
+    },
+  };
+}
+export type Presence = ReturnType<typeof createPresence>;

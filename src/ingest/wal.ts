@@ -1,0 +1,166 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import type { RejectRecord } from "../store/state-store.js";
+import type { StoredReading } from "../store/telemetry-store.js";
+
+/**
+ * The write-ahead log: what makes an acknowledged message durable.
+ *
+ * A QoS 1 PUBACK is sent only after the message's record is in this log and the log is
+ * fsynced. Appends that arrive together share one write and one fdatasync (group commit), so
+ * the cost of durability is per batch, not per message. The stores are written from the log
+ * asynchronously and record the highest sequence they hold; on start, everything after that
+ * is replayed, and the stores ignore what they already have, so each reading lands once.
+ *
+ * Files: `<dataDir>/wal/<first seq, 16 digits>.wal`, one JSON record per line. A segment is
+ * deleted once every store holds all of it. A torn last line (a crash during a write that was
+ * therefore never acknowledged) is skipped on replay.
+ */
+export type WalEntry = { kind: "reading"; reading: Omit<StoredReading, "seq"> } | { kind: "reject"; reject: Omit<RejectRecord, "seq"> };
+export type WalRecord = WalEntry & { seq: number };
+
+type Pending = { line: string; resolve: () => void; reject: (e: unknown) => void };
+
+export type Wal = Awaited<ReturnType<typeof openWal>>;
+
+const SEGMENT_NAME = /^(\d{16})\.wal$/;
+
+export async function openWal(
+  dir: string,
+  opts: {
+    segmentBytes?: number;
+    onTornRecord?: (file: string) => void /** seqs at or below this are taken (the stores' checkpoints) */;
+    floorSeq?: number;
+  } = {},
+) {
+  const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+  mkdirSync(dir, { recursive: true });
+
+  const segments = (): { first: number; file: string }[] =>
+    readdirSync(dir)
+      .map((name) => SEGMENT_NAME.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]) }))
+      .sort((a, b) => a.first - b.first);
+
+  function* readSegment(file: string): Generator<WalRecord> {
+    const text = readFileSync(file, "utf8");
+    let start = 0;
+    while (start < text.length) {
+      const end = text.indexOf("\n", start);
+      if (end === -1) {
+        opts.onTornRecord?.(file); // never fsynced, so never acknowledged
+        return;
+      }
+      const line = text.slice(start, end);
+      start = end + 1;
+      try {
+        yield JSON.parse(line) as WalRecord;
+      } catch {
+        opts.onTornRecord?.(file);
+      }
+    }
+  }
+
+  let lastSeq = 0;
+  const existing = segments();
+  const tail = existing.at(-1);
+  if (tail) {
+    lastSeq = tail.first - 1;
+    for (const r of readSegment(tail.file)) lastSeq = Math.max(lastSeq, r.seq);
+  }
+
+  // If the log was removed by hand, sequence numbers must still not go back below what the stores hold.
+  let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
+  let fh: FileHandle;
+  let segmentSize = 0;
+  let segmentFirst = 0;
+  // Always start a new segment: never append after a possibly torn line.
+  const roll = async () => {
+    segmentFirst = nextSeq;
+    fh = await open(join(dir, `${String(segmentFirst).padStart(16, "0")}.wal`), "a");
+    segmentSize = 0;
+    const dfd = openSync(dir, "r"); // make the new file's name durable too
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  };
+  await roll();
+
+  let pending: Pending[] = [];
+  let flushing: Promise<void> | null = null;
+  let closed = false;
+
+  const flushLoop = async () => {
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      const buf = Buffer.from(batch.map((p) => p.line).join(""), "utf8");
+      try {
+        await fh.write(buf);
+        await fh.datasync();
+        segmentSize += buf.length;
+        for (const p of batch) p.resolve();
+      } catch (e: unknown) {
+        for (const p of batch) p.reject(e);
+      }
+      if (segmentSize >= segmentBytes) {
+        await fh.close();
+        await roll();
+      }
+    }
+  };
+
+  return {
+    /** Resolves once the record is on disk; the returned seq orders it among all records. */
+    append(entry: WalEntry): Promise<WalRecord> {
+      if (closed) return Promise.reject(new Error("write-ahead log is closed"));
+      const record = { ...entry, seq: nextSeq++ } as WalRecord;
+      const line = `${JSON.stringify(record)}\n`;
+      return new Promise<WalRecord>((resolve, reject) => {
+        pending.push({ line, resolve: () => resolve(record), reject });
+        if (!flushing) {
+          flushing = new Promise<void>((r) => setImmediate(r)).then(flushLoop).finally(() => {
+            flushing = null;
+          });
+        }
+      });
+    },
+    /** Every record with seq > after, in order, in chunks. */
+    *replay(after: number): Generator<WalRecord> {
+      const segs = segments();
+      for (let i = 0; i < segs.length; i++) {
+        const next = segs[i + 1];
+        if (next && next.first - 1 <= after) continue; // wholly stored
+        const seg = segs[i];
+        if (!seg) continue;
+        for (const r of readSegment(seg.file)) if (r.seq > after) yield r;
+      }
+    },
+    /** Deletes segments whose every record is at or below `stored`. */
+    release(stored: number): number {
+      let removed = 0;
+      const segs = segments();
+      for (let i = 0; i < segs.length - 1; i++) {
+        const seg = segs[i];
+        const next = segs[i + 1];
+        if (!seg || !next || seg.first === segmentFirst) continue;
+        if (next.first - 1 <= stored) {
+          unlinkSync(seg.file);
+          removed++;
+        }
+      }
+      return removed;
+    },
+    lastSeq: () => nextSeq - 1,
+    pendingCount: () => pending.length,
+    async close() {
+      closed = true;
+      while (flushing) await flushing;
+      await fh.close();
+    },
+  };
+}

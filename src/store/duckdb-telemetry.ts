@@ -1,0 +1,168 @@
+import { join } from "node:path";
+import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
+import { type Migration, openDb } from "./duckdb.js";
+import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
+
+export const TELEMETRY_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "messages and points",
+    sql: `
+      CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+      CREATE TABLE messages (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL,
+        received_at TIMESTAMP_MS NOT NULL, seq BIGINT NOT NULL, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR NOT NULL);
+      CREATE TABLE points (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL, seq BIGINT NOT NULL,
+        field VARCHAR NOT NULL, value DOUBLE NOT NULL);
+    `,
+  },
+];
+
+const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
+
+/**
+ * Embedded telemetry store on DuckDB (`telemetry.duckdb`). Columnar, so aggregation over a
+ * time range is a scan of two columns; no index is kept, because duplicate detection only
+ * looks at the rows in the batch's own time range and DuckDB's zone maps skip the rest.
+ */
+export async function createDuckDbTelemetryStore(dataDir: string): Promise<TelemetryStore> {
+  const db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "telemetry.duckdb"), TELEMETRY_MIGRATIONS);
+  // Temp tables live per connection: create the staging tables on every open.
+  await db.run(`
+    CREATE TEMP TABLE IF NOT EXISTS stage_messages (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, received_at TIMESTAMP_MS,
+      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
+    CREATE TEMP TABLE IF NOT EXISTS stage_points (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, seq BIGINT, field VARCHAR, value DOUBLE);
+  `);
+
+  const toRaw = (r: { ts: Date; received_at: Date; measurement: string; payload: string }): RawRow => ({
+    ts: r.ts.getTime(),
+    receivedAt: r.received_at.getTime(),
+    measurement: r.measurement,
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+  });
+
+  return {
+    kind: "embedded",
+    async write(batch, checkpoint) {
+      await db.tx(async () => {
+        if (batch.length > 0) {
+          await db.run("DELETE FROM stage_messages; DELETE FROM stage_points;");
+          const msgs = await db.conn.createAppender("stage_messages", "main", "temp");
+          const pts = await db.conn.createAppender("stage_points", "main", "temp");
+          let minTs = Number.POSITIVE_INFINITY;
+          let maxTs = 0;
+          let minSeq = Number.POSITIVE_INFINITY;
+          for (const r of batch) {
+            minTs = Math.min(minTs, r.ts);
+            maxTs = Math.max(maxTs, r.ts);
+            minSeq = Math.min(minSeq, r.seq);
+            const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
+            msgs.appendVarchar(r.measurement);
+            msgs.appendVarchar(r.deviceId);
+            msgs.appendTimestampMilliseconds(ts);
+            msgs.appendTimestampMilliseconds(timestampMillisValue(BigInt(Math.trunc(r.receivedAt))));
+            msgs.appendBigInt(BigInt(r.seq));
+            appendOptVarchar(msgs, r.tags.town);
+            appendOptVarchar(msgs, r.tags.village);
+            appendOptVarchar(msgs, r.tags.station);
+            msgs.appendVarchar(JSON.stringify(r.payload));
+            msgs.endRow();
+            for (const [field, value] of Object.entries(r.fields)) {
+              pts.appendVarchar(r.measurement);
+              pts.appendVarchar(r.deviceId);
+              pts.appendTimestampMilliseconds(ts);
+              pts.appendBigInt(BigInt(r.seq));
+              pts.appendVarchar(field);
+              pts.appendDouble(value);
+              pts.endRow();
+            }
+          }
+          msgs.closeSync();
+          pts.closeSync();
+          // First copy of each (measurement, device, ts), and only if not stored already.
+          await db.run(
+            `INSERT INTO messages
+             SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
+               SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages) s
+             WHERE rn = 1 AND NOT EXISTS (
+               SELECT 1 FROM messages m WHERE m.ts BETWEEN ?::TIMESTAMP_MS AND ?::TIMESTAMP_MS
+                 AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement)`,
+            [new Date(minTs).toISOString(), new Date(maxTs).toISOString()],
+          );
+          // Points only for the messages this batch actually added (they carry this batch's seqs).
+          await db.run(
+            `INSERT INTO points SELECT p.measurement, p.device_id, p.ts, p.seq, p.field, p.value FROM stage_points p
+             WHERE p.seq IN (SELECT seq FROM messages WHERE seq >= ?)`,
+            [BigInt(minSeq)],
+          );
+        }
+        await db.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
+      });
+    },
+    async checkpoint() {
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'seq'");
+      return rows[0] ? Number(rows[0].value) : 0;
+    },
+    async raw(q: RawQuery) {
+      const params = [q.deviceId, iso(q.from), iso(q.to)];
+      if (q.measurement) params.push(q.measurement);
+      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
+        `SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+         ${q.measurement ? "AND measurement = ?" : ""} ORDER BY ts LIMIT ${Math.trunc(q.limit)}`,
+        params,
+      );
+      return rows.map(toRaw);
+    },
+    async aggregate(q: AggQuery) {
+      const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to)];
+      const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";
+      if (q.fields?.length) params.push(...q.fields);
+      const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
+        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
+                arg_max(value, ts) AS last, count(*) AS n
+         FROM points WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS ${fieldFilter}
+         GROUP BY bucket, field ORDER BY bucket, field`,
+        params,
+      );
+      return rows.map(
+        (r): AggRow => ({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) }),
+      );
+    },
+    async latest(deviceId, measurement) {
+      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
+        "SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND measurement = ? ORDER BY ts DESC LIMIT 1",
+        [deviceId, measurement],
+      );
+      return rows[0] ? toRaw(rows[0]) : undefined;
+    },
+    async count(q) {
+      const where: string[] = [];
+      const params: string[] = [];
+      if (q.deviceId) {
+        where.push("device_id = ?");
+        params.push(q.deviceId);
+      }
+      if (q.measurement) {
+        where.push("measurement = ?");
+        params.push(q.measurement);
+      }
+      const rows = await db.all<{ n: bigint | number }>(
+        `SELECT count(*) AS n FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
+        params,
+      );
+      return Number(rows[0]?.n ?? 0);
+    },
+    async ping() {
+      await db.all("SELECT 1");
+    },
+    async close() {
+      await db.run("CHECKPOINT");
+      db.close();
+    },
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+function appendOptVarchar(a: DuckDBAppender, v: string | undefined) {
+  if (v === undefined) a.appendNull();
+  else a.appendVarchar(v);
+}

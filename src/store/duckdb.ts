@@ -1,0 +1,80 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
+
+export type Db = {
+  conn: DuckDBConnection;
+  all<T = Record<string, unknown>>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
+  run(sql: string, params?: DuckDBValue[]): Promise<void>;
+  /** Runs `fn` in a transaction; serialised with every other call on this connection. */
+  tx<T>(fn: () => Promise<T>): Promise<T>;
+  close(): void;
+};
+
+export type Migration = { version: number; name: string; sql: string };
+
+/**
+ * One DuckDB database file with its migrations applied. DuckDB connections are not safe for
+ * interleaved transactions, so every statement goes through one queue.
+ */
+export async function openDb(path: string, migrations: Migration[]): Promise<Db> {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const instance = await DuckDBInstance.create(path);
+  const conn = await instance.connect();
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn, fn);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+  const rawAll = async <T>(sql: string, params?: DuckDBValue[]) => {
+    const reader = await conn.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as T[];
+  };
+  // Statements issued from inside a transaction's function run directly; everyone else queues.
+  const inTx = new AsyncLocalStorage<true>();
+  const direct = () => inTx.getStore() === true;
+  const db: Db = {
+    conn,
+    all: (sql, params) => (direct() ? rawAll(sql, params) : serial(() => rawAll(sql, params))),
+    run: async (sql, params) => {
+      const exec = async () => {
+        await conn.run(sql, params);
+      };
+      return direct() ? exec() : serial(exec);
+    },
+    tx: (fn) =>
+      serial(async () => {
+        await conn.run("BEGIN TRANSACTION");
+        try {
+          const result = await inTx.run(true, fn);
+          await conn.run("COMMIT");
+          return result;
+        } catch (e: unknown) {
+          await conn.run("ROLLBACK").catch(() => undefined);
+          throw e;
+        }
+      }),
+    close: () => {
+      conn.closeSync();
+      instance.closeSync();
+    },
+  };
+  await migrate(db, migrations);
+  return db;
+}
+
+async function migrate(db: Db, migrations: Migration[]): Promise<void> {
+  await db.run(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+  );
+  const done = new Set((await db.all<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version));
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    await db.tx(async () => {
+      await db.run(m.sql);
+      await db.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]);
+    });
+  }
+}

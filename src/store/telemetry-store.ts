@@ -1,0 +1,43 @@
+/**
+ * The telemetry store interface. Every implementation passes test/store-contract.ts.
+ * Writes are idempotent: a reading is identified by (measurement, deviceId, ts), so a device's
+ * retransmission or a write-ahead-log replay stores it once.
+ */
+export type StoredReading = {
+  /** Write-ahead-log sequence number; unique and increasing. */
+  seq: number;
+  /** `${family}_${kind}`, e.g. streetlight_telemetry. */
+  measurement: string;
+  deviceId: string;
+  ts: number;
+  receivedAt: number;
+  tags: { town?: string | undefined; village?: string | undefined; station?: string | undefined };
+  /** The validated message as the device sent it (ts normalised to epoch ms). */
+  payload: Record<string, unknown>;
+  /** Numeric fields as dotted paths, for aggregation. */
+  fields: Record<string, number>;
+};
+
+export type Every = "minute" | "hour" | "day";
+
+export type RawRow = { ts: number; receivedAt: number; measurement: string; payload: Record<string, unknown> };
+export type AggRow = { ts: number; field: string; min: number; avg: number; max: number; last: number; count: number };
+
+export type RawQuery = { deviceId: string; measurement?: string | undefined; from: number; to: number; limit: number };
+export type AggQuery = { deviceId: string; measurement: string; from: number; to: number; every: Every; fields?: string[] | undefined };
+
+export interface TelemetryStore {
+  readonly kind: string;
+  /** Stores the batch and records `checkpoint` (the batch's highest seq) with it; idempotent. */
+  write(batch: StoredReading[], checkpoint: number): Promise<void>;
+  /** The highest seq known to be stored. */
+  checkpoint(): Promise<number>;
+  raw(q: RawQuery): Promise<RawRow[]>;
+  aggregate(q: AggQuery): Promise<AggRow[]>;
+  latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
+  count(q: { deviceId?: string; measurement?: string }): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const EVERY_MS: Record<Every, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };

@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Prometheus metrics for GET /metrics. One registry per app, so tests can run several apps in one process. */
+export function createMetrics() {
+  const registry = new Registry();
+  const m = {
+    registry,
+    accepted: new Counter({
+      name: "agrilume_messages_accepted_total",
+      help: "Messages durably accepted",
+      labelNames: ["family", "kind"],
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: "agrilume_messages_rejected_total",
+      help: "Messages rejected, by reason",
+      labelNames: ["family", "reason"],
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: "agrilume_mqtt_refused_total",
+      help: "Connections or publishes refused (authentication, topic not the device's own, flooding)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    acceptSeconds: new Histogram({
+      name: "agrilume_accept_seconds",
+      help: "From receipt to durable accept (write-ahead log fsynced), before the PUBACK",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    storeWritten: new Counter({
+      name: "agrilume_store_written_total",
+      help: "Readings written to the telemetry store",
+      labelNames: ["measurement"],
+      registers: [registry],
+    }),
+    storeWriteSeconds: new Histogram({
+      name: "agrilume_store_write_seconds",
+      help: "Duration of one batched store write",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    storeWriteErrors: new Counter({ name: "agrilume_store_write_errors_total", help: "Failed store writes (retried)", registers: [registry] }),
+    storeQueueDepth: new Gauge({ name: "agrilume_store_queue_depth", help: "Accepted records waiting for the store", registers: [registry] }),
+    connected: new Gauge({ name: "agrilume_devices_connected", help: "Devices with an open MQTT connection", registers: [registry] }),
+    online: new Gauge({
+      name: "agrilume_devices_online",
+      help: "Devices online (connection, status and inactivity)",
+      labelNames: ["family"],
+      registers: [registry],
+    }),
+    registered: new Gauge({ name: "agrilume_devices_registered", help: "Registered devices", labelNames: ["family"], registers: [registry] }),
+  };
+  return m;
+}
+export type Metrics = ReturnType<typeof createMetrics>;
