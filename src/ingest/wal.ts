@@ -20,7 +20,7 @@ import type { StoredReading } from "../store/telemetry-store.js";
 export type WalEntry = { kind: "reading"; reading: Omit<StoredReading, "seq"> } | { kind: "reject"; reject: Omit<RejectRecord, "seq"> };
 export type WalRecord = WalEntry & { seq: number };
 
-type Pending = { line: string; resolve: () => void; reject: (e: unknown) => void };
+type Pending = { seq: number; line: string; resolve: () => void; reject: (e: unknown) => void };
 
 export type Wal = Awaited<ReturnType<typeof openWal>>;
 
@@ -44,13 +44,13 @@ export async function openWal(
       .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]) }))
       .sort((a, b) => a.first - b.first);
 
-  function* readSegment(file: string): Generator<WalRecord> {
+  function* readSegment(file: string, report = true): Generator<WalRecord> {
     const text = readFileSync(file, "utf8");
     let start = 0;
     while (start < text.length) {
       const end = text.indexOf("\n", start);
       if (end === -1) {
-        opts.onTornRecord?.(file); // never fsynced, so never acknowledged
+        if (report) opts.onTornRecord?.(file); // never fsynced, so never acknowledged
         return;
       }
       const line = text.slice(start, end);
@@ -58,7 +58,7 @@ export async function openWal(
       try {
         yield JSON.parse(line) as WalRecord;
       } catch {
-        opts.onTornRecord?.(file);
+        if (report) opts.onTornRecord?.(file);
       }
     }
   }
@@ -68,17 +68,19 @@ export async function openWal(
   const tail = existing.at(-1);
   if (tail) {
     lastSeq = tail.first - 1;
-    for (const r of readSegment(tail.file)) lastSeq = Math.max(lastSeq, r.seq);
+    for (const r of readSegment(tail.file, false)) lastSeq = Math.max(lastSeq, r.seq);
   }
 
   // If the log was removed by hand, sequence numbers must still not go back below what the stores hold.
   let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
+  let pending: Pending[] = [];
   let fh: FileHandle;
   let segmentSize = 0;
   let segmentFirst = 0;
   // Always start a new segment: never append after a possibly torn line.
+  // A segment is named for the first record it holds: the oldest one still waiting, if any.
   const roll = async () => {
-    segmentFirst = nextSeq;
+    segmentFirst = pending[0]?.seq ?? nextSeq;
     fh = await open(join(dir, `${String(segmentFirst).padStart(16, "0")}.wal`), "a");
     segmentSize = 0;
     const dfd = openSync(dir, "r"); // make the new file's name durable too
@@ -90,7 +92,6 @@ export async function openWal(
   };
   await roll();
 
-  let pending: Pending[] = [];
   let flushing: Promise<void> | null = null;
   let closed = false;
 
@@ -114,6 +115,15 @@ export async function openWal(
     }
   };
 
+  // One flush at a time; an append that arrives as a flush ends is picked up by the next one.
+  const schedule = () => {
+    if (flushing) return;
+    flushing = new Promise<void>((r) => setImmediate(r)).then(flushLoop).finally(() => {
+      flushing = null;
+      if (pending.length > 0) schedule();
+    });
+  };
+
   return {
     /** Resolves once the record is on disk; the returned seq orders it among all records. */
     append(entry: WalEntry): Promise<WalRecord> {
@@ -121,12 +131,8 @@ export async function openWal(
       const record = { ...entry, seq: nextSeq++ } as WalRecord;
       const line = `${JSON.stringify(record)}\n`;
       return new Promise<WalRecord>((resolve, reject) => {
-        pending.push({ line, resolve: () => resolve(record), reject });
-        if (!flushing) {
-          flushing = new Promise<void>((r) => setImmediate(r)).then(flushLoop).finally(() => {
-            flushing = null;
-          });
-        }
+        pending.push({ seq: record.seq, line, resolve: () => resolve(record), reject });
+        schedule();
       });
     },
     /** Every record with seq > after, in order, in chunks. */

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "vitest";
+import { decodePayload, numericFields, parseTopic, topics } from "../devices/index.js";
+import { reading } from "./helpers.js";
+
+const NOW = Date.UTC(2025, 10, 21, 10, 5);
+const enc = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
+const decodeLight = (v: unknown, max = 65536) => decodePayload("streetlight", "telemetry", enc(v), NOW, max);
+
+describe("topics", () => {
+  it.each([
+    ["streetlight/L-1/telemetry", { ok: true, family: "streetlight", deviceId: "L-1", kind: "telemetry" }],
+    ["blender/QJ_01/batch", { ok: true, family: "blender", deviceId: "QJ_01", kind: "batch" }],
+    ["blender/QJ_01/status", { ok: true, family: "blender", deviceId: "QJ_01", kind: "status" }],
+    ["blender/QJ_01/cmd/recipe", { ok: true, family: "blender", deviceId: "QJ_01", kind: "cmd", command: "recipe" }],
+  ])("parses %s", (topic, expected) => {
+    expect(parseTopic(topic)).toEqual(expected);
+  });
+
+  it.each([
+    ["tractor/T1/telemetry", "unknown family"],
+    ["streetlight/L 1/telemetry", "device id"],
+    [`streetlight/${"x".repeat(65)}/telemetry`, "device id"],
+    ["streetlight/L1/batch", "streetlight devices publish on"],
+    ["streetlight/L1/telemetry/extra", "streetlight devices publish on"],
+    ["streetlight/L1", "streetlight devices publish on"],
+    ["streetlight/L1/cmd", "command topics"],
+    ["streetlight/L1/cmd/Recipe!", "command topics"],
+    ["", "unknown family"],
+  ])("refuses %s", (topic, detail) => {
+    const r = parseTopic(topic);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.detail).toContain(detail);
+  });
+
+  it("builds what it parses", () => {
+    expect(parseTopic(topics.uplink("streetlight", "A1", "telemetry"))).toMatchObject({ ok: true, deviceId: "A1" });
+    expect(parseTopic(topics.command("blender", "B1", "recipe"))).toMatchObject({ ok: true, kind: "cmd", command: "recipe" });
+    expect(topics.serviceFilters()).toEqual(["streetlight/+/telemetry", "streetlight/+/status", "blender/+/telemetry", "blender/+/batch", "blender/+/status"]);
+  });
+});
+
+describe("streetlight reading v1", () => {
+  it("accepts the example from PROTOCOL.md, with ts in ms or RFC 3339", () => {
+    const ok = decodeLight(reading(NOW - 1000));
+    expect(ok).toMatchObject({ ok: true, ts: NOW - 1000 });
+    const rfc = decodeLight(reading("2025-11-21T18:04:00+08:00" as unknown as number));
+    expect(rfc).toMatchObject({ ok: true, ts: Date.UTC(2025, 10, 21, 10, 4) });
+  });
+
+  it.each<[string, unknown, string, string?]>([
+    ["malformed JSON", '{"ts": 1,', "bad_json"],
+    ["not an object", "[1,2,3]", "invalid"],
+    ["wrong type", { ...reading(NOW), battery: { v: "12.9", soc: 78, tempC: 14 } }, "invalid", "battery.v"],
+    ["state of charge over 100", { ...reading(NOW), battery: { v: 12.9, soc: 101, tempC: 14 } }, "invalid", "battery.soc"],
+    ["negative power", { ...reading(NOW), load: { on: true, w: -1, a: 0, dimPct: 100 } }, "invalid", "load.w"],
+    ["huge number", { ...reading(NOW), pv: { v: 1e308, a: 0, w: 0 } }, "invalid", "pv.v"],
+    ["NaN as text", '{"ts":1763719500000,"pv":{"v":NaN}}', "bad_json"],
+    ["NaN as a string", { ...reading(NOW), pv: { v: "NaN", a: 0, w: 0 } }, "invalid", "pv.v"],
+    ["unknown fault", { ...reading(NOW), faults: ["lamp_on_fire"] }, "invalid", "faults.0"],
+    ["missing field", { ts: NOW, pv: { v: 1, a: 0, w: 0 } }, "invalid", "battery"],
+    ["latitude out of range", { ...reading(NOW), gps: { lat: 91, lon: 105 } }, "invalid", "gps.lat"],
+    ["fractional ms", { ...reading(NOW), ts: NOW + 0.5 }, "invalid", "ts"],
+    ["local time without a zone", { ...reading(NOW), ts: "2025-11-21T18:04:00" }, "invalid", "ts"],
+    ["unset device clock", { ...reading(NOW), ts: 0 }, "invalid", "ts"],
+    ["6 minutes in the future", reading(NOW + 6 * 60_000), "ts_future"],
+    ["61 days old", reading(NOW - 61 * 86_400_000), "ts_too_old"],
+    ["invalid UTF-8", Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), "not_utf8"],
+  ])("rejects %s", (_name, payload, reason, path) => {
+    const r = decodePayload("streetlight", "telemetry", Buffer.isBuffer(payload) ? payload : enc(payload), NOW, 65536);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toBe(reason);
+      if (path) expect(r.detail).toContain(path);
+    }
+  });
+
+  it("accepts late data up to 60 days and up to 5 minutes ahead", () => {
+    expect(decodeLight(reading(NOW - 59 * 86_400_000)).ok).toBe(true);
+    expect(decodeLight(reading(NOW + 4 * 60_000)).ok).toBe(true);
+  });
+
+  it("rejects a payload over the size limit before parsing it", () => {
+    const r = decodeLight("x".repeat(2000), 1000);
+    expect(r).toMatchObject({ ok: false, reason: "too_large" });
+  });
+});
+
+describe("blending machine v1", () => {
+  const batch = (body: Record<string, unknown>) => decodePayload("blender", "batch", enc(body), NOW, 65536);
+  it("accepts telemetry and each batch event", () => {
+    expect(
+      decodePayload("blender", "telemetry", enc({ ts: NOW, state: "running", hopperKg: { urea: 800, kcl: 400 }, scaleKg: 512.5, mixerA: 18.2, bagsTotal: 2400 }), NOW, 65536).ok,
+    ).toBe(true);
+    const base = { ts: NOW, batchId: "B-0001", orderId: "ORD-1" };
+    expect(batch({ ...base, event: "started", targetKg: { urea: 257, map: 288.5, kcl: 250, filler: 204.5 } }).ok).toBe(true);
+    expect(batch({ ...base, event: "completed", actualKg: { urea: 256.1 }, bags: 20 }).ok).toBe(true);
+    expect(batch({ ...base, event: "held", reason: "kcl out of tolerance" }).ok).toBe(true);
+    expect(batch({ ...base, event: "resumed" }).ok).toBe(true);
+    expect(batch({ ...base, event: "aborted", reason: "hopper empty" }).ok).toBe(true);
+  });
+  it.each<[string, Record<string, unknown>, string]>([
+    ["started without targets", { event: "started" }, "targetKg"],
+    ["completed without bags", { event: "completed", actualKg: { urea: 1 } }, "bags"],
+    ["held without a reason", { event: "held" }, "reason"],
+    ["unknown event", { event: "exploded" }, "event"],
+    ["bad material code", { event: "started", targetKg: { "Urea!": 1 } }, "targetKg"],
+    ["negative kg", { event: "started", targetKg: { urea: -5 } }, "targetKg"],
+  ])("rejects a batch event %s", (_n, body, path) => {
+    const r = batch({ ts: NOW, batchId: "B-1", orderId: "O-1", ...body });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.detail).toContain(path);
+  });
+});
+
+describe("numeric fields", () => {
+  it("flattens nested numbers and booleans, skipping ts and arrays", () => {
+    expect(numericFields(reading(NOW))).toEqual({
+      "pv.v": 0.4, "pv.a": 0, "pv.w": 0, "battery.v": 12.9, "battery.soc": 78, "battery.tempC": 14.5,
+      "load.on": 1, "load.w": 29.6, "load.a": 2.31, "load.dimPct": 100, "energyToday.pvWh": 410, "energyToday.loadWh": 35,
+      "gps.lat": 29.3512, "gps.lon": 105.9113, "gps.accM": 3,
+    });
+  });
+});

@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { type App, createApp, type Started } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/log.js";
+
+export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
+
+/** When set (CI does), a test that needs a missing service fails instead of skipping. */
+export const REQUIRE_SERVICES = process.env.AGRILUME_REQUIRE_SERVICES === "1";
+
+export function tempDir(prefix = "agrilume-test-"): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export type TestApp = { app: App; started: Started; dataDir: string; api: (path: string, init?: RequestInit & { key?: string | null }) => Promise<Response>; stop: () => Promise<void> };
+
+/** The real service on free ports with a fresh data dir. */
+export async function startTestApp(env: Record<string, string> = {}, dataDir?: string): Promise<TestApp> {
+  const dir = dataDir ? { path: dataDir, remove: () => undefined } : tempDir();
+  const result = loadConfig({
+    AGRILUME_DATA_DIR: dir.path,
+    AGRILUME_HTTP_HOST: "127.0.0.1",
+    AGRILUME_HTTP_PORT: "0",
+    AGRILUME_MQTT_HOST: "127.0.0.1",
+    AGRILUME_MQTT_PORT: "0",
+    AGRILUME_ADMIN_KEY: ADMIN_KEY,
+    AGRILUME_LOG_LEVEL: "silent",
+    AGRILUME_STORE_FLUSH_MS: "20",
+    ...env,
+  });
+  if (!result.ok) throw new Error(result.errors.join("\n"));
+  const app = await createApp(result.config, { log: createLogger(result.config.log.level) });
+  const started = await app.start();
+  const api = (path: string, init: RequestInit & { key?: string | null } = {}) => {
+    const { key = ADMIN_KEY, ...rest } = init;
+    const headers = new Headers(rest.headers);
+    if (key) headers.set("authorization", `Bearer ${key}`);
+    if (rest.body && !headers.has("content-type")) headers.set("content-type", "application/json");
+    return fetch(`${started.httpUrl}${path}`, { ...rest, headers });
+  };
+  return {
+    app,
+    started,
+    dataDir: dir.path,
+    api,
+    stop: async () => {
+      await app.stop();
+      dir.remove();
+    },
+  };
+}
+
+export async function registerLight(t: TestApp, id: string, extra: Record<string, unknown> = {}): Promise<{ id: string; secret: string }> {
+  const res = await t.api("/api/v1/devices", {
+    method: "POST",
+    body: JSON.stringify({ id, family: "streetlight", town: "来苏镇", village: "梳妆台村", lat: 29.3512, lon: 105.9113, lampW: 30, ...extra }),
+  });
+  if (res.status !== 201) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; secret: string };
+}
+
+export function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  return new Promise((resolve, reject) => {
+    client.once("connect", () => resolve(client));
+    client.once("error", (e) => {
+      client.end(true);
+      reject(e);
+    });
+    client.once("close", () => reject(new Error("closed before CONNACK")));
+  });
+}
+
+export function connectDevice(t: TestApp, creds: { id: string; secret: string }, extra: IClientOptions = {}) {
+  return connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret, ...extra });
+}
+
+export function reading(ts: number, overrides: Record<string, unknown> = {}) {
+  return {
+    ts,
+    pv: { v: 0.4, a: 0, w: 0 },
+    battery: { v: 12.9, soc: 78, tempC: 14.5 },
+    load: { on: true, w: 29.6, a: 2.31, dimPct: 100 },
+    energyToday: { pvWh: 410, loadWh: 35 },
+    faults: [],
+    gps: { lat: 29.3512, lon: 105.9113, accM: 3 },
+    ...overrides,
+  };
+}
+
+/** Publishes at QoS 1 and resolves on PUBACK; rejects if the connection closes first. */
+export function publish(client: MqttClient, topic: string, payload: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onClose = () => reject(new Error("connection closed before PUBACK"));
+    client.once("close", onClose);
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      client.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+export async function waitUntil<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.connected) return resolve();
+    client.once("close", () => resolve());
+  });
+}

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDevice, publish, reading, startTestApp, type TestApp } from "./helpers.js";
+
+const HEADER = "id,family,town,village,lat,lon,lampW,panelWp,batteryAh,controllerSerial,moduleImei,station,hopperMaterials";
+
+describe("bulk import of devices from CSV", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+  const post = (csv: string) => t.api("/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } });
+
+  it("reports every bad row with its line number and imports nothing", async () => {
+    const csv = [
+      HEADER,
+      "IMP-1,streetlight,来苏镇,梳妆台村,29.35,105.91,30,120,60,SN1,860000000000001,,",
+      "IMP-2,streetlight,来苏镇,梳妆台村,95,105.91,30,120,60,SN2,860000000000002,,", // lat out of range
+      "IMP-1,streetlight,来苏镇,梳妆台村,29.35,105.91,30,120,60,SN3,860000000000003,,", // repeated id
+      "IMP 4,streetlight,来苏镇,,29.35,105.91,30,120,60,SN4,86000,,", // bad id and IMEI
+      "QJ-1,blender,綦江区,,,,,,,,,,", // blender without a station or materials
+    ].join("\n");
+    const res = await post(csv);
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { error: { code: string; details: { rows: { line: number; reason: string }[] } } };
+    expect(body.error.code).toBe("validation");
+    expect(body.error.details.rows.map((r) => r.line)).toEqual([3, 4, 5, 6]);
+    expect(body.error.details.rows[0]?.reason).toContain("lat");
+    expect(body.error.details.rows[1]?.reason).toContain("line 2");
+    expect(body.error.details.rows[2]?.reason).toMatch(/id.*IMEI|IMEI.*id/s);
+    expect(body.error.details.rows[3]?.reason).toContain("station");
+    const list = (await (await t.api("/api/v1/devices")).json()) as { total: number };
+    expect(list.total).toBe(0);
+  });
+
+  it("imports a good file, with a BOM and Chinese text, returning each secret once; the devices can connect", async () => {
+    const csv = `\uFEFF${[
+      HEADER,
+      "IMP-1,streetlight,来苏镇,梳妆台村,29.35,105.91,30,120,60,SN1,860000000000001,,",
+      "IMP-2,streetlight,来苏镇,梳妆台村,29.3505,105.9105,30,120,60,SN2,860000000000002,,",
+      "QJ-1,blender,綦江区,,,,,,,,,綦江智能配肥站,urea;map;kcl;filler",
+    ].join("\r\n")}\r\n`;
+    const res = await post(csv);
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { created: number; devices: { id: string; secret: string }[] };
+    expect(body.created).toBe(3);
+    const blender = (await (await t.api("/api/v1/devices/QJ-1")).json()) as Record<string, unknown>;
+    expect(blender).toMatchObject({ family: "blender", station: "綦江智能配肥站", hopperMaterials: ["urea", "map", "kcl", "filler"] });
+    const light = body.devices.find((d) => d.id === "IMP-2");
+    if (!light) throw new Error("IMP-2 missing");
+    const client = await connectDevice(t, light);
+    await publish(client, "streetlight/IMP-2/telemetry", JSON.stringify(reading(Date.now())));
+    client.end();
+    // importing the same file again changes nothing
+    const again = await post(csv);
+    expect(again.status).toBe(422);
+    expect(((await (await t.api("/api/v1/devices")).json()) as { total: number }).total).toBe(3);
+  });
+});

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closed, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+
+describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => {
+  let t: TestApp;
+  let a: { id: string; secret: string };
+  let b: { id: string; secret: string };
+  beforeAll(async () => {
+    t = await startTestApp({ AGRILUME_REJECT_LIMIT: "15" });
+    a = await registerLight(t, "YC-A");
+    b = await registerLight(t, "YC-B");
+  });
+  afterAll(() => t.stop());
+
+  const telemetry = async (id: string, query = "") => {
+    const res = await t.api(`/api/v1/devices/${id}/telemetry?from=2000-01-01T00:00:00Z${query}`);
+    return ((await res.json()) as { readings: Record<string, unknown>[] }).readings;
+  };
+
+  it("stores a reading at the device's own timestamp and shows it as the latest", async () => {
+    const client = await connectDevice(t, a);
+    const ts = Date.now() - 3600_000; // buffered for an hour, then sent
+    await publish(client, "streetlight/YC-A/telemetry", JSON.stringify(reading(ts)));
+    const rows = await waitUntil(async () => {
+      const r = await telemetry("YC-A");
+      return r.length > 0 && r;
+    }, "the reading in the store");
+    expect(rows[0]).toMatchObject({ ts: new Date(ts).toISOString(), battery: { soc: 78 }, load: { on: true, w: 29.6 } });
+    const device = (await (await t.api("/api/v1/devices/YC-A")).json()) as Record<string, unknown>;
+    expect(device).toMatchObject({ id: "YC-A", online: true, town: "来苏镇", latest: { ts: new Date(ts).toISOString() } });
+    expect(device).not.toHaveProperty("secretHash");
+    client.end();
+  });
+
+  it("aggregates per hour", async () => {
+    const client = await connectDevice(t, a);
+    const base = Date.now() - 2 * 3600_000;
+    const hour = base - (base % 3600_000);
+    for (const [i, soc] of [50, 60, 70].entries()) {
+      await publish(client, "streetlight/YC-A/telemetry", JSON.stringify(reading(hour + i * 60_000, { battery: { v: 12.5, soc, tempC: 10 } })));
+    }
+    client.end();
+    const res = await waitUntil(async () => {
+      const r = await t.api(`/api/v1/devices/YC-A/telemetry?from=${new Date(hour).toISOString()}&to=${new Date(hour + 3600_000).toISOString()}&every=hour&fields=battery.soc`);
+      const body = (await r.json()) as { buckets: { field: string; min: number; avg: number; max: number; last: number; count: number }[] };
+      return body.buckets.length > 0 && body.buckets[0]?.count === 3 && body;
+    }, "three readings in the hour");
+    expect(res.buckets).toEqual([{ ts: new Date(hour).toISOString(), field: "battery.soc", min: 50, avg: 60, max: 70, last: 70, count: 3 }]);
+  });
+
+  it("rejects bad input with a reason, keeps it for inspection, and stays up for everyone else", async () => {
+    const bad = await connectDevice(t, b);
+    const cases: [string, string | Buffer][] = [
+      ["bad_json", "{not json"],
+      ["invalid", JSON.stringify({ ...reading(Date.now()), battery: { v: "high", soc: 70, tempC: 1 } })],
+      ["invalid", '{"ts":1763719500000,"pv":{"v":1e999,"a":0,"w":0}}'],
+      ["invalid", JSON.stringify(reading(Date.now(), { pv: { v: 1e308, a: 0, w: 0 } }))],
+      ["ts_future", JSON.stringify(reading(Date.now() + 3600_000))],
+      ["too_large", Buffer.alloc(1024 * 1024, 0x20)],
+      ["not_utf8", Buffer.from([0xc3, 0x28])],
+    ];
+    for (const [, payload] of cases) await publish(bad, "streetlight/YC-B/telemetry", payload);
+    const good = await connectDevice(t, a);
+    await publish(good, "streetlight/YC-A/telemetry", JSON.stringify(reading(Date.now() - 1000)));
+    good.end();
+
+    const body = await waitUntil(async () => {
+      const r = (await (await t.api("/api/v1/devices/YC-B/rejects")).json()) as { counts: Record<string, number>; recent: { reason: string; payload: string; payloadBytes: number; detail: string }[] };
+      return r.recent.length >= cases.length && r;
+    }, "rejects recorded");
+    expect(body.counts).toEqual({ bad_json: 1, invalid: 3, ts_future: 1, too_large: 1, not_utf8: 1 });
+    const large = body.recent.find((r) => r.reason === "too_large");
+    expect(large?.payloadBytes).toBe(1024 * 1024);
+    expect(large?.payload.length).toBeLessThanOrEqual(4096);
+    expect(body.recent.find((r) => r.reason === "bad_json")?.payload).toBe("{not json");
+    expect(body.recent.find((r) => r.reason === "invalid")?.detail).toMatch(/pv\.v|battery\.v/);
+    expect(await telemetry("YC-B")).toEqual([]);
+    const metrics = await (await t.api("/metrics")).text();
+    expect(metrics).toMatch(/agrilume_messages_rejected_total\{family="streetlight",reason="too_large"\} 1/);
+    expect((await t.api("/health")).status).toBe(200);
+    bad.end();
+  });
+
+  it("disconnects a device that floods bad messages and refuses it for a while; others are not affected", async () => {
+    const flood = await connectDevice(t, b);
+    const good = await connectDevice(t, a);
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) sends.push(publish(flood, "streetlight/YC-B/telemetry", "garbage").catch(() => "dropped"));
+    await Promise.all(sends);
+    await closed(flood);
+    await publish(good, "streetlight/YC-A/telemetry", JSON.stringify(reading(Date.now() - 500)));
+    await expect(connectDevice(t, b)).rejects.toThrow(/unavailable|closed/i);
+    flood.end(true);
+    good.end();
+    const metrics = await (await t.api("/metrics")).text();
+    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="throttled"\} [1-9]/);
+    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="banned"\} [1-9]/);
+  });
+
+  it("tracks presence from the connection and the status topic, and records transitions", async () => {
+    const creds = await registerLight(t, "YC-P");
+    const client = await connectDevice(t, creds);
+    await waitUntil(async () => ((await (await t.api("/api/v1/devices/YC-P")).json()) as { online: boolean }).online, "online");
+    await publish(client, "streetlight/YC-P/status", JSON.stringify({ online: false }));
+    await waitUntil(async () => !((await (await t.api("/api/v1/devices/YC-P")).json()) as { online: boolean }).online, "offline by status");
+    client.end();
+    await t.app.presence.flush();
+    const events = (await (await t.api("/api/v1/devices/YC-P/presence")).json()) as { events: { online: boolean; cause: string }[] };
+    expect(events.events.map((e) => `${e.online}:${e.cause}`)).toEqual(["false:status_offline", "true:connected"]);
+  });
+
+  it("marks a silent device offline after 3 report intervals, even with its connection open", async () => {
+    const creds = await registerLight(t, "YC-S");
+    const client = await connectDevice(t, creds);
+    await publish(client, "streetlight/YC-S/telemetry", JSON.stringify(reading(Date.now())));
+    const seen = t.app.presence.get("YC-S")?.lastSeen ?? 0;
+    t.app.presence.sweep(seen + 3 * 300_000 - 1);
+    expect(t.app.presence.isOnline("YC-S")).toBe(true);
+    t.app.presence.sweep(seen + 3 * 300_000 + 1);
+    expect(t.app.presence.isOnline("YC-S")).toBe(false);
+    expect(t.app.presence.get("YC-S")?.cause).toBe("silent");
+    client.end();
+  });
+
+  it("accepts RFC 3339 timestamps and stores each (device, ts) once when a device resends", async () => {
+    const creds = await registerLight(t, "YC-D");
+    const client = await connectDevice(t, creds);
+    // An hour ago, written in China time: "YYYY-MM-DDTHH:MM:SS+08:00".
+    const instant = Math.floor((Date.now() - 3600_000) / 1000) * 1000;
+    const ts = `${new Date(instant + 8 * 3600_000).toISOString().slice(0, 19)}+08:00`;
+    const payload = JSON.stringify(reading(ts as unknown as number));
+    await publish(client, "streetlight/YC-D/telemetry", payload);
+    await publish(client, "streetlight/YC-D/telemetry", payload);
+    client.end();
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    expect(await t.app.telemetry.count({ deviceId: "YC-D", measurement: "streetlight_telemetry" })).toBe(1);
+    expect((await telemetry("YC-D"))[0]?.ts).toBe(new Date(instant).toISOString());
+  });
+});

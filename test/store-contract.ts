@@ -1,0 +1,84 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { StoredReading, TelemetryStore } from "../src/store/telemetry-store.js";
+
+/**
+ * The contract every telemetry store passes. `open` gives a fresh empty store; `reopen`
+ * (optional) closes and opens the same one, to show what survives.
+ */
+export function telemetryStoreContract(name: string, factory: () => Promise<{ open: () => Promise<TelemetryStore>; cleanup: () => void }>) {
+  describe(`telemetry store contract: ${name}`, () => {
+    let store: TelemetryStore;
+    let fx: Awaited<ReturnType<typeof factory>>;
+    const T0 = Date.UTC(2025, 10, 21, 10, 0);
+    let seq = 0;
+    const r = (deviceId: string, ts: number, fields: Record<string, number>, measurement = "streetlight_telemetry"): StoredReading => ({
+      seq: ++seq, measurement, deviceId, ts, receivedAt: ts + 100, tags: { town: "来苏镇", village: "梳妆台村" },
+      payload: { ts, ...fields }, fields,
+    });
+
+    beforeEach(async () => {
+      seq = 0;
+      fx = await factory();
+      store = await fx.open();
+    });
+    afterEach(async () => {
+      await store.close();
+      fx.cleanup();
+    });
+
+    it("returns raw readings in time order within [from, to)", async () => {
+      await store.write([r("L1", T0 + 2000, { "pv.w": 2 }), r("L1", T0, { "pv.w": 0 }), r("L1", T0 + 1000, { "pv.w": 1 }), r("L2", T0, { "pv.w": 9 })], 4);
+      const rows = await store.raw({ deviceId: "L1", from: T0, to: T0 + 2000, limit: 100 });
+      expect(rows.map((x) => x.ts)).toEqual([T0, T0 + 1000]);
+      expect(rows[0]?.payload).toEqual({ ts: T0, "pv.w": 0 });
+      expect(await store.raw({ deviceId: "L1", from: T0, to: T0 + 3000, limit: 2 })).toHaveLength(2);
+    });
+
+    it("stores each (measurement, device, ts) once, within a batch and across batches", async () => {
+      await store.write([r("L1", T0, { "pv.w": 1 }), r("L1", T0, { "pv.w": 1 })], 2);
+      await store.write([r("L1", T0, { "pv.w": 1 }), r("L1", T0 + 1, { "pv.w": 1 })], 4);
+      await store.write([r("L1", T0, { "battery.v": 1 }, "streetlight_status")], 5);
+      expect(await store.count({ deviceId: "L1", measurement: "streetlight_telemetry" })).toBe(2);
+      expect(await store.count({ deviceId: "L1" })).toBe(3);
+      const agg = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0, to: T0 + 60_000, every: "minute" });
+      expect(agg).toEqual([{ ts: T0, field: "pv.w", min: 1, avg: 1, max: 1, last: 1, count: 2 }]);
+    });
+
+    it("aggregates per minute, hour and day: min, avg, max, last", async () => {
+      const batch = [0, 1, 2, 3].map((i) => r("L1", T0 + i * 30 * 60_000, { "battery.soc": 80 - i * 10, "load.on": i % 2 }));
+      await store.write(batch, seq);
+      const hourly = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0, to: T0 + 2 * 3600_000, every: "hour", fields: ["battery.soc"] });
+      expect(hourly).toEqual([
+        { ts: T0, field: "battery.soc", min: 70, avg: 75, max: 80, last: 70, count: 2 },
+        { ts: T0 + 3600_000, field: "battery.soc", min: 50, avg: 55, max: 60, last: 50, count: 2 },
+      ]);
+      const daily = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0 - 10 * 3600_000, to: T0 + 86_400_000, every: "day" });
+      expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
+    });
+
+    it("gives the latest reading of a device", async () => {
+      await store.write([r("L1", T0 + 5, { "pv.w": 5 }), r("L1", T0 + 9, { "pv.w": 9 }), r("L1", T0 + 7, { "pv.w": 7 })], 3);
+      expect((await store.latest("L1", "streetlight_telemetry"))?.ts).toBe(T0 + 9);
+      expect(await store.latest("nobody", "streetlight_telemetry")).toBeUndefined();
+    });
+
+    it("keeps the checkpoint with the data, also for an empty batch", async () => {
+      expect(await store.checkpoint()).toBe(0);
+      await store.write([r("L1", T0, { "pv.w": 1 })], 1);
+      expect(await store.checkpoint()).toBe(1);
+      await store.write([], 7);
+      expect(await store.checkpoint()).toBe(7);
+      await store.close();
+      store = await fx.open();
+      expect(await store.checkpoint()).toBe(7);
+      expect(await store.count({})).toBe(1);
+    });
+
+    it("writes a batch of 20,000 readings", async () => {
+      const batch = Array.from({ length: 20_000 }, (_, i) => r(`L${i % 500}`, T0 + Math.floor(i / 500) * 1000, { "pv.w": i }));
+      await store.write(batch, seq);
+      expect(await store.count({ measurement: "streetlight_telemetry" })).toBe(20_000);
+      expect(await store.raw({ deviceId: "L7", from: T0, to: T0 + 3600_000, limit: 1000 })).toHaveLength(40);
+    });
+  });
+}

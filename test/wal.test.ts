@@ -1,0 +1,68 @@
+import { appendFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openWal, type WalEntry } from "../src/ingest/wal.js";
+import { tempDir } from "./helpers.js";
+
+const entry = (i: number): WalEntry => ({
+  kind: "reading",
+  reading: { measurement: "streetlight_telemetry", deviceId: "L1", ts: i, receivedAt: i, tags: {}, payload: { i }, fields: { i } },
+});
+
+describe("write-ahead log", () => {
+  const dirs: { remove: () => void }[] = [];
+  const dir = () => {
+    const d = tempDir();
+    dirs.push(d);
+    return d.path;
+  };
+  afterEach(() => {
+    for (const d of dirs.splice(0)) d.remove();
+  });
+
+  it("numbers records in order and replays them after a reopen", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    const records = await Promise.all([1, 2, 3].map((i) => wal.append(entry(i))));
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+    await wal.close();
+    const again = await openWal(path);
+    expect([...again.replay(1)].map((r) => r.seq)).toEqual([2, 3]);
+    expect((await again.append(entry(4))).seq).toBe(4);
+    await again.close();
+  });
+
+  it("skips a torn last line, which was never acknowledged", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    await wal.append(entry(1));
+    await wal.close();
+    const file = readdirSync(path).find((f) => f.endsWith(".wal"));
+    appendFileSync(join(path, file ?? ""), '{"kind":"reading","seq":2,"read');
+    const torn: string[] = [];
+    const again = await openWal(path, { onTornRecord: (f) => torn.push(f) });
+    expect([...again.replay(0)].map((r) => r.seq)).toEqual([1]);
+    expect(torn).toHaveLength(1);
+    await again.close();
+  });
+
+  it("rolls segments and deletes only those wholly stored", async () => {
+    const path = dir();
+    const wal = await openWal(path, { segmentBytes: 400 });
+    for (let i = 1; i <= 20; i++) await wal.append(entry(i));
+    const before = readdirSync(path).length;
+    expect(before).toBeGreaterThan(3);
+    wal.release(10);
+    expect([...wal.replay(10)].map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 11));
+    expect(readdirSync(path).length).toBeLessThan(before);
+    wal.release(20);
+    expect([...wal.replay(0)].every((r) => r.seq > 10)).toBe(true);
+    await wal.close();
+  });
+
+  it("never reuses sequence numbers the stores already hold, even with the log removed", async () => {
+    const wal = await openWal(dir(), { floorSeq: 41 });
+    expect((await wal.append(entry(1))).seq).toBe(42);
+    await wal.close();
+  });
+});
