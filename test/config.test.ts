@@ -7,16 +7,30 @@ describe("configuration", () => {
     const r = loadConfig({});
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config).toMatchObject({ dataDir: "./data", http: { port: 8080 }, mqtt: { port: 1883, external: undefined }, store: { kind: "embedded" }, lang: "zh" });
+    expect(r.config).toMatchObject({
+      dataDir: "./data",
+      http: { port: 8080 },
+      mqtt: { port: 1883, external: undefined },
+      store: { kind: "embedded" },
+      lang: "zh",
+    });
     expect(Object.isFrozen(r.config.mqtt)).toBe(true);
   });
 
   it("lists every problem, each as `name: message`", () => {
-    const r = loadConfig({ AGRILUME_HTTP_PORT: "eighty", AGRILUME_MQTT_PORT: "70000", AGRILUME_HTTP_PROT: "1", AGRILUME_LANG: "fr", AGRILUME_ADMIN_KEY: "short" });
+    const r = loadConfig({
+      AGRILUME_HTTP_PORT: "eighty",
+      AGRILUME_MQTT_PORT: "70000",
+      AGRILUME_HTTP_PROT: "1",
+      AGRILUME_LANG: "fr",
+      AGRILUME_ADMIN_KEY: "short",
+    });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const names = r.errors.map((e) => e.split(":")[0]);
-    expect(names).toEqual(expect.arrayContaining(["AGRILUME_HTTP_PORT", "AGRILUME_MQTT_PORT", "AGRILUME_HTTP_PROT", "AGRILUME_LANG", "AGRILUME_ADMIN_KEY"]));
+    expect(names).toEqual(
+      expect.arrayContaining(["AGRILUME_HTTP_PORT", "AGRILUME_MQTT_PORT", "AGRILUME_HTTP_PROT", "AGRILUME_LANG", "AGRILUME_ADMIN_KEY"]),
+    );
     expect(r.errors.find((e) => e.startsWith("AGRILUME_HTTP_PROT"))).toContain("not a known setting");
   });
 

@@ -35,7 +35,13 @@ describe("topics", () => {
   it("builds what it parses", () => {
     expect(parseTopic(topics.uplink("streetlight", "A1", "telemetry"))).toMatchObject({ ok: true, deviceId: "A1" });
     expect(parseTopic(topics.command("blender", "B1", "recipe"))).toMatchObject({ ok: true, kind: "cmd", command: "recipe" });
-    expect(topics.serviceFilters()).toEqual(["streetlight/+/telemetry", "streetlight/+/status", "blender/+/telemetry", "blender/+/batch", "blender/+/status"]);
+    expect(topics.serviceFilters()).toEqual([
+      "streetlight/+/telemetry",
+      "streetlight/+/status",
+      "blender/+/telemetry",
+      "blender/+/batch",
+      "blender/+/status",
+    ]);
   });
 });
 
@@ -89,7 +95,13 @@ describe("blending machine v1", () => {
   const batch = (body: Record<string, unknown>) => decodePayload("blender", "batch", enc(body), NOW, 65536);
   it("accepts telemetry and each batch event", () => {
     expect(
-      decodePayload("blender", "telemetry", enc({ ts: NOW, state: "running", hopperKg: { urea: 800, kcl: 400 }, scaleKg: 512.5, mixerA: 18.2, bagsTotal: 2400 }), NOW, 65536).ok,
+      decodePayload(
+        "blender",
+        "telemetry",
+        enc({ ts: NOW, state: "running", hopperKg: { urea: 800, kcl: 400 }, scaleKg: 512.5, mixerA: 18.2, bagsTotal: 2400 }),
+        NOW,
+        65536,
+      ).ok,
     ).toBe(true);
     const base = { ts: NOW, batchId: "B-0001", orderId: "ORD-1" };
     expect(batch({ ...base, event: "started", targetKg: { urea: 257, map: 288.5, kcl: 250, filler: 204.5 } }).ok).toBe(true);
@@ -115,9 +127,21 @@ describe("blending machine v1", () => {
 describe("numeric fields", () => {
   it("flattens nested numbers and booleans, skipping ts and arrays", () => {
     expect(numericFields(reading(NOW))).toEqual({
-      "pv.v": 0.4, "pv.a": 0, "pv.w": 0, "battery.v": 12.9, "battery.soc": 78, "battery.tempC": 14.5,
-      "load.on": 1, "load.w": 29.6, "load.a": 2.31, "load.dimPct": 100, "energyToday.pvWh": 410, "energyToday.loadWh": 35,
-      "gps.lat": 29.3512, "gps.lon": 105.9113, "gps.accM": 3,
+      "pv.v": 0.4,
+      "pv.a": 0,
+      "pv.w": 0,
+      "battery.v": 12.9,
+      "battery.soc": 78,
+      "battery.tempC": 14.5,
+      "load.on": 1,
+      "load.w": 29.6,
+      "load.a": 2.31,
+      "load.dimPct": 100,
+      "energyToday.pvWh": 410,
+      "energyToday.loadWh": 35,
+      "gps.lat": 29.3512,
+      "gps.lon": 105.9113,
+      "gps.accM": 3,
     });
   });
 });

@@ -16,7 +16,13 @@ export function tempDir(prefix = "agrilume-test-"): { path: string; remove: () =
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export type TestApp = { app: App; started: Started; dataDir: string; api: (path: string, init?: RequestInit & { key?: string | null }) => Promise<Response>; stop: () => Promise<void> };
+export type TestApp = {
+  app: App;
+  started: Started;
+  dataDir: string;
+  api: (path: string, init?: RequestInit & { key?: string | null }) => Promise<Response>;
+  stop: () => Promise<void>;
+};
 
 /** The real service on free ports with a fresh data dir. */
 export async function startTestApp(env: Record<string, string> = {}, dataDir?: string): Promise<TestApp> {

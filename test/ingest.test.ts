@@ -41,7 +41,9 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
     }
     client.end();
     const res = await waitUntil(async () => {
-      const r = await t.api(`/api/v1/devices/YC-A/telemetry?from=${new Date(hour).toISOString()}&to=${new Date(hour + 3600_000).toISOString()}&every=hour&fields=battery.soc`);
+      const r = await t.api(
+        `/api/v1/devices/YC-A/telemetry?from=${new Date(hour).toISOString()}&to=${new Date(hour + 3600_000).toISOString()}&every=hour&fields=battery.soc`,
+      );
       const body = (await r.json()) as { buckets: { field: string; min: number; avg: number; max: number; last: number; count: number }[] };
       return body.buckets.length > 0 && body.buckets[0]?.count === 3 && body;
     }, "three readings in the hour");
@@ -65,7 +67,10 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
     good.end();
 
     const body = await waitUntil(async () => {
-      const r = (await (await t.api("/api/v1/devices/YC-B/rejects")).json()) as { counts: Record<string, number>; recent: { reason: string; payload: string; payloadBytes: number; detail: string }[] };
+      const r = (await (await t.api("/api/v1/devices/YC-B/rejects")).json()) as {
+        counts: Record<string, number>;
+        recent: { reason: string; payload: string; payloadBytes: number; detail: string }[];
+      };
       return r.recent.length >= cases.length && r;
     }, "rejects recorded");
     expect(body.counts).toEqual({ bad_json: 1, invalid: 3, ts_future: 1, too_large: 1, not_utf8: 1 });

@@ -120,7 +120,11 @@ describe("API keys and roles", () => {
 
   it("answers 403 for a role the route does not allow", async () => {
     const tech = await keyFor({ name: "王工", role: "technician" });
-    const res = await t.api("/api/v1/devices", { key: tech, method: "POST", body: JSON.stringify({ id: "X", family: "streetlight", town: "t", lat: 1, lon: 1 }) });
+    const res = await t.api("/api/v1/devices", {
+      key: tech,
+      method: "POST",
+      body: JSON.stringify({ id: "X", family: "streetlight", town: "t", lat: 1, lon: 1 }),
+    });
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ error: { code: "forbidden" } });
     expect((await t.api("/api/v1/keys", { key: tech })).status).toBe(403);
@@ -156,7 +160,10 @@ describe("API keys and roles", () => {
     const bad = await t.api("/api/v1/devices", { method: "POST", body: "{" });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: "bad_request" } });
-    const dup = await t.api("/api/v1/devices", { method: "POST", body: JSON.stringify({ id: "R-1", family: "streetlight", town: "来苏镇", lat: 29, lon: 105 }) });
+    const dup = await t.api("/api/v1/devices", {
+      method: "POST",
+      body: JSON.stringify({ id: "R-1", family: "streetlight", town: "来苏镇", lat: 29, lon: 105 }),
+    });
     expect(dup.status).toBe(409);
     expect(await dup.json()).toMatchObject({ error: { code: "conflict" } });
   });
@@ -164,7 +171,10 @@ describe("API keys and roles", () => {
   it("serves OpenAPI, health and readiness without a key", async () => {
     const doc = (await (await t.api("/docs/json", { key: null })).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/v1/devices", "/api/v1/devices/{id}/telemetry", "/api/v1/devices/import"]));
-    expect(await (await t.api("/ready", { key: null })).json()).toEqual({ ready: true, checks: { telemetryStore: true, stateStore: true, broker: true } });
+    expect(await (await t.api("/ready", { key: null })).json()).toEqual({
+      ready: true,
+      checks: { telemetryStore: true, stateStore: true, broker: true },
+    });
     expect((await t.api("/docs", { key: null })).status).toBe(200);
   });
 });

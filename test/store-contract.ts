@@ -12,8 +12,14 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
     const T0 = Date.UTC(2025, 10, 21, 10, 0);
     let seq = 0;
     const r = (deviceId: string, ts: number, fields: Record<string, number>, measurement = "streetlight_telemetry"): StoredReading => ({
-      seq: ++seq, measurement, deviceId, ts, receivedAt: ts + 100, tags: { town: "来苏镇", village: "梳妆台村" },
-      payload: { ts, ...fields }, fields,
+      seq: ++seq,
+      measurement,
+      deviceId,
+      ts,
+      receivedAt: ts + 100,
+      tags: { town: "来苏镇", village: "梳妆台村" },
+      payload: { ts, ...fields },
+      fields,
     });
 
     beforeEach(async () => {
@@ -27,7 +33,10 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
     });
 
     it("returns raw readings in time order within [from, to)", async () => {
-      await store.write([r("L1", T0 + 2000, { "pv.w": 2 }), r("L1", T0, { "pv.w": 0 }), r("L1", T0 + 1000, { "pv.w": 1 }), r("L2", T0, { "pv.w": 9 })], 4);
+      await store.write(
+        [r("L1", T0 + 2000, { "pv.w": 2 }), r("L1", T0, { "pv.w": 0 }), r("L1", T0 + 1000, { "pv.w": 1 }), r("L2", T0, { "pv.w": 9 })],
+        4,
+      );
       const rows = await store.raw({ deviceId: "L1", from: T0, to: T0 + 2000, limit: 100 });
       expect(rows.map((x) => x.ts)).toEqual([T0, T0 + 1000]);
       expect(rows[0]?.payload).toEqual({ ts: T0, "pv.w": 0 });
@@ -47,12 +56,25 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
     it("aggregates per minute, hour and day: min, avg, max, last", async () => {
       const batch = [0, 1, 2, 3].map((i) => r("L1", T0 + i * 30 * 60_000, { "battery.soc": 80 - i * 10, "load.on": i % 2 }));
       await store.write(batch, seq);
-      const hourly = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0, to: T0 + 2 * 3600_000, every: "hour", fields: ["battery.soc"] });
+      const hourly = await store.aggregate({
+        deviceId: "L1",
+        measurement: "streetlight_telemetry",
+        from: T0,
+        to: T0 + 2 * 3600_000,
+        every: "hour",
+        fields: ["battery.soc"],
+      });
       expect(hourly).toEqual([
         { ts: T0, field: "battery.soc", min: 70, avg: 75, max: 80, last: 70, count: 2 },
         { ts: T0 + 3600_000, field: "battery.soc", min: 50, avg: 55, max: 60, last: 50, count: 2 },
       ]);
-      const daily = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0 - 10 * 3600_000, to: T0 + 86_400_000, every: "day" });
+      const daily = await store.aggregate({
+        deviceId: "L1",
+        measurement: "streetlight_telemetry",
+        from: T0 - 10 * 3600_000,
+        to: T0 + 86_400_000,
+        every: "day",
+      });
       expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
     });
 

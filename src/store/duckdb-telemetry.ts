@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb } from "./duckdb.js";
-import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
+import type { AggQuery, AggRow, RawQuery, RawRow, TelemetryStore } from "./telemetry-store.js";
 
 export const TELEMETRY_MIGRATIONS: Migration[] = [
   {

@@ -1,0 +1,78 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { createServer, connect as netConnect } from "node:net";
+import { join } from "node:path";
+import { REQUIRE_SERVICES, tempDir } from "./helpers.js";
+
+/**
+ * Real services from Debian's packages, started on free ports by the tests. When one is not
+ * installed the tests that need it are skipped with a loud reason, unless
+ * AGRILUME_REQUIRE_SERVICES=1 (set by .ci/run), which makes that a failure.
+ */
+export function findBinary(name: string, candidates: string[]): string | null {
+  for (const c of candidates) {
+    if (spawnSync(c, ["-h"], { stdio: "ignore" }).error === undefined) return c;
+  }
+  const which = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
+  return which.status === 0 ? which.stdout.trim() : null;
+}
+
+export function serviceAvailable(name: string, binary: string | null, install: string): boolean {
+  if (binary) return true;
+  const msg = `${name} is not installed, so the tests that need it cannot run. Install it with: ${install}`;
+  if (REQUIRE_SERVICES) throw new Error(`AGRILUME_REQUIRE_SERVICES=1: ${msg}`);
+  console.warn(`\n!!! SKIPPING: ${msg}\n`);
+  return false;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
+
+export type Mosquitto = { url: string; port: number; stop: () => Promise<void> };
+
+export const MOSQUITTO = findBinary("mosquitto", ["/usr/sbin/mosquitto", "mosquitto"]);
+
+export async function startMosquitto(): Promise<Mosquitto> {
+  if (!MOSQUITTO) throw new Error("mosquitto is not installed");
+  const dir = tempDir("agrilume-mosquitto-");
+  const port = await freePort();
+  const conf = join(dir.path, "mosquitto.conf");
+  // Anonymous on loopback for the test only; a site configures passwords and ACLs (PROTOCOL.md).
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 100000", ""].join("\n"));
+  const child: ChildProcess = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = netConnect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      dir.remove();
+    },
+  };
+}
