@@ -1,0 +1,18 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { FAULT_CODES, REJECT_REASONS } from "../devices/index.js";
+import { SETTINGS } from "../src/config.js";
+
+describe("documents stay true", () => {
+  const readme = readFileSync("README.md", "utf8");
+  const protocol = readFileSync("docs/PROTOCOL.md", "utf8");
+  it("the README lists every setting and the two commands", () => {
+    for (const name of Object.keys(SETTINGS)) expect(readme, name).toContain(`\`${name}\``);
+    expect(readme).toContain("npm install && npm run demo");
+    expect(readme).toContain("npm install && npm test");
+  });
+  it("PROTOCOL.md names every fault code and reject reason", () => {
+    for (const code of FAULT_CODES) expect(protocol, code).toContain(`\`${code}\``);
+    for (const reason of REJECT_REASONS) expect(protocol, reason).toContain(`\`${reason}\``);
+  });
+});
