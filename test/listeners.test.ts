@@ -15,11 +15,20 @@ describe.skipIf(!run)("TLS and WebSocket listeners", () => {
   beforeAll(async () => {
     const key = join(certs.path, "key.pem");
     const cert = join(certs.path, "cert.pem");
-    execFileSync(OPENSSL ?? "openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"], {
-      stdio: "ignore",
-    });
+    execFileSync(
+      OPENSSL ?? "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+      {
+        stdio: "ignore",
+      },
+    );
     const [tls, ws] = [await freePort(), await freePort()];
-    t = await startTestApp({ AGRILUME_MQTT_TLS_PORT: String(tls), AGRILUME_MQTT_TLS_CERT: cert, AGRILUME_MQTT_TLS_KEY: key, AGRILUME_MQTT_WS_PORT: String(ws) });
+    t = await startTestApp({
+      AGRILUME_MQTT_TLS_PORT: String(tls),
+      AGRILUME_MQTT_TLS_CERT: cert,
+      AGRILUME_MQTT_TLS_KEY: key,
+      AGRILUME_MQTT_WS_PORT: String(ws),
+    });
     creds = await registerLight(t, "LIS-1");
   });
   afterAll(async () => {
@@ -29,13 +38,17 @@ describe.skipIf(!run)("TLS and WebSocket listeners", () => {
 
   it("accepts a device over TLS with its credentials", async () => {
     const client = await connect(`mqtts://127.0.0.1:${t.started.ports.tls}`, {
-      clientId: creds.id, username: creds.id, password: creds.secret, ca: readFileSync(join(certs.path, "cert.pem")), rejectUnauthorized: false,
+      clientId: creds.id,
+      username: creds.id,
+      password: creds.secret,
+      ca: readFileSync(join(certs.path, "cert.pem")),
+      rejectUnauthorized: false,
     });
     await publish(client, "streetlight/LIS-1/telemetry", JSON.stringify(reading(Date.now() - 2000)));
     client.end();
-    await expect(connect(`mqtts://127.0.0.1:${t.started.ports.tls}`, { clientId: creds.id, username: creds.id, password: "nope", rejectUnauthorized: false })).rejects.toThrow(
-      /Bad username or password/,
-    );
+    await expect(
+      connect(`mqtts://127.0.0.1:${t.started.ports.tls}`, { clientId: creds.id, username: creds.id, password: "nope", rejectUnauthorized: false }),
+    ).rejects.toThrow(/Bad username or password/);
   });
 
   it("accepts a device over MQTT on WebSocket", async () => {
