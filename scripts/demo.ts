@@ -35,14 +35,14 @@ const fleet = await startFleet({
   signal: controller.signal,
   onProgress: (done, total) => process.stdout.write(`\r  ${done}/${total}`),
 });
-process.stdout.write("\r");
+process.stdout.write("\n");
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
 out(t(lang, "start.ready"));
 out(`  ${t(lang, "start.api")}:  ${started.httpUrl}/api/v1`);
 out(`  ${t(lang, "start.docs")}: ${started.httpUrl}/docs`);
 out(`  ${t(lang, "start.mqtt")}: ${mqttUrl}`);
-out(`  admin key: ${key}`);
+out(`  ${t(lang, "demo.adminKey")}: ${key}`);
 out(`  ${t(lang, "demo.devices")} ${fleet.lights.length} × streetlight (${fleet.lights[0]} …), 1 × blender (${fleet.blender})`);
 out();
 out(`${t(lang, "demo.try")}`);
