@@ -10,6 +10,7 @@ import { createApiKeys } from "./http/api-keys.js";
 import { createHttpServer } from "./http/server.js";
 import { createPipeline } from "./ingest/pipeline.js";
 import { createPresence } from "./ingest/presence.js";
+import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
 import type { Logger } from "./log.js";
@@ -39,15 +40,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const state = await openStateStore(config.dataDir);
   const telemetry = await createDuckDbTelemetryStore(config.dataDir);
-  const floorSeq = Math.max(await telemetry.checkpoint(), await state.rejectCheckpoint());
+  // Everything that consumes durable records, each with its own checkpoint.
+  const sinks = [telemetrySink(telemetry), rejectSink(state)];
+  const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint()))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
     onTornRecord: (file) => log.warn({ file }, "skipped a torn record at the end of the write-ahead log (it was never acknowledged)"),
   });
   const writer = createStoreWriter({
     wal,
-    telemetry,
-    state,
+    sinks,
     batchSize: config.store.batchSize,
     flushMs: config.store.flushMs,
     log,

@@ -1,6 +1,4 @@
 import type { Logger } from "../log.js";
-import type { RejectRecord, StateStore } from "../store/state-store.js";
-import type { StoredReading, TelemetryStore } from "../store/telemetry-store.js";
 import type { Wal, WalRecord } from "./wal.js";
 
 export type StoreWriterMetrics = {
@@ -11,6 +9,18 @@ export type StoreWriterMetrics = {
 };
 
 /**
+ * A consumer of durable records: the telemetry store, the reject log, the batch records…
+ * Each keeps the highest seq it holds in the same transaction as its data, so a replay
+ * gives it only what it lacks, and it is written exactly once.
+ */
+export type Sink = {
+  name: string;
+  checkpoint(): Promise<number>;
+  /** `records` are those with seq > this sink's checkpoint, in order; `checkpoint` is the batch's last seq. */
+  write(records: WalRecord[], checkpoint: number): Promise<void>;
+};
+
+/**
  * The one place batching to the stores lives: a bounded queue of durable records, flushed when
  * it holds `batchSize` records or after `flushMs`, retried with backoff on failure, flushed on stop.
  * When the queue is full, records are not dropped: they are already in the write-ahead log, and
@@ -18,22 +28,23 @@ export type StoreWriterMetrics = {
  */
 export function createStoreWriter(deps: {
   wal: Wal;
-  telemetry: TelemetryStore;
-  state: StateStore;
+  sinks: Sink[];
   batchSize: number;
   flushMs: number;
   maxQueue?: number;
   log: Logger;
   metrics: StoreWriterMetrics;
+  /** Called after a batch is in every sink (for live views that must match what the API reads). */
+  onWritten?: (records: WalRecord[]) => void;
 }) {
-  const { wal, telemetry, state, batchSize, flushMs, log, metrics } = deps;
+  const { wal, sinks, batchSize, flushMs, log, metrics } = deps;
   const maxQueue = deps.maxQueue ?? batchSize * 20;
   let queue: WalRecord[] = [];
   /** Records beyond what the queue held; to be re-read from the log. */
   let spilledFrom: number | null = null;
   let lastQueued = 0;
-  let storedSeq = 0;
-  let rejectsSeq = 0;
+  const done = new Map<string, number>(sinks.map((s) => [s.name, 0]));
+  const stored = () => Math.min(...done.values());
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let backoffMs = 0;
@@ -59,26 +70,22 @@ export function createStoreWriter(deps: {
   };
 
   async function writeBatch(batch: WalRecord[]) {
-    const readings: StoredReading[] = [];
-    const rejects: RejectRecord[] = [];
-    for (const r of batch) {
-      if (r.kind === "reading" && r.seq > storedSeq) readings.push({ ...r.reading, seq: r.seq });
-      else if (r.kind === "reject" && r.seq > rejectsSeq) rejects.push({ ...r.reject, seq: r.seq });
-    }
     const last = batch.at(-1)?.seq ?? 0;
     const started = performance.now();
-    if (rejects.length > 0 || last > rejectsSeq) {
-      await state.writeRejects(rejects, Math.max(last, rejectsSeq));
-      rejectsSeq = Math.max(last, rejectsSeq);
-    }
-    if (readings.length > 0 || last > storedSeq) {
-      await telemetry.write(readings, Math.max(last, storedSeq));
-      storedSeq = Math.max(last, storedSeq);
+    for (const sink of sinks) {
+      const have = done.get(sink.name) ?? 0;
+      if (last <= have) continue;
+      await sink.write(
+        batch.filter((r) => r.seq > have),
+        last,
+      );
+      done.set(sink.name, last);
     }
     metrics.writeSeconds((performance.now() - started) / 1000);
     const counts = new Map<string, number>();
-    for (const r of readings) counts.set(r.measurement, (counts.get(r.measurement) ?? 0) + 1);
+    for (const r of batch) if (r.kind === "reading") counts.set(r.reading.measurement, (counts.get(r.reading.measurement) ?? 0) + 1);
     for (const [m, n] of counts) metrics.written(m, n);
+    deps.onWritten?.(batch);
   }
 
   async function drain() {
@@ -97,52 +104,49 @@ export function createStoreWriter(deps: {
       } finally {
         metrics.queueDepth(queue.length);
       }
-      const done = Math.min(storedSeq, rejectsSeq);
+      const all = stored();
       for (let i = waiters.length - 1; i >= 0; i--) {
         const w = waiters[i];
-        if (w && w.seq <= done) {
+        if (w && w.seq <= all) {
           waiters.splice(i, 1);
           w.resolve();
         }
       }
-      wal.release(done);
+      wal.release(all);
     }
   }
 
-  function refillFromWal() {
-    const from = spilledFrom ?? 0;
-    spilledFrom = null;
-    for (const r of wal.replay(from - 1)) {
+  /** Queues records from the log starting after `after`, up to the queue's bound. */
+  function readLog(after: number): number {
+    let n = 0;
+    for (const r of wal.replay(after)) {
       if (queue.length >= maxQueue) {
         spilledFrom = r.seq;
         break;
       }
       queue.push(r);
       lastQueued = r.seq;
+      n++;
     }
+    return n;
+  }
+
+  function refillFromWal() {
+    const from = spilledFrom ?? 0;
+    spilledFrom = null;
+    readLog(from - 1);
   }
 
   return {
-    /** Loads the stores' checkpoints and queues whatever the log holds beyond them. */
+    /** Loads each sink's checkpoint and queues whatever the log holds beyond the lowest. */
     async start(): Promise<{ replayed: number }> {
-      storedSeq = await telemetry.checkpoint();
-      rejectsSeq = await state.rejectCheckpoint();
-      const from = Math.min(storedSeq, rejectsSeq);
-      let replayed = 0;
-      for (const r of wal.replay(from)) {
-        if (queue.length >= maxQueue) {
-          spilledFrom = r.seq;
-          break;
-        }
-        queue.push(r);
-        lastQueued = r.seq;
-        replayed++;
-      }
+      for (const s of sinks) done.set(s.name, await s.checkpoint());
+      const replayed = readLog(stored());
       if (queue.length > 0) await kick();
       while (running) await running;
       return { replayed };
     },
-    checkpoints: () => ({ telemetry: storedSeq, rejects: rejectsSeq }),
+    checkpoints: () => Object.fromEntries(done),
     /** A durable record, in seq order. */
     push(record: WalRecord) {
       if (spilledFrom !== null || record.seq <= lastQueued) return; // the log has it; it is (or will be) read back
@@ -156,9 +160,9 @@ export function createStoreWriter(deps: {
       if (queue.length >= batchSize) void kick();
       else schedule(flushMs);
     },
-    /** Resolves once everything up to `seq` is in the stores. */
+    /** Resolves once everything up to `seq` is in every sink. */
     waitFor(seq: number): Promise<void> {
-      if (Math.min(storedSeq, rejectsSeq) >= seq) return Promise.resolve();
+      if (stored() >= seq) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ seq, resolve }));
     },
     depth: () => queue.length,
