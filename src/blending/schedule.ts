@@ -1,0 +1,82 @@
+import { z } from "zod";
+
+/**
+ * A station's working hours, in China time (UTC+8, no daylight saving). Default: 08:00–12:00 and
+ * 13:30–17:00, every day: a 7.5 h shift, which is what 90 t/day at 12 t/h takes (DOMAIN.md §1).
+ */
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 00:00–23:59");
+export const WorkingHoursSchema = z.object({
+  periods: z
+    .array(z.tuple([HHMM, HHMM]))
+    .min(1)
+    .max(6)
+    .refine((ps) => ps.every(([a, b]) => a < b), "each period must end after it starts")
+    .refine((ps) => ps.every((p, i) => i === 0 || (ps[i - 1]?.[1] ?? "") <= p[0]), "periods must be in order and not overlap"),
+  /** ISO weekdays: 1 = Monday … 7 = Sunday. */
+  days: z.array(z.number().int().min(1).max(7)).min(1).max(7).default([1, 2, 3, 4, 5, 6, 7]),
+});
+export type WorkingHours = z.infer<typeof WorkingHoursSchema>;
+export const DEFAULT_HOURS: WorkingHours = { periods: [["08:00", "12:00"], ["13:30", "17:00"]], days: [1, 2, 3, 4, 5, 6, 7] };
+
+const TZ_MS = 8 * 3600_000;
+const DAY = 86_400_000;
+const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
+/** Local midnight (UTC+8) of the day containing t, as an epoch ms. */
+const localMidnight = (t: number) => Math.floor((t + TZ_MS) / DAY) * DAY - TZ_MS;
+const isoWeekday = (midnight: number) => ((new Date(midnight + TZ_MS).getUTCDay() + 6) % 7) + 1;
+
+/** Working intervals of one local day. */
+function intervals(midnight: number, h: WorkingHours): [number, number][] {
+  if (!h.days.includes(isoWeekday(midnight))) return [];
+  return h.periods.map(([a, b]) => [midnight + minutes(a) * 60_000, midnight + minutes(b) * 60_000]);
+}
+
+export function workingMsPerDay(h: WorkingHours): number {
+  return h.periods.reduce((s, [a, b]) => s + (minutes(b) - minutes(a)) * 60_000, 0);
+}
+
+export function isWorking(t: number, h: WorkingHours): boolean {
+  return intervals(localMidnight(t), h).some(([a, b]) => t >= a && t < b);
+}
+
+/** Working time between two instants. */
+export function workingMsBetween(from: number, to: number, h: WorkingHours): number {
+  let total = 0;
+  for (let day = localMidnight(from); day < to; day += DAY) {
+    for (const [a, b] of intervals(day, h)) total += Math.max(0, Math.min(b, to) - Math.max(a, from));
+  }
+  return total;
+}
+
+/** The instant at which `ms` of working time has passed after `from` (at most ten years on). */
+export function addWorkingTime(from: number, ms: number, h: WorkingHours): number | null {
+  let left = ms;
+  for (let day = localMidnight(from), n = 0; n < 3660; day += DAY, n++) {
+    for (const [a, b] of intervals(day, h)) {
+      const start = Math.max(a, from);
+      if (b <= start) continue;
+      if (b - start >= left) return start + left;
+      left -= b - start;
+    }
+  }
+  return null;
+}
+
+/** The instant `ms` of working time before `to`. */
+export function subtractWorkingTime(to: number, ms: number, h: WorkingHours): number {
+  let left = ms;
+  for (let day = localMidnight(to), n = 0; n < 3660; day -= DAY, n++) {
+    for (const [a, b] of [...intervals(day, h)].reverse()) {
+      const end = Math.min(b, to);
+      if (end <= a) continue;
+      if (end - a >= left) return end - left;
+      left -= end - a;
+    }
+  }
+  return to - ms;
+}
+
+/** End of a due date (YYYY-MM-DD, China time): the order is on schedule if it finishes by then. */
+export function endOfLocalDay(date: string): number {
+  return Date.parse(`${date}T00:00:00+08:00`) + DAY - 1;
+}
