@@ -1,6 +1,11 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { topics } from "../devices/index.js";
+import { createBlendingMonitor } from "./blending/monitor.js";
+import { blendingRoutes } from "./blending/routes.js";
+import { type CommandBus, createBlending } from "./blending/service.js";
+import { blendingStore } from "./blending/store.js";
 import { createEmbeddedBroker } from "./broker/embedded.js";
 import { createExternalSource } from "./broker/external.js";
 import type { Config } from "./config.js";
@@ -40,8 +45,25 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const state = await openStateStore(config.dataDir);
   const telemetry = await createDuckDbTelemetryStore(config.dataDir);
+  const registry = await createRegistry(state, clock);
+  // Commands and service messages go out through whichever broker runs (set below).
+  let publish: (topic: string, payload: Buffer, retain: boolean) => Promise<void> = () => Promise.reject(new Error("no broker yet"));
+  const bus: CommandBus = {
+    command: (family, id, name, body, opts) => publish(topics.command(family, id, name), Buffer.from(body === "" ? "" : JSON.stringify(body)), opts?.retain ?? false),
+    publish: (topic, body, opts) => publish(topic, Buffer.from(JSON.stringify(body)), opts.retain),
+  };
+  const presence = createPresence({
+    timeoutMs: { streetlight: 3 * config.ingest.reportIntervalS.streetlight * 1000, blender: 3 * config.ingest.reportIntervalS.blender * 1000 },
+    familyOf: (id) => registry.get(id)?.family,
+    record: (events) => state.insertPresenceEvents(events),
+    onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
+  });
+  const blendStore = blendingStore(state.db);
+  const blending = await createBlending({ store: blendStore, registry, bus, clock });
+  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock });
+
   // Everything that consumes durable records, each with its own checkpoint.
-  const sinks = [telemetrySink(telemetry), rejectSink(state)];
+  const sinks = [telemetrySink(telemetry), rejectSink(state), blendingMonitor.sink];
   const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint()))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
@@ -60,14 +82,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       queueDepth: (n) => metrics.storeQueueDepth.set(n),
     },
   });
-  const registry = await createRegistry(state, clock);
   const apiKeys = await createApiKeys(state, clock);
-  const presence = createPresence({
-    timeoutMs: { streetlight: 3 * config.ingest.reportIntervalS.streetlight * 1000, blender: 3 * config.ingest.reportIntervalS.blender * 1000 },
-    familyOf: (id) => registry.get(id)?.family,
-    record: (events) => state.insertPresenceEvents(events),
-    onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
-  });
   const pipeline = createPipeline({
     registry,
     wal,
@@ -77,6 +92,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     maxPayloadBytes: config.ingest.maxPayloadBytes,
     rejectLimitPerMinute: config.ingest.rejectLimitPerMinute,
   });
+
+  pipeline.events.on("reading", blendingMonitor.onReading);
 
   const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log }) : null;
   const embedded = external
@@ -97,6 +114,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         log,
       });
 
+  const source = embedded ?? external;
+  if (source) publish = (topic, payload, retain) => source.publish(topic, payload, retain);
+
   const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy });
   systemRoutes(http, {
     metrics,
@@ -113,6 +133,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       broker: external ? external.isConnected() : embedded?.ports.mqtt !== undefined,
     }),
   });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
 
   const timers: NodeJS.Timeout[] = [];

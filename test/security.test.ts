@@ -45,7 +45,7 @@ describe("device security", () => {
     expect((await client.subscribeAsync("streetlight/SEC-A/cmd/#", { qos: 1 })).map((g) => g.qos)).toEqual([1]);
     expect(client.connected).toBe(true);
     const got = new Promise<string>((resolve) => client.once("message", (topic) => resolve(topic)));
-    await t.app.broker?.publishCommand("streetlight", "SEC-A", "ping", { n: 1 });
+    await t.app.broker?.publish("streetlight/SEC-A/cmd/ping", Buffer.from("{}"), false);
     expect(await got).toBe("streetlight/SEC-A/cmd/ping");
     client.end();
   });
@@ -78,7 +78,7 @@ describe("device security", () => {
     // stop reading the socket, then fill its buffers with commands
     (frozen.stream as import("node:net").Socket).pause();
     const big = { blob: "x".repeat(60_000) };
-    for (let i = 0; i < 200; i++) void t.app.broker?.publishCommand("streetlight", "SEC-B", "fill", big).catch(() => undefined);
+    for (let i = 0; i < 200; i++) void t.app.broker?.publish("streetlight/SEC-B/cmd/fill", Buffer.from(JSON.stringify(big)), false).catch(() => undefined);
     const other = await connectDevice(t, a);
     for (let i = 0; i < 20; i++) await publish(other, "streetlight/SEC-A/telemetry", JSON.stringify(reading(Date.now() - 60_000 + i)));
     other.end();

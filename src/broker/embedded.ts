@@ -110,12 +110,17 @@ export async function createEmbeddedBroker(deps: {
 
   broker.authorizeSubscribe = (client, sub, done) => {
     const device = (client as DeviceClient)[DEVICE];
-    const own = device ? topics.commandFilter(device.family, device.id).slice(0, -1) : null; // "{family}/{id}/cmd/"
-    if (own && (sub.topic === `${own}#` || (sub.topic.startsWith(own) && !sub.topic.slice(own.length).includes("/") && !sub.topic.includes("#")))) {
-      return done(null, sub);
-    }
+    if (device && mayRead(device, sub.topic)) return done(null, sub);
     metrics.refused.inc({ reason: "subscribe_not_own" });
     done(null, null); // SUBACK 0x80: refused
+  };
+
+  /** A device reads only its own commands; a blending machine also its station's order progress (for its display). */
+  const mayRead = (device: { id: string; family: Family }, filter: string): boolean => {
+    const within = (prefix: string) => filter === `${prefix}#` || (filter.startsWith(prefix) && !filter.includes("#") && !filter.slice(prefix.length).includes("/"));
+    if (within(topics.commandFilter(device.family, device.id).slice(0, -1))) return true;
+    const station = device.family === "blender" ? registry.get(device.id)?.station : null;
+    return !!station && (filter === `stations/${station}/#` || (filter.startsWith(`stations/${station}/orders/`) && !filter.includes("#")));
   };
 
   broker.on("client", (client) => {
@@ -163,13 +168,10 @@ export async function createEmbeddedBroker(deps: {
     broker,
     ports,
     isConnected: (id: string) => connections.has(id),
-    /** Publishes a command to a device at QoS 1. */
-    publishCommand(family: Family, id: string, name: string, body: unknown): Promise<void> {
+    /** Publishes from the service at QoS 1 (commands to devices, progress for displays). */
+    publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
       return new Promise((resolve, reject) =>
-        broker.publish(
-          { cmd: "publish", topic: topics.command(family, id, name), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
-          (err) => (err ? reject(err) : resolve()),
-        ),
+        broker.publish({ cmd: "publish", topic, payload, qos: 1, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
       );
     },
     disconnect(id: string) {

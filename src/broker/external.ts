@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from "mqtt";
-import { type Family, topics } from "../../devices/index.js";
+import { topics } from "../../devices/index.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Logger } from "../log.js";
 
@@ -76,12 +76,10 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
       });
       log.info({ url: options.url, filters }, "subscribed to the external broker");
     },
-    publishCommand(family: Family, id: string, name: string, body: unknown): Promise<void> {
+    publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
       if (!client) return Promise.reject(new Error("not connected"));
       const c = client;
-      return new Promise((resolve, reject) =>
-        c.publish(topics.command(family, id, name), JSON.stringify(body), { qos: 1 }, (err) => (err ? reject(err) : resolve())),
-      );
+      return new Promise((resolve, reject) => c.publish(topic, payload, { qos: 1, retain }, (err) => (err ? reject(err) : resolve())));
     },
     async stop() {
       if (client) await client.endAsync();

@@ -18,6 +18,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Who may call the route; every route must say. */
     roles?: readonly Role[] | "public";
+    /** Also accept the key as `?key=` (Server-Sent Events: browsers cannot set headers on EventSource). */
+    queryKey?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -57,7 +59,8 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
   app.addHook("onRequest", async (req) => {
     const roles = req.routeOptions.config?.roles;
     if (!roles || roles === "public") return;
-    const principal = deps.apiKeys.verify(req.headers.authorization);
+    const queryKey = req.routeOptions.config?.queryKey ? (req.query as { key?: unknown }).key : undefined;
+    const principal = deps.apiKeys.verify(req.headers.authorization ?? (typeof queryKey === "string" ? `Bearer ${queryKey}` : undefined));
     if (!principal) throw new ApiError(401, "unauthorized", "error.unauthorized");
     if (!roles.includes(principal.role)) throw new ApiError(403, "forbidden", "error.forbidden", `needs one of: ${roles.join(", ")}`);
     req.principal = principal;

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Family } from "../../devices/index.js";
+import { BLENDING_MIGRATION } from "../blending/store.js";
 import { type Db, type Migration, openDb } from "./duckdb.js";
 
 /**
@@ -28,6 +29,7 @@ export const STATE_MIGRATIONS: Migration[] = [
       CREATE TABLE presence_events (device_id VARCHAR NOT NULL, online BOOLEAN NOT NULL, cause VARCHAR NOT NULL, "at" TIMESTAMPTZ NOT NULL);
     `,
   },
+  BLENDING_MIGRATION,
 ];
 
 export type DeviceRecord = {

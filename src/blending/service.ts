@@ -1,0 +1,181 @@
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { Registry } from "../devices/registry.js";
+import { conflict, invalid, notFound } from "../http/errors.js";
+import { defaultTolerance, type Tolerance } from "./batch.js";
+import { BUILTIN_MATERIALS, type Material } from "./materials.js";
+import { computeProgress, type Progress } from "./progress.js";
+import { DEFAULT_HOURS, type WorkingHours } from "./schedule.js";
+import { formatGrade, type Grade, parseGrade, type SolveResult, solve, type TraceTarget } from "./solver.js";
+import type { BlendingStore, Formula, Order, OrderState, Station } from "./store.js";
+
+export const DEFAULT_MATERIALS = ["urea", "map", "kcl", "filler"];
+
+/** Sends a command to a device at QoS 1 (embedded broker or external). */
+export type CommandBus = {
+  command(family: "blender", id: string, name: string, body: unknown, opts?: { retain?: boolean }): Promise<void>;
+  publish(topic: string, body: unknown, opts: { retain: boolean }): Promise<void>;
+};
+
+/**
+ * Stations, materials, formulas and orders: what an operator sets up, and the commands that
+ * carry an order to a machine. Batch records come from the machines (monitor.ts).
+ */
+export async function createBlending(deps: { store: BlendingStore; registry: Registry; bus: CommandBus; clock: () => number }) {
+  const { store, registry, bus, clock } = deps;
+  const stations = new Map((await store.stations()).map((s) => [s.id, s]));
+  const custom = await store.materials();
+  const formulas = new Map((await store.formulas()).map((f) => [f.id, f]));
+  const orders = new Map((await store.orders()).map((o) => [o.id, o]));
+  const events = new EventEmitter<{ order: [Order] }>();
+
+  /** Built-in materials plus the station's own (which may redefine a code). */
+  const catalog = (station?: string | null): Map<string, Material> => {
+    const m = new Map(BUILTIN_MATERIALS.map((x) => [x.code, x] as [string, Material]));
+    for (const c of custom) if (c.station === "" || c.station === station) m.set(c.code, c);
+    return m;
+  };
+
+  const solveFor = (grade: Grade, codes: string[] | undefined, trace: TraceTarget, station?: string | null): SolveResult => {
+    const cat = catalog(station);
+    const wanted = codes ?? [...DEFAULT_MATERIALS, ...traceCarriers(cat, trace)];
+    const unknown = wanted.filter((c) => !cat.has(c));
+    if (unknown.length > 0) return { ok: false, reason: `unknown material: ${unknown.join(", ")}` };
+    return solve(grade, wanted.map((c) => cat.get(c) as Material), trace);
+  };
+
+  const hoursOf = (station: string): WorkingHours => stations.get(station)?.hours ?? DEFAULT_HOURS;
+  const setOrder = async (o: Order, state: OrderState, machineId = o.machineId) => {
+    const next = { ...o, state, machineId, updatedAt: clock() };
+    await store.putOrder(next);
+    orders.set(next.id, next);
+    events.emit("order", next);
+    return next;
+  };
+
+  /** The control recipe for one batch (PROTOCOL.md, `blender/{id}/cmd/recipe`). */
+  const recipeFor = (o: Order, f: Formula) => {
+    const cat = catalog(o.station);
+    return {
+      orderId: o.id,
+      formula: { id: f.id, name: f.name, version: f.version, grade: f.grade },
+      batchKg: o.batchKg,
+      bagKg: o.bagKg,
+      bagsPerBatch: Math.round(o.batchKg / o.bagKg),
+      targetT: o.targetT,
+      materials: Object.entries(f.kgPerTonne).map(([code, kgT]) => ({
+        code,
+        kg: Math.round(kgT * (o.batchKg / 1000) * 100) / 100,
+        tolerance: o.tolerances[code] ?? defaultTolerance(cat.get(code)),
+      })),
+    };
+  };
+
+  return {
+    events,
+    catalog,
+    hoursOf,
+    solveFor,
+    stations: () => [...stations.values()],
+    station: (id: string) => stations.get(id),
+    async putStation(input: { id: string; name: string; workingHours?: WorkingHours | undefined }): Promise<Station> {
+      const s: Station = { id: input.id, name: input.name, hours: input.workingHours ?? DEFAULT_HOURS, createdAt: stations.get(input.id)?.createdAt ?? clock() };
+      await store.putStation(s);
+      stations.set(s.id, s);
+      return s;
+    },
+    materials: (station?: string) => [...catalog(station).values()],
+    async addMaterial(station: string | undefined, m: Material) {
+      if (BUILTIN_MATERIALS.some((b) => b.code === m.code) && !station) throw conflict(`${m.code} is a built-in material; add it for a station to redefine it there`);
+      await store.putMaterial(station ?? "", m);
+      const i = custom.findIndex((c) => c.station === (station ?? "") && c.code === m.code);
+      if (i >= 0) custom.splice(i, 1);
+      custom.push({ ...m, station: station ?? "" });
+      return m;
+    },
+
+    formulas: () => [...formulas.values()],
+    formula: (id: string) => formulas.get(id),
+    /** Saves a formula; the same name again makes a new version (orders keep the version they used). */
+    async saveFormula(input: { name: string; grade: string; materials?: string[] | undefined; trace?: TraceTarget | undefined; station?: string | undefined }) {
+      const grade = parseGrade(input.grade);
+      if (!grade) throw invalid(`"${input.grade}" is not a grade like 15-15-15`);
+      const trace = input.trace ?? {};
+      const r = solveFor(grade, input.materials, trace, input.station);
+      if (!r.ok) throw gradeError(r);
+      const version = 1 + Math.max(0, ...[...formulas.values()].filter((f) => f.name === input.name).map((f) => f.version));
+      const f: Formula = {
+        id: randomUUID(), name: input.name, version, station: input.station ?? null, grade: formatGrade(grade), kgPerTonne: r.kgPerTonne,
+        trace: trace as Record<string, number>, materials: Object.keys(r.kgPerTonne), createdAt: clock(),
+      };
+      await store.insertFormula(f);
+      formulas.set(f.id, f);
+      return f;
+    },
+
+    orders: () => [...orders.values()],
+    order: (id: string) => orders.get(id),
+    async createOrder(input: Omit<Order, "id" | "state" | "machineId" | "createdAt" | "updatedAt" | "tolerances"> & { tolerances?: Record<string, Tolerance> | undefined }) {
+      if (!stations.has(input.station)) throw invalid(`station ${input.station} is not registered (POST /api/v1/stations)`);
+      if (!formulas.has(input.formulaId)) throw invalid(`formula ${input.formulaId} does not exist`);
+      const now = clock();
+      const o: Order = { ...input, tolerances: input.tolerances ?? {}, id: `ORD-${randomUUID().slice(0, 8).toUpperCase()}`, state: "planned", machineId: null, createdAt: now, updatedAt: now };
+      await store.putOrder(o);
+      orders.set(o.id, o);
+      return o;
+    },
+    /** Sends the recipe to a machine of the order's station (retained, so a machine that reconnects gets it) and marks the order running. */
+    async start(orderId: string, machineId: string) {
+      const o = orders.get(orderId);
+      if (!o) throw notFound(`order ${orderId}`);
+      if (o.state === "finished") throw conflict(`order ${orderId} is finished`);
+      const m = registry.get(machineId);
+      if (!m || m.family !== "blender") throw invalid(`${machineId} is not a registered blending machine`);
+      if (m.station !== o.station) throw invalid(`${machineId} belongs to station ${m.station}, not ${o.station}`);
+      const busy = [...orders.values()].find((x) => x.id !== o.id && x.machineId === machineId && x.state === "running");
+      if (busy) throw conflict(`${machineId} is running order ${busy.id}; pause or finish it first`);
+      const f = formulas.get(o.formulaId);
+      if (!f) throw invalid(`formula ${o.formulaId} no longer exists`);
+      const recipe = recipeFor(o, f);
+      await bus.command("blender", machineId, "recipe", recipe, { retain: true });
+      return { order: await setOrder(o, "running", machineId), recipe };
+    },
+    async pause(orderId: string) {
+      const o = orders.get(orderId);
+      if (!o) throw notFound(`order ${orderId}`);
+      if (o.state !== "running" || !o.machineId) throw conflict(`order ${orderId} is ${o.state}, not running`);
+      await bus.command("blender", o.machineId, "pause", { orderId });
+      return setOrder(o, "paused");
+    },
+    async finish(orderId: string) {
+      const o = orders.get(orderId);
+      if (!o) throw notFound(`order ${orderId}`);
+      if (o.state === "finished") return o;
+      if (o.machineId) {
+        await bus.command("blender", o.machineId, "finish", { orderId });
+        await bus.command("blender", o.machineId, "recipe", "", { retain: true }); // clears the retained recipe
+      }
+      return setOrder(o, "finished");
+    },
+    async progress(orderId: string, batches: { state: string; endedAt: number | null; actualKg: Record<string, number> | null; bags: number }[]): Promise<Progress> {
+      const o = orders.get(orderId);
+      if (!o) throw notFound(`order ${orderId}`);
+      const done = batches
+        .filter((b) => b.state === "complete" && b.endedAt !== null)
+        .map((b) => ({ endedAt: b.endedAt as number, actualT: Object.values(b.actualKg ?? {}).reduce((s, x) => s + x, 0) / 1000, bags: b.bags }))
+        .sort((a, b) => a.endedAt - b.endedAt);
+      return computeProgress({ targetT: o.targetT, dueDate: o.dueDate, batches: done, now: clock(), hours: hoursOf(o.station), finished: o.state === "finished" });
+    },
+  };
+}
+export type Blending = Awaited<ReturnType<typeof createBlending>>;
+
+const traceCarriers = (cat: Map<string, Material>, trace: TraceTarget) =>
+  Object.keys(trace).flatMap((el) => [...cat.values()].filter((m) => (m.trace as Record<string, number>)[el]).slice(0, 1).map((m) => m.code));
+
+export function gradeError(r: Extract<SolveResult, { ok: false }>) {
+  return invalid(r.richest ? `${r.reason}; the richest grade of this ratio that can be made is ${formatGrade(r.richest)}` : r.reason, {
+    reason: r.reason,
+    ...(r.richest ? { richest: formatGrade(r.richest) } : {}),
+  });
+}

@@ -1,0 +1,117 @@
+import type { Db, Migration } from "../store/duckdb.js";
+import type { Evaluation, Tolerance } from "./batch.js";
+import type { Material } from "./materials.js";
+import type { WorkingHours } from "./schedule.js";
+
+export const BLENDING_MIGRATION: Migration = {
+  version: 2,
+  name: "blending: stations, materials, formulas, orders, batches",
+  sql: `
+    CREATE TABLE stations (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hours JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE materials (station VARCHAR NOT NULL, code VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (station, code));
+    CREATE TABLE formulas (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL, body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+      UNIQUE (name, version));
+    CREATE TABLE orders (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
+    CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body JSON NOT NULL,
+      PRIMARY KEY (machine_id, batch_id));
+  `,
+};
+
+export type Station = { id: string; name: string; hours: WorkingHours; createdAt: number };
+export type Formula = {
+  id: string;
+  name: string;
+  version: number;
+  station: string | null;
+  grade: string;
+  kgPerTonne: Record<string, number>;
+  trace: Record<string, number>;
+  materials: string[];
+  createdAt: number;
+};
+export type OrderState = "planned" | "running" | "paused" | "finished";
+export type Order = {
+  id: string;
+  station: string;
+  customer: string;
+  crop: string;
+  formulaId: string;
+  targetT: number;
+  bagKg: number;
+  batchKg: number;
+  dueDate: string;
+  tolerances: Record<string, Tolerance>;
+  state: OrderState;
+  machineId: string | null;
+  createdAt: number;
+  updatedAt: number;
+};
+export type BatchState = "running" | "held" | "complete" | "aborted";
+export type BatchRecord = {
+  machineId: string;
+  batchId: string;
+  orderId: string;
+  state: BatchState;
+  startedAt: number | null;
+  endedAt: number | null;
+  targetKg: Record<string, number> | null;
+  actualKg: Record<string, number> | null;
+  bags: number;
+  heldCount: number;
+  events: { ts: number; event: string; reason?: string | undefined }[];
+  evaluation: Evaluation | null;
+};
+
+/** Blending records in the state store. Bodies are JSON: these tables are small and read whole. */
+export function blendingStore(db: Db) {
+  const json = <T>(rows: { body: string }[]) => rows.map((r) => JSON.parse(r.body) as T);
+  return {
+    async stations(): Promise<Station[]> {
+      const rows = await db.all<{ id: string; name: string; hours: string; created_at: Date }>("SELECT * FROM stations ORDER BY id");
+      return rows.map((r) => ({ id: r.id, name: r.name, hours: JSON.parse(r.hours) as WorkingHours, createdAt: r.created_at.getTime() }));
+    },
+    async putStation(s: Station) {
+      await db.run("INSERT OR REPLACE INTO stations (id, name, hours, created_at) VALUES (?, ?, ?, ?)", [s.id, s.name, JSON.stringify(s.hours), new Date(s.createdAt).toISOString()]);
+    },
+    async materials(): Promise<(Material & { station: string })[]> {
+      const rows = await db.all<{ station: string; body: string }>("SELECT station, body FROM materials ORDER BY station, code");
+      return rows.map((r) => ({ ...(JSON.parse(r.body) as Material), station: r.station }));
+    },
+    async putMaterial(station: string, m: Material) {
+      await db.run("INSERT OR REPLACE INTO materials (station, code, body) VALUES (?, ?, ?)", [station, m.code, JSON.stringify(m)]);
+    },
+    async formulas(): Promise<Formula[]> {
+      return json<Formula>(await db.all("SELECT body FROM formulas ORDER BY name, version"));
+    },
+    async insertFormula(f: Formula) {
+      await db.run("INSERT INTO formulas (id, name, version, body, created_at) VALUES (?, ?, ?, ?, ?)", [f.id, f.name, f.version, JSON.stringify(f), new Date(f.createdAt).toISOString()]);
+    },
+    async orders(): Promise<Order[]> {
+      return json<Order>(await db.all("SELECT body FROM orders ORDER BY id"));
+    },
+    async putOrder(o: Order) {
+      await db.run("INSERT OR REPLACE INTO orders (id, body) VALUES (?, ?)", [o.id, JSON.stringify(o)]);
+    },
+    async batchesOf(orderId: string): Promise<BatchRecord[]> {
+      const rows = await db.all<{ body: string }>("SELECT body FROM batches WHERE order_id = ?", [orderId]);
+      return json<BatchRecord>(rows).sort((a, b) => (a.startedAt ?? a.endedAt ?? 0) - (b.startedAt ?? b.endedAt ?? 0));
+    },
+    async batch(machineId: string, batchId: string): Promise<BatchRecord | undefined> {
+      return json<BatchRecord>(await db.all("SELECT body FROM batches WHERE machine_id = ? AND batch_id = ?", [machineId, batchId]))[0];
+    },
+    async checkpoint(): Promise<number> {
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'blending_seq'");
+      return rows[0] ? Number(rows[0].value) : 0;
+    },
+    /** Batch records and the checkpoint in one transaction (see ingest/store-writer.ts). */
+    async writeBatches(records: BatchRecord[], checkpoint: number) {
+      await db.tx(async () => {
+        for (const b of records) {
+          await db.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [b.machineId, b.batchId, b.orderId, JSON.stringify(b)]);
+        }
+        await db.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
+      });
+    },
+  };
+}
+export type BlendingStore = ReturnType<typeof blendingStore>;
