@@ -49,7 +49,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   // Commands and service messages go out through whichever broker runs (set below).
   let publish: (topic: string, payload: Buffer, retain: boolean) => Promise<void> = () => Promise.reject(new Error("no broker yet"));
   const bus: CommandBus = {
-    command: (family, id, name, body, opts) => publish(topics.command(family, id, name), Buffer.from(body === "" ? "" : JSON.stringify(body)), opts?.retain ?? false),
+    command: (family, id, name, body, opts) =>
+      publish(topics.command(family, id, name), Buffer.from(body === "" ? "" : JSON.stringify(body)), opts?.retain ?? false),
     publish: (topic, body, opts) => publish(topic, Buffer.from(JSON.stringify(body)), opts.retain),
   };
   const presence = createPresence({
@@ -197,15 +198,19 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     /** SIGTERM: stop accepting, write what was accepted, close. */
     stop(): Promise<void> {
       stopping ??= (async () => {
+        const step = async (name: string, fn: () => Promise<unknown> | unknown) => {
+          log.debug({ step: name }, "stopping");
+          await fn();
+        };
         for (const t of timers) clearInterval(t);
-        await http.close();
-        if (embedded) await embedded.stop();
-        if (external) await external.stop();
-        await wal.close();
-        await writer.stop();
-        await presence.flush();
-        await telemetry.close();
-        state.close();
+        await step("http", () => http.close());
+        if (embedded) await step("broker", () => embedded.stop());
+        if (external) await step("external broker", () => external.stop());
+        await step("write-ahead log", () => wal.close());
+        await step("store writer", () => writer.stop());
+        await step("presence", () => presence.flush());
+        await step("telemetry store", () => telemetry.close());
+        await step("state store", () => state.close());
       })();
       return stopping;
     },

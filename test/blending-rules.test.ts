@@ -50,7 +50,11 @@ describe("order progress and time to finish (DOMAIN.md: 300 t, 120 t made, ~90 t
     const p = computeProgress({ targetT: 10, dueDate: "2025-11-30", batches: sparse, now, hours: DEFAULT_HOURS });
     expect(p.rateWindowH).toBe(7.5);
     expect(p.rateTPerHour).toBeCloseTo(1 / 7.5, 2);
-    expect(computeProgress({ targetT: 10, dueDate: "2025-11-30", batches: [], now, hours: DEFAULT_HOURS })).toMatchObject({ eta: null, onSchedule: null, rateTPerHour: 0 });
+    expect(computeProgress({ targetT: 10, dueDate: "2025-11-30", batches: [], now, hours: DEFAULT_HOURS })).toMatchObject({
+      eta: null,
+      onSchedule: null,
+      rateTPerHour: 0,
+    });
   });
   it("a finished order reports its last batch as the finish", () => {
     const p = computeProgress({ targetT: 120, dueDate: "2025-11-30", batches, now, hours: DEFAULT_HOURS });

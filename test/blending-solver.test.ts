@@ -50,7 +50,11 @@ describe("formula solver (DOMAIN.md §3 worked figures)", () => {
     ["MAP brings more N than a 3-20-10 wants", ["urea", "map", "kcl", "filler"], "urea would be negative"],
     ["N but no P wanted, yet MAP given alone", ["map", "kcl", "filler"], "no material supplies"],
   ])("refuses %s with a reason", (_n, codes, reason) => {
-    const grade = _n.startsWith("MAP") ? { n: 3, p2o5: 20, k2o: 10 } : _n.startsWith("N but") ? { n: 10, p2o5: 0, k2o: 10 } : { n: 15, p2o5: 15, k2o: 15 };
+    const grade = _n.startsWith("MAP")
+      ? { n: 3, p2o5: 20, k2o: 10 }
+      : _n.startsWith("N but")
+        ? { n: 10, p2o5: 0, k2o: 10 }
+        : { n: 15, p2o5: 15, k2o: 15 };
     const r = solve(grade, pick(...codes));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toContain(reason);

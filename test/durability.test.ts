@@ -88,9 +88,11 @@ describe("durability: an acknowledged reading survives SIGKILL", () => {
     expect(readings[0]?.ts).toBe(new Date(t0).toISOString());
     expect(readings.at(-1)?.ts).toBe(new Date(t0 + (N - 1) * 1000).toISOString());
 
-    // SIGTERM: stop accepting, flush, close, exit 0
+    // SIGTERM with a device still connected: stop accepting, flush, close, exit 0
+    const connected = await connect(`mqtt://127.0.0.1:${second.mqtt}`, { clientId: creds.id, username: creds.id, password: creds.secret });
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
+    connected.end(true);
     const third = await startService(dir.path, env);
     cleanups.push(() => third.child.kill("SIGKILL"));
     const after = await api(third, `/api/v1/devices/DUR-1/telemetry?from=${new Date(t0 - 1).toISOString()}&limit=10000`);

@@ -78,7 +78,8 @@ describe("device security", () => {
     // stop reading the socket, then fill its buffers with commands
     (frozen.stream as import("node:net").Socket).pause();
     const big = { blob: "x".repeat(60_000) };
-    for (let i = 0; i < 200; i++) void t.app.broker?.publish("streetlight/SEC-B/cmd/fill", Buffer.from(JSON.stringify(big)), false).catch(() => undefined);
+    for (let i = 0; i < 200; i++)
+      void t.app.broker?.publish("streetlight/SEC-B/cmd/fill", Buffer.from(JSON.stringify(big)), false).catch(() => undefined);
     const other = await connectDevice(t, a);
     for (let i = 0; i < 20; i++) await publish(other, "streetlight/SEC-A/telemetry", JSON.stringify(reading(Date.now() - 60_000 + i)));
     other.end();

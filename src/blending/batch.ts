@@ -20,7 +20,12 @@ export type Evaluation = {
 };
 
 /** Compares a batch's actual weights with its targets, and computes the N-P-K it really has. */
-export function evaluateBatch(targetKg: Record<string, number>, actualKg: Record<string, number>, tolerances: Record<string, Tolerance>, catalog: ReadonlyMap<string, Material>): Evaluation {
+export function evaluateBatch(
+  targetKg: Record<string, number>,
+  actualKg: Record<string, number>,
+  tolerances: Record<string, Tolerance>,
+  catalog: ReadonlyMap<string, Material>,
+): Evaluation {
   const deviation: Evaluation["deviation"] = {};
   const out: string[] = [];
   for (const code of new Set([...Object.keys(targetKg), ...Object.keys(actualKg)])) {
@@ -31,7 +36,14 @@ export function evaluateBatch(targetKg: Record<string, number>, actualKg: Record
     const kg = Math.round((actual - target) * 100) / 100;
     const ok = Math.abs(actual - target) <= limitKg + 1e-9;
     if (!ok) out.push(code);
-    deviation[code] = { targetKg: target, actualKg: actual, kg, pct: target > 0 ? Math.round(((actual - target) / target) * 10_000) / 100 : null, limitKg: Math.round(limitKg * 100) / 100, ok };
+    deviation[code] = {
+      targetKg: target,
+      actualKg: actual,
+      kg,
+      pct: target > 0 ? Math.round(((actual - target) / target) * 10_000) / 100 : null,
+      limitKg: Math.round(limitKg * 100) / 100,
+      ok,
+    };
   }
   const g = blendGrade(actualKg, catalog);
   return { deviation, inTolerance: out.length === 0, outOfTolerance: out, actualGrade: { n: g.n, p2o5: g.p2o5, k2o: g.k2o }, actualKg: g.totalKg };

@@ -43,7 +43,10 @@ export function primaryNutrient(m: Material): Nutrient | null {
 }
 
 /** N-P2O5-K2O % of a blend from kg of each material (the batch's actual grade). */
-export function blendGrade(kg: Record<string, number>, catalog: ReadonlyMap<string, Material>): { n: number; p2o5: number; k2o: number; totalKg: number } {
+export function blendGrade(
+  kg: Record<string, number>,
+  catalog: ReadonlyMap<string, Material>,
+): { n: number; p2o5: number; k2o: number; totalKg: number } {
   let total = 0;
   const sum = { n: 0, p2o5: 0, k2o: 0 };
   for (const [code, w] of Object.entries(kg)) {

@@ -1,10 +1,10 @@
 import { EventEmitter } from "node:events";
 import type { BlenderBatch, BlenderTelemetry } from "../../devices/index.js";
+import type { Registry } from "../devices/registry.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
-import type { Registry } from "../devices/registry.js";
 import { evaluateBatch } from "./batch.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
@@ -22,17 +22,31 @@ const SCALE_NOISE_KG = 0.5;
 export type ConditionType = "out_of_tolerance" | "stalled" | "hopper_low" | "offline" | "behind_schedule";
 export type Condition = { type: ConditionType; station: string; machineId?: string; orderId?: string; since: string; detail: string };
 
-type MachineState = { ts: number; state: string; scaleKg: number; scaleMovedAt: number; hopperKg: Record<string, number>; lowSince: Map<string, number> };
+type MachineState = {
+  ts: number;
+  state: string;
+  scaleKg: number;
+  scaleMovedAt: number;
+  hopperKg: Record<string, number>;
+  lowSince: Map<string, number>;
+};
 
 /**
  * Turns machine messages into batch records (a write-ahead-log sink, so a record is exactly as
  * durable as the message it comes from) and keeps each machine's live state for the conditions
  * that the alerts issue turns into alerts. Rules judge readings at their own timestamps.
  */
-export function createBlendingMonitor(deps: { store: BlendingStore; blending: Blending; registry: Registry; presence: Presence; bus: CommandBus; clock: () => number }) {
+export function createBlendingMonitor(deps: {
+  store: BlendingStore;
+  blending: Blending;
+  registry: Registry;
+  presence: Presence;
+  bus: CommandBus;
+  clock: () => number;
+}) {
   const { store, blending, registry, presence, bus, clock } = deps;
   const machines = new Map<string, MachineState>();
-  /** Each machine's most recent finished batch, for the out-of-tolerance condition. */
+  /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed). */
   const lastBatches = new Map<string, BatchRecord>();
   const events = new EventEmitter<{ progress: [string, Progress] }>();
 
@@ -86,8 +100,18 @@ export function createBlendingMonitor(deps: { store: BlendingStore; blending: Bl
         const key = `${r.reading.deviceId}\u0000${e.batchId}`;
         const b = changed.get(key) ??
           (await store.batch(r.reading.deviceId, e.batchId)) ?? {
-            machineId: r.reading.deviceId, batchId: e.batchId, orderId: e.orderId, state: "running", startedAt: null, endedAt: null,
-            targetKg: null, actualKg: null, bags: 0, heldCount: 0, events: [], evaluation: null,
+            machineId: r.reading.deviceId,
+            batchId: e.batchId,
+            orderId: e.orderId,
+            state: "running",
+            startedAt: null,
+            endedAt: null,
+            targetKg: null,
+            actualKg: null,
+            bags: 0,
+            heldCount: 0,
+            events: [],
+            evaluation: null,
           };
         apply(b, e);
         changed.set(key, b);
@@ -95,7 +119,7 @@ export function createBlendingMonitor(deps: { store: BlendingStore; blending: Bl
       await store.writeBatches([...changed.values()], checkpoint);
       for (const b of changed.values()) {
         const last = lastBatches.get(b.machineId);
-        if ((b.state === "complete" || b.state === "aborted") && (!last || (last.endedAt ?? 0) <= (b.endedAt ?? 0))) lastBatches.set(b.machineId, b);
+        if (b.state === "complete" && (!last || (last.endedAt ?? 0) <= (b.endedAt ?? 0))) lastBatches.set(b.machineId, b);
       }
       const touched = new Set([...changed.values()].map((b) => b.orderId));
       for (const orderId of touched) void publishProgress(orderId);
@@ -108,7 +132,9 @@ export function createBlendingMonitor(deps: { store: BlendingStore; blending: Bl
     const p = await blending.progress(orderId, await store.batchesOf(orderId));
     events.emit("progress", orderId, p);
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
-    await bus.publish(`stations/${o.station}/orders/${o.id}/progress`, { orderId: o.id, state: o.state, ...p }, { retain: true }).catch(() => undefined);
+    await bus
+      .publish(`stations/${o.station}/orders/${o.id}/progress`, { orderId: o.id, state: o.state, ...p }, { retain: true })
+      .catch(() => undefined);
   }
   blending.events.on("order", (o) => void publishProgress(o.id));
 
@@ -120,7 +146,14 @@ export function createBlendingMonitor(deps: { store: BlendingStore; blending: Bl
     if (prev && prev.ts > r.ts) return; // late data does not rewind the live state
     const moved = !prev || Math.abs(prev.scaleKg - t.scaleKg) > SCALE_NOISE_KG || prev.state !== t.state;
     const lowSince = prev?.lowSince ?? new Map<string, number>();
-    const m: MachineState = { ts: r.ts, state: t.state, scaleKg: t.scaleKg, scaleMovedAt: moved ? r.ts : (prev?.scaleMovedAt ?? r.ts), hopperKg: t.hopperKg, lowSince };
+    const m: MachineState = {
+      ts: r.ts,
+      state: t.state,
+      scaleKg: t.scaleKg,
+      scaleMovedAt: moved ? r.ts : (prev?.scaleMovedAt ?? r.ts),
+      hopperKg: t.hopperKg,
+      lowSince,
+    };
     for (const [code, kg] of Object.entries(t.hopperKg)) {
       if (kg < refillLevel(r.device.id, code)) {
         if (!lowSince.has(code)) lowSince.set(code, r.ts);
@@ -149,24 +182,57 @@ export function createBlendingMonitor(deps: { store: BlendingStore; blending: Bl
         const st = d.station ?? "";
         const m = machines.get(d.id);
         if (!presence.isOnline(d.id) && isWorking(now, blending.hoursOf(st))) {
-          out.push({ type: "offline", station: st, machineId: d.id, since: iso(presence.get(d.id)?.since ?? now), detail: "offline during working hours" });
+          out.push({
+            type: "offline",
+            station: st,
+            machineId: d.id,
+            since: iso(presence.get(d.id)?.since ?? now),
+            detail: "offline during working hours",
+          });
         }
         const lb = lastBatches.get(d.id);
         if (lb?.evaluation && !lb.evaluation.inTolerance) {
-          out.push({ type: "out_of_tolerance", station: st, machineId: d.id, orderId: lb.orderId, since: iso(lb.endedAt ?? now), detail: `batch ${lb.batchId}: ${lb.evaluation.outOfTolerance.map((c) => `${c} ${lb.evaluation?.deviation[c]?.kg} kg`).join(", ")}` });
+          out.push({
+            type: "out_of_tolerance",
+            station: st,
+            machineId: d.id,
+            orderId: lb.orderId,
+            since: iso(lb.endedAt ?? now),
+            detail: `batch ${lb.batchId}: ${lb.evaluation.outOfTolerance.map((c) => `${c} ${lb.evaluation?.deviation[c]?.kg} kg`).join(", ")}`,
+          });
         }
         if (!m) continue;
         if (m.state === "running" && m.ts - m.scaleMovedAt > STALL_MS) {
-          out.push({ type: "stalled", station: st, machineId: d.id, since: iso(m.scaleMovedAt), detail: `running, scale at ${m.scaleKg} kg without change for ${Math.round((m.ts - m.scaleMovedAt) / 1000)} s` });
+          out.push({
+            type: "stalled",
+            station: st,
+            machineId: d.id,
+            since: iso(m.scaleMovedAt),
+            detail: `running, scale at ${m.scaleKg} kg without change for ${Math.round((m.ts - m.scaleMovedAt) / 1000)} s`,
+          });
         }
         for (const [code, since] of m.lowSince) {
-          out.push({ type: "hopper_low", station: st, machineId: d.id, since: iso(since), detail: `${code}: ${m.hopperKg[code]} kg, refill below ${Math.round(refillLevel(d.id, code))} kg` });
+          out.push({
+            type: "hopper_low",
+            station: st,
+            machineId: d.id,
+            since: iso(since),
+            detail: `${code}: ${m.hopperKg[code]} kg, refill below ${Math.round(refillLevel(d.id, code))} kg`,
+          });
         }
       }
       for (const o of blending.orders()) {
         if ((station && o.station !== station) || (o.state !== "running" && o.state !== "paused")) continue;
         const p = await blending.progress(o.id, await store.batchesOf(o.id));
-        if (p.onSchedule === false) out.push({ type: "behind_schedule", station: o.station, orderId: o.id, ...(o.machineId ? { machineId: o.machineId } : {}), since: iso(now), detail: `projected finish ${p.eta} after the due date ${o.dueDate}` });
+        if (p.onSchedule === false)
+          out.push({
+            type: "behind_schedule",
+            station: o.station,
+            orderId: o.id,
+            ...(o.machineId ? { machineId: o.machineId } : {}),
+            since: iso(now),
+            detail: `projected finish ${p.eta} after the due date ${o.dueDate}`,
+          });
       }
       return out;
     },

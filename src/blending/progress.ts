@@ -25,9 +25,19 @@ export const RATE_WINDOW_MS = 3600_000;
  * time; the finish is that rate carried forward through the station's working hours.
  * DOMAIN.md §1: 300 t ordered, 120 t made, 12 t/h over a 7.5 h shift = 90 t/day → about two working days.
  */
-export function computeProgress(input: { targetT: number; dueDate: string; batches: CompletedBatch[]; now: number; hours: WorkingHours; finished?: boolean }): Progress {
+export function computeProgress(input: {
+  targetT: number;
+  dueDate: string;
+  batches: CompletedBatch[];
+  now: number;
+  hours: WorkingHours;
+  finished?: boolean;
+}): Progress {
   const { targetT, batches, now, hours } = input;
-  const producedT = round(batches.reduce((s, b) => s + b.actualT, 0), 3);
+  const producedT = round(
+    batches.reduce((s, b) => s + b.actualT, 0),
+    3,
+  );
   const bags = batches.reduce((s, b) => s + b.bags, 0);
   let windowMs = RATE_WINDOW_MS;
   let recent = inWindow(batches, now, windowMs, hours);
@@ -37,9 +47,18 @@ export function computeProgress(input: { targetT: number; dueDate: string; batch
   }
   const rateTPerHour = recent.length > 0 ? recent.reduce((s, b) => s + b.actualT, 0) / (windowMs / 3600_000) : 0;
   const remaining = Math.max(0, targetT - producedT);
+  const due = endOfLocalDay(input.dueDate);
   let eta: number | null = null;
-  if (remaining === 0 || input.finished) eta = batches.at(-1)?.endedAt ?? now;
-  else if (rateTPerHour > 0) eta = addWorkingTime(now, (remaining / rateTPerHour) * 3600_000, hours);
+  let onSchedule: boolean | null = null;
+  if (remaining === 0 || input.finished) {
+    eta = batches.at(-1)?.endedAt ?? now;
+    onSchedule = eta <= due;
+  } else if (rateTPerHour > 0) {
+    eta = addWorkingTime(now, (remaining / rateTPerHour) * 3600_000, hours);
+    onSchedule = eta !== null && eta <= due; // no finish within ten years is behind any due date
+  } else if (now > due) {
+    onSchedule = false; // not done, nothing running, and the due date is past
+  }
   return {
     targetT,
     producedT,
@@ -51,7 +70,7 @@ export function computeProgress(input: { targetT: number; dueDate: string; batch
     rateWindowH: round(windowMs / 3600_000, 2),
     eta: eta === null ? null : new Date(eta).toISOString(),
     dueDate: input.dueDate,
-    onSchedule: eta === null ? null : eta <= endOfLocalDay(input.dueDate),
+    onSchedule,
   };
 }
 

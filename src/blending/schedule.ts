@@ -16,7 +16,13 @@ export const WorkingHoursSchema = z.object({
   days: z.array(z.number().int().min(1).max(7)).min(1).max(7).default([1, 2, 3, 4, 5, 6, 7]),
 });
 export type WorkingHours = z.infer<typeof WorkingHoursSchema>;
-export const DEFAULT_HOURS: WorkingHours = { periods: [["08:00", "12:00"], ["13:30", "17:00"]], days: [1, 2, 3, 4, 5, 6, 7] };
+export const DEFAULT_HOURS: WorkingHours = {
+  periods: [
+    ["08:00", "12:00"],
+    ["13:30", "17:00"],
+  ],
+  days: [1, 2, 3, 4, 5, 6, 7],
+};
 
 const TZ_MS = 8 * 3600_000;
 const DAY = 86_400_000;

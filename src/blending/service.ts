@@ -41,7 +41,11 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     const wanted = codes ?? [...DEFAULT_MATERIALS, ...traceCarriers(cat, trace)];
     const unknown = wanted.filter((c) => !cat.has(c));
     if (unknown.length > 0) return { ok: false, reason: `unknown material: ${unknown.join(", ")}` };
-    return solve(grade, wanted.map((c) => cat.get(c) as Material), trace);
+    return solve(
+      grade,
+      wanted.map((c) => cat.get(c) as Material),
+      trace,
+    );
   };
 
   const hoursOf = (station: string): WorkingHours => stations.get(station)?.hours ?? DEFAULT_HOURS;
@@ -79,14 +83,20 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     stations: () => [...stations.values()],
     station: (id: string) => stations.get(id),
     async putStation(input: { id: string; name: string; workingHours?: WorkingHours | undefined }): Promise<Station> {
-      const s: Station = { id: input.id, name: input.name, hours: input.workingHours ?? DEFAULT_HOURS, createdAt: stations.get(input.id)?.createdAt ?? clock() };
+      const s: Station = {
+        id: input.id,
+        name: input.name,
+        hours: input.workingHours ?? DEFAULT_HOURS,
+        createdAt: stations.get(input.id)?.createdAt ?? clock(),
+      };
       await store.putStation(s);
       stations.set(s.id, s);
       return s;
     },
     materials: (station?: string) => [...catalog(station).values()],
     async addMaterial(station: string | undefined, m: Material) {
-      if (BUILTIN_MATERIALS.some((b) => b.code === m.code) && !station) throw conflict(`${m.code} is a built-in material; add it for a station to redefine it there`);
+      if (BUILTIN_MATERIALS.some((b) => b.code === m.code) && !station)
+        throw conflict(`${m.code} is a built-in material; add it for a station to redefine it there`);
       await store.putMaterial(station ?? "", m);
       const i = custom.findIndex((c) => c.station === (station ?? "") && c.code === m.code);
       if (i >= 0) custom.splice(i, 1);
@@ -97,7 +107,13 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     formulas: () => [...formulas.values()],
     formula: (id: string) => formulas.get(id),
     /** Saves a formula; the same name again makes a new version (orders keep the version they used). */
-    async saveFormula(input: { name: string; grade: string; materials?: string[] | undefined; trace?: TraceTarget | undefined; station?: string | undefined }) {
+    async saveFormula(input: {
+      name: string;
+      grade: string;
+      materials?: string[] | undefined;
+      trace?: TraceTarget | undefined;
+      station?: string | undefined;
+    }) {
       const grade = parseGrade(input.grade);
       if (!grade) throw invalid(`"${input.grade}" is not a grade like 15-15-15`);
       const trace = input.trace ?? {};
@@ -105,8 +121,15 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       if (!r.ok) throw gradeError(r);
       const version = 1 + Math.max(0, ...[...formulas.values()].filter((f) => f.name === input.name).map((f) => f.version));
       const f: Formula = {
-        id: randomUUID(), name: input.name, version, station: input.station ?? null, grade: formatGrade(grade), kgPerTonne: r.kgPerTonne,
-        trace: trace as Record<string, number>, materials: Object.keys(r.kgPerTonne), createdAt: clock(),
+        id: randomUUID(),
+        name: input.name,
+        version,
+        station: input.station ?? null,
+        grade: formatGrade(grade),
+        kgPerTonne: r.kgPerTonne,
+        trace: trace as Record<string, number>,
+        materials: Object.keys(r.kgPerTonne),
+        createdAt: clock(),
       };
       await store.insertFormula(f);
       formulas.set(f.id, f);
@@ -115,11 +138,23 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
 
     orders: () => [...orders.values()],
     order: (id: string) => orders.get(id),
-    async createOrder(input: Omit<Order, "id" | "state" | "machineId" | "createdAt" | "updatedAt" | "tolerances"> & { tolerances?: Record<string, Tolerance> | undefined }) {
+    async createOrder(
+      input: Omit<Order, "id" | "state" | "machineId" | "createdAt" | "updatedAt" | "tolerances"> & {
+        tolerances?: Record<string, Tolerance> | undefined;
+      },
+    ) {
       if (!stations.has(input.station)) throw invalid(`station ${input.station} is not registered (POST /api/v1/stations)`);
       if (!formulas.has(input.formulaId)) throw invalid(`formula ${input.formulaId} does not exist`);
       const now = clock();
-      const o: Order = { ...input, tolerances: input.tolerances ?? {}, id: `ORD-${randomUUID().slice(0, 8).toUpperCase()}`, state: "planned", machineId: null, createdAt: now, updatedAt: now };
+      const o: Order = {
+        ...input,
+        tolerances: input.tolerances ?? {},
+        id: `ORD-${randomUUID().slice(0, 8).toUpperCase()}`,
+        state: "planned",
+        machineId: null,
+        createdAt: now,
+        updatedAt: now,
+      };
       await store.putOrder(o);
       orders.set(o.id, o);
       return o;
@@ -130,8 +165,8 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       if (!o) throw notFound(`order ${orderId}`);
       if (o.state === "finished") throw conflict(`order ${orderId} is finished`);
       const m = registry.get(machineId);
-      if (!m || m.family !== "blender") throw invalid(`${machineId} is not a registered blending machine`);
-      if (m.station !== o.station) throw invalid(`${machineId} belongs to station ${m.station}, not ${o.station}`);
+      if (m?.family !== "blender") throw invalid(`${machineId} is not a registered blending machine`);
+      if (m?.station !== o.station) throw invalid(`${machineId} belongs to station ${m.station}, not ${o.station}`);
       const busy = [...orders.values()].find((x) => x.id !== o.id && x.machineId === machineId && x.state === "running");
       if (busy) throw conflict(`${machineId} is running order ${busy.id}; pause or finish it first`);
       const f = formulas.get(o.formulaId);
@@ -157,21 +192,36 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       }
       return setOrder(o, "finished");
     },
-    async progress(orderId: string, batches: { state: string; endedAt: number | null; actualKg: Record<string, number> | null; bags: number }[]): Promise<Progress> {
+    async progress(
+      orderId: string,
+      batches: { state: string; endedAt: number | null; actualKg: Record<string, number> | null; bags: number }[],
+    ): Promise<Progress> {
       const o = orders.get(orderId);
       if (!o) throw notFound(`order ${orderId}`);
       const done = batches
         .filter((b) => b.state === "complete" && b.endedAt !== null)
         .map((b) => ({ endedAt: b.endedAt as number, actualT: Object.values(b.actualKg ?? {}).reduce((s, x) => s + x, 0) / 1000, bags: b.bags }))
         .sort((a, b) => a.endedAt - b.endedAt);
-      return computeProgress({ targetT: o.targetT, dueDate: o.dueDate, batches: done, now: clock(), hours: hoursOf(o.station), finished: o.state === "finished" });
+      return computeProgress({
+        targetT: o.targetT,
+        dueDate: o.dueDate,
+        batches: done,
+        now: clock(),
+        hours: hoursOf(o.station),
+        finished: o.state === "finished",
+      });
     },
   };
 }
 export type Blending = Awaited<ReturnType<typeof createBlending>>;
 
 const traceCarriers = (cat: Map<string, Material>, trace: TraceTarget) =>
-  Object.keys(trace).flatMap((el) => [...cat.values()].filter((m) => (m.trace as Record<string, number>)[el]).slice(0, 1).map((m) => m.code));
+  Object.keys(trace).flatMap((el) =>
+    [...cat.values()]
+      .filter((m) => (m.trace as Record<string, number>)[el])
+      .slice(0, 1)
+      .map((m) => m.code),
+  );
 
 export function gradeError(r: Extract<SolveResult, { ok: false }>) {
   return invalid(r.richest ? `${r.reason}; the richest grade of this ratio that can be made is ${formatGrade(r.richest)}` : r.reason, {

@@ -11,9 +11,7 @@ import { type Material, NUTRIENTS, type Nutrient, primaryNutrient } from "./mate
 export type Grade = { n: number; p2o5: number; k2o: number };
 export type TraceTarget = Partial<Record<string, number>>; // element → % of the product, e.g. { Zn: 0.2 }
 
-export type SolveResult =
-  | { ok: true; kgPerTonne: Record<string, number>; grade: Grade }
-  | { ok: false; reason: string; richest?: Grade | undefined };
+export type SolveResult = { ok: true; kgPerTonne: Record<string, number>; grade: Grade } | { ok: false; reason: string; richest?: Grade | undefined };
 
 export function parseGrade(text: string): Grade | null {
   const m = /^(\d{1,2}(?:\.\d+)?)-(\d{1,2}(?:\.\d+)?)-(\d{1,2}(?:\.\d+)?)$/.exec(text.trim());
@@ -35,7 +33,9 @@ function suppliersKg(grade: Grade, suppliers: Map<Nutrient, Material>): Map<stri
   const x = gaussSolve(a, b);
   if (!x) return "the chosen materials cannot be combined into this grade";
   const out = new Map<string, number>();
-  needed.forEach((_, i) => out.set((mats[i] as Material).code, x[i] ?? 0));
+  mats.forEach((m, i) => {
+    if (m) out.set(m.code, x[i] ?? 0);
+  });
   // Nutrients the grade does not want must not come in through another material.
   for (const nu of NUTRIENTS) {
     if (grade[nu] > 0) continue;
@@ -59,7 +59,10 @@ export function solve(grade: Grade, materials: readonly Material[], trace: Trace
   if (typeof kg === "string") return { ok: false, reason: kg };
   const negative = [...kg].filter(([, v]) => v < -1e-9);
   if (negative.length > 0) {
-    return { ok: false, reason: `${negative.map(([c]) => c).join(", ")} would be negative: another material already brings more than the grade allows` };
+    return {
+      ok: false,
+      reason: `${negative.map(([c]) => c).join(", ")} would be negative: another material already brings more than the grade allows`,
+    };
   }
   for (const [element, pct] of Object.entries(trace)) {
     if (!pct) continue;
@@ -70,7 +73,11 @@ export function solve(grade: Grade, materials: readonly Material[], trace: Trace
   const used = [...kg.values()].reduce((a, b) => a + b, 0);
   const rest = 1000 - used;
   if (rest < -1e-6 || (rest > 1e-6 && !filler)) {
-    return { ok: false, reason: rest < 0 ? `the materials add up to ${Math.round(used)} kg per tonne, more than 1000` : "no filler material to make up the tonne", richest: richest(grade, suppliers, used) };
+    return {
+      ok: false,
+      reason: rest < 0 ? `the materials add up to ${Math.round(used)} kg per tonne, more than 1000` : "no filler material to make up the tonne",
+      richest: richest(grade, suppliers, used),
+    };
   }
   if (filler && rest > 1e-6) kg.set(filler.code, rest);
   return { ok: true, kgPerTonne: Object.fromEntries([...kg].map(([c, v]) => [c, Math.round(v * 10) / 10])), grade };

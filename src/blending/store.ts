@@ -71,7 +71,12 @@ export function blendingStore(db: Db) {
       return rows.map((r) => ({ id: r.id, name: r.name, hours: JSON.parse(r.hours) as WorkingHours, createdAt: r.created_at.getTime() }));
     },
     async putStation(s: Station) {
-      await db.run("INSERT OR REPLACE INTO stations (id, name, hours, created_at) VALUES (?, ?, ?, ?)", [s.id, s.name, JSON.stringify(s.hours), new Date(s.createdAt).toISOString()]);
+      await db.run("INSERT OR REPLACE INTO stations (id, name, hours, created_at) VALUES (?, ?, ?, ?)", [
+        s.id,
+        s.name,
+        JSON.stringify(s.hours),
+        new Date(s.createdAt).toISOString(),
+      ]);
     },
     async materials(): Promise<(Material & { station: string })[]> {
       const rows = await db.all<{ station: string; body: string }>("SELECT station, body FROM materials ORDER BY station, code");
@@ -84,7 +89,13 @@ export function blendingStore(db: Db) {
       return json<Formula>(await db.all("SELECT body FROM formulas ORDER BY name, version"));
     },
     async insertFormula(f: Formula) {
-      await db.run("INSERT INTO formulas (id, name, version, body, created_at) VALUES (?, ?, ?, ?, ?)", [f.id, f.name, f.version, JSON.stringify(f), new Date(f.createdAt).toISOString()]);
+      await db.run("INSERT INTO formulas (id, name, version, body, created_at) VALUES (?, ?, ?, ?, ?)", [
+        f.id,
+        f.name,
+        f.version,
+        JSON.stringify(f),
+        new Date(f.createdAt).toISOString(),
+      ]);
     },
     async orders(): Promise<Order[]> {
       return json<Order>(await db.all("SELECT body FROM orders ORDER BY id"));
@@ -107,9 +118,16 @@ export function blendingStore(db: Db) {
     async writeBatches(records: BatchRecord[], checkpoint: number) {
       await db.tx(async () => {
         for (const b of records) {
-          await db.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [b.machineId, b.batchId, b.orderId, JSON.stringify(b)]);
+          await db.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [
+            b.machineId,
+            b.batchId,
+            b.orderId,
+            JSON.stringify(b),
+          ]);
         }
-        await db.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
+        await db.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+          String(checkpoint),
+        ]);
       });
     },
   };

@@ -117,7 +117,8 @@ export async function createEmbeddedBroker(deps: {
 
   /** A device reads only its own commands; a blending machine also its station's order progress (for its display). */
   const mayRead = (device: { id: string; family: Family }, filter: string): boolean => {
-    const within = (prefix: string) => filter === `${prefix}#` || (filter.startsWith(prefix) && !filter.includes("#") && !filter.slice(prefix.length).includes("/"));
+    const within = (prefix: string) =>
+      filter === `${prefix}#` || (filter.startsWith(prefix) && !filter.includes("#") && !filter.slice(prefix.length).includes("/"));
     if (within(topics.commandFilter(device.family, device.id).slice(0, -1))) return true;
     const station = device.family === "blender" ? registry.get(device.id)?.station : null;
     return !!station && (filter === `stations/${station}/#` || (filter.startsWith(`stations/${station}/orders/`) && !filter.includes("#")));
@@ -197,9 +198,11 @@ export async function createEmbeddedBroker(deps: {
     },
     /** Stops accepting connections, then closes the broker (which disconnects every client). */
     async stop() {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-      for (const c of connections.values()) c.close();
+      // Stop listening first; a server's close completes only once its connections are gone, so close those next.
+      const listening = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const s of servers) if ("closeAllConnections" in s) s.closeAllConnections();
+      await listening;
     },
   };
 }

@@ -44,6 +44,8 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: deps.trustProxy,
     bodyLimit: 8 * 1024 * 1024,
+    // On stop, close every connection, live streams (SSE) included, instead of waiting for clients to leave.
+    forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

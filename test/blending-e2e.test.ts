@@ -1,0 +1,250 @@
+import type { MqttClient } from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, publish, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+
+const STATION = "qijiang";
+
+describe("blending station end to end", () => {
+  let t: TestApp;
+  let machine: MqttClient;
+  const inbox: { topic: string; body: string }[] = [];
+  let formulaId = "";
+  let orderId = "";
+  const post = async (path: string, body: unknown, key?: string) =>
+    t.api(path, { method: "POST", body: JSON.stringify(body), ...(key ? { key } : {}) });
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    expect((await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站" })).status).toBe(201);
+    const reg = await post("/api/v1/devices", {
+      id: "QJ-BL-01",
+      family: "blender",
+      town: "綦江区",
+      station: STATION,
+      hopperMaterials: ["urea", "map", "kcl", "filler"],
+    });
+    const creds = (await reg.json()) as { id: string; secret: string };
+    machine = await connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret });
+    machine.on("message", (topic, payload) => inbox.push({ topic, body: payload.toString() }));
+    await machine.subscribeAsync(["blender/QJ-BL-01/cmd/#", `stations/${STATION}/#`], { qos: 1 });
+  });
+  afterAll(async () => {
+    machine.end(true);
+    await t.stop();
+  });
+
+  it("solves a grade, and refuses one that cannot be made with the richest grade of its ratio", async () => {
+    const ok = await post("/api/v1/formulas/solve", { grade: "15-15-15" });
+    expect(await ok.json()).toEqual({ grade: "15-15-15", kgPerTonne: { urea: 257.1, map: 288.5, kcl: 250, filler: 204.4 } });
+    const zn = (await (await post("/api/v1/formulas/solve", { grade: "24-8-13", trace: { Zn: 0.2 } })).json()) as {
+      kgPerTonne: Record<string, number>;
+    };
+    // DOMAIN.md: 485 urea + 154 MAP + 217 KCl (484.95 before rounding to 0.1 kg)
+    expect(zn.kgPerTonne).toMatchObject({ urea: 484.9, map: 153.8, kcl: 216.7, znso4: 5.7 });
+    const no = await post("/api/v1/formulas/solve", { grade: "20-20-20" });
+    expect(no.status).toBe(422);
+    expect(await no.json()).toMatchObject({ error: { code: "validation", details: { richest: "18.8-18.8-18.8" } } });
+  });
+
+  it("recommends a grade from a soil test", async () => {
+    const r = await post("/api/v1/formulas/recommend", { crop: "rice", targetYieldKgPerMu: 500, soilSupplyKgPerMu: { n: 5, p2o5: 2, k2o: 6 } });
+    expect(await r.json()).toMatchObject({ nutrientsKgPerMu: { n: 19.2, p2o5: 20, k2o: 16.7 }, grade: "15-16-13", kgPerTonne: expect.any(Object) });
+    expect((await post("/api/v1/formulas/recommend", { crop: "rice", targetYieldKgPerMu: 500 })).status).toBe(400);
+  });
+
+  it("saves formulas as versions", async () => {
+    const v1 = (await (await post("/api/v1/formulas", { name: "水稻配方肥", grade: "15-15-15" })).json()) as { id: string; version: number };
+    const v2 = (await (await post("/api/v1/formulas", { name: "水稻配方肥", grade: "16-14-15" })).json()) as { id: string; version: number };
+    expect([v1.version, v2.version]).toEqual([1, 2]);
+    formulaId = v1.id;
+  });
+
+  it("starting an order sends the recipe to the machine over MQTT", async () => {
+    const res = await post("/api/v1/orders", {
+      station: STATION,
+      customer: "永兴村合作社",
+      crop: "rice",
+      formulaId,
+      targetT: 300,
+      dueDate: "2099-12-31",
+    });
+    expect(res.status).toBe(201);
+    orderId = ((await res.json()) as { id: string }).id;
+    const started = await post(`/api/v1/orders/${orderId}/start`, { machineId: "QJ-BL-01" });
+    expect(started.status).toBe(200);
+    const recipe = await waitUntil(() => inbox.find((m) => m.topic === "blender/QJ-BL-01/cmd/recipe"), "the recipe");
+    expect(JSON.parse(recipe.body)).toMatchObject({
+      orderId,
+      batchKg: 1000,
+      bagKg: 50,
+      bagsPerBatch: 20,
+      materials: [
+        { code: "urea", kg: 257.1, tolerance: { relPct: 1 } },
+        { code: "map", kg: 288.5, tolerance: { relPct: 1 } },
+        { code: "kcl", kg: 250, tolerance: { relPct: 1 } },
+        { code: "filler", kg: 204.4, tolerance: { relPct: 1 } },
+      ],
+    });
+  });
+
+  it("batch events move the order's progress, over the API and the SSE stream; the retained progress reaches the display", async () => {
+    const ac = new AbortController();
+    const sse = await t.api(`/api/v1/orders/${orderId}/stream?key=${encodeURIComponent("test-admin-key-0123456789abcdef")}`, {
+      key: null,
+      signal: ac.signal,
+    });
+    expect(sse.headers.get("content-type")).toContain("text/event-stream");
+    const events: { producedT: number }[] = [];
+    const reader = (async () => {
+      const dec = new TextDecoder();
+      let buf = "";
+      for await (const chunk of sse.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += dec.decode(chunk);
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+          const data = buf
+            .slice(0, i)
+            .split("\n")
+            .find((l) => l.startsWith("data: "));
+          buf = buf.slice(i + 2);
+          if (data) events.push(JSON.parse(data.slice(6)) as { producedT: number });
+        }
+      }
+    })().catch(() => undefined);
+    await waitUntil(() => events.length >= 1, "the first SSE event");
+    expect(events[0]?.producedT).toBe(0);
+
+    const t0 = Date.now() - 30 * 60_000;
+    const target = { urea: 257.1, map: 288.5, kcl: 250, filler: 204.4 };
+    for (let i = 0; i < 3; i++) {
+      const batchId = `B-${i + 1}`;
+      await publish(
+        machine,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: t0 + i * 300_000, event: "started", batchId, orderId, targetKg: target }),
+      );
+      const actual = i === 2 ? { ...target, kcl: 240 } : { urea: 257.5, map: 288, kcl: 250.8, filler: 204 };
+      await publish(
+        machine,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: t0 + i * 300_000 + 240_000, event: "completed", batchId, orderId, actualKg: actual, bags: 20 }),
+      );
+    }
+    await publish(
+      machine,
+      "blender/QJ-BL-01/batch",
+      JSON.stringify({ ts: t0 + 1_000_000, event: "started", batchId: "B-4", orderId, targetKg: target }),
+    );
+    await publish(
+      machine,
+      "blender/QJ-BL-01/batch",
+      JSON.stringify({ ts: t0 + 1_100_000, event: "aborted", batchId: "B-4", orderId, reason: "hopper empty" }),
+    );
+
+    const order = await waitUntil(async () => {
+      const o = (await (await t.api(`/api/v1/orders/${orderId}`)).json()) as { producedT: number; batches: number };
+      return o.batches === 3 && o;
+    }, "three batches counted");
+    expect(order).toMatchObject({ targetT: 300, producedT: 2.991, bags: 60, state: "running", dueDate: "2099-12-31", onSchedule: true });
+    await waitUntil(() => events.some((e) => e.producedT === 2.991), "the SSE stream to show 2.991 t");
+    ac.abort();
+    await reader;
+
+    const progress = await waitUntil(
+      () => inbox.findLast((m) => m.topic === `stations/${STATION}/orders/${orderId}/progress` && JSON.parse(m.body).producedT === 2.991),
+      "retained progress on MQTT",
+    );
+    expect(JSON.parse(progress.body)).toMatchObject({ orderId, progressPct: 1 });
+
+    const batches = (await (await t.api(`/api/v1/orders/${orderId}/batches`)).json()) as {
+      batches: {
+        batchId: string;
+        state: string;
+        inTolerance: boolean | null;
+        outOfTolerance: string[];
+        durationS: number | null;
+        actualGrade: unknown;
+      }[];
+    };
+    expect(batches.batches.map((b) => [b.batchId, b.state, b.inTolerance])).toEqual([
+      ["B-1", "complete", true],
+      ["B-2", "complete", true],
+      ["B-3", "complete", false],
+      ["B-4", "aborted", null],
+    ]);
+    expect(batches.batches[2]?.outOfTolerance).toEqual(["kcl"]);
+    expect(batches.batches[0]?.durationS).toBe(240);
+
+    const csv = await t.api(`/api/v1/orders/${orderId}/batches?format=csv`);
+    const bytes = new Uint8Array(await csv.arrayBuffer());
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+    expect(csv.headers.get("content-type")).toContain("text/csv");
+    expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]); // BOM, so Excel reads the Chinese as UTF-8
+    expect(text).toContain("批次号,订单号,设备,状态");
+    expect(text.split("\r\n").filter(Boolean)).toHaveLength(5);
+    expect(text).toContain("超差");
+  });
+
+  it("exposes the conditions: out of tolerance, hopper low, stalled, behind schedule", async () => {
+    const now = Date.now();
+    const tel = (ts: number, scaleKg: number, hopperKg: Record<string, number>) =>
+      publish(machine, "blender/QJ-BL-01/telemetry", JSON.stringify({ ts, state: "running", hopperKg, scaleKg, mixerA: 18, bagsTotal: 60 }));
+    await tel(now - 400_000, 500, { urea: 2000, map: 300, kcl: 2000, filler: 2000 });
+    await tel(now - 200_000, 500, { urea: 2000, map: 300, kcl: 2000, filler: 2000 });
+    const conditions = await waitUntil(async () => {
+      const c = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`)).json()) as { conditions: { type: string; detail: string }[] };
+      return c.conditions.some((x) => x.type === "stalled") && c.conditions;
+    }, "conditions");
+    const types = conditions.map((c) => c.type).sort();
+    expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]);
+    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toContain("map: 300 kg, refill below 577 kg");
+
+    const late = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "maize", formulaId, targetT: 500, dueDate: "2020-01-01" });
+    const lateId = ((await late.json()) as { id: string }).id;
+    await post(`/api/v1/orders/${orderId}/pause`, {});
+    await post(`/api/v1/orders/${lateId}/start`, { machineId: "QJ-BL-01" });
+    await publish(
+      machine,
+      "blender/QJ-BL-01/batch",
+      JSON.stringify({ ts: now - 100_000, event: "started", batchId: "L-1", orderId: lateId, targetKg: { urea: 100 } }),
+    );
+    await publish(
+      machine,
+      "blender/QJ-BL-01/batch",
+      JSON.stringify({ ts: now - 60_000, event: "completed", batchId: "L-1", orderId: lateId, actualKg: { urea: 100 }, bags: 2 }),
+    );
+    await waitUntil(async () => {
+      const c = (await (await t.api("/api/v1/blending/conditions")).json()) as { conditions: { type: string; orderId?: string }[] };
+      return c.conditions.some((x) => x.type === "behind_schedule" && x.orderId === lateId);
+    }, "behind schedule");
+  });
+
+  it("pause and finish are commands to the machine; finishing clears the retained recipe", async () => {
+    expect(inbox.some((m) => m.topic === "blender/QJ-BL-01/cmd/pause" && JSON.parse(m.body).orderId === orderId)).toBe(true);
+    const res = await post(`/api/v1/orders/${orderId}/finish`, {});
+    expect(await res.json()).toMatchObject({ state: "finished" });
+    await waitUntil(() => inbox.some((m) => m.topic === "blender/QJ-BL-01/cmd/finish"), "finish command");
+    expect((await post(`/api/v1/orders/${orderId}/start`, { machineId: "QJ-BL-01" })).status).toBe(409);
+  });
+
+  it("roles: finance sees no orders; a technician reads but cannot create; an operator of another station sees nothing", async () => {
+    const key = async (body: unknown) => ((await (await post("/api/v1/keys", body)).json()) as { key: string }).key;
+    const finance = await key({ name: "f", role: "finance" });
+    expect((await t.api(`/api/v1/orders/${orderId}`, { key: finance })).status).toBe(403);
+    const tech = await key({ name: "t", role: "technician" });
+    expect((await t.api(`/api/v1/orders/${orderId}`, { key: tech })).status).toBe(200);
+    expect(
+      (await post("/api/v1/orders", { station: STATION, customer: "x", crop: "x", formulaId, targetT: 1, dueDate: "2099-01-01" }, tech)).status,
+    ).toBe(403);
+    const other = await key({ name: "o", role: "operator", stations: ["elsewhere"] });
+    expect((await t.api(`/api/v1/orders/${orderId}`, { key: other })).status).toBe(404);
+    expect(((await (await t.api("/api/v1/orders", { key: other })).json()) as { orders: unknown[] }).orders).toEqual([]);
+  });
+
+  it("batch records survive a restart (they are rebuilt from the log if the process died before writing them)", async () => {
+    const dir = t.dataDir;
+    await t.app.stop();
+    t = await startTestApp({}, dir);
+    const o = (await (await t.api(`/api/v1/orders/${orderId}`)).json()) as { producedT: number; state: string };
+    expect(o).toMatchObject({ producedT: 2.991, state: "finished" });
+  });
+});
