@@ -36,3 +36,26 @@ export const BlenderBatchSchema = z.discriminatedUnion("event", [
 export type BlenderBatch = z.infer<typeof BlenderBatchSchema>;
 
 export const BLENDER_REPORT_INTERVAL_S = 10;
+
+/* Service → machine commands on blender/{id}/cmd/{name}, QoS 1. */
+
+const ToleranceSchema = z.union([
+  z.object({ relPct: z.number().positive().max(20) }), // main materials: % of the target
+  z.object({ absKg: z.number().positive().max(100) }), // trace elements: kg either side
+]);
+
+/** cmd/recipe (retained, so a machine that reconnects gets it; an empty retained payload clears it). */
+export const RecipeCommandSchema = z.object({
+  orderId: z.string().min(1).max(64),
+  formula: z.object({ id: z.string(), name: z.string(), version: z.number().int().positive(), grade: z.string() }),
+  batchKg: z.number().positive().max(5000),
+  bagKg: z.number().positive().max(1000),
+  bagsPerBatch: z.number().int().min(0),
+  targetT: z.number().positive(),
+  materials: z.array(z.object({ code: MaterialCodeSchema, kg: z.number().min(0), tolerance: ToleranceSchema })).min(1),
+});
+export type RecipeCommand = z.infer<typeof RecipeCommandSchema>;
+
+/** cmd/pause and cmd/finish: stop after the current batch; finish also ends the order. */
+export const OrderCommandSchema = z.object({ orderId: z.string().min(1).max(64) });
+export type OrderCommand = z.infer<typeof OrderCommandSchema>;

@@ -1,5 +1,6 @@
 import { ensureDevice } from "./api.js";
-import { runBlender } from "./blender.js";
+import { createSimClock } from "./clock.js";
+import { startStation } from "./station.js";
 import { type LightSpec, runStreetlight } from "./streetlight.js";
 
 /**
@@ -14,7 +15,7 @@ export async function startFleet(opts: {
   lightIntervalMs: number;
   signal: AbortSignal;
   onProgress?: (done: number, total: number) => void;
-}): Promise<{ lights: string[]; blender: string }> {
+}): Promise<{ lights: string[]; blender: string; orderId: string }> {
   const specs: LightSpec[] = Array.from({ length: opts.lights }, (_, i) => ({
     id: `YC-LS-${String(i + 1).padStart(4, "0")}`,
     // along a road heading east-north-east from 29.3512 N 105.9113 E; 52 m ≈ 0.00047° of latitude
@@ -43,15 +44,15 @@ export async function startFleet(opts: {
     lights.push(s.id);
     opts.onProgress?.(++done, specs.length + 1);
   }
-  const blender = "QJ-BL-01";
-  const creds = await ensureDevice(opts.apiUrl, opts.key, {
-    id: blender,
-    family: "blender",
-    town: "綦江区",
-    station: "qijiang-smart-blending",
-    hopperMaterials: ["urea", "map", "kcl", "filler"],
+  // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
+  const station = await startStation({
+    apiUrl: opts.apiUrl,
+    mqttUrl: opts.mqttUrl,
+    key: opts.key,
+    clock: createSimClock(1),
+    historyT: 120,
+    signal: opts.signal,
   });
-  await runBlender(opts.mqttUrl, creds, { orderId: "ORD-300T", batchMs: 20_000, telemetryMs: 5_000 }, opts.signal);
   opts.onProgress?.(++done, specs.length + 1);
-  return { lights, blender };
+  return { lights, blender: station.machines[0] ?? "", orderId: station.orderId };
 }

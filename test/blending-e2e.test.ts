@@ -1,5 +1,6 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RecipeCommandSchema } from "../devices/index.js";
 import { connect, publish, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 const STATION = "qijiang";
@@ -73,6 +74,7 @@ describe("blending station end to end", () => {
     const started = await post(`/api/v1/orders/${orderId}/start`, { machineId: "QJ-BL-01" });
     expect(started.status).toBe(200);
     const recipe = await waitUntil(() => inbox.find((m) => m.topic === "blender/QJ-BL-01/cmd/recipe"), "the recipe");
+    expect(RecipeCommandSchema.safeParse(JSON.parse(recipe.body)).success).toBe(true); // what PROTOCOL.md promises
     expect(JSON.parse(recipe.body)).toMatchObject({
       orderId,
       batchKg: 1000,

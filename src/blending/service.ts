@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import type { RecipeCommand } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import { conflict, invalid, notFound } from "../http/errors.js";
 import { defaultTolerance, type Tolerance } from "./batch.js";
@@ -57,8 +58,8 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     return next;
   };
 
-  /** The control recipe for one batch (PROTOCOL.md, `blender/{id}/cmd/recipe`). */
-  const recipeFor = (o: Order, f: Formula) => {
+  /** The control recipe for one batch (PROTOCOL.md, `blender/{id}/cmd/recipe`; devices/blender.ts RecipeCommandSchema). */
+  const recipeFor = (o: Order, f: Formula): RecipeCommand => {
     const cat = catalog(o.station);
     return {
       orderId: o.id,

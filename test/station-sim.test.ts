@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSimClock } from "../simulators/clock.js";
+import { startStation } from "../simulators/station.js";
+import { ADMIN_KEY, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+
+/** A seeded generator, so the planted faults are the same on every run. */
+function mulberry32(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("station simulator against the service (accelerated)", () => {
+  let t: TestApp;
+  const controller = new AbortController();
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    controller.abort();
+    await t.stop();
+  });
+
+  it("the 300 t order starts at 40 %; live batches move it; every planted bad dose is flagged out of tolerance", async () => {
+    // ×600: a 5-minute batch every half second; the simulated hour ends now
+    const clock = createSimClock(600, 3600_000);
+    const station = await startStation({
+      apiUrl: t.started.httpUrl,
+      mqttUrl: t.started.mqttUrl ?? "",
+      key: ADMIN_KEY,
+      clock,
+      historyT: 120,
+      signal: controller.signal,
+      random: mulberry32(7),
+      faults: { outOfTolerance: 0.4, hopperEmpty: 0, stall: 0 },
+    });
+    const start = await waitUntil(async () => {
+      const p = await station.progress();
+      return p.producedT >= 119.9 && p;
+    }, "the history");
+    expect(start.progressPct).toBeGreaterThanOrEqual(40);
+    await waitUntil(async () => (await station.progress()).producedT >= 124.9, "five live batches", 30_000);
+    controller.abort();
+
+    const body = (await (await t.api(`/api/v1/orders/${station.orderId}/batches`)).json()) as {
+      batches: { batchId: string; state: string; inTolerance: boolean | null; outOfTolerance: string[]; heldCount: number }[];
+    };
+    const live = body.batches.filter((b) => !b.batchId.includes("-H") && b.state === "complete");
+    const plantedBad = new Map(
+      station
+        .planted()
+        .filter((f) => f.fault === "out_of_tolerance")
+        .map((f) => [f.batchId, f.detail]),
+    );
+    expect(plantedBad.size).toBeGreaterThan(0);
+    for (const b of live) {
+      // found every planted fault, flagged nothing else (precision and recall 1 on this run)
+      expect(b.inTolerance, b.batchId).toBe(!plantedBad.has(b.batchId));
+      if (plantedBad.has(b.batchId)) {
+        expect(b.outOfTolerance).toEqual([plantedBad.get(b.batchId)]);
+        expect(b.heldCount).toBe(1);
+      }
+    }
+  });
+});
