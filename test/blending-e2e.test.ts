@@ -47,6 +47,24 @@ describe("blending station end to end", () => {
     expect(await no.json()).toMatchObject({ error: { code: "validation", details: { richest: "18.8-18.8-18.8" } } });
   });
 
+  it("a station adds its own material and solves with it", async () => {
+    const add = await post("/api/v1/materials", {
+      station: STATION,
+      code: "npk_base",
+      nameZh: "本地复合料",
+      nameEn: "Local NPK base",
+      n: 20,
+      p2o5: 0,
+      k2o: 0,
+    });
+    expect(add.status).toBe(201);
+    const r = await post("/api/v1/formulas/solve", { grade: "10-10-10", materials: ["npk_base", "map", "kcl", "filler"], station: STATION });
+    expect(await r.json()).toMatchObject({
+      kgPerTonne: { npk_base: 394.2, map: 192.3, kcl: 166.7 } /* MAP brings 21.15 kg N: (100 − 21.15) / 0.20 */,
+    });
+    expect((await post("/api/v1/formulas/solve", { grade: "10-10-10", materials: ["npk_base", "map", "kcl", "filler"] })).status).toBe(422);
+  });
+
   it("recommends a grade from a soil test", async () => {
     const r = await post("/api/v1/formulas/recommend", { crop: "rice", targetYieldKgPerMu: 500, soilSupplyKgPerMu: { n: 5, p2o5: 2, k2o: 6 } });
     expect(await r.json()).toMatchObject({ nutrientsKgPerMu: { n: 19.2, p2o5: 20, k2o: 16.7 }, grade: "15-16-13", kgPerTonne: expect.any(Object) });
@@ -197,7 +215,7 @@ describe("blending station end to end", () => {
       return c.conditions.some((x) => x.type === "stalled") && c.conditions;
     }, "conditions");
     const types = conditions.map((c) => c.type).sort();
-    expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]);
+    expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]); // QJ-BL-01 is connected, so not offline
     expect(conditions.find((c) => c.type === "hopper_low")?.detail).toContain("map: 300 kg, refill below 577 kg");
 
     const late = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "maize", formulaId, targetT: 500, dueDate: "2020-01-01" });
@@ -218,6 +236,26 @@ describe("blending station end to end", () => {
       const c = (await (await t.api("/api/v1/blending/conditions")).json()) as { conditions: { type: string; orderId?: string }[] };
       return c.conditions.some((x) => x.type === "behind_schedule" && x.orderId === lateId);
     }, "behind schedule");
+  });
+
+  it("a machine offline during working hours is a condition; outside them it is not", async () => {
+    const reg = await post("/api/v1/devices", { id: "QJ-BL-02", family: "blender", town: "綦江区", station: STATION, hopperMaterials: ["urea"] });
+    expect(reg.status).toBe(201);
+    const always = { periods: [["00:00", "23:59"]], days: [1, 2, 3, 4, 5, 6, 7] };
+    await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站", workingHours: always });
+    const c1 = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`)).json()) as {
+      conditions: { type: string; machineId?: string }[];
+    };
+    expect(c1.conditions.filter((c) => c.type === "offline").map((c) => c.machineId)).toEqual(["QJ-BL-02"]);
+    const never = { periods: [["00:00", "00:01"]], days: [1] };
+    await post("/api/v1/stations", {
+      id: STATION,
+      name: "綦江智能配肥站",
+      workingHours: { ...never, days: [((new Date(Date.now() + 8 * 3600_000).getUTCDay() + 1) % 7) + 1] },
+    });
+    const c2 = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`)).json()) as { conditions: { type: string }[] };
+    expect(c2.conditions.filter((c) => c.type === "offline")).toEqual([]);
+    await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站" });
   });
 
   it("pause and finish are commands to the machine; finishing clears the retained recipe", async () => {
