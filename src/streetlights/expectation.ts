@@ -1,0 +1,87 @@
+import SunCalc from "suncalc";
+import { z } from "zod";
+
+/**
+ * When a light should be lit, and at what power (DOMAIN.md §2 "When a lamp should be lit").
+ * The window runs from sunset at the light's own coordinates to the next sunrise (or for a set
+ * number of hours after sunset), in China time (UTC+8, no daylight saving). Controllers switch on
+ * from PV voltage with a confirmation delay, so 30 minutes either side of dusk and dawn are a band
+ * in which neither lit nor dark is an anomaly (DOMAIN.md, proposal).
+ */
+export const BAND_MS = 30 * 60_000;
+
+export const StageSchema = z.union([
+  z.object({ afterDuskH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
+  z.object({ beforeDawnH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
+]);
+export const ProfileSchema = z.object({
+  /** dusk_to_dawn, or dusk_plus: lit for `hours` after dusk. */
+  mode: z.enum(["dusk_to_dawn", "dusk_plus"]).default("dusk_to_dawn"),
+  hours: z.number().positive().max(16).optional(),
+  /** Dimming stages, later ones win: e.g. 100 % from dusk, 50 % after 4 h, 100 % the last hour (DOMAIN.md §2). */
+  stages: z.array(StageSchema).max(8).default([{ afterDuskH: 0, pct: 100 }]),
+});
+export type Profile = z.infer<typeof ProfileSchema>;
+export const DEFAULT_PROFILE: Profile = { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 100 }] };
+
+export type Night = { date: string; dusk: number; dawn: number; start: number; end: number };
+export type Expectation =
+  | { state: "on"; pct: number; night: Night }
+  | { state: "off"; night: Night | null }
+  | { state: "band"; pct: number; night: Night };
+
+const DAY = 86_400_000;
+const TZ = 8 * 3600_000;
+/** Local (China) calendar date of an instant. */
+export const localDate = (t: number) => new Date(t + TZ).toISOString().slice(0, 10);
+
+/** The night that begins on the evening of local date `date` at (lat, lon). */
+export function nightOf(date: string, lat: number, lon: number, profile: Profile): Night {
+  const noon = Date.parse(`${date}T12:00:00+08:00`);
+  const dusk = SunCalc.getTimes(new Date(noon), lat, lon).sunset.getTime();
+  const dawn = SunCalc.getTimes(new Date(noon + DAY), lat, lon).sunrise.getTime();
+  const end = profile.mode === "dusk_plus" && profile.hours ? Math.min(dawn, dusk + profile.hours * 3600_000) : dawn;
+  return { date, dusk, dawn, start: dusk, end };
+}
+
+/** The night around instant t: tonight's if t is after today's noon, else last night's. */
+export function nightAround(t: number, lat: number, lon: number, profile: Profile): Night {
+  const local = new Date(t + TZ);
+  const beforeNoon = local.getUTCHours() < 12;
+  return nightOf(localDate(beforeNoon ? t - DAY : t), lat, lon, profile);
+}
+
+/** Dimming level at t within the night (stages in order; a later stage overrides an earlier one once reached). */
+export function levelAt(t: number, n: Night, profile: Profile): number {
+  let pct = 0;
+  for (const s of profile.stages) {
+    const from = "afterDuskH" in s ? n.start + s.afterDuskH * 3600_000 : n.end - s.beforeDawnH * 3600_000;
+    if (t >= from) pct = s.pct;
+  }
+  return pct;
+}
+
+export function expectationAt(t: number, lat: number, lon: number, profile: Profile): Expectation {
+  const n = nightAround(t, lat, lon, profile);
+  const nearEdge = Math.abs(t - n.start) < BAND_MS || Math.abs(t - n.end) < BAND_MS;
+  const inside = t >= n.start && t < n.end;
+  if (nearEdge) return { state: "band", pct: inside ? levelAt(t, n, profile) : levelAt(n.start, n, profile), night: n };
+  if (inside) return { state: "on", pct: levelAt(t, n, profile), night: n };
+  return { state: "off", night: t < n.start ? null : n };
+}
+
+/** Is the sun well up (at least an hour after sunrise and before sunset)? PV should then charge. */
+export function fullDaylight(t: number, lat: number, lon: number): boolean {
+  const times = SunCalc.getTimes(new Date(t), lat, lon);
+  return t > times.sunrise.getTime() + 3600_000 && t < times.sunset.getTime() - 3600_000;
+}
+
+/** Great-circle distance in metres. */
+export function distanceM(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+  const R = 6_371_000;
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLon = (b.lon - a.lon) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * R * Math.asin(Math.sqrt(h));
+}

@@ -1,0 +1,116 @@
+import type { StreetlightTelemetry } from "../../devices/index.js";
+import { distanceM, expectationAt, fullDaylight, type Profile } from "./expectation.js";
+
+/**
+ * Conditions of a light (DOMAIN.md §2 failure taxonomy, TALQ names). Judged at each reading's own
+ * timestamp; silence (`offline`) is judged on the server clock by presence, outside this module.
+ */
+export const CONDITIONS = ["lit", "off", "dark", "dim_mismatch", "day_burner", "energy_limited", "charge_fault", "cycling", "offline", "moved"] as const;
+export type Condition = (typeof CONDITIONS)[number];
+export const NORMAL: ReadonlySet<Condition> = new Set(["lit", "off"]);
+
+export const RULES = {
+  /** Lamp failure: should be lit, power under 20 % of expected (DOMAIN.md §2). */
+  darkBelow: 0.2,
+  /** Power too low / high: outside ±15 % of expected (DOMAIN.md §2). */
+  dimTolerance: 0.15,
+  /** Day-burner: more than 6 W drawn while it should be off (DOMAIN.md §2). */
+  dayBurnerW: 6,
+  /** Cycling: more than 3 switch-ons in one night (DOMAIN.md §2, proposal). */
+  maxSwitchOns: 3,
+  /** Low-voltage disconnect of a 12 V battery (DOMAIN.md §2). */
+  lvdV: 11.0,
+  /** Moved: reported position further than this from the registered one, beyond the fix's accuracy (DOMAIN.md §1: 15 m). */
+  movedM: 15,
+  /** PV below this in full daylight is "no PV". */
+  noPvW: 1,
+  /** Transitions right after a switch are ignored (DOMAIN.md §2). */
+  switchGraceMs: 120_000,
+  /** A new anomaly is reported once it has held this long. */
+  latchMs: 10 * 60_000,
+};
+
+export type LightInfo = { lat: number; lon: number; lampW: number | null; profile: Profile };
+/** What the neighbours (same village, within a distance) were doing around this time. */
+export type NeighbourView = { reporting: number; charging: number; lit: number };
+
+export type LightState = {
+  lastTs: number;
+  lastOn: boolean | null;
+  lastSwitchAt: number | null;
+  nightStart: number | null;
+  switchOns: number;
+  instant: Condition;
+  instantSince: number;
+  condition: Condition;
+  since: number;
+  detail: string;
+};
+
+export function initialState(ts: number): LightState {
+  return { lastTs: 0, lastOn: null, lastSwitchAt: null, nightStart: null, switchOns: 0, instant: "off", instantSince: ts, condition: "off", since: ts, detail: "" };
+}
+
+/** What the reading alone says, before the grace period and latching. */
+export function instantCondition(r: StreetlightTelemetry & { ts: number }, light: LightInfo, s: LightState, nb: NeighbourView): { condition: Condition; detail: string } {
+  if (r.gps) {
+    const d = distanceM(r.gps, light);
+    if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: `reported ${Math.round(d)} m from its registered position` };
+  }
+  const exp = expectationAt(r.ts, light.lat, light.lon, light.profile);
+  const on = r.load.on && r.load.w > 0;
+  const expectedW = light.lampW && exp.state !== "off" ? (light.lampW * exp.pct) / 100 : null;
+  const lowBattery = r.faults.includes("over_discharge") || r.battery.v <= RULES.lvdV;
+  if (exp.state === "on") {
+    if (s.switchOns > RULES.maxSwitchOns) return { condition: "cycling", detail: `${s.switchOns} switch-ons tonight` };
+    if (expectedW !== null && r.load.w < RULES.darkBelow * expectedW) {
+      if (lowBattery) return { condition: "energy_limited", detail: `battery ${r.battery.v} V at low-voltage disconnect` };
+      return { condition: "dark", detail: `${r.load.w} W, expected ${round(expectedW)} W` };
+    }
+    if (!on) return lowBattery ? { condition: "energy_limited", detail: `battery ${r.battery.v} V` } : { condition: "dark", detail: "lamp off" };
+    if (expectedW !== null && Math.abs(r.load.w - expectedW) > RULES.dimTolerance * expectedW) {
+      return { condition: "dim_mismatch", detail: `${r.load.w} W, expected ${round(expectedW)} W ±15 %` };
+    }
+    return { condition: "lit", detail: "" };
+  }
+  if (exp.state === "band") return { condition: on ? "lit" : "off", detail: "" };
+  // Daylight. Neighbours tell weather from fault: a dark sky lights them all; a cloudy day starves them all.
+  if (r.load.w > RULES.dayBurnerW) {
+    if (nb.reporting >= 2 && nb.lit / nb.reporting >= 0.5) return { condition: "lit", detail: "dark sky: most neighbours are lit too" };
+    return { condition: "day_burner", detail: `${r.load.w} W in daylight` };
+  }
+  if (fullDaylight(r.ts, light.lat, light.lon) && r.pv.w < RULES.noPvW && nb.reporting >= 2 && nb.charging / nb.reporting >= 0.5) {
+    return { condition: "charge_fault", detail: `no PV while ${nb.charging} of ${nb.reporting} neighbours charge` };
+  }
+  return { condition: "off", detail: "" };
+}
+
+/** Applies a reading: switch counting, the grace period after a switch, and latching. Returns the new state. */
+export function step(prev: LightState, r: StreetlightTelemetry & { ts: number }, light: LightInfo, nb: NeighbourView): LightState {
+  if (r.ts <= prev.lastTs) return prev; // late or repeated data does not rewind the live state
+  const s = { ...prev, lastTs: r.ts };
+  const exp = expectationAt(r.ts, light.lat, light.lon, light.profile);
+  const nightStart = exp.state === "off" ? null : exp.night.start;
+  if (nightStart !== s.nightStart && nightStart !== null) s.switchOns = 0;
+  s.nightStart = nightStart ?? s.nightStart;
+  const on = r.load.on && r.load.w > 0;
+  if (s.lastOn !== null && on !== s.lastOn) {
+    s.lastSwitchAt = r.ts;
+    if (on && exp.state !== "off") s.switchOns++;
+  }
+  s.lastOn = on;
+  const inGrace = s.lastSwitchAt !== null && r.ts - s.lastSwitchAt < RULES.switchGraceMs;
+  const now = inGrace ? { condition: s.instant, detail: s.detail } : instantCondition(r, light, s, nb);
+  if (now.condition !== s.instant) {
+    s.instant = now.condition;
+    s.instantSince = r.ts;
+  }
+  if (s.instant !== s.condition && (NORMAL.has(s.instant) || r.ts - s.instantSince >= RULES.latchMs)) {
+    s.condition = s.instant;
+    s.since = NORMAL.has(s.instant) ? r.ts : s.instantSince;
+  }
+  if (s.condition === s.instant) s.detail = now.detail;
+  return s;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PROFILE, distanceM, expectationAt, levelAt, nightOf } from "../src/streetlights/expectation.js";
+
+// Chongqing (DOMAIN.md §2): 21 Dec sunset 18:00, sunrise 07:45, 13.8 h of night; 21 Jun 19:58 / 05:55, 10.0 h
+const CQ = { lat: 29.56, lon: 106.55 };
+const cst = (s: string) => Date.parse(`${s}+08:00`);
+const hm = (t: number) => new Date(t + 8 * 3600_000).toISOString().slice(11, 16);
+const minutesApart = (a: string, b: string) => {
+  const m = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3));
+  return Math.abs(m(a) - m(b));
+};
+
+describe("night windows across the year (DOMAIN.md §2)", () => {
+  it.each([
+    ["2025-12-21", "18:00", "07:45", 13.8],
+    ["2025-06-21", "19:58", "05:55", 10.0],
+  ])("%s: sunset %s, sunrise %s, %s h of night", (date, dusk, dawn, hours) => {
+    const n = nightOf(date, CQ.lat, CQ.lon, DEFAULT_PROFILE);
+    expect(minutesApart(hm(n.dusk), dusk)).toBeLessThanOrEqual(6);
+    expect(minutesApart(hm(n.dawn), dawn)).toBeLessThanOrEqual(6);
+    expect((n.dawn - n.dusk) / 3600_000).toBeCloseTo(hours, 0);
+  });
+  it("each degree of longitude shifts the times by about 4 minutes", () => {
+    const a = nightOf("2025-11-21", 29.35, 105.93, DEFAULT_PROFILE);
+    const b = nightOf("2025-11-21", 29.35, 106.93, DEFAULT_PROFILE);
+    expect((a.dusk - b.dusk) / 60_000).toBeCloseTo(4, 0);
+  });
+  it("nights lengthen from June to December", () => {
+    const len = (d: string) => { const n = nightOf(d, CQ.lat, CQ.lon, DEFAULT_PROFILE); return n.dawn - n.dusk; };
+    expect(len("2025-09-22")).toBeGreaterThan(len("2025-06-21"));
+    expect(len("2025-12-21")).toBeGreaterThan(len("2025-09-22"));
+  });
+});
+
+describe("expected state with the ±30 minute band", () => {
+  const n = nightOf("2025-12-21", CQ.lat, CQ.lon, DEFAULT_PROFILE);
+  it.each([
+    ["midday", cst("2025-12-21T12:00:00"), "off"],
+    ["40 min before dusk", n.dusk - 40 * 60_000, "off"],
+    ["20 min before dusk", n.dusk - 20 * 60_000, "band"],
+    ["20 min after dusk", n.dusk + 20 * 60_000, "band"],
+    ["midnight", cst("2025-12-22T00:00:00"), "on"],
+    ["20 min before dawn", n.dawn - 20 * 60_000, "band"],
+    ["40 min after dawn", n.dawn + 40 * 60_000, "off"],
+  ])("%s is %s", (_name, t, state) => {
+    expect(expectationAt(t, CQ.lat, CQ.lon, DEFAULT_PROFILE).state).toBe(state);
+  });
+  it("dimming stages: 100 % for 4 h, 50 %, 100 % the last hour; and dusk plus N hours", () => {
+    const p = { mode: "dusk_to_dawn" as const, stages: [{ afterDuskH: 0, pct: 100 }, { afterDuskH: 4, pct: 50 }, { beforeDawnH: 1, pct: 100 }] };
+    expect(levelAt(n.start + 3 * 3600_000, n, p)).toBe(100);
+    expect(levelAt(n.start + 5 * 3600_000, n, p)).toBe(50);
+    expect(levelAt(n.end - 30 * 60_000, n, p)).toBe(100);
+    const plus = { mode: "dusk_plus" as const, hours: 5, stages: [{ afterDuskH: 0, pct: 100 }] };
+    expect(expectationAt(n.dusk + 6 * 3600_000, CQ.lat, CQ.lon, plus).state).toBe("off");
+    expect(expectationAt(n.dusk + 4 * 3600_000, CQ.lat, CQ.lon, plus).state).toBe("on");
+  });
+  it("measures distance: 52 m between poles", () => {
+    expect(distanceM({ lat: 29.3512, lon: 105.9113 }, { lat: 29.3512 + 52 / 111_195, lon: 105.9113 })).toBeCloseTo(52, 0);
+  });
+});
