@@ -21,6 +21,9 @@ import { openWal } from "./ingest/wal.js";
 import type { Logger } from "./log.js";
 import { createDuckDbTelemetryStore } from "./store/duckdb-telemetry.js";
 import { openStateStore } from "./store/state-store.js";
+import { createStreetlightMonitor } from "./streetlights/monitor.js";
+import { streetlightRoutes } from "./streetlights/routes.js";
+import { nightStore } from "./streetlights/store.js";
 import { createMetrics } from "./system/metrics.js";
 import { systemRoutes } from "./system/routes.js";
 
@@ -62,6 +65,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const blendStore = blendingStore(state.db);
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
   const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock });
+  const nights = nightStore(state.db);
+  const streetlights = createStreetlightMonitor({
+    registry,
+    presence,
+    telemetry,
+    nights,
+    clock,
+    reportIntervalMs: config.ingest.reportIntervalS.streetlight * 1000,
+    log,
+  });
 
   // Everything that consumes durable records, each with its own checkpoint.
   const sinks = [telemetrySink(telemetry), rejectSink(state), blendingMonitor.sink];
@@ -95,6 +108,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
 
   pipeline.events.on("reading", blendingMonitor.onReading);
+  pipeline.events.on("reading", streetlights.onReading);
 
   const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log }) : null;
   const embedded = external
@@ -135,6 +149,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     }),
   });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
 
   const timers: NodeJS.Timeout[] = [];
@@ -186,6 +201,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         return presence.flush();
       });
       every(10 * 60_000, () => state.pruneRejects());
+      every(5 * 60_000, async () => {
+        await streetlights.runNightly();
+      });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {

@@ -78,6 +78,13 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
     });
 
+    it("reads many devices at once, by device", async () => {
+      await store.write([r("L1", T0, { "pv.w": 1 }), r("L2", T0 + 1, { "pv.w": 2 }), r("L2", T0 + 2, { "pv.w": 3 }), r("L3", T0, { "pv.w": 4 })], 4);
+      const m = await store.rawMany({ deviceIds: ["L1", "L2", "L9"], measurement: "streetlight_telemetry", from: T0, to: T0 + 10 });
+      expect([...m.keys()].sort()).toEqual(["L1", "L2"]);
+      expect(m.get("L2")?.map((x) => x.ts)).toEqual([T0 + 1, T0 + 2]);
+    });
+
     it("gives the latest reading of a device", async () => {
       await store.write([r("L1", T0 + 5, { "pv.w": 5 }), r("L1", T0 + 9, { "pv.w": 9 }), r("L1", T0 + 7, { "pv.w": 7 })], 3);
       expect((await store.latest("L1", "streetlight_telemetry"))?.ts).toBe(T0 + 9);

@@ -26,7 +26,10 @@ describe("night windows across the year (DOMAIN.md §2)", () => {
     expect((a.dusk - b.dusk) / 60_000).toBeCloseTo(4, 0);
   });
   it("nights lengthen from June to December", () => {
-    const len = (d: string) => { const n = nightOf(d, CQ.lat, CQ.lon, DEFAULT_PROFILE); return n.dawn - n.dusk; };
+    const len = (d: string) => {
+      const n = nightOf(d, CQ.lat, CQ.lon, DEFAULT_PROFILE);
+      return n.dawn - n.dusk;
+    };
     expect(len("2025-09-22")).toBeGreaterThan(len("2025-06-21"));
     expect(len("2025-12-21")).toBeGreaterThan(len("2025-09-22"));
   });
@@ -46,7 +49,14 @@ describe("expected state with the ±30 minute band", () => {
     expect(expectationAt(t, CQ.lat, CQ.lon, DEFAULT_PROFILE).state).toBe(state);
   });
   it("dimming stages: 100 % for 4 h, 50 %, 100 % the last hour; and dusk plus N hours", () => {
-    const p = { mode: "dusk_to_dawn" as const, stages: [{ afterDuskH: 0, pct: 100 }, { afterDuskH: 4, pct: 50 }, { beforeDawnH: 1, pct: 100 }] };
+    const p = {
+      mode: "dusk_to_dawn" as const,
+      stages: [
+        { afterDuskH: 0, pct: 100 },
+        { afterDuskH: 4, pct: 50 },
+        { beforeDawnH: 1, pct: 100 },
+      ],
+    };
     expect(levelAt(n.start + 3 * 3600_000, n, p)).toBe(100);
     expect(levelAt(n.start + 5 * 3600_000, n, p)).toBe(50);
     expect(levelAt(n.end - 30 * 60_000, n, p)).toBe(100);

@@ -11,7 +11,13 @@ const NOON = Date.parse("2025-11-22T12:00:00+08:00");
 const calm: NeighbourView = { reporting: 5, charging: 5, lit: 0 };
 const MIN = 60_000;
 
-type Over = { load?: Partial<StreetlightTelemetry["load"]>; battery?: Partial<StreetlightTelemetry["battery"]>; pv?: Partial<StreetlightTelemetry["pv"]>; faults?: StreetlightTelemetry["faults"]; gps?: StreetlightTelemetry["gps"] };
+type Over = {
+  load?: Partial<StreetlightTelemetry["load"]>;
+  battery?: Partial<StreetlightTelemetry["battery"]>;
+  pv?: Partial<StreetlightTelemetry["pv"]>;
+  faults?: StreetlightTelemetry["faults"];
+  gps?: StreetlightTelemetry["gps"];
+};
 function reading(ts: number, o: Over = {}): StreetlightTelemetry & { ts: number } {
   return {
     ts,
@@ -40,12 +46,24 @@ describe("streetlight conditions (fake time, at the readings' timestamps)", () =
     ["lit at midnight", MIDNIGHT, {}, calm, "lit"],
     ["dark: 4 W where 30 W is expected", MIDNIGHT, { load: { w: 4 } }, calm, "dark"],
     ["dim mismatch: 20 W where 30 W ±15 %", MIDNIGHT, { load: { w: 20 } }, calm, "dim_mismatch"],
-    ["energy limited: off at low-voltage disconnect", MIDNIGHT, { load: { on: false, w: 0 }, battery: { v: 10.9, soc: 2 }, faults: ["over_discharge"] }, calm, "energy_limited"],
+    [
+      "energy limited: off at low-voltage disconnect",
+      MIDNIGHT,
+      { load: { on: false, w: 0 }, battery: { v: 10.9, soc: 2 }, faults: ["over_discharge"] },
+      calm,
+      "energy_limited",
+    ],
     ["off at noon", NOON, { load: { on: false, w: 0 }, pv: { v: 19, w: 90 } }, calm, "off"],
     ["day burner: 30 W at noon", NOON, { pv: { v: 19, w: 90 } }, calm, "day_burner"],
     ["not a day burner under a dark sky that lights the neighbours", NOON, { pv: { w: 2 } }, { reporting: 5, charging: 0, lit: 4 }, "lit"],
     ["charge fault: no PV at noon while neighbours charge", NOON, { load: { on: false, w: 0 }, pv: { v: 0, w: 0 } }, calm, "charge_fault"],
-    ["no charge fault on a day that starves the whole village", NOON, { load: { on: false, w: 0 }, pv: { v: 0, w: 0 } }, { reporting: 5, charging: 1, lit: 0 }, "off"],
+    [
+      "no charge fault on a day that starves the whole village",
+      NOON,
+      { load: { on: false, w: 0 }, pv: { v: 0, w: 0 } },
+      { reporting: 5, charging: 1, lit: 0 },
+      "off",
+    ],
     ["moved: 80 m from the registered pole", MIDNIGHT, { gps: { lat: LIGHT.lat + 80 / 111_195, lon: LIGHT.lon, accM: 5 } }, calm, "moved"],
     ["not moved: 12 m off with a 5 m fix", MIDNIGHT, { gps: { lat: LIGHT.lat + 12 / 111_195, lon: LIGHT.lon, accM: 5 } }, calm, "lit"],
   ])("%s", (_n, t0, over, nb, expected) => {
@@ -111,7 +129,12 @@ describe("nightly record", () => {
   });
   it.each<[string, (ts: number) => StreetlightTelemetry & { ts: number }, string]>([
     ["a dead lamp is dark", (ts) => reading(ts, { load: { on: false, w: 0 } }), "dark"],
-    ["a flat battery is energy limited", (ts) => (ts < night.dusk + 3 * 3600_000 ? lightOn(ts) : reading(ts, { load: { on: false, w: 0 }, battery: { v: 10.8 }, faults: ["over_discharge"] })), "energy_limited"],
+    [
+      "a flat battery is energy limited",
+      (ts) =>
+        ts < night.dusk + 3 * 3600_000 ? lightOn(ts) : reading(ts, { load: { on: false, w: 0 }, battery: { v: 10.8 }, faults: ["over_discharge"] }),
+      "energy_limited",
+    ],
     ["half the night is partial", (ts) => (ts < night.dusk + 6 * 3600_000 ? lightOn(ts) : reading(ts, { load: { on: false, w: 0 } })), "partial"],
   ])("%s", (_n, make, cls) => {
     expect(computeNight({ ...base, readings: every5(night.dusk - 3600_000, night.dawn + 3600_000, make) }).classification).toBe(cls);
@@ -121,7 +144,10 @@ describe("nightly record", () => {
     expect(computeNight({ ...base, readings: [] })).toMatchObject({ classification: "offline", pvWhDayBefore: null, litMin: 0 });
   });
   it("flags a light that did not charge while its village did", () => {
-    const recs = ["A", "B", "C", "D"].map((id, i) => ({ ...computeNight({ ...base, deviceId: id, readings: [] }), pvWhDayBefore: i === 3 ? 0 : 400 }));
+    const recs = ["A", "B", "C", "D"].map((id, i) => ({
+      ...computeNight({ ...base, deviceId: id, readings: [] }),
+      pvWhDayBefore: i === 3 ? 0 : 400,
+    }));
     flagChargeFaults(recs, () => "梳妆台村");
     expect(recs.map((r) => r.flags)).toEqual([[], [], [], ["charge_fault"]]);
     const dull = ["A", "B", "C"].map((id) => ({ ...computeNight({ ...base, deviceId: id, readings: [] }), pvWhDayBefore: 0 }));

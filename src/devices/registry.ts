@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DeviceIdSchema, type Family, MaterialCodeSchema } from "../../devices/index.js";
 import type { DeviceRecord, StateStore } from "../store/state-store.js";
+import { ProfileSchema } from "../streetlights/expectation.js";
 import { createVerifiedCache, hashSecret, newSecret, verifySecret } from "./secrets.js";
 
 const text = (max: number) => z.string().trim().min(1).max(max);

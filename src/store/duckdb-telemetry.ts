@@ -112,6 +112,23 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       );
       return rows.map(toRaw);
     },
+    async rawMany(q) {
+      const out = new Map<string, RawRow[]>();
+      for (let i = 0; i < q.deviceIds.length; i += 500) {
+        const ids = q.deviceIds.slice(i, i + 500);
+        const rows = await db.all<{ device_id: string; ts: Date; received_at: Date; measurement: string; payload: string }>(
+          `SELECT device_id, ts, received_at, measurement, payload FROM messages WHERE measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+           AND device_id IN (${ids.map(() => "?").join(", ")}) ORDER BY device_id, ts`,
+          [q.measurement, iso(q.from), iso(q.to), ...ids],
+        );
+        for (const r of rows) {
+          const list = out.get(r.device_id) ?? [];
+          list.push(toRaw(r));
+          out.set(r.device_id, list);
+        }
+      }
+      return out;
+    },
     async aggregate(q: AggQuery) {
       const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to)];
       const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Family } from "../../devices/index.js";
 import { BLENDING_MIGRATION } from "../blending/store.js";
+import { STREETLIGHT_MIGRATION } from "../streetlights/store.js";
 import { type Db, type Migration, openDb } from "./duckdb.js";
 
 /**
@@ -30,6 +31,7 @@ export const STATE_MIGRATIONS: Migration[] = [
     `,
   },
   BLENDING_MIGRATION,
+  STREETLIGHT_MIGRATION,
 ];
 
 export type DeviceRecord = {

@@ -33,6 +33,8 @@ export interface TelemetryStore {
   /** The highest seq known to be stored. */
   checkpoint(): Promise<number>;
   raw(q: RawQuery): Promise<RawRow[]>;
+  /** Raw rows of many devices at once (for jobs over a fleet), by device. */
+  rawMany(q: { deviceIds: string[]; measurement: string; from: number; to: number }): Promise<Map<string, RawRow[]>>;
   aggregate(q: AggQuery): Promise<AggRow[]>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;

@@ -19,7 +19,10 @@ export const ProfileSchema = z.object({
   mode: z.enum(["dusk_to_dawn", "dusk_plus"]).default("dusk_to_dawn"),
   hours: z.number().positive().max(16).optional(),
   /** Dimming stages, later ones win: e.g. 100 % from dusk, 50 % after 4 h, 100 % the last hour (DOMAIN.md §2). */
-  stages: z.array(StageSchema).max(8).default([{ afterDuskH: 0, pct: 100 }]),
+  stages: z
+    .array(StageSchema)
+    .max(8)
+    .default([{ afterDuskH: 0, pct: 100 }]),
 });
 export type Profile = z.infer<typeof ProfileSchema>;
 export const DEFAULT_PROFILE: Profile = { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 100 }] };

@@ -33,7 +33,14 @@ export const MIN_COVERAGE = 0.5;
 
 type Reading = StreetlightTelemetry & { ts: number };
 
-export function computeNight(input: { deviceId: string; night: Night; readings: Reading[]; lampW: number | null; profile: Profile; maxGapMs: number }): NightRecord {
+export function computeNight(input: {
+  deviceId: string;
+  night: Night;
+  readings: Reading[];
+  lampW: number | null;
+  profile: Profile;
+  maxGapMs: number;
+}): NightRecord {
   const { night: n, profile } = input;
   const rs = [...input.readings].sort((a, b) => a.ts - b.ts);
   const expectedMs = n.end - n.start;
@@ -49,7 +56,8 @@ export function computeNight(input: { deviceId: string; night: Night; readings: 
     if (prevOn === false && on && r.ts >= n.start - BAND_MS && r.ts <= n.end + BAND_MS) switchOns++;
     prevOn = on;
     const next = rs[i + 1];
-    const until = next && next.ts - r.ts <= input.maxGapMs ? next.ts : r.ts + Math.min(input.maxGapMs / 2, next ? next.ts - r.ts : input.maxGapMs / 2);
+    const until =
+      next && next.ts - r.ts <= input.maxGapMs ? next.ts : r.ts + Math.min(input.maxGapMs / 2, next ? next.ts - r.ts : input.maxGapMs / 2);
     const a = Math.max(r.ts, n.start);
     const b = Math.min(until, n.end);
     if (b <= a) continue;
@@ -73,9 +81,18 @@ export function computeNight(input: { deviceId: string; night: Night; readings: 
   else classification = "partial";
   const min = (ms: number) => Math.round(ms / 60_000);
   return {
-    deviceId: input.deviceId, date: n.date, dusk: new Date(n.dusk).toISOString(), dawn: new Date(n.dawn).toISOString(),
-    expectedMin: min(expectedMs), litMin: min(litMs), coveredMin: min(coveredMs), loadWh: Math.round(loadWh),
-    pvWhDayBefore, switchOns, classification, flags: [],
+    deviceId: input.deviceId,
+    date: n.date,
+    dusk: new Date(n.dusk).toISOString(),
+    dawn: new Date(n.dawn).toISOString(),
+    expectedMin: min(expectedMs),
+    litMin: min(litMs),
+    coveredMin: min(coveredMs),
+    loadWh: Math.round(loadWh),
+    pvWhDayBefore,
+    switchOns,
+    classification,
+    flags: [],
   };
 }
 

@@ -5,7 +5,18 @@ import { distanceM, expectationAt, fullDaylight, type Profile } from "./expectat
  * Conditions of a light (DOMAIN.md §2 failure taxonomy, TALQ names). Judged at each reading's own
  * timestamp; silence (`offline`) is judged on the server clock by presence, outside this module.
  */
-export const CONDITIONS = ["lit", "off", "dark", "dim_mismatch", "day_burner", "energy_limited", "charge_fault", "cycling", "offline", "moved"] as const;
+export const CONDITIONS = [
+  "lit",
+  "off",
+  "dark",
+  "dim_mismatch",
+  "day_burner",
+  "energy_limited",
+  "charge_fault",
+  "cycling",
+  "offline",
+  "moved",
+] as const;
 export type Condition = (typeof CONDITIONS)[number];
 export const NORMAL: ReadonlySet<Condition> = new Set(["lit", "off"]);
 
@@ -48,11 +59,27 @@ export type LightState = {
 };
 
 export function initialState(ts: number): LightState {
-  return { lastTs: 0, lastOn: null, lastSwitchAt: null, nightStart: null, switchOns: 0, instant: "off", instantSince: ts, condition: "off", since: ts, detail: "" };
+  return {
+    lastTs: 0,
+    lastOn: null,
+    lastSwitchAt: null,
+    nightStart: null,
+    switchOns: 0,
+    instant: "off",
+    instantSince: ts,
+    condition: "off",
+    since: ts,
+    detail: "",
+  };
 }
 
 /** What the reading alone says, before the grace period and latching. */
-export function instantCondition(r: StreetlightTelemetry & { ts: number }, light: LightInfo, s: LightState, nb: NeighbourView): { condition: Condition; detail: string } {
+export function instantCondition(
+  r: StreetlightTelemetry & { ts: number },
+  light: LightInfo,
+  s: LightState,
+  nb: NeighbourView,
+): { condition: Condition; detail: string } {
   if (r.gps) {
     const d = distanceM(r.gps, light);
     if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: `reported ${Math.round(d)} m from its registered position` };

@@ -1,0 +1,190 @@
+import type { StreetlightTelemetry } from "../../devices/index.js";
+import type { Registry } from "../devices/registry.js";
+import type { AcceptedReading } from "../ingest/pipeline.js";
+import type { Presence } from "../ingest/presence.js";
+import type { Logger } from "../log.js";
+import type { DeviceRecord } from "../store/state-store.js";
+import type { TelemetryStore } from "../store/telemetry-store.js";
+import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightOf, type Profile, ProfileSchema } from "./expectation.js";
+import { computeNight, flagChargeFaults, type NightRecord } from "./nightly.js";
+import { type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
+import type { NightStore } from "./store.js";
+
+/** Neighbours: lights of the same village within this distance (proposal: about 20 poles either side at 52 m). */
+export const NEIGHBOUR_M = 1000;
+/** A neighbour's reading counts for this long around the time judged. */
+const NEIGHBOUR_FRESH_MS = 30 * 60_000;
+/** Nights looked back over by the nightly job (it catches up after downtime). */
+const NIGHTS_BACK = 3;
+
+type Recent = { ts: number; pvW: number; lit: boolean };
+
+/**
+ * Live condition of every light (rules.ts, at the readings' own timestamps), with its neighbours'
+ * recent readings to tell weather from faults; and after each dawn, the nightly records.
+ */
+export function createStreetlightMonitor(deps: {
+  registry: Registry;
+  presence: Presence;
+  telemetry: TelemetryStore;
+  nights: NightStore;
+  clock: () => number;
+  reportIntervalMs: number;
+  log: Logger;
+}) {
+  const { registry, presence, telemetry, nights, clock, log } = deps;
+  const states = new Map<string, LightState>();
+  const recent = new Map<string, Recent>();
+  let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
+
+  const info = (d: DeviceRecord): LightInfo => {
+    const p = ProfileSchema.safeParse(d.attrs.profile);
+    return {
+      lat: d.lat ?? 0,
+      lon: d.lon ?? 0,
+      lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null,
+      profile: p.success ? p.data : DEFAULT_PROFILE,
+    };
+  };
+  const profileOf = (d: DeviceRecord): Profile => info(d).profile;
+
+  /** Same village within NEIGHBOUR_M, rebuilt when the registry changes size. */
+  const neighboursOf = (id: string): string[] => {
+    if (neighbourIndex.size !== registry.size()) {
+      const byVillage = new Map<string, DeviceRecord[]>();
+      for (const d of registry.list({ family: "streetlight" })) {
+        const key = `${d.town}/${d.village}`;
+        byVillage.set(key, [...(byVillage.get(key) ?? []), d]);
+      }
+      const byId = new Map<string, string[]>();
+      for (const group of byVillage.values()) {
+        for (const a of group) {
+          if (a.lat === null || a.lon === null) continue;
+          byId.set(
+            a.id,
+            group
+              .filter(
+                (b) =>
+                  b.id !== a.id &&
+                  b.lat !== null &&
+                  b.lon !== null &&
+                  distanceM({ lat: a.lat as number, lon: a.lon as number }, { lat: b.lat as number, lon: b.lon as number }) <= NEIGHBOUR_M,
+              )
+              .map((b) => b.id),
+          );
+        }
+      }
+      neighbourIndex = { size: registry.size(), byId };
+    }
+    return neighbourIndex.byId.get(id) ?? [];
+  };
+  const neighbourView = (id: string, ts: number): NeighbourView => {
+    const v = { reporting: 0, charging: 0, lit: 0 };
+    for (const n of neighboursOf(id)) {
+      const r = recent.get(n);
+      if (!r || Math.abs(r.ts - ts) > NEIGHBOUR_FRESH_MS) continue;
+      v.reporting++;
+      if (r.pvW >= 5) v.charging++;
+      if (r.lit) v.lit++;
+    }
+    return v;
+  };
+
+  const conditionOf = (d: DeviceRecord): { condition: Condition; since: string | null; detail: string } => {
+    const p = presence.get(d.id);
+    const s = states.get(d.id);
+    if (!p?.online)
+      return {
+        condition: "offline",
+        since: p ? new Date(p.since).toISOString() : null,
+        detail: p ? `silent since ${new Date(p.lastSeen ?? p.since).toISOString()}` : "never reported",
+      };
+    if (!s) return { condition: "off", since: null, detail: "no reading yet" };
+    return { condition: s.condition, since: new Date(s.since).toISOString(), detail: s.detail };
+  };
+
+  return {
+    onReading(r: AcceptedReading) {
+      if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
+      const body = { ...(r.message.body as StreetlightTelemetry), ts: r.ts };
+      const prev = states.get(r.device.id) ?? initialState(r.ts);
+      states.set(r.device.id, step(prev, body, info(r.device), neighbourView(r.device.id, r.ts)));
+      const last = recent.get(r.device.id);
+      if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
+    },
+    conditionOf,
+    expectedOf: (d: DeviceRecord) => info(d),
+    /** Computes the records of nights that have ended (dawn + 30 min + a margin for late reports) and are not yet recorded. */
+    async runNightly(now = clock()): Promise<number> {
+      const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
+      let written = 0;
+      for (let back = NIGHTS_BACK; back >= 1; back--) {
+        const date = localDate(now - back * 86_400_000);
+        const done = await nights.recordedOn(date);
+        const due = lights.filter((d) => {
+          if (done.has(d.id)) return false;
+          const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
+          return n.end + BAND_MS + 5 * 60_000 <= now && d.createdAt < n.end;
+        });
+        for (let i = 0; i < due.length; i += 500) {
+          const chunk = due.slice(i, i + 500);
+          const any = chunk[0] as DeviceRecord;
+          const ref = nightOf(date, any.lat as number, any.lon as number, DEFAULT_PROFILE);
+          const rows = await telemetry.rawMany({
+            deviceIds: chunk.map((d) => d.id),
+            measurement: "streetlight_telemetry",
+            from: ref.dusk - 15 * 3600_000,
+            to: ref.dawn + 2 * 3600_000,
+          });
+          const records: NightRecord[] = chunk.map((d) =>
+            computeNight({
+              deviceId: d.id,
+              night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
+              lampW: info(d).lampW,
+              profile: profileOf(d),
+              maxGapMs: 2 * deps.reportIntervalMs,
+              readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
+            }),
+          );
+          flagChargeFaults(records, (id) => {
+            const d = registry.get(id);
+            return d ? `${d.town}/${d.village}` : null;
+          });
+          await nights.write(records);
+          written += records.length;
+        }
+      }
+      if (written > 0) log.info({ written }, "nightly records written");
+      return written;
+    },
+    async summary(
+      filter: { town?: string | undefined; village?: string | undefined; condition?: Condition | undefined; limit: number; offset: number },
+      visible: (d: DeviceRecord) => boolean,
+    ) {
+      const lights = registry.list({ family: "streetlight", town: filter.town, village: filter.village }).filter(visible);
+      const counts: Record<string, number> = {};
+      const rows = lights.map((d) => ({ d, c: conditionOf(d) }));
+      for (const { c } of rows) counts[c.condition] = (counts[c.condition] ?? 0) + 1;
+      const online = lights.filter((d) => presence.isOnline(d.id)).length;
+      const lastDate = await nights.latestDate();
+      const classes = lastDate ? await nights.classesOn(lastDate) : new Map<string, string>();
+      const recorded = lights.filter((d) => classes.has(d.id));
+      const lit = recorded.filter((d) => classes.get(d.id) === "lit").length;
+      const listed = rows.filter((r) => !filter.condition || r.c.condition === filter.condition);
+      return {
+        total: lights.length,
+        online,
+        onlineShare: lights.length ? round(online / lights.length) : null,
+        counts,
+        lastNight: { date: lastDate, records: recorded.length, lit, litShare: recorded.length ? round(lit / recorded.length) : null },
+        listed: listed.length,
+        lights: listed
+          .slice(filter.offset, filter.offset + filter.limit)
+          .map(({ d, c }) => ({ id: d.id, town: d.town, village: d.village, lat: d.lat, lon: d.lon, ...c })),
+      };
+    },
+  };
+}
+export type StreetlightMonitor = ReturnType<typeof createStreetlightMonitor>;
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;

@@ -1,0 +1,99 @@
+import { z } from "zod";
+import { DeviceIdSchema } from "../../devices/index.js";
+import type { Registry } from "../devices/registry.js";
+import { invalid, notFound } from "../http/errors.js";
+import { ALL_ROLES, type Api, inScope } from "../http/server.js";
+import { expectationAt, localDate } from "./expectation.js";
+import type { StreetlightMonitor } from "./monitor.js";
+import { CONDITIONS } from "./rules.js";
+import type { NightStore } from "./store.js";
+
+const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD");
+
+export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number }) {
+  const { registry, monitor, nights } = deps;
+  const light = (p: Parameters<typeof inScope>[0], id: string) => {
+    const d = registry.get(id);
+    if (!d || d.family !== "streetlight" || !inScope(p, d)) throw notFound(`streetlight ${id}`);
+    return d;
+  };
+
+  app.get(
+    "/api/v1/streetlights/summary",
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags: ["streetlights"],
+        summary: "A town, village or the district: counts by condition, online share, share lit last night; lights by condition, paged",
+        querystring: z.object({
+          town: z.string().optional(),
+          village: z.string().optional(),
+          condition: z.enum(CONDITIONS).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
+      },
+    },
+    async (req) => monitor.summary(req.query, (d) => inScope(req.principal, d)),
+  );
+
+  app.get(
+    "/api/v1/streetlights/:id",
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags: ["streetlights"],
+        summary: "A light with its condition and what is expected of it now",
+        params: z.object({ id: DeviceIdSchema }),
+      },
+    },
+    async (req) => {
+      const d = light(req.principal, req.params.id);
+      const i = monitor.expectedOf(d);
+      const now = deps.clock();
+      const e = expectationAt(now, i.lat, i.lon, i.profile);
+      return {
+        id: d.id,
+        town: d.town,
+        village: d.village,
+        lat: d.lat,
+        lon: d.lon,
+        ...d.attrs,
+        ...monitor.conditionOf(d),
+        expected: {
+          state: e.state,
+          pct: e.state === "off" ? 0 : e.pct,
+          w: i.lampW !== null && e.state !== "off" ? (i.lampW * e.pct) / 100 : e.state === "off" ? 0 : null,
+          night: e.night
+            ? {
+                date: e.night.date,
+                dusk: new Date(e.night.dusk).toISOString(),
+                dawn: new Date(e.night.dawn).toISOString(),
+                litUntil: new Date(e.night.end).toISOString(),
+              }
+            : null,
+        },
+      };
+    },
+  );
+
+  app.get(
+    "/api/v1/streetlights/:id/nights",
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags: ["streetlights"],
+        summary: "Nightly records (the night that begins on each date, China time)",
+        params: z.object({ id: DeviceIdSchema }),
+        querystring: z.object({ from: Date10.optional(), to: Date10.optional() }),
+      },
+    },
+    async (req) => {
+      const d = light(req.principal, req.params.id);
+      const to = req.query.to ?? localDate(deps.clock());
+      const from = req.query.from ?? localDate(Date.parse(`${to}T12:00:00+08:00`) - 30 * 86_400_000);
+      if (from > to) throw invalid("from must not be after to");
+      return { deviceId: d.id, from, to, nights: await nights.of(d.id, from, to) };
+    },
+  );
+}

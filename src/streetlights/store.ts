@@ -1,0 +1,47 @@
+import type { Db, Migration } from "../store/duckdb.js";
+import type { NightRecord } from "./nightly.js";
+
+export const STREETLIGHT_MIGRATION: Migration = {
+  version: 3,
+  name: "streetlights: nightly records",
+  sql: "CREATE TABLE nights (device_id VARCHAR NOT NULL, date VARCHAR NOT NULL, classification VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (device_id, date));",
+};
+
+/** Nightly records in the state store; what verification and dashboards read. */
+export function nightStore(db: Db) {
+  return {
+    async write(records: NightRecord[]) {
+      if (records.length === 0) return;
+      await db.tx(async () => {
+        for (let i = 0; i < records.length; i += 200) {
+          const chunk = records.slice(i, i + 200);
+          await db.run(
+            `INSERT OR REPLACE INTO nights (device_id, date, classification, body) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
+            chunk.flatMap((r) => [r.deviceId, r.date, r.classification, JSON.stringify(r)]),
+          );
+        }
+      });
+    },
+    async recordedOn(date: string): Promise<Set<string>> {
+      const rows = await db.all<{ device_id: string }>("SELECT device_id FROM nights WHERE date = ?", [date]);
+      return new Set(rows.map((r) => r.device_id));
+    },
+    async of(deviceId: string, from: string, to: string): Promise<NightRecord[]> {
+      const rows = await db.all<{ body: string }>("SELECT body FROM nights WHERE device_id = ? AND date >= ? AND date <= ? ORDER BY date", [
+        deviceId,
+        from,
+        to,
+      ]);
+      return rows.map((r) => JSON.parse(r.body) as NightRecord);
+    },
+    async latestDate(): Promise<string | null> {
+      const rows = await db.all<{ d: string | null }>("SELECT max(date) AS d FROM nights");
+      return rows[0]?.d ?? null;
+    },
+    async classesOn(date: string): Promise<Map<string, string>> {
+      const rows = await db.all<{ device_id: string; classification: string }>("SELECT device_id, classification FROM nights WHERE date = ?", [date]);
+      return new Map(rows.map((r) => [r.device_id, r.classification]));
+    },
+  };
+}
+export type NightStore = ReturnType<typeof nightStore>;
