@@ -5,9 +5,10 @@
  */
 export type SimClock = { now(): number; speed: number; sleep(simMs: number, signal?: AbortSignal): Promise<void> };
 
-export function createSimClock(speed: number, simDurationMs = 0): SimClock {
+/** `startAt` places the run explicitly (e.g. last night); otherwise a fast run ends at the present. */
+export function createSimClock(speed: number, simDurationMs = 0, startAt?: number): SimClock {
   const realStart = Date.now();
-  const simStart = speed > 1 ? realStart - simDurationMs : realStart;
+  const simStart = startAt ?? (speed > 1 ? realStart - simDurationMs : realStart);
   return {
     speed,
     now: () => Math.min(Date.now(), simStart + (Date.now() - realStart) * speed),

@@ -1,11 +1,11 @@
 import { ensureDevice } from "./api.js";
 import { createSimClock } from "./clock.js";
+import { planDistrict, runDistrict } from "./district.js";
 import { startStation } from "./station.js";
-import { type LightSpec, runStreetlight } from "./streetlight.js";
 
 /**
- * A small fleet for the demo: lights along the 梳妆台村 road in 来苏镇 at ~52 m spacing
- * (DOMAIN.md §1) and one blending machine at the Qijiang station.
+ * The demo's devices: lights on the 梳妆台村 road (DOMAIN.md §1) reporting every 10 s in real time,
+ * one of them with a failed lamp, and the Qijiang blending station with its 300 t order.
  */
 export async function startFleet(opts: {
   apiUrl: string;
@@ -16,43 +16,38 @@ export async function startFleet(opts: {
   signal: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }): Promise<{ lights: string[]; blender: string; orderId: string }> {
-  const specs: LightSpec[] = Array.from({ length: opts.lights }, (_, i) => ({
-    id: `YC-LS-${String(i + 1).padStart(4, "0")}`,
-    // along a road heading east-north-east from 29.3512 N 105.9113 E; 52 m ≈ 0.00047° of latitude
-    lat: 29.3512 + i * 0.00018,
-    lon: 105.9113 + i * 0.00049,
-    lampW: 30,
-    panelWp: 120,
-    batteryAh: 60,
-  }));
-  const lights: string[] = [];
+  const plans = planDistrict({ lights: opts.lights, faultCounts: { failed_lamp: 1 } });
+  const lights = [];
   let done = 0;
-  for (const s of specs) {
+  for (const plan of plans) {
     const creds = await ensureDevice(opts.apiUrl, opts.key, {
-      id: s.id,
+      id: plan.id,
       family: "streetlight",
-      town: "来苏镇",
-      village: "梳妆台村",
-      lat: s.lat,
-      lon: s.lon,
-      lampW: s.lampW,
-      panelWp: s.panelWp,
-      batteryAh: s.batteryAh,
-      projectId: "YC-2025-LS-017",
+      town: plan.town,
+      village: plan.village,
+      lat: plan.lat,
+      lon: plan.lon,
+      lampW: plan.lampW,
+      panelWp: plan.panelWp,
+      batteryAh: plan.batteryAh,
+      projectId: plan.projectId,
     });
-    await runStreetlight(opts.mqttUrl, s, creds, opts.lightIntervalMs, opts.signal);
-    lights.push(s.id);
-    opts.onProgress?.(++done, specs.length + 1);
+    lights.push({ plan, creds });
+    opts.onProgress?.(++done, plans.length + 1);
   }
-  // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
-  const station = await startStation({
-    apiUrl: opts.apiUrl,
+  const clock = createSimClock(1);
+  void runDistrict({
     mqttUrl: opts.mqttUrl,
-    key: opts.key,
-    clock: createSimClock(1),
-    historyT: 120,
+    lights,
+    clock,
+    from: Date.now(),
+    until: Number.POSITIVE_INFINITY,
+    intervalMs: opts.lightIntervalMs,
+    lossAt: Number.POSITIVE_INFINITY,
     signal: opts.signal,
   });
-  opts.onProgress?.(++done, specs.length + 1);
-  return { lights, blender: station.machines[0] ?? "", orderId: station.orderId };
+  // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
+  const station = await startStation({ apiUrl: opts.apiUrl, mqttUrl: opts.mqttUrl, key: opts.key, clock, historyT: 120, signal: opts.signal });
+  opts.onProgress?.(++done, plans.length + 1);
+  return { lights: plans.map((p) => p.id), blender: station.machines[0] ?? "", orderId: station.orderId };
 }

@@ -1,57 +1,87 @@
 import mqtt, { type MqttClient } from "mqtt";
+import SunCalc from "suncalc";
 import { type StreetlightTelemetry, topics } from "../devices/index.js";
+import { DEFAULT_PROFILE, levelAt, nightAround, type Profile } from "../src/streetlights/expectation.js";
 import type { Credentials } from "./api.js";
 
 /**
- * A solar streetlight controller, first cut (fuller physics come with the streetlight issue):
- * a 12 V LiFePO4 battery, a PV panel that follows a rough day curve in Asia/Shanghai time, a 30 W
- * lamp lit from dusk to dawn at 100 % for 4 h then 50 %, and the day's energy counters
- * (DOMAIN.md §2: typical controller readings).
+ * A solar streetlight controller (DOMAIN.md §2): a PV panel following the sun at the light's own
+ * position (clouds by day), a 12 V battery with low-voltage disconnect at 11.0 V and reconnect at
+ * 12.0 V, a lamp lit from dusk to dawn with its dimming profile, and the day's energy counters.
+ * A planted fault changes one part of that.
  */
-export type LightSpec = { id: string; lat: number; lon: number; lampW: number; panelWp: number; batteryAh: number };
+export const LIGHT_FAULTS = ["failed_lamp", "aged_battery", "stolen_panel", "stuck_relay", "comm_loss", "moved_pole", "phantom"] as const;
+export type LightFault = (typeof LIGHT_FAULTS)[number];
+export type LightSpec = {
+  id: string;
+  lat: number;
+  lon: number;
+  lampW: number;
+  panelWp: number;
+  batteryAh: number;
+  fault?: LightFault | null;
+  profile?: Profile;
+};
 
-export function streetlightReading(
-  spec: LightSpec,
-  state: { socPct: number; pvWh: number; loadWh: number; day: number },
-  now: number,
-  stepS: number,
-): StreetlightTelemetry {
-  const local = new Date(now + 8 * 3600_000); // Asia/Shanghai, no DST
-  const day = local.getUTCDate();
-  if (day !== state.day) {
-    state.day = day;
-    state.pvWh = 0;
-    state.loadWh = 0;
+export type LightPhysics = {
+  socPct: number;
+  pvWh: number;
+  loadWh: number;
+  day: string;
+  disconnected: boolean;
+  lastOn: boolean;
+  cloud: (t: number) => number;
+};
+
+const TZ = 8 * 3600_000;
+
+export function newPhysics(spec: LightSpec, cloud: (t: number) => number = () => 1, socPct = 70): LightPhysics {
+  return { socPct: spec.fault === "aged_battery" ? 25 : socPct, pvWh: 0, loadWh: 0, day: "", disconnected: false, lastOn: false, cloud };
+}
+
+/** Advances the light by `stepS` seconds to time t and returns what its controller reports. */
+export function streetlightReading(spec: LightSpec, s: LightPhysics, t: number, stepS: number): StreetlightTelemetry {
+  const day = new Date(t + TZ).toISOString().slice(0, 10);
+  if (day !== s.day) {
+    s.day = day;
+    s.pvWh = 0;
+    s.loadWh = 0;
   }
-  const hour = local.getUTCHours() + local.getUTCMinutes() / 60;
-  const sun = Math.max(0, Math.sin(((hour - 6.5) / 12) * Math.PI)); // daylight ~06:30–18:30
-  const night = hour >= 18.5 || hour < 6.5;
-  const hoursAfterDusk = hour >= 18.5 ? hour - 18.5 : hour + 5.5;
-  const dimPct = !night ? 0 : hoursAfterDusk < 4 ? 100 : 50;
-  const pvW = spec.panelWp * 0.8 * sun;
-  const loadW = state.socPct > 5 ? (spec.lampW * dimPct) / 100 : 0;
+  const alt = SunCalc.getPosition(new Date(t), spec.lat, spec.lon).altitude;
+  const panel = spec.fault === "stolen_panel" ? 0 : spec.panelWp;
+  const pvW = alt > 0 ? panel * 0.8 * Math.sin(alt) * s.cloud(t) : 0;
+  const profile = spec.profile ?? DEFAULT_PROFILE;
+  const n = nightAround(t, spec.lat, spec.lon, profile);
+  // the controller switches on a few minutes after sunset and off a few minutes before sunrise (inside the ±30 min band)
+  const night = t >= n.start + 5 * 60_000 && t < n.end - 5 * 60_000;
+  const capacityWh = spec.batteryAh * 12.8 * (spec.fault === "aged_battery" ? 0.1 : 1);
+  const batteryV = 11.0 + (s.socPct / 100) * 2.6;
+  if (s.disconnected && batteryV >= 12.0) s.disconnected = false;
+  if (!s.disconnected && s.socPct <= 0.5) s.disconnected = true; // low-voltage disconnect at 11.0 V
+  const relay = spec.fault === "stuck_relay" || (night && !s.disconnected);
+  const dimPct = night ? levelAt(t, n, profile) : 100;
+  const loadW = !relay || s.disconnected ? 0 : spec.fault === "failed_lamp" ? 0.3 : (spec.lampW * dimPct) / 100;
   const wh = (w: number) => (w * stepS) / 3600;
-  state.pvWh += wh(pvW);
-  state.loadWh += wh(loadW);
-  const batteryWh = spec.batteryAh * 12.8;
-  state.socPct = Math.min(100, Math.max(0, state.socPct + ((wh(pvW) * 0.9 - wh(loadW)) / batteryWh) * 100));
-  const batteryV = 11.0 + (state.socPct / 100) * 2.6;
+  s.pvWh += wh(pvW);
+  s.loadWh += wh(loadW);
+  s.socPct = Math.min(100, Math.max(0, s.socPct + ((wh(pvW) * 0.9 - wh(loadW)) / capacityWh) * 100));
+  const v = 11.0 + (s.socPct / 100) * 2.6;
+  const away = spec.fault === "moved_pole" ? 120 / 111_195 : 0; // reported 120 m north of its registered pole
+  const r2 = (x: number) => Math.round(x * 100) / 100;
   return {
-    ts: now,
-    pv: { v: sun > 0 ? round(17 + 3 * sun) : 0.4, a: sun > 0 ? round(pvW / (17 + 3 * sun)) : 0, w: round(pvW) },
-    battery: { v: round(batteryV), soc: Math.round(state.socPct), tempC: 15 },
-    load: { on: loadW > 0, w: round(loadW), a: round(loadW / batteryV), dimPct: loadW > 0 ? dimPct : 0 },
-    energyToday: { pvWh: Math.round(state.pvWh), loadWh: Math.round(state.loadWh) },
-    faults: state.socPct <= 5 ? ["over_discharge"] : [],
-    gps: { lat: spec.lat, lon: spec.lon, accM: 3 },
+    ts: t,
+    pv: { v: pvW > 0 ? r2(17 + 3 * Math.sin(alt)) : 0.4, a: pvW > 0 ? r2(pvW / 18) : 0, w: r2(pvW) },
+    battery: { v: r2(v), soc: Math.round(s.socPct), tempC: 14 },
+    load: { on: relay && !s.disconnected, w: r2(loadW), a: r2(loadW / v), dimPct: relay ? dimPct : 0 },
+    energyToday: { pvWh: Math.round(s.pvWh), loadWh: Math.round(s.loadWh) },
+    faults: s.disconnected ? ["over_discharge"] : [],
+    gps: { lat: spec.lat + away, lon: spec.lon, accM: 3 },
   };
 }
 
-const round = (x: number) => Math.round(x * 100) / 100;
-
-export function connectDevice(mqttUrl: string, family: "streetlight" | "blender", creds: Credentials, fw: string): Promise<MqttClient> {
+export async function connectDevice(mqttUrl: string, family: "streetlight" | "blender", creds: Credentials, fw: string): Promise<MqttClient> {
   const status = topics.uplink(family, creds.id, "status");
-  const client = mqtt.connect(mqttUrl, {
+  const client = await mqtt.connectAsync(mqttUrl, {
     clientId: creds.id,
     username: creds.id,
     password: creds.secret,
@@ -59,28 +89,6 @@ export function connectDevice(mqttUrl: string, family: "streetlight" | "blender"
     reconnectPeriod: 5000,
     will: { topic: status, payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
   });
-  return new Promise((resolve, reject) => {
-    client.once("connect", () => {
-      client.publish(status, JSON.stringify({ online: true, fw }), { qos: 1, retain: true });
-      resolve(client);
-    });
-    client.once("error", (e) => {
-      client.end(true);
-      reject(e);
-    });
-  });
-}
-
-export async function runStreetlight(mqttUrl: string, spec: LightSpec, creds: Credentials, intervalMs: number, signal: AbortSignal) {
-  const client = await connectDevice(mqttUrl, "streetlight", creds, "sim-1.0");
-  const state = { socPct: 60 + Math.random() * 30, pvWh: 0, loadWh: 0, day: -1 };
-  const topic = topics.uplink("streetlight", creds.id, "telemetry");
-  const tick = () => client.publish(topic, JSON.stringify(streetlightReading(spec, state, Date.now(), intervalMs / 1000)), { qos: 1 });
-  tick();
-  const timer = setInterval(tick, intervalMs);
-  signal.addEventListener("abort", () => {
-    clearInterval(timer);
-    client.end();
-  });
+  await client.publishAsync(status, JSON.stringify({ online: true, fw }), { qos: 1, retain: true });
   return client;
 }

@@ -124,7 +124,7 @@ export function createStreetlightMonitor(deps: {
         const due = lights.filter((d) => {
           if (done.has(d.id)) return false;
           const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
-          return n.end + BAND_MS + 5 * 60_000 <= now && d.createdAt < n.end;
+          return n.end + BAND_MS + 5 * 60_000 <= now;
         });
         for (let i = 0; i < due.length; i += 500) {
           const chunk = due.slice(i, i + 500);
@@ -136,16 +136,19 @@ export function createStreetlightMonitor(deps: {
             from: ref.dusk - 15 * 3600_000,
             to: ref.dawn + 2 * 3600_000,
           });
-          const records: NightRecord[] = chunk.map((d) =>
-            computeNight({
-              deviceId: d.id,
-              night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
-              lampW: info(d).lampW,
-              profile: profileOf(d),
-              maxGapMs: 2 * deps.reportIntervalMs,
-              readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
-            }),
-          );
+          // A light registered after the night, with no readings from it, has no record for it.
+          const records: NightRecord[] = chunk
+            .filter((d) => rows.has(d.id) || d.createdAt < nightOf(date, d.lat as number, d.lon as number, profileOf(d)).end)
+            .map((d) =>
+              computeNight({
+                deviceId: d.id,
+                night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
+                lampW: info(d).lampW,
+                profile: profileOf(d),
+                maxGapMs: 2 * deps.reportIntervalMs,
+                readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
+              }),
+            );
           flagChargeFaults(records, (id) => {
             const d = registry.get(id);
             return d ? `${d.town}/${d.village}` : null;
@@ -158,7 +161,14 @@ export function createStreetlightMonitor(deps: {
       return written;
     },
     async summary(
-      filter: { town?: string | undefined; village?: string | undefined; condition?: Condition | undefined; limit: number; offset: number },
+      filter: {
+        town?: string | undefined;
+        village?: string | undefined;
+        condition?: Condition | undefined;
+        night?: string | undefined;
+        limit: number;
+        offset: number;
+      },
       visible: (d: DeviceRecord) => boolean,
     ) {
       const lights = registry.list({ family: "streetlight", town: filter.town, village: filter.village }).filter(visible);
@@ -166,7 +176,7 @@ export function createStreetlightMonitor(deps: {
       const rows = lights.map((d) => ({ d, c: conditionOf(d) }));
       for (const { c } of rows) counts[c.condition] = (counts[c.condition] ?? 0) + 1;
       const online = lights.filter((d) => presence.isOnline(d.id)).length;
-      const lastDate = await nights.latestDate();
+      const lastDate = filter.night ?? (await nights.latestDate());
       const classes = lastDate ? await nights.classesOn(lastDate) : new Map<string, string>();
       const recorded = lights.filter((d) => classes.has(d.id));
       const lit = recorded.filter((d) => classes.get(d.id) === "lit").length;

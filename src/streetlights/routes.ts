@@ -24,11 +24,13 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
       config: { roles: ALL_ROLES },
       schema: {
         tags: ["streetlights"],
-        summary: "A town, village or the district: counts by condition, online share, share lit last night; lights by condition, paged",
+        summary:
+          "A town, village or the district: counts by condition, online share, share lit last night (or on ?night=YYYY-MM-DD); lights by condition, paged",
         querystring: z.object({
           town: z.string().optional(),
           village: z.string().optional(),
           condition: z.enum(CONDITIONS).optional(),
+          night: Date10.optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
         }),
