@@ -204,9 +204,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         return presence.flush();
       });
       every(10 * 60_000, () => state.pruneRejects());
-      every(5 * 60_000, async () => {
+      const nightly = async () => {
         await streetlights.runNightly();
-      });
+      };
+      every(5 * 60_000, nightly);
+      // Catch up soon after a start, not only five minutes in.
+      const soon = setTimeout(() => void nightly().catch((e: unknown) => log.warn({ err: e }, "nightly records failed")), 10_000);
+      soon.unref();
+      timers.push(soon);
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {

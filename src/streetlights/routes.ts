@@ -14,7 +14,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
   const { registry, monitor, nights } = deps;
   const light = (p: Parameters<typeof inScope>[0], id: string) => {
     const d = registry.get(id);
-    if (!d || d.family !== "streetlight" || !inScope(p, d)) throw notFound(`streetlight ${id}`);
+    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound(`streetlight ${id}`);
     return d;
   };
 
