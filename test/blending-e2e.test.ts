@@ -160,6 +160,7 @@ describe("blending station end to end", () => {
       JSON.stringify({ ts: t0 + 1_100_000, event: "aborted", batchId: "B-4", orderId, reason: "hopper empty" }),
     );
 
+    await t.app.writer.waitFor(t.app.wal.lastSeq()); // every batch event is in the batch records
     const order = await waitUntil(async () => {
       const o = (await (await t.api(`/api/v1/orders/${orderId}`)).json()) as { producedT: number; batches: number };
       return o.batches === 3 && o;

@@ -5,7 +5,7 @@ import type { Presence } from "../ingest/presence.js";
 import type { Logger } from "../log.js";
 import type { DeviceRecord } from "../store/state-store.js";
 import type { TelemetryStore } from "../store/telemetry-store.js";
-import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightOf, type Profile, ProfileSchema } from "./expectation.js";
+import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightAround, nightOf, type Profile, ProfileSchema } from "./expectation.js";
 import { computeNight, flagChargeFaults, type NightRecord } from "./nightly.js";
 import { type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
 import type { NightStore } from "./store.js";
@@ -36,6 +36,8 @@ export function createStreetlightMonitor(deps: {
   const states = new Map<string, LightState>();
   const recent = new Map<string, Recent>();
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
+  /** Nights that have ended but received readings since (buffered data): their records are computed again. */
+  const stale = new Map<string, Set<string>>();
 
   const info = (d: DeviceRecord): LightInfo => {
     const p = ProfileSchema.safeParse(d.attrs.profile);
@@ -103,6 +105,55 @@ export function createStreetlightMonitor(deps: {
     return { condition: s.condition, since: new Date(s.since).toISOString(), detail: s.detail };
   };
 
+  let nightlyRun: Promise<number> | null = null;
+  async function nightlyPass(now: number): Promise<number> {
+    const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
+    let written = 0;
+    const recentDates = Array.from({ length: NIGHTS_BACK }, (_, k) => localDate(now - (NIGHTS_BACK - k) * 86_400_000));
+    for (const date of [...new Set([...recentDates, ...stale.keys()])].sort()) {
+      const done = await nights.recordedOn(date);
+      const redo = stale.get(date) ?? new Set<string>();
+      stale.delete(date);
+      const due = lights.filter((d) => {
+        if (done.has(d.id) && !redo.has(d.id)) return false;
+        const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
+        return n.end + BAND_MS + 5 * 60_000 <= now;
+      });
+      for (let i = 0; i < due.length; i += 500) {
+        const chunk = due.slice(i, i + 500);
+        const any = chunk[0] as DeviceRecord;
+        const ref = nightOf(date, any.lat as number, any.lon as number, DEFAULT_PROFILE);
+        const rows = await telemetry.rawMany({
+          deviceIds: chunk.map((d) => d.id),
+          measurement: "streetlight_telemetry",
+          from: ref.dusk - 15 * 3600_000,
+          to: ref.dawn + 2 * 3600_000,
+        });
+        // A light registered after the night, with no readings from it, has no record for it.
+        const records: NightRecord[] = chunk
+          .filter((d) => rows.has(d.id) || d.createdAt < nightOf(date, d.lat as number, d.lon as number, profileOf(d)).end)
+          .map((d) =>
+            computeNight({
+              deviceId: d.id,
+              night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
+              lampW: info(d).lampW,
+              profile: profileOf(d),
+              maxGapMs: 2 * deps.reportIntervalMs,
+              readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
+            }),
+          );
+        flagChargeFaults(records, (id) => {
+          const d = registry.get(id);
+          return d ? `${d.town}/${d.village}` : null;
+        });
+        await nights.write(records);
+        written += records.length;
+      }
+    }
+    if (written > 0) log.info({ written }, "nightly records written");
+    return written;
+  }
+
   return {
     onReading(r: AcceptedReading) {
       if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
@@ -111,54 +162,26 @@ export function createStreetlightMonitor(deps: {
       states.set(r.device.id, step(prev, body, info(r.device), neighbourView(r.device.id, r.ts)));
       const last = recent.get(r.device.id);
       if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
+      // A reading for a night that has already ended (afternoon readings count for that evening's night).
+      const i = info(r.device);
+      const n = nightAround(r.ts, i.lat, i.lon, i.profile);
+      if (n.end + BAND_MS + 5 * 60_000 <= clock()) {
+        const set = stale.get(n.date) ?? new Set<string>();
+        set.add(r.device.id);
+        stale.set(n.date, set);
+      }
     },
     conditionOf,
     expectedOf: (d: DeviceRecord) => info(d),
-    /** Computes the records of nights that have ended (dawn + 30 min + a margin for late reports) and are not yet recorded. */
-    async runNightly(now = clock()): Promise<number> {
-      const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
-      let written = 0;
-      for (let back = NIGHTS_BACK; back >= 1; back--) {
-        const date = localDate(now - back * 86_400_000);
-        const done = await nights.recordedOn(date);
-        const due = lights.filter((d) => {
-          if (done.has(d.id)) return false;
-          const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
-          return n.end + BAND_MS + 5 * 60_000 <= now;
-        });
-        for (let i = 0; i < due.length; i += 500) {
-          const chunk = due.slice(i, i + 500);
-          const any = chunk[0] as DeviceRecord;
-          const ref = nightOf(date, any.lat as number, any.lon as number, DEFAULT_PROFILE);
-          const rows = await telemetry.rawMany({
-            deviceIds: chunk.map((d) => d.id),
-            measurement: "streetlight_telemetry",
-            from: ref.dusk - 15 * 3600_000,
-            to: ref.dawn + 2 * 3600_000,
-          });
-          // A light registered after the night, with no readings from it, has no record for it.
-          const records: NightRecord[] = chunk
-            .filter((d) => rows.has(d.id) || d.createdAt < nightOf(date, d.lat as number, d.lon as number, profileOf(d)).end)
-            .map((d) =>
-              computeNight({
-                deviceId: d.id,
-                night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
-                lampW: info(d).lampW,
-                profile: profileOf(d),
-                maxGapMs: 2 * deps.reportIntervalMs,
-                readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
-              }),
-            );
-          flagChargeFaults(records, (id) => {
-            const d = registry.get(id);
-            return d ? `${d.town}/${d.village}` : null;
-          });
-          await nights.write(records);
-          written += records.length;
-        }
-      }
-      if (written > 0) log.info({ written }, "nightly records written");
-      return written;
+    /**
+     * Computes the records of nights that have ended (dawn + 30 min + a margin for late reports) and are
+     * not yet recorded, and again those that received readings since (buffered data, up to 60 days old).
+     * Runs are serialised.
+     */
+    runNightly(now = clock()): Promise<number> {
+      const run = (nightlyRun ?? Promise.resolve(0)).then(() => nightlyPass(now));
+      nightlyRun = run.catch(() => 0);
+      return run;
     },
     async summary(
       filter: {

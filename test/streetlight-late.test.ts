@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
+import { connectDevice, publish, registerLight, startTestApp, type TestApp } from "./helpers.js";
+
+describe("a light that sends its buffer late", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+
+  it("gets its nightly record computed again when the rest of the night arrives", async () => {
+    const spec = { id: "LATE-1", lat: 29.3512, lon: 105.9113, lampW: 30, panelWp: 120, batteryAh: 60 };
+    const creds = await registerLight(t, spec.id, { lat: spec.lat, lon: spec.lon });
+    const date = localDate(Date.now() - 3 * 86_400_000); // three nights ago: long over
+    const n = nightOf(date, spec.lat, spec.lon, DEFAULT_PROFILE);
+    const physics = newPhysics(spec);
+    const readings = [];
+    for (let ts = n.dusk - 2 * 3600_000; ts <= n.dawn + 3600_000; ts += 5 * 60_000) readings.push(streetlightReading(spec, physics, ts, 300));
+    const client = await connectDevice(t, creds);
+    const firstHour = readings.filter((r) => r.ts < n.dusk + 3600_000);
+    for (const r of firstHour) await publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(r));
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    await t.app.streetlights.runNightly();
+    const night = async () => ((await (await t.api(`/api/v1/streetlights/LATE-1/nights?from=${date}&to=${date}`)).json()) as { nights: { classification: string; litMin: number }[] }).nights[0];
+    expect(await night()).toMatchObject({ classification: "offline" }); // an hour of data is not a night
+
+    for (const r of readings.filter((x) => x.ts >= n.dusk + 3600_000)) await publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(r));
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    expect(await t.app.streetlights.runNightly()).toBeGreaterThanOrEqual(1);
+    const after = await night();
+    expect(after?.classification).toBe("lit");
+    expect(after?.litMin).toBeGreaterThan(600);
+    client.end();
+  });
+});
