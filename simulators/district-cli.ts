@@ -1,7 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createSimClock } from "./clock.js";
-import { DISTRICT_LIGHTS, type PlannedLight, planDistrict, runDistrict, seeded } from "./district.js";
+import { DISTRICT_LIGHTS, type PlannedLight, planDistrict, runDistrict } from "./district.js";
+import { seeded } from "./random.js";
 
 /**
  * npm run sim:district -- --key <admin key> [--lights 18105] [--speed 1] [--hours 14] [--interval-s 300]

@@ -2,6 +2,7 @@ import type { MqttClient } from "mqtt";
 import { topics } from "../devices/index.js";
 import type { Credentials } from "./api.js";
 import type { SimClock } from "./clock.js";
+import { seeded } from "./random.js";
 import { connectDevice, LIGHT_FAULTS, type LightFault, type LightPhysics, type LightSpec, newPhysics, streetlightReading } from "./streetlight.js";
 
 /**
@@ -36,17 +37,6 @@ export const TOWNS = [
 ];
 export const DISTRICT_LIGHTS = 18_105;
 export type PlannedLight = LightSpec & { town: string; village: string; projectId: string; fault: LightFault | null };
-
-/** A seeded generator (mulberry32), so a scenario and its faults are the same on every run. */
-export function seeded(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Plans the lights and their faults. By default faults follow DOMAIN.md §2 (2–5 % of a good fleet out

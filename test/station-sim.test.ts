@@ -1,18 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSimClock } from "../simulators/clock.js";
+import { seeded } from "../simulators/random.js";
 import { startStation } from "../simulators/station.js";
 import { ADMIN_KEY, startTestApp, type TestApp, waitUntil } from "./helpers.js";
-
-/** A seeded generator, so the planted faults are the same on every run. */
-function mulberry32(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("station simulator against the service (accelerated)", () => {
   let t: TestApp;
@@ -35,7 +25,7 @@ describe("station simulator against the service (accelerated)", () => {
       clock,
       historyT: 120,
       signal: controller.signal,
-      random: mulberry32(7),
+      random: seeded(7),
       faults: { outOfTolerance: 0.4, hopperEmpty: 0, stall: 0 },
     });
     const start = await waitUntil(async () => {

@@ -23,7 +23,12 @@ describe("a light that sends its buffer late", () => {
     for (const r of firstHour) await publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(r));
     await t.app.writer.waitFor(t.app.wal.lastSeq());
     await t.app.streetlights.runNightly();
-    const night = async () => ((await (await t.api(`/api/v1/streetlights/LATE-1/nights?from=${date}&to=${date}`)).json()) as { nights: { classification: string; litMin: number }[] }).nights[0];
+    const night = async () =>
+      (
+        (await (await t.api(`/api/v1/streetlights/LATE-1/nights?from=${date}&to=${date}`)).json()) as {
+          nights: { classification: string; litMin: number }[];
+        }
+      ).nights[0];
     expect(await night()).toMatchObject({ classification: "offline" }); // an hour of data is not a night
 
     for (const r of readings.filter((x) => x.ts >= n.dusk + 3600_000)) await publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(r));
