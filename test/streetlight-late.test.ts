@@ -40,3 +40,35 @@ describe("a light that sends its buffer late", () => {
     client.end();
   });
 });
+
+describe("lighting profiles", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+
+  it("a light registered with dimming stages and dusk plus N hours is expected accordingly", async () => {
+    const profile = {
+      mode: "dusk_plus",
+      hours: 6,
+      stages: [
+        { afterDuskH: 0, pct: 100 },
+        { afterDuskH: 4, pct: 50 },
+      ],
+    };
+    await registerLight(t, "PROF-1", { profile });
+    const light = (await (await t.api("/api/v1/streetlights/PROF-1")).json()) as {
+      profile: unknown;
+      expected: { night: { dusk: string; litUntil: string } | null };
+    };
+    expect(light.profile).toEqual(profile);
+    const n = nightOf(localDate(Date.now()), 29.3512, 105.9113, { mode: "dusk_plus", hours: 6, stages: [] });
+    expect(n.end - n.dusk).toBe(6 * 3600_000);
+    const bad = await t.api("/api/v1/devices", {
+      method: "POST",
+      body: JSON.stringify({ id: "PROF-2", family: "streetlight", town: "t", lat: 29, lon: 105, profile: { mode: "sometimes" } }),
+    });
+    expect(bad.status).toBe(400);
+  });
+});

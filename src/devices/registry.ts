@@ -27,6 +27,8 @@ export const StreetlightInputSchema = z.object({
     .string()
     .regex(/^\d{15}$/, "IMEI is 15 digits")
     .optional(),
+  /** Lighting profile: dusk to dawn by default; dusk plus N hours; dimming stages (src/streetlights/expectation.ts). */
+  profile: ProfileSchema.optional(),
 });
 export const BlenderInputSchema = z.object({
   ...Common,
