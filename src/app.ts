@@ -26,6 +26,9 @@ import { streetlightRoutes } from "./streetlights/routes.js";
 import { nightStore } from "./streetlights/store.js";
 import { createMetrics } from "./system/metrics.js";
 import { systemRoutes } from "./system/routes.js";
+import { verificationRoutes } from "./verification/routes.js";
+import { createVerification } from "./verification/service.js";
+import { verificationStore } from "./verification/store.js";
 
 export type Started = {
   httpUrl: string;
@@ -150,6 +153,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
+  const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification });
+  verificationRoutes(http, { verification, clock });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
 
   const timers: NodeJS.Timeout[] = [];

@@ -60,6 +60,38 @@ export const SETTINGS = {
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
   AGRILUME_STREETLIGHT_REPORT_S: { schema: positiveInt.default(300), doc: "streetlight report interval; 3× silence = offline" },
   AGRILUME_BLENDER_REPORT_S: { schema: positiveInt.default(10), doc: "blending-machine report interval; 3× silence = offline" },
+  AGRILUME_VERIFY_LOCATION_M: {
+    schema: z.coerce.number().positive().max(1000).default(15),
+    doc: "verification: reported fix within this of the claimed pole (DOMAIN.md §1–2: 15 m)",
+  },
+  AGRILUME_VERIFY_DUPLICATE_POLE_M: {
+    schema: z.coerce.number().positive().max(100).default(10),
+    doc: "verification: two claims closer than this are a possible duplicate pole (DOMAIN.md §2: 10 m)",
+  },
+  AGRILUME_VERIFY_LIT_NIGHTS: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(1)
+      .default(25 / 30),
+    doc: "verification: share of nights lit for ≥ 80 % of the window (DOMAIN.md §2: 25 of 30)",
+  },
+  AGRILUME_VERIFY_PV_DAYS: {
+    schema: z.coerce.number().positive().max(1).default(0.8),
+    doc: "verification: share of days with PV generation (DOMAIN.md §2: 80 %)",
+  },
+  AGRILUME_VERIFY_PV_WH: {
+    schema: z.coerce.number().min(0).default(20),
+    doc: "verification: a day counts as generating above this many Wh (proposal)",
+  },
+  AGRILUME_VERIFY_SILENT_H: {
+    schema: z.coerce.number().positive().default(72),
+    doc: "verification: silent longer than this is 'to visit', not failed (DOMAIN.md §2: 72 h)",
+  },
+  AGRILUME_VERIFY_SAMPLE_PCT: {
+    schema: z.coerce.number().min(0).max(100).default(10),
+    doc: "verification: verified lights sampled per town for field visits (DOMAIN.md §2: at least 10 %)",
+  },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
 
@@ -98,6 +130,15 @@ function shape(f: Flat) {
             sharedGroup: f.AGRILUME_MQTT_SHARED_GROUP,
           }
         : undefined,
+    },
+    verification: {
+      locationM: f.AGRILUME_VERIFY_LOCATION_M,
+      duplicatePoleM: f.AGRILUME_VERIFY_DUPLICATE_POLE_M,
+      litNightsShare: f.AGRILUME_VERIFY_LIT_NIGHTS,
+      pvDaysShare: f.AGRILUME_VERIFY_PV_DAYS,
+      pvWh: f.AGRILUME_VERIFY_PV_WH,
+      silentH: f.AGRILUME_VERIFY_SILENT_H,
+      samplePct: f.AGRILUME_VERIFY_SAMPLE_PCT,
     },
     ingest: {
       maxPayloadBytes: f.AGRILUME_MAX_PAYLOAD_BYTES,

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { Family } from "../../devices/index.js";
 import { BLENDING_MIGRATION } from "../blending/store.js";
 import { STREETLIGHT_MIGRATION } from "../streetlights/store.js";
+import { VERIFICATION_MIGRATION } from "../verification/store.js";
 import { type Db, type Migration, openDb } from "./duckdb.js";
 
 /**
@@ -32,6 +33,7 @@ export const STATE_MIGRATIONS: Migration[] = [
   },
   BLENDING_MIGRATION,
   STREETLIGHT_MIGRATION,
+  VERIFICATION_MIGRATION,
 ];
 
 export type DeviceRecord = {

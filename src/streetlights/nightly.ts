@@ -24,6 +24,9 @@ export type NightRecord = {
   switchOns: number;
   classification: NightClass;
   flags: string[];
+  /** The last reading in the night's data window, and the last position fix (for verification). */
+  lastTs: string | null;
+  gps: { lat: number; lon: number; accM: number | null } | null;
 };
 
 /** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"). */
@@ -93,7 +96,17 @@ export function computeNight(input: {
     switchOns,
     classification,
     flags: [],
+    lastTs: rs.length > 0 ? new Date((rs[rs.length - 1] as Reading).ts).toISOString() : null,
+    gps: lastFix(rs),
   };
+}
+
+function lastFix(rs: Reading[]): NightRecord["gps"] {
+  for (let i = rs.length - 1; i >= 0; i--) {
+    const g = rs[i]?.gps;
+    if (g) return { lat: g.lat, lon: g.lon, accM: g.accM ?? null };
+  }
+  return null;
 }
 
 /**

@@ -4,7 +4,8 @@ import type { NightRecord } from "./nightly.js";
 export const STREETLIGHT_MIGRATION: Migration = {
   version: 3,
   name: "streetlights: nightly records",
-  sql: "CREATE TABLE nights (device_id VARCHAR NOT NULL, date VARCHAR NOT NULL, classification VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (device_id, date));",
+  sql: `CREATE TABLE nights (device_id VARCHAR NOT NULL, date VARCHAR NOT NULL, classification VARCHAR NOT NULL, pv_wh DOUBLE, last_ts BIGINT,
+    lat DOUBLE, lon DOUBLE, body JSON NOT NULL, PRIMARY KEY (device_id, date));`,
 };
 
 /** Nightly records in the state store; what verification and dashboards read. */
@@ -16,8 +17,17 @@ export function nightStore(db: Db) {
         for (let i = 0; i < records.length; i += 200) {
           const chunk = records.slice(i, i + 200);
           await db.run(
-            `INSERT OR REPLACE INTO nights (device_id, date, classification, body) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
-            chunk.flatMap((r) => [r.deviceId, r.date, r.classification, JSON.stringify(r)]),
+            `INSERT OR REPLACE INTO nights (device_id, date, classification, pv_wh, last_ts, lat, lon, body) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+            chunk.flatMap((r) => [
+              r.deviceId,
+              r.date,
+              r.classification,
+              r.pvWhDayBefore,
+              r.lastTs ? Date.parse(r.lastTs) : null,
+              r.gps?.lat ?? null,
+              r.gps?.lon ?? null,
+              JSON.stringify(r),
+            ]),
           );
         }
       });
@@ -37,6 +47,32 @@ export function nightStore(db: Db) {
     async latestDate(): Promise<string | null> {
       const rows = await db.all<{ d: string | null }>("SELECT max(date) AS d FROM nights");
       return rows[0]?.d ?? null;
+    },
+    /** The columns verification reads, for every light, over a window of nights. */
+    async window(
+      from: string,
+      to: string,
+    ): Promise<
+      { deviceId: string; date: string; classification: string; pvWh: number | null; lastTs: number | null; lat: number | null; lon: number | null }[]
+    > {
+      const rows = await db.all<{
+        device_id: string;
+        date: string;
+        classification: string;
+        pv_wh: number | null;
+        last_ts: bigint | number | null;
+        lat: number | null;
+        lon: number | null;
+      }>("SELECT device_id, date, classification, pv_wh, last_ts, lat, lon FROM nights WHERE date >= ? AND date <= ?", [from, to]);
+      return rows.map((r) => ({
+        deviceId: r.device_id,
+        date: r.date,
+        classification: r.classification,
+        pvWh: r.pv_wh,
+        lastTs: r.last_ts === null ? null : Number(r.last_ts),
+        lat: r.lat,
+        lon: r.lon,
+      }));
     },
     async classesOn(date: string): Promise<Map<string, string>> {
       const rows = await db.all<{ device_id: string; classification: string }>("SELECT device_id, classification FROM nights WHERE date = ?", [date]);

@@ -1,0 +1,193 @@
+import { createHash, randomUUID } from "node:crypto";
+import ExcelJS from "exceljs";
+import type { Registry } from "../devices/registry.js";
+import type { NightStore } from "../streetlights/store.js";
+import type { Project } from "./claims.js";
+import type { VerificationStore } from "./store.js";
+import { fieldVisits, type LightResult, REASONS, summarise, type VerifySettings, verify } from "./verdict.js";
+
+export type ReportParams = { town?: string | undefined; project?: string | undefined; until: string; nights: number };
+
+const DAY = 86_400_000;
+/** The `nights` nights before `until` (YYYY-MM-DD): the night that began on each of those dates. */
+export function windowDates(until: string, nights: number): string[] {
+  const end = Date.parse(`${until}T12:00:00+08:00`);
+  return Array.from({ length: nights }, (_, i) => new Date(end - (nights - i) * DAY + 8 * 3600_000).toISOString().slice(0, 10));
+}
+
+export const REASON_ZH: Record<string, string> = {
+  verified: "已核实",
+  not_reporting: "未上报数据",
+  silent: "超过72小时无数据（需现场核查）",
+  location_mismatch: "位置不符",
+  not_lit: "夜间亮灯不足",
+  no_charging: "光伏不发电",
+  duplicate_device: "设备重复申报",
+  duplicate_pole: "灯杆位置重复",
+};
+
+/** Claims, verdicts and reports for the finance bureau. A report is a pure function of its parameters and the stored data. */
+export function createVerification(deps: { store: VerificationStore; nights: NightStore; registry: Registry; settings: VerifySettings }) {
+  const { store, nights, registry, settings } = deps;
+
+  async function run(params: ReportParams) {
+    const [projects, allClaims] = await Promise.all([store.projects(), store.claims()]);
+    const dates = windowDates(params.until, params.nights);
+    const rows = await nights.window(dates[0] ?? params.until, dates.at(-1) ?? params.until);
+    const untilMs = Date.parse(`${params.until}T00:00:00+08:00`);
+    // Identity and pole checks look at every claim (any town, any year); the report then narrows.
+    const all = verify({
+      projects,
+      claims: allClaims,
+      nights: rows,
+      windowDates: dates,
+      until: untilMs,
+      registered: (id) => registry.get(id)?.family === "streetlight",
+      settings,
+    });
+    const pById = new Map(projects.map((p) => [p.id, p]));
+    const lights = all.filter((r) => (!params.town || r.town === params.town) && (!params.project || r.projectId === params.project));
+    const scopeProjects = projects.filter((p) => lights.some((l) => l.projectId === p.id));
+    const byTown = group(lights, (l) => l.town).map(([town, ls]) => ({ town, ...summarise(ls, projects) }));
+    const byProject = group(lights, (l) => l.projectId).map(([projectId, ls]) => {
+      const p = pById.get(projectId);
+      return {
+        projectId,
+        town: p?.town ?? "",
+        village: p?.village ?? "",
+        road: p?.road ?? "",
+        year: p?.year ?? null,
+        approvedLights: p?.approvedLights ?? null,
+        subsidyYuan: p?.subsidyYuan ?? null,
+        ...summarise(ls, projects),
+      };
+    });
+    const seed = JSON.stringify(params);
+    return {
+      params,
+      window: { from: dates[0], to: dates.at(-1), nights: dates.length },
+      settings,
+      summary: summarise(lights, scopeProjects),
+      byTown,
+      byProject,
+      lights,
+      visits: fieldVisits(lights, settings.samplePct, seed),
+    };
+  }
+  type Report = Awaited<ReturnType<typeof run>>;
+
+  const digest = (r: Report) =>
+    createHash("sha256")
+      .update(JSON.stringify({ ...r }))
+      .digest("hex");
+
+  return {
+    async import(parsed: { projects: Project[]; claims: import("./claims.js").Claim[] }) {
+      return store.upsert(parsed.projects, parsed.claims);
+    },
+    /** Builds the report and records that it was made, with its parameters and a digest of its content. */
+    async report(
+      params: ReportParams,
+      kind: "json" | "xlsx" | "csv" | "visits",
+      keyName: string | null,
+    ): Promise<Report & { reportId: string; digest: string }> {
+      const r = await run(params);
+      const d = digest(r);
+      const reportId = randomUUID();
+      await store.logReport({ id: reportId, kind, params: params as unknown as Record<string, unknown>, digest: d, keyName, createdAt: Date.now() });
+      return { ...r, reportId, digest: d };
+    },
+    reports: (limit: number) => store.reports(limit),
+  };
+}
+export type Verification = ReturnType<typeof createVerification>;
+
+function group<T>(xs: T[], key: (x: T) => string): [string, T[]][] {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return [...m].sort(([a], [b]) => a.localeCompare(b));
+}
+
+const DETAIL_HEADERS = ["设备编号", "项目编号", "镇街", "村", "道路", "结论", "结论代码", "证据"];
+const detailRow = (l: LightResult) => [
+  l.deviceId,
+  l.projectId,
+  l.town,
+  l.village,
+  l.road,
+  REASON_ZH[l.verdict] ?? l.verdict,
+  l.verdict,
+  evidenceText(l.evidence),
+];
+function evidenceText(e: Record<string, unknown>): string {
+  return Object.entries(e)
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join("; ");
+}
+
+/** XLSX: a summary sheet (district, towns, projects), a detail sheet and the field-visit list, with Chinese headers. */
+export async function toXlsx(r: {
+  params: ReportParams;
+  window: { from?: string | undefined; to?: string | undefined };
+  summary: ReturnType<typeof summarise>;
+  byTown: ({ town: string } & ReturnType<typeof summarise>)[];
+  byProject: ({ projectId: string; town: string; village: string } & ReturnType<typeof summarise>)[];
+  lights: LightResult[];
+  visits: (LightResult & { why: string })[];
+  digest: string;
+}): Promise<Buffer> {
+  const wb = new ExcelJS.Workbook();
+  wb.creator = "Agrilume";
+  wb.created = new Date(`${r.params.until}T00:00:00+08:00`);
+  wb.modified = wb.created;
+  const summaryHeaders = ["范围", "名称", "申报数量", "上报数量", "核实数量", ...REASONS.map((x) => REASON_ZH[x] ?? x), "核实补助金额(元)"];
+  const sRow = (scope: string, name: string, s: ReturnType<typeof summarise>) => [
+    scope,
+    name,
+    s.claimed,
+    s.reporting,
+    s.verified,
+    ...REASONS.map((x) => s.byReason[x] ?? 0),
+    s.verifiedSubsidyYuan,
+  ];
+  const sum = wb.addWorksheet("汇总");
+  sum.addRow([
+    `路灯补助核查报告  核查期：${r.window.from} 至 ${r.window.to}（${r.params.nights} 夜）${r.params.town ? `  镇街：${r.params.town}` : ""}${r.params.project ? `  项目：${r.params.project}` : ""}`,
+  ]);
+  sum.addRow(summaryHeaders).font = { bold: true };
+  sum.addRow(sRow("全部", r.params.town ?? "全区", r.summary));
+  for (const t of r.byTown) sum.addRow(sRow("镇街", t.town, t));
+  for (const p of r.byProject) sum.addRow(sRow("项目", `${p.projectId} ${p.town}${p.village}`, p));
+  sum.addRow([]);
+  sum.addRow([`报告摘要 SHA-256：${r.digest}`]);
+  const det = wb.addWorksheet("明细");
+  det.addRow(DETAIL_HEADERS).font = { bold: true };
+  for (const l of r.lights) det.addRow(detailRow(l));
+  const vis = wb.addWorksheet("现场核查");
+  vis.addRow(["设备编号", "项目编号", "镇街", "村", "道路", "核查原因", "结论", "证据"]).font = { bold: true };
+  for (const v of r.visits)
+    vis.addRow([
+      v.deviceId,
+      v.projectId,
+      v.town,
+      v.village,
+      v.road,
+      v.why === "failed" ? "未通过" : "随机抽查",
+      REASON_ZH[v.verdict] ?? v.verdict,
+      evidenceText(v.evidence),
+    ]);
+  for (const ws of [sum, det, vis])
+    ws.columns.forEach((c) => {
+      c.width = 16;
+    });
+  return Buffer.from(await wb.xlsx.writeBuffer());
+}
+
+/** CSV of the detail, UTF-8 with BOM so that Excel shows the Chinese. */
+export function toCsv(lights: LightResult[]): string {
+  const cell = (v: unknown) => {
+    const s = String(v ?? "");
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return `\uFEFF${[DETAIL_HEADERS, ...lights.map(detailRow)].map((r) => r.map(cell).join(",")).join("\r\n")}\r\n`;
+}

@@ -1,0 +1,156 @@
+import { createHash } from "node:crypto";
+import { distanceM } from "../streetlights/expectation.js";
+import type { Claim, Project } from "./claims.js";
+
+/**
+ * The verdict on each claimed light over a window of nights (DOMAIN.md §2 "Verifying subsidised
+ * lights"): `verified`, or the first failing reason with its evidence, in this order.
+ */
+export const REASONS = ["not_reporting", "silent", "location_mismatch", "not_lit", "no_charging", "duplicate_device", "duplicate_pole"] as const;
+export type Reason = (typeof REASONS)[number];
+export type Verdict = "verified" | Reason;
+
+export type VerifySettings = {
+  locationM: number;
+  duplicatePoleM: number;
+  litNightsShare: number;
+  pvDaysShare: number;
+  pvWh: number;
+  silentH: number;
+  samplePct: number;
+};
+export type NightRow = {
+  deviceId: string;
+  date: string;
+  classification: string;
+  pvWh: number | null;
+  lastTs: number | null;
+  lat: number | null;
+  lon: number | null;
+};
+
+export type LightResult = {
+  deviceId: string;
+  projectId: string;
+  town: string;
+  village: string;
+  road: string;
+  verdict: Verdict;
+  evidence: Record<string, unknown>;
+};
+
+export function verify(input: {
+  projects: Project[];
+  claims: Claim[];
+  nights: NightRow[];
+  windowDates: string[];
+  until: number;
+  registered: (id: string) => boolean;
+  settings: VerifySettings;
+}): LightResult[] {
+  const { settings: s } = input;
+  const projects = new Map(input.projects.map((p) => [p.id, p]));
+  const byDevice = new Map<string, NightRow[]>();
+  for (const n of input.nights) {
+    const list = byDevice.get(n.deviceId) ?? [];
+    list.push(n);
+    byDevice.set(n.deviceId, list);
+  }
+  // Identity: one subsidy per physical device, across every claim, town and year.
+  const bySerial = groupBy(input.claims, (c) => c.controllerSerial);
+  const byImei = groupBy(input.claims, (c) => c.imei);
+  const poles = nearPoles(input.claims, s.duplicatePoleM);
+  const nightsN = input.windowDates.length;
+  return input.claims.map((c): LightResult => {
+    const p = projects.get(c.projectId);
+    const base = { deviceId: c.deviceId, projectId: c.projectId, town: p?.town ?? "", village: p?.village ?? "", road: p?.road ?? "" };
+    const rows = (byDevice.get(c.deviceId) ?? []).filter((r) => input.windowDates.includes(r.date));
+    const lastTs = Math.max(0, ...rows.map((r) => r.lastTs ?? 0));
+    const fail = (verdict: Reason, evidence: Record<string, unknown>): LightResult => ({ ...base, verdict, evidence });
+    if (!input.registered(c.deviceId) || lastTs === 0) return fail("not_reporting", { registered: input.registered(c.deviceId), nightsWithData: 0 });
+    const silentH = (input.until - lastTs) / 3600_000;
+    if (silentH > s.silentH) return fail("silent", { lastSeen: new Date(lastTs).toISOString(), silentHours: Math.round(silentH) });
+    const fix = [...rows].sort((a, b) => (b.lastTs ?? 0) - (a.lastTs ?? 0)).find((r) => r.lat !== null && r.lon !== null);
+    if (!fix) return fail("location_mismatch", { reason: "no position reported", claimed: { lat: c.lat, lon: c.lon } });
+    const d = distanceM({ lat: c.lat, lon: c.lon }, { lat: fix.lat as number, lon: fix.lon as number });
+    if (d > s.locationM)
+      return fail("location_mismatch", {
+        distanceM: Math.round(d * 10) / 10,
+        limitM: s.locationM,
+        claimed: { lat: c.lat, lon: c.lon },
+        reported: { lat: fix.lat, lon: fix.lon },
+      });
+    const lit = rows.filter((r) => r.classification === "lit").length;
+    const needLit = Math.ceil(s.litNightsShare * nightsN - 1e-9);
+    if (lit < needLit) return fail("not_lit", { litNights: lit, nights: nightsN, needed: needLit });
+    const pvDays = rows.filter((r) => (r.pvWh ?? 0) >= s.pvWh).length;
+    const needPv = Math.ceil(s.pvDaysShare * nightsN - 1e-9);
+    if (pvDays < needPv) return fail("no_charging", { pvDays, days: nightsN, needed: needPv, minWh: s.pvWh });
+    const twins = [...(bySerial.get(c.controllerSerial) ?? []), ...(byImei.get(c.imei) ?? [])].filter((o) => o.deviceId !== c.deviceId);
+    if (twins.length > 0) return fail("duplicate_device", { sameSerialOrImei: [...new Set(twins.map((o) => `${o.deviceId} (${o.projectId})`))] });
+    const near = poles.get(c.deviceId);
+    if (near && near.length > 0) return fail("duplicate_pole", { within: s.duplicatePoleM, claims: near });
+    return { ...base, verdict: "verified", evidence: { litNights: lit, nights: nightsN, pvDays, distanceM: Math.round(d * 10) / 10 } };
+  });
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return m;
+}
+
+/** Claims within `m` of each other, found through a grid of cells `m` wide (no all-pairs scan). */
+function nearPoles(claims: Claim[], m: number): Map<string, { deviceId: string; distanceM: number }[]> {
+  const cellLat = m / 111_195;
+  const key = (lat: number, lon: number) => `${Math.floor(lat / cellLat)}:${Math.floor((lon * Math.cos((lat * Math.PI) / 180)) / cellLat)}`;
+  const grid = groupBy(claims, (c) => key(c.lat, c.lon));
+  const out = new Map<string, { deviceId: string; distanceM: number }[]>();
+  for (const c of claims) {
+    const [a, b] = key(c.lat, c.lon).split(":").map(Number) as [number, number];
+    const found: { deviceId: string; distanceM: number }[] = [];
+    for (let i = -1; i <= 1; i++)
+      for (let j = -1; j <= 1; j++)
+        for (const o of grid.get(`${a + i}:${b + j}`) ?? []) {
+          if (o.deviceId === c.deviceId) continue;
+          const d = distanceM(c, o);
+          if (d < m) found.push({ deviceId: o.deviceId, distanceM: Math.round(d * 10) / 10 });
+        }
+    out.set(c.deviceId, found);
+  }
+  return out;
+}
+
+/** Field visits: every failure, plus a reproducible sample of at least `pct` % of each town's verified lights. */
+export function fieldVisits(results: LightResult[], pct: number, seed: string): (LightResult & { why: "failed" | "sample" })[] {
+  const visits: (LightResult & { why: "failed" | "sample" })[] = results
+    .filter((r) => r.verdict !== "verified")
+    .map((r) => ({ ...r, why: "failed" as const }));
+  const verifiedByTown = groupBy(
+    results.filter((r) => r.verdict === "verified"),
+    (r) => r.town,
+  );
+  for (const [, list] of [...verifiedByTown].sort(([a], [b]) => a.localeCompare(b))) {
+    const n = Math.ceil((list.length * pct) / 100);
+    const ranked = [...list].sort((a, b) => rank(seed, a.deviceId).localeCompare(rank(seed, b.deviceId)));
+    for (const r of ranked.slice(0, n)) visits.push({ ...r, why: "sample" });
+  }
+  return visits;
+}
+const rank = (seed: string, id: string) => createHash("sha256").update(seed).update("\0").update(id).digest("hex");
+
+export function summarise(results: LightResult[], projects: Project[]) {
+  const subsidy = new Map(projects.map((p) => [p.id, p.subsidyYuan]));
+  const byReason: Record<string, number> = Object.fromEntries(REASONS.map((r) => [r, 0]));
+  let verified = 0;
+  let reporting = 0;
+  let verifiedSubsidyYuan = 0;
+  for (const r of results) {
+    if (r.verdict !== "not_reporting") reporting++;
+    if (r.verdict === "verified") {
+      verified++;
+      verifiedSubsidyYuan += subsidy.get(r.projectId) ?? 0;
+    } else byReason[r.verdict] = (byReason[r.verdict] ?? 0) + 1;
+  }
+  return { claimed: results.length, reporting, verified, byReason, verifiedSubsidyYuan };
+}

@@ -1,0 +1,195 @@
+import ExcelJS from "exceljs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { DEFAULT_PROFILE, nightOf } from "../src/streetlights/expectation.js";
+import { windowDates } from "../src/verification/service.js";
+import { ADMIN_KEY, connectDevice, publish, registerLight, startTestApp, type TestApp } from "./helpers.js";
+
+const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const BASE = { lat: 29.3512, lon: 105.9113 };
+const at = (metresNorth: number, metresEast = 0) => ({ lat: BASE.lat + metresNorth / 111_195, lon: BASE.lon + metresEast / 96_900 });
+
+type Case = {
+  id: string;
+  pos: { lat: number; lon: number };
+  fault?: LightSpec["fault"];
+  batteryAh?: number;
+  silentDays?: number;
+  serial?: string;
+  project?: string;
+  registered?: boolean;
+  expect: string;
+};
+const CASES: Case[] = [
+  ...[1, 2, 3, 4, 5].map((i) => ({ id: `OK-${i}`, pos: at(i * 52), expect: "verified" })),
+  { id: "PHANTOM", pos: at(400), registered: false, expect: "not_reporting" },
+  { id: "SILENT", pos: at(460), silentDays: 5, expect: "silent" },
+  { id: "MOVED", pos: at(520), fault: "moved_pole", expect: "location_mismatch" },
+  { id: "DEAD", pos: at(580), fault: "failed_lamp", expect: "not_lit" },
+  { id: "STOLEN", pos: at(640), fault: "stolen_panel", batteryAh: 3000, expect: "no_charging" }, // a battery big enough to light without a panel
+  { id: "DUPSN-A", pos: at(700), serial: "SN-SAME", expect: "duplicate_device" },
+  { id: "DUPSN-B", pos: at(760), serial: "SN-SAME", project: "YC-2024-009", expect: "duplicate_device" },
+  { id: "POLE-A", pos: at(820), expect: "duplicate_pole" },
+  { id: "POLE-B", pos: at(824, 3), expect: "duplicate_pole" }, // 5 m from POLE-A
+];
+
+describe("finance verification", () => {
+  let t: TestApp;
+  let until = "";
+  const post = (path: string, body: BodyInit, type: string, key = ADMIN_KEY) =>
+    t.api(path, { method: "POST", body, headers: { "content-type": type }, key });
+
+  beforeAll(async () => {
+    // Reports every 15 minutes: silence over 30 minutes within a night is a gap.
+    t = await startTestApp({ AGRILUME_STREETLIGHT_REPORT_S: "900" });
+    until = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const dates = windowDates(until, 30);
+    const first = nightOf(dates[0] as string, BASE.lat, BASE.lon, DEFAULT_PROFILE);
+    const from = first.dusk - 6 * 3600_000;
+    const end = Date.now() - 60_000;
+    await Promise.all(
+      CASES.filter((c) => c.registered !== false).map(async (c) => {
+        const creds = await registerLight(t, c.id, c.pos);
+        const spec: LightSpec = { id: c.id, ...c.pos, lampW: 30, panelWp: 120, batteryAh: c.batteryAh ?? 60, fault: c.fault ?? null };
+        const physics = newPhysics(spec, () => 1, 90);
+        const stop = c.silentDays ? end - c.silentDays * 86_400_000 : end;
+        const client = await connectDevice(t, creds);
+        const sends: Promise<void>[] = [];
+        for (let ts = from; ts <= stop; ts += 15 * 60_000)
+          sends.push(publish(client, `streetlight/${c.id}/telemetry`, JSON.stringify(streetlightReading(spec, physics, ts, 900))));
+        await Promise.all(sends);
+        client.end();
+      }),
+    );
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    await t.app.streetlights.runNightly();
+  }, 120_000);
+  afterAll(() => t.stop());
+
+  const claimsXlsx = async (
+    rows: (string | number | Date)[][],
+    headers = ["项目编号", "镇街", "村", "道路", "年度", "批准数量", "补助标准", "设备编号", "经度", "纬度", "控制器序列号", "IMEI", "安装日期"],
+  ) => {
+    const wb = new ExcelJS.Workbook();
+    const ws = wb.addWorksheet("申报清单");
+    ws.addRow(headers);
+    for (const r of rows) ws.addRow(r);
+    return Buffer.from(await wb.xlsx.writeBuffer());
+  };
+  const rowsFor = () =>
+    CASES.map((c, i) => [
+      c.project ?? "YC-2025-017",
+      c.project ? "来苏镇" : "来苏镇",
+      c.project ? "观音井村" : "梳妆台村",
+      c.project ? "观音井路" : "梳妆台路",
+      c.project ? 2024 : 2025,
+      270,
+      2700,
+      c.id,
+      c.pos.lon,
+      c.pos.lat,
+      c.serial ?? `SN-${i}`,
+      String(860000000000100 + i),
+      new Date("2025-06-01T00:00:00+08:00"),
+    ]);
+
+  it("imports the bureau's XLSX with Chinese headers; the same file again changes nothing", async () => {
+    const file = await claimsXlsx(rowsFor());
+    const first = await post("/api/v1/projects/import", file, XLSX);
+    expect(await first.json()).toEqual({ projects: 2, created: CASES.length, updated: 0, unchanged: 0 });
+    const again = await post("/api/v1/projects/import", file, XLSX);
+    expect(await again.json()).toEqual({ projects: 2, created: 0, updated: 0, unchanged: CASES.length });
+  });
+
+  it("reports bad rows with their line numbers and imports nothing", async () => {
+    const csv = [
+      "projectId,town,village,road,year,approvedLights,subsidyYuan,deviceId,lon,lat,controllerSerial,imei,installedAt",
+      "P1,来苏镇,梳妆台村,路,2025,10,2700,NEW-1,105.9,29.3,SN-X,860000000009999,2025-06-01",
+      "P1,来苏镇,梳妆台村,路,2025,10,2700,NEW-2,105.9,95,SN-Y,86000,2025-13-01",
+      "P1,别的镇,梳妆台村,路,2025,10,2700,NEW-3,105.9,29.3,SN-Z,860000000009998,2025-06-01",
+    ].join("\n");
+    const res = await post("/api/v1/projects/import", csv, "text/csv");
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { error: { details: { rows: { line: number; reason: string }[] } } };
+    expect(body.error.details.rows.map((r) => r.line)).toEqual([3, 4]);
+    expect(body.error.details.rows[0]?.reason).toMatch(/lat.*imei|imei.*lat/is);
+    expect(body.error.details.rows[1]?.reason).toContain("differs from line 2");
+  });
+
+  it("gives each planted case its verdict, with exact counts", async () => {
+    const res = await t.api(`/api/v1/verification?until=${until}`);
+    const r = (await res.json()) as {
+      summary: Record<string, unknown>;
+      lights: { deviceId: string; verdict: string; evidence: Record<string, unknown> }[];
+      byTown: { town: string; claimed: number }[];
+      byProject: { projectId: string; claimed: number; verified: number }[];
+    };
+    const got = Object.fromEntries(r.lights.map((l) => [l.deviceId, l.verdict]));
+    expect(got).toEqual(Object.fromEntries(CASES.map((c) => [c.id, c.expect])));
+    expect(r.summary).toEqual({
+      claimed: 14,
+      reporting: 13,
+      verified: 5,
+      verifiedSubsidyYuan: 13_500, // 5 × 2,700 yuan
+      byReason: { not_reporting: 1, silent: 1, location_mismatch: 1, not_lit: 1, no_charging: 1, duplicate_device: 2, duplicate_pole: 2 },
+    });
+    expect(r.lights.find((l) => l.deviceId === "MOVED")?.evidence).toMatchObject({ distanceM: expect.closeTo(120, 0), limitM: 15 });
+    expect(r.lights.find((l) => l.deviceId === "POLE-A")?.evidence).toMatchObject({
+      claims: [{ deviceId: "POLE-B", distanceM: expect.closeTo(5, 0) }],
+    });
+    expect(r.byProject.map((p) => [p.projectId, p.claimed, p.verified])).toEqual([
+      ["YC-2024-009", 1, 0],
+      ["YC-2025-017", 13, 5],
+    ]);
+    const one = (await (await t.api(`/api/v1/verification?until=${until}&project=YC-2024-009`)).json()) as { lights: { verdict: string }[] };
+    expect(one.lights.map((l) => l.verdict)).toEqual(["duplicate_device"]); // the twin in another project still counts
+  });
+
+  it("lists every failure and a reproducible sample of at least 10 % of the verified per town", async () => {
+    const get = async () =>
+      ((await (await t.api(`/api/v1/verification/visits?until=${until}`)).json()) as { visits: { deviceId: string; why: string }[] }).visits;
+    const a = await get();
+    expect(a.filter((v) => v.why === "failed")).toHaveLength(9);
+    expect(a.filter((v) => v.why === "sample")).toHaveLength(1);
+    expect(await get()).toEqual(a);
+  });
+
+  it("downloads XLSX with Chinese sheets and headers, read back; CSV with a BOM; each report recorded", async () => {
+    const res = await t.api(`/api/v1/verification/report.xlsx?until=${until}`);
+    expect(res.headers.get("content-type")).toContain("spreadsheetml");
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(await res.arrayBuffer());
+    expect(wb.worksheets.map((w) => w.name)).toEqual(["汇总", "明细", "现场核查"]);
+    const detail = wb.getWorksheet("明细");
+    expect(detail?.getRow(1).values).toEqual([undefined, "设备编号", "项目编号", "镇街", "村", "道路", "结论", "结论代码", "证据"]);
+    expect(detail?.rowCount).toBe(15); // a header and 14 claims
+    const summary = wb.getWorksheet("汇总");
+    expect(summary?.getRow(3).values).toEqual([undefined, "全部", "全区", 14, 13, 5, 1, 1, 1, 1, 1, 2, 2, 13_500]);
+    const csv = await t.api(`/api/v1/verification/report.csv?until=${until}`);
+    const bytes = new Uint8Array(await csv.arrayBuffer());
+    expect([...bytes.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(new TextDecoder().decode(bytes)).toContain("设备编号,项目编号,镇街");
+    const log = (await (await t.api("/api/v1/verification/reports")).json()) as {
+      reports: { kind: string; digest: string; params: { until: string } }[];
+    };
+    const json = log.reports.filter((x) => x.kind === "json");
+    expect(json.length).toBeGreaterThanOrEqual(1);
+    const xlsx = log.reports.find((x) => x.kind === "xlsx");
+    expect(xlsx?.params.until).toBe(until);
+    expect(xlsx?.digest).toBe(res.headers.get("x-report-digest")); // same inputs, same report
+    expect(log.reports.find((x) => x.kind === "csv")?.digest).toBe(xlsx?.digest);
+  });
+
+  it("only finance and admin keys may read reports or import claims", async () => {
+    for (const role of ["technician", "operator"]) {
+      const key = ((await (await t.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: role, role }) })).json()) as { key: string })
+        .key;
+      expect((await t.api("/api/v1/verification", { key })).status).toBe(403);
+      expect((await post("/api/v1/projects/import", "a,b", "text/csv", key)).status).toBe(403);
+    }
+    const finance = (
+      (await (await t.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: "财政局", role: "finance" }) })).json()) as { key: string }
+    ).key;
+    expect((await t.api(`/api/v1/verification?until=${until}`, { key: finance })).status).toBe(200);
+  });
+});
