@@ -36,7 +36,7 @@ const CASES: Case[] = [
 describe("finance verification", () => {
   let t: TestApp;
   let until = "";
-  const post = (path: string, body: BodyInit, type: string, key = ADMIN_KEY) =>
+  const post = (path: string, body: string | Buffer, type: string, key = ADMIN_KEY) =>
     t.api(path, { method: "POST", body, headers: { "content-type": type }, key });
 
   beforeAll(async () => {

@@ -91,6 +91,7 @@ export function createBlendingMonitor(deps: {
 
   const sink: Sink = {
     name: "blending",
+    accepts: (r) => r.kind === "reading" && r.reading.measurement === "blender_batch",
     checkpoint: () => store.checkpoint(),
     async write(records: WalRecord[], checkpoint: number) {
       const changed = new Map<string, BatchRecord>();

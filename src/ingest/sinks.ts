@@ -6,6 +6,7 @@ import type { Sink } from "./store-writer.js";
 export function telemetrySink(store: TelemetryStore): Sink {
   return {
     name: "telemetry",
+    accepts: (r) => r.kind === "reading",
     checkpoint: () => store.checkpoint(),
     write: (records, checkpoint) =>
       store.write(
@@ -19,6 +20,7 @@ export function telemetrySink(store: TelemetryStore): Sink {
 export function rejectSink(state: StateStore): Sink {
   return {
     name: "rejects",
+    accepts: (r) => r.kind === "reject",
     checkpoint: () => state.rejectCheckpoint(),
     write: (records, checkpoint) =>
       state.writeRejects(

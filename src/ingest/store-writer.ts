@@ -15,6 +15,9 @@ export type StoreWriterMetrics = {
  */
 export type Sink = {
   name: string;
+  /** The records this sink stores. A batch with none of them costs it nothing: its checkpoint on disk may lag, and a
+   * replay from there only re-reads records it ignores. */
+  accepts(record: WalRecord): boolean;
   checkpoint(): Promise<number>;
   /** `records` are those with seq > this sink's checkpoint, in order; `checkpoint` is the batch's last seq. */
   write(records: WalRecord[], checkpoint: number): Promise<void>;
@@ -75,10 +78,8 @@ export function createStoreWriter(deps: {
     for (const sink of sinks) {
       const have = done.get(sink.name) ?? 0;
       if (last <= have) continue;
-      await sink.write(
-        batch.filter((r) => r.seq > have),
-        last,
-      );
+      const mine = batch.filter((r) => r.seq > have && sink.accepts(r));
+      if (mine.length > 0) await sink.write(mine, last);
       done.set(sink.name, last);
     }
     metrics.writeSeconds((performance.now() - started) / 1000);
