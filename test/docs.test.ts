@@ -11,6 +11,14 @@ describe("documents stay true", () => {
     expect(readme).toContain("npm install && npm run demo");
     expect(readme).toContain("npm install && npm test");
   });
+  it("the README's API table names every route group the service serves", async () => {
+    const { readdirSync } = await import("node:fs");
+    const routes = readdirSync("src", { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith("routes.ts"))
+      .flatMap((f) => [...readFileSync(`src/${f}`, "utf8").matchAll(/"\/api\/v1\/([a-z-]+)/g)].map((m) => m[1] as string));
+    for (const group of new Set(routes)) expect(readme, group).toContain(`/${group}`);
+  });
+
   it("PROTOCOL.md names every fault code and reject reason", () => {
     for (const code of FAULT_CODES) expect(protocol, code).toContain(`\`${code}\``);
     for (const reason of REJECT_REASONS) expect(protocol, reason).toContain(`\`${reason}\``);
