@@ -20,6 +20,7 @@ import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
 import type { Logger } from "./log.js";
 import { createDuckDbTelemetryStore } from "./store/duckdb-telemetry.js";
+import { createInfluxTelemetryStore } from "./store/influx-telemetry.js";
 import { openStateStore } from "./store/state-store.js";
 import { createStreetlightMonitor } from "./streetlights/monitor.js";
 import { streetlightRoutes } from "./streetlights/routes.js";
@@ -50,7 +51,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const metrics = createMetrics();
 
   const state = await openStateStore(config.dataDir);
-  const telemetry = await createDuckDbTelemetryStore(config.dataDir);
+  const telemetry =
+    config.store.kind === "influx"
+      ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
+      : await createDuckDbTelemetryStore(config.dataDir);
   const registry = await createRegistry(state, clock);
   // Commands and service messages go out through whichever broker runs (set below).
   let publish: (topic: string, payload: Buffer, retain: boolean) => Promise<void> = () => Promise.reject(new Error("no broker yet"));
@@ -107,6 +111,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     presence,
     metrics,
     maxPayloadBytes: config.ingest.maxPayloadBytes,
+    spoolMaxBytes: config.store.spoolMaxBytes,
     rejectLimitPerMinute: config.ingest.rejectLimitPerMinute,
   });
 
@@ -204,6 +209,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
       every(5_000, () => {
+        const stored = Math.min(...Object.values(writer.checkpoints()));
+        metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
+        metrics.spoolBytes.set(wal.bytes());
         presence.sweep(clock());
         updateGauges();
         return presence.flush();

@@ -24,7 +24,46 @@ export const SETTINGS = {
     schema: z.string().min(24, "must be at least 24 characters").optional(),
     doc: "an admin API key; if unset, the first start creates one and prints it once",
   },
-  AGRILUME_STORE: { schema: z.enum(["embedded"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir)" },
+  AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
+  AGRILUME_INFLUX_URL: {
+    schema: z
+      .string()
+      .regex(/^https?:\/\//, "an http:// or https:// URL")
+      .default("http://localhost:8086"),
+    doc: "InfluxDB v1 HTTP API (1.x natively; 2.x and 3.x through their v1 compatibility API)",
+  },
+  AGRILUME_INFLUX_DATABASE: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default("agrilume"),
+    doc: "InfluxDB database (2.x: a bucket mapped to it with a DBRP mapping)",
+  },
+  AGRILUME_INFLUX_USERNAME: { schema: z.string().optional(), doc: "InfluxDB user (1.x with auth enabled)" },
+  AGRILUME_INFLUX_PASSWORD: { schema: z.string().optional(), doc: "InfluxDB password" },
+  AGRILUME_INFLUX_TOKEN: { schema: z.string().optional(), doc: "InfluxDB 2.x/3.x token (sent as the v1 API password)" },
+  AGRILUME_INFLUX_SETUP: {
+    schema: boolish.default(true),
+    doc: "create the database, retention policies and hourly rollups on start (1.x); false where they are managed elsewhere",
+  },
+  AGRILUME_INFLUX_RAW_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^\d+[hdw]$/)
+      .default("60d"),
+    doc: "how long raw readings are kept (at least the 60 days of late data accepted)",
+  },
+  AGRILUME_INFLUX_ROLLUP_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^\d+[hdw]$/)
+      .default("104w"),
+    doc: "how long the hourly rollups are kept",
+  },
+  AGRILUME_SPOOL_MAX_MB: {
+    schema: positiveInt.max(1_000_000).default(2048),
+    doc: "accepted readings waiting for the store (the write-ahead log) at most; beyond it devices are asked to retry",
+  },
   AGRILUME_STORE_BATCH_SIZE: { schema: positiveInt.max(100_000).default(5000), doc: "readings per store write" },
   AGRILUME_STORE_FLUSH_MS: { schema: positiveInt.max(60_000).default(200), doc: "longest wait before a partial batch is written" },
   AGRILUME_MQTT_HOST: { schema: z.string().min(1).default("0.0.0.0"), doc: "embedded broker listen address" },
@@ -111,7 +150,21 @@ function shape(f: Flat) {
     log: { level: f.AGRILUME_LOG_LEVEL },
     http: { host: f.AGRILUME_HTTP_HOST, port: f.AGRILUME_HTTP_PORT, trustProxy: f.AGRILUME_TRUST_PROXY },
     adminKey: f.AGRILUME_ADMIN_KEY,
-    store: { kind: f.AGRILUME_STORE, batchSize: f.AGRILUME_STORE_BATCH_SIZE, flushMs: f.AGRILUME_STORE_FLUSH_MS },
+    store: {
+      kind: f.AGRILUME_STORE,
+      batchSize: f.AGRILUME_STORE_BATCH_SIZE,
+      flushMs: f.AGRILUME_STORE_FLUSH_MS,
+      spoolMaxBytes: f.AGRILUME_SPOOL_MAX_MB * 1024 * 1024,
+      influx: {
+        url: f.AGRILUME_INFLUX_URL,
+        database: f.AGRILUME_INFLUX_DATABASE,
+        username: f.AGRILUME_INFLUX_TOKEN ? (f.AGRILUME_INFLUX_USERNAME ?? "agrilume") : f.AGRILUME_INFLUX_USERNAME,
+        password: f.AGRILUME_INFLUX_TOKEN ?? f.AGRILUME_INFLUX_PASSWORD,
+        setup: f.AGRILUME_INFLUX_SETUP,
+        rawRetention: f.AGRILUME_INFLUX_RAW_RETENTION,
+        rollupRetention: f.AGRILUME_INFLUX_ROLLUP_RETENTION,
+      },
+    },
     mqtt: {
       host: f.AGRILUME_MQTT_HOST,
       port: f.AGRILUME_MQTT_PORT,

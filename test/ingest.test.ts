@@ -142,3 +142,33 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
     expect((await telemetry("YC-D"))[0]?.ts).toBe(new Date(instant).toISOString());
   });
 });
+
+describe("the bounded spool", () => {
+  it("stops acknowledging once the write-ahead log holds more than AGRILUME_SPOOL_MAX_MB, and says so in /metrics", async () => {
+    const t = await startTestApp({ AGRILUME_SPOOL_MAX_MB: "1" });
+    try {
+      const creds = await registerLight(t, "SPOOL-1");
+      const client = await connectDevice(t, creds);
+      const t0 = Date.now() - 3600_000;
+      let acked = 0;
+      let refused = false;
+      for (let i = 0; i < 20_000 && !refused; i += 500) {
+        const batch = Array.from({ length: 500 }, (_, k) =>
+          publish(client, "streetlight/SPOOL-1/telemetry", JSON.stringify(reading(t0 + (i + k) * 100))).then(() => acked++),
+        );
+        refused = (await Promise.allSettled(batch)).some((r) => r.status === "rejected");
+      }
+      expect(refused).toBe(true);
+      expect(t.app.wal.bytes()).toBeGreaterThan(1024 * 1024);
+      expect(acked).toBeGreaterThan(1000);
+      const metrics = await (await t.api("/metrics")).text();
+      expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="spool_full"\} [1-9]/);
+      // what was acknowledged is all stored
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      expect(await t.app.telemetry.count({ deviceId: "SPOOL-1" })).toBeGreaterThanOrEqual(acked);
+      client.end(true);
+    } finally {
+      await t.stop();
+    }
+  });
+});

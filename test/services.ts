@@ -76,3 +76,80 @@ export async function startMosquitto(): Promise<Mosquitto> {
     },
   };
 }
+
+export const INFLUXD = findBinary("influxd", ["/usr/bin/influxd", "influxd"]);
+
+export type Influx = {
+  url: string;
+  port: number;
+  stop: () => Promise<void>;
+  kill: () => Promise<void>;
+  start: () => Promise<void>;
+  remove: () => void;
+};
+
+/** A real InfluxDB 1.x (Debian's influxdb) on free ports with its own temporary directory; it can be stopped and started again. */
+export async function startInflux(): Promise<Influx> {
+  if (!INFLUXD) throw new Error("influxd is not installed");
+  const dir = tempDir("agrilume-influx-");
+  const [port, rpc] = [await freePort(), await freePort()];
+  const conf = join(dir.path, "influxdb.conf");
+  writeFileSync(
+    conf,
+    [
+      "reporting-disabled = true",
+      `bind-address = "127.0.0.1:${rpc}"`,
+      "[meta]",
+      `  dir = "${dir.path}/meta"`,
+      "[data]",
+      `  dir = "${dir.path}/data"`,
+      `  wal-dir = "${dir.path}/wal"`,
+      "  query-log-enabled = false",
+      "[http]",
+      `  bind-address = "127.0.0.1:${port}"`,
+      "  log-enabled = false",
+      "[monitor]",
+      "  store-enabled = false",
+      "[continuous_queries]",
+      "  log-enabled = false",
+      "[logging]",
+      '  level = "error"',
+      "",
+    ].join("\n"),
+  );
+  let child: ChildProcess | null = null;
+  const up = async () => {
+    child = spawn(INFLUXD, ["-config", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/ping`).then(
+        (r) => r.status === 204,
+        () => false,
+      );
+      if (ok) return;
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`influxd did not start: ${stderr.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const down = async (signal: NodeJS.Signals) => {
+    const c = child as ChildProcess | null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    await exited;
+    child = null;
+  };
+  await up();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    start: up,
+    stop: () => down("SIGTERM"),
+    kill: () => down("SIGKILL"),
+    remove: dir.remove,
+  };
+}

@@ -9,7 +9,8 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
   describe(`telemetry store contract: ${name}`, () => {
     let store: TelemetryStore;
     let fx: Awaited<ReturnType<typeof factory>>;
-    const T0 = Date.UTC(2025, 10, 21, 10, 0);
+    // Recent (within any retention period) and on the hour, so hourly buckets start at T0.
+    const T0 = Math.floor((Date.now() - 3 * 86_400_000) / 3600_000) * 3600_000;
     let seq = 0;
     const r = (deviceId: string, ts: number, fields: Record<string, number>, measurement = "streetlight_telemetry"): StoredReading => ({
       seq: ++seq,

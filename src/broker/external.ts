@@ -49,14 +49,18 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
       c.handleMessage = (packet, done) => {
         if (packet.cmd !== "publish") return done();
         const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-        pipeline.ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null }).then(
-          () => done(), // accepted, or rejected and recorded: either way it is ours now
-          (e: unknown) => {
+        pipeline
+          .ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null })
+          .then((verdict) => {
+            // Accepted, or rejected and recorded: either way it is ours now. A full spool leaves it with the broker.
+            if (verdict.outcome === "refused" && verdict.reason === "spool_full") throw new Error("the spool is full");
+            done();
+          })
+          .catch((e: unknown) => {
             log.error({ err: e }, "could not record a message; it stays unacknowledged at the broker");
             c.end(true); // without a PUBACK the broker redelivers it on reconnect
             setTimeout(() => c.reconnect(), 1000);
-          },
-        );
+          });
       };
       c.on("error", (e) => log.warn({ err: e.message }, "external broker error"));
       c.on("offline", () => log.warn({ url: options.url }, "external broker unreachable; retrying"));

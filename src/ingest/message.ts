@@ -17,4 +17,4 @@ export type Verdict =
   /** Durably recorded as a rejected message, kept for inspection: acknowledge, do not store as a reading. */
   | { outcome: "rejected"; seq: number; reason: string; detail: string }
   /** Not the device's to publish, or the device is flooding: do not acknowledge; the embedded broker disconnects it. */
-  | { outcome: "refused"; reason: "not_own_topic" | "throttled" };
+  | { outcome: "refused"; reason: "not_own_topic" | "throttled" | "spool_full" };

@@ -28,6 +28,8 @@ export function createPipeline(deps: {
   metrics: Metrics;
   maxPayloadBytes: number;
   rejectLimitPerMinute: number;
+  /** The write-ahead log may hold at most this much not yet stored; beyond it nothing is acknowledged. */
+  spoolMaxBytes?: number;
 }) {
   const { registry, wal, writer, presence, metrics } = deps;
   const events = new EventEmitter<{ reading: [AcceptedReading] }>();
@@ -83,6 +85,11 @@ export function createPipeline(deps: {
   }
 
   async function ingest(msg: InboundMessage): Promise<Verdict> {
+    if (deps.spoolMaxBytes !== undefined && wal.bytes() > deps.spoolMaxBytes) {
+      // The store has been down long enough to fill the spool: the device keeps the message and sends it again.
+      metrics.refused.inc({ reason: "spool_full" });
+      return { outcome: "refused", reason: "spool_full" };
+    }
     const topic = parseTopic(msg.topic);
     const claimedId = topic.ok ? topic.deviceId : msg.topic.split("/")[1];
     if (msg.authenticatedAs !== null && claimedId !== msg.authenticatedAs) {

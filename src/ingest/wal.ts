@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { RejectRecord } from "../store/state-store.js";
@@ -65,6 +65,7 @@ export async function openWal(
 
   let lastSeq = 0;
   const existing = segments();
+  let totalBytes = existing.reduce((sum, seg) => sum + statSync(seg.file).size, 0);
   const tail = existing.at(-1);
   if (tail) {
     lastSeq = tail.first - 1;
@@ -104,6 +105,7 @@ export async function openWal(
         await fh.write(buf);
         await fh.datasync();
         segmentSize += buf.length;
+        totalBytes += buf.length;
         for (const p of batch) p.resolve();
       } catch (e: unknown) {
         for (const p of batch) p.reject(e);
@@ -155,6 +157,7 @@ export async function openWal(
         const next = segs[i + 1];
         if (!seg || !next || seg.first === segmentFirst) continue;
         if (next.first - 1 <= stored) {
+          totalBytes -= statSync(seg.file).size;
           unlinkSync(seg.file);
           removed++;
         }
@@ -162,6 +165,8 @@ export async function openWal(
       return removed;
     },
     lastSeq: () => nextSeq - 1,
+    /** Bytes on disk: the spool of accepted records not yet released by every store. */
+    bytes: () => totalBytes,
     pendingCount: () => pending.length,
     async close() {
       closed = true;

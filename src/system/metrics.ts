@@ -43,6 +43,17 @@ export function createMetrics() {
     }),
     storeWriteErrors: new Counter({ name: "agrilume_store_write_errors_total", help: "Failed store writes (retried)", registers: [registry] }),
     storeQueueDepth: new Gauge({ name: "agrilume_store_queue_depth", help: "Accepted records waiting for the store", registers: [registry] }),
+    storeDropped: new Counter({
+      name: "agrilume_store_dropped_total",
+      help: "Points the store refused for good (InfluxDB: beyond retention, field type conflict)",
+      registers: [registry],
+    }),
+    spoolRecords: new Gauge({
+      name: "agrilume_spool_records",
+      help: "Accepted records in the write-ahead log not yet in every store (grows while a store is down)",
+      registers: [registry],
+    }),
+    spoolBytes: new Gauge({ name: "agrilume_spool_bytes", help: "Size of the write-ahead log on disk", registers: [registry] }),
     connected: new Gauge({ name: "agrilume_devices_connected", help: "Devices with an open MQTT connection", registers: [registry] }),
     online: new Gauge({
       name: "agrilume_devices_online",

@@ -1,0 +1,199 @@
+import { InfluxDB, type IPoint } from "influx";
+import { ConstantBackoff } from "influx/lib/src/backoff/constant.js";
+import type { Logger } from "../log.js";
+import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
+
+/**
+ * The telemetry store on InfluxDB, through the v1 HTTP API (line protocol, InfluxQL): native in 1.x,
+ * the compatibility API in 2.x and 3.x.
+ *
+ * Schema (cardinality): one measurement per family and message kind (`streetlight_telemetry`,
+ * `blender_batch`…); tags are only what queries filter by — `device`, `family`, `town`, `village`,
+ * `station` — so series = devices × measurements; every reading value is a field (`pv.w`,
+ * `battery.soc`, `hopperKg.urea`, booleans as 0/1), plus `payload` (the message as JSON, for raw
+ * reads) and `receivedAt`. A point is identified by its series and timestamp, so writing the same
+ * reading again overwrites it: replays from the write-ahead log are idempotent.
+ *
+ * The store's checkpoint is a point in `agrilume_meta`, written after each batch's data.
+ */
+export type InfluxOptions = {
+  url: string;
+  database: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  setup: boolean;
+  rawRetention: string;
+  rollupRetention: string;
+  timeoutMs?: number;
+};
+
+const META = "agrilume_meta";
+const DATA = /^(streetlight|blender)_/;
+const q = (name: string) => `"${name.replace(/"/g, '\\"')}"`;
+const lit = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+const ns = (ms: number) => `${Math.trunc(ms)}ms`;
+
+export async function createInfluxTelemetryStore(
+  opts: InfluxOptions,
+  log: Logger,
+  onDropped: (n: number) => void = () => undefined,
+): Promise<TelemetryStore> {
+  const u = new URL(opts.url);
+  const influx = new InfluxDB({
+    host: u.hostname,
+    port: Number(u.port || (u.protocol === "https:" ? 443 : 80)),
+    protocol: u.protocol === "https:" ? "https" : "http",
+    database: opts.database,
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+    // Retries and their backoff are the store writer's; the client only waits half a second before trying a host again.
+    pool: { requestTimeout: opts.timeoutMs ?? 30_000, maxRetries: 0, backoff: new ConstantBackoff({ delay: 500, jitter: 0.1 }) },
+  });
+
+  if (opts.setup) {
+    const dbs = await influx.getDatabaseNames();
+    if (!dbs.includes(opts.database)) await influx.createDatabase(opts.database);
+    const rps = (await influx.showRetentionPolicies(opts.database)).map((r) => r.name);
+    const rp = async (name: string, duration: string, isDefault: boolean) => {
+      if (rps.includes(name)) await influx.alterRetentionPolicy(name, { database: opts.database, duration, replication: 1, isDefault });
+      else await influx.createRetentionPolicy(name, { database: opts.database, duration, replication: 1, isDefault });
+    };
+    await rp("raw", opts.rawRetention, true);
+    await rp("rollup", opts.rollupRetention, false);
+    // Hourly rollups of every reading field, kept for years; raw data expires with the "raw" policy.
+    const cqs = await influx.showContinousQueries(opts.database);
+    if (!cqs.some((c) => c.name === "agrilume_hourly")) {
+      await influx.createContinuousQuery(
+        "agrilume_hourly",
+        `SELECT mean(*), min(*), max(*), count(*) INTO ${q(opts.database)}."rollup".:MEASUREMENT FROM ${q(opts.database)}."raw"./^(streetlight|blender)_/ GROUP BY time(1h), *`,
+        opts.database,
+      );
+    }
+  }
+
+  const fieldKeys = new Map<string, { at: number; keys: string[] }>();
+  const numericFields = async (measurement: string): Promise<string[]> => {
+    const cached = fieldKeys.get(measurement);
+    if (cached && Date.now() - cached.at < 60_000) return cached.keys;
+    const rows = await influx.query<{ fieldKey: string; fieldType: string }>(`SHOW FIELD KEYS FROM ${q(measurement)}`);
+    const keys = rows.filter((r) => (r.fieldType === "float" || r.fieldType === "integer") && r.fieldKey !== "receivedAt").map((r) => r.fieldKey);
+    fieldKeys.set(measurement, { at: Date.now(), keys });
+    return keys;
+  };
+  const measurements = async (): Promise<string[]> => (await influx.getMeasurements()).filter((m) => DATA.test(m));
+  const toRaw =
+    (measurement: string) =>
+    (r: { time: { getTime(): number }; payload: string; receivedAt: number }): RawRow => ({
+      ts: r.time.getTime(),
+      receivedAt: Number(r.receivedAt),
+      measurement,
+      payload: JSON.parse(r.payload) as Record<string, unknown>,
+    });
+
+  return {
+    kind: "influx",
+    async write(batch: StoredReading[], checkpoint: number) {
+      const points: IPoint[] = batch.map((r) => ({
+        measurement: r.measurement,
+        tags: Object.fromEntries(
+          Object.entries({
+            device: r.deviceId,
+            family: r.measurement.split("_")[0] ?? "",
+            town: r.tags.town,
+            village: r.tags.village,
+            station: r.tags.station,
+          }).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""),
+        ),
+        fields: { ...r.fields, payload: JSON.stringify(r.payload), receivedAt: r.receivedAt },
+        timestamp: r.ts,
+      }));
+      for (let i = 0; i < points.length; i += 5000) {
+        try {
+          await influx.writePoints(points.slice(i, i + 5000), { precision: "ms" });
+        } catch (e: unknown) {
+          // InfluxDB writes the rest of a batch and reports the points it dropped (beyond retention, type conflict):
+          // retrying cannot bring those back, so they are counted, not retried.
+          const msg = e instanceof Error ? e.message : String(e);
+          if (!/partial write/.test(msg)) throw e;
+          const dropped = Number(/dropped=(\d+)/.exec(msg)?.[1] ?? 0);
+          onDropped(dropped);
+          log.warn({ err: msg, dropped }, "InfluxDB dropped points of a batch");
+        }
+      }
+      await influx.writePoints([{ measurement: META, fields: { checkpoint }, timestamp: Date.now() }], { precision: "ms" });
+    },
+    async checkpoint() {
+      const rows = await influx.query<{ last: number }>(`SELECT last("checkpoint") FROM ${q(META)}`);
+      return rows[0] ? Number(rows[0].last) : 0;
+    },
+    async raw(rq: RawQuery) {
+      const ms = rq.measurement ? [rq.measurement] : await measurements();
+      const out: RawRow[] = [];
+      for (const m of ms) {
+        const rows = await influx.query<{ time: { getTime(): number }; payload: string; receivedAt: number }>(
+          `SELECT "payload", "receivedAt" FROM ${q(m)} WHERE "device" = ${lit(rq.deviceId)} AND time >= ${ns(rq.from)} AND time < ${ns(rq.to)} ORDER BY time LIMIT ${Math.trunc(rq.limit)}`,
+          { precision: "ms" },
+        );
+        out.push(...rows.map(toRaw(m)));
+      }
+      return out.sort((a, b) => a.ts - b.ts).slice(0, rq.limit);
+    },
+    async rawMany(rq) {
+      const out = new Map<string, RawRow[]>();
+      for (let i = 0; i < rq.deviceIds.length; i += 200) {
+        const ids = rq.deviceIds.slice(i, i + 200);
+        const res = await influx.query(
+          `SELECT "payload", "receivedAt" FROM ${q(rq.measurement)} WHERE "device" =~ /^(${ids.join("|")})$/ AND time >= ${ns(rq.from)} AND time < ${ns(rq.to)} GROUP BY "device"`,
+          { precision: "ms" },
+        );
+        for (const g of res.groups()) {
+          const id = String(g.tags.device);
+          out.set(id, [
+            ...(out.get(id) ?? []),
+            ...(g.rows as unknown as { time: { getTime(): number }; payload: string; receivedAt: number }[]).map(toRaw(rq.measurement)),
+          ]);
+        }
+      }
+      return out;
+    },
+    async aggregate(aq: AggQuery): Promise<AggRow[]> {
+      const all = await numericFields(aq.measurement);
+      const fields = aq.fields?.length ? all.filter((f) => aq.fields?.includes(f)) : all;
+      const out: AggRow[] = [];
+      const every = { minute: "1m", hour: "1h", day: "1d" }[aq.every];
+      for (const f of fields) {
+        const rows = await influx.query<{ time: { getTime(): number }; min: number; avg: number; max: number; last: number; count: number }>(
+          `SELECT min(${q(f)}) AS "min", mean(${q(f)}) AS "avg", max(${q(f)}) AS "max", last(${q(f)}) AS "last", count(${q(f)}) AS "count" FROM ${q(aq.measurement)}
+           WHERE "device" = ${lit(aq.deviceId)} AND time >= ${ns(aq.from)} AND time < ${ns(aq.to)} GROUP BY time(${every}) fill(none)`,
+          { precision: "ms" },
+        );
+        for (const r of rows) out.push({ ts: r.time.getTime(), field: f, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.count) });
+      }
+      return out.sort((a, b) => a.ts - b.ts || (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+    },
+    async latest(deviceId, measurement) {
+      const rows = await influx.query<{ time: { getTime(): number }; payload: string; receivedAt: number }>(
+        // (two selectors in one query would return time 0, so the newest row is read instead)
+        `SELECT "payload", "receivedAt" FROM ${q(measurement)} WHERE "device" = ${lit(deviceId)} ORDER BY time DESC LIMIT 1`,
+        { precision: "ms" },
+      );
+      return rows[0] ? toRaw(measurement)(rows[0]) : undefined;
+    },
+    async count(cq) {
+      const ms = cq.measurement ? [cq.measurement] : await measurements();
+      let n = 0;
+      for (const m of ms) {
+        const rows = await influx.query<{ count: number }>(
+          `SELECT count("payload") FROM ${q(m)}${cq.deviceId ? ` WHERE "device" = ${lit(cq.deviceId)}` : ""}`,
+        );
+        n += rows.reduce((s, r) => s + Number(r.count), 0);
+      }
+      return n;
+    },
+    async ping() {
+      const hosts = await influx.ping(5000);
+      if (!hosts.some((h) => h.online)) throw new Error(`InfluxDB at ${opts.url} does not answer`);
+    },
+    async close() {},
+  };
+}

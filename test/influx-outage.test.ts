@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { INFLUXD, type Influx, serviceAvailable, startInflux } from "./services.js";
+
+const run = serviceAvailable("InfluxDB", INFLUXD, "apt-get install influxdb");
+
+describe.skipIf(!run)("the service on InfluxDB, through an InfluxDB outage", () => {
+  let influx: Influx;
+  let t: TestApp;
+  beforeAll(async () => {
+    influx = await startInflux();
+    t = await startTestApp({ AGRILUME_STORE: "influx", AGRILUME_INFLUX_URL: influx.url, AGRILUME_INFLUX_DATABASE: "outage" });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await influx.stop();
+    influx.remove();
+  });
+
+  it("sets up retention policies and the hourly rollup", async () => {
+    const q = async (s: string) =>
+      (
+        (await (await fetch(`${influx.url}/query?db=outage&q=${encodeURIComponent(s)}`)).json()) as {
+          results: { series?: { values: unknown[][] }[] }[];
+        }
+      ).results[0]?.series?.[0]?.values ?? [];
+    expect((await q("SHOW RETENTION POLICIES")).map((v) => [v[0], v[1], v[4]])).toEqual(
+      expect.arrayContaining([
+        ["raw", "1440h0m0s", true],
+        ["rollup", "17472h0m0s", false],
+      ]),
+    );
+    expect(JSON.stringify(await q("SHOW CONTINUOUS QUERIES"))).toContain("agrilume_hourly");
+  });
+
+  it("keeps acknowledging while InfluxDB is down, spools to disk, and writes every reading exactly once when it is back", async () => {
+    const creds = await registerLight(t, "OUT-1");
+    const client = await connectDevice(t, creds);
+    const t0 = Date.now() - 3600_000;
+    const send = (from: number, n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) => publish(client, "streetlight/OUT-1/telemetry", JSON.stringify(reading(t0 + (from + i) * 1000)))),
+      );
+    await send(0, 200);
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+
+    await influx.kill(); // in the middle of the run
+    await send(200, 300); // every one of these is acknowledged: it is in the write-ahead log
+    const metrics = async () => (await (await t.api("/metrics")).text()).split("\n");
+    await waitUntil(async () => (await metrics()).some((l) => /^agrilume_store_write_errors_total [1-9]/.test(l)), "failed writes counted", 20_000);
+    await waitUntil(async () => (await metrics()).some((l) => /^agrilume_spool_records [1-9]/.test(l)), "the spool counted", 20_000);
+    expect((await t.api("/ready")).status).toBe(503);
+
+    await influx.start();
+    await send(500, 100);
+    const count = () => t.app.telemetry.count({ deviceId: "OUT-1", measurement: "streetlight_telemetry" }).catch(() => -1); // -1: not answering yet
+    await waitUntil(async () => (await count()) === 600, "all 600 readings in InfluxDB", 60_000);
+    const rows = await t.app.telemetry.raw({ deviceId: "OUT-1", measurement: "streetlight_telemetry", from: t0, to: t0 + 600_000, limit: 10_000 });
+    expect(new Set(rows.map((r) => r.ts)).size).toBe(600);
+    await waitUntil(async () => (await metrics()).some((l) => l === "agrilume_spool_records 0"), "the spool drained", 20_000);
+    client.end();
+  });
+});
