@@ -19,6 +19,7 @@ import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
 import type { Logger } from "./log.js";
+import type { DerivedPoint } from "./store/derived.js";
 import { createDuckDbTelemetryStore } from "./store/duckdb-telemetry.js";
 import { createInfluxTelemetryStore } from "./store/influx-telemetry.js";
 import { openStateStore } from "./store/state-store.js";
@@ -71,7 +72,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   const blendStore = blendingStore(state.db);
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
-  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock });
+  const derive = (points: DerivedPoint[]) => {
+    telemetry.writeDerived(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
+  };
+  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, derive });
   const nights = nightStore(state.db);
   const streetlights = createStreetlightMonitor({
     registry,
@@ -81,6 +85,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     reportIntervalMs: config.ingest.reportIntervalS.streetlight * 1000,
     log,
+    derive,
   });
 
   // Everything that consumes durable records, each with its own checkpoint.
@@ -158,7 +163,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
-  const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification });
+  const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification, derive });
   verificationRoutes(http, { verification, clock });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
 

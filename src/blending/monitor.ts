@@ -5,6 +5,7 @@ import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
+import type { DerivedPoint } from "../store/derived.js";
 import { evaluateBatch } from "./batch.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
@@ -43,8 +44,11 @@ export function createBlendingMonitor(deps: {
   presence: Presence;
   bus: CommandBus;
   clock: () => number;
+  /** Points for dashboards (src/store/derived.ts). */
+  derive?: (points: DerivedPoint[]) => void;
 }) {
   const { store, blending, registry, presence, bus, clock } = deps;
+  const derive = deps.derive ?? (() => undefined);
   const machines = new Map<string, MachineState>();
   /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed). */
   const lastBatches = new Map<string, BatchRecord>();
@@ -122,6 +126,27 @@ export function createBlendingMonitor(deps: {
         const last = lastBatches.get(b.machineId);
         if (b.state === "complete" && (!last || (last.endedAt ?? 0) <= (b.endedAt ?? 0))) lastBatches.set(b.machineId, b);
       }
+      derive(
+        [...changed.values()]
+          .filter((b) => b.state === "complete" && b.evaluation && b.endedAt !== null)
+          .map((b) => {
+            const e = b.evaluation as NonNullable<BatchRecord["evaluation"]>;
+            const dev = Object.fromEntries(Object.entries(e.deviation).flatMap(([c, d]) => (d.pct === null ? [] : [[`dev.${c}`, d.pct]])));
+            return {
+              measurement: "blending_batch" as const,
+              tags: { station: blending.order(b.orderId)?.station ?? "", order: b.orderId, machine: b.machineId },
+              fields: {
+                actualT: e.actualKg / 1000,
+                inTolerance: e.inTolerance ? 1 : 0,
+                n: e.actualGrade.n,
+                p2o5: e.actualGrade.p2o5,
+                k2o: e.actualGrade.k2o,
+                ...dev,
+              },
+              ts: b.endedAt as number,
+            };
+          }),
+      );
       const touched = new Set([...changed.values()].map((b) => b.orderId));
       for (const orderId of touched) void publishProgress(orderId);
     },
@@ -132,6 +157,22 @@ export function createBlendingMonitor(deps: {
     if (!o) return;
     const p = await blending.progress(orderId, await store.batchesOf(orderId));
     events.emit("progress", orderId, p);
+    derive([
+      {
+        measurement: "blending_order",
+        tags: { station: o.station, order: o.id, machine: o.machineId ?? "" },
+        fields: {
+          targetT: p.targetT,
+          producedT: p.producedT,
+          progressPct: p.progressPct,
+          rateTPerHour: p.rateTPerHour,
+          rateTPerDay: p.rateTPerDay,
+          bags: p.bags,
+          onSchedule: p.onSchedule === false ? 0 : 1,
+        },
+        ts: clock(),
+      },
+    ]);
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
     await bus
       .publish(`stations/${o.station}/orders/${o.id}/progress`, { orderId: o.id, state: o.state, ...p }, { retain: true })

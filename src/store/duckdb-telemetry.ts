@@ -15,6 +15,11 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
         field VARCHAR NOT NULL, value DOUBLE NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: "derived points for dashboards",
+    sql: "CREATE TABLE derived (measurement VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL, tags JSON NOT NULL, fields JSON NOT NULL);",
+  },
 ];
 
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
@@ -167,6 +172,19 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
         params,
       );
       return Number(rows[0]?.n ?? 0);
+    },
+    async writeDerived(points) {
+      if (points.length === 0) return;
+      await db.tx(async () => {
+        for (const p of points) {
+          await db.run("INSERT INTO derived (measurement, ts, tags, fields) VALUES (?, ?::TIMESTAMP_MS, ?, ?)", [
+            p.measurement,
+            iso(p.ts),
+            JSON.stringify(p.tags),
+            JSON.stringify(p.fields),
+          ]);
+        }
+      });
     },
     async ping() {
       await db.all("SELECT 1");

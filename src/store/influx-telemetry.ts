@@ -190,6 +190,18 @@ export async function createInfluxTelemetryStore(
       }
       return n;
     },
+    async writeDerived(points) {
+      if (points.length === 0) return;
+      await influx.writePoints(
+        points.map((p) => ({
+          measurement: p.measurement,
+          tags: Object.fromEntries(Object.entries(p.tags).filter(([, v]) => v !== "")),
+          fields: p.fields,
+          timestamp: p.ts,
+        })),
+        { precision: "ms" },
+      );
+    },
     async ping() {
       const hosts = await influx.ping(5000);
       if (!hosts.some((h) => h.online)) throw new Error(`InfluxDB at ${opts.url} does not answer`);

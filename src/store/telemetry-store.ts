@@ -1,3 +1,5 @@
+import type { DerivedPoint } from "./derived.js";
+
 /**
  * The telemetry store interface. Every implementation passes test/store-contract.ts.
  * Writes are idempotent: a reading is identified by (measurement, deviceId, ts), so a device's
@@ -38,6 +40,8 @@ export interface TelemetryStore {
   aggregate(q: AggQuery): Promise<AggRow[]>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;
+  /** Points the service derives for dashboards (src/store/derived.ts); best effort, not replayed. */
+  writeDerived(points: DerivedPoint[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

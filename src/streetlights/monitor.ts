@@ -3,11 +3,12 @@ import type { Registry } from "../devices/registry.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Logger } from "../log.js";
+import type { DerivedPoint } from "../store/derived.js";
 import type { DeviceRecord } from "../store/state-store.js";
 import type { TelemetryStore } from "../store/telemetry-store.js";
 import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightAround, nightOf, type Profile, ProfileSchema } from "./expectation.js";
 import { computeNight, flagChargeFaults, type NightRecord } from "./nightly.js";
-import { type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
+import { CONDITIONS, type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
 import type { NightStore } from "./store.js";
 
 /** Neighbours: lights of the same village within this distance (proposal: about 20 poles either side at 52 m). */
@@ -31,9 +32,24 @@ export function createStreetlightMonitor(deps: {
   clock: () => number;
   reportIntervalMs: number;
   log: Logger;
+  /** Points for dashboards (src/store/derived.ts). */
+  derive?: (points: DerivedPoint[]) => void;
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
+  const derive = deps.derive ?? (() => undefined);
   const states = new Map<string, LightState>();
+  const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DerivedPoint => ({
+    measurement: "streetlight_condition",
+    tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
+    fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
+    ts,
+  });
+  // Going offline is a condition change too (silence is judged on the server clock).
+  presence.events.on("change", (c) => {
+    const d = registry.get(c.deviceId);
+    if (d?.family !== "streetlight") return;
+    derive([conditionPoint(d, c.online ? (states.get(d.id)?.condition ?? "off") : "offline", c.online, c.at)]);
+  });
   const recent = new Map<string, Recent>();
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
   /** Nights that have ended but received readings since (buffered data): their records are computed again. */
@@ -148,6 +164,24 @@ export function createStreetlightMonitor(deps: {
         });
         await nights.write(records);
         written += records.length;
+        derive(
+          records.map((rec) => {
+            const d = registry.get(rec.deviceId);
+            return {
+              measurement: "streetlight_night" as const,
+              tags: { device: rec.deviceId, town: d?.town ?? "", village: d?.village ?? "" },
+              fields: {
+                lit: rec.classification === "lit" ? 1 : 0,
+                litMin: rec.litMin,
+                expectedMin: rec.expectedMin,
+                loadWh: rec.loadWh,
+                pvWh: rec.pvWhDayBefore ?? 0,
+                classification: rec.classification,
+              },
+              ts: Date.parse(rec.dusk),
+            };
+          }),
+        );
       }
     }
     if (written > 0) log.info({ written }, "nightly records written");
@@ -159,7 +193,9 @@ export function createStreetlightMonitor(deps: {
       if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
       const body = { ...(r.message.body as StreetlightTelemetry), ts: r.ts };
       const prev = states.get(r.device.id) ?? initialState(r.ts);
-      states.set(r.device.id, step(prev, body, info(r.device), neighbourView(r.device.id, r.ts)));
+      const next = step(prev, body, info(r.device), neighbourView(r.device.id, r.ts));
+      states.set(r.device.id, next);
+      if (next.condition !== prev.condition || next.since !== prev.since) derive([conditionPoint(r.device, next.condition, true, next.since)]);
       const last = recent.get(r.device.id);
       if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
       // A reading for a night that has already ended (afternoon readings count for that evening's night).

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
 import type { Registry } from "../devices/registry.js";
+import type { DerivedPoint } from "../store/derived.js";
 import type { NightStore } from "../streetlights/store.js";
 import type { Project } from "./claims.js";
 import type { VerificationStore } from "./store.js";
@@ -27,7 +28,14 @@ export const REASON_ZH: Record<string, string> = {
 };
 
 /** Claims, verdicts and reports for the finance bureau. A report is a pure function of its parameters and the stored data. */
-export function createVerification(deps: { store: VerificationStore; nights: NightStore; registry: Registry; settings: VerifySettings }) {
+export function createVerification(deps: {
+  store: VerificationStore;
+  nights: NightStore;
+  registry: Registry;
+  settings: VerifySettings;
+  /** Points for dashboards (src/store/derived.ts). */
+  derive?: (points: DerivedPoint[]) => void;
+}) {
   const { store, nights, registry, settings } = deps;
 
   async function run(params: ReportParams) {
@@ -95,6 +103,16 @@ export function createVerification(deps: { store: VerificationStore; nights: Nig
       const d = digest(r);
       const reportId = randomUUID();
       await store.logReport({ id: reportId, kind, params: params as unknown as Record<string, unknown>, digest: d, keyName, createdAt: Date.now() });
+      if (kind === "json" && !params.town && !params.project) {
+        const now = Date.now();
+        const point = (town: string, project: string, x: ReturnType<typeof summarise>): DerivedPoint => ({
+          measurement: "verification_summary",
+          tags: { town, project },
+          fields: { claimed: x.claimed, reporting: x.reporting, verified: x.verified, verifiedSubsidyYuan: x.verifiedSubsidyYuan },
+          ts: now,
+        });
+        deps.derive?.([...r.byTown.map((t) => point(t.town, "", t)), ...r.byProject.map((p) => point(p.town, p.projectId, p))]);
+      }
       return { ...r, reportId, digest: d };
     },
     reports: (limit: number) => store.reports(limit),

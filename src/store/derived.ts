@@ -1,0 +1,23 @@
+/**
+ * Measurements the service derives and writes to the telemetry store for dashboards (Grafana on
+ * InfluxDB): what they are, with their tags and fields. The writers below and the dashboard test both
+ * use these declarations, so a dashboard cannot query a field nobody writes.
+ */
+export const DERIVED = {
+  /** After every batch and order change: the order's progress. */
+  blending_order: {
+    tags: ["station", "order", "machine"],
+    fields: ["targetT", "producedT", "progressPct", "rateTPerHour", "rateTPerDay", "bags", "onSchedule"],
+  },
+  /** Each completed batch: actual tonnes, tolerance, actual N-P-K, deviation % per material (`dev.<code>`). */
+  blending_batch: { tags: ["station", "order", "machine"], fields: ["actualT", "inTolerance", "n", "p2o5", "k2o", "dev.*"] },
+  /** Each change of a light's condition (and its position, for maps). `code` is the index in CONDITIONS. */
+  streetlight_condition: { tags: ["device", "town", "village"], fields: ["condition", "code", "online", "lat", "lon"] },
+  /** Each nightly record. */
+  streetlight_night: { tags: ["device", "town", "village"], fields: ["lit", "litMin", "expectedMin", "loadWh", "pvWh", "classification"] },
+  /** Each verification report made (JSON), per town and project. */
+  verification_summary: { tags: ["town", "project"], fields: ["claimed", "reporting", "verified", "verifiedSubsidyYuan"] },
+} as const;
+export type DerivedMeasurement = keyof typeof DERIVED;
+
+export type DerivedPoint = { measurement: DerivedMeasurement; tags: Record<string, string>; fields: Record<string, number | string>; ts: number };
