@@ -61,7 +61,9 @@ describe.skipIf(!run)("the service on InfluxDB, through an InfluxDB outage", () 
     client.end();
     // the service's own points for dashboards land in InfluxDB too (the light came online: a condition change)
     const sql = `SELECT "condition", "online" FROM "streetlight_condition" WHERE "device" = 'OUT-1'`;
-    const res = (await (await fetch(`${influx.url}/query?db=outage&q=${encodeURIComponent(sql)}`)).json()) as { results: { series?: { values: unknown[][] }[] }[] };
+    const res = (await (await fetch(`${influx.url}/query?db=outage&q=${encodeURIComponent(sql)}`)).json()) as {
+      results: { series?: { values: unknown[][] }[] }[];
+    };
     const points = res.results[0]?.series?.[0]?.values ?? [];
     expect(points.length).toBeGreaterThanOrEqual(1);
   });

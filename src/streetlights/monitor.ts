@@ -145,9 +145,12 @@ export function createStreetlightMonitor(deps: {
           from: ref.dusk - 15 * 3600_000,
           to: ref.dawn + 2 * 3600_000,
         });
-        // A light registered after the night, with no readings from it, has no record for it.
+        // A night counts for a light registered before it began, or that reported during it.
         const records: NightRecord[] = chunk
-          .filter((d) => rows.has(d.id) || d.createdAt < nightOf(date, d.lat as number, d.lon as number, profileOf(d)).end)
+          .filter((d) => {
+            const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
+            return d.createdAt < n.start || (rows.get(d.id) ?? []).some((x) => x.ts >= n.start && x.ts < n.end);
+          })
           .map((d) =>
             computeNight({
               deviceId: d.id,
