@@ -168,10 +168,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
 
   const timers: NodeJS.Timeout[] = [];
+  /** Periodic work under way: stop() waits for it before closing the stores it uses. */
+  const running = new Set<Promise<void>>();
+  const track = (fn: () => Promise<void> | void): Promise<void> => {
+    const p = Promise.resolve()
+      .then(fn)
+      .catch((e: unknown) => log.warn({ err: e }, "periodic task failed"))
+      .finally(() => running.delete(p));
+    running.add(p);
+    return p;
+  };
   const every = (ms: number, fn: () => Promise<void> | void) => {
-    const t = setInterval(() => {
-      Promise.resolve(fn()).catch((e: unknown) => log.warn({ err: e }, "periodic task failed"));
-    }, ms);
+    const t = setInterval(() => void track(fn), ms);
     t.unref();
     timers.push(t);
   };
@@ -227,7 +235,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       };
       every(5 * 60_000, nightly);
       // Catch up soon after a start, not only five minutes in.
-      const soon = setTimeout(() => void nightly().catch((e: unknown) => log.warn({ err: e }, "nightly records failed")), 10_000);
+      const soon = setTimeout(() => void track(nightly), 10_000);
       soon.unref();
       timers.push(soon);
       updateGauges();
@@ -247,6 +255,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         for (const t of timers) clearInterval(t);
+        await step("periodic tasks", () => Promise.all(running));
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());

@@ -37,8 +37,6 @@ export function createStoreWriter(deps: {
   maxQueue?: number;
   log: Logger;
   metrics: StoreWriterMetrics;
-  /** Called after a batch is in every sink (for live views that must match what the API reads). */
-  onWritten?: (records: WalRecord[]) => void;
 }) {
   const { wal, sinks, batchSize, flushMs, log, metrics } = deps;
   const maxQueue = deps.maxQueue ?? batchSize * 20;
@@ -53,6 +51,7 @@ export function createStoreWriter(deps: {
   let backoffMs = 0;
   let stopped = false;
   const waiters: { seq: number; resolve: () => void }[] = [];
+  const observers = new Set<(records: WalRecord[]) => void>();
 
   const schedule = (delay: number) => {
     if (timer || stopped) return;
@@ -86,7 +85,7 @@ export function createStoreWriter(deps: {
     const counts = new Map<string, number>();
     for (const r of batch) if (r.kind === "reading") counts.set(r.reading.measurement, (counts.get(r.reading.measurement) ?? 0) + 1);
     for (const [m, n] of counts) metrics.written(m, n);
-    deps.onWritten?.(batch);
+    for (const o of observers) o(batch);
   }
 
   async function drain() {
@@ -167,6 +166,11 @@ export function createStoreWriter(deps: {
       return new Promise((resolve) => waiters.push({ seq, resolve }));
     },
     depth: () => queue.length,
+    /** Sees each batch once it is in every sink, i.e. queryable (the benchmark measures publish → queryable with it). */
+    observe(fn: (records: WalRecord[]) => void): () => void {
+      observers.add(fn);
+      return () => observers.delete(fn);
+    },
     /** Writes everything queued, then stops. */
     async stop() {
       stopped = true;

@@ -191,7 +191,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
     },
     async close() {
       await db.run("CHECKPOINT");
-      db.close();
+      await db.close();
     },
   };
 }

@@ -9,7 +9,8 @@ export type Db = {
   run(sql: string, params?: DuckDBValue[]): Promise<void>;
   /** Runs `fn` in a transaction; serialised with every other call on this connection. */
   tx<T>(fn: () => Promise<T>): Promise<T>;
-  close(): void;
+  /** Waits for queued statements, then closes; later calls fail with an error (never touch a closed native handle). */
+  close(): Promise<void>;
 };
 
 export type Migration = { version: number; name: string; sql: string };
@@ -23,7 +24,9 @@ export async function openDb(path: string, migrations: Migration[]): Promise<Db>
   const instance = await DuckDBInstance.create(path);
   const conn = await instance.connect();
   let chain: Promise<unknown> = Promise.resolve();
+  let closed = false;
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(new Error(`database ${path} is closed`));
     const next = chain.then(fn, fn);
     chain = next.catch(() => undefined);
     return next;
@@ -56,7 +59,10 @@ export async function openDb(path: string, migrations: Migration[]): Promise<Db>
           throw e;
         }
       }),
-    close: () => {
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await chain.catch(() => undefined);
       conn.closeSync();
       instance.closeSync();
     },

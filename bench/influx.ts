@@ -1,0 +1,58 @@
+import { numericFields } from "../devices/index.js";
+import { createLogger } from "../src/log.js";
+import { createInfluxTelemetryStore } from "../src/store/influx-telemetry.js";
+import type { StoredReading } from "../src/store/telemetry-store.js";
+import { reading } from "../test/helpers.js";
+import type { Influx } from "../test/services.js";
+import { round } from "./load.js";
+
+/** The store's write path (batches of 5,000 StoredReadings, with its checkpoint) against raw line protocol of the same points. */
+export async function benchInflux(influx: Influx, n: number, progress: (label: string, n: number, total: number) => void) {
+  const store = await createInfluxTelemetryStore(
+    { url: influx.url, database: "bench_store", setup: true, rawRetention: "60d", rollupRetention: "104w" },
+    createLogger("silent"),
+  );
+  const t0 = Date.now() - 86_400_000;
+  const readings: StoredReading[] = Array.from({ length: n }, (_, i) => {
+    const payload = reading(t0 + i * 10) as unknown as Record<string, unknown>;
+    return {
+      seq: i + 1,
+      measurement: "streetlight_telemetry",
+      deviceId: `L${i % 1000}`,
+      ts: t0 + i * 10,
+      receivedAt: t0 + i * 10,
+      tags: { town: "来苏镇", village: "梳妆台村" },
+      payload,
+      fields: numericFields(payload),
+    };
+  });
+  const B = 5000;
+  let start = performance.now();
+  for (let i = 0; i < n; i += B) {
+    await store.write(readings.slice(i, i + B), i + B);
+    progress("store path", Math.min(i + B, n), n);
+  }
+  const storeRate = Math.round(n / ((performance.now() - start) / 1000));
+  await fetch(`${influx.url}/query?q=${encodeURIComponent("CREATE DATABASE bench_raw")}`, { method: "POST" });
+  const esc = (s: string) => s.replace(/[ ,=]/g, (c) => `\\${c}`);
+  const line = (r: StoredReading) =>
+    `${r.measurement},device=${r.deviceId},family=streetlight,town=${esc(r.tags.town ?? "")},village=${esc(r.tags.village ?? "")} ${Object.entries(
+      r.fields,
+    )
+      .map(([k, v]) => `${esc(k)}=${v}`)
+      .join(",")},payload="${JSON.stringify(r.payload).replace(/"/g, '\\"')}",receivedAt=${r.receivedAt} ${r.ts}`;
+  start = performance.now();
+  for (let i = 0; i < n; i += B) {
+    const body = readings
+      .slice(i, i + B)
+      .map(line)
+      .join("\n");
+    const res = await fetch(`${influx.url}/write?db=bench_raw&precision=ms`, { method: "POST", body });
+    if (res.status !== 204) throw new Error(`raw write: ${res.status} ${await res.text()}`);
+    progress("raw line protocol", Math.min(i + B, n), n);
+  }
+  const rawRate = Math.round(n / ((performance.now() - start) / 1000));
+  await influx.stop();
+  influx.remove();
+  return { points: n, storeRate, rawRate, ratio: round(storeRate / rawRate) };
+}

@@ -1,0 +1,84 @@
+import mqtt, { type MqttClient } from "mqtt";
+
+/**
+ * The load generator: `devices` real MQTT connections, each publishing `perDevice` QoS 1 messages with
+ * at most `window` unacknowledged at a time (a controller's in-flight limit), optionally paced to
+ * `rate` messages per second in all. Latency here is publish → PUBACK.
+ */
+export type Load = {
+  url: string;
+  devices: { id: string; secret?: string }[];
+  perDevice: number;
+  window: number;
+  rate?: number;
+  payload: (device: string, i: number) => string;
+  topic: (device: string) => string;
+};
+export type LoadResult = { sent: number; acked: number; seconds: number; rate: number; ackP50Ms: number; ackP99Ms: number };
+
+export async function connectAll(url: string, devices: { id: string; secret?: string }[], onProgress?: (n: number) => void): Promise<MqttClient[]> {
+  const clients: MqttClient[] = [];
+  const parallel = 50;
+  for (let i = 0; i < devices.length; i += parallel) {
+    const chunk = devices.slice(i, i + parallel);
+    clients.push(
+      ...(await Promise.all(
+        chunk.map((d) =>
+          mqtt.connectAsync(url, {
+            clientId: d.id,
+            ...(d.secret ? { username: d.id, password: d.secret } : {}),
+            clean: true,
+            reconnectPeriod: 0,
+            keepalive: 120,
+          }),
+        ),
+      )),
+    );
+    onProgress?.(clients.length);
+  }
+  return clients;
+}
+
+export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (acked: number) => void): Promise<LoadResult> {
+  const lat: number[] = [];
+  let acked = 0;
+  const started = performance.now();
+  const total = load.devices.length * load.perDevice;
+  const interval = load.rate ? 1000 / (load.rate / load.devices.length) : 0; // per device
+  const progress = setInterval(() => onProgress?.(acked), 500);
+  await Promise.all(
+    clients.map(async (c, d) => {
+      const dev = load.devices[d]?.id ?? "";
+      const topic = load.topic(dev);
+      let next = 0;
+      const inflight = new Set<Promise<void>>();
+      const t0 = performance.now() + (interval ? (d / load.devices.length) * interval : 0);
+      for (let i = 0; i < load.perDevice; i++) {
+        if (interval) {
+          const due = t0 + i * interval - performance.now();
+          if (due > 0) await new Promise((r) => setTimeout(r, due));
+        }
+        const sentAt = performance.now();
+        const p: Promise<void> = c.publishAsync(topic, load.payload(dev, next++), { qos: 1 }).then(() => {
+          lat.push(performance.now() - sentAt);
+          acked++;
+          inflight.delete(p);
+        });
+        inflight.add(p);
+        if (inflight.size >= load.window) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+    }),
+  );
+  clearInterval(progress);
+  const seconds = (performance.now() - started) / 1000;
+  lat.sort((a, b) => a - b);
+  const pct = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0) * 100) / 100;
+  return { sent: total, acked, seconds: round(seconds), rate: Math.round(acked / seconds), ackP50Ms: pct(0.5), ackP99Ms: pct(0.99) };
+}
+
+export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+export const pctile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return round(s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0);
+};

@@ -1,0 +1,189 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { Aedes } from "aedes";
+import { reading, startTestApp } from "../test/helpers.js";
+import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../test/services.js";
+import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
+import { benchRegistry, benchReports } from "./scale.js";
+
+/**
+ * npm run bench [-- --quick]: throughput, latency and memory of the real pipeline against baselines
+ * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
+ * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
+ */
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, out: { type: "string" } } });
+const quick = values.quick;
+const started = Date.now();
+const results: Record<string, unknown> = {};
+const rows: [string, string, string][] = [];
+const say = (s: string) => process.stdout.write(s);
+const step = (name: string) => say(`\n▶ ${name}\n`);
+const progress = (label: string, n: number, total: number) => say(`\r  ${label}: ${n}/${total} (${Math.round((n / total) * 100)} %)   `);
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 200);
+
+const DEVICES = quick ? 100 : 500;
+const PER = quick ? 100 : 200;
+const WINDOW = 20;
+const payload = (id: string, i: number) => JSON.stringify(reading(Date.now() - 3600_000 + i * 10, {}));
+const topic = (id: string) => `streetlight/${id}/telemetry`;
+const cpu0 = process.cpuUsage();
+
+// 1. The embedded pipeline at full speed, then at half that rate for latency
+step(`embedded pipeline: ${DEVICES} devices × ${PER} QoS 1 readings`);
+const app = await startTestApp({ AGRILUME_STORE_FLUSH_MS: "100" });
+const csv = ["id,family,town,village,lat,lon", ...Array.from({ length: DEVICES }, (_, i) => `B-${i},streetlight,来苏镇,梳妆台村,29.35,105.91`)].join(
+  "\n",
+);
+const imported = (await (await app.api("/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } })).json()) as {
+  devices: { id: string; secret: string }[];
+};
+const devices = imported.devices;
+const queryable: number[] = [];
+app.app.writer.observe((records) => {
+  const now = Date.now();
+  for (const r of records) if (r.kind === "reading") queryable.push(now - r.reading.receivedAt);
+});
+let clients = await connectAll(app.started.mqttUrl ?? "", devices, (n) => progress("connected", n, DEVICES));
+const full = await runLoad({ url: "", devices, perDevice: PER, window: WINDOW, payload, topic }, clients, (n) =>
+  progress("acknowledged", n, DEVICES * PER),
+);
+await app.app.writer.waitFor(app.app.wal.lastSeq());
+const stored = await app.app.telemetry.count({ measurement: "streetlight_telemetry" });
+queryable.length = 0;
+const halfRate = Math.round(full.rate / 2);
+const half = await runLoad(
+  { url: "", devices, perDevice: Math.round(PER / 2), window: WINDOW, rate: halfRate, payload: (id, i) => payload(id, i + PER), topic },
+  clients,
+  (n) => progress(`at ${halfRate}/s`, n, (DEVICES * PER) / 2),
+);
+await app.app.writer.waitFor(app.app.wal.lastSeq());
+const storedAll = await app.app.telemetry.count({ measurement: "streetlight_telemetry" });
+results.embedded = {
+  full,
+  stored,
+  lost: full.acked - stored,
+  half,
+  queryableP50Ms: pctile(queryable, 0.5),
+  queryableP99Ms: pctile(queryable, 0.99),
+  storedAfterHalf: storedAll,
+};
+for (const c of clients) c.end(true);
+await app.stop();
+
+// 2. Baseline: a bare aedes that only acknowledges (no auth, no validation, no durability)
+step("baseline: bare aedes");
+const bare = await Aedes.createBroker();
+const srv = createServer(bare.handle);
+await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+const bareUrl = `mqtt://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+clients = await connectAll(
+  bareUrl,
+  devices.map((d) => ({ id: d.id })),
+  (n) => progress("connected", n, DEVICES),
+);
+const bareRes = await runLoad({ url: bareUrl, devices, perDevice: PER, window: WINDOW, payload, topic }, clients, (n) =>
+  progress("acknowledged", n, DEVICES * PER),
+);
+for (const c of clients) c.end(true);
+await new Promise<void>((r) => bare.close(() => r()));
+srv.close();
+results.bareAedes = bareRes;
+
+// 3. Baseline: Mosquitto relaying to one subscriber
+let mosq: LoadResult | null = null;
+if (MOSQUITTO) {
+  step("baseline: Mosquitto relaying to one subscriber");
+  const m = await startMosquitto();
+  const [sub] = await connectAll(m.url, [{ id: "bench-subscriber" }]);
+  let relayed = 0;
+  sub?.on("message", () => relayed++);
+  await sub?.subscribeAsync("streetlight/+/telemetry", { qos: 1 });
+  clients = await connectAll(
+    m.url,
+    devices.map((d) => ({ id: d.id })),
+    (n) => progress("connected", n, DEVICES),
+  );
+  mosq = await runLoad({ url: m.url, devices, perDevice: PER, window: WINDOW, payload, topic }, clients, (n) =>
+    progress("acknowledged", n, DEVICES * PER),
+  );
+  for (const c of clients) c.end(true);
+  sub?.end(true);
+  await m.stop();
+  results.mosquitto = { ...mosq, relayed };
+} else results.mosquitto = "not installed (apt-get install mosquitto)";
+
+// 4. InfluxDB: the store's write path against raw batched line protocol to the same server
+if (INFLUXD) {
+  step("InfluxDB: store path against raw line-protocol writes");
+  const { benchInflux } = await import("./influx.js");
+  results.influx = await benchInflux(await startInflux(), quick ? 50_000 : 200_000, (label, n, t) => progress(label, n, t));
+} else results.influx = "not installed (apt-get install influxdb)";
+
+// 5. The dusk storm: every light of a (scaled) district connects and reports within a short window
+step("dusk storm");
+results.duskStorm = await (await import("./storm.js")).duskStorm(quick ? 1000 : 5000, (label, n, t) => progress(label, n, t));
+
+// 6 and 7. Registry at scale; the verification report and order progress
+step("registry scale");
+results.registry = await benchRegistry(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
+step("reports");
+results.reports = await benchReports((label, n, t) => progress(label, n, t));
+
+clearInterval(sampler);
+const cpu = process.cpuUsage(cpu0);
+const emb = results.embedded as { full: LoadResult; lost: number; half: LoadResult; queryableP99Ms: number };
+const infl = results.influx as { storeRate?: number; rawRate?: number; ratio?: number } | string;
+const reg = results.registry as { devices: number; heapMB: number; rssMB: number; sweepMs: number };
+const rep = results.reports as { verificationMs: number; lights: number; nights: number; progressP50Ms: number; progressP99Ms: number };
+const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; lost: number };
+const target = (ok: boolean) => (ok ? "✓" : "✗");
+rows.push(
+  ["embedded ingest (acked/s, zero loss)", `${emb.full.rate}/s, lost ${emb.lost}`, target(emb.lost === 0)],
+  ["bare aedes (acked/s)", `${bareRes.rate}/s`, ""],
+  ["embedded ÷ bare aedes (target ≥ 0.5)", `${round(emb.full.rate / bareRes.rate)}`, target(emb.full.rate / bareRes.rate >= 0.5)],
+  ["Mosquitto relay (acked/s)", mosq ? `${mosq.rate}/s` : "n/a", ""],
+  ["embedded ÷ Mosquitto", mosq ? `${round(emb.full.rate / mosq.rate)}` : "n/a", ""],
+  [
+    "p99 publish→queryable at half rate (target ≤ 1 s)",
+    `${emb.queryableP99Ms} ms (PUBACK p99 ${emb.half.ackP99Ms} ms)`,
+    target(emb.queryableP99Ms <= 1000),
+  ],
+  [
+    "InfluxDB store ÷ raw line protocol (target ≥ 0.8)",
+    typeof infl === "string" ? infl : `${infl.storeRate}/s ÷ ${infl.rawRate}/s = ${infl.ratio}`,
+    typeof infl === "string" ? "" : target((infl.ratio ?? 0) >= 0.8),
+  ],
+  [
+    `dusk storm: ${storm.lights} lights connect and report`,
+    `${storm.seconds} s, ${storm.connectPerSec} connects/s, lost ${storm.lost}`,
+    target(storm.lost === 0),
+  ],
+  [
+    `registry: ${reg.devices.toLocaleString()} lights (target ≤ 1.5 GB)`,
+    `heap ${reg.heapMB} MB, RSS ${reg.rssMB} MB; presence sweep ${reg.sweepMs} ms`,
+    target(reg.rssMB <= 1536),
+  ],
+  [`verification: ${rep.lights} lights × ${rep.nights} nights (target ≤ 2 s)`, `${rep.verificationMs} ms`, target(rep.verificationMs <= 2000)],
+  ["order progress query p50 / p99", `${rep.progressP50Ms} / ${rep.progressP99Ms} ms`, ""],
+  ["peak RSS of this run, CPU", `${Math.round(peakRss / 1e6)} MB, user ${round(cpu.user / 1e6)} s, system ${round(cpu.system / 1e6)} s`, ""],
+);
+const w = Math.max(...rows.map((r) => r[0].length));
+say(`\n\n${"measure".padEnd(w)}  result\n${"-".repeat(w + 40)}\n${rows.map(([a, b, c]) => `${a.padEnd(w)}  ${b} ${c}`).join("\n")}\n`);
+const machine = {
+  cpus: os.cpus().length,
+  model: os.cpus()[0]?.model,
+  memGB: Math.round(os.totalmem() / 1e9),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
+const out = values.out ?? `bench-results/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`;
+mkdirSync("bench-results", { recursive: true });
+writeFileSync(out, `${JSON.stringify({ quick, machine, seconds: round((Date.now() - started) / 1000), results }, null, 2)}\n`);
+say(`\nresults: ${out} (${round((Date.now() - started) / 1000)} s)\n`);
+process.exit(0);

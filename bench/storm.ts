@@ -1,0 +1,37 @@
+import mqtt from "mqtt";
+import { reading, startTestApp } from "../test/helpers.js";
+import { round } from "./load.js";
+
+/** Every light connects (with its own credentials: a slow hash each, unless cached) and reports once, all at once. */
+export async function duskStorm(lights: number, progress: (label: string, n: number, total: number) => void) {
+  const app = await startTestApp({ AGRILUME_STORE_FLUSH_MS: "100" });
+  const devices: { id: string; secret: string }[] = [];
+  for (let i = 0; i < lights; i += 1000) {
+    const csv = [
+      "id,family,town,village,lat,lon",
+      ...Array.from({ length: Math.min(1000, lights - i) }, (_, k) => `S-${i + k},streetlight,来苏镇,梳妆台村,29.35,105.91`),
+    ].join("\n");
+    const res = (await (await app.api("/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } })).json()) as {
+      devices: { id: string; secret: string }[];
+    };
+    devices.push(...res.devices);
+    progress("registered", devices.length, lights);
+  }
+  const url = app.started.mqttUrl ?? "";
+  const start = performance.now();
+  let acked = 0;
+  const clients = await Promise.all(
+    devices.map(async (d) => {
+      const c = await mqtt.connectAsync(url, { clientId: d.id, username: d.id, password: d.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
+      await c.publishAsync(`streetlight/${d.id}/telemetry`, JSON.stringify(reading(Date.now() - 1000)), { qos: 1 });
+      if (++acked % 100 === 0) progress("connected and reported", acked, lights);
+      return c;
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  await app.app.writer.waitFor(app.app.wal.lastSeq());
+  const stored = await app.app.telemetry.count({ measurement: "streetlight_telemetry" });
+  for (const c of clients) c.end(true);
+  await app.stop();
+  return { lights, seconds: round(seconds), connectPerSec: Math.round(lights / seconds), acked, stored, lost: acked - stored };
+}
