@@ -69,12 +69,10 @@ export async function benchReports(progress: Progress) {
   const until = localDate(Date.now());
   const dates = windowDates(until, NIGHTS);
   // one record per light per night, 95 % of nights lit, straight into the nights table
-  await state.db.run(
-    `INSERT INTO nights SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), d, CASE WHEN (i + j) % 20 = 0 THEN 'dark' ELSE 'lit' END, 400, epoch_ms(now())::BIGINT - (${NIGHTS} - j) * 86400000,
-      29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{}'
-    FROM range(${LIGHTS}) t(i), (SELECT unnest(?::VARCHAR[]) AS d, generate_subscripts(?::VARCHAR[], 1) AS j)`,
-    [dates as never, dates as never],
-  );
+  const window = dates.map((d, j) => `('${d}', ${j + 1})`).join(", ");
+  await state.db.run(`INSERT INTO nights SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), w.d, CASE WHEN (i + w.j) % 20 = 0 THEN 'dark' ELSE 'lit' END, 400,
+      epoch_ms(now())::BIGINT - (${NIGHTS} - w.j)::BIGINT * 86400000, 29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{}'
+    FROM range(${LIGHTS}) t(i), (VALUES ${window}) w(d, j)`);
   await state.db.run(`INSERT INTO projects SELECT 'P-' || (i // 100)::VARCHAR, json_object('id', 'P-' || (i // 100)::VARCHAR, 'town', 'town-' || (i % 23)::VARCHAR, 'village', 'village-' || (i // 100)::VARCHAR, 'road', '', 'year', 2025, 'approvedLights', 100, 'subsidyYuan', 2700)
     FROM range(0, ${LIGHTS}, 100) t(i)`);
   await state.db.run(`INSERT INTO claims SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), 'P-' || (i // 100)::VARCHAR, json_object('deviceId', 'YC-' || lpad(i::VARCHAR, 7, '0'), 'projectId', 'P-' || (i // 100)::VARCHAR,

@@ -1,6 +1,8 @@
 import type { Db, Migration } from "../store/duckdb.js";
 import type { NightRecord } from "./nightly.js";
 
+export type LightWindow = { deviceId: string; litNights: number; pvDays: number; lastTs: number | null; lat: number | null; lon: number | null };
+
 export const STREETLIGHT_MIGRATION: Migration = {
   version: 3,
   name: "streetlights: nightly records",
@@ -48,27 +50,25 @@ export function nightStore(db: Db) {
       const rows = await db.all<{ d: string | null }>("SELECT max(date) AS d FROM nights");
       return rows[0]?.d ?? null;
     },
-    /** The columns verification reads, for every light, over a window of nights. */
-    async window(
-      from: string,
-      to: string,
-    ): Promise<
-      { deviceId: string; date: string; classification: string; pvWh: number | null; lastTs: number | null; lat: number | null; lon: number | null }[]
-    > {
+    /** Per light over a window of nights: nights lit, days with PV above `pvWh`, the last reading and the last fix (what verification reads). */
+    async summary(from: string, to: string, pvWh: number): Promise<LightWindow[]> {
       const rows = await db.all<{
         device_id: string;
-        date: string;
-        classification: string;
-        pv_wh: number | null;
+        lit: bigint | number;
+        pv_days: bigint | number;
         last_ts: bigint | number | null;
         lat: number | null;
         lon: number | null;
-      }>("SELECT device_id, date, classification, pv_wh, last_ts, lat, lon FROM nights WHERE date >= ? AND date <= ?", [from, to]);
+      }>(
+        `SELECT device_id, count(*) FILTER (WHERE classification = 'lit') AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
+                arg_max(lat, last_ts) FILTER (WHERE lat IS NOT NULL) AS lat, arg_max(lon, last_ts) FILTER (WHERE lon IS NOT NULL) AS lon
+         FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
+        [pvWh, from, to],
+      );
       return rows.map((r) => ({
         deviceId: r.device_id,
-        date: r.date,
-        classification: r.classification,
-        pvWh: r.pv_wh,
+        litNights: Number(r.lit),
+        pvDays: Number(r.pv_days),
         lastTs: r.last_ts === null ? null : Number(r.last_ts),
         lat: r.lat,
         lon: r.lon,

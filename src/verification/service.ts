@@ -41,14 +41,14 @@ export function createVerification(deps: {
   async function run(params: ReportParams) {
     const [projects, allClaims] = await Promise.all([store.projects(), store.claims()]);
     const dates = windowDates(params.until, params.nights);
-    const rows = await nights.window(dates[0] ?? params.until, dates.at(-1) ?? params.until);
+    const windows = await nights.summary(dates[0] ?? params.until, dates.at(-1) ?? params.until, settings.pvWh);
     const untilMs = Date.parse(`${params.until}T00:00:00+08:00`);
     // Identity and pole checks look at every claim (any town, any year); the report then narrows.
     const all = verify({
       projects,
       claims: allClaims,
-      nights: rows,
-      windowDates: dates,
+      windows,
+      nights: dates.length,
       until: untilMs,
       registered: (id) => registry.get(id)?.family === "streetlight",
       settings,

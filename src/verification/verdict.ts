@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { distanceM } from "../streetlights/expectation.js";
+import type { LightWindow } from "../streetlights/store.js";
 import type { Claim, Project } from "./claims.js";
 
 /**
@@ -19,15 +20,6 @@ export type VerifySettings = {
   silentH: number;
   samplePct: number;
 };
-export type NightRow = {
-  deviceId: string;
-  date: string;
-  classification: string;
-  pvWh: number | null;
-  lastTs: number | null;
-  lat: number | null;
-  lon: number | null;
-};
 
 export type LightResult = {
   deviceId: string;
@@ -42,37 +34,34 @@ export type LightResult = {
 export function verify(input: {
   projects: Project[];
   claims: Claim[];
-  nights: NightRow[];
-  windowDates: string[];
+  /** Per light over the window (the nightly records, summed up in the store). */
+  windows: LightWindow[];
+  nights: number;
   until: number;
   registered: (id: string) => boolean;
   settings: VerifySettings;
 }): LightResult[] {
   const { settings: s } = input;
   const projects = new Map(input.projects.map((p) => [p.id, p]));
-  const byDevice = new Map<string, NightRow[]>();
-  for (const n of input.nights) {
-    const list = byDevice.get(n.deviceId) ?? [];
-    list.push(n);
-    byDevice.set(n.deviceId, list);
-  }
+  const byDevice = new Map(input.windows.map((w) => [w.deviceId, w]));
   // Identity: one subsidy per physical device, across every claim, town and year.
   const bySerial = groupBy(input.claims, (c) => c.controllerSerial);
   const byImei = groupBy(input.claims, (c) => c.imei);
   const poles = nearPoles(input.claims, s.duplicatePoleM);
-  const nightsN = input.windowDates.length;
+  const nightsN = input.nights;
   return input.claims.map((c): LightResult => {
     const p = projects.get(c.projectId);
     const base = { deviceId: c.deviceId, projectId: c.projectId, town: p?.town ?? "", village: p?.village ?? "", road: p?.road ?? "" };
-    const rows = (byDevice.get(c.deviceId) ?? []).filter((r) => input.windowDates.includes(r.date));
-    const lastTs = Math.max(0, ...rows.map((r) => r.lastTs ?? 0));
+    const w = byDevice.get(c.deviceId);
+    const lastTs = w?.lastTs ?? 0;
     const fail = (verdict: Reason, evidence: Record<string, unknown>): LightResult => ({ ...base, verdict, evidence });
     if (!input.registered(c.deviceId) || lastTs === 0) return fail("not_reporting", { registered: input.registered(c.deviceId), nightsWithData: 0 });
     const silentH = (input.until - lastTs) / 3600_000;
     if (silentH > s.silentH) return fail("silent", { lastSeen: new Date(lastTs).toISOString(), silentHours: Math.round(silentH) });
-    const fix = [...rows].sort((a, b) => (b.lastTs ?? 0) - (a.lastTs ?? 0)).find((r) => r.lat !== null && r.lon !== null);
-    if (!fix) return fail("location_mismatch", { reason: "no position reported", claimed: { lat: c.lat, lon: c.lon } });
-    const d = distanceM({ lat: c.lat, lon: c.lon }, { lat: fix.lat as number, lon: fix.lon as number });
+    if (w?.lat === null || w?.lat === undefined || w.lon === null)
+      return fail("location_mismatch", { reason: "no position reported", claimed: { lat: c.lat, lon: c.lon } });
+    const fix = { lat: w.lat, lon: w.lon };
+    const d = distanceM({ lat: c.lat, lon: c.lon }, fix);
     if (d > s.locationM)
       return fail("location_mismatch", {
         distanceM: Math.round(d * 10) / 10,
@@ -80,10 +69,10 @@ export function verify(input: {
         claimed: { lat: c.lat, lon: c.lon },
         reported: { lat: fix.lat, lon: fix.lon },
       });
-    const lit = rows.filter((r) => r.classification === "lit").length;
+    const lit = w.litNights;
     const needLit = Math.ceil(s.litNightsShare * nightsN - 1e-9);
     if (lit < needLit) return fail("not_lit", { litNights: lit, nights: nightsN, needed: needLit });
-    const pvDays = rows.filter((r) => (r.pvWh ?? 0) >= s.pvWh).length;
+    const pvDays = w.pvDays;
     const needPv = Math.ceil(s.pvDaysShare * nightsN - 1e-9);
     if (pvDays < needPv) return fail("no_charging", { pvDays, days: nightsN, needed: needPv, minWh: s.pvWh });
     const twins = [...(bySerial.get(c.controllerSerial) ?? []), ...(byImei.get(c.imei) ?? [])].filter((o) => o.deviceId !== c.deviceId);
