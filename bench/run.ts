@@ -30,7 +30,7 @@ const sampler = setInterval(() => {
 const DEVICES = quick ? 100 : 500;
 const PER = quick ? 100 : 200;
 const WINDOW = 20;
-const payload = (id: string, i: number) => JSON.stringify(reading(Date.now() - 3600_000 + i * 10, {}));
+const payload = (_device: string, i: number) => JSON.stringify(reading(Date.now() - 3600_000 + i * 10, {}));
 const topic = (id: string) => `streetlight/${id}/telemetry`;
 const cpu0 = process.cpuUsage();
 

@@ -34,8 +34,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
   // Temp tables live per connection: create the staging tables on every open.
   await db.run(`
     CREATE TEMP TABLE IF NOT EXISTS stage_messages (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, received_at TIMESTAMP_MS,
-      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
-    CREATE TEMP TABLE IF NOT EXISTS stage_points (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, seq BIGINT, field VARCHAR, value DOUBLE);
+      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR, fields VARCHAR);
   `);
 
   const toRaw = (r: { ts: Date; received_at: Date; measurement: string; payload: string }): RawRow => ({
@@ -50,9 +49,10 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
     async write(batch, checkpoint) {
       await db.tx(async () => {
         if (batch.length > 0) {
-          await db.run("DELETE FROM stage_messages; DELETE FROM stage_points;");
+          await db.run("DELETE FROM stage_messages");
+          // One row per reading; DuckDB expands the numeric fields into points itself (a call per value from
+          // JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
           const msgs = await db.conn.createAppender("stage_messages", "main", "temp");
-          const pts = await db.conn.createAppender("stage_points", "main", "temp");
           let minTs = Number.POSITIVE_INFINITY;
           let maxTs = 0;
           let minSeq = Number.POSITIVE_INFINITY;
@@ -70,19 +70,10 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
             appendOptVarchar(msgs, r.tags.village);
             appendOptVarchar(msgs, r.tags.station);
             msgs.appendVarchar(JSON.stringify(r.payload));
+            msgs.appendVarchar(JSON.stringify(r.fields));
             msgs.endRow();
-            for (const [field, value] of Object.entries(r.fields)) {
-              pts.appendVarchar(r.measurement);
-              pts.appendVarchar(r.deviceId);
-              pts.appendTimestampMilliseconds(ts);
-              pts.appendBigInt(BigInt(r.seq));
-              pts.appendVarchar(field);
-              pts.appendDouble(value);
-              pts.endRow();
-            }
           }
           msgs.closeSync();
-          pts.closeSync();
           // First copy of each (measurement, device, ts), and only if not stored already.
           await db.run(
             `INSERT INTO messages
@@ -95,8 +86,10 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
           );
           // Points only for the messages this batch actually added (they carry this batch's seqs).
           await db.run(
-            `INSERT INTO points SELECT p.measurement, p.device_id, p.ts, p.seq, p.field, p.value FROM stage_points p
-             WHERE p.seq IN (SELECT seq FROM messages WHERE seq >= ?)`,
+            `INSERT INTO points
+             SELECT measurement, device_id, ts, seq, field, CAST(json_extract(fields, '$."' || field || '"') AS DOUBLE) FROM (
+               SELECT measurement, device_id, ts, seq, fields, unnest(json_keys(fields)) AS field FROM stage_messages
+               WHERE seq IN (SELECT seq FROM messages WHERE seq >= ?))`,
             [BigInt(minSeq)],
           );
         }

@@ -38,11 +38,29 @@ const TZ = 8 * 3600_000;
 /** Local (China) calendar date of an instant. */
 export const localDate = (t: number) => new Date(t + TZ).toISOString().slice(0, 10);
 
+/**
+ * Sunset on `date` and sunrise the next morning at (lat, lon). They change once a day per light, and every
+ * reading asks, so they are remembered (bounded: the cache is emptied past 200,000 entries).
+ */
+const sunCache = new Map<string, { dusk: number; dawn: number }>();
+function sunTimes(date: string, lat: number, lon: number): { dusk: number; dawn: number } {
+  const key = `${date}|${lat}|${lon}`;
+  let v = sunCache.get(key);
+  if (!v) {
+    const noon = Date.parse(`${date}T12:00:00+08:00`);
+    v = {
+      dusk: SunCalc.getTimes(new Date(noon), lat, lon).sunset.getTime(),
+      dawn: SunCalc.getTimes(new Date(noon + DAY), lat, lon).sunrise.getTime(),
+    };
+    if (sunCache.size >= 200_000) sunCache.clear();
+    sunCache.set(key, v);
+  }
+  return v;
+}
+
 /** The night that begins on the evening of local date `date` at (lat, lon). */
 export function nightOf(date: string, lat: number, lon: number, profile: Profile): Night {
-  const noon = Date.parse(`${date}T12:00:00+08:00`);
-  const dusk = SunCalc.getTimes(new Date(noon), lat, lon).sunset.getTime();
-  const dawn = SunCalc.getTimes(new Date(noon + DAY), lat, lon).sunrise.getTime();
+  const { dusk, dawn } = sunTimes(date, lat, lon);
   const end = profile.mode === "dusk_plus" && profile.hours ? Math.min(dawn, dusk + profile.hours * 3600_000) : dawn;
   return { date, dusk, dawn, start: dusk, end };
 }

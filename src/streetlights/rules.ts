@@ -106,7 +106,7 @@ export function instantCondition(
     if (nb.reporting >= 2 && nb.lit / nb.reporting >= 0.5) return { condition: "lit", detail: "dark sky: most neighbours are lit too" };
     return { condition: "day_burner", detail: `${r.load.w} W in daylight` };
   }
-  if (fullDaylight(r.ts, light.lat, light.lon) && r.pv.w < RULES.noPvW && nb.reporting >= 2 && nb.charging / nb.reporting >= 0.5) {
+  if (r.pv.w < RULES.noPvW && nb.reporting >= 2 && fullDaylight(r.ts, light.lat, light.lon) && nb.charging / nb.reporting >= 0.5) {
     return { condition: "charge_fault", detail: `no PV while ${nb.charging} of ${nb.reporting} neighbours charge` };
   }
   return { condition: "off", detail: "" };
