@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BLENDER_REPORT_INTERVAL_S, STREETLIGHT_REPORT_INTERVAL_S } from "../devices/index.js";
 
 /**
  * All configuration, from AGRILUME_* environment variables and optionally a JSON file
@@ -97,8 +98,14 @@ export const SETTINGS = {
   },
   AGRILUME_REJECT_LIMIT: { schema: positiveInt.default(60), doc: "rejected messages a device may send per minute before it is disconnected" },
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
-  AGRILUME_STREETLIGHT_REPORT_S: { schema: positiveInt.default(300), doc: "streetlight report interval; 3× silence = offline" },
-  AGRILUME_BLENDER_REPORT_S: { schema: positiveInt.default(10), doc: "blending-machine report interval; 3× silence = offline" },
+  AGRILUME_STREETLIGHT_REPORT_S: {
+    schema: positiveInt.default(STREETLIGHT_REPORT_INTERVAL_S),
+    doc: "streetlight report interval; 3× silence = offline",
+  },
+  AGRILUME_BLENDER_REPORT_S: {
+    schema: positiveInt.default(BLENDER_REPORT_INTERVAL_S),
+    doc: "blending-machine report interval; 3× silence = offline",
+  },
   AGRILUME_VERIFY_LOCATION_M: {
     schema: z.coerce.number().positive().max(1000).default(15),
     doc: "verification: reported fix within this of the claimed pole (DOMAIN.md §1–2: 15 m)",

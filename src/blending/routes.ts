@@ -8,7 +8,7 @@ import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";
 import { type Blending, gradeError } from "./service.js";
 import { CROPS, recommend, soilSupplyFromTest } from "./soil.js";
-import { formatGrade, parseGrade } from "./solver.js";
+import { formatGrade, type Grade, parseGrade } from "./solver.js";
 import type { BatchRecord, BlendingStore } from "./store.js";
 
 const OPS = ["admin", "operator"] as const;
@@ -107,13 +107,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req) => {
       const b = req.body;
       const supply = b.soilSupplyKgPerMu ?? soilSupplyFromTest(b.soilTest ?? { alkaliN: 0, olsenP: 0, availableK: 0 });
-      const richestTotal = (ratio: { n: number; p2o5: number; k2o: number }) => {
-        const r = blending.solveFor(ratio, undefined, {}, b.station);
-        const g = r.ok ? null : r.richest;
-        const scale = r.ok ? 1000 / (1000 - (r.kgPerTonne.filler ?? 0)) : 1;
-        const base = g ?? ratio;
-        return (base.n + base.p2o5 + base.k2o) * (r.ok ? scale : 1);
-      };
+      const richestTotal = (ratio: Grade) => blending.richestTotal(ratio, b.station);
       const rec = recommend({
         crop: b.crop,
         targetYieldKgPerMu: b.targetYieldKgPerMu,

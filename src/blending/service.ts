@@ -49,6 +49,13 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     );
   };
 
+  /** The richest total N+P2O5+K2O (%) blendable in `ratio`: the tonne filled with no filler. */
+  const richestTotal = (ratio: Grade, station?: string | null): number => {
+    const r = solveFor(ratio, undefined, {}, station);
+    const sum = (g: Grade) => g.n + g.p2o5 + g.k2o;
+    if (r.ok) return (sum(ratio) * 1000) / (1000 - (r.kgPerTonne.filler ?? 0));
+    return r.richest ? sum(r.richest) : 0;
+  };
   const hoursOf = (station: string): WorkingHours => stations.get(station)?.hours ?? DEFAULT_HOURS;
   const setOrder = async (o: Order, state: OrderState, machineId = o.machineId) => {
     const next = { ...o, state, machineId, updatedAt: clock() };
@@ -81,6 +88,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     catalog,
     hoursOf,
     solveFor,
+    richestTotal,
     stations: () => [...stations.values()],
     station: (id: string) => stations.get(id),
     async putStation(input: { id: string; name: string; workingHours?: WorkingHours | undefined }): Promise<Station> {

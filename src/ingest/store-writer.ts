@@ -165,7 +165,6 @@ export function createStoreWriter(deps: {
       if (stored() >= seq) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ seq, resolve }));
     },
-    depth: () => queue.length,
     /** Sees each batch once it is in every sink, i.e. queryable (the benchmark measures publish → queryable with it). */
     observe(fn: (records: WalRecord[]) => void): () => void {
       observers.add(fn);

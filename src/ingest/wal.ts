@@ -167,7 +167,6 @@ export async function openWal(
     lastSeq: () => nextSeq - 1,
     /** Bytes on disk: the spool of accepted records not yet released by every store. */
     bytes: () => totalBytes,
-    pendingCount: () => pending.length,
     async close() {
       closed = true;
       while (flushing) await flushing;
