@@ -90,7 +90,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   // Everything that consumes durable records, each with its own checkpoint.
   const sinks = [telemetrySink(telemetry), rejectSink(state), blendingMonitor.sink];
-  const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint()))));
+  // (a store that does not answer yet counts as 0 here: the log's own files still set the sequence)
+  const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
     onTornRecord: (file) => log.warn({ file }, "skipped a torn record at the end of the write-ahead log (it was never acknowledged)"),

@@ -68,3 +68,29 @@ describe.skipIf(!run)("the service on InfluxDB, through an InfluxDB outage", () 
     expect(points.length).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe.skipIf(!run)("the service starting while InfluxDB is down", () => {
+  it("starts, acknowledges into the spool, and writes everything once InfluxDB answers", async () => {
+    const influx = await startInflux();
+    await influx.stop();
+    const t = await startTestApp({ AGRILUME_STORE: "influx", AGRILUME_INFLUX_URL: influx.url, AGRILUME_INFLUX_DATABASE: "late" });
+    try {
+      expect((await t.api("/ready")).status).toBe(503);
+      const creds = await registerLight(t, "LATE-1");
+      const client = await connectDevice(t, creds);
+      const t0 = Date.now() - 3600_000;
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(reading(t0 + i * 1000)))),
+      );
+      await influx.start(); // the database, retention policies and rollup are set up now
+      const count = () => t.app.telemetry.count({ deviceId: "LATE-1", measurement: "streetlight_telemetry" }).catch(() => -1);
+      await waitUntil(async () => (await count()) === 100, "100 readings in InfluxDB", 60_000);
+      await waitUntil(async () => (await t.api("/ready")).status === 200, "ready", 20_000);
+      client.end();
+    } finally {
+      await t.stop();
+      await influx.stop();
+      influx.remove();
+    }
+  });
+});

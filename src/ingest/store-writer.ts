@@ -50,6 +50,9 @@ export function createStoreWriter(deps: {
   let running: Promise<void> | null = null;
   let backoffMs = 0;
   let stopped = false;
+  /** False until every sink's checkpoint is known. */
+  let ready = true;
+  let retryTimer: NodeJS.Timeout | null = null;
   const waiters: { seq: number; resolve: () => void }[] = [];
   const observers = new Set<(records: WalRecord[]) => void>();
 
@@ -89,7 +92,7 @@ export function createStoreWriter(deps: {
   }
 
   async function drain() {
-    while (queue.length > 0 || spilledFrom !== null) {
+    while (ready && (queue.length > 0 || spilledFrom !== null)) {
       if (queue.length === 0 && spilledFrom !== null) refillFromWal();
       const batch = queue.slice(0, batchSize);
       try {
@@ -139,12 +142,40 @@ export function createStoreWriter(deps: {
 
   return {
     /** Loads each sink's checkpoint and queues whatever the log holds beyond the lowest. */
-    async start(): Promise<{ replayed: number }> {
-      for (const s of sinks) done.set(s.name, await s.checkpoint());
+    /**
+     * Loads each sink's checkpoint and queues whatever the log holds beyond the lowest. If a store does not answer
+     * (InfluxDB down at start), the writer keeps trying in the background and nothing is written until every
+     * checkpoint is known; meanwhile records wait in the log.
+     */
+    async start(): Promise<{ replayed: number; waiting: boolean }> {
+      try {
+        for (const s of sinks) done.set(s.name, await s.checkpoint());
+      } catch (e: unknown) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, "a store does not answer; accepted readings wait in the write-ahead log");
+        ready = false;
+        spilledFrom = null;
+        const retry = async (delay: number) => {
+          if (stopped) return;
+          try {
+            for (const s of sinks) done.set(s.name, await s.checkpoint());
+          } catch {
+            retryTimer = setTimeout(() => void retry(Math.min(30_000, delay * 2)), delay);
+            return;
+          }
+          // Read everything back from the log; what was pushed meanwhile is there too.
+          queue = [];
+          lastQueued = 0;
+          ready = true;
+          readLog(stored());
+          void kick();
+        };
+        retryTimer = setTimeout(() => void retry(1000), 1000);
+        return { replayed: 0, waiting: true };
+      }
       const replayed = readLog(stored());
       if (queue.length > 0) await kick();
       while (running) await running;
-      return { replayed };
+      return { replayed, waiting: false };
     },
     checkpoints: () => Object.fromEntries(done),
     /** A durable record, in seq order. */
@@ -173,9 +204,10 @@ export function createStoreWriter(deps: {
     /** Writes everything queued, then stops. */
     async stop() {
       stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
       if (timer) clearTimeout(timer);
       timer = null;
-      for (let attempt = 0; attempt < 5 && (queue.length > 0 || spilledFrom !== null || running); attempt++) {
+      for (let attempt = 0; ready && attempt < 5 && (queue.length > 0 || spilledFrom !== null || running); attempt++) {
         if (running) await running;
         if (queue.length > 0 || spilledFrom !== null) await kick();
       }

@@ -50,7 +50,9 @@ export async function createInfluxTelemetryStore(
     pool: { requestTimeout: opts.timeoutMs ?? 30_000, maxRetries: 0, backoff: new ConstantBackoff({ delay: 500, jitter: 0.1 }) },
   });
 
-  if (opts.setup) {
+  /** Database, retention policies and the hourly rollup (1.x). Done before the first operation, and tried again
+   * on the next one if InfluxDB did not answer: the service starts and spools even while InfluxDB is down. */
+  const setup = async () => {
     const dbs = await influx.getDatabaseNames();
     if (!dbs.includes(opts.database)) await influx.createDatabase(opts.database);
     const rps = (await influx.showRetentionPolicies(opts.database)).map((r) => r.name);
@@ -69,7 +71,18 @@ export async function createInfluxTelemetryStore(
         opts.database,
       );
     }
-  }
+  };
+  let setupDone: Promise<void> | null = null;
+  const ready = (): Promise<void> => {
+    setupDone ??= (opts.setup ? setup() : Promise.resolve()).catch((e: unknown) => {
+      setupDone = null;
+      throw e;
+    });
+    return setupDone;
+  };
+  await ready().catch((e: unknown) =>
+    log.warn({ err: e instanceof Error ? e.message : String(e), url: opts.url }, "InfluxDB does not answer yet; readings wait in the spool"),
+  );
 
   const fieldKeys = new Map<string, { at: number; keys: string[] }>();
   const numericFields = async (measurement: string): Promise<string[]> => {
@@ -93,6 +106,7 @@ export async function createInfluxTelemetryStore(
   return {
     kind: "influx",
     async write(batch: StoredReading[], checkpoint: number) {
+      await ready();
       const points: IPoint[] = batch.map((r) => ({
         measurement: r.measurement,
         tags: Object.fromEntries(
@@ -123,10 +137,12 @@ export async function createInfluxTelemetryStore(
       await influx.writePoints([{ measurement: META, fields: { checkpoint }, timestamp: Date.now() }], { precision: "ms" });
     },
     async checkpoint() {
+      await ready();
       const rows = await influx.query<{ last: number }>(`SELECT last("checkpoint") FROM ${q(META)}`);
       return rows[0] ? Number(rows[0].last) : 0;
     },
     async raw(rq: RawQuery) {
+      await ready();
       const ms = rq.measurement ? [rq.measurement] : await measurements();
       const out: RawRow[] = [];
       for (const m of ms) {
@@ -139,6 +155,7 @@ export async function createInfluxTelemetryStore(
       return out.sort((a, b) => a.ts - b.ts).slice(0, rq.limit);
     },
     async rawMany(rq) {
+      await ready();
       const out = new Map<string, RawRow[]>();
       for (let i = 0; i < rq.deviceIds.length; i += 200) {
         const ids = rq.deviceIds.slice(i, i + 200);
@@ -157,6 +174,7 @@ export async function createInfluxTelemetryStore(
       return out;
     },
     async aggregate(aq: AggQuery): Promise<AggRow[]> {
+      await ready();
       const all = await numericFields(aq.measurement);
       const fields = aq.fields?.length ? all.filter((f) => aq.fields?.includes(f)) : all;
       const out: AggRow[] = [];
@@ -172,6 +190,7 @@ export async function createInfluxTelemetryStore(
       return out.sort((a, b) => a.ts - b.ts || (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
     },
     async latest(deviceId, measurement) {
+      await ready();
       const rows = await influx.query<{ time: { getTime(): number }; payload: string; receivedAt: number }>(
         // (two selectors in one query would return time 0, so the newest row is read instead)
         `SELECT "payload", "receivedAt" FROM ${q(measurement)} WHERE "device" = ${lit(deviceId)} ORDER BY time DESC LIMIT 1`,
@@ -180,6 +199,7 @@ export async function createInfluxTelemetryStore(
       return rows[0] ? toRaw(measurement)(rows[0]) : undefined;
     },
     async count(cq) {
+      await ready();
       const ms = cq.measurement ? [cq.measurement] : await measurements();
       let n = 0;
       for (const m of ms) {
@@ -191,6 +211,7 @@ export async function createInfluxTelemetryStore(
       return n;
     },
     async writeDerived(points) {
+      await ready();
       if (points.length === 0) return;
       await influx.writePoints(
         points.map((p) => ({
