@@ -19,6 +19,18 @@ describe("documents stay true", () => {
     for (const group of new Set(routes)) expect(readme, group).toContain(`/${group}`);
   });
 
+  it("no document repeats a section", () => {
+    for (const file of ["README.md", "docs/ARCHITECTURE.md", "docs/PROTOCOL.md", "docs/BENCHMARKS.md"]) {
+      const headings = readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => /^#{1,3} /.test(l));
+      expect(
+        headings.filter((h, i) => headings.indexOf(h) !== i),
+        file,
+      ).toEqual([]);
+    }
+  });
+
   it("PROTOCOL.md names every fault code and reject reason", () => {
     for (const code of FAULT_CODES) expect(protocol, code).toContain(`\`${code}\``);
     for (const reason of REJECT_REASONS) expect(protocol, reason).toContain(`\`${reason}\``);
