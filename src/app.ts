@@ -2,6 +2,11 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { topics } from "../devices/index.js";
+import { createAlertEngine } from "./alerts/engine.js";
+import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
+import { createNotifier } from "./alerts/notifier.js";
+import { alertRoutes } from "./alerts/routes.js";
+import { alertStore } from "./alerts/store.js";
 import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { type CommandBus, createBlending } from "./blending/service.js";
@@ -164,6 +169,30 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
+  // Alerts: conditions → alerts (one open per device and type) → channels.
+  const alertsStore = alertStore(state.db);
+  const engine = createAlertEngine({
+    clock,
+    initial: await alertsStore.loadAlerts(),
+    persist: (a) => void alertsStore.putAlert(a).catch((e: unknown) => log.warn({ err: e }, "could not record an alert")),
+  });
+  const lightFeed = createLightFeed({ engine, registry });
+  streetlights.events.on("condition", (id, condition, detail, at) => lightFeed.condition(id, condition, detail, at));
+  const blendingFeed = createBlendingFeed({ engine, registry });
+  const notifier = createNotifier({
+    engine,
+    store: alertsStore,
+    clock,
+    log,
+    options: { lang: config.lang, ...config.alerts },
+    publish: (topic, body) => bus.publish(topic, body, { retain: false }),
+    metrics: {
+      sent: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "sent" }),
+      failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
+    },
+  });
+  await notifier.load();
+  alertRoutes(http, { engine, notifier });
   const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification, derive });
   verificationRoutes(http, { verification, clock });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
@@ -203,6 +232,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     blending,
     blendingMonitor,
     streetlights,
+    alerts: { engine, notifier },
     presence,
     telemetry,
     state,
@@ -231,6 +261,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         return presence.flush();
       });
       every(10 * 60_000, () => state.pruneRejects());
+      every(30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()));
+      every(5_000, () => notifier.tick());
       const nightly = async () => {
         await streetlights.runNightly();
       };

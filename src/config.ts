@@ -138,6 +138,14 @@ export const SETTINGS = {
     schema: z.coerce.number().min(0).max(100).default(10),
     doc: "verification: verified lights sampled per town for field visits (DOMAIN.md §2: at least 10 %)",
   },
+  AGRILUME_ALERT_GROUP_S: {
+    schema: positiveInt.max(3600).default(60),
+    doc: "alerts of one town or station starting within this many seconds go out as one message",
+  },
+  AGRILUME_ALERT_REMIND_MIN: {
+    schema: positiveInt.max(7 * 24 * 60).default(120),
+    doc: "a firing alert nobody acknowledged is sent again after this many minutes",
+  },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
 
@@ -191,6 +199,7 @@ function shape(f: Flat) {
           }
         : undefined,
     },
+    alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,
       duplicatePoleM: f.AGRILUME_VERIFY_DUPLICATE_POLE_M,

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { Family } from "../../devices/index.js";
+import { ALERTS_MIGRATION } from "../alerts/store.js";
 import { BLENDING_MIGRATION } from "../blending/store.js";
 import { STREETLIGHT_MIGRATION } from "../streetlights/store.js";
 import { VERIFICATION_MIGRATION } from "../verification/store.js";
@@ -34,6 +35,7 @@ export const STATE_MIGRATIONS: Migration[] = [
   BLENDING_MIGRATION,
   STREETLIGHT_MIGRATION,
   VERIFICATION_MIGRATION,
+  ALERTS_MIGRATION,
 ];
 
 export type DeviceRecord = {

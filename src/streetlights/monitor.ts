@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
@@ -38,6 +39,8 @@ export function createStreetlightMonitor(deps: {
   const { registry, presence, telemetry, nights, clock, log } = deps;
   const derive = deps.derive ?? (() => undefined);
   const states = new Map<string, LightState>();
+  /** Each change of a light's condition (alerts listen). */
+  const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
   const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DerivedPoint => ({
     measurement: "streetlight_condition",
     tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
@@ -48,7 +51,9 @@ export function createStreetlightMonitor(deps: {
   presence.events.on("change", (c) => {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
-    derive([conditionPoint(d, c.online ? (states.get(d.id)?.condition ?? "off") : "offline", c.online, c.at)]);
+    const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
+    derive([conditionPoint(d, condition, c.online, c.at)]);
+    events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
   });
   const recent = new Map<string, Recent>();
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
@@ -192,13 +197,17 @@ export function createStreetlightMonitor(deps: {
   }
 
   return {
+    events,
     onReading(r: AcceptedReading) {
       if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
       const body = { ...(r.message.body as StreetlightTelemetry), ts: r.ts };
       const prev = states.get(r.device.id) ?? initialState(r.ts);
       const next = step(prev, body, info(r.device), neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
-      if (next.condition !== prev.condition || next.since !== prev.since) derive([conditionPoint(r.device, next.condition, true, next.since)]);
+      if (next.condition !== prev.condition || next.since !== prev.since) {
+        derive([conditionPoint(r.device, next.condition, true, next.since)]);
+        events.emit("condition", r.device.id, next.condition, next.detail, next.since);
+      }
       const last = recent.get(r.device.id);
       if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
       // A reading for a night that has already ended (afternoon readings count for that evening's night).

@@ -54,6 +54,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     spoolBytes: new Gauge({ name: "agrilume_spool_bytes", help: "Size of the write-ahead log on disk", registers: [registry] }),
+    alertDeliveries: new Counter({
+      name: "agrilume_alert_deliveries_total",
+      help: "Alert deliveries by channel type and outcome (failed attempts are retried)",
+      labelNames: ["channel", "outcome"],
+      registers: [registry],
+    }),
     connected: new Gauge({ name: "agrilume_devices_connected", help: "Devices with an open MQTT connection", registers: [registry] }),
     online: new Gauge({
       name: "agrilume_devices_online",

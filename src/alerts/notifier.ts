@@ -1,0 +1,324 @@
+import { createHmac, randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { Lang } from "../i18n.js";
+import type { Logger } from "../log.js";
+import type { Alert, AlertEngine, HistoryEntry } from "./engine.js";
+import type { AlertStore } from "./store.js";
+
+export const ChannelInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(100).default("channel"),
+    type: z.enum(["webhook", "dingtalk", "wecom", "mqtt"]),
+    url: z.string().url().optional(),
+    secret: z.string().min(1).max(200).optional(),
+    towns: z.array(z.string().min(1)).min(1).optional(),
+    stations: z.array(z.string().min(1)).min(1).optional(),
+    lang: z.enum(["zh", "en"]).optional(),
+  })
+  .refine((c) => c.type === "mqtt" || !!c.url, "webhook, dingtalk and wecom channels need a url");
+export type Channel = z.infer<typeof ChannelInputSchema> & { id: string; createdAt: number };
+export const SilenceInputSchema = z
+  .object({
+    town: z.string().optional(),
+    deviceId: z.string().optional(),
+    type: z.string().optional(),
+    until: z.coerce.date(),
+    reason: z.string().trim().min(1).max(500),
+  })
+  .refine((s) => s.town || s.deviceId || s.type, "a silence names a town, a device or a type");
+export type Silence = {
+  id: string;
+  town?: string | undefined;
+  deviceId?: string | undefined;
+  type?: string | undefined;
+  until: number;
+  reason: string;
+  by: string;
+};
+export type Delivery = {
+  id: string;
+  channelId: string;
+  kind: "fired" | "resolved" | "reminder" | "digest";
+  alertIds: string[];
+  text: string;
+  status: "pending" | "sent" | "failed";
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  sentAt: number | null;
+};
+
+export type NotifierOptions = { groupMs: number; remindMs: number; maxAttempts: number; lang: Lang };
+export const DEFAULT_NOTIFY: NotifierOptions = { groupMs: 60_000, remindMs: 2 * 3600_000, maxAttempts: 8, lang: "zh" };
+
+const TYPE_ZH: Record<string, string> = {
+  dark: "不亮",
+  day_burner: "白天亮灯",
+  energy_limited: "电量不足",
+  charge_fault: "充电故障",
+  cycling: "频繁开关",
+  offline: "离线",
+  moved: "位置移动",
+  dim_mismatch: "功率异常",
+  village_outage: "整村停亮",
+  out_of_tolerance: "配料超差",
+  stalled: "设备卡停",
+  hopper_low: "料仓不足",
+  behind_schedule: "订单落后",
+};
+
+/**
+ * Sends alerts to the channels that cover their town or station: new alerts of one scope that start close
+ * together go out as one message; a reminder repeats what is still unacknowledged; a note follows a resolution.
+ * Held-back and silenced alerts are not sent. Delivery is off the ingest path (timers), retried with backoff,
+ * and every attempt is recorded.
+ */
+export function createNotifier(deps: {
+  engine: AlertEngine;
+  store: AlertStore;
+  clock: () => number;
+  log: Logger;
+  options?: Partial<NotifierOptions>;
+  publish: (topic: string, body: unknown) => Promise<void>;
+  metrics?: { sent: (type: string) => void; failed: (type: string) => void };
+  fetchImpl?: typeof fetch;
+}) {
+  const o = { ...DEFAULT_NOTIFY, ...deps.options };
+  const { engine, store, clock, log } = deps;
+  const doFetch = deps.fetchImpl ?? fetch;
+  let channels: Channel[] = [];
+  let silences: Silence[] = [];
+  const pending = new Map<string, { channel: Channel; kind: "fired" | "resolved"; alerts: Alert[]; first: number }>();
+  const lastReminder = new Map<string, number>();
+  const retries: { d: Delivery; channel: Channel; due: number }[] = [];
+
+  const covers = (c: Channel, a: Alert) =>
+    (!c.towns && !c.stations) ||
+    (!!c.towns && !!a.town && c.towns.includes(a.town)) ||
+    (!!c.stations && !!a.station && c.stations.includes(a.station));
+  const silenced = (a: Alert, now: number) =>
+    silences.some(
+      (s) => s.until > now && (!s.town || s.town === a.town) && (!s.deviceId || s.deviceId === a.deviceId) && (!s.type || s.type === a.type),
+    );
+  const quiet = (a: Alert, now: number) => a.suppressedBy !== null || silenced(a, now);
+
+  engine.events.on("change", (a: Alert, e: HistoryEntry) => {
+    if (e.action !== "fired" && e.action !== "resolved") return;
+    const now = clock();
+    if (quiet(a, now)) return;
+    for (const c of channels) {
+      if (!covers(c, a)) continue;
+      const k = `${c.id}|${e.action}|${a.station ?? a.town ?? ""}`;
+      const g = pending.get(k) ?? { channel: c, kind: e.action, alerts: [], first: now };
+      g.alerts.push(a);
+      pending.set(k, g);
+    }
+  });
+
+  const lang = (c: Channel) => c.lang ?? o.lang;
+  const fmtTime = (t: number) => new Date(t + 8 * 3600_000).toISOString().slice(5, 16).replace("T", " ");
+  const line = (a: Alert, l: Lang) => {
+    const where = [a.town, a.village, a.station].filter(Boolean).join(" ");
+    return l === "zh"
+      ? `- 【${TYPE_ZH[a.type] ?? a.type}】${where} ${a.deviceId}：${a.detail}（${fmtTime(a.since)} 起）`
+      : `- [${a.type}] ${where} ${a.deviceId}: ${a.detail} (since ${fmtTime(a.since)} UTC+8)`;
+  };
+  const title = (kind: Delivery["kind"], n: number, l: Lang) =>
+    l === "zh"
+      ? { fired: `新告警 ${n} 条`, resolved: `已恢复 ${n} 条`, reminder: `仍未确认的告警 ${n} 条`, digest: "今晨路灯简报" }[kind]
+      : {
+          fired: `${n} new alert(s)`,
+          resolved: `${n} alert(s) resolved`,
+          reminder: `${n} alert(s) still unacknowledged`,
+          digest: "Morning streetlight digest",
+        }[kind];
+
+  async function send(c: Channel, d: Delivery, alerts: Alert[]): Promise<void> {
+    const heading = d.text.split("\n")[0] ?? "";
+    const timeout = AbortSignal.timeout(10_000);
+    const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
+      const json = JSON.stringify(body);
+      const res = await doFetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: json, signal: timeout });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
+      // DingTalk and WeCom answer 200 with an error code in the body
+      if ((c.type === "dingtalk" || c.type === "wecom") && /"errcode":\s*[1-9]/.test(text)) throw new Error(text.slice(0, 200));
+    };
+    if (c.type === "webhook") {
+      const body = {
+        kind: d.kind,
+        text: d.text,
+        alerts: alerts.map((a) => ({
+          id: a.id,
+          deviceId: a.deviceId,
+          type: a.type,
+          severity: a.severity,
+          state: a.state,
+          town: a.town,
+          village: a.village,
+          station: a.station,
+          since: new Date(a.since).toISOString(),
+          detail: a.detail,
+        })),
+      };
+      const ts = String(clock());
+      const json = JSON.stringify(body);
+      // X-Agrilume-Signature: hex HMAC-SHA256 over "<timestamp>.<body>" with the channel's secret (README, "Alerts")
+      const sig = c.secret ? createHmac("sha256", c.secret).update(`${ts}.${json}`).digest("hex") : undefined;
+      const res = await doFetch(c.url ?? "", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-agrilume-timestamp": ts, ...(sig ? { "x-agrilume-signature": `sha256=${sig}` } : {}) },
+        body: json,
+        signal: timeout,
+      });
+      if (!res.ok) throw new Error(`${res.status} ${(await res.text()).slice(0, 200)}`);
+    } else if (c.type === "dingtalk") {
+      // DingTalk custom robot signing: sign = urlencode(base64(HMAC-SHA256(secret, timestamp + "\n" + secret)))
+      let url = c.url ?? "";
+      if (c.secret) {
+        const ts = String(clock());
+        const sign = createHmac("sha256", c.secret).update(`${ts}\n${c.secret}`).digest("base64");
+        url += `${url.includes("?") ? "&" : "?"}timestamp=${ts}&sign=${encodeURIComponent(sign)}`;
+      }
+      await post(url, { msgtype: "markdown", markdown: { title: heading, text: d.text } });
+    } else if (c.type === "wecom") {
+      await post(c.url ?? "", { msgtype: "markdown", markdown: { content: d.text } });
+    } else {
+      for (const a of alerts)
+        await deps.publish(`alerts/${a.town ?? a.station ?? "-"}/${a.type}`, {
+          id: a.id,
+          deviceId: a.deviceId,
+          type: a.type,
+          severity: a.severity,
+          state: a.state,
+          since: new Date(a.since).toISOString(),
+          detail: a.detail,
+          kind: d.kind,
+        });
+    }
+  }
+
+  async function deliver(c: Channel, d: Delivery, alerts: Alert[]) {
+    d.attempts++;
+    try {
+      await send(c, d, alerts);
+      d.status = "sent";
+      d.sentAt = clock();
+      d.lastError = null;
+      deps.metrics?.sent(c.type);
+    } catch (e: unknown) {
+      d.lastError = e instanceof Error ? e.message : String(e);
+      deps.metrics?.failed(c.type);
+      if (d.attempts >= o.maxAttempts) d.status = "failed";
+      else retries.push({ d, channel: c, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
+      log.warn({ channel: c.id, attempts: d.attempts, err: d.lastError }, "alert delivery failed");
+    }
+    await store.putDelivery(d.id, c.id, d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
+  }
+
+  const enqueue = (c: Channel, kind: Delivery["kind"], alerts: Alert[], text?: string) => {
+    const l = lang(c);
+    const d: Delivery = {
+      id: randomUUID(),
+      channelId: c.id,
+      kind,
+      alertIds: alerts.map((a) => a.id),
+      status: "pending",
+      attempts: 0,
+      lastError: null,
+      createdAt: clock(),
+      sentAt: null,
+      text: text ?? [`### ${title(kind, alerts.length, l)}`, ...alerts.map((a) => line(a, l))].join("\n"),
+    };
+    return deliver(c, d, alerts);
+  };
+
+  return {
+    async load() {
+      channels = await store.channels<Channel>();
+      silences = await store.silences<Silence>();
+    },
+    channels: () => channels,
+    async addChannel(input: z.infer<typeof ChannelInputSchema>) {
+      const c: Channel = { ...input, id: randomUUID(), createdAt: clock() };
+      await store.putChannel(c.id, c);
+      channels.push(c);
+      return c;
+    },
+    async removeChannel(id: string) {
+      await store.deleteChannel(id);
+      const before = channels.length;
+      channels = channels.filter((c) => c.id !== id);
+      return channels.length < before;
+    },
+    deliveries: (channelId: string, limit: number) => store.deliveries<Delivery>(channelId, limit),
+    silences: () => silences.filter((s) => s.until > clock()),
+    async addSilence(input: z.infer<typeof SilenceInputSchema>, by: string) {
+      const s: Silence = {
+        id: randomUUID(),
+        town: input.town,
+        deviceId: input.deviceId,
+        type: input.type,
+        until: input.until.getTime(),
+        reason: input.reason,
+        by,
+      };
+      await store.putSilence(s.id, s);
+      silences.push(s);
+      return s;
+    },
+    async removeSilence(id: string) {
+      await store.deleteSilence(id);
+      silences = silences.filter((s) => s.id !== id);
+    },
+    /** Sends what is due: groups whose window has passed, reminders, retries. Called on a timer (and by tests with fake time). */
+    async tick() {
+      const now = clock();
+      const work: Promise<void>[] = [];
+      for (const [k, g] of pending) {
+        if (now - g.first < o.groupMs) continue;
+        pending.delete(k);
+        const still = g.alerts.filter((a) => !quiet(a, now) && (g.kind === "resolved" || a.state !== "resolved"));
+        if (still.length > 0) work.push(enqueue(g.channel, g.kind, still));
+      }
+      for (const c of channels) {
+        const due = engine
+          .list()
+          .filter(
+            (a) =>
+              a.state === "firing" &&
+              covers(c, a) &&
+              !quiet(a, now) &&
+              now - a.since >= o.remindMs &&
+              now - (lastReminder.get(`${c.id}|${a.id}`) ?? a.since) >= o.remindMs,
+          );
+        if (due.length === 0) continue;
+        for (const a of due) lastReminder.set(`${c.id}|${a.id}`, now);
+        work.push(enqueue(c, "reminder", due));
+      }
+      for (const r of retries.splice(0).filter((x) => {
+        if (x.due > now) {
+          retries.push(x);
+          return false;
+        }
+        return true;
+      })) {
+        work.push(
+          deliver(
+            r.channel,
+            r.d,
+            r.d.alertIds.map((id) => engine.get(id)).filter((a): a is Alert => !!a),
+          ),
+        );
+      }
+      await Promise.all(work);
+    },
+    /** A message of free text to the channels covering a town (the morning digest). */
+    async sendText(town: string, kind: Delivery["kind"], text: (l: Lang) => string, alerts: Alert[]) {
+      await Promise.all(
+        channels.filter((c) => (!c.towns && !c.stations) || c.towns?.includes(town)).map((c) => enqueue(c, kind, alerts, text(lang(c)))),
+      );
+    },
+  };
+}
+export type Notifier = ReturnType<typeof createNotifier>;
