@@ -1,0 +1,221 @@
+import { createHmac } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
+import { createLightFeed } from "../src/alerts/feeds.js";
+import { createNotifier } from "../src/alerts/notifier.js";
+import { alertStore } from "../src/alerts/store.js";
+import { createRegistry } from "../src/devices/registry.js";
+import { createLogger } from "../src/log.js";
+import { openStateStore, type StateStore } from "../src/store/state-store.js";
+import { tempDir } from "./helpers.js";
+
+const ctx = { family: "streetlight" as const, town: "来苏镇", village: "梳妆台村", station: null, detail: "4 W, expected 30 W" };
+
+describe("alert lifecycle (fake time)", () => {
+  it("fires once per device and type, acknowledges, resolves on clearing, and fires anew after", () => {
+    let now = 1_000;
+    const saved: Alert[] = [];
+    const e = createAlertEngine({ clock: () => now, persist: (a) => saved.push(structuredClone(a)) });
+    const a = e.observe("L1", "dark", true, ctx);
+    // the same condition reported again, from many messages at once: still one alert
+    for (let i = 0; i < 100; i++) expect(e.observe("L1", "dark", true, ctx)).toBeNull();
+    expect(e.list()).toHaveLength(1);
+    now = 2_000;
+    e.ack(a?.id ?? "", "王工", "on my way");
+    expect(e.get(a?.id ?? "")?.state).toBe("acknowledged");
+    now = 3_000;
+    e.observe("L1", "dark", false, ctx);
+    expect(e.get(a?.id ?? "")).toMatchObject({ state: "resolved", resolvedAt: 3_000 });
+    expect(e.get(a?.id ?? "")?.history.map((h) => [h.action, h.who, h.at])).toEqual([
+      ["fired", "system", 1_000],
+      ["acknowledged", "王工", 2_000],
+      ["resolved", "system", 3_000],
+    ]);
+    const again = e.observe("L1", "dark", true, ctx);
+    expect(again?.id).not.toBe(a?.id);
+    expect(saved.length).toBe(4);
+  });
+
+  it("resolves by hand with a comment, assigns, and survives a restart", () => {
+    const saved = new Map<string, Alert>();
+    const e = createAlertEngine({ clock: () => 5, persist: (a) => saved.set(a.id, structuredClone(a)) });
+    const a = e.observe("L2", "offline", true, ctx) as Alert;
+    e.assign(a.id, "admin", "李师傅");
+    const b = e.observe("L3", "moved", true, ctx) as Alert;
+    e.resolve(b.id, "李师傅", "pole put back");
+    const restarted = createAlertEngine({ clock: () => 9, persist: () => undefined, initial: [...saved.values()] });
+    expect(restarted.openFor("L2", "offline")).toMatchObject({ id: a.id, assignee: "李师傅", state: "firing" });
+    expect(restarted.openFor("L3", "moved")).toBeUndefined();
+    expect(restarted.get(b.id)?.history.at(-1)).toMatchObject({ action: "resolved", who: "李师傅", text: "pole put back" });
+    expect(restarted.observe("L2", "offline", true, ctx)).toBeNull(); // no duplicate after the restart
+  });
+});
+
+describe("inhibition", () => {
+  let state: StateStore;
+  const dir = tempDir();
+  beforeAll(async () => {
+    state = await openStateStore(dir.path);
+  });
+  afterAll(async () => {
+    await state.close();
+    dir.remove();
+  });
+  it("energy_limited holds back dark; most of a village out gives one village alert over the per-light ones", async () => {
+    const registry = await createRegistry(state);
+    await registry.register(
+      Array.from({ length: 10 }, (_, i) => ({
+        id: `V-${i}`,
+        family: "streetlight" as const,
+        town: "来苏镇",
+        village: "梳妆台村",
+        lat: 29.35,
+        lon: 105.91 + i * 0.001,
+      })),
+    );
+    const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
+    const feed = createLightFeed({ engine: e, registry });
+    // a light at low-voltage disconnect that then reads as dark: the flat battery is the cause, so dark is held back
+    feed.condition("V-0", "energy_limited", "battery 10.9 V", 1);
+    const limited = e.openFor("V-0", "energy_limited");
+    feed.condition("V-0", "dark", "0 W", 2);
+    expect(e.openFor("V-0", "dark")?.suppressedBy).toBe(limited?.id);
+    // a dark light with no battery story is not held back
+    feed.condition("V-1", "dark", "0 W", 3);
+    expect(e.openFor("V-1", "dark")?.suppressedBy).toBeNull();
+    for (const i of [2, 3, 4, 5, 6]) feed.condition(`V-${i}`, "dark", "0 W", 10 + i);
+    const village = e.openFor("village:来苏镇/梳妆台村", "village_outage");
+    expect(village).toBeDefined();
+    expect(["V-2", "V-3", "V-4", "V-5", "V-6"].map((id) => e.openFor(id, "dark")?.suppressedBy)).toEqual(Array(5).fill(village?.id));
+    for (const i of [0, 1, 2, 3, 4, 5]) feed.condition(`V-${i}`, "lit", "", 100 + i);
+    expect(e.openFor("village:来苏镇/梳妆台村", "village_outage")).toBeUndefined();
+    expect(e.openFor("V-6", "dark")?.suppressedBy).toBeNull(); // released: now it is one light's problem
+  });
+});
+
+type Received = { path: string; headers: Record<string, string | string[] | undefined>; body: string; query: URLSearchParams };
+
+describe("notifications to a real HTTP receiver (fake time)", () => {
+  let server: Server;
+  let base = "";
+  const got: Received[] = [];
+  let failNext = 0;
+  const dir = tempDir();
+  let state: StateStore;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        const u = new URL(req.url ?? "/", "http://x");
+        if (failNext > 0 && u.pathname === "/flaky") {
+          failNext--;
+          res.writeHead(500).end("busy");
+          return;
+        }
+        got.push({ path: u.pathname, headers: req.headers, body, query: u.searchParams });
+        res.writeHead(200, { "content-type": "application/json" }).end(u.pathname === "/webhook" ? "" : '{"errcode":0,"errmsg":"ok"}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    state = await openStateStore(dir.path);
+  });
+  afterAll(async () => {
+    server.close();
+    await state.close();
+    dir.remove();
+  });
+
+  it("groups, signs as each platform documents, reminds, notes resolutions, honours silences and retries", async () => {
+    let now = Date.parse("2025-11-21T20:00:00+08:00");
+    const engine = createAlertEngine({ clock: () => now, persist: () => undefined });
+    const published: string[] = [];
+    const n = createNotifier({
+      engine,
+      store: alertStore(state.db),
+      clock: () => now,
+      log: createLogger("silent"),
+      options: { groupMs: 60_000, remindMs: 3600_000 },
+      publish: async (topic) => {
+        published.push(topic);
+      },
+    });
+    await n.load();
+    await n.addChannel({ name: "hook", type: "webhook", url: `${base}/webhook`, secret: "s3cret", towns: ["来苏镇"] });
+    await n.addChannel({ name: "钉钉", type: "dingtalk", url: `${base}/dingtalk?access_token=abc`, secret: "SEC123", towns: ["来苏镇"] });
+    await n.addChannel({ name: "企业微信", type: "wecom", url: `${base}/wecom?key=k`, towns: ["来苏镇"] });
+    await n.addChannel({ name: "mqtt", type: "mqtt", towns: ["来苏镇"] });
+    await n.addChannel({ name: "elsewhere", type: "webhook", url: `${base}/other`, towns: ["朱沱镇"] });
+
+    engine.observe("L1", "dark", true, ctx);
+    now += 20_000;
+    engine.observe("L2", "dark", true, ctx);
+    await n.tick();
+    expect(got).toHaveLength(0); // still inside the grouping window
+    now += 45_000;
+    await n.tick();
+    // one message per channel, with both alerts; nothing for the other town
+    expect(got.map((g) => g.path).sort()).toEqual(["/dingtalk", "/webhook", "/wecom"]);
+    expect(published).toEqual(["alerts/来苏镇/dark", "alerts/来苏镇/dark"]);
+
+    const hook = got.find((g) => g.path === "/webhook") as Received;
+    const ts = String(hook.headers["x-agrilume-timestamp"]);
+    expect(hook.headers["x-agrilume-signature"]).toBe(`sha256=${createHmac("sha256", "s3cret").update(`${ts}.${hook.body}`).digest("hex")}`);
+    expect((JSON.parse(hook.body) as { alerts: { deviceId: string }[] }).alerts.map((a) => a.deviceId)).toEqual(["L1", "L2"]);
+
+    const ding = got.find((g) => g.path === "/dingtalk") as Received;
+    const dts = ding.query.get("timestamp") ?? "";
+    expect(ding.query.get("sign")).toBe(createHmac("sha256", "SEC123").update(`${dts}\nSEC123`).digest("base64"));
+    expect(ding.query.get("access_token")).toBe("abc");
+    const dingBody = JSON.parse(ding.body) as { msgtype: string; markdown: { title: string; text: string } };
+    expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "### 新告警 2 条" } });
+    expect(dingBody.markdown.text).toContain("【不亮】来苏镇 梳妆台村 L1");
+
+    const wecom = JSON.parse((got.find((g) => g.path === "/wecom") as Received).body) as { msgtype: string; markdown: { content: string } };
+    expect(wecom.msgtype).toBe("markdown");
+    expect(wecom.markdown.content).toContain("L2");
+
+    // nobody acknowledged L2 within an hour: a reminder; L1 is acknowledged
+    got.length = 0;
+    engine.ack(engine.openFor("L1", "dark")?.id ?? "", "王工");
+    now += 3600_000;
+    await n.tick();
+    const reminder = JSON.parse((got.find((g) => g.path === "/webhook") as Received).body) as { kind: string; alerts: { deviceId: string }[] };
+    expect(reminder).toMatchObject({ kind: "reminder", alerts: [{ deviceId: "L2" }] });
+
+    // resolution note
+    got.length = 0;
+    engine.observe("L2", "dark", false, ctx);
+    now += 61_000;
+    await n.tick();
+    expect(JSON.parse((got.find((g) => g.path === "/webhook") as Received).body)).toMatchObject({ kind: "resolved" });
+
+    // a silence for the town: recorded, not sent
+    got.length = 0;
+    await n.addSilence({ town: "来苏镇", until: new Date(now + 3600_000), reason: "电网检修" }, "admin");
+    engine.observe("L3", "offline", true, ctx);
+    now += 61_000;
+    await n.tick();
+    expect(got).toHaveLength(0);
+    expect(engine.openFor("L3", "offline")).toBeDefined();
+
+    // a receiver that fails: retried with backoff, every attempt recorded
+    await n.removeSilence(n.silences()[0]?.id ?? "");
+    failNext = 1;
+    const only = await n.addChannel({ name: "flaky", type: "webhook", url: `${base}/flaky`, towns: ["朱沱镇"] });
+    engine.observe("Z1", "dark", true, { ...ctx, town: "朱沱镇" });
+    now += 61_000;
+    await n.tick();
+    let deliveries = await n.deliveries(only.id, 10);
+    expect(deliveries[0]).toMatchObject({ status: "pending", attempts: 1, lastError: "500 busy" });
+    now += 2_000;
+    await n.tick();
+    deliveries = await n.deliveries(only.id, 10);
+    expect(deliveries[0]).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+  });
+});
