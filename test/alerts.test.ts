@@ -6,7 +6,7 @@ import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
 import { createLightFeed } from "../src/alerts/feeds.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
-import { createRegistry } from "../src/devices/registry.js";
+import { createRegistry, DeviceInputSchema } from "../src/devices/registry.js";
 import { createLogger } from "../src/log.js";
 import { openStateStore, type StateStore } from "../src/store/state-store.js";
 import { tempDir } from "./helpers.js";
@@ -65,16 +65,10 @@ describe("inhibition", () => {
   });
   it("energy_limited holds back dark; most of a village out gives one village alert over the per-light ones", async () => {
     const registry = await createRegistry(state);
-    await registry.register(
-      Array.from({ length: 10 }, (_, i) => ({
-        id: `V-${i}`,
-        family: "streetlight" as const,
-        town: "来苏镇",
-        village: "梳妆台村",
-        lat: 29.35,
-        lon: 105.91 + i * 0.001,
-      })),
+    const lights = Array.from({ length: 10 }, (_, i) =>
+      DeviceInputSchema.parse({ id: `V-${i}`, family: "streetlight", town: "来苏镇", village: "梳妆台村", lat: 29.35, lon: 105.91 + i * 0.001 }),
     );
+    await registry.register(lights);
     const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
     const feed = createLightFeed({ engine: e, registry });
     // a light at low-voltage disconnect that then reads as dark: the flat battery is the cause, so dark is held back

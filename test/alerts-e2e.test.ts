@@ -1,0 +1,91 @@
+import { createHmac } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
+import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+
+describe("an outage end to end: a light goes dark, the technician hears once, acknowledges, the repair resolves it", () => {
+  let t: TestApp;
+  let server: Server;
+  const got: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        got.push({ headers: req.headers, body });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" });
+  });
+  afterAll(async () => {
+    await t.stop();
+    server.close();
+  });
+
+  it("one message, the ack in the history, a resolution note", async () => {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const ch = await t.api("/api/v1/channels", {
+      method: "POST",
+      body: JSON.stringify({ name: "来苏镇技术员", type: "webhook", url, secret: "k", towns: ["来苏镇"] }),
+    });
+    expect(ch.status).toBe(201);
+    const tech = (
+      (await (
+        await t.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: "王工", role: "technician", towns: ["来苏镇"] }) })
+      ).json()) as { key: string }
+    ).key;
+
+    const spec = { id: "E2E-1", lat: 29.3512, lon: 105.9113, lampW: 30, panelWp: 120, batteryAh: 60, fault: "failed_lamp" as const };
+    const creds = await registerLight(t, spec.id);
+    const client = await connectDevice(t, creds);
+    // last night, from an hour after dusk: the lamp draws nothing
+    const n = nightOf(localDate(Date.now() - 86_400_000), spec.lat, spec.lon, DEFAULT_PROFILE);
+    const from = n.dusk + 3600_000;
+    const physics = newPhysics(spec);
+    for (let ts = from; ts <= from + 30 * 60_000; ts += 5 * 60_000)
+      await publish(client, "streetlight/E2E-1/telemetry", JSON.stringify(streetlightReading(spec, physics, ts, 300)));
+
+    await waitUntil(() => got.length >= 1, "the alert at the receiver", 20_000);
+    const first = JSON.parse(got[0]?.body ?? "{}") as { kind: string; alerts: { id: string; deviceId: string; type: string }[] };
+    expect(first).toMatchObject({ kind: "fired", alerts: [{ deviceId: "E2E-1", type: "dark" }] });
+    const ts = String(got[0]?.headers["x-agrilume-timestamp"]);
+    expect(got[0]?.headers["x-agrilume-signature"]).toBe(`sha256=${createHmac("sha256", "k").update(`${ts}.${got[0]?.body}`).digest("hex")}`);
+    const id = first.alerts[0]?.id ?? "";
+
+    // more dark readings: still one alert, no second message
+    for (let ts = from + 35 * 60_000; ts <= from + 50 * 60_000; ts += 5 * 60_000)
+      await publish(client, "streetlight/E2E-1/telemetry", JSON.stringify(streetlightReading(spec, physics, ts, 300)));
+    const open = (await (await t.api("/api/v1/alerts?state=open", { key: tech })).json()) as { alerts: { id: string; state: string }[] };
+    expect(open.alerts.map((a) => a.id)).toEqual([id]);
+
+    const ack = await t.api(`/api/v1/alerts/${id}/ack`, { method: "POST", body: JSON.stringify({ comment: "在路上" }), key: tech });
+    expect(await ack.json()).toMatchObject({
+      state: "acknowledged",
+      history: [{ action: "fired" }, { action: "acknowledged", who: "王工", text: "在路上" }],
+    });
+
+    // the lamp is replaced: lit readings resolve the alert, and a note goes out
+    const fixed = { ...spec, fault: null };
+    for (let ts = from + 60 * 60_000; ts <= from + 70 * 60_000; ts += 5 * 60_000)
+      await publish(client, "streetlight/E2E-1/telemetry", JSON.stringify(streetlightReading(fixed, physics, ts, 300)));
+    await waitUntil(
+      async () => ((await (await t.api(`/api/v1/alerts/${id}`, { key: tech })).json()) as { state: string }).state === "resolved",
+      "resolved",
+      20_000,
+    );
+    await waitUntil(() => got.some((g) => (JSON.parse(g.body) as { kind: string }).kind === "resolved"), "the resolution note", 20_000);
+    expect(got.filter((g) => (JSON.parse(g.body) as { kind: string }).kind === "fired")).toHaveLength(1);
+    const deliveries = (await (await t.api(`/api/v1/channels/${((await ch.json()) as { id: string }).id}/deliveries`)).json()) as {
+      deliveries: { status: string }[];
+    };
+    expect(deliveries.deliveries.every((d) => d.status === "sent")).toBe(true);
+    client.end();
+  });
+});
