@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { topics } from "../devices/index.js";
+import { createDigest } from "./alerts/digest.js";
 import { createAlertEngine } from "./alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
 import { createNotifier } from "./alerts/notifier.js";
@@ -192,6 +193,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     },
   });
   await notifier.load();
+  const digest = createDigest({
+    registry,
+    nights,
+    engine,
+    notifier,
+    clock,
+    meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+  });
   alertRoutes(http, { engine, notifier });
   const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification, derive });
   verificationRoutes(http, { verification, clock });
@@ -232,7 +241,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     blending,
     blendingMonitor,
     streetlights,
-    alerts: { engine, notifier },
+    alerts: { engine, notifier, digest },
     presence,
     telemetry,
     state,
@@ -263,6 +272,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       every(10 * 60_000, () => state.pruneRejects());
       every(30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()));
       every(5_000, () => notifier.tick());
+      every(60_000, async () => {
+        await digest.run();
+      });
       const nightly = async () => {
         await streetlights.runNightly();
       };

@@ -116,7 +116,7 @@ export function createAlertEngine(deps: { clock: () => number; persist: (a: Aler
     },
     ack(id: string, who: string, text?: string): Alert | undefined {
       const a = byId.get(id);
-      if (!a || a.state !== "firing") return a;
+      if (a?.state !== "firing") return a;
       a.state = "acknowledged";
       change(a, { at: clock(), who, action: "acknowledged", text });
       return a;
