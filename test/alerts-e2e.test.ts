@@ -65,6 +65,26 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
     const open = (await (await t.api("/api/v1/alerts?state=open", { key: tech })).json()) as { alerts: { id: string; state: string }[] };
     expect(open.alerts.map((a) => a.id)).toEqual([id]);
 
+    // the technician's live stream sees the acknowledgement
+    const ac = new AbortController();
+    const stream = await t.api(`/api/v1/alerts/stream?key=${encodeURIComponent(tech)}`, { key: null, signal: ac.signal });
+    expect(stream.headers.get("content-type")).toContain("text/event-stream");
+    const seen: { id: string; state: string }[] = [];
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      let buf = "";
+      for await (const chunk of stream.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += dec.decode(chunk);
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+          const data = buf
+            .slice(0, i)
+            .split("\n")
+            .find((l) => l.startsWith("data: "));
+          buf = buf.slice(i + 2);
+          if (data) seen.push(JSON.parse(data.slice(6)) as { id: string; state: string });
+        }
+      }
+    })().catch(() => undefined);
     const ack = await t.api(`/api/v1/alerts/${id}/ack`, { method: "POST", body: JSON.stringify({ comment: "在路上" }), key: tech });
     expect(await ack.json()).toMatchObject({
       state: "acknowledged",
@@ -87,5 +107,16 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
     };
     expect(deliveries.deliveries.every((d) => d.status === "sent")).toBe(true);
     client.end();
+
+    // alert state survives a restart of the service
+    const dataDir = t.dataDir;
+    await t.app.stop();
+    t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" }, dataDir);
+    const after = (await (await t.api(`/api/v1/alerts/${id}`, { key: tech })).json()) as {
+      state: string;
+      history: { action: string; who: string }[];
+    };
+    expect(after.state).toBe("resolved");
+    expect(after.history.map((h) => `${h.action}:${h.who}`)).toEqual(["fired:system", "acknowledged:王工", "resolved:system"]);
   });
 });

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
-import { createLightFeed } from "../src/alerts/feeds.js";
+import { createBlendingFeed, createLightFeed } from "../src/alerts/feeds.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
 import { createRegistry, DeviceInputSchema } from "../src/devices/registry.js";
@@ -50,6 +50,32 @@ describe("alert lifecycle (fake time)", () => {
     expect(restarted.openFor("L3", "moved")).toBeUndefined();
     expect(restarted.get(b.id)?.history.at(-1)).toMatchObject({ action: "resolved", who: "李师傅", text: "pole put back" });
     expect(restarted.observe("L2", "offline", true, ctx)).toBeNull(); // no duplicate after the restart
+  });
+});
+
+describe("blending conditions to alerts", () => {
+  it("fires what is active, keeps it while it stays, resolves what cleared", async () => {
+    const dir = tempDir();
+    const state = await openStateStore(dir.path);
+    try {
+      const registry = await createRegistry(state);
+      const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
+      const feed = createBlendingFeed({ engine: e, registry });
+      const stalled = { type: "stalled" as const, station: "qj", machineId: "M1", since: "", detail: "scale still" };
+      const late = { type: "behind_schedule" as const, station: "qj", orderId: "ORD-1", since: "", detail: "finish after due" };
+      feed.apply([stalled, late], 1);
+      feed.apply([stalled, late], 2);
+      expect(e.list().map((a) => [a.deviceId, a.type, a.state, a.station, a.severity])).toEqual([
+        ["M1", "stalled", "firing", "qj", "critical"],
+        ["ORD-1", "behind_schedule", "firing", "qj", "major"],
+      ]);
+      feed.apply([late], 3);
+      expect(e.openFor("M1", "stalled")).toBeUndefined();
+      expect(e.openFor("ORD-1", "behind_schedule")?.state).toBe("firing");
+    } finally {
+      await state.close();
+      dir.remove();
+    }
   });
 });
 
