@@ -90,6 +90,9 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
       state: "acknowledged",
       history: [{ action: "fired" }, { action: "acknowledged", who: "王工", text: "在路上" }],
     });
+    await waitUntil(() => seen.some((e) => e.id === id && e.state === "acknowledged"), "the acknowledgement on the live stream");
+    ac.abort();
+    await reading;
 
     // the lamp is replaced: lit readings resolve the alert, and a note goes out
     const fixed = { ...spec, fault: null };
