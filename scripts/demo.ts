@@ -50,6 +50,8 @@ out(`  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/devices
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/devices/${fleet.lights[0]}`);
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/orders/${fleet.orderId}`);
 out(`  curl -N '${started.httpUrl}/api/v1/orders/${fleet.orderId}/stream?key=${key}'`);
+out(`  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/streetlights/summary'`);
+out(`  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/alerts?state=open'   # ${t(lang, "demo.alerts")}`);
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/metrics`);
 out();
 out(t(lang, "demo.stop"));

@@ -5,7 +5,7 @@ import { startStation } from "./station.js";
 
 /**
  * The demo's devices: lights on the 梳妆台村 road (DOMAIN.md §1) reporting every 10 s in real time,
- * one of them with a failed lamp, and the Qijiang blending station with its 300 t order.
+ * one with a failed lamp and one with a relay stuck on, and the Qijiang blending station with its 300 t order.
  */
 export async function startFleet(opts: {
   apiUrl: string;
@@ -16,7 +16,8 @@ export async function startFleet(opts: {
   signal: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }): Promise<{ lights: string[]; blender: string; orderId: string }> {
-  const plans = planDistrict({ lights: opts.lights, faultCounts: { failed_lamp: 1 } });
+  // one lamp that fails at night and one relay stuck on by day: an alert appears whatever the hour (after the 10-minute latch)
+  const plans = planDistrict({ lights: opts.lights, faultCounts: { failed_lamp: 1, stuck_relay: 1 } });
   const lights = [];
   let done = 0;
   for (const plan of plans) {

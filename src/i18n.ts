@@ -17,6 +17,7 @@ const CATALOG = {
   "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
   "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
   "demo.adminKey": { zh: "本次演示的管理员密钥", en: "Admin key for this demo" },
+  "demo.alerts": { zh: "约 10 分钟后出现一条告警（一盏灯故障）", en: "an alert appears after about 10 minutes (a faulty light)" },
   "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
   "demo.try": { zh: "试试：", en: "Try:" },
   "demo.stop": { zh: "按 Ctrl+C 停止", en: "Press Ctrl+C to stop" },

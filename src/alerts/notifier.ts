@@ -90,7 +90,7 @@ export function createNotifier(deps: {
   let silences: Silence[] = [];
   const pending = new Map<string, { channel: Channel; kind: "fired" | "resolved"; alerts: Alert[]; first: number }>();
   const lastReminder = new Map<string, number>();
-  const retries: { d: Delivery; channel: Channel; due: number }[] = [];
+  let retries: { d: Delivery; channel: Channel; due: number }[] = [];
 
   const covers = (c: Channel, a: Alert) =>
     (!c.towns && !c.stations) ||
@@ -296,13 +296,9 @@ export function createNotifier(deps: {
         for (const a of due) lastReminder.set(`${c.id}|${a.id}`, now);
         work.push(enqueue(c, "reminder", due));
       }
-      for (const r of retries.splice(0).filter((x) => {
-        if (x.due > now) {
-          retries.push(x);
-          return false;
-        }
-        return true;
-      })) {
+      const due = retries.filter((x) => x.due <= now);
+      retries = retries.filter((x) => x.due > now);
+      for (const r of due) {
         work.push(
           deliver(
             r.channel,
