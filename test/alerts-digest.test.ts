@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDigest } from "../src/alerts/digest.js";
 import { createAlertEngine } from "../src/alerts/engine.js";
@@ -10,29 +8,18 @@ import { createLogger } from "../src/log.js";
 import { openStateStore, type StateStore } from "../src/store/state-store.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
-import { tempDir } from "./helpers.js";
+import { startReceiver, tempDir } from "./helpers.js";
 
 describe("the morning digest (fake time)", () => {
-  let server: Server;
-  const got: string[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
   const dir = tempDir();
   let state: StateStore;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        got.push(body);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    receiver = await startReceiver();
     state = await openStateStore(dir.path);
   });
   afterAll(async () => {
-    server.close();
+    await receiver.close();
     await state.close();
     dir.remove();
   });
@@ -75,7 +62,7 @@ describe("the morning digest (fake time)", () => {
     await notifier.addChannel({
       name: "来苏",
       type: "webhook",
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+      url: `${receiver.url}/`,
       towns: ["来苏镇"],
     });
     const digest = createDigest({
@@ -90,8 +77,8 @@ describe("the morning digest (fake time)", () => {
     expect(await digest.run()).toEqual([]); // 08:00: not yet
     now = Date.parse("2025-11-22T08:31:00+08:00");
     expect((await digest.run()).sort()).toEqual(["朱沱镇", "来苏镇"]);
-    expect(got).toHaveLength(1); // only 来苏镇 has a channel
-    const body = JSON.parse(got[0] ?? "{}") as { kind: string; text: string };
+    expect(receiver.got).toHaveLength(1); // only 来苏镇 has a channel
+    const body = JSON.parse(receiver.got[0]?.body ?? "{}") as { kind: string; text: string };
     expect(body.kind).toBe("digest");
     expect(body.text).toContain("来苏镇 昨夜（2025-11-21）路灯简报");
     expect(body.text).toContain("- 不亮：1 盏（L2）");

@@ -1,36 +1,25 @@
 import { createHmac } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { connectDevice, publish, type Received, readSse, registerLight, startReceiver, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 describe("an outage end to end: a light goes dark, the technician hears once, acknowledges, the repair resolves it", () => {
   let t: TestApp;
-  let server: Server;
-  const got: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let got: Received[];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        got.push({ headers: req.headers, body });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    receiver = await startReceiver();
+    got = receiver.got;
     t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" });
   });
   afterAll(async () => {
     await t.stop();
-    server.close();
+    await receiver.close();
   });
 
   it("one message, the ack in the history, a resolution note", async () => {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const url = `${receiver.url}/hook`;
     const ch = await t.api("/api/v1/channels", {
       method: "POST",
       body: JSON.stringify({ name: "来苏镇技术员", type: "webhook", url, secret: "k", towns: ["来苏镇"] }),
@@ -70,21 +59,7 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
     const stream = await t.api(`/api/v1/alerts/stream?key=${encodeURIComponent(tech)}`, { key: null, signal: ac.signal });
     expect(stream.headers.get("content-type")).toContain("text/event-stream");
     const seen: { id: string; state: string }[] = [];
-    const reading = (async () => {
-      const dec = new TextDecoder();
-      let buf = "";
-      for await (const chunk of stream.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += dec.decode(chunk);
-        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-          const data = buf
-            .slice(0, i)
-            .split("\n")
-            .find((l) => l.startsWith("data: "));
-          buf = buf.slice(i + 2);
-          if (data) seen.push(JSON.parse(data.slice(6)) as { id: string; state: string });
-        }
-      }
-    })().catch(() => undefined);
+    const reading = readSse(stream, (e) => seen.push(e as { id: string; state: string }));
     const ack = await t.api(`/api/v1/alerts/${id}/ack`, { method: "POST", body: JSON.stringify({ comment: "在路上" }), key: tech });
     expect(await ack.json()).toMatchObject({
       state: "acknowledged",

@@ -1,6 +1,4 @@
 import { createHmac } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "../src/alerts/feeds.js";
@@ -9,7 +7,7 @@ import { alertStore } from "../src/alerts/store.js";
 import { createRegistry, DeviceInputSchema } from "../src/devices/registry.js";
 import { createLogger } from "../src/log.js";
 import { openStateStore, type StateStore } from "../src/store/state-store.js";
-import { tempDir } from "./helpers.js";
+import { type Received, startReceiver, tempDir } from "./helpers.js";
 
 const ctx = { family: "streetlight" as const, town: "来苏镇", village: "梳妆台村", station: null, detail: "4 W, expected 30 W" };
 
@@ -115,38 +113,27 @@ describe("inhibition", () => {
   });
 });
 
-type Received = { path: string; headers: Record<string, string | string[] | undefined>; body: string; query: URLSearchParams };
-
 describe("notifications to a real HTTP receiver (fake time)", () => {
-  let server: Server;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let base = "";
-  const got: Received[] = [];
+  let got: Received[] = [];
   let failNext = 0;
   const dir = tempDir();
   let state: StateStore;
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        const u = new URL(req.url ?? "/", "http://x");
-        if (failNext > 0 && u.pathname === "/flaky") {
-          failNext--;
-          res.writeHead(500).end("busy");
-          return;
-        }
-        got.push({ path: u.pathname, headers: req.headers, body, query: u.searchParams });
-        res.writeHead(200, { "content-type": "application/json" }).end(u.pathname === "/webhook" ? "" : '{"errcode":0,"errmsg":"ok"}');
-      });
+    receiver = await startReceiver((r) => {
+      if (failNext > 0 && r.path === "/flaky") {
+        failNext--;
+        return { status: 500, body: "busy" };
+      }
+      return { status: 200, body: r.path === "/webhook" ? "" : '{"errcode":0,"errmsg":"ok"}' };
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = receiver.url;
+    got = receiver.got;
     state = await openStateStore(dir.path);
   });
   afterAll(async () => {
-    server.close();
+    await receiver.close();
     await state.close();
     dir.remove();
   });

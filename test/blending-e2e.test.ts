@@ -1,7 +1,7 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { connect, publish, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { connect, publish, readSse, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 const STATION = "qijiang";
 
@@ -115,21 +115,7 @@ describe("blending station end to end", () => {
     });
     expect(sse.headers.get("content-type")).toContain("text/event-stream");
     const events: { producedT: number }[] = [];
-    const reader = (async () => {
-      const dec = new TextDecoder();
-      let buf = "";
-      for await (const chunk of sse.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += dec.decode(chunk);
-        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-          const data = buf
-            .slice(0, i)
-            .split("\n")
-            .find((l) => l.startsWith("data: "));
-          buf = buf.slice(i + 2);
-          if (data) events.push(JSON.parse(data.slice(6)) as { producedT: number });
-        }
-      }
-    })().catch(() => undefined);
+    const reader = readSse(sse, (e) => events.push(e as { producedT: number }));
     await waitUntil(() => events.length >= 1, "the first SSE event");
     expect(events[0]?.producedT).toBe(0);
 

@@ -71,6 +71,7 @@ export async function registerLight(t: TestApp, id: string, extra: Record<string
 
 export function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  client.setMaxListeners(10_000); // publish() below watches "close" once per message in flight
   return new Promise((resolve, reject) => {
     client.once("connect", () => resolve(client));
     client.once("error", (e) => {
@@ -126,4 +127,54 @@ export function closed(client: MqttClient): Promise<void> {
     if (!client.connected) return resolve();
     client.once("close", () => resolve());
   });
+}
+
+/** Reads a Server-Sent Events response, handing each event's JSON data to `onEvent`, until the stream ends or is aborted. */
+export async function readSse(res: Response, onEvent: (data: unknown) => void): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += dec.decode(chunk);
+      for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+        const data = buf
+          .slice(0, i)
+          .split("\n")
+          .find((l) => l.startsWith("data: "));
+        buf = buf.slice(i + 2);
+        if (data) onEvent(JSON.parse(data.slice(6)));
+      }
+    }
+  } catch {
+    // aborted by the test
+  }
+}
+
+export type Received = { path: string; headers: Record<string, string | string[] | undefined>; body: string; query: URLSearchParams };
+
+/** A real local HTTP receiver (webhooks, robots): records every request; `respond` may answer otherwise than 200. */
+export async function startReceiver(respond?: (r: Received) => { status: number; body?: string } | undefined) {
+  const { createServer } = await import("node:http");
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      const u = new URL(req.url ?? "/", "http://x");
+      const r: Received = { path: u.pathname, headers: req.headers, body, query: u.searchParams };
+      const answer = respond?.(r);
+      if (answer && answer.status >= 300) {
+        res.writeHead(answer.status).end(answer.body ?? "");
+        return;
+      }
+      got.push(r);
+      res.writeHead(200, { "content-type": "application/json" }).end(answer?.body ?? "");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  return { url, got, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
