@@ -14,11 +14,19 @@ export function createSimClock(speed: number, simDurationMs = 0, startAt?: numbe
     now: () => Math.min(Date.now(), simStart + (Date.now() - realStart) * speed),
     sleep: (simMs, signal) =>
       new Promise((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, simMs / speed));
-        signal?.addEventListener("abort", () => {
+        // the abort listener is removed when the sleep ends: a long run sleeps many thousands of times
+        const onAbort = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        const t = setTimeout(
+          () => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          },
+          Math.max(0, simMs / speed),
+        );
+        signal?.addEventListener("abort", onAbort, { once: true });
       }),
   };
 }
