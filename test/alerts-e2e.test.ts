@@ -98,3 +98,58 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
     expect(after.history.map((h) => `${h.action}:${h.who}`)).toEqual(["fired:system", "acknowledged:王工", "resolved:system"]);
   });
 });
+
+describe("a dead receiver", () => {
+  it("does not hold up ingest: readings are acknowledged and stored while a delivery hangs", async () => {
+    const { createServer: createTcpServer } = await import("node:net");
+    const sockets: import("node:net").Socket[] = [];
+    const blackHole = createTcpServer((socket) => {
+      sockets.push(socket); // accepts, never answers
+    });
+    await new Promise<void>((r) => blackHole.listen(0, "127.0.0.1", () => r()));
+    const port = (blackHole.address() as import("node:net").AddressInfo).port;
+    const t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" });
+    try {
+      const ch = (await (
+        await t.api("/api/v1/channels", {
+          method: "POST",
+          body: JSON.stringify({ type: "webhook", url: `http://127.0.0.1:${port}/`, towns: ["来苏镇"] }),
+        })
+      ).json()) as { id: string };
+      const dark = await registerLight(t, "DEAD-1");
+      const other = await registerLight(t, "BUSY-1");
+      const spec = { id: "DEAD-1", lat: 29.3512, lon: 105.9113, lampW: 30, panelWp: 120, batteryAh: 60, fault: "failed_lamp" as const };
+      const n = nightOf(localDate(Date.now() - 86_400_000), spec.lat, spec.lon, DEFAULT_PROFILE);
+      const c1 = await connectDevice(t, dark);
+      const physics = newPhysics(spec);
+      for (let ts = n.dusk + 3600_000; ts <= n.dusk + 3600_000 + 20 * 60_000; ts += 5 * 60_000)
+        await publish(c1, "streetlight/DEAD-1/telemetry", JSON.stringify(streetlightReading(spec, physics, ts, 300)));
+      await waitUntil(() => sockets.length > 0, "a delivery under way to the dead receiver", 20_000);
+      // while it hangs, another light's readings go through
+      const c2 = await connectDevice(t, other);
+      const healthy = { ...spec, id: "BUSY-1", fault: null };
+      const p2 = newPhysics(healthy);
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          publish(c2, "streetlight/BUSY-1/telemetry", JSON.stringify(streetlightReading(healthy, p2, n.dusk + 7200_000 + i * 1000, 1))),
+        ),
+      );
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      expect(await t.app.telemetry.count({ deviceId: "BUSY-1", measurement: "streetlight_telemetry" })).toBe(200);
+      const during = (await (await t.api(`/api/v1/channels/${ch.id}/deliveries`)).json()) as { deliveries: unknown[] };
+      expect(during.deliveries).toEqual([]); // the attempt is still hanging: ingest did not wait for it
+      // the attempt times out and is recorded, to be retried
+      await waitUntil(
+        async () => ((await (await t.api(`/api/v1/channels/${ch.id}/deliveries`)).json()) as { deliveries: unknown[] }).deliveries.length > 0,
+        "the failed attempt recorded",
+        30_000,
+      );
+      c1.end(true);
+      c2.end(true);
+    } finally {
+      await t.stop();
+      for (const s of sockets) s.destroy();
+      blackHole.close();
+    }
+  });
+});
