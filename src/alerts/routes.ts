@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Principal } from "../http/api-keys.js";
 import { notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
+import { openEventStream } from "../http/sse.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 
@@ -110,18 +111,12 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       },
     },
     async (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+      const stream = openEventStream(req, reply);
       const onChange = (a: Alert) => {
-        if (sees(req.principal, a)) res.write(`event: alert\ndata: ${JSON.stringify(view(a))}\n\n`);
+        if (sees(req.principal, a)) stream.send("alert", view(a));
       };
       engine.events.on("change", onChange);
-      const ping = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-      req.raw.on("close", () => {
-        clearInterval(ping);
-        engine.events.off("change", onChange);
-      });
+      stream.onClose(() => engine.events.off("change", onChange));
     },
   );
 

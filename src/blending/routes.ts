@@ -3,6 +3,7 @@ import { DeviceIdSchema } from "../../devices/index.js";
 import type { Principal } from "../http/api-keys.js";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
+import { openEventStream } from "../http/sse.js";
 import { MaterialSchema } from "./materials.js";
 import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";
@@ -293,20 +294,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req, reply) => {
       const o = visibleOrder(req.principal, req.params.id);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
-      const send = (p: unknown) => res.write(`event: progress\ndata: ${JSON.stringify(p)}\n\n`);
-      send({ orderId: o.id, ...(await blending.progress(o.id, await store.batchesOf(o.id))) });
+      const stream = openEventStream(req, reply);
+      stream.send("progress", { orderId: o.id, ...(await blending.progress(o.id, await store.batchesOf(o.id))) });
       const onProgress = (orderId: string, p: unknown) => {
-        if (orderId === o.id) send({ orderId, ...(p as object) });
+        if (orderId === o.id) stream.send("progress", { orderId, ...(p as object) });
       };
       monitor.events.on("progress", onProgress);
-      const ping = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-      req.raw.on("close", () => {
-        clearInterval(ping);
-        monitor.events.off("progress", onProgress);
-      });
+      stream.onClose(() => monitor.events.off("progress", onProgress));
     },
   );
 
