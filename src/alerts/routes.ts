@@ -22,6 +22,11 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     return a;
   };
   const who = (p: Principal | null) => p?.name ?? "unknown";
+  /** An action on an alert the caller may see, answered with the alert as it is now. */
+  const act = (req: { principal: Principal | null; params: { id: string } }, fn: (id: string, by: string) => Alert | undefined) => {
+    visible(req.principal, req.params.id);
+    return view(fn(req.params.id, who(req.principal)) as Alert);
+  };
 
   app.get(
     "/api/v1/alerts",
@@ -62,10 +67,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: { tags: ["alerts"], summary: "I'm on it", params: Id, body: z.object({ comment: z.string().max(1000).optional() }).default({}) },
     },
-    async (req) => {
-      visible(req.principal, req.params.id);
-      return view(engine.ack(req.params.id, who(req.principal), req.body.comment) as Alert);
-    },
+    async (req) => act(req, (id, by) => engine.ack(id, by, req.body.comment)),
   );
   app.post(
     "/api/v1/alerts/:id/resolve",
@@ -73,10 +75,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: { tags: ["alerts"], summary: "Fixed, with a comment", params: Id, body: z.object({ comment: z.string().trim().min(1).max(1000) }) },
     },
-    async (req) => {
-      visible(req.principal, req.params.id);
-      return view(engine.resolve(req.params.id, who(req.principal), req.body.comment) as Alert);
-    },
+    async (req) => act(req, (id, by) => engine.resolve(id, by, req.body.comment)),
   );
   app.post(
     "/api/v1/alerts/:id/assign",
@@ -84,10 +83,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: { tags: ["alerts"], summary: "Assign to a person", params: Id, body: z.object({ assignee: z.string().trim().min(1).max(100) }) },
     },
-    async (req) => {
-      visible(req.principal, req.params.id);
-      return view(engine.assign(req.params.id, who(req.principal), req.body.assignee) as Alert);
-    },
+    async (req) => act(req, (id, by) => engine.assign(id, by, req.body.assignee)),
   );
   app.post(
     "/api/v1/alerts/:id/comments",
@@ -95,10 +91,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: { tags: ["alerts"], summary: "Add a comment", params: Id, body: z.object({ text: z.string().trim().min(1).max(2000) }) },
     },
-    async (req, reply) => {
-      visible(req.principal, req.params.id);
-      return reply.status(201).send(view(engine.comment(req.params.id, who(req.principal), req.body.text) as Alert));
-    },
+    async (req, reply) => reply.status(201).send(act(req, (id, by) => engine.comment(id, by, req.body.text))),
   );
   app.get(
     "/api/v1/alerts/stream",
