@@ -37,12 +37,13 @@ export async function openWal(
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
   mkdirSync(dir, { recursive: true });
 
-  const segments = (): { first: number; file: string }[] =>
-    readdirSync(dir)
-      .map((name) => SEGMENT_NAME.exec(name))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]) }))
-      .sort((a, b) => a.first - b.first);
+  // The segments, oldest first, read from the directory once; afterwards this list is the log's own record of them
+  // (release runs after every store batch, and must not list and stat the directory each time).
+  const segs: { first: number; file: string; bytes: number }[] = readdirSync(dir)
+    .map((name) => SEGMENT_NAME.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]), bytes: statSync(join(dir, m[0])).size }))
+    .sort((a, b) => a.first - b.first);
 
   function* readSegment(file: string, report = true): Generator<WalRecord> {
     const text = readFileSync(file, "utf8");
@@ -64,9 +65,7 @@ export async function openWal(
   }
 
   let lastSeq = 0;
-  const existing = segments();
-  let totalBytes = existing.reduce((sum, seg) => sum + statSync(seg.file).size, 0);
-  const tail = existing.at(-1);
+  const tail = segs.at(-1);
   if (tail) {
     lastSeq = tail.first - 1;
     for (const r of readSegment(tail.file, false)) lastSeq = Math.max(lastSeq, r.seq);
@@ -76,14 +75,20 @@ export async function openWal(
   let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
   let pending: Pending[] = [];
   let fh: FileHandle;
-  let segmentSize = 0;
-  let segmentFirst = 0;
+  let current: { first: number; file: string; bytes: number };
   // Always start a new segment: never append after a possibly torn line.
   // A segment is named for the first record it holds: the oldest one still waiting, if any.
   const roll = async () => {
-    segmentFirst = pending[0]?.seq ?? nextSeq;
-    fh = await open(join(dir, `${String(segmentFirst).padStart(16, "0")}.wal`), "a");
-    segmentSize = 0;
+    const first = pending[0]?.seq ?? nextSeq;
+    const file = join(dir, `${String(first).padStart(16, "0")}.wal`);
+    fh = await open(file, "a");
+    // an empty segment left by an earlier start has this very name: it is reused, not listed twice
+    const last = segs.at(-1);
+    if (last?.first === first) current = last;
+    else {
+      current = { first, file, bytes: 0 };
+      segs.push(current);
+    }
     const dfd = openSync(dir, "r"); // make the new file's name durable too
     try {
       fsyncSync(dfd);
@@ -104,13 +109,12 @@ export async function openWal(
       try {
         await fh.write(buf);
         await fh.datasync();
-        segmentSize += buf.length;
-        totalBytes += buf.length;
+        current.bytes += buf.length;
         for (const p of batch) p.resolve();
       } catch (e: unknown) {
         for (const p of batch) p.reject(e);
       }
-      if (segmentSize >= segmentBytes) {
+      if (current.bytes >= segmentBytes) {
         await fh.close();
         await roll();
       }
@@ -139,11 +143,11 @@ export async function openWal(
     },
     /** Every record with seq > after, in order, in chunks. */
     *replay(after: number): Generator<WalRecord> {
-      const segs = segments();
-      for (let i = 0; i < segs.length; i++) {
-        const next = segs[i + 1];
+      const list = [...segs];
+      for (let i = 0; i < list.length; i++) {
+        const next = list[i + 1];
         if (next && next.first - 1 <= after) continue; // wholly stored
-        const seg = segs[i];
+        const seg = list[i];
         if (!seg) continue;
         for (const r of readSegment(seg.file)) if (r.seq > after) yield r;
       }
@@ -151,22 +155,17 @@ export async function openWal(
     /** Deletes segments whose every record is at or below `stored`. */
     release(stored: number): number {
       let removed = 0;
-      const segs = segments();
-      for (let i = 0; i < segs.length - 1; i++) {
-        const seg = segs[i];
-        const next = segs[i + 1];
-        if (!seg || !next || seg.first === segmentFirst) continue;
-        if (next.first - 1 <= stored) {
-          totalBytes -= statSync(seg.file).size;
-          unlinkSync(seg.file);
-          removed++;
-        }
+      // segments are in order: drop from the front while the next one starts at or below `stored` + 1
+      while (segs.length > 1 && segs[0] !== current && (segs[1]?.first ?? Number.POSITIVE_INFINITY) - 1 <= stored) {
+        const seg = segs.shift();
+        if (seg) unlinkSync(seg.file);
+        removed++;
       }
       return removed;
     },
     lastSeq: () => nextSeq - 1,
     /** Bytes on disk: the spool of accepted records not yet released by every store. */
-    bytes: () => totalBytes,
+    bytes: () => segs.reduce((sum, seg) => sum + seg.bytes, 0),
     async close() {
       closed = true;
       while (flushing) await flushing;
