@@ -224,11 +224,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   };
   const updateGauges = () => {
     const online = presence.counts();
-    const registered: Record<string, number> = {};
-    for (const d of registry.list({})) registered[d.family] = (registered[d.family] ?? 0) + 1;
-    for (const family of ["streetlight", "blender"]) {
+    const registered = registry.counts();
+    for (const family of ["streetlight", "blender"] as const) {
       metrics.online.set({ family }, online[family] ?? 0);
-      metrics.registered.set({ family }, registered[family] ?? 0);
+      metrics.registered.set({ family }, registered[family]);
     }
   };
 

@@ -16,26 +16,9 @@ export function createLightFeed(deps: { engine: AlertEngine; registry: Registry 
   const { engine, registry } = deps;
   const ctx = (d: DeviceRecord, detail: string) => ({ family: "streetlight" as const, town: d.town, village: d.village, station: null, detail });
   const villageId = (d: DeviceRecord) => `village:${d.town}/${d.village}`;
-  // The lights of each village, rebuilt when the registry changes size (a district-wide outage must not scan
-  // the whole registry once per light).
-  let villages: { size: number; byKey: Map<string, DeviceRecord[]> } = { size: -1, byKey: new Map() };
-  const villageOf = (d: DeviceRecord): DeviceRecord[] => {
-    if (villages.size !== registry.size()) {
-      const byKey = new Map<string, DeviceRecord[]>();
-      for (const l of registry.list({ family: "streetlight" })) {
-        const k = villageId(l);
-        const list = byKey.get(k);
-        if (list) list.push(l);
-        else byKey.set(k, [l]);
-      }
-      villages = { size: registry.size(), byKey };
-    }
-    return villages.byKey.get(villageId(d)) ?? [];
-  };
-
   const reviewVillage = (d: DeviceRecord, at: number) => {
     if (!d.village) return;
-    const lights = villageOf(d);
+    const lights = registry.village("streetlight", d.town, d.village);
     const out = lights.filter((l) => engine.openFor(l.id, "dark") || engine.openFor(l.id, "offline"));
     const share = lights.length ? out.length / lights.length : 0;
     const id = villageId(d);

@@ -51,6 +51,12 @@ export type Registry = Awaited<ReturnType<typeof createRegistry>>;
 export async function createRegistry(state: StateStore, clock: () => number = Date.now) {
   const byId = new Map<string, DeviceRecord>();
   for (const d of await state.allDevices()) byId.set(d.id, d);
+  // Kept as devices register (a device's family, town and village never change afterwards).
+  const perFamily: Record<Family, number> = { streetlight: 0, blender: 0 };
+  for (const d of byId.values()) perFamily[d.family]++;
+  /** Device ids per `${family}/${town}/${village}`, built on first use and dropped when devices are added. */
+  let villageIndex: Map<string, string[]> | null = null;
+  const villageKey = (family: Family, town: string | null, village: string | null) => `${family}/${town}/${village}`;
   const verified = createVerifiedCache();
 
   const toRecord = (input: DeviceInput, secretHash: string, now: number): DeviceRecord => {
@@ -75,6 +81,20 @@ export async function createRegistry(state: StateStore, clock: () => number = Da
   return {
     get: (id: string) => byId.get(id),
     size: () => byId.size,
+    counts: (): Readonly<Record<Family, number>> => perFamily,
+    /** The devices of one family in one village (neighbours, village outages), without scanning the registry. */
+    village(family: Family, town: string | null, village: string | null): DeviceRecord[] {
+      if (!villageIndex) {
+        villageIndex = new Map();
+        for (const d of byId.values()) {
+          const k = villageKey(d.family, d.town, d.village);
+          const ids = villageIndex.get(k);
+          if (ids) ids.push(d.id);
+          else villageIndex.set(k, [d.id]);
+        }
+      }
+      return (villageIndex.get(villageKey(family, town, village)) ?? []).flatMap((id) => byId.get(id) ?? []);
+    },
     list(filter: {
       family?: Family | undefined;
       town?: string | undefined;
@@ -125,7 +145,11 @@ export async function createRegistry(state: StateStore, clock: () => number = Da
       const raced = records.filter((r) => byId.has(r.id)).map((r) => r.id);
       if (raced.length > 0) return { ok: false, duplicates: raced };
       await state.insertDevices(records);
-      for (const r of records) byId.set(r.id, r);
+      for (const r of records) {
+        byId.set(r.id, r);
+        perFamily[r.family]++;
+      }
+      villageIndex = null;
       return { ok: true, created };
     },
     async rotateSecret(id: string): Promise<string | undefined> {

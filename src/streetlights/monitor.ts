@@ -72,34 +72,28 @@ export function createStreetlightMonitor(deps: {
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 
   /** Same village within NEIGHBOUR_M, rebuilt when the registry changes size. */
+  /** Same village within NEIGHBOUR_M, computed once per light (and again if the registry grows). */
   const neighboursOf = (id: string): string[] => {
-    if (neighbourIndex.size !== registry.size()) {
-      const byVillage = new Map<string, DeviceRecord[]>();
-      for (const d of registry.list({ family: "streetlight" })) {
-        const key = `${d.town}/${d.village}`;
-        byVillage.set(key, [...(byVillage.get(key) ?? []), d]);
-      }
-      const byId = new Map<string, string[]>();
-      for (const group of byVillage.values()) {
-        for (const a of group) {
-          if (a.lat === null || a.lon === null) continue;
-          byId.set(
-            a.id,
-            group
+    if (neighbourIndex.size !== registry.size()) neighbourIndex = { size: registry.size(), byId: new Map() };
+    let near = neighbourIndex.byId.get(id);
+    if (!near) {
+      const a = registry.get(id);
+      near =
+        a?.lat == null || a.lon == null
+          ? []
+          : registry
+              .village("streetlight", a.town, a.village)
               .filter(
                 (b) =>
                   b.id !== a.id &&
                   b.lat !== null &&
                   b.lon !== null &&
-                  distanceM({ lat: a.lat as number, lon: a.lon as number }, { lat: b.lat as number, lon: b.lon as number }) <= NEIGHBOUR_M,
+                  distanceM({ lat: a.lat as number, lon: a.lon as number }, { lat: b.lat, lon: b.lon }) <= NEIGHBOUR_M,
               )
-              .map((b) => b.id),
-          );
-        }
-      }
-      neighbourIndex = { size: registry.size(), byId };
+              .map((b) => b.id);
+      neighbourIndex.byId.set(id, near);
     }
-    return neighbourIndex.byId.get(id) ?? [];
+    return near;
   };
   const neighbourView = (id: string, ts: number): NeighbourView => {
     const v = { reporting: 0, charging: 0, lit: 0 };
