@@ -60,14 +60,21 @@ export function createStreetlightMonitor(deps: {
   /** Nights that have ended but received readings since (buffered data): their records are computed again. */
   const stale = new Map<string, Set<string>>();
 
+  // Per device record (a new record replaces it when the device changes), so a reading does not parse the profile again.
+  const infos = new WeakMap<DeviceRecord, LightInfo>();
   const info = (d: DeviceRecord): LightInfo => {
-    const p = ProfileSchema.safeParse(d.attrs.profile);
-    return {
-      lat: d.lat ?? 0,
-      lon: d.lon ?? 0,
-      lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null,
-      profile: p.success ? p.data : DEFAULT_PROFILE,
-    };
+    let i = infos.get(d);
+    if (!i) {
+      const p = ProfileSchema.safeParse(d.attrs.profile);
+      i = {
+        lat: d.lat ?? 0,
+        lon: d.lon ?? 0,
+        lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null,
+        profile: p.success ? p.data : DEFAULT_PROFILE,
+      };
+      infos.set(d, i);
+    }
+    return i;
   };
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 
@@ -195,8 +202,9 @@ export function createStreetlightMonitor(deps: {
     onReading(r: AcceptedReading) {
       if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
       const body = { ...(r.message.body as StreetlightTelemetry), ts: r.ts };
+      const i = info(r.device);
       const prev = states.get(r.device.id) ?? initialState(r.ts);
-      const next = step(prev, body, info(r.device), neighbourView(r.device.id, r.ts));
+      const next = step(prev, body, i, neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
         derive([conditionPoint(r.device, next.condition, true, next.since)]);
@@ -205,7 +213,6 @@ export function createStreetlightMonitor(deps: {
       const last = recent.get(r.device.id);
       if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
       // A reading for a night that has already ended (afternoon readings count for that evening's night).
-      const i = info(r.device);
       const n = nightAround(r.ts, i.lat, i.lon, i.profile);
       if (n.end + BAND_MS + 5 * 60_000 <= clock()) {
         const set = stale.get(n.date) ?? new Set<string>();
