@@ -65,14 +65,17 @@ describe("the morning digest (fake time)", () => {
       url: `${receiver.url}/`,
       towns: ["来苏镇"],
     });
-    const digest = createDigest({
-      registry,
-      nights: nightStore(state.db),
-      engine,
-      notifier,
-      clock: () => now,
-      meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
-    });
+    // a digest as the service builds it; a second one stands for the service after a restart
+    const makeDigest = () =>
+      createDigest({
+        registry,
+        nights: nightStore(state.db),
+        engine,
+        notifier,
+        clock: () => now,
+        meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+      });
+    const digest = makeDigest();
 
     expect(await digest.run()).toEqual([]); // 08:00: not yet
     now = Date.parse("2025-11-22T08:31:00+08:00");
@@ -86,14 +89,7 @@ describe("the morning digest (fake time)", () => {
     expect(body.text).toContain("仍未处理的告警：1 条");
     now += 3600_000;
     expect(await digest.run()).toEqual([]); // once a day, also after a restart (kept in the state store)
-    const again = createDigest({
-      registry,
-      nights: nightStore(state.db),
-      engine,
-      notifier,
-      clock: () => now,
-      meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
-    });
+    const again = makeDigest();
     expect(await again.run()).toEqual([]);
   });
 });
