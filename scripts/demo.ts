@@ -20,6 +20,8 @@ const lang = config.lang;
 const app = await createApp(config, { log: createLogger(config.log.level) });
 const started = await app.start();
 const { key } = await app.apiKeys.create({ name: `demo ${new Date().toISOString()}`, role: "admin" });
+const roleKeys: Record<string, string> = {};
+for (const role of ["operator", "technician", "finance"] as const) roleKeys[role] = (await app.apiKeys.create({ name: `demo ${role}`, role })).key;
 const mqttUrl = started.mqttUrl?.replace("0.0.0.0", "localhost") ?? "";
 const controller = new AbortController();
 setMaxListeners(1000, controller.signal); // one listener per simulated device
@@ -39,10 +41,13 @@ process.stdout.write("\n");
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
 out(t(lang, "start.ready"));
+if (started.consoleUrl) out(`  ${t(lang, "start.console")}: ${started.consoleUrl}`);
 out(`  ${t(lang, "start.api")}:  ${started.httpUrl}/api/v1`);
 out(`  ${t(lang, "start.docs")}: ${started.httpUrl}/docs`);
 out(`  ${t(lang, "start.mqtt")}: ${mqttUrl}`);
 out(`  ${t(lang, "demo.adminKey")}: ${key}`);
+out(`  ${t(lang, "demo.roleKeys")}:`);
+for (const [role, k] of Object.entries(roleKeys)) out(`    ${role.padEnd(10)} ${k}`);
 out(`  ${t(lang, "demo.devices")} ${fleet.lights.length} × streetlight (${fleet.lights[0]} …), 1 × blender (${fleet.blender})`);
 out();
 out(`${t(lang, "demo.try")}`);

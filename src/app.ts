@@ -18,6 +18,7 @@ import type { Config } from "./config.js";
 import { createRegistry } from "./devices/registry.js";
 import { deviceRoutes } from "./devices/routes.js";
 import { createApiKeys } from "./http/api-keys.js";
+import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
 import { createPipeline } from "./ingest/pipeline.js";
 import { createPresence } from "./ingest/presence.js";
@@ -42,6 +43,8 @@ export type Started = {
   httpUrl: string;
   mqttUrl: string | null;
   ports: { http: number; mqtt?: number | undefined; ws?: number | undefined; tls?: number | undefined };
+  /** The web console's address, or null when it is not built. */
+  consoleUrl: string | null;
   /** Set only when this start created the first admin key. */
   createdAdminKey: string | null;
 };
@@ -205,6 +208,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification, derive });
   verificationRoutes(http, { verification, clock });
   deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
+  const webConsole = await registerConsole(http);
+  if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
 
   const timers: NodeJS.Timeout[] = [];
   /** Periodic work under way: stop() waits for it before closing the stores it uses. */
@@ -286,6 +291,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {
         httpUrl: `http://${host}:${ports.http}`,
+        consoleUrl: webConsole.built ? `http://${host}:${ports.http}/` : null,
         mqttUrl: embedded ? `mqtt://${host}:${ports.mqtt}` : (config.mqtt.external?.url ?? null),
         ports,
         createdAdminKey: created,

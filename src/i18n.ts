@@ -7,6 +7,7 @@ export type Lang = "zh" | "en";
 const CATALOG = {
   "config.invalid": { zh: "配置无效，服务未启动：", en: "Invalid configuration; the service did not start:" },
   "start.ready": { zh: "Agrilume 已启动", en: "Agrilume is running" },
+  "start.console": { zh: "网页控制台（用 API 密钥登录）", en: "Web console (sign in with an API key)" },
   "start.api": { zh: "HTTP API", en: "HTTP API" },
   "start.docs": { zh: "API 文档", en: "API docs" },
   "start.mqtt": { zh: "MQTT 接入", en: "MQTT" },
@@ -17,6 +18,7 @@ const CATALOG = {
   "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
   "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
   "demo.adminKey": { zh: "本次演示的管理员密钥", en: "Admin key for this demo" },
+  "demo.roleKeys": { zh: "各角色的演示密钥（控制台按角色显示不同页面）", en: "Demo keys per role (the console shows each role its own pages)" },
   "demo.alerts": { zh: "约 10 分钟后出现一条告警（一盏灯故障）", en: "an alert appears after about 10 minutes (a faulty light)" },
   "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
   "demo.try": { zh: "试试：", en: "Try:" },

@@ -28,6 +28,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`${t(config.lang, "start.ready")}`);
+  if (started.consoleUrl) out(`  ${t(config.lang, "start.console")}: ${started.consoleUrl}`);
   out(`  ${t(config.lang, "start.api")}:  ${started.httpUrl}/api/v1`);
   out(`  ${t(config.lang, "start.docs")}: ${started.httpUrl}/docs`);
   if (started.mqttUrl) out(`  ${t(config.lang, "start.mqtt")}: ${started.mqttUrl}`);

@@ -40,6 +40,24 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
   );
 
   app.get(
+    "/api/v1/streetlights/map",
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags: ["streetlights"],
+        summary: "Every light in scope with its position and condition, compact for drawing a map: lights = [id, lat, lon, condition, town]",
+        querystring: z.object({ town: z.string().optional() }),
+      },
+    },
+    async (req) => ({
+      lights: registry
+        .list({ family: "streetlight", town: req.query.town })
+        .filter((d) => inScope(req.principal, d) && d.lat !== null && d.lon !== null)
+        .map((d) => [d.id, d.lat, d.lon, monitor.conditionOf(d).condition, d.town]),
+    }),
+  );
+
+  app.get(
     "/api/v1/streetlights/:id",
     {
       config: { roles: ALL_ROLES },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ApiKeys } from "../http/api-keys.js";
 import { notFound } from "../http/errors.js";
-import type { Api } from "../http/server.js";
+import { ALL_ROLES, type Api } from "../http/server.js";
 import { ROLES } from "../store/state-store.js";
 import type { Metrics } from "./metrics.js";
 
@@ -21,6 +21,18 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
     async (_req, reply) => {
       reply.header("content-type", deps.metrics.registry.contentType);
       return deps.metrics.registry.metrics();
+    },
+  );
+
+  app.get(
+    "/api/v1/me",
+    {
+      config: { roles: ALL_ROLES },
+      schema: { tags: ["keys"], summary: "Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)" },
+    },
+    async (req) => {
+      const p = req.principal;
+      return { name: p?.name ?? "", role: p?.role ?? "", towns: p?.towns ?? null, stations: p?.stations ?? null };
     },
   );
 

@@ -1,0 +1,375 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import type { MqttClient } from "mqtt";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { build } from "vite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
+import { connect, connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { serviceAvailable } from "./services.js";
+
+/**
+ * The web console end to end: the real service with the console built from web/, Debian's
+ * Chromium driven by playwright-core, real devices over MQTT. Each role signs in and does its
+ * day's work; every page is checked for console errors and with axe for accessibility; screenshots
+ * land in test-results/console/.
+ */
+const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
+const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const SHOTS = join(import.meta.dirname, "..", "test-results", "console");
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const STATION = "qijiang";
+const TOWN = "来苏镇";
+const BASE = { lat: 29.3512, lon: 105.9113 };
+const LIGHTS: (LightSpec & { town: string; village: string })[] = [
+  ...[1, 2, 3].map((i) => ({ id: `LS-${i}`, lat: BASE.lat + (i * 52) / 111_195, lon: BASE.lon, town: TOWN, village: "梳妆台村" })),
+  { id: "LS-DARK", lat: BASE.lat + 260 / 111_195, lon: BASE.lon + 0.002, town: TOWN, village: "观音井村", fault: "failed_lamp" as const },
+  { id: "OT-1", lat: 29.5, lon: 106.1, town: "永荣镇", village: "双石村" },
+].map((l) => ({ lampW: 30, panelWp: 120, batteryAh: 60, fault: null, ...l }));
+
+/** Pages update from live streams and timers: give them time, without fixed sleeps. */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000, interval: 100 });
+
+describe.skipIf(!haveChromium)("web console (Chromium)", () => {
+  let t: TestApp;
+  let browser: Browser;
+  let machine: MqttClient;
+  const lights: MqttClient[] = [];
+  const inbox: { topic: string; body: string }[] = [];
+  const keys: Record<"operator" | "technician" | "finance", string> = { operator: "", technician: "", finance: "" };
+  let orderId = "";
+  const post = (path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    // Build the console from the sources under test (what `npm install` does through `prepare`).
+    await build({ configFile: join(import.meta.dirname, "..", "web", "vite.config.ts"), logLevel: "error" });
+    mkdirSync(SHOTS, { recursive: true });
+    t = await startTestApp({ AGRILUME_STREETLIGHT_REPORT_S: "900" });
+    expect(t.started.consoleUrl).toBe(`${t.started.httpUrl}/`);
+
+    for (const [role, extra] of [
+      ["operator", { stations: [STATION] }],
+      ["technician", { towns: [TOWN] }],
+      ["finance", {}],
+    ] as const) {
+      const res = await post("/api/v1/keys", { name: role === "technician" ? "王工" : `${role} 测试`, role, ...extra });
+      keys[role] = ((await res.json()) as { key: string }).key;
+    }
+
+    // Streetlights: three nights of readings every 15 minutes up to now; one lamp has failed.
+    const lastNight = nightOf(localDate(Date.now() - 86_400_000), BASE.lat, BASE.lon, DEFAULT_PROFILE);
+    const from = lastNight.dusk - 2 * 86_400_000 - 6 * 3600_000;
+    await Promise.all(
+      LIGHTS.map(async (spec) => {
+        const creds = await registerLight(t, spec.id, { lat: spec.lat, lon: spec.lon, town: spec.town, village: spec.village });
+        const client = await connectDevice(t, creds);
+        const physics = newPhysics(spec, () => 1, 90);
+        // The failed lamp's last word is from last night, dark when it should be lit (it stays connected).
+        const end = spec.fault ? lastNight.dusk + 3 * 3600_000 : Date.now() - 60_000;
+        const sends: Promise<void>[] = [];
+        for (let ts = from; ts <= end; ts += 15 * 60_000)
+          sends.push(publish(client, `streetlight/${spec.id}/telemetry`, JSON.stringify(streetlightReading(spec, physics, ts, 900))));
+        await Promise.all(sends);
+        lights.push(client);
+      }),
+    );
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    await t.app.streetlights.runNightly();
+    const csv = [
+      "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期",
+      ...LIGHTS.map((l, i) =>
+        [
+          { 梳妆台村: "LS-2025-001", 观音井村: "LS-2025-002" }[l.village] ?? "YR-2025-003",
+          l.town,
+          l.village,
+          "村道",
+          2025,
+          10,
+          2700,
+          l.id,
+          l.lon,
+          l.lat,
+          `SN-${i}`,
+          860000000000100 + i,
+          "2025-06-01",
+        ].join(","),
+      ),
+    ].join("\n");
+    const imported = await t.api("/api/v1/projects/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } });
+    expect(imported.status, await imported.clone().text()).toBe(200);
+
+    // A blending station with one machine and one order waiting for it.
+    expect((await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站" })).status).toBe(201);
+    const reg = await post("/api/v1/devices", {
+      id: "QJ-BL-01",
+      family: "blender",
+      town: "綦江区",
+      station: STATION,
+      name: "1号配肥机",
+      hopperMaterials: ["urea", "map", "kcl", "filler"],
+    });
+    expect(reg.status, await reg.clone().text()).toBe(201);
+    const creds = (await reg.json()) as { id: string; secret: string };
+    machine = await connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret });
+    machine.on("message", (topic, payload) => inbox.push({ topic, body: payload.toString() }));
+    await machine.subscribeAsync("blender/QJ-BL-01/cmd/#", { qos: 1 });
+    await publish(
+      machine,
+      "blender/QJ-BL-01/telemetry",
+      JSON.stringify({
+        ts: Date.now(),
+        state: "idle",
+        hopperKg: { urea: 2400, map: 1800, kcl: 120, filler: 900 },
+        scaleKg: 0,
+        mixerA: 0,
+        bagsTotal: 0,
+      }),
+    );
+    const formula = (await (await post("/api/v1/formulas", { name: "水稻配方肥", grade: "15-15-15" })).json()) as { id: string };
+    const order = await post("/api/v1/orders", {
+      station: STATION,
+      customer: "永兴村合作社",
+      crop: "水稻",
+      formulaId: formula.id,
+      targetT: 20,
+      dueDate: "2099-12-31",
+    });
+    orderId = ((await order.json()) as { id: string }).id;
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    machine?.end(true);
+    for (const c of lights) c.end(true);
+    await t?.stop();
+  });
+
+  /** A page that records every console error and uncaught exception. */
+  async function open(context: BrowserContext) {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(`console: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+    await page.goto(t.started.httpUrl);
+    return { page, errors };
+  }
+  async function signIn(page: Page, key: string) {
+    await page.getByLabel("API 密钥").fill(key);
+    await page.getByRole("button", { name: "登录" }).click();
+  }
+  /** axe-core in the page: no serious or critical accessibility problems. */
+  async function accessible(page: Page) {
+    await page.evaluate(AXE);
+    // Runs in the page (a string: this file is type-checked without the DOM library).
+    const violations = await page.evaluate<string[]>(`axe.run().then((r) => r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ") + " " + (n.failureSummary || "")).join("; ")))`);
+    expect(violations).toEqual([]);
+  }
+
+  it("the console is served with a strict content policy, and a wrong key is refused with a clear message", async () => {
+    const res = await fetch(t.started.httpUrl);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+
+    const context = await browser.newContext();
+    const { page, errors } = await open(context);
+    await poll(() => page.title()).toBe("Agrilume 控制台");
+    expect(await page.getAttribute("html", "lang")).toBe("zh-CN");
+    await signIn(page, "not-a-key");
+    await page.getByText("密钥无效或已吊销").waitFor();
+    await accessible(page);
+    await page.screenshot({ path: join(SHOTS, "sign-in.png") });
+    await context.close();
+    // The refused key's 401 is the only error the browser reports.
+    expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
+  });
+
+  it("operator: starts the order on the machine, watches progress move live, sees a bad batch, pauses", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, errors } = await open(context);
+    await signIn(page, keys.operator);
+    await page.getByRole("heading", { name: /綦江智能配肥站/ }).waitFor();
+    const machineCard = page.getByRole("article", { name: "配肥机 QJ-BL-01" });
+    await machineCard.getByText("在线").waitFor();
+    // kcl 120 kg is under the 300 kg refill level: flagged in the hopper table
+    await poll(() => machineCard.locator("tr.bad-row").textContent()).toContain("kcl");
+
+    const card = page.getByRole("article", { name: /永兴村合作社/ });
+    await card.getByText("待生产").waitFor();
+    const bar = card.getByRole("progressbar", { name: "订单进度" });
+    await poll(() => bar.getAttribute("aria-valuenow")).toBe("0");
+    await card.getByRole("button", { name: "开始生产" }).click();
+    await card.getByText("生产中").waitFor();
+    const recipe = await waitUntil(() => inbox.find((m) => m.topic === "blender/QJ-BL-01/cmd/recipe"), "the recipe on the machine");
+    const target = Object.fromEntries(
+      (JSON.parse(recipe.body) as { materials: { code: string; kg: number }[] }).materials.map((m) => [m.code, m.kg]),
+    );
+
+    // Two batches from the machine; the second one short of potash. The bar moves without a reload.
+    const t0 = Date.now() - 20 * 60_000;
+    for (const [i, actual] of [{ ...target }, { ...target, kcl: (target.kcl ?? 0) - 10 }].entries()) {
+      const batchId = `B-${i + 1}`;
+      await publish(
+        machine,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: t0 + i * 300_000, event: "started", batchId, orderId, targetKg: target }),
+      );
+      await publish(
+        machine,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: t0 + i * 300_000 + 240_000, event: "completed", batchId, orderId, actualKg: actual, bags: 20 }),
+      );
+      await poll(async () => Number(await bar.getAttribute("aria-valuenow"))).toBeGreaterThan(i === 0 ? 4.9 : 9.9);
+    }
+    await poll(() => card.getByTestId("produced").textContent()).toMatch(/^2 \/ 20 t/);
+    await card.getByRole("button", { name: "最近批次" }).click();
+    const bad = card.locator("tr.bad-row");
+    await poll(() => bad.textContent()).toContain("B-2");
+    expect(await bad.textContent()).toContain("超差");
+    expect(await card.locator("tr.bad-row").count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, "operator.png"), fullPage: true });
+
+    await card.getByRole("button", { name: "暂停" }).click();
+    await card.getByText("已暂停").waitFor();
+    await waitUntil(() => inbox.find((m) => m.topic === "blender/QJ-BL-01/cmd/pause"), "the pause command on the machine");
+    await accessible(page);
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("technician on a phone: their town's alert, acknowledged and resolved; the offline map; a light's nights", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const { page, errors } = await open(context);
+    await signIn(page, keys.technician);
+    await page.getByRole("heading", { name: "告警", level: 1 }).waitFor();
+    const alert = page.getByRole("article", { name: /路灯不亮 · LS-DARK/ });
+    await alert.waitFor();
+    // nothing from the town the key does not cover
+    expect(await page.getByText("OT-1").count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, "technician-alerts-phone.png"), fullPage: true });
+    // fits the phone: nothing wider than the screen
+    expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+
+    await alert.getByRole("button", { name: "确认处理" }).click();
+    await alert.getByText("处理中").waitFor();
+    const id = (await alert.getAttribute("aria-labelledby"))?.replace(/^al-/, "") ?? "";
+    const acked = (await (await t.api(`/api/v1/alerts/${id}`)).json()) as { state: string; history: { who: string; action: string }[] };
+    expect(acked.state).toBe("acknowledged");
+    expect(acked.history.at(-1)).toMatchObject({ who: "王工", action: "acknowledged" });
+
+    await alert.getByRole("button", { name: "关闭…" }).click();
+    await alert.getByLabel("处理说明（必填）").fill("更换灯头");
+    await alert.getByRole("button", { name: "确认关闭" }).click();
+    // resolved alerts leave the "open" list
+    await poll(() => page.getByRole("article", { name: /LS-DARK/ }).count()).toBe(0);
+    const resolved = (await (await t.api(`/api/v1/alerts/${id}`)).json()) as { state: string; history: { text?: string }[] };
+    expect(resolved.state).toBe("resolved");
+    expect(resolved.history.at(-1)?.text).toBe("更换灯头");
+    await accessible(page);
+
+    await page.getByRole("link", { name: "路灯地图" }).click();
+    const canvas = page.getByRole("img", { name: /盏路灯按坐标绘制/ });
+    await canvas.waitFor();
+    expect(await canvas.getAttribute("aria-label")).toMatch(/^4 盏路灯/); // the other town's light is not shown
+    // the canvas really has coloured dots on it, drawn without any tile server
+    await poll(() =>
+      page.evaluate<number>(`(() => {
+      const c = document.querySelector("canvas");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 1]) > 40) n++;
+      return n;
+    })()`),
+    ).toBeGreaterThan(20);
+    await page.screenshot({ path: join(SHOTS, "technician-map-phone.png"), fullPage: true });
+    await accessible(page);
+
+    await page.getByRole("link", { name: "LS-DARK" }).click();
+    await page.getByRole("heading", { name: "路灯 LS-DARK" }).waitFor();
+    const nights = page.getByRole("region", { name: "最近夜晚" });
+    await nights.getByText("不亮").first().waitFor();
+    expect(await nights.locator("tbody tr").count()).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: join(SHOTS, "technician-light-phone.png"), fullPage: true });
+    await accessible(page);
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("finance: verification by town and project, drill down to each light's evidence, XLSX and CSV downloads, in English too", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const { page, errors } = await open(context);
+    await signIn(page, keys.finance);
+    await page.getByRole("heading", { name: "补贴路灯核查" }).waitFor();
+    // finance sees only its page
+    expect(await page.getByRole("link", { name: "告警" }).count()).toBe(0);
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes("/api/v1/verification?") && r.url().includes("nights=2")),
+      page
+        .getByLabel("核查夜数")
+        .fill("2")
+        .then(() => page.getByLabel("核查夜数").press("Tab")),
+    ]);
+    const until = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const api = (await (await t.api(`/api/v1/verification?until=${until}&nights=2`)).json()) as {
+      summary: { claimed: number; verified: number };
+      lights: { deviceId: string; verdict: string }[];
+    };
+    expect(api.summary.claimed).toBe(5);
+    expect(api.lights.find((l) => l.deviceId === "LS-DARK")?.verdict).toBe("not_lit");
+    const tiles = page.locator("dl.tiles");
+    await poll(() => tiles.textContent()).toContain(`核实${api.summary.verified}`);
+
+    const byTown = page.getByRole("region", { name: "按乡镇" });
+    await byTown.getByRole("button", { name: `明细 ${TOWN}` }).click();
+    const detail = page.getByRole("region", { name: "逐灯结论" });
+    await poll(() => detail.locator("tbody tr").count()).toBe(4);
+    const dark = detail.getByRole("row", { name: /LS-DARK/ });
+    expect(await dark.textContent()).toContain("亮灯不足");
+    expect(await dark.textContent()).toContain("亮灯夜数");
+    await page.screenshot({ path: join(SHOTS, "finance.png"), fullPage: true });
+    await accessible(page);
+
+    const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "下载 Excel (XLSX)" }).click()]);
+    expect(xlsx.suggestedFilename()).toBe(`verification-${TOWN}-${until}.xlsx`);
+    expect(
+      readFileSync((await xlsx.path()) ?? "")
+        .subarray(0, 2)
+        .toString(),
+    ).toBe("PK");
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "下载 CSV" }).click()]);
+    const csvText = readFileSync((await csv.path()) ?? "", "utf8");
+    expect(csvText.charCodeAt(0)).toBe(0xfeff);
+    expect(csvText).toContain("LS-DARK");
+    expect(csvText).not.toContain("OT-1"); // the town drilled into is the town downloaded
+
+    await page.getByRole("button", { name: "English" }).click();
+    await page.getByRole("heading", { name: "Subsidised light verification" }).waitFor();
+    expect(await page.getAttribute("html", "lang")).toBe("en");
+    const detailEn = page.getByRole("region", { name: "Each light" });
+    expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough");
+    await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });
+    await accessible(page);
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+});

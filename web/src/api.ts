@@ -1,0 +1,82 @@
+/** The console's one way to the API: the key as a bearer token, errors as the API words them. */
+
+export type Role = "admin" | "operator" | "technician" | "finance";
+export type Me = { name: string; role: Role; towns: string[] | null; stations: string[] | null };
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Client = {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown): Promise<T>;
+  /** Fetches a file and hands it to the browser as a download; returns the file name. */
+  download(path: string): Promise<string>;
+  /** A live stream (Server-Sent Events); browsers cannot set headers on EventSource, so the key goes in the query. */
+  stream(path: string): EventSource;
+};
+
+export function createClient(key: string, lang: () => string, onUnauthorized: () => void): Client {
+  const headers = () => ({ authorization: `Bearer ${key}`, "accept-language": lang() === "en" ? "en" : "zh-CN" });
+  const call = async (path: string, init: RequestInit = {}): Promise<Response> => {
+    let res: Response;
+    try {
+      res = await fetch(path, { ...init, headers: { ...headers(), ...(init.headers as Record<string, string> | undefined) } });
+    } catch {
+      throw new ApiError(0, "network", "");
+    }
+    if (res.ok) return res;
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, body?.error?.code ?? "http", body?.error?.message ?? `${res.status} ${res.statusText}`);
+  };
+  return {
+    async get<T>(path: string) {
+      return (await (await call(path)).json()) as T;
+    },
+    async post<T>(path: string, body: unknown = {}) {
+      const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+      return (await res.json()) as T;
+    },
+    async download(path: string) {
+      const res = await call(path);
+      const disposition = res.headers.get("content-disposition") ?? "";
+      const star = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+      const plain = /filename="([^"]+)"/i.exec(disposition)?.[1];
+      const name = star ? decodeURIComponent(star) : (plain ?? "download");
+      const url = URL.createObjectURL(await res.blob());
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      return name;
+    },
+    stream(path: string) {
+      return new EventSource(`${path}${path.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}`);
+    },
+  };
+}
+
+/** Signs in: the key is good when /api/v1/me answers. */
+export async function whoIs(key: string): Promise<Me> {
+  const res = await fetch("/api/v1/me", { headers: { authorization: `Bearer ${key}` } }).catch(() => null);
+  if (!res) throw new ApiError(0, "network", "");
+  if (!res.ok) throw new ApiError(res.status, res.status === 401 ? "unauthorized" : "http", "");
+  return (await res.json()) as Me;
+}
+
+export const q = (params: Record<string, string | number | undefined | null>) => {
+  const s = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") s.set(k, String(v));
+  const str = s.toString();
+  return str ? `?${str}` : "";
+};

@@ -1,0 +1,371 @@
+import { useMemo, useState } from "preact/hooks";
+import { q } from "./api";
+import type { Key } from "./i18n";
+import { Badge, ErrorNote, errorText, formatNumber, formatPct, Loading, TableWrap, useLoad, useSession } from "./ui";
+
+type Summary = { claimed: number; reporting: number; verified: number; byReason: Record<string, number>; verifiedSubsidyYuan: number };
+type LightResult = {
+  deviceId: string;
+  projectId: string;
+  town: string;
+  village: string;
+  road: string;
+  verdict: string;
+  evidence: Record<string, unknown>;
+};
+type Report = {
+  reportId: string;
+  digest: string;
+  params: { until: string; nights: number };
+  window: { from: string | undefined; to: string | undefined; nights: number };
+  summary: Summary;
+  byTown: ({ town: string } & Summary)[];
+  byProject: ({ projectId: string; town: string; village: string; road: string; year: number | null; approvedLights: number | null } & Summary)[];
+  lights: LightResult[];
+};
+const PAGE = 50;
+const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+
+/** Finance bureau: verdicts by town and project, each light's evidence, the files for Excel. */
+export function FinancePage() {
+  const { client, t } = useSession();
+  const [until, setUntil] = useState(today());
+  const [nights, setNights] = useState(30);
+  // What is typed stays typed while a report loads; the report follows when the field is left.
+  const [nightsDraft, setNightsDraft] = useState("30");
+  const [town, setTown] = useState("");
+  const [project, setProject] = useState("");
+  const [verdict, setVerdict] = useState("");
+  const [page, setPage] = useState(0);
+  const [downloading, setDownloading] = useState<string | null>(null);
+  const [downloadError, setDownloadError] = useState<unknown>(null);
+  const [downloaded, setDownloaded] = useState("");
+  const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights]);
+  const r = report.data;
+
+  const lights = useMemo(
+    () => (r?.lights ?? []).filter((l) => (!town || l.town === town) && (!project || l.projectId === project) && (!verdict || l.verdict === verdict)),
+    [r, town, project, verdict],
+  );
+  const projects = (r?.byProject ?? []).filter((p) => !town || p.town === town);
+  const verdicts = useMemo(() => [...new Set((r?.lights ?? []).map((l) => l.verdict))].sort(), [r]);
+  const drill = (next: { town?: string; project?: string }) => {
+    setTown(next.town ?? "");
+    setProject(next.project ?? "");
+    setVerdict("");
+    setPage(0);
+    requestAnimationFrame(() => document.getElementById("detail")?.focus());
+  };
+  const download = async (format: "xlsx" | "csv") => {
+    setDownloading(format);
+    setDownloadError(null);
+    try {
+      setDownloaded(await client.download(`/api/v1/verification/report.${format}${q({ until, nights, town, project })}`));
+    } catch (e) {
+      setDownloadError(e);
+    } finally {
+      setDownloading(null);
+    }
+  };
+
+  return (
+    <>
+      <h1>{t("finance.title")}</h1>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label={t("filters")}>
+        <label>
+          {t("finance.until")}
+          <input type="date" value={until} max={today()} onChange={(e) => setUntil((e.currentTarget as HTMLInputElement).value || today())} />
+        </label>
+        <label>
+          {t("finance.nights")}
+          <input
+            type="number"
+            min={1}
+            max={366}
+            value={nightsDraft}
+            onInput={(e) => setNightsDraft((e.currentTarget as HTMLInputElement).value)}
+            onChange={() => {
+              const n = Math.max(1, Math.min(366, Math.round(Number(nightsDraft)) || 30));
+              setNightsDraft(String(n));
+              setNights(n);
+            }}
+          />
+        </label>
+        <label>
+          {t("town")}
+          <select value={town} onChange={(e) => drill({ town: (e.currentTarget as HTMLSelectElement).value })}>
+            <option value="">{t("all")}</option>
+            {(r?.byTown ?? []).map((x) => (
+              <option key={x.town} value={x.town}>
+                {x.town}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t("finance.project")}
+          <select value={project} onChange={(e) => drill({ town, project: (e.currentTarget as HTMLSelectElement).value })}>
+            <option value="">{t("all")}</option>
+            {projects.map((x) => (
+              <option key={x.projectId} value={x.projectId}>
+                {x.projectId} {x.village} {x.road}
+              </option>
+            ))}
+          </select>
+        </label>
+      </form>
+      <div class="actions">
+        <button type="button" disabled={!r || downloading !== null} onClick={() => void download("xlsx")}>
+          {t("finance.downloadXlsx")}
+        </button>
+        <button type="button" class="secondary" disabled={!r || downloading !== null} onClick={() => void download("csv")}>
+          {t("finance.downloadCsv")}
+        </button>
+        <span class="muted" aria-live="polite">
+          {downloading ? t("finance.downloading") : downloaded ? t("finance.downloaded", { name: downloaded }) : ""}
+        </span>
+      </div>
+      {downloadError ? (
+        <p class="error" role="alert">
+          {errorText(t, downloadError)}
+        </p>
+      ) : null}
+      <Loading when={report.loading} />
+      <ErrorNote error={report.error} />
+      {r && r.summary.claimed === 0 && <p class="muted">{t("finance.noClaims")}</p>}
+      {r && r.summary.claimed > 0 && (
+        <>
+          <p class="muted">
+            {t("finance.window", { from: r.window.from ?? "—", to: r.window.to ?? "—", n: r.window.nights })}
+            {(project || town) && ` · ${project || town}`}
+          </p>
+          <SummaryTiles
+            s={(project && r.byProject.find((p) => p.projectId === project)) || (town && r.byTown.find((x) => x.town === town)) || r.summary}
+          />
+
+          <h2>{t("finance.byTown")}</h2>
+          <TableWrap label={t("finance.byTown")}>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("town")}</th>
+                  <SummaryHeads />
+                  <th scope="col">
+                    <span class="sr-only">{t("finance.detail")}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.byTown.map((x) => (
+                  <tr key={x.town} class={x.town === town ? "selected" : undefined}>
+                    <th scope="row">{x.town}</th>
+                    <SummaryCells s={x} />
+                    <td>
+                      <button type="button" class="link" onClick={() => drill({ town: x.town })} aria-label={`${t("finance.detail")} ${x.town}`}>
+                        {t("finance.detail")}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+
+          <h2>{t("finance.byProject")}</h2>
+          <TableWrap label={t("finance.byProject")}>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("finance.project")}</th>
+                  <th scope="col">{t("town")}</th>
+                  <th scope="col">{t("village")}</th>
+                  <th scope="col" class="num">
+                    {t("finance.approved")}
+                  </th>
+                  <SummaryHeads />
+                  <th scope="col">
+                    <span class="sr-only">{t("finance.detail")}</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {projects.map((x) => (
+                  <tr key={x.projectId} class={x.projectId === project ? "selected" : undefined}>
+                    <th scope="row">{x.projectId}</th>
+                    <td>{x.town}</td>
+                    <td>
+                      {x.village} {x.road}
+                    </td>
+                    <td class="num">{x.approvedLights ?? "—"}</td>
+                    <SummaryCells s={x} />
+                    <td>
+                      <button
+                        type="button"
+                        class="link"
+                        onClick={() => drill({ town: x.town, project: x.projectId })}
+                        aria-label={`${t("finance.detail")} ${x.projectId}`}
+                      >
+                        {t("finance.detail")}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+
+          <h2 id="detail" tabIndex={-1}>
+            {t("finance.lights")} {town && `· ${town}`} {project && `· ${project}`} <span class="muted">({lights.length})</span>
+          </h2>
+          <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label={t("filters")}>
+            <label>
+              {t("finance.verdict")}
+              <select
+                value={verdict}
+                onChange={(e) => {
+                  setVerdict((e.currentTarget as HTMLSelectElement).value);
+                  setPage(0);
+                }}
+              >
+                <option value="">{t("all")}</option>
+                {verdicts.map((v) => (
+                  <option key={v} value={v}>
+                    {t(`verdict.${v}` as Key)}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </form>
+          <TableWrap label={t("finance.lights")}>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("finance.device")}</th>
+                  <th scope="col">{t("finance.project")}</th>
+                  <th scope="col">{t("village")}</th>
+                  <th scope="col">{t("finance.verdict")}</th>
+                  <th scope="col">{t("finance.evidence")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {lights.slice(page * PAGE, (page + 1) * PAGE).map((l) => (
+                  <tr key={`${l.projectId}-${l.deviceId}`}>
+                    <th scope="row">{l.deviceId}</th>
+                    <td>{l.projectId}</td>
+                    <td>
+                      {l.village} {l.road}
+                    </td>
+                    <td>
+                      <Badge tone={l.verdict === "verified" ? "ok" : "bad"}>{t(`verdict.${l.verdict}` as Key)}</Badge>
+                    </td>
+                    <td>
+                      <Evidence e={l.evidence} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+          {lights.length > PAGE && (
+            <nav class="pager" aria-label={t("pager")}>
+              <button type="button" class="secondary" disabled={page === 0} onClick={() => setPage(page - 1)}>
+                {t("pager.prev")}
+              </button>
+              <span>{t("pager.of", { page: page + 1, pages: Math.ceil(lights.length / PAGE) })}</span>
+              <button type="button" class="secondary" disabled={(page + 1) * PAGE >= lights.length} onClick={() => setPage(page + 1)}>
+                {t("pager.next")}
+              </button>
+            </nav>
+          )}
+          <p class="muted small">
+            {t("finance.reportId")} {r.reportId} · SHA-256 {r.digest.slice(0, 16)}…
+          </p>
+        </>
+      )}
+    </>
+  );
+}
+
+function SummaryTiles(props: { s: Summary }) {
+  const { t, lang } = useSession();
+  const s = props.s;
+  return (
+    <dl class="tiles">
+      <div>
+        <dt>{t("finance.claimed")}</dt>
+        <dd>{formatNumber(lang, s.claimed, 0)}</dd>
+      </div>
+      <div>
+        <dt>{t("finance.reporting")}</dt>
+        <dd>{formatNumber(lang, s.reporting, 0)}</dd>
+      </div>
+      <div>
+        <dt>{t("finance.verified")}</dt>
+        <dd>
+          {formatNumber(lang, s.verified, 0)} <span class="muted small">({formatPct(lang, s.claimed ? s.verified / s.claimed : null)})</span>
+        </dd>
+      </div>
+      <div>
+        <dt>{t("finance.subsidy")}</dt>
+        <dd>¥{formatNumber(lang, s.verifiedSubsidyYuan, 0)}</dd>
+      </div>
+      {Object.entries(s.byReason)
+        .filter(([, n]) => n > 0)
+        .map(([reason, n]) => (
+          <div key={reason} class="bad-tile">
+            <dt>{t(`verdict.${reason}` as Key)}</dt>
+            <dd>{formatNumber(lang, n, 0)}</dd>
+          </div>
+        ))}
+    </dl>
+  );
+}
+
+function SummaryHeads() {
+  const { t } = useSession();
+  return (
+    <>
+      <th scope="col" class="num">
+        {t("finance.claimed")}
+      </th>
+      <th scope="col" class="num">
+        {t("finance.reporting")}
+      </th>
+      <th scope="col" class="num">
+        {t("finance.verified")}
+      </th>
+      <th scope="col" class="num">
+        {t("finance.subsidy")}
+      </th>
+    </>
+  );
+}
+function SummaryCells(props: { s: Summary }) {
+  const { lang } = useSession();
+  const s = props.s;
+  return (
+    <>
+      <td class="num">{formatNumber(lang, s.claimed, 0)}</td>
+      <td class="num">{formatNumber(lang, s.reporting, 0)}</td>
+      <td class="num">
+        {formatNumber(lang, s.verified, 0)} ({formatPct(lang, s.claimed ? s.verified / s.claimed : null)})
+      </td>
+      <td class="num">¥{formatNumber(lang, s.verifiedSubsidyYuan, 0)}</td>
+    </>
+  );
+}
+
+function Evidence(props: { e: Record<string, unknown> }) {
+  const { t } = useSession();
+  const value = (v: unknown): string =>
+    Array.isArray(v) ? v.map(value).join("; ") : v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
+  return (
+    <ul class="evidence">
+      {Object.entries(props.e).map(([k, v]) => (
+        <li key={k}>
+          {t(`evidence.${k}` as Key, {}) === `evidence.${k}` ? k : t(`evidence.${k}` as Key)}: {value(v)}
+        </li>
+      ))}
+    </ul>
+  );
+}
