@@ -36,8 +36,15 @@ const fleet = await startFleet({
   lightIntervalMs: 10_000,
   signal: controller.signal,
   onProgress: (done, total) => process.stdout.write(`\r  ${done}/${total}`),
+  historyNights: 30,
+  onHistory: (sent, total) => process.stdout.write(`\r  ${t(lang, "demo.history")}: ${Math.min(100, Math.round((sent / total) * 100))} %   `),
 });
 process.stdout.write("\n");
+if (fleet.historySent > 0) {
+  // The nightly records for the past nights, now rather than at the next scheduled pass.
+  await app.writer.waitFor(app.wal.lastSeq());
+  await app.streetlights.runNightly();
+}
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
 out(t(lang, "start.ready"));

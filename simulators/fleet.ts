@@ -15,7 +15,11 @@ export async function startFleet(opts: {
   lightIntervalMs: number;
   signal: AbortSignal;
   onProgress?: (done: number, total: number) => void;
-}): Promise<{ lights: string[]; blender: string; orderId: string }> {
+  /** Nights of past readings (every report interval) sent before the live run, when the lights have none yet. */
+  historyNights?: number;
+  historyIntervalMs?: number;
+  onHistory?: (sent: number, total: number) => void;
+}): Promise<{ lights: string[]; blender: string; orderId: string; historySent: number }> {
   // one lamp that fails at night and one relay stuck on by day: an alert appears whatever the hour (after the 10-minute latch)
   const plans = planDistrict({ lights: opts.lights, faultCounts: { failed_lamp: 1, stuck_relay: 1 } });
   const lights = [];
@@ -37,6 +41,8 @@ export async function startFleet(opts: {
     opts.onProgress?.(++done, plans.length + 1);
   }
   const clock = createSimClock(1);
+  const historySent = opts.historyNights ? await sendHistory(opts, lights, clock) : 0;
+  await importClaims(opts.apiUrl, opts.key, plans);
   void runDistrict({
     mqttUrl: opts.mqttUrl,
     lights,
@@ -50,5 +56,66 @@ export async function startFleet(opts: {
   // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
   const station = await startStation({ apiUrl: opts.apiUrl, mqttUrl: opts.mqttUrl, key: opts.key, clock, historyT: 120, signal: opts.signal });
   opts.onProgress?.(++done, plans.length + 1);
-  return { lights: plans.map((p) => p.id), blender: station.machines[0] ?? "", orderId: station.orderId };
+  return { lights: plans.map((p) => p.id), blender: station.machines[0] ?? "", orderId: station.orderId, historySent };
+}
+
+/** Past nights, so the nightly records, the light pages and the finance bureau's verification have something to show. */
+async function sendHistory(
+  opts: Parameters<typeof startFleet>[0],
+  lights: Parameters<typeof runDistrict>[0]["lights"],
+  clock: ReturnType<typeof createSimClock>,
+): Promise<number> {
+  const first = lights[0]?.plan.id;
+  const until = Date.now() - 60_000;
+  const from = until - (opts.historyNights ?? 0) * 86_400_000;
+  if (!first) return 0;
+  const has = await fetch(`${opts.apiUrl}/api/v1/devices/${first}/telemetry?from=${new Date(from).toISOString()}&limit=1`, {
+    headers: { authorization: `Bearer ${opts.key}` },
+  });
+  if (has.ok && ((await has.json()) as { readings: unknown[] }).readings.length > 0) return 0; // an earlier run sent it
+  const intervalMs = opts.historyIntervalMs ?? 300_000;
+  const total = lights.filter((l) => l.plan.fault !== "phantom").length * Math.floor((until - from) / intervalMs + 1);
+  const run = await runDistrict({
+    mqttUrl: opts.mqttUrl,
+    lights,
+    clock,
+    from,
+    until,
+    intervalMs,
+    lossAt: Number.POSITIVE_INFINITY,
+    signal: opts.signal,
+    onProgress: (_t, sent) => opts.onHistory?.(sent, total),
+  });
+  await run.close();
+  return run.sent;
+}
+
+/** The bureau's claims list for the demo's lights (importing it again changes nothing). */
+async function importClaims(apiUrl: string, key: string, plans: ReturnType<typeof planDistrict>): Promise<void> {
+  const header = "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期";
+  const perProject = new Map<string, number>();
+  for (const p of plans) perProject.set(p.projectId, (perProject.get(p.projectId) ?? 0) + 1);
+  const rows = plans.map((p, i) =>
+    [
+      p.projectId,
+      p.town,
+      p.village,
+      "",
+      2025,
+      perProject.get(p.projectId),
+      2700,
+      p.id,
+      p.lon,
+      p.lat,
+      `SN-${p.id}`,
+      860000000000000 + i,
+      "2025-06-01",
+    ].join(","),
+  );
+  const res = await fetch(`${apiUrl}/api/v1/projects/import`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "text/csv" },
+    body: [header, ...rows].join("\n"),
+  });
+  if (!res.ok) throw new Error(`could not import the demo's claims: ${res.status} ${await res.text()}`);
 }

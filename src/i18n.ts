@@ -21,6 +21,7 @@ const CATALOG = {
   "demo.roleKeys": { zh: "各角色的演示密钥（控制台按角色显示不同页面）", en: "Demo keys per role (the console shows each role its own pages)" },
   "demo.alerts": { zh: "约 10 分钟后出现一条告警（一盏灯故障）", en: "an alert appears after about 10 minutes (a faulty light)" },
   "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
+  "demo.history": { zh: "补发路灯过去 30 夜的读数", en: "Sending the lights' last 30 nights of readings" },
   "demo.try": { zh: "试试：", en: "Try:" },
   "demo.stop": { zh: "按 Ctrl+C 停止", en: "Press Ctrl+C to stop" },
   "error.unauthorized": {
