@@ -121,35 +121,56 @@ export async function runDistrict(opts: {
   cloud?: (t: number) => number;
   signal: AbortSignal;
   onProgress?: (simT: number, sent: number) => void;
+  /** Past readings first, on the same connections: from `history.from` to `from`, one every `history.intervalMs`. */
+  history?: { from: number; intervalMs: number; onProgress?: (sent: number, total: number) => void };
 }): Promise<{ sent: number; close: () => Promise<void> }> {
   const live: { plan: PlannedLight; client: MqttClient; physics: LightPhysics; next: number; topic: string }[] = [];
   for (const { plan, creds } of opts.lights) {
     if (plan.fault === "phantom") continue;
     const client = await connectDevice(opts.mqttUrl, "streetlight", creds, "sim-2.0");
-    live.push({ plan, client, physics: newPhysics(plan, opts.cloud), next: opts.from, topic: topics.uplink("streetlight", plan.id, "telemetry") });
+    live.push({
+      plan,
+      client,
+      physics: newPhysics(plan, opts.cloud),
+      next: opts.history?.from ?? opts.from,
+      topic: topics.uplink("streetlight", plan.id, "telemetry"),
+    });
   }
   let sent = 0;
+  const history = opts.history;
+  const historyTotal = history ? live.length * Math.ceil((opts.from - history.from) / history.intervalMs) : 0;
+  let historySent = 0;
+  /** At most this many readings a light per round, so a backlog goes out in steps that show progress. */
+  const ROUND = 200;
   const lossAt = opts.lossAt ?? opts.from + (opts.until - opts.from) / 2;
   while (!opts.signal.aborted) {
     const now = Math.min(opts.clock.now(), opts.until);
     const pending: Promise<unknown>[] = [];
+    let behind = false;
+    const historyBefore = historySent;
     for (const l of live) {
-      while (l.next <= now) {
+      for (let n = 0; l.next <= now; n++) {
+        if (n === ROUND) {
+          behind = true;
+          break;
+        }
         if (l.plan.fault === "comm_loss" && l.next >= lossAt) {
           if (l.client.connected) l.client.end(true); // the module dies: no goodbye
           break;
         }
-        pending.push(
-          l.client.publishAsync(l.topic, JSON.stringify(streetlightReading(l.plan, l.physics, l.next, opts.intervalMs / 1000)), { qos: 1 }),
-        );
-        l.next += opts.intervalMs;
+        const past = history !== undefined && l.next < opts.from;
+        const stepMs = past ? history.intervalMs : opts.intervalMs;
+        pending.push(l.client.publishAsync(l.topic, JSON.stringify(streetlightReading(l.plan, l.physics, l.next, stepMs / 1000)), { qos: 1 }));
+        l.next = past ? Math.min(l.next + stepMs, opts.from) : l.next + stepMs;
         sent++;
+        if (past) historySent++;
       }
     }
     await Promise.all(pending);
+    if (history && historySent > historyBefore) history.onProgress?.(historySent, historyTotal);
     opts.onProgress?.(now, sent);
-    if (now >= opts.until) break;
-    await new Promise((r) => setTimeout(r, 50));
+    if (now >= opts.until && !behind) break;
+    if (!behind) await new Promise((r) => setTimeout(r, 50));
   }
   // Connections stay open (the lights are still there) until the caller closes them.
   return {

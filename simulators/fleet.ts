@@ -41,53 +41,56 @@ export async function startFleet(opts: {
     opts.onProgress?.(++done, plans.length + 1);
   }
   const clock = createSimClock(1);
-  const historySent = opts.historyNights ? await sendHistory(opts, lights, clock) : 0;
   await importClaims(opts.apiUrl, opts.key, plans);
+  // Past nights first (so the nightly records, the light pages and the finance bureau's verification have
+  // something to show), then live, on the same connections.
+  const from = Date.now();
+  const historyFrom = from - (opts.historyNights ?? 0) * 86_400_000;
+  const withHistory = !!opts.historyNights && (await needsHistory(opts.apiUrl, opts.key, plans[0]?.id, historyFrom));
+  let historySent = 0;
+  let historyEnd: () => void = () => undefined;
+  const historyDone = new Promise<void>((resolve) => {
+    historyEnd = resolve;
+    if (!withHistory) resolve();
+    opts.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
   void runDistrict({
     mqttUrl: opts.mqttUrl,
     lights,
     clock,
-    from: Date.now(),
+    from,
     until: Number.POSITIVE_INFINITY,
     intervalMs: opts.lightIntervalMs,
     lossAt: Number.POSITIVE_INFINITY,
     signal: opts.signal,
+    ...(withHistory
+      ? {
+          history: {
+            from: historyFrom,
+            intervalMs: opts.historyIntervalMs ?? 300_000,
+            onProgress: (sent: number, total: number) => {
+              historySent = sent;
+              opts.onHistory?.(sent, total);
+              if (sent >= total) historyEnd();
+            },
+          },
+        }
+      : {}),
   });
+  await historyDone;
   // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
   const station = await startStation({ apiUrl: opts.apiUrl, mqttUrl: opts.mqttUrl, key: opts.key, clock, historyT: 120, signal: opts.signal });
   opts.onProgress?.(++done, plans.length + 1);
   return { lights: plans.map((p) => p.id), blender: station.machines[0] ?? "", orderId: station.orderId, historySent };
 }
 
-/** Past nights, so the nightly records, the light pages and the finance bureau's verification have something to show. */
-async function sendHistory(
-  opts: Parameters<typeof startFleet>[0],
-  lights: Parameters<typeof runDistrict>[0]["lights"],
-  clock: ReturnType<typeof createSimClock>,
-): Promise<number> {
-  const first = lights[0]?.plan.id;
-  const until = Date.now() - 60_000;
-  const from = until - (opts.historyNights ?? 0) * 86_400_000;
-  if (!first) return 0;
-  const has = await fetch(`${opts.apiUrl}/api/v1/devices/${first}/telemetry?from=${new Date(from).toISOString()}&limit=1`, {
-    headers: { authorization: `Bearer ${opts.key}` },
+/** Past nights are sent only when the lights have none yet (an earlier run with the same data sent them). */
+async function needsHistory(apiUrl: string, key: string, id: string | undefined, from: number): Promise<boolean> {
+  if (!id) return false;
+  const res = await fetch(`${apiUrl}/api/v1/devices/${id}/telemetry?from=${new Date(from).toISOString()}&limit=1`, {
+    headers: { authorization: `Bearer ${key}` },
   });
-  if (has.ok && ((await has.json()) as { readings: unknown[] }).readings.length > 0) return 0; // an earlier run sent it
-  const intervalMs = opts.historyIntervalMs ?? 300_000;
-  const total = lights.filter((l) => l.plan.fault !== "phantom").length * Math.floor((until - from) / intervalMs + 1);
-  const run = await runDistrict({
-    mqttUrl: opts.mqttUrl,
-    lights,
-    clock,
-    from,
-    until,
-    intervalMs,
-    lossAt: Number.POSITIVE_INFINITY,
-    signal: opts.signal,
-    onProgress: (_t, sent) => opts.onHistory?.(sent, total),
-  });
-  await run.close();
-  return run.sent;
+  return !(res.ok && ((await res.json()) as { readings: unknown[] }).readings.length > 0);
 }
 
 /** The bureau's claims list for the demo's lights (importing it again changes nothing). */

@@ -258,7 +258,7 @@ export function FinancePage() {
                     <td>
                       <Badge tone={l.verdict === "verified" ? "ok" : "bad"}>{t(`verdict.${l.verdict}` as Key)}</Badge>
                     </td>
-                    <td>
+                    <td class="evidence-cell">
                       <Evidence e={l.evidence} />
                     </td>
                   </tr>

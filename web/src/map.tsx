@@ -139,6 +139,27 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
     }
     points.current = pts;
 
+    // A scale bar: 1, 2 or 5 × 10ⁿ metres, about a fifth of the width.
+    const metresPerPx = 111_195 / scale;
+    const want = (width / 5) * metresPerPx;
+    const pow = 10 ** Math.floor(Math.log10(want));
+    const metres = [5, 2, 1].map((m) => m * pow).find((m) => m <= want) ?? pow;
+    const barPx = metres / metresPerPx;
+    ctx.strokeStyle = "#1b1b1b";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(12, height - 12);
+    ctx.lineTo(12 + barPx, height - 12);
+    ctx.moveTo(12, height - 17);
+    ctx.lineTo(12, height - 7);
+    ctx.moveTo(12 + barPx, height - 17);
+    ctx.lineTo(12 + barPx, height - 7);
+    ctx.stroke();
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.fillStyle = "#1b1b1b";
+    ctx.textAlign = "left";
+    ctx.fillText(metres >= 1000 ? `${metres / 1000} km` : `${metres} m`, 16 + barPx, height - 8);
+
     // Town names at the middle of their lights.
     const towns = new Map<string, { x: number; y: number; n: number }>();
     for (const [, lat, lon, , town] of ls) {
