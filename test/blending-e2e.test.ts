@@ -1,7 +1,7 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { connect, publish, readSse, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { ADMIN_KEY, connect, publish, readSse, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 const STATION = "qijiang";
 
@@ -116,7 +116,15 @@ describe("blending station end to end", () => {
     expect(sse.headers.get("content-type")).toContain("text/event-stream");
     const events: { producedT: number }[] = [];
     const reader = readSse(sse, (e) => events.push(e as { producedT: number }));
-    await waitUntil(() => events.length >= 1, "the first SSE event");
+    // One stream for every open order a key may see: the station's display, and an operator of another station
+    const other = ((await (await post("/api/v1/keys", { name: "别站", role: "operator", stations: ["elsewhere"] })).json()) as { key: string }).key;
+    const all: { orderId: string; producedT: number }[] = [];
+    const theirs: unknown[] = [];
+    const station = await t.api(`/api/v1/orders/stream?station=${STATION}&key=${encodeURIComponent(ADMIN_KEY)}`, { key: null, signal: ac.signal });
+    const elsewhere = await t.api(`/api/v1/orders/stream?key=${encodeURIComponent(other)}`, { key: null, signal: ac.signal });
+    const readers = [readSse(station, (e) => all.push(e as (typeof all)[number])), readSse(elsewhere, (e) => theirs.push(e))];
+    await waitUntil(() => events.length >= 1 && all.length >= 1, "the first SSE events");
+    expect(all[0]).toMatchObject({ orderId, producedT: 0 });
     expect(events[0]?.producedT).toBe(0);
 
     const t0 = Date.now() - 30 * 60_000;
@@ -153,8 +161,10 @@ describe("blending station end to end", () => {
     }, "three batches counted");
     expect(order).toMatchObject({ targetT: 300, producedT: 2.991, bags: 60, state: "running", dueDate: "2099-12-31", onSchedule: true });
     await waitUntil(() => events.some((e) => e.producedT === 2.991), "the SSE stream to show 2.991 t");
+    await waitUntil(() => all.some((e) => e.orderId === orderId && e.producedT === 2.991), "the station stream to show 2.991 t");
+    expect(theirs).toEqual([]); // the same events reached every listener: none was for the other station's operator
     ac.abort();
-    await reader;
+    await Promise.all([reader, ...readers]);
 
     const progress = await waitUntil(
       () => inbox.findLast((m) => m.topic === `stations/${STATION}/orders/${orderId}/progress` && JSON.parse(m.body).producedT === 2.991),

@@ -282,6 +282,32 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   );
 
   app.get(
+    "/api/v1/orders/stream",
+    {
+      config: { roles: READ, queryKey: true },
+      schema: {
+        tags: ["blending"],
+        summary:
+          "Server-Sent Events for every open order the key may see (or one station's): `progress` for each at once, then on every batch. One connection for a whole station display",
+        querystring: z.object({ station: z.string().optional(), key: z.string().optional() }),
+      },
+    },
+    async (req, reply) => {
+      const wanted = (station: string) => canSee(req.principal, station) && (!req.query.station || station === req.query.station);
+      const stream = openEventStream(req, reply);
+      const onProgress = (orderId: string, p: unknown) => {
+        const o = blending.order(orderId);
+        if (o && wanted(o.station)) stream.send("progress", { orderId, ...(p as object) });
+      };
+      monitor.events.on("progress", onProgress);
+      stream.onClose(() => monitor.events.off("progress", onProgress));
+      for (const o of blending.orders())
+        if (o.state !== "finished" && wanted(o.station))
+          stream.send("progress", { orderId: o.id, ...(await blending.progress(o.id, await store.batchesOf(o.id))) });
+    },
+  );
+
+  app.get(
     "/api/v1/orders/:id/stream",
     {
       config: { roles: READ, queryKey: true },

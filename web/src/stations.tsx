@@ -46,6 +46,9 @@ type Condition = { type: string; station: string; machineId?: string; orderId?: 
 export function StationsPage() {
   const { client, t } = useSession();
   const stations = useLoad(() => client.get<{ stations: Station[] }>("/api/v1/stations"), []);
+  // One live stream for every order on the page: browsers allow only six connections to a server.
+  const [progress, setProgress] = useState<Map<string, Progress>>(new Map());
+  useStream<Progress>("/api/v1/orders/stream", "progress", (p) => setProgress((m) => new Map(m).set(p.orderId, p)));
   return (
     <>
       <h1>{t("stations.title")}</h1>
@@ -53,13 +56,13 @@ export function StationsPage() {
       <ErrorNote error={stations.error} />
       {stations.data?.stations.length === 0 && <p class="muted">{t("stations.none")}</p>}
       {stations.data?.stations.map((s) => (
-        <StationView key={s.id} station={s} />
+        <StationView key={s.id} station={s} progress={progress} />
       ))}
     </>
   );
 }
 
-function StationView(props: { station: Station }) {
+function StationView(props: { station: Station; progress: Map<string, Progress> }) {
   const { client, t, lang } = useSession();
   const s = props.station;
   const machines = useLoad(
@@ -148,23 +151,33 @@ function StationView(props: { station: Station }) {
       <ErrorNote error={orders.error} />
       {orders.data && open.length === 0 && <p class="muted">{t("stations.noOrders")}</p>}
       {open.map((o) => (
-        <OrderView key={o.id} order={o} machines={machines.data ?? []} onChange={() => void orders.reload()} />
+        <OrderView
+          key={o.id}
+          order={o}
+          progress={props.progress.get(o.id) ?? null}
+          machines={machines.data ?? []}
+          onChange={() => void orders.reload()}
+        />
       ))}
     </section>
   );
 }
 
-function OrderView(props: { order: Order; machines: Machine[]; onChange: () => void }) {
+function OrderView(props: { order: Order; progress: Progress | null; machines: Machine[]; onChange: () => void }) {
   const { client, t, lang } = useSession();
   const o = props.order;
-  const [progress, setProgress] = useState<Progress | null>(null);
+  // Until the stream speaks about this order (an order created after the page opened), ask once.
+  const asked = useLoad(
+    () => (props.progress ? Promise.resolve(null) : client.get<Progress>(`/api/v1/orders/${encodeURIComponent(o.id)}`)),
+    [o.id],
+  );
+  const progress = props.progress ?? asked.data;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [picked, setMachineId] = useState("");
   // The machines load after the order: until the operator picks one, offer the order's own or the first.
   const machineId = picked || o.machineId || props.machines[0]?.id || "";
   const [showBatches, setShowBatches] = useState(false);
-  useStream<Progress>(`/api/v1/orders/${encodeURIComponent(o.id)}/stream`, "progress", setProgress);
 
   const act = async (action: "start" | "pause") => {
     setBusy(true);
