@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createBlending } from "../src/blending/service.js";
 import { blendingStore } from "../src/blending/store.js";
 import { createRegistry } from "../src/devices/registry.js";
@@ -16,7 +18,7 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
 /** Inserts `n` lights straight into the state store (registration's slow hash is not what is measured here). */
 async function seedLights(state: Awaited<ReturnType<typeof openStateStore>>, n: number) {
   await state.db.run(`INSERT INTO devices SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), 'streetlight', NULL, 'town-' || (i % 23)::VARCHAR, 'village-' || (i // 100)::VARCHAR, NULL,
-    29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{"lampW":30,"panelWp":120,"batteryAh":60}', 'scrypt$4096$c2FsdA$aGFzaA', false, now(), now() FROM range(${n}) t(i)`);
+    29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{"lampW":30,"panelWp":120,"batteryAh":60}', 'scrypt$4096$c2FsdA$aGFzaA', false, now() - INTERVAL 60 DAY, now() - INTERVAL 60 DAY FROM range(${n}) t(i)`);
 }
 
 /** Memory of a registry of `n` lights, and the cost of one presence sweep over all of them online. */
@@ -57,6 +59,57 @@ export async function benchRegistry(n: number, progress: Progress) {
   await state.close();
   dir.remove();
   return out;
+}
+
+/**
+ * The service itself (`src/main.ts`, its own process, as `npm start` runs it) with `n` lights in its
+ * registry: resident memory once it is ready and through its first periodic passes (gauges, the first
+ * nightly pass at 10 s), peak and last, read from /proc.
+ */
+export async function benchRegistryService(n: number, progress: Progress, watchS = Number(process.env.BENCH_WATCH_S ?? 20)) {
+  const dir = tempDir();
+  const state = await openStateStore(dir.path);
+  await seedLights(state, n);
+  await state.close();
+  progress("seeded", n, n);
+  const started = performance.now();
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      AGRILUME_DATA_DIR: dir.path,
+      AGRILUME_HTTP_HOST: "127.0.0.1",
+      AGRILUME_HTTP_PORT: "0",
+      AGRILUME_MQTT_HOST: "127.0.0.1",
+      AGRILUME_MQTT_PORT: "0",
+      AGRILUME_ADMIN_KEY: "bench-admin-key-0123456789abcdef",
+      AGRILUME_LOG_LEVEL: "error",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("AGRILUME_READY")) resolve();
+    });
+    void exited.then((code) => reject(new Error(`the service exited (${code}) before it was ready`)));
+  });
+  const readyS = (performance.now() - started) / 1000;
+  const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8");
+  const kb = (text: string, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0);
+  let last = 0;
+  for (let i = 1; i <= watchS; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    last = kb(status(), "VmRSS");
+    if (process.env.BENCH_TRACE) console.log(i, Math.round(last / 1024));
+    progress("service running", i, watchS);
+  }
+  const peak = kb(status(), "VmHWM");
+  child.kill("SIGTERM");
+  await exited;
+  dir.remove();
+  return { devices: n, readyS: round(readyS), rssMB: Math.round(last / 1024), peakRssMB: Math.round(peak / 1024) };
 }
 
 /** The verification report for the district (18,105 lights × 30 nights) and order progress query latency. */

@@ -81,9 +81,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   const blendStore = blendingStore(state.db);
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
-  const derive = (points: DerivedPoint[]) => {
+  /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
+  const derive = (points: DerivedPoint[]): Promise<void> =>
     telemetry.writeDerived(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
-  };
   const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, derive });
   const nights = nightStore(state.db);
   const streetlights = createStreetlightMonitor({
@@ -305,6 +305,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         for (const t of timers) clearInterval(t);
+        streetlights.halt();
         await step("periodic tasks", () => Promise.all(running));
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());

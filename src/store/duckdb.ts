@@ -7,6 +7,11 @@ export type Db = {
   conn: DuckDBConnection;
   all<T = Record<string, unknown>>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
   run(sql: string, params?: DuckDBValue[]): Promise<void>;
+  /**
+   * Streams a large result to `onRows` chunk by chunk (DuckDB's vectors of ~2,048 rows) instead of
+   * materialising it: loading a million-row table this way costs a fraction of the native memory.
+   */
+  each<T = Record<string, unknown>>(sql: string, params: DuckDBValue[], onRows: (rows: T[]) => void): Promise<void>;
   /** Runs `fn` in a transaction; serialised with every other call on this connection. */
   tx<T>(fn: () => Promise<T>): Promise<T>;
   /** Waits for queued statements, then closes; later calls fail with an error (never touch a closed native handle). */
@@ -44,6 +49,13 @@ export async function openDb(path: string, migrations: Migration[]): Promise<Db>
     run: async (sql, params) => {
       const exec = async () => {
         await conn.run(sql, params);
+      };
+      return direct() ? exec() : serial(exec);
+    },
+    each: (sql, params, onRows) => {
+      const exec = async () => {
+        const result = await conn.stream(sql, params);
+        for await (const rows of result.yieldRowObjectJs()) onRows(rows as never);
       };
       return direct() ? exec() : serial(exec);
     },

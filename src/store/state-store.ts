@@ -107,16 +107,41 @@ export type StateStore = Awaited<ReturnType<typeof openStateStore>>;
 export async function openStateStore(dataDir: string) {
   const db: Db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "state.duckdb"), STATE_MIGRATIONS);
 
-  const toDevice = (r: DeviceRow): DeviceRecord => ({
+  /**
+   * Tens of thousands of devices share a handful of towns, villages and attribute sets: loading the
+   * registry keeps one copy of each (`intern`), and one frozen attributes object per distinct set.
+   */
+  const interner = () => {
+    const strings = new Map<string, string>();
+    const attrs = new Map<string, Readonly<Record<string, unknown>>>();
+    return {
+      str: <T extends string | null>(x: T): T => {
+        if (x === null) return x;
+        const known = strings.get(x) as T | undefined;
+        if (known !== undefined) return known;
+        strings.set(x, x);
+        return x;
+      },
+      attrs: (json: string) => {
+        let a = attrs.get(json);
+        if (!a) {
+          a = Object.freeze(JSON.parse(json) as Record<string, unknown>);
+          attrs.set(json, a);
+        }
+        return a;
+      },
+    };
+  };
+  const toDevice = (r: DeviceRow, intern = interner()): DeviceRecord => ({
     id: r.id,
-    family: r.family,
+    family: intern.str(r.family),
     name: r.name,
-    town: r.town,
-    village: r.village,
-    station: r.station,
+    town: intern.str(r.town),
+    village: intern.str(r.village),
+    station: intern.str(r.station),
     lat: r.lat,
     lon: r.lon,
-    attrs: JSON.parse(r.attrs) as Record<string, unknown>,
+    attrs: intern.attrs(r.attrs) as Record<string, unknown>,
     secretHash: r.secret_hash,
     disabled: r.disabled,
     createdAt: r.created_at.getTime(),
@@ -150,8 +175,14 @@ export async function openStateStore(dataDir: string) {
       await db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]);
     },
 
+    /** Every device, streamed (the registry's load: a million rows materialised at once would hold far more memory). */
     async allDevices(): Promise<DeviceRecord[]> {
-      return (await db.all<DeviceRow>("SELECT * FROM devices ORDER BY id")).map(toDevice);
+      const intern = interner();
+      const out: DeviceRecord[] = [];
+      await db.each<DeviceRow>("SELECT * FROM devices", [], (rows) => {
+        for (const r of rows) out.push(toDevice(r, intern));
+      });
+      return out;
     },
     /** Inserts all or none. */
     async insertDevices(devices: DeviceRecord[]): Promise<void> {

@@ -34,7 +34,7 @@ export function createStreetlightMonitor(deps: {
   reportIntervalMs: number;
   log: Logger;
   /** Points for dashboards (src/store/derived.ts). */
-  derive?: (points: DerivedPoint[]) => void;
+  derive?: (points: DerivedPoint[]) => Promise<void> | void;
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
   const derive = deps.derive ?? (() => undefined);
@@ -52,7 +52,7 @@ export function createStreetlightMonitor(deps: {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
-    derive([conditionPoint(d, condition, c.online, c.at)]);
+    void derive([conditionPoint(d, condition, c.online, c.at)]);
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
   });
   const recent = new Map<string, Recent>();
@@ -60,21 +60,17 @@ export function createStreetlightMonitor(deps: {
   /** Nights that have ended but received readings since (buffered data): their records are computed again. */
   const stale = new Map<string, Set<string>>();
 
-  // Per device record (a new record replaces it when the device changes), so a reading does not parse the profile again.
-  const infos = new WeakMap<DeviceRecord, LightInfo>();
+  // Per attributes object (the registry shares one among lights with the same attributes), so a reading
+  // does not parse the profile again, and a large registry does not hold an entry per light.
+  const parsed = new WeakMap<object, { lampW: number | null; profile: Profile }>();
   const info = (d: DeviceRecord): LightInfo => {
-    let i = infos.get(d);
-    if (!i) {
+    let a = parsed.get(d.attrs);
+    if (!a) {
       const p = ProfileSchema.safeParse(d.attrs.profile);
-      i = {
-        lat: d.lat ?? 0,
-        lon: d.lon ?? 0,
-        lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null,
-        profile: p.success ? p.data : DEFAULT_PROFILE,
-      };
-      infos.set(d, i);
+      a = { lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null, profile: p.success ? p.data : DEFAULT_PROFILE };
+      parsed.set(d.attrs, a);
     }
-    return i;
+    return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
   };
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 
@@ -128,6 +124,8 @@ export function createStreetlightMonitor(deps: {
   };
 
   let nightlyRun: Promise<number> | null = null;
+  /** Set on stop: a long pass (a large registry) ends after its current chunk instead of holding up the shutdown. */
+  let halted = false;
   async function nightlyPass(now: number): Promise<number> {
     const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
     let written = 0;
@@ -142,6 +140,10 @@ export function createStreetlightMonitor(deps: {
         return n.end + BAND_MS + 5 * 60_000 <= now;
       });
       for (let i = 0; i < due.length; i += 500) {
+        if (halted) {
+          if (redo.size > 0) stale.set(date, redo); // recomputed by the next run
+          return written;
+        }
         const chunk = due.slice(i, i + 500);
         const any = chunk[0] as DeviceRecord;
         const ref = nightOf(date, any.lat as number, any.lon as number, DEFAULT_PROFILE);
@@ -173,7 +175,7 @@ export function createStreetlightMonitor(deps: {
         });
         await nights.write(records);
         written += records.length;
-        derive(
+        await derive(
           records.map((rec) => {
             const d = registry.get(rec.deviceId);
             return {
@@ -207,7 +209,7 @@ export function createStreetlightMonitor(deps: {
       const next = step(prev, body, i, neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
-        derive([conditionPoint(r.device, next.condition, true, next.since)]);
+        void derive([conditionPoint(r.device, next.condition, true, next.since)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
       }
       const last = recent.get(r.device.id);
@@ -227,6 +229,10 @@ export function createStreetlightMonitor(deps: {
      * not yet recorded, and again those that received readings since (buffered data, up to 60 days old).
      * Runs are serialised.
      */
+    /** Ends a nightly pass under way after its current chunk; what it has not written, the next start writes. */
+    halt() {
+      halted = true;
+    },
     runNightly(now = clock()): Promise<number> {
       const run = (nightlyRun ?? Promise.resolve(0)).then(() => nightlyPass(now));
       nightlyRun = run.catch(() => 0);
