@@ -167,10 +167,7 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
   const { client, t, lang } = useSession();
   const o = props.order;
   // Until the stream speaks about this order (an order created after the page opened), ask once.
-  const asked = useLoad(
-    () => (props.progress ? Promise.resolve(null) : client.get<Progress>(`/api/v1/orders/${encodeURIComponent(o.id)}`)),
-    [o.id],
-  );
+  const asked = useLoad(() => (props.progress ? Promise.resolve(null) : client.get<Progress>(`/api/v1/orders/${encodeURIComponent(o.id)}`)), [o.id]);
   const progress = props.progress ?? asked.data;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
