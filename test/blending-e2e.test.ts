@@ -213,7 +213,13 @@ describe("blending station end to end", () => {
     }, "conditions");
     const types = conditions.map((c) => c.type).sort();
     expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]); // QJ-BL-01 is connected, so not offline
-    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toContain("map: 300 kg, refill below 577 kg");
+    // the rule's wording in the reader's language: Chinese by default, English when asked
+    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map 料仓 300 kg，低于补料线 577 kg");
+    const en = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`, { headers: { "accept-language": "en" } })).json()) as {
+      conditions: { type: string; detail: string }[];
+    };
+    expect(en.conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map: 300 kg, refill below 577 kg");
+    for (const c of conditions) expect(c.detail, c.type).toMatch(/[\u4e00-\u9fff]/);
 
     const late = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "maize", formulaId, targetT: 500, dueDate: "2020-01-01" });
     const lateId = ((await late.json()) as { id: string }).id;

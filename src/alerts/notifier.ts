@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { Lang } from "../i18n.js";
+import { type Lang, localizeDetail } from "../i18n.js";
 import type { Logger } from "../log.js";
 import type { Alert, AlertEngine, HistoryEntry } from "./engine.js";
 import type { AlertStore } from "./store.js";
@@ -120,7 +120,7 @@ export function createNotifier(deps: {
   const line = (a: Alert, l: Lang) => {
     const where = [a.town, a.village, a.station].filter(Boolean).join(" ");
     return l === "zh"
-      ? `- 【${TYPE_ZH[a.type] ?? a.type}】${where} ${a.deviceId}：${a.detail}（${fmtTime(a.since)} 起）`
+      ? `- 【${TYPE_ZH[a.type] ?? a.type}】${where} ${a.deviceId}：${localizeDetail("zh", a.detail)}（${fmtTime(a.since)} 起）`
       : `- [${a.type}] ${where} ${a.deviceId}: ${a.detail} (since ${fmtTime(a.since)} UTC+8)`;
   };
   const title = (kind: Delivery["kind"], n: number, l: Lang) =>

@@ -3,13 +3,21 @@ import type { Principal } from "../http/api-keys.js";
 import { notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { type Lang, localizeDetail } from "../i18n.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 
 const WORK = ["admin", "operator", "technician"] as const;
 const Id = z.object({ id: z.string().min(1).max(100) });
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-const view = (a: Alert) => ({ ...a, since: iso(a.since), resolvedAt: iso(a.resolvedAt), history: a.history.map((h) => ({ ...h, at: iso(h.at) })) });
+/** An alert as a reader sees it: times as ISO, the rules' details in the reader's language. */
+const view = (a: Alert, lang: Lang) => ({
+  ...a,
+  detail: localizeDetail(lang, a.detail),
+  since: iso(a.since),
+  resolvedAt: iso(a.resolvedAt),
+  history: a.history.map((h) => ({ ...h, at: iso(h.at), ...(h.who === "system" && h.text ? { text: localizeDetail(lang, h.text) } : {}) })),
+});
 /** A technician limited to towns sees those towns' alerts; an operator limited to stations, those stations'. */
 const sees = (p: Principal | null, a: Alert) =>
   !!p && (!p.towns || (!!a.town && p.towns.includes(a.town))) && (!p.stations || (!!a.station && p.stations.includes(a.station)));
@@ -23,9 +31,9 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   };
   const who = (p: Principal | null) => p?.name ?? "unknown";
   /** An action on an alert the caller may see, answered with the alert as it is now. */
-  const act = (req: { principal: Principal | null; params: { id: string } }, fn: (id: string, by: string) => Alert | undefined) => {
+  const act = (req: { principal: Principal | null; lang: Lang; params: { id: string } }, fn: (id: string, by: string) => Alert | undefined) => {
     visible(req.principal, req.params.id);
-    return view(fn(req.params.id, who(req.principal)) as Alert);
+    return view(fn(req.params.id, who(req.principal)) as Alert, req.lang);
   };
 
   app.get(
@@ -53,13 +61,13 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         .filter((a) => (!q.type || a.type === q.type) && (!q.town || a.town === q.town) && (!q.station || a.station === q.station))
         .sort((a, b) => b.since - a.since)
         .slice(0, q.limit);
-      return { alerts: alerts.map(view) };
+      return { alerts: alerts.map((a) => view(a, req.lang)) };
     },
   );
   app.get(
     "/api/v1/alerts/:id",
     { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "One alert with its history", params: Id } },
-    async (req) => view(visible(req.principal, req.params.id)),
+    async (req) => view(visible(req.principal, req.params.id), req.lang),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
@@ -106,7 +114,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     async (req, reply) => {
       const stream = openEventStream(req, reply);
       const onChange = (a: Alert) => {
-        if (sees(req.principal, a)) stream.send("alert", view(a));
+        if (sees(req.principal, a)) stream.send("alert", view(a, req.lang));
       };
       engine.events.on("change", onChange);
       stream.onClose(() => engine.events.off("change", onChange));

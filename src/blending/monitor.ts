@@ -21,7 +21,16 @@ export const REFILL_DEFAULT_KG = 300;
 const SCALE_NOISE_KG = 0.5;
 
 export type ConditionType = "out_of_tolerance" | "stalled" | "hopper_low" | "offline" | "behind_schedule";
-export type Condition = { type: ConditionType; station: string; machineId?: string; orderId?: string; since: string; detail: string };
+export type Condition = {
+  type: ConditionType;
+  station: string;
+  machineId?: string;
+  orderId?: string;
+  /** hopper_low: which hopper. */
+  material?: string;
+  since: string;
+  detail: string;
+};
 
 type MachineState = {
   ts: number;
@@ -258,6 +267,7 @@ export function createBlendingMonitor(deps: {
             type: "hopper_low",
             station: st,
             machineId: d.id,
+            material: code,
             since: iso(since),
             detail: `${code}: ${m.hopperKg[code]} kg, refill below ${Math.round(refillLevel(d.id, code))} kg`,
           });

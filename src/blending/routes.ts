@@ -4,6 +4,7 @@ import type { Principal } from "../http/api-keys.js";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { localizeDetail } from "../i18n.js";
 import { MaterialSchema } from "./materials.js";
 import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";
@@ -341,7 +342,9 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req) => ({
-      conditions: (await monitor.conditions(req.query.station)).filter((c) => canSee(req.principal, c.station)),
+      conditions: (await monitor.conditions(req.query.station))
+        .filter((c) => canSee(req.principal, c.station))
+        .map((c) => ({ ...c, detail: localizeDetail(req.lang, c.detail) })),
     }),
   );
 }

@@ -23,6 +23,8 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     principal: Principal | null;
+    /** The reader's language (Accept-Language, else AGRILUME_LANG): for errors and for details written by the rules. */
+    lang: Lang;
   }
 }
 
@@ -50,6 +52,7 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest("principal", null);
+  app.decorateRequest("lang", deps.lang);
 
   app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string" }, (_req, body, done) => done(null, body));
 
@@ -59,6 +62,7 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
     if (route.url.startsWith("/api/") && !route.config?.roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);
   });
   app.addHook("onRequest", async (req) => {
+    req.lang = lang(req);
     const roles = req.routeOptions.config?.roles;
     if (!roles || roles === "public") return;
     const queryKey = req.routeOptions.config?.queryKey ? (req.query as { key?: unknown }).key : undefined;

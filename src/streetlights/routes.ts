@@ -3,6 +3,7 @@ import { DeviceIdSchema } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import { invalid, notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
+import { localizeDetail } from "../i18n.js";
 import { expectationAt, localDate } from "./expectation.js";
 import type { StreetlightMonitor } from "./monitor.js";
 import { CONDITIONS } from "./rules.js";
@@ -36,7 +37,10 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
         }),
       },
     },
-    async (req) => monitor.summary(req.query, (d) => inScope(req.principal, d)),
+    async (req) => {
+      const s = await monitor.summary(req.query, (d) => inScope(req.principal, d));
+      return { ...s, lights: s.lights.map((l) => ({ ...l, detail: localizeDetail(req.lang, l.detail) })) };
+    },
   );
 
   app.get(
@@ -69,6 +73,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
     },
     async (req) => {
       const d = light(req.principal, req.params.id);
+      const condition = monitor.conditionOf(d);
       const i = monitor.expectedOf(d);
       const now = deps.clock();
       const e = expectationAt(now, i.lat, i.lon, i.profile);
@@ -79,7 +84,8 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
         lat: d.lat,
         lon: d.lon,
         ...d.attrs,
-        ...monitor.conditionOf(d),
+        ...condition,
+        detail: localizeDetail(req.lang, condition.detail),
         expected: {
           state: e.state,
           pct: e.state === "off" ? 0 : e.pct,

@@ -40,7 +40,7 @@ type Batch = {
   outOfTolerance: string[];
   deviation: Record<string, { targetKg: number; actualKg: number; kg: number; pct: number | null; ok: boolean }> | null;
 };
-type Condition = { type: string; station: string; machineId?: string; orderId?: string; since: string; detail: string };
+type Condition = { type: string; station: string; machineId?: string; orderId?: string; material?: string; since: string; detail: string };
 
 /** Operator: each station's machines and open orders, progress live from the order streams. */
 export function StationsPage() {
@@ -76,9 +76,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
   const orders = useLoad(() => client.get<{ orders: Order[] }>(`/api/v1/orders${q({ station: s.id })}`), [s.id], 30_000);
   const conditions = useLoad(() => client.get<{ conditions: Condition[] }>(`/api/v1/blending/conditions${q({ station: s.id })}`), [s.id], 30_000);
   const open = orders.data?.orders.filter((o) => o.state !== "finished") ?? [];
-  const lowHoppers = new Set(
-    (conditions.data?.conditions ?? []).filter((c) => c.type === "hopper_low").map((c) => `${c.machineId}:${c.detail.split(":")[0]}`),
-  );
+  const lowHoppers = new Set((conditions.data?.conditions ?? []).filter((c) => c.type === "hopper_low").map((c) => `${c.machineId}:${c.material}`));
 
   return (
     <section class="station" aria-labelledby={`st-${s.id}`}>
