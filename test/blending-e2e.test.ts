@@ -1,14 +1,14 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { ADMIN_KEY, connect, publish, readSse, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { ADMIN_KEY, publish, readSse, startStation, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 const STATION = "qijiang";
 
 describe("blending station end to end", () => {
   let t: TestApp;
   let machine: MqttClient;
-  const inbox: { topic: string; body: string }[] = [];
+  let inbox: { topic: string; body: string }[] = [];
   let formulaId = "";
   let orderId = "";
   const post = async (path: string, body: unknown, key?: string) =>
@@ -16,18 +16,11 @@ describe("blending station end to end", () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    expect((await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站" })).status).toBe(201);
-    const reg = await post("/api/v1/devices", {
-      id: "QJ-BL-01",
-      family: "blender",
-      town: "綦江区",
+    ({ machine, inbox } = await startStation(t, {
       station: STATION,
-      hopperMaterials: ["urea", "map", "kcl", "filler"],
-    });
-    const creds = (await reg.json()) as { id: string; secret: string };
-    machine = await connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret });
-    machine.on("message", (topic, payload) => inbox.push({ topic, body: payload.toString() }));
-    await machine.subscribeAsync(["blender/QJ-BL-01/cmd/#", `stations/${STATION}/#`], { qos: 1 });
+      machineId: "QJ-BL-01",
+      topics: ["blender/QJ-BL-01/cmd/#", `stations/${STATION}/#`],
+    }));
   });
   afterAll(async () => {
     machine.end(true);

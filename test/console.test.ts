@@ -7,7 +7,7 @@ import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { connect, connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 import { serviceAvailable } from "./services.js";
 
 /**
@@ -38,7 +38,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
   let browser: Browser;
   let machine: MqttClient;
   const lights: MqttClient[] = [];
-  const inbox: { topic: string; body: string }[] = [];
+  let inbox: { topic: string; body: string }[] = [];
   const keys: Record<"operator" | "technician" | "finance", string> = { operator: "", technician: "", finance: "" };
   let orderId = "";
   const post = (path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
@@ -102,20 +102,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     expect(imported.status, await imported.clone().text()).toBe(200);
 
     // A blending station with one machine and one order waiting for it.
-    expect((await post("/api/v1/stations", { id: STATION, name: "綦江智能配肥站" })).status).toBe(201);
-    const reg = await post("/api/v1/devices", {
-      id: "QJ-BL-01",
-      family: "blender",
-      town: "綦江区",
-      station: STATION,
-      name: "1号配肥机",
-      hopperMaterials: ["urea", "map", "kcl", "filler"],
-    });
-    expect(reg.status, await reg.clone().text()).toBe(201);
-    const creds = (await reg.json()) as { id: string; secret: string };
-    machine = await connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret });
-    machine.on("message", (topic, payload) => inbox.push({ topic, body: payload.toString() }));
-    await machine.subscribeAsync("blender/QJ-BL-01/cmd/#", { qos: 1 });
+    ({ machine, inbox } = await startStation(t, { station: STATION, machineId: "QJ-BL-01", name: "1号配肥机", topics: ["blender/QJ-BL-01/cmd/#"] }));
     await publish(
       machine,
       "blender/QJ-BL-01/telemetry",

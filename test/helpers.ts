@@ -178,3 +178,31 @@ export async function startReceiver(respond?: (r: Received) => { status: number;
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   return { url, got, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
+
+/**
+ * The Qijiang blending station with one machine, registered through the API, the machine connected with its own
+ * credentials and listening on `topics`; what it receives lands in `inbox`.
+ */
+export async function startStation(
+  t: TestApp,
+  opts: { station: string; machineId: string; name?: string; topics: string[] },
+): Promise<{ machine: MqttClient; inbox: { topic: string; body: string }[] }> {
+  const post = (path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
+  const st = await post("/api/v1/stations", { id: opts.station, name: "綦江智能配肥站" });
+  if (st.status !== 201) throw new Error(`station: ${st.status} ${await st.text()}`);
+  const reg = await post("/api/v1/devices", {
+    id: opts.machineId,
+    family: "blender",
+    town: "綦江区",
+    station: opts.station,
+    ...(opts.name ? { name: opts.name } : {}),
+    hopperMaterials: ["urea", "map", "kcl", "filler"],
+  });
+  if (reg.status !== 201) throw new Error(`machine: ${reg.status} ${await reg.text()}`);
+  const creds = (await reg.json()) as { id: string; secret: string };
+  const machine = await connect(t.started.mqttUrl ?? "", { clientId: creds.id, username: creds.id, password: creds.secret });
+  const inbox: { topic: string; body: string }[] = [];
+  machine.on("message", (topic, payload) => inbox.push({ topic, body: payload.toString() }));
+  await machine.subscribeAsync(opts.topics, { qos: 1 });
+  return { machine, inbox };
+}

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { q } from "./api";
 import type { Key } from "./i18n";
-import { Badge, ErrorNote, errorText, formatTime, Loading, useLoad, useSession, useStream } from "./ui";
+import { Badge, ErrorNote, formatTime, Loading, TownSelect, useLoad, useSession, useStream } from "./ui";
 
 type Alert = {
   id: string;
@@ -64,17 +64,7 @@ export function AlertsPage() {
             ))}
           </select>
         </label>
-        <label>
-          {t("town")}
-          <select value={town} onChange={(e) => setTown((e.currentTarget as HTMLSelectElement).value)}>
-            <option value="">{t("all")}</option>
-            {towns.map((x) => (
-              <option key={x} value={x}>
-                {x}
-              </option>
-            ))}
-          </select>
-        </label>
+        <TownSelect value={town} towns={towns} onChange={setTown} />
         <label>
           {t("alerts.type")}
           <select value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
@@ -184,11 +174,7 @@ function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
           </div>
         </form>
       )}
-      {error ? (
-        <p class="error" role="alert">
-          {errorText(t, error)}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
     </article>
   );
 }

@@ -1,7 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { q } from "./api";
 import type { Key } from "./i18n";
-import { Badge, ErrorNote, errorText, formatNumber, formatPct, Loading, TableWrap, useLoad, useSession } from "./ui";
+import { Badge, ErrorNote, formatNumber, formatPct, Loading, TableWrap, TownSelect, useLoad, useSession } from "./ui";
 
 type Summary = { claimed: number; reporting: number; verified: number; byReason: Record<string, number>; verifiedSubsidyYuan: number };
 type LightResult = {
@@ -91,17 +91,7 @@ export function FinancePage() {
             }}
           />
         </label>
-        <label>
-          {t("town")}
-          <select value={town} onChange={(e) => drill({ town: (e.currentTarget as HTMLSelectElement).value })}>
-            <option value="">{t("all")}</option>
-            {(r?.byTown ?? []).map((x) => (
-              <option key={x.town} value={x.town}>
-                {x.town}
-              </option>
-            ))}
-          </select>
-        </label>
+        <TownSelect value={town} towns={(r?.byTown ?? []).map((x) => x.town)} onChange={(x) => drill({ town: x })} />
         <label>
           {t("finance.project")}
           <select value={project} onChange={(e) => drill({ town, project: (e.currentTarget as HTMLSelectElement).value })}>
@@ -125,11 +115,7 @@ export function FinancePage() {
           {downloading ? t("finance.downloading") : downloaded ? t("finance.downloaded", { name: downloaded }) : ""}
         </span>
       </div>
-      {downloadError ? (
-        <p class="error" role="alert">
-          {errorText(t, downloadError)}
-        </p>
-      ) : null}
+      <ErrorNote error={downloadError} />
       <Loading when={report.loading} />
       <ErrorNote error={report.error} />
       {r && r.summary.claimed === 0 && <p class="muted">{t("finance.noClaims")}</p>}

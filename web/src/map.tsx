@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Key } from "./i18n";
-import { Badge, CONDITION_COLOUR, CONDITION_TONE, ErrorNote, Loading, useLoad, useSession } from "./ui";
+import { Badge, CONDITION_COLOUR, CONDITION_TONE, ErrorNote, Loading, TownSelect, useLoad, useSession } from "./ui";
 
 type Light = [id: string, lat: number, lon: number, condition: string, town: string | null];
 const NORMAL = new Set(["lit", "off"]);
@@ -27,17 +27,7 @@ export function MapPage() {
     <>
       <h1>{t("map.title")}</h1>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label={t("filters")}>
-        <label>
-          {t("town")}
-          <select value={town} onChange={(e) => setTown((e.currentTarget as HTMLSelectElement).value)}>
-            <option value="">{t("all")}</option>
-            {towns.map((x) => (
-              <option key={x} value={x}>
-                {x}
-              </option>
-            ))}
-          </select>
-        </label>
+        <TownSelect value={town} towns={towns} onChange={setTown} />
       </form>
       <Loading when={all.loading && !all.data} />
       <ErrorNote error={all.error} />

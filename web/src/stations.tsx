@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
+import type { Progress as OrderProgress } from "../../src/blending/progress.js";
 import { q } from "./api";
-import { Badge, ErrorNote, errorText, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession, useStream } from "./ui";
+import { Badge, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession, useStream } from "./ui";
 
 type Station = { id: string; name: string };
 type Machine = { id: string; name: string | null; online: boolean; lastSeen: string | null };
@@ -16,19 +17,8 @@ type Order = {
   state: "planned" | "running" | "paused" | "finished";
   machineId: string | null;
 };
-type Progress = {
-  orderId: string;
-  targetT: number;
-  producedT: number;
-  progressPct: number;
-  bags: number;
-  batches: number;
-  rateTPerHour: number;
-  rateTPerDay: number;
-  eta: string | null;
-  dueDate: string;
-  onSchedule: boolean | null;
-};
+/** What the order streams send: the service's own progress type (a type only: nothing of the server is bundled). */
+type Progress = OrderProgress & { orderId: string };
 type Batch = {
   batchId: string;
   machineId: string;
@@ -261,11 +251,7 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
           {t("order.recentBatches")}
         </button>
       </div>
-      {error ? (
-        <p class="error" role="alert">
-          {errorText(t, error)}
-        </p>
-      ) : null}
+      <ErrorNote error={error} />
       {showBatches && <Batches orderId={o.id} version={progress?.batches ?? 0} />}
     </article>
   );

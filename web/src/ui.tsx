@@ -137,3 +137,21 @@ export const CONDITION_COLOUR: Record<string, string> = {
   offline: "#000000",
   moved: "#00838f",
 };
+
+/** The town filter the alerts, map and finance pages share: "all" first, then the towns given. */
+export function TownSelect(props: { value: string; towns: string[]; onChange: (town: string) => void }) {
+  const { t } = useSession();
+  return (
+    <label>
+      {t("town")}
+      <select value={props.value} onChange={(e) => props.onChange((e.currentTarget as HTMLSelectElement).value)}>
+        <option value="">{t("all")}</option>
+        {props.towns.map((x) => (
+          <option key={x} value={x}>
+            {x}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
