@@ -44,12 +44,17 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
     payload: JSON.parse(r.payload) as Record<string, unknown>,
   });
 
+  /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
+  let stageDirty = true;
   return {
     kind: "embedded",
     async write(batch, checkpoint) {
+      const dirty = stageDirty;
+      stageDirty = true;
       await db.tx(async () => {
         if (batch.length > 0) {
-          await db.run("DELETE FROM stage_messages");
+          // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
+          if (dirty) await db.run("DELETE FROM stage_messages");
           // One row per reading; DuckDB expands the numeric fields into points itself (a call per value from
           // JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
           const msgs = await db.conn.createAppender("stage_messages", "main", "temp");
@@ -74,27 +79,34 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
             msgs.endRow();
           }
           msgs.closeSync();
-          // First copy of each (measurement, device, ts), and only if not stored already.
+          // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
+          // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
+          // The values inlined are numbers this function computed, never text from a device.
+          const from = `'${new Date(minTs).toISOString()}'::TIMESTAMP_MS`;
+          const to = `'${new Date(maxTs).toISOString()}'::TIMESTAMP_MS`;
           await db.run(
+            // First copy of each (measurement, device, ts), and only if not stored already.
             `INSERT INTO messages
              SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
                SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages) s
              WHERE rn = 1 AND NOT EXISTS (
-               SELECT 1 FROM messages m WHERE m.ts BETWEEN ?::TIMESTAMP_MS AND ?::TIMESTAMP_MS
-                 AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement)`,
-            [new Date(minTs).toISOString(), new Date(maxTs).toISOString()],
-          );
-          // Points only for the messages this batch actually added (they carry this batch's seqs).
-          await db.run(
-            `INSERT INTO points
+               SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
+                 AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
+             -- Points only for the messages this batch actually added (they carry this batch's seqs).
+             INSERT INTO points
              SELECT measurement, device_id, ts, seq, field, CAST(json_extract(fields, '$."' || field || '"') AS DOUBLE) FROM (
                SELECT measurement, device_id, ts, seq, fields, unnest(json_keys(fields)) AS field FROM stage_messages
-               WHERE seq IN (SELECT seq FROM messages WHERE seq >= ?))`,
-            [BigInt(minSeq)],
+               WHERE seq IN (SELECT seq FROM messages WHERE seq >= ${Math.trunc(minSeq)}));
+             DELETE FROM stage_messages;
+             INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
           );
+        } else {
+          await db.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+            String(checkpoint),
+          ]);
         }
-        await db.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
       });
+      stageDirty = false; // committed: the stage was emptied with the batch (or was not touched)
     },
     async checkpoint() {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'seq'");
