@@ -351,7 +351,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
 
     await page.getByRole("button", { name: "English" }).click();
     await page.getByRole("heading", { name: "Subsidised light verification" }).waitFor();
-    expect(await page.getAttribute("html", "lang")).toBe("en");
+    await poll(() => page.getAttribute("html", "lang")).toBe("en");
     const detailEn = page.getByRole("region", { name: "Each light" });
     expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough");
     await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
 import { AlertsPage } from "./alerts";
 import { createClient, type Me, type Role, whoIs } from "./api";
 import { FinancePage } from "./finance";
@@ -43,7 +43,8 @@ export function App() {
   const [checking, setChecking] = useState(!!key);
   const t = useMemo(() => (k: Key, vars?: Record<string, string | number>) => translate(lang, k, vars), [lang]);
 
-  useEffect(() => {
+  // Before the browser paints, so the page is never read in one language with the other's lang attribute.
+  useLayoutEffect(() => {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
     document.title = t("app.title");
     localStorage.setItem(LANG_STORE, lang);

@@ -136,21 +136,13 @@ export function FinancePage() {
                 <tr>
                   <th scope="col">{t("town")}</th>
                   <SummaryHeads />
-                  <th scope="col">
-                    <span class="sr-only">{t("finance.detail")}</span>
-                  </th>
                 </tr>
               </thead>
               <tbody>
                 {r.byTown.map((x) => (
                   <tr key={x.town} class={x.town === town ? "selected" : undefined}>
                     <th scope="row">{x.town}</th>
-                    <SummaryCells s={x} />
-                    <td>
-                      <button type="button" class="link" onClick={() => drill({ town: x.town })} aria-label={`${t("finance.detail")} ${x.town}`}>
-                        {t("finance.detail")}
-                      </button>
-                    </td>
+                    <SummaryCells s={x} name={x.town} onDetail={() => drill({ town: x.town })} />
                   </tr>
                 ))}
               </tbody>
@@ -169,9 +161,6 @@ export function FinancePage() {
                     {t("finance.approved")}
                   </th>
                   <SummaryHeads />
-                  <th scope="col">
-                    <span class="sr-only">{t("finance.detail")}</span>
-                  </th>
                 </tr>
               </thead>
               <tbody>
@@ -183,17 +172,7 @@ export function FinancePage() {
                       {x.village} {x.road}
                     </td>
                     <td class="num">{x.approvedLights ?? "—"}</td>
-                    <SummaryCells s={x} />
-                    <td>
-                      <button
-                        type="button"
-                        class="link"
-                        onClick={() => drill({ town: x.town, project: x.projectId })}
-                        aria-label={`${t("finance.detail")} ${x.projectId}`}
-                      >
-                        {t("finance.detail")}
-                      </button>
-                    </td>
+                    <SummaryCells s={x} name={x.projectId} onDetail={() => drill({ town: x.town, project: x.projectId })} />
                   </tr>
                 ))}
               </tbody>
@@ -323,11 +302,15 @@ function SummaryHeads() {
       <th scope="col" class="num">
         {t("finance.subsidy")}
       </th>
+      <th scope="col">
+        <span class="sr-only">{t("finance.detail")}</span>
+      </th>
     </>
   );
 }
-function SummaryCells(props: { s: Summary }) {
-  const { lang } = useSession();
+/** A row's numbers and its drill-down button. */
+function SummaryCells(props: { s: Summary; name: string; onDetail: () => void }) {
+  const { lang, t } = useSession();
   const s = props.s;
   return (
     <>
@@ -337,6 +320,11 @@ function SummaryCells(props: { s: Summary }) {
         {formatNumber(lang, s.verified, 0)} ({formatPct(lang, s.claimed ? s.verified / s.claimed : null)})
       </td>
       <td class="num">¥{formatNumber(lang, s.verifiedSubsidyYuan, 0)}</td>
+      <td>
+        <button type="button" class="link" onClick={props.onDetail} aria-label={`${t("finance.detail")} ${props.name}`}>
+          {t("finance.detail")}
+        </button>
+      </td>
     </>
   );
 }
