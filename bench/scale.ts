@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createBlending } from "../src/blending/service.js";
 import { blendingStore } from "../src/blending/store.js";
@@ -10,6 +9,7 @@ import { nightStore } from "../src/streetlights/store.js";
 import { createVerification, windowDates } from "../src/verification/service.js";
 import { verificationStore } from "../src/verification/store.js";
 import { tempDir } from "../test/helpers.js";
+import { startServiceProcess } from "../test/services.js";
 import { pctile, round } from "./load.js";
 
 type Progress = (label: string, n: number, total: number) => void;
@@ -66,35 +66,14 @@ export async function benchRegistry(n: number, progress: Progress) {
  * registry: resident memory once it is ready and through its first periodic passes (gauges, the first
  * nightly pass at 10 s), peak and last, read from /proc.
  */
-export async function benchRegistryService(n: number, progress: Progress, watchS = Number(process.env.BENCH_WATCH_S ?? 20)) {
+export async function benchRegistryService(n: number, progress: Progress, watchS = 20) {
   const dir = tempDir();
   const state = await openStateStore(dir.path);
   await seedLights(state, n);
   await state.close();
   progress("seeded", n, n);
   const started = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      AGRILUME_DATA_DIR: dir.path,
-      AGRILUME_HTTP_HOST: "127.0.0.1",
-      AGRILUME_HTTP_PORT: "0",
-      AGRILUME_MQTT_HOST: "127.0.0.1",
-      AGRILUME_MQTT_PORT: "0",
-      AGRILUME_ADMIN_KEY: "bench-admin-key-0123456789abcdef",
-      AGRILUME_LOG_LEVEL: "error",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("AGRILUME_READY")) resolve();
-    });
-    void exited.then((code) => reject(new Error(`the service exited (${code}) before it was ready`)));
-  });
+  const { child, exited } = await startServiceProcess(dir.path, { AGRILUME_LOG_LEVEL: "error" });
   const readyS = (performance.now() - started) / 1000;
   const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8");
   const kb = (text: string, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0);
@@ -102,7 +81,6 @@ export async function benchRegistryService(n: number, progress: Progress, watchS
   for (let i = 1; i <= watchS; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     last = kb(status(), "VmRSS");
-    if (process.env.BENCH_TRACE) console.log(i, Math.round(last / 1024));
     progress("service running", i, watchS);
   }
   const peak = kb(status(), "VmHWM");

@@ -1,43 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { ADMIN_KEY, connect, publish, reading, tempDir } from "./helpers.js";
-
-type Proc = { child: ChildProcess; http: number; mqtt: number; exited: Promise<number | null> };
-
-/** The real service as its own process, as `npm start` runs it. */
-function startService(dataDir: string, env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      AGRILUME_DATA_DIR: dataDir,
-      AGRILUME_HTTP_HOST: "127.0.0.1",
-      AGRILUME_HTTP_PORT: "0",
-      AGRILUME_MQTT_HOST: "127.0.0.1",
-      AGRILUME_MQTT_PORT: "0",
-      AGRILUME_ADMIN_KEY: ADMIN_KEY,
-      AGRILUME_LOG_LEVEL: "warn",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /AGRILUME_READY (\{.*\})/.exec(out);
-      if (m?.[1]) {
-        const ports = JSON.parse(m[1]) as { http: number; mqtt: number };
-        resolve({ child, http: ports.http, mqtt: ports.mqtt, exited });
-      }
-    });
-    void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${stderr}`)));
-  });
-}
+import { type ServiceProcess as Proc, startServiceProcess as startService } from "./services.js";
 
 const api = (p: Proc, path: string, init: RequestInit = {}) =>
   fetch(`http://127.0.0.1:${p.http}${path}`, {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { join } from "node:path";
-import { REQUIRE_SERVICES, tempDir } from "./helpers.js";
+import { ADMIN_KEY, REQUIRE_SERVICES, tempDir } from "./helpers.js";
 
 /**
  * Real services from Debian's packages, started on free ports by the tests. When one is not
@@ -152,4 +152,41 @@ export async function startInflux(): Promise<Influx> {
     kill: () => down("SIGKILL"),
     remove: dir.remove,
   };
+}
+
+export type ServiceProcess = { child: ChildProcess; http: number; mqtt: number; exited: Promise<number | null> };
+
+/** The real service as its own process, as `npm start` runs it. */
+export function startServiceProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: {
+      PATH: process.env.PATH,
+      AGRILUME_DATA_DIR: dataDir,
+      AGRILUME_HTTP_HOST: "127.0.0.1",
+      AGRILUME_HTTP_PORT: "0",
+      AGRILUME_MQTT_HOST: "127.0.0.1",
+      AGRILUME_MQTT_PORT: "0",
+      AGRILUME_ADMIN_KEY: ADMIN_KEY,
+      AGRILUME_LOG_LEVEL: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /AGRILUME_READY (\{.*\})/.exec(out);
+      if (m?.[1]) {
+        const ports = JSON.parse(m[1]) as { http: number; mqtt: number };
+        resolve({ child, http: ports.http, mqtt: ports.mqtt, exited });
+      }
+    });
+    void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${stderr}`)));
+  });
 }
