@@ -116,16 +116,16 @@ export function blendingStore(db: Db) {
     },
     /** Batch records and the checkpoint in one transaction (see ingest/store-writer.ts). */
     async writeBatches(records: BatchRecord[], checkpoint: number) {
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (const b of records) {
-          await db.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [
+          await t.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [
             b.machineId,
             b.batchId,
             b.orderId,
             JSON.stringify(b),
           ]);
         }
-        await db.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
           String(checkpoint),
         ]);
       });

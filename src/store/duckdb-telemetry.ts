@@ -51,13 +51,13 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
     async write(batch, checkpoint) {
       const dirty = stageDirty;
       stageDirty = true;
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         if (batch.length > 0) {
           // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
-          if (dirty) await db.run("DELETE FROM stage_messages");
+          if (dirty) await t.run("DELETE FROM stage_messages");
           // One row per reading; DuckDB expands the numeric fields into points itself (a call per value from
           // JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
-          const msgs = await db.conn.createAppender("stage_messages", "main", "temp");
+          const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
           let minTs = Number.POSITIVE_INFINITY;
           let maxTs = 0;
           let minSeq = Number.POSITIVE_INFINITY;
@@ -84,7 +84,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
           // The values inlined are numbers this function computed, never text from a device.
           const from = `'${new Date(minTs).toISOString()}'::TIMESTAMP_MS`;
           const to = `'${new Date(maxTs).toISOString()}'::TIMESTAMP_MS`;
-          await db.run(
+          await t.run(
             // First copy of each (measurement, device, ts), and only if not stored already.
             `INSERT INTO messages
              SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
@@ -101,9 +101,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
              INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
           );
         } else {
-          await db.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
-            String(checkpoint),
-          ]);
+          await t.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
         }
       });
       stageDirty = false; // committed: the stage was emptied with the batch (or was not touched)
@@ -180,9 +178,9 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
     },
     async writeDerived(points) {
       if (points.length === 0) return;
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (const p of points) {
-          await db.run("INSERT INTO derived (measurement, ts, tags, fields) VALUES (?, ?::TIMESTAMP_MS, ?, ?)", [
+          await t.run("INSERT INTO derived (measurement, ts, tags, fields) VALUES (?, ?::TIMESTAMP_MS, ?, ?)", [
             p.measurement,
             iso(p.ts),
             JSON.stringify(p.tags),

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
@@ -12,11 +11,19 @@ export type Db = {
    * materialising it: loading a million-row table this way costs a fraction of the native memory.
    */
   each<T = Record<string, unknown>>(sql: string, params: DuckDBValue[], onRows: (rows: T[]) => void): Promise<void>;
-  /** Runs `fn` in a transaction; serialised with every other call on this connection. */
-  tx<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction, serialised with every other call on this connection. Its statements go through
+   * `t`, which runs them at once; a call on the Db itself from inside `fn` would wait for the transaction to end.
+   * (An explicit handle rather than AsyncLocalStorage, which in Node 20 puts a hook on every promise of the
+   * process: ~5 % of the ingest path's CPU, docs/BENCHMARKS.md.)
+   */
+  tx<T>(fn: (t: Tx) => Promise<T>): Promise<T>;
   /** Waits for queued statements, then closes; later calls fail with an error (never touch a closed native handle). */
   close(): Promise<void>;
 };
+
+/** The statements of a transaction under way. */
+export type Tx = Pick<Db, "conn" | "all" | "run" | "each">;
 
 export type Migration = { version: number; name: string; sql: string };
 
@@ -40,30 +47,28 @@ export async function openDb(path: string, migrations: Migration[]): Promise<Db>
     const reader = await conn.runAndReadAll(sql, params);
     return reader.getRowObjectsJS() as T[];
   };
-  // Statements issued from inside a transaction's function run directly; everyone else queues.
-  const inTx = new AsyncLocalStorage<true>();
-  const direct = () => inTx.getStore() === true;
+  // Statements inside a transaction run directly through this; everyone else queues.
+  const direct: Tx = {
+    conn,
+    all: rawAll,
+    run: async (sql, params) => {
+      await conn.run(sql, params);
+    },
+    each: async (sql, params, onRows) => {
+      const result = await conn.stream(sql, params);
+      for await (const rows of result.yieldRowObjectJs()) onRows(rows as never);
+    },
+  };
   const db: Db = {
     conn,
-    all: (sql, params) => (direct() ? rawAll(sql, params) : serial(() => rawAll(sql, params))),
-    run: async (sql, params) => {
-      const exec = async () => {
-        await conn.run(sql, params);
-      };
-      return direct() ? exec() : serial(exec);
-    },
-    each: (sql, params, onRows) => {
-      const exec = async () => {
-        const result = await conn.stream(sql, params);
-        for await (const rows of result.yieldRowObjectJs()) onRows(rows as never);
-      };
-      return direct() ? exec() : serial(exec);
-    },
+    all: (sql, params) => serial(() => direct.all(sql, params)),
+    run: (sql, params) => serial(() => direct.run(sql, params)),
+    each: (sql, params, onRows) => serial(() => direct.each(sql, params, onRows)),
     tx: (fn) =>
       serial(async () => {
         await conn.run("BEGIN TRANSACTION");
         try {
-          const result = await inTx.run(true, fn);
+          const result = await fn(direct);
           await conn.run("COMMIT");
           return result;
         } catch (e: unknown) {
@@ -90,9 +95,9 @@ async function migrate(db: Db, migrations: Migration[]): Promise<void> {
   const done = new Set((await db.all<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version));
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
-    await db.tx(async () => {
-      await db.run(m.sql);
-      await db.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]);
+    await db.tx(async (t) => {
+      await t.run(m.sql);
+      await t.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]);
     });
   }
 }

@@ -186,15 +186,15 @@ export async function openStateStore(dataDir: string) {
     },
     /** Inserts all or none. */
     async insertDevices(devices: DeviceRecord[]): Promise<void> {
-      await db.tx(async () => {
-        for (const d of devices) await db.run(INSERT_DEVICE, deviceParams(d));
+      await db.tx(async (t) => {
+        for (const d of devices) await t.run(INSERT_DEVICE, deviceParams(d));
       });
     },
     async updateDevice(d: DeviceRecord): Promise<void> {
       // DuckDB cannot UPDATE a row's indexed columns in place; replacing the row keeps this simple and atomic.
-      await db.tx(async () => {
-        await db.run("DELETE FROM devices WHERE id = ?", [d.id]);
-        await db.run(INSERT_DEVICE, deviceParams(d));
+      await db.tx(async (t) => {
+        await t.run("DELETE FROM devices WHERE id = ?", [d.id]);
+        await t.run(INSERT_DEVICE, deviceParams(d));
       });
     },
 
@@ -242,9 +242,9 @@ export async function openStateStore(dataDir: string) {
     },
     /** Records rejects and their counts with the checkpoint in one transaction, so a replay never counts twice. */
     async writeRejects(rejects: RejectRecord[], checkpoint: number): Promise<void> {
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (const r of rejects) {
-          await db.run(
+          await t.run(
             "INSERT OR IGNORE INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
               r.seq,
@@ -259,13 +259,13 @@ export async function openStateStore(dataDir: string) {
               new Date(r.receivedAt).toISOString(),
             ],
           );
-          await db.run(
+          await t.run(
             `INSERT INTO reject_counts (device_id, reason, n, last_at) VALUES (?, ?, 1, ?)
              ON CONFLICT (device_id, reason) DO UPDATE SET n = reject_counts.n + 1, last_at = excluded.last_at`,
             [r.deviceId ?? "", r.reason, new Date(r.receivedAt).toISOString()],
           );
         }
-        await db.run("INSERT INTO meta (key, value) VALUES ('rejects_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES ('rejects_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
           String(checkpoint),
         ]);
       });
@@ -313,9 +313,9 @@ export async function openStateStore(dataDir: string) {
 
     async insertPresenceEvents(events: PresenceEvent[]): Promise<void> {
       if (events.length === 0) return;
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (const e of events) {
-          await db.run(`INSERT INTO presence_events (device_id, online, cause, "at") VALUES (?, ?, ?, ?)`, [
+          await t.run(`INSERT INTO presence_events (device_id, online, cause, "at") VALUES (?, ?, ?, ?)`, [
             e.deviceId,
             e.online,
             e.cause,

@@ -15,10 +15,10 @@ export function nightStore(db: Db) {
   return {
     async write(records: NightRecord[]) {
       if (records.length === 0) return;
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (let i = 0; i < records.length; i += 200) {
           const chunk = records.slice(i, i + 200);
-          await db.run(
+          await t.run(
             `INSERT OR REPLACE INTO nights (device_id, date, classification, pv_wh, last_ts, lat, lon, body) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
             chunk.flatMap((r) => [
               r.deviceId,

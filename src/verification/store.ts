@@ -30,10 +30,10 @@ export function verificationStore(db: Db) {
       let created = 0;
       let updated = 0;
       let unchanged = 0;
-      await db.tx(async () => {
+      await db.tx(async (t) => {
         for (const p of projects) {
           const body = JSON.stringify(p);
-          if (beforeP.get(p.id) !== body) await db.run("INSERT OR REPLACE INTO projects (id, body) VALUES (?, ?)", [p.id, body]);
+          if (beforeP.get(p.id) !== body) await t.run("INSERT OR REPLACE INTO projects (id, body) VALUES (?, ?)", [p.id, body]);
         }
         for (const c of claims) {
           const body = JSON.stringify(c);
@@ -44,7 +44,7 @@ export function verificationStore(db: Db) {
           }
           if (old === undefined) created++;
           else updated++;
-          await db.run("INSERT OR REPLACE INTO claims (device_id, project_id, body) VALUES (?, ?, ?)", [c.deviceId, c.projectId, body]);
+          await t.run("INSERT OR REPLACE INTO claims (device_id, project_id, body) VALUES (?, ?, ?)", [c.deviceId, c.projectId, body]);
         }
       });
       return { created, updated, unchanged };
