@@ -1,5 +1,6 @@
+import SunCalc from "suncalc";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PROFILE, distanceM, expectationAt, levelAt, nightOf } from "../src/streetlights/expectation.js";
+import { DEFAULT_PROFILE, distanceM, expectationAt, fullDaylight, levelAt, nightAround, nightOf } from "../src/streetlights/expectation.js";
 
 // Chongqing (DOMAIN.md §2): 21 Dec sunset 18:00, sunrise 07:45, 13.8 h of night; 21 Jun 19:58 / 05:55, 10.0 h
 const CQ = { lat: 29.56, lon: 106.55 };
@@ -66,5 +67,36 @@ describe("expected state with the ±30 minute band", () => {
   });
   it("measures distance: 52 m between poles", () => {
     expect(distanceM({ lat: 29.3512, lon: 105.9113 }, { lat: 29.3512 + 52 / 111_195, lon: 105.9113 })).toBeCloseTo(52, 0);
+  });
+});
+
+describe("the per-place night cache (what every reading asks)", () => {
+  // China's corners: Kashgar (sunrise near 09:50 Beijing time in winter), Mohe and Fuyuan (sunset near 15:40), Sanya.
+  const PLACES = [{ lat: 39.47, lon: 75.99 }, { lat: 52.97, lon: 122.54 }, { lat: 48.36, lon: 134.29 }, { lat: 18.25, lon: 109.51 }, CQ];
+  const dimmed = { mode: "dusk_plus" as const, hours: 5, stages: [{ afterDuskH: 0, pct: 100 }] };
+  it("gives the same night as the date's own computation at every hour of a year, with profiles alternating", () => {
+    for (const p of PLACES) {
+      for (let t = cst("2025-01-01T00:20:00"); t < cst("2026-01-01T00:00:00"); t += 7 * 3600_000 + 13 * 60_000) {
+        const local = new Date(t + 8 * 3600_000);
+        const date = new Date(t + 8 * 3600_000 - (local.getUTCHours() < 12 ? 86_400_000 : 0)).toISOString().slice(0, 10);
+        for (const profile of [DEFAULT_PROFILE, dimmed]) expect(nightAround(t, p.lat, p.lon, profile)).toEqual(nightOf(date, p.lat, p.lon, profile));
+      }
+    }
+  });
+  it("tells full daylight as suncalc's own sunrise and sunset for that day do", () => {
+    let checked = 0;
+    for (const p of PLACES) {
+      for (let t = cst("2025-01-01T00:20:00"); t < cst("2026-01-01T00:00:00"); t += 3 * 3600_000 + 7 * 60_000) {
+        const times = SunCalc.getTimes(new Date(t), p.lat, p.lon);
+        const want = t > times.sunrise.getTime() + 3600_000 && t < times.sunset.getTime() - 3600_000;
+        // suncalc picks the day by the instant's Julian day, which can differ from China's date by a few minutes of sun
+        const nearEdge = Math.min(Math.abs(t - times.sunrise.getTime() - 3600_000), Math.abs(t - times.sunset.getTime() + 3600_000)) < 5 * 60_000;
+        if (!nearEdge) {
+          expect(fullDaylight(t, p.lat, p.lon), `${p.lat},${p.lon} at ${new Date(t).toISOString()}`).toBe(want);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(10_000);
   });
 });

@@ -61,15 +61,53 @@ function sunTimes(date: string, lat: number, lon: number): { dusk: number; dawn:
 /** The night that begins on the evening of local date `date` at (lat, lon). */
 export function nightOf(date: string, lat: number, lon: number, profile: Profile): Night {
   const { dusk, dawn } = sunTimes(date, lat, lon);
-  const end = profile.mode === "dusk_plus" && profile.hours ? Math.min(dawn, dusk + profile.hours * 3600_000) : dawn;
-  return { date, dusk, dawn, start: dusk, end };
+  return nightFrom(date, dusk, dawn, profile);
 }
 
-/** The night around instant t: tonight's if t is after today's noon, else last night's. */
+const nightFrom = (date: string, dusk: number, dawn: number, profile: Profile): Night => {
+  const end = profile.mode === "dusk_plus" && profile.hours ? Math.min(dawn, dusk + profile.hours * 3600_000) : dawn;
+  return { date, dusk, dawn, start: dusk, end };
+};
+
+/**
+ * The night each place is in now, by place: every reading of a light asks (two or three times), so the answer
+ * for its current noon-to-noon window is kept without building a date string or a cache key (which cost more than
+ * the rules themselves: docs/BENCHMARKS.md). Bounded like the cache above.
+ */
+type PlaceNight = { window: number; date: string; dusk: number; dawn: number; profile: Profile | null; night: Night | null };
+const byPlace = new Map<number, Map<number, PlaceNight>>();
+let places = 0;
+function placeNight(t: number, lat: number, lon: number): PlaceNight {
+  // Local noon to the next local noon is one window; its night begins on the evening of its first day.
+  const window = Math.floor((t + TZ - DAY / 2) / DAY);
+  let byLon = byPlace.get(lat);
+  if (!byLon) {
+    if (places >= 200_000) {
+      byPlace.clear();
+      places = 0;
+    }
+    byLon = new Map();
+    byPlace.set(lat, byLon);
+  }
+  let e = byLon.get(lon);
+  if (e?.window !== window) {
+    const date = new Date(window * DAY + DAY / 2).toISOString().slice(0, 10);
+    const { dusk, dawn } = sunTimes(date, lat, lon);
+    if (!e) places++;
+    e = { window, date, dusk, dawn, profile: null, night: null };
+    byLon.set(lon, e);
+  }
+  return e;
+}
+
+/** The night around instant t: tonight's if t is after today's noon, else last night's. Shared: do not modify it. */
 export function nightAround(t: number, lat: number, lon: number, profile: Profile): Night {
-  const local = new Date(t + TZ);
-  const beforeNoon = local.getUTCHours() < 12;
-  return nightOf(localDate(beforeNoon ? t - DAY : t), lat, lon, profile);
+  const e = placeNight(t, lat, lon);
+  if (e.profile !== profile || !e.night) {
+    e.profile = profile;
+    e.night = nightFrom(e.date, e.dusk, e.dawn, profile);
+  }
+  return e.night;
 }
 
 /** Dimming level at t within the night (stages in order; a later stage overrides an earlier one once reached). */
@@ -82,6 +120,7 @@ export function levelAt(t: number, n: Night, profile: Profile): number {
   return pct;
 }
 
+/** What a light should be doing at t. Its night is shared (nightAround): do not modify it. */
 export function expectationAt(t: number, lat: number, lon: number, profile: Profile): Expectation {
   const n = nightAround(t, lat, lon, profile);
   const nearEdge = Math.abs(t - n.start) < BAND_MS || Math.abs(t - n.end) < BAND_MS;
@@ -91,10 +130,15 @@ export function expectationAt(t: number, lat: number, lon: number, profile: Prof
   return { state: "off", night: t < n.start ? null : n };
 }
 
-/** Is the sun well up (at least an hour after sunrise and before sunset)? PV should then charge. */
+/**
+ * Is the sun well up (at least an hour after sunrise and before sunset)? PV should then charge. Before local noon
+ * today's sunrise is the dawn of the night around t; after it, today's sunset is that night's dusk (sunrise in China
+ * time is before 11:00 and sunset after 13:00 everywhere in China, so the other bound always holds).
+ */
 export function fullDaylight(t: number, lat: number, lon: number): boolean {
-  const times = SunCalc.getTimes(new Date(t), lat, lon);
-  return t > times.sunrise.getTime() + 3600_000 && t < times.sunset.getTime() - 3600_000;
+  const e = placeNight(t, lat, lon);
+  const beforeNoon = (t + TZ) % DAY < DAY / 2;
+  return beforeNoon ? t > e.dawn + 3600_000 : t < e.dusk - 3600_000;
 }
 
 /** Great-circle distance in metres. */

@@ -14,6 +14,9 @@ import type { NightStore } from "./store.js";
 
 /** Neighbours: lights of the same village within this distance (proposal: about 20 poles either side at 52 m). */
 export const NEIGHBOUR_M = 1000;
+/** At most this many of them, the nearest: about 20 poles either side (as above). Bounds the work and the index where
+ * lights stand closer together (a village square, or a registry with every light at one point). */
+export const NEIGHBOUR_MAX = 40;
 /** A neighbour's reading counts for this long around the time judged. */
 const NEIGHBOUR_FRESH_MS = 30 * 60_000;
 /** Nights looked back over by the nightly job (it catches up after downtime). */
@@ -74,26 +77,25 @@ export function createStreetlightMonitor(deps: {
   };
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 
-  /** Same village within NEIGHBOUR_M, rebuilt when the registry changes size. */
-  /** Same village within NEIGHBOUR_M, computed once per light (and again if the registry grows). */
+  /** The nearest NEIGHBOUR_MAX of the same village within NEIGHBOUR_M, computed once per light (and again if the registry grows). */
   const neighboursOf = (id: string): string[] => {
     if (neighbourIndex.size !== registry.size()) neighbourIndex = { size: registry.size(), byId: new Map() };
     let near = neighbourIndex.byId.get(id);
     if (!near) {
       const a = registry.get(id);
+      const here = a?.lat == null || a.lon == null ? null : { lat: a.lat, lon: a.lon };
       near =
-        a?.lat == null || a.lon == null
-          ? []
-          : registry
+        a && here
+          ? registry
               .village("streetlight", a.town, a.village)
-              .filter(
-                (b) =>
-                  b.id !== a.id &&
-                  b.lat !== null &&
-                  b.lon !== null &&
-                  distanceM({ lat: a.lat as number, lon: a.lon as number }, { lat: b.lat, lon: b.lon }) <= NEIGHBOUR_M,
+              .flatMap((b) =>
+                b.id === a.id || b.lat === null || b.lon === null ? [] : [{ id: b.id, m: distanceM(here, { lat: b.lat, lon: b.lon }) }],
               )
-              .map((b) => b.id);
+              .filter((b) => b.m <= NEIGHBOUR_M)
+              .sort((x, y) => x.m - y.m)
+              .slice(0, NEIGHBOUR_MAX)
+              .map((b) => b.id)
+          : [];
       neighbourIndex.byId.set(id, near);
     }
     return near;
@@ -203,17 +205,23 @@ export function createStreetlightMonitor(deps: {
     events,
     onReading(r: AcceptedReading) {
       if (r.message.family !== "streetlight" || r.message.kind !== "telemetry") return;
-      const body = { ...(r.message.body as StreetlightTelemetry), ts: r.ts };
+      const reported = r.message.body as StreetlightTelemetry;
+      const body = reported.ts === r.ts ? (reported as StreetlightTelemetry & { ts: number }) : { ...reported, ts: r.ts };
       const i = info(r.device);
       const prev = states.get(r.device.id) ?? initialState(r.ts);
-      const next = step(prev, body, i, neighbourView(r.device.id, r.ts));
+      const next = step(prev, body, i, () => neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
         void derive([conditionPoint(r.device, next.condition, true, next.since)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
       }
       const last = recent.get(r.device.id);
-      if (!last || last.ts <= r.ts) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
+      if (!last) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
+      else if (last.ts <= r.ts) {
+        last.ts = r.ts;
+        last.pvW = body.pv.w;
+        last.lit = body.load.on && body.load.w > 0;
+      }
       // A reading for a night that has already ended (afternoon readings count for that evening's night).
       const n = nightAround(r.ts, i.lat, i.lon, i.profile);
       if (n.end + BAND_MS + 5 * 60_000 <= clock()) {

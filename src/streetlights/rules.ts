@@ -1,5 +1,5 @@
 import type { StreetlightTelemetry } from "../../devices/index.js";
-import { distanceM, expectationAt, fullDaylight, type Profile } from "./expectation.js";
+import { distanceM, type Expectation, expectationAt, fullDaylight, type Profile } from "./expectation.js";
 
 /**
  * Conditions of a light (DOMAIN.md §2 failure taxonomy, TALQ names). Judged at each reading's own
@@ -44,6 +44,10 @@ export const RULES = {
 export type LightInfo = { lat: number; lon: number; lampW: number | null; profile: Profile };
 /** What the neighbours (same village, within a distance) were doing around this time. */
 export type NeighbourView = { reporting: number; charging: number; lit: number };
+/** The view, or a function giving it: it is needed only for daylight readings with the lamp on or no PV, so the monitor
+ * counts the neighbours only then. */
+export type Neighbours = NeighbourView | (() => NeighbourView);
+const view = (nb: Neighbours): NeighbourView => (typeof nb === "function" ? nb() : nb);
 
 export type LightState = {
   lastTs: number;
@@ -78,13 +82,14 @@ export function instantCondition(
   r: StreetlightTelemetry & { ts: number },
   light: LightInfo,
   s: LightState,
-  nb: NeighbourView,
+  neighbours: Neighbours,
+  expectation?: Expectation,
 ): { condition: Condition; detail: string } {
   if (r.gps) {
     const d = distanceM(r.gps, light);
     if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: `reported ${Math.round(d)} m from its registered position` };
   }
-  const exp = expectationAt(r.ts, light.lat, light.lon, light.profile);
+  const exp = expectation ?? expectationAt(r.ts, light.lat, light.lon, light.profile);
   const on = r.load.on && r.load.w > 0;
   const expectedW = light.lampW && exp.state !== "off" ? (light.lampW * exp.pct) / 100 : null;
   const lowBattery = r.faults.includes("over_discharge") || r.battery.v <= RULES.lvdV;
@@ -103,17 +108,19 @@ export function instantCondition(
   if (exp.state === "band") return { condition: on ? "lit" : "off", detail: "" };
   // Daylight. Neighbours tell weather from fault: a dark sky lights them all; a cloudy day starves them all.
   if (r.load.w > RULES.dayBurnerW) {
+    const nb = view(neighbours);
     if (nb.reporting >= 2 && nb.lit / nb.reporting >= 0.5) return { condition: "lit", detail: "dark sky: most neighbours are lit too" };
     return { condition: "day_burner", detail: `${r.load.w} W in daylight` };
   }
-  if (r.pv.w < RULES.noPvW && nb.reporting >= 2 && fullDaylight(r.ts, light.lat, light.lon) && nb.charging / nb.reporting >= 0.5) {
+  const nb = r.pv.w < RULES.noPvW ? view(neighbours) : null;
+  if (nb && nb.reporting >= 2 && fullDaylight(r.ts, light.lat, light.lon) && nb.charging / nb.reporting >= 0.5) {
     return { condition: "charge_fault", detail: `no PV while ${nb.charging} of ${nb.reporting} neighbours charge` };
   }
   return { condition: "off", detail: "" };
 }
 
 /** Applies a reading: switch counting, the grace period after a switch, and latching. Returns the new state. */
-export function step(prev: LightState, r: StreetlightTelemetry & { ts: number }, light: LightInfo, nb: NeighbourView): LightState {
+export function step(prev: LightState, r: StreetlightTelemetry & { ts: number }, light: LightInfo, nb: Neighbours): LightState {
   if (r.ts <= prev.lastTs) return prev; // late or repeated data does not rewind the live state
   const s = { ...prev, lastTs: r.ts };
   const exp = expectationAt(r.ts, light.lat, light.lon, light.profile);
@@ -127,7 +134,7 @@ export function step(prev: LightState, r: StreetlightTelemetry & { ts: number },
   }
   s.lastOn = on;
   const inGrace = s.lastSwitchAt !== null && r.ts - s.lastSwitchAt < RULES.switchGraceMs;
-  const now = inGrace ? { condition: s.instant, detail: s.detail } : instantCondition(r, light, s, nb);
+  const now = inGrace ? { condition: s.instant, detail: s.detail } : instantCondition(r, light, s, nb, exp);
   if (now.condition !== s.instant) {
     s.instant = now.condition;
     s.instantSince = r.ts;
