@@ -23,7 +23,6 @@ export async function benchInflux(influx: Influx, n: number, progress: (label: s
       receivedAt: t0 + i * 10,
       tags: { town: "来苏镇", village: "梳妆台村" },
       payload,
-      fields: numericFields(payload),
     };
   });
   const B = 5000;
@@ -37,7 +36,7 @@ export async function benchInflux(influx: Influx, n: number, progress: (label: s
   const esc = (s: string) => s.replace(/[ ,=]/g, (c) => `\\${c}`);
   const line = (r: StoredReading) =>
     `${r.measurement},device=${r.deviceId},family=streetlight,town=${esc(r.tags.town ?? "")},village=${esc(r.tags.village ?? "")} ${Object.entries(
-      r.fields,
+      numericFields(r.payload),
     )
       .map(([k, v]) => `${esc(k)}=${v}`)
       .join(",")},payload="${JSON.stringify(r.payload).replace(/"/g, '\\"')}",receivedAt=${r.receivedAt} ${r.ts}`;

@@ -86,8 +86,10 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
  */
 export function numericFields(body: unknown, prefix = "", out: Record<string, number> = {}): Record<string, number> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return out;
-  for (const [key, value] of Object.entries(body)) {
-    if (key === "ts" && prefix === "") continue;
+  const o = body as Record<string, unknown>;
+  for (const key in o) {
+    if (!Object.hasOwn(o, key) || (key === "ts" && prefix === "")) continue;
+    const value = o[key];
     const path = prefix ? `${prefix}.${key}` : key;
     if (typeof value === "number") out[path] = value;
     else if (typeof value === "boolean") out[path] = value ? 1 : 0;

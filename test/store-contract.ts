@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { numericFields } from "../devices/index.js";
 import type { StoredReading, TelemetryStore } from "../src/store/telemetry-store.js";
 
 /**
@@ -19,9 +20,19 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       ts,
       receivedAt: ts + 100,
       tags: { town: "来苏镇", village: "梳妆台村" },
-      payload: { ts, ...fields },
-      fields,
+      payload: nest(ts, fields),
     });
+    /** The payload whose numeric fields (dotted paths) are `fields`: { "pv.w": 2 } → { pv: { w: 2 } }. */
+    const nest = (ts: number, fields: Record<string, number>) => {
+      const payload: Record<string, unknown> = { ts };
+      for (const [path, v] of Object.entries(fields)) {
+        const keys = path.split(".");
+        let o = payload;
+        for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+        o[keys.at(-1) as string] = v;
+      }
+      return payload;
+    };
 
     beforeEach(async () => {
       seq = 0;
@@ -40,7 +51,7 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       );
       const rows = await store.raw({ deviceId: "L1", from: T0, to: T0 + 2000, limit: 100 });
       expect(rows.map((x) => x.ts)).toEqual([T0, T0 + 1000]);
-      expect(rows[0]?.payload).toEqual({ ts: T0, "pv.w": 0 });
+      expect(rows[0]?.payload).toEqual({ ts: T0, pv: { w: 0 } });
       expect(await store.raw({ deviceId: "L1", from: T0, to: T0 + 3000, limit: 2 })).toHaveLength(2);
     });
 
@@ -77,6 +88,40 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
         every: "day",
       });
       expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
+    });
+
+    it("aggregates exactly the payload's numeric fields (numericFields): nested, booleans as 0/1, not arrays or the ts", async () => {
+      const payload = {
+        ts: T0,
+        pv: { v: 0.4, a: 0, w: 0 },
+        load: { on: true, w: 29.6, dimPct: 100 },
+        battery: { v: 12.9, soc: 78, tempC: -4.5 },
+        faults: ["load_open"],
+        hopperKg: { urea: 1200, kcl: 0 },
+        samples: [{ w: 3 }, 4],
+        fw: "1.2.0",
+        spare: null,
+      };
+      await store.write([{ seq: 1, measurement: "blender_telemetry", deviceId: "M1", ts: T0, receivedAt: T0, tags: {}, payload }], 1);
+      const agg = await store.aggregate({ deviceId: "M1", measurement: "blender_telemetry", from: T0, to: T0 + 60_000, every: "minute" });
+      const want = numericFields(payload);
+      expect(Object.fromEntries(agg.map((a) => [a.field, a.last]))).toEqual(want);
+      expect(Object.keys(want).sort()).toEqual(
+        [
+          "battery.soc",
+          "battery.tempC",
+          "battery.v",
+          "hopperKg.kcl",
+          "hopperKg.urea",
+          "load.dimPct",
+          "load.on",
+          "load.w",
+          "pv.a",
+          "pv.v",
+          "pv.w",
+        ].sort(),
+      );
+      expect(want["load.on"]).toBe(1);
     });
 
     it("reads many devices at once, by device", async () => {

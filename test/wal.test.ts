@@ -6,7 +6,7 @@ import { tempDir } from "./helpers.js";
 
 const entry = (i: number): WalEntry => ({
   kind: "reading",
-  reading: { measurement: "streetlight_telemetry", deviceId: "L1", ts: i, receivedAt: i, tags: {}, payload: { i }, fields: { i } },
+  reading: { measurement: "streetlight_telemetry", deviceId: "L1", ts: i, receivedAt: i, tags: {}, payload: { i } },
 });
 
 describe("write-ahead log", () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { type DecodedMessage, decodePayload, type Family, numericFields, parseTopic, type RejectReason } from "../../devices/index.js";
+import { type DecodedMessage, decodePayload, type Family, parseTopic, type RejectReason } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import type { DeviceRecord } from "../store/state-store.js";
 import type { Metrics } from "../system/metrics.js";
@@ -124,7 +124,6 @@ export function createPipeline(deps: {
         receivedAt: msg.receivedAt,
         tags: { town: device.town ?? undefined, village: device.village ?? undefined, station: device.station ?? undefined },
         payload,
-        fields: numericFields(payload),
       },
     });
     // Durable from here on: acknowledge, then fan out.

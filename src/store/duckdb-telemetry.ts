@@ -34,7 +34,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
   // Temp tables live per connection: create the staging tables on every open.
   await db.run(`
     CREATE TEMP TABLE IF NOT EXISTS stage_messages (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, received_at TIMESTAMP_MS,
-      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR, fields VARCHAR);
+      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
   `);
 
   const toRaw = (r: { ts: Date; received_at: Date; measurement: string; payload: string }): RawRow => ({
@@ -55,8 +55,8 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
         if (batch.length > 0) {
           // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
           if (dirty) await t.run("DELETE FROM stage_messages");
-          // One row per reading; DuckDB expands the numeric fields into points itself (a call per value from
-          // JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
+          // One row per reading; DuckDB finds the numeric fields in the payload and expands them into points itself
+          // (a call per value from JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
           const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
           let minTs = Number.POSITIVE_INFINITY;
           let maxTs = 0;
@@ -75,7 +75,6 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
             appendOptVarchar(msgs, r.tags.village);
             appendOptVarchar(msgs, r.tags.station);
             msgs.appendVarchar(JSON.stringify(r.payload));
-            msgs.appendVarchar(JSON.stringify(r.fields));
             msgs.endRow();
           }
           msgs.closeSync();
@@ -92,11 +91,15 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
              WHERE rn = 1 AND NOT EXISTS (
                SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
                  AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
-             -- Points only for the messages this batch actually added (they carry this batch's seqs).
+             -- Points only for the messages this batch actually added (they carry this batch's seqs): every number or
+             -- boolean (as 0/1) of the payload by its dotted path, not inside an array, not the top-level ts
+             -- (numericFields in devices/decode.ts says the same; the store contract test holds them to it).
              INSERT INTO points
-             SELECT measurement, device_id, ts, seq, field, CAST(json_extract(fields, '$."' || field || '"') AS DOUBLE) FROM (
-               SELECT measurement, device_id, ts, seq, fields, unnest(json_keys(fields)) AS field FROM stage_messages
-               WHERE seq IN (SELECT seq FROM messages WHERE seq >= ${Math.trunc(minSeq)}));
+             SELECT s.measurement, s.device_id, s.ts, s.seq, substr(j.fullkey, 3),
+               CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END
+             FROM stage_messages s, json_tree(s.payload) j
+             WHERE s.seq IN (SELECT seq FROM messages WHERE seq >= ${Math.trunc(minSeq)})
+               AND j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[');
              DELETE FROM stage_messages;
              INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
           );

@@ -1,5 +1,6 @@
 import { InfluxDB, type IPoint } from "influx";
 import { ConstantBackoff } from "influx/lib/src/backoff/constant.js";
+import { numericFields as fieldsOf } from "../../devices/index.js";
 import type { Logger } from "../log.js";
 import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
 
@@ -118,7 +119,7 @@ export async function createInfluxTelemetryStore(
             station: r.tags.station,
           }).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""),
         ),
-        fields: { ...r.fields, payload: JSON.stringify(r.payload), receivedAt: r.receivedAt },
+        fields: { ...fieldsOf(r.payload), payload: JSON.stringify(r.payload), receivedAt: r.receivedAt },
         timestamp: r.ts,
       }));
       for (let i = 0; i < points.length; i += 5000) {

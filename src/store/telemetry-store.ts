@@ -14,10 +14,10 @@ export type StoredReading = {
   ts: number;
   receivedAt: number;
   tags: { town?: string | undefined; village?: string | undefined; station?: string | undefined };
-  /** The validated message as the device sent it (ts normalised to epoch ms). */
+  /** The validated message as the device sent it (ts normalised to epoch ms). Each store derives from it the numeric
+   * fields that aggregation works on (`numericFields`: dotted paths, booleans as 0/1); they are not carried in the
+   * write-ahead log (they doubled its size and its cost per message: docs/BENCHMARKS.md). */
   payload: Record<string, unknown>;
-  /** Numeric fields as dotted paths, for aggregation. */
-  fields: Record<string, number>;
 };
 
 export type Every = "minute" | "hour" | "day";
