@@ -28,7 +28,10 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       for (const [path, v] of Object.entries(fields)) {
         const keys = path.split(".");
         let o = payload;
-        for (const k of keys.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>;
+        for (const k of keys.slice(0, -1)) {
+          o[k] ??= {};
+          o = o[k] as Record<string, unknown>;
+        }
         o[keys.at(-1) as string] = v;
       }
       return payload;
