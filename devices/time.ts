@@ -26,6 +26,9 @@ export const TimestampSchema = z
     return ms;
   });
 
+/** When a parsed `ts` is already what TimestampSchema returns (epoch ms in range), for the contract's fast path (exact.ts). */
+export const exactTimestamp = (v: unknown): boolean => typeof v === "number" && Number.isSafeInteger(v) && v >= MIN_TS && v <= MAX_TS;
+
 /** Ingest rules for device time (PROTOCOL.md "Clock rules"). */
 export const MAX_FUTURE_MS = 5 * 60_000;
 export const MAX_AGE_MS = 60 * 24 * 3600_000;

@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { decodePayload, numericFields, parseTopic, topics } from "../devices/index.js";
+import type { z } from "zod";
+import { compileExact } from "../devices/exact.js";
+import {
+  BlenderBatchSchema,
+  BlenderTelemetrySchema,
+  decodePayload,
+  numericFields,
+  parseTopic,
+  StatusSchema,
+  StreetlightTelemetrySchema,
+  topics,
+} from "../devices/index.js";
+import { exactTimestamp, TimestampSchema } from "../devices/time.js";
 import { reading } from "./helpers.js";
 
 const NOW = Date.UTC(2025, 10, 21, 10, 5);
@@ -143,5 +155,111 @@ describe("numeric fields", () => {
       "gps.lon": 105.9113,
       "gps.accM": 3,
     });
+  });
+});
+
+describe("the contract's fast path (devices/exact.ts) never vouches for what zod would not return as it is", () => {
+  const known = new Map([[TimestampSchema as z.ZodType, exactTimestamp]]);
+  /** A small seeded generator, so a failure can be replayed. */
+  const rng = (seed: number) => () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return seed / 2_147_483_648;
+  };
+  const ODD: unknown[] = [null, true, false, "1", "", 0, -1, 1.5, 1e21, -0.0001, 2 ** 53, [], {}, [1], { x: 1 }, "2025-11-21T18:05:00+08:00"];
+  /** Replaces, removes or adds something at a random depth; or nudges a number just past a limit. */
+  const mutate = (v: unknown, r: () => number): unknown => {
+    if (v === null || typeof v !== "object") {
+      const roll = r();
+      if (typeof v === "number" && roll < 0.5) return v + [-1, 1, -0.001, 0.001, 1000, -1000][Math.floor(r() * 6)];
+      return ODD[Math.floor(r() * ODD.length)];
+    }
+    const copy: Record<string, unknown> | unknown[] = Array.isArray(v) ? [...v] : { ...(v as Record<string, unknown>) };
+    const keys = Object.keys(copy);
+    const roll = r();
+    if (roll < 0.15) (copy as Record<string, unknown>)[["extra", "__proto__", "constructor", "ts", "pv"][Math.floor(r() * 5)] as string] = 1;
+    else if (roll < 0.3 && keys.length > 0) delete (copy as Record<string, unknown>)[keys[Math.floor(r() * keys.length)] as string];
+    else if (keys.length > 0) {
+      const k = keys[Math.floor(r() * keys.length)] as string;
+      (copy as Record<string, unknown>)[k] = mutate((copy as Record<string, unknown>)[k], r);
+    }
+    return copy;
+  };
+  const cases: [string, z.ZodType, unknown][] = [
+    ["streetlight/telemetry", StreetlightTelemetrySchema, reading(NOW)],
+    ["streetlight/telemetry without gps", StreetlightTelemetrySchema, { ...reading(NOW), gps: undefined, faults: ["over_discharge", "load_open"] }],
+    ["status", StatusSchema, { online: true, fw: "1.4.2", ts: NOW }],
+    ["status without ts", StatusSchema, { online: false }],
+  ];
+  it.each(cases)("%s: valid messages take the fast path; thousands of mutations agree with zod", (_name, schema, valid) => {
+    const exact = compileExact(schema, known);
+    expect(exact).not.toBeNull();
+    if (!exact) return;
+    const base = JSON.parse(JSON.stringify(valid));
+    expect(exact(base)).toBe(true); // the common case does skip zod
+    const r = rng(42);
+    let vouched = 0;
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let v: unknown = base;
+      for (let m = 1 + Math.floor(r() * 3); m > 0; m--) v = mutate(v, r);
+      v = JSON.parse(JSON.stringify(v) ?? "null"); // what a device can send
+      const z = schema.safeParse(v);
+      if (exact(v)) {
+        vouched++;
+        expect(z.success, JSON.stringify(v)).toBe(true);
+        expect(z.data, JSON.stringify(v)).toStrictEqual(v);
+      } else if (!z.success) refused++;
+    }
+    // The mutations reach both sides: some still valid and vouched for, many invalid.
+    expect(vouched).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(5_000);
+  });
+  it("every limit of every reading field: at it is vouched for, past it goes to zod (which refuses it)", () => {
+    const exact = compileExact(StreetlightTelemetrySchema, known) as (v: unknown) => boolean;
+    const limits: [string, string, number, number][] = [
+      ["pv", "v", 0, 60],
+      ["pv", "a", 0, 30],
+      ["pv", "w", 0, 1000],
+      ["battery", "v", 0, 32],
+      ["battery", "soc", 0, 100],
+      ["battery", "tempC", -40, 85],
+      ["load", "w", 0, 500],
+      ["load", "a", 0, 40],
+      ["load", "dimPct", 0, 100],
+      ["energyToday", "pvWh", 0, 20_000],
+      ["energyToday", "loadWh", 0, 20_000],
+    ];
+    for (const [group, field, min, max] of limits) {
+      for (const [value, ok] of [
+        [min, true],
+        [max, true],
+        [min - 0.001, false],
+        [max + 0.001, false],
+      ] as const) {
+        const base = reading(NOW) as Record<string, Record<string, unknown>>;
+        const v = { ...base, [group]: { ...base[group], [field]: value } };
+        expect(exact(v), `${group}.${field} = ${value}`).toBe(ok);
+        expect(StreetlightTelemetrySchema.safeParse(v).success, `${group}.${field} = ${value}`).toBe(ok);
+      }
+    }
+    for (const ts of [Date.UTC(1999, 11, 31), Date.UTC(2100, 0, 1) + 1, NOW + 0.5, "2025-11-21T18:05:00+08:00"]) {
+      expect(exact({ ...reading(NOW), ts }), String(ts)).toBe(false);
+    }
+    expect(exact({ ...reading(NOW), faults: Array(10).fill("load_open") })).toBe(false);
+    expect(exact({ ...reading(NOW), faults: ["lamp_gone"] })).toBe(false);
+  });
+  it("compiles to nothing for schemas with parts it does not model (records with refinements), so zod reads those", () => {
+    expect(compileExact(BlenderTelemetrySchema, known)).toBeNull();
+    expect(compileExact(BlenderBatchSchema, known)).toBeNull();
+  });
+  it("decodes the same with and without it: a valid reading, one with an extra field (stripped), one with an RFC 3339 ts", () => {
+    const extra = decodeLight({ ...reading(NOW), firmwareNote: "x" });
+    const iso = decodeLight({ ...reading(NOW), ts: "2025-11-21T18:05:00+08:00" });
+    const plain = decodeLight(reading(NOW));
+    expect(plain.ok && extra.ok && iso.ok).toBe(true);
+    if (plain.ok && extra.ok && iso.ok) {
+      expect(extra.message.body).toStrictEqual(plain.message.body);
+      expect(iso.ts).toBe(Date.parse("2025-11-21T18:05:00+08:00"));
+    }
   });
 });
