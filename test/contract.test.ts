@@ -170,7 +170,7 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
   const mutate = (v: unknown, r: () => number): unknown => {
     if (v === null || typeof v !== "object") {
       const roll = r();
-      if (typeof v === "number" && roll < 0.5) return v + [-1, 1, -0.001, 0.001, 1000, -1000][Math.floor(r() * 6)];
+      if (typeof v === "number" && roll < 0.5) return v + ([-1, 1, -0.001, 0.001, 1000, -1000][Math.floor(r() * 6)] ?? 0);
       return ODD[Math.floor(r() * ODD.length)];
     }
     const copy: Record<string, unknown> | unknown[] = Array.isArray(v) ? [...v] : { ...(v as Record<string, unknown>) };
@@ -236,7 +236,7 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
         [min - 0.001, false],
         [max + 0.001, false],
       ] as const) {
-        const base = reading(NOW) as Record<string, Record<string, unknown>>;
+        const base = reading(NOW) as unknown as Record<string, Record<string, unknown>>;
         const v = { ...base, [group]: { ...base[group], [field]: value } };
         expect(exact(v), `${group}.${field} = ${value}`).toBe(ok);
         expect(StreetlightTelemetrySchema.safeParse(v).success, `${group}.${field} = ${value}`).toBe(ok);
