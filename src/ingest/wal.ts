@@ -20,7 +20,10 @@ import type { StoredReading } from "../store/telemetry-store.js";
 export type WalEntry = { kind: "reading"; reading: Omit<StoredReading, "seq"> } | { kind: "reject"; reject: Omit<RejectRecord, "seq"> };
 export type WalRecord = WalEntry & { seq: number };
 
-type Pending = { seq: number; line: string; resolve: () => void; reject: (e: unknown) => void };
+/** Called once the batch holding an append is on disk (or could not be written). */
+type Waiter = (error: unknown) => void;
+/** The write buffer starts at this size (it grows for a larger batch, and is reused). */
+const BUFFER_BYTES = 1 << 20;
 
 export type Wal = Awaited<ReturnType<typeof openWal>>;
 
@@ -73,13 +76,30 @@ export async function openWal(
 
   // If the log was removed by hand, sequence numbers must still not go back below what the stores hold.
   let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
-  let pending: Pending[] = [];
+  // Appends are encoded into a buffer as they arrive (the line string then dies young instead of waiting, with
+  // every other line of the batch, through garbage collections: docs/BENCHMARKS.md); a flush writes the buffer.
+  let out: Buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  let used = 0;
+  let spare: Buffer | null = null;
+  let waiters: Waiter[] = [];
+  /** The seq of the first record in `out`, if any. */
+  let firstWaiting: number | null = null;
+  const put = (line: string) => {
+    const worst = line.length * 3 + 1; // UTF-16 code unit → at most 3 bytes of UTF-8
+    if (used + worst > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, used + worst));
+      out.copy(bigger, 0, 0, used);
+      out = bigger;
+    }
+    used += out.write(line, used, "utf8");
+    out[used++] = 0x0a;
+  };
   let fh: FileHandle;
   let current: { first: number; file: string; bytes: number };
   // Always start a new segment: never append after a possibly torn line.
   // A segment is named for the first record it holds: the oldest one still waiting, if any.
   const roll = async () => {
-    const first = pending[0]?.seq ?? nextSeq;
+    const first = firstWaiting ?? nextSeq;
     const file = join(dir, `${String(first).padStart(16, "0")}.wal`);
     fh = await open(file, "a");
     // an empty segment left by an earlier start has this very name: it is reused, not listed twice
@@ -102,21 +122,31 @@ export async function openWal(
   let closed = false;
 
   const flushLoop = async () => {
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      const buf = Buffer.from(batch.map((p) => p.line).join(""), "utf8");
+    while (waiters.length > 0) {
+      const batch = waiters;
+      const buffer = out;
+      const bytes = out.subarray(0, used);
+      waiters = [];
+      firstWaiting = null;
+      out = spare ?? Buffer.allocUnsafe(BUFFER_BYTES);
+      spare = null;
+      used = 0;
+      let failed = false;
       try {
-        await fh.write(buf);
+        for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
         await fh.datasync();
-        current.bytes += buf.length;
-        for (const p of batch) p.resolve();
+        current.bytes += bytes.length;
+        for (const w of batch) w(undefined);
       } catch (e: unknown) {
-        for (const p of batch) p.reject(e);
+        failed = true;
+        for (const w of batch) w(e ?? new Error("write-ahead log write failed"));
       }
-      if (current.bytes >= segmentBytes) {
-        await fh.close();
-        await roll();
+      if (buffer.length <= 16 * BUFFER_BYTES) spare = buffer;
+      // A failed write may have left a torn line: what follows goes to a new segment.
+      if (failed || current.bytes >= segmentBytes) {
+        await fh.close().catch(() => undefined);
+        // If even that fails (the disk is gone), the next flush's write fails on the closed handle and tries again.
+        await roll().catch(() => undefined);
       }
     }
   };
@@ -126,7 +156,7 @@ export async function openWal(
     if (flushing) return;
     flushing = new Promise<void>((r) => setImmediate(r)).then(flushLoop).finally(() => {
       flushing = null;
-      if (pending.length > 0) schedule();
+      if (waiters.length > 0) schedule();
     });
   };
 
@@ -135,9 +165,10 @@ export async function openWal(
     append(entry: WalEntry): Promise<WalRecord> {
       if (closed) return Promise.reject(new Error("write-ahead log is closed"));
       const record = { ...entry, seq: nextSeq++ } as WalRecord;
-      const line = `${JSON.stringify(record)}\n`;
+      put(JSON.stringify(record));
+      firstWaiting ??= record.seq;
       return new Promise<WalRecord>((resolve, reject) => {
-        pending.push({ seq: record.seq, line, resolve: () => resolve(record), reject });
+        waiters.push((error) => (error === undefined ? resolve(record) : reject(error)));
         schedule();
       });
     },
