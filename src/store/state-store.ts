@@ -272,22 +272,25 @@ export async function openStateStore(dataDir: string) {
     },
     async rejectsFor(deviceId: string | null, limit: number): Promise<{ counts: Record<string, number>; recent: RejectRecord[] }> {
       const key = deviceId ?? "";
-      const counts = await db.all<{ reason: string; n: bigint | number }>("SELECT reason, n FROM reject_counts WHERE device_id = ?", [key]);
-      const recent = await db.all<{
-        seq: bigint | number;
-        device_id: string | null;
-        client_id: string | null;
-        topic: string;
-        reason: string;
-        detail: string;
-        payload: string;
-        payload_encoding: "utf8" | "base64";
-        payload_bytes: number;
-        received_at: Date;
-      }>(
-        `SELECT * FROM rejects WHERE ${deviceId === null ? "device_id IS NULL" : "device_id = ?"} ORDER BY seq DESC LIMIT ${Math.trunc(limit)}`,
-        deviceId === null ? [] : [deviceId],
-      );
+      // One transaction, so the counts and the list are of the same moment (a store batch can land between two reads).
+      const { counts, recent } = await db.tx(async (t) => ({
+        counts: await t.all<{ reason: string; n: bigint | number }>("SELECT reason, n FROM reject_counts WHERE device_id = ?", [key]),
+        recent: await t.all<{
+          seq: bigint | number;
+          device_id: string | null;
+          client_id: string | null;
+          topic: string;
+          reason: string;
+          detail: string;
+          payload: string;
+          payload_encoding: "utf8" | "base64";
+          payload_bytes: number;
+          received_at: Date;
+        }>(
+          `SELECT * FROM rejects WHERE ${deviceId === null ? "device_id IS NULL" : "device_id = ?"} ORDER BY seq DESC LIMIT ${Math.trunc(limit)}`,
+          deviceId === null ? [] : [deviceId],
+        ),
+      }));
       return {
         counts: Object.fromEntries(counts.map((c) => [c.reason, Number(c.n)])),
         recent: recent.map((r) => ({
