@@ -25,6 +25,11 @@ type Def = {
   entries?: Record<string, unknown>;
   values?: unknown[];
 };
+/** Every test passes (a plain loop: `tests.every((t) => t(x))` made a closure per field per message). */
+function all<T>(tests: ((v: T) => boolean)[], v: T): boolean {
+  for (let i = 0; i < tests.length; i++) if (!(tests[i] as (v: T) => boolean)(v)) return false;
+  return true;
+}
 const defOf = (s: z.ZodType) => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 export function compileExact(schema: z.ZodType, known: ReadonlyMap<z.ZodType, Exact> = new Map()): Exact | null {
@@ -43,7 +48,7 @@ export function compileExact(schema: z.ZodType, known: ReadonlyMap<z.ZodType, Ex
           else if (ch.check === "number_format" && ch.format === "safeint") tests.push(Number.isSafeInteger);
           else return null;
         }
-        return (x) => typeof x === "number" && Number.isFinite(x) && tests.every((t) => t(x));
+        return (x) => typeof x === "number" && Number.isFinite(x) && all(tests, x);
       }
       case "boolean":
         return checks.length === 0 ? (x) => typeof x === "boolean" : null;
@@ -60,7 +65,7 @@ export function compileExact(schema: z.ZodType, known: ReadonlyMap<z.ZodType, Ex
             });
           } else return null;
         }
-        return (x) => typeof x === "string" && tests.every((t) => t(x));
+        return (x) => typeof x === "string" && all(tests, x);
       }
       case "enum": {
         if (checks.length > 0) return null;
@@ -90,7 +95,11 @@ export function compileExact(schema: z.ZodType, known: ReadonlyMap<z.ZodType, Ex
           else if (ch.check === "max_length") max = ch.maximum as number;
           else return null;
         }
-        return (x) => Array.isArray(x) && x.length >= min && x.length <= max && x.every(el);
+        return (x) => {
+          if (!Array.isArray(x) || x.length < min || x.length > max) return false;
+          for (let i = 0; i < x.length; i++) if (!el(x[i])) return false;
+          return true;
+        };
       }
       case "object": {
         // Strip (no catchall) or strict (catchall never): either way an exact value has only the shape's keys.
@@ -106,7 +115,10 @@ export function compileExact(schema: z.ZodType, known: ReadonlyMap<z.ZodType, Ex
           if (x === null || typeof x !== "object" || Array.isArray(x)) return false;
           const o = x as Record<string, unknown>;
           for (const key in o) if (!names.has(key) || !Object.hasOwn(o, key)) return false;
-          for (const [key, f] of fields) if (!f(Object.hasOwn(o, key) ? o[key] : undefined)) return false;
+          for (let i = 0; i < fields.length; i++) {
+            const [key, f] = fields[i] as [string, Exact];
+            if (!f(Object.hasOwn(o, key) ? o[key] : undefined)) return false;
+          }
           return true;
         };
       }

@@ -90,7 +90,15 @@ export async function createEmbeddedBroker(deps: {
     // Only the status topic is retained (it doubles as the last will); nothing else may fill broker memory.
     if (!(parsed.ok && parsed.kind === "status")) packet.retain = false;
     pipeline
-      .ingest({ topic: packet.topic, payload: Buffer.from(packet.payload), receivedAt: Date.now(), clientId: client.id, authenticatedAs: device.id })
+      .ingest({
+        topic: packet.topic,
+        // The parser's own buffer: nothing keeps it past the pipeline (a rejected payload's kept bytes are copied there).
+        payload: typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
+        receivedAt: Date.now(),
+        clientId: client.id,
+        authenticatedAs: device.id,
+        parsedTopic: parsed,
+      })
       .then(
         (verdict) => {
           if (verdict.outcome !== "refused") return done(null);

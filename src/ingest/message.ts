@@ -1,3 +1,5 @@
+import type { ParsedTopic } from "../../devices/index.js";
+
 /**
  * What every transport turns a device's publish into. Nothing past the source knows whether
  * the embedded broker or an external one delivered it.
@@ -9,6 +11,8 @@ export type InboundMessage = {
   clientId: string | null;
   /** The device id the transport authenticated (embedded broker); null when the broker is external. */
   authenticatedAs: string | null;
+  /** `parseTopic(topic)`, when the transport has already parsed it (the embedded broker does, for the retain rule). */
+  parsedTopic?: ParsedTopic;
 };
 
 export type Verdict =

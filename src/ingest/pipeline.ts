@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { type DecodedMessage, decodePayload, type Family, parseTopic, type RejectReason } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import type { DeviceRecord } from "../store/state-store.js";
+import type { StoredReading } from "../store/telemetry-store.js";
 import type { Metrics } from "../system/metrics.js";
 import type { InboundMessage, Verdict } from "./message.js";
 import type { Presence } from "./presence.js";
@@ -34,6 +35,18 @@ export function createPipeline(deps: {
   const { registry, wal, writer, presence, metrics } = deps;
   const events = new EventEmitter<{ reading: [AcceptedReading] }>();
   const latest = new Map<string, Map<string, LatestEntry>>();
+  /** A device's store tags, one object per device record (a record is replaced when the device changes). */
+  const tagsOf = new WeakMap<DeviceRecord, StoredReading["tags"]>();
+  const tags = (d: DeviceRecord) => {
+    let t = tagsOf.get(d);
+    if (!t) {
+      t = { town: d.town ?? undefined, village: d.village ?? undefined, station: d.station ?? undefined };
+      tagsOf.set(d, t);
+    }
+    return t;
+  };
+  /** Metric children by measurement: prom-client hashes the label object on every call otherwise. */
+  const acceptedBy = new Map<string, { inc: () => void }>();
   const rejectWindows = new Map<string, { start: number; n: number }>();
 
   /** True once a device has sent more rejected messages in a minute than it may. */
@@ -90,7 +103,7 @@ export function createPipeline(deps: {
       metrics.refused.inc({ reason: "spool_full" });
       return { outcome: "refused", reason: "spool_full" };
     }
-    const topic = parseTopic(msg.topic);
+    const topic = msg.parsedTopic ?? parseTopic(msg.topic);
     const claimedId = topic.ok ? topic.deviceId : msg.topic.split("/")[1];
     if (msg.authenticatedAs !== null && claimedId !== msg.authenticatedAs) {
       // [security] a device publishes only under its own {family}/{id}/
@@ -122,12 +135,17 @@ export function createPipeline(deps: {
         deviceId: device.id,
         ts: decoded.ts,
         receivedAt: msg.receivedAt,
-        tags: { town: device.town ?? undefined, village: device.village ?? undefined, station: device.station ?? undefined },
+        tags: tags(device),
         payload,
       },
     });
     // Durable from here on: acknowledge, then fan out.
-    metrics.accepted.inc({ family: topic.family, kind: topic.kind });
+    let counter = acceptedBy.get(measurement);
+    if (!counter) {
+      counter = metrics.accepted.labels(topic.family, topic.kind);
+      acceptedBy.set(measurement, counter);
+    }
+    counter.inc();
     metrics.acceptSeconds.observe((Date.now() - msg.receivedAt) / 1000);
     writer.push(record);
     presence.seen(device.id, msg.receivedAt);
@@ -140,7 +158,12 @@ export function createPipeline(deps: {
       latest.set(device.id, perDevice);
     }
     const prev = perDevice.get(measurement);
-    if (!prev || prev.ts <= decoded.ts) perDevice.set(measurement, { ts: decoded.ts, receivedAt: msg.receivedAt, payload });
+    if (!prev) perDevice.set(measurement, { ts: decoded.ts, receivedAt: msg.receivedAt, payload });
+    else if (prev.ts <= decoded.ts) {
+      prev.ts = decoded.ts;
+      prev.receivedAt = msg.receivedAt;
+      prev.payload = payload;
+    }
     events.emit("reading", { seq: record.seq, device, message: decoded.message, ts: decoded.ts, receivedAt: msg.receivedAt });
     return { outcome: "accepted", seq: record.seq };
   }
