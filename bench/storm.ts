@@ -1,4 +1,5 @@
 import mqtt from "mqtt";
+import { planDistrict } from "../simulators/district.js";
 import { reading, startTestApp } from "../test/helpers.js";
 import { round } from "./load.js";
 
@@ -6,10 +7,13 @@ import { round } from "./load.js";
 export async function duskStorm(lights: number, progress: (label: string, n: number, total: number) => void) {
   const app = await startTestApp({ AGRILUME_STORE_FLUSH_MS: "100" });
   const devices: { id: string; secret: string }[] = [];
+  // Where DOMAIN.md's district puts them (as the district simulator does), each reporting its own position.
+  const plan = planDistrict({ lights, faultCounts: {} });
+  const gpsOf = new Map(plan.map((l) => [l.id, { lat: l.lat, lon: l.lon, accM: 3 }]));
   for (let i = 0; i < lights; i += 1000) {
     const csv = [
       "id,family,town,village,lat,lon",
-      ...Array.from({ length: Math.min(1000, lights - i) }, (_, k) => `S-${i + k},streetlight,来苏镇,梳妆台村,29.35,105.91`),
+      ...plan.slice(i, i + 1000).map((l) => `${l.id},streetlight,${l.town},${l.village},${l.lat},${l.lon}`),
     ].join("\n");
     const res = (await (await app.api("/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } })).json()) as {
       devices: { id: string; secret: string }[];
@@ -23,7 +27,7 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
   const clients = await Promise.all(
     devices.map(async (d) => {
       const c = await mqtt.connectAsync(url, { clientId: d.id, username: d.id, password: d.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
-      await c.publishAsync(`streetlight/${d.id}/telemetry`, JSON.stringify(reading(Date.now() - 1000)), { qos: 1 });
+      await c.publishAsync(`streetlight/${d.id}/telemetry`, JSON.stringify(reading(Date.now() - 1000, { gps: gpsOf.get(d.id) })), { qos: 1 });
       if (++acked % 100 === 0) progress("connected and reported", acked, lights);
       return c;
     }),

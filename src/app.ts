@@ -269,6 +269,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         const stored = Math.min(...Object.values(writer.checkpoints()));
         metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
         metrics.spoolBytes.set(wal.bytes());
+        metrics.storeQueueDepth.set(writer.queued());
         presence.sweep(clock());
         updateGauges();
         return presence.flush();

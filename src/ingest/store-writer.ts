@@ -178,6 +178,8 @@ export function createStoreWriter(deps: {
       return { replayed, waiting: false };
     },
     checkpoints: () => Object.fromEntries(done),
+    /** Records waiting in memory for the stores (more may wait in the log: see spilledFrom). */
+    queued: () => queue.length,
     /** A durable record, in seq order. */
     push(record: WalRecord) {
       if (spilledFrom !== null || record.seq <= lastQueued) return; // the log has it; it is (or will be) read back
@@ -187,7 +189,7 @@ export function createStoreWriter(deps: {
       }
       queue.push(record);
       lastQueued = record.seq;
-      metrics.queueDepth(queue.length);
+      // (the queue-depth gauge is set after each batch, not here: once per message cost a hash of its labels)
       if (queue.length >= batchSize) void kick();
       else schedule(flushMs);
     },
