@@ -28,7 +28,15 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-export type DecodeResult = { ok: true; message: DecodedMessage; ts: number } | { ok: false; reason: RejectReason; detail: string };
+export type DecodeResult =
+  | {
+      ok: true;
+      message: DecodedMessage;
+      ts: number;
+      /** The payload's own text, when it is exactly the decoded body (the fast path vouched for it) and one line. */
+      json?: string;
+    }
+  | { ok: false; reason: RejectReason; detail: string };
 
 const SCHEMAS: Record<string, z.ZodType> = {
   "streetlight/telemetry": StreetlightTelemetrySchema,
@@ -68,7 +76,8 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   } catch (e: unknown) {
     return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message : "not JSON" };
   }
-  const parsed = EXACT[key]?.(json) ? ({ success: true, data: json } as const) : schema.safeParse(json);
+  const exact = EXACT[key]?.(json) === true;
+  const parsed = exact ? ({ success: true, data: json } as const) : schema.safeParse(json);
   if (!parsed.success) {
     const detail = parsed.error.issues
       .slice(0, 5)
@@ -84,7 +93,8 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   if (ts < receivedAt - MAX_AGE_MS) {
     return { ok: false, reason: "ts_too_old", detail: "ts is more than 60 days old" };
   }
-  return { ok: true, message: { family, kind, body: parsed.data } as DecodedMessage, ts };
+  const message = { family, kind, body: parsed.data } as DecodedMessage;
+  return exact && !text.includes("\n") ? { ok: true, message, ts, json: text } : { ok: true, message, ts };
 }
 
 /**

@@ -260,6 +260,13 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
     if (plain.ok && extra.ok && iso.ok) {
       expect(extra.message.body).toStrictEqual(plain.message.body);
       expect(iso.ts).toBe(Date.parse("2025-11-21T18:05:00+08:00"));
+      // The payload's own text goes to the write-ahead log only when it is exactly the body, on one line.
+      expect(plain.json).toBe(JSON.stringify(reading(NOW)));
+      expect(extra.json).toBeUndefined();
+      expect(iso.json).toBeUndefined();
     }
+    const pretty = decodeLight(JSON.stringify(reading(NOW), null, 2));
+    expect(pretty.ok).toBe(true);
+    expect(pretty.ok && pretty.json).toBeUndefined();
   });
 });

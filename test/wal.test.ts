@@ -66,3 +66,27 @@ describe("write-ahead log", () => {
     await wal.close();
   });
 });
+
+describe("a reading's line built around the payload's own text", () => {
+  it("reads back as the same record JSON.stringify would have written, tags in Chinese and odd spacing included", async () => {
+    const d = tempDir();
+    try {
+      const wal = await openWal(d.path);
+      const tags = { town: "来苏镇", village: "梳妆台村 😀", station: undefined };
+      const payload = { ts: 1763719500000, pv: { v: 0.4, a: 0, w: 1e-7 }, faults: ["load_open"], note: 'say "hi"\\' };
+      const reading = { measurement: "streetlight_telemetry", deviceId: "YC-1", ts: 1763719500000, receivedAt: 1763719500123, tags, payload };
+      const own = ` {"pv" : {"w":1e-7,"v":0.40,"a":0}, "ts":1763719500000,"faults":["load_open"],"note":"say \\"hi\\"\\\\"} `;
+      expect(JSON.parse(own)).toEqual(payload);
+      const a = await wal.append({ kind: "reading", reading }, own);
+      const b = await wal.append({ kind: "reading", reading });
+      await wal.close();
+      const again = await openWal(d.path);
+      const [ra, rb] = [...again.replay(0)];
+      expect(ra).toEqual({ ...a, reading: { ...reading, tags: { town: "来苏镇", village: "梳妆台村 😀" } } });
+      expect(ra).toEqual(rb && { ...rb, seq: a.seq });
+      await again.close();
+    } finally {
+      d.remove();
+    }
+  });
+});

@@ -128,17 +128,20 @@ export function createPipeline(deps: {
 
     const measurement = `${topic.family}_${topic.kind}`;
     const payload = decoded.message.body as Record<string, unknown>;
-    const record = await wal.append({
-      kind: "reading",
-      reading: {
-        measurement,
-        deviceId: device.id,
-        ts: decoded.ts,
-        receivedAt: msg.receivedAt,
-        tags: tags(device),
-        payload,
+    const record = await wal.append(
+      {
+        kind: "reading",
+        reading: {
+          measurement,
+          deviceId: device.id,
+          ts: decoded.ts,
+          receivedAt: msg.receivedAt,
+          tags: tags(device),
+          payload,
+        },
       },
-    });
+      decoded.json,
+    );
     // Durable from here on: acknowledge, then fan out.
     let counter = acceptedBy.get(measurement);
     if (!counter) {
