@@ -12,11 +12,19 @@ import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
 /**
- * npm run bench [-- --quick]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
+ * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling.
  */
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, out: { type: "string" } } });
+const { values } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } },
+});
+if (values.only !== undefined && values.only !== "ingest") {
+  process.stderr.write(`--only: the one choice is "ingest" (got "${values.only}")\n`);
+  process.exit(2);
+}
+const ingestOnly = values.only === "ingest";
 const quick = values.quick;
 const started = Date.now();
 const results: Record<string, unknown> = {};
@@ -137,32 +145,35 @@ if (MOSQUITTO) {
 } else results.mosquitto = "not installed (apt-get install mosquitto)";
 
 // 4. InfluxDB: the store's write path against raw batched line protocol to the same server
-if (INFLUXD) {
+if (ingestOnly) results.influx = "not run (--only ingest)";
+else if (INFLUXD) {
   step("InfluxDB: store path against raw line-protocol writes");
   const { benchInflux } = await import("./influx.js");
   results.influx = await benchInflux(await startInflux(), quick ? 50_000 : 200_000, (label, n, t) => progress(label, n, t));
 } else results.influx = "not installed (apt-get install influxdb)";
 
-// 5. The dusk storm: every light of a (scaled) district connects and reports within a short window
-step("dusk storm");
-results.duskStorm = await (await import("./storm.js")).duskStorm(quick ? 1000 : 5000, (label, n, t) => progress(label, n, t));
+if (!ingestOnly) {
+  // 5. The dusk storm: every light of a (scaled) district connects and reports within a short window
+  step("dusk storm");
+  results.duskStorm = await (await import("./storm.js")).duskStorm(quick ? 1000 : 5000, (label, n, t) => progress(label, n, t));
 
-// 6 and 7. Registry at scale; the verification report and order progress
-step("registry scale");
-results.registry = await benchRegistry(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
-step("the service with that registry, its own process");
-results.registryService = await benchRegistryService(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
-step("reports");
-results.reports = await benchReports((label, n, t) => progress(label, n, t));
+  // 6 and 7. Registry at scale; the verification report and order progress
+  step("registry scale");
+  results.registry = await benchRegistry(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
+  step("the service with that registry, its own process");
+  results.registryService = await benchRegistryService(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
+  step("reports");
+  results.reports = await benchReports((label, n, t) => progress(label, n, t));
+}
 
 clearInterval(sampler);
 const cpu = process.cpuUsage(cpu0);
 const emb = results.embedded as { full: LoadResult; lost: number; half: LoadResult; queryableP99Ms: number };
 const infl = results.influx as { storeRate?: number; rawRate?: number; ratio?: number } | string;
-const reg = results.registry as { devices: number; heapMB: number; rssMB: number; sweepMs: number };
-const regSvc = results.registryService as { devices: number; readyS: number; rssMB: number; peakRssMB: number };
-const rep = results.reports as { verificationMs: number; lights: number; nights: number; progressP50Ms: number; progressP99Ms: number };
-const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; lost: number };
+const reg = results.registry as { devices: number; heapMB: number; rssMB: number; sweepMs: number } | undefined;
+const regSvc = results.registryService as { devices: number; readyS: number; rssMB: number; peakRssMB: number } | undefined;
+const rep = results.reports as { verificationMs: number; lights: number; nights: number; progressP50Ms: number; progressP99Ms: number } | undefined;
+const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; lost: number } | undefined;
 const target = (ok: boolean) => (ok ? "✓" : "✗");
 rows.push(
   ["embedded ingest (acked/s, zero loss)", `${emb.full.rate}/s, lost ${emb.lost}`, target(emb.lost === 0)],
@@ -180,21 +191,28 @@ rows.push(
     typeof infl === "string" ? infl : `${infl.storeRate}/s ÷ ${infl.rawRate}/s = ${infl.ratio}`,
     typeof infl === "string" ? "" : target((infl.ratio ?? 0) >= 0.8),
   ],
-  [
-    `dusk storm: ${storm.lights} lights connect and report`,
-    `${storm.seconds} s, ${storm.connectPerSec} connects/s, lost ${storm.lost}`,
-    target(storm.lost === 0),
-  ],
-  [`registry: ${reg.devices.toLocaleString()} lights, all online (in this process)`, `heap +${reg.heapMB} MB; presence sweep ${reg.sweepMs} ms`, ""],
-  [
-    `the service with ${regSvc.devices.toLocaleString()} lights registered (target ≤ 1.5 GB)`,
-    `peak RSS ${regSvc.peakRssMB} MB (${regSvc.rssMB} MB after ${regSvc.readyS} s to ready + 20 s)`,
-    target(regSvc.peakRssMB <= 1536),
-  ],
-  [`verification: ${rep.lights} lights × ${rep.nights} nights (target ≤ 2 s)`, `${rep.verificationMs} ms`, target(rep.verificationMs <= 2000)],
-  ["order progress query p50 / p99", `${rep.progressP50Ms} / ${rep.progressP99Ms} ms`, ""],
-  ["peak RSS of this run, CPU", `${Math.round(peakRss / 1e6)} MB, user ${round(cpu.user / 1e6)} s, system ${round(cpu.system / 1e6)} s`, ""],
 );
+if (storm && reg && regSvc && rep)
+  rows.push(
+    [
+      `dusk storm: ${storm.lights} lights connect and report`,
+      `${storm.seconds} s, ${storm.connectPerSec} connects/s, lost ${storm.lost}`,
+      target(storm.lost === 0),
+    ],
+    [
+      `registry: ${reg.devices.toLocaleString()} lights, all online (in this process)`,
+      `heap +${reg.heapMB} MB; presence sweep ${reg.sweepMs} ms`,
+      "",
+    ],
+    [
+      `the service with ${regSvc.devices.toLocaleString()} lights registered (target ≤ 1.5 GB)`,
+      `peak RSS ${regSvc.peakRssMB} MB (${regSvc.rssMB} MB after ${regSvc.readyS} s to ready + 20 s)`,
+      target(regSvc.peakRssMB <= 1536),
+    ],
+    [`verification: ${rep.lights} lights × ${rep.nights} nights (target ≤ 2 s)`, `${rep.verificationMs} ms`, target(rep.verificationMs <= 2000)],
+    ["order progress query p50 / p99", `${rep.progressP50Ms} / ${rep.progressP99Ms} ms`, ""],
+  );
+rows.push(["peak RSS of this run, CPU", `${Math.round(peakRss / 1e6)} MB, user ${round(cpu.user / 1e6)} s, system ${round(cpu.system / 1e6)} s`, ""]);
 const w = Math.max(...rows.map((r) => r[0].length));
 say(`\n\n${"measure".padEnd(w)}  result\n${"-".repeat(w + 40)}\n${rows.map(([a, b, c]) => `${a.padEnd(w)}  ${b} ${c}`).join("\n")}\n`);
 const machine = {
@@ -204,8 +222,12 @@ const machine = {
   node: process.version,
   platform: `${os.platform()} ${os.release()}`,
 };
-const out = values.out ?? `bench-results/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`;
+const out =
+  values.out ?? `bench-results/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${ingestOnly ? "-ingest" : ""}.json`;
 mkdirSync("bench-results", { recursive: true });
-writeFileSync(out, `${JSON.stringify({ quick, machine, seconds: round((Date.now() - started) / 1000), results }, null, 2)}\n`);
+writeFileSync(
+  out,
+  `${JSON.stringify({ quick, only: values.only ?? null, machine, seconds: round((Date.now() - started) / 1000), results }, null, 2)}\n`,
+);
 say(`\nresults: ${out} (${round((Date.now() - started) / 1000)} s)\n`);
 process.exit(0);
