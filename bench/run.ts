@@ -6,7 +6,8 @@ import { parseArgs } from "node:util";
 import { Aedes } from "aedes";
 import type { MqttClient } from "mqtt";
 import { planDistrict } from "../simulators/district.js";
-import { reading, startTestApp } from "../test/helpers.js";
+import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { startTestApp } from "../test/helpers.js";
 import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../test/services.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
@@ -48,10 +49,27 @@ const warmUp = (url: string, clients: MqttClient[]) =>
     progress("warming up", n, DEVICES * WARM),
   );
 // The lights stand where DOMAIN.md's district puts them (the 梳妆台村 road first, 52 m apart; then villages of 100),
-// as the district simulator places them, and each reports its own position.
+// as the district simulator places them, and report what the simulator's physics has each of them report at this
+// minute, 10 ms apart (by day the lamp is off and the panel charges; by night the lamp is lit): readings with the lamp
+// on whatever the hour, as before, made every light a day burner by day. Made before any run, so that the load
+// generator, which shares the process with every target, costs them all alike and little.
 const plan = planDistrict({ lights: DEVICES, faultCounts: {} });
-const gpsOf = new Map(plan.map((l) => [l.id, { lat: l.lat, lon: l.lon, accM: 3 }]));
-const payload = (device: string, i: number) => JSON.stringify(reading(Date.now() - 3600_000 + i * 10, { gps: gpsOf.get(device) }));
+const NOW = Date.now() - 60_000;
+const prepared = new Map<string, Map<number, string>>();
+for (const [k, l] of plan.entries()) {
+  const physics = newPhysics(l);
+  const byIndex = new Map<number, string>();
+  for (const i of [...Array.from({ length: WARM }, (_, j) => j - 1000), ...Array.from({ length: PER + PER / 2 }, (_, j) => j)]) {
+    byIndex.set(i, JSON.stringify(streetlightReading(l, physics, NOW + i * 10, 0.01)));
+  }
+  prepared.set(l.id, byIndex);
+  if (k % 50 === 49) progress("readings prepared", (k + 1) * byIndex.size, DEVICES * byIndex.size);
+}
+const payload = (device: string, i: number) => {
+  const text = prepared.get(device)?.get(i);
+  if (text === undefined) throw new Error(`no reading prepared for ${device} #${i}`);
+  return text;
+};
 const topic = (id: string) => `streetlight/${id}/telemetry`;
 const cpu0 = process.cpuUsage();
 

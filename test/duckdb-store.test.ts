@@ -1,6 +1,7 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../src/store/duckdb.js";
-import { createDuckDbTelemetryStore } from "../src/store/duckdb-telemetry.js";
+import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/store/duckdb-telemetry.js";
 import { tempDir } from "./helpers.js";
 import { telemetryStoreContract } from "./store-contract.js";
 
@@ -41,6 +42,32 @@ describe("openDb transactions", () => {
       expect(await seen).toEqual([{ n: 2 }]);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe("embedded telemetry store schema upgrades", () => {
+  it("opens a database from before schema version 3 (points stored per field): readings and aggregates stay", async () => {
+    const dir = tempDir();
+    try {
+      const old = await openDb(join(dir.path, "telemetry.duckdb"), TELEMETRY_MIGRATIONS.slice(0, 2));
+      const ts = Date.now() - 3600_000;
+      await old.run(
+        `INSERT INTO messages VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, ?::TIMESTAMP_MS, 7, '来苏镇', NULL, NULL, '{"ts":${ts},"pv":{"w":12.5},"load":{"on":true}}')`,
+        [new Date(ts).toISOString(), new Date(ts).toISOString()],
+      );
+      await old.run("INSERT INTO points VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, 7, 'pv.w', 12.5)", [new Date(ts).toISOString()]);
+      await old.close();
+      const store = await createDuckDbTelemetryStore(dir.path);
+      const agg = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 1, every: "hour" });
+      expect(agg.map((a) => [a.field, a.last])).toEqual([
+        ["load.on", 1],
+        ["pv.w", 12.5],
+      ]);
+      expect(await store.count({ deviceId: "L1" })).toBe(1);
+      await store.close();
+    } finally {
+      dir.remove();
     }
   });
 });

@@ -20,7 +20,23 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
     name: "derived points for dashboards",
     sql: "CREATE TABLE derived (measurement VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL, tags JSON NOT NULL, fields JSON NOT NULL);",
   },
+  {
+    version: 3,
+    // Writing a row per numeric field (15 a streetlight reading) cost DuckDB three quarters of a batch's time, on the
+    // same two cores as ingest; a device's aggregates are now read from its messages (docs/BENCHMARKS.md).
+    name: "numeric fields found in the payload when aggregating, not stored as points",
+    sql: "DROP TABLE points;",
+  },
 ];
+
+/**
+ * A payload's numeric fields as rows (field, value) of json_tree `j`: every number or boolean (as 0/1) by its dotted
+ * path, not inside an array, not the top-level ts. numericFields in devices/decode.ts says the same for InfluxDB; the
+ * store contract test holds both to it.
+ */
+const FIELD = "substr(j.fullkey, 3)";
+const VALUE = "CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END";
+const NUMERIC = "j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[')";
 
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
 
@@ -55,16 +71,13 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
         if (batch.length > 0) {
           // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
           if (dirty) await t.run("DELETE FROM stage_messages");
-          // One row per reading; DuckDB finds the numeric fields in the payload and expands them into points itself
-          // (a call per value from JavaScript cost more than the rest of the write: docs/BENCHMARKS.md).
+          // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
           const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
           let minTs = Number.POSITIVE_INFINITY;
           let maxTs = 0;
-          let minSeq = Number.POSITIVE_INFINITY;
           for (const r of batch) {
             minTs = Math.min(minTs, r.ts);
             maxTs = Math.max(maxTs, r.ts);
-            minSeq = Math.min(minSeq, r.seq);
             const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
             msgs.appendVarchar(r.measurement);
             msgs.appendVarchar(r.deviceId);
@@ -91,15 +104,6 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
              WHERE rn = 1 AND NOT EXISTS (
                SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
                  AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
-             -- Points only for the messages this batch actually added (they carry this batch's seqs): every number or
-             -- boolean (as 0/1) of the payload by its dotted path, not inside an array, not the top-level ts
-             -- (numericFields in devices/decode.ts says the same; the store contract test holds them to it).
-             INSERT INTO points
-             SELECT s.measurement, s.device_id, s.ts, s.seq, substr(j.fullkey, 3),
-               CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END
-             FROM stage_messages s, json_tree(s.payload) j
-             WHERE s.seq IN (SELECT seq FROM messages WHERE seq >= ${Math.trunc(minSeq)})
-               AND j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[');
              DELETE FROM stage_messages;
              INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
           );
@@ -144,10 +148,15 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to)];
       const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";
       if (q.fields?.length) params.push(...q.fields);
+      // The device's messages in the range first, then their numeric fields.
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
         `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
                 arg_max(value, ts) AS last, count(*) AS n
-         FROM points WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS ${fieldFilter}
+         FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
+               FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
+                    json_tree(m.payload) j
+               WHERE ${NUMERIC})
+         WHERE true ${fieldFilter}
          GROUP BY bucket, field ORDER BY bucket, field`,
         params,
       );
