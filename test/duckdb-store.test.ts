@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/store/duckdb.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/store/duckdb-telemetry.js";
 import { tempDir } from "./helpers.js";
@@ -68,6 +69,67 @@ describe("embedded telemetry store schema upgrades", () => {
       await store.close();
     } finally {
       dir.remove();
+    }
+  });
+});
+
+describe("embedded telemetry store: a batch from the write-ahead log's text", () => {
+  it("stores from the log's lines exactly what it stores from the records, ignoring other records and other seqs", async () => {
+    const dir = tempDir();
+    const [a, b] = [tempDir(), tempDir()];
+    try {
+      const wal = await openWal(dir.path);
+      const ts = Date.now() - 3600_000;
+      const reading = (i: number) => ({
+        kind: "reading" as const,
+        reading: {
+          measurement: "streetlight_telemetry",
+          deviceId: `L${i % 3}`,
+          ts: ts + i * 1000,
+          receivedAt: ts + i * 1000 + 5,
+          tags: { town: "来苏镇", village: i % 2 ? "梳妆台村" : undefined },
+          payload: { ts: ts + i * 1000, pv: { w: i }, load: { on: i % 2 === 0 }, faults: [] },
+        },
+      });
+      const records = await Promise.all([
+        wal.append(reading(1)),
+        wal.append({
+          kind: "reject",
+          reject: {
+            deviceId: "L1",
+            clientId: "L1",
+            topic: "t",
+            reason: "bad_json",
+            detail: "x",
+            payload: "{",
+            payloadEncoding: "utf8",
+            payloadBytes: 1,
+            receivedAt: ts,
+          },
+        }),
+        wal.append(reading(2), JSON.stringify(reading(2).reading.payload)),
+        wal.append(reading(3)),
+        wal.append(reading(4)),
+      ]);
+      const readings = records.flatMap((r) => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : []));
+      const inRange = readings.filter((r) => r.seq <= 4); // seq 5 is outside the batch
+      const viaRecords = await createDuckDbTelemetryStore(a.path);
+      const viaLines = await createDuckDbTelemetryStore(b.path);
+      await viaRecords.write(inRange, 4);
+      const text = wal.text(1, 4);
+      expect(text).not.toBeNull();
+      await viaLines.writeLines?.(text ?? "", { fromSeq: 1, toSeq: 4, minTs: ts, maxTs: ts + 3000 }, 4);
+      for (const id of ["L0", "L1", "L2"]) {
+        const q = { deviceId: id, from: ts - 1, to: ts + 10_000, limit: 10 };
+        expect(await viaLines.raw(q)).toEqual(await viaRecords.raw(q));
+      }
+      expect(await viaLines.count({})).toBe(3);
+      expect(await viaLines.checkpoint()).toBe(4);
+      const agg = { deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 10_000, every: "hour" as const };
+      expect(await viaLines.aggregate(agg)).toEqual(await viaRecords.aggregate(agg));
+      await Promise.all([viaRecords.close(), viaLines.close(), wal.close()]);
+    } finally {
+      for (const d of [dir, a, b]) d.remove();
     }
   });
 });

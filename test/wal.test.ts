@@ -90,3 +90,31 @@ describe("a reading's line built around the payload's own text", () => {
     }
   });
 });
+
+describe("the log's own text for the stores", () => {
+  it("gives the lines of records still in memory, none once released or for a range it does not hold whole", async () => {
+    const d = tempDir();
+    try {
+      const wal = await openWal(d.path);
+      await Promise.all([1, 2, 3].map((i) => wal.append(entry(i)))); // one flush
+      await wal.append(entry(4)); // another
+      const text = wal.text(2, 4) ?? "";
+      expect(
+        text
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { seq: number }).seq),
+      ).toEqual([1, 2, 3, 4]);
+      expect(wal.text(4, 5)).toBeNull(); // 5 not written
+      wal.release(3);
+      expect(wal.text(2, 4)).toBeNull();
+      expect(wal.text(4, 4)).not.toBeNull();
+      await wal.close();
+      const again = await openWal(d.path);
+      expect(again.text(4, 4)).toBeNull(); // after a restart the stores read the files
+      await again.close();
+    } finally {
+      d.remove();
+    }
+  });
+});

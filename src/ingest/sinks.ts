@@ -2,17 +2,34 @@ import type { RejectRecord, StateStore } from "../store/state-store.js";
 import type { StoredReading, TelemetryStore } from "../store/telemetry-store.js";
 import type { Sink } from "./store-writer.js";
 
-/** Readings to the telemetry store. */
-export function telemetrySink(store: TelemetryStore): Sink {
+/**
+ * Readings to the telemetry store. `logText` gives the write-ahead log's own lines for a range of records when it still
+ * has them in memory; a store that can read those (`writeLines`) is given them instead of the records.
+ */
+export function telemetrySink(store: TelemetryStore, logText?: (from: number, to: number) => string | null): Sink {
   return {
     name: "telemetry",
     accepts: (r) => r.kind === "reading",
     checkpoint: () => store.checkpoint(),
-    write: (records, checkpoint) =>
-      store.write(
+    write: (records, checkpoint) => {
+      const first = records[0];
+      const last = records.at(-1);
+      const lines = store.writeLines && first && last ? logText?.(first.seq, last.seq) : null;
+      if (store.writeLines && first && last && lines) {
+        let minTs = Number.POSITIVE_INFINITY;
+        let maxTs = 0;
+        for (const r of records) {
+          if (r.kind !== "reading") continue;
+          if (r.reading.ts < minTs) minTs = r.reading.ts;
+          if (r.reading.ts > maxTs) maxTs = r.reading.ts;
+        }
+        return store.writeLines(lines, { fromSeq: first.seq, toSeq: last.seq, minTs, maxTs }, checkpoint);
+      }
+      return store.write(
         records.flatMap((r): StoredReading[] => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : [])),
         checkpoint,
-      ),
+      );
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export type WalRecord = WalEntry & { seq: number };
 type Waiter = (error: unknown) => void;
 /** The write buffer starts at this size (it grows for a larger batch, and is reused). */
 const BUFFER_BYTES = 1 << 20;
+/** What was written is kept in memory, up to this much, until every store holds it (`text`). */
+const KEEP_BYTES = 64 * 1024 * 1024;
 
 export type Wal = Awaited<ReturnType<typeof openWal>>;
 
@@ -101,6 +103,9 @@ export async function openWal(
   let used = 0;
   let spare: Buffer | null = null;
   let waiters: Waiter[] = [];
+  /** The batches written since the stores last caught up, as written: records first..last, in order. */
+  const kept: { first: number; last: number; bytes: Buffer }[] = [];
+  let keptBytes = 0;
   /** The seq of the first record in `out`, if any. */
   let firstWaiting: number | null = null;
   const put = (line: string) => {
@@ -145,22 +150,31 @@ export async function openWal(
       const batch = waiters;
       const buffer = out;
       const bytes = out.subarray(0, used);
+      const first = firstWaiting ?? nextSeq;
+      const last = nextSeq - 1;
       waiters = [];
       firstWaiting = null;
       out = spare ?? Buffer.allocUnsafe(BUFFER_BYTES);
       spare = null;
       used = 0;
       let failed = false;
+      let reuse = true;
       try {
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
         await fh.datasync();
         current.bytes += bytes.length;
+        // Kept for the stores (`text`): a copy when it fills less than half its buffer, which is then reused.
+        const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
+        if (keep === bytes) reuse = false;
+        kept.push({ first, last, bytes: keep });
+        keptBytes += keep.length;
+        while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
         for (const w of batch) w(undefined);
       } catch (e: unknown) {
         failed = true;
         for (const w of batch) w(e ?? new Error("write-ahead log write failed"));
       }
-      if (buffer.length <= 16 * BUFFER_BYTES) spare = buffer;
+      if (reuse && buffer.length <= 16 * BUFFER_BYTES) spare = buffer;
       // A failed write may have left a torn line: what follows goes to a new segment.
       if (failed || current.bytes >= segmentBytes) {
         await fh.close().catch(() => undefined);
@@ -206,8 +220,26 @@ export async function openWal(
         for (const r of readSegment(seg.file)) if (r.seq > after) yield r;
       }
     },
+    /**
+     * The JSON lines of records `from`..`to` as they were written, if they are all still in memory (written since the
+     * stores caught up, not more than KEEP_BYTES ago); else null. It may hold records either side of the range too.
+     * A store can take a batch from this instead of serialising every record again.
+     */
+    text(from: number, to: number): string | null {
+      const i = kept.findIndex((k) => k.last >= from);
+      if (i < 0 || (kept[i]?.first ?? from + 1) > from) return null;
+      const parts: string[] = [];
+      for (let j = i; j < kept.length; j++) {
+        const k = kept[j] as (typeof kept)[number];
+        if (j > i && k.first !== (kept[j - 1]?.last ?? 0) + 1) return null; // a batch that failed to write is not kept
+        parts.push(k.bytes.toString("utf8"));
+        if (k.last >= to) return parts.join("");
+      }
+      return null;
+    },
     /** Deletes segments whose every record is at or below `stored`. */
     release(stored: number): number {
+      while (kept[0] && kept[0].last <= stored) keptBytes -= kept.shift()?.bytes.length ?? 0;
       let removed = 0;
       // segments are in order: drop from the front while the next one starts at or below `stored` + 1
       while (segs.length > 1 && segs[0] !== current && (segs[1]?.first ?? Number.POSITIVE_INFINITY) - 1 <= stored) {

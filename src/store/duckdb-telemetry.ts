@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
-import { type Migration, openDb } from "./duckdb.js";
+import { type Migration, openDb, type Tx } from "./duckdb.js";
 import type { AggQuery, AggRow, RawQuery, RawRow, TelemetryStore } from "./telemetry-store.js";
 
 export const TELEMETRY_MIGRATIONS: Migration[] = [
@@ -38,6 +38,20 @@ const FIELD = "substr(j.fullkey, 3)";
 const VALUE = "CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END";
 const NUMERIC = "j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[')";
 
+/** The shape of a reading's line in the write-ahead log (src/ingest/wal.ts), for DuckDB's json_transform. */
+const WAL_READING = JSON.stringify({
+  seq: "BIGINT",
+  kind: "VARCHAR",
+  reading: {
+    measurement: "VARCHAR",
+    deviceId: "VARCHAR",
+    ts: "BIGINT",
+    receivedAt: "BIGINT",
+    tags: { town: "VARCHAR", village: "VARCHAR", station: "VARCHAR" },
+    payload: "JSON",
+  },
+});
+
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
 
 /**
@@ -62,56 +76,82 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
 
   /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
+  type Range = { fromSeq: number; toSeq: number; minTs: number; maxTs: number };
+  /** One transaction: `stage` fills stage_messages (null: an empty batch), then the rest in one round trip. */
+  const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<Range>) | null) => {
+    const dirty = stageDirty;
+    stageDirty = true;
+    await db.tx(async (t) => {
+      if (!stage) {
+        await t.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
+        return;
+      }
+      // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
+      if (dirty) await t.run("DELETE FROM stage_messages");
+      const range = await stage(t);
+      // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
+      // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
+      // The values inlined are numbers this function computed, never text from a device.
+      const from = `'${new Date(range.minTs).toISOString()}'::TIMESTAMP_MS`;
+      const to = `'${new Date(range.maxTs).toISOString()}'::TIMESTAMP_MS`;
+      await t.run(
+        // First copy of each (measurement, device, ts), and only if not stored already.
+        `INSERT INTO messages
+         SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
+           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages) s
+         WHERE rn = 1 AND NOT EXISTS (
+           SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
+             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
+         DELETE FROM stage_messages;
+         INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
+      );
+    });
+    stageDirty = false; // committed: the stage was emptied with the batch (or was not touched)
+  };
   return {
     kind: "embedded",
     async write(batch, checkpoint) {
-      const dirty = stageDirty;
-      stageDirty = true;
-      await db.tx(async (t) => {
-        if (batch.length > 0) {
-          // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
-          if (dirty) await t.run("DELETE FROM stage_messages");
-          // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
-          const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
-          let minTs = Number.POSITIVE_INFINITY;
-          let maxTs = 0;
-          for (const r of batch) {
-            minTs = Math.min(minTs, r.ts);
-            maxTs = Math.max(maxTs, r.ts);
-            const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
-            msgs.appendVarchar(r.measurement);
-            msgs.appendVarchar(r.deviceId);
-            msgs.appendTimestampMilliseconds(ts);
-            msgs.appendTimestampMilliseconds(timestampMillisValue(BigInt(Math.trunc(r.receivedAt))));
-            msgs.appendBigInt(BigInt(r.seq));
-            appendOptVarchar(msgs, r.tags.town);
-            appendOptVarchar(msgs, r.tags.village);
-            appendOptVarchar(msgs, r.tags.station);
-            msgs.appendVarchar(JSON.stringify(r.payload));
-            msgs.endRow();
-          }
-          msgs.closeSync();
-          // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
-          // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
-          // The values inlined are numbers this function computed, never text from a device.
-          const from = `'${new Date(minTs).toISOString()}'::TIMESTAMP_MS`;
-          const to = `'${new Date(maxTs).toISOString()}'::TIMESTAMP_MS`;
-          await t.run(
-            // First copy of each (measurement, device, ts), and only if not stored already.
-            `INSERT INTO messages
-             SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
-               SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages) s
-             WHERE rn = 1 AND NOT EXISTS (
-               SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
-                 AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
-             DELETE FROM stage_messages;
-             INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
-          );
-        } else {
-          await t.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
-        }
+      await writeBatch(
+        checkpoint,
+        batch.length === 0
+          ? null
+          : async (t) => {
+              // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
+              const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
+              const range = { fromSeq: Number.POSITIVE_INFINITY, toSeq: 0, minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
+              for (const r of batch) {
+                range.minTs = Math.min(range.minTs, r.ts);
+                range.maxTs = Math.max(range.maxTs, r.ts);
+                const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
+                msgs.appendVarchar(r.measurement);
+                msgs.appendVarchar(r.deviceId);
+                msgs.appendTimestampMilliseconds(ts);
+                msgs.appendTimestampMilliseconds(timestampMillisValue(BigInt(Math.trunc(r.receivedAt))));
+                msgs.appendBigInt(BigInt(r.seq));
+                appendOptVarchar(msgs, r.tags.town);
+                appendOptVarchar(msgs, r.tags.village);
+                appendOptVarchar(msgs, r.tags.station);
+                msgs.appendVarchar(JSON.stringify(r.payload));
+                msgs.endRow();
+              }
+              msgs.closeSync();
+              return range;
+            },
+      );
+    },
+    async writeLines(lines, range, checkpoint) {
+      await writeBatch(checkpoint, async (t) => {
+        // DuckDB parses the log's lines itself: nothing per reading on the service's thread.
+        await t.run(
+          `INSERT INTO stage_messages
+           SELECT r.reading.measurement, r.reading.deviceId, make_timestamp_ms(r.reading.ts), make_timestamp_ms(r.reading.receivedAt), r.seq,
+             r.reading.tags.town, r.reading.tags.village, r.reading.tags.station, r.reading.payload
+           FROM (SELECT json_transform(line, '${WAL_READING}') AS r FROM (SELECT unnest(string_split(?, chr(10))) AS line) WHERE line <> '')
+           WHERE r.kind = 'reading' AND r.seq BETWEEN ${Math.trunc(range.fromSeq)} AND ${Math.trunc(range.toSeq)}`,
+          [lines],
+        );
+        return range;
       });
-      stageDirty = false; // committed: the stage was emptied with the batch (or was not touched)
     },
     async checkpoint() {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'seq'");
