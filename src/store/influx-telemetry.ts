@@ -104,22 +104,32 @@ export async function createInfluxTelemetryStore(
       payload: JSON.parse(r.payload) as Record<string, unknown>,
     });
 
+  /** The reading's numeric fields (numericFields) with its payload and receipt time, in one object: a spread of that
+   * many dotted keys into another cost ~3 µs a point. */
+  const pointFields = (r: StoredReading): Record<string, number | string> => {
+    const fields: Record<string, number | string> = { payload: JSON.stringify(r.payload), receivedAt: r.receivedAt };
+    fieldsOf(r.payload, "", fields as Record<string, number>);
+    return fields;
+  };
+
+  /** device, family and the non-empty store tags. */
+  const pointTags = (r: StoredReading): Record<string, string> => {
+    const cut = r.measurement.indexOf("_");
+    const tags: Record<string, string> = { device: r.deviceId, family: cut < 0 ? r.measurement : r.measurement.slice(0, cut) };
+    if (r.tags.town) tags.town = r.tags.town;
+    if (r.tags.village) tags.village = r.tags.village;
+    if (r.tags.station) tags.station = r.tags.station;
+    return tags;
+  };
+
   return {
     kind: "influx",
     async write(batch: StoredReading[], checkpoint: number) {
       await ready();
       const points: IPoint[] = batch.map((r) => ({
         measurement: r.measurement,
-        tags: Object.fromEntries(
-          Object.entries({
-            device: r.deviceId,
-            family: r.measurement.split("_")[0] ?? "",
-            town: r.tags.town,
-            village: r.tags.village,
-            station: r.tags.station,
-          }).filter((e): e is [string, string] => typeof e[1] === "string" && e[1] !== ""),
-        ),
-        fields: { ...fieldsOf(r.payload), payload: JSON.stringify(r.payload), receivedAt: r.receivedAt },
+        tags: pointTags(r),
+        fields: pointFields(r),
         timestamp: r.ts,
       }));
       for (let i = 0; i < points.length; i += 5000) {
