@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/store/duckdb.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/store/duckdb-telemetry.js";
+import { tempDirPerTest } from "./dirs.js";
 import { tempDir } from "./helpers.js";
 import { telemetryStoreContract } from "./store-contract.js";
 
@@ -47,89 +48,82 @@ describe("openDb transactions", () => {
   });
 });
 
+/** Data directories for the tests below, removed after each. */
+const dir = tempDirPerTest();
+
 describe("embedded telemetry store schema upgrades", () => {
   it("opens a database from before schema version 3 (points stored per field): readings and aggregates stay", async () => {
-    const dir = tempDir();
-    try {
-      const old = await openDb(join(dir.path, "telemetry.duckdb"), TELEMETRY_MIGRATIONS.slice(0, 2));
-      const ts = Date.now() - 3600_000;
-      await old.run(
-        `INSERT INTO messages VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, ?::TIMESTAMP_MS, 7, '来苏镇', NULL, NULL, '{"ts":${ts},"pv":{"w":12.5},"load":{"on":true}}')`,
-        [new Date(ts).toISOString(), new Date(ts).toISOString()],
-      );
-      await old.run("INSERT INTO points VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, 7, 'pv.w', 12.5)", [new Date(ts).toISOString()]);
-      await old.close();
-      const store = await createDuckDbTelemetryStore(dir.path);
-      const agg = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 1, every: "hour" });
-      expect(agg.map((a) => [a.field, a.last])).toEqual([
-        ["load.on", 1],
-        ["pv.w", 12.5],
-      ]);
-      expect(await store.count({ deviceId: "L1" })).toBe(1);
-      await store.close();
-    } finally {
-      dir.remove();
-    }
+    const path = dir();
+    const old = await openDb(join(path, "telemetry.duckdb"), TELEMETRY_MIGRATIONS.slice(0, 2));
+    const ts = Date.now() - 3600_000;
+    await old.run(
+      `INSERT INTO messages VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, ?::TIMESTAMP_MS, 7, '来苏镇', NULL, NULL, '{"ts":${ts},"pv":{"w":12.5},"load":{"on":true}}')`,
+      [new Date(ts).toISOString(), new Date(ts).toISOString()],
+    );
+    await old.run("INSERT INTO points VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, 7, 'pv.w', 12.5)", [new Date(ts).toISOString()]);
+    await old.close();
+    const store = await createDuckDbTelemetryStore(path);
+    const agg = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 1, every: "hour" });
+    expect(agg.map((a) => [a.field, a.last])).toEqual([
+      ["load.on", 1],
+      ["pv.w", 12.5],
+    ]);
+    expect(await store.count({ deviceId: "L1" })).toBe(1);
+    await store.close();
   });
 });
 
 describe("embedded telemetry store: a batch from the write-ahead log's text", () => {
   it("stores from the log's lines exactly what it stores from the records, ignoring other records and other seqs", async () => {
-    const dir = tempDir();
-    const [a, b] = [tempDir(), tempDir()];
-    try {
-      const wal = await openWal(dir.path);
-      const ts = Date.now() - 3600_000;
-      const reading = (i: number) => ({
-        kind: "reading" as const,
-        reading: {
-          measurement: "streetlight_telemetry",
-          deviceId: `L${i % 3}`,
-          ts: ts + i * 1000,
-          receivedAt: ts + i * 1000 + 5,
-          tags: { town: "来苏镇", village: i % 2 ? "梳妆台村" : undefined },
-          payload: { ts: ts + i * 1000, pv: { w: i }, load: { on: i % 2 === 0 }, faults: [] },
+    const wal = await openWal(dir());
+    const ts = Date.now() - 3600_000;
+    const reading = (i: number) => ({
+      kind: "reading" as const,
+      reading: {
+        measurement: "streetlight_telemetry",
+        deviceId: `L${i % 3}`,
+        ts: ts + i * 1000,
+        receivedAt: ts + i * 1000 + 5,
+        tags: { town: "来苏镇", village: i % 2 ? "梳妆台村" : undefined },
+        payload: { ts: ts + i * 1000, pv: { w: i }, load: { on: i % 2 === 0 }, faults: [] },
+      },
+    });
+    const records = await Promise.all([
+      wal.append(reading(1)),
+      wal.append({
+        kind: "reject",
+        reject: {
+          deviceId: "L1",
+          clientId: "L1",
+          topic: "t",
+          reason: "bad_json",
+          detail: "x",
+          payload: "{",
+          payloadEncoding: "utf8",
+          payloadBytes: 1,
+          receivedAt: ts,
         },
-      });
-      const records = await Promise.all([
-        wal.append(reading(1)),
-        wal.append({
-          kind: "reject",
-          reject: {
-            deviceId: "L1",
-            clientId: "L1",
-            topic: "t",
-            reason: "bad_json",
-            detail: "x",
-            payload: "{",
-            payloadEncoding: "utf8",
-            payloadBytes: 1,
-            receivedAt: ts,
-          },
-        }),
-        wal.append(reading(2), JSON.stringify(reading(2).reading.payload)),
-        wal.append(reading(3)),
-        wal.append(reading(4)),
-      ]);
-      const readings = records.flatMap((r) => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : []));
-      const inRange = readings.filter((r) => r.seq <= 4); // seq 5 is outside the batch
-      const viaRecords = await createDuckDbTelemetryStore(a.path);
-      const viaLines = await createDuckDbTelemetryStore(b.path);
-      await viaRecords.write(inRange, 4);
-      const text = wal.text(1, 4);
-      expect(text).not.toBeNull();
-      await viaLines.writeLines?.(text ?? "", { fromSeq: 1, toSeq: 4, minTs: ts, maxTs: ts + 3000 }, 4);
-      for (const id of ["L0", "L1", "L2"]) {
-        const q = { deviceId: id, from: ts - 1, to: ts + 10_000, limit: 10 };
-        expect(await viaLines.raw(q)).toEqual(await viaRecords.raw(q));
-      }
-      expect(await viaLines.count({})).toBe(3);
-      expect(await viaLines.checkpoint()).toBe(4);
-      const agg = { deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 10_000, every: "hour" as const };
-      expect(await viaLines.aggregate(agg)).toEqual(await viaRecords.aggregate(agg));
-      await Promise.all([viaRecords.close(), viaLines.close(), wal.close()]);
-    } finally {
-      for (const d of [dir, a, b]) d.remove();
+      }),
+      wal.append(reading(2), JSON.stringify(reading(2).reading.payload)),
+      wal.append(reading(3)),
+      wal.append(reading(4)),
+    ]);
+    const readings = records.flatMap((r) => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : []));
+    const inRange = readings.filter((r) => r.seq <= 4); // seq 5 is outside the batch
+    const viaRecords = await createDuckDbTelemetryStore(dir());
+    const viaLines = await createDuckDbTelemetryStore(dir());
+    await viaRecords.write(inRange, 4);
+    const text = wal.text(1, 4);
+    expect(text).not.toBeNull();
+    await viaLines.writeLines?.(text ?? "", { fromSeq: 1, toSeq: 4, minTs: ts, maxTs: ts + 3000 }, 4);
+    for (const id of ["L0", "L1", "L2"]) {
+      const q = { deviceId: id, from: ts - 1, to: ts + 10_000, limit: 10 };
+      expect(await viaLines.raw(q)).toEqual(await viaRecords.raw(q));
     }
+    expect(await viaLines.count({})).toBe(3);
+    expect(await viaLines.checkpoint()).toBe(4);
+    const agg = { deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 10_000, every: "hour" as const };
+    expect(await viaLines.aggregate(agg)).toEqual(await viaRecords.aggregate(agg));
+    await Promise.all([viaRecords.close(), viaLines.close(), wal.close()]);
   });
 });

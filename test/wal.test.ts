@@ -1,8 +1,8 @@
 import { appendFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openWal, type WalEntry } from "../src/ingest/wal.js";
-import { tempDir } from "./helpers.js";
+import { tempDirPerTest } from "./dirs.js";
 
 const entry = (i: number): WalEntry => ({
   kind: "reading",
@@ -10,15 +10,7 @@ const entry = (i: number): WalEntry => ({
 });
 
 describe("write-ahead log", () => {
-  const dirs: { remove: () => void }[] = [];
-  const dir = () => {
-    const d = tempDir();
-    dirs.push(d);
-    return d.path;
-  };
-  afterEach(() => {
-    for (const d of dirs.splice(0)) d.remove();
-  });
+  const dir = tempDirPerTest();
 
   it("numbers records in order and replays them after a reopen", async () => {
     const path = dir();
@@ -65,56 +57,44 @@ describe("write-ahead log", () => {
     expect((await wal.append(entry(1))).seq).toBe(42);
     await wal.close();
   });
-});
 
-describe("a reading's line built around the payload's own text", () => {
   it("reads back as the same record JSON.stringify would have written, tags in Chinese and odd spacing included", async () => {
-    const d = tempDir();
-    try {
-      const wal = await openWal(d.path);
-      const tags = { town: "来苏镇", village: "梳妆台村 😀", station: undefined };
-      const payload = { ts: 1763719500000, pv: { v: 0.4, a: 0, w: 1e-7 }, faults: ["load_open"], note: 'say "hi"\\' };
-      const reading = { measurement: "streetlight_telemetry", deviceId: "YC-1", ts: 1763719500000, receivedAt: 1763719500123, tags, payload };
-      const own = ` {"pv" : {"w":1e-7,"v":0.40,"a":0}, "ts":1763719500000,"faults":["load_open"],"note":"say \\"hi\\"\\\\"} `;
-      expect(JSON.parse(own)).toEqual(payload);
-      const a = await wal.append({ kind: "reading", reading }, own);
-      const b = await wal.append({ kind: "reading", reading });
-      await wal.close();
-      const again = await openWal(d.path);
-      const [ra, rb] = [...again.replay(0)];
-      expect(ra).toEqual({ ...a, reading: { ...reading, tags: { town: "来苏镇", village: "梳妆台村 😀" } } });
-      expect(ra).toEqual(rb && { ...rb, seq: a.seq });
-      await again.close();
-    } finally {
-      d.remove();
-    }
+    const path = dir();
+    const wal = await openWal(path);
+    const tags = { town: "来苏镇", village: "梳妆台村 😀", station: undefined };
+    const payload = { ts: 1763719500000, pv: { v: 0.4, a: 0, w: 1e-7 }, faults: ["load_open"], note: 'say "hi"\\' };
+    const reading = { measurement: "streetlight_telemetry", deviceId: "YC-1", ts: 1763719500000, receivedAt: 1763719500123, tags, payload };
+    const own = ` {"pv" : {"w":1e-7,"v":0.40,"a":0}, "ts":1763719500000,"faults":["load_open"],"note":"say \\"hi\\"\\\\"} `;
+    expect(JSON.parse(own)).toEqual(payload);
+    const a = await wal.append({ kind: "reading", reading }, own);
+    const b = await wal.append({ kind: "reading", reading });
+    await wal.close();
+    const again = await openWal(path);
+    const [ra, rb] = [...again.replay(0)];
+    expect(ra).toEqual({ ...a, reading: { ...reading, tags: { town: "来苏镇", village: "梳妆台村 😀" } } });
+    expect(ra).toEqual(rb && { ...rb, seq: a.seq });
+    await again.close();
   });
-});
 
-describe("the log's own text for the stores", () => {
   it("gives the lines of records still in memory, none once released or for a range it does not hold whole", async () => {
-    const d = tempDir();
-    try {
-      const wal = await openWal(d.path);
-      await Promise.all([1, 2, 3].map((i) => wal.append(entry(i)))); // one flush
-      await wal.append(entry(4)); // another
-      const text = wal.text(2, 4) ?? "";
-      expect(
-        text
-          .split("\n")
-          .filter(Boolean)
-          .map((l) => (JSON.parse(l) as { seq: number }).seq),
-      ).toEqual([1, 2, 3, 4]);
-      expect(wal.text(4, 5)).toBeNull(); // 5 not written
-      wal.release(3);
-      expect(wal.text(2, 4)).toBeNull();
-      expect(wal.text(4, 4)).not.toBeNull();
-      await wal.close();
-      const again = await openWal(d.path);
-      expect(again.text(4, 4)).toBeNull(); // after a restart the stores read the files
-      await again.close();
-    } finally {
-      d.remove();
-    }
+    const path = dir();
+    const wal = await openWal(path);
+    await Promise.all([1, 2, 3].map((i) => wal.append(entry(i)))); // one flush
+    await wal.append(entry(4)); // another
+    const text = wal.text(2, 4) ?? "";
+    expect(
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { seq: number }).seq),
+    ).toEqual([1, 2, 3, 4]);
+    expect(wal.text(4, 5)).toBeNull(); // 5 not written
+    wal.release(3);
+    expect(wal.text(2, 4)).toBeNull();
+    expect(wal.text(4, 4)).not.toBeNull();
+    await wal.close();
+    const again = await openWal(path);
+    expect(again.text(4, 4)).toBeNull(); // after a restart the stores read the files
+    await again.close();
   });
 });
