@@ -82,7 +82,7 @@ export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (a
  * The paced load: every device publishes at rate / devices, staggered, with at most `window` unacknowledged. One clock
  * (every 2 ms) sends what is due for all devices. A timer per device per message, as before, loaded the thread it shares
  * with the service and bunched messages when it fell behind: p99 publish → queryable at 12,500/s was 0.66–1.45 s with
- * it and 0.33–0.48 s with the one clock, same service code (docs/BENCHMARKS.md).
+ * it and 0.33–0.52 s with the one clock, same service code (docs/BENCHMARKS.md).
  */
 function runPaced(load: Load, clients: MqttClient[], rate: number, onProgress?: (acked: number) => void): Promise<LoadResult> {
   const lat: number[] = [];
