@@ -56,10 +56,11 @@ const warmUp = (url: string, clients: MqttClient[]) =>
 const plan = planDistrict({ lights: DEVICES, faultCounts: {} });
 const NOW = Date.now() - 60_000;
 const prepared = new Map<string, Map<number, string>>();
+const indices = [...Array.from({ length: WARM }, (_, j) => j - 1000), ...Array.from({ length: PER + PER / 2 }, (_, j) => j)];
 for (const [k, l] of plan.entries()) {
   const physics = newPhysics(l);
   const byIndex = new Map<number, string>();
-  for (const i of [...Array.from({ length: WARM }, (_, j) => j - 1000), ...Array.from({ length: PER + PER / 2 }, (_, j) => j)]) {
+  for (const i of indices) {
     byIndex.set(i, JSON.stringify(streetlightReading(l, physics, NOW + i * 10, 0.01)));
   }
   prepared.set(l.id, byIndex);

@@ -4,7 +4,7 @@ import { compileExact, type Exact } from "./exact.js";
 import type { Family } from "./ids.js";
 import { type Status, StatusSchema } from "./status.js";
 import { type StreetlightTelemetry, StreetlightTelemetrySchema } from "./streetlight.js";
-import { exactTimestamp, MAX_AGE_MS, MAX_FUTURE_MS, TimestampSchema } from "./time.js";
+import { EXACT_KNOWN, MAX_AGE_MS, MAX_FUTURE_MS } from "./time.js";
 import type { UplinkKind } from "./topics.js";
 
 export type DecodedMessage =
@@ -48,7 +48,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
 
 /** The fast path for each schema where there is one (exact.ts): messages it vouches for skip zod. */
 const EXACT: Record<string, Exact | null> = Object.fromEntries(
-  Object.entries(SCHEMAS).map(([key, schema]) => [key, compileExact(schema, new Map([[TimestampSchema as z.ZodType, exactTimestamp]]))]),
+  Object.entries(SCHEMAS).map(([key, schema]) => [key, compileExact(schema, EXACT_KNOWN)]),
 );
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

@@ -28,6 +28,10 @@ export const TimestampSchema = z
 
 /** When a parsed `ts` is already what TimestampSchema returns (epoch ms in range), for the contract's fast path (exact.ts). */
 export const exactTimestamp = (v: unknown): boolean => typeof v === "number" && Number.isSafeInteger(v) && v >= MIN_TS && v <= MAX_TS;
+/** The contract's own transforms the fast path can answer for (`compileExact`'s `known`). */
+export const EXACT_KNOWN: ReadonlyMap<z.ZodType, (v: unknown) => boolean> = new Map<z.ZodType, (v: unknown) => boolean>([
+  [TimestampSchema, exactTimestamp],
+]);
 
 /** Ingest rules for device time (PROTOCOL.md "Clock rules"). */
 export const MAX_FUTURE_MS = 5 * 60_000;

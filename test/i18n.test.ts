@@ -2,20 +2,13 @@ import { describe, expect, it } from "vitest";
 import { localizeDetail } from "../src/i18n.js";
 import { DEFAULT_PROFILE } from "../src/streetlights/expectation.js";
 import { initialState, instantCondition } from "../src/streetlights/rules.js";
+import { reading } from "./helpers.js";
 
 const CJK = /[\u4e00-\u9fff]/;
 
 describe("the rules' details in Chinese", () => {
   it("every streetlight condition's detail, as the rules write it, reads in Chinese; English stays as written", () => {
     const light = { lat: 29.35, lon: 105.91, lampW: 30, profile: DEFAULT_PROFILE };
-    const base = {
-      pv: { v: 0, a: 0, w: 0 },
-      battery: { v: 12.8, soc: 70, tempC: 20 },
-      load: { on: true, w: 30, a: 2.5, dimPct: 100 },
-      energyToday: { pvWh: 0, loadWh: 0 },
-      faults: [],
-      gps: { lat: 29.35, lon: 105.91, accM: 3 },
-    };
     const night = Date.parse("2026-11-21T22:00:00+08:00");
     const noon = Date.parse("2026-11-21T12:00:00+08:00");
     const none = { reporting: 0, lit: 0, charging: 0 };
@@ -30,7 +23,9 @@ describe("the rules' details in Chinese", () => {
     ] as const;
     const details = new Set<string>();
     for (const [ts, over, nb] of cases) {
-      const r = { ...base, ...over, ts } as Parameters<typeof instantCondition>[0];
+      const r = reading(ts, { pv: { v: 0, a: 0, w: 0 }, gps: { lat: 29.35, lon: 105.91, accM: 3 }, ...over }) as Parameters<
+        typeof instantCondition
+      >[0];
       const c = instantCondition(r, light, initialState(ts), nb);
       if (c.detail) details.add(c.detail);
     }
