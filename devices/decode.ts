@@ -33,8 +33,11 @@ export type DecodeResult =
       ok: true;
       message: DecodedMessage;
       ts: number;
-      /** The payload's own text, when it is exactly the decoded body (the fast path vouched for it) and one line. */
-      json?: string;
+      /**
+       * True when the payload's bytes are the decoded body's own JSON: the fast path vouched for it, it is on one line
+       * and has no byte order mark. The write-ahead log then copies the bytes instead of writing the body out again.
+       */
+      ownJson?: true;
     }
   | { ok: false; reason: RejectReason; detail: string };
 
@@ -94,7 +97,8 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
     return { ok: false, reason: "ts_too_old", detail: "ts is more than 60 days old" };
   }
   const message = { family, kind, body: parsed.data } as DecodedMessage;
-  return exact && !text.includes("\n") ? { ok: true, message, ts, json: text } : { ok: true, message, ts };
+  // (0x0a is never part of a longer UTF-8 sequence; 0xef first is the byte order mark the decoder dropped)
+  return exact && payload.indexOf(0x0a) < 0 && payload[0] !== 0xef ? { ok: true, message, ts, ownJson: true } : { ok: true, message, ts };
 }
 
 /**

@@ -99,15 +99,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   // Everything that consumes durable records, each with its own checkpoint.
   // (the telemetry sink reads the log's own text for batches it still holds in memory: opened just below)
-  let walText: ((from: number, to: number) => string | null) | undefined;
-  const sinks = [telemetrySink(telemetry, (from, to) => walText?.(from, to) ?? null), rejectSink(state), blendingMonitor.sink];
+  let walLines: ((from: number, to: number) => Uint8Array | null) | undefined;
+  const sinks = [telemetrySink(telemetry, (from, to) => walLines?.(from, to) ?? null), rejectSink(state), blendingMonitor.sink];
   // (a store that does not answer yet counts as 0 here: the log's own files still set the sequence)
   const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
     onTornRecord: (file) => log.warn({ file }, "skipped a torn record at the end of the write-ahead log (it was never acknowledged)"),
+    onCallbackError: (err) => log.error({ err }, "handling a recorded message failed after it was made durable"),
   });
-  walText = wal.text;
+  walLines = wal.lines;
   const writer = createStoreWriter({
     wal,
     sinks,

@@ -260,13 +260,16 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
     if (plain.ok && extra.ok && iso.ok) {
       expect(extra.message.body).toStrictEqual(plain.message.body);
       expect(iso.ts).toBe(Date.parse("2025-11-21T18:05:00+08:00"));
-      // The payload's own text goes to the write-ahead log only when it is exactly the body, on one line.
-      expect(plain.json).toBe(JSON.stringify(reading(NOW)));
-      expect(extra.json).toBeUndefined();
-      expect(iso.json).toBeUndefined();
+      // The payload's own bytes go to the write-ahead log only when they are exactly the body, on one line, no BOM.
+      expect(plain.ownJson).toBe(true);
+      expect(extra.ownJson).toBeUndefined();
+      expect(iso.ownJson).toBeUndefined();
     }
     const pretty = decodeLight(JSON.stringify(reading(NOW), null, 2));
     expect(pretty.ok).toBe(true);
-    expect(pretty.ok && pretty.json).toBeUndefined();
+    expect(pretty.ok && pretty.ownJson).toBeUndefined();
+    const bom = decodePayload("streetlight", "telemetry", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), enc(reading(NOW))]), NOW, 65536);
+    expect(bom.ok && bom.message.body).toStrictEqual(plain.ok && plain.message.body);
+    expect(bom.ok && bom.ownJson).toBeUndefined();
   });
 });

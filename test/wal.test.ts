@@ -66,7 +66,7 @@ describe("write-ahead log", () => {
     const reading = { measurement: "streetlight_telemetry", deviceId: "YC-1", ts: 1763719500000, receivedAt: 1763719500123, tags, payload };
     const own = ` {"pv" : {"w":1e-7,"v":0.40,"a":0}, "ts":1763719500000,"faults":["load_open"],"note":"say \\"hi\\"\\\\"} `;
     expect(JSON.parse(own)).toEqual(payload);
-    const a = await wal.append({ kind: "reading", reading }, own);
+    const a = await wal.append({ kind: "reading", reading }, Buffer.from(own));
     const b = await wal.append({ kind: "reading", reading });
     await wal.close();
     const again = await openWal(path);
@@ -82,20 +82,20 @@ describe("write-ahead log", () => {
     const wal = await openWal(path);
     await Promise.all([1, 2, 3].map((i) => wal.append(entry(i)))); // one flush
     await wal.append(entry(4)); // another
-    const text = wal.text(2, 4) ?? "";
+    const text = Buffer.from(wal.lines(2, 4) ?? []).toString("utf8");
     expect(
       text
         .split("\n")
         .filter(Boolean)
         .map((l) => (JSON.parse(l) as { seq: number }).seq),
     ).toEqual([1, 2, 3, 4]);
-    expect(wal.text(4, 5)).toBeNull(); // 5 not written
+    expect(wal.lines(4, 5)).toBeNull(); // 5 not written
     wal.release(3);
-    expect(wal.text(2, 4)).toBeNull();
-    expect(wal.text(4, 4)).not.toBeNull();
+    expect(wal.lines(2, 4)).toBeNull();
+    expect(wal.lines(4, 4)).not.toBeNull();
     await wal.close();
     const again = await openWal(path);
-    expect(again.text(4, 4)).toBeNull(); // after a restart the stores read the files
+    expect(again.lines(4, 4)).toBeNull(); // after a restart the stores read the files
     await again.close();
   });
 });

@@ -7,6 +7,7 @@ import { Aedes, type Client } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { type Family, parseTopic, topics } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
+import type { InboundMessage, Verdict } from "../ingest/message.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Logger } from "../log.js";
@@ -89,31 +90,36 @@ export async function createEmbeddedBroker(deps: {
     const parsed = parseTopic(packet.topic);
     // Only the status topic is retained (it doubles as the last will); nothing else may fill broker memory.
     if (!(parsed.ok && parsed.kind === "status")) packet.retain = false;
-    pipeline
-      .ingest({
-        topic: packet.topic,
-        // The parser's own buffer: nothing keeps it past the pipeline (a rejected payload's kept bytes are copied there).
-        payload: typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
-        receivedAt: Date.now(),
-        clientId: client.id,
-        authenticatedAs: device.id,
-        parsedTopic: parsed,
-      })
-      .then(
-        (verdict) => {
-          if (verdict.outcome !== "refused") return done(null);
-          if (verdict.reason === "throttled") {
-            banned.set(device.id, Date.now() + options.banMs);
-            log.warn({ deviceId: device.id, banMs: options.banMs }, "device disconnected for sending too many bad messages");
-          }
-          done(new Error(verdict.reason)); // aedes closes the connection; MQTT 3.1.1 has no negative PUBACK
-        },
-        (e: unknown) => {
-          // Not durable, so not acknowledged: the device will send it again.
-          log.error({ err: e }, "could not record a message; connection closed so the device retries");
-          done(e as Error);
-        },
-      );
+    const msg: InboundMessage = {
+      topic: packet.topic,
+      // The parser's own buffer: nothing keeps it past the pipeline (the log and a rejected payload's kept bytes copy it).
+      payload: typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload,
+      receivedAt: Date.now(),
+      clientId: client.id,
+      authenticatedAs: device.id,
+      parsedTopic: parsed,
+    };
+    try {
+      // (an anonymous callback: under tsx a named one is renamed by a helper each time it is made)
+      pipeline.receive(msg, (e, verdict) => answer(device.id, done, e, verdict));
+    } catch (e: unknown) {
+      answer(device.id, done, e); // a bug, not the device's doing: the connection closes and the device sends the message again
+    }
+  };
+
+  /** Tells aedes what became of a message: acknowledge it, or close the connection without acknowledging. */
+  const answer = (deviceId: string, done: (error?: Error | null) => void, e: unknown, verdict?: Verdict) => {
+    if (e !== undefined || !verdict) {
+      // Not durable, so not acknowledged: the device will send it again.
+      log.error({ err: e }, "could not record a message; connection closed so the device retries");
+      return done(e as Error);
+    }
+    if (verdict.outcome !== "refused") return done(null);
+    if (verdict.reason === "throttled") {
+      banned.set(deviceId, Date.now() + options.banMs);
+      log.warn({ deviceId, banMs: options.banMs }, "device disconnected for sending too many bad messages");
+    }
+    done(new Error(verdict.reason)); // aedes closes the connection; MQTT 3.1.1 has no negative PUBACK
   };
 
   broker.authorizeSubscribe = (client, sub, done) => {

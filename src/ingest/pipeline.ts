@@ -45,8 +45,6 @@ export function createPipeline(deps: {
     }
     return t;
   };
-  /** Metric children by measurement: prom-client hashes the label object on every call otherwise. */
-  const acceptedBy = new Map<string, { inc: () => void }>();
   const rejectWindows = new Map<string, { start: number; n: number }>();
 
   /** True once a device has sent more rejected messages in a minute than it may. */
@@ -60,119 +58,145 @@ export function createPipeline(deps: {
     return w.n > deps.rejectLimitPerMinute;
   };
 
-  async function reject(
-    msg: InboundMessage,
-    device: DeviceRecord | null,
-    family: Family | "unknown",
-    reason: RejectReason,
-    detail: string,
-  ): Promise<Verdict> {
+  /** Called once with the verdict, or with the error that kept the message from being recorded (then it is not acknowledged). */
+  type Done = (error: unknown, verdict?: Verdict) => void;
+
+  function reject(msg: InboundMessage, device: DeviceRecord | null, family: Family | "unknown", reason: RejectReason, detail: string, done: Done) {
     metrics.rejected.inc({ family, reason });
     const deviceId = device?.id ?? null;
     if (deviceId !== null) {
       presence.seen(deviceId, msg.receivedAt);
       if (overLimit(deviceId, msg.receivedAt)) {
         metrics.refused.inc({ reason: "throttled" });
-        return { outcome: "refused", reason: "throttled" };
+        return done(undefined, { outcome: "refused", reason: "throttled" });
       }
     }
     const kept = msg.payload.subarray(0, KEPT_PAYLOAD_BYTES);
     const text = Buffer.from(kept).toString("utf8");
     const isText = Buffer.from(text, "utf8").equals(kept);
-    const record = await wal.append({
-      kind: "reject",
-      reject: {
-        deviceId,
-        clientId: msg.clientId,
-        topic: msg.topic.slice(0, 256),
-        reason,
-        detail: detail.slice(0, 1000),
-        payload: isText ? text : kept.toString("base64"),
-        payloadEncoding: isText ? "utf8" : "base64",
-        payloadBytes: msg.payload.byteLength,
-        receivedAt: msg.receivedAt,
+    const record = wal.write(
+      {
+        kind: "reject",
+        reject: {
+          deviceId,
+          clientId: msg.clientId,
+          topic: msg.topic.slice(0, 256),
+          reason,
+          detail: detail.slice(0, 1000),
+          payload: isText ? text : kept.toString("base64"),
+          payloadEncoding: isText ? "utf8" : "base64",
+          payloadBytes: msg.payload.byteLength,
+          receivedAt: msg.receivedAt,
+        },
       },
-    });
-    writer.push(record);
-    return { outcome: "rejected", seq: record.seq, reason, detail };
+      undefined,
+      (error) => {
+        if (error !== undefined) return done(error);
+        writer.push(record);
+        done(undefined, { outcome: "rejected", seq: record.seq, reason, detail });
+      },
+    );
   }
 
-  async function ingest(msg: InboundMessage): Promise<Verdict> {
+  /** Measurement names and their accepted counters, per family and kind (a name made per message is garbage). */
+  const kinds = new Map<Family, Map<string, { measurement: string; accepted: { inc: () => void } }>>();
+  const kindOf = (family: Family, kind: string) => {
+    let byKind = kinds.get(family);
+    if (!byKind) {
+      byKind = new Map();
+      kinds.set(family, byKind);
+    }
+    let k = byKind.get(kind);
+    if (!k) {
+      // (a child counter: prom-client hashes the label object on every call otherwise)
+      k = { measurement: `${family}_${kind}`, accepted: metrics.accepted.labels(family, kind) };
+      byKind.set(kind, k);
+    }
+    return k;
+  };
+
+  /**
+   * The message's verdict to `done`: accepted and rejected messages once durably recorded, refused ones at once. Callbacks,
+   * not promises, on this path: it runs for every message (docs/BENCHMARKS.md).
+   */
+  function receive(msg: InboundMessage, done: Done) {
     if (deps.spoolMaxBytes !== undefined && wal.bytes() > deps.spoolMaxBytes) {
       // The store has been down long enough to fill the spool: the device keeps the message and sends it again.
       metrics.refused.inc({ reason: "spool_full" });
-      return { outcome: "refused", reason: "spool_full" };
+      return done(undefined, { outcome: "refused", reason: "spool_full" });
     }
     const topic = msg.parsedTopic ?? parseTopic(msg.topic);
     const claimedId = topic.ok ? topic.deviceId : msg.topic.split("/")[1];
     if (msg.authenticatedAs !== null && claimedId !== msg.authenticatedAs) {
       // [security] a device publishes only under its own {family}/{id}/
       metrics.refused.inc({ reason: "not_own_topic" });
-      return { outcome: "refused", reason: "not_own_topic" };
+      return done(undefined, { outcome: "refused", reason: "not_own_topic" });
     }
     const device = claimedId !== undefined ? (registry.get(claimedId) ?? null) : null;
     if (msg.authenticatedAs !== null && device && !msg.topic.startsWith(`${device.family}/${device.id}/`)) {
       metrics.refused.inc({ reason: "not_own_topic" });
-      return { outcome: "refused", reason: "not_own_topic" };
+      return done(undefined, { outcome: "refused", reason: "not_own_topic" });
     }
-    if (!topic.ok) return reject(msg, device, device?.family ?? "unknown", "bad_topic", topic.detail);
-    if (topic.kind === "cmd") return reject(msg, device, topic.family, "bad_topic", "devices do not publish on cmd/ topics");
-    if (!device) return reject(msg, null, topic.family, "unknown_device", `no device ${topic.deviceId} is registered`);
+    if (!topic.ok) return reject(msg, device, device?.family ?? "unknown", "bad_topic", topic.detail, done);
+    if (topic.kind === "cmd") return reject(msg, device, topic.family, "bad_topic", "devices do not publish on cmd/ topics", done);
+    if (!device) return reject(msg, null, topic.family, "unknown_device", `no device ${topic.deviceId} is registered`, done);
     if (device.family !== topic.family) {
-      return reject(msg, device, topic.family, "wrong_family", `${device.id} is registered as ${device.family}`);
+      return reject(msg, device, topic.family, "wrong_family", `${device.id} is registered as ${device.family}`, done);
     }
-    if (device.disabled) return reject(msg, device, device.family, "disabled", `${device.id} is disabled`);
+    if (device.disabled) return reject(msg, device, device.family, "disabled", `${device.id} is disabled`, done);
 
     const decoded = decodePayload(topic.family, topic.kind, msg.payload, msg.receivedAt, deps.maxPayloadBytes);
-    if (!decoded.ok) return reject(msg, device, device.family, decoded.reason, decoded.detail);
+    if (!decoded.ok) return reject(msg, device, device.family, decoded.reason, decoded.detail, done);
 
-    const measurement = `${topic.family}_${topic.kind}`;
+    const kind = kindOf(topic.family, topic.kind);
     const payload = decoded.message.body as Record<string, unknown>;
-    const record = await wal.append(
+    const record = wal.write(
       {
         kind: "reading",
-        reading: {
-          measurement,
-          deviceId: device.id,
-          ts: decoded.ts,
-          receivedAt: msg.receivedAt,
-          tags: tags(device),
-          payload,
-        },
+        reading: { measurement: kind.measurement, deviceId: device.id, ts: decoded.ts, receivedAt: msg.receivedAt, tags: tags(device), payload },
       },
-      decoded.json,
+      decoded.ownJson ? msg.payload : undefined,
+      (error) => {
+        if (error !== undefined) return done(error);
+        // Durable from here on: acknowledge, then fan out.
+        kind.accepted.inc();
+        metrics.acceptSeconds.observe((Date.now() - msg.receivedAt) / 1000);
+        writer.push(record);
+        try {
+          fanOut(device, kind.measurement, decoded.message, decoded.ts, msg.receivedAt, record.seq);
+        } finally {
+          done(undefined, { outcome: "accepted", seq: record.seq }); // durable whatever a monitor did with it
+        }
+      },
     );
-    // Durable from here on: acknowledge, then fan out.
-    let counter = acceptedBy.get(measurement);
-    if (!counter) {
-      counter = metrics.accepted.labels(topic.family, topic.kind);
-      acceptedBy.set(measurement, counter);
-    }
-    counter.inc();
-    metrics.acceptSeconds.observe((Date.now() - msg.receivedAt) / 1000);
-    writer.push(record);
-    presence.seen(device.id, msg.receivedAt);
-    if (decoded.message.kind === "status") {
-      presence.status(device.id, decoded.message.body.online, msg.receivedAt, decoded.message.body.fw);
-    }
+  }
+
+  function fanOut(device: DeviceRecord, measurement: string, message: DecodedMessage, ts: number, receivedAt: number, seq: number) {
+    presence.seen(device.id, receivedAt);
+    if (message.kind === "status") presence.status(device.id, message.body.online, receivedAt, message.body.fw);
     let perDevice = latest.get(device.id);
     if (!perDevice) {
       perDevice = new Map();
       latest.set(device.id, perDevice);
     }
+    const payload = message.body as Record<string, unknown>;
     const prev = perDevice.get(measurement);
-    if (!prev) perDevice.set(measurement, { ts: decoded.ts, receivedAt: msg.receivedAt, payload });
-    else if (prev.ts <= decoded.ts) {
-      prev.ts = decoded.ts;
-      prev.receivedAt = msg.receivedAt;
+    if (!prev) perDevice.set(measurement, { ts, receivedAt, payload });
+    else if (prev.ts <= ts) {
+      prev.ts = ts;
+      prev.receivedAt = receivedAt;
       prev.payload = payload;
     }
-    events.emit("reading", { seq: record.seq, device, message: decoded.message, ts: decoded.ts, receivedAt: msg.receivedAt });
-    return { outcome: "accepted", seq: record.seq };
+    events.emit("reading", { seq, device, message, ts, receivedAt });
   }
+
+  /** `receive` as a promise of the verdict. */
+  const ingest = (msg: InboundMessage): Promise<Verdict> =>
+    new Promise((resolve, reject) => receive(msg, (error, verdict) => (error === undefined && verdict ? resolve(verdict) : reject(error))));
 
   return {
     ingest,
+    receive,
     events,
     /** Latest message per measurement since start; older ones come from the telemetry store. */
     latest: (deviceId: string) => latest.get(deviceId),

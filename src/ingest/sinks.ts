@@ -3,10 +3,10 @@ import type { StoredReading, TelemetryStore } from "../store/telemetry-store.js"
 import type { Sink } from "./store-writer.js";
 
 /**
- * Readings to the telemetry store. `logText` gives the write-ahead log's own lines for a range of records when it still
+ * Readings to the telemetry store. `logLines` gives the write-ahead log's own lines for a range of records when it still
  * has them in memory; a store that can read those (`writeLines`) is given them instead of the records.
  */
-export function telemetrySink(store: TelemetryStore, logText?: (from: number, to: number) => string | null): Sink {
+export function telemetrySink(store: TelemetryStore, logLines?: (from: number, to: number) => Uint8Array | null): Sink {
   return {
     name: "telemetry",
     accepts: (r) => r.kind === "reading",
@@ -14,7 +14,7 @@ export function telemetrySink(store: TelemetryStore, logText?: (from: number, to
     write: (records, checkpoint) => {
       const first = records[0];
       const last = records.at(-1);
-      const lines = store.writeLines && first && last ? logText?.(first.seq, last.seq) : null;
+      const lines = store.writeLines && first && last ? logLines?.(first.seq, last.seq) : null;
       if (store.writeLines && first && last && lines) {
         let minTs = Number.POSITIVE_INFINITY;
         let maxTs = 0;

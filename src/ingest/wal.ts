@@ -31,22 +31,21 @@ export type Wal = Awaited<ReturnType<typeof openWal>>;
 
 /** JSON with every character past ASCII escaped: a line all of whose characters are one byte is half the memory. */
 const asciiJson = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-/** Store tags as JSON, per tags object (the pipeline makes one per device). */
-const tagsJson = new WeakMap<object, string>();
-
 /**
- * A reading's line, with the payload's JSON as the device sent it (`payloadJson`: valid JSON, one line, exactly the
- * payload): the same record JSON.stringify would write, without formatting every number of the payload again.
+ * The start of a device's reading lines, up to the value of `ts`, per tags object (the pipeline makes one per device
+ * record), for the measurement it last sent. Every character past ASCII is escaped, so it is written byte for byte.
  */
-function readingLine(seq: number, r: Extract<WalEntry, { kind: "reading" }>["reading"], payloadJson: string): string | null {
-  if (!Number.isFinite(r.ts) || !Number.isFinite(r.receivedAt)) return null;
-  let tags = tagsJson.get(r.tags);
-  if (tags === undefined) {
-    tags = asciiJson(r.tags);
-    tagsJson.set(r.tags, tags);
+const heads = new WeakMap<object, { measurement: string; deviceId: string; head: string }>();
+function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): string {
+  let h = heads.get(r.tags);
+  if (h === undefined || h.measurement !== r.measurement || h.deviceId !== r.deviceId) {
+    const head = `{"kind":"reading","reading":{"measurement":${asciiJson(r.measurement)},"deviceId":${asciiJson(r.deviceId)},"tags":${asciiJson(r.tags)},"ts":`;
+    h = { measurement: r.measurement, deviceId: r.deviceId, head };
+    heads.set(r.tags, h);
   }
-  return `{"kind":"reading","reading":{"measurement":${JSON.stringify(r.measurement)},"deviceId":${JSON.stringify(r.deviceId)},"ts":${r.ts},"receivedAt":${r.receivedAt},"tags":${tags},"payload":${payloadJson}},"seq":${seq}}`;
+  return h.head;
 }
+const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
 
 const SEGMENT_NAME = /^(\d{16})\.wal$/;
 
@@ -54,8 +53,11 @@ export async function openWal(
   dir: string,
   opts: {
     segmentBytes?: number;
-    onTornRecord?: (file: string) => void /** seqs at or below this are taken (the stores' checkpoints) */;
+    onTornRecord?: (file: string) => void;
+    /** Seqs at or below this are taken (the stores' checkpoints). */
     floorSeq?: number;
+    /** What a `write` callback threw (a bug in its caller; the record itself is on disk). */
+    onCallbackError?: (error: unknown) => void;
   } = {},
 ) {
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
@@ -108,15 +110,49 @@ export async function openWal(
   let keptBytes = 0;
   /** The seq of the first record in `out`, if any. */
   let firstWaiting: number | null = null;
-  const put = (line: string) => {
-    const worst = line.length * 3 + 1; // UTF-16 code unit → at most 3 bytes of UTF-8
-    if (used + worst > out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, used + worst));
+  const room = (bytes: number) => {
+    if (used + bytes > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(out.length * 2, used + bytes));
       out.copy(bigger, 0, 0, used);
       out = bigger;
     }
+  };
+  const put = (line: string) => {
+    room(line.length * 3 + 1); // UTF-16 code unit → at most 3 bytes of UTF-8
     used += out.write(line, used, "utf8");
     out[used++] = 0x0a;
+  };
+  /** Writes a whole number's digits (a safe, non-negative integer). */
+  const putCount = (n: number) => {
+    let digits = 1;
+    for (let p = 10; p <= n; p *= 10) digits++;
+    let i = used + digits;
+    do {
+      out[--i] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    used += digits;
+  };
+  /**
+   * A reading's line with the payload's own bytes (`payload`: valid UTF-8 JSON, one line, exactly the payload): the
+   * record JSON.stringify would write, read back, without making the line as a string or formatting the payload again.
+   */
+  const putReading = (seq: number, r: Extract<WalEntry, { kind: "reading" }>["reading"], payload: Uint8Array): boolean => {
+    if (!isCount(r.ts) || !isCount(r.receivedAt)) return false;
+    const head = readingHead(r);
+    room(head.length + payload.byteLength + 80);
+    used += out.write(head, used, "latin1");
+    putCount(r.ts);
+    used += out.write(',"receivedAt":', used, "latin1");
+    putCount(r.receivedAt);
+    used += out.write(',"payload":', used, "latin1");
+    out.set(payload, used);
+    used += payload.byteLength;
+    used += out.write('},"seq":', used, "latin1");
+    putCount(seq);
+    out[used++] = 0x7d; // }
+    out[used++] = 0x0a;
+    return true;
   };
   let fh: FileHandle;
   let current: { first: number; file: string; bytes: number };
@@ -157,7 +193,7 @@ export async function openWal(
       out = spare ?? Buffer.allocUnsafe(BUFFER_BYTES);
       spare = null;
       used = 0;
-      let failed = false;
+      let failed: unknown;
       let reuse = true;
       try {
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
@@ -169,14 +205,20 @@ export async function openWal(
         kept.push({ first, last, bytes: keep });
         keptBytes += keep.length;
         while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
-        for (const w of batch) w(undefined);
       } catch (e: unknown) {
-        failed = true;
-        for (const w of batch) w(e ?? new Error("write-ahead log write failed"));
+        failed = e ?? new Error("write-ahead log write failed");
+      }
+      // Each waiter hears once; what one of them throws is its own failure, not the log's, and does not stop the others.
+      for (const w of batch) {
+        try {
+          w(failed);
+        } catch (e: unknown) {
+          opts.onCallbackError?.(e);
+        }
       }
       if (reuse && buffer.length <= 16 * BUFFER_BYTES) spare = buffer;
       // A failed write may have left a torn line: what follows goes to a new segment.
-      if (failed || current.bytes >= segmentBytes) {
+      if (failed !== undefined || current.bytes >= segmentBytes) {
         await fh.close().catch(() => undefined);
         // If even that fails (the disk is gone), the next flush's write fails on the closed handle and tries again.
         await roll().catch(() => undefined);
@@ -193,20 +235,32 @@ export async function openWal(
     });
   };
 
+  /**
+   * Adds a record to the next write and returns it (its seq orders it among all records); `done` is called once it is
+   * on disk, with undefined, or with the error that kept it off (then the record, seq 0 if the log was closed, is not
+   * the log's). `payload`, for a reading, is its payload's own bytes when they are exactly the payload's JSON, valid
+   * UTF-8 and on one line (decodePayload says when: `ownJson`).
+   */
+  function write(entry: WalEntry, payload: Uint8Array | undefined, done: Waiter): WalRecord {
+    if (closed) {
+      const error = new Error("write-ahead log is closed");
+      queueMicrotask(() => done(error));
+      return { ...entry, seq: 0 } as WalRecord;
+    }
+    const record = { ...entry, seq: nextSeq++ } as WalRecord;
+    if (!(payload !== undefined && entry.kind === "reading" && putReading(record.seq, entry.reading, payload))) put(JSON.stringify(record));
+    firstWaiting ??= record.seq;
+    waiters.push(done);
+    schedule();
+    return record;
+  }
+
   return {
-    /**
-     * Resolves once the record is on disk; the returned seq orders it among all records. `payloadJson`, for a reading,
-     * is its payload's own JSON text when that is exactly the payload and on one line (decodePayload says when).
-     */
-    append(entry: WalEntry, payloadJson?: string): Promise<WalRecord> {
-      if (closed) return Promise.reject(new Error("write-ahead log is closed"));
-      const record = { ...entry, seq: nextSeq++ } as WalRecord;
-      const line = payloadJson !== undefined && entry.kind === "reading" ? readingLine(record.seq, entry.reading, payloadJson) : null;
-      put(line ?? JSON.stringify(record));
-      firstWaiting ??= record.seq;
+    write,
+    /** `write`, as a promise of the record once it is on disk. */
+    append(entry: WalEntry, payload?: Uint8Array): Promise<WalRecord> {
       return new Promise<WalRecord>((resolve, reject) => {
-        waiters.push((error) => (error === undefined ? resolve(record) : reject(error)));
-        schedule();
+        const record = write(entry, payload, (error) => (error === undefined ? resolve(record) : reject(error)));
       });
     },
     /** Every record with seq > after, in order, in chunks. */
@@ -223,17 +277,18 @@ export async function openWal(
     /**
      * The JSON lines of records `from`..`to` as they were written, if they are all still in memory (written since the
      * stores caught up, not more than KEEP_BYTES ago); else null. It may hold records either side of the range too.
-     * A store can take a batch from this instead of serialising every record again.
+     * A store can take a batch from these bytes instead of serialising every record again; they are the log's own, to
+     * read and not to change.
      */
-    text(from: number, to: number): string | null {
+    lines(from: number, to: number): Uint8Array | null {
       const i = kept.findIndex((k) => k.last >= from);
       if (i < 0 || (kept[i]?.first ?? from + 1) > from) return null;
-      const parts: string[] = [];
+      const parts: Buffer[] = [];
       for (let j = i; j < kept.length; j++) {
         const k = kept[j] as (typeof kept)[number];
         if (j > i && k.first !== (kept[j - 1]?.last ?? 0) + 1) return null; // a batch that failed to write is not kept
-        parts.push(k.bytes.toString("utf8"));
-        if (k.last >= to) return parts.join("");
+        parts.push(k.bytes);
+        if (k.last >= to) return parts.length === 1 ? k.bytes : Buffer.concat(parts);
       }
       return null;
     },

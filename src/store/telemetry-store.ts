@@ -33,11 +33,11 @@ export interface TelemetryStore {
   /** Stores the batch and records `checkpoint` (the batch's highest seq) with it; idempotent. */
   write(batch: StoredReading[], checkpoint: number): Promise<void>;
   /**
-   * Optional, the same as `write` from the write-ahead log's own text: the readings with seq in `range` among `lines`
-   * (JSON lines as the log wrote them; other records, and seqs outside the range, are ignored), whose timestamps lie
+   * Optional, the same as `write` from the write-ahead log's own bytes: the readings with seq in `range` among `lines`
+   * (UTF-8 JSON lines as the log wrote them; other records, and seqs outside the range, are ignored), whose timestamps lie
    * within minTs..maxTs. Spares serialising every reading a second time on the service's one thread.
    */
-  writeLines?(lines: string, range: { fromSeq: number; toSeq: number; minTs: number; maxTs: number }, checkpoint: number): Promise<void>;
+  writeLines?(lines: Uint8Array, range: { fromSeq: number; toSeq: number; minTs: number; maxTs: number }, checkpoint: number): Promise<void>;
   /** The highest seq known to be stored. */
   checkpoint(): Promise<number>;
   raw(q: RawQuery): Promise<RawRow[]>;
