@@ -77,6 +77,27 @@ describe("write-ahead log", () => {
     await again.close();
   });
 
+  it("calls every waiter of a write once, whatever one of them throws, and reports what it threw", async () => {
+    const thrown: unknown[] = [];
+    const wal = await openWal(dir(), { onCallbackError: (e) => thrown.push(e) });
+    const heard: (string | undefined)[] = [];
+    await new Promise<void>((resolve) => {
+      wal.write(entry(1), undefined, (e) => {
+        heard.push(e === undefined ? "ok" : String(e));
+        throw new Error("a monitor's bug");
+      });
+      wal.write(entry(2), undefined, (e) => {
+        heard.push(e === undefined ? "ok" : String(e));
+        resolve();
+      });
+    });
+    expect(heard).toEqual(["ok", "ok"]);
+    expect(thrown.map((e) => (e as Error).message)).toEqual(["a monitor's bug"]);
+    expect((await wal.append(entry(3))).seq).toBe(3); // the log goes on
+    expect([...wal.replay(0)].map((r) => r.seq)).toEqual([1, 2, 3]);
+    await wal.close();
+  });
+
   it("gives the lines of records still in memory, none once released or for a range it does not hold whole", async () => {
     const path = dir();
     const wal = await openWal(path);
