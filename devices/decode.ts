@@ -41,18 +41,18 @@ export type DecodeResult =
     }
   | { ok: false; reason: RejectReason; detail: string };
 
-const SCHEMAS: Record<string, z.ZodType> = {
-  "streetlight/telemetry": StreetlightTelemetrySchema,
-  "streetlight/status": StatusSchema,
-  "blender/telemetry": BlenderTelemetrySchema,
-  "blender/batch": BlenderBatchSchema,
-  "blender/status": StatusSchema,
+const SCHEMAS: Record<Family, Partial<Record<UplinkKind, z.ZodType>>> = {
+  streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema },
+  blender: { telemetry: BlenderTelemetrySchema, batch: BlenderBatchSchema, status: StatusSchema },
 };
 
-/** The fast path for each schema where there is one (exact.ts): messages it vouches for skip zod. */
-const EXACT: Record<string, Exact | null> = Object.fromEntries(
-  Object.entries(SCHEMAS).map(([key, schema]) => [key, compileExact(schema, EXACT_KNOWN)]),
-);
+/** Each schema with its fast path where there is one (exact.ts): messages it vouches for skip zod. */
+const CONTRACT = Object.fromEntries(
+  Object.entries(SCHEMAS).map(([family, kinds]) => [
+    family,
+    Object.fromEntries(Object.entries(kinds).map(([kind, schema]) => [kind, { schema, exact: compileExact(schema, EXACT_KNOWN) }])),
+  ]),
+) as Record<Family, Partial<Record<UplinkKind, { schema: z.ZodType; exact: Exact | null }>>>;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -64,9 +64,8 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   if (payload.byteLength > maxBytes) {
     return { ok: false, reason: "too_large", detail: `payload is ${payload.byteLength} bytes; the limit is ${maxBytes}` };
   }
-  const key = `${family}/${kind}`;
-  const schema = SCHEMAS[key];
-  if (!schema) return { ok: false, reason: "bad_topic", detail: `${family} devices do not publish ${kind}` };
+  const contract = CONTRACT[family]?.[kind];
+  if (!contract) return { ok: false, reason: "bad_topic", detail: `${family} devices do not publish ${kind}` };
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -79,8 +78,8 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   } catch (e: unknown) {
     return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message : "not JSON" };
   }
-  const exact = EXACT[key]?.(json) === true;
-  const parsed = exact ? ({ success: true, data: json } as const) : schema.safeParse(json);
+  const exact = contract.exact?.(json) === true;
+  const parsed = exact ? ({ success: true, data: json } as const) : contract.schema.safeParse(json);
   if (!parsed.success) {
     const detail = parsed.error.issues
       .slice(0, 5)

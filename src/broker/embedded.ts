@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type Client } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
-import { type Family, parseTopic, topics } from "../../devices/index.js";
+import { type Family, type ParsedTopic, parseTopic, topics } from "../../devices/index.js";
 import type { Registry } from "../devices/registry.js";
 import type { InboundMessage, Verdict } from "../ingest/message.js";
 import type { Pipeline } from "../ingest/pipeline.js";
@@ -15,7 +15,9 @@ import type { Metrics } from "../system/metrics.js";
 
 /** The device a connection authenticated as; set in `authenticate`, read in every hook after it. */
 const DEVICE = Symbol("agrilume.device");
-type DeviceClient = Client & { [DEVICE]?: { id: string; family: Family } };
+/** The topic a connection last published on, parsed: a device publishes on the same few topics again and again. */
+const LAST_TOPIC = Symbol("agrilume.lastTopic");
+type DeviceClient = Client & { [DEVICE]?: { id: string; family: Family }; [LAST_TOPIC]?: { topic: string; parsed: ParsedTopic } };
 
 /** CONNACK return codes, MQTT 3.1.1 §3.2.2.3 */
 const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -87,7 +89,13 @@ export async function createEmbeddedBroker(deps: {
   broker.authorizePublish = (client, packet, done) => {
     const device = (client as DeviceClient | null)?.[DEVICE];
     if (!client || !device) return done(new Error("not authenticated"));
-    const parsed = parseTopic(packet.topic);
+    const last = (client as DeviceClient)[LAST_TOPIC];
+    let parsed: ParsedTopic;
+    if (last?.topic === packet.topic) parsed = last.parsed;
+    else {
+      parsed = parseTopic(packet.topic);
+      (client as DeviceClient)[LAST_TOPIC] = { topic: packet.topic, parsed };
+    }
     // Only the status topic is retained (it doubles as the last will); nothing else may fill broker memory.
     if (!(parsed.ok && parsed.kind === "status")) packet.retain = false;
     const msg: InboundMessage = {

@@ -46,6 +46,10 @@ function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): stri
   return h.head;
 }
 const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
+// The fixed parts of a reading's line after the head, as bytes.
+const RECEIVED_AT = Buffer.from(',"receivedAt":');
+const PAYLOAD = Buffer.from(',"payload":');
+const SEQ = Buffer.from('},"seq":');
 
 const SEGMENT_NAME = /^(\d{16})\.wal$/;
 
@@ -122,6 +126,10 @@ export async function openWal(
     used += out.write(line, used, "utf8");
     out[used++] = 0x0a;
   };
+  const putBytes = (bytes: Uint8Array) => {
+    out.set(bytes, used);
+    used += bytes.byteLength;
+  };
   /** Writes a whole number's digits (a safe, non-negative integer). */
   const putCount = (n: number) => {
     let digits = 1;
@@ -143,12 +151,11 @@ export async function openWal(
     room(head.length + payload.byteLength + 80);
     used += out.write(head, used, "latin1");
     putCount(r.ts);
-    used += out.write(',"receivedAt":', used, "latin1");
+    putBytes(RECEIVED_AT);
     putCount(r.receivedAt);
-    used += out.write(',"payload":', used, "latin1");
-    out.set(payload, used);
-    used += payload.byteLength;
-    used += out.write('},"seq":', used, "latin1");
+    putBytes(PAYLOAD);
+    putBytes(payload);
+    putBytes(SEQ);
     putCount(seq);
     out[used++] = 0x7d; // }
     out[used++] = 0x0a;
@@ -247,7 +254,10 @@ export async function openWal(
       queueMicrotask(() => done(error));
       return { ...entry, seq: 0 } as WalRecord;
     }
-    const record = { ...entry, seq: nextSeq++ } as WalRecord;
+    const record: WalRecord =
+      entry.kind === "reading"
+        ? { kind: "reading", reading: entry.reading, seq: nextSeq++ }
+        : { kind: "reject", reject: entry.reject, seq: nextSeq++ };
     if (!(payload !== undefined && entry.kind === "reading" && putReading(record.seq, entry.reading, payload))) put(JSON.stringify(record));
     firstWaiting ??= record.seq;
     waiters.push(done);
