@@ -1,5 +1,6 @@
+import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
-import type { z } from "zod";
+import { z } from "zod";
 import { compileExact } from "../devices/exact.js";
 import {
   BlenderBatchSchema,
@@ -247,6 +248,47 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
     }
     expect(exact({ ...reading(NOW), faults: Array(10).fill("load_open") })).toBe(false);
     expect(exact({ ...reading(NOW), faults: ["lamp_gone"] })).toBe(false);
+  });
+  it("models the other parts it compiles as zod does: exclusive bounds, whole numbers, literals, patterns, null, absence", () => {
+    const schema = z.object({
+      n: z.number().positive().lt(10),
+      i: z.number().int().min(-3),
+      kind: z.literal("a"),
+      code: z
+        .string()
+        .regex(/^[A-Z]{2}$/)
+        .max(2),
+      note: z.string().nullable(),
+      opt: z.boolean().optional(),
+      list: z.array(z.number().max(1)).min(1).max(2),
+    });
+    const exact = compileExact(schema) as (v: unknown) => boolean;
+    const ok = { n: 5, i: -3, kind: "a", code: "AB", note: null, list: [1] };
+    const variants: Record<string, unknown>[] = [
+      ok,
+      { ...ok, n: 0 },
+      { ...ok, n: 10 },
+      { ...ok, n: 9.99 },
+      { ...ok, n: 1e-9 },
+      { ...ok, i: 1.5 },
+      { ...ok, i: -4 },
+      { ...ok, kind: "b" },
+      { ...ok, code: "ab" },
+      { ...ok, code: "ABC" },
+      { ...ok, note: "x" },
+      { ...ok, note: undefined },
+      { ...ok, opt: true },
+      { ...ok, opt: null },
+      { ...ok, list: [] },
+      { ...ok, list: [1, 1, 1] },
+      { ...ok, list: [2] },
+      { ...ok, extra: 1 },
+    ];
+    for (const v of variants) {
+      const z2 = schema.safeParse(v);
+      const same = z2.success && isDeepStrictEqual(z2.data, v);
+      expect(exact(v), JSON.stringify(v)).toBe(same);
+    }
   });
   it("compiles to nothing for schemas with parts it does not model (records with refinements), so zod reads those", () => {
     expect(compileExact(BlenderTelemetrySchema, known)).toBeNull();
