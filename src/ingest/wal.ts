@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { RejectRecord } from "../store/state-store.js";
@@ -8,7 +8,8 @@ import type { StoredReading } from "../store/telemetry-store.js";
  * The write-ahead log: what makes an acknowledged message durable.
  *
  * A QoS 1 PUBACK is sent only after the message's record is in this log and the log is
- * fsynced. Appends that arrive together share one write and one fdatasync (group commit), so
+ * fsynced. Appends that arrive together share one synchronous write (group commit: the file is opened O_DSYNC, so
+ * the write returns once the data is on disk, as a write and an fdatasync would), so
  * the cost of durability is per batch, not per message. The stores are written from the log
  * asynchronously and record the highest sequence they hold; on start, everything after that
  * is replayed, and the stores ignore what they already have, so each reading lands once.
@@ -24,6 +25,14 @@ export type WalRecord = WalEntry & { seq: number };
 type Waiter = (error: unknown) => void;
 /** The write buffer starts at this size (it grows for a larger batch, and is reused). */
 const BUFFER_BYTES = 1 << 20;
+/**
+ * A flush starts at the end of the event loop's turn, or as soon as this much is waiting, whichever is first: under
+ * load one turn reads hundreds of connections, and their messages would otherwise all wait for its end, and then for
+ * the disk, before the first of them is acknowledged (docs/BENCHMARKS.md).
+ */
+const EARLY_FLUSH_BYTES = 256 * 1024;
+/** Where the platform has it (Linux, macOS). */
+const DSYNC: number | undefined = constants.O_DSYNC;
 /** What was written is kept in memory, up to this much, until every store holds it (`text`). */
 const KEEP_BYTES = 64 * 1024 * 1024;
 
@@ -168,7 +177,9 @@ export async function openWal(
   const roll = async () => {
     const first = firstWaiting ?? nextSeq;
     const file = join(dir, `${String(first).padStart(16, "0")}.wal`);
-    fh = await open(file, "a");
+    // O_DSYNC: a write returns once its data is on disk, as a write and an fdatasync would, in one trip to the thread
+    // pool instead of two (each trip waits for the event loop, which under load is long: docs/BENCHMARKS.md).
+    fh = await open(file, DSYNC === undefined ? "a" : constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | DSYNC);
     // an empty segment left by an earlier start has this very name: it is reused, not listed twice
     const last = segs.at(-1);
     if (last?.first === first) current = last;
@@ -204,7 +215,7 @@ export async function openWal(
       let reuse = true;
       try {
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
-        await fh.datasync();
+        if (DSYNC === undefined) await fh.datasync(); // (a platform without O_DSYNC)
         current.bytes += bytes.length;
         // Kept for the stores (`text`): a copy when it fills less than half its buffer, which is then reused.
         const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
@@ -234,12 +245,28 @@ export async function openWal(
   };
 
   // One flush at a time; an append that arrives as a flush ends is picked up by the next one.
+  /** Starts the flush that is waiting for the event loop's turn, if any, now. */
+  let startNow: (() => void) | null = null;
   const schedule = () => {
-    if (flushing) return;
-    flushing = new Promise<void>((r) => setImmediate(r)).then(flushLoop).finally(() => {
-      flushing = null;
-      if (waiters.length > 0) schedule();
-    });
+    if (flushing) {
+      if (startNow && used >= EARLY_FLUSH_BYTES) {
+        startNow();
+        startNow = null;
+      }
+      return;
+    }
+    flushing = new Promise<void>((r) => {
+      startNow = r;
+      setImmediate(r);
+    })
+      .then(() => {
+        startNow = null;
+        return flushLoop();
+      })
+      .finally(() => {
+        flushing = null;
+        if (waiters.length > 0) schedule();
+      });
   };
 
   /**
