@@ -77,6 +77,29 @@ describe("write-ahead log", () => {
     await again.close();
   });
 
+  it("writes a payload's own bytes whatever the numbers and sizes: 0, the largest safe integer, a payload past the buffer", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    const big = { text: "灯".repeat(600_000) }; // ~1.8 MB of UTF-8: larger than the write buffer
+    const cases = [
+      { ts: 0, receivedAt: Number.MAX_SAFE_INTEGER, payload: { a: 1 } },
+      { ts: Number.MAX_SAFE_INTEGER, receivedAt: 9, payload: big },
+      { ts: 10, receivedAt: 10, payload: { b: [1, 2] } },
+    ];
+    const written = await Promise.all(
+      cases.map((c) =>
+        wal.append(
+          { kind: "reading", reading: { measurement: "streetlight_telemetry", deviceId: "L1", tags: { town: "来苏镇" }, ...c } },
+          Buffer.from(JSON.stringify(c.payload)),
+        ),
+      ),
+    );
+    await wal.close();
+    const again = await openWal(path);
+    expect([...again.replay(0)]).toEqual(written);
+    await again.close();
+  });
+
   it("calls every waiter of a write once, whatever one of them throws, and reports what it threw", async () => {
     const thrown: unknown[] = [];
     const wal = await openWal(dir(), { onCallbackError: (e) => thrown.push(e) });

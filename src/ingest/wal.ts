@@ -33,7 +33,7 @@ const BUFFER_BYTES = 1 << 20;
 const EARLY_FLUSH_BYTES = 256 * 1024;
 /** Where the platform has it (Linux, macOS). */
 const DSYNC: number | undefined = constants.O_DSYNC;
-/** What was written is kept in memory, up to this much, until every store holds it (`text`). */
+/** What was written is kept in memory, up to this much, until every store holds it (`lines`). */
 const KEEP_BYTES = 64 * 1024 * 1024;
 
 export type Wal = Awaited<ReturnType<typeof openWal>>;
@@ -157,7 +157,7 @@ export async function openWal(
   const putReading = (seq: number, r: Extract<WalEntry, { kind: "reading" }>["reading"], payload: Uint8Array): boolean => {
     if (!isCount(r.ts) || !isCount(r.receivedAt)) return false;
     const head = readingHead(r);
-    room(head.length + payload.byteLength + 80);
+    room(head.length + payload.byteLength + 3 * 16 + 40); // three numbers of at most 16 digits, the fixed parts
     used += out.write(head, used, "latin1");
     putCount(r.ts);
     putBytes(RECEIVED_AT);
@@ -217,7 +217,7 @@ export async function openWal(
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
         if (DSYNC === undefined) await fh.datasync(); // (a platform without O_DSYNC)
         current.bytes += bytes.length;
-        // Kept for the stores (`text`): a copy when it fills less than half its buffer, which is then reused.
+        // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
         const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
         if (keep === bytes) reuse = false;
         kept.push({ first, last, bytes: keep });
