@@ -98,7 +98,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
 
   // Everything that consumes durable records, each with its own checkpoint.
-  // (the telemetry sink reads the log's own text for batches it still holds in memory: opened just below)
+  // (the telemetry sink reads the log's own bytes for batches it still holds in memory: the log is opened just below)
   let walLines: ((from: number, to: number) => Uint8Array | null) | undefined;
   const sinks = [telemetrySink(telemetry, (from, to) => walLines?.(from, to) ?? null), rejectSink(state), blendingMonitor.sink];
   // (a store that does not answer yet counts as 0 here: the log's own files still set the sequence)

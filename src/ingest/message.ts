@@ -15,6 +15,9 @@ export type InboundMessage = {
   parsedTopic?: ParsedTopic;
 };
 
+/** Called once with the verdict, or with the error that kept the message from being recorded (then it is not acknowledged). */
+export type VerdictCallback = (error: unknown, verdict?: Verdict) => void;
+
 export type Verdict =
   /** Durably recorded as a reading: acknowledge. */
   | { outcome: "accepted"; seq: number }

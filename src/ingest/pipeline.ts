@@ -4,7 +4,7 @@ import type { Registry } from "../devices/registry.js";
 import type { DeviceRecord } from "../store/state-store.js";
 import type { StoredReading } from "../store/telemetry-store.js";
 import type { Metrics } from "../system/metrics.js";
-import type { InboundMessage, Verdict } from "./message.js";
+import type { InboundMessage, Verdict, VerdictCallback } from "./message.js";
 import type { Presence } from "./presence.js";
 import type { StoreWriter } from "./store-writer.js";
 import type { Wal } from "./wal.js";
@@ -58,10 +58,14 @@ export function createPipeline(deps: {
     return w.n > deps.rejectLimitPerMinute;
   };
 
-  /** Called once with the verdict, or with the error that kept the message from being recorded (then it is not acknowledged). */
-  type Done = (error: unknown, verdict?: Verdict) => void;
-
-  function reject(msg: InboundMessage, device: DeviceRecord | null, family: Family | "unknown", reason: RejectReason, detail: string, done: Done) {
+  function reject(
+    msg: InboundMessage,
+    device: DeviceRecord | null,
+    family: Family | "unknown",
+    reason: RejectReason,
+    detail: string,
+    done: VerdictCallback,
+  ) {
     metrics.rejected.inc({ family, reason });
     const deviceId = device?.id ?? null;
     if (deviceId !== null) {
@@ -119,7 +123,7 @@ export function createPipeline(deps: {
    * The message's verdict to `done`: accepted and rejected messages once durably recorded, refused ones at once. Callbacks,
    * not promises, on this path: it runs for every message (docs/BENCHMARKS.md).
    */
-  function receive(msg: InboundMessage, done: Done) {
+  function receive(msg: InboundMessage, done: VerdictCallback) {
     if (deps.spoolMaxBytes !== undefined && wal.bytes() > deps.spoolMaxBytes) {
       // The store has been down long enough to fill the spool: the device keeps the message and sends it again.
       metrics.refused.inc({ reason: "spool_full" });

@@ -14,8 +14,8 @@ export function telemetrySink(store: TelemetryStore, logLines?: (from: number, t
     write: (records, checkpoint) => {
       const first = records[0];
       const last = records.at(-1);
-      const lines = store.writeLines && first && last ? logLines?.(first.seq, last.seq) : null;
-      if (store.writeLines && first && last && lines) {
+      const lines = first && last && store.writeLines ? logLines?.(first.seq, last.seq) : null;
+      if (lines && first && last && store.writeLines) {
         let minTs = Number.POSITIVE_INFINITY;
         let maxTs = 0;
         for (const r of records) {

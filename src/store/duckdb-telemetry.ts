@@ -76,9 +76,10 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
 
   /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
-  type Range = { fromSeq: number; toSeq: number; minTs: number; maxTs: number };
+  /** The batch's time range, which bounds the search for readings already stored. */
+  type TsRange = { minTs: number; maxTs: number };
   /** One transaction: `stage` fills stage_messages (null: an empty batch), then the rest in one round trip. */
-  const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<Range>) | null) => {
+  const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<TsRange>) | null) => {
     const dirty = stageDirty;
     stageDirty = true;
     await db.tx(async (t) => {
@@ -118,7 +119,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
           : async (t) => {
               // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
               const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
-              const range = { fromSeq: Number.POSITIVE_INFINITY, toSeq: 0, minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
+              const range: TsRange = { minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
               for (const r of batch) {
                 range.minTs = Math.min(range.minTs, r.ts);
                 range.maxTs = Math.max(range.maxTs, r.ts);
