@@ -45,7 +45,6 @@ export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (a
   let acked = 0;
   const started = performance.now();
   const total = load.devices.length * load.perDevice;
-  const interval = load.rate ? 1000 / (load.rate / load.devices.length) : 0; // per device
   const progress = setInterval(() => onProgress?.(acked), 500);
   await Promise.all(
     clients.map(async (c, d) => {
@@ -53,12 +52,7 @@ export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (a
       const topic = load.topic(dev);
       let next = 0;
       const inflight = new Set<Promise<void>>();
-      const t0 = performance.now() + (interval ? (d / load.devices.length) * interval : 0);
       for (let i = 0; i < load.perDevice; i++) {
-        if (interval) {
-          const due = t0 + i * interval - performance.now();
-          if (due > 0) await new Promise((r) => setTimeout(r, due));
-        }
         const sentAt = performance.now();
         const p: Promise<void> = c.publishAsync(topic, load.payload(dev, next++), { qos: 1 }).then(() => {
           lat.push(performance.now() - sentAt);
@@ -73,9 +67,7 @@ export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (a
   );
   clearInterval(progress);
   const seconds = (performance.now() - started) / 1000;
-  lat.sort((a, b) => a - b);
-  const pct = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0) * 100) / 100;
-  return { sent: total, acked, seconds: round(seconds), rate: Math.round(acked / seconds), ackP50Ms: pct(0.5), ackP99Ms: pct(0.99) };
+  return loadResult(total, acked, seconds, lat);
 }
 
 /**
@@ -115,13 +107,21 @@ function runPaced(load: Load, clients: MqttClient[], rate: number, onProgress?: 
       }
       clearInterval(progress);
       const seconds = (performance.now() - started) / 1000;
-      lat.sort((a, b) => a - b);
-      const pct = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0) * 100) / 100;
-      resolve({ sent: total, acked, seconds: round(seconds), rate: Math.round(acked / seconds), ackP50Ms: pct(0.5), ackP99Ms: pct(0.99) });
+      resolve(loadResult(total, acked, seconds, lat));
     };
     tick();
   });
 }
+
+/** A pass's rate and its publish → PUBACK percentiles. */
+const loadResult = (sent: number, acked: number, seconds: number, lat: number[]): LoadResult => ({
+  sent,
+  acked,
+  seconds: round(seconds),
+  rate: Math.round(acked / seconds),
+  ackP50Ms: pctile(lat, 0.5),
+  ackP99Ms: pctile(lat, 0.99),
+});
 
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 export const pctile = (xs: number[], p: number) => {
