@@ -1,9 +1,9 @@
 import { numericFields } from "../devices/index.js";
-import { createLogger } from "../src/log.js";
-import { createInfluxTelemetryStore } from "../src/store/influx-telemetry.js";
-import type { StoredReading } from "../src/store/telemetry-store.js";
-import { reading } from "../test/helpers.js";
-import type { Influx } from "../test/services.js";
+import { reading } from "../harness/helpers.js";
+import type { Influx } from "../harness/services.js";
+import { createLogger } from "../src/platform/log.js";
+import { createInfluxTelemetryStore } from "../src/storage/influx-telemetry.js";
+import type { StoredReading } from "../src/storage/telemetry-store.js";
 import { round } from "./load.js";
 
 /** The store's write path (batches of 5,000 StoredReadings, with its checkpoint) against raw line protocol of the same points. */

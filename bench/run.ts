@@ -5,10 +5,11 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { Aedes } from "aedes";
 import type { MqttClient } from "mqtt";
+import { topics } from "../devices/index.js";
+import { startTestApp } from "../harness/helpers.js";
+import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../harness/services.js";
 import { planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
-import { startTestApp } from "../test/helpers.js";
-import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../test/services.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
@@ -71,7 +72,7 @@ const payload = (device: string, i: number) => {
   if (text === undefined) throw new Error(`no reading prepared for ${device} #${i}`);
   return text;
 };
-const topic = (id: string) => `streetlight/${id}/telemetry`;
+const topic = (id: string) => topics.uplink("streetlight", id, "telemetry");
 const cpu0 = process.cpuUsage();
 
 // 1. The embedded pipeline at full speed, then at half that rate for latency

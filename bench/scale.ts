@@ -1,15 +1,15 @@
 import { readFileSync } from "node:fs";
+import { tempDir } from "../harness/helpers.js";
+import { startServiceProcess } from "../harness/services.js";
 import { createBlending } from "../src/blending/service.js";
 import { blendingStore } from "../src/blending/store.js";
-import { createRegistry } from "../src/devices/registry.js";
 import { createPresence } from "../src/ingest/presence.js";
-import { openStateStore } from "../src/store/state-store.js";
+import { createRegistry } from "../src/registry/registry.js";
+import { openStateStore } from "../src/state.js";
 import { localDate } from "../src/streetlights/expectation.js";
 import { nightStore } from "../src/streetlights/store.js";
 import { createVerification, windowDates } from "../src/verification/service.js";
 import { verificationStore } from "../src/verification/store.js";
-import { tempDir } from "../test/helpers.js";
-import { startServiceProcess } from "../test/services.js";
 import { pctile, round } from "./load.js";
 
 type Progress = (label: string, n: number, total: number) => void;
@@ -29,7 +29,7 @@ export async function benchRegistry(n: number, progress: Progress) {
   progress("seeded", n, n);
   gc();
   const before = process.memoryUsage();
-  const registry = await createRegistry(state);
+  const registry = await createRegistry(state.devices);
   const presence = createPresence({
     timeoutMs: { streetlight: 900_000, blender: 30_000 },
     familyOf: (id) => registry.get(id)?.family,
@@ -110,7 +110,7 @@ export async function benchReports(progress: Progress) {
       'lat', 29.35 + (i % 1000) * 0.0005, 'lon', 105.93 + (i // 1000) * 0.0005, 'controllerSerial', 'SN' || i::VARCHAR, 'imei', (860000000000000 + i)::VARCHAR, 'installedAt', '2025-06-01')
     FROM range(${LIGHTS}) t(i)`);
   progress("seeded", LIGHTS, LIGHTS);
-  const registry = await createRegistry(state);
+  const registry = await createRegistry(state.devices);
   const verification = createVerification({
     store: verificationStore(state.db),
     nights: nightStore(state.db),

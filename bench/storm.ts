@@ -1,6 +1,7 @@
 import mqtt from "mqtt";
+import { topics } from "../devices/index.js";
+import { reading, startTestApp } from "../harness/helpers.js";
 import { planDistrict } from "../simulators/district.js";
-import { reading, startTestApp } from "../test/helpers.js";
 import { round } from "./load.js";
 
 /** Every light connects (with its own credentials: a slow hash each, unless cached) and reports once, all at once. */
@@ -27,7 +28,9 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
   const clients = await Promise.all(
     devices.map(async (d) => {
       const c = await mqtt.connectAsync(url, { clientId: d.id, username: d.id, password: d.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
-      await c.publishAsync(`streetlight/${d.id}/telemetry`, JSON.stringify(reading(Date.now() - 1000, { gps: gpsOf.get(d.id) })), { qos: 1 });
+      await c.publishAsync(topics.uplink("streetlight", d.id, "telemetry"), JSON.stringify(reading(Date.now() - 1000, { gps: gpsOf.get(d.id) })), {
+        qos: 1,
+      });
       if (++acked % 100 === 0) progress("connected and reported", acked, lights);
       return c;
     }),

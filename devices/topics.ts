@@ -1,9 +1,11 @@
 import { type DeviceId, FAMILIES, type Family, isDeviceId } from "./ids.js";
 
 /**
- * The one module that builds and parses MQTT topics (PROTOCOL.md "Topics").
+ * The one module that builds and parses MQTT topics (PROTOCOL.md "Topics"); nothing else writes a topic by hand.
  *   {family}/{id}/telemetry | batch | status     device → service
  *   {family}/{id}/cmd/{name}                      service → device
+ *   stations/{station}/orders/{order}/progress    service → station displays (retained)
+ *   alerts/{town or station}/{type}               service → MQTT alert channel subscribers
  */
 export const UPLINK_KINDS = { streetlight: ["telemetry", "status"], blender: ["telemetry", "batch", "status"] } as const;
 export type UplinkKind = "telemetry" | "batch" | "status";
@@ -48,4 +50,12 @@ export const topics = {
   serviceFilters: (): string[] => FAMILIES.flatMap((f) => UPLINK_KINDS[f].map((k) => `${f}/+/${k}`)),
   /** `{family}/{id}/` prefix a device may publish under. */
   devicePrefix: (family: Family, id: DeviceId | string) => `${family}/${id}/`,
+  /** An order's latest progress, for shop-floor displays (PROTOCOL.md "Station topics"). */
+  orderProgress: (station: string, orderId: string) => `stations/${station}/orders/${orderId}/progress`,
+  /** Everything published for one station's displays. */
+  stationFilter: (station: string) => `stations/${station}/#`,
+  /** `stations/{station}/orders/`: the prefix of a station's order topics. */
+  stationOrdersPrefix: (station: string) => `stations/${station}/orders/`,
+  /** An alert on the MQTT alert channel: by the device's town (or station, for machines), then the alert's type. */
+  alert: (place: string | null, type: string) => `alerts/${place ?? "-"}/${type}`,
 };

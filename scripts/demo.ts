@@ -1,9 +1,9 @@
 import { setMaxListeners } from "node:events";
 import { startFleet } from "../simulators/fleet.js";
 import { createApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
-import { t } from "../src/i18n.js";
-import { createLogger } from "../src/log.js";
+import { loadConfig } from "../src/platform/config.js";
+import { t } from "../src/platform/i18n.js";
+import { createLogger } from "../src/platform/log.js";
 
 /**
  * `npm run demo`: the service on its embedded defaults plus simulated devices, in one process.

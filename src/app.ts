@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { topics } from "../devices/index.js";
+import { createApiKeys } from "./access/api-keys.js";
 import { createDigest } from "./alerts/digest.js";
 import { createAlertEngine } from "./alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
@@ -10,14 +10,8 @@ import { alertRoutes } from "./alerts/routes.js";
 import { alertStore } from "./alerts/store.js";
 import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
-import { type CommandBus, createBlending } from "./blending/service.js";
+import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
-import { createEmbeddedBroker } from "./broker/embedded.js";
-import { createExternalSource } from "./broker/external.js";
-import type { Config } from "./config.js";
-import { createRegistry } from "./devices/registry.js";
-import { deviceRoutes } from "./devices/routes.js";
-import { createApiKeys } from "./http/api-keys.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
 import { createPipeline } from "./ingest/pipeline.js";
@@ -25,16 +19,23 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
-import type { Logger } from "./log.js";
-import type { DerivedPoint } from "./store/derived.js";
-import { createDuckDbTelemetryStore } from "./store/duckdb-telemetry.js";
-import { createInfluxTelemetryStore } from "./store/influx-telemetry.js";
-import { openStateStore } from "./store/state-store.js";
+import type { Config } from "./platform/config.js";
+import type { Logger } from "./platform/log.js";
+import { createMetrics } from "./platform/metrics.js";
+import { createScheduler } from "./platform/scheduler.js";
+import { createRegistry } from "./registry/registry.js";
+import { deviceRoutes } from "./registry/routes.js";
+import { openStateStore } from "./state.js";
+import type { DashboardPoint } from "./storage/dashboard-points.js";
+import { createDuckDbTelemetryStore } from "./storage/duckdb-telemetry.js";
+import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
 import { createStreetlightMonitor } from "./streetlights/monitor.js";
 import { streetlightRoutes } from "./streetlights/routes.js";
 import { nightStore } from "./streetlights/store.js";
-import { createMetrics } from "./system/metrics.js";
 import { systemRoutes } from "./system/routes.js";
+import { createCommandBus } from "./transport/command-bus.js";
+import { createEmbeddedBroker } from "./transport/embedded-broker.js";
+import { createExternalSource } from "./transport/external-broker.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
@@ -65,26 +66,21 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
       : await createDuckDbTelemetryStore(config.dataDir);
-  const registry = await createRegistry(state, clock);
-  // Commands and service messages go out through whichever broker runs (set below).
-  let publish: (topic: string, payload: Buffer, retain: boolean) => Promise<void> = () => Promise.reject(new Error("no broker yet"));
-  const bus: CommandBus = {
-    command: (family, id, name, body, opts) =>
-      publish(topics.command(family, id, name), Buffer.from(body === "" ? "" : JSON.stringify(body)), opts?.retain ?? false),
-    publish: (topic, body, opts) => publish(topic, Buffer.from(JSON.stringify(body)), opts.retain),
-  };
+  const registry = await createRegistry(state.devices, clock);
+  // Commands and service messages go out through whichever broker runs (attached below).
+  const bus = createCommandBus();
   const presence = createPresence({
     timeoutMs: { streetlight: 3 * config.ingest.reportIntervalS.streetlight * 1000, blender: 3 * config.ingest.reportIntervalS.blender * 1000 },
     familyOf: (id) => registry.get(id)?.family,
-    record: (events) => state.insertPresenceEvents(events),
+    record: (events) => state.presence.insertPresenceEvents(events),
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
   const blendStore = blendingStore(state.db);
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
-  const derive = (points: DerivedPoint[]): Promise<void> =>
-    telemetry.writeDerived(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
-  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, derive });
+  const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
+    telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
+  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, writeDashboardPoints });
   const nights = nightStore(state.db);
   const streetlights = createStreetlightMonitor({
     registry,
@@ -94,13 +90,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     reportIntervalMs: config.ingest.reportIntervalS.streetlight * 1000,
     log,
-    derive,
+    writeDashboardPoints,
   });
 
   // Everything that consumes durable records, each with its own checkpoint.
   // (the telemetry sink reads the log's own bytes for batches it still holds in memory: the log is opened just below)
   let walLines: ((from: number, to: number) => Uint8Array | null) | undefined;
-  const sinks = [telemetrySink(telemetry, (from, to) => walLines?.(from, to) ?? null), rejectSink(state), blendingMonitor.sink];
+  const sinks = [telemetrySink(telemetry, (from, to) => walLines?.(from, to) ?? null), rejectSink(state.rejects), blendingMonitor.sink];
   // (a store that does not answer yet counts as 0 here: the log's own files still set the sequence)
   const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
   const wal = await openWal(join(config.dataDir, "wal"), {
@@ -122,7 +118,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       queueDepth: (n) => metrics.storeQueueDepth.set(n),
     },
   });
-  const apiKeys = await createApiKeys(state, clock);
+  const apiKeys = await createApiKeys(state.keys, clock);
   const pipeline = createPipeline({
     registry,
     wal,
@@ -157,7 +153,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       });
 
   const source = embedded ?? external;
-  if (source) publish = (topic, payload, retain) => source.publish(topic, payload, retain);
+  if (source) bus.attach(source);
 
   const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy });
   systemRoutes(http, {
@@ -209,28 +205,28 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
   alertRoutes(http, { engine, notifier });
-  const verification = createVerification({ store: verificationStore(state.db), nights, registry, settings: config.verification, derive });
+  const verification = createVerification({
+    store: verificationStore(state.db),
+    nights,
+    registry,
+    settings: config.verification,
+    writeDashboardPoints,
+  });
   verificationRoutes(http, { verification, clock });
-  deviceRoutes(http, { registry, presence, pipeline, telemetry, state, clock, disconnect: (id) => embedded?.disconnect(id) });
+  deviceRoutes(http, {
+    registry,
+    presence,
+    pipeline,
+    telemetry,
+    rejects: state.rejects,
+    presenceHistory: state.presence,
+    clock,
+    disconnect: (id) => embedded?.disconnect(id),
+  });
   const webConsole = await registerConsole(http);
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
 
-  const timers: NodeJS.Timeout[] = [];
-  /** Periodic work under way: stop() waits for it before closing the stores it uses. */
-  const running = new Set<Promise<void>>();
-  const track = (fn: () => Promise<void> | void): Promise<void> => {
-    const p = Promise.resolve()
-      .then(fn)
-      .catch((e: unknown) => log.warn({ err: e }, "periodic task failed"))
-      .finally(() => running.delete(p));
-    running.add(p);
-    return p;
-  };
-  const every = (ms: number, fn: () => Promise<void> | void) => {
-    const t = setInterval(() => void track(fn), ms);
-    t.unref();
-    timers.push(t);
-  };
+  const scheduler = createScheduler({ log });
   const updateGauges = () => {
     const online = presence.counts();
     const registered = registry.counts();
@@ -269,7 +265,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
-      every(5_000, () => {
+      scheduler.every("gauges and presence", 5_000, () => {
         const stored = Math.min(...Object.values(writer.checkpoints()));
         metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
         metrics.spoolBytes.set(wal.bytes());
@@ -278,20 +274,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         updateGauges();
         return presence.flush();
       });
-      every(10 * 60_000, () => state.pruneRejects());
-      every(30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()));
-      every(5_000, () => notifier.tick());
-      every(60_000, async () => {
-        await digest.run();
-      });
-      const nightly = async () => {
-        await streetlights.runNightly();
-      };
-      every(5 * 60_000, nightly);
+      scheduler.every("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects());
+      scheduler.every("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()));
+      scheduler.every("alert deliveries", 5_000, () => notifier.tick());
+      scheduler.every("morning digest", 60_000, () => digest.run());
+      scheduler.every("nightly records", 5 * 60_000, () => streetlights.runNightly());
       // Catch up soon after a start, not only five minutes in.
-      const soon = setTimeout(() => void track(nightly), 10_000);
-      soon.unref();
-      timers.push(soon);
+      scheduler.once("nightly records", 10_000, () => streetlights.runNightly());
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {
@@ -309,9 +298,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           log.debug({ step: name }, "stopping");
           await fn();
         };
-        for (const t of timers) clearInterval(t);
         streetlights.halt();
-        await step("periodic tasks", () => Promise.all(running));
+        await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { createApp } from "./app.js";
-import { loadConfig } from "./config.js";
-import { t } from "./i18n.js";
-import { createLogger } from "./log.js";
+import { loadConfig } from "./platform/config.js";
+import { t } from "./platform/i18n.js";
+import { createLogger } from "./platform/log.js";
 
 /** Loads the configuration and starts the service. Invalid configuration exits 1 before any port opens. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {

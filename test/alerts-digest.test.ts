@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startReceiver, tempDir } from "../harness/helpers.js";
 import { createDigest } from "../src/alerts/digest.js";
 import { createAlertEngine } from "../src/alerts/engine.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
-import { createRegistry, DeviceInputSchema } from "../src/devices/registry.js";
-import { createLogger } from "../src/log.js";
-import { openStateStore, type StateStore } from "../src/store/state-store.js";
+import { createLogger } from "../src/platform/log.js";
+import { createRegistry, DeviceInputSchema } from "../src/registry/registry.js";
+import { openStateStore, type StateStore } from "../src/state.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
-import { startReceiver, tempDir } from "./helpers.js";
 
 describe("the morning digest (fake time)", () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
@@ -26,7 +26,7 @@ describe("the morning digest (fake time)", () => {
 
   it("after dawn, once a day per town: last night's unlit lights by cause and the alerts still open", async () => {
     let now = Date.parse("2025-11-22T08:00:00+08:00");
-    const registry = await createRegistry(state);
+    const registry = await createRegistry(state.devices);
     await registry.register(
       ["L1", "L2", "L3", "Z1"].map((id) =>
         DeviceInputSchema.parse({ id, family: "streetlight", town: id.startsWith("Z") ? "朱沱镇" : "来苏镇", village: "v", lat: 29.35, lon: 105.9 }),

@@ -1,8 +1,18 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connectDevice,
+  publish,
+  type Received,
+  readSse,
+  registerLight,
+  startReceiver,
+  startTestApp,
+  type TestApp,
+  waitUntil,
+} from "../harness/helpers.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { connectDevice, publish, type Received, readSse, registerLight, startReceiver, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 describe("an outage end to end: a light goes dark, the technician hears once, acknowledges, the repair resolves it", () => {
   let t: TestApp;

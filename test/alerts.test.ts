@@ -1,13 +1,13 @@
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Received, startReceiver, tempDir } from "../harness/helpers.js";
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "../src/alerts/feeds.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
-import { createRegistry, DeviceInputSchema } from "../src/devices/registry.js";
-import { createLogger } from "../src/log.js";
-import { openStateStore, type StateStore } from "../src/store/state-store.js";
-import { type Received, startReceiver, tempDir } from "./helpers.js";
+import { createLogger } from "../src/platform/log.js";
+import { createRegistry, DeviceInputSchema } from "../src/registry/registry.js";
+import { openStateStore, type StateStore } from "../src/state.js";
 
 const ctx = { family: "streetlight" as const, town: "来苏镇", village: "梳妆台村", station: null, detail: "4 W, expected 30 W" };
 
@@ -56,7 +56,7 @@ describe("blending conditions to alerts", () => {
     const dir = tempDir();
     const state = await openStateStore(dir.path);
     try {
-      const registry = await createRegistry(state);
+      const registry = await createRegistry(state.devices);
       const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
       const feed = createBlendingFeed({ engine: e, registry });
       const stalled = { type: "stalled" as const, station: "qj", machineId: "M1", since: "", detail: "scale still" };
@@ -88,7 +88,7 @@ describe("inhibition", () => {
     dir.remove();
   });
   it("energy_limited holds back dark; most of a village out gives one village alert over the per-light ones", async () => {
-    const registry = await createRegistry(state);
+    const registry = await createRegistry(state.devices);
     const lights = Array.from({ length: 10 }, (_, i) =>
       DeviceInputSchema.parse({ id: `V-${i}`, family: "streetlight", town: "来苏镇", village: "梳妆台村", lat: 29.35, lon: 105.91 + i * 0.001 }),
     );

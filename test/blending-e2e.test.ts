@@ -1,7 +1,7 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { ADMIN_KEY, publish, readSse, startStation, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { ADMIN_KEY, publish, readSse, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 
 const STATION = "qijiang";
 

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/platform/config.js";
 
 describe("configuration", () => {
   it("runs the embedded setup with no settings at all", () => {

@@ -5,10 +5,10 @@ import type { MqttClient } from "mqtt";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "./helpers.js";
-import { serviceAvailable } from "./services.js";
 
 /**
  * The web console end to end: the real service with the console built from web/, Debian's

@@ -13,7 +13,7 @@ import {
   topics,
 } from "../devices/index.js";
 import { EXACT_KNOWN } from "../devices/time.js";
-import { reading } from "./helpers.js";
+import { reading } from "../harness/helpers.js";
 
 const NOW = Date.UTC(2025, 10, 21, 10, 5);
 const enc = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));

@@ -1,5 +1,5 @@
 import { afterEach } from "vitest";
-import { tempDir } from "./helpers.js";
+import { tempDir } from "../harness/helpers.js";
 
 /** A fresh directory per call, each removed after the test that made it. Call at the top of a file or describe. */
 export function tempDirPerTest(): () => string {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FAULT_CODES, REJECT_REASONS } from "../devices/index.js";
-import { SETTINGS } from "../src/config.js";
+import { SETTINGS } from "../src/platform/config.js";
 
 describe("documents stay true", () => {
   const readme = readFileSync("README.md", "utf8");

@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../harness/helpers.js";
 import { openWal } from "../src/ingest/wal.js";
-import { openDb } from "../src/store/duckdb.js";
-import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/store/duckdb-telemetry.js";
+import { openDb } from "../src/storage/duckdb.js";
+import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
 import { tempDirPerTest } from "./dirs.js";
-import { tempDir } from "./helpers.js";
 import { telemetryStoreContract } from "./store-contract.js";
 
 telemetryStoreContract("embedded (DuckDB)", async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN_KEY, connect, publish, reading, tempDir } from "./helpers.js";
-import { type ServiceProcess as Proc, startServiceProcess as startService } from "./services.js";
+import { ADMIN_KEY, connect, publish, reading, tempDir } from "../harness/helpers.js";
+import { type ServiceProcess as Proc, startServiceProcess as startService } from "../harness/services.js";
 
 const api = (p: Proc, path: string, init: RequestInit = {}) =>
   fetch(`http://127.0.0.1:${p.http}${path}`, {

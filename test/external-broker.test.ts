@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "./helpers.js";
-import { MOSQUITTO, type Mosquitto, serviceAvailable, startMosquitto } from "./services.js";
+import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
+import { MOSQUITTO, type Mosquitto, serviceAvailable, startMosquitto } from "../harness/services.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { localizeDetail } from "../src/i18n.js";
+import { reading } from "../harness/helpers.js";
+import { localizeDetail } from "../src/platform/i18n.js";
 import { DEFAULT_PROFILE } from "../src/streetlights/expectation.js";
 import { initialState, instantCondition } from "../src/streetlights/rules.js";
-import { reading } from "./helpers.js";
 
 const CJK = /[\u4e00-\u9fff]/;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDevice, publish, reading, startTestApp, type TestApp } from "./helpers.js";
+import { connectDevice, publish, reading, startTestApp, type TestApp } from "../harness/helpers.js";
 
 const HEADER = "id,family,town,village,lat,lon,lampW,panelWp,batteryAh,controllerSerial,moduleImei,station,hopperMaterials";
 

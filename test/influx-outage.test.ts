@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
-import { INFLUXD, type Influx, serviceAvailable, startInflux } from "./services.js";
+import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
 
 const run = serviceAvailable("InfluxDB", INFLUXD, "apt-get install influxdb");
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from "vitest";
-import { createLogger } from "../src/log.js";
-import { createInfluxTelemetryStore } from "../src/store/influx-telemetry.js";
-import { INFLUXD, type Influx, serviceAvailable, startInflux } from "./services.js";
+import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
+import { createLogger } from "../src/platform/log.js";
+import { createInfluxTelemetryStore } from "../src/storage/influx-telemetry.js";
 import { telemetryStoreContract } from "./store-contract.js";
 
 const run = serviceAvailable("InfluxDB", INFLUXD, "apt-get install influxdb");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closed, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "./helpers.js";
+import { closed, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 
 describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => {
   let t: TestApp;

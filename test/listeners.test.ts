@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir } from "./helpers.js";
-import { findBinary, freePort, serviceAvailable } from "./services.js";
+import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir } from "../harness/helpers.js";
+import { findBinary, freePort, serviceAvailable } from "../harness/services.js";
 
 const OPENSSL = findBinary("openssl", ["/usr/bin/openssl", "openssl"]);
 const run = serviceAvailable("openssl (to make a test certificate)", OPENSSL, "apt-get install openssl");

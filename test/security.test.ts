@@ -1,6 +1,6 @@
 import { connect as netConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_KEY, closed, connect, connectDevice, publish, reading, registerLight, startTestApp, type TestApp } from "./helpers.js";
+import { ADMIN_KEY, closed, connect, connectDevice, publish, reading, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
 
 describe("device security", () => {
   let t: TestApp;

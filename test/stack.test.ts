@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { z } from "zod";
 import { numericFields } from "../devices/index.js";
-import { loadConfig } from "../src/config.js";
-import { DERIVED } from "../src/store/derived.js";
-import { reading } from "./helpers.js";
-import { INFLUXD, type Influx, serviceAvailable, startInflux } from "./services.js";
+import { reading } from "../harness/helpers.js";
+import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
+import { loadConfig } from "../src/platform/config.js";
+import { DASHBOARD_POINTS } from "../src/storage/dashboard-points.js";
 
 type Compose = {
   services: Record<
@@ -106,7 +106,7 @@ const sampleFields: Record<string, string[]> = {
 };
 const schema: Record<string, { tags: readonly string[]; fields: readonly string[] }> = {
   ...Object.fromEntries(Object.entries(sampleFields).map(([m, f]) => [m, { tags: DEVICE_TAGS, fields: [...f, "payload", "receivedAt"] }])),
-  ...DERIVED,
+  ...DASHBOARD_POINTS,
 };
 const known = (list: readonly string[], name: string) => list.includes(name) || list.some((f) => f.endsWith(".*") && name.startsWith(f.slice(0, -1)));
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_KEY, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { createSimClock } from "../simulators/clock.js";
 import { seeded } from "../simulators/random.js";
 import { startStation } from "../simulators/station.js";
-import { ADMIN_KEY, startTestApp, type TestApp, waitUntil } from "./helpers.js";
 
 describe("station simulator against the service (accelerated)", () => {
   let t: TestApp;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { numericFields } from "../devices/index.js";
-import type { StoredReading, TelemetryStore } from "../src/store/telemetry-store.js";
+import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
 
 /**
  * The contract every telemetry store passes. `open` gives a fresh empty store; `reopen`

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDevice, publish, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { connectDevice, publish, registerLight, startTestApp, type TestApp } from "./helpers.js";
 
 describe("a light that sends its buffer late", () => {
   let t: TestApp;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "../harness/helpers.js";
 import { createSimClock } from "../simulators/clock.js";
 import { type PlannedLight, planDistrict, runDistrict } from "../simulators/district.js";
 import type { LightFault } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
-import { startTestApp, type TestApp } from "./helpers.js";
 
 /** What each planted fault must be found as. */
 const EXPECTED: Record<LightFault, string> = {

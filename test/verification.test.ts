@@ -1,9 +1,9 @@
 import ExcelJS from "exceljs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_KEY, connectDevice, publish, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, nightOf } from "../src/streetlights/expectation.js";
 import { windowDates } from "../src/verification/service.js";
-import { ADMIN_KEY, connectDevice, publish, registerLight, startTestApp, type TestApp } from "./helpers.js";
 
 const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const BASE = { lat: 29.3512, lon: 105.9113 };

@@ -1,5 +1,5 @@
-import type { Registry } from "../devices/registry.js";
-import type { Lang } from "../i18n.js";
+import type { Lang } from "../platform/i18n.js";
+import type { Registry } from "../registry/registry.js";
 import type { NightStore } from "../streetlights/store.js";
 import type { AlertEngine } from "./engine.js";
 import type { Notifier } from "./notifier.js";

@@ -1,6 +1,6 @@
 import type { Condition as BlendCondition } from "../blending/monitor.js";
-import type { Registry } from "../devices/registry.js";
-import type { DeviceRecord } from "../store/state-store.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
 import { type AlertEngine, LIGHT_TYPES, VILLAGE_TYPE } from "./engine.js";
 
 /** Most of a village: at least this share of its lights (and at least 5) dark or offline together (proposal). */

@@ -1,7 +1,8 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { z } from "zod";
-import { type Lang, localizeDetail } from "../i18n.js";
-import type { Logger } from "../log.js";
+import { topics } from "../../devices/index.js";
+import { type Lang, localizeDetail } from "../platform/i18n.js";
+import type { Logger } from "../platform/log.js";
 import type { Alert, AlertEngine, HistoryEntry } from "./engine.js";
 import type { AlertStore } from "./store.js";
 
@@ -185,7 +186,7 @@ export function createNotifier(deps: {
       await post(c.url ?? "", { msgtype: "markdown", markdown: { content: d.text } });
     } else {
       for (const a of alerts)
-        await deps.publish(`alerts/${a.town ?? a.station ?? "-"}/${a.type}`, {
+        await deps.publish(topics.alert(a.town ?? a.station, a.type), {
           id: a.id,
           deviceId: a.deviceId,
           type: a.type,

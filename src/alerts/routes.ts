@@ -1,9 +1,9 @@
 import { z } from "zod";
-import type { Principal } from "../http/api-keys.js";
+import type { Principal } from "../access/api-keys.js";
 import { notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
-import { type Lang, localizeDetail } from "../i18n.js";
+import { type Lang, localizeDetail } from "../platform/i18n.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 

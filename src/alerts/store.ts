@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../store/duckdb.js";
+import type { Db, Migration } from "../storage/duckdb.js";
 import type { Alert } from "./engine.js";
 
 export const ALERTS_MIGRATION: Migration = {

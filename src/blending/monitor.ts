@@ -1,15 +1,16 @@
 import { EventEmitter } from "node:events";
-import type { BlenderBatch, BlenderTelemetry } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
+import { type BlenderBatch, type BlenderTelemetry, topics } from "../../devices/index.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
-import type { DerivedPoint } from "../store/derived.js";
+import type { Registry } from "../registry/registry.js";
+import type { DashboardPoint } from "../storage/dashboard-points.js";
+import type { CommandBus } from "../transport/command-bus.js";
 import { evaluateBatch } from "./batch.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
-import type { Blending, CommandBus } from "./service.js";
+import type { Blending } from "./service.js";
 import type { BatchRecord, BlendingStore } from "./store.js";
 
 /** Proposal: longer than a mixing cycle (1–2 min, DOMAIN.md §3), during which the scale rightly stands still. */
@@ -53,11 +54,11 @@ export function createBlendingMonitor(deps: {
   presence: Presence;
   bus: CommandBus;
   clock: () => number;
-  /** Points for dashboards (src/store/derived.ts). */
-  derive?: (points: DerivedPoint[]) => void;
+  /** Points for dashboards (src/storage/dashboard-points.ts). */
+  writeDashboardPoints?: (points: DashboardPoint[]) => void;
 }) {
   const { store, blending, registry, presence, bus, clock } = deps;
-  const derive = deps.derive ?? (() => undefined);
+  const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
   const machines = new Map<string, MachineState>();
   /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed). */
   const lastBatches = new Map<string, BatchRecord>();
@@ -135,7 +136,7 @@ export function createBlendingMonitor(deps: {
         const last = lastBatches.get(b.machineId);
         if (b.state === "complete" && (!last || (last.endedAt ?? 0) <= (b.endedAt ?? 0))) lastBatches.set(b.machineId, b);
       }
-      derive(
+      writeDashboardPoints(
         [...changed.values()]
           .filter((b) => b.state === "complete" && b.evaluation && b.endedAt !== null)
           .map((b) => {
@@ -166,7 +167,7 @@ export function createBlendingMonitor(deps: {
     if (!o) return;
     const p = await blending.progress(orderId, await store.batchesOf(orderId));
     events.emit("progress", orderId, p);
-    derive([
+    writeDashboardPoints([
       {
         measurement: "blending_order",
         tags: { station: o.station, order: o.id, machine: o.machineId ?? "" },
@@ -183,9 +184,7 @@ export function createBlendingMonitor(deps: {
       },
     ]);
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
-    await bus
-      .publish(`stations/${o.station}/orders/${o.id}/progress`, { orderId: o.id, state: o.state, ...p }, { retain: true })
-      .catch(() => undefined);
+    await bus.publish(topics.orderProgress(o.station, o.id), { orderId: o.id, state: o.state, ...p }, { retain: true }).catch(() => undefined);
   }
   blending.events.on("order", (o) => void publishProgress(o.id));
 

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
-import type { Principal } from "../http/api-keys.js";
+import type { Principal } from "../access/api-keys.js";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
-import { localizeDetail } from "../i18n.js";
+import { localizeDetail } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";

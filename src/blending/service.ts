@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { RecipeCommand } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
 import { conflict, invalid, notFound } from "../http/errors.js";
+import type { Registry } from "../registry/registry.js";
+import type { CommandBus } from "../transport/command-bus.js";
 import { defaultTolerance, type Tolerance } from "./batch.js";
 import { BUILTIN_MATERIALS, type Material } from "./materials.js";
 import { computeProgress, type Progress } from "./progress.js";
@@ -11,12 +12,6 @@ import { formatGrade, type Grade, parseGrade, type SolveResult, solve, type Trac
 import type { BlendingStore, Formula, Order, OrderState, Station } from "./store.js";
 
 export const DEFAULT_MATERIALS = ["urea", "map", "kcl", "filler"];
-
-/** Sends a command to a device at QoS 1 (embedded broker or external). */
-export type CommandBus = {
-  command(family: "blender", id: string, name: string, body: unknown, opts?: { retain?: boolean }): Promise<void>;
-  publish(topic: string, body: unknown, opts: { retain: boolean }): Promise<void>;
-};
 
 /**
  * Stations, materials, formulas and orders: what an operator sets up, and the commands that

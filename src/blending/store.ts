@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../store/duckdb.js";
+import type { Db, Migration } from "../storage/duckdb.js";
 import type { Evaluation, Tolerance } from "./batch.js";
 import type { Material } from "./materials.js";
 import type { WorkingHours } from "./schedule.js";

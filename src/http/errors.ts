@@ -1,4 +1,4 @@
-import type { MessageKey } from "../i18n.js";
+import type { MessageKey } from "../platform/i18n.js";
 
 /** An API error with a stable code; the handler in server.ts turns it into `{error:{code, message, details?}}`. */
 export class ApiError extends Error {

@@ -8,10 +8,10 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
-import { type Lang, langFromHeader, t } from "../i18n.js";
-import type { Logger } from "../log.js";
-import type { Role } from "../store/state-store.js";
-import type { ApiKeys, Principal } from "./api-keys.js";
+import type { ApiKeys, Principal } from "../access/api-keys.js";
+import { ROLES, type Role } from "../access/roles.js";
+import { type Lang, langFromHeader, t } from "../platform/i18n.js";
+import type { Logger } from "../platform/log.js";
 import { ApiError } from "./errors.js";
 
 declare module "fastify" {
@@ -36,8 +36,8 @@ export type Api = FastifyInstance<
   ZodTypeProvider
 >;
 
-/** The role a route needs, as the OpenAPI document shows it. */
-export const ALL_ROLES: readonly Role[] = ["admin", "operator", "finance", "technician"];
+/** Every role (routes any signed-in caller may use). */
+export const ALL_ROLES: readonly Role[] = ROLES;
 
 export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; lang: Lang; trustProxy: boolean }): Promise<Api> {
   const app = Fastify({

@@ -1,9 +1,9 @@
 import { EventEmitter } from "node:events";
 import { type DecodedMessage, decodePayload, type Family, parseTopic, type RejectReason } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
-import type { DeviceRecord } from "../store/state-store.js";
-import type { StoredReading } from "../store/telemetry-store.js";
-import type { Metrics } from "../system/metrics.js";
+import type { Metrics } from "../platform/metrics.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
+import type { StoredReading } from "../storage/telemetry-store.js";
 import type { InboundMessage, Verdict, VerdictCallback } from "./message.js";
 import type { Presence } from "./presence.js";
 import type { StoreWriter } from "./store-writer.js";

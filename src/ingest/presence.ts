@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Family } from "../../devices/index.js";
-import type { PresenceEvent } from "../store/state-store.js";
+import type { PresenceEvent } from "./presence-store.js";
 
 export type PresenceState = { online: boolean; since: number; lastSeen: number | null; cause: string; connected: boolean; fw?: string };
 export type PresenceChange = { deviceId: string; family: Family; online: boolean; cause: string; at: number };

@@ -1,5 +1,5 @@
-import type { RejectRecord, StateStore } from "../store/state-store.js";
-import type { StoredReading, TelemetryStore } from "../store/telemetry-store.js";
+import type { StoredReading, TelemetryStore } from "../storage/telemetry-store.js";
+import type { RejectRecord, RejectStore } from "./rejects.js";
 import type { Sink } from "./store-writer.js";
 
 /**
@@ -34,7 +34,7 @@ export function telemetrySink(store: TelemetryStore, logLines?: (from: number, t
 }
 
 /** Rejected messages to the state store, kept for inspection. */
-export function rejectSink(state: StateStore): Sink {
+export function rejectSink(state: RejectStore): Sink {
   return {
     name: "rejects",
     accepts: (r) => r.kind === "reject",

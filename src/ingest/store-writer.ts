@@ -1,4 +1,4 @@
-import type { Logger } from "../log.js";
+import type { Logger } from "../platform/log.js";
 import type { Wal, WalRecord } from "./wal.js";
 
 export type StoreWriterMetrics = {

@@ -1,8 +1,8 @@
 import { closeSync, constants, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
-import type { RejectRecord } from "../store/state-store.js";
-import type { StoredReading } from "../store/telemetry-store.js";
+import type { StoredReading } from "../storage/telemetry-store.js";
+import type { RejectRecord } from "./rejects.js";
 
 /**
  * The write-ahead log: what makes an acknowledged message durable.

@@ -1,12 +1,12 @@
 import { EventEmitter } from "node:events";
 import type { StreetlightTelemetry } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
-import type { Logger } from "../log.js";
-import type { DerivedPoint } from "../store/derived.js";
-import type { DeviceRecord } from "../store/state-store.js";
-import type { TelemetryStore } from "../store/telemetry-store.js";
+import type { Logger } from "../platform/log.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
+import type { DashboardPoint } from "../storage/dashboard-points.js";
+import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightAround, nightOf, type Profile, ProfileSchema } from "./expectation.js";
 import { computeNight, flagChargeFaults, type NightRecord } from "./nightly.js";
 import { CONDITIONS, type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
@@ -36,15 +36,15 @@ export function createStreetlightMonitor(deps: {
   clock: () => number;
   reportIntervalMs: number;
   log: Logger;
-  /** Points for dashboards (src/store/derived.ts). */
-  derive?: (points: DerivedPoint[]) => Promise<void> | void;
+  /** Points for dashboards (src/storage/dashboard-points.ts). */
+  writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
-  const derive = deps.derive ?? (() => undefined);
+  const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
   const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
-  const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DerivedPoint => ({
+  const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DashboardPoint => ({
     measurement: "streetlight_condition",
     tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
     fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
@@ -55,7 +55,7 @@ export function createStreetlightMonitor(deps: {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
-    void derive([conditionPoint(d, condition, c.online, c.at)]);
+    void writeDashboardPoints([conditionPoint(d, condition, c.online, c.at)]);
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
   });
   const recent = new Map<string, Recent>();
@@ -177,7 +177,7 @@ export function createStreetlightMonitor(deps: {
         });
         await nights.write(records);
         written += records.length;
-        await derive(
+        await writeDashboardPoints(
           records.map((rec) => {
             const d = registry.get(rec.deviceId);
             return {
@@ -212,7 +212,7 @@ export function createStreetlightMonitor(deps: {
       const next = step(prev, body, i, () => neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
-        void derive([conditionPoint(r.device, next.condition, true, next.since)]);
+        void writeDashboardPoints([conditionPoint(r.device, next.condition, true, next.since)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
       }
       const last = recent.get(r.device.id);

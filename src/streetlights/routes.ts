@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
 import { invalid, notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
-import { localizeDetail } from "../i18n.js";
+import { localizeDetail } from "../platform/i18n.js";
+import type { Registry } from "../registry/registry.js";
 import { expectationAt, localDate } from "./expectation.js";
 import type { StreetlightMonitor } from "./monitor.js";
 import { CONDITIONS } from "./rules.js";

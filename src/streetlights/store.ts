@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../store/duckdb.js";
+import type { Db, Migration } from "../storage/duckdb.js";
 import type { NightRecord } from "./nightly.js";
 
 export type LightWindow = { deviceId: string; litNights: number; pvDays: number; lastTs: number | null; lat: number | null; lon: number | null };

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import type { ApiKeys } from "../http/api-keys.js";
+import type { ApiKeys } from "../access/api-keys.js";
+import { ROLES } from "../access/roles.js";
 import { notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
-import { ROLES } from "../store/state-store.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../platform/metrics.js";
 
 /** Health, readiness, metrics and API key management. */
 export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKeys; readiness: () => Promise<Record<string, boolean>> }) {

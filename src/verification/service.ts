@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
-import type { Registry } from "../devices/registry.js";
-import type { DerivedPoint } from "../store/derived.js";
+import type { Registry } from "../registry/registry.js";
+import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { NightStore } from "../streetlights/store.js";
 import type { Project } from "./claims.js";
 import type { VerificationStore } from "./store.js";
@@ -33,8 +33,8 @@ export function createVerification(deps: {
   nights: NightStore;
   registry: Registry;
   settings: VerifySettings;
-  /** Points for dashboards (src/store/derived.ts). */
-  derive?: (points: DerivedPoint[]) => void;
+  /** Points for dashboards (src/storage/dashboard-points.ts). */
+  writeDashboardPoints?: (points: DashboardPoint[]) => void;
 }) {
   const { store, nights, registry, settings } = deps;
 
@@ -105,13 +105,13 @@ export function createVerification(deps: {
       await store.logReport({ id: reportId, kind, params: params as unknown as Record<string, unknown>, digest: d, keyName, createdAt: Date.now() });
       if (kind === "json" && !params.town && !params.project) {
         const now = Date.now();
-        const point = (town: string, project: string, x: ReturnType<typeof summarise>): DerivedPoint => ({
+        const point = (town: string, project: string, x: ReturnType<typeof summarise>): DashboardPoint => ({
           measurement: "verification_summary",
           tags: { town, project },
           fields: { claimed: x.claimed, reporting: x.reporting, verified: x.verified, verifiedSubsidyYuan: x.verifiedSubsidyYuan },
           ts: now,
         });
-        deps.derive?.([...r.byTown.map((t) => point(t.town, "", t)), ...r.byProject.map((p) => point(p.town, p.projectId, p))]);
+        deps.writeDashboardPoints?.([...r.byTown.map((t) => point(t.town, "", t)), ...r.byProject.map((p) => point(p.town, p.projectId, p))]);
       }
       return { ...r, reportId, digest: d };
     },

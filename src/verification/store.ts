@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../store/duckdb.js";
+import type { Db, Migration } from "../storage/duckdb.js";
 import type { Claim, Project } from "./claims.js";
 
 export const VERIFICATION_MIGRATION: Migration = {

@@ -6,12 +6,12 @@ import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type Client } from "aedes";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { type Family, type ParsedTopic, parseTopic, topics } from "../../devices/index.js";
-import type { Registry } from "../devices/registry.js";
 import type { InboundMessage, Verdict } from "../ingest/message.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
-import type { Logger } from "../log.js";
-import type { Metrics } from "../system/metrics.js";
+import type { Logger } from "../platform/log.js";
+import type { Metrics } from "../platform/metrics.js";
+import type { Registry } from "../registry/registry.js";
 
 /** The device a connection authenticated as; set in `authenticate`, read in every hook after it. */
 const DEVICE = Symbol("agrilume.device");
@@ -143,7 +143,9 @@ export async function createEmbeddedBroker(deps: {
       filter === `${prefix}#` || (filter.startsWith(prefix) && !filter.includes("#") && !filter.slice(prefix.length).includes("/"));
     if (within(topics.commandFilter(device.family, device.id).slice(0, -1))) return true;
     const station = device.family === "blender" ? registry.get(device.id)?.station : null;
-    return !!station && (filter === `stations/${station}/#` || (filter.startsWith(`stations/${station}/orders/`) && !filter.includes("#")));
+    return (
+      !!station && (filter === topics.stationFilter(station) || (filter.startsWith(topics.stationOrdersPrefix(station)) && !filter.includes("#")))
+    );
   };
 
   broker.on("client", (client) => {

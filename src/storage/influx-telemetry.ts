@@ -1,7 +1,7 @@
 import { InfluxDB, type IPoint } from "influx";
 import { ConstantBackoff } from "influx/lib/src/backoff/constant.js";
 import { numericFields as fieldsOf } from "../../devices/index.js";
-import type { Logger } from "../log.js";
+import type { Logger } from "../platform/log.js";
 import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
 
 /**
@@ -221,7 +221,7 @@ export async function createInfluxTelemetryStore(
       }
       return n;
     },
-    async writeDerived(points) {
+    async writeDashboardPoints(points) {
       await ready();
       if (points.length === 0) return;
       await influx.writePoints(

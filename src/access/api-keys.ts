@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { ApiKeyRecord, Role, StateStore } from "../store/state-store.js";
+import type { Role } from "./roles.js";
+import type { ApiKeyRecord, KeyStore } from "./store.js";
 
 /**
  * API keys: `agl_` + 32 random bytes. Stored as SHA-256: a key is high-entropy random, so a
@@ -9,7 +10,7 @@ const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
 export type Principal = { keyId: string; name: string; role: Role; towns: string[] | null; stations: string[] | null };
 
-export async function createApiKeys(state: StateStore, clock: () => number = Date.now) {
+export async function createApiKeys(state: KeyStore, clock: () => number = Date.now) {
   const byHash = new Map<string, ApiKeyRecord>();
   for (const k of await state.allApiKeys()) if (k.revokedAt === null) byHash.set(k.keyHash, k);
 

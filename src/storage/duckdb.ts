@@ -25,13 +25,18 @@ export type Db = {
 /** The statements of a transaction under way. */
 export type Tx = Pick<Db, "conn" | "all" | "run" | "each">;
 
+/**
+ * A schema change. Features hand theirs to storage; several owners' parts may share one version (the first version
+ * of the state database is made of the registry's, the keys', the rejects' and presence's tables), and a version's
+ * parts are applied together in one transaction.
+ */
 export type Migration = { version: number; name: string; sql: string };
 
 /**
  * One DuckDB database file with its migrations applied. DuckDB connections are not safe for
  * interleaved transactions, so every statement goes through one queue.
  */
-export async function openDb(path: string, migrations: Migration[]): Promise<Db> {
+export async function openDb(path: string, migrations: readonly Migration[]): Promise<Db> {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const instance = await DuckDBInstance.create(path);
   const conn = await instance.connect();
@@ -88,16 +93,18 @@ export async function openDb(path: string, migrations: Migration[]): Promise<Db>
   return db;
 }
 
-async function migrate(db: Db, migrations: Migration[]): Promise<void> {
+async function migrate(db: Db, migrations: readonly Migration[]): Promise<void> {
   await db.run(
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
   );
   const done = new Set((await db.all<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version));
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (done.has(m.version)) continue;
+  const byVersion = new Map<number, Migration[]>();
+  for (const m of migrations) byVersion.set(m.version, [...(byVersion.get(m.version) ?? []), m]);
+  for (const [version, parts] of [...byVersion].sort((a, b) => a[0] - b[0])) {
+    if (done.has(version)) continue;
     await db.tx(async (t) => {
-      await t.run(m.sql);
-      await t.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [m.version, m.name]);
+      for (const m of parts) await t.run(m.sql);
+      await t.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, parts.map((m) => m.name).join(", ")]);
     });
   }
 }

@@ -230,7 +230,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       );
       return Number(rows[0]?.n ?? 0);
     },
-    async writeDerived(points) {
+    async writeDashboardPoints(points) {
       if (points.length === 0) return;
       await db.tx(async (t) => {
         for (const p of points) {

@@ -1,10 +1,14 @@
+/**
+ * The harness: the service and the real parts it talks to (brokers, stores, devices, webhook receivers), started on
+ * free ports in temporary directories. Tests and benchmarks both use it; nothing in src/ may.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { type App, createApp, type Started } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/log.js";
+import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/log.js";
 
 export const ADMIN_KEY = "test-admin-key-0123456789abcdef";
 

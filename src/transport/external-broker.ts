@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { topics } from "../../devices/index.js";
 import type { Pipeline } from "../ingest/pipeline.js";
-import type { Logger } from "../log.js";
+import type { Logger } from "../platform/log.js";
 
 export type ExternalBrokerOptions = {
   url: string;

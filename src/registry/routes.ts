@@ -5,11 +5,13 @@ import type { Api } from "../http/server.js";
 import { ALL_ROLES, inScope } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
-import type { DeviceRecord, StateStore } from "../store/state-store.js";
-import type { TelemetryStore } from "../store/telemetry-store.js";
-import { EVERY_MS } from "../store/telemetry-store.js";
+import type { PresenceStore } from "../ingest/presence-store.js";
+import type { RejectStore } from "../ingest/rejects.js";
+import type { TelemetryStore } from "../storage/telemetry-store.js";
+import { EVERY_MS } from "../storage/telemetry-store.js";
 import { parseDeviceCsv } from "./csv-import.js";
 import { DeviceInputSchema, type Registry } from "./registry.js";
+import type { DeviceRecord } from "./store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
 const Created = z.object({ id: z.string(), secret: z.string() });
@@ -25,13 +27,14 @@ export function deviceRoutes(
     presence: Presence;
     pipeline: Pipeline;
     telemetry: TelemetryStore;
-    state: StateStore;
+    rejects: RejectStore;
+    presenceHistory: PresenceStore;
     /** Closes a device's connection (after disabling or a new secret). */
     disconnect: (id: string) => void;
     clock: () => number;
   },
 ) {
-  const { registry, presence, pipeline, telemetry, state } = deps;
+  const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
 
   const view = (d: DeviceRecord) => {
     const p = presence.get(d.id);
@@ -210,7 +213,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const d = visible(req, req.params.id);
-      const r = await state.rejectsFor(d.id, req.query.limit);
+      const r = await rejects.rejectsFor(d.id, req.query.limit);
       return { deviceId: d.id, counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
     },
   );
@@ -226,7 +229,7 @@ export function deviceRoutes(
       },
     },
     async (req) => {
-      const r = await state.rejectsFor(null, req.query.limit);
+      const r = await rejects.rejectsFor(null, req.query.limit);
       return { counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
     },
   );
@@ -239,7 +242,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const d = visible(req, req.params.id);
-      const events = await state.presenceEvents(d.id, 100);
+      const events = await presenceHistory.presenceEvents(d.id, 100);
       return { deviceId: d.id, events: events.map((e) => ({ online: e.online, cause: e.cause, at: new Date(e.at).toISOString() })) };
     },
   );

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { DeviceIdSchema, type Family, MaterialCodeSchema } from "../../devices/index.js";
-import type { DeviceRecord, StateStore } from "../store/state-store.js";
 import { ProfileSchema } from "../streetlights/expectation.js";
 import { createVerifiedCache, hashSecret, newSecret, verifySecret } from "./secrets.js";
+import type { DeviceRecord, DeviceStore } from "./store.js";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 const Common = {
@@ -48,7 +48,7 @@ const COLUMNS = new Set(["id", "family", "name", "town", "village", "station", "
 export type Registry = Awaited<ReturnType<typeof createRegistry>>;
 
 /** The device registry: all devices in memory (lookups on every message), persisted in the state store. */
-export async function createRegistry(state: StateStore, clock: () => number = Date.now) {
+export async function createRegistry(state: DeviceStore, clock: () => number = Date.now) {
   const byId = new Map<string, DeviceRecord>();
   for (const d of await state.allDevices()) byId.set(d.id, d);
   // Kept as devices register (a device's family, town and village never change afterwards).

@@ -1,4 +1,4 @@
-import type { DerivedPoint } from "./derived.js";
+import type { DashboardPoint } from "./dashboard-points.js";
 
 /**
  * The telemetry store interface. Every implementation passes test/store-contract.ts.
@@ -46,8 +46,8 @@ export interface TelemetryStore {
   aggregate(q: AggQuery): Promise<AggRow[]>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;
-  /** Points the service derives for dashboards (src/store/derived.ts); best effort, not replayed. */
-  writeDerived(points: DerivedPoint[]): Promise<void>;
+  /** Points the service derives for dashboards (src/storage/dashboard-points.ts); best effort, not replayed. */
+  writeDashboardPoints(points: DashboardPoint[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * InfluxDB): what they are, with their tags and fields. The writers below and the dashboard test both
  * use these declarations, so a dashboard cannot query a field nobody writes.
  */
-export const DERIVED = {
+export const DASHBOARD_POINTS = {
   /** After every batch and order change: the order's progress. */
   blending_order: {
     tags: ["station", "order", "machine"],
@@ -18,6 +18,6 @@ export const DERIVED = {
   /** Each verification report made (JSON), per town and project. */
   verification_summary: { tags: ["town", "project"], fields: ["claimed", "reporting", "verified", "verifiedSubsidyYuan"] },
 } as const;
-export type DerivedMeasurement = keyof typeof DERIVED;
+export type DashboardMeasurement = keyof typeof DASHBOARD_POINTS;
 
-export type DerivedPoint = { measurement: DerivedMeasurement; tags: Record<string, string>; fields: Record<string, number | string>; ts: number };
+export type DashboardPoint = { measurement: DashboardMeasurement; tags: Record<string, string>; fields: Record<string, number | string>; ts: number };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BLENDER_REPORT_INTERVAL_S, STREETLIGHT_REPORT_INTERVAL_S } from "../devices/index.js";
+import { BLENDER_REPORT_INTERVAL_S, STREETLIGHT_REPORT_INTERVAL_S } from "../../devices/index.js";
 
 /**
  * All configuration, from AGRILUME_* environment variables and optionally a JSON file

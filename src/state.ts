@@ -1,0 +1,37 @@
+import { KEYS_MIGRATION, keyStore } from "./access/store.js";
+import { ALERTS_MIGRATION } from "./alerts/store.js";
+import { BLENDING_MIGRATION } from "./blending/store.js";
+import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
+import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
+import { deviceStore, REGISTRY_MIGRATION } from "./registry/store.js";
+import { openStateDb } from "./storage/state-db.js";
+import { STREETLIGHT_MIGRATION } from "./streetlights/store.js";
+import { VERIFICATION_MIGRATION } from "./verification/store.js";
+
+/** Every owner's tables in the state database, in the order their versions were introduced. */
+export const STATE_MIGRATIONS = [
+  REGISTRY_MIGRATION,
+  KEYS_MIGRATION,
+  REJECTS_MIGRATION,
+  PRESENCE_MIGRATION,
+  BLENDING_MIGRATION,
+  STREETLIGHT_MIGRATION,
+  VERIFICATION_MIGRATION,
+  ALERTS_MIGRATION,
+];
+
+/**
+ * Part of the composition root: opens the state database with every feature's migrations and hands each owner its
+ * own queries. (Features build their stores on `db` themselves; these four are shared by several parts.)
+ */
+export async function openStateStore(dataDir: string) {
+  const base = await openStateDb(dataDir, STATE_MIGRATIONS);
+  return {
+    ...base,
+    devices: deviceStore(base.db),
+    keys: keyStore(base.db),
+    rejects: rejectStore(base.db),
+    presence: presenceStore(base.db),
+  };
+}
+export type StateStore = Awaited<ReturnType<typeof openStateStore>>;
