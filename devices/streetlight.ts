@@ -54,3 +54,22 @@ export type StreetlightTelemetry = z.infer<typeof StreetlightTelemetrySchema>;
 
 /** How often a light reports, and so when silence means offline (3 × this). */
 export const STREETLIGHT_REPORT_INTERVAL_S = 300;
+
+/**
+ * A light's lighting profile, registered with the light (and, from protocol v1.1, sent to it): when it should be lit and
+ * at what power (DOMAIN.md §2 "When a lamp should be lit"; the rules judge a light against it).
+ */
+export const StageSchema = z.union([
+  z.object({ afterDuskH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
+  z.object({ beforeDawnH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
+]);
+export const ProfileSchema = z.object({
+  /** dusk_to_dawn, or dusk_plus: lit for `hours` after dusk. */
+  mode: z.enum(["dusk_to_dawn", "dusk_plus"]).default("dusk_to_dawn"),
+  hours: z.number().positive().max(16).optional(),
+  /** Dimming stages, later ones win: e.g. 100 % from dusk, 50 % after 4 h, 100 % the last hour (DOMAIN.md §2). */
+  stages: z
+    .array(StageSchema)
+    .max(8)
+    .default([{ afterDuskH: 0, pct: 100 }]),
+});

@@ -1,6 +1,6 @@
 import type { Lang } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
-import type { NightStore } from "../streetlights/store.js";
+import type { NightStore } from "../streetlights/index.js";
 import type { AlertEngine } from "./engine.js";
 import type { Notifier } from "./notifier.js";
 

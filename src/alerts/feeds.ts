@@ -1,4 +1,4 @@
-import type { Condition as BlendCondition } from "../blending/monitor.js";
+import type { Condition as BlendCondition } from "../blending/index.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import { type AlertEngine, LIGHT_TYPES, VILLAGE_TYPE } from "./engine.js";

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { DeviceIdSchema, type Family, MaterialCodeSchema } from "../../devices/index.js";
-import { ProfileSchema } from "../streetlights/expectation.js";
+import { DeviceIdSchema, type Family, MaterialCodeSchema, ProfileSchema } from "../../devices/index.js";
 import { createVerifiedCache, hashSecret, newSecret, verifySecret } from "./secrets.js";
 import type { DeviceRecord, DeviceStore } from "./store.js";
 
@@ -27,7 +26,7 @@ export const StreetlightInputSchema = z.object({
     .string()
     .regex(/^\d{15}$/, "IMEI is 15 digits")
     .optional(),
-  /** Lighting profile: dusk to dawn by default; dusk plus N hours; dimming stages (src/streetlights/expectation.ts). */
+  /** Lighting profile: dusk to dawn by default; dusk plus N hours; dimming stages (devices/streetlight.ts). */
   profile: ProfileSchema.optional(),
 });
 export const BlenderInputSchema = z.object({

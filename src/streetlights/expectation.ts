@@ -1,5 +1,6 @@
 import SunCalc from "suncalc";
-import { z } from "zod";
+import type { z } from "zod";
+import type { ProfileSchema } from "../../devices/index.js";
 
 /**
  * When a light should be lit, and at what power (DOMAIN.md §2 "When a lamp should be lit").
@@ -10,20 +11,7 @@ import { z } from "zod";
  */
 export const BAND_MS = 30 * 60_000;
 
-export const StageSchema = z.union([
-  z.object({ afterDuskH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
-  z.object({ beforeDawnH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
-]);
-export const ProfileSchema = z.object({
-  /** dusk_to_dawn, or dusk_plus: lit for `hours` after dusk. */
-  mode: z.enum(["dusk_to_dawn", "dusk_plus"]).default("dusk_to_dawn"),
-  hours: z.number().positive().max(16).optional(),
-  /** Dimming stages, later ones win: e.g. 100 % from dusk, 50 % after 4 h, 100 % the last hour (DOMAIN.md §2). */
-  stages: z
-    .array(StageSchema)
-    .max(8)
-    .default([{ afterDuskH: 0, pct: 100 }]),
-});
+export { ProfileSchema, StageSchema } from "../../devices/index.js";
 export type Profile = z.infer<typeof ProfileSchema>;
 export const DEFAULT_PROFILE: Profile = { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 100 }] };
 

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
-import type { NightStore } from "../streetlights/store.js";
+import type { NightStore } from "../streetlights/index.js";
 import type { Project } from "./claims.js";
 import type { VerificationStore } from "./store.js";
 import { fieldVisits, type LightResult, REASONS, summarise, type VerifySettings, verify } from "./verdict.js";

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { distanceM } from "../streetlights/expectation.js";
-import type { LightWindow } from "../streetlights/store.js";
+import { distanceM, type LightWindow } from "../streetlights/index.js";
 import type { Claim, Project } from "./claims.js";
 
 /**

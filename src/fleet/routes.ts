@@ -7,11 +7,11 @@ import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import { parseDeviceCsv } from "../registry/csv-import.js";
+import { DeviceInputSchema, type Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
-import { parseDeviceCsv } from "./csv-import.js";
-import { DeviceInputSchema, type Registry } from "./registry.js";
-import type { DeviceRecord } from "./store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
 const Created = z.object({ id: z.string(), secret: z.string() });
