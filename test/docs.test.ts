@@ -19,6 +19,15 @@ describe("documents stay true", () => {
     for (const group of new Set(routes)) expect(readme, group).toContain(`/${group}`);
   });
 
+  it("ARCHITECTURE.md's layout names every folder of src/", async () => {
+    const { readdirSync } = await import("node:fs");
+    const architecture = readFileSync("docs/ARCHITECTURE.md", "utf8");
+    const layout = architecture.slice(architecture.indexOf("## Layout"), architecture.indexOf("### The allowed directions"));
+    const folders = readdirSync("src", { withFileTypes: true }).filter((d) => d.isDirectory());
+    expect(folders.length).toBeGreaterThan(5);
+    for (const d of folders) expect(layout, d.name).toContain(`\`src/${d.name}/\``);
+  });
+
   it("no document repeats a section", () => {
     for (const file of ["README.md", "docs/ARCHITECTURE.md", "docs/PROTOCOL.md", "docs/BENCHMARKS.md"]) {
       const headings = readFileSync(file, "utf8")
