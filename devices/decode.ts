@@ -76,8 +76,11 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   try {
     json = JSON.parse(text);
   } catch (e: unknown) {
-    return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message : "not JSON" };
+    // (the parser quotes the text near the error, and may cut a character in half: keep the detail valid Unicode)
+    return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message.toWellFormed() : "not JSON" };
   }
+  const unsound = unsoundJson(payload, text, json);
+  if (unsound) return { ok: false, reason: "invalid", detail: unsound };
   const exact = contract.exact?.(json) === true;
   const parsed = exact ? ({ success: true, data: json } as const) : contract.schema.safeParse(json);
   if (!parsed.success) {
@@ -98,6 +101,75 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
   const message = { family, kind, body: parsed.data } as DecodedMessage;
   // (0x0a is never part of a longer UTF-8 sequence; 0xef first is the byte order mark the decoder dropped)
   return exact && payload.indexOf(0x0a) < 0 && payload[0] !== 0xef ? { ok: true, message, ts, ownJson: true } : { ok: true, message, ts };
+}
+
+const COLON = 0x3a;
+
+/**
+ * What JSON.parse lets through and no store may take: an unpaired UTF-16 surrogate written as an escape (`"\\ud800"`:
+ * valid UTF-8 bytes, but not Unicode text; DuckDB refuses the whole batch that holds it), and a key given twice
+ * (`"soc":99999,"soc":78`: the parser keeps the last, the stored bytes keep both). Returns why, or null.
+ *
+ * Cheap on the hot path: surrogates are looked for only when the text has an escape, and duplicate keys only when the
+ * payload has more colons than the parsed value has keys (each key has one colon, so equal counts prove there is no
+ * duplicate and no colon inside a string).
+ */
+function unsoundJson(payload: Uint8Array, text: string, json: unknown): string | null {
+  if (text.includes("\\u") && !wellFormed(json)) return "a string or key holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)";
+  let colons = 0;
+  for (let i = payload.indexOf(COLON); i >= 0; i = payload.indexOf(COLON, i + 1)) colons++;
+  if (colons === 0 || colons === countKeys(json)) return null;
+  const dup = duplicateKey(text);
+  return dup === null ? null : `key "${dup.slice(0, 64)}" appears twice in one object`;
+}
+
+function wellFormed(v: unknown): boolean {
+  if (typeof v === "string") return v.isWellFormed();
+  if (v === null || typeof v !== "object") return true;
+  if (Array.isArray(v)) return v.every(wellFormed);
+  for (const k in v) if (!k.isWellFormed() || !wellFormed((v as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
+function countKeys(v: unknown): number {
+  if (v === null || typeof v !== "object") return 0;
+  let n = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) n += countKeys(x);
+    return n;
+  }
+  for (const k in v) n += 1 + countKeys((v as Record<string, unknown>)[k]);
+  return n;
+}
+
+/** The first key that appears twice in one object of a text JSON.parse accepted, or null. */
+function duplicateKey(text: string): string | null {
+  // A stack of the keys seen in each open object (null for an open array).
+  const open: (Set<string> | null)[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = open.at(-1);
+      // a string directly followed (after white space) by a colon is a key
+      let k = j + 1;
+      while (text[k] === " " || text[k] === "\t" || text[k] === "\n" || text[k] === "\r") k++;
+      if (top && text[k] === ":") {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+      }
+      i = j + 1;
+      continue;
+    }
+    if (ch === "{") open.push(new Set());
+    else if (ch === "[") open.push(null);
+    else if (ch === "}" || ch === "]") open.pop();
+    i++;
+  }
+  return null;
 }
 
 /**

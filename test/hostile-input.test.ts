@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodePayload } from "../devices/index.js";
+import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+
+/** Issue 16, V1 and V2: one device's message must never stop the stores for everyone, nor count twice. */
+describe("hostile payloads", () => {
+  let t: TestApp;
+  let dev: { id: string; secret: string };
+  let other: { id: string; secret: string };
+  beforeAll(async () => {
+    t = await startTestApp({ AGRILUME_LOG_LEVEL: "warn" });
+    dev = await registerLight(t, "HOST-A");
+    other = await registerLight(t, "HOST-B");
+  });
+  afterAll(() => t.stop());
+
+  const rejects = async (id: string | null) =>
+    (await (await t.api(id ? `/api/v1/devices/${id}/rejects` : "/api/v1/rejects")).json()) as {
+      counts: Record<string, number>;
+      recent: { reason: string; detail: string }[];
+    };
+
+  /** After a hostile message, the other device's reading must still become queryable (the store writer is not stuck). */
+  const otherStillStored = async (ts: number) => {
+    const c = await connectDevice(t, other);
+    await publish(c, `streetlight/${other.id}/telemetry`, JSON.stringify(reading(ts)));
+    c.end();
+    await waitUntil(
+      async () =>
+        (await t.app.telemetry.raw({ deviceId: other.id, measurement: "streetlight_telemetry", from: ts, to: ts + 1, limit: 10 })).length === 1,
+      "the other device's reading stored",
+    );
+  };
+
+  it("stores an ordinary reading (the check the others rely on)", async () => {
+    await otherStillStored(Date.now() - 20_000);
+  });
+
+  it("V1: a lone UTF-16 surrogate, in a value or a key, is refused as invalid, and everything else is still stored", async () => {
+    const c = await connectDevice(t, dev);
+    const now = Date.now();
+    // JSON escapes of unpaired surrogates: valid UTF-8 bytes, invalid Unicode text
+    await publish(c, `streetlight/${dev.id}/status`, '{"online":true,"fw":"\\ud800"}');
+    await publish(c, `streetlight/${dev.id}/telemetry`, JSON.stringify(reading(now - 5000)).replace('"faults":[]', '"faults":[],"x\\udc00":1'));
+    // a non-JSON payload that starts with an emoji: the parser's message must not keep half of it
+    await publish(c, `streetlight/${dev.id}/telemetry`, "😀😀😀 not json");
+    c.end();
+    await otherStillStored(now - 1000);
+    const r = await rejects(dev.id);
+    expect(r.counts.invalid).toBe(2);
+    expect(r.counts.bad_json).toBe(1);
+    for (const x of r.recent) expect(x.detail.isWellFormed(), x.detail).toBe(true);
+    expect(
+      r.recent
+        .filter((x) => x.reason === "invalid")
+        .map((x) => x.detail)
+        .join(" "),
+    ).toMatch(/surrogate|代理/);
+    // the store writer is healthy
+    expect((await t.api("/ready")).status).toBe(200);
+  });
+
+  it("V2: a payload with a duplicate key is refused as invalid (validation and aggregates must see one value)", async () => {
+    const c = await connectDevice(t, dev);
+    const ts = Date.now() - 3000;
+    const body = JSON.stringify(reading(ts)).replace('"soc":78', '"soc":99999,"soc":78');
+    await publish(c, `streetlight/${dev.id}/telemetry`, body);
+    // a colon inside a string value is not a key: such a payload is still accepted
+    await publish(c, `streetlight/${dev.id}/status`, '{"online":true,"fw":"v1:2:3"}');
+    c.end();
+    await otherStillStored(Date.now() - 500);
+    const r = await rejects(dev.id);
+    expect(r.recent.find((x) => x.reason === "invalid" && /soc/.test(x.detail))).toBeDefined();
+    expect(await t.app.telemetry.count({ deviceId: dev.id, measurement: "streetlight_telemetry" })).toBe(0);
+    const agg = await t.app.telemetry.aggregate({
+      deviceId: dev.id,
+      measurement: "streetlight_telemetry",
+      from: ts - 60_000,
+      to: ts + 60_000,
+      every: "hour",
+    } as never);
+    expect(agg).toEqual([]);
+    expect(await t.app.telemetry.count({ deviceId: dev.id, measurement: "streetlight_status" })).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("decodePayload: sound JSON only", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const now = Date.now();
+  const status = (json: string) => decodePayload("streetlight", "status", enc(json), now, 65_536);
+  it.each([
+    ['{"online":true,"fw":"a:b"}', true],
+    ['{"online":true, "fw" :"x"}', true],
+    ['{"online":true,"fw":"\\"online\\":"}', true],
+    ['{"online":true,"fw":"\\ud83d\\ude00"}', true], // a surrogate pair is a character
+    ['{"online":true,"online":false}', false],
+    ['{"online":true,"fw":"x", "fw" : "y"}', false],
+    ['{"online":true,"fw":"\\ud800"}', false],
+    ['{"online":true,"fw":"\\udc00x"}', false],
+    ['{"online":true,"\\ud800":1}', false],
+  ])("%s → accepted %s", (json, ok) => {
+    expect(status(json).ok).toBe(ok);
+  });
+  it("finds a duplicate key in a nested object, and not across sibling objects", () => {
+    const tel = (extra: string) =>
+      decodePayload(
+        "blender",
+        "telemetry",
+        enc(JSON.stringify({ ts: now, state: "idle", hopperKg: { urea: 1 } }).replace('"urea":1', extra)),
+        now,
+        65_536,
+      );
+    const dup = tel('"urea":1,"urea":2');
+    expect(dup.ok).toBe(false);
+    if (!dup.ok) expect(dup.detail).toContain('"urea"');
+  });
+});
