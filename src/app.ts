@@ -272,7 +272,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       every(5_000, () => {
         const stored = Math.min(...Object.values(writer.checkpoints()));
         metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
-        metrics.spoolBytes.set(wal.bytes());
+        metrics.spoolBytes.set(wal.unstoredBytes());
+        metrics.walBytes.set(wal.bytes());
         metrics.storeQueueDepth.set(writer.queued());
         presence.sweep(clock());
         updateGauges();

@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync } from "node:fs";
+import { appendFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openWal, type WalEntry } from "../src/ingest/wal.js";
@@ -50,6 +50,69 @@ describe("write-ahead log", () => {
     wal.release(20);
     expect([...wal.replay(0)].every((r) => r.seq > 10)).toBe(true);
     await wal.close();
+  });
+
+  it("counts in the spool what no store holds yet, not the files: the current segment stays on disk once all of it is stored", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    for (let i = 1; i <= 10; i++) await wal.append(entry(i));
+    const [name] = readdirSync(path);
+    expect(wal.bytes()).toBe(statSync(join(path, name ?? "")).size);
+    expect(wal.unstoredBytes()).toBe(wal.bytes());
+    wal.release(10);
+    expect(wal.unstoredBytes()).toBe(0);
+    expect(readdirSync(path)).toEqual([name]);
+    const onDisk = wal.bytes();
+    expect(onDisk).toBe(statSync(join(path, name ?? "")).size);
+    await wal.append(entry(11));
+    expect(wal.unstoredBytes()).toBe(wal.bytes() - onDisk);
+    expect(wal.unstoredBytes()).toBeGreaterThan(0);
+    await wal.close();
+  });
+
+  it("follows the stores through the log a stretch at a time: over by less than 64 KiB, never under", async () => {
+    const wal = await openWal(dir());
+    const ends: number[] = []; // the log's size after each record
+    for (let i = 1; i <= 40; i++) {
+      const reading = {
+        measurement: "streetlight_telemetry",
+        deviceId: "L1",
+        ts: i,
+        receivedAt: i,
+        tags: {},
+        payload: { i, pad: "x".repeat(10_000) },
+      };
+      await wal.append({ kind: "reading", reading });
+      ends.push(wal.bytes());
+    }
+    for (const stored of [0, 7, 13, 26, 39, 40]) {
+      wal.release(stored);
+      const exact = wal.bytes() - (ends[stored - 1] ?? 0);
+      expect(wal.unstoredBytes(), `stored ${stored}`).toBeGreaterThanOrEqual(exact);
+      expect(wal.unstoredBytes(), `stored ${stored}`).toBeLessThan(exact + 64 * 1024);
+    }
+    expect(wal.unstoredBytes()).toBe(0);
+    await wal.close();
+  });
+
+  it("counts what an earlier start wrote until the stores are known to hold it", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    for (let i = 1; i <= 5; i++) await wal.append(entry(i));
+    await wal.close();
+    const again = await openWal(path);
+    expect(again.unstoredBytes()).toBe(again.bytes());
+    expect(again.unstoredBytes()).toBeGreaterThan(0);
+    await again.append(entry(6));
+    again.release(4);
+    expect(again.unstoredBytes()).toBe(again.bytes()); // the earlier segment is counted whole until all of it is stored
+    again.release(5);
+    expect(readdirSync(path)).toHaveLength(1); // deleted
+    expect(again.unstoredBytes()).toBe(again.bytes()); // record 6, exactly
+    expect(again.unstoredBytes()).toBeGreaterThan(0);
+    again.release(6);
+    expect(again.unstoredBytes()).toBe(0);
+    await again.close();
   });
 
   it("never reuses sequence numbers the stores already hold, even with the log removed", async () => {

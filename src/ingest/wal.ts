@@ -17,6 +17,10 @@ import type { StoredReading } from "../store/telemetry-store.js";
  * Files: `<dataDir>/wal/<first seq, 16 digits>.wal`, one JSON record per line. A segment is
  * deleted once every store holds all of it. A torn last line (a crash during a write that was
  * therefore never acknowledged) is skipped on replay.
+ *
+ * The spool (`unstoredBytes`) is what no store holds yet, not the files' size: the current segment
+ * stays on disk after the stores have caught up, and a bound below a segment's size must not refuse
+ * ingest for good.
  */
 export type WalEntry = { kind: "reading"; reading: Omit<StoredReading, "seq"> } | { kind: "reject"; reject: Omit<RejectRecord, "seq"> };
 export type WalRecord = WalEntry & { seq: number };
@@ -61,6 +65,12 @@ const PAYLOAD = Buffer.from(',"payload":');
 const SEQ = Buffer.from('},"seq":');
 
 const SEGMENT_NAME = /^(\d{16})\.wal$/;
+/**
+ * The spool follows the stores a stretch of the log at a time: write batches run together until a stretch is this
+ * long (a segment an earlier start wrote is one stretch), so it counts up to about one stretch more than the stores
+ * lack, never less.
+ */
+const STRETCH_BYTES = 64 * 1024;
 
 export async function openWal(
   dir: string,
@@ -109,6 +119,24 @@ export async function openWal(
     lastSeq = tail.first - 1;
     for (const r of readSegment(tail.file, false)) lastSeq = Math.max(lastSeq, r.seq);
   }
+
+  /**
+   * The spool: positions in the log are bytes from the start of the oldest segment listed at open. `marks` are
+   * stretches of it in order (one per segment from before this start, then write batches run together up to
+   * STRETCH_BYTES), each with the last seq in it; `release` moves `storedAt` to the end of the last stretch every store
+   * holds all of, so `writtenAt - storedAt` is what no store holds yet, give or take the stretch being stored.
+   */
+  const marks: { last: number; start: number; end: number }[] = [];
+  let markHead = 0;
+  let writtenAt = 0;
+  let storedAt = 0;
+  for (const [i, seg] of segs.entries()) {
+    const next = segs[i + 1];
+    if (seg.bytes > 0) marks.push({ last: next ? next.first - 1 : lastSeq, start: writtenAt, end: writtenAt + seg.bytes });
+    writtenAt += seg.bytes;
+  }
+  /** Where this start's writes begin: a stretch from before it is not run on into them. */
+  const openedAt = writtenAt;
 
   // If the log was removed by hand, sequence numbers must still not go back below what the stores hold.
   let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
@@ -217,6 +245,12 @@ export async function openWal(
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
         if (DSYNC === undefined) await fh.datasync(); // (a platform without O_DSYNC)
         current.bytes += bytes.length;
+        const stretch = marks.length > markHead ? marks[marks.length - 1] : undefined;
+        if (stretch && stretch.start >= openedAt && stretch.end - stretch.start < STRETCH_BYTES) {
+          stretch.last = last;
+          stretch.end += bytes.length;
+        } else marks.push({ last, start: writtenAt, end: writtenAt + bytes.length });
+        writtenAt += bytes.length;
         // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
         const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
         if (keep === bytes) reuse = false;
@@ -329,9 +363,17 @@ export async function openWal(
       }
       return null;
     },
-    /** Deletes segments whose every record is at or below `stored`. */
+    /** Every store holds the records at or below `stored`: deletes segments that hold no others, and counts them out of the spool. */
     release(stored: number): number {
       while (kept[0] && kept[0].last <= stored) keptBytes -= kept.shift()?.bytes.length ?? 0;
+      for (let m = marks[markHead]; m !== undefined && m.last <= stored; m = marks[markHead]) {
+        storedAt = m.end;
+        markHead++;
+      }
+      if (markHead >= 1024 && markHead * 2 >= marks.length) {
+        marks.splice(0, markHead);
+        markHead = 0;
+      }
       let removed = 0;
       // segments are in order: drop from the front while the next one starts at or below `stored` + 1
       while (segs.length > 1 && segs[0] !== current && (segs[1]?.first ?? Number.POSITIVE_INFINITY) - 1 <= stored) {
@@ -342,7 +384,13 @@ export async function openWal(
       return removed;
     },
     lastSeq: () => nextSeq - 1,
-    /** Bytes on disk: the spool of accepted records not yet released by every store. */
+    /**
+     * The spool: bytes of accepted records not yet in every store (as `release` last heard), counted a stretch of the
+     * log at a time (STRETCH_BYTES), so over by up to about one stretch, never under. Cheap: the pipeline asks for every
+     * message.
+     */
+    unstoredBytes: () => writtenAt - storedAt,
+    /** Bytes on disk: every segment not yet deleted, the current one whole even once every store holds it. */
     bytes: () => segs.reduce((sum, seg) => sum + seg.bytes, 0),
     async close() {
       closed = true;
