@@ -15,8 +15,10 @@ import type { StoredReading } from "../store/telemetry-store.js";
  * is replayed, and the stores ignore what they already have, so each reading lands once.
  *
  * Files: `<dataDir>/wal/<first seq, 16 digits>.wal`, one JSON record per line. A segment is
- * deleted once every store holds all of it. A torn last line (a crash during a write that was
- * therefore never acknowledged) is skipped on replay.
+ * deleted once every store holds all of it. A torn last line (no newline after it: a crash or a
+ * failed write, so never acknowledged) is skipped on replay. Any other line that is not a record is
+ * damage to what may have been acknowledged: it is reported as corrupt, with where it is, and
+ * skipped; the records after it are replayed.
  *
  * The spool (`unstoredBytes`) is what no store holds yet, not the files' size: the current segment
  * stays on disk after the stores have caught up, and a bound below a segment's size must not refuse
@@ -72,11 +74,30 @@ const SEGMENT_NAME = /^(\d{16})\.wal$/;
  */
 const STRETCH_BYTES = 64 * 1024;
 
+/** Where a line of the log is: its segment's file, its first byte's offset and its number (from 1). */
+export type WalLocation = { file: string; offset: number; line: number };
+
+const isRecord = (r: unknown): r is WalRecord =>
+  typeof r === "object" &&
+  r !== null &&
+  ((r as { kind?: unknown }).kind === "reading" || (r as { kind?: unknown }).kind === "reject") &&
+  Number.isSafeInteger((r as { seq?: unknown }).seq);
+
+/** The byte offset of line `line` (from 1): counted only for a report. */
+function lineOffset(bytes: Buffer, line: number): number {
+  let offset = 0;
+  for (let n = 1; n < line; n++) offset = bytes.indexOf(0x0a, offset) + 1;
+  return offset;
+}
+
 export async function openWal(
   dir: string,
   opts: {
     segmentBytes?: number;
-    onTornRecord?: (file: string) => void;
+    /** An incomplete last line in a segment (a crash or a failed write): never acknowledged. */
+    onTornRecord?: (file: string, where: WalLocation) => void;
+    /** A line that is not a record, with a newline after it: damage to what may have been acknowledged. Skipped. */
+    onCorruptRecord?: (where: WalLocation & { bytes: number }) => void;
     /** Seqs at or below this are taken (the stores' checkpoints). */
     floorSeq?: number;
     /** What a `write` callback threw (a bug in its caller; the record itself is on disk). */
@@ -94,21 +115,40 @@ export async function openWal(
     .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]), bytes: statSync(join(dir, m[0])).size }))
     .sort((a, b) => a.first - b.first);
 
+  /** Lines already reported, `file:line`: a segment may be read more than once (a replay beyond the writer's queue). */
+  const reported = new Set<string>();
   function* readSegment(file: string, report = true): Generator<WalRecord> {
-    const text = readFileSync(file, "utf8");
+    const bytes = readFileSync(file);
+    const text = bytes.toString("utf8"); // (a byte that is not UTF-8 never hides or makes a newline)
     let start = 0;
+    let lineNo = 0;
     while (start < text.length) {
+      lineNo++;
       const end = text.indexOf("\n", start);
       if (end === -1) {
-        if (report) opts.onTornRecord?.(file); // never fsynced, so never acknowledged
+        // No newline: a write that never completed (a crash, or a failed write after which the log went on in a new
+        // segment), so it was never acknowledged.
+        if (report && !reported.has(`${file}:${lineNo}`)) {
+          reported.add(`${file}:${lineNo}`);
+          opts.onTornRecord?.(file, { file, offset: lineOffset(bytes, lineNo), line: lineNo });
+        }
         return;
       }
       const line = text.slice(start, end);
       start = end + 1;
+      let record: unknown;
       try {
-        yield JSON.parse(line) as WalRecord;
+        record = JSON.parse(line);
       } catch {
-        if (report) opts.onTornRecord?.(file);
+        record = undefined;
+      }
+      if (isRecord(record)) yield record;
+      else if (report && !reported.has(`${file}:${lineNo}`)) {
+        // A whole line, newline and all, that is not a record: a partial write never ends with one, so this is damage,
+        // and the record may have been acknowledged. The lines after it are records of their own: they are replayed.
+        reported.add(`${file}:${lineNo}`);
+        const offset = lineOffset(bytes, lineNo);
+        opts.onCorruptRecord?.({ file, offset, line: lineNo, bytes: lineOffset(bytes, lineNo + 1) - offset - 1 });
       }
     }
   }

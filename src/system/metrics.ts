@@ -63,6 +63,11 @@ export function createMetrics() {
       help: "Size of the write-ahead log on disk (a segment is deleted once every store holds all of it)",
       registers: [registry],
     }),
+    walCorruptRecords: new Counter({
+      name: "agrilume_wal_corrupt_records_total",
+      help: "Lines of the write-ahead log that are not records (damage, not a torn write), skipped on replay",
+      registers: [registry],
+    }),
     alertDeliveries: new Counter({
       name: "agrilume_alert_deliveries_total",
       help: "Alert deliveries by channel type and outcome (failed attempts are retried)",
