@@ -101,7 +101,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
-    onTornRecord: (file) => log.warn({ file }, "skipped a torn record at the end of the write-ahead log (it was never acknowledged)"),
+    onTornRecord: (_file, where) => log.warn(where, "skipped a torn record at the end of a write-ahead log segment (it was never acknowledged)"),
+    onCorruptRecord: (where) => {
+      metrics.walCorruptRecords.inc();
+      log.error(
+        where,
+        "the write-ahead log holds a corrupt record (damaged disk or file): skipped, the records after it replayed; it may have been acknowledged and is then lost",
+      );
+    },
     onCallbackError: (err) => log.error({ err }, "handling a recorded message failed after it was made durable"),
   });
   walLines = wal.lines;
@@ -268,7 +275,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       scheduler.every("gauges and presence", 5_000, () => {
         const stored = Math.min(...Object.values(writer.checkpoints()));
         metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
-        metrics.spoolBytes.set(wal.bytes());
+        metrics.spoolBytes.set(wal.unstoredBytes());
+        metrics.walBytes.set(wal.bytes());
         metrics.storeQueueDepth.set(writer.queued());
         presence.sweep(clock());
         updateGauges();

@@ -1,5 +1,19 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closed, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import {
+  closed,
+  connectDevice,
+  publish,
+  reading,
+  registerLight,
+  startStation,
+  startTestApp,
+  type TestApp,
+  tempDir,
+  waitUntil,
+} from "../harness/helpers.js";
+import { INFLUXD, serviceAvailable, startInflux } from "../harness/services.js";
 
 describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => {
   let t: TestApp;
@@ -143,32 +157,139 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
   });
 });
 
-describe("the bounded spool", () => {
-  it("stops acknowledging once the write-ahead log holds more than AGRILUME_SPOOL_MAX_MB, and says so in /metrics", async () => {
-    const t = await startTestApp({ AGRILUME_SPOOL_MAX_MB: "1" });
+const influxInstalled = serviceAvailable("InfluxDB", INFLUXD, "apt-get install influxdb");
+
+describe.skipIf(!influxInstalled)("the bounded spool (InfluxDB down, then back)", () => {
+  it("stops acknowledging once the readings no store holds pass AGRILUME_SPOOL_MAX_MB, says so in /metrics, and acknowledges again once the store has caught up though the log's segment is still on disk", async () => {
+    const limit = 1024 * 1024; // AGRILUME_SPOOL_MAX_MB=1, well below the 64 MB segment
+    const influx = await startInflux();
+    const t = await startTestApp({
+      AGRILUME_STORE: "influx",
+      AGRILUME_INFLUX_URL: influx.url,
+      AGRILUME_INFLUX_DATABASE: "spool",
+      AGRILUME_SPOOL_MAX_MB: "1",
+    });
     try {
       const creds = await registerLight(t, "SPOOL-1");
-      const client = await connectDevice(t, creds);
+      let client = await connectDevice(t, creds);
       const t0 = Date.now() - 3600_000;
+      let sent = 0;
       let acked = 0;
-      let refused = false;
-      for (let i = 0; i < 20_000 && !refused; i += 500) {
-        const batch = Array.from({ length: 500 }, (_, k) =>
-          publish(client, "streetlight/SPOOL-1/telemetry", JSON.stringify(reading(t0 + (i + k) * 100))).then(() => acked++),
+      const send = (n: number) =>
+        Promise.allSettled(
+          Array.from({ length: n }, () =>
+            publish(client, "streetlight/SPOOL-1/telemetry", JSON.stringify(reading(t0 + sent++ * 100))).then(() => acked++),
+          ),
         );
-        refused = (await Promise.allSettled(batch)).some((r) => r.status === "rejected");
-      }
+      const metrics = async () => (await (await t.api("/metrics")).text()).split("\n");
+      const gauge = async (name: string) => Number((await metrics()).find((l) => l.startsWith(`${name} `))?.split(" ")[1] ?? Number.NaN);
+      const stored = () => t.app.telemetry.count({ deviceId: "SPOOL-1" }).catch(() => -1); // -1: InfluxDB not answering
+
+      // the store up: readings are stored as they come, and nothing counts as spooled
+      expect((await send(500)).every((r) => r.status === "fulfilled")).toBe(true);
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      expect(t.app.wal.unstoredBytes()).toBe(0);
+      const onDiskAtOutage = t.app.wal.bytes();
+      expect(onDiskAtOutage).toBeGreaterThan(0);
+
+      // (a) the store down: acknowledged until what it lacks passes the limit, then refused
+      await influx.kill();
+      let refused = false;
+      for (let i = 0; i < 40 && !refused; i++) refused = (await send(500)).some((r) => r.status === "rejected");
       expect(refused).toBe(true);
       expect(t.app.wal.bytes()).toBeGreaterThan(1024 * 1024);
       expect(acked).toBeGreaterThan(1000);
-      const metrics = await (await t.api("/metrics")).text();
-      expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="spool_full"\} [1-9]/);
+      const unstored = t.app.wal.unstoredBytes();
+      expect(unstored).toBeGreaterThan(limit);
+      // not sooner: what was acknowledged while the store was down (all of it on disk since) passed the limit
+      const spooled = t.app.wal.bytes() - onDiskAtOutage;
+      expect(spooled).toBeGreaterThan(limit);
+      expect(spooled).toBeLessThan(2 * limit);
+      expect(unstored).toBeGreaterThanOrEqual(spooled);
+      await closed(client);
+      const refusals = async () => (await metrics()).find((l) => l.startsWith('agrilume_mqtt_refused_total{reason="spool_full"}')) ?? "";
+      expect(await refusals()).toMatch(/agrilume_mqtt_refused_total\{reason="spool_full"\} [1-9]/);
+      await waitUntil(async () => (await gauge("agrilume_spool_bytes")) > limit, "agrilume_spool_bytes past the limit", 20_000);
+
+      // (b) the store back: it catches up, and readings are acknowledged again while the segment stays on disk
+      await influx.start();
+      await waitUntil(async () => (await stored()) >= acked, "every acknowledged reading in InfluxDB", 60_000);
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      expect(t.app.wal.unstoredBytes()).toBe(0);
+      const segments = readdirSync(join(t.dataDir, "wal"));
+      expect(segments).toHaveLength(1);
+      expect(statSync(join(t.dataDir, "wal", segments[0] ?? "")).size).toBeGreaterThan(limit);
+      expect(t.app.wal.bytes()).toBeGreaterThan(limit);
+      const refusedSoFar = await refusals();
+      client = await connectDevice(t, creds);
+      const ackedBefore = acked;
+      expect((await send(500)).every((r) => r.status === "fulfilled")).toBe(true);
+      expect(acked).toBe(ackedBefore + 500);
+      expect(await refusals()).toBe(refusedSoFar);
+      await waitUntil(async () => (await gauge("agrilume_wal_bytes")) > limit, "agrilume_wal_bytes: the segment on disk", 20_000);
+      await waitUntil(async () => (await gauge("agrilume_spool_bytes")) < limit, "agrilume_spool_bytes back under the limit", 20_000);
       // what was acknowledged is all stored
       await t.app.writer.waitFor(t.app.wal.lastSeq());
       expect(await t.app.telemetry.count({ deviceId: "SPOOL-1" })).toBeGreaterThanOrEqual(acked);
       client.end(true);
     } finally {
       await t.stop();
+      await influx.stop();
+      influx.remove();
+    }
+  }, 180_000);
+});
+
+describe("the bounded spool across a restart", () => {
+  it("after a restart, acknowledges at once though the log written before it holds more than the limit, every store holding all of it", async () => {
+    const limit = 1024 * 1024;
+    const dir = tempDir();
+    // (a store batch gathers for 300 ms: the last three records below land in one)
+    const env = { AGRILUME_SPOOL_MAX_MB: "1", AGRILUME_STORE_FLUSH_MS: "300" };
+    let t: TestApp | undefined;
+    try {
+      t = await startTestApp(env, dir.path);
+      const creds = await registerLight(t, "SPOOL-2");
+      const { machine } = await startStation(t, { station: "spool", machineId: "SPOOL-BL", topics: ["blender/SPOOL-BL/cmd/#"] });
+      let client = await connectDevice(t, creds);
+      const t0 = Date.now() - 3600_000;
+      let sent = 0;
+      const send = (n: number) =>
+        Promise.all(Array.from({ length: n }, () => publish(client, "streetlight/SPOOL-2/telemetry", JSON.stringify(reading(t0 + sent++ * 100)))));
+      // more than the limit on disk, every batch stored before the next: the spool never fills
+      while (t.app.wal.bytes() <= 1.5 * limit) {
+        await send(500);
+        await t.app.writer.waitFor(t.app.wal.lastSeq());
+        expect(t.app.wal.unstoredBytes()).toBe(0);
+      }
+      // last, one store batch with a record for every store (a reading, a rejected message, a blender's batch event):
+      // each store's checkpoint on disk is then the log's last record, and the next start has nothing to replay
+      await Promise.all([
+        send(1),
+        publish(client, "streetlight/SPOOL-2/telemetry", "{not json"),
+        publish(
+          machine,
+          "blender/SPOOL-BL/batch",
+          JSON.stringify({ ts: t0, event: "started", batchId: "B-1", orderId: "O-1", targetKg: { urea: 1 } }),
+        ),
+      ]);
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      const last = t.app.wal.lastSeq();
+      client.end();
+      machine.end();
+      await t.app.stop();
+
+      t = await startTestApp(env, dir.path);
+      expect(t.app.writer.checkpoints()).toEqual({ telemetry: last, rejects: last, blending: last });
+      expect(t.app.wal.unstoredBytes()).toBe(0);
+      client = await connectDevice(t, creds);
+      await send(200); // acknowledged, every one (a refusal closes the connection and rejects)
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      expect(await t.app.telemetry.count({ deviceId: "SPOOL-2" })).toBe(sent);
+      client.end();
+    } finally {
+      await t?.app.stop();
+      dir.remove();
     }
   });
 });

@@ -1,7 +1,8 @@
-import { appendFileSync, readdirSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openWal, type WalEntry } from "../src/ingest/wal.js";
+import { startTestApp } from "../harness/helpers.js";
+import { openWal, type WalEntry, type WalLocation } from "../src/ingest/wal.js";
 import { tempDirPerTest } from "./dirs.js";
 
 const entry = (i: number): WalEntry => ({
@@ -30,12 +31,119 @@ describe("write-ahead log", () => {
     await wal.append(entry(1));
     await wal.close();
     const file = readdirSync(path).find((f) => f.endsWith(".wal"));
+    const firstLine = statSync(join(path, file ?? "")).size;
     appendFileSync(join(path, file ?? ""), '{"kind":"reading","seq":2,"read');
     const torn: string[] = [];
-    const again = await openWal(path, { onTornRecord: (f) => torn.push(f) });
+    const where: WalLocation[] = [];
+    const corrupt: WalLocation[] = [];
+    const again = await openWal(path, {
+      onTornRecord: (f, w) => {
+        torn.push(f);
+        where.push(w);
+      },
+      onCorruptRecord: (w) => corrupt.push(w),
+    });
     expect([...again.replay(0)].map((r) => r.seq)).toEqual([1]);
     expect(torn).toHaveLength(1);
+    expect(where).toEqual([{ file: join(path, file ?? ""), offset: firstLine, line: 2 }]);
+    expect(corrupt).toEqual([]);
     await again.close();
+  });
+
+  it("still calls a torn line torn once a restart has moved the log on to a new segment", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    await wal.append(entry(1));
+    await wal.close();
+    const [file] = readdirSync(path);
+    appendFileSync(join(path, file ?? ""), '{"kind":"reading","seq":2,"read'); // the crash
+    const restarted = await openWal(path); // a new segment: the torn one is no longer the last
+    await restarted.append(entry(3));
+    await restarted.close();
+    const torn: string[] = [];
+    const corrupt: WalLocation[] = [];
+    const again = await openWal(path, { onTornRecord: (f) => torn.push(f), onCorruptRecord: (w) => corrupt.push(w) });
+    expect(readdirSync(path)).toHaveLength(3);
+    expect([...again.replay(0)].map((r) => r.seq)).toEqual([1, 2]); // (seq 2 was never the log's: it is taken again)
+    expect(torn).toEqual([join(path, file ?? "")]);
+    expect(corrupt).toEqual([]);
+    await again.close();
+  });
+
+  it("reports a damaged line in the middle as corrupt, with where it is, once, and replays the records after it", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    for (let i = 1; i <= 5; i++) await wal.append(entry(i));
+    await wal.close();
+    const [name] = readdirSync(path);
+    const file = join(path, name ?? "");
+    const lines = readFileSync(file, "utf8").split("\n");
+    // line 2 cut short (a damaged block; its newline kept), line 4 valid JSON but no record
+    writeFileSync(file, [lines[0], lines[1]?.slice(0, 30), lines[2], "{}", ...lines.slice(4)].join("\n"));
+    const torn: string[] = [];
+    const corrupt: (WalLocation & { bytes: number })[] = [];
+    const again = await openWal(path, { onTornRecord: (f) => torn.push(f), onCorruptRecord: (w) => corrupt.push(w) });
+    expect([...again.replay(0)].map((r) => r.seq)).toEqual([1, 3, 5]);
+    const offset2 = Buffer.byteLength(`${lines[0]}\n`);
+    const offset4 = offset2 + 31 + Buffer.byteLength(`${lines[2]}\n`);
+    expect(corrupt).toEqual([
+      { file, line: 2, offset: offset2, bytes: 30 },
+      { file, line: 4, offset: offset4, bytes: 2 },
+    ]);
+    expect(
+      readFileSync(file)
+        .subarray(offset4, offset4 + 3)
+        .toString(),
+    ).toBe("{}\n");
+    expect([...again.replay(0)].map((r) => r.seq)).toEqual([1, 3, 5]); // read again (a replay past the writer's queue)
+    expect(corrupt).toHaveLength(2); // reported once
+    expect(torn).toEqual([]);
+    await again.close();
+  });
+
+  it("reports a damaged last line of a segment as corrupt, not torn, when its newline is there", async () => {
+    const path = dir();
+    const wal = await openWal(path, { segmentBytes: 400 });
+    for (let i = 1; i <= 12; i++) await wal.append(entry(i));
+    await wal.close();
+    const names = readdirSync(path).sort();
+    expect(names.length).toBeGreaterThan(2);
+    const first = join(path, names[0] ?? "");
+    const lines = readFileSync(first, "utf8").split("\n"); // [...records, ""]
+    const lastLine = lines.length - 1; // its number (from 1)
+    writeFileSync(first, [...lines.slice(0, -2), `${lines.at(-2)?.slice(0, 12)}\u0000\u0000`, ""].join("\n"));
+    const last = join(path, names.at(-1) ?? "");
+    appendFileSync(last, "\u0000\u0000\u0000\n"); // and the last line of the last segment
+    const torn: string[] = [];
+    const corrupt: WalLocation[] = [];
+    const again = await openWal(path, { onTornRecord: (f) => torn.push(f), onCorruptRecord: (w) => corrupt.push(w) });
+    const replayed = [...again.replay(0)].map((r) => r.seq);
+    expect(replayed).toHaveLength(11);
+    expect(replayed).toEqual(Array.from({ length: 12 }, (_, i) => i + 1).filter((s) => s !== lastLine));
+    expect(corrupt.map((c) => [c.file, c.line])).toEqual([
+      [first, lastLine],
+      [last, readFileSync(last, "utf8").split("\n").length - 1],
+    ]);
+    expect(torn).toEqual([]);
+    await again.close();
+  });
+
+  it("in the service: a corrupt record is counted in /metrics, and the records after it are stored", async () => {
+    const dataDir = dir();
+    const wal = await openWal(join(dataDir, "wal"));
+    for (let i = 1; i <= 3; i++) await wal.append(entry(i));
+    await wal.close();
+    const [name] = readdirSync(join(dataDir, "wal"));
+    const file = join(dataDir, "wal", name ?? "");
+    const lines = readFileSync(file, "utf8").split("\n");
+    writeFileSync(file, [lines[0], lines[1]?.slice(0, 30), ...lines.slice(2)].join("\n"));
+    const t = await startTestApp({}, dataDir);
+    try {
+      expect(await t.app.telemetry.count({ deviceId: "L1" })).toBe(2);
+      expect(await (await t.api("/metrics")).text()).toMatch(/^agrilume_wal_corrupt_records_total 1$/m);
+    } finally {
+      await t.stop();
+    }
   });
 
   it("rolls segments and deletes only those wholly stored", async () => {
@@ -50,6 +158,69 @@ describe("write-ahead log", () => {
     wal.release(20);
     expect([...wal.replay(0)].every((r) => r.seq > 10)).toBe(true);
     await wal.close();
+  });
+
+  it("counts in the spool what no store holds yet, not the files: the current segment stays on disk once all of it is stored", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    for (let i = 1; i <= 10; i++) await wal.append(entry(i));
+    const [name] = readdirSync(path);
+    expect(wal.bytes()).toBe(statSync(join(path, name ?? "")).size);
+    expect(wal.unstoredBytes()).toBe(wal.bytes());
+    wal.release(10);
+    expect(wal.unstoredBytes()).toBe(0);
+    expect(readdirSync(path)).toEqual([name]);
+    const onDisk = wal.bytes();
+    expect(onDisk).toBe(statSync(join(path, name ?? "")).size);
+    await wal.append(entry(11));
+    expect(wal.unstoredBytes()).toBe(wal.bytes() - onDisk);
+    expect(wal.unstoredBytes()).toBeGreaterThan(0);
+    await wal.close();
+  });
+
+  it("follows the stores through the log a stretch at a time: over by less than 64 KiB, never under", async () => {
+    const wal = await openWal(dir());
+    const ends: number[] = []; // the log's size after each record
+    for (let i = 1; i <= 40; i++) {
+      const reading = {
+        measurement: "streetlight_telemetry",
+        deviceId: "L1",
+        ts: i,
+        receivedAt: i,
+        tags: {},
+        payload: { i, pad: "x".repeat(10_000) },
+      };
+      await wal.append({ kind: "reading", reading });
+      ends.push(wal.bytes());
+    }
+    for (const stored of [0, 7, 13, 26, 39, 40]) {
+      wal.release(stored);
+      const exact = wal.bytes() - (ends[stored - 1] ?? 0);
+      expect(wal.unstoredBytes(), `stored ${stored}`).toBeGreaterThanOrEqual(exact);
+      expect(wal.unstoredBytes(), `stored ${stored}`).toBeLessThan(exact + 64 * 1024);
+    }
+    expect(wal.unstoredBytes()).toBe(0);
+    await wal.close();
+  });
+
+  it("counts what an earlier start wrote until the stores are known to hold it", async () => {
+    const path = dir();
+    const wal = await openWal(path);
+    for (let i = 1; i <= 5; i++) await wal.append(entry(i));
+    await wal.close();
+    const again = await openWal(path);
+    expect(again.unstoredBytes()).toBe(again.bytes());
+    expect(again.unstoredBytes()).toBeGreaterThan(0);
+    await again.append(entry(6));
+    again.release(4);
+    expect(again.unstoredBytes()).toBe(again.bytes()); // the earlier segment is counted whole until all of it is stored
+    again.release(5);
+    expect(readdirSync(path)).toHaveLength(1); // deleted
+    expect(again.unstoredBytes()).toBe(again.bytes()); // record 6, exactly
+    expect(again.unstoredBytes()).toBeGreaterThan(0);
+    again.release(6);
+    expect(again.unstoredBytes()).toBe(0);
+    await again.close();
   });
 
   it("never reuses sequence numbers the stores already hold, even with the log removed", async () => {

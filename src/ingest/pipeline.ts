@@ -124,7 +124,7 @@ export function createPipeline(deps: {
    * not promises, on this path: it runs for every message (docs/BENCHMARKS.md).
    */
   function receive(msg: InboundMessage, done: VerdictCallback) {
-    if (deps.spoolMaxBytes !== undefined && wal.bytes() > deps.spoolMaxBytes) {
+    if (deps.spoolMaxBytes !== undefined && wal.unstoredBytes() > deps.spoolMaxBytes) {
       // The store has been down long enough to fill the spool: the device keeps the message and sends it again.
       metrics.refused.inc({ reason: "spool_full" });
       return done(undefined, { outcome: "refused", reason: "spool_full" });

@@ -166,12 +166,16 @@ export function createStoreWriter(deps: {
           queue = [];
           lastQueued = 0;
           ready = true;
+          wal.release(stored()); // what the stores already held is no longer spooled
           readLog(stored());
           void kick();
         };
         retryTimer = setTimeout(() => void retry(1000), 1000);
         return { replayed: 0, waiting: true };
       }
+      // What the stores already hold is not spooled (else, over the spool's bound, nothing would be accepted until a
+      // batch is written, and none would come).
+      wal.release(stored());
       const replayed = readLog(stored());
       if (queue.length > 0) await kick();
       while (running) await running;

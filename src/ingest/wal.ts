@@ -15,8 +15,14 @@ import type { RejectRecord } from "./rejects.js";
  * is replayed, and the stores ignore what they already have, so each reading lands once.
  *
  * Files: `<dataDir>/wal/<first seq, 16 digits>.wal`, one JSON record per line. A segment is
- * deleted once every store holds all of it. A torn last line (a crash during a write that was
- * therefore never acknowledged) is skipped on replay.
+ * deleted once every store holds all of it. A torn last line (no newline after it: a crash or a
+ * failed write, so never acknowledged) is skipped on replay. Any other line that is not a record is
+ * damage to what may have been acknowledged: it is reported as corrupt, with where it is, and
+ * skipped; the records after it are replayed.
+ *
+ * The spool (`unstoredBytes`) is what no store holds yet, not the files' size: the current segment
+ * stays on disk after the stores have caught up, and a bound below a segment's size must not refuse
+ * ingest for good.
  */
 export type WalEntry = { kind: "reading"; reading: Omit<StoredReading, "seq"> } | { kind: "reject"; reject: Omit<RejectRecord, "seq"> };
 export type WalRecord = WalEntry & { seq: number };
@@ -61,12 +67,37 @@ const PAYLOAD = Buffer.from(',"payload":');
 const SEQ = Buffer.from('},"seq":');
 
 const SEGMENT_NAME = /^(\d{16})\.wal$/;
+/**
+ * The spool follows the stores a stretch of the log at a time: write batches run together until a stretch is this
+ * long (a segment an earlier start wrote is one stretch), so it counts up to about one stretch more than the stores
+ * lack, never less.
+ */
+const STRETCH_BYTES = 64 * 1024;
+
+/** Where a line of the log is: its segment's file, its first byte's offset and its number (from 1). */
+export type WalLocation = { file: string; offset: number; line: number };
+
+const isRecord = (r: unknown): r is WalRecord =>
+  typeof r === "object" &&
+  r !== null &&
+  ((r as { kind?: unknown }).kind === "reading" || (r as { kind?: unknown }).kind === "reject") &&
+  Number.isSafeInteger((r as { seq?: unknown }).seq);
+
+/** The byte offset of line `line` (from 1): counted only for a report. */
+function lineOffset(bytes: Buffer, line: number): number {
+  let offset = 0;
+  for (let n = 1; n < line; n++) offset = bytes.indexOf(0x0a, offset) + 1;
+  return offset;
+}
 
 export async function openWal(
   dir: string,
   opts: {
     segmentBytes?: number;
-    onTornRecord?: (file: string) => void;
+    /** An incomplete last line in a segment (a crash or a failed write): never acknowledged. */
+    onTornRecord?: (file: string, where: WalLocation) => void;
+    /** A line that is not a record, with a newline after it: damage to what may have been acknowledged. Skipped. */
+    onCorruptRecord?: (where: WalLocation & { bytes: number }) => void;
     /** Seqs at or below this are taken (the stores' checkpoints). */
     floorSeq?: number;
     /** What a `write` callback threw (a bug in its caller; the record itself is on disk). */
@@ -84,21 +115,40 @@ export async function openWal(
     .map((m) => ({ first: Number(m[1]), file: join(dir, m[0]), bytes: statSync(join(dir, m[0])).size }))
     .sort((a, b) => a.first - b.first);
 
+  /** Lines already reported, `file:line`: a segment may be read more than once (a replay beyond the writer's queue). */
+  const reported = new Set<string>();
   function* readSegment(file: string, report = true): Generator<WalRecord> {
-    const text = readFileSync(file, "utf8");
+    const bytes = readFileSync(file);
+    const text = bytes.toString("utf8"); // (a byte that is not UTF-8 never hides or makes a newline)
     let start = 0;
+    let lineNo = 0;
     while (start < text.length) {
+      lineNo++;
       const end = text.indexOf("\n", start);
       if (end === -1) {
-        if (report) opts.onTornRecord?.(file); // never fsynced, so never acknowledged
+        // No newline: a write that never completed (a crash, or a failed write after which the log went on in a new
+        // segment), so it was never acknowledged.
+        if (report && !reported.has(`${file}:${lineNo}`)) {
+          reported.add(`${file}:${lineNo}`);
+          opts.onTornRecord?.(file, { file, offset: lineOffset(bytes, lineNo), line: lineNo });
+        }
         return;
       }
       const line = text.slice(start, end);
       start = end + 1;
+      let record: unknown;
       try {
-        yield JSON.parse(line) as WalRecord;
+        record = JSON.parse(line);
       } catch {
-        if (report) opts.onTornRecord?.(file);
+        record = undefined;
+      }
+      if (isRecord(record)) yield record;
+      else if (report && !reported.has(`${file}:${lineNo}`)) {
+        // A whole line, newline and all, that is not a record: a partial write never ends with one, so this is damage,
+        // and the record may have been acknowledged. The lines after it are records of their own: they are replayed.
+        reported.add(`${file}:${lineNo}`);
+        const offset = lineOffset(bytes, lineNo);
+        opts.onCorruptRecord?.({ file, offset, line: lineNo, bytes: lineOffset(bytes, lineNo + 1) - offset - 1 });
       }
     }
   }
@@ -109,6 +159,24 @@ export async function openWal(
     lastSeq = tail.first - 1;
     for (const r of readSegment(tail.file, false)) lastSeq = Math.max(lastSeq, r.seq);
   }
+
+  /**
+   * The spool: positions in the log are bytes from the start of the oldest segment listed at open. `marks` are
+   * stretches of it in order (one per segment from before this start, then write batches run together up to
+   * STRETCH_BYTES), each with the last seq in it; `release` moves `storedAt` to the end of the last stretch every store
+   * holds all of, so `writtenAt - storedAt` is what no store holds yet, give or take the stretch being stored.
+   */
+  const marks: { last: number; start: number; end: number }[] = [];
+  let markHead = 0;
+  let writtenAt = 0;
+  let storedAt = 0;
+  for (const [i, seg] of segs.entries()) {
+    const next = segs[i + 1];
+    if (seg.bytes > 0) marks.push({ last: next ? next.first - 1 : lastSeq, start: writtenAt, end: writtenAt + seg.bytes });
+    writtenAt += seg.bytes;
+  }
+  /** Where this start's writes begin: a stretch from before it is not run on into them. */
+  const openedAt = writtenAt;
 
   // If the log was removed by hand, sequence numbers must still not go back below what the stores hold.
   let nextSeq = Math.max(lastSeq, opts.floorSeq ?? 0) + 1;
@@ -217,6 +285,12 @@ export async function openWal(
         for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
         if (DSYNC === undefined) await fh.datasync(); // (a platform without O_DSYNC)
         current.bytes += bytes.length;
+        const stretch = marks.length > markHead ? marks[marks.length - 1] : undefined;
+        if (stretch && stretch.start >= openedAt && stretch.end - stretch.start < STRETCH_BYTES) {
+          stretch.last = last;
+          stretch.end += bytes.length;
+        } else marks.push({ last, start: writtenAt, end: writtenAt + bytes.length });
+        writtenAt += bytes.length;
         // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
         const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
         if (keep === bytes) reuse = false;
@@ -329,9 +403,17 @@ export async function openWal(
       }
       return null;
     },
-    /** Deletes segments whose every record is at or below `stored`. */
+    /** Every store holds the records at or below `stored`: deletes segments that hold no others, and counts them out of the spool. */
     release(stored: number): number {
       while (kept[0] && kept[0].last <= stored) keptBytes -= kept.shift()?.bytes.length ?? 0;
+      for (let m = marks[markHead]; m !== undefined && m.last <= stored; m = marks[markHead]) {
+        storedAt = m.end;
+        markHead++;
+      }
+      if (markHead >= 1024 && markHead * 2 >= marks.length) {
+        marks.splice(0, markHead);
+        markHead = 0;
+      }
       let removed = 0;
       // segments are in order: drop from the front while the next one starts at or below `stored` + 1
       while (segs.length > 1 && segs[0] !== current && (segs[1]?.first ?? Number.POSITIVE_INFINITY) - 1 <= stored) {
@@ -342,7 +424,13 @@ export async function openWal(
       return removed;
     },
     lastSeq: () => nextSeq - 1,
-    /** Bytes on disk: the spool of accepted records not yet released by every store. */
+    /**
+     * The spool: bytes of accepted records not yet in every store (as `release` last heard), counted a stretch of the
+     * log at a time (STRETCH_BYTES), so over by up to about one stretch, never under. Cheap: the pipeline asks for every
+     * message.
+     */
+    unstoredBytes: () => writtenAt - storedAt,
+    /** Bytes on disk: every segment not yet deleted, the current one whole even once every store holds it. */
     bytes: () => segs.reduce((sum, seg) => sum + seg.bytes, 0),
     async close() {
       closed = true;

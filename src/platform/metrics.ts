@@ -53,7 +53,21 @@ export function createMetrics() {
       help: "Accepted records in the write-ahead log not yet in every store (grows while a store is down)",
       registers: [registry],
     }),
-    spoolBytes: new Gauge({ name: "agrilume_spool_bytes", help: "Size of the write-ahead log on disk", registers: [registry] }),
+    spoolBytes: new Gauge({
+      name: "agrilume_spool_bytes",
+      help: "Bytes of accepted records in the write-ahead log not yet in every store (bounded by AGRILUME_SPOOL_MAX_MB)",
+      registers: [registry],
+    }),
+    walBytes: new Gauge({
+      name: "agrilume_wal_bytes",
+      help: "Size of the write-ahead log on disk (a segment is deleted once every store holds all of it)",
+      registers: [registry],
+    }),
+    walCorruptRecords: new Counter({
+      name: "agrilume_wal_corrupt_records_total",
+      help: "Lines of the write-ahead log that are not records (damage, not a torn write), skipped on replay",
+      registers: [registry],
+    }),
     alertDeliveries: new Counter({
       name: "agrilume_alert_deliveries_total",
       help: "Alert deliveries by channel type and outcome (failed attempts are retried)",
