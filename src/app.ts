@@ -151,6 +151,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           tls: config.mqtt.tls,
           maxPacketBytes: config.ingest.maxPacketBytes,
           banMs: config.ingest.banMs,
+          authPerSourcePerMinute: config.ingest.authPerSourcePerMinute,
         },
         registry,
         pipeline,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePayload } from "../devices/index.js";
+import { createAuthLimiter } from "../src/transport/auth-limiter.js";
 import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 
 /** Issue 16, V1 and V2: one device's message must never stop the stores for everyone, nor count twice. */
@@ -113,5 +114,71 @@ describe("decodePayload: sound JSON only", () => {
     const dup = tel('"urea":1,"urea":2');
     expect(dup.ok).toBe(false);
     if (!dup.ok) expect(dup.detail).toContain('"urea"');
+  });
+});
+
+describe("bounded cost per client (issue 16, V8 and V11)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ AGRILUME_AUTH_PER_SOURCE_PER_MIN: "5", AGRILUME_MQTT_WS_PORT: "0" });
+  });
+  afterAll(() => t.stop());
+
+  it("V8: unauthenticated CONNECTs past an address's budget are refused without a credential check; proved devices still connect", async () => {
+    const known = await registerLight(t, "FLOOD-OK");
+    const fresh = await registerLight(t, "FLOOD-NEW");
+    (await connectDevice(t, known)).end(); // proved once (one slow check of the budget of 5): its reconnects cost none
+    const outcomes = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        connectDevice(t, { id: `FLOOD-X${i}`, secret: "wrong-secret-wrong-secret" }).then(
+          (c) => {
+            c.end();
+            return "connected";
+          },
+          (e: unknown) => String(e),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o === "connected")).toEqual([]);
+    expect(outcomes.filter((o) => /Bad username or password/.test(o)).length).toBe(4);
+    expect(outcomes.filter((o) => /Server unavailable/.test(o)).length).toBe(20);
+    // the proved device connects during the spent budget; a device never proved since start must wait for it to refill
+    const again = await connectDevice(t, known);
+    expect(again.connected).toBe(true);
+    again.end();
+    await expect(connectDevice(t, fresh)).rejects.toThrow(/Server unavailable/);
+    const metrics = await (await t.api("/metrics")).text();
+    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="auth_throttled"\} 21/);
+  });
+
+  it("V11: a WebSocket frame larger than the packet limit is refused from its header (close 1009), not buffered", async () => {
+    const { WebSocket } = await import("ws");
+    const ws = new WebSocket(`ws://127.0.0.1:${t.started.ports.ws}`, "mqtt");
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const code = new Promise<number>((resolve) => ws.once("close", (c) => resolve(c)));
+    ws.send(Buffer.alloc(3 << 20)); // 3 MiB; the limit is 2 MiB
+    expect(await code).toBe(1009);
+  });
+});
+
+describe("auth limiter", () => {
+  it("refills an address's budget over a minute, and bounds slow checks at once and waiting", async () => {
+    let now = 0;
+    const limiter = createAuthLimiter({ perSourcePerMinute: 6, concurrent: 1, queue: 1, clock: () => now });
+    expect(Array.from({ length: 8 }, () => limiter.take("a"))).toEqual([true, true, true, true, true, true, false, false]);
+    expect(limiter.take("b")).toBe(true);
+    now += 10_000; // a sixth of a minute: one more
+    expect([limiter.take("a"), limiter.take("a")]).toEqual([true, false]);
+    let release: () => void = () => undefined;
+    const first = limiter.run(() => new Promise<string>((r) => (release = () => r("first"))));
+    const second = limiter.run(async () => "second");
+    expect(await limiter.run(async () => "third")).toBeNull();
+    expect(limiter.state()).toMatchObject({ inFlight: 1, waiting: 1 });
+    release();
+    expect([await first, await second]).toEqual(["first", "second"]);
+    expect(limiter.state()).toMatchObject({ inFlight: 0, waiting: 0 });
   });
 });

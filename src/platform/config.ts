@@ -97,6 +97,10 @@ export const SETTINGS = {
     doc: "an MQTT packet larger than this closes the connection before it is buffered",
   },
   AGRILUME_REJECT_LIMIT: { schema: positiveInt.default(60), doc: "rejected messages a device may send per minute before it is disconnected" },
+  AGRILUME_AUTH_PER_SOURCE_PER_MIN: {
+    schema: positiveInt.default(300),
+    doc: "slow credential checks one address may cause per minute (devices already proved since start are not counted); past it a CONNECT is refused as server unavailable",
+  },
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
   AGRILUME_STREETLIGHT_REPORT_S: {
     schema: positiveInt.default(STREETLIGHT_REPORT_INTERVAL_S),
@@ -214,6 +218,7 @@ function shape(f: Flat) {
       maxPacketBytes: f.AGRILUME_MAX_PACKET_BYTES,
       rejectLimitPerMinute: f.AGRILUME_REJECT_LIMIT,
       banMs: f.AGRILUME_REJECT_BAN_S * 1000,
+      authPerSourcePerMinute: f.AGRILUME_AUTH_PER_SOURCE_PER_MIN,
       reportIntervalS: { streetlight: f.AGRILUME_STREETLIGHT_REPORT_S, blender: f.AGRILUME_BLENDER_REPORT_S },
     },
   };

@@ -169,6 +169,11 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       byId.set(id, next);
       return next;
     },
+    /** True when this secret was proved for this device since start: checking it again costs a hash, not a scrypt. */
+    provedBefore(id: string, secret: string): boolean {
+      const d = byId.get(id);
+      return d !== undefined && verified.has(id, secret, d.secretHash);
+    },
     async authenticate(id: string, secret: string): Promise<AuthResult> {
       const d = byId.get(id);
       if (!d) {

@@ -12,12 +12,23 @@ import type { Presence } from "../ingest/presence.js";
 import type { Logger } from "../platform/log.js";
 import type { Metrics } from "../platform/metrics.js";
 import type { Registry } from "../registry/registry.js";
+import { createAuthLimiter } from "./auth-limiter.js";
 
 /** The device a connection authenticated as; set in `authenticate`, read in every hook after it. */
 const DEVICE = Symbol("agrilume.device");
 /** The topic a connection last published on, parsed: a device publishes on the same few topics again and again. */
 const LAST_TOPIC = Symbol("agrilume.lastTopic");
-type DeviceClient = Client & { [DEVICE]?: { id: string; family: Family }; [LAST_TOPIC]?: { topic: string; parsed: ParsedTopic } };
+/** The address a connection came from (TCP, TLS or WebSocket), for the per-source authentication budget. */
+const SOURCE = Symbol("agrilume.source");
+type DeviceClient = Client & {
+  [DEVICE]?: { id: string; family: Family };
+  [LAST_TOPIC]?: { topic: string; parsed: ParsedTopic };
+  [SOURCE]?: string;
+};
+
+/** Slow credential checks at once (libuv's pool has 4 threads, which the write-ahead log's writes share), and waiting. */
+const AUTH_CONCURRENT = 2;
+const AUTH_QUEUE = 256;
 
 /** CONNACK return codes, MQTT 3.1.1 §3.2.2.3 */
 const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -29,6 +40,7 @@ export type EmbeddedBrokerOptions = {
   tls?: { port: number; certFile: string; keyFile: string } | undefined;
   maxPacketBytes: number;
   banMs: number;
+  authPerSourcePerMinute: number;
 };
 
 /**
@@ -48,6 +60,7 @@ export async function createEmbeddedBroker(deps: {
 }) {
   const { options, registry, pipeline, presence, metrics, log } = deps;
   const banned = new Map<string, number>();
+  const authLimiter = createAuthLimiter({ perSourcePerMinute: options.authPerSourcePerMinute, concurrent: AUTH_CONCURRENT, queue: AUTH_QUEUE });
   const connections = new Map<string, DeviceClient>();
 
   const broker = await Aedes.createBroker({
@@ -73,8 +86,13 @@ export async function createEmbeddedBroker(deps: {
     }
     // Client id = device id, so one device cannot take over another's session.
     if (client.id !== username) return refuse(CONNACK.IDENTIFIER_REJECTED, "client_id_mismatch");
-    registry.authenticate(username, password.toString("utf8")).then(
+    const secret = password.toString("utf8");
+    // A secret not proved since start costs a scrypt: only within the source's budget and the bound on slow checks.
+    const slow = !registry.provedBefore(username, secret);
+    if (slow && !authLimiter.take((client as DeviceClient)[SOURCE] ?? "unknown")) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
+    (slow ? authLimiter.run(() => registry.authenticate(username, secret)) : registry.authenticate(username, secret)).then(
       (result) => {
+        if (result === null) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
         if (!result.ok) return refuse(result.reason === "disabled" ? CONNACK.NOT_AUTHORIZED : CONNACK.BAD_CREDENTIALS, result.reason);
         (client as DeviceClient)[DEVICE] = { id: result.device.id, family: result.device.family };
         done(null, true);
@@ -166,8 +184,12 @@ export async function createEmbeddedBroker(deps: {
   broker.on("connectionError", (client, err) => log.debug({ clientId: client?.id, err: err.message }, "connection error"));
 
   /** Closes a connection whose next packet announces more than maxPacketBytes, before buffering it. */
-  const handle = (conn: Duplex) => {
-    const client = broker.handle(conn) as unknown as { _parser: { _parseLength: () => boolean; packet: { length: number } } };
+  const handle = (conn: Duplex, source: string | undefined) => {
+    const client = broker.handle(conn) as unknown as {
+      _parser: { _parseLength: () => boolean; packet: { length: number } };
+      [SOURCE]?: string;
+    };
+    client[SOURCE] = source ?? "unknown";
     const parser = client._parser;
     const parseLength = parser._parseLength;
     parser._parseLength = function guarded(this: typeof parser) {
@@ -203,18 +225,26 @@ export async function createEmbeddedBroker(deps: {
       connections.get(id)?.close();
     },
     async start() {
-      const tcp = createServer(handle);
+      const tcp = createServer((socket) => handle(socket, socket.remoteAddress));
       servers.push(tcp);
       ports.mqtt = await listen(tcp, options.port, options.host);
       if (options.tls) {
-        const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, handle);
+        const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, (socket) =>
+          handle(socket, socket.remoteAddress),
+        );
         servers.push(tlsServer);
         ports.tls = await listen(tlsServer, options.tls.port, options.host);
       }
       if (options.wsPort !== undefined) {
         const http = createHttpServer((_req, res) => res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket only\n"));
-        const wss = new WebSocketServer({ server: http, handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false) });
-        wss.on("connection", (ws) => handle(createWebSocketStream(ws)));
+        const wss = new WebSocketServer({
+          server: http,
+          handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : false),
+          // A frame larger than the largest MQTT packet is refused from its header (close 1009), before it is buffered:
+          // ws's own default would buffer 100 MiB per client (issue 16, V11). Frames carry a little framing overhead.
+          maxPayload: options.maxPacketBytes + 1024,
+        });
+        wss.on("connection", (ws, req) => handle(createWebSocketStream(ws), req.socket.remoteAddress));
         servers.push(http);
         ports.ws = await listen(http, options.wsPort, options.host);
       }
