@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePayload } from "../devices/index.js";
-import { createAuthLimiter } from "../src/transport/auth-limiter.js";
 import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { createBuckets, createGate } from "../src/transport/auth-limiter.js";
 
 /** Issue 16, V1 and V2: one device's message must never stop the stores for everyone, nor count twice. */
 describe("hostile payloads", () => {
@@ -164,21 +164,80 @@ describe("bounded cost per client (issue 16, V8 and V11)", () => {
   });
 });
 
+describe("reconnect storms (issue 16, V7)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+
+  it("V7: one device id reconnecting from many clients is refused past its per-minute connects, and counted", async () => {
+    const dev = await registerLight(t, "STORM-1");
+    const first = await connectDevice(t, dev, { reconnectPeriod: 0 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      outcomes.push(
+        await connectDevice(t, dev, { reconnectPeriod: 0 }).then(
+          (c) => {
+            c.end(true);
+            return "connected";
+          },
+          (e: unknown) => String(e),
+        ),
+      );
+    }
+    // 12 a minute: the first connect and 11 takeovers, then refusals
+    expect(outcomes.filter((o) => o === "connected").length).toBe(11);
+    expect(outcomes.filter((o) => /Server unavailable/.test(o)).length).toBe(19);
+    const metrics = await (await t.api("/metrics")).text();
+    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="reconnect_storm"\} 19/);
+    first.end(true);
+  });
+});
+
+describe("presence history", () => {
+  it("records a storm's events in one batch, every one of them, in order", async () => {
+    const t = await startTestApp();
+    try {
+      const events = Array.from({ length: 1234 }, (_, i) => ({
+        deviceId: `P-${i % 7}`,
+        online: i % 2 === 0,
+        cause: "connected",
+        at: 1_700_000_000_000 + i,
+      }));
+      await t.app.state.presence.insertPresenceEvents(events);
+      const p3 = await t.app.state.presence.presenceEvents("P-3", 1000);
+      expect(p3.length).toBe(events.filter((e) => e.deviceId === "P-3").length);
+      expect(p3[0]).toEqual(events.filter((e) => e.deviceId === "P-3").at(-1));
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 describe("auth limiter", () => {
-  it("refills an address's budget over a minute, and bounds slow checks at once and waiting", async () => {
+  it("refills a key's budget over a minute", () => {
     let now = 0;
-    const limiter = createAuthLimiter({ perSourcePerMinute: 6, concurrent: 1, queue: 1, clock: () => now });
-    expect(Array.from({ length: 8 }, () => limiter.take("a"))).toEqual([true, true, true, true, true, true, false, false]);
-    expect(limiter.take("b")).toBe(true);
+    const buckets = createBuckets({ perMinute: 6, clock: () => now });
+    expect(Array.from({ length: 8 }, () => buckets.take("a"))).toEqual([true, true, true, true, true, true, false, false]);
+    expect(buckets.take("b")).toBe(true);
     now += 10_000; // a sixth of a minute: one more
-    expect([limiter.take("a"), limiter.take("a")]).toEqual([true, false]);
+    expect([buckets.take("a"), buckets.take("a")]).toEqual([true, false]);
+  });
+  it("forgets keys rather than grow past its bound", () => {
+    const buckets = createBuckets({ perMinute: 6, maxKeys: 100 });
+    for (let i = 0; i < 1000; i++) buckets.take(`k${i}`);
+    expect(buckets.size()).toBeLessThanOrEqual(100);
+  });
+  it("bounds slow checks at once and waiting", async () => {
+    const gate = createGate({ concurrent: 1, queue: 1 });
     let release: () => void = () => undefined;
-    const first = limiter.run(() => new Promise<string>((r) => (release = () => r("first"))));
-    const second = limiter.run(async () => "second");
-    expect(await limiter.run(async () => "third")).toBeNull();
-    expect(limiter.state()).toMatchObject({ inFlight: 1, waiting: 1 });
+    const first = gate.run(() => new Promise<string>((r) => (release = () => r("first"))));
+    const second = gate.run(async () => "second");
+    expect(await gate.run(async () => "third")).toBeNull();
+    expect(gate.state()).toEqual({ inFlight: 1, waiting: 1 });
     release();
     expect([await first, await second]).toEqual(["first", "second"]);
-    expect(limiter.state()).toMatchObject({ inFlight: 0, waiting: 0 });
+    expect(gate.state()).toEqual({ inFlight: 0, waiting: 0 });
   });
 });

@@ -1,53 +1,57 @@
 /**
- * Bounds what unauthenticated clients can make the service spend (issue 16, V8): a slow credential check (scrypt, a few
- * ms of CPU on the thread pool the write-ahead log also uses) is taken only within a per-source budget, and only so
- * many run at once with a bounded queue behind them. A device whose secret was proved since start needs no slow check
- * and is never counted (the registry remembers it), so reconnect storms of real devices pass untouched.
+ * Bounds on what clients can make the service spend before they have proved anything (issue 16, V7 and V8).
+ *
+ * - A slow credential check (scrypt: a few ms of CPU on the thread pool the write-ahead log also uses) is taken only
+ *   within a per-source budget, and only so many run at once with a bounded queue behind them. A device whose secret
+ *   was proved since start needs no slow check and is never counted (the registry remembers it), so reconnect storms
+ *   of real devices at dusk pass untouched.
+ * - One device id may connect only so often: twenty clients fighting over one id (each CONNECT takes the session over
+ *   from the last) would otherwise turn into thousands of presence changes a second.
  */
-export function createAuthLimiter(opts: {
-  /** Slow checks one source address may cause per minute (a token bucket: this many at once, refilled over a minute). */
-  perSourcePerMinute: number;
-  /** Slow checks at once (the thread pool has 4 threads; the log's writes need some). */
-  concurrent: number;
-  /** Slow checks waiting; past this a CONNECT is refused at once. */
-  queue: number;
-  clock?: () => number;
-}) {
+
+/** Token buckets by key: `perMinute` at once, refilled evenly over a minute. Full buckets are forgotten. */
+export function createBuckets(opts: { perMinute: number; clock?: () => number; maxKeys?: number }) {
   const clock = opts.clock ?? Date.now;
-  const refillPerMs = opts.perSourcePerMinute / 60_000;
-  // One bucket per address seen in the last few minutes: swept when the map grows (bounded by MAX_SOURCES).
+  const refillPerMs = opts.perMinute / 60_000;
+  const maxKeys = opts.maxKeys ?? 100_000;
   const buckets = new Map<string, { tokens: number; at: number }>();
-  const MAX_SOURCES = 100_000;
-  let inFlight = 0;
-  const waiting: (() => void)[] = [];
+  const level = (b: { tokens: number; at: number }, now: number) => Math.min(opts.perMinute, b.tokens + (now - b.at) * refillPerMs);
 
   const sweep = (now: number) => {
-    for (const [k, b] of buckets) if (b.tokens + (now - b.at) * refillPerMs >= opts.perSourcePerMinute) buckets.delete(k);
-    // Still too many distinct sources (a spoofing-scale scan): forget the oldest half rather than grow.
-    if (buckets.size >= MAX_SOURCES) {
+    for (const [k, b] of buckets) if (level(b, now) >= opts.perMinute) buckets.delete(k);
+    // Still too many keys (a scan from very many addresses): forget the oldest half rather than grow.
+    if (buckets.size >= maxKeys) {
       let n = 0;
-      for (const k of buckets.keys()) if (n++ < MAX_SOURCES / 2) buckets.delete(k);
+      for (const k of buckets.keys()) if (n++ < maxKeys / 2) buckets.delete(k);
     }
   };
 
   return {
-    /** Takes one slow check from `source`'s budget; false when it is spent. */
-    take(source: string): boolean {
+    /** Takes one token from `key`'s bucket; false when it is empty. */
+    take(key: string): boolean {
       const now = clock();
-      let b = buckets.get(source);
+      let b = buckets.get(key);
       if (!b) {
-        if (buckets.size >= MAX_SOURCES) sweep(now);
-        b = { tokens: opts.perSourcePerMinute, at: now };
-        buckets.set(source, b);
+        if (buckets.size >= maxKeys) sweep(now);
+        b = { tokens: opts.perMinute, at: now };
+        buckets.set(key, b);
       } else {
-        b.tokens = Math.min(opts.perSourcePerMinute, b.tokens + (now - b.at) * refillPerMs);
+        b.tokens = level(b, now);
         b.at = now;
       }
       if (b.tokens < 1) return false;
       b.tokens -= 1;
       return true;
     },
-    /** Runs a slow check within the concurrency bound; resolves to null (refused) when the queue is full. */
+    size: () => buckets.size,
+  };
+}
+
+/** At most `concurrent` slow checks at once and `queue` waiting; `run` resolves to null (refused) past that. */
+export function createGate(opts: { concurrent: number; queue: number }) {
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  return {
     run<T>(check: () => Promise<T>): Promise<T | null> {
       if (inFlight >= opts.concurrent && waiting.length >= opts.queue) return Promise.resolve(null);
       const go = (): Promise<T> => {
@@ -60,8 +64,6 @@ export function createAuthLimiter(opts: {
       if (inFlight < opts.concurrent) return go();
       return new Promise<void>((resolve) => waiting.push(resolve)).then(go);
     },
-    /** For metrics and tests. */
-    state: () => ({ inFlight, waiting: waiting.length, sources: buckets.size }),
+    state: () => ({ inFlight, waiting: waiting.length }),
   };
 }
-export type AuthLimiter = ReturnType<typeof createAuthLimiter>;

@@ -12,7 +12,7 @@ import type { Presence } from "../ingest/presence.js";
 import type { Logger } from "../platform/log.js";
 import type { Metrics } from "../platform/metrics.js";
 import type { Registry } from "../registry/registry.js";
-import { createAuthLimiter } from "./auth-limiter.js";
+import { createBuckets, createGate } from "./auth-limiter.js";
 
 /** The device a connection authenticated as; set in `authenticate`, read in every hook after it. */
 const DEVICE = Symbol("agrilume.device");
@@ -29,6 +29,8 @@ type DeviceClient = Client & {
 /** Slow credential checks at once (libuv's pool has 4 threads, which the write-ahead log's writes share), and waiting. */
 const AUTH_CONCURRENT = 2;
 const AUTH_QUEUE = 256;
+/** CONNECTs one device id may make a minute: a device reconnects a few times an hour, a fight over one id thousands of times. */
+const CONNECTS_PER_DEVICE_PER_MINUTE = 12;
 
 /** CONNACK return codes, MQTT 3.1.1 §3.2.2.3 */
 const CONNACK = { IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
@@ -60,7 +62,12 @@ export async function createEmbeddedBroker(deps: {
 }) {
   const { options, registry, pipeline, presence, metrics, log } = deps;
   const banned = new Map<string, number>();
-  const authLimiter = createAuthLimiter({ perSourcePerMinute: options.authPerSourcePerMinute, concurrent: AUTH_CONCURRENT, queue: AUTH_QUEUE });
+  const authBudget = createBuckets({ perMinute: options.authPerSourcePerMinute });
+  const slowChecks = createGate({ concurrent: AUTH_CONCURRENT, queue: AUTH_QUEUE });
+  // One entry per device id that connected in the last minute (bounded by the registry: counted after authentication).
+  const reconnects = createBuckets({ perMinute: CONNECTS_PER_DEVICE_PER_MINUTE });
+  /** Ids warned about in their current storm (one log line per storm; bounded by the registry). */
+  const stormLogged = new Set<string>();
   const connections = new Map<string, DeviceClient>();
 
   const broker = await Aedes.createBroker({
@@ -89,11 +96,23 @@ export async function createEmbeddedBroker(deps: {
     const secret = password.toString("utf8");
     // A secret not proved since start costs a scrypt: only within the source's budget and the bound on slow checks.
     const slow = !registry.provedBefore(username, secret);
-    if (slow && !authLimiter.take((client as DeviceClient)[SOURCE] ?? "unknown")) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
-    (slow ? authLimiter.run(() => registry.authenticate(username, secret)) : registry.authenticate(username, secret)).then(
+    if (slow && !authBudget.take((client as DeviceClient)[SOURCE] ?? "unknown")) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
+    (slow ? slowChecks.run(() => registry.authenticate(username, secret)) : registry.authenticate(username, secret)).then(
       (result) => {
         if (result === null) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
         if (!result.ok) return refuse(result.reason === "disabled" ? CONNACK.NOT_AUTHORIZED : CONNACK.BAD_CREDENTIALS, result.reason);
+        // The session in place stays; the newcomer is refused (a storm of takeovers would churn presence and the stores).
+        if (!reconnects.take(result.device.id)) {
+          if (!stormLogged.has(result.device.id)) {
+            stormLogged.add(result.device.id);
+            log.warn(
+              { deviceId: result.device.id, perMinute: CONNECTS_PER_DEVICE_PER_MINUTE },
+              "a device id connects too often; refusing its connects for now",
+            );
+          }
+          return refuse(CONNACK.SERVER_UNAVAILABLE, "reconnect_storm");
+        }
+        stormLogged.delete(result.device.id);
         (client as DeviceClient)[DEVICE] = { id: result.device.id, family: result.device.family };
         done(null, true);
       },
