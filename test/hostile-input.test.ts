@@ -61,6 +61,24 @@ describe("hostile payloads", () => {
     expect((await t.api("/ready")).status).toBe(200);
   });
 
+  it("V13: a device's publish on its own command topic is recorded as a reject and never delivered", async () => {
+    const c = await connectDevice(t, dev, { reconnectPeriod: 0 });
+    await c.subscribeAsync(`streetlight/${dev.id}/cmd/#`, { qos: 1 });
+    let delivered = 0;
+    c.on("message", () => delivered++);
+    const before = (await rejects(dev.id)).counts.bad_topic ?? 0;
+    await expect(publish(c, `streetlight/${dev.id}/cmd/ping`, "{}")).rejects.toThrow(/closed/);
+    // the service's own command still reaches a reconnected device, so the subscription works
+    const again = await connectDevice(t, dev, { reconnectPeriod: 0 });
+    await again.subscribeAsync(`streetlight/${dev.id}/cmd/#`, { qos: 1 });
+    const got = new Promise<string>((resolve) => again.once("message", (topic) => resolve(topic)));
+    await t.app.broker?.publish(`streetlight/${dev.id}/cmd/ping`, Buffer.from("{}"), false);
+    expect(await got).toBe(`streetlight/${dev.id}/cmd/ping`);
+    again.end();
+    expect(delivered).toBe(0);
+    await waitUntil(async () => ((await rejects(dev.id)).counts.bad_topic ?? 0) === before + 1, "the reject recorded");
+  });
+
   it("V2: a payload with a duplicate key is refused as invalid (validation and aggregates must see one value)", async () => {
     const c = await connectDevice(t, dev);
     const ts = Date.now() - 3000;

@@ -146,19 +146,22 @@ export async function createEmbeddedBroker(deps: {
     };
     try {
       // (an anonymous callback: under tsx a named one is renamed by a helper each time it is made)
-      pipeline.receive(msg, (e, verdict) => answer(device.id, done, e, verdict));
+      pipeline.receive(msg, (e, verdict) => answer(device.id, done, e, verdict, parsed.ok && parsed.kind === "cmd"));
     } catch (e: unknown) {
       answer(device.id, done, e); // a bug, not the device's doing: the connection closes and the device sends the message again
     }
   };
 
   /** Tells aedes what became of a message: acknowledge it, or close the connection without acknowledging. */
-  const answer = (deviceId: string, done: (error?: Error | null) => void, e: unknown, verdict?: Verdict) => {
+  const answer = (deviceId: string, done: (error?: Error | null) => void, e: unknown, verdict?: Verdict, command = false) => {
     if (e !== undefined || !verdict) {
       // Not durable, so not acknowledged: the device will send it again.
       log.error({ err: e }, "could not record a message; connection closed so the device retries");
       return done(e as Error);
     }
+    // A device's publish on a command topic is recorded as a reject, and never routed: acknowledging it would deliver it
+    // to subscribers of that topic, the device itself among them (issue 16, V13).
+    if (verdict.outcome === "rejected" && command) return done(new Error(verdict.reason));
     if (verdict.outcome !== "refused") return done(null);
     if (verdict.reason === "throttled") {
       banned.set(deviceId, Date.now() + options.banMs);
