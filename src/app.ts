@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createApiKeys } from "./access/api-keys.js";
@@ -124,6 +124,22 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       writeError: () => metrics.storeWriteErrors.inc(),
       queueDepth: (n) => metrics.storeQueueDepth.set(n),
     },
+    setAside: ({ sink, record, error }) => {
+      metrics.storeSetAside.inc({ sink });
+      try {
+        mkdirSync(join(config.dataDir, "set-aside"), { recursive: true });
+        const line = {
+          sink,
+          seq: record.seq,
+          at: new Date(clock()).toISOString(),
+          error: error instanceof Error ? error.message : String(error),
+          record,
+        };
+        appendFileSync(join(config.dataDir, "set-aside", `${sink}.jsonl`), `${JSON.stringify(line)}\n`);
+      } catch (e: unknown) {
+        log.error({ err: e, sink, seq: record.seq }, "could not keep a set-aside record (it stays in the write-ahead log until released)");
+      }
+    },
   });
   const apiKeys = await createApiKeys(state.keys, clock);
   const pipeline = createPipeline({
@@ -177,6 +193,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         () => false,
       ),
       broker: external ? external.isConnected() : embedded?.ports.mqtt !== undefined,
+      // Writes failing for half a minute without a success: accepted readings are not becoming queryable.
+      storeWriter: (writer.failingSince() ?? clock()) > clock() - 30_000,
     }),
   });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });

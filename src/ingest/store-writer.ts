@@ -8,6 +8,12 @@ export type StoreWriterMetrics = {
   queueDepth: (n: number) => void;
 };
 
+/** A record a store refused on its own (its neighbours were stored): kept for inspection instead of retried forever. */
+export type SetAside = { sink: string; record: WalRecord; error: unknown };
+
+/** A lone record that keeps failing while its store answers is set aside after this long (its retries back off meanwhile). */
+const SET_ASIDE_AFTER_MS = 60_000;
+
 /**
  * A consumer of durable records: the telemetry store, the reject log, the batch records…
  * Each keeps the highest seq it holds in the same transaction as its data, so a replay
@@ -37,6 +43,9 @@ export function createStoreWriter(deps: {
   maxQueue?: number;
   log: Logger;
   metrics: StoreWriterMetrics;
+  /** Keeps a record a store refused alone (a file under the data dir); must not throw. */
+  setAside: (s: SetAside) => void;
+  clock?: () => number;
 }) {
   const { wal, sinks, batchSize, flushMs, log, metrics } = deps;
   const maxQueue = deps.maxQueue ?? batchSize * 20;
@@ -50,6 +59,9 @@ export function createStoreWriter(deps: {
   let running: Promise<void> | null = null;
   let backoffMs = 0;
   let stopped = false;
+  const clock = deps.clock ?? Date.now;
+  /** When the writes started failing without a success since (null while they succeed). */
+  let failingSince: number | null = null;
   /** False until every sink's checkpoint is known. */
   let ready = true;
   let retryTimer: NodeJS.Timeout | null = null;
@@ -81,7 +93,7 @@ export function createStoreWriter(deps: {
       const have = done.get(sink.name) ?? 0;
       if (last <= have) continue;
       const mine = batch.filter((r) => r.seq > have && sink.accepts(r));
-      if (mine.length > 0) await sink.write(mine, last);
+      if (mine.length > 0) await writeOrSplit(sink, mine, last);
       done.set(sink.name, last);
     }
     metrics.writeSeconds((performance.now() - started) / 1000);
@@ -89,6 +101,56 @@ export function createStoreWriter(deps: {
     for (const r of batch) if (r.kind === "reading") counts.set(r.reading.measurement, (counts.get(r.reading.measurement) ?? 0) + 1);
     for (const [m, n] of counts) metrics.written(m, n);
     for (const o of observers) o(batch);
+  }
+
+  /**
+   * Writes a sink's records; when the store refuses the batch but still answers, the batch is split in halves until
+   * the records it refuses alone are found: those are set aside and counted, the rest is stored. A store that refuses
+   * every part (down, disk full) stores nothing and the batch is retried with backoff, whole.
+   */
+  async function writeOrSplit(sink: Sink, records: WalRecord[], checkpoint: number): Promise<void> {
+    try {
+      await sink.write(records, checkpoint);
+      return;
+    } catch (e: unknown) {
+      // A store that does not answer is down, not refusing data: retry later.
+      if (
+        !(await sink.checkpoint().then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw e;
+      let stored = 0;
+      const refused: { record: WalRecord; error: unknown }[] = [];
+      const part = async (rs: WalRecord[], cp: number): Promise<void> => {
+        try {
+          await sink.write(rs, cp);
+          stored += rs.length;
+        } catch (err: unknown) {
+          const [only] = rs;
+          if (rs.length === 1 && only) {
+            refused.push({ record: only, error: err });
+            return;
+          }
+          const mid = Math.ceil(rs.length / 2);
+          await part(rs.slice(0, mid), rs[mid - 1]?.seq ?? cp);
+          await part(rs.slice(mid), cp);
+        }
+      };
+      if (records.length > 1) {
+        const mid = Math.ceil(records.length / 2);
+        await part(records.slice(0, mid), records[mid - 1]?.seq ?? checkpoint);
+        await part(records.slice(mid), checkpoint);
+      } else if (records[0]) refused.push({ record: records[0], error: e });
+      // Nothing stored at all: not one bad record but a store that takes nothing now (or a lone record: it gets its
+      // retries, and is set aside only once it fails again with the store answering, on a later attempt).
+      if (stored === 0 && (records.length > 1 || failingSince === null || clock() - failingSince < SET_ASIDE_AFTER_MS)) throw e;
+      for (const r of refused) {
+        log.error({ sink: sink.name, seq: r.record.seq, err: r.error }, "a store refused one record; set aside and kept for inspection");
+        deps.setAside({ sink: sink.name, record: r.record, error: r.error });
+      }
+    }
   }
 
   async function drain() {
@@ -99,7 +161,9 @@ export function createStoreWriter(deps: {
         await writeBatch(batch);
         queue = queue.slice(batch.length);
         backoffMs = 0;
+        failingSince = null;
       } catch (e: unknown) {
+        failingSince ??= clock();
         metrics.writeError();
         backoffMs = Math.min(30_000, Math.max(100, backoffMs * 2));
         log.warn({ err: e, retryInMs: backoffMs, queued: queue.length }, "store write failed; will retry");
@@ -182,6 +246,8 @@ export function createStoreWriter(deps: {
       return { replayed, waiting: false };
     },
     checkpoints: () => Object.fromEntries(done),
+    /** Since when the writes have been failing without a success (null while they succeed): /ready reports a stall. */
+    failingSince: () => failingSince,
     /** Records waiting in memory for the stores (more may wait in the log: see spilledFrom). */
     queued: () => queue.length,
     /** A durable record, in seq order. */

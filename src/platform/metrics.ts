@@ -63,6 +63,12 @@ export function createMetrics() {
       help: "Size of the write-ahead log on disk (a segment is deleted once every store holds all of it)",
       registers: [registry],
     }),
+    storeSetAside: new Counter({
+      name: "agrilume_store_set_aside_total",
+      help: "Records a store refused on their own (their neighbours were stored), kept in set-aside/<sink>.jsonl in the data dir",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
     walCorruptRecords: new Counter({
       name: "agrilume_wal_corrupt_records_total",
       help: "Lines of the write-ahead log that are not records (damage, not a torn write), skipped on replay",
