@@ -16,16 +16,21 @@ const ROOT = resolve(".");
 /** What `npm run build` reads. */
 const SOURCES = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "scripts", "web", "devices", "src"];
 
-const tmp = tempDir("agrilume-entry-");
-const base = join(tmp.path, "路灯 agrilume");
-const release = join(base, "release");
-const current = join(base, "current");
+let tmp: ReturnType<typeof tempDir>;
+/** `<tmp>/路灯 agrilume/`: the release directory and the `current` symlink to it. */
+let base = "";
+let release = "";
+let current = "";
 let dataDirs = 0;
 /** A data directory of its own, also under the path with Chinese characters and a space. */
 const dataDir = () => join(base, `数据 ${++dataDirs}`);
 const started: ChildProcess[] = [];
 
 beforeAll(() => {
+  tmp = tempDir("agrilume-entry-");
+  base = join(tmp.path, "路灯 agrilume");
+  release = join(base, "release");
+  current = join(base, "current");
   for (const s of SOURCES) cpSync(s, join(release, s), { recursive: true, filter: (src) => src !== join("web", "dist") });
   symlinkSync(join(ROOT, "node_modules"), join(release, "node_modules"));
   run("npm", ["run", "build"], { cwd: release });
@@ -35,7 +40,7 @@ beforeAll(() => {
 afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
-afterAll(() => tmp.remove());
+afterAll(() => tmp?.remove());
 
 const node = process.execPath;
 /** `npm start`'s command, run by this Node. */
@@ -123,8 +128,9 @@ describe("a start that cannot proceed exits non-zero with a message saying why",
 
 describe("after the start, anything unhandled stops the service with exit 1 and a fatal log line", () => {
   // Loaded before the service: on SIGUSR2 it throws, or rejects a promise nobody handles, as a bug in the service would.
-  const fault = join(tmp.path, "fault.mjs");
+  let fault = "";
   beforeAll(() => {
+    fault = join(tmp.path, "fault.mjs");
     writeFileSync(
       fault,
       `process.on("SIGUSR2", () => {
