@@ -158,7 +158,7 @@ export type ServiceProcess = { child: ChildProcess; http: number; mqtt: number; 
 
 /** The real service as its own process, as `npm start` runs it. */
 export function startServiceProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts"], {
     env: {
       PATH: process.env.PATH,
       AGRILUME_DATA_DIR: dataDir,

@@ -1,10 +1,39 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { createApp } from "./app.js";
-import { loadConfig } from "./platform/config.js";
-import { t } from "./platform/i18n.js";
+import { type Config, loadConfig } from "./platform/config.js";
+import { type Lang, t } from "./platform/i18n.js";
 import { createLogger } from "./platform/log.js";
 
-/** Loads the configuration and starts the service. Invalid configuration exits 1 before any port opens. */
+/**
+ * A start that cannot proceed, for a reason the operator can fix (invalid configuration, a data directory
+ * that cannot be written, a port in use): its message says what and where, and is printed without a stack.
+ */
+export class StartError extends Error {
+  override name = "StartError";
+}
+
+/** Why a start stopped: `what` names the directory or address, `settings` the settings that chose it (these belong in i18n.ts once it is free to edit). */
+const WHY: Record<"dataDir" | "inUse" | "denied" | "noAddress", Record<Lang, (what: string, settings: string) => string>> = {
+  dataDir: {
+    zh: (what, settings) => `服务未能启动：数据目录 ${what} 无法写入（${settings}）`,
+    en: (what, settings) => `The service could not start: the data directory ${what} cannot be written (${settings})`,
+  },
+  inUse: {
+    zh: (what, settings) => `服务未能启动：${what} 已被占用（${settings}）；请停止占用它的程序，或换一个端口`,
+    en: (what, settings) => `The service could not start: ${what} is already in use (${settings}); stop what uses it, or choose another port`,
+  },
+  denied: {
+    zh: (what, settings) => `服务未能启动：无权监听 ${what}（${settings}）；低于 1024 的端口需要权限`,
+    en: (what, settings) => `The service could not start: not allowed to listen on ${what} (${settings}); ports below 1024 need privileges`,
+  },
+  noAddress: {
+    zh: (what, settings) => `服务未能启动：本机没有地址 ${what}（${settings}）`,
+    en: (what, settings) => `The service could not start: this machine has no address ${what} (${settings})`,
+  },
+};
+
+/** Loads the configuration and starts the service. A start that cannot proceed rejects with a StartError before the service is ready. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const lang = env.AGRILUME_LANG === "en" ? "en" : "zh";
   let file: Record<string, unknown> = {};
@@ -12,19 +41,18 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     try {
       file = JSON.parse(readFileSync(env.AGRILUME_CONFIG_FILE, "utf8")) as Record<string, unknown>;
     } catch (e: unknown) {
-      process.stderr.write(`${t(lang, "config.invalid")}\n  AGRILUME_CONFIG_FILE: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
+      throw new StartError(`${t(lang, "config.invalid")}\n  AGRILUME_CONFIG_FILE: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const result = loadConfig(env, file);
-  if (!result.ok) {
-    process.stderr.write(`${t(lang, "config.invalid")}\n${result.errors.map((e) => `  ${e}`).join("\n")}\n`);
-    process.exit(1);
-  }
+  if (!result.ok) throw new StartError(`${t(lang, "config.invalid")}\n${result.errors.map((e) => `  ${e}`).join("\n")}`);
   const config = result.config;
+  checkDataDir(config);
   const log = createLogger(config.log.level);
   const app = await createApp(config, { log });
-  const started = await app.start();
+  const started = await app.start().catch((e: unknown) => {
+    throw explainListenError(e, config) ?? e;
+  });
 
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`${t(config.lang, "start.ready")}`);
@@ -53,9 +81,35 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   process.once("SIGINT", () => shutdown("SIGINT"));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  });
+/** The data directory exists (or can be made) and a file can be written in it: checked before any store opens. */
+function checkDataDir(config: Config): void {
+  const dir = resolve(config.dataDir);
+  try {
+    mkdirSync(dir, { recursive: true });
+    const probe = join(dir, `.agrilume-write-test-${process.pid}`);
+    writeFileSync(probe, "");
+    rmSync(probe);
+  } catch (e: unknown) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new StartError(`${WHY.dataDir[config.lang](dir, `AGRILUME_DATA_DIR=${config.dataDir}`)}\n  ${detail}`);
+  }
+}
+
+/** A listener that could not open, named by the settings that chose its address; null for any other error. */
+function explainListenError(e: unknown, config: Config): StartError | null {
+  const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
+  const reason = ({ EADDRINUSE: "inUse", EACCES: "denied", EADDRNOTAVAIL: "noAddress" } as const)[err?.code ?? ""];
+  if (err?.syscall !== "listen" || !reason) return null;
+  const { http, mqtt } = config;
+  const listeners = [
+    ["AGRILUME_HTTP_HOST", http.host, "AGRILUME_HTTP_PORT", http.port],
+    ["AGRILUME_MQTT_HOST", mqtt.host, "AGRILUME_MQTT_PORT", mqtt.external ? undefined : mqtt.port],
+    ["AGRILUME_MQTT_HOST", mqtt.host, "AGRILUME_MQTT_WS_PORT", mqtt.wsPort],
+    ["AGRILUME_MQTT_HOST", mqtt.host, "AGRILUME_MQTT_TLS_PORT", mqtt.tls?.port],
+  ] as const;
+  // By port (the configuration allows none twice); an address error may carry no port, then by address.
+  const l = listeners.find(([, host, , port]) => port !== undefined && (err.port !== undefined ? port === err.port : host === err.address));
+  const what = err.port !== undefined ? `${err.address}:${err.port}` : `${err.address}`;
+  const settings = l ? `${l[0]}=${l[1]}, ${l[2]}=${l[3]}` : "AGRILUME_*_HOST, AGRILUME_*_PORT";
+  return new StartError(`${WHY[reason][config.lang](what, settings)}\n  ${err.message}`);
 }

@@ -57,7 +57,7 @@ describe("configuration", () => {
   });
 
   it("the service exits 1 with every problem before opening a port", () => {
-    const res = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const res = spawnSync(process.execPath, ["--import", "tsx", "src/bin.ts"], {
       env: { PATH: process.env.PATH, AGRILUME_HTTP_PORT: "-1", AGRILUME_STORE: "postgres", AGRILUME_LANG: "en" },
       encoding: "utf8",
       timeout: 30_000,

@@ -1,0 +1,24 @@
+/**
+ * The service's entry point: `node dist/src/bin.js` (`npm start`, the Docker image), or `tsx src/bin.ts` in
+ * development. It only runs main() and turns a failure into a message and a non-zero exit, so the service
+ * starts whatever path it is run from (spaces, Chinese characters, a symlinked release directory).
+ */
+import { pino } from "pino";
+import { main, StartError } from "./main.js";
+
+/** After the start, anything unhandled is a bug: one fatal log line (written before the exit), then exit 1. */
+const fatal = (what: string) => (e: unknown) => {
+  pino({ base: { service: "agrilume" } }, pino.destination({ dest: 2, sync: true })).fatal({ err: e }, `${what}; the service stops`);
+  process.exit(1);
+};
+process.on("uncaughtException", fatal("uncaught exception"));
+process.on("unhandledRejection", fatal("unhandled promise rejection"));
+
+main().catch((e: unknown) => {
+  if (e instanceof StartError) process.stderr.write(`${e.message}\n`);
+  else
+    process.stderr.write(
+      `${process.env.AGRILUME_LANG === "en" ? "The service could not start:" : "服务未能启动："}\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    );
+  process.exit(1);
+});
