@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.js";
+import { tempDir } from "../harness/helpers.js";
 import { run, serviceEnv, startService } from "./process.js";
 
 /**

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "./helpers.js";
+import { tempDir } from "../harness/helpers.js";
 import { run, serviceEnv, startFailing, startService } from "./process.js";
 
 /**
