@@ -10,8 +10,10 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
   describe(`telemetry store contract: ${name}`, () => {
     let store: TelemetryStore;
     let fx: Awaited<ReturnType<typeof factory>>;
-    // Recent (within any retention period) and on the hour, so hourly buckets start at T0.
-    const T0 = Math.floor((Date.now() - 3 * 86_400_000) / 3600_000) * 3600_000;
+    // Recent (within any retention period) and on the hour, so hourly buckets start at T0; 04:00 UTC (12:00 China time),
+    // so the two hours after it lie within one day whether days are counted in UTC or in China time (it was the hour
+    // of the run, and the daily test failed whenever the run started at 23:xx UTC).
+    const T0 = Math.floor((Date.now() - 3 * 86_400_000) / 86_400_000) * 86_400_000 + 4 * 3600_000;
     let seq = 0;
     const r = (deviceId: string, ts: number, fields: Record<string, number>, measurement = "streetlight_telemetry"): StoredReading => ({
       seq: ++seq,
