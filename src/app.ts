@@ -179,7 +179,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const source = embedded ?? external;
   if (source) bus.attach(source);
 
-  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy });
+  const http = await createHttpServer({
+    log,
+    apiKeys,
+    lang: config.lang,
+    trustProxy: config.http.trustProxy,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+  });
   systemRoutes(http, {
     metrics,
     apiKeys,

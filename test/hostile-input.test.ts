@@ -1,6 +1,7 @@
+import { connect as netConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePayload } from "../devices/index.js";
-import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { ADMIN_KEY, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { createBuckets, createGate } from "../src/transport/auth-limiter.js";
 
 /** Issue 16, V1 and V2: one device's message must never stop the stores for everyone, nor count twice. */
@@ -257,5 +258,38 @@ describe("auth limiter", () => {
     release();
     expect([await first, await second]).toEqual(["first", "second"]);
     expect(gate.state()).toEqual({ inFlight: 0, waiting: 0 });
+  });
+});
+
+describe("slow HTTP clients (issue 16, V12)", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ AGRILUME_HTTP_REQUEST_TIMEOUT_S: "1" });
+  });
+  afterAll(() => t.stop());
+
+  /** Sends `head` and part of a body, then nothing: resolves with what the server said before it closed the socket. */
+  const slowBody = (head: string) =>
+    new Promise<string>((resolve, reject) => {
+      const url = new URL(t.started.httpUrl);
+      const socket = netConnect(Number(url.port), "127.0.0.1", () =>
+        socket.write(`${head}\r\ncontent-length: 100000\r\ncontent-type: text/csv\r\n\r\nid,family\r\n`),
+      );
+      let said = "";
+      socket.on("data", (d) => {
+        said += d.toString("latin1");
+      });
+      socket.on("close", () => resolve(said));
+      socket.on("error", reject);
+    });
+
+  it("closes a request whose body never finishes (idle past the timeout; 408 once Node's periodic check sees it)", async () => {
+    const said = await slowBody(`POST /api/v1/devices/import HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${ADMIN_KEY}`);
+    expect(said === "" || /^HTTP\/1\.1 408/.test(said), said).toBe(true);
+  });
+
+  it("closes it also after answering 401 without a key", async () => {
+    const said = await slowBody("POST /api/v1/devices/import HTTP/1.1\r\nhost: x");
+    expect(said).toMatch(/^HTTP\/1\.1 401/);
   });
 });

@@ -39,13 +39,23 @@ export type Api = FastifyInstance<
 /** Every role (routes any signed-in caller may use). */
 export const ALL_ROLES: readonly Role[] = ROLES;
 
-export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; lang: Lang; trustProxy: boolean }): Promise<Api> {
+export async function createHttpServer(deps: {
+  log: Logger;
+  apiKeys: ApiKeys;
+  lang: Lang;
+  trustProxy: boolean;
+  /** A whole request (headers and body) must arrive within this; a connection idle for twice this is closed. */
+  requestTimeoutMs: number;
+}): Promise<Api> {
   const app = Fastify({
     loggerInstance: deps.log,
     // Quiet by default: errors are logged, requests are not.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: deps.trustProxy,
     bodyLimit: 8 * 1024 * 1024,
+    // A client that sends its body slowly (or never, after a 401) holds a socket and its buffer only this long (V12).
+    requestTimeout: deps.requestTimeoutMs,
+    connectionTimeout: 2 * deps.requestTimeoutMs,
     // On stop, close every connection, live streams (SSE) included, instead of waiting for clients to leave.
     forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>();
@@ -73,6 +83,9 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
   });
 
   app.setErrorHandler((err, req, reply) => {
+    // Refused before its body arrived (a 401 to an upload, say): close once answered, so a client that never finishes
+    // the body does not hold the connection (V12).
+    if (!req.raw.complete) reply.header("connection", "close");
     const l = lang(req);
     if (err instanceof ApiError) {
       return reply.status(err.status).send({

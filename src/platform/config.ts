@@ -21,6 +21,10 @@ export const SETTINGS = {
   },
   AGRILUME_HTTP_HOST: { schema: z.string().min(1).default("0.0.0.0"), doc: "HTTP listen address" },
   AGRILUME_HTTP_PORT: { schema: port.default(8080), doc: "HTTP API port (0 picks a free port)" },
+  AGRILUME_HTTP_REQUEST_TIMEOUT_S: {
+    schema: positiveInt.max(3600).default(120),
+    doc: "seconds a client has to send a whole request, headers and body; a slower one is answered 408 and closed, and an idle connection is closed after twice this",
+  },
   AGRILUME_ADMIN_KEY: {
     schema: z.string().min(24, "must be at least 24 characters").optional(),
     doc: "an admin API key; if unset, the first start creates one and prints it once",
@@ -167,7 +171,12 @@ function shape(f: Flat) {
     dataDir: f.AGRILUME_DATA_DIR,
     lang: f.AGRILUME_LANG,
     log: { level: f.AGRILUME_LOG_LEVEL },
-    http: { host: f.AGRILUME_HTTP_HOST, port: f.AGRILUME_HTTP_PORT, trustProxy: f.AGRILUME_TRUST_PROXY },
+    http: {
+      host: f.AGRILUME_HTTP_HOST,
+      port: f.AGRILUME_HTTP_PORT,
+      trustProxy: f.AGRILUME_TRUST_PROXY,
+      requestTimeoutMs: f.AGRILUME_HTTP_REQUEST_TIMEOUT_S * 1000,
+    },
     adminKey: f.AGRILUME_ADMIN_KEY,
     store: {
       kind: f.AGRILUME_STORE,
