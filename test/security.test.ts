@@ -174,7 +174,7 @@ describe("API keys and roles", () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/v1/devices", "/api/v1/devices/{id}/telemetry", "/api/v1/devices/import"]));
     expect(await (await t.api("/ready", { key: null })).json()).toEqual({
       ready: true,
-      checks: { telemetryStore: true, stateStore: true, broker: true },
+      checks: { telemetryStore: true, stateStore: true, broker: true, storeWriter: true },
     });
     expect((await t.api("/docs", { key: null })).status).toBe(200);
   });
