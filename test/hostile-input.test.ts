@@ -2,6 +2,7 @@ import { connect as netConnect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePayload } from "../devices/index.js";
 import { ADMIN_KEY, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { csvCell, csvDocument } from "../src/platform/csv.js";
 import { createBuckets, createGate } from "../src/transport/auth-limiter.js";
 
 /** Issue 16, V1 and V2: one device's message must never stop the stores for everyone, nor count twice. */
@@ -291,5 +292,46 @@ describe("slow HTTP clients (issue 16, V12)", () => {
   it("closes it also after answering 401 without a key", async () => {
     const said = await slowBody("POST /api/v1/devices/import HTTP/1.1\r\nhost: x");
     expect(said).toMatch(/^HTTP\/1\.1 401/);
+  });
+});
+
+describe("CSV we write (issue 16, V6)", () => {
+  it("neutralises cells that a spreadsheet would run as a formula; numbers stay numbers", () => {
+    expect(
+      ['=HYPERLINK("http://x","点我")', "+1", "-cmd", "@SUM(A1)", "\tx", "\rx", "道路", "a=b", -0.3, 12, null, 'say "hi"', "x,y"].map(csvCell),
+    ).toEqual([
+      `"'=HYPERLINK(""http://x"",""点我"")"`,
+      "'+1",
+      "'-cmd",
+      "'@SUM(A1)",
+      "'\tx",
+      `"'\rx"`,
+      "道路",
+      "a=b",
+      "-0.3",
+      "12",
+      "",
+      `"say ""hi"""`,
+      `"x,y"`,
+    ]);
+    expect(csvDocument([["a", "=1"]])).toBe("\uFEFFa,'=1\r\n");
+  });
+
+  it("the verification report's CSV carries an imported claim's formula as text", async () => {
+    const t = await startTestApp();
+    try {
+      const csv = [
+        "projectId,town,village,road,year,approvedLights,subsidyYuan,deviceId,lon,lat,controllerSerial,imei,installedAt",
+        '"=HYPERLINK(""http://evil.example"",""查看"")",来苏镇,梳妆台村,@SUM(1),2025,10,2700,INJ-1,105.9,29.3,SN-X,860000000009999,2025-06-01',
+      ].join("\n");
+      const imported = await t.api("/api/v1/projects/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } });
+      expect(imported.status).toBe(200);
+      const report = await (await t.api("/api/v1/verification/report.csv")).text();
+      const row = report.split("\r\n").find((l) => l.startsWith("INJ-1"));
+      expect(row).toContain(`"'=HYPERLINK(""http://evil.example"",""查看"")"`);
+      expect(row).toContain(",'@SUM(1),");
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -4,6 +4,7 @@ import type { Principal } from "../access/api-keys.js";
 import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { csvCell } from "../platform/csv.js";
 import { localizeDetail } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import type { BlendingMonitor } from "./monitor.js";
@@ -391,10 +392,6 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
     "超差原料",
     "保持次数",
   ];
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? "" : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
   const kg = (m: Record<string, number> | null) =>
     m
       ? Object.entries(m)
@@ -423,7 +420,7 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
       r.outOfTolerance.join("; "),
       r.heldCount,
     ]
-      .map(cell)
+      .map(csvCell)
       .join(","),
   );
   return [header.join(","), ...lines].join("\r\n") + "\r\n";

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
+import { csvDocument } from "../platform/csv.js";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { NightStore } from "../streetlights/index.js";
@@ -203,9 +204,5 @@ export async function toXlsx(r: {
 
 /** CSV of the detail, UTF-8 with BOM so that Excel shows the Chinese. */
 export function toCsv(lights: LightResult[]): string {
-  const cell = (v: unknown) => {
-    const s = String(v ?? "");
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return `\uFEFF${[DETAIL_HEADERS, ...lights.map(detailRow)].map((r) => r.map(cell).join(",")).join("\r\n")}\r\n`;
+  return csvDocument([DETAIL_HEADERS, ...lights.map(detailRow)]);
 }
