@@ -156,20 +156,25 @@ export async function startInflux(): Promise<Influx> {
 
 export type ServiceProcess = { child: ChildProcess; http: number; mqtt: number; exited: Promise<number | null> };
 
-/** The real service as its own process, as `npm start` runs it. */
+/** The service's own settings for a test: loopback, ports chosen by the OS, data in `dataDir`, the test admin key. */
+export function serviceEnv(dataDir: string, more: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    AGRILUME_DATA_DIR: dataDir,
+    AGRILUME_HTTP_HOST: "127.0.0.1",
+    AGRILUME_HTTP_PORT: "0",
+    AGRILUME_MQTT_HOST: "127.0.0.1",
+    AGRILUME_MQTT_PORT: "0",
+    AGRILUME_ADMIN_KEY: ADMIN_KEY,
+    AGRILUME_LOG_LEVEL: "warn",
+    ...more,
+  };
+}
+
+/** The real service as its own process, started from its entry file (through tsx). */
 export function startServiceProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts"], {
-    env: {
-      PATH: process.env.PATH,
-      AGRILUME_DATA_DIR: dataDir,
-      AGRILUME_HTTP_HOST: "127.0.0.1",
-      AGRILUME_HTTP_PORT: "0",
-      AGRILUME_MQTT_HOST: "127.0.0.1",
-      AGRILUME_MQTT_PORT: "0",
-      AGRILUME_ADMIN_KEY: ADMIN_KEY,
-      AGRILUME_LOG_LEVEL: "warn",
-      ...env,
-    },
+    env: serviceEnv(dataDir, env),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { serviceEnv as harnessEnv } from "../harness/services.js";
 
 /** A command run to its end; throws with its output when it fails. */
 export function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): string {
@@ -13,21 +14,9 @@ export function run(command: string, args: string[], options: { cwd: string; env
   return res.stdout;
 }
 
-/** The service's own settings for a test: loopback, ports chosen by the OS, data in `dataDir`, English messages. */
-export function serviceEnv(dataDir: string, more: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    AGRILUME_DATA_DIR: dataDir,
-    AGRILUME_HTTP_HOST: "127.0.0.1",
-    AGRILUME_HTTP_PORT: "0",
-    AGRILUME_MQTT_HOST: "127.0.0.1",
-    AGRILUME_MQTT_PORT: "0",
-    AGRILUME_ADMIN_KEY: "test-admin-key-0123456789abcdef",
-    AGRILUME_LOG_LEVEL: "warn",
-    AGRILUME_LANG: "en",
-    ...more,
-  };
-}
+/** The service's own settings for a test (harness/services.ts), with English messages. */
+export const serviceEnv = (dataDir: string, more: Record<string, string> = {}): NodeJS.ProcessEnv =>
+  harnessEnv(dataDir, { AGRILUME_LANG: "en", ...more });
 
 export type Running = {
   child: ChildProcess;

@@ -98,21 +98,27 @@ describe("store writer: what is a bad record and what is a store that takes noth
     return s;
   };
 
-  it("a store that refuses everything while it answers stores nothing, sets nothing aside, and reports how long it has failed", async () => {
+  /** A real log in a temp dir and a writer over it into `target`; `now` is the writer's clock. */
+  const setUp = async (target: ReturnType<typeof sink>, now: () => number = Date.now) => {
     const wal = await openWal(join(dir(), "wal"));
-    const s = sink(() => true);
-    let now = 1000;
     const setAside: SetAside[] = [];
     const writer = createStoreWriter({
       wal,
-      sinks: [s.sink],
+      sinks: [target.sink],
       batchSize: 100,
       flushMs: 10,
       log: quiet,
       metrics: noMetrics,
       setAside: (x) => setAside.push(x),
-      clock: () => now,
+      clock: now,
     });
+    return { wal, writer, setAside };
+  };
+
+  it("a store that refuses everything while it answers stores nothing, sets nothing aside, and reports how long it has failed", async () => {
+    const s = sink(() => true);
+    let now = 1000;
+    const { wal, writer, setAside } = await setUp(s, () => now);
     await writer.start();
     for (let i = 1; i <= 5; i++) writer.push(await wal.append(entry(i)));
     await waitUntil(() => writer.failingSince() !== null, "the first failure");
@@ -125,20 +131,9 @@ describe("store writer: what is a bad record and what is a store that takes noth
   });
 
   it("a lone record the store refuses while it answers is retried, then set aside once it has failed for a minute", async () => {
-    const wal = await openWal(join(dir(), "wal"));
     const s = sink((r) => r.seq === 1);
     let now = 0;
-    const setAside: SetAside[] = [];
-    const writer = createStoreWriter({
-      wal,
-      sinks: [s.sink],
-      batchSize: 100,
-      flushMs: 10,
-      log: quiet,
-      metrics: noMetrics,
-      setAside: (x) => setAside.push(x),
-      clock: () => now,
-    });
+    const { wal, writer, setAside } = await setUp(s, () => now);
     await writer.start();
     writer.push(await wal.append(entry(1)));
     await waitUntil(() => writer.failingSince() !== null, "the first failure");
@@ -155,19 +150,8 @@ describe("store writer: what is a bad record and what is a store that takes noth
   });
 
   it("a store that is down sets nothing aside, and takes everything once it is back", async () => {
-    const wal = await openWal(join(dir(), "wal"));
     const s = sink(() => false);
-    s.up = false;
-    const setAside: SetAside[] = [];
-    const writer = createStoreWriter({
-      wal,
-      sinks: [s.sink],
-      batchSize: 100,
-      flushMs: 10,
-      log: quiet,
-      metrics: noMetrics,
-      setAside: (x) => setAside.push(x),
-    });
+    const { wal, writer, setAside } = await setUp(s);
     s.up = true;
     await writer.start();
     s.up = false;
