@@ -103,7 +103,8 @@ export function createNotifier(deps: {
     );
   const quiet = (a: Alert, now: number) => a.suppressedBy !== null || silenced(a, now);
 
-  engine.events.on("change", (a: Alert, e: HistoryEntry) => {
+  // Removed by stop().
+  const onChange = (a: Alert, e: HistoryEntry) => {
     if (e.action !== "fired" && e.action !== "resolved") return;
     const now = clock();
     if (quiet(a, now)) return;
@@ -114,7 +115,8 @@ export function createNotifier(deps: {
       g.alerts.push(a);
       pending.set(k, g);
     }
-  });
+  };
+  engine.events.on("change", onChange);
 
   const lang = (c: Channel) => c.lang ?? o.lang;
   const fmtTime = (t: number) => new Date(t + 8 * 3600_000).toISOString().slice(5, 16).replace("T", " ");
@@ -309,6 +311,10 @@ export function createNotifier(deps: {
         );
       }
       await Promise.all(work);
+    },
+    /** Stops following the engine (deliveries under way belong to tick() and sendText(), whose callers wait for them). */
+    stop() {
+      engine.events.off("change", onChange);
     },
     /** A message of free text to the channels covering a town (the morning digest). */
     async sendText(town: string, kind: Delivery["kind"], text: (l: Lang) => string, alerts: Alert[]) {

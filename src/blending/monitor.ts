@@ -4,6 +4,7 @@ import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
+import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { CommandBus } from "../transport/command-bus.js";
@@ -11,7 +12,7 @@ import { evaluateBatch } from "./batch.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
 import type { Blending } from "./service.js";
-import type { BatchRecord, BlendingStore } from "./store.js";
+import type { BatchRecord, BlendingStore, Order } from "./store.js";
 
 /** Proposal: longer than a mixing cycle (1–2 min, DOMAIN.md §3), during which the scale rightly stands still. */
 export const STALL_MS = 180_000;
@@ -54,10 +55,11 @@ export function createBlendingMonitor(deps: {
   presence: Presence;
   bus: CommandBus;
   clock: () => number;
+  log: Logger;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => void;
 }) {
-  const { store, blending, registry, presence, bus, clock } = deps;
+  const { store, blending, registry, presence, bus, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
   const machines = new Map<string, MachineState>();
   /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed). */
@@ -162,7 +164,17 @@ export function createBlendingMonitor(deps: {
     },
   };
 
-  async function publishProgress(orderId: string) {
+  /** Progress pushes under way (stop() waits for them: they read the store). At most one per order touched by a write or a command. */
+  const publishing = new Set<Promise<void>>();
+  /** Fire-and-forget: the batch records are stored already; a failure here only delays a live view until the next batch. */
+  function publishProgress(orderId: string): Promise<void> {
+    const p = pushProgress(orderId)
+      .catch((e: unknown) => log.warn({ err: e, orderId }, "could not publish an order's progress"))
+      .finally(() => publishing.delete(p));
+    publishing.add(p);
+    return p;
+  }
+  async function pushProgress(orderId: string) {
     const o = blending.order(orderId);
     if (!o) return;
     const p = await blending.progress(orderId, await store.batchesOf(orderId));
@@ -186,7 +198,8 @@ export function createBlendingMonitor(deps: {
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
     await bus.publish(topics.orderProgress(o.station, o.id), { orderId: o.id, state: o.state, ...p }, { retain: true }).catch(() => undefined);
   }
-  blending.events.on("order", (o) => void publishProgress(o.id));
+  const onOrder = (o: Order) => void publishProgress(o.id);
+  blending.events.on("order", onOrder);
 
   /** Live machine state from telemetry (not durable: it is rebuilt from the next readings). */
   const onReading = (r: AcceptedReading) => {
@@ -224,6 +237,11 @@ export function createBlendingMonitor(deps: {
     events,
     onReading,
     machine: (id: string) => machines.get(id),
+    /** Stops following orders and waits for the progress pushes under way (call after the store writer's last batch). */
+    async stop(): Promise<void> {
+      blending.events.off("order", onOrder);
+      await Promise.all([...publishing]);
+    },
     async conditions(station?: string): Promise<Condition[]> {
       const now = clock();
       const out: Condition[] = [];

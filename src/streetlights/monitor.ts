@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
-import type { Presence } from "../ingest/presence.js";
+import type { Presence, PresenceChange } from "../ingest/presence.js";
 import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
@@ -50,14 +50,15 @@ export function createStreetlightMonitor(deps: {
     fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
     ts,
   });
-  // Going offline is a condition change too (silence is judged on the server clock).
-  presence.events.on("change", (c) => {
+  // Going offline is a condition change too (silence is judged on the server clock). Removed by halt().
+  const onPresence = (c: PresenceChange) => {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
     void writeDashboardPoints([conditionPoint(d, condition, c.online, c.at)]);
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
-  });
+  };
+  presence.events.on("change", onPresence);
   const recent = new Map<string, Recent>();
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
   /** Nights that have ended but received readings since (buffered data): their records are computed again. */
@@ -237,9 +238,13 @@ export function createStreetlightMonitor(deps: {
      * not yet recorded, and again those that received readings since (buffered data, up to 60 days old).
      * Runs are serialised.
      */
-    /** Ends a nightly pass under way after its current chunk; what it has not written, the next start writes. */
+    /**
+     * Ends a nightly pass under way after its current chunk (what it has not written, the next start writes), and
+     * stops following presence: the connections closing on shutdown are not lights going offline.
+     */
     halt() {
       halted = true;
+      presence.events.off("change", onPresence);
     },
     runNightly(now = clock()): Promise<number> {
       const run = (nightlyRun ?? Promise.resolve(0)).then(() => nightlyPass(now));
