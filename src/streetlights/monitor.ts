@@ -41,6 +41,11 @@ export function createStreetlightMonitor(deps: {
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
+  /** Fire-and-forget, from the reading path: a point that cannot be written is logged, never an unhandled rejection. */
+  const pushPoints = (points: DashboardPoint[]) =>
+    Promise.resolve()
+      .then(() => writeDashboardPoints(points))
+      .catch((e: unknown) => log.warn({ err: e }, "could not write dashboard points"));
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
   const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
@@ -55,7 +60,7 @@ export function createStreetlightMonitor(deps: {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
-    void writeDashboardPoints([conditionPoint(d, condition, c.online, c.at)]);
+    void pushPoints([conditionPoint(d, condition, c.online, c.at)]);
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
   };
   presence.events.on("change", onPresence);
@@ -213,7 +218,7 @@ export function createStreetlightMonitor(deps: {
       const next = step(prev, body, i, () => neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
-        void writeDashboardPoints([conditionPoint(r.device, next.condition, true, next.since)]);
+        void pushPoints([conditionPoint(r.device, next.condition, true, next.since)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
       }
       const last = recent.get(r.device.id);
