@@ -177,8 +177,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const alertsStore = alertStore(state.db);
   const engine = createAlertEngine({
     clock,
-    initial: await alertsStore.loadAlerts(),
-    persist: (a) => void alertsStore.putAlert(a).catch((e: unknown) => log.warn({ err: e }, "could not record an alert")),
+    initial: await alertsStore.openAlerts(),
+    persist: (a) => alertsStore.putAlert(a),
+    onPersistError: (e) => log.warn({ err: e }, "could not record an alert"),
+    history: { get: (id) => alertsStore.getAlert(id), resolved: (q) => alertsStore.resolvedAlerts(q) },
   });
   const lightFeed = createLightFeed({ engine, registry });
   const onCondition = (id: string, condition: string, detail: string, at: number) => lightFeed.condition(id, condition, detail, at);

@@ -91,7 +91,8 @@ export function createNotifier(deps: {
   let silences: Silence[] = [];
   const pending = new Map<string, { channel: Channel; kind: "fired" | "resolved"; alerts: Alert[]; first: number }>();
   const lastReminder = new Map<string, number>();
-  let retries: { d: Delivery; channel: Channel; due: number }[] = [];
+  /** Failed deliveries to try again, with their alerts (a resolved one may have left the engine). Each leaves after maxAttempts. */
+  let retries: { d: Delivery; channel: Channel; alerts: Alert[]; due: number }[] = [];
 
   const covers = (c: Channel, a: Alert) =>
     (!c.towns && !c.stations) ||
@@ -213,7 +214,7 @@ export function createNotifier(deps: {
       d.lastError = e instanceof Error ? e.message : String(e);
       deps.metrics?.failed(c.type);
       if (d.attempts >= o.maxAttempts) d.status = "failed";
-      else retries.push({ d, channel: c, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
+      else retries.push({ d, channel: c, alerts, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
       log.warn({ channel: c.id, attempts: d.attempts, err: d.lastError }, "alert delivery failed");
     }
     await store.putDelivery(d.id, c.id, d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
@@ -301,15 +302,7 @@ export function createNotifier(deps: {
       }
       const due = retries.filter((x) => x.due <= now);
       retries = retries.filter((x) => x.due > now);
-      for (const r of due) {
-        work.push(
-          deliver(
-            r.channel,
-            r.d,
-            r.d.alertIds.map((id) => engine.get(id)).filter((a): a is Alert => !!a),
-          ),
-        );
-      }
+      for (const r of due) work.push(deliver(r.channel, r.d, r.alerts));
       await Promise.all(work);
     },
     /** Stops following the engine (deliveries under way belong to tick() and sendText(), whose callers wait for them). */
