@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
+import { startReceiver, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
+import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
+import { createLogger } from "../src/platform/log.js";
 import { openStateStore, type StateStore } from "../src/state.js";
 
 const ctx = (town: string) => ({ family: "streetlight" as const, town, village: "v", station: null, detail: "0 W" });
@@ -123,5 +125,72 @@ describe("resolved alerts through the API", () => {
     expect(await ack.json()).toMatchObject({ state: "resolved" });
     await waitUntil(() => engine.list().length === 2, "the commented alert to leave memory again");
     expect(((await (await t.api(`/api/v1/alerts/${gone}`)).json()) as { history: unknown[] }).history).toHaveLength(3);
+  });
+});
+
+describe("the notifier forgets what is over", () => {
+  const dir = tempDir();
+  let state: StateStore;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  beforeAll(async () => {
+    state = await openStateStore(dir.path);
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await state.close();
+    dir.remove();
+  });
+
+  it("reminders of alerts no longer firing, and expired silences (fake time, a real receiver)", async () => {
+    let now = Date.parse("2025-11-21T20:00:00+08:00");
+    const store = alertStore(state.db);
+    const engine = createAlertEngine({
+      clock: () => now,
+      persist: (a) => store.putAlert(a),
+      history: { get: (id) => store.getAlert(id), resolved: (q) => store.resolvedAlerts(q) },
+    });
+    const n = createNotifier({
+      engine,
+      store,
+      clock: () => now,
+      log: createLogger("silent"),
+      options: { groupMs: 60_000, remindMs: 3600_000 },
+      publish: async () => undefined,
+    });
+    try {
+      await n.load();
+      await n.addChannel({ name: "hook", type: "webhook", url: `${receiver.url}/hook`, towns: ["来苏镇"] });
+      const raised = Array.from({ length: 30 }, (_, i) => engine.observe(`R-${i}`, "dark", true, ctx("来苏镇")) as Alert);
+      now += 61_000;
+      await n.tick();
+      expect(receiver.got).toHaveLength(1); // the 30 in one message
+      now += 3600_000;
+      await n.tick();
+      expect(receiver.got).toHaveLength(2); // a reminder of the 30
+      expect(n.held()).toMatchObject({ pending: 0, reminders: 30 });
+
+      for (const a of raised.slice(0, 20)) engine.observe(a.deviceId, "dark", false, ctx("来苏镇"));
+      for (const a of raised.slice(20, 25)) await engine.ack(a.id, "王工");
+      await n.addSilence({ deviceId: "R-29", until: new Date(now + 1800_000), reason: "检修" }, "admin");
+      await n.addSilence({ deviceId: "R-28", until: new Date(now + 7200_000), reason: "检修" }, "admin");
+      now += 61_000;
+      await n.tick(); // sends the resolution note
+      expect(n.held()).toEqual({ pending: 0, reminders: 5, silences: 2, retries: 0 });
+      now += 3600_000;
+      await n.tick(); // R-29's silence is over; R-25…R-27 and R-29 are recalled
+      expect(n.held()).toEqual({ pending: 0, reminders: 5, silences: 1, retries: 0 });
+      const last = JSON.parse(receiver.got.at(-1)?.body ?? "{}") as { kind: string; alerts: { deviceId: string }[] };
+      expect(last).toMatchObject({ kind: "reminder" });
+      expect(last.alerts.map((a) => a.deviceId).sort()).toEqual(["R-25", "R-26", "R-27", "R-29"]);
+      expect(n.silences().map((s) => s.deviceId)).toEqual(["R-28"]);
+      // a restart does not load the expired one either
+      const again = createNotifier({ engine, store, clock: () => now, log: createLogger("silent"), publish: async () => undefined });
+      await again.load();
+      expect(again.held().silences).toBe(1);
+      again.stop();
+    } finally {
+      n.stop();
+    }
   });
 });

@@ -88,8 +88,11 @@ export function createNotifier(deps: {
   const { engine, store, clock, log } = deps;
   const doFetch = deps.fetchImpl ?? fetch;
   let channels: Channel[] = [];
+  /** Silences in force: an expired one is dropped at the next tick (its row stays in the store). */
   let silences: Silence[] = [];
+  /** Groups waiting for their window: one per channel, kind and town or station; each is sent (and leaves) after groupMs. */
   const pending = new Map<string, { channel: Channel; kind: "fired" | "resolved"; alerts: Alert[]; first: number }>();
+  /** When each firing alert was last recalled on each channel: `${channel}|${alert}`, dropped once the alert is no longer firing. */
   const lastReminder = new Map<string, number>();
   /** Failed deliveries to try again, with their alerts (a resolved one may have left the engine). Each leaves after maxAttempts. */
   let retries: { d: Delivery; channel: Channel; alerts: Alert[]; due: number }[] = [];
@@ -240,7 +243,8 @@ export function createNotifier(deps: {
   return {
     async load() {
       channels = await store.channels<Channel>();
-      silences = await store.silences<Silence>();
+      const now = clock();
+      silences = (await store.silences<Silence>()).filter((s) => s.until > now);
     },
     channels: () => channels,
     async addChannel(input: z.infer<typeof ChannelInputSchema>) {
@@ -279,6 +283,11 @@ export function createNotifier(deps: {
     async tick() {
       const now = clock();
       const work: Promise<void>[] = [];
+      silences = silences.filter((s) => s.until > now);
+      for (const k of lastReminder.keys()) {
+        const [channelId, alertId] = k.split("|");
+        if (engine.get(alertId ?? "")?.state !== "firing" || !channels.some((c) => c.id === channelId)) lastReminder.delete(k);
+      }
       for (const [k, g] of pending) {
         if (now - g.first < o.groupMs) continue;
         pending.delete(k);
@@ -305,6 +314,8 @@ export function createNotifier(deps: {
       for (const r of due) work.push(deliver(r.channel, r.d, r.alerts));
       await Promise.all(work);
     },
+    /** What it holds in memory (each bounded: see the declarations above). */
+    held: () => ({ pending: pending.size, reminders: lastReminder.size, silences: silences.length, retries: retries.length }),
     /** Stops following the engine (deliveries under way belong to tick() and sendText(), whose callers wait for them). */
     stop() {
       engine.events.off("change", onChange);
