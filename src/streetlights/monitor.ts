@@ -46,6 +46,7 @@ export function createStreetlightMonitor(deps: {
     Promise.resolve()
       .then(() => writeDashboardPoints(points))
       .catch((e: unknown) => log.warn({ err: e }, "could not write dashboard points"));
+  /** Live state per light that reported: bounded by the registry (only registered devices' readings arrive; none is deleted). */
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
   const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
@@ -64,9 +65,15 @@ export function createStreetlightMonitor(deps: {
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
   };
   presence.events.on("change", onPresence);
+  /** Each light's latest reading, for its neighbours' rules: bounded likewise. */
   const recent = new Map<string, Recent>();
+  /** Each light's neighbours, once asked for: bounded likewise, and emptied when the registry changes size. */
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
-  /** Nights that have ended but received readings since (buffered data): their records are computed again. */
+  /**
+   * Nights that have ended but received readings since (buffered data): their records are computed again. At most one
+   * entry per night of the 60 days a reading may be late (devices/decode.ts), each with at most every registered light;
+   * each nightly pass (every 5 minutes) takes them out.
+   */
   const stale = new Map<string, Set<string>>();
 
   // Per attributes object (the registry shares one among lights with the same attributes), so a reading

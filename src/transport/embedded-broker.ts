@@ -47,7 +47,9 @@ export async function createEmbeddedBroker(deps: {
   log: Logger;
 }) {
   const { options, registry, pipeline, presence, metrics, log } = deps;
+  /** Devices throttled for bad messages (registered ones: only they publish), until their next connect after the ban. */
   const banned = new Map<string, number>();
+  /** One per connected device. */
   const connections = new Map<string, DeviceClient>();
 
   const broker = await Aedes.createBroker({
