@@ -80,7 +80,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
-  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, writeDashboardPoints });
+  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, log, writeDashboardPoints });
   const nights = nightStore(state.db);
   const streetlights = createStreetlightMonitor({
     registry,
@@ -209,11 +209,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const alertsStore = alertStore(state.db);
   const engine = createAlertEngine({
     clock,
-    initial: await alertsStore.loadAlerts(),
-    persist: (a) => void alertsStore.putAlert(a).catch((e: unknown) => log.warn({ err: e }, "could not record an alert")),
+    initial: await alertsStore.openAlerts(),
+    persist: (a) => alertsStore.putAlert(a),
+    onPersistError: (e) => log.warn({ err: e }, "could not record an alert"),
+    history: { get: (id) => alertsStore.getAlert(id), resolved: (q) => alertsStore.resolvedAlerts(q) },
   });
   const lightFeed = createLightFeed({ engine, registry });
-  streetlights.events.on("condition", (id, condition, detail, at) => lightFeed.condition(id, condition, detail, at));
+  const onCondition = (id: string, condition: string, detail: string, at: number) => lightFeed.condition(id, condition, detail, at);
+  streetlights.events.on("condition", onCondition);
   const blendingFeed = createBlendingFeed({ engine, registry });
   const notifier = createNotifier({
     engine,
@@ -336,8 +339,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());
+        pipeline.events.off("reading", blendingMonitor.onReading);
+        pipeline.events.off("reading", streetlights.onReading);
+        streetlights.events.off("condition", onCondition);
         await step("write-ahead log", () => wal.close());
         await step("store writer", () => writer.stop());
+        await step("blending monitor", () => blendingMonitor.stop());
+        notifier.stop();
         await step("presence", () => presence.flush());
         await step("telemetry store", () => telemetry.close());
         await step("state store", () => state.close());

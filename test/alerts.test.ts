@@ -36,17 +36,19 @@ describe("alert lifecycle (fake time)", () => {
     expect(saved.length).toBe(4);
   });
 
-  it("resolves by hand with a comment, assigns, and survives a restart", () => {
+  it("resolves by hand with a comment, assigns, and survives a restart", async () => {
     const saved = new Map<string, Alert>();
     const e = createAlertEngine({ clock: () => 5, persist: (a) => saved.set(a.id, structuredClone(a)) });
     const a = e.observe("L2", "offline", true, ctx) as Alert;
     e.assign(a.id, "admin", "李师傅");
     const b = e.observe("L3", "moved", true, ctx) as Alert;
     e.resolve(b.id, "李师傅", "pole put back");
-    const restarted = createAlertEngine({ clock: () => 9, persist: () => undefined, initial: [...saved.values()] });
+    // the resolved alert is read back from the store, as the app's engine reads it from the state store
+    const history = { get: async (id: string) => saved.get(id), resolved: async () => [] };
+    const restarted = createAlertEngine({ clock: () => 9, persist: () => undefined, initial: [...saved.values()], history });
     expect(restarted.openFor("L2", "offline")).toMatchObject({ id: a.id, assignee: "李师傅", state: "firing" });
     expect(restarted.openFor("L3", "moved")).toBeUndefined();
-    expect(restarted.get(b.id)?.history.at(-1)).toMatchObject({ action: "resolved", who: "李师傅", text: "pole put back" });
+    expect((await restarted.find(b.id))?.history.at(-1)).toMatchObject({ action: "resolved", who: "李师傅", text: "pole put back" });
     expect(restarted.observe("L2", "offline", true, ctx)).toBeNull(); // no duplicate after the restart
   });
 });

@@ -11,6 +11,7 @@ const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 export type Principal = { keyId: string; name: string; role: Role; towns: string[] | null; stations: string[] | null };
 
 export async function createApiKeys(state: KeyStore, clock: () => number = Date.now) {
+  /** One per key not revoked (a revoked key leaves): as many as admins make. */
   const byHash = new Map<string, ApiKeyRecord>();
   for (const k of await state.allApiKeys()) if (k.revokedAt === null) byHash.set(k.keyHash, k);
 

@@ -57,27 +57,125 @@ export type Context = { family: Alert["family"]; town: string | null; village: s
 
 export type AlertEvents = { change: [Alert, HistoryEntry] };
 
-export function createAlertEngine(deps: { clock: () => number; persist: (a: Alert) => void; initial?: Alert[] }) {
+/** A history query; `towns`/`stations` are the reader's limits (null: none). */
+export type AlertQuery = {
+  state?: AlertState | "open" | undefined;
+  type?: string | undefined;
+  town?: string | undefined;
+  station?: string | undefined;
+  towns?: string[] | null | undefined;
+  stations?: string[] | null | undefined;
+  limit: number;
+};
+/** Where resolved alerts are read back from (the state store). */
+export type AlertHistory = { get(id: string): Promise<Alert | undefined>; resolved(q: AlertQuery): Promise<Alert[]> };
+
+export const matches = (a: Alert, q: Omit<AlertQuery, "limit">) =>
+  (!q.state || (q.state === "open" ? a.state !== "resolved" : a.state === q.state)) &&
+  (!q.type || a.type === q.type) &&
+  (!q.town || a.town === q.town) &&
+  (!q.station || a.station === q.station) &&
+  (!q.towns || (!!a.town && q.towns.includes(a.town))) &&
+  (!q.stations || (!!a.station && q.stations.includes(a.station)));
+
+/**
+ * Memory holds the open alerts; a resolved one leaves once the store has its last change, and is read back from
+ * `history` (find, query, and an action on it). `persist` returns a promise that settles when the alert is written
+ * (anything else: written at once).
+ */
+export function createAlertEngine(deps: {
+  clock: () => number;
+  persist: (a: Alert) => unknown;
+  history?: AlertHistory;
+  onPersistError?: (e: unknown, a: Alert) => void;
+  /** The open alerts (resolved ones given here are not held: they are in the store already). */
+  initial?: Alert[];
+}) {
   const { clock, persist } = deps;
+  /** One per open problem: bounded by (registered devices + villages + open orders and stations) × alert types. */
   const open = new Map<string, Alert>(); // `${deviceId}\0${type}` → alert
+  /**
+   * The open alerts, plus resolved ones whose last write is under way (or failed: the store's copy is then stale, so
+   * the API keeps answering from here until a later write of that alert succeeds).
+   */
   const byId = new Map<string, Alert>();
+  /** Writes under way, per alert held in byId; `ok`: how the last one issued went (the store holds what it wrote). */
+  const writing = new Map<string, { pending: number; latest: number; ok: boolean }>();
+  let writes = 0;
   const events = new EventEmitter<AlertEvents>();
   for (const a of deps.initial ?? []) {
+    if (a.state === "resolved") continue;
     byId.set(a.id, a);
-    if (a.state !== "resolved") open.set(key(a.deviceId, a.type), a);
+    open.set(key(a.deviceId, a.type), a);
   }
 
+  const save = (a: Alert) => {
+    const w = writing.get(a.id) ?? { pending: 0, latest: 0, ok: false };
+    writing.set(a.id, w);
+    w.pending++;
+    const mine = ++writes;
+    w.latest = mine;
+    const written = (ok: boolean) => {
+      if (mine === w.latest) w.ok = ok;
+      if (--w.pending > 0) return;
+      writing.delete(a.id);
+      if (w.ok && a.state === "resolved" && byId.get(a.id) === a) byId.delete(a.id);
+    };
+    let result: unknown;
+    try {
+      result = persist(a);
+    } catch (e: unknown) {
+      result = Promise.reject(e);
+    }
+    Promise.resolve(result).then(
+      () => written(true),
+      (e: unknown) => {
+        deps.onPersistError?.(e, a);
+        written(false);
+      },
+    );
+  };
   const change = (a: Alert, entry: HistoryEntry) => {
+    if (!byId.has(a.id)) byId.set(a.id, a); // a resolved alert read back for an action: held until it is written
     a.history.push(entry);
-    persist(a);
+    save(a);
     events.emit("change", a, entry);
+  };
+  /**
+   * Acts on an alert: one in memory is changed at once (before this returns); a resolved one is read back from the
+   * store first (and, if changed, held until written). One object per alert: another action may have read it meanwhile.
+   */
+  const act = (id: string, fn: (a: Alert) => void): Promise<Alert | undefined> => {
+    const here = byId.get(id);
+    if (here) {
+      fn(here);
+      return Promise.resolve(here);
+    }
+    return (deps.history?.get(id) ?? Promise.resolve(undefined)).then((stored) => {
+      const a = byId.get(id) ?? stored;
+      if (a) fn(a);
+      return a;
+    });
   };
 
   return {
     events,
+    /** An alert held in memory: open, or resolved with its write under way. */
     get: (id: string) => byId.get(id),
+    /** Any alert; resolved ones are read from the store. */
+    find: async (id: string): Promise<Alert | undefined> => byId.get(id) ?? (await deps.history?.get(id)),
     openFor: (deviceId: string, type: string) => open.get(key(deviceId, type)),
+    /** The alerts held in memory (see get). */
     list: (): Alert[] => [...byId.values()],
+    /** Alerts matching `q`, newest first: those in memory, and resolved ones from the store. */
+    async query(q: AlertQuery): Promise<Alert[]> {
+      const here = [...byId.values()].filter((a) => matches(a, q));
+      const stored =
+        deps.history && (!q.state || q.state === "resolved")
+          ? (await deps.history.resolved({ ...q, limit: q.limit + byId.size })).filter((a) => !byId.has(a.id))
+          : [];
+      return [...here, ...stored].sort((a, b) => b.since - a.since).slice(0, q.limit);
+    },
     /** A condition is (still) active or has cleared. Fires or resolves only on a change. */
     observe(deviceId: string, type: string, active: boolean, ctx: Context, at = clock()): Alert | null {
       const k = key(deviceId, type);
@@ -114,41 +212,32 @@ export function createAlertEngine(deps: { clock: () => number; persist: (a: Aler
       }
       return null;
     },
-    ack(id: string, who: string, text?: string): Alert | undefined {
-      const a = byId.get(id);
-      if (a?.state !== "firing") return a;
-      a.state = "acknowledged";
-      change(a, { at: clock(), who, action: "acknowledged", text });
-      return a;
-    },
+    ack: (id: string, who: string, text?: string) =>
+      act(id, (a) => {
+        if (a.state !== "firing") return;
+        a.state = "acknowledged";
+        change(a, { at: clock(), who, action: "acknowledged", text });
+      }),
     /** By hand, with a comment: the problem is fixed (if the condition persists, it fires again). */
-    resolve(id: string, who: string, text: string): Alert | undefined {
-      const a = byId.get(id);
-      if (!a || a.state === "resolved") return a;
-      open.delete(key(a.deviceId, a.type));
-      a.state = "resolved";
-      a.resolvedAt = clock();
-      change(a, { at: a.resolvedAt, who, action: "resolved", text });
-      return a;
-    },
-    assign(id: string, who: string, assignee: string): Alert | undefined {
-      const a = byId.get(id);
-      if (!a) return a;
-      a.assignee = assignee;
-      change(a, { at: clock(), who, action: "assigned", text: assignee });
-      return a;
-    },
-    comment(id: string, who: string, text: string): Alert | undefined {
-      const a = byId.get(id);
-      if (!a) return a;
-      change(a, { at: clock(), who, action: "commented", text });
-      return a;
-    },
+    resolve: (id: string, who: string, text: string) =>
+      act(id, (a) => {
+        if (a.state === "resolved") return;
+        open.delete(key(a.deviceId, a.type));
+        a.state = "resolved";
+        a.resolvedAt = clock();
+        change(a, { at: a.resolvedAt, who, action: "resolved", text });
+      }),
+    assign: (id: string, who: string, assignee: string) =>
+      act(id, (a) => {
+        a.assignee = assignee;
+        change(a, { at: clock(), who, action: "assigned", text: assignee });
+      }),
+    comment: (id: string, who: string, text: string) => act(id, (a) => change(a, { at: clock(), who, action: "commented", text })),
     /** Marks an alert as held back (or released); persisted, so it survives a restart. */
     suppress(a: Alert, by: string | null) {
       if (a.suppressedBy === by) return;
       a.suppressedBy = by;
-      persist(a);
+      save(a);
     },
   };
 }

@@ -88,10 +88,14 @@ export function createNotifier(deps: {
   const { engine, store, clock, log } = deps;
   const doFetch = deps.fetchImpl ?? fetch;
   let channels: Channel[] = [];
+  /** Silences in force: an expired one is dropped at the next tick (its row stays in the store). */
   let silences: Silence[] = [];
+  /** Groups waiting for their window: one per channel, kind and town or station; each is sent (and leaves) after groupMs. */
   const pending = new Map<string, { channel: Channel; kind: "fired" | "resolved"; alerts: Alert[]; first: number }>();
+  /** When each firing alert was last recalled on each channel: `${channel}|${alert}`, dropped once the alert is no longer firing. */
   const lastReminder = new Map<string, number>();
-  let retries: { d: Delivery; channel: Channel; due: number }[] = [];
+  /** Failed deliveries to try again, with their alerts (a resolved one may have left the engine). Each leaves after maxAttempts. */
+  let retries: { d: Delivery; channel: Channel; alerts: Alert[]; due: number }[] = [];
 
   const covers = (c: Channel, a: Alert) =>
     (!c.towns && !c.stations) ||
@@ -103,7 +107,8 @@ export function createNotifier(deps: {
     );
   const quiet = (a: Alert, now: number) => a.suppressedBy !== null || silenced(a, now);
 
-  engine.events.on("change", (a: Alert, e: HistoryEntry) => {
+  // Removed by stop().
+  const onChange = (a: Alert, e: HistoryEntry) => {
     if (e.action !== "fired" && e.action !== "resolved") return;
     const now = clock();
     if (quiet(a, now)) return;
@@ -114,7 +119,8 @@ export function createNotifier(deps: {
       g.alerts.push(a);
       pending.set(k, g);
     }
-  });
+  };
+  engine.events.on("change", onChange);
 
   const lang = (c: Channel) => c.lang ?? o.lang;
   const fmtTime = (t: number) => new Date(t + 8 * 3600_000).toISOString().slice(5, 16).replace("T", " ");
@@ -211,7 +217,7 @@ export function createNotifier(deps: {
       d.lastError = e instanceof Error ? e.message : String(e);
       deps.metrics?.failed(c.type);
       if (d.attempts >= o.maxAttempts) d.status = "failed";
-      else retries.push({ d, channel: c, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
+      else retries.push({ d, channel: c, alerts, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
       log.warn({ channel: c.id, attempts: d.attempts, err: d.lastError }, "alert delivery failed");
     }
     await store.putDelivery(d.id, c.id, d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
@@ -237,7 +243,8 @@ export function createNotifier(deps: {
   return {
     async load() {
       channels = await store.channels<Channel>();
-      silences = await store.silences<Silence>();
+      const now = clock();
+      silences = (await store.silences<Silence>()).filter((s) => s.until > now);
     },
     channels: () => channels,
     async addChannel(input: z.infer<typeof ChannelInputSchema>) {
@@ -276,6 +283,11 @@ export function createNotifier(deps: {
     async tick() {
       const now = clock();
       const work: Promise<void>[] = [];
+      silences = silences.filter((s) => s.until > now);
+      for (const k of lastReminder.keys()) {
+        const [channelId, alertId] = k.split("|");
+        if (engine.get(alertId ?? "")?.state !== "firing" || !channels.some((c) => c.id === channelId)) lastReminder.delete(k);
+      }
       for (const [k, g] of pending) {
         if (now - g.first < o.groupMs) continue;
         pending.delete(k);
@@ -299,16 +311,14 @@ export function createNotifier(deps: {
       }
       const due = retries.filter((x) => x.due <= now);
       retries = retries.filter((x) => x.due > now);
-      for (const r of due) {
-        work.push(
-          deliver(
-            r.channel,
-            r.d,
-            r.d.alertIds.map((id) => engine.get(id)).filter((a): a is Alert => !!a),
-          ),
-        );
-      }
+      for (const r of due) work.push(deliver(r.channel, r.d, r.alerts));
       await Promise.all(work);
+    },
+    /** What it holds in memory (each bounded: see the declarations above). */
+    held: () => ({ pending: pending.size, reminders: lastReminder.size, silences: silences.length, retries: retries.length }),
+    /** Stops following the engine (deliveries under way belong to tick() and sendText(), whose callers wait for them). */
+    stop() {
+      engine.events.off("change", onChange);
     },
     /** A message of free text to the channels covering a town (the morning digest). */
     async sendText(town: string, kind: Delivery["kind"], text: (l: Lang) => string, alerts: Alert[]) {

@@ -24,16 +24,19 @@ const sees = (p: Principal | null, a: Alert) =>
 
 export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier }) {
   const { engine, notifier } = deps;
-  const visible = (p: Principal | null, id: string) => {
-    const a = engine.get(id);
+  const visible = async (p: Principal | null, id: string) => {
+    const a = await engine.find(id);
     if (!a || !sees(p, a)) throw notFound(`alert ${id}`);
     return a;
   };
   const who = (p: Principal | null) => p?.name ?? "unknown";
   /** An action on an alert the caller may see, answered with the alert as it is now. */
-  const act = (req: { principal: Principal | null; lang: Lang; params: { id: string } }, fn: (id: string, by: string) => Alert | undefined) => {
-    visible(req.principal, req.params.id);
-    return view(fn(req.params.id, who(req.principal)) as Alert, req.lang);
+  const act = async (
+    req: { principal: Principal | null; lang: Lang; params: { id: string } },
+    fn: (id: string, by: string) => Promise<Alert | undefined>,
+  ) => {
+    await visible(req.principal, req.params.id);
+    return view((await fn(req.params.id, who(req.principal))) as Alert, req.lang);
   };
 
   app.get(
@@ -53,21 +56,16 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       },
     },
     async (req) => {
-      const q = req.query;
-      const alerts = engine
-        .list()
-        .filter((a) => sees(req.principal, a))
-        .filter((a) => !q.state || (q.state === "open" ? a.state !== "resolved" : a.state === q.state))
-        .filter((a) => (!q.type || a.type === q.type) && (!q.town || a.town === q.town) && (!q.station || a.station === q.station))
-        .sort((a, b) => b.since - a.since)
-        .slice(0, q.limit);
+      const p = req.principal;
+      // open alerts from memory, resolved ones from the store: the reader's limits go into the query, so `limit` holds
+      const alerts = (await engine.query({ ...req.query, towns: p?.towns, stations: p?.stations })).filter((a) => sees(p, a));
       return { alerts: alerts.map((a) => view(a, req.lang)) };
     },
   );
   app.get(
     "/api/v1/alerts/:id",
     { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "One alert with its history", params: Id } },
-    async (req) => view(visible(req.principal, req.params.id), req.lang),
+    async (req) => view(await visible(req.principal, req.params.id), req.lang),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
@@ -99,7 +97,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: { tags: ["alerts"], summary: "Add a comment", params: Id, body: z.object({ text: z.string().trim().min(1).max(2000) }) },
     },
-    async (req, reply) => reply.status(201).send(act(req, (id, by) => engine.comment(id, by, req.body.text))),
+    async (req, reply) => reply.status(201).send(await act(req, (id, by) => engine.comment(id, by, req.body.text))),
   );
   app.get(
     "/api/v1/alerts/stream",

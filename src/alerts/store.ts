@@ -1,5 +1,5 @@
 import type { Db, Migration } from "../storage/duckdb.js";
-import type { Alert } from "./engine.js";
+import type { Alert, AlertQuery } from "./engine.js";
 
 export const ALERTS_MIGRATION: Migration = {
   version: 5,
@@ -12,15 +12,48 @@ export const ALERTS_MIGRATION: Migration = {
   `,
 };
 
-/** Alert records and notification settings in the state store; bodies are JSON (small tables, read whole). */
+/**
+ * Alert records and notification settings in the state store; bodies are JSON (channels, silences: small tables, read
+ * whole). Alerts are every alert ever raised: the open ones are read at start, a resolved one when it is asked for.
+ */
 export function alertStore(db: Db) {
   const all = async <T>(table: string, where = "") =>
     (await db.all<{ body: string }>(`SELECT body FROM ${table} ${where}`)).map((r) => JSON.parse(r.body) as T);
   const put = (table: string, id: string, body: unknown) =>
     db.run(`INSERT OR REPLACE INTO ${table} (id, body) VALUES (?, ?)`, [id, JSON.stringify(body)]);
   return {
-    /** Open alerts and the last 30 days of resolved ones. */
-    loadAlerts: async () => (await all<Alert>("alerts")).filter((a) => a.state !== "resolved" || (a.resolvedAt ?? 0) > Date.now() - 30 * 86_400_000),
+    openAlerts: () => all<Alert>("alerts", "WHERE state <> 'resolved'"),
+    getAlert: async (id: string): Promise<Alert | undefined> =>
+      (await db.all<{ body: string }>("SELECT body FROM alerts WHERE id = ?", [id])).map((r) => JSON.parse(r.body) as Alert)[0],
+    /** Resolved alerts matching `q`, newest first (the engine's query: AlertQuery's filters, the reader's limits too). */
+    async resolvedAlerts(q: AlertQuery): Promise<Alert[]> {
+      if (q.towns?.length === 0 || q.stations?.length === 0) return [];
+      const where = ["state = 'resolved'"];
+      const params: string[] = [];
+      const field = (name: string) => `json_extract_string(body, '$.${name}')`;
+      for (const [name, value] of [
+        ["type", q.type],
+        ["town", q.town],
+        ["station", q.station],
+      ] as const) {
+        if (!value) continue;
+        where.push(`${field(name)} = ?`);
+        params.push(value);
+      }
+      for (const [name, values] of [
+        ["town", q.towns],
+        ["station", q.stations],
+      ] as const) {
+        if (!values) continue;
+        where.push(`${field(name)} IN (${values.map(() => "?").join(", ")})`);
+        params.push(...values);
+      }
+      const rows = await db.all<{ body: string }>(
+        `SELECT body FROM alerts WHERE ${where.join(" AND ")} ORDER BY CAST(json_extract(body, '$.since') AS BIGINT) DESC LIMIT ${Math.trunc(q.limit)}`,
+        params,
+      );
+      return rows.map((r) => JSON.parse(r.body) as Alert);
+    },
     putAlert: (a: Alert) => db.run("INSERT OR REPLACE INTO alerts (id, state, body) VALUES (?, ?, ?)", [a.id, a.state, JSON.stringify(a)]),
     channels: <T>() => all<T>("channels"),
     putChannel: (id: string, c: unknown) => put("channels", id, c),

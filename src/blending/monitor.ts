@@ -4,6 +4,7 @@ import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
+import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { CommandBus } from "../transport/command-bus.js";
@@ -11,7 +12,7 @@ import { evaluateBatch } from "./batch.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
 import type { Blending } from "./service.js";
-import type { BatchRecord, BlendingStore } from "./store.js";
+import type { BatchRecord, BlendingStore, Formula, Order } from "./store.js";
 
 /** Proposal: longer than a mixing cycle (1–2 min, DOMAIN.md §3), during which the scale rightly stands still. */
 export const STALL_MS = 180_000;
@@ -54,17 +55,21 @@ export function createBlendingMonitor(deps: {
   presence: Presence;
   bus: CommandBus;
   clock: () => number;
+  log: Logger;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => void;
 }) {
-  const { store, blending, registry, presence, bus, clock } = deps;
+  const { store, blending, registry, presence, bus, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
+  /** Live state per blending machine that reported (bounded by the registry: only registered devices' readings arrive). */
   const machines = new Map<string, MachineState>();
-  /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed). */
+  /** Each machine's most recent completed batch, for the out-of-tolerance condition (an aborted one is not weighed); one per machine, as above. */
   const lastBatches = new Map<string, BatchRecord>();
-  const events = new EventEmitter<{ progress: [string, Progress] }>();
+  /** Each order's progress after a change; the order is given too (a finished one is no longer held by the service). */
+  const events = new EventEmitter<{ progress: [string, Progress, Order] }>();
 
-  const apply = (b: BatchRecord, e: BlenderBatch) => {
+  /** `order`: the batch's order, read before (undefined: not known). */
+  const apply = (b: BatchRecord, e: BlenderBatch, order: Order | undefined, formula: Formula | undefined) => {
     b.events.push({ ts: e.ts, event: e.event, reason: "reason" in e ? e.reason : undefined });
     switch (e.event) {
       case "started":
@@ -85,8 +90,7 @@ export function createBlendingMonitor(deps: {
         b.endedAt = e.ts;
         b.actualKg = e.actualKg;
         b.bags = e.bags;
-        const order = blending.order(b.orderId);
-        const target = b.targetKg ?? targetFromOrder(b.orderId);
+        const target = b.targetKg ?? targetFromOrder(order, formula);
         if (target) b.evaluation = evaluateBatch(target, e.actualKg, order?.tolerances ?? {}, blending.catalog(order?.station));
         break;
       }
@@ -97,11 +101,8 @@ export function createBlendingMonitor(deps: {
         break;
     }
   };
-  const targetFromOrder = (orderId: string) => {
-    const o = blending.order(orderId);
-    const f = o && blending.formula(o.formulaId);
-    return o && f ? Object.fromEntries(Object.entries(f.kgPerTonne).map(([c, kg]) => [c, kg * (o.batchKg / 1000)])) : null;
-  };
+  const targetFromOrder = (o: Order | undefined, f: Formula | undefined) =>
+    o && f ? Object.fromEntries(Object.entries(f.kgPerTonne).map(([c, kg]) => [c, kg * (o.batchKg / 1000)])) : null;
 
   const sink: Sink = {
     name: "blending",
@@ -109,6 +110,12 @@ export function createBlendingMonitor(deps: {
     checkpoint: () => store.checkpoint(),
     async write(records: WalRecord[], checkpoint: number) {
       const changed = new Map<string, BatchRecord>();
+      /** The orders of this write's batches (open ones from memory, a finished one from the store). */
+      const orders = new Map<string, Order | undefined>();
+      const orderOf = async (id: string) => {
+        if (!orders.has(id)) orders.set(id, await blending.order(id));
+        return orders.get(id);
+      };
       for (const r of records) {
         if (r.kind !== "reading" || r.reading.measurement !== "blender_batch") continue;
         const e = r.reading.payload as unknown as BlenderBatch;
@@ -128,10 +135,13 @@ export function createBlendingMonitor(deps: {
             events: [],
             evaluation: null,
           };
-        apply(b, e);
+        const order = e.event === "completed" ? await orderOf(b.orderId) : undefined;
+        const formula = order && !b.targetKg ? await blending.formula(order.formulaId) : undefined;
+        apply(b, e, order, formula);
         changed.set(key, b);
       }
       await store.writeBatches([...changed.values()], checkpoint);
+      for (const b of changed.values()) await orderOf(b.orderId);
       for (const b of changed.values()) {
         const last = lastBatches.get(b.machineId);
         if (b.state === "complete" && (!last || (last.endedAt ?? 0) <= (b.endedAt ?? 0))) lastBatches.set(b.machineId, b);
@@ -144,7 +154,7 @@ export function createBlendingMonitor(deps: {
             const dev = Object.fromEntries(Object.entries(e.deviation).flatMap(([c, d]) => (d.pct === null ? [] : [[`dev.${c}`, d.pct]])));
             return {
               measurement: "blending_batch" as const,
-              tags: { station: blending.order(b.orderId)?.station ?? "", order: b.orderId, machine: b.machineId },
+              tags: { station: orders.get(b.orderId)?.station ?? "", order: b.orderId, machine: b.machineId },
               fields: {
                 actualT: e.actualKg / 1000,
                 inTolerance: e.inTolerance ? 1 : 0,
@@ -158,15 +168,24 @@ export function createBlendingMonitor(deps: {
           }),
       );
       const touched = new Set([...changed.values()].map((b) => b.orderId));
-      for (const orderId of touched) void publishProgress(orderId);
+      for (const orderId of touched) void publishProgress(orderId, orders.get(orderId));
     },
   };
 
-  async function publishProgress(orderId: string) {
-    const o = blending.order(orderId);
+  /** Progress pushes under way (stop() waits for them: they read the store). At most one per order touched by a write or a command. */
+  const publishing = new Set<Promise<void>>();
+  /** Fire-and-forget: the batch records are stored already; a failure here only delays a live view until the next batch. */
+  function publishProgress(orderId: string, order: Order | undefined): Promise<void> {
+    const p = pushProgress(orderId, order)
+      .catch((e: unknown) => log.warn({ err: e, orderId }, "could not publish an order's progress"))
+      .finally(() => publishing.delete(p));
+    publishing.add(p);
+    return p;
+  }
+  async function pushProgress(orderId: string, o: Order | undefined) {
     if (!o) return;
     const p = await blending.progress(orderId, await store.batchesOf(orderId));
-    events.emit("progress", orderId, p);
+    events.emit("progress", orderId, p, o);
     writeDashboardPoints([
       {
         measurement: "blending_order",
@@ -186,7 +205,8 @@ export function createBlendingMonitor(deps: {
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
     await bus.publish(topics.orderProgress(o.station, o.id), { orderId: o.id, state: o.state, ...p }, { retain: true }).catch(() => undefined);
   }
-  blending.events.on("order", (o) => void publishProgress(o.id));
+  const onOrder = (o: Order) => void publishProgress(o.id, o);
+  blending.events.on("order", onOrder);
 
   /** Live machine state from telemetry (not durable: it is rebuilt from the next readings). */
   const onReading = (r: AcceptedReading) => {
@@ -213,8 +233,8 @@ export function createBlendingMonitor(deps: {
   };
 
   const refillLevel = (machineId: string, code: string) => {
-    const o = blending.orders().find((x) => x.machineId === machineId && x.state === "running");
-    const f = o && blending.formula(o.formulaId);
+    const o = blending.openOrders().find((x) => x.machineId === machineId && x.state === "running");
+    const f = o && blending.formulaOf(o);
     const perBatch = f && o ? ((f.kgPerTonne[code] ?? 0) * o.batchKg) / 1000 : 0;
     return perBatch > 0 ? REFILL_BATCHES * perBatch : REFILL_DEFAULT_KG;
   };
@@ -224,6 +244,11 @@ export function createBlendingMonitor(deps: {
     events,
     onReading,
     machine: (id: string) => machines.get(id),
+    /** Stops following orders and waits for the progress pushes under way (call after the store writer's last batch). */
+    async stop(): Promise<void> {
+      blending.events.off("order", onOrder);
+      await Promise.all([...publishing]);
+    },
     async conditions(station?: string): Promise<Condition[]> {
       const now = clock();
       const out: Condition[] = [];
@@ -272,7 +297,7 @@ export function createBlendingMonitor(deps: {
           });
         }
       }
-      for (const o of blending.orders()) {
+      for (const o of blending.openOrders()) {
         if ((station && o.station !== station) || (o.state !== "running" && o.state !== "paused")) continue;
         const p = await blending.progress(o.id, await store.batchesOf(o.id));
         if (p.onSchedule === false)

@@ -12,7 +12,7 @@ import { WorkingHoursSchema } from "./schedule.js";
 import { type Blending, gradeError } from "./service.js";
 import { CROPS, recommend, soilSupplyFromTest } from "./soil.js";
 import { formatGrade, type Grade, parseGrade } from "./solver.js";
-import type { BatchRecord, BlendingStore } from "./store.js";
+import type { BatchRecord, BlendingStore, Order } from "./store.js";
 
 const OPS = ["admin", "operator"] as const;
 const READ = ["admin", "operator", "technician"] as const;
@@ -26,8 +26,8 @@ const canSee = (p: Principal | null, station: string) => !p?.stations || p.stati
 
 export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore }) {
   const { blending, monitor, store } = deps;
-  const visibleOrder = (p: Principal | null, id: string) => {
-    const o = blending.order(id);
+  const visibleOrder = async (p: Principal | null, id: string) => {
+    const o = await blending.order(id);
     if (!o || !canSee(p, o.station)) throw notFound(`order ${id}`);
     return o;
   };
@@ -143,13 +143,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req, reply) => reply.status(201).send(await blending.saveFormula(req.body)),
   );
   app.get("/api/v1/formulas", { config: { roles: READ }, schema: { tags: ["blending"], summary: "Formulas, every version" } }, async () => ({
-    formulas: blending.formulas(),
+    formulas: await blending.formulas(),
   }));
   app.get(
     "/api/v1/formulas/:id",
     { config: { roles: READ }, schema: { tags: ["blending"], summary: "One formula version", params: OrderId } },
     async (req) => {
-      const f = blending.formula(req.params.id);
+      const f = await blending.formula(req.params.id);
       if (!f) throw notFound(`formula ${req.params.id}`);
       return f;
     },
@@ -215,22 +215,20 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req) => ({
-      orders: blending
-        .orders()
-        .filter(
-          (o) =>
-            canSee(req.principal, o.station) &&
-            (!req.query.station || o.station === req.query.station) &&
-            (!req.query.state || o.state === req.query.state),
-        ),
+      orders: (await blending.orders(req.query.state)).filter(
+        (o) =>
+          canSee(req.principal, o.station) &&
+          (!req.query.station || o.station === req.query.station) &&
+          (!req.query.state || o.state === req.query.state),
+      ),
     }),
   );
   app.get(
     "/api/v1/orders/:id",
     { config: { roles: READ }, schema: { tags: ["blending"], summary: "An order with its progress and time to finish", params: OrderId } },
     async (req) => {
-      const o = visibleOrder(req.principal, req.params.id);
-      return { ...o, formula: blending.formula(o.formulaId) ?? null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
+      const o = await visibleOrder(req.principal, req.params.id);
+      return { ...o, formula: (await blending.formula(o.formulaId)) ?? null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
     },
   );
   app.post(
@@ -245,7 +243,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req) => {
-      visibleOrder(req.principal, req.params.id);
+      await visibleOrder(req.principal, req.params.id);
       return blending.start(req.params.id, req.body.machineId);
     },
   );
@@ -257,7 +255,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
         schema: { tags: ["blending"], summary: `${action === "pause" ? "Pause" : "Finish"} the order (a command to its machine)`, params: OrderId },
       },
       async (req) => {
-        visibleOrder(req.principal, req.params.id);
+        await visibleOrder(req.principal, req.params.id);
         return action === "pause" ? blending.pause(req.params.id) : blending.finish(req.params.id);
       },
     );
@@ -275,7 +273,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req, reply) => {
-      const o = visibleOrder(req.principal, req.params.id);
+      const o = await visibleOrder(req.principal, req.params.id);
       const batches = (await store.batchesOf(o.id)).map(view);
       if (req.query.format === "json") return { orderId: o.id, batches };
       reply.header("content-type", "text/csv; charset=utf-8").header("content-disposition", `attachment; filename="${o.id}-batches.csv"`);
@@ -297,13 +295,12 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req, reply) => {
       const wanted = (station: string) => canSee(req.principal, station) && (!req.query.station || station === req.query.station);
       const stream = openEventStream(req, reply);
-      const onProgress = (orderId: string, p: unknown) => {
-        const o = blending.order(orderId);
-        if (o && wanted(o.station)) stream.send("progress", { orderId, ...(p as object) });
+      const onProgress = (orderId: string, p: unknown, o: Order) => {
+        if (wanted(o.station)) stream.send("progress", { orderId, ...(p as object) });
       };
       monitor.events.on("progress", onProgress);
       stream.onClose(() => monitor.events.off("progress", onProgress));
-      for (const o of blending.orders())
+      for (const o of blending.openOrders())
         if (o.state !== "finished" && wanted(o.station))
           stream.send("progress", { orderId: o.id, ...(await blending.progress(o.id, await store.batchesOf(o.id))) });
     },
@@ -321,7 +318,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req, reply) => {
-      const o = visibleOrder(req.principal, req.params.id);
+      const o = await visibleOrder(req.principal, req.params.id);
       const stream = openEventStream(req, reply);
       stream.send("progress", { orderId: o.id, ...(await blending.progress(o.id, await store.batchesOf(o.id))) });
       const onProgress = (orderId: string, p: unknown) => {

@@ -19,11 +19,23 @@ export const DEFAULT_MATERIALS = ["urea", "map", "kcl", "filler"];
  */
 export async function createBlending(deps: { store: BlendingStore; registry: Registry; bus: CommandBus; clock: () => number }) {
   const { store, registry, bus, clock } = deps;
+  /** One per station registered (as many as an admin sets up). */
   const stations = new Map((await store.stations()).map((s) => [s.id, s]));
+  /** The materials stations defined (likewise). */
   const custom = await store.materials();
-  const formulas = new Map((await store.formulas()).map((f) => [f.id, f]));
-  const orders = new Map((await store.orders()).map((o) => [o.id, o]));
+  /** Orders not finished: an operator's open work. A finished order leaves, and is read from the store when asked for. */
+  const open = new Map((await store.orders("open")).map((o) => [o.id, o]));
+  /** The formulas of open orders (the monitors' rules read them per reading); any other is read from the store. */
+  const inUse = new Map<string, Formula>();
+  for (const o of open.values()) {
+    const f = inUse.get(o.formulaId) ?? (await store.formula(o.formulaId));
+    if (f) inUse.set(f.id, f);
+  }
   const events = new EventEmitter<{ order: [Order] }>();
+  const find = async (id: string): Promise<Order | undefined> => open.get(id) ?? (await store.order(id));
+  const findFormula = async (id: string): Promise<Formula | undefined> => inUse.get(id) ?? (await store.formula(id));
+  /** Formula saves, one at a time: a version is the next after those stored under its name. */
+  let saving: Promise<unknown> = Promise.resolve();
 
   /** Built-in materials plus the station's own (which may redefine a code). */
   const catalog = (station?: string | null): Map<string, Material> => {
@@ -55,7 +67,10 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
   const setOrder = async (o: Order, state: OrderState, machineId = o.machineId) => {
     const next = { ...o, state, machineId, updatedAt: clock() };
     await store.putOrder(next);
-    orders.set(next.id, next);
+    if (state === "finished") {
+      open.delete(next.id);
+      if (![...open.values()].some((x) => x.formulaId === next.formulaId)) inUse.delete(next.formulaId);
+    } else open.set(next.id, next);
     events.emit("order", next);
     return next;
   };
@@ -108,8 +123,11 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       return m;
     },
 
-    formulas: () => [...formulas.values()],
-    formula: (id: string) => formulas.get(id),
+    /** Every formula, every version (read from the store). */
+    formulas: () => store.formulas(),
+    formula: findFormula,
+    /** The formula of an open order, at once (for rules run per reading). */
+    formulaOf: (o: Order) => inUse.get(o.formulaId),
     /** Saves a formula; the same name again makes a new version (orders keep the version they used). */
     async saveFormula(input: {
       name: string;
@@ -123,32 +141,45 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       const trace = input.trace ?? {};
       const r = solveFor(grade, input.materials, trace, input.station);
       if (!r.ok) throw gradeError(r);
-      const version = 1 + Math.max(0, ...[...formulas.values()].filter((f) => f.name === input.name).map((f) => f.version));
-      const f: Formula = {
-        id: randomUUID(),
-        name: input.name,
-        version,
-        station: input.station ?? null,
-        grade: formatGrade(grade),
-        kgPerTonne: r.kgPerTonne,
-        trace: trace as Record<string, number>,
-        materials: Object.keys(r.kgPerTonne),
-        createdAt: clock(),
-      };
-      await store.insertFormula(f);
-      formulas.set(f.id, f);
-      return f;
+      const saved = saving.then(async () => {
+        const f: Formula = {
+          id: randomUUID(),
+          name: input.name,
+          version: 1 + (await store.formulaVersion(input.name)),
+          station: input.station ?? null,
+          grade: formatGrade(grade),
+          kgPerTonne: r.kgPerTonne,
+          trace: trace as Record<string, number>,
+          materials: Object.keys(r.kgPerTonne),
+          createdAt: clock(),
+        };
+        await store.insertFormula(f);
+        return f;
+      });
+      saving = saved.catch(() => undefined);
+      return saved;
     },
 
-    orders: () => [...orders.values()],
-    order: (id: string) => orders.get(id),
+    /** Orders not finished (held in memory). */
+    openOrders: () => [...open.values()],
+    /** What it holds in memory: the open orders and their formulas. */
+    held: () => ({ orders: open.size, formulas: inUse.size }),
+    /** Orders, oldest first; finished ones are read from the store (only when they can match `state`). */
+    async orders(state?: OrderState): Promise<Order[]> {
+      const here = [...open.values()].filter((o) => !state || o.state === state);
+      if (state && state !== "finished") return here;
+      return [...here, ...(await store.orders("finished"))].sort((a, b) => a.createdAt - b.createdAt);
+    },
+    /** An order, open or finished. */
+    order: find,
     async createOrder(
       input: Omit<Order, "id" | "state" | "machineId" | "createdAt" | "updatedAt" | "tolerances"> & {
         tolerances?: Record<string, Tolerance> | undefined;
       },
     ) {
       if (!stations.has(input.station)) throw invalid(`station ${input.station} is not registered (POST /api/v1/stations)`);
-      if (!formulas.has(input.formulaId)) throw invalid(`formula ${input.formulaId} does not exist`);
+      const f = await findFormula(input.formulaId);
+      if (!f) throw invalid(`formula ${input.formulaId} does not exist`);
       const now = clock();
       const o: Order = {
         ...input,
@@ -160,34 +191,35 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
         updatedAt: now,
       };
       await store.putOrder(o);
-      orders.set(o.id, o);
+      open.set(o.id, o);
+      inUse.set(f.id, f);
       return o;
     },
     /** Sends the recipe to a machine of the order's station (retained, so a machine that reconnects gets it) and marks the order running. */
     async start(orderId: string, machineId: string) {
-      const o = orders.get(orderId);
+      const o = await find(orderId);
       if (!o) throw notFound(`order ${orderId}`);
       if (o.state === "finished") throw conflict(`order ${orderId} is finished`);
       const m = registry.get(machineId);
       if (m?.family !== "blender") throw invalid(`${machineId} is not a registered blending machine`);
       if (m?.station !== o.station) throw invalid(`${machineId} belongs to station ${m.station}, not ${o.station}`);
-      const busy = [...orders.values()].find((x) => x.id !== o.id && x.machineId === machineId && x.state === "running");
+      const busy = [...open.values()].find((x) => x.id !== o.id && x.machineId === machineId && x.state === "running");
       if (busy) throw conflict(`${machineId} is running order ${busy.id}; pause or finish it first`);
-      const f = formulas.get(o.formulaId);
+      const f = inUse.get(o.formulaId);
       if (!f) throw invalid(`formula ${o.formulaId} no longer exists`);
       const recipe = recipeFor(o, f);
       await bus.command("blender", machineId, "recipe", recipe, { retain: true });
       return { order: await setOrder(o, "running", machineId), recipe };
     },
     async pause(orderId: string) {
-      const o = orders.get(orderId);
+      const o = await find(orderId);
       if (!o) throw notFound(`order ${orderId}`);
       if (o.state !== "running" || !o.machineId) throw conflict(`order ${orderId} is ${o.state}, not running`);
       await bus.command("blender", o.machineId, "pause", { orderId });
       return setOrder(o, "paused");
     },
     async finish(orderId: string) {
-      const o = orders.get(orderId);
+      const o = await find(orderId);
       if (!o) throw notFound(`order ${orderId}`);
       if (o.state === "finished") return o;
       if (o.machineId) {
@@ -200,7 +232,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       orderId: string,
       batches: { state: string; endedAt: number | null; actualKg: Record<string, number> | null; bags: number }[],
     ): Promise<Progress> {
-      const o = orders.get(orderId);
+      const o = await find(orderId);
       if (!o) throw notFound(`order ${orderId}`);
       const done = batches
         .filter((b) => b.state === "complete" && b.endedAt !== null)

@@ -62,7 +62,7 @@ export type BatchRecord = {
   evaluation: Evaluation | null;
 };
 
-/** Blending records in the state store. Bodies are JSON: these tables are small and read whole. */
+/** Blending records in the state store. Bodies are JSON; orders and formulas are read one at a time or by state. */
 export function blendingStore(db: Db) {
   const json = <T>(rows: { body: string }[]) => rows.map((r) => JSON.parse(r.body) as T);
   return {
@@ -88,6 +88,14 @@ export function blendingStore(db: Db) {
     async formulas(): Promise<Formula[]> {
       return json<Formula>(await db.all("SELECT body FROM formulas ORDER BY name, version"));
     },
+    async formula(id: string): Promise<Formula | undefined> {
+      return json<Formula>(await db.all("SELECT body FROM formulas WHERE id = ?", [id]))[0];
+    },
+    /** The highest version saved under `name` (0: none). */
+    async formulaVersion(name: string): Promise<number> {
+      const rows = await db.all<{ v: number | null }>("SELECT max(version) AS v FROM formulas WHERE name = ?", [name]);
+      return rows[0]?.v ?? 0;
+    },
     async insertFormula(f: Formula) {
       await db.run("INSERT INTO formulas (id, name, version, body, created_at) VALUES (?, ?, ?, ?, ?)", [
         f.id,
@@ -97,8 +105,17 @@ export function blendingStore(db: Db) {
         new Date(f.createdAt).toISOString(),
       ]);
     },
-    async orders(): Promise<Order[]> {
-      return json<Order>(await db.all("SELECT body FROM orders ORDER BY id"));
+    /** Orders not finished, or only the finished ones (the service holds the former, and reads the latter on demand). */
+    async orders(which: "open" | "finished"): Promise<Order[]> {
+      return json<Order>(
+        await db.all(
+          `SELECT body FROM orders WHERE json_extract_string(body, '$.state') ${which === "open" ? "<>" : "="} 'finished'
+           ORDER BY CAST(json_extract(body, '$.createdAt') AS BIGINT), id`,
+        ),
+      );
+    },
+    async order(id: string): Promise<Order | undefined> {
+      return json<Order>(await db.all("SELECT body FROM orders WHERE id = ?", [id]))[0];
     },
     async putOrder(o: Order) {
       await db.run("INSERT OR REPLACE INTO orders (id, body) VALUES (?, ?)", [o.id, JSON.stringify(o)]);

@@ -34,6 +34,7 @@ export function createPipeline(deps: {
 }) {
   const { registry, wal, writer, presence, metrics } = deps;
   const events = new EventEmitter<{ reading: [AcceptedReading] }>();
+  /** Latest message per device and measurement: bounded by the registry (only registered devices get here) × the contract's kinds. */
   const latest = new Map<string, Map<string, LatestEntry>>();
   /** A device's store tags, one object per device record (a record is replaced when the device changes). */
   const tagsOf = new WeakMap<DeviceRecord, StoredReading["tags"]>();
@@ -45,6 +46,7 @@ export function createPipeline(deps: {
     }
     return t;
   };
+  /** One per registered device that sent a rejected message (unknown ids are not counted): bounded by the registry. */
   const rejectWindows = new Map<string, { start: number; n: number }>();
 
   /** True once a device has sent more rejected messages in a minute than it may. */

@@ -16,6 +16,7 @@ export function createPresence(deps: {
   record: (events: PresenceEvent[]) => Promise<void>;
   onError: (e: unknown) => void;
 }) {
+  /** One per registered device seen (set() ignores ids the registry does not know): bounded by the registry. */
   const states = new Map<string, PresenceState>();
   const events = new EventEmitter<{ change: [PresenceChange] }>();
   let buffered: PresenceEvent[] = [];

@@ -76,15 +76,18 @@ export function createStoreWriter(deps: {
     }, delay);
   };
 
-  const kick = (): Promise<void> => {
-    if (!running) {
-      running = drain().finally(() => {
+  /** Never rejects: a failure to read the log back is logged and retried with backoff, like a failed store write. */
+  const kick = (): Promise<void> =>
+    (running ??= drain()
+      .catch((e: unknown) => {
+        metrics.writeError();
+        backoffMs = Math.min(30_000, Math.max(100, backoffMs * 2));
+        log.error({ err: e, retryInMs: backoffMs }, "could not read the write-ahead log back for the stores; will retry");
+      })
+      .finally(() => {
         running = null;
         if (queue.length > 0 || spilledFrom !== null) schedule(backoffMs || flushMs);
-      });
-    }
-    return running;
-  };
+      }));
 
   async function writeBatch(batch: WalRecord[]) {
     const last = batch.at(-1)?.seq ?? 0;
@@ -201,7 +204,12 @@ export function createStoreWriter(deps: {
   function refillFromWal() {
     const from = spilledFrom ?? 0;
     spilledFrom = null;
-    readLog(from - 1);
+    try {
+      readLog(from - 1);
+    } catch (e: unknown) {
+      spilledFrom ??= Math.max(from, lastQueued + 1); // what was not read yet is read on the next try
+      throw e;
+    }
   }
 
   return {
@@ -219,20 +227,21 @@ export function createStoreWriter(deps: {
         ready = false;
         spilledFrom = null;
         const retry = async (delay: number) => {
-          if (stopped) return;
           try {
+            if (stopped) return;
             for (const s of sinks) done.set(s.name, await s.checkpoint());
-          } catch {
+            // Read everything back from the log; what was pushed meanwhile is there too. (Not ready until that is read:
+            // a failed read starts over.)
+            queue = [];
+            lastQueued = 0;
+            wal.release(stored()); // what the stores already held is no longer spooled
+            readLog(stored());
+            ready = true;
+            void kick();
+          } catch (e: unknown) {
+            log.debug({ err: e }, "the stores are not ready yet");
             retryTimer = setTimeout(() => void retry(Math.min(30_000, delay * 2)), delay);
-            return;
           }
-          // Read everything back from the log; what was pushed meanwhile is there too.
-          queue = [];
-          lastQueued = 0;
-          ready = true;
-          wal.release(stored()); // what the stores already held is no longer spooled
-          readLog(stored());
-          void kick();
         };
         retryTimer = setTimeout(() => void retry(1000), 1000);
         return { replayed: 0, waiting: true };

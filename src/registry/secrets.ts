@@ -39,6 +39,7 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
 /** In-memory proof that a secret was verified against a given stored hash. */
 export function createVerifiedCache() {
   const pepper = randomBytes(32);
+  /** One per registered device that authenticated (add() follows a successful check): bounded by the registry. */
   const cache = new Map<string, Buffer>();
   const tag = (id: string, secret: string, stored: string) =>
     createHash("sha256").update(pepper).update(id).update("\0").update(secret).update("\0").update(stored).digest();

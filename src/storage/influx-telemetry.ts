@@ -85,6 +85,7 @@ export async function createInfluxTelemetryStore(
     log.warn({ err: e instanceof Error ? e.message : String(e), url: opts.url }, "InfluxDB does not answer yet; readings wait in the spool"),
   );
 
+  /** One per measurement (the contract's fixed set), refreshed after a minute. */
   const fieldKeys = new Map<string, { at: number; keys: string[] }>();
   const numericFields = async (measurement: string): Promise<string[]> => {
     const cached = fieldKeys.get(measurement);

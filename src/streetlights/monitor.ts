@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
-import type { Presence } from "../ingest/presence.js";
+import type { Presence, PresenceChange } from "../ingest/presence.js";
 import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
@@ -41,6 +41,12 @@ export function createStreetlightMonitor(deps: {
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
+  /** Fire-and-forget, from the reading path: a point that cannot be written is logged, never an unhandled rejection. */
+  const pushPoints = (points: DashboardPoint[]) =>
+    Promise.resolve()
+      .then(() => writeDashboardPoints(points))
+      .catch((e: unknown) => log.warn({ err: e }, "could not write dashboard points"));
+  /** Live state per light that reported: bounded by the registry (only registered devices' readings arrive; none is deleted). */
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
   const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
@@ -50,17 +56,24 @@ export function createStreetlightMonitor(deps: {
     fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
     ts,
   });
-  // Going offline is a condition change too (silence is judged on the server clock).
-  presence.events.on("change", (c) => {
+  // Going offline is a condition change too (silence is judged on the server clock). Removed by halt().
+  const onPresence = (c: PresenceChange) => {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
-    void writeDashboardPoints([conditionPoint(d, condition, c.online, c.at)]);
+    void pushPoints([conditionPoint(d, condition, c.online, c.at)]);
     events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
-  });
+  };
+  presence.events.on("change", onPresence);
+  /** Each light's latest reading, for its neighbours' rules: bounded likewise. */
   const recent = new Map<string, Recent>();
+  /** Each light's neighbours, once asked for: bounded likewise, and emptied when the registry changes size. */
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
-  /** Nights that have ended but received readings since (buffered data): their records are computed again. */
+  /**
+   * Nights that have ended but received readings since (buffered data): their records are computed again. At most one
+   * entry per night of the 60 days a reading may be late (devices/decode.ts), each with at most every registered light;
+   * each nightly pass (every 5 minutes) takes them out.
+   */
   const stale = new Map<string, Set<string>>();
 
   // Per attributes object (the registry shares one among lights with the same attributes), so a reading
@@ -212,7 +225,7 @@ export function createStreetlightMonitor(deps: {
       const next = step(prev, body, i, () => neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
-        void writeDashboardPoints([conditionPoint(r.device, next.condition, true, next.since)]);
+        void pushPoints([conditionPoint(r.device, next.condition, true, next.since)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
       }
       const last = recent.get(r.device.id);
@@ -237,9 +250,13 @@ export function createStreetlightMonitor(deps: {
      * not yet recorded, and again those that received readings since (buffered data, up to 60 days old).
      * Runs are serialised.
      */
-    /** Ends a nightly pass under way after its current chunk; what it has not written, the next start writes. */
+    /**
+     * Ends a nightly pass under way after its current chunk (what it has not written, the next start writes), and
+     * stops following presence: the connections closing on shutdown are not lights going offline.
+     */
     halt() {
       halted = true;
+      presence.events.off("change", onPresence);
     },
     runNightly(now = clock()): Promise<number> {
       const run = (nightlyRun ?? Promise.resolve(0)).then(() => nightlyPass(now));

@@ -61,6 +61,7 @@ export async function createEmbeddedBroker(deps: {
   log: Logger;
 }) {
   const { options, registry, pipeline, presence, metrics, log } = deps;
+  /** Devices throttled for bad messages (registered ones: only they publish), until their next connect after the ban. */
   const banned = new Map<string, number>();
   const authBudget = createBuckets({ perMinute: options.authPerSourcePerMinute });
   const slowChecks = createGate({ concurrent: AUTH_CONCURRENT, queue: AUTH_QUEUE });
@@ -68,6 +69,7 @@ export async function createEmbeddedBroker(deps: {
   const reconnects = createBuckets({ perMinute: CONNECTS_PER_DEVICE_PER_MINUTE });
   /** Ids warned about in their current storm (one log line per storm; bounded by the registry). */
   const stormLogged = new Set<string>();
+  /** One per connected device. */
   const connections = new Map<string, DeviceClient>();
 
   const broker = await Aedes.createBroker({
