@@ -91,6 +91,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     reportIntervalMs: config.ingest.reportIntervalS.streetlight * 1000,
     log,
     writeDashboardPoints,
+    storedSeq: () => Math.min(...Object.values(writer.checkpoints())),
   });
 
   // Everything that consumes durable records, each with its own checkpoint.

@@ -145,6 +145,19 @@ describe("finance verification", () => {
     expect(one.lights.map((l) => l.verdict)).toEqual(["duplicate_device"]); // the twin in another project still counts
   });
 
+  it("counts no night that is not over against a light: a window asked to reach past the last recorded night ends with it", async () => {
+    type Report = { window: { from: string; to: string; nights: number }; lights: { deviceId: string; verdict: string }[] };
+    const report = async (u: string) => (await (await t.api(`/api/v1/verification?until=${u}`)).json()) as Report;
+    const asked = await report(until);
+    const ok = (await (await t.api(`/api/v1/streetlights/OK-1/nights?to=${until}`)).json()) as { nights: { date: string }[] };
+    // before the nightly records of last night exist (until its dawn and a little after), the window ends the night before
+    expect(asked.window).toMatchObject({ to: ok.nights.at(-1)?.date, nights: 30 });
+    const tenDaysOn = new Date(Date.parse(`${until}T12:00:00+08:00`) + 10 * 86_400_000 + 8 * 3600_000).toISOString().slice(0, 10);
+    const later = await report(tenDaysOn);
+    expect(later.window).toEqual(asked.window);
+    expect(later.lights).toEqual(asked.lights);
+  });
+
   it("lists every failure and a reproducible sample of at least 10 % of the verified per town", async () => {
     const get = async () =>
       ((await (await t.api(`/api/v1/verification/visits?until=${until}`)).json()) as { visits: { deviceId: string; why: string }[] }).visits;

@@ -36,6 +36,8 @@ export function createStreetlightMonitor(deps: {
   clock: () => number;
   reportIntervalMs: number;
   log: Logger;
+  /** The highest write-ahead log seq that every store holds: a reading with a higher seq is accepted but not yet queryable. */
+  storedSeq: () => number;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
 }) {
@@ -70,11 +72,12 @@ export function createStreetlightMonitor(deps: {
   /** Each light's neighbours, once asked for: bounded likewise, and emptied when the registry changes size. */
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
   /**
-   * Nights that have ended but received readings since (buffered data): their records are computed again. At most one
-   * entry per night of the 60 days a reading may be late (devices/decode.ts), each with at most every registered light;
-   * each nightly pass (every 5 minutes) takes them out.
+   * Nights that have ended but received readings since (buffered data): their records are computed again, once the
+   * store holds those readings (by light: the seq of its latest such reading; a pass before that would read a part
+   * of them, or none, and drop the mark). At most one entry per night of the 60 days a reading may be late
+   * (devices/decode.ts), each with at most every registered light; each nightly pass (every 5 minutes) takes them out.
    */
-  const stale = new Map<string, Set<string>>();
+  const stale = new Map<string, Map<string, number>>();
 
   // Per attributes object (the registry shares one among lights with the same attributes), so a reading
   // does not parse the profile again, and a large registry does not hold an entry per light.
@@ -138,25 +141,42 @@ export function createStreetlightMonitor(deps: {
     return { condition: s.condition, since: new Date(s.since).toISOString(), detail: s.detail };
   };
 
+  const markStale = (date: string, id: string, seq: number) => {
+    let m = stale.get(date);
+    if (!m) {
+      m = new Map();
+      stale.set(date, m);
+    }
+    m.set(id, Math.max(seq, m.get(id) ?? 0));
+  };
+
   let nightlyRun: Promise<number> | null = null;
   /** Set on stop: a long pass (a large registry) ends after its current chunk instead of holding up the shutdown. */
   let halted = false;
   async function nightlyPass(now: number): Promise<number> {
-    const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
     let written = 0;
     const recentDates = Array.from({ length: NIGHTS_BACK }, (_, k) => localDate(now - (NIGHTS_BACK - k) * 86_400_000));
     for (const date of [...new Set([...recentDates, ...stale.keys()])].sort()) {
       const done = await nights.recordedOn(date);
-      const redo = stale.get(date) ?? new Set<string>();
+      // Listed with the marks taken, no await between: a light registered during a pass has its marks kept for the next.
+      const lights = registry.list({ family: "streetlight" }).filter((d) => d.lat !== null && d.lon !== null);
+      const marks = stale.get(date) ?? new Map<string, number>();
       stale.delete(date);
+      const stored = deps.storedSeq();
+      const redo = new Set<string>();
+      for (const [id, seq] of marks) {
+        if (seq <= stored) redo.add(id);
+        else markStale(date, id, seq); // not in the store yet: the next run
+      }
       const due = lights.filter((d) => {
+        if (stale.get(date)?.has(d.id)) return false;
         if (done.has(d.id) && !redo.has(d.id)) return false;
         const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
         return n.end + BAND_MS + 5 * 60_000 <= now;
       });
       for (let i = 0; i < due.length; i += 500) {
         if (halted) {
-          if (redo.size > 0) stale.set(date, redo); // recomputed by the next run
+          for (const id of redo) markStale(date, id, marks.get(id) ?? 0); // recomputed by the next run
           return written;
         }
         const chunk = due.slice(i, i + 500);
@@ -237,11 +257,7 @@ export function createStreetlightMonitor(deps: {
       }
       // A reading for a night that has already ended (afternoon readings count for that evening's night).
       const n = nightAround(r.ts, i.lat, i.lon, i.profile);
-      if (n.end + BAND_MS + 5 * 60_000 <= clock()) {
-        const set = stale.get(n.date) ?? new Set<string>();
-        set.add(r.device.id);
-        stale.set(n.date, set);
-      }
+      if (n.end + BAND_MS + 5 * 60_000 <= clock()) markStale(n.date, r.device.id, r.seq);
     },
     conditionOf,
     expectedOf: (d: DeviceRecord) => info(d),

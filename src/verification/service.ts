@@ -40,10 +40,14 @@ export function createVerification(deps: {
   const { store, nights, registry, settings } = deps;
 
   async function run(params: ReportParams) {
-    const [projects, allClaims] = await Promise.all([store.projects(), store.claims()]);
-    const dates = windowDates(params.until, params.nights);
-    const windows = await nights.summary(dates[0] ?? params.until, dates.at(-1) ?? params.until, settings.pvWh);
-    const untilMs = Date.parse(`${params.until}T00:00:00+08:00`);
+    const [projects, allClaims, latest] = await Promise.all([store.projects(), store.claims(), nights.latestDate()]);
+    // A night is judged once its records are written (after its dawn): a window asked to reach past the latest recorded
+    // night ends with that night, instead of counting a night in progress, or not yet begun, as unlit for every light.
+    const next = latest === null ? null : new Date(Date.parse(`${latest}T12:00:00+08:00`) + DAY + 8 * 3600_000).toISOString().slice(0, 10);
+    const until = next !== null && next < params.until ? next : params.until;
+    const dates = windowDates(until, params.nights);
+    const windows = await nights.summary(dates[0] ?? until, dates.at(-1) ?? until, settings.pvWh);
+    const untilMs = Date.parse(`${until}T00:00:00+08:00`);
     // Identity and pole checks look at every claim (any town, any year); the report then narrows.
     const all = verify({
       projects,
