@@ -167,6 +167,67 @@ describe("on a running service", () => {
     expect(((await claims.json()) as { created: number }).created).toBeGreaterThan(0);
   });
 
+  // A response schema narrower than the answer would strip fields or fail with 500; the other tests reach most
+  // routes, these are the ones they do not.
+  it("answers pass whole through the schemas they are declared with", async () => {
+    const json = async (path: string, init?: RequestInit) => {
+      const res = await t.api(path, init);
+      expect(res.status, `${init?.method ?? "GET"} ${path}: ${await res.clone().text()}`).toBeLessThan(300);
+      return res.json() as Promise<Record<string, unknown>>;
+    };
+    const post = (path: string, body: unknown) => json(path, { method: "POST", body: JSON.stringify(body) });
+    await post("/api/v1/stations", { id: "QJ-01", name: "綦江智能配肥站" });
+    await post("/api/v1/materials", { code: "kcl_local", nameZh: "本地氯化钾", nameEn: "Local KCl", n: 0, p2o5: 0, k2o: 58, station: "QJ-01" });
+    const materials = (await json("/api/v1/materials?station=QJ-01")).materials;
+    expect(materials).toContainEqual({
+      code: "kcl_local",
+      nameZh: "本地氯化钾",
+      nameEn: "Local KCl",
+      n: 0,
+      p2o5: 0,
+      k2o: 58,
+      trace: {},
+      filler: false,
+      station: "QJ-01",
+    });
+    const formula = await post("/api/v1/formulas", { name: "水稻专用肥", grade: "15-15-15", station: "QJ-01" });
+    expect(await json(`/api/v1/formulas/${formula.id}`)).toEqual(formula);
+
+    await post("/api/v1/devices", { id: "OA-1", family: "streetlight", town: "三角镇", village: "丛林村", lat: 29.35, lon: 105.91, lampW: 30 });
+    const summary = await json("/api/v1/streetlights/summary?town=三角镇");
+    expect(summary).toMatchObject({ total: 1, online: 0, counts: { offline: 1 }, listed: 1 });
+    expect(summary.lights).toEqual([expect.objectContaining({ id: "OA-1", town: "三角镇", lat: 29.35, condition: "offline" })]);
+
+    const ctx = { family: "streetlight" as const, town: "三角镇", village: "丛林村", station: null, detail: "dark" };
+    const alert = t.app.alerts.engine.observe("OA-1", "dark", true, ctx);
+    await post(`/api/v1/alerts/${alert?.id}/assign`, { assignee: "李师傅" });
+    const commented = await post(`/api/v1/alerts/${alert?.id}/comments`, { text: "明早去现场" });
+    expect(commented).toMatchObject({
+      assignee: "李师傅",
+      history: [{ action: "fired" }, { action: "assigned" }, { action: "commented", text: "明早去现场" }],
+    });
+
+    const channel = await post("/api/v1/channels", { name: "维修群", type: "mqtt", towns: ["来苏镇"], lang: "en" });
+    expect((await json("/api/v1/channels")).channels).toEqual([{ ...channel, createdAt: new Date(channel.createdAt as number).toISOString() }]);
+    expect((await t.api(`/api/v1/channels/${channel.id}`, { method: "DELETE" })).status).toBe(204);
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    const silence = await post("/api/v1/silences", { town: "来苏镇", type: "dark", until, reason: "线路检修" });
+    expect((await json("/api/v1/silences")).silences).toEqual([{ ...silence, until }]);
+    expect((await t.api(`/api/v1/silences/${silence.id}`, { method: "DELETE" })).status).toBe(204);
+
+    const report = await json("/api/v1/verification?until=2025-11-28");
+    expect((await json("/api/v1/verification/reports")).reports).toEqual([
+      {
+        id: report.reportId,
+        kind: "json",
+        params: { until: "2025-11-28", nights: 30 },
+        digest: report.digest,
+        keyName: "AGRILUME_ADMIN_KEY",
+        createdAt: expect.any(String),
+      },
+    ]);
+  });
+
   it("a route that does not say what it is or what it answers stops the service at start", async () => {
     const http = await createHttpServer({ log: createLogger("silent"), apiKeys: t.app.apiKeys, lang: "zh", trustProxy: false });
     const handler = async () => ({ ok: true });
