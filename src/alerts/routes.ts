@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Principal } from "../access/api-keys.js";
 import { notFound } from "../http/errors.js";
+import { errors, eventStream, IsoTime, NoContent, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { type Lang, localizeDetail } from "../platform/i18n.js";
@@ -9,7 +10,87 @@ import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifie
 
 const WORK = ["admin", "operator", "technician"] as const;
 const Id = z.object({ id: z.string().min(1).max(100) });
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+function iso(t: number): string;
+function iso(t: number | null): string | null;
+function iso(t: number | null) {
+  return t === null ? null : new Date(t).toISOString();
+}
+
+const EXAMPLE_ALERT = {
+  id: "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47",
+  deviceId: "YC-LS-0001",
+  family: "streetlight" as const,
+  type: "dark",
+  severity: "major" as const,
+  state: "acknowledged" as const,
+  since: "2025-11-28T10:42:00.000Z",
+  resolvedAt: null,
+  town: "来苏镇",
+  village: "梳妆台村",
+  station: null,
+  detail: "应亮灯但负载功率 0.0 W（预期 30 W）",
+  assignee: "李师傅",
+  suppressedBy: null,
+  history: [
+    { at: "2025-11-28T10:42:00.000Z", who: "system", action: "fired" as const },
+    { at: "2025-11-28T11:03:00.000Z", who: "李师傅", action: "acknowledged" as const, text: "明早去现场" },
+  ],
+};
+const AlertSchema = withExample(
+  z.object({
+    id: z.string(),
+    deviceId: z.string().describe("The device, or for a village outage `town/village`"),
+    family: z.enum(["streetlight", "blender", "village"]),
+    type: z.string().describe("The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage"),
+    severity: z.enum(["critical", "major", "minor"]),
+    state: z.enum(["firing", "acknowledged", "resolved"]),
+    since: IsoTime,
+    resolvedAt: IsoTime.nullable(),
+    town: z.string().nullable(),
+    village: z.string().nullable(),
+    station: z.string().nullable(),
+    detail: z.string(),
+    assignee: z.string().nullable(),
+    suppressedBy: z.string().nullable().describe("Not notified: held back by another alert or a silence"),
+    history: z.array(
+      z.object({
+        at: IsoTime,
+        who: z.string(),
+        action: z.enum(["fired", "acknowledged", "resolved", "assigned", "commented", "reopened"]),
+        text: z.string().optional(),
+      }),
+    ),
+  }),
+  EXAMPLE_ALERT,
+  { id: "Alert", description: "An alert with its history; `detail` is in the reader's language" },
+);
+const Channel = {
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(["webhook", "dingtalk", "wecom", "mqtt"]),
+  url: z.string().optional(),
+  secret: z.literal("••••").optional().describe("Never shown: •••• when the channel has one"),
+  towns: z.array(z.string()).optional(),
+  stations: z.array(z.string()).optional(),
+  lang: z.enum(["zh", "en"]).optional(),
+};
+const EXAMPLE_CHANNEL = {
+  id: "c5d1f0a8-7e2b-4c93-8a6d-0f1e2d3c4b5a",
+  name: "来苏镇维修群",
+  type: "dingtalk" as const,
+  url: "https://oapi.dingtalk.com/robot/send?access_token=…",
+  secret: "••••" as const,
+  towns: ["来苏镇"],
+};
+const Silence = {
+  id: z.string(),
+  town: z.string().optional(),
+  deviceId: z.string().optional(),
+  type: z.string().optional(),
+  reason: z.string(),
+  by: z.string(),
+};
+const EXAMPLE_SILENCE = { id: "e2f4a6b8-1c3d-4e5f-8a9b-0c1d2e3f4a5b", town: "来苏镇", reason: "线路检修", by: "admin" };
 /** An alert as a reader sees it: times as ISO, the rules' details in the reader's language. */
 const view = (a: Alert, lang: Lang) => ({
   ...a,
@@ -45,7 +126,10 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: {
         tags: ["alerts"],
+        operationId: "listAlerts",
         summary: "Alerts, newest first",
+        description:
+          "Alerts of the towns or stations the key may see. `state=open` is firing or acknowledged. One alert is open per device and type at a time.",
         querystring: z.object({
           state: z.enum(["firing", "acknowledged", "resolved", "open"]).optional(),
           type: z.string().optional(),
@@ -53,6 +137,13 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
           station: z.string().optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(200),
         }),
+        response: {
+          200: withExample(
+            z.object({ alerts: z.array(AlertSchema) }),
+            { alerts: [EXAMPLE_ALERT] },
+            { description: "Alerts that match, newest first" },
+          ),
+        },
       },
     },
     async (req) => {
@@ -64,14 +155,33 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   );
   app.get(
     "/api/v1/alerts/:id",
-    { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "One alert with its history", params: Id } },
+    {
+      config: { roles: WORK },
+      schema: {
+        tags: ["alerts"],
+        operationId: "getAlert",
+        summary: "One alert with its history",
+        description: "404 for an unknown alert or one outside the key's towns or stations.",
+        params: Id,
+        response: { 200: AlertSchema, ...errors(404) },
+      },
+    },
     async (req) => view(await visible(req.principal, req.params.id), req.lang),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
     {
       config: { roles: WORK },
-      schema: { tags: ["alerts"], summary: "I'm on it", params: Id, body: z.object({ comment: z.string().max(1000).optional() }).default({}) },
+      schema: {
+        tags: ["alerts"],
+        operationId: "ackAlert",
+        summary: "I'm on it",
+        description:
+          "A firing alert becomes acknowledged: its channels stop reminding. Recorded in the history with who and when, and the comment if given.",
+        params: Id,
+        body: withExample(z.object({ comment: z.string().max(1000).optional() }).default({}), { comment: "明早去现场" }),
+        response: { 200: AlertSchema, ...errors(404) },
+      },
     },
     async (req) => act(req, (id, by) => engine.ack(id, by, req.body.comment)),
   );
@@ -79,7 +189,15 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     "/api/v1/alerts/:id/resolve",
     {
       config: { roles: WORK },
-      schema: { tags: ["alerts"], summary: "Fixed, with a comment", params: Id, body: z.object({ comment: z.string().trim().min(1).max(1000) }) },
+      schema: {
+        tags: ["alerts"],
+        operationId: "resolveAlert",
+        summary: "Fixed, with a comment",
+        description: "Resolved by a person, who says what was done. Should the condition come back, a new alert fires.",
+        params: Id,
+        body: withExample(z.object({ comment: z.string().trim().min(1).max(1000) }), { comment: "更换了灯头" }),
+        response: { 200: AlertSchema, ...errors(404) },
+      },
     },
     async (req) => act(req, (id, by) => engine.resolve(id, by, req.body.comment)),
   );
@@ -87,7 +205,15 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     "/api/v1/alerts/:id/assign",
     {
       config: { roles: WORK },
-      schema: { tags: ["alerts"], summary: "Assign to a person", params: Id, body: z.object({ assignee: z.string().trim().min(1).max(100) }) },
+      schema: {
+        tags: ["alerts"],
+        operationId: "assignAlert",
+        summary: "Assign to a person",
+        description: "Who does it; recorded in the history.",
+        params: Id,
+        body: withExample(z.object({ assignee: z.string().trim().min(1).max(100) }), { assignee: "李师傅" }),
+        response: { 200: AlertSchema, ...errors(404) },
+      },
     },
     async (req) => act(req, (id, by) => engine.assign(id, by, req.body.assignee)),
   );
@@ -95,7 +221,15 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     "/api/v1/alerts/:id/comments",
     {
       config: { roles: WORK },
-      schema: { tags: ["alerts"], summary: "Add a comment", params: Id, body: z.object({ text: z.string().trim().min(1).max(2000) }) },
+      schema: {
+        tags: ["alerts"],
+        operationId: "commentAlert",
+        summary: "Add a comment",
+        description: "A note in the alert's history, with who and when.",
+        params: Id,
+        body: withExample(z.object({ text: z.string().trim().min(1).max(2000) }), { text: "村里反映昨晚也不亮" }),
+        response: { 201: AlertSchema, ...errors(404) },
+      },
     },
     async (req, reply) => reply.status(201).send(await act(req, (id, by) => engine.comment(id, by, req.body.text))),
   );
@@ -105,8 +239,16 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK, queryKey: true },
       schema: {
         tags: ["alerts"],
+        operationId: "streamAlerts",
         summary: "Server-Sent Events: `alert` on every change (browsers may pass ?key=)",
+        description: "Every change to an alert the key may see (fired, acknowledged, assigned, commented, resolved), as it happens.",
         querystring: z.object({ key: z.string().optional() }),
+        response: {
+          200: eventStream(
+            "Server-Sent Events: `event: alert`, whose `data` is the JSON shown (the alert as it is after the change), and a `: keep-alive` comment every 15 s",
+            AlertSchema,
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -125,8 +267,24 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: ["admin"] },
       schema: {
         tags: ["alerts"],
+        operationId: "addChannel",
         summary: "A delivery channel: webhook (HMAC-signed), DingTalk or WeCom group robot, or an MQTT topic",
-        body: ChannelInputSchema,
+        description:
+          "Alerts of the channel's towns or stations (all when none are given) are sent there, grouped, in the channel's language; reminders follow while an alert fires. The secret signs webhooks and robot messages and is never shown again.",
+        body: withExample(ChannelInputSchema, {
+          name: "来苏镇维修群",
+          type: "dingtalk",
+          url: "https://oapi.dingtalk.com/robot/send?access_token=…",
+          secret: "SEC0123456789abcdef",
+          towns: ["来苏镇"],
+        }),
+        response: {
+          201: withExample(
+            z.object({ ...Channel, createdAt: z.number().describe("epoch ms") }),
+            { ...EXAMPLE_CHANNEL, createdAt: 1764230400000 },
+            { description: "The channel (its secret hidden)" },
+          ),
+        },
       },
     },
     async (req, reply) => {
@@ -134,12 +292,41 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       return reply.status(201).send({ ...c, secret: c.secret ? "••••" : undefined });
     },
   );
-  app.get("/api/v1/channels", { config: { roles: ["admin"] }, schema: { tags: ["alerts"], summary: "Channels (secrets hidden)" } }, async () => ({
-    channels: notifier.channels().map((c) => ({ ...c, secret: c.secret ? "••••" : undefined, createdAt: iso(c.createdAt) })),
-  }));
+  app.get(
+    "/api/v1/channels",
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags: ["alerts"],
+        operationId: "listChannels",
+        summary: "Channels (secrets hidden)",
+        description: "Every delivery channel with what it covers.",
+        response: {
+          200: withExample(
+            z.object({ channels: z.array(z.object({ ...Channel, createdAt: IsoTime })) }),
+            { channels: [{ ...EXAMPLE_CHANNEL, createdAt: "2025-11-27T08:00:00.000Z" }] },
+            { description: "The channels" },
+          ),
+        },
+      },
+    },
+    async () => ({
+      channels: notifier.channels().map((c) => ({ ...c, secret: c.secret ? ("••••" as const) : undefined, createdAt: iso(c.createdAt) })),
+    }),
+  );
   app.delete(
     "/api/v1/channels/:id",
-    { config: { roles: ["admin"] }, schema: { tags: ["alerts"], summary: "Remove a channel", params: Id } },
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags: ["alerts"],
+        operationId: "removeChannel",
+        summary: "Remove a channel",
+        description: "Nothing more is sent there; 404 for an unknown channel.",
+        params: Id,
+        response: { 204: NoContent, ...errors(404) },
+      },
+    },
     async (req, reply) => {
       if (!(await notifier.removeChannel(req.params.id))) throw notFound(`channel ${req.params.id}`);
       return reply.status(204).send();
@@ -151,9 +338,48 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: ["admin"] },
       schema: {
         tags: ["alerts"],
+        operationId: "listChannelDeliveries",
         summary: "Recent deliveries with their status, attempts and last error",
+        description: "Newest first: what was sent (or is waiting to be retried), with the text as sent. An unknown channel has none.",
         params: Id,
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: {
+          200: withExample(
+            z.object({
+              deliveries: z.array(
+                z.object({
+                  id: z.string(),
+                  channelId: z.string(),
+                  kind: z.enum(["fired", "resolved", "reminder", "digest"]),
+                  alertIds: z.array(z.string()),
+                  text: z.string(),
+                  status: z.enum(["pending", "sent", "failed"]),
+                  attempts: z.number().int(),
+                  lastError: z.string().nullable(),
+                  createdAt: IsoTime,
+                  sentAt: IsoTime.nullable(),
+                }),
+              ),
+            }),
+            {
+              deliveries: [
+                {
+                  id: "d0e1f2a3-b4c5-4d6e-8f70-8192a3b4c5d6",
+                  channelId: "c5d1f0a8-7e2b-4c93-8a6d-0f1e2d3c4b5a",
+                  kind: "fired",
+                  alertIds: ["a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"],
+                  text: "【主要】不亮 YC-LS-0001 来苏镇 梳妆台村",
+                  status: "sent",
+                  attempts: 1,
+                  lastError: null,
+                  createdAt: "2025-11-28T10:43:00.000Z",
+                  sentAt: "2025-11-28T10:43:01.000Z",
+                },
+              ],
+            },
+            { description: "Deliveries, newest first" },
+          ),
+        },
       },
     },
     async (req) => {
@@ -168,18 +394,56 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       config: { roles: WORK },
       schema: {
         tags: ["alerts"],
+        operationId: "addSilence",
         summary: "Silence or a maintenance window: by town, device or type, until a time, with a reason",
-        body: SilenceInputSchema,
+        description: "Alerts that match still open and are listed, but are not sent to channels until the silence ends.",
+        body: withExample(SilenceInputSchema, { town: "来苏镇", until: "2025-11-29T10:00:00.000Z", reason: "线路检修" }),
+        response: {
+          201: withExample(
+            z.object({ ...Silence, until: z.number().describe("epoch ms") }),
+            { ...EXAMPLE_SILENCE, until: 1764410400000 },
+            { description: "The silence" },
+          ),
+        },
       },
     },
     async (req, reply) => reply.status(201).send(await notifier.addSilence(req.body, who(req.principal))),
   );
-  app.get("/api/v1/silences", { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "Silences in force" } }, async () => ({
-    silences: notifier.silences().map((s) => ({ ...s, until: iso(s.until) })),
-  }));
+  app.get(
+    "/api/v1/silences",
+    {
+      config: { roles: WORK },
+      schema: {
+        tags: ["alerts"],
+        operationId: "listSilences",
+        summary: "Silences in force",
+        description: "Silences whose end has not passed.",
+        response: {
+          200: withExample(
+            z.object({ silences: z.array(z.object({ ...Silence, until: IsoTime })) }),
+            { silences: [{ ...EXAMPLE_SILENCE, until: "2025-11-29T10:00:00.000Z" }] },
+            { description: "Silences in force" },
+          ),
+        },
+      },
+    },
+    async () => ({
+      silences: notifier.silences().map((s) => ({ ...s, until: iso(s.until) })),
+    }),
+  );
   app.delete(
     "/api/v1/silences/:id",
-    { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "End a silence", params: Id } },
+    {
+      config: { roles: WORK },
+      schema: {
+        tags: ["alerts"],
+        operationId: "removeSilence",
+        summary: "End a silence",
+        description: "Alerts it held back are sent from now on. Ending an unknown silence changes nothing.",
+        params: Id,
+        response: { 204: NoContent },
+      },
+    },
     async (req, reply) => {
       await notifier.removeSilence(req.params.id);
       return reply.status(204).send();

@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { DeviceIdSchema } from "../../devices/index.js";
+import { DeviceIdSchema, RecipeCommandSchema } from "../../devices/index.js";
 import type { Principal } from "../access/api-keys.js";
 import { ApiError, invalid, notFound } from "../http/errors.js";
+import { csvContent, DateOnly, errors, eventStream, IsoTime, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { csvCell } from "../platform/csv.js";
@@ -21,6 +22,191 @@ const ToleranceSchema = z.union([z.object({ relPct: z.number().positive().max(20
 const OrderId = z.object({ id: z.string().min(1).max(64) });
 const Grade3 = z.object({ n: z.number().min(0), p2o5: z.number().min(0), k2o: z.number().min(0) });
 
+// What the routes answer. Times stored as epoch milliseconds are answered as numbers (createdAt, updatedAt).
+const KgByMaterial = z.record(z.string(), z.number());
+const Material = withExample(
+  MaterialSchema.extend({
+    station: z.string().optional().describe('A station\'s own material ("": added for all stations); absent for built-in ones'),
+  }),
+  { code: "urea", nameZh: "尿素", nameEn: "Urea", n: 46, p2o5: 0, k2o: 0, trace: {}, filler: false },
+  { id: "Material", description: "A raw material: N-P2O5-K2O and trace elements, % by mass" },
+);
+const EXAMPLE_FORMULA = {
+  id: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
+  name: "水稻专用肥",
+  version: 2,
+  station: null,
+  grade: "15-15-15",
+  kgPerTonne: { urea: 217.4, map: 288.5, kcl: 250, filler: 244.1 },
+  trace: {},
+  materials: ["urea", "map", "kcl", "filler"],
+  createdAt: 1764230400000,
+};
+const Formula = withExample(
+  z.object({
+    id: z.string(),
+    name: z.string(),
+    version: z.number().int(),
+    station: z.string().nullable(),
+    grade: z.string(),
+    kgPerTonne: KgByMaterial,
+    trace: z.record(z.string(), z.number()),
+    materials: z.array(z.string()),
+    createdAt: z.number().describe("epoch ms"),
+  }),
+  EXAMPLE_FORMULA,
+  { id: "Formula", description: "A saved formula version: kg of each material per tonne of its grade" },
+);
+const Station = withExample(
+  z.object({ id: z.string(), name: z.string(), hours: WorkingHoursSchema, createdAt: z.number().describe("epoch ms") }),
+  {
+    id: "QJ-01",
+    name: "綦江智能配肥站",
+    hours: {
+      periods: [
+        ["08:00", "12:00"],
+        ["13:30", "17:00"],
+      ],
+      days: [1, 2, 3, 4, 5, 6, 7],
+    },
+    createdAt: 1740794400000,
+  },
+  { id: "Station", description: "A blending station and its working hours (China time)" },
+);
+const EXAMPLE_ORDER = {
+  id: "ORD-3F9A1C2B",
+  station: "QJ-01",
+  customer: "三角镇种植合作社",
+  crop: "水稻",
+  formulaId: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
+  targetT: 300,
+  bagKg: 50,
+  batchKg: 1000,
+  dueDate: "2025-12-05",
+  tolerances: {},
+  state: "running" as const,
+  machineId: "QJ-BM-01",
+  createdAt: 1764230400000,
+  updatedAt: 1764237600000,
+};
+const Order = withExample(
+  z.object({
+    id: z.string(),
+    station: z.string(),
+    customer: z.string(),
+    crop: z.string(),
+    formulaId: z.string(),
+    targetT: z.number(),
+    bagKg: z.number(),
+    batchKg: z.number(),
+    dueDate: DateOnly,
+    tolerances: z.record(z.string(), ToleranceSchema),
+    state: z.enum(["planned", "running", "paused", "finished"]),
+    machineId: z.string().nullable(),
+    createdAt: z.number().describe("epoch ms"),
+    updatedAt: z.number().describe("epoch ms"),
+  }),
+  EXAMPLE_ORDER,
+  { id: "Order", description: "A customer's order for a station: tonnes of a formula, in bags, by a date" },
+);
+const Progress = {
+  targetT: z.number(),
+  producedT: z.number(),
+  progressPct: z.number(),
+  bags: z.number().int(),
+  batches: z.number().int(),
+  rateTPerHour: z.number(),
+  rateTPerDay: z.number(),
+  rateWindowH: z.number().describe("The working time the rate was measured over"),
+  eta: IsoTime.nullable().describe("When the order will be done at the recent rate, in working hours (null: nothing made recently)"),
+  dueDate: DateOnly,
+  onSchedule: z.boolean().nullable(),
+};
+const EXAMPLE_PROGRESS = {
+  targetT: 300,
+  producedT: 120,
+  progressPct: 40,
+  bags: 2400,
+  batches: 120,
+  rateTPerHour: 12,
+  rateTPerDay: 90,
+  rateWindowH: 1,
+  eta: "2025-12-01T06:30:00.000Z",
+  dueDate: "2025-12-05",
+  onSchedule: true,
+};
+const ProgressEvent = withExample(
+  z.object({ orderId: z.string(), ...Progress }),
+  { orderId: "ORD-3F9A1C2B", ...EXAMPLE_PROGRESS },
+  { id: "OrderProgress", description: "An order's progress and time to finish" },
+);
+const ORDER_EVENTS =
+  "Server-Sent Events: `event: progress`, whose `data` is the JSON shown (an order's progress), and a `: keep-alive` comment every 15 s";
+const BatchView = z.object({
+  batchId: z.string(),
+  orderId: z.string(),
+  machineId: z.string(),
+  state: z.enum(["running", "held", "complete", "aborted"]),
+  startedAt: IsoTime.nullable(),
+  endedAt: IsoTime.nullable(),
+  durationS: z.number().nullable(),
+  bags: z.number().int(),
+  targetKg: KgByMaterial.nullable(),
+  actualKg: KgByMaterial.nullable(),
+  held: z.boolean(),
+  heldCount: z.number().int(),
+  inTolerance: z.boolean().nullable(),
+  outOfTolerance: z.array(z.string()),
+  deviation: z
+    .record(
+      z.string(),
+      z.object({ targetKg: z.number(), actualKg: z.number(), kg: z.number(), pct: z.number().nullable(), limitKg: z.number(), ok: z.boolean() }),
+    )
+    .nullable(),
+  actualGrade: z.object({ n: z.number(), p2o5: z.number(), k2o: z.number() }).nullable(),
+  events: z.array(z.object({ ts: IsoTime, event: z.string(), reason: z.string().optional() })),
+});
+const Batches = withExample(
+  z.object({ orderId: z.string(), batches: z.array(BatchView) }),
+  {
+    orderId: "ORD-3F9A1C2B",
+    batches: [
+      {
+        batchId: "B-0120",
+        orderId: "ORD-3F9A1C2B",
+        machineId: "QJ-BM-01",
+        state: "complete",
+        startedAt: "2025-11-28T02:10:00.000Z",
+        endedAt: "2025-11-28T02:15:00.000Z",
+        durationS: 300,
+        bags: 20,
+        targetKg: { urea: 217.4, map: 288.5, kcl: 250, filler: 244.1 },
+        actualKg: { urea: 217.9, map: 288.1, kcl: 250.4, filler: 243.8 },
+        held: false,
+        heldCount: 0,
+        inTolerance: true,
+        outOfTolerance: [],
+        deviation: { urea: { targetKg: 217.4, actualKg: 217.9, kg: 0.5, pct: 0.23, limitKg: 2.17, ok: true } },
+        actualGrade: { n: 15, p2o5: 15, k2o: 15 },
+        events: [
+          { ts: "2025-11-28T02:10:00.000Z", event: "started" },
+          { ts: "2025-11-28T02:15:00.000Z", event: "completed" },
+        ],
+      },
+    ],
+  },
+  { description: "The order's batch records" },
+);
+const BlendingCondition = z.object({
+  type: z.enum(["out_of_tolerance", "stalled", "hopper_low", "offline", "behind_schedule"]),
+  station: z.string(),
+  machineId: z.string().optional(),
+  orderId: z.string().optional(),
+  material: z.string().optional().describe("hopper_low: which hopper"),
+  since: IsoTime,
+  detail: z.string(),
+});
+
 /** An operator limited to stations sees only theirs. */
 const canSee = (p: Principal | null, station: string) => !p?.stations || p.stations.includes(station);
 
@@ -38,8 +224,18 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "listMaterials",
         summary: "Raw materials with N-P2O5-K2O and trace content",
+        description:
+          "The built-in materials and those added for all stations; with `station`, also that station's own (which may redefine a built-in code).",
         querystring: z.object({ station: z.string().optional() }),
+        response: {
+          200: withExample(
+            z.object({ materials: z.array(Material) }),
+            { materials: [{ code: "urea", nameZh: "尿素", nameEn: "Urea", n: 46, p2o5: 0, k2o: 0, trace: {}, filler: false }] },
+            { description: "The materials a formula may use" },
+          ),
+        },
       },
     },
     async (req) => ({
@@ -52,8 +248,21 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: OPS },
       schema: {
         tags: ["blending"],
+        operationId: "addMaterial",
         summary: "Add a material (for one station, or for all)",
-        body: MaterialSchema.extend({ station: z.string().min(1).max(64).optional() }),
+        description:
+          "A material for all stations, or one station's own (which may redefine a built-in code there; for all stations that is a 409). The same code again replaces it.",
+        body: withExample(MaterialSchema.extend({ station: z.string().min(1).max(64).optional() }), {
+          code: "znso4_local",
+          nameZh: "本地硫酸锌",
+          nameEn: "Local zinc sulphate",
+          n: 0,
+          p2o5: 0,
+          k2o: 0,
+          trace: { Zn: 33 },
+          station: "QJ-01",
+        }),
+        response: { 201: Material, ...errors(409) },
       },
     },
     async (req, reply) => {
@@ -68,13 +277,27 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "solveFormula",
         summary: "kg of each material per tonne of a grade; 422 with the reason and the richest grade of that ratio when it cannot be made",
-        body: z.object({
-          grade: z.string(),
-          materials: z.array(z.string()).min(1).optional(),
-          trace: Trace.optional(),
-          station: z.string().optional(),
-        }),
+        description:
+          "With the default materials (urea, MAP, KCl, filler, and carriers for any trace elements asked for) or those named, from the station's catalogue. A grade too rich for the materials is a 422 whose `details` give the reason and the richest grade of the same ratio.",
+        body: withExample(
+          z.object({
+            grade: z.string(),
+            materials: z.array(z.string()).min(1).optional(),
+            trace: Trace.optional(),
+            station: z.string().optional(),
+          }),
+          { grade: "15-15-15", trace: { Zn: 0.2 } },
+        ),
+        response: {
+          200: withExample(
+            z.object({ grade: z.string(), kgPerTonne: KgByMaterial }),
+            { grade: "15-15-15", kgPerTonne: { urea: 217.4, map: 288.5, kcl: 250, filler: 238.4, znso4: 5.7 } },
+            { description: "kg of each material in a tonne of the grade" },
+          ),
+          ...errors(422),
+        },
       },
     },
     async (req) => {
@@ -92,19 +315,47 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "recommendFormula",
         summary: "From crop, target yield and soil supply (or soil test values) to nutrients per mu, a grade and a rate (nutrient balance method)",
-        body: z
-          .object({
-            crop: z.enum(CROPS),
-            targetYieldKgPerMu: z.number().positive().max(2000),
-            soilSupplyKgPerMu: Grade3.optional(),
-            soilTest: z
-              .object({ alkaliN: z.number().min(0).max(1000), olsenP: z.number().min(0).max(500), availableK: z.number().min(0).max(2000) })
-              .optional(),
-            efficiency: z.object({ n: z.number().min(0.05).max(1), p2o5: z.number().min(0.05).max(1), k2o: z.number().min(0.05).max(1) }).optional(),
-            station: z.string().optional(),
-          })
-          .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "give soilSupplyKgPerMu or soilTest, one of them"),
+        description:
+          "Give the soil's supply in kg per mu, or soil test values (alkali-hydrolysable N, Olsen P, available K, mg/kg) to estimate it. The grade is the richest the station can blend in the needed ratio (at most 45 %); `kgPerTonne` is null when it cannot be blended. 422 when the soil already supplies everything.",
+        body: withExample(
+          z
+            .object({
+              crop: z.enum(CROPS),
+              targetYieldKgPerMu: z.number().positive().max(2000),
+              soilSupplyKgPerMu: Grade3.optional(),
+              soilTest: z
+                .object({ alkaliN: z.number().min(0).max(1000), olsenP: z.number().min(0).max(500), availableK: z.number().min(0).max(2000) })
+                .optional(),
+              efficiency: z
+                .object({ n: z.number().min(0.05).max(1), p2o5: z.number().min(0.05).max(1), k2o: z.number().min(0.05).max(1) })
+                .optional(),
+              station: z.string().optional(),
+            })
+            .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "give soilSupplyKgPerMu or soilTest, one of them"),
+          { crop: "rice", targetYieldKgPerMu: 550, soilTest: { alkaliN: 120, olsenP: 15, availableK: 90 } },
+        ),
+        response: {
+          200: withExample(
+            z.object({
+              nutrientsKgPerMu: Grade3,
+              grade: z.string(),
+              rateKgPerMu: z.number(),
+              soilSupplyKgPerMu: Grade3,
+              kgPerTonne: KgByMaterial.nullable(),
+            }),
+            {
+              nutrientsKgPerMu: { n: 9.4, p2o5: 3.1, k2o: 6.2 },
+              grade: "23-8-14",
+              rateKgPerMu: 41,
+              soilSupplyKgPerMu: { n: 5.4, p2o5: 3.1, k2o: 10.8 },
+              kgPerTonne: { urea: 403.9, map: 153.8, kcl: 233.3, filler: 209 },
+            },
+            { description: "Nutrients per mu, the grade that carries them and how much of it per mu" },
+          ),
+          ...errors(422),
+        },
       },
     },
     async (req) => {
@@ -130,24 +381,56 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: OPS },
       schema: {
         tags: ["blending"],
+        operationId: "saveFormula",
         summary: "Save a named formula; the same name again is a new version",
-        body: z.object({
-          name: z.string().min(1).max(100),
-          grade: z.string(),
-          materials: z.array(z.string()).min(1).optional(),
-          trace: Trace.optional(),
-          station: z.string().optional(),
-        }),
+        description:
+          "Solved as `/formulas/solve` does, and saved with its kg per tonne; orders keep the version they were made with. 422 when the grade cannot be made.",
+        body: withExample(
+          z.object({
+            name: z.string().min(1).max(100),
+            grade: z.string(),
+            materials: z.array(z.string()).min(1).optional(),
+            trace: Trace.optional(),
+            station: z.string().optional(),
+          }),
+          { name: "水稻专用肥", grade: "15-15-15" },
+        ),
+        response: { 201: Formula, ...errors(422) },
       },
     },
     async (req, reply) => reply.status(201).send(await blending.saveFormula(req.body)),
   );
-  app.get("/api/v1/formulas", { config: { roles: READ }, schema: { tags: ["blending"], summary: "Formulas, every version" } }, async () => ({
-    formulas: await blending.formulas(),
-  }));
+  app.get(
+    "/api/v1/formulas",
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ["blending"],
+        operationId: "listFormulas",
+        summary: "Formulas, every version",
+        description: "Every saved version of every formula, for all stations.",
+        response: {
+          200: withExample(z.object({ formulas: z.array(Formula) }), { formulas: [EXAMPLE_FORMULA] }, { description: "Every formula version" }),
+        },
+      },
+    },
+    async () => ({
+      formulas: await blending.formulas(),
+    }),
+  );
   app.get(
     "/api/v1/formulas/:id",
-    { config: { roles: READ }, schema: { tags: ["blending"], summary: "One formula version", params: OrderId } },
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ["blending"],
+        operationId: "getFormula",
+        summary: "One formula version",
+        description: "By the version's id (each version has its own).",
+        params: OrderId,
+        response: { 200: Formula, ...errors(404) },
+      },
+    },
     async (req) => {
       const f = await blending.formula(req.params.id);
       if (!f) throw notFound(`formula ${req.params.id}`);
@@ -161,19 +444,45 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: ["admin"] },
       schema: {
         tags: ["blending"],
+        operationId: "putStation",
         summary: "Register a station (or change its name and working hours, China time)",
-        body: z.object({
-          id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-          name: z.string().min(1).max(100),
-          workingHours: WorkingHoursSchema.optional(),
-        }),
+        description:
+          "Working hours (08:00–12:00 and 13:30–17:00 every day unless given) set when an order's finish is expected and when an idle machine is a problem.",
+        body: withExample(
+          z.object({
+            id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+            name: z.string().min(1).max(100),
+            workingHours: WorkingHoursSchema.optional(),
+          }),
+          { id: "QJ-01", name: "綦江智能配肥站", workingHours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5, 6] } },
+        ),
+        response: { 201: Station },
       },
     },
     async (req, reply) => reply.status(201).send(await blending.putStation(req.body)),
   );
   app.get(
     "/api/v1/stations",
-    { config: { roles: READ }, schema: { tags: ["blending"], summary: "Stations and their working hours" } },
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ["blending"],
+        operationId: "listStations",
+        summary: "Stations and their working hours",
+        description: "The stations the key may see (an operator limited to stations sees only those).",
+        response: {
+          200: withExample(
+            z.object({ stations: z.array(Station) }),
+            {
+              stations: [
+                { id: "QJ-01", name: "綦江智能配肥站", hours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5] }, createdAt: 1740794400000 },
+              ],
+            },
+            { description: "Stations in the key's scope" },
+          ),
+        },
+      },
+    },
     async (req) => ({
       stations: blending.stations().filter((s) => canSee(req.principal, s.id)),
     }),
@@ -185,18 +494,32 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: OPS },
       schema: {
         tags: ["blending"],
+        operationId: "createOrder",
         summary: "Create an order",
-        body: z.object({
-          station: z.string(),
-          customer: z.string().min(1).max(100),
-          crop: z.string().min(1).max(50),
-          formulaId: z.string(),
-          targetT: z.number().positive().max(100_000),
-          bagKg: z.number().positive().max(1000).default(50),
-          batchKg: z.number().positive().max(5000).default(1000),
-          dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
-          tolerances: z.record(z.string(), ToleranceSchema).optional(),
-        }),
+        description:
+          "For a registered station and an existing formula version (422 otherwise); 403 for a station outside the key's stations. Tolerances per material override the defaults (1 % of the target for main materials, 0.2 kg for trace carriers).",
+        body: withExample(
+          z.object({
+            station: z.string(),
+            customer: z.string().min(1).max(100),
+            crop: z.string().min(1).max(50),
+            formulaId: z.string(),
+            targetT: z.number().positive().max(100_000),
+            bagKg: z.number().positive().max(1000).default(50),
+            batchKg: z.number().positive().max(5000).default(1000),
+            dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
+            tolerances: z.record(z.string(), ToleranceSchema).optional(),
+          }),
+          {
+            station: "QJ-01",
+            customer: "三角镇种植合作社",
+            crop: "水稻",
+            formulaId: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
+            targetT: 300,
+            dueDate: "2025-12-05",
+          },
+        ),
+        response: { 201: Order, ...errors(422) },
       },
     },
     async (req, reply) => {
@@ -210,8 +533,11 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "listOrders",
         summary: "Orders",
+        description: "Orders of the stations the key may see, by station and state.",
         querystring: z.object({ station: z.string().optional(), state: z.enum(["planned", "running", "paused", "finished"]).optional() }),
+        response: { 200: withExample(z.object({ orders: z.array(Order) }), { orders: [EXAMPLE_ORDER] }, { description: "The orders that match" }) },
       },
     },
     async (req) => ({
@@ -225,7 +551,25 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   );
   app.get(
     "/api/v1/orders/:id",
-    { config: { roles: READ }, schema: { tags: ["blending"], summary: "An order with its progress and time to finish", params: OrderId } },
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ["blending"],
+        operationId: "getOrder",
+        summary: "An order with its progress and time to finish",
+        description:
+          "Progress counts completed batches; the rate is over the last working hour (a working day when that holds fewer than 3 batches), and the finish is that rate carried through the station's working hours.",
+        params: OrderId,
+        response: {
+          200: withExample(
+            z.object({ ...Order.shape, formula: Formula.nullable(), ...Progress }),
+            { ...EXAMPLE_ORDER, formula: EXAMPLE_FORMULA, ...EXAMPLE_PROGRESS },
+            { description: "The order, its formula version, and its progress" },
+          ),
+          ...errors(404),
+        },
+      },
+    },
     async (req) => {
       const o = await visibleOrder(req.principal, req.params.id);
       return { ...o, formula: (await blending.formula(o.formulaId)) ?? null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
@@ -237,9 +581,36 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: OPS },
       schema: {
         tags: ["blending"],
+        operationId: "startOrder",
         summary: "Start (or resume) the order on a machine: sends the recipe on blender/{id}/cmd/recipe",
+        description:
+          "The recipe is retained, so a machine that reconnects gets it. 422 when the machine is not a blending machine of the order's station, 409 when the order is finished or the machine is running another order.",
         params: OrderId,
-        body: z.object({ machineId: DeviceIdSchema }),
+        body: withExample(z.object({ machineId: DeviceIdSchema }), { machineId: "QJ-BM-01" }),
+        response: {
+          200: withExample(
+            z.object({ order: Order, recipe: RecipeCommandSchema }),
+            {
+              order: EXAMPLE_ORDER,
+              recipe: {
+                orderId: "ORD-3F9A1C2B",
+                formula: { id: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90", name: "水稻专用肥", version: 2, grade: "15-15-15" },
+                batchKg: 1000,
+                bagKg: 50,
+                bagsPerBatch: 20,
+                targetT: 300,
+                materials: [
+                  { code: "urea", kg: 217.4, tolerance: { relPct: 1 } },
+                  { code: "map", kg: 288.5, tolerance: { relPct: 1 } },
+                  { code: "kcl", kg: 250, tolerance: { relPct: 1 } },
+                  { code: "filler", kg: 244.1, tolerance: { relPct: 1 } },
+                ],
+              },
+            },
+            { description: "The order, now running, and the recipe sent to the machine" },
+          ),
+          ...errors(404, 409, 422),
+        },
       },
     },
     async (req) => {
@@ -252,7 +623,17 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       `/api/v1/orders/:id/${action}`,
       {
         config: { roles: OPS },
-        schema: { tags: ["blending"], summary: `${action === "pause" ? "Pause" : "Finish"} the order (a command to its machine)`, params: OrderId },
+        schema: {
+          tags: ["blending"],
+          operationId: action === "pause" ? "pauseOrder" : "finishOrder",
+          summary: `${action === "pause" ? "Pause" : "Finish"} the order (a command to its machine)`,
+          description:
+            action === "pause"
+              ? "The machine stops after the batch it is making; 409 when the order is not running."
+              : "The machine stops after the batch it is making and its retained recipe is cleared; finishing a finished order changes nothing.",
+          params: OrderId,
+          response: { 200: Order, ...(action === "pause" ? errors(404, 409) : errors(404)) },
+        },
       },
       async (req) => {
         await visibleOrder(req.principal, req.params.id);
@@ -267,9 +648,24 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "listOrderBatches",
         summary: "Batch records; format=csv for the quality file (UTF-8 with BOM, Chinese headers)",
+        description:
+          "Per batch: target and actual kg per material, deviation against the tolerance, the actual N-P-K, duration, bags and the ISA-88 events. `format=csv` gives the same as a file for the quality record.",
         params: OrderId,
         querystring: z.object({ format: z.enum(["json", "csv"]).default("json") }),
+        response: {
+          200: {
+            description: "The batch records: JSON, or with `format=csv` a CSV file",
+            content: {
+              "application/json": { schema: Batches },
+              ...csvContent(
+                "批次号,订单号,设备,状态,开始时间,结束时间,时长(秒),袋数,目标重量(kg),实际重量(kg),各原料偏差(kg),实际养分 N-P2O5-K2O(%),是否合格,超差原料,保持次数\r\nB-0120,ORD-3F9A1C2B,QJ-BM-01,完成,2025-11-28T02:10:00.000Z,2025-11-28T02:15:00.000Z,300,20,urea:217.4; map:288.5,urea:217.9; map:288.1,urea:0.5; map:-0.4,15-15-15,合格,,0\r\n",
+              ),
+            },
+          },
+          ...errors(404),
+        },
       },
     },
     async (req, reply) => {
@@ -287,9 +683,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ, queryKey: true },
       schema: {
         tags: ["blending"],
+        operationId: "streamOrders",
         summary:
           "Server-Sent Events for every open order the key may see (or one station's): `progress` for each at once, then on every batch. One connection for a whole station display",
+        description:
+          "Browsers cannot set headers on EventSource: they pass the key as `?key=`. Browsers allow six connections to a server, hence one stream for all orders.",
         querystring: z.object({ station: z.string().optional(), key: z.string().optional() }),
+        response: { 200: eventStream(ORDER_EVENTS, ProgressEvent) },
       },
     },
     async (req, reply) => {
@@ -312,9 +712,12 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ, queryKey: true },
       schema: {
         tags: ["blending"],
+        operationId: "streamOrder",
         summary: "Server-Sent Events: `progress` on every batch (browsers may pass the key as ?key=)",
+        description: "The order's progress at once, then after every batch, as `/orders/{id}` computes it.",
         params: OrderId,
         querystring: z.object({ key: z.string().optional() }),
+        response: { 200: eventStream(ORDER_EVENTS, ProgressEvent), ...errors(404) },
       },
     },
     async (req, reply) => {
@@ -335,8 +738,29 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       config: { roles: READ },
       schema: {
         tags: ["blending"],
+        operationId: "listBlendingConditions",
         summary: "Current conditions: out_of_tolerance, stalled, hopper_low, offline (in working hours), behind_schedule",
+        description:
+          "What needs a person at the stations the key may see now; `detail` is in the reader's language. The same conditions raise alerts.",
         querystring: z.object({ station: z.string().optional() }),
+        response: {
+          200: withExample(
+            z.object({ conditions: z.array(BlendingCondition) }),
+            {
+              conditions: [
+                {
+                  type: "hopper_low",
+                  station: "QJ-01",
+                  machineId: "QJ-BM-01",
+                  material: "kcl",
+                  since: "2025-11-28T03:20:00.000Z",
+                  detail: "料仓 kcl 剩余 180 kg，低于 300 kg",
+                },
+              ],
+            },
+            { description: "Conditions in force" },
+          ),
+        },
       },
     },
     async (req) => ({

@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { DeviceIdSchema, FamilySchema } from "../../devices/index.js";
+import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
 import { conflict, invalid, notFound } from "../http/errors.js";
+import { errors, IsoTime, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { ALL_ROLES, inScope } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
@@ -8,14 +9,147 @@ import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
 import { parseDeviceCsv } from "../registry/csv-import.js";
-import { DeviceInputSchema, type Registry } from "../registry/registry.js";
+import { BlenderInputSchema, DeviceInputSchema, type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
-const Created = z.object({ id: z.string(), secret: z.string() });
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const Created = withExample(
+  z.object({ id: z.string(), secret: z.string() }),
+  { id: "YC-LS-0001", secret: "s3cr3t-9fKq2LmX7vB4nR8w" },
+  {
+    id: "DeviceCredentials",
+    description: "The device's MQTT credentials (username = client id = id, password = secret); the secret is shown only here",
+  },
+);
+
+const EXAMPLE_LIGHT = {
+  id: "YC-LS-0001",
+  family: "streetlight" as const,
+  name: null,
+  town: "来苏镇",
+  village: "梳妆台村",
+  station: null,
+  lat: 29.3512,
+  lon: 105.9113,
+  projectId: "YC-2024-017",
+  lampW: 30,
+  disabled: false,
+  createdAt: "2025-03-01T02:00:00.000Z",
+  online: true,
+  lastSeen: "2025-11-28T13:05:00.000Z",
+  fw: "2.4.1",
+};
+const EXAMPLE_READING = {
+  ts: "2025-11-28T13:05:00.000Z",
+  receivedAt: "2025-11-28T13:05:00.412Z",
+  pv: { v: 0.4, a: 0, w: 0 },
+  battery: { v: 12.9, soc: 78, tempC: 14.5 },
+  load: { on: true, w: 29.6, a: 2.31, dimPct: 100 },
+  energyToday: { pvWh: 410, loadWh: 35 },
+  faults: [],
+  gps: { lat: 29.3512, lon: 105.9113, accM: 3 },
+};
+/** What every device shows, whatever its family; then the registration's own fields (registry.ts). */
+const DeviceCommon = {
+  id: z.string(),
+  name: z.string().nullable(),
+  town: z.string().nullable(),
+  village: z.string().nullable(),
+  station: z.string().nullable(),
+  lat: z.number().nullable(),
+  lon: z.number().nullable(),
+};
+const DeviceState = {
+  disabled: z.boolean(),
+  createdAt: IsoTime,
+  online: z.boolean(),
+  lastSeen: IsoTime.nullable(),
+  fw: z.string().nullable(),
+};
+const streetlightAttrs = StreetlightInputSchema.omit({ id: true, family: true, name: true, town: true, village: true, lat: true, lon: true }).shape;
+const StreetlightDevice = z.object({ ...DeviceCommon, family: z.literal("streetlight"), ...streetlightAttrs, ...DeviceState });
+const BlenderDevice = z.object({
+  ...DeviceCommon,
+  family: z.literal("blender"),
+  hopperMaterials: BlenderInputSchema.shape.hopperMaterials,
+  ...DeviceState,
+});
+const DeviceSchema = withExample(z.discriminatedUnion("family", [StreetlightDevice, BlenderDevice]), EXAMPLE_LIGHT, {
+  id: "Device",
+  description: "A registered device with its presence: a streetlight or a blending machine",
+});
+/** A reading as stored: the device's message (devices/), its time and when the service received it as ISO. */
+const StreetlightReading = StreetlightTelemetrySchema.extend({ ts: IsoTime, receivedAt: IsoTime }).meta({ id: "StreetlightReading" });
+const BlenderReading = BlenderTelemetrySchema.extend({ ts: IsoTime, receivedAt: IsoTime }).meta({ id: "BlenderReading" });
+const DeviceDetail = withExample(
+  z.discriminatedUnion("family", [
+    StreetlightDevice.extend({ latest: StreetlightReading.nullable() }),
+    BlenderDevice.extend({ latest: BlenderReading.nullable() }),
+  ]),
+  { ...EXAMPLE_LIGHT, latest: EXAMPLE_READING },
+  { id: "DeviceDetail", description: "A device with its latest reading (null before the first)" },
+);
+const DeviceList = withExample(
+  z.object({ total: z.number().int(), devices: z.array(DeviceSchema) }),
+  { total: 1, devices: [EXAMPLE_LIGHT] },
+  { description: "How many devices match, and the page asked for" },
+);
+/** Any kind of message, as the device sent it (devices/: telemetry, batch or status), with ISO times. */
+const AnyReading = z.looseObject({ ts: IsoTime, receivedAt: IsoTime });
+const Telemetry = withExample(
+  z.union([
+    z.object({ deviceId: z.string(), measurement: z.string(), from: IsoTime, to: IsoTime, readings: z.array(AnyReading) }),
+    z.object({
+      deviceId: z.string(),
+      measurement: z.string(),
+      every: z.enum(["minute", "hour", "day"]),
+      from: IsoTime,
+      to: IsoTime,
+      buckets: z.array(
+        z.object({ ts: IsoTime, field: z.string(), min: z.number(), avg: z.number(), max: z.number(), last: z.number(), count: z.number().int() }),
+      ),
+    }),
+  ]),
+  {
+    deviceId: "YC-LS-0001",
+    measurement: "streetlight_telemetry",
+    every: "hour",
+    from: "2025-11-28T10:00:00.000Z",
+    to: "2025-11-28T12:00:00.000Z",
+    buckets: [
+      { ts: "2025-11-28T10:00:00.000Z", field: "load.w", min: 29.1, avg: 29.6, max: 30.2, last: 29.5, count: 12 },
+      { ts: "2025-11-28T11:00:00.000Z", field: "load.w", min: 29.0, avg: 29.4, max: 30.0, last: 29.2, count: 12 },
+    ],
+  },
+  { description: "Raw readings (`readings`), or with `every` one bucket per field and step (`buckets`)" },
+);
+const Reject = z.object({
+  seq: z.number().int(),
+  deviceId: z.string().nullable(),
+  clientId: z.string().nullable(),
+  topic: z.string(),
+  reason: z.string().describe(`Why: ${REJECT_REASONS.join(", ")} (docs/PROTOCOL.md)`),
+  detail: z.string(),
+  payload: z.string(),
+  payloadEncoding: z.enum(["utf8", "base64"]),
+  payloadBytes: z.number().int(),
+  receivedAt: IsoTime,
+});
+const EXAMPLE_REJECT = {
+  seq: 48213,
+  deviceId: "YC-LS-0001",
+  clientId: "YC-LS-0001",
+  topic: "streetlight/YC-LS-0001/telemetry",
+  reason: "invalid",
+  detail: "battery.soc: Too big: expected number to be <=100",
+  payload: '{"ts":1764335100000,"battery":{"v":12.9,"soc":180,"tempC":14.5}}',
+  payloadEncoding: "utf8" as const,
+  payloadBytes: 64,
+  receivedAt: "2025-11-28T13:05:00.412Z",
+};
+const RejectCounts = z.record(z.string(), z.number().int());
 
 /** Longest range for a raw query, and for each aggregation step (keeps one query's result bounded). */
 const MAX_POINTS = 10_000;
@@ -36,7 +170,8 @@ export function deviceRoutes(
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
 
-  const view = (d: DeviceRecord) => {
+  // (attrs are the registration's own fields, stored as JSON: the response schema checks them as it writes the answer)
+  const view = (d: DeviceRecord): z.output<typeof DeviceSchema> => {
     const p = presence.get(d.id);
     return {
       id: d.id,
@@ -53,7 +188,7 @@ export function deviceRoutes(
       online: p?.online ?? false,
       lastSeen: p?.lastSeen ? new Date(p.lastSeen).toISOString() : null,
       fw: p?.fw ?? null,
-    };
+    } as z.output<typeof DeviceSchema>;
   };
   const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
     const d = registry.get(id);
@@ -67,9 +202,21 @@ export function deviceRoutes(
       config: { roles: ["admin"] },
       schema: {
         tags: ["devices"],
+        operationId: "registerDevice",
         summary: "Register a device; the secret is shown only in this answer",
-        body: DeviceInputSchema,
-        response: { 201: Created, 409: ErrorBody },
+        description:
+          "A streetlight (town, position, lamp and project details, lighting profile) or a blending machine (its station and hopper materials). The answer holds the device's MQTT password, which the service keeps only as a hash; 409 when the id is taken.",
+        body: withExample(DeviceInputSchema, {
+          id: "YC-LS-0001",
+          family: "streetlight",
+          town: "来苏镇",
+          village: "梳妆台村",
+          lat: 29.3512,
+          lon: 105.9113,
+          projectId: "YC-2024-017",
+          lampW: 30,
+        }),
+        response: { 201: Created, ...errors(409) },
       },
     },
     async (req, reply) => {
@@ -87,9 +234,20 @@ export function deviceRoutes(
       config: { roles: ["admin"] },
       schema: {
         tags: ["devices"],
+        operationId: "importDevices",
         summary: "Register many devices from CSV (text/csv): all rows or none, with a report per row",
-        body: z.string().min(1),
-        response: { 201: z.object({ created: z.number(), devices: z.array(Created) }), 422: ErrorBody },
+        description:
+          "One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`; 409 names ids already registered. The answer holds every new device's secret, shown only here.",
+        consumes: ["text/csv"],
+        body: withExample(z.string().min(1), "id,family,town,village,lat,lon,lampW\nYC-LS-0001,streetlight,来苏镇,梳妆台村,29.3512,105.9113,30\n"),
+        response: {
+          201: withExample(
+            z.object({ created: z.number(), devices: z.array(Created) }),
+            { created: 1, devices: [{ id: "YC-LS-0001", secret: "s3cr3t-9fKq2LmX7vB4nR8w" }] },
+            { description: "How many devices were registered, and their credentials" },
+          ),
+          ...errors(409, 422),
+        },
       },
     },
     async (req, reply) => {
@@ -107,7 +265,10 @@ export function deviceRoutes(
       config: { roles: ALL_ROLES },
       schema: {
         tags: ["devices"],
+        operationId: "listDevices",
         summary: "List devices",
+        description:
+          "Devices in the key's towns or stations, filtered by family, place and presence; `total` counts all that match, `devices` is the page.",
         querystring: z.object({
           family: FamilySchema.optional(),
           town: z.string().optional(),
@@ -117,6 +278,7 @@ export function deviceRoutes(
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
         }),
+        response: { 200: DeviceList },
       },
     },
     async (req) => {
@@ -131,7 +293,14 @@ export function deviceRoutes(
     "/api/v1/devices/:id",
     {
       config: { roles: ALL_ROLES },
-      schema: { tags: ["devices"], summary: "A device with presence, last seen and latest reading", params: IdParams },
+      schema: {
+        tags: ["devices"],
+        operationId: "getDevice",
+        summary: "A device with presence, last seen and latest reading",
+        description: "404 for a device that is not registered or is outside the key's towns or stations.",
+        params: IdParams,
+        response: { 200: DeviceDetail, ...errors(404) },
+      },
     },
     async (req) => {
       const d = visible(req, req.params.id);
@@ -141,7 +310,7 @@ export function deviceRoutes(
       return {
         ...view(d),
         latest: latest ? { ...latest.payload, ts: new Date(latest.ts).toISOString(), receivedAt: new Date(latest.receivedAt).toISOString() } : null,
-      };
+      } as z.output<typeof DeviceDetail>;
     },
   );
 
@@ -151,7 +320,10 @@ export function deviceRoutes(
       config: { roles: ALL_ROLES },
       schema: {
         tags: ["devices"],
+        operationId: "getDeviceTelemetry",
         summary: "Readings in a time range: raw, or aggregated per minute/hour/day (min, avg, max, last per field)",
+        description:
+          "The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`.",
         params: IdParams,
         querystring: z.object({
           from: z.coerce.date().optional(),
@@ -161,6 +333,7 @@ export function deviceRoutes(
           fields: z.string().optional(),
           limit: z.coerce.number().int().min(1).max(MAX_POINTS).default(1000),
         }),
+        response: { 200: Telemetry, ...errors(404, 422) },
       },
     },
     async (req) => {
@@ -206,9 +379,20 @@ export function deviceRoutes(
       config: { roles: ["admin", "operator", "technician"] },
       schema: {
         tags: ["devices"],
+        operationId: "getDeviceRejects",
         summary: "Rejected messages: counts by reason and the most recent, with their raw payload",
+        description:
+          "What the device sent that the service refused (bad JSON, out-of-range values, wrong topic, …): counts per reason since it was registered, and the most recent messages as received (UTF-8, or base64 when not text).",
         params: IdParams,
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+        response: {
+          200: withExample(
+            z.object({ deviceId: z.string(), counts: RejectCounts, recent: z.array(Reject) }),
+            { deviceId: "YC-LS-0001", counts: { invalid: 3 }, recent: [EXAMPLE_REJECT] },
+            { description: "Counts per reason, and the most recent rejects, newest first" },
+          ),
+          ...errors(404),
+        },
       },
     },
     async (req) => {
@@ -224,8 +408,29 @@ export function deviceRoutes(
       config: { roles: ["admin"] },
       schema: {
         tags: ["devices"],
+        operationId: "listUnregisteredRejects",
         summary: "Rejected messages that named no registered device (external broker mode)",
+        description: "With an external broker anyone may publish: messages on topics of unregistered devices are counted and kept here.",
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+        response: {
+          200: withExample(
+            z.object({ counts: RejectCounts, recent: z.array(Reject) }),
+            {
+              counts: { unknown_device: 12 },
+              recent: [
+                {
+                  ...EXAMPLE_REJECT,
+                  deviceId: null,
+                  clientId: null,
+                  topic: "streetlight/YC-LS-9999/telemetry",
+                  reason: "unknown_device",
+                  detail: "",
+                },
+              ],
+            },
+            { description: "Counts per reason, and the most recent rejects, newest first" },
+          ),
+        },
       },
     },
     async (req) => {
@@ -238,7 +443,27 @@ export function deviceRoutes(
     "/api/v1/devices/:id/presence",
     {
       config: { roles: ALL_ROLES },
-      schema: { tags: ["devices"], summary: "Online/offline transitions, newest first", params: IdParams },
+      schema: {
+        tags: ["devices"],
+        operationId: "getDevicePresence",
+        summary: "Online/offline transitions, newest first",
+        description: "The last 100 changes, each with its cause (`connected`, `disconnected`, `message`, `silent`, …).",
+        params: IdParams,
+        response: {
+          200: withExample(
+            z.object({ deviceId: z.string(), events: z.array(z.object({ online: z.boolean(), cause: z.string(), at: IsoTime })) }),
+            {
+              deviceId: "YC-LS-0001",
+              events: [
+                { online: true, cause: "connected", at: "2025-11-28T09:12:40.000Z" },
+                { online: false, cause: "silent", at: "2025-11-28T08:40:00.000Z" },
+              ],
+            },
+            { description: "Transitions, newest first" },
+          ),
+          ...errors(404),
+        },
+      },
     },
     async (req) => {
       const d = visible(req, req.params.id);
@@ -253,9 +478,11 @@ export function deviceRoutes(
       config: { roles: ["admin"] },
       schema: {
         tags: ["devices"],
+        operationId: "rotateDeviceSecret",
         summary: "Issue a new secret (the old one stops working; the device is disconnected)",
+        description: "For a lost or leaked secret: the device must be given the new one before it can connect again.",
         params: IdParams,
-        response: { 200: Created },
+        response: { 200: Created, ...errors(404) },
       },
     },
     async (req) => {
@@ -276,8 +503,13 @@ export function deviceRoutes(
         config: { roles: ["admin"] },
         schema: {
           tags: ["devices"],
+          operationId: disabled ? "disableDevice" : "enableDevice",
           summary: disabled ? "Disable a device: it is disconnected and refused" : "Enable a disabled device",
+          description: disabled
+            ? "The device is disconnected at once and its connections are refused until it is enabled again; its data stays."
+            : "The device may connect again with its secret.",
           params: IdParams,
+          response: { 200: DeviceSchema, ...errors(404) },
         },
       },
       async (req) => {

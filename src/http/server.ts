@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
+  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -13,6 +14,7 @@ import { ROLES, type Role } from "../access/roles.js";
 import { type Lang, langFromHeader, t } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
 import { ApiError } from "./errors.js";
+import { documentRoute, finishDocument } from "./schemas.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -70,6 +72,7 @@ export async function createHttpServer(deps: {
 
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/api/") && !route.config?.roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);
+    documentRoute(route);
   });
   app.addHook("onRequest", async (req) => {
     req.lang = lang(req);
@@ -117,11 +120,19 @@ export async function createHttpServer(deps: {
 
   await app.register(swagger, {
     openapi: {
+      // 3.1: its schemas are JSON Schema 2020-12, which says what 3.0 cannot (positional arrays, null as a type)
+      openapi: "3.1.0",
       info: { title: "Agrilume API", version: "1.0.0", description: "Telemetry for solar streetlights and fertilizer-blending stations" },
-      components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer" } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: "http", scheme: "bearer" },
+          queryKey: { type: "apiKey", in: "query", name: "key", description: "For Server-Sent Events: browsers cannot set headers on EventSource" },
+        },
+      },
       security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: (doc) => finishDocument(jsonSchemaTransformObject(doc)),
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   return app;

@@ -1,23 +1,118 @@
 import { z } from "zod";
-import type { ApiKeys } from "../access/api-keys.js";
+import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES } from "../access/roles.js";
 import { notFound } from "../http/errors.js";
+import { errors, IsoTime, NoContent, withExample } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
 import type { Metrics } from "../platform/metrics.js";
 
+const RoleSchema = z.enum(ROLES);
+const Readiness = withExample(
+  z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }),
+  { ready: true, checks: { telemetryStore: true, stateStore: true, broker: true, storeWriter: true } },
+  { id: "Readiness", description: "Whether each part the service needs answers" },
+);
+const Me = withExample(
+  z.object({ name: z.string(), role: RoleSchema, towns: z.array(z.string()).nullable(), stations: z.array(z.string()).nullable() }),
+  { name: "来苏镇维修组", role: "technician", towns: ["来苏镇"], stations: null },
+  { id: "Me", description: "The calling key: its name, role, and the towns or stations it is limited to (null: all)" },
+);
+const CreatedKey = withExample(
+  z.object({ id: z.string(), key: z.string() }),
+  { id: "3f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60", key: "agl_Zk3v9QeXr2m8TqW1yN5pL7sB0dF4hJ6uC8aE2gI9oK" },
+  { description: "The new key: shown only in this answer" },
+);
+const KeyList = withExample(
+  z.object({
+    keys: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        role: RoleSchema,
+        towns: z.array(z.string()).nullable(),
+        stations: z.array(z.string()).nullable(),
+        createdAt: IsoTime,
+        revokedAt: z.number().nullable(),
+      }),
+    ),
+  }),
+  {
+    keys: [
+      {
+        id: "3f1c2a9e-5b7d-4c8e-9f0a-1b2c3d4e5f60",
+        name: "来苏镇维修组",
+        role: "technician",
+        towns: ["来苏镇"],
+        stations: null,
+        createdAt: "2025-03-01T02:00:00.000Z",
+        revokedAt: null,
+      },
+    ],
+  },
+  { description: "Keys in force, without the keys themselves" },
+);
+
 /** Health, readiness, metrics and API key management. */
 export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKeys; readiness: () => Promise<Record<string, boolean>> }) {
-  app.get("/health", { config: { roles: "public" }, schema: { tags: ["system"], summary: "The process is up" } }, async () => ({ status: "ok" }));
+  app.get(
+    "/health",
+    {
+      config: { roles: "public" },
+      schema: {
+        tags: ["system"],
+        operationId: "getHealth",
+        summary: "The process is up",
+        description: "Answers as long as the process runs, whatever the stores and the broker do (a liveness probe). Needs no key.",
+        response: { 200: withExample(z.object({ status: z.literal("ok") }), { status: "ok" }, { description: "The process runs" }) },
+      },
+    },
+    async () => ({ status: "ok" as const }),
+  );
 
-  app.get("/ready", { config: { roles: "public" }, schema: { tags: ["system"], summary: "Stores and broker are up" } }, async (_req, reply) => {
-    const checks = await deps.readiness();
-    const ready = Object.values(checks).every(Boolean);
-    return reply.status(ready ? 200 : 503).send({ ready, checks });
-  });
+  app.get(
+    "/ready",
+    {
+      config: { roles: "public" },
+      schema: {
+        tags: ["system"],
+        operationId: "getReady",
+        summary: "Stores and broker are up",
+        description:
+          "200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). Needs no key.",
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (_req, reply) => {
+      const checks = await deps.readiness();
+      const ready = Object.values(checks).every(Boolean);
+      return reply.status(ready ? 200 : 503).send({ ready, checks });
+    },
+  );
 
   app.get(
     "/metrics",
-    { config: { roles: ["admin"] }, schema: { tags: ["system"], summary: "Prometheus metrics (admin key as bearer token)" } },
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags: ["system"],
+        operationId: "getMetrics",
+        summary: "Prometheus metrics (admin key as bearer token)",
+        description: "Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with an admin key.",
+        response: {
+          200: {
+            description: "Prometheus text exposition format",
+            content: {
+              "text/plain": {
+                schema: withExample(
+                  z.string(),
+                  '# HELP agrilume_online Devices online\n# TYPE agrilume_online gauge\nagrilume_online{family="streetlight"} 1187\n',
+                ),
+              },
+            },
+          },
+        },
+      },
+    },
     async (_req, reply) => {
       reply.header("content-type", deps.metrics.registry.contentType);
       return deps.metrics.registry.metrics();
@@ -28,11 +123,18 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
     "/api/v1/me",
     {
       config: { roles: ALL_ROLES },
-      schema: { tags: ["keys"], summary: "Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)" },
+      schema: {
+        tags: ["keys"],
+        operationId: "getMe",
+        summary: "Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)",
+        description: "Any valid key may ask. The web console signs in with it and shows the pages of the key's role.",
+        response: { 200: Me },
+      },
     },
     async (req) => {
-      const p = req.principal;
-      return { name: p?.name ?? "", role: p?.role ?? "", towns: p?.towns ?? null, stations: p?.stations ?? null };
+      // (a route with roles always has a principal: the onRequest hook answers 401 without one)
+      const p = req.principal as Principal;
+      return { name: p.name, role: p.role, towns: p.towns, stations: p.stations };
     },
   );
 
@@ -48,22 +150,45 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
       config: { roles: ["admin"] },
       schema: {
         tags: ["keys"],
+        operationId: "createKey",
         summary: "Create an API key for a role (optionally limited to towns or stations); the key is shown only here",
-        body: KeyInput,
+        description:
+          "The service keeps only a hash of the key, so it cannot be shown again: hand it to its holder now. A key limited to towns (technicians) or stations (operators) sees only their devices, alerts and orders.",
+        body: withExample(KeyInput, { name: "来苏镇维修组", role: "technician", towns: ["来苏镇"] }),
+        response: { 201: CreatedKey },
       },
     },
     async (req, reply) => reply.status(201).send(await deps.apiKeys.create(req.body)),
   );
   app.get(
     "/api/v1/keys",
-    { config: { roles: ["admin"] }, schema: { tags: ["keys"], summary: "List API keys (never the keys themselves)" } },
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags: ["keys"],
+        operationId: "listKeys",
+        summary: "List API keys (never the keys themselves)",
+        description: "Every key in force with its role, limits and creation time; revoked keys are not listed.",
+        response: { 200: KeyList },
+      },
+    },
     async () => ({
       keys: deps.apiKeys.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString() })),
     }),
   );
   app.delete(
     "/api/v1/keys/:id",
-    { config: { roles: ["admin"] }, schema: { tags: ["keys"], summary: "Revoke an API key", params: z.object({ id: z.string() }) } },
+    {
+      config: { roles: ["admin"] },
+      schema: {
+        tags: ["keys"],
+        operationId: "revokeKey",
+        summary: "Revoke an API key",
+        description: "The key stops working at once; 404 when no key in force has this id.",
+        params: z.object({ id: z.string() }),
+        response: { 204: NoContent, ...errors(404) },
+      },
+    },
     async (req, reply) => {
       if (!(await deps.apiKeys.revoke(req.params.id))) throw notFound(`key ${req.params.id}`);
       return reply.status(204).send();

@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { invalid } from "../http/errors.js";
+import { csvFile, DateOnly, errors, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { parseClaims } from "./claims.js";
 import { toCsv, toXlsx, type Verification } from "./service.js";
+import { REASONS } from "./verdict.js";
 
 const FINANCE = ["admin", "finance"] as const;
-const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const Params = z.object({
   town: z.string().optional(),
   project: z.string().optional(),
@@ -15,6 +16,88 @@ const Params = z.object({
     .optional(),
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
+
+const ReportParams = z.object({ town: z.string().optional(), project: z.string().optional(), until: DateOnly, nights: z.number().int() });
+const Summary = {
+  claimed: z.number().int(),
+  reporting: z.number().int(),
+  verified: z.number().int(),
+  byReason: z.record(z.string(), z.number().int()).describe("Lights per failing reason"),
+  verifiedSubsidyYuan: z.number(),
+};
+const EXAMPLE_SUMMARY = {
+  claimed: 120,
+  reporting: 117,
+  verified: 109,
+  byReason: { not_reporting: 3, silent: 1, location_mismatch: 2, not_lit: 4, no_charging: 1, duplicate_device: 0, duplicate_pole: 0 },
+  verifiedSubsidyYuan: 163500,
+};
+const LightResult = z.object({
+  deviceId: z.string(),
+  projectId: z.string(),
+  town: z.string(),
+  village: z.string(),
+  road: z.string(),
+  verdict: z.enum(["verified", ...REASONS]),
+  evidence: z.record(z.string(), z.unknown()).describe("What the verdict rests on: nights lit, days charged, distance from the claimed pole, …"),
+});
+const EXAMPLE_LIGHT = {
+  deviceId: "YC-LS-0001",
+  projectId: "YC-2024-017",
+  town: "来苏镇",
+  village: "梳妆台村",
+  road: "村道3号",
+  verdict: "not_lit" as const,
+  evidence: { litNights: 11, nights: 30, required: 24 },
+};
+const EXAMPLE_HEAD = {
+  reportId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+  digest: "4f2a9c1e7b3d5f60a8e2c4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4",
+  params: { until: "2025-11-28", nights: 30 },
+};
+const Report = withExample(
+  z.object({
+    reportId: z.string(),
+    digest: z.string().describe("SHA-256 of the report's content: the same parameters over the same data give the same digest"),
+    params: ReportParams,
+    window: z.object({ from: DateOnly.optional(), to: DateOnly.optional(), nights: z.number().int() }),
+    summary: z.object(Summary),
+    byTown: z.array(z.object({ town: z.string(), ...Summary })),
+    byProject: z.array(
+      z.object({
+        projectId: z.string(),
+        town: z.string(),
+        village: z.string(),
+        road: z.string(),
+        year: z.number().int().nullable(),
+        approvedLights: z.number().int().nullable(),
+        subsidyYuan: z.number().nullable(),
+        ...Summary,
+      }),
+    ),
+    lights: z.array(LightResult),
+  }),
+  {
+    ...EXAMPLE_HEAD,
+    window: { from: "2025-10-29", to: "2025-11-27", nights: 30 },
+    summary: EXAMPLE_SUMMARY,
+    byTown: [{ town: "来苏镇", ...EXAMPLE_SUMMARY }],
+    byProject: [
+      {
+        projectId: "YC-2024-017",
+        town: "来苏镇",
+        village: "梳妆台村",
+        road: "村道3号",
+        year: 2024,
+        approvedLights: 120,
+        subsidyYuan: 1500,
+        ...EXAMPLE_SUMMARY,
+      },
+    ],
+    lights: [EXAMPLE_LIGHT],
+  },
+  { id: "VerificationReport", description: "Verdicts per claimed light, with summaries by town and project" },
+);
 
 export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number }) {
   const { verification } = deps;
@@ -32,8 +115,27 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       config: { roles: FINANCE },
       schema: {
         tags: ["verification"],
+        operationId: "importProjects",
         summary: "Import the bureau's claims list: CSV (text/csv) or XLSX, Chinese or English column names; all rows or none",
-        body: z.unknown(),
+        description:
+          "One claimed light per row with its project (项目编号, 镇街, 村, 道路, 年度, 批准数量, 补助标准, 设备编号, 经度, 纬度, 控制器序列号, IMEI, 安装日期, or the English names). Nothing is imported unless every row is good: 422 lists each bad row in `details.rows`. Importing the same file twice changes nothing.",
+        consumes: ["text/csv", XLSX_TYPE],
+        body: z.unknown().meta({
+          type: "string",
+          format: "binary",
+          description: "The file: CSV text (UTF-8, with or without BOM; the example) or an XLSX workbook",
+          examples: [
+            "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nYC-2024-017,来苏镇,梳妆台村,村道3号,2024,120,1500,YC-LS-0001,105.9113,29.3512,SL2024A00117,861234567890123,2024-09-12\n",
+          ],
+        }),
+        response: {
+          200: withExample(
+            z.object({ projects: z.number().int(), created: z.number().int(), updated: z.number().int(), unchanged: z.number().int() }),
+            { projects: 4, created: 118, updated: 2, unchanged: 0 },
+            { description: "How many projects the file holds, and how many claims were new, changed or the same" },
+          ),
+          ...errors(422),
+        },
       },
     },
     async (req) => {
@@ -51,8 +153,12 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       config: { roles: FINANCE },
       schema: {
         tags: ["verification"],
+        operationId: "getVerification",
         summary: "Verdict per claimed light over the nights before `until` (default 30), with summaries by town and project",
+        description:
+          "Each light is `verified` or fails on the first of: not_reporting, silent, location_mismatch, not_lit, no_charging, duplicate_device, duplicate_pole, with its evidence. The report is recorded with its parameters and digest (`/verification/reports`).",
         querystring: Params,
+        response: { 200: Report },
       },
     },
     async (req) => {
@@ -76,8 +182,23 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       config: { roles: FINANCE },
       schema: {
         tags: ["verification"],
+        operationId: "getVerificationVisits",
         summary: "Field-visit list: every failed light and a reproducible sample of the verified ones per town",
+        description:
+          "The sample (10 % of verified lights per town by default) is drawn from the report's parameters, so the same report gives the same list.",
         querystring: Params,
+        response: {
+          200: withExample(
+            z.object({
+              reportId: z.string(),
+              digest: z.string(),
+              params: ReportParams,
+              visits: z.array(LightResult.extend({ why: z.enum(["failed", "sample"]) })),
+            }),
+            { ...EXAMPLE_HEAD, visits: [{ ...EXAMPLE_LIGHT, why: "failed" }] },
+            { description: "The lights to visit, and why" },
+          ),
+        },
       },
     },
     async (req) => {
@@ -93,9 +214,21 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         config: { roles: FINANCE },
         schema: {
           tags: ["verification"],
+          operationId: format === "xlsx" ? "getVerificationReportXlsx" : "getVerificationReportCsv",
           summary:
             format === "xlsx" ? "XLSX: summary, detail and field-visit sheets, Chinese headers" : "CSV of the detail, UTF-8 with BOM for Excel",
+          description:
+            "The report as a file to keep, named for its town and date; the headers x-report-id and x-report-digest name the recorded report it is.",
           querystring: Params,
+          response: {
+            200:
+              format === "xlsx"
+                ? xlsxFile("The workbook")
+                : csvFile(
+                    "The detail, one light per row",
+                    "设备编号,项目编号,镇街,村,道路,结论,结论代码,证据\r\nYC-LS-0001,YC-2024-017,来苏镇,梳妆台村,村道3号,夜间亮灯不足,not_lit,litNights=11; nights=30\r\n",
+                  ),
+          },
         },
       },
       async (req, reply) => {
@@ -117,8 +250,39 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       config: { roles: FINANCE },
       schema: {
         tags: ["verification"],
+        operationId: "listVerificationReports",
         summary: "Reports generated, with their parameters and content digests",
+        description: "Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest.",
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+        response: {
+          200: withExample(
+            z.object({
+              reports: z.array(
+                z.object({
+                  id: z.string(),
+                  kind: z.string(),
+                  params: z.record(z.string(), z.unknown()),
+                  digest: z.string(),
+                  keyName: z.string().nullable(),
+                  createdAt: IsoTime,
+                }),
+              ),
+            }),
+            {
+              reports: [
+                {
+                  id: EXAMPLE_HEAD.reportId,
+                  kind: "xlsx",
+                  params: EXAMPLE_HEAD.params,
+                  digest: EXAMPLE_HEAD.digest,
+                  keyName: "区财政局",
+                  createdAt: "2025-11-28T02:30:00.000Z",
+                },
+              ],
+            },
+            { description: "Reports made, newest first" },
+          ),
+        },
       },
     },
     async (req) => ({

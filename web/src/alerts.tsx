@@ -1,25 +1,9 @@
 import { useState } from "preact/hooks";
-import { q } from "./api";
+import { type Answer, q, type Schemas } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatTime, Loading, TownSelect, useLoad, useSession, useStream } from "./ui";
 
-type Alert = {
-  id: string;
-  deviceId: string;
-  family: string;
-  type: string;
-  severity: "critical" | "major" | "minor";
-  state: "firing" | "acknowledged" | "resolved";
-  since: string;
-  resolvedAt: string | null;
-  town: string | null;
-  village: string | null;
-  station: string | null;
-  detail: string;
-  assignee: string | null;
-  suppressedBy: string | null;
-  history: { at: string; who: string; action: string; text?: string }[];
-};
+type Alert = Schemas["Alert"];
 const STATES = ["open", "firing", "acknowledged", "resolved", ""] as const;
 
 /** Technician (and operator): the alerts of their towns or stations, live; acknowledge, resolve with a comment. */
@@ -28,10 +12,10 @@ export function AlertsPage() {
   const [state, setState] = useState<(typeof STATES)[number]>("open");
   const [town, setTown] = useState("");
   const [type, setType] = useState("");
-  const list = useLoad(() => client.get<{ alerts: Alert[] }>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type]);
+  const list = useLoad(() => client.get<Answer<"listAlerts">>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type]);
   const [live, setLive] = useState<Map<string, Alert>>(new Map());
   const [announce, setAnnounce] = useState("");
-  useStream<Alert>("/api/v1/alerts/stream", "alert", (a) => {
+  useStream<Answer<"streamAlerts", 200, "text/event-stream">>("/api/v1/alerts/stream", "alert", (a) => {
     setLive((m) => new Map(m).set(a.id, a));
     if (a.state === "firing" && a.history.length === 1) setAnnounce(t("alerts.new", { device: a.deviceId, type: t(`alert.${a.type}` as Key) }));
   });

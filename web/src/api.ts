@@ -1,7 +1,19 @@
 /** The console's one way to the API: the key as a bearer token, errors as the API words them. */
+import type { components, operations } from "./api-types";
 
-export type Role = "admin" | "operator" | "technician" | "finance";
-export type Me = { name: string; role: Role; towns: string[] | null; stations: string[] | null };
+/**
+ * The API's shapes, generated from its OpenAPI document (`npm run api:types` writes api-types.d.ts): the console
+ * writes none by hand, so a change to a route's answer that the console does not follow fails `tsc -p web`.
+ */
+export type Schemas = components["schemas"];
+/** What an operation answers (by default: 200, as JSON; a live stream's events are its `text/event-stream` answer). */
+export type Answer<
+  Op extends keyof operations,
+  Status extends number = 200,
+  Media extends string = "application/json",
+> = operations[Op]["responses"] extends { [S in Status]: { content: infer C } } ? (Media extends keyof C ? C[Media] : never) : never;
+export type Me = Schemas["Me"];
+export type Role = Me["role"];
 
 export class ApiError extends Error {
   constructor(

@@ -1,28 +1,10 @@
 import { useMemo, useState } from "preact/hooks";
-import { q } from "./api";
+import { q, type Schemas } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatNumber, formatPct, Loading, TableWrap, TownSelect, useLoad, useSession } from "./ui";
 
-type Summary = { claimed: number; reporting: number; verified: number; byReason: Record<string, number>; verifiedSubsidyYuan: number };
-type LightResult = {
-  deviceId: string;
-  projectId: string;
-  town: string;
-  village: string;
-  road: string;
-  verdict: string;
-  evidence: Record<string, unknown>;
-};
-type Report = {
-  reportId: string;
-  digest: string;
-  params: { until: string; nights: number };
-  window: { from: string | undefined; to: string | undefined; nights: number };
-  summary: Summary;
-  byTown: ({ town: string } & Summary)[];
-  byProject: ({ projectId: string; town: string; village: string; road: string; year: number | null; approvedLights: number | null } & Summary)[];
-  lights: LightResult[];
-};
+type Report = Schemas["VerificationReport"];
+type Summary = Report["summary"];
 const PAGE = 50;
 const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
 

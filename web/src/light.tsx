@@ -1,39 +1,7 @@
+import type { Answer, Schemas } from "./api";
 import type { Key } from "./i18n";
 import { Badge, CONDITION_TONE, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession } from "./ui";
 
-type LightView = {
-  id: string;
-  town: string | null;
-  village: string | null;
-  lat: number | null;
-  lon: number | null;
-  lampW?: number;
-  condition: string;
-  since: string | null;
-  detail: string;
-  expected: { state: string; pct: number; w: number | null; night: { date: string; dusk: string; dawn: string; litUntil: string } | null };
-};
-type Device = {
-  online: boolean;
-  lastSeen: string | null;
-  latest: {
-    ts: string;
-    load: { on: boolean; w: number; dimPct: number };
-    battery: { soc: number; v: number };
-    pv: { w: number };
-    faults: string[];
-  } | null;
-};
-type Night = {
-  date: string;
-  expectedMin: number;
-  litMin: number;
-  coveredMin: number;
-  loadWh: number;
-  pvWhDayBefore: number | null;
-  classification: string;
-  flags: string[];
-};
 const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
   lit: "ok",
   partial: "warn",
@@ -47,11 +15,13 @@ const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
 export function LightPage(props: { id: string }) {
   const { client, t, lang } = useSession();
   const id = encodeURIComponent(props.id);
-  const light = useLoad(() => client.get<LightView>(`/api/v1/streetlights/${id}`), [id], 30_000);
-  const device = useLoad(() => client.get<Device>(`/api/v1/devices/${id}`), [id], 30_000);
-  const nights = useLoad(() => client.get<{ nights: Night[] }>(`/api/v1/streetlights/${id}/nights`), [id]);
+  const light = useLoad(() => client.get<Schemas["Streetlight"]>(`/api/v1/streetlights/${id}`), [id], 30_000);
+  const device = useLoad(() => client.get<Schemas["DeviceDetail"]>(`/api/v1/devices/${id}`), [id], 30_000);
+  const nights = useLoad(() => client.get<Answer<"listStreetlightNights">>(`/api/v1/streetlights/${id}/nights`), [id]);
   const l = light.data;
   const d = device.data;
+  // (the light's own reading: a device of another family has no light page)
+  const latest = d?.family === "streetlight" ? d.latest : null;
   return (
     <>
       <p>
@@ -95,8 +65,8 @@ export function LightPage(props: { id: string }) {
               <dt>{t("light.latest")}</dt>
               <dd>
                 <Badge tone={d.online ? "ok" : "bad"}>{d.online ? t("online") : t("offline")}</Badge>{" "}
-                {d.latest
-                  ? `${formatTime(lang, d.latest.ts)} · ${t("light.load")} ${formatNumber(lang, d.latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, d.latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, d.latest.pv.w)} W${d.latest.faults.length ? ` · ${d.latest.faults.join(", ")}` : ""}`
+                {latest
+                  ? `${formatTime(lang, latest.ts)} · ${t("light.load")} ${formatNumber(lang, latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, latest.pv.w)} W${latest.faults.length ? ` · ${latest.faults.join(", ")}` : ""}`
                   : t("light.noReadings")}
               </dd>
             </div>

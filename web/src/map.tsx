@@ -1,8 +1,10 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { Answer } from "./api";
 import type { Key } from "./i18n";
 import { Badge, CONDITION_COLOUR, CONDITION_TONE, ErrorNote, Loading, TownSelect, useLoad, useSession } from "./ui";
 
-type Light = [id: string, lat: number, lon: number, condition: string, town: string | null];
+/** [id, lat, lon, condition, town] */
+type Light = Answer<"getStreetlightMap">["lights"][number];
 const NORMAL = new Set(["lit", "off"]);
 
 /**
@@ -13,7 +15,7 @@ const NORMAL = new Set(["lit", "off"]);
 export function MapPage() {
   const { client, t } = useSession();
   const [town, setTown] = useState("");
-  const all = useLoad(() => client.get<{ lights: Light[] }>(`/api/v1/streetlights/map`), [], 60_000);
+  const all = useLoad(() => client.get<Answer<"getStreetlightMap">>(`/api/v1/streetlights/map`), [], 60_000);
   const towns = useMemo(() => [...new Set((all.data?.lights ?? []).map((l) => l[4]).filter((x): x is string => !!x))].sort(), [all.data]);
   const lights = useMemo(() => (all.data?.lights ?? []).filter((l) => !town || l[4] === town), [all.data, town]);
   const counts = useMemo(() => {

@@ -1,41 +1,18 @@
 import { useState } from "preact/hooks";
-import type { Progress as OrderProgress } from "../../src/blending/progress.js";
-import { q } from "./api";
+import { type Answer, q, type Schemas } from "./api";
 import { Badge, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession, useStream } from "./ui";
 
-type Station = { id: string; name: string };
-type Machine = { id: string; name: string | null; online: boolean; lastSeen: string | null };
-type MachineDetail = Machine & { latest: { state: string; hopperKg: Record<string, number>; scaleKg: number; ts: string } | null };
-type Order = {
-  id: string;
-  station: string;
-  customer: string;
-  crop: string;
-  formulaId: string;
-  targetT: number;
-  dueDate: string;
-  state: "planned" | "running" | "paused" | "finished";
-  machineId: string | null;
-};
-/** What the order streams send: the service's own progress type (a type only: nothing of the server is bundled). */
-type Progress = OrderProgress & { orderId: string };
-type Batch = {
-  batchId: string;
-  machineId: string;
-  state: string;
-  startedAt: string | null;
-  endedAt: string | null;
-  bags: number;
-  inTolerance: boolean | null;
-  outOfTolerance: string[];
-  deviation: Record<string, { targetKg: number; actualKg: number; kg: number; pct: number | null; ok: boolean }> | null;
-};
-type Condition = { type: string; station: string; machineId?: string; orderId?: string; material?: string; since: string; detail: string };
+type Station = Schemas["Station"];
+type Machine = Extract<Schemas["Device"], { family: "blender" }>;
+type MachineDetail = Extract<Schemas["DeviceDetail"], { family: "blender" }>;
+type Order = Schemas["Order"];
+/** What the order streams send. */
+type Progress = Answer<"streamOrders", 200, "text/event-stream">;
 
 /** Operator: each station's machines and open orders, progress live from the order streams. */
 export function StationsPage() {
   const { client, t } = useSession();
-  const stations = useLoad(() => client.get<{ stations: Station[] }>("/api/v1/stations"), []);
+  const stations = useLoad(() => client.get<Answer<"listStations">>("/api/v1/stations"), []);
   // One live stream for every order on the page: browsers allow only six connections to a server.
   const [progress, setProgress] = useState<Map<string, Progress>>(new Map());
   useStream<Progress>("/api/v1/orders/stream", "progress", (p) => setProgress((m) => new Map(m).set(p.orderId, p)));
@@ -57,14 +34,19 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
   const s = props.station;
   const machines = useLoad(
     async () => {
-      const list = await client.get<{ devices: Machine[] }>(`/api/v1/devices${q({ family: "blender", station: s.id, limit: 1000 })}`);
-      return Promise.all(list.devices.map((m) => client.get<MachineDetail>(`/api/v1/devices/${encodeURIComponent(m.id)}`)));
+      const list = await client.get<Answer<"listDevices">>(`/api/v1/devices${q({ family: "blender", station: s.id, limit: 1000 })}`);
+      const details = await Promise.all(list.devices.map((m) => client.get<Schemas["DeviceDetail"]>(`/api/v1/devices/${encodeURIComponent(m.id)}`)));
+      return details.filter((d): d is MachineDetail => d.family === "blender");
     },
     [s.id],
     10_000,
   );
-  const orders = useLoad(() => client.get<{ orders: Order[] }>(`/api/v1/orders${q({ station: s.id })}`), [s.id], 30_000);
-  const conditions = useLoad(() => client.get<{ conditions: Condition[] }>(`/api/v1/blending/conditions${q({ station: s.id })}`), [s.id], 30_000);
+  const orders = useLoad(() => client.get<Answer<"listOrders">>(`/api/v1/orders${q({ station: s.id })}`), [s.id], 30_000);
+  const conditions = useLoad(
+    () => client.get<Answer<"listBlendingConditions">>(`/api/v1/blending/conditions${q({ station: s.id })}`),
+    [s.id],
+    30_000,
+  );
   const open = orders.data?.orders.filter((o) => o.state !== "finished") ?? [];
   const lowHoppers = new Set((conditions.data?.conditions ?? []).filter((c) => c.type === "hopper_low").map((c) => `${c.machineId}:${c.material}`));
 
@@ -155,7 +137,10 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
   const { client, t, lang } = useSession();
   const o = props.order;
   // Until the stream speaks about this order (an order created after the page opened), ask once.
-  const asked = useLoad(() => (props.progress ? Promise.resolve(null) : client.get<Progress>(`/api/v1/orders/${encodeURIComponent(o.id)}`)), [o.id]);
+  const asked = useLoad(
+    () => (props.progress ? Promise.resolve(null) : client.get<Answer<"getOrder">>(`/api/v1/orders/${encodeURIComponent(o.id)}`)),
+    [o.id],
+  );
   const progress = props.progress ?? asked.data;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -260,7 +245,7 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
 function Batches(props: { orderId: string; version: number }) {
   const { client, t, lang } = useSession();
   const batches = useLoad(
-    () => client.get<{ batches: Batch[] }>(`/api/v1/orders/${encodeURIComponent(props.orderId)}/batches`),
+    () => client.get<Answer<"listOrderBatches">>(`/api/v1/orders/${encodeURIComponent(props.orderId)}/batches`),
     [props.orderId, props.version],
   );
   const recent = [...(batches.data?.batches ?? [])].sort((a, b) => (b.startedAt ?? "").localeCompare(a.startedAt ?? "")).slice(0, 10);
