@@ -1,3 +1,4 @@
+import { addDays, chinaClock, chinaDate } from "../platform/clock.js";
 import type { Lang } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import type { NightStore } from "../streetlights/store.js";
@@ -26,11 +27,10 @@ export function createDigest(deps: {
   return {
     /** Sends today's digest if it is time and it has not gone out yet; returns the towns it went to. */
     async run(now = deps.clock()): Promise<string[]> {
-      const local = new Date(now + 8 * 3600_000).toISOString();
-      const today = local.slice(0, 10);
-      if (local.slice(11, 16) < at || (await deps.meta.get("digest_date")) === today) return [];
+      const today = chinaDate(now);
+      if (chinaClock(now) < at || (await deps.meta.get("digest_date")) === today) return [];
       await deps.meta.set("digest_date", today);
-      const lastNight = new Date(Date.parse(`${today}T12:00:00+08:00`) - 86_400_000 + 8 * 3600_000).toISOString().slice(0, 10);
+      const lastNight = addDays(today, -1);
       const classes = await deps.nights.classesOn(lastNight);
       const towns = new Map<string, { byCause: Map<string, string[]>; lights: number }>();
       for (const d of deps.registry.list({ family: "streetlight" })) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { chinaDayEnd, chinaMidnight, chinaWeekday, DAY_MS } from "../platform/clock.js";
 
 /**
  * A station's working hours, in China time (UTC+8, no daylight saving). Default: 08:00–12:00 and
@@ -24,12 +25,11 @@ export const DEFAULT_HOURS: WorkingHours = {
   days: [1, 2, 3, 4, 5, 6, 7],
 };
 
-const TZ_MS = 8 * 3600_000;
-const DAY = 86_400_000;
+const DAY = DAY_MS;
 const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
-/** Local midnight (UTC+8) of the day containing t, as an epoch ms. */
-const localMidnight = (t: number) => Math.floor((t + TZ_MS) / DAY) * DAY - TZ_MS;
-const isoWeekday = (midnight: number) => ((new Date(midnight + TZ_MS).getUTCDay() + 6) % 7) + 1;
+/** China midnight of the day containing t, as an epoch ms. */
+const localMidnight = chinaMidnight;
+const isoWeekday = chinaWeekday;
 
 /** Working intervals of one local day. */
 function intervals(midnight: number, h: WorkingHours): [number, number][] {
@@ -84,5 +84,5 @@ export function subtractWorkingTime(to: number, ms: number, h: WorkingHours): nu
 
 /** End of a due date (YYYY-MM-DD, China time): the order is on schedule if it finishes by then. */
 export function endOfLocalDay(date: string): number {
-  return Date.parse(`${date}T00:00:00+08:00`) + DAY - 1;
+  return chinaDayEnd(date);
 }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
 import { invalid, notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
+import { addDays } from "../platform/clock.js";
 import { localizeDetail } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import { expectationAt, localDate } from "./expectation.js";
@@ -117,7 +118,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
     async (req) => {
       const d = light(req.principal, req.params.id);
       const to = req.query.to ?? localDate(deps.clock());
-      const from = req.query.from ?? localDate(Date.parse(`${to}T12:00:00+08:00`) - 30 * 86_400_000);
+      const from = req.query.from ?? addDays(to, -30);
       if (from > to) throw invalid("from must not be after to");
       return { deviceId: d.id, from, to, nights: await nights.of(d.id, from, to) };
     },

@@ -2,6 +2,7 @@ import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
+import { chinaDate } from "../platform/clock.js";
 
 /**
  * The finance bureau's list of subsidised lights: one row per claimed light, with its project
@@ -114,7 +115,7 @@ export async function readRows(
   if (!ws) return { headers: [], rows: [] };
   const cell = (v: ExcelJS.CellValue): string => {
     if (v === null || v === undefined) return "";
-    if (v instanceof Date) return new Date(v.getTime() + 8 * 3600_000).toISOString().slice(0, 10); // dates in China time
+    if (v instanceof Date) return chinaDate(v.getTime()); // dates in China time
     if (typeof v === "object" && "text" in v) return String(v.text);
     if (typeof v === "object" && "result" in v) return String(v.result ?? "");
     if (typeof v === "object" && "richText" in v) return v.richText.map((t) => t.text).join("");

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { invalid } from "../http/errors.js";
 import type { Api } from "../http/server.js";
+import { chinaDate } from "../platform/clock.js";
 import { parseClaims } from "./claims.js";
 import { toCsv, toXlsx, type Verification } from "./service.js";
 
@@ -23,7 +24,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     town: q.town,
     project: q.project,
     nights: q.nights,
-    until: q.until ?? new Date(deps.clock() + 8 * 3600_000).toISOString().slice(0, 10),
+    until: q.until ?? chinaDate(deps.clock()),
   });
 
   app.post(

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
+import { chinaDate, chinaDayStart, chinaNoon, DAY_MS } from "../platform/clock.js";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { NightStore } from "../streetlights/store.js";
@@ -9,11 +10,10 @@ import { fieldVisits, type LightResult, REASONS, summarise, type VerifySettings,
 
 export type ReportParams = { town?: string | undefined; project?: string | undefined; until: string; nights: number };
 
-const DAY = 86_400_000;
 /** The `nights` nights before `until` (YYYY-MM-DD): the night that began on each of those dates. */
 export function windowDates(until: string, nights: number): string[] {
-  const end = Date.parse(`${until}T12:00:00+08:00`);
-  return Array.from({ length: nights }, (_, i) => new Date(end - (nights - i) * DAY + 8 * 3600_000).toISOString().slice(0, 10));
+  const end = chinaNoon(until);
+  return Array.from({ length: nights }, (_, i) => chinaDate(end - (nights - i) * DAY_MS));
 }
 
 export const REASON_ZH: Record<string, string> = {
@@ -42,7 +42,7 @@ export function createVerification(deps: {
     const [projects, allClaims] = await Promise.all([store.projects(), store.claims()]);
     const dates = windowDates(params.until, params.nights);
     const windows = await nights.summary(dates[0] ?? params.until, dates.at(-1) ?? params.until, settings.pvWh);
-    const untilMs = Date.parse(`${params.until}T00:00:00+08:00`);
+    const untilMs = chinaDayStart(params.until);
     // Identity and pole checks look at every claim (any town, any year); the report then narrows.
     const all = verify({
       projects,
@@ -156,7 +156,7 @@ export async function toXlsx(r: {
 }): Promise<Buffer> {
   const wb = new ExcelJS.Workbook();
   wb.creator = "Agrilume";
-  wb.created = new Date(`${r.params.until}T00:00:00+08:00`);
+  wb.created = new Date(chinaDayStart(r.params.until));
   wb.modified = wb.created;
   const summaryHeaders = ["范围", "名称", "申报数量", "上报数量", "核实数量", ...REASONS.map((x) => REASON_ZH[x] ?? x), "核实补助金额(元)"];
   const sRow = (scope: string, name: string, s: ReturnType<typeof summarise>) => [

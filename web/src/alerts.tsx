@@ -95,7 +95,7 @@ const SEVERITY_TONE = { critical: "bad", major: "warn", minor: "info" } as const
 const STATE_TONE = { firing: "bad", acknowledged: "warn", resolved: "ok" } as const;
 
 function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
-  const { client, t, lang } = useSession();
+  const { client, t } = useSession();
   const a = props.alert;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -123,7 +123,7 @@ function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
       </h2>
       <p>
         <Badge tone={STATE_TONE[a.state]}>{t(`alerts.state.${a.state}` as Key)}</Badge> {[a.town, a.village, a.station].filter(Boolean).join(" · ")} ·{" "}
-        {t("since")} {formatTime(lang, a.since)}
+        {t("since")} {formatTime(a.since)}
         {a.suppressedBy && <span class="muted"> · {t("alerts.suppressed")}</span>}
       </p>
       <p>{a.detail}</p>
@@ -133,7 +133,7 @@ function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
           <ol class="history">
             {a.history.map((h) => (
               <li key={`${h.at}-${h.action}`}>
-                {formatTime(lang, h.at)} · {h.who} · {t(`history.${h.action}` as Key)}
+                {formatTime(h.at)} · {h.who} · {t(`history.${h.action}` as Key)}
                 {h.text ? `: ${h.text}` : ""}
               </li>
             ))}

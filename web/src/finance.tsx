@@ -1,4 +1,5 @@
 import { useMemo, useState } from "preact/hooks";
+import { chinaDate } from "../../src/platform/clock.js";
 import { q } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatNumber, formatPct, Loading, TableWrap, TownSelect, useLoad, useSession } from "./ui";
@@ -24,7 +25,7 @@ type Report = {
   lights: LightResult[];
 };
 const PAGE = 50;
-const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+const today = () => chinaDate(Date.now());
 
 /** Finance bureau: verdicts by town and project, each light's evidence, the files for Excel. */
 export function FinancePage() {

@@ -76,7 +76,7 @@ export function LightPage(props: { id: string }) {
               <Badge tone={CONDITION_TONE[l.condition] ?? "muted"}>{t(`cond.${l.condition}` as Key)}</Badge> {l.detail}{" "}
               {l.since && (
                 <span class="muted">
-                  {t("since")} {formatTime(lang, l.since)}
+                  {t("since")} {formatTime(l.since)}
                 </span>
               )}
             </dd>
@@ -87,7 +87,7 @@ export function LightPage(props: { id: string }) {
               {t(`expected.${l.expected.state}` as Key)}
               {l.expected.state !== "off" && ` ${l.expected.pct} %`}
               {l.expected.night &&
-                ` · ${t("light.dusk")} ${formatTime(lang, l.expected.night.dusk)} · ${t("light.dawn")} ${formatTime(lang, l.expected.night.dawn)}`}
+                ` · ${t("light.dusk")} ${formatTime(l.expected.night.dusk)} · ${t("light.dawn")} ${formatTime(l.expected.night.dawn)}`}
             </dd>
           </div>
           {d && (
@@ -96,7 +96,7 @@ export function LightPage(props: { id: string }) {
               <dd>
                 <Badge tone={d.online ? "ok" : "bad"}>{d.online ? t("online") : t("offline")}</Badge>{" "}
                 {d.latest
-                  ? `${formatTime(lang, d.latest.ts)} · ${t("light.load")} ${formatNumber(lang, d.latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, d.latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, d.latest.pv.w)} W${d.latest.faults.length ? ` · ${d.latest.faults.join(", ")}` : ""}`
+                  ? `${formatTime(d.latest.ts)} · ${t("light.load")} ${formatNumber(lang, d.latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, d.latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, d.latest.pv.w)} W${d.latest.faults.length ? ` · ${d.latest.faults.join(", ")}` : ""}`
                   : t("light.noReadings")}
               </dd>
             </div>

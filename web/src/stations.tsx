@@ -101,7 +101,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
               )}
               <span class="muted">
                 {" "}
-                {t("lastSeen")}: {formatTime(lang, m.lastSeen)}
+                {t("lastSeen")}: {formatTime(m.lastSeen)}
               </span>
             </p>
             {m.latest && (
@@ -212,7 +212,7 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
           <div>
             <dt>{t("order.eta")}</dt>
             <dd>
-              {progress.eta ? formatTime(lang, progress.eta) : "—"} · {t("order.due")} {o.dueDate}{" "}
+              {progress.eta ? formatTime(progress.eta) : "—"} · {t("order.due")} {o.dueDate}{" "}
               {progress.onSchedule !== null && <Badge tone={late ? "bad" : "ok"}>{late ? t("order.late") : t("order.onTime")}</Badge>}
             </dd>
           </div>
@@ -281,7 +281,7 @@ function Batches(props: { orderId: string; version: number }) {
             {recent.map((b) => (
               <tr key={`${b.machineId}-${b.batchId}`} class={b.inTolerance === false ? "bad-row" : undefined}>
                 <td>{b.batchId}</td>
-                <td>{formatTime(lang, b.endedAt ?? b.startedAt)}</td>
+                <td>{formatTime(b.endedAt ?? b.startedAt)}</td>
                 <td>
                   {b.inTolerance === false ? (
                     <Badge tone="bad">{t("batch.outOfTolerance")}</Badge>

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { createContext } from "preact";
 import { useCallback, useContext, useEffect, useRef, useState } from "preact/hooks";
+import { chinaTime } from "../../src/platform/clock.js";
 import { ApiError, type Client, type Me } from "./api";
 import type { Key, Lang } from "./i18n";
 
@@ -96,12 +97,11 @@ export function TableWrap(props: { label: string; children: ComponentChildren })
   );
 }
 
-const TZ = "Asia/Shanghai";
-export function formatTime(lang: Lang, iso: string | number | null | undefined): string {
+/** A time as people read it, in either language: China time, `YYYY-MM-DD HH:mm` (src/platform/clock.ts). */
+export function formatTime(iso: string | number | null | undefined): string {
   if (iso === null || iso === undefined) return "—";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: TZ, dateStyle: "short", timeStyle: "short" }).format(d);
+  const ms = new Date(iso).getTime();
+  return Number.isNaN(ms) ? "—" : chinaTime(ms);
 }
 export function formatNumber(lang: Lang, n: number | null | undefined, digits = 1): string {
   if (n === null || n === undefined || Number.isNaN(n)) return "—";
