@@ -19,6 +19,7 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
+import { createMessages } from "./messages.js";
 import type { Config } from "./platform/config.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
@@ -60,6 +61,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const clock = deps.clock ?? Date.now;
   mkdirSync(config.dataDir, { recursive: true });
   const metrics = createMetrics();
+  /** Every vocabulary, for all who render text for people (src/messages.ts). */
+  const messages = createMessages();
 
   const state = await openStateStore(config.dataDir);
   const telemetry =
@@ -155,7 +158,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const source = embedded ?? external;
   if (source) bus.attach(source);
 
-  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy });
+  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy, catalogue: messages });
   systemRoutes(http, {
     metrics,
     apiKeys,

@@ -110,10 +110,22 @@ describe("finance verification", () => {
     ].join("\n");
     const res = await post("/api/v1/projects/import", csv, "text/csv");
     expect(res.status).toBe(422);
-    const body = (await res.json()) as { error: { details: { rows: { line: number; reason: string }[] } } };
+    type Rows = { error: { details: { rows: { line: number; reason: string; code: string; params: unknown }[] } } };
+    const body = (await res.json()) as Rows;
     expect(body.error.details.rows.map((r) => r.line)).toEqual([3, 4]);
     expect(body.error.details.rows[0]?.reason).toMatch(/lat.*imei|imei.*lat/is);
-    expect(body.error.details.rows[1]?.reason).toContain("differs from line 2");
+    const differs = { line: 4, id: null, code: "project_differs", params: { line: 4, projectId: "P1", first: 2 } };
+    expect(body.error.details.rows[1]).toEqual({
+      ...differs,
+      reason: "第 4 行：项目 P1 与第 2 行不一致（镇街、村、道路、年度、批准数量和补助标准须相同）",
+    });
+    const en = (await (
+      await t.api("/api/v1/projects/import", { method: "POST", body: csv, headers: { "content-type": "text/csv", "accept-language": "en" } })
+    ).json()) as Rows;
+    expect(en.error.details.rows[1]).toEqual({
+      ...differs,
+      reason: "line 4: project P1 differs from line 2 (town, village, road, year, approved number and subsidy must agree)",
+    });
   });
 
   it("gives each planted case its verdict, with exact counts", async () => {

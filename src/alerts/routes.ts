@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { Principal } from "../access/api-keys.js";
-import { notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { notFound } from "../platform/errors.js";
 import { type Lang, localizeDetail } from "../platform/i18n.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
@@ -26,7 +26,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   const { engine, notifier } = deps;
   const visible = (p: Principal | null, id: string) => {
     const a = engine.get(id);
-    if (!a || !sees(p, a)) throw notFound(`alert ${id}`);
+    if (!a || !sees(p, a)) throw notFound("alert", id);
     return a;
   };
   const who = (p: Principal | null) => p?.name ?? "unknown";
@@ -143,7 +143,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     "/api/v1/channels/:id",
     { config: { roles: ["admin"] }, schema: { tags: ["alerts"], summary: "Remove a channel", params: Id } },
     async (req, reply) => {
-      if (!(await notifier.removeChannel(req.params.id))) throw notFound(`channel ${req.params.id}`);
+      if (!(await notifier.removeChannel(req.params.id))) throw notFound("channel", req.params.id);
       return reply.status(204).send();
     },
   );

@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
 import type { Principal } from "../access/api-keys.js";
-import { ApiError, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
 import { localizeDetail } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
+import { blendingMessage } from "./messages.js";
 import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";
 import { type Blending, gradeError } from "./service.js";
@@ -27,7 +28,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   const { blending, monitor, store } = deps;
   const visibleOrder = (p: Principal | null, id: string) => {
     const o = blending.order(id);
-    if (!o || !canSee(p, o.station)) throw notFound(`order ${id}`);
+    if (!o || !canSee(p, o.station)) throw notFound("order", id);
     return o;
   };
 
@@ -78,7 +79,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req) => {
       const grade = parseGrade(req.body.grade);
-      if (!grade) throw invalid(`"${req.body.grade}" is not a grade like 15-15-15`);
+      if (!grade) throw invalid(blendingMessage("grade_format", { grade: req.body.grade }));
       const r = blending.solveFor(grade, req.body.materials, req.body.trace ?? {}, req.body.station);
       if (!r.ok) throw gradeError(r);
       return { grade: formatGrade(r.grade), kgPerTonne: r.kgPerTonne };
@@ -103,7 +104,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
             efficiency: z.object({ n: z.number().min(0.05).max(1), p2o5: z.number().min(0.05).max(1), k2o: z.number().min(0.05).max(1) }).optional(),
             station: z.string().optional(),
           })
-          .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "give soilSupplyKgPerMu or soilTest, one of them"),
+          .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "hint_soil_one_of"),
       },
     },
     async (req) => {
@@ -149,7 +150,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     { config: { roles: READ }, schema: { tags: ["blending"], summary: "One formula version", params: OrderId } },
     async (req) => {
       const f = blending.formula(req.params.id);
-      if (!f) throw notFound(`formula ${req.params.id}`);
+      if (!f) throw notFound("formula", req.params.id);
       return f;
     },
   );
@@ -193,13 +194,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
           targetT: z.number().positive().max(100_000),
           bagKg: z.number().positive().max(1000).default(50),
           batchKg: z.number().positive().max(5000).default(1000),
-          dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
+          dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date"),
           tolerances: z.record(z.string(), ToleranceSchema).optional(),
         }),
       },
     },
     async (req, reply) => {
-      if (!canSee(req.principal, req.body.station)) throw new ApiError(403, "forbidden", "error.forbidden", `station ${req.body.station}`);
+      if (!canSee(req.principal, req.body.station)) throw new DomainError("forbidden", errorMessage("forbidden", { station: req.body.station }));
       return reply.status(201).send(await blending.createOrder(req.body));
     },
   );

@@ -5,14 +5,14 @@ import { chinaDayEnd, chinaMidnight, chinaWeekday, DAY_MS } from "../platform/cl
  * A station's working hours, in China time (UTC+8, no daylight saving). Default: 08:00–12:00 and
  * 13:30–17:00, every day: a 7.5 h shift, which is what 90 t/day at 12 t/h takes (DOMAIN.md §1).
  */
-const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 00:00–23:59");
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "hint_hhmm");
 export const WorkingHoursSchema = z.object({
   periods: z
     .array(z.tuple([HHMM, HHMM]))
     .min(1)
     .max(6)
-    .refine((ps) => ps.every(([a, b]) => a < b), "each period must end after it starts")
-    .refine((ps) => ps.every((p, i) => i === 0 || (ps[i - 1]?.[1] ?? "") <= p[0]), "periods must be in order and not overlap"),
+    .refine((ps) => ps.every(([a, b]) => a < b), "hint_period_order")
+    .refine((ps) => ps.every((p, i) => i === 0 || (ps[i - 1]?.[1] ?? "") <= p[0]), "hint_periods_overlap"),
   /** ISO weekdays: 1 = Monday … 7 = Sunday. */
   days: z.array(z.number().int().min(1).max(7)).min(1).max(7).default([1, 2, 3, 4, 5, 6, 7]),
 });

@@ -1,21 +1,24 @@
 import { z } from "zod";
 import { DeviceIdSchema, FamilySchema } from "../../devices/index.js";
-import { conflict, invalid, notFound } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { ALL_ROLES, inScope } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
 import { parseDeviceCsv } from "./csv-import.js";
+import { registryMessage } from "./messages.js";
 import { DeviceInputSchema, type Registry } from "./registry.js";
 import type { DeviceRecord } from "./store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
 const Created = z.object({ id: z.string(), secret: z.string() });
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), params: z.record(z.string(), z.unknown()).optional(), details: z.unknown().optional() }),
+});
 
 /** Longest range for a raw query, and for each aggregation step (keeps one query's result bounded). */
 const MAX_POINTS = 10_000;
@@ -57,7 +60,7 @@ export function deviceRoutes(
   };
   const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
     const d = registry.get(id);
-    if (!d || !inScope(req.principal, d)) throw notFound(`device ${id}`);
+    if (!d || !inScope(req.principal, d)) throw notFound("device", id);
     return d;
   };
 
@@ -74,9 +77,8 @@ export function deviceRoutes(
     },
     async (req, reply) => {
       const result = await registry.register([req.body]);
-      if (!result.ok) throw conflict(`device ${req.body.id} is already registered`);
-      const [created] = result.created;
-      if (!created) throw conflict(`device ${req.body.id} was not registered`);
+      const [created] = result.ok ? result.created : [];
+      if (!created) throw alreadyExists("device", req.body.id);
       return reply.status(201).send(created);
     },
   );
@@ -94,9 +96,9 @@ export function deviceRoutes(
     },
     async (req, reply) => {
       const { devices, errors } = parseDeviceCsv(req.body, (id) => registry.get(id) !== undefined);
-      if (errors.length > 0) throw invalid(`${errors.length} row(s) have problems; nothing was imported`, { rows: errors });
+      if (errors.length > 0) throw rowsRejected(errors);
       const result = await registry.register(devices);
-      if (!result.ok) throw conflict(`already registered: ${result.duplicates.slice(0, 10).join(", ")}`);
+      if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));
       return reply.status(201).send({ created: result.created.length, devices: result.created });
     },
   );
@@ -167,14 +169,12 @@ export function deviceRoutes(
       const d = visible(req, req.params.id);
       const to = req.query.to?.getTime() ?? deps.clock() + 1;
       const from = req.query.from?.getTime() ?? to - 86_400_000;
-      if (!(from < to)) throw invalid("from must be before to");
+      if (!(from < to)) throw invalid(errorMessage("range_order", { from, to }));
       const measurement = `${d.family}_${req.query.kind}`;
       if (req.query.every) {
         const buckets = (to - from) / EVERY_MS[req.query.every];
         if (buckets > MAX_POINTS)
-          throw invalid(
-            `${Math.ceil(buckets)} ${req.query.every} buckets is too many; at most ${MAX_POINTS}: use a coarser every or a shorter range`,
-          );
+          throw invalid(registryMessage("too_many_buckets", { buckets: Math.ceil(buckets), every: req.query.every, max: MAX_POINTS }));
         const fields = req.query.fields
           ?.split(",")
           .map((f) => f.trim())
@@ -260,7 +260,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const secret = await registry.rotateSecret(req.params.id);
-      if (secret === undefined) throw notFound(`device ${req.params.id}`);
+      if (secret === undefined) throw notFound("device", req.params.id);
       deps.disconnect(req.params.id);
       return { id: req.params.id, secret };
     },
@@ -282,7 +282,7 @@ export function deviceRoutes(
       },
       async (req) => {
         const d = await registry.setDisabled(req.params.id, disabled);
-        if (!d) throw notFound(`device ${req.params.id}`);
+        if (!d) throw notFound("device", req.params.id);
         if (disabled) deps.disconnect(d.id);
         return view(d);
       },

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
-import { invalid, notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
 import { addDays } from "../platform/clock.js";
+import { errorMessage, invalid, notFound } from "../platform/errors.js";
 import { localizeDetail } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import { expectationAt, localDate } from "./expectation.js";
@@ -10,13 +10,13 @@ import type { StreetlightMonitor } from "./monitor.js";
 import { CONDITIONS } from "./rules.js";
 import type { NightStore } from "./store.js";
 
-const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD");
+const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date");
 
 export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number }) {
   const { registry, monitor, nights } = deps;
   const light = (p: Parameters<typeof inScope>[0], id: string) => {
     const d = registry.get(id);
-    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound(`streetlight ${id}`);
+    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound("streetlight", id);
     return d;
   };
 
@@ -119,7 +119,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
       const d = light(req.principal, req.params.id);
       const to = req.query.to ?? localDate(deps.clock());
       const from = req.query.from ?? addDays(to, -30);
-      if (from > to) throw invalid("from must not be after to");
+      if (from > to) throw invalid(errorMessage("range_order", { from, to }));
       return { deviceId: d.id, from, to, nights: await nights.of(d.id, from, to) };
     },
   );

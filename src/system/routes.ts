@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { ApiKeys } from "../access/api-keys.js";
 import { ROLES } from "../access/roles.js";
-import { notFound } from "../http/errors.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
+import { notFound } from "../platform/errors.js";
 import type { Metrics } from "../platform/metrics.js";
 
 /** Health, readiness, metrics and API key management. */
@@ -65,7 +65,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
     "/api/v1/keys/:id",
     { config: { roles: ["admin"] }, schema: { tags: ["keys"], summary: "Revoke an API key", params: z.object({ id: z.string() }) } },
     async (req, reply) => {
-      if (!(await deps.apiKeys.revoke(req.params.id))) throw notFound(`key ${req.params.id}`);
+      if (!(await deps.apiKeys.revoke(req.params.id))) throw notFound("key", req.params.id);
       return reply.status(204).send();
     },
   );

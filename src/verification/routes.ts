@@ -1,8 +1,9 @@
 import { z } from "zod";
-import { invalid } from "../http/errors.js";
 import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
+import { invalid, rowsRejected } from "../platform/errors.js";
 import { parseClaims } from "./claims.js";
+import { verificationMessage } from "./messages.js";
 import { toCsv, toXlsx, type Verification } from "./service.js";
 
 const FINANCE = ["admin", "finance"] as const;
@@ -12,7 +13,7 @@ const Params = z.object({
   project: z.string().optional(),
   until: z
     .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD")
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date")
     .optional(),
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
@@ -39,9 +40,9 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     },
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);
-      if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid("send the list as text/csv or as an XLSX file");
+      if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid(verificationMessage("claims_body", {}));
       const parsed = await parseClaims(req.body, isXlsx ? "xlsx" : "csv");
-      if (parsed.errors.length > 0) throw invalid(`${parsed.errors.length} row(s) have problems; nothing was imported`, { rows: parsed.errors });
+      if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
       return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
     },
   );
