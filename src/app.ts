@@ -174,8 +174,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       broker: external ? external.isConnected() : embedded?.ports.mqtt !== undefined,
     }),
   });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
-  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const alertsStore = alertStore(state.db);
   const engine = createAlertEngine({
@@ -191,6 +191,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     store: alertsStore,
     clock,
     log,
+    messages,
     options: { lang: config.lang, ...config.alerts },
     publish: (topic, body) => bus.publish(topic, body, { retain: false }),
     metrics: {
@@ -207,7 +208,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
-  alertRoutes(http, { engine, notifier });
+  alertRoutes(http, { engine, notifier, messages });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,

@@ -1,9 +1,11 @@
+import { ALERT_WORDS } from "./alerts/messages.js";
 import { BLENDING_WORDS } from "./blending/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
 import { ERROR_WORDS } from "./platform/errors.js";
 import { type Catalogue, createCatalogue, LEGACY_WORDS } from "./platform/i18n.js";
 import { ISSUE_WORDS } from "./platform/validation.js";
 import { REGISTRY_WORDS } from "./registry/messages.js";
+import { STREETLIGHT_WORDS } from "./streetlights/messages.js";
 import { VERIFICATION_WORDS } from "./verification/messages.js";
 
 /**
@@ -16,8 +18,10 @@ export const VOCABULARIES = {
   issues: ISSUE_WORDS,
   http: HTTP_WORDS,
   registry: REGISTRY_WORDS,
+  streetlights: STREETLIGHT_WORDS,
   blending: BLENDING_WORDS,
   verification: VERIFICATION_WORDS,
+  alerts: ALERT_WORDS,
 } as const;
 
 export function createMessages(): Catalogue {

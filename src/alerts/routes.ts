@@ -3,27 +3,34 @@ import type { Principal } from "../access/api-keys.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { notFound } from "../platform/errors.js";
-import { type Lang, localizeDetail } from "../platform/i18n.js";
+import { type Catalogue, detailFields, type Lang, type Message } from "../platform/i18n.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 
 const WORK = ["admin", "operator", "technician"] as const;
 const Id = z.object({ id: z.string().min(1).max(100) });
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-/** An alert as a reader sees it: times as ISO, the rules' details in the reader's language. */
-const view = (a: Alert, lang: Lang) => ({
+/**
+ * An alert as a reader sees it: times as ISO; what the system said (the detail, its history entries) as text in the
+ * reader's language, with the code and parameters beside it (`detailCode`, `detailParams`; `textCode`, `textParams`).
+ */
+const view = (a: Alert, render: (m: Message) => string) => ({
   ...a,
-  detail: localizeDetail(lang, a.detail),
+  ...detailFields(render, a.detail),
   since: iso(a.since),
   resolvedAt: iso(a.resolvedAt),
-  history: a.history.map((h) => ({ ...h, at: iso(h.at), ...(h.who === "system" && h.text ? { text: localizeDetail(lang, h.text) } : {}) })),
+  history: a.history.map(({ message, ...h }) => ({
+    ...h,
+    at: iso(h.at),
+    ...(message ? { text: render(message), textCode: message.code, textParams: message.params } : {}),
+  })),
 });
 /** A technician limited to towns sees those towns' alerts; an operator limited to stations, those stations'. */
 const sees = (p: Principal | null, a: Alert) =>
   !!p && (!p.towns || (!!a.town && p.towns.includes(a.town))) && (!p.stations || (!!a.station && p.stations.includes(a.station)));
 
-export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier }) {
-  const { engine, notifier } = deps;
+export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier; messages: Catalogue }) {
+  const { engine, notifier, messages } = deps;
   const visible = (p: Principal | null, id: string) => {
     const a = engine.get(id);
     if (!a || !sees(p, a)) throw notFound("alert", id);
@@ -33,7 +40,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   /** An action on an alert the caller may see, answered with the alert as it is now. */
   const act = (req: { principal: Principal | null; lang: Lang; params: { id: string } }, fn: (id: string, by: string) => Alert | undefined) => {
     visible(req.principal, req.params.id);
-    return view(fn(req.params.id, who(req.principal)) as Alert, req.lang);
+    return view(fn(req.params.id, who(req.principal)) as Alert, messages.in(req.lang));
   };
 
   app.get(
@@ -61,13 +68,14 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         .filter((a) => (!q.type || a.type === q.type) && (!q.town || a.town === q.town) && (!q.station || a.station === q.station))
         .sort((a, b) => b.since - a.since)
         .slice(0, q.limit);
-      return { alerts: alerts.map((a) => view(a, req.lang)) };
+      const render = messages.in(req.lang);
+      return { alerts: alerts.map((a) => view(a, render)) };
     },
   );
   app.get(
     "/api/v1/alerts/:id",
     { config: { roles: WORK }, schema: { tags: ["alerts"], summary: "One alert with its history", params: Id } },
-    async (req) => view(visible(req.principal, req.params.id), req.lang),
+    async (req) => view(visible(req.principal, req.params.id), messages.in(req.lang)),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
@@ -114,7 +122,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     async (req, reply) => {
       const stream = openEventStream(req, reply);
       const onChange = (a: Alert) => {
-        if (sees(req.principal, a)) stream.send("alert", view(a, req.lang));
+        if (sees(req.principal, a)) stream.send("alert", view(a, messages.in(req.lang)));
       };
       engine.events.on("change", onChange);
       stream.onClose(() => engine.events.off("change", onChange));

@@ -1,5 +1,6 @@
+import { storedMessage } from "../platform/i18n.js";
 import type { Db, Migration } from "../storage/duckdb.js";
-import type { Alert } from "./engine.js";
+import type { Alert, HistoryEntry } from "./engine.js";
 
 export const ALERTS_MIGRATION: Migration = {
   version: 5,
@@ -20,7 +21,8 @@ export function alertStore(db: Db) {
     db.run(`INSERT OR REPLACE INTO ${table} (id, body) VALUES (?, ?)`, [id, JSON.stringify(body)]);
   return {
     /** Open alerts and the last 30 days of resolved ones. */
-    loadAlerts: async () => (await all<Alert>("alerts")).filter((a) => a.state !== "resolved" || (a.resolvedAt ?? 0) > Date.now() - 30 * 86_400_000),
+    loadAlerts: async () =>
+      (await all<StoredAlert>("alerts")).filter((a) => a.state !== "resolved" || (a.resolvedAt ?? 0) > Date.now() - 30 * 86_400_000).map(fromStored),
     putAlert: (a: Alert) => db.run("INSERT OR REPLACE INTO alerts (id, state, body) VALUES (?, ?, ?)", [a.id, a.state, JSON.stringify(a)]),
     channels: <T>() => all<T>("channels"),
     putChannel: (id: string, c: unknown) => put("channels", id, c),
@@ -38,3 +40,17 @@ export function alertStore(db: Db) {
   };
 }
 export type AlertStore = ReturnType<typeof alertStore>;
+
+/** An alert as a row may hold it: rows written before messages were data have English text for the detail and the system's history. */
+type StoredAlert = Omit<Alert, "detail" | "history"> & { detail: unknown; history: (HistoryEntry & { text?: unknown })[] };
+function fromStored(a: StoredAlert): Alert {
+  return {
+    ...a,
+    detail: storedMessage(a.detail),
+    history: a.history.map((h) =>
+      h.who === "system" && h.message === undefined && typeof h.text === "string"
+        ? { at: h.at, who: h.who, action: h.action, message: storedMessage(h.text) ?? undefined }
+        : h,
+    ),
+  };
+}

@@ -4,7 +4,7 @@ import type { Principal } from "../access/api-keys.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
-import { localizeDetail } from "../platform/i18n.js";
+import { type Catalogue, detailFields } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import { blendingMessage } from "./messages.js";
 import type { BlendingMonitor } from "./monitor.js";
@@ -24,8 +24,8 @@ const Grade3 = z.object({ n: z.number().min(0), p2o5: z.number().min(0), k2o: z.
 /** An operator limited to stations sees only theirs. */
 const canSee = (p: Principal | null, station: string) => !p?.stations || p.stations.includes(station);
 
-export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore }) {
-  const { blending, monitor, store } = deps;
+export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue }) {
+  const { blending, monitor, store, messages } = deps;
   const visibleOrder = (p: Principal | null, id: string) => {
     const o = blending.order(id);
     if (!o || !canSee(p, o.station)) throw notFound("order", id);
@@ -345,7 +345,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req) => ({
       conditions: (await monitor.conditions(req.query.station))
         .filter((c) => canSee(req.principal, c.station))
-        .map((c) => ({ ...c, detail: localizeDetail(req.lang, c.detail) })),
+        .map((c) => ({ ...c, ...detailFields(messages.in(req.lang), c.detail) })),
     }),
   );
 }

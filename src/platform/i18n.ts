@@ -68,6 +68,14 @@ export function storedMessage(v: unknown): Message | null {
   return legacy(String(v));
 }
 
+/**
+ * A detail as the API answers with it: the text in the reader's language (`""` when there is none), and beside it the
+ * code and parameters a program reads.
+ */
+export function detailFields(render: (m: Message) => string, m: Message | null) {
+  return m ? { detail: render(m), detailCode: m.code, detailParams: m.params } : { detail: "", detailCode: null, detailParams: null };
+}
+
 export type Catalogue = {
   /** The message in a language. A code the catalogue does not know is shown as the code itself. */
   render(lang: Lang, m: Message): string;
@@ -165,45 +173,4 @@ export type MessageKey = keyof typeof CONSOLE_WORDS;
 /** A fixed word of the start-up and demo output. */
 export function t(lang: Lang, key: MessageKey): string {
   return CONSOLE_WORDS[key][lang];
-}
-const CAUSE_ZH: Record<string, string> = {
-  disconnected: "连接断开",
-  silent: "超时未上报",
-  status_offline: "设备报告离线",
-  never_seen: "从未上线",
-};
-
-/**
- * The details the rules write (in English, the stored form) in the reader's language. Each rule's wording
- * appears once here; a detail no pattern knows is shown as written.
- */
-const DETAILS_ZH: [RegExp, (m: RegExpExecArray) => string][] = [
-  [/^reported (\d+) m from its registered position$/, (m) => `上报位置距登记位置 ${m[1]} 米`],
-  [/^(\d+) switch-ons tonight$/, (m) => `今晚开关 ${m[1]} 次`],
-  [/^battery ([\d.]+) V at low-voltage disconnect$/, (m) => `电池 ${m[1]} V，已低压断开`],
-  [/^([\d.]+) W, expected ([\d.]+) W ±15 %$/, (m) => `功率 ${m[1]} W，应为 ${m[2]} W ±15 %`],
-  [/^([\d.]+) W, expected ([\d.]+) W$/, (m) => `功率 ${m[1]} W，应为 ${m[2]} W`],
-  [/^battery ([\d.]+) V$/, (m) => `电池 ${m[1]} V`],
-  [/^lamp off$/, () => "灯未开"],
-  [/^dark sky: most neighbours are lit too$/, () => "天色暗：多数邻近路灯也亮着"],
-  [/^([\d.]+) W in daylight$/, (m) => `白天亮灯 ${m[1]} W`],
-  [/^no PV while (\d+) of (\d+) neighbours charge$/, (m) => `无光伏充电，而邻近 ${m[2]} 盏中有 ${m[1]} 盏在充电`],
-  [/^silent: (\w+)$/, (m) => `无数据：${CAUSE_ZH[m[1] as string] ?? m[1]}`],
-  [/^no reading yet$/, () => "尚无读数"],
-  [/^(\d+)\/(\d+) lights dark or offline$/, (m) => `${m[1]}/${m[2]} 盏不亮或离线`],
-  [/^offline during working hours$/, () => "工作时间内离线"],
-  [/^batch (.+?): (.+)$/, (m) => `批次 ${m[1]} 超差：${m[2]}`],
-  [/^running, scale at ([-\d.]+) kg without change for (\d+) s$/, (m) => `运行中，秤重 ${m[1]} kg 已 ${m[2]} 秒未变`],
-  [/^([a-z0-9_]+): ([\d.]+) kg, refill below (\d+) kg$/, (m) => `${m[1]} 料仓 ${m[2]} kg，低于补料线 ${m[3]} kg`],
-  [/^projected finish (.+) after the due date (.+)$/, (m) => `预计 ${m[1]} 完成，晚于交货期 ${m[2]}`],
-  [/^(condition )?cleared$/, () => "已恢复"],
-];
-
-export function localizeDetail(lang: Lang, text: string): string {
-  if (lang === "en" || !text) return text;
-  for (const [re, zh] of DETAILS_ZH) {
-    const m = re.exec(text);
-    if (m) return zh(m);
-  }
-  return text;
 }

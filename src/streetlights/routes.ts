@@ -3,7 +3,7 @@ import { DeviceIdSchema } from "../../devices/index.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
 import { addDays } from "../platform/clock.js";
 import { errorMessage, invalid, notFound } from "../platform/errors.js";
-import { localizeDetail } from "../platform/i18n.js";
+import { type Catalogue, detailFields } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import { expectationAt, localDate } from "./expectation.js";
 import type { StreetlightMonitor } from "./monitor.js";
@@ -12,8 +12,11 @@ import type { NightStore } from "./store.js";
 
 const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date");
 
-export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number }) {
-  const { registry, monitor, nights } = deps;
+export function streetlightRoutes(
+  app: Api,
+  deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number; messages: Catalogue },
+) {
+  const { registry, monitor, nights, messages } = deps;
   const light = (p: Parameters<typeof inScope>[0], id: string) => {
     const d = registry.get(id);
     if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound("streetlight", id);
@@ -40,7 +43,8 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
     },
     async (req) => {
       const s = await monitor.summary(req.query, (d) => inScope(req.principal, d));
-      return { ...s, lights: s.lights.map((l) => ({ ...l, detail: localizeDetail(req.lang, l.detail) })) };
+      const render = messages.in(req.lang);
+      return { ...s, lights: s.lights.map((l) => ({ ...l, ...detailFields(render, l.detail) })) };
     },
   );
 
@@ -86,7 +90,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
         lon: d.lon,
         ...d.attrs,
         ...condition,
-        detail: localizeDetail(req.lang, condition.detail),
+        ...detailFields(messages.in(req.lang), condition.detail),
         expected: {
           state: e.state,
           pct: e.state === "off" ? 0 : e.pct,

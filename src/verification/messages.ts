@@ -64,7 +64,7 @@ export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
     zh: (p, f) => `${f.num(p.within)} 米内另有申报：${f.list(p.claims.map((c) => `${c.deviceId}（${f.num(c.distanceM)} 米）`))}`,
     en: (p, f) => `other claims within ${f.num(p.within)} m: ${f.list(p.claims.map((c) => `${c.deviceId} (${f.num(c.distanceM)} m)`))}`,
   },
-  claims_body: { zh: () => "请以 text/csv 或 XLSX 文件上传申报清单", en: () => "send the list as text/csv or as an XLSX file" },
+  claims_body: { zh: () => "请上传 CSV 或 XLSX 格式的申报清单", en: () => "send the list as text/csv or as an XLSX file" },
   claims_unreadable: {
     zh: (p) => `无法读取这个 ${p.kind.toUpperCase()} 文件`,
     en: (p) => `not a readable ${p.kind.toUpperCase()} file`,
