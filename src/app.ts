@@ -225,6 +225,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     rejects: state.rejects,
     presenceHistory: state.presence,
     clock,
+    messages,
     disconnect: (id) => embedded?.disconnect(id),
   });
   const webConsole = await registerConsole(http);

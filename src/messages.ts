@@ -1,6 +1,7 @@
 import { ALERT_WORDS } from "./alerts/messages.js";
 import { BLENDING_WORDS } from "./blending/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
+import { INGEST_WORDS } from "./ingest/messages.js";
 import { ERROR_WORDS } from "./platform/errors.js";
 import { type Catalogue, createCatalogue, LEGACY_WORDS } from "./platform/i18n.js";
 import { ISSUE_WORDS } from "./platform/validation.js";
@@ -17,6 +18,7 @@ export const VOCABULARIES = {
   errors: ERROR_WORDS,
   issues: ISSUE_WORDS,
   http: HTTP_WORDS,
+  ingest: INGEST_WORDS,
   registry: REGISTRY_WORDS,
   streetlights: STREETLIGHT_WORDS,
   blending: BLENDING_WORDS,

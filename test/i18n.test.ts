@@ -6,6 +6,7 @@ import { reading } from "../harness/helpers.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
+import type { IngestWords } from "../src/ingest/messages.js";
 import { createMessages, VOCABULARIES } from "../src/messages.js";
 import type { ErrorWords } from "../src/platform/errors.js";
 import { createCatalogue, LANGS, type Message, type Params, storedMessage } from "../src/platform/i18n.js";
@@ -79,6 +80,35 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     payload_too_large: [{ limitBytes: 8 * 1024 * 1024 }],
     unsupported_media_type: [{ type: "application/json" }, { type: "" }],
     internal: [{}],
+  },
+  ingest: {
+    topic_family: [{ topic: "tractor/T1/telemetry" }],
+    topic_device_id: [{}],
+    topic_command: [{}],
+    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status"] }],
+    kind_not_published: [
+      { family: "streetlight", kind: "batch" },
+      { family: "blender", kind: "other" },
+    ],
+    payload_over_limit: [{ bytes: 1_048_576, limit: 65_536 }],
+    payload_not_utf8: [{}],
+    payload_not_json: [{ position: 9 }, { position: null }],
+    payload_invalid: [{ problems: [{ code: "issue_too_big", params: { path: "battery.soc", origin: "number", maximum: 100, inclusive: true } }] }],
+    ts_ahead: [{ aheadS: 3600, limitS: 300 }],
+    ts_too_old: [{ maxDays: 60 }],
+    cmd_topic: [{}],
+    device_unknown: [{ deviceId: "YC-X" }],
+    device_family: [
+      { deviceId: "YC-X", family: "blender" },
+      { deviceId: "YC-X", family: "streetlight" },
+    ],
+    device_disabled: [{ deviceId: "YC-X" }],
+    hint_device_id: [{}],
+    hint_ts_whole_ms: [{}],
+    hint_ts_format: [{}],
+    hint_ts_implausible: [{}],
+    hint_material_code: [{}],
+    hint_materials_max: [{}],
   },
   registry: {
     row_repeats_id: [{ line: 4, id: "IMP-1", first: 2 }],
@@ -197,6 +227,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   errors: ErrorWords;
   issues: IssueWords;
   http: HttpWords;
+  ingest: IngestWords;
   registry: RegistryWords;
   streetlights: StreetlightWords;
   blending: BlendingWords;
@@ -228,12 +259,16 @@ const DATA_KEYS = new Set([
   "keys",
   "values",
   "columns",
+  "topic",
+  "topics",
   "town",
-  "where",
 ]);
-/** Latin words a Chinese text may contain: units, symbols, formats and protocol words that are written so in Chinese too. */
+/**
+ * Latin words a Chinese text may contain: units, formats, field names and protocol words that are written so in Chinese
+ * too (single letters are symbols: W, V, N, A-Z).
+ */
 const TECHNICAL = new Set(
-  "W V kg Wh MB N P2O5 K2O Zn IMEI PV URL UUID ISO JSON API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );
@@ -246,7 +281,8 @@ function latinLeft(text: string, params: Params): string[] {
     else if (p && typeof p === "object") for (const [k, v] of Object.entries(p)) strip(v, k === "params" ? key : k);
   };
   for (const [k, v] of Object.entries(params)) strip(v, k);
-  return (rest.match(/[A-Za-z][A-Za-z0-9]*/g) ?? []).filter((w) => !TECHNICAL.has(w));
+  rest = rest.replace(/\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})/g, " "); // an example of a device's time
+  return (rest.match(/[A-Za-z][A-Za-z0-9]+/g) ?? []).filter((w) => !TECHNICAL.has(w));
 }
 
 describe("the catalogue", () => {

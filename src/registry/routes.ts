@@ -7,6 +7,7 @@ import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
 import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
+import { type Catalogue, detailFields, type Lang } from "../platform/i18n.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
 import { parseDeviceCsv } from "./csv-import.js";
@@ -35,6 +36,8 @@ export function deviceRoutes(
     /** Closes a device's connection (after disabling or a new secret). */
     disconnect: (id: string) => void;
     clock: () => number;
+    /** Renders why each reject was rejected, in the reader's language. */
+    messages: Catalogue;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -57,6 +60,15 @@ export function deviceRoutes(
       lastSeen: p?.lastSeen ? new Date(p.lastSeen).toISOString() : null,
       fw: p?.fw ?? null,
     };
+  };
+  /** A reject as a reader sees it: why, in the reader's language, with the code and parameters beside. */
+  const rejectView = (lang: Lang) => {
+    const render = deps.messages.in(lang);
+    return (x: Awaited<ReturnType<RejectStore["rejectsFor"]>>["recent"][number]) => ({
+      ...x,
+      ...detailFields(render, x.detail),
+      receivedAt: new Date(x.receivedAt).toISOString(),
+    });
   };
   const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
     const d = registry.get(id);
@@ -214,7 +226,7 @@ export function deviceRoutes(
     async (req) => {
       const d = visible(req, req.params.id);
       const r = await rejects.rejectsFor(d.id, req.query.limit);
-      return { deviceId: d.id, counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
+      return { deviceId: d.id, counts: r.counts, recent: r.recent.map(rejectView(req.lang)) };
     },
   );
 
@@ -230,7 +242,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const r = await rejects.rejectsFor(null, req.query.limit);
-      return { counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
+      return { counts: r.counts, recent: r.recent.map(rejectView(req.lang)) };
     },
   );
 
