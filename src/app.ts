@@ -216,7 +216,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, clock });
+  verificationRoutes(http, { verification, clock, messages });
   deviceRoutes(http, {
     registry,
     presence,

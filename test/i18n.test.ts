@@ -187,6 +187,44 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     evidence_no_charging: [{ pvDays: 3, days: 30, needed: 24, minWh: 50 }],
     evidence_duplicate_device: [{ sameSerialOrImei: [{ deviceId: "DUPSN-B", projectId: "YC-2024-009" }] }],
     evidence_duplicate_pole: [{ within: 10, claims: [{ deviceId: "POLE-B", distanceM: 5.1 }] }],
+    verdict: [
+      { verdict: "verified" },
+      { verdict: "not_reporting" },
+      { verdict: "silent" },
+      { verdict: "location_mismatch" },
+      { verdict: "not_lit" },
+      { verdict: "no_charging" },
+      { verdict: "duplicate_device" },
+      { verdict: "duplicate_pole" },
+    ],
+    report_sheet: [{ sheet: "summary" }, { sheet: "detail" }, { sheet: "visits" }],
+    report_column: (
+      [
+        "device",
+        "project",
+        "town",
+        "village",
+        "road",
+        "verdict",
+        "verdictCode",
+        "evidence",
+        "why",
+        "scope",
+        "name",
+        "claimed",
+        "reporting",
+        "verified",
+        "subsidy",
+      ] as const
+    ).map((column) => ({ column })),
+    report_title: [
+      { from: "2026-11-01", to: "2026-11-30", nights: 30, town: "来苏镇", project: "YC-2025-017" },
+      { from: "2026-11-01", to: "2026-11-30", nights: 30, town: null, project: null },
+    ],
+    report_scope: [{ scope: "all" }, { scope: "town" }, { scope: "project" }],
+    report_district: [{}],
+    report_visit_why: [{ why: "failed" }, { why: "sample" }],
+    report_digest: [{ digest: "9f2c" }],
     claims_body: [{}],
     claims_unreadable: [{ kind: "xlsx" }, { kind: "csv" }],
     claims_missing_columns: [{ columns: ["imei", "lat"] }],
@@ -261,6 +299,8 @@ const DATA_KEYS = new Set([
   "columns",
   "topic",
   "topics",
+  "digest",
+  "project",
   "town",
 ]);
 /**
@@ -268,7 +308,7 @@ const DATA_KEYS = new Set([
  * too (single letters are symbols: W, V, N, A-Z).
  */
 const TECHNICAL = new Set(
-  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest ts cmd true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );

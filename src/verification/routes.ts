@@ -2,9 +2,11 @@ import { z } from "zod";
 import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
 import { invalid, rowsRejected } from "../platform/errors.js";
+import type { Catalogue, Message } from "../platform/i18n.js";
 import { parseClaims } from "./claims.js";
 import { verificationMessage } from "./messages.js";
 import { toCsv, toXlsx, type Verification } from "./service.js";
+import type { LightResult } from "./verdict.js";
 
 const FINANCE = ["admin", "finance"] as const;
 const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -18,8 +20,18 @@ const Params = z.object({
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
 
-export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number }) {
-  const { verification } = deps;
+/** A light's verdict as a reader sees it: the evidence's figures, and beside them its code and its text in the reader's language. */
+const lightView =
+  (render: (m: Message) => string) =>
+  <L extends LightResult>({ evidence, ...l }: L) => ({
+    ...l,
+    evidence: evidence.params,
+    evidenceCode: evidence.code,
+    evidenceText: render(evidence),
+  });
+
+export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number; messages: Catalogue }) {
+  const { verification, messages } = deps;
   app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   const params = (q: z.infer<typeof Params>) => ({
     town: q.town,
@@ -67,7 +79,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         summary: r.summary,
         byTown: r.byTown,
         byProject: r.byProject,
-        lights: r.lights,
+        lights: r.lights.map(lightView(messages.in(req.lang))),
       };
     },
   );
@@ -84,7 +96,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     },
     async (req) => {
       const r = await verification.report(params(req.query), "visits", req.principal?.name ?? null);
-      return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits };
+      return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits.map(lightView(messages.in(req.lang))) };
     },
   );
 
@@ -107,8 +119,9 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
           .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
           .header("x-report-id", r.reportId)
           .header("x-report-digest", r.digest);
-        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights));
-        return reply.type(XLSX_TYPE).send(await toXlsx(r));
+        const render = messages.in(req.lang);
+        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights, render));
+        return reply.type(XLSX_TYPE).send(await toXlsx(r, render));
       },
     );
   }
