@@ -3,8 +3,9 @@ import { DeviceIdSchema } from "../../devices/index.js";
 import type { Principal } from "../access/api-keys.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { chinaTime } from "../platform/clock.js";
 import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
-import { type Catalogue, detailFields } from "../platform/i18n.js";
+import { type Catalogue, detailFields, type Message } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import { blendingMessage } from "./messages.js";
 import type { BlendingMonitor } from "./monitor.js";
@@ -276,10 +277,10 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req, reply) => {
       const o = visibleOrder(req.principal, req.params.id);
-      const batches = (await store.batchesOf(o.id)).map(view);
-      if (req.query.format === "json") return { orderId: o.id, batches };
+      const records = await store.batchesOf(o.id);
+      if (req.query.format === "json") return { orderId: o.id, batches: records.map(view) };
       reply.header("content-type", "text/csv; charset=utf-8").header("content-disposition", `attachment; filename="${o.id}-batches.csv"`);
-      return `\uFEFF${toCsv(batches)}`;
+      return `\uFEFF${toCsv(records, messages.in(req.lang))}`;
     },
   );
 
@@ -373,8 +374,9 @@ function view(b: BatchRecord) {
   };
 }
 
-const STATE_ZH: Record<string, string> = { running: "进行中", held: "暂停(保持)", complete: "完成", aborted: "中止" };
-function toCsv(rows: ReturnType<typeof view>[]): string {
+/** The quality file: one row per batch, times in China time, states and verdicts in the reader's language; headers in Chinese. */
+function toCsv(records: BatchRecord[], render: (m: Message) => string): string {
+  const rows = records.map(view);
   const header = [
     "批次号",
     "订单号",
@@ -402,14 +404,15 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
           .map(([c, v]) => `${c}:${v}`)
           .join("; ")
       : "";
-  const lines = rows.map((r) =>
+  const time = (t: number | null) => (t === null ? "" : chinaTime(t));
+  const lines = rows.map((r, i) =>
     [
       r.batchId,
       r.orderId,
       r.machineId,
-      STATE_ZH[r.state] ?? r.state,
-      r.startedAt,
-      r.endedAt,
+      render(blendingMessage("batch_state", { state: r.state })),
+      time(records[i]?.startedAt ?? null),
+      time(records[i]?.endedAt ?? null),
       r.durationS,
       r.bags,
       kg(r.targetKg),
@@ -420,7 +423,7 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
             .join("; ")
         : "",
       r.actualGrade ? `${r.actualGrade.n}-${r.actualGrade.p2o5}-${r.actualGrade.k2o}` : "",
-      r.inTolerance === null ? "" : r.inTolerance ? "合格" : "超差",
+      r.inTolerance === null ? "" : render(blendingMessage("batch_in_tolerance", { ok: r.inTolerance })),
       r.outOfTolerance.join("; "),
       r.heldCount,
     ]
