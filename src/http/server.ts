@@ -74,7 +74,11 @@ export async function createHttpServer(deps: {
 
   app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  const lang = (req: FastifyRequest) => langFromHeader(req.headers["accept-language"], deps.lang);
+  /** The reader's language: `?lang=` where a client cannot set headers (EventSource), else Accept-Language, else AGRILUME_LANG. */
+  const lang = (req: FastifyRequest): Lang => {
+    const asked = (req.query as { lang?: unknown } | undefined)?.lang;
+    return asked === "zh" || asked === "en" ? asked : langFromHeader(req.headers["accept-language"], deps.lang);
+  };
 
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/api/") && !route.config?.roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { q } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatTime, Loading, TownSelect, useLoad, useSession, useStream } from "./ui";
@@ -24,12 +24,15 @@ const STATES = ["open", "firing", "acknowledged", "resolved", ""] as const;
 
 /** Technician (and operator): the alerts of their towns or stations, live; acknowledge, resolve with a comment. */
 export function AlertsPage() {
-  const { client, t, me } = useSession();
+  const { client, t, me, lang } = useSession();
   const [state, setState] = useState<(typeof STATES)[number]>("open");
   const [town, setTown] = useState("");
   const [type, setType] = useState("");
-  const list = useLoad(() => client.get<{ alerts: Alert[] }>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type]);
+  // (again when the language changes: the details are worded by the API in the reader's language)
+  const list = useLoad(() => client.get<{ alerts: Alert[] }>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type, lang]);
   const [live, setLive] = useState<Map<string, Alert>>(new Map());
+  // what the stream said was worded in the other language: the list reloads in the new one
+  useEffect(() => setLive(new Map()), [lang]);
   const [announce, setAnnounce] = useState("");
   useStream<Alert>("/api/v1/alerts/stream", "alert", (a) => {
     setLive((m) => new Map(m).set(a.id, a));

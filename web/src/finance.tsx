@@ -12,7 +12,10 @@ type LightResult = {
   village: string;
   road: string;
   verdict: string;
+  /** The evidence's figures; `evidenceText` says them in the console's language (the API renders it from its catalogue). */
   evidence: Record<string, unknown>;
+  evidenceCode: string;
+  evidenceText: string;
 };
 type Report = {
   reportId: string;
@@ -29,7 +32,7 @@ const today = () => chinaDate(Date.now());
 
 /** Finance bureau: verdicts by town and project, each light's evidence, the files for Excel. */
 export function FinancePage() {
-  const { client, t } = useSession();
+  const { client, t, lang } = useSession();
   const [until, setUntil] = useState(today());
   const [nights, setNights] = useState(30);
   // What is typed stays typed while a report loads; the report follows when the field is left.
@@ -41,7 +44,8 @@ export function FinancePage() {
   const [downloading, setDownloading] = useState<string | null>(null);
   const [downloadError, setDownloadError] = useState<unknown>(null);
   const [downloaded, setDownloaded] = useState("");
-  const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights]);
+  // (again when the language changes: the evidence is worded by the API in the reader's language)
+  const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights, lang]);
   const r = report.data;
 
   const lights = useMemo(
@@ -224,9 +228,7 @@ export function FinancePage() {
                     <td>
                       <Badge tone={l.verdict === "verified" ? "ok" : "bad"}>{t(`verdict.${l.verdict}` as Key)}</Badge>
                     </td>
-                    <td class="evidence-cell">
-                      <Evidence e={l.evidence} />
-                    </td>
+                    <td class="evidence-cell">{l.evidenceText}</td>
                   </tr>
                 ))}
               </tbody>
@@ -327,20 +329,5 @@ function SummaryCells(props: { s: Summary; name: string; onDetail: () => void })
         </button>
       </td>
     </>
-  );
-}
-
-function Evidence(props: { e: Record<string, unknown> }) {
-  const { t } = useSession();
-  const value = (v: unknown): string =>
-    Array.isArray(v) ? v.map(value).join("; ") : v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
-  return (
-    <ul class="evidence">
-      {Object.entries(props.e).map(([k, v]) => (
-        <li key={k}>
-          {t(`evidence.${k}` as Key, {}) === `evidence.${k}` ? k : t(`evidence.${k}` as Key)}: {value(v)}
-        </li>
-      ))}
-    </ul>
   );
 }

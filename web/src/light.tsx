@@ -47,7 +47,7 @@ const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
 export function LightPage(props: { id: string }) {
   const { client, t, lang } = useSession();
   const id = encodeURIComponent(props.id);
-  const light = useLoad(() => client.get<LightView>(`/api/v1/streetlights/${id}`), [id], 30_000);
+  const light = useLoad(() => client.get<LightView>(`/api/v1/streetlights/${id}`), [id, lang], 30_000);
   const device = useLoad(() => client.get<Device>(`/api/v1/devices/${id}`), [id], 30_000);
   const nights = useLoad(() => client.get<{ nights: Night[] }>(`/api/v1/streetlights/${id}/nights`), [id]);
   const l = light.data;
@@ -96,7 +96,7 @@ export function LightPage(props: { id: string }) {
               <dd>
                 <Badge tone={d.online ? "ok" : "bad"}>{d.online ? t("online") : t("offline")}</Badge>{" "}
                 {d.latest
-                  ? `${formatTime(d.latest.ts)} · ${t("light.load")} ${formatNumber(lang, d.latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, d.latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, d.latest.pv.w)} W${d.latest.faults.length ? ` · ${d.latest.faults.join(", ")}` : ""}`
+                  ? `${formatTime(d.latest.ts)} · ${t("light.load")} ${formatNumber(lang, d.latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, d.latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, d.latest.pv.w)} W${d.latest.faults.length ? ` · ${d.latest.faults.map((f) => t(`fault.${f}` as Key)).join(lang === "zh" ? "、" : ", ")}` : ""}`
                   : t("light.noReadings")}
               </dd>
             </div>
@@ -133,7 +133,7 @@ export function LightPage(props: { id: string }) {
                   <td>{n.date}</td>
                   <td>
                     <Badge tone={NIGHT_TONE[n.classification] ?? "muted"}>{t(`nightClass.${n.classification}` as Key)}</Badge>
-                    {n.flags.length > 0 && <span class="muted"> {n.flags.join(", ")}</span>}
+                    {n.flags.length > 0 && <span class="muted"> {n.flags.map((f) => t(`cond.${f}` as Key)).join(lang === "zh" ? "、" : ", ")}</span>}
                   </td>
                   <td class="num">
                     {Math.round(n.litMin)} / {Math.round(n.expectedMin)} min

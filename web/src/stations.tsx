@@ -64,7 +64,11 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
     10_000,
   );
   const orders = useLoad(() => client.get<{ orders: Order[] }>(`/api/v1/orders${q({ station: s.id })}`), [s.id], 30_000);
-  const conditions = useLoad(() => client.get<{ conditions: Condition[] }>(`/api/v1/blending/conditions${q({ station: s.id })}`), [s.id], 30_000);
+  const conditions = useLoad(
+    () => client.get<{ conditions: Condition[] }>(`/api/v1/blending/conditions${q({ station: s.id })}`),
+    [s.id, lang],
+    30_000,
+  );
   const open = orders.data?.orders.filter((o) => o.state !== "finished") ?? [];
   const lowHoppers = new Set((conditions.data?.conditions ?? []).filter((c) => c.type === "hopper_low").map((c) => `${c.machineId}:${c.material}`));
 

@@ -39,7 +39,7 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], every?: number
 
 /** Listens to one Server-Sent Events type while mounted. */
 export function useStream<T>(path: string | null, event: string, onData: (data: T) => void) {
-  const { client } = useSession();
+  const { client, lang } = useSession();
   const cb = useRef(onData);
   cb.current = onData;
   useEffect(() => {
@@ -48,15 +48,13 @@ export function useStream<T>(path: string | null, event: string, onData: (data: 
     const listener = (e: MessageEvent<string>) => cb.current(JSON.parse(e.data) as T);
     es.addEventListener(event, listener as EventListener);
     return () => es.close();
-  }, [path, event, client]);
+  }, [path, event, client, lang]); // a stream's texts are in the language it was opened in
 }
 
+/** An error as the reader sees it: the API's own message (in the console's language), or a word of the console's. */
 export function errorText(t: Session["t"], e: unknown): string {
-  if (e instanceof ApiError) {
-    if (e.code === "network") return t("error.network");
-    return e.message || t("error.generic");
-  }
-  return e instanceof Error ? e.message : String(e);
+  if (e instanceof ApiError && e.code === "network") return t("error.network");
+  return (e instanceof ApiError && e.message) || t("error.generic");
 }
 
 export function ErrorNote(props: { error: unknown }) {
