@@ -97,6 +97,13 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
     const en = (await (await t.api("/api/v1/devices/YC-B/rejects", { headers: { "accept-language": "en" } })).json()) as Rejects;
     expect(typed(en)?.detail).toBe("battery.v must be of type number");
     expect(en.recent.find((x) => x.reason === "ts_future")?.detail).toBe("ts is 3600 s ahead of the server clock (limit 300 s)");
+    // a reject recorded before messages were data keeps its English detail, shown as written
+    await t.app.state.db.run(
+      "INSERT INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      [1e12, "YC-A", "YC-A", "streetlight/YC-A/telemetry", "bad_json", "Unexpected end of JSON input", "{", "utf8", 1, new Date().toISOString()],
+    );
+    const kept = (await (await t.api("/api/v1/devices/YC-A/rejects")).json()) as Rejects;
+    expect(kept.recent[0]).toMatchObject({ detail: "Unexpected end of JSON input", detailCode: "legacy_text" });
     expect(await telemetry("YC-B")).toEqual([]);
     const metrics = await (await t.api("/metrics")).text();
     expect(metrics).toMatch(/agrilume_messages_rejected_total\{family="streetlight",reason="too_large"\} 1/);
