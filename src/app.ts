@@ -158,7 +158,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const source = embedded ?? external;
   if (source) bus.attach(source);
 
-  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy, catalogue: messages });
+  const http = await createHttpServer({ log, apiKeys, lang: config.lang, trustProxy: config.http.trustProxy, messages });
   systemRoutes(http, {
     metrics,
     apiKeys,

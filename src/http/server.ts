@@ -54,9 +54,9 @@ export async function createHttpServer(deps: {
   lang: Lang;
   trustProxy: boolean;
   /** Renders every error's message in the caller's language (src/messages.ts). */
-  catalogue: Catalogue;
+  messages: Catalogue;
 }): Promise<Api> {
-  const { catalogue } = deps;
+  const { messages } = deps;
   const app = Fastify({
     loggerInstance: deps.log,
     // Quiet by default: errors are logged, requests are not.
@@ -99,7 +99,7 @@ export async function createHttpServer(deps: {
   const body = (req: FastifyRequest, m: Message, details?: unknown) => ({
     error: {
       code: m.code,
-      message: catalogue.render(lang(req), m),
+      message: messages.render(lang(req), m),
       ...(Object.keys(m.params).length > 0 ? { params: m.params } : {}),
       ...(details !== undefined ? { details } : {}),
     },
@@ -114,7 +114,7 @@ export async function createHttpServer(deps: {
   };
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof DomainError) {
-      const render = catalogue.in(lang(req));
+      const render = messages.in(lang(req));
       const details = typeof err.details === "function" ? err.details(render) : err.details;
       return reply.status(STATUS[err.kind]).send(body(req, err.detail, details));
     }
