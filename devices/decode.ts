@@ -52,7 +52,7 @@ export type DecodeProblem =
   | { code: "payload_not_json"; params: { position: number | null } }
   | { code: "payload_invalid"; params: { issues: readonly z.core.$ZodIssue[] } }
   | { code: "payload_lone_surrogate"; params: Record<string, never> }
-  | { code: "payload_duplicate_key"; params: { key: string } }
+  | { code: "payload_duplicate_key"; params: { path: string } }
   | { code: "ts_ahead"; params: { aheadS: number; limitS: number } }
   | { code: "ts_too_old"; params: { maxDays: number } };
 
@@ -137,7 +137,7 @@ function unsoundJson(payload: Uint8Array, text: string, json: unknown): DecodePr
   if (colons === 0 || colons === countKeys(json)) return null;
   const dup = duplicateKey(text);
   // (the key is cut to 64 characters and kept valid Unicode: it is shown to people)
-  return dup === null ? null : { code: "payload_duplicate_key", params: { key: dup.slice(0, 64).toWellFormed() } };
+  return dup === null ? null : { code: "payload_duplicate_key", params: { path: dup.slice(0, 64).toWellFormed() } };
 }
 
 function wellFormed(v: unknown): boolean {

@@ -53,12 +53,12 @@ export const INGEST_WORDS: Vocabulary<IngestWords> = {
   },
   payload_invalid: { zh: (p, f) => p.problems.map(f.render).join("；"), en: (p, f) => p.problems.map(f.render).join("; ") },
   payload_lone_surrogate: {
-    zh: () => "字符串或键中含有未配对的 UTF-16 代理项（\\ud800–\\udfff）",
+    zh: () => "字符串或键中含有未配对的 UTF-16 代理项",
     en: () => "a string or key holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)",
   },
   payload_duplicate_key: {
-    zh: (p) => `键 “${p.key}” 在同一对象中出现两次`,
-    en: (p) => `key "${p.key}" appears twice in one object`,
+    zh: (p) => `键 “${p.path}” 在同一对象中出现两次`,
+    en: (p) => `key "${p.path}" appears twice in one object`,
   },
   ts_ahead: {
     zh: (p) => `ts 比服务器时钟快 ${p.aheadS} 秒（最多 ${p.limitS} 秒）`,
