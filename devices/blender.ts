@@ -2,9 +2,9 @@ import { z } from "zod";
 import { TimestampSchema } from "./time.js";
 
 /** Material codes: lower-case letters, digits and `_`, as in DOMAIN.md §3 (urea, map, kcl, znso4…). */
-export const MaterialCodeSchema = z.string().regex(/^[a-z0-9_]{1,32}$/, "material code: 1–32 of a-z 0-9 _");
+export const MaterialCodeSchema = z.string().regex(/^[a-z0-9_]{1,32}$/, "hint_material_code");
 /** kg per material; a hopper or batch never holds more than 20 t of one material. */
-const KgByMaterial = z.record(MaterialCodeSchema, z.number().min(0).max(20_000)).refine((m) => Object.keys(m).length <= 32, "at most 32 materials");
+const KgByMaterial = z.record(MaterialCodeSchema, z.number().min(0).max(20_000)).refine((m) => Object.keys(m).length <= 32, "hint_materials_max");
 
 export const MACHINE_STATES = ["idle", "running", "held", "paused", "stopped", "fault"] as const;
 

@@ -39,7 +39,22 @@ export type DecodeResult =
        */
       ownJson?: true;
     }
-  | { ok: false; reason: RejectReason; detail: string };
+  | { ok: false; reason: RejectReason; detail: DecodeProblem };
+
+/**
+ * Why a payload was rejected, as a code with its figures, never a sentence: the service words it in the reader's
+ * language (src/ingest/messages.ts). `issues` are zod's, the first five.
+ */
+export type DecodeProblem =
+  | { code: "payload_over_limit"; params: { bytes: number; limit: number } }
+  | { code: "kind_not_published"; params: { family: Family; kind: string } }
+  | { code: "payload_not_utf8"; params: Record<string, never> }
+  | { code: "payload_not_json"; params: { position: number | null } }
+  | { code: "payload_invalid"; params: { issues: readonly z.core.$ZodIssue[] } }
+  | { code: "payload_lone_surrogate"; params: Record<string, never> }
+  | { code: "payload_duplicate_key"; params: { path: string } }
+  | { code: "ts_ahead"; params: { aheadS: number; limitS: number } }
+  | { code: "ts_too_old"; params: { maxDays: number } };
 
 const SCHEMAS: Record<Family, Partial<Record<UplinkKind, z.ZodType>>> = {
   streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema },
@@ -62,41 +77,42 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  */
 export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Array, receivedAt: number, maxBytes: number): DecodeResult {
   if (payload.byteLength > maxBytes) {
-    return { ok: false, reason: "too_large", detail: `payload is ${payload.byteLength} bytes; the limit is ${maxBytes}` };
+    return { ok: false, reason: "too_large", detail: { code: "payload_over_limit", params: { bytes: payload.byteLength, limit: maxBytes } } };
   }
   const contract = CONTRACT[family]?.[kind];
-  if (!contract) return { ok: false, reason: "bad_topic", detail: `${family} devices do not publish ${kind}` };
+  if (!contract) return { ok: false, reason: "bad_topic", detail: { code: "kind_not_published", params: { family, kind } } };
   let text: string;
   try {
     text = utf8.decode(payload);
   } catch {
-    return { ok: false, reason: "not_utf8", detail: "payload is not UTF-8 text" };
+    return { ok: false, reason: "not_utf8", detail: { code: "payload_not_utf8", params: {} } };
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e: unknown) {
-    // (the parser quotes the text near the error, and may cut a character in half: keep the detail valid Unicode)
-    return { ok: false, reason: "bad_json", detail: e instanceof Error ? e.message.toWellFormed() : "not JSON" };
+    // (where the parser says where it stopped, a device maker can find the byte)
+    const at = e instanceof Error ? /position (\d+)/.exec(e.message) : null;
+    return { ok: false, reason: "bad_json", detail: { code: "payload_not_json", params: { position: at ? Number(at[1]) : null } } };
   }
   const unsound = unsoundJson(payload, text, json);
   if (unsound) return { ok: false, reason: "invalid", detail: unsound };
   const exact = contract.exact?.(json) === true;
   const parsed = exact ? ({ success: true, data: json } as const) : contract.schema.safeParse(json);
   if (!parsed.success) {
-    const detail = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`)
-      .join("; ");
-    return { ok: false, reason: "invalid", detail };
+    return { ok: false, reason: "invalid", detail: { code: "payload_invalid", params: { issues: parsed.error.issues.slice(0, 5) } } };
   }
   const body = parsed.data as { ts?: number };
   const ts = body.ts ?? receivedAt;
   if (ts > receivedAt + MAX_FUTURE_MS) {
-    return { ok: false, reason: "ts_future", detail: `ts is ${Math.round((ts - receivedAt) / 1000)} s ahead of the server clock (limit 300 s)` };
+    return {
+      ok: false,
+      reason: "ts_future",
+      detail: { code: "ts_ahead", params: { aheadS: Math.round((ts - receivedAt) / 1000), limitS: MAX_FUTURE_MS / 1000 } },
+    };
   }
   if (ts < receivedAt - MAX_AGE_MS) {
-    return { ok: false, reason: "ts_too_old", detail: "ts is more than 60 days old" };
+    return { ok: false, reason: "ts_too_old", detail: { code: "ts_too_old", params: { maxDays: MAX_AGE_MS / 86_400_000 } } };
   }
   const message = { family, kind, body: parsed.data } as DecodedMessage;
   // (0x0a is never part of a longer UTF-8 sequence; 0xef first is the byte order mark the decoder dropped)
@@ -114,13 +130,14 @@ const COLON = 0x3a;
  * payload has more colons than the parsed value has keys (each key has one colon, so equal counts prove there is no
  * duplicate and no colon inside a string).
  */
-function unsoundJson(payload: Uint8Array, text: string, json: unknown): string | null {
-  if (text.includes("\\u") && !wellFormed(json)) return "a string or key holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)";
+function unsoundJson(payload: Uint8Array, text: string, json: unknown): DecodeProblem | null {
+  if (text.includes("\\u") && !wellFormed(json)) return { code: "payload_lone_surrogate", params: {} };
   let colons = 0;
   for (let i = payload.indexOf(COLON); i >= 0; i = payload.indexOf(COLON, i + 1)) colons++;
   if (colons === 0 || colons === countKeys(json)) return null;
   const dup = duplicateKey(text);
-  return dup === null ? null : `key "${dup.slice(0, 64)}" appears twice in one object`;
+  // (the key is cut to 64 characters and kept valid Unicode: it is shown to people)
+  return dup === null ? null : { code: "payload_duplicate_key", params: { path: dup.slice(0, 64).toWellFormed() } };
 }
 
 function wellFormed(v: unknown): boolean {

@@ -1,4 +1,8 @@
-/** The v1 device contract: what devices send and receive. PROTOCOL.md is written from this folder. */
+/**
+ * The v1 device contract: what devices send and receive. PROTOCOL.md is written from this folder. What it finds wrong is
+ * data, never a sentence: reject problems are codes with figures, and the schemas' own explanations are message codes
+ * (`hint_…`); the service words both for people (src/ingest/messages.ts).
+ */
 export * from "./blender.js";
 export * from "./decode.js";
 export * from "./ids.js";

@@ -12,19 +12,14 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\
  * Normalised to epoch milliseconds. A string without an offset is refused: a device
  * clock in local time without a zone is ambiguous by 8 hours in China.
  */
-export const TimestampSchema = z
-  .union([
-    z.number().int("ts in milliseconds must be a whole number"),
-    z.string().regex(RFC3339, "ts must be epoch milliseconds or RFC 3339 with a time zone, e.g. 2025-11-21T18:05:00+08:00"),
-  ])
-  .transform((v, ctx) => {
-    const ms = typeof v === "number" ? v : Date.parse(v);
-    if (!Number.isFinite(ms) || ms < MIN_TS || ms > MAX_TS) {
-      ctx.addIssue({ code: "custom", message: "ts is not a plausible date (2000–2100); is the device clock set?" });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const TimestampSchema = z.union([z.number().int("hint_ts_whole_ms"), z.string().regex(RFC3339, "hint_ts_format")]).transform((v, ctx) => {
+  const ms = typeof v === "number" ? v : Date.parse(v);
+  if (!Number.isFinite(ms) || ms < MIN_TS || ms > MAX_TS) {
+    ctx.addIssue({ code: "custom", message: "hint_ts_implausible" });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** When a parsed `ts` is already what TimestampSchema returns (epoch ms in range), for the contract's fast path (exact.ts). */
 export const exactTimestamp = (v: unknown): boolean => typeof v === "number" && Number.isSafeInteger(v) && v >= MIN_TS && v <= MAX_TS;

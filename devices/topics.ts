@@ -10,10 +10,17 @@ import { type DeviceId, FAMILIES, type Family, isDeviceId } from "./ids.js";
 export const UPLINK_KINDS = { streetlight: ["telemetry", "status"], blender: ["telemetry", "batch", "status"] } as const;
 export type UplinkKind = "telemetry" | "batch" | "status";
 
+/** Why a topic is not one a device may publish on, as a code with its figures (the service words it: src/ingest/messages.ts). */
+export type TopicProblem =
+  | { code: "topic_family"; params: { topic: string } }
+  | { code: "topic_device_id"; params: Record<string, never> }
+  | { code: "topic_command"; params: Record<string, never> }
+  | { code: "topic_kind"; params: { family: Family; topics: readonly string[] } };
+
 export type ParsedTopic =
   | { ok: true; family: Family; deviceId: DeviceId; kind: UplinkKind }
   | { ok: true; family: Family; deviceId: DeviceId; kind: "cmd"; command: string }
-  | { ok: false; reason: "bad_topic"; detail: string };
+  | { ok: false; reason: "bad_topic"; detail: TopicProblem };
 
 /** Command names: lower-case words, e.g. `recipe`, `pause`. */
 const COMMAND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -22,21 +29,21 @@ export function parseTopic(topic: string): ParsedTopic {
   const parts = topic.split("/");
   const [family, id, kind, command] = parts;
   if (family === undefined || !(FAMILIES as readonly string[]).includes(family)) {
-    return { ok: false, reason: "bad_topic", detail: `unknown family in "${topic.slice(0, 80)}"` };
+    return { ok: false, reason: "bad_topic", detail: { code: "topic_family", params: { topic: topic.slice(0, 80) } } };
   }
   if (id === undefined || !isDeviceId(id)) {
-    return { ok: false, reason: "bad_topic", detail: "device id must be 1–64 characters of A-Z a-z 0-9 _ -" };
+    return { ok: false, reason: "bad_topic", detail: { code: "topic_device_id", params: {} } };
   }
   const fam = family as Family;
   if (kind === "cmd") {
     if (parts.length !== 4 || command === undefined || !COMMAND_PATTERN.test(command)) {
-      return { ok: false, reason: "bad_topic", detail: "command topics are {family}/{id}/cmd/{name}" };
+      return { ok: false, reason: "bad_topic", detail: { code: "topic_command", params: {} } };
     }
     return { ok: true, family: fam, deviceId: id, kind: "cmd", command };
   }
   const kinds: readonly string[] = UPLINK_KINDS[fam];
   if (parts.length !== 3 || kind === undefined || !kinds.includes(kind)) {
-    return { ok: false, reason: "bad_topic", detail: `${fam} devices publish on ${kinds.map((k) => `${fam}/{id}/${k}`).join(", ")}` };
+    return { ok: false, reason: "bad_topic", detail: { code: "topic_kind", params: { family: fam, topics: kinds.map((k) => `${fam}/<id>/${k}`) } } };
   }
   return { ok: true, family: fam, deviceId: id, kind: kind as UplinkKind };
 }

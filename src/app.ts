@@ -20,7 +20,9 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
+import { createMessages } from "./messages.js";
 import type { Config } from "./platform/config.js";
+import type { Message } from "./platform/i18n.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
 import { createScheduler } from "./platform/scheduler.js";
@@ -60,6 +62,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const clock = deps.clock ?? Date.now;
   mkdirSync(config.dataDir, { recursive: true });
   const metrics = createMetrics();
+  /** Every vocabulary, for all who render text for people (src/messages.ts). */
+  const messages = createMessages();
 
   const state = await openStateStore(config.dataDir);
   const telemetry =
@@ -186,6 +190,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     lang: config.lang,
     trustProxy: config.http.trustProxy,
     requestTimeoutMs: config.http.requestTimeoutMs,
+    messages,
   });
   systemRoutes(http, {
     metrics,
@@ -204,8 +209,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       storeWriter: (writer.failingSince() ?? clock()) > clock() - 30_000,
     }),
   });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore });
-  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const alertsStore = alertStore(state.db);
   const engine = createAlertEngine({
@@ -216,7 +221,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     history: { get: (id) => alertsStore.getAlert(id), resolved: (q) => alertsStore.resolvedAlerts(q) },
   });
   const lightFeed = createLightFeed({ engine, registry });
-  const onCondition = (id: string, condition: string, detail: string, at: number) => lightFeed.condition(id, condition, detail, at);
+  const onCondition = (id: string, condition: string, detail: Message | null, at: number) => lightFeed.condition(id, condition, detail, at);
   streetlights.events.on("condition", onCondition);
   const blendingFeed = createBlendingFeed({ engine, registry });
   const notifier = createNotifier({
@@ -224,6 +229,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     store: alertsStore,
     clock,
     log,
+    messages,
     options: { lang: config.lang, ...config.alerts },
     publish: (topic, body) => bus.publish(topic, body, { retain: false }),
     metrics: {
@@ -240,7 +246,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
-  alertRoutes(http, { engine, notifier });
+  alertRoutes(http, { engine, notifier, messages });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,
@@ -248,7 +254,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, clock });
+  verificationRoutes(http, { verification, clock, messages });
   deviceRoutes(http, {
     registry,
     presence,
@@ -257,6 +263,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     rejects: state.rejects,
     presenceHistory: state.presence,
     clock,
+    messages,
     disconnect: (id) => embedded?.disconnect(id),
   });
   const webConsole = await registerConsole(http);

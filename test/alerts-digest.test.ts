@@ -4,9 +4,11 @@ import { createDigest } from "../src/alerts/digest.js";
 import { createAlertEngine } from "../src/alerts/engine.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
+import { createMessages } from "../src/messages.js";
 import { createLogger } from "../src/platform/log.js";
 import { createRegistry, DeviceInputSchema } from "../src/registry/registry.js";
 import { openStateStore, type StateStore } from "../src/state.js";
+import { streetlightMessage } from "../src/streetlights/messages.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
 
@@ -50,12 +52,14 @@ describe("the morning digest (fake time)", () => {
     });
     await nightStore(state.db).write([rec("L1", "lit"), rec("L2", "dark"), rec("L3", "energy_limited"), rec("Z1", "lit")]);
     const engine = createAlertEngine({ clock: () => now, persist: () => undefined });
-    engine.observe("L2", "dark", true, { family: "streetlight", town: "来苏镇", village: "v", station: null, detail: "0 W" });
+    const detail = streetlightMessage("lamp_power_low", { w: 0, expectedW: 30 });
+    engine.observe("L2", "dark", true, { family: "streetlight", town: "来苏镇", village: "v", station: null, detail });
     const notifier = createNotifier({
       engine,
       store: alertStore(state.db),
       clock: () => now,
       log: createLogger("silent"),
+      messages: createMessages(),
       publish: async () => undefined,
     });
     await notifier.load();

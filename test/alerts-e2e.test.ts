@@ -96,16 +96,44 @@ describe("an outage end to end: a light goes dark, the technician hears once, ac
     expect(deliveries.deliveries.every((d) => d.status === "sent")).toBe(true);
     client.end();
 
+    // a row written before messages were data: its English detail is still shown, as it was written
+    const old = {
+      id: "OLD-1",
+      deviceId: "E2E-OLD",
+      family: "streetlight",
+      type: "dark",
+      severity: "major",
+      state: "firing",
+      since: Date.now() - 86_400_000,
+      resolvedAt: null,
+      town: "来苏镇",
+      village: "梳妆台村",
+      station: null,
+      detail: "4 W, expected 30 W",
+      assignee: null,
+      suppressedBy: null,
+      history: [{ at: Date.now() - 86_400_000, who: "system", action: "fired", text: "4 W, expected 30 W" }],
+    };
+    await t.app.state.db.run("INSERT INTO alerts (id, state, body) VALUES (?, ?, ?)", ["OLD-1", "firing", JSON.stringify(old)]);
+
     // alert state survives a restart of the service
     const dataDir = t.dataDir;
     await t.app.stop();
     t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" }, dataDir);
     const after = (await (await t.api(`/api/v1/alerts/${id}`, { key: tech })).json()) as {
       state: string;
-      history: { action: string; who: string }[];
+      detail: string;
+      detailCode: string;
+      history: { action: string; who: string; text?: string; textCode?: string }[];
     };
     expect(after.state).toBe("resolved");
     expect(after.history.map((h) => `${h.action}:${h.who}`)).toEqual(["fired:system", "acknowledged:王工", "resolved:system"]);
+    // written as codes: the rule's detail and the system's history read in the reader's language
+    expect(after).toMatchObject({ detailCode: "lamp_power_low", detail: expect.stringMatching(/^功率 [\d.]+ W，应为 30 W$/) });
+    expect(after.history[2]).toMatchObject({ text: "已恢复", textCode: "condition_cleared" });
+    const earlier = (await (await t.api("/api/v1/alerts/OLD-1", { key: tech })).json()) as typeof after;
+    expect(earlier).toMatchObject({ detail: "4 W, expected 30 W", detailCode: "legacy_text" });
+    expect(earlier.history[0]).toMatchObject({ text: "4 W, expected 30 W", textCode: "legacy_text" });
   });
 });
 

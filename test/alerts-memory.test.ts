@@ -3,10 +3,18 @@ import { startReceiver, startTestApp, type TestApp, tempDir, waitUntil } from ".
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
+import { createMessages } from "../src/messages.js";
 import { createLogger } from "../src/platform/log.js";
 import { openStateStore, type StateStore } from "../src/state.js";
+import { streetlightMessage } from "../src/streetlights/messages.js";
 
-const ctx = (town: string) => ({ family: "streetlight" as const, town, village: "v", station: null, detail: "0 W" });
+const ctx = (town: string) => ({
+  family: "streetlight" as const,
+  town,
+  village: "v",
+  station: null,
+  detail: streetlightMessage("lamp_power_low", { w: 0, expectedW: 30 }),
+});
 
 describe("resolved alerts leave memory; their history stays in the store", () => {
   const dir = tempDir();
@@ -155,6 +163,7 @@ describe("the notifier forgets what is over", () => {
       store,
       clock: () => now,
       log: createLogger("silent"),
+      messages: createMessages(),
       options: { groupMs: 60_000, remindMs: 3600_000 },
       publish: async () => undefined,
     });
@@ -185,7 +194,14 @@ describe("the notifier forgets what is over", () => {
       expect(last.alerts.map((a) => a.deviceId).sort()).toEqual(["R-25", "R-26", "R-27", "R-29"]);
       expect(n.silences().map((s) => s.deviceId)).toEqual(["R-28"]);
       // a restart does not load the expired one either
-      const again = createNotifier({ engine, store, clock: () => now, log: createLogger("silent"), publish: async () => undefined });
+      const again = createNotifier({
+        engine,
+        store,
+        clock: () => now,
+        log: createLogger("silent"),
+        messages: createMessages(),
+        publish: async () => undefined,
+      });
       await again.load();
       expect(again.held().silences).toBe(1);
       again.stop();

@@ -5,11 +5,22 @@ import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "../src/alerts/feeds.js";
 import { createNotifier } from "../src/alerts/notifier.js";
 import { alertStore } from "../src/alerts/store.js";
+import { blendingMessage } from "../src/blending/messages.js";
+import { createMessages } from "../src/messages.js";
 import { createLogger } from "../src/platform/log.js";
 import { createRegistry, DeviceInputSchema } from "../src/registry/registry.js";
 import { openStateStore, type StateStore } from "../src/state.js";
+import { streetlightMessage } from "../src/streetlights/messages.js";
 
-const ctx = { family: "streetlight" as const, town: "来苏镇", village: "梳妆台村", station: null, detail: "4 W, expected 30 W" };
+const ctx = {
+  family: "streetlight" as const,
+  town: "来苏镇",
+  village: "梳妆台村",
+  station: null,
+  detail: streetlightMessage("lamp_power_low", { w: 4, expectedW: 30 }),
+};
+const flat = streetlightMessage("lamp_off_battery_low", { v: 10.9 });
+const dark = streetlightMessage("lamp_power_low", { w: 0, expectedW: 30 });
 
 describe("alert lifecycle (fake time)", () => {
   it("fires once per device and type, acknowledges, resolves on clearing, and fires anew after", () => {
@@ -61,8 +72,20 @@ describe("blending conditions to alerts", () => {
       const registry = await createRegistry(state.devices);
       const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
       const feed = createBlendingFeed({ engine: e, registry });
-      const stalled = { type: "stalled" as const, station: "qj", machineId: "M1", since: "", detail: "scale still" };
-      const late = { type: "behind_schedule" as const, station: "qj", orderId: "ORD-1", since: "", detail: "finish after due" };
+      const stalled = {
+        type: "stalled" as const,
+        station: "qj",
+        machineId: "M1",
+        since: "",
+        detail: blendingMessage("scale_still", { kg: 500, seconds: 200 }),
+      };
+      const late = {
+        type: "behind_schedule" as const,
+        station: "qj",
+        orderId: "ORD-1",
+        since: "",
+        detail: blendingMessage("finish_after_due", { eta: "2026-12-01T16:00:19.000Z", dueDate: "2026-11-30" }),
+      };
       feed.apply([stalled, late], 1);
       feed.apply([stalled, late], 2);
       expect(e.list().map((a) => [a.deviceId, a.type, a.state, a.station, a.severity])).toEqual([
@@ -98,18 +121,18 @@ describe("inhibition", () => {
     const e = createAlertEngine({ clock: () => 0, persist: () => undefined });
     const feed = createLightFeed({ engine: e, registry });
     // a light at low-voltage disconnect that then reads as dark: the flat battery is the cause, so dark is held back
-    feed.condition("V-0", "energy_limited", "battery 10.9 V", 1);
+    feed.condition("V-0", "energy_limited", flat, 1);
     const limited = e.openFor("V-0", "energy_limited");
-    feed.condition("V-0", "dark", "0 W", 2);
+    feed.condition("V-0", "dark", dark, 2);
     expect(e.openFor("V-0", "dark")?.suppressedBy).toBe(limited?.id);
     // a dark light with no battery story is not held back
-    feed.condition("V-1", "dark", "0 W", 3);
+    feed.condition("V-1", "dark", dark, 3);
     expect(e.openFor("V-1", "dark")?.suppressedBy).toBeNull();
-    for (const i of [2, 3, 4, 5, 6]) feed.condition(`V-${i}`, "dark", "0 W", 10 + i);
+    for (const i of [2, 3, 4, 5, 6]) feed.condition(`V-${i}`, "dark", dark, 10 + i);
     const village = e.openFor("village:来苏镇/梳妆台村", "village_outage");
     expect(village).toBeDefined();
     expect(["V-2", "V-3", "V-4", "V-5", "V-6"].map((id) => e.openFor(id, "dark")?.suppressedBy)).toEqual(Array(5).fill(village?.id));
-    for (const i of [0, 1, 2, 3, 4, 5]) feed.condition(`V-${i}`, "lit", "", 100 + i);
+    for (const i of [0, 1, 2, 3, 4, 5]) feed.condition(`V-${i}`, "lit", null, 100 + i);
     expect(e.openFor("village:来苏镇/梳妆台村", "village_outage")).toBeUndefined();
     expect(e.openFor("V-6", "dark")?.suppressedBy).toBeNull(); // released: now it is one light's problem
   });
@@ -149,6 +172,7 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
       store: alertStore(state.db),
       clock: () => now,
       log: createLogger("silent"),
+      messages: createMessages(),
       options: { groupMs: 60_000, remindMs: 3600_000 },
       publish: async (topic) => {
         published.push(topic);
@@ -157,7 +181,7 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     await n.load();
     await n.addChannel({ name: "hook", type: "webhook", url: `${base}/webhook`, secret: "s3cret", towns: ["来苏镇"] });
     await n.addChannel({ name: "钉钉", type: "dingtalk", url: `${base}/dingtalk?access_token=abc`, secret: "SEC123", towns: ["来苏镇"] });
-    await n.addChannel({ name: "企业微信", type: "wecom", url: `${base}/wecom?key=k`, towns: ["来苏镇"] });
+    await n.addChannel({ name: "企业微信", type: "wecom", url: `${base}/wecom?key=k`, towns: ["来苏镇"], lang: "en" });
     await n.addChannel({ name: "mqtt", type: "mqtt", towns: ["来苏镇"] });
     await n.addChannel({ name: "elsewhere", type: "webhook", url: `${base}/other`, towns: ["朱沱镇"] });
 
@@ -184,10 +208,20 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     const dingBody = JSON.parse(ding.body) as { msgtype: string; markdown: { title: string; text: string } };
     expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "### 新告警 2 条" } });
     expect(dingBody.markdown.text).toContain("【不亮】来苏镇 梳妆台村 L1");
+    // what the rule saw, in Chinese, and when, in China time (20:00 +08:00)
+    expect(dingBody.markdown.text.split("\n")).toEqual([
+      "### 新告警 2 条",
+      "- 【不亮】来苏镇 梳妆台村 L1：功率 4 W，应为 30 W（2025-11-21 20:00 起）",
+      "- 【不亮】来苏镇 梳妆台村 L2：功率 4 W，应为 30 W（2025-11-21 20:00 起）",
+    ]);
 
     const wecom = JSON.parse((got.find((g) => g.path === "/wecom") as Received).body) as { msgtype: string; markdown: { content: string } };
     expect(wecom.msgtype).toBe("markdown");
     expect(wecom.markdown.content).toContain("L2");
+    // a channel in English: the same messages in English
+    expect(wecom.markdown.content).toContain("- [dark] 来苏镇 梳妆台村 L2: 4 W, expected 30 W (since 2025-11-21 20:00)");
+    const hooked = JSON.parse(hook.body) as { alerts: { detail: string; detailCode: string; detailParams: unknown }[] };
+    expect(hooked.alerts[0]).toMatchObject({ detail: "功率 4 W，应为 30 W", detailCode: "lamp_power_low", detailParams: { w: 4, expectedW: 30 } });
 
     // nobody acknowledged L2 within an hour: a reminder; L1 is acknowledged
     got.length = 0;

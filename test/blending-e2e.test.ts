@@ -38,6 +38,41 @@ describe("blending station end to end", () => {
     const no = await post("/api/v1/formulas/solve", { grade: "20-20-20" });
     expect(no.status).toBe(422);
     expect(await no.json()).toMatchObject({ error: { code: "validation", details: { richest: "18.8-18.8-18.8" } } });
+    // why, as codes and parameters, and in the reader's language: Chinese by default, English when asked
+    const problems = [
+      { code: "solve_over_tonne", params: { kgPerTonne: 1061 } },
+      { code: "grade_richest", params: { richest: "18.8-18.8-18.8" } },
+    ];
+    const again = async (lang?: string) =>
+      (await (
+        await t.api("/api/v1/formulas/solve", {
+          method: "POST",
+          body: JSON.stringify({ grade: "20-20-20" }),
+          ...(lang ? { headers: { "accept-language": lang } } : {}),
+        })
+      ).json()) as { error: { code: string; message: string; params: unknown } };
+    expect((await again()).error).toMatchObject({
+      message: "请求无效：每吨原料合计 1061 kg，超过 1000 kg；此配比最多能配到 18.8-18.8-18.8",
+      params: { problems },
+    });
+    expect((await again("en")).error.message).toBe(
+      "Invalid request: the materials add up to 1061 kg per tonne, more than 1000; the richest grade of this ratio that can be made is 18.8-18.8-18.8",
+    );
+    // a request the schema refuses: a code per problem, with the field, in Chinese (no `body/x Expected number`)
+    const bad = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "rice", formulaId: "f", targetT: "300", dueDate: "30/11" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({
+      error: {
+        code: "validation",
+        message: "请求无效：请求体 targetT 应为数字；请求体 dueDate：应为日期，格式 YYYY-MM-DD",
+        params: {
+          problems: [
+            { code: "issue_type", params: { where: "body", path: "targetT", expected: "number" } },
+            { code: "issue_hint", params: { where: "body", path: "dueDate", hint: { code: "hint_date", params: {} } } },
+          ],
+        },
+      },
+    });
   });
 
   it("a station adds its own material and solves with it", async () => {
@@ -192,6 +227,16 @@ describe("blending station end to end", () => {
     expect(text).toContain("批次号,订单号,设备,状态");
     expect(text.split("\r\n").filter(Boolean)).toHaveLength(5);
     expect(text).toContain("超差");
+    // times people read are China time, not ISO 8601 in UTC
+    const b1 = text.split("\r\n").find((l) => l.startsWith("B-1,")) ?? "";
+    const [, , , state, started, ended] = b1.split(",");
+    expect(state).toBe("完成");
+    expect(started).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    expect(ended).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    expect(text).not.toMatch(/\d{2}:\d{2}:\d{2}(\.\d+)?Z/);
+    const en = await (await t.api(`/api/v1/orders/${orderId}/batches?format=csv`, { headers: { "accept-language": "en" } })).text();
+    expect(en).toContain(`B-1,${orderId},QJ-BL-01,complete,${started},${ended}`);
+    expect(en).toContain("out of tolerance");
   });
 
   it("exposes the conditions: out of tolerance, hopper low, stalled, behind schedule", async () => {
@@ -208,6 +253,10 @@ describe("blending station end to end", () => {
     expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]); // QJ-BL-01 is connected, so not offline
     // the rule's wording in the reader's language: Chinese by default, English when asked
     expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map 料仓 300 kg，低于补料线 577 kg");
+    expect(conditions.find((c) => c.type === "hopper_low")).toMatchObject({
+      detailCode: "hopper_below_refill",
+      detailParams: { material: "map", kg: 300, refillKg: 577 },
+    });
     const en = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`, { headers: { "accept-language": "en" } })).json()) as {
       conditions: { type: string; detail: string }[];
     };

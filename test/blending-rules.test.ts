@@ -84,7 +84,7 @@ describe("soil test to grade (nutrient balance, DOMAIN.md §3)", () => {
   const richest = () => 56.5; // urea + MAP + KCl reach ~18.8 per nutrient for 1:1:1
   it("computes nutrients per mu and a whole-number grade with its rate", () => {
     const r = recommend({ crop: "rice", targetYieldKgPerMu: 500, soilSupplyKgPerMu: { n: 5, p2o5: 2, k2o: 6 }, richestTotal: richest });
-    if ("error" in r) throw new Error(r.error);
+    if ("error" in r) throw new Error(r.error.code);
     // N (500/100 × 2.25 − 5)/0.325 = 19.2; P2O5 (5.5 − 2)/0.175 = 20; K2O (13.5 − 6)/0.45 = 16.7
     expect(r.nutrientsKgPerMu).toEqual({ n: 19.2, p2o5: 20, k2o: 16.7 });
     expect(r.grade).toEqual({ n: 15, p2o5: 16, k2o: 13 });
@@ -93,11 +93,11 @@ describe("soil test to grade (nutrient balance, DOMAIN.md §3)", () => {
   it("converts soil test values and recommends nothing when the soil suffices", () => {
     expect(soilSupplyFromTest({ alkaliN: 100, olsenP: 20, availableK: 100 })).toEqual({ n: 9, p2o5: expect.closeTo(3.435, 3), k2o: 9 });
     const none = recommend({ crop: "wheat", targetYieldKgPerMu: 100, soilSupplyKgPerMu: { n: 10, p2o5: 10, k2o: 10 }, richestTotal: richest });
-    expect(none).toHaveProperty("error");
+    expect(none).toEqual({ error: { code: "soil_sufficient", params: {} } });
   });
   it("lowers the concentration when the ratio cannot reach 45 %", () => {
     const r = recommend({ crop: "maize", targetYieldKgPerMu: 600, soilSupplyKgPerMu: { n: 0, p2o5: 0, k2o: 0 }, richestTotal: () => 40.4 });
-    if ("error" in r) throw new Error(r.error);
+    if ("error" in r) throw new Error(r.error.code);
     expect(r.grade.n + r.grade.p2o5 + r.grade.k2o).toBeLessThanOrEqual(40);
   });
 });

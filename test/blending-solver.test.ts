@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { BUILTIN_MATERIALS, blendGrade } from "../src/blending/materials.js";
 import { parseGrade, solve } from "../src/blending/solver.js";
+import { createMessages } from "../src/messages.js";
 
 const pick = (...codes: string[]) => BUILTIN_MATERIALS.filter((m) => codes.includes(m.code));
 const UMK = pick("urea", "map", "kcl", "filler");
 const catalog = new Map(BUILTIN_MATERIALS.map((m) => [m.code, m]));
+const messages = createMessages();
 
 describe("formula solver (DOMAIN.md §3 worked figures)", () => {
   it.each([
@@ -25,7 +27,9 @@ describe("formula solver (DOMAIN.md §3 worked figures)", () => {
     const r = solve({ n: 20, p2o5: 20, k2o: 20 }, UMK);
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.reason).toMatch(/more than 1000/);
+    expect(r.reason).toEqual({ code: "solve_over_tonne", params: { kgPerTonne: 1061 } });
+    expect(messages.render("en", r.reason)).toBe("the materials add up to 1061 kg per tonne, more than 1000");
+    expect(messages.render("zh", r.reason)).toBe("每吨原料合计 1061 kg，超过 1000 kg");
     expect(r.richest).toEqual({ n: 18.8, p2o5: 18.8, k2o: 18.8 });
     expect(solve({ n: 18.8, p2o5: 18.8, k2o: 18.8 }, UMK).ok).toBe(true);
   });
@@ -44,12 +48,36 @@ describe("formula solver (DOMAIN.md §3 worked figures)", () => {
     expect(as.ok && as.kgPerTonne.as).toBeCloseTo(476.2, 1);
   });
 
-  it.each<[string, string[], string]>([
-    ["two N sources", ["urea", "as", "map", "kcl", "filler"], "choose one material for N"],
-    ["no K source", ["urea", "map", "filler"], "no material supplies K2O"],
-    ["MAP brings more N than a 3-20-10 wants", ["urea", "map", "kcl", "filler"], "urea would be negative"],
-    ["N but no P wanted, yet MAP given alone", ["map", "kcl", "filler"], "no material supplies"],
-  ])("refuses %s with a reason", (_n, codes, reason) => {
+  it.each<[string, string[], { code: string; params: object }, string, string]>([
+    [
+      "two N sources",
+      ["urea", "as", "map", "kcl", "filler"],
+      { code: "solve_two_suppliers", params: { nutrient: "n", first: "urea", second: "as" } },
+      "choose one material for N: both urea and as are given",
+      "N 只能由一种原料提供：urea 和 as 请选其一",
+    ],
+    [
+      "no K source",
+      ["urea", "map", "filler"],
+      { code: "solve_no_supplier", params: { nutrients: ["k2o"] } },
+      "no material supplies K2O",
+      "没有原料提供 K2O",
+    ],
+    [
+      "MAP brings more N than a 3-20-10 wants",
+      ["urea", "map", "kcl", "filler"],
+      { code: "solve_negative", params: { materials: ["urea"] } },
+      "urea would be negative: another material already brings more than the grade allows",
+      "urea 的用量会是负数：其他原料带入的养分已超过配比",
+    ],
+    [
+      "N but no P wanted, yet MAP given alone",
+      ["map", "kcl", "filler"],
+      { code: "solve_no_supplier", params: { nutrients: ["n"] } },
+      "no material supplies N",
+      "没有原料提供 N",
+    ],
+  ])("refuses %s with a reason", (_n, codes, reason, en, zh) => {
     const grade = _n.startsWith("MAP")
       ? { n: 3, p2o5: 20, k2o: 10 }
       : _n.startsWith("N but")
@@ -57,7 +85,10 @@ describe("formula solver (DOMAIN.md §3 worked figures)", () => {
         : { n: 15, p2o5: 15, k2o: 15 };
     const r = solve(grade, pick(...codes));
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.reason).toContain(reason);
+    if (r.ok) return;
+    expect(r.reason).toEqual(reason);
+    expect(messages.render("en", r.reason)).toBe(en);
+    expect(messages.render("zh", r.reason)).toBe(zh);
   });
 
   it("parses grades", () => {

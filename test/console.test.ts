@@ -251,6 +251,9 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await page.getByRole("heading", { name: "告警", level: 1 }).waitFor();
     const alert = page.getByRole("article", { name: /路灯不亮 · LS-DARK/ });
     await alert.waitFor();
+    // what the rule saw, in Chinese as the API renders it, and since when in China time
+    expect(await alert.textContent()).toMatch(/功率 [\d.]+ W，应为 30 W/);
+    expect(await alert.textContent()).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}/);
     // nothing from the town the key does not cover
     expect(await page.getByText("OT-1").count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, "technician-alerts-phone.png"), fullPage: true });
@@ -354,6 +357,8 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await poll(() => page.getAttribute("html", "lang")).toBe("en");
     const detailEn = page.getByRole("region", { name: "Each light" });
     expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough");
+    // the evidence is worded by the API: asked for again in English
+    await poll(() => detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toMatch(/lit nights \d+\/\d+; \d+ needed/);
     await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });
     await accessible(page);
     await context.close();

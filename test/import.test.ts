@@ -22,11 +22,18 @@ describe("bulk import of devices from CSV", () => {
     ].join("\n");
     const res = await post(csv);
     expect(res.status).toBe(422);
-    const body = (await res.json()) as { error: { code: string; details: { rows: { line: number; reason: string }[] } } };
+    type Rows = { error: { code: string; message: string; details: { rows: { line: number; reason: string }[] } } };
+    const body = (await res.json()) as Rows;
     expect(body.error.code).toBe("validation");
+    expect(body.error.message).toMatch(/^请求无效：4 行有问题，未导入任何数据；第 3 行（IMP-2）：lat 应不大于 90；/);
     expect(body.error.details.rows.map((r) => r.line)).toEqual([3, 4, 5, 6]);
     expect(body.error.details.rows[0]?.reason).toContain("lat");
-    expect(body.error.details.rows[1]?.reason).toContain("line 2");
+    const repeated = { line: 4, id: "IMP-1", code: "row_repeats_id", params: { line: 4, id: "IMP-1", first: 2 } };
+    expect(body.error.details.rows[1]).toEqual({ ...repeated, reason: "第 4 行（IMP-1）：编号与第 2 行重复" });
+    const en = (await (
+      await t.api("/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv", "accept-language": "en" } })
+    ).json()) as Rows;
+    expect(en.error.details.rows[1]).toEqual({ ...repeated, reason: "line 4 (IMP-1): the id repeats line 2" });
     expect(body.error.details.rows[2]?.reason).toMatch(/id.*IMEI|IMEI.*id/s);
     expect(body.error.details.rows[3]?.reason).toContain("station");
     const list = (await (await t.api("/api/v1/devices")).json()) as { total: number };

@@ -93,6 +93,31 @@ describe("ingest end to end (embedded broker, embedded store, HTTP API)", () => 
     expect(large?.payload.length).toBeLessThanOrEqual(4096);
     expect(body.recent.find((r) => r.reason === "bad_json")?.payload).toBe("{not json");
     expect(body.recent.find((r) => r.reason === "invalid")?.detail).toMatch(/pv\.v|battery\.v/);
+    // why, as code and parameters, and in the reader's language (Chinese by default)
+    type Rejects = { recent: { reason: string; detail: string; detailCode: string; detailParams: unknown }[] };
+    const typed = (r: Rejects) => r.recent.find((x) => x.reason === "invalid" && JSON.stringify(x.detailParams).includes('"battery.v"'));
+    const zh = (await (await t.api("/api/v1/devices/YC-B/rejects")).json()) as Rejects;
+    expect(typed(zh)).toMatchObject({
+      detail: "battery.v 应为数字",
+      detailCode: "payload_invalid",
+      detailParams: { problems: [{ code: "issue_type", params: { path: "battery.v", expected: "number" } }] },
+    });
+    expect(zh.recent.find((x) => x.reason === "ts_future")).toMatchObject({
+      detail: "ts 比服务器时钟快 3600 秒（最多 300 秒）",
+      detailCode: "ts_ahead",
+      detailParams: { aheadS: 3600, limitS: 300 },
+    });
+    expect(zh.recent.find((x) => x.reason === "bad_json")?.detail).toMatch(/^消息不是有效的 JSON/);
+    const en = (await (await t.api("/api/v1/devices/YC-B/rejects", { headers: { "accept-language": "en" } })).json()) as Rejects;
+    expect(typed(en)?.detail).toBe("battery.v must be of type number");
+    expect(en.recent.find((x) => x.reason === "ts_future")?.detail).toBe("ts is 3600 s ahead of the server clock (limit 300 s)");
+    // a reject recorded before messages were data keeps its English detail, shown as written
+    await t.app.state.db.run(
+      "INSERT INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      [1e12, "YC-A", "YC-A", "streetlight/YC-A/telemetry", "bad_json", "Unexpected end of JSON input", "{", "utf8", 1, new Date().toISOString()],
+    );
+    const kept = (await (await t.api("/api/v1/devices/YC-A/rejects")).json()) as Rejects;
+    expect(kept.recent[0]).toMatchObject({ detail: "Unexpected end of JSON input", detailCode: "legacy_text" });
     expect(await telemetry("YC-B")).toEqual([]);
     const metrics = await (await t.api("/metrics")).text();
     expect(metrics).toMatch(/agrilume_messages_rejected_total\{family="streetlight",reason="too_large"\} 1/);

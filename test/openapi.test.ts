@@ -6,7 +6,9 @@ import { startTestApp, type TestApp } from "../harness/helpers.js";
 import { DOCUMENT_FILE, generateApiContract, TYPES_FILE } from "../scripts/api-types.js";
 import { ErrorBodySchema, withExample, XLSX_TYPE } from "../src/http/schemas.js";
 import { createHttpServer } from "../src/http/server.js";
+import { createMessages } from "../src/messages.js";
 import { createLogger } from "../src/platform/log.js";
+import { streetlightMessage } from "../src/streetlights/messages.js";
 
 type Media = { schema?: { $ref?: string; examples?: unknown[] }; example?: unknown; examples?: unknown };
 type Operation = {
@@ -198,7 +200,7 @@ describe("on a running service", () => {
     expect(summary).toMatchObject({ total: 1, online: 0, counts: { offline: 1 }, listed: 1 });
     expect(summary.lights).toEqual([expect.objectContaining({ id: "OA-1", town: "三角镇", lat: 29.35, condition: "offline" })]);
 
-    const ctx = { family: "streetlight" as const, town: "三角镇", village: "丛林村", station: null, detail: "dark" };
+    const ctx = { family: "streetlight" as const, town: "三角镇", village: "丛林村", station: null, detail: streetlightMessage("lamp_off", {}) };
     const alert = t.app.alerts.engine.observe("OA-1", "dark", true, ctx);
     await post(`/api/v1/alerts/${alert?.id}/assign`, { assignee: "李师傅" });
     const commented = await post(`/api/v1/alerts/${alert?.id}/comments`, { text: "明早去现场" });
@@ -235,6 +237,7 @@ describe("on a running service", () => {
       lang: "zh",
       trustProxy: false,
       requestTimeoutMs: 30_000,
+      messages: createMessages(),
     });
     const handler = async () => ({ ok: true });
     const schema = { operationId: "getThing", description: "A thing, for this test only", response: { 200: z.object({ ok: z.boolean() }) } };

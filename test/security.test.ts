@@ -155,9 +155,12 @@ describe("API keys and roles", () => {
   it("errors are JSON with a code and a message, in Chinese by default and English on request", async () => {
     const zh = await t.api("/api/v1/devices/NOPE");
     expect(zh.status).toBe(404);
-    expect(await zh.json()).toEqual({ error: { code: "not_found", message: "未找到: device NOPE" } });
+    expect(await zh.json()).toEqual({ error: { code: "not_found", message: "未找到设备 NOPE", params: { what: "device", id: "NOPE" } } });
     const en = await t.api("/api/v1/devices/NOPE", { headers: { "accept-language": "en-US,en;q=0.9" } });
-    expect(await en.json()).toEqual({ error: { code: "not_found", message: "Not found: device NOPE" } });
+    expect(await en.json()).toEqual({ error: { code: "not_found", message: "Not found: device NOPE", params: { what: "device", id: "NOPE" } } });
+    // where a client cannot set headers (EventSource), ?lang= chooses
+    const asked = await t.api("/api/v1/devices/NOPE?lang=en");
+    expect(((await asked.json()) as { error: { message: string } }).error.message).toBe("Not found: device NOPE");
     const bad = await t.api("/api/v1/devices", { method: "POST", body: "{" });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: "bad_request" } });

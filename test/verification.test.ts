@@ -110,10 +110,22 @@ describe("finance verification", () => {
     ].join("\n");
     const res = await post("/api/v1/projects/import", csv, "text/csv");
     expect(res.status).toBe(422);
-    const body = (await res.json()) as { error: { details: { rows: { line: number; reason: string }[] } } };
+    type Rows = { error: { details: { rows: { line: number; reason: string; code: string; params: unknown }[] } } };
+    const body = (await res.json()) as Rows;
     expect(body.error.details.rows.map((r) => r.line)).toEqual([3, 4]);
     expect(body.error.details.rows[0]?.reason).toMatch(/lat.*imei|imei.*lat/is);
-    expect(body.error.details.rows[1]?.reason).toContain("differs from line 2");
+    const differs = { line: 4, id: null, code: "project_differs", params: { line: 4, projectId: "P1", first: 2 } };
+    expect(body.error.details.rows[1]).toEqual({
+      ...differs,
+      reason: "第 4 行：项目 P1 与第 2 行不一致（镇街、村、道路、年度、批准数量和补助标准须相同）",
+    });
+    const en = (await (
+      await t.api("/api/v1/projects/import", { method: "POST", body: csv, headers: { "content-type": "text/csv", "accept-language": "en" } })
+    ).json()) as Rows;
+    expect(en.error.details.rows[1]).toEqual({
+      ...differs,
+      reason: "line 4: project P1 differs from line 2 (town, village, road, year, approved number and subsidy must agree)",
+    });
   });
 
   it("gives each planted case its verdict, with exact counts", async () => {
@@ -137,6 +149,23 @@ describe("finance verification", () => {
     expect(r.lights.find((l) => l.deviceId === "POLE-A")?.evidence).toMatchObject({
       claims: [{ deviceId: "POLE-B", distanceM: expect.closeTo(5, 0) }],
     });
+    // each verdict's evidence: its figures, its code, and its text in the reader's language, times in China time
+    type Said = { deviceId: string; evidence: Record<string, unknown>; evidenceCode: string; evidenceText: string };
+    const said = (x: { lights: Said[] }, id: string) => x.lights.find((l) => l.deviceId === id);
+    const zh = r as unknown as { lights: Said[] };
+    const silent = said(zh, "SILENT");
+    expect(silent?.evidenceCode).toBe("evidence_silent");
+    const lastSeen = silent?.evidence.lastSeen as string;
+    expect(lastSeen).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/); // JSON keeps ISO 8601
+    const china = new Date(Date.parse(lastSeen) + 8 * 3600_000).toISOString().replace("T", " ").slice(0, 16);
+    expect(silent?.evidenceText).toBe(`最后上报 ${china}，已 ${silent?.evidence.silentHours} 小时无数据`);
+    expect(said(zh, "DEAD")).toMatchObject({
+      evidenceCode: "evidence_not_lit",
+      evidenceText: expect.stringMatching(/^亮灯夜数 \d+\/30，至少需要 25 夜$/),
+    });
+    const en = (await (await t.api(`/api/v1/verification?until=${until}`, { headers: { "accept-language": "en" } })).json()) as { lights: Said[] };
+    expect(said(en, "SILENT")?.evidenceText).toBe(`last report ${china}, silent for ${silent?.evidence.silentHours} h`);
+    expect(said(en, "DEAD")?.evidenceText).toMatch(/^lit nights \d+\/30; 25 needed$/);
     expect(r.byProject.map((p) => [p.projectId, p.claimed, p.verified])).toEqual([
       ["YC-2024-009", 1, 0],
       ["YC-2025-017", 13, 5],
@@ -176,6 +205,12 @@ describe("finance verification", () => {
     const detail = wb.getWorksheet("明细");
     expect(detail?.getRow(1).values).toEqual([undefined, "设备编号", "项目编号", "镇街", "村", "道路", "结论", "结论代码", "证据"]);
     expect(detail?.rowCount).toBe(15); // a header and 14 claims
+    // the evidence in words, in Chinese, times in China time: no `litNights=12; nights=30`, no `…Z`
+    const rows = (detail?.getSheetValues() ?? []).slice(2) as unknown[][];
+    const evidence = (id: string) => String(rows.find((row) => row[1] === id)?.[8]);
+    expect(evidence("SILENT")).toMatch(/^最后上报 \d{4}-\d{2}-\d{2} \d{2}:\d{2}，已 \d+ 小时无数据$/);
+    expect(evidence("DEAD")).toMatch(/^亮灯夜数 \d+\/30，至少需要 25 夜$/);
+    for (const row of rows) expect(String(row[8])).not.toMatch(/=|\dZ|[a-z]{3,}/);
     const summary = wb.getWorksheet("汇总");
     expect(summary?.getRow(3).values).toEqual([undefined, "全部", "全区", 14, 13, 5, 1, 1, 1, 1, 1, 2, 2, 13_500]);
     const csv = await t.api(`/api/v1/verification/report.csv?until=${until}`);

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import type { Message } from "../platform/i18n.js";
+import { alertMessage } from "./messages.js";
 
 /**
  * Alerts: one open alert per (device, type), fired and resolved on transitions of a condition, never on every
@@ -33,7 +35,10 @@ export type HistoryEntry = {
   at: number;
   who: string;
   action: "fired" | "acknowledged" | "resolved" | "assigned" | "commented" | "reopened";
+  /** What a person wrote (a comment, the assignee). */
   text?: string | undefined;
+  /** What the system said (the detail it fired with, that the condition cleared), rendered for each reader. */
+  message?: Message | undefined;
 };
 export type Alert = {
   id: string;
@@ -47,13 +52,14 @@ export type Alert = {
   town: string | null;
   village: string | null;
   station: string | null;
-  detail: string;
+  /** What the rule saw when it fired, as code and parameters (null when it said nothing more than its type). */
+  detail: Message | null;
   assignee: string | null;
   /** Not notified: held back by another alert (energy_limited over dark, a village outage over its lights) or a silence. */
   suppressedBy: string | null;
   history: HistoryEntry[];
 };
-export type Context = { family: Alert["family"]; town: string | null; village: string | null; station: string | null; detail: string };
+export type Context = { family: Alert["family"]; town: string | null; village: string | null; station: string | null; detail: Message | null };
 
 export type AlertEvents = { change: [Alert, HistoryEntry] };
 
@@ -200,14 +206,14 @@ export function createAlertEngine(deps: {
         };
         open.set(k, a);
         byId.set(a.id, a);
-        change(a, { at, who: "system", action: "fired", text: ctx.detail });
+        change(a, { at, who: "system", action: "fired", message: ctx.detail ?? undefined });
         return a;
       }
       if (!active && current) {
         open.delete(k);
         current.state = "resolved";
         current.resolvedAt = at;
-        change(current, { at, who: "system", action: "resolved", text: "condition cleared" });
+        change(current, { at, who: "system", action: "resolved", message: alertMessage("condition_cleared", {}) });
         return current;
       }
       return null;

@@ -1,7 +1,9 @@
 import type { Condition as BlendCondition } from "../blending/index.js";
+import type { Message } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import { type AlertEngine, LIGHT_TYPES, VILLAGE_TYPE } from "./engine.js";
+import { alertMessage } from "./messages.js";
 
 /** Most of a village: at least this share of its lights (and at least 5) dark or offline together (proposal). */
 export const VILLAGE_SHARE = 0.6;
@@ -14,7 +16,13 @@ const VILLAGE_MIN = 5;
  */
 export function createLightFeed(deps: { engine: AlertEngine; registry: Registry }) {
   const { engine, registry } = deps;
-  const ctx = (d: DeviceRecord, detail: string) => ({ family: "streetlight" as const, town: d.town, village: d.village, station: null, detail });
+  const ctx = (d: DeviceRecord, detail: Message | null) => ({
+    family: "streetlight" as const,
+    town: d.town,
+    village: d.village,
+    station: null,
+    detail,
+  });
   const villageId = (d: DeviceRecord) => `village:${d.town}/${d.village}`;
   const reviewVillage = (d: DeviceRecord, at: number) => {
     if (!d.village) return;
@@ -23,7 +31,7 @@ export function createLightFeed(deps: { engine: AlertEngine; registry: Registry 
     const share = lights.length ? out.length / lights.length : 0;
     const id = villageId(d);
     const current = engine.openFor(id, VILLAGE_TYPE);
-    const detail = `${out.length}/${lights.length} lights dark or offline`;
+    const detail = alertMessage("village_out", { out: out.length, lights: lights.length });
     if (!current && lights.length >= VILLAGE_MIN && share >= VILLAGE_SHARE) {
       const v = engine.observe(id, VILLAGE_TYPE, true, { family: "village", town: d.town, village: d.village, station: null, detail }, at);
       if (v)
@@ -50,7 +58,7 @@ export function createLightFeed(deps: { engine: AlertEngine; registry: Registry 
 
   return {
     /** A light's condition changed (from the streetlight monitor, or offline from presence). */
-    condition(deviceId: string, condition: string, detail: string, at: number) {
+    condition(deviceId: string, condition: string, detail: Message | null, at: number) {
       const d = registry.get(deviceId);
       if (d?.family !== "streetlight") return;
       for (const type of LIGHT_TYPES) {
@@ -80,7 +88,7 @@ export function createBlendingFeed(deps: { engine: AlertEngine; registry: Regist
       }
       for (const a of engine.list()) {
         if (a.family === "blender" && a.state !== "resolved" && !active.has(`${a.deviceId}\u0000${a.type}`)) {
-          engine.observe(a.deviceId, a.type, false, { family: "blender", town: a.town, village: null, station: a.station, detail: "cleared" }, at);
+          engine.observe(a.deviceId, a.type, false, { family: "blender", town: a.town, village: null, station: a.station, detail: null }, at);
         }
       }
     },

@@ -1,9 +1,10 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { topics } from "../../devices/index.js";
-import { type Lang, localizeDetail } from "../platform/i18n.js";
+import { type Catalogue, detailFields, type Lang, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
 import type { Alert, AlertEngine, HistoryEntry } from "./engine.js";
+import { alertMessage } from "./messages.js";
 import type { AlertStore } from "./store.js";
 
 export const ChannelInputSchema = z
@@ -16,7 +17,7 @@ export const ChannelInputSchema = z
     stations: z.array(z.string().min(1)).min(1).optional(),
     lang: z.enum(["zh", "en"]).optional(),
   })
-  .refine((c) => c.type === "mqtt" || !!c.url, "webhook, dingtalk and wecom channels need a url");
+  .refine((c) => c.type === "mqtt" || !!c.url, "hint_channel_url");
 export type Channel = z.infer<typeof ChannelInputSchema> & { id: string; createdAt: number };
 export const SilenceInputSchema = z
   .object({
@@ -26,7 +27,7 @@ export const SilenceInputSchema = z
     until: z.coerce.date(),
     reason: z.string().trim().min(1).max(500),
   })
-  .refine((s) => s.town || s.deviceId || s.type, "a silence names a town, a device or a type");
+  .refine((s) => s.town || s.deviceId || s.type, "hint_silence_scope");
 export type Silence = {
   id: string;
   town?: string | undefined;
@@ -52,22 +53,6 @@ export type Delivery = {
 export type NotifierOptions = { groupMs: number; remindMs: number; maxAttempts: number; lang: Lang };
 export const DEFAULT_NOTIFY: NotifierOptions = { groupMs: 60_000, remindMs: 2 * 3600_000, maxAttempts: 8, lang: "zh" };
 
-const TYPE_ZH: Record<string, string> = {
-  dark: "不亮",
-  day_burner: "白天亮灯",
-  energy_limited: "电量不足",
-  charge_fault: "充电故障",
-  cycling: "频繁开关",
-  offline: "离线",
-  moved: "位置移动",
-  dim_mismatch: "功率异常",
-  village_outage: "整村停亮",
-  out_of_tolerance: "配料超差",
-  stalled: "设备卡停",
-  hopper_low: "料仓不足",
-  behind_schedule: "订单落后",
-};
-
 /**
  * Sends alerts to the channels that cover their town or station: new alerts of one scope that start close
  * together go out as one message; a reminder repeats what is still unacknowledged; a note follows a resolution.
@@ -79,6 +64,8 @@ export function createNotifier(deps: {
   store: AlertStore;
   clock: () => number;
   log: Logger;
+  /** Renders the messages in each channel's language (src/messages.ts). */
+  messages: Catalogue;
   options?: Partial<NotifierOptions>;
   publish: (topic: string, body: unknown) => Promise<void>;
   metrics?: { sent: (type: string) => void; failed: (type: string) => void };
@@ -123,22 +110,19 @@ export function createNotifier(deps: {
   engine.events.on("change", onChange);
 
   const lang = (c: Channel) => c.lang ?? o.lang;
-  const fmtTime = (t: number) => new Date(t + 8 * 3600_000).toISOString().slice(5, 16).replace("T", " ");
-  const line = (a: Alert, l: Lang) => {
-    const where = [a.town, a.village, a.station].filter(Boolean).join(" ");
-    return l === "zh"
-      ? `- 【${TYPE_ZH[a.type] ?? a.type}】${where} ${a.deviceId}：${localizeDetail("zh", a.detail)}（${fmtTime(a.since)} 起）`
-      : `- [${a.type}] ${where} ${a.deviceId}: ${a.detail} (since ${fmtTime(a.since)} UTC+8)`;
-  };
-  const title = (kind: Delivery["kind"], n: number, l: Lang) =>
-    l === "zh"
-      ? { fired: `新告警 ${n} 条`, resolved: `已恢复 ${n} 条`, reminder: `仍未确认的告警 ${n} 条`, digest: "今晨路灯简报" }[kind]
-      : {
-          fired: `${n} new alert(s)`,
-          resolved: `${n} alert(s) resolved`,
-          reminder: `${n} alert(s) still unacknowledged`,
-          digest: "Morning streetlight digest",
-        }[kind];
+  const render = (c: Channel) => deps.messages.in(lang(c));
+  const line = (a: Alert): Message =>
+    alertMessage("alert_line", {
+      type: a.type,
+      where: [a.town, a.village, a.station].filter(Boolean).join(" "),
+      deviceId: a.deviceId,
+      detail: a.detail,
+      since: new Date(a.since).toISOString(),
+    });
+  const title = (kind: Delivery["kind"], count: number): Message =>
+    kind === "digest"
+      ? alertMessage("digest_title", {})
+      : alertMessage(kind === "fired" ? "alerts_fired" : kind === "resolved" ? "alerts_resolved" : "alerts_reminder", { count });
 
   async function send(c: Channel, d: Delivery, alerts: Alert[]): Promise<void> {
     const heading = d.text.split("\n")[0] ?? "";
@@ -165,7 +149,7 @@ export function createNotifier(deps: {
           village: a.village,
           station: a.station,
           since: new Date(a.since).toISOString(),
-          detail: a.detail,
+          ...detailFields(render(c), a.detail),
         })),
       };
       const ts = String(clock());
@@ -199,7 +183,7 @@ export function createNotifier(deps: {
           severity: a.severity,
           state: a.state,
           since: new Date(a.since).toISOString(),
-          detail: a.detail,
+          ...detailFields(render(c), a.detail),
           kind: d.kind,
         });
     }
@@ -223,8 +207,8 @@ export function createNotifier(deps: {
     await store.putDelivery(d.id, c.id, d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
   }
 
-  const enqueue = (c: Channel, kind: Delivery["kind"], alerts: Alert[], text?: string) => {
-    const l = lang(c);
+  const enqueue = (c: Channel, kind: Delivery["kind"], alerts: Alert[], text?: Message) => {
+    const r = render(c);
     const d: Delivery = {
       id: randomUUID(),
       channelId: c.id,
@@ -235,7 +219,7 @@ export function createNotifier(deps: {
       lastError: null,
       createdAt: clock(),
       sentAt: null,
-      text: text ?? [`### ${title(kind, alerts.length, l)}`, ...alerts.map((a) => line(a, l))].join("\n"),
+      text: text ? r(text) : [`### ${r(title(kind, alerts.length))}`, ...alerts.map((a) => r(line(a)))].join("\n"),
     };
     return deliver(c, d, alerts);
   };
@@ -316,15 +300,13 @@ export function createNotifier(deps: {
     },
     /** What it holds in memory (each bounded: see the declarations above). */
     held: () => ({ pending: pending.size, reminders: lastReminder.size, silences: silences.length, retries: retries.length }),
-    /** Stops following the engine (deliveries under way belong to tick() and sendText(), whose callers wait for them). */
+    /** Stops following the engine (deliveries under way belong to tick() and sendMessage(), whose callers wait for them). */
     stop() {
       engine.events.off("change", onChange);
     },
-    /** A message of free text to the channels covering a town (the morning digest). */
-    async sendText(town: string, kind: Delivery["kind"], text: (l: Lang) => string, alerts: Alert[]) {
-      await Promise.all(
-        channels.filter((c) => (!c.towns && !c.stations) || c.towns?.includes(town)).map((c) => enqueue(c, kind, alerts, text(lang(c)))),
-      );
+    /** A message of its own to the channels covering a town (the morning digest), in each channel's language. */
+    async sendMessage(town: string, kind: Delivery["kind"], message: Message, alerts: Alert[]) {
+      await Promise.all(channels.filter((c) => (!c.towns && !c.stations) || c.towns?.includes(town)).map((c) => enqueue(c, kind, alerts, message)));
     },
   };
 }

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import type { Principal } from "../access/api-keys.js";
-import { notFound } from "../http/errors.js";
-import { errors, eventStream, IsoTime, NoContent, withExample } from "../http/schemas.js";
+import { errors, eventStream, IsoTime, MessageCode, MessageParams, NoContent, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
-import { type Lang, localizeDetail } from "../platform/i18n.js";
+import { notFound } from "../platform/errors.js";
+import { type Catalogue, detailFields, type Lang, type Message } from "../platform/i18n.js";
 import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 
@@ -28,7 +28,9 @@ const EXAMPLE_ALERT = {
   town: "来苏镇",
   village: "梳妆台村",
   station: null,
-  detail: "应亮灯但负载功率 0.0 W（预期 30 W）",
+  detail: "功率 0 W，应为 30 W",
+  detailCode: "lamp_power_low",
+  detailParams: { w: 0, expectedW: 30 },
   assignee: "李师傅",
   suppressedBy: null,
   history: [
@@ -49,7 +51,9 @@ const AlertSchema = withExample(
     town: z.string().nullable(),
     village: z.string().nullable(),
     station: z.string().nullable(),
-    detail: z.string(),
+    detail: z.string().describe("What the rule saw, in the reader's language"),
+    detailCode: MessageCode.nullable(),
+    detailParams: MessageParams.nullable(),
     assignee: z.string().nullable(),
     suppressedBy: z.string().nullable().describe("Not notified: held back by another alert or a silence"),
     history: z.array(
@@ -58,6 +62,8 @@ const AlertSchema = withExample(
         who: z.string(),
         action: z.enum(["fired", "acknowledged", "resolved", "assigned", "commented", "reopened"]),
         text: z.string().optional(),
+        textCode: MessageCode.optional().describe("When the system wrote the entry: its message's code (`text` is in the reader's language)"),
+        textParams: MessageParams.optional(),
       }),
     ),
   }),
@@ -91,23 +97,30 @@ const Silence = {
   by: z.string(),
 };
 const EXAMPLE_SILENCE = { id: "e2f4a6b8-1c3d-4e5f-8a9b-0c1d2e3f4a5b", town: "来苏镇", reason: "线路检修", by: "admin" };
-/** An alert as a reader sees it: times as ISO, the rules' details in the reader's language. */
-const view = (a: Alert, lang: Lang) => ({
+/**
+ * An alert as a reader sees it: times as ISO; what the system said (the detail, its history entries) as text in the
+ * reader's language, with the code and parameters beside it (`detailCode`, `detailParams`; `textCode`, `textParams`).
+ */
+const view = (a: Alert, render: (m: Message) => string) => ({
   ...a,
-  detail: localizeDetail(lang, a.detail),
+  ...detailFields(render, a.detail),
   since: iso(a.since),
   resolvedAt: iso(a.resolvedAt),
-  history: a.history.map((h) => ({ ...h, at: iso(h.at), ...(h.who === "system" && h.text ? { text: localizeDetail(lang, h.text) } : {}) })),
+  history: a.history.map(({ message, ...h }) => ({
+    ...h,
+    at: iso(h.at),
+    ...(message ? { text: render(message), textCode: message.code, textParams: message.params } : {}),
+  })),
 });
 /** A technician limited to towns sees those towns' alerts; an operator limited to stations, those stations'. */
 const sees = (p: Principal | null, a: Alert) =>
   !!p && (!p.towns || (!!a.town && p.towns.includes(a.town))) && (!p.stations || (!!a.station && p.stations.includes(a.station)));
 
-export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier }) {
-  const { engine, notifier } = deps;
+export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier; messages: Catalogue }) {
+  const { engine, notifier, messages } = deps;
   const visible = async (p: Principal | null, id: string) => {
     const a = await engine.find(id);
-    if (!a || !sees(p, a)) throw notFound(`alert ${id}`);
+    if (!a || !sees(p, a)) throw notFound("alert", id);
     return a;
   };
   const who = (p: Principal | null) => p?.name ?? "unknown";
@@ -117,7 +130,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     fn: (id: string, by: string) => Promise<Alert | undefined>,
   ) => {
     await visible(req.principal, req.params.id);
-    return view((await fn(req.params.id, who(req.principal))) as Alert, req.lang);
+    return view((await fn(req.params.id, who(req.principal))) as Alert, messages.in(req.lang));
   };
 
   app.get(
@@ -150,7 +163,8 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       const p = req.principal;
       // open alerts from memory, resolved ones from the store: the reader's limits go into the query, so `limit` holds
       const alerts = (await engine.query({ ...req.query, towns: p?.towns, stations: p?.stations })).filter((a) => sees(p, a));
-      return { alerts: alerts.map((a) => view(a, req.lang)) };
+      const render = messages.in(req.lang);
+      return { alerts: alerts.map((a) => view(a, render)) };
     },
   );
   app.get(
@@ -166,7 +180,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         response: { 200: AlertSchema, ...errors(404) },
       },
     },
-    async (req) => view(await visible(req.principal, req.params.id), req.lang),
+    async (req) => view(await visible(req.principal, req.params.id), messages.in(req.lang)),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
@@ -254,7 +268,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     async (req, reply) => {
       const stream = openEventStream(req, reply);
       const onChange = (a: Alert) => {
-        if (sees(req.principal, a)) stream.send("alert", view(a, req.lang));
+        if (sees(req.principal, a)) stream.send("alert", view(a, messages.in(req.lang)));
       };
       engine.events.on("change", onChange);
       stream.onClose(() => engine.events.off("change", onChange));
@@ -328,7 +342,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
       },
     },
     async (req, reply) => {
-      if (!(await notifier.removeChannel(req.params.id))) throw notFound(`channel ${req.params.id}`);
+      if (!(await notifier.removeChannel(req.params.id))) throw notFound("channel", req.params.id);
       return reply.status(204).send();
     },
   );

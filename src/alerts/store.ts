@@ -1,5 +1,6 @@
+import { storedMessage } from "../platform/i18n.js";
 import type { Db, Migration } from "../storage/duckdb.js";
-import type { Alert, AlertQuery } from "./engine.js";
+import type { Alert, AlertQuery, HistoryEntry } from "./engine.js";
 
 export const ALERTS_MIGRATION: Migration = {
   version: 5,
@@ -22,9 +23,9 @@ export function alertStore(db: Db) {
   const put = (table: string, id: string, body: unknown) =>
     db.run(`INSERT OR REPLACE INTO ${table} (id, body) VALUES (?, ?)`, [id, JSON.stringify(body)]);
   return {
-    openAlerts: () => all<Alert>("alerts", "WHERE state <> 'resolved'"),
+    openAlerts: async () => (await all<StoredAlert>("alerts", "WHERE state <> 'resolved'")).map(fromStored),
     getAlert: async (id: string): Promise<Alert | undefined> =>
-      (await db.all<{ body: string }>("SELECT body FROM alerts WHERE id = ?", [id])).map((r) => JSON.parse(r.body) as Alert)[0],
+      (await db.all<{ body: string }>("SELECT body FROM alerts WHERE id = ?", [id])).map((r) => fromStored(JSON.parse(r.body) as StoredAlert))[0],
     /** Resolved alerts matching `q`, newest first (the engine's query: AlertQuery's filters, the reader's limits too). */
     async resolvedAlerts(q: AlertQuery): Promise<Alert[]> {
       if (q.towns?.length === 0 || q.stations?.length === 0) return [];
@@ -52,7 +53,7 @@ export function alertStore(db: Db) {
         `SELECT body FROM alerts WHERE ${where.join(" AND ")} ORDER BY CAST(json_extract(body, '$.since') AS BIGINT) DESC LIMIT ${Math.trunc(q.limit)}`,
         params,
       );
-      return rows.map((r) => JSON.parse(r.body) as Alert);
+      return rows.map((r) => fromStored(JSON.parse(r.body) as StoredAlert));
     },
     putAlert: (a: Alert) => db.run("INSERT OR REPLACE INTO alerts (id, state, body) VALUES (?, ?, ?)", [a.id, a.state, JSON.stringify(a)]),
     channels: <T>() => all<T>("channels"),
@@ -71,3 +72,17 @@ export function alertStore(db: Db) {
   };
 }
 export type AlertStore = ReturnType<typeof alertStore>;
+
+/** An alert as a row may hold it: rows written before messages were data have English text for the detail and the system's history. */
+type StoredAlert = Omit<Alert, "detail" | "history"> & { detail: unknown; history: (HistoryEntry & { text?: unknown })[] };
+function fromStored(a: StoredAlert): Alert {
+  return {
+    ...a,
+    detail: storedMessage(a.detail),
+    history: a.history.map((h) =>
+      h.who === "system" && h.message === undefined && typeof h.text === "string"
+        ? { at: h.at, who: h.who, action: h.action, message: storedMessage(h.text) ?? undefined }
+        : h,
+    ),
+  };
+}

@@ -9,6 +9,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { CommandBus } from "../transport/command-bus.js";
 import { evaluateBatch } from "./batch.js";
+import { type BlendingMessage, blendingMessage as msg } from "./messages.js";
 import type { Progress } from "./progress.js";
 import { isWorking } from "./schedule.js";
 import type { Blending } from "./service.js";
@@ -31,7 +32,7 @@ export type Condition = {
   /** hopper_low: which hopper. */
   material?: string;
   since: string;
-  detail: string;
+  detail: BlendingMessage;
 };
 
 type MachineState = {
@@ -262,7 +263,7 @@ export function createBlendingMonitor(deps: {
             station: st,
             machineId: d.id,
             since: iso(presence.get(d.id)?.since ?? now),
-            detail: "offline during working hours",
+            detail: msg("machine_offline_in_hours", {}),
           });
         }
         const lb = lastBatches.get(d.id);
@@ -273,7 +274,10 @@ export function createBlendingMonitor(deps: {
             machineId: d.id,
             orderId: lb.orderId,
             since: iso(lb.endedAt ?? now),
-            detail: `batch ${lb.batchId}: ${lb.evaluation.outOfTolerance.map((c) => `${c} ${lb.evaluation?.deviation[c]?.kg} kg`).join(", ")}`,
+            detail: msg("batch_out_of_tolerance", {
+              batchId: lb.batchId,
+              deviations: lb.evaluation.outOfTolerance.map((c) => ({ material: c, kg: lb.evaluation?.deviation[c]?.kg ?? 0 })),
+            }),
           });
         }
         if (!m) continue;
@@ -283,7 +287,7 @@ export function createBlendingMonitor(deps: {
             station: st,
             machineId: d.id,
             since: iso(m.scaleMovedAt),
-            detail: `running, scale at ${m.scaleKg} kg without change for ${Math.round((m.ts - m.scaleMovedAt) / 1000)} s`,
+            detail: msg("scale_still", { kg: m.scaleKg, seconds: Math.round((m.ts - m.scaleMovedAt) / 1000) }),
           });
         }
         for (const [code, since] of m.lowSince) {
@@ -293,7 +297,7 @@ export function createBlendingMonitor(deps: {
             machineId: d.id,
             material: code,
             since: iso(since),
-            detail: `${code}: ${m.hopperKg[code]} kg, refill below ${Math.round(refillLevel(d.id, code))} kg`,
+            detail: msg("hopper_below_refill", { material: code, kg: m.hopperKg[code] ?? 0, refillKg: Math.round(refillLevel(d.id, code)) }),
           });
         }
       }
@@ -307,7 +311,7 @@ export function createBlendingMonitor(deps: {
             orderId: o.id,
             ...(o.machineId ? { machineId: o.machineId } : {}),
             since: iso(now),
-            detail: `projected finish ${p.eta} after the due date ${o.dueDate}`,
+            detail: p.eta ? msg("finish_after_due", { eta: p.eta, dueDate: o.dueDate }) : msg("past_due_idle", { dueDate: o.dueDate }),
           });
       }
       return out;

@@ -1,19 +1,21 @@
 import { z } from "zod";
 import { DeviceIdSchema, RecipeCommandSchema } from "../../devices/index.js";
 import type { Principal } from "../access/api-keys.js";
-import { ApiError, invalid, notFound } from "../http/errors.js";
-import { csvContent, DateOnly, errors, eventStream, IsoTime, withExample } from "../http/schemas.js";
+import { csvContent, DateOnly, errors, eventStream, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
+import { chinaTime } from "../platform/clock.js";
 import { csvCell } from "../platform/csv.js";
-import { localizeDetail } from "../platform/i18n.js";
+import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
+import { type Catalogue, detailFields, type Message } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
+import { blendingMessage } from "./messages.js";
 import type { BlendingMonitor } from "./monitor.js";
 import { WorkingHoursSchema } from "./schedule.js";
 import { type Blending, gradeError } from "./service.js";
 import { CROPS, recommend, soilSupplyFromTest } from "./soil.js";
 import { formatGrade, type Grade, parseGrade } from "./solver.js";
-import type { BatchRecord, BlendingStore, Order } from "./store.js";
+import type { BatchRecord, BlendingStore, Order as OrderRecord } from "./store.js";
 
 const OPS = ["admin", "operator"] as const;
 const READ = ["admin", "operator", "technician"] as const;
@@ -204,17 +206,19 @@ const BlendingCondition = z.object({
   orderId: z.string().optional(),
   material: z.string().optional().describe("hopper_low: which hopper"),
   since: IsoTime,
-  detail: z.string(),
+  detail: z.string().describe("In the reader's language"),
+  detailCode: MessageCode.nullable(),
+  detailParams: MessageParams.nullable(),
 });
 
 /** An operator limited to stations sees only theirs. */
 const canSee = (p: Principal | null, station: string) => !p?.stations || p.stations.includes(station);
 
-export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore }) {
-  const { blending, monitor, store } = deps;
+export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue }) {
+  const { blending, monitor, store, messages } = deps;
   const visibleOrder = async (p: Principal | null, id: string) => {
     const o = await blending.order(id);
-    if (!o || !canSee(p, o.station)) throw notFound(`order ${id}`);
+    if (!o || !canSee(p, o.station)) throw notFound("order", id);
     return o;
   };
 
@@ -302,7 +306,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req) => {
       const grade = parseGrade(req.body.grade);
-      if (!grade) throw invalid(`"${req.body.grade}" is not a grade like 15-15-15`);
+      if (!grade) throw invalid(blendingMessage("grade_format", { grade: req.body.grade }));
       const r = blending.solveFor(grade, req.body.materials, req.body.trace ?? {}, req.body.station);
       if (!r.ok) throw gradeError(r);
       return { grade: formatGrade(r.grade), kgPerTonne: r.kgPerTonne };
@@ -333,7 +337,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
                 .optional(),
               station: z.string().optional(),
             })
-            .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "give soilSupplyKgPerMu or soilTest, one of them"),
+            .refine((b) => (b.soilSupplyKgPerMu ? !b.soilTest : !!b.soilTest), "hint_soil_one_of"),
           { crop: "rice", targetYieldKgPerMu: 550, soilTest: { alkaliN: 120, olsenP: 15, availableK: 90 } },
         ),
         response: {
@@ -433,7 +437,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req) => {
       const f = await blending.formula(req.params.id);
-      if (!f) throw notFound(`formula ${req.params.id}`);
+      if (!f) throw notFound("formula", req.params.id);
       return f;
     },
   );
@@ -507,7 +511,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
             targetT: z.number().positive().max(100_000),
             bagKg: z.number().positive().max(1000).default(50),
             batchKg: z.number().positive().max(5000).default(1000),
-            dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD"),
+            dueDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date"),
             tolerances: z.record(z.string(), ToleranceSchema).optional(),
           }),
           {
@@ -523,7 +527,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req, reply) => {
-      if (!canSee(req.principal, req.body.station)) throw new ApiError(403, "forbidden", "error.forbidden", `station ${req.body.station}`);
+      if (!canSee(req.principal, req.body.station)) throw new DomainError("forbidden", errorMessage("forbidden", { station: req.body.station }));
       return reply.status(201).send(await blending.createOrder(req.body));
     },
   );
@@ -660,7 +664,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
             content: {
               "application/json": { schema: Batches },
               ...csvContent(
-                "批次号,订单号,设备,状态,开始时间,结束时间,时长(秒),袋数,目标重量(kg),实际重量(kg),各原料偏差(kg),实际养分 N-P2O5-K2O(%),是否合格,超差原料,保持次数\r\nB-0120,ORD-3F9A1C2B,QJ-BM-01,完成,2025-11-28T02:10:00.000Z,2025-11-28T02:15:00.000Z,300,20,urea:217.4; map:288.5,urea:217.9; map:288.1,urea:0.5; map:-0.4,15-15-15,合格,,0\r\n",
+                "批次号,订单号,设备,状态,开始时间,结束时间,时长(秒),袋数,目标重量(kg),实际重量(kg),各原料偏差(kg),实际养分 N-P2O5-K2O(%),是否合格,超差原料,保持次数\r\nB-0120,ORD-3F9A1C2B,QJ-BM-01,完成,2025-11-28 10:10,2025-11-28 10:15,300,20,urea:217.4; map:288.5,urea:217.9; map:288.1,urea:0.5; map:-0.4,15-15-15,合格,,0\r\n",
               ),
             },
           },
@@ -670,10 +674,10 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req, reply) => {
       const o = await visibleOrder(req.principal, req.params.id);
-      const batches = (await store.batchesOf(o.id)).map(view);
-      if (req.query.format === "json") return { orderId: o.id, batches };
+      const records = await store.batchesOf(o.id);
+      if (req.query.format === "json") return { orderId: o.id, batches: records.map(view) };
       reply.header("content-type", "text/csv; charset=utf-8").header("content-disposition", `attachment; filename="${o.id}-batches.csv"`);
-      return `\uFEFF${toCsv(batches)}`;
+      return `\uFEFF${toCsv(records, messages.in(req.lang))}`;
     },
   );
 
@@ -695,7 +699,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req, reply) => {
       const wanted = (station: string) => canSee(req.principal, station) && (!req.query.station || station === req.query.station);
       const stream = openEventStream(req, reply);
-      const onProgress = (orderId: string, p: unknown, o: Order) => {
+      const onProgress = (orderId: string, p: unknown, o: OrderRecord) => {
         if (wanted(o.station)) stream.send("progress", { orderId, ...(p as object) });
       };
       monitor.events.on("progress", onProgress);
@@ -754,7 +758,9 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
                   machineId: "QJ-BM-01",
                   material: "kcl",
                   since: "2025-11-28T03:20:00.000Z",
-                  detail: "料仓 kcl 剩余 180 kg，低于 300 kg",
+                  detail: "kcl 料仓 180 kg，低于补料线 300 kg",
+                  detailCode: "hopper_below_refill",
+                  detailParams: { material: "kcl", kg: 180, refillKg: 300 },
                 },
               ],
             },
@@ -766,7 +772,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req) => ({
       conditions: (await monitor.conditions(req.query.station))
         .filter((c) => canSee(req.principal, c.station))
-        .map((c) => ({ ...c, detail: localizeDetail(req.lang, c.detail) })),
+        .map((c) => ({ ...c, ...detailFields(messages.in(req.lang), c.detail) })),
     }),
   );
 }
@@ -794,8 +800,9 @@ function view(b: BatchRecord) {
   };
 }
 
-const STATE_ZH: Record<string, string> = { running: "进行中", held: "暂停(保持)", complete: "完成", aborted: "中止" };
-function toCsv(rows: ReturnType<typeof view>[]): string {
+/** The quality file: one row per batch, times in China time, states and verdicts in the reader's language; headers in Chinese. */
+function toCsv(records: BatchRecord[], render: (m: Message) => string): string {
+  const rows = records.map(view);
   const header = [
     "批次号",
     "订单号",
@@ -819,14 +826,15 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
           .map(([c, v]) => `${c}:${v}`)
           .join("; ")
       : "";
-  const lines = rows.map((r) =>
+  const time = (t: number | null) => (t === null ? "" : chinaTime(t));
+  const lines = rows.map((r, i) =>
     [
       r.batchId,
       r.orderId,
       r.machineId,
-      STATE_ZH[r.state] ?? r.state,
-      r.startedAt,
-      r.endedAt,
+      render(blendingMessage("batch_state", { state: r.state })),
+      time(records[i]?.startedAt ?? null),
+      time(records[i]?.endedAt ?? null),
       r.durationS,
       r.bags,
       kg(r.targetKg),
@@ -837,7 +845,7 @@ function toCsv(rows: ReturnType<typeof view>[]): string {
             .join("; ")
         : "",
       r.actualGrade ? `${r.actualGrade.n}-${r.actualGrade.p2o5}-${r.actualGrade.k2o}` : "",
-      r.inTolerance === null ? "" : r.inTolerance ? "合格" : "超差",
+      r.inTolerance === null ? "" : render(blendingMessage("batch_in_tolerance", { ok: r.inTolerance })),
       r.outOfTolerance.join("; "),
       r.heldCount,
     ]

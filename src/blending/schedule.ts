@@ -1,17 +1,18 @@
 import { z } from "zod";
+import { chinaDayEnd, chinaMidnight, chinaWeekday, DAY_MS } from "../platform/clock.js";
 
 /**
  * A station's working hours, in China time (UTC+8, no daylight saving). Default: 08:00–12:00 and
  * 13:30–17:00, every day: a 7.5 h shift, which is what 90 t/day at 12 t/h takes (DOMAIN.md §1).
  */
-const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM, 00:00–23:59");
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "hint_hhmm");
 export const WorkingHoursSchema = z.object({
   periods: z
     .array(z.tuple([HHMM, HHMM]))
     .min(1)
     .max(6)
-    .refine((ps) => ps.every(([a, b]) => a < b), "each period must end after it starts")
-    .refine((ps) => ps.every((p, i) => i === 0 || (ps[i - 1]?.[1] ?? "") <= p[0]), "periods must be in order and not overlap"),
+    .refine((ps) => ps.every(([a, b]) => a < b), "hint_period_order")
+    .refine((ps) => ps.every((p, i) => i === 0 || (ps[i - 1]?.[1] ?? "") <= p[0]), "hint_periods_overlap"),
   /** ISO weekdays: 1 = Monday … 7 = Sunday. */
   days: z.array(z.number().int().min(1).max(7)).min(1).max(7).default([1, 2, 3, 4, 5, 6, 7]),
 });
@@ -24,12 +25,11 @@ export const DEFAULT_HOURS: WorkingHours = {
   days: [1, 2, 3, 4, 5, 6, 7],
 };
 
-const TZ_MS = 8 * 3600_000;
-const DAY = 86_400_000;
+const DAY = DAY_MS;
 const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
-/** Local midnight (UTC+8) of the day containing t, as an epoch ms. */
-const localMidnight = (t: number) => Math.floor((t + TZ_MS) / DAY) * DAY - TZ_MS;
-const isoWeekday = (midnight: number) => ((new Date(midnight + TZ_MS).getUTCDay() + 6) % 7) + 1;
+/** China midnight of the day containing t, as an epoch ms. */
+const localMidnight = chinaMidnight;
+const isoWeekday = chinaWeekday;
 
 /** Working intervals of one local day. */
 function intervals(midnight: number, h: WorkingHours): [number, number][] {
@@ -84,5 +84,5 @@ export function subtractWorkingTime(to: number, ms: number, h: WorkingHours): nu
 
 /** End of a due date (YYYY-MM-DD, China time): the order is on schedule if it finishes by then. */
 export function endOfLocalDay(date: string): number {
-  return Date.parse(`${date}T00:00:00+08:00`) + DAY - 1;
+  return chinaDayEnd(date);
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { RecipeCommand } from "../../devices/index.js";
-import { conflict, invalid, notFound } from "../http/errors.js";
+import { conflict, invalid, notFound } from "../platform/errors.js";
 import type { Registry } from "../registry/registry.js";
 import type { CommandBus } from "../transport/command-bus.js";
 import { defaultTolerance, type Tolerance } from "./batch.js";
 import { BUILTIN_MATERIALS, type Material } from "./materials.js";
+import { blendingMessage as msg } from "./messages.js";
 import { computeProgress, type Progress } from "./progress.js";
 import { DEFAULT_HOURS, type WorkingHours } from "./schedule.js";
 import { formatGrade, type Grade, parseGrade, type SolveResult, solve, type TraceTarget } from "./solver.js";
@@ -48,7 +49,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     const cat = catalog(station);
     const wanted = codes ?? [...DEFAULT_MATERIALS, ...traceCarriers(cat, trace)];
     const unknown = wanted.filter((c) => !cat.has(c));
-    if (unknown.length > 0) return { ok: false, reason: `unknown material: ${unknown.join(", ")}` };
+    if (unknown.length > 0) return { ok: false, reason: msg("materials_unknown", { materials: unknown }) };
     return solve(
       grade,
       wanted.map((c) => cat.get(c) as Material),
@@ -114,8 +115,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     },
     materials: (station?: string) => [...catalog(station).values()],
     async addMaterial(station: string | undefined, m: Material) {
-      if (BUILTIN_MATERIALS.some((b) => b.code === m.code) && !station)
-        throw conflict(`${m.code} is a built-in material; add it for a station to redefine it there`);
+      if (BUILTIN_MATERIALS.some((b) => b.code === m.code) && !station) throw conflict(msg("material_builtin", { material: m.code }));
       await store.putMaterial(station ?? "", m);
       const i = custom.findIndex((c) => c.station === (station ?? "") && c.code === m.code);
       if (i >= 0) custom.splice(i, 1);
@@ -137,7 +137,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       station?: string | undefined;
     }) {
       const grade = parseGrade(input.grade);
-      if (!grade) throw invalid(`"${input.grade}" is not a grade like 15-15-15`);
+      if (!grade) throw invalid(msg("grade_format", { grade: input.grade }));
       const trace = input.trace ?? {};
       const r = solveFor(grade, input.materials, trace, input.station);
       if (!r.ok) throw gradeError(r);
@@ -177,9 +177,9 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
         tolerances?: Record<string, Tolerance> | undefined;
       },
     ) {
-      if (!stations.has(input.station)) throw invalid(`station ${input.station} is not registered (POST /api/v1/stations)`);
+      if (!stations.has(input.station)) throw invalid(msg("station_unknown", { station: input.station }));
       const f = await findFormula(input.formulaId);
-      if (!f) throw invalid(`formula ${input.formulaId} does not exist`);
+      if (!f) throw invalid(msg("formula_unknown", { formulaId: input.formulaId }));
       const now = clock();
       const o: Order = {
         ...input,
@@ -198,29 +198,29 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     /** Sends the recipe to a machine of the order's station (retained, so a machine that reconnects gets it) and marks the order running. */
     async start(orderId: string, machineId: string) {
       const o = await find(orderId);
-      if (!o) throw notFound(`order ${orderId}`);
-      if (o.state === "finished") throw conflict(`order ${orderId} is finished`);
+      if (!o) throw notFound("order", orderId);
+      if (o.state === "finished") throw conflict(msg("order_finished", { orderId }));
       const m = registry.get(machineId);
-      if (m?.family !== "blender") throw invalid(`${machineId} is not a registered blending machine`);
-      if (m?.station !== o.station) throw invalid(`${machineId} belongs to station ${m.station}, not ${o.station}`);
+      if (m?.family !== "blender") throw invalid(msg("machine_not_blender", { machineId }));
+      if (m?.station !== o.station) throw invalid(msg("machine_other_station", { machineId, station: m.station, orderStation: o.station }));
       const busy = [...open.values()].find((x) => x.id !== o.id && x.machineId === machineId && x.state === "running");
-      if (busy) throw conflict(`${machineId} is running order ${busy.id}; pause or finish it first`);
+      if (busy) throw conflict(msg("machine_busy", { machineId, orderId: busy.id }));
       const f = inUse.get(o.formulaId);
-      if (!f) throw invalid(`formula ${o.formulaId} no longer exists`);
+      if (!f) throw invalid(msg("formula_unknown", { formulaId: o.formulaId }));
       const recipe = recipeFor(o, f);
       await bus.command("blender", machineId, "recipe", recipe, { retain: true });
       return { order: await setOrder(o, "running", machineId), recipe };
     },
     async pause(orderId: string) {
       const o = await find(orderId);
-      if (!o) throw notFound(`order ${orderId}`);
-      if (o.state !== "running" || !o.machineId) throw conflict(`order ${orderId} is ${o.state}, not running`);
+      if (!o) throw notFound("order", orderId);
+      if (o.state !== "running" || !o.machineId) throw conflict(msg("order_not_running", { orderId, state: o.state }));
       await bus.command("blender", o.machineId, "pause", { orderId });
       return setOrder(o, "paused");
     },
     async finish(orderId: string) {
       const o = await find(orderId);
-      if (!o) throw notFound(`order ${orderId}`);
+      if (!o) throw notFound("order", orderId);
       if (o.state === "finished") return o;
       if (o.machineId) {
         await bus.command("blender", o.machineId, "finish", { orderId });
@@ -233,7 +233,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       batches: { state: string; endedAt: number | null; actualKg: Record<string, number> | null; bags: number }[],
     ): Promise<Progress> {
       const o = await find(orderId);
-      if (!o) throw notFound(`order ${orderId}`);
+      if (!o) throw notFound("order", orderId);
       const done = batches
         .filter((b) => b.state === "complete" && b.endedAt !== null)
         .map((b) => ({ endedAt: b.endedAt as number, actualT: Object.values(b.actualKg ?? {}).reduce((s, x) => s + x, 0) / 1000, bags: b.bags }))
@@ -259,9 +259,11 @@ const traceCarriers = (cat: Map<string, Material>, trace: TraceTarget) =>
       .map((m) => m.code),
   );
 
+/** A grade the solver cannot make: why, and the richest grade of its ratio that can be (also in `details`, for a program). */
 export function gradeError(r: Extract<SolveResult, { ok: false }>) {
-  return invalid(r.richest ? `${r.reason}; the richest grade of this ratio that can be made is ${formatGrade(r.richest)}` : r.reason, {
-    reason: r.reason,
-    ...(r.richest ? { richest: formatGrade(r.richest) } : {}),
+  const richest = r.richest ? formatGrade(r.richest) : null;
+  return invalid(richest ? [r.reason, msg("grade_richest", { richest })] : r.reason, {
+    reason: r.reason.code,
+    ...(richest ? { richest } : {}),
   });
 }

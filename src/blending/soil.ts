@@ -1,3 +1,4 @@
+import { type BlendingMessage, blendingMessage } from "./messages.js";
 import type { Grade } from "./solver.js";
 
 /**
@@ -50,13 +51,13 @@ export function recommend(input: {
   efficiency?: Grade | undefined;
   /** The richest total % the station can blend for a ratio (from the solver). */
   richestTotal: (ratio: Grade) => number;
-}): Recommendation | { error: string } {
+}): Recommendation | { error: BlendingMessage } {
   const eff = input.efficiency ?? DEFAULT_EFFICIENCY;
   const up = UPTAKE[input.crop];
   const need = (k: keyof Grade) => Math.max(0, ((input.targetYieldKgPerMu / 100) * up[k] - input.soilSupplyKgPerMu[k]) / eff[k]);
   const nutrients = { n: round1(need("n")), p2o5: round1(need("p2o5")), k2o: round1(need("k2o")) };
   const total = nutrients.n + nutrients.p2o5 + nutrients.k2o;
-  if (total <= 0) return { error: "the soil supplies all the crop needs for this yield: no fertilizer is recommended" };
+  if (total <= 0) return { error: blendingMessage("soil_sufficient", {}) };
   const concentration = Math.min(TARGET_CONCENTRATION, Math.floor(input.richestTotal(nutrients)));
   // Whole-number grade points, as grades are sold; the rate then delivers the nutrients.
   const grade = {

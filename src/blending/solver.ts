@@ -1,4 +1,5 @@
 import { type Material, NUTRIENTS, type Nutrient, primaryNutrient } from "./materials.js";
+import { type BlendingMessage, blendingMessage as msg } from "./messages.js";
 
 /**
  * Kilograms of each material per tonne of a grade N-P2O5-K2O (DOMAIN.md §3, "Solving a tonne of
@@ -11,7 +12,9 @@ import { type Material, NUTRIENTS, type Nutrient, primaryNutrient } from "./mate
 export type Grade = { n: number; p2o5: number; k2o: number };
 export type TraceTarget = Partial<Record<string, number>>; // element → % of the product, e.g. { Zn: 0.2 }
 
-export type SolveResult = { ok: true; kgPerTonne: Record<string, number>; grade: Grade } | { ok: false; reason: string; richest?: Grade | undefined };
+export type SolveResult =
+  | { ok: true; kgPerTonne: Record<string, number>; grade: Grade }
+  | { ok: false; reason: BlendingMessage; richest?: Grade | undefined };
 
 export function parseGrade(text: string): Grade | null {
   const m = /^(\d{1,2}(?:\.\d+)?)-(\d{1,2}(?:\.\d+)?)-(\d{1,2}(?:\.\d+)?)$/.exec(text.trim());
@@ -22,16 +25,16 @@ export const formatGrade = (g: Grade) => `${trim(g.n)}-${trim(g.p2o5)}-${trim(g.
 const trim = (x: number) => String(Math.round(x * 10) / 10);
 
 /** Solves the 3×3 (or smaller) system: kg of each supplier so that every needed nutrient is met. */
-function suppliersKg(grade: Grade, suppliers: Map<Nutrient, Material>): Map<string, number> | string {
+function suppliersKg(grade: Grade, suppliers: Map<Nutrient, Material>): Map<string, number> | BlendingMessage {
   const needed = NUTRIENTS.filter((nu) => grade[nu] > 0);
   const mats = needed.map((nu) => suppliers.get(nu));
   const missing = needed.filter((_, i) => !mats[i]);
-  if (missing.length > 0) return `no material supplies ${missing.map(label).join(", ")}`;
+  if (missing.length > 0) return msg("solve_no_supplier", { nutrients: missing });
   // A x = b, with A[i][j] = fraction of nutrient i in material j, b[i] = kg of nutrient i per tonne.
   const a = needed.map((nu) => mats.map((m) => (m as Material)[nu] / 100));
   const b = needed.map((nu) => grade[nu] * 10);
   const x = gaussSolve(a, b);
-  if (!x) return "the chosen materials cannot be combined into this grade";
+  if (!x) return msg("solve_no_combination", {});
   const out = new Map<string, number>();
   mats.forEach((m, i) => {
     if (m) out.set(m.code, x[i] ?? 0);
@@ -40,7 +43,7 @@ function suppliersKg(grade: Grade, suppliers: Map<Nutrient, Material>): Map<stri
   for (const nu of NUTRIENTS) {
     if (grade[nu] > 0) continue;
     const brought = [...out].reduce((s, [code, kg]) => s + (kg * (mats.find((m) => m?.code === code)?.[nu] ?? 0)) / 100, 0);
-    if (brought > 1e-6) return `the grade has no ${label(nu)}, but the materials bring ${Math.round(brought)} kg/t of it`;
+    if (brought > 1e-6) return msg("solve_unwanted_nutrient", { nutrient: nu, kgPerTonne: Math.round(brought) });
   }
   return out;
 }
@@ -51,23 +54,20 @@ export function solve(grade: Grade, materials: readonly Material[], trace: Trace
     const nu = primaryNutrient(m);
     if (!nu) continue;
     const prev = suppliers.get(nu);
-    if (prev) return { ok: false, reason: `choose one material for ${label(nu)}: both ${prev.code} and ${m.code} are given` };
+    if (prev) return { ok: false, reason: msg("solve_two_suppliers", { nutrient: nu, first: prev.code, second: m.code }) };
     suppliers.set(nu, m);
   }
   const filler = materials.find((m) => m.filler);
   const kg = suppliersKg(grade, suppliers);
-  if (typeof kg === "string") return { ok: false, reason: kg };
+  if (!(kg instanceof Map)) return { ok: false, reason: kg };
   const negative = [...kg].filter(([, v]) => v < -1e-9);
   if (negative.length > 0) {
-    return {
-      ok: false,
-      reason: `${negative.map(([c]) => c).join(", ")} would be negative: another material already brings more than the grade allows`,
-    };
+    return { ok: false, reason: msg("solve_negative", { materials: negative.map(([c]) => c) }) };
   }
   for (const [element, pct] of Object.entries(trace)) {
     if (!pct) continue;
     const carrier = materials.find((m) => (m.trace[element as keyof typeof m.trace] ?? 0) > 0);
-    if (!carrier) return { ok: false, reason: `no material carries ${element}` };
+    if (!carrier) return { ok: false, reason: msg("solve_no_carrier", { element }) };
     kg.set(carrier.code, (kg.get(carrier.code) ?? 0) + (pct * 10) / ((carrier.trace[element as keyof typeof carrier.trace] ?? 1) / 100));
   }
   const used = [...kg.values()].reduce((a, b) => a + b, 0);
@@ -75,7 +75,7 @@ export function solve(grade: Grade, materials: readonly Material[], trace: Trace
   if (rest < -1e-6 || (rest > 1e-6 && !filler)) {
     return {
       ok: false,
-      reason: rest < 0 ? `the materials add up to ${Math.round(used)} kg per tonne, more than 1000` : "no filler material to make up the tonne",
+      reason: rest < 0 ? msg("solve_over_tonne", { kgPerTonne: Math.round(used) }) : msg("solve_no_filler", {}),
       richest: richest(grade, suppliers, used),
     };
   }
@@ -86,7 +86,7 @@ export function solve(grade: Grade, materials: readonly Material[], trace: Trace
 /** The richest grade of the same ratio: everything scales linearly with the grade except the trace carriers. */
 function richest(grade: Grade, suppliers: Map<Nutrient, Material>, used: number): Grade | undefined {
   const main = suppliersKg(grade, suppliers);
-  if (typeof main === "string") return undefined;
+  if (!(main instanceof Map)) return undefined;
   const mainKg = [...main.values()].reduce((a, b) => a + b, 0);
   const traceKg = used - mainKg;
   if (mainKg <= 0) return undefined;
@@ -114,5 +114,3 @@ function gaussSolve(a: number[][], b: number[]): number[] | null {
   }
   return m.map((row, i) => (row[n] ?? 0) / (row[i] ?? 1));
 }
-
-const label = (nu: Nutrient) => ({ n: "N", p2o5: "P2O5", k2o: "K2O" })[nu];

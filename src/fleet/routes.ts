@@ -1,14 +1,16 @@
 import { z } from "zod";
 import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
-import { conflict, invalid, notFound } from "../http/errors.js";
-import { errors, IsoTime, withExample } from "../http/schemas.js";
+import { errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { ALL_ROLES, inScope } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
+import { type Catalogue, detailFields, type Lang } from "../platform/i18n.js";
 import { parseDeviceCsv } from "../registry/csv-import.js";
+import { registryMessage } from "../registry/messages.js";
 import { BlenderInputSchema, DeviceInputSchema, type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
@@ -131,7 +133,9 @@ const Reject = z.object({
   clientId: z.string().nullable(),
   topic: z.string(),
   reason: z.string().describe(`Why: ${REJECT_REASONS.join(", ")} (docs/PROTOCOL.md)`),
-  detail: z.string(),
+  detail: z.string().describe("Why, in the reader's language"),
+  detailCode: MessageCode.nullable(),
+  detailParams: MessageParams.nullable(),
   payload: z.string(),
   payloadEncoding: z.enum(["utf8", "base64"]),
   payloadBytes: z.number().int(),
@@ -143,7 +147,9 @@ const EXAMPLE_REJECT = {
   clientId: "YC-LS-0001",
   topic: "streetlight/YC-LS-0001/telemetry",
   reason: "invalid",
-  detail: "battery.soc: Too big: expected number to be <=100",
+  detail: "battery.soc: too big: at most 100",
+  detailCode: "payload_invalid",
+  detailParams: { problems: [{ code: "issue_too_big", params: { path: "battery.soc", maximum: 100 } }] },
   payload: '{"ts":1764335100000,"battery":{"v":12.9,"soc":180,"tempC":14.5}}',
   payloadEncoding: "utf8" as const,
   payloadBytes: 64,
@@ -166,6 +172,8 @@ export function deviceRoutes(
     /** Closes a device's connection (after disabling or a new secret). */
     disconnect: (id: string) => void;
     clock: () => number;
+    /** Renders why each reject was rejected, in the reader's language. */
+    messages: Catalogue;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -190,9 +198,18 @@ export function deviceRoutes(
       fw: p?.fw ?? null,
     } as z.output<typeof DeviceSchema>;
   };
+  /** A reject as a reader sees it: why, in the reader's language, with the code and parameters beside. */
+  const rejectView = (lang: Lang) => {
+    const render = deps.messages.in(lang);
+    return (x: Awaited<ReturnType<RejectStore["rejectsFor"]>>["recent"][number]) => ({
+      ...x,
+      ...detailFields(render, x.detail),
+      receivedAt: new Date(x.receivedAt).toISOString(),
+    });
+  };
   const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
     const d = registry.get(id);
-    if (!d || !inScope(req.principal, d)) throw notFound(`device ${id}`);
+    if (!d || !inScope(req.principal, d)) throw notFound("device", id);
     return d;
   };
 
@@ -221,9 +238,8 @@ export function deviceRoutes(
     },
     async (req, reply) => {
       const result = await registry.register([req.body]);
-      if (!result.ok) throw conflict(`device ${req.body.id} is already registered`);
-      const [created] = result.created;
-      if (!created) throw conflict(`device ${req.body.id} was not registered`);
+      const [created] = result.ok ? result.created : [];
+      if (!created) throw alreadyExists("device", req.body.id);
       return reply.status(201).send(created);
     },
   );
@@ -252,9 +268,9 @@ export function deviceRoutes(
     },
     async (req, reply) => {
       const { devices, errors } = parseDeviceCsv(req.body, (id) => registry.get(id) !== undefined);
-      if (errors.length > 0) throw invalid(`${errors.length} row(s) have problems; nothing was imported`, { rows: errors });
+      if (errors.length > 0) throw rowsRejected(errors);
       const result = await registry.register(devices);
-      if (!result.ok) throw conflict(`already registered: ${result.duplicates.slice(0, 10).join(", ")}`);
+      if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));
       return reply.status(201).send({ created: result.created.length, devices: result.created });
     },
   );
@@ -340,14 +356,12 @@ export function deviceRoutes(
       const d = visible(req, req.params.id);
       const to = req.query.to?.getTime() ?? deps.clock() + 1;
       const from = req.query.from?.getTime() ?? to - 86_400_000;
-      if (!(from < to)) throw invalid("from must be before to");
+      if (!(from < to)) throw invalid(errorMessage("range_order", { from, to }));
       const measurement = `${d.family}_${req.query.kind}`;
       if (req.query.every) {
         const buckets = (to - from) / EVERY_MS[req.query.every];
         if (buckets > MAX_POINTS)
-          throw invalid(
-            `${Math.ceil(buckets)} ${req.query.every} buckets is too many; at most ${MAX_POINTS}: use a coarser every or a shorter range`,
-          );
+          throw invalid(registryMessage("too_many_buckets", { buckets: Math.ceil(buckets), every: req.query.every, max: MAX_POINTS }));
         const fields = req.query.fields
           ?.split(",")
           .map((f) => f.trim())
@@ -398,7 +412,7 @@ export function deviceRoutes(
     async (req) => {
       const d = visible(req, req.params.id);
       const r = await rejects.rejectsFor(d.id, req.query.limit);
-      return { deviceId: d.id, counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
+      return { deviceId: d.id, counts: r.counts, recent: r.recent.map(rejectView(req.lang)) };
     },
   );
 
@@ -435,7 +449,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const r = await rejects.rejectsFor(null, req.query.limit);
-      return { counts: r.counts, recent: r.recent.map((x) => ({ ...x, receivedAt: new Date(x.receivedAt).toISOString() })) };
+      return { counts: r.counts, recent: r.recent.map(rejectView(req.lang)) };
     },
   );
 
@@ -487,7 +501,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const secret = await registry.rotateSecret(req.params.id);
-      if (secret === undefined) throw notFound(`device ${req.params.id}`);
+      if (secret === undefined) throw notFound("device", req.params.id);
       deps.disconnect(req.params.id);
       return { id: req.params.id, secret };
     },
@@ -514,7 +528,7 @@ export function deviceRoutes(
       },
       async (req) => {
         const d = await registry.setDisabled(req.params.id, disabled);
-        if (!d) throw notFound(`device ${req.params.id}`);
+        if (!d) throw notFound("device", req.params.id);
         if (disabled) deps.disconnect(d.id);
         return view(d);
       },

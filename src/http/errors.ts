@@ -1,17 +1,41 @@
-import type { MessageKey } from "../platform/i18n.js";
+import type { ErrorKind } from "../platform/errors.js";
+import { messageMaker, type Vocabulary } from "../platform/i18n.js";
 
-/** An API error with a stable code; the handler in server.ts turns it into `{error:{code, message, details?}}`. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly messageKey: MessageKey,
-    readonly detail?: string,
-    readonly details?: unknown,
-  ) {
-    super(detail ?? code);
-  }
-}
-export const notFound = (what: string) => new ApiError(404, "not_found", "error.not_found", what);
-export const conflict = (what: string, details?: unknown) => new ApiError(409, "conflict", "error.conflict", what, details);
-export const invalid = (what: string, details?: unknown) => new ApiError(422, "validation", "error.validation", what, details);
+/** The status of each kind of domain error: the one place the domain's errors meet HTTP. */
+export const STATUS: Record<ErrorKind, number> = { invalid: 422, not_found: 404, conflict: 409, forbidden: 403, unauthorized: 401 };
+
+/** Problems of HTTP itself, before a route runs: the body could not be read, or the service failed. */
+export type HttpWords = {
+  bad_request: { reason: "json" | "empty_json" | "content_length" | "other" };
+  payload_too_large: { limitBytes: number };
+  unsupported_media_type: { type: string };
+  internal: Record<string, never>;
+};
+export const HTTP_WORDS: Vocabulary<HttpWords> = {
+  bad_request: {
+    zh: (p) =>
+      ({
+        json: "请求体不是有效的 JSON",
+        empty_json: "请求体为空，但 Content-Type 是 application/json",
+        content_length: "请求体长度与 Content-Length 不符",
+        other: "请求无法解析",
+      })[p.reason],
+    en: (p) =>
+      ({
+        json: "The body is not valid JSON",
+        empty_json: "The body is empty, but Content-Type is application/json",
+        content_length: "The body's size does not match Content-Length",
+        other: "The request could not be read",
+      })[p.reason],
+  },
+  payload_too_large: {
+    zh: (p, f) => `请求体过大（上限 ${f.num(p.limitBytes / 1048576)} MB）`,
+    en: (p, f) => `Request body too large (the limit is ${f.num(p.limitBytes / 1048576)} MB)`,
+  },
+  unsupported_media_type: {
+    zh: (p) => `不支持的内容类型 ${p.type || "（未指明）"}`,
+    en: (p) => `Unsupported content type ${p.type || "(none given)"}`,
+  },
+  internal: { zh: () => "服务器内部错误，请查看日志", en: () => "Internal error; see the service log" },
+};
+export const httpMessage = messageMaker<HttpWords>();

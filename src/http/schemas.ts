@@ -45,6 +45,11 @@ export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, typeo
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema])) as Record<S, typeof ErrorBodySchema>;
 }
 
+/** A message's code (stable: clients may branch on it) beside the text it was rendered to. */
+export const MessageCode = z.string();
+/** A message's parameters (the figures its text was written from). */
+export const MessageParams = z.record(z.string(), z.unknown());
+
 /** No body (204). */
 export const NoContent = z.undefined().describe("Done; no body");
 

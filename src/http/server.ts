@@ -11,9 +11,11 @@ import {
 } from "fastify-type-provider-zod";
 import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES, type Role } from "../access/roles.js";
-import { type Lang, langFromHeader, t } from "../platform/i18n.js";
+import { DomainError, errorMessage, notFound } from "../platform/errors.js";
+import { type Catalogue, type Lang, langFromHeader, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
-import { ApiError } from "./errors.js";
+import { issueMessage, type Where } from "../platform/validation.js";
+import { httpMessage, STATUS } from "./errors.js";
 import { documentRoute, finishDocument } from "./schemas.js";
 
 declare module "fastify" {
@@ -38,6 +40,13 @@ export type Api = FastifyInstance<
   ZodTypeProvider
 >;
 
+/** Fastify's own refusals of a body, by its error code. */
+const BAD_REQUEST: Record<string, "json" | "empty_json" | "content_length"> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: "json",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "empty_json",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content_length",
+};
+
 /** Every role (routes any signed-in caller may use). */
 export const ALL_ROLES: readonly Role[] = ROLES;
 
@@ -48,7 +57,10 @@ export async function createHttpServer(deps: {
   trustProxy: boolean;
   /** A whole request (headers and body) must arrive within this; a connection idle for twice this is closed. */
   requestTimeoutMs: number;
+  /** Renders every error's message in the caller's language (src/messages.ts). */
+  messages: Catalogue;
 }): Promise<Api> {
+  const { messages } = deps;
   const app = Fastify({
     loggerInstance: deps.log,
     // Quiet by default: errors are logged, requests are not.
@@ -65,10 +77,15 @@ export async function createHttpServer(deps: {
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest("principal", null);
   app.decorateRequest("lang", deps.lang);
+  const bodyLimit = app.initialConfig.bodyLimit ?? 1048576;
 
   app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  const lang = (req: FastifyRequest) => langFromHeader(req.headers["accept-language"], deps.lang);
+  /** The reader's language: `?lang=` where a client cannot set headers (EventSource), else Accept-Language, else AGRILUME_LANG. */
+  const lang = (req: FastifyRequest): Lang => {
+    const asked = (req.query as { lang?: unknown } | undefined)?.lang;
+    return asked === "zh" || asked === "en" ? asked : langFromHeader(req.headers["accept-language"], deps.lang);
+  };
 
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/api/") && !route.config?.roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);
@@ -80,43 +97,54 @@ export async function createHttpServer(deps: {
     if (!roles || roles === "public") return;
     const queryKey = req.routeOptions.config?.queryKey ? (req.query as { key?: unknown }).key : undefined;
     const principal = deps.apiKeys.verify(req.headers.authorization ?? (typeof queryKey === "string" ? `Bearer ${queryKey}` : undefined));
-    if (!principal) throw new ApiError(401, "unauthorized", "error.unauthorized");
-    if (!roles.includes(principal.role)) throw new ApiError(403, "forbidden", "error.forbidden", `needs one of: ${roles.join(", ")}`);
+    if (!principal) throw new DomainError("unauthorized", errorMessage("unauthorized", {}));
+    if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
     req.principal = principal;
   });
 
+  // The one error handler: a domain error's kind gives the status, its message is rendered in the caller's language;
+  // clients get `{error: {code, message, params?, details?}}`, never a stack trace.
+  const body = (req: FastifyRequest, m: Message, details?: unknown) => ({
+    error: {
+      code: m.code,
+      message: messages.render(lang(req), m),
+      ...(Object.keys(m.params).length > 0 ? { params: m.params } : {}),
+      ...(details !== undefined ? { details } : {}),
+    },
+  });
+  /** What fastify itself refused before a route ran. */
+  const refused = (req: FastifyRequest, status: number, err: unknown): Message => {
+    if (status === 404) return errorMessage("not_found", { what: "route", id: `${req.method} ${req.url.split("?")[0]}` });
+    if (status === 413) return httpMessage("payload_too_large", { limitBytes: bodyLimit });
+    if (status === 415) return httpMessage("unsupported_media_type", { type: String(req.headers["content-type"] ?? "") });
+    const code = String((err as { code?: unknown }).code ?? "");
+    return httpMessage("bad_request", { reason: err instanceof SyntaxError ? "json" : (BAD_REQUEST[code] ?? "other") });
+  };
   app.setErrorHandler((err, req, reply) => {
     // Refused before its body arrived (a 401 to an upload, say): close once answered, so a client that never finishes
     // the body does not hold the connection (V12).
     if (!req.raw.complete) reply.header("connection", "close");
-    const l = lang(req);
-    if (err instanceof ApiError) {
-      return reply.status(err.status).send({
-        error: {
-          code: err.code,
-          message: err.detail ? `${t(l, err.messageKey)}: ${err.detail}` : t(l, err.messageKey),
-          ...(err.details ? { details: err.details } : {}),
-        },
-      });
+    if (err instanceof DomainError) {
+      const render = messages.in(lang(req));
+      const details = typeof err.details === "function" ? err.details(render) : err.details;
+      return reply.status(STATUS[err.kind]).send(body(req, err.detail, details));
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const details = err.validation.map((v) => ({ path: `${err.validationContext ?? ""}${v.instancePath}`, message: v.message }));
-      return reply.status(400).send({
-        error: { code: "validation", message: `${t(l, "error.validation")}: ${details.map((d) => `${d.path} ${d.message}`).join("; ")}`, details },
-      });
+      const where = (err.validationContext ?? "body") as Where;
+      const problems = err.validation.map((v) => issueMessage(v, where));
+      return reply.status(400).send(body(req, errorMessage("validation", { problems })));
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
-    const message = err instanceof Error ? err.message : String(err);
     if (status >= 500) {
       req.log.error({ err, url: req.url }, "request failed");
-      return reply.status(500).send({ error: { code: "internal", message: t(l, "error.internal") } });
+      return reply.status(500).send(body(req, httpMessage("internal", {})));
     }
-    const code = status === 413 ? "payload_too_large" : status === 415 ? "unsupported_media_type" : status === 404 ? "not_found" : "bad_request";
-    return reply.status(status).send({ error: { code, message } });
+    return reply.status(status).send(body(req, refused(req, status, err)));
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: { code: "not_found", message: `${t(lang(req), "error.not_found")}: ${req.method} ${req.url.split("?")[0]}` } }),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const e = notFound("route", `${req.method} ${req.url.split("?")[0]}`);
+    return reply.status(STATUS[e.kind]).send(body(req, e.detail));
+  });
 
   await app.register(swagger, {
     openapi: {

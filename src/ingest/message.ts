@@ -1,4 +1,5 @@
 import type { ParsedTopic } from "../../devices/index.js";
+import type { Message } from "../platform/i18n.js";
 
 /**
  * What every transport turns a device's publish into. Nothing past the source knows whether
@@ -22,6 +23,6 @@ export type Verdict =
   /** Durably recorded as a reading: acknowledge. */
   | { outcome: "accepted"; seq: number }
   /** Durably recorded as a rejected message, kept for inspection: acknowledge, do not store as a reading. */
-  | { outcome: "rejected"; seq: number; reason: string; detail: string }
+  | { outcome: "rejected"; seq: number; reason: string; detail: Message }
   /** Not the device's to publish, or the device is flooding: do not acknowledge; the embedded broker disconnects it. */
   | { outcome: "refused"; reason: "not_own_topic" | "throttled" | "spool_full" };

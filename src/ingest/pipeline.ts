@@ -5,6 +5,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { StoredReading } from "../storage/telemetry-store.js";
 import type { InboundMessage, Verdict, VerdictCallback } from "./message.js";
+import { type IngestMessage, ingestMessage, rejectDetail } from "./messages.js";
 import type { Presence } from "./presence.js";
 import type { StoreWriter } from "./store-writer.js";
 import type { Wal } from "./wal.js";
@@ -65,7 +66,7 @@ export function createPipeline(deps: {
     device: DeviceRecord | null,
     family: Family | "unknown",
     reason: RejectReason,
-    detail: string,
+    detail: IngestMessage,
     done: VerdictCallback,
   ) {
     metrics.rejected.inc({ family, reason });
@@ -88,7 +89,7 @@ export function createPipeline(deps: {
           clientId: msg.clientId,
           topic: msg.topic.slice(0, 256),
           reason,
-          detail: detail.slice(0, 1000),
+          detail,
           payload: isText ? text : kept.toString("base64"),
           payloadEncoding: isText ? "utf8" : "base64",
           payloadBytes: msg.payload.byteLength,
@@ -143,16 +144,16 @@ export function createPipeline(deps: {
       metrics.refused.inc({ reason: "not_own_topic" });
       return done(undefined, { outcome: "refused", reason: "not_own_topic" });
     }
-    if (!topic.ok) return reject(msg, device, device?.family ?? "unknown", "bad_topic", topic.detail, done);
-    if (topic.kind === "cmd") return reject(msg, device, topic.family, "bad_topic", "devices do not publish on cmd/ topics", done);
-    if (!device) return reject(msg, null, topic.family, "unknown_device", `no device ${topic.deviceId} is registered`, done);
+    if (!topic.ok) return reject(msg, device, device?.family ?? "unknown", "bad_topic", rejectDetail(topic.detail), done);
+    if (topic.kind === "cmd") return reject(msg, device, topic.family, "bad_topic", ingestMessage("cmd_topic", {}), done);
+    if (!device) return reject(msg, null, topic.family, "unknown_device", ingestMessage("device_unknown", { deviceId: topic.deviceId }), done);
     if (device.family !== topic.family) {
-      return reject(msg, device, topic.family, "wrong_family", `${device.id} is registered as ${device.family}`, done);
+      return reject(msg, device, topic.family, "wrong_family", ingestMessage("device_family", { deviceId: device.id, family: device.family }), done);
     }
-    if (device.disabled) return reject(msg, device, device.family, "disabled", `${device.id} is disabled`, done);
+    if (device.disabled) return reject(msg, device, device.family, "disabled", ingestMessage("device_disabled", { deviceId: device.id }), done);
 
     const decoded = decodePayload(topic.family, topic.kind, msg.payload, msg.receivedAt, deps.maxPayloadBytes);
-    if (!decoded.ok) return reject(msg, device, device.family, decoded.reason, decoded.detail, done);
+    if (!decoded.ok) return reject(msg, device, device.family, decoded.reason, rejectDetail(decoded.detail), done);
 
     const kind = kindOf(topic.family, topic.kind);
     const payload = decoded.message.body as Record<string, unknown>;

@@ -1,3 +1,4 @@
+import { type Message, storedMessage } from "../platform/i18n.js";
 import type { Db, Migration } from "../storage/duckdb.js";
 
 /** Part of the state database's first version (rejected messages); later changes get versions of their own. */
@@ -20,7 +21,8 @@ export type RejectRecord = {
   clientId: string | null;
   topic: string;
   reason: string;
-  detail: string;
+  /** Why, as code and parameters (stored as JSON); a string is a detail written before messages were data (an old log's). */
+  detail: Message | string;
   payload: string;
   payloadEncoding: "utf8" | "base64";
   payloadBytes: number;
@@ -50,7 +52,7 @@ export function rejectStore(db: Db) {
               r.clientId,
               r.topic,
               r.reason,
-              r.detail,
+              typeof r.detail === "string" ? r.detail : JSON.stringify(r.detail),
               r.payload,
               r.payloadEncoding,
               r.payloadBytes,
@@ -68,7 +70,10 @@ export function rejectStore(db: Db) {
         ]);
       });
     },
-    async rejectsFor(deviceId: string | null, limit: number): Promise<{ counts: Record<string, number>; recent: RejectRecord[] }> {
+    async rejectsFor(
+      deviceId: string | null,
+      limit: number,
+    ): Promise<{ counts: Record<string, number>; recent: (Omit<RejectRecord, "detail"> & { detail: Message | null })[] }> {
       const key = deviceId ?? "";
       // One transaction, so the counts and the list are of the same moment (a store batch can land between two reads).
       const { counts, recent } = await db.tx(async (t) => ({
@@ -97,7 +102,7 @@ export function rejectStore(db: Db) {
           clientId: r.client_id,
           topic: r.topic,
           reason: r.reason,
-          detail: r.detail,
+          detail: storedMessage(r.detail),
           payload: r.payload,
           payloadEncoding: r.payload_encoding,
           payloadBytes: r.payload_bytes,

@@ -1,10 +1,152 @@
+import { chinaTime } from "./clock.js";
+
 /**
- * Text people read, in Chinese (default) and English. Keys are stable; API error bodies
- * carry the key as `code` so a client can translate it too.
+ * Text people read, in Chinese (the default) and English.
+ *
+ * What the service says is data: a message is a code with parameters (`{code: "lamp_power_low", params: {w: 0.3,
+ * expectedW: 30}}`). It is stored and sent as such, and rendered only where someone reads it, from one catalogue that
+ * combines every feature's vocabulary (src/messages.ts). Each language's text is written in that language from the
+ * parameters; nothing is translated from another language's sentence.
  */
 export type Lang = "zh" | "en";
+export const LANGS: readonly Lang[] = ["zh", "en"];
 
-const CATALOG = {
+/** A parameter: JSON, so a message can be stored and sent as it is. Instants are epoch milliseconds. */
+export type Param = string | number | boolean | null | readonly Param[] | { readonly [key: string]: Param | undefined };
+export type Params = { readonly [key: string]: Param | undefined };
+/** What someone will read, as data. */
+export type Message = { readonly code: string; readonly params: Params };
+
+/** Numbers, times and lists as one language writes them, and nested messages; a phrase is built with these. */
+export type Format = {
+  readonly lang: Lang;
+  /** At most `digits` decimals (default 1), no trailing zeros: `0.3`, `30`, `-12.5`. */
+  num(x: number, digits?: number): string;
+  /** An instant (epoch ms, or ISO 8601 as the API writes it) in China time: `2026-12-02 08:00`. */
+  time(t: number | string): string;
+  /** A list: `a、b、c` in Chinese, `a, b, c` in English. */
+  list(items: readonly string[]): string;
+  /** A message inside this one (a validation problem, a row of an import). */
+  render(m: Message): string;
+};
+
+/** How one code reads in each language, from its parameters. */
+export type Phrase<P> = { readonly zh: (p: P, f: Format) => string; readonly en: (p: P, f: Format) => string };
+/** A feature's words: `P` maps each code to its parameters' type; every code has both languages. */
+export type Vocabulary<P extends Record<string, Params>> = { readonly [C in keyof P]: Phrase<P[C]> };
+/** One of a vocabulary's messages, its parameters typed by its code. */
+export type MessageOf<P extends Record<string, Params>> = { [C in keyof P & string]: { readonly code: C; readonly params: P[C] } }[keyof P & string];
+
+/** Makes a feature's messages, typed: `lightMessage("lamp_power_low", { w: 0.3, expectedW: 30 })`. */
+export function messageMaker<P extends Record<string, Params>>() {
+  return <C extends keyof P & string>(code: C, params: P[C]): MessageOf<P> => ({ code, params }) as unknown as MessageOf<P>;
+}
+
+/** Text stored before messages were data (an English detail string): shown as it was written, in either language. */
+export const LEGACY_WORDS: Vocabulary<{ legacy_text: { text: string } }> = {
+  legacy_text: { zh: (p) => p.text, en: (p) => p.text },
+};
+export const legacy = (text: string): Message => ({ code: "legacy_text", params: { text } });
+
+/** A message as stored: JSON `{code, params}`, or a plain string written before messages were data. */
+export function storedMessage(v: unknown): Message | null {
+  if (v === null || v === undefined || v === "") return null;
+  if (typeof v === "string") {
+    if (v.startsWith('{"code":')) {
+      try {
+        return storedMessage(JSON.parse(v));
+      } catch {
+        return legacy(v); // a detail that merely looks like JSON
+      }
+    }
+    return legacy(v);
+  }
+  if (typeof v === "object" && typeof (v as Message).code === "string") {
+    const params = (v as { params?: unknown }).params;
+    return { code: (v as Message).code, params: params && typeof params === "object" ? (params as Params) : {} };
+  }
+  return legacy(String(v));
+}
+
+/**
+ * A detail as the API answers with it: the text in the reader's language (`""` when there is none), and beside it the
+ * code and parameters a program reads.
+ */
+export function detailFields(render: (m: Message) => string, m: Message | null) {
+  return m ? { detail: render(m), detailCode: m.code, detailParams: m.params } : { detail: "", detailCode: null, detailParams: null };
+}
+
+export type Catalogue = {
+  /** The message in a language. A code the catalogue does not know is shown as the code itself. */
+  render(lang: Lang, m: Message): string;
+  /** `render` for one language, to hand to those who only render. */
+  in(lang: Lang): (m: Message) => string;
+  has(code: string): boolean;
+  /** Every code, with its phrases. */
+  codes(): string[];
+};
+
+/**
+ * The one catalogue, from the vocabularies that exist (src/messages.ts lists them). A code defined twice is a
+ * mistake found here, when the service starts, not by a reader.
+ */
+export function createCatalogue(vocabularies: Readonly<Record<string, { readonly [code: string]: Phrase<never> }>>): Catalogue {
+  const phrases = new Map<string, Phrase<Params>>();
+  for (const [owner, words] of Object.entries(vocabularies))
+    for (const [code, phrase] of Object.entries(words)) {
+      if (phrases.has(code)) throw new Error(`message code ${code} is defined twice (again by ${owner})`);
+      phrases.set(code, phrase as unknown as Phrase<Params>);
+    }
+  const formats = new Map<Lang, Format>();
+  const render = (lang: Lang, m: Message): string => {
+    const phrase = phrases.get(m.code);
+    if (!phrase) return m.code;
+    try {
+      return phrase[lang](m.params ?? {}, format(lang));
+    } catch {
+      return m.code; // parameters of another shape (a stored row from another version): the code still says what it was
+    }
+  };
+  const format = (lang: Lang): Format => {
+    let f = formats.get(lang);
+    if (!f) {
+      f = {
+        lang,
+        num: formatNumber,
+        time: (t) => chinaTime(typeof t === "number" ? t : Date.parse(t)),
+        list: (items) => items.join(lang === "zh" ? "、" : ", "),
+        render: (m) => render(lang, m),
+      };
+      formats.set(lang, f);
+    }
+    return f;
+  };
+  return {
+    render,
+    in: (lang) => (m) => render(lang, m),
+    has: (code) => phrases.has(code),
+    codes: () => [...phrases.keys()],
+  };
+}
+
+function formatNumber(x: number, digits = 1): string {
+  if (!Number.isFinite(x)) return String(x);
+  const k = 10 ** digits;
+  const r = Math.round(x * k) / k;
+  return String(Object.is(r, -0) ? 0 : r);
+}
+
+/** Chooses zh or en from an Accept-Language header; zh unless English is preferred. */
+export function langFromHeader(header: string | undefined, fallback: Lang): Lang {
+  if (!header) return fallback;
+  const first = header.split(",")[0]?.trim().toLowerCase() ?? "";
+  if (first.startsWith("en")) return "en";
+  if (first.startsWith("zh")) return "zh";
+  return fallback;
+}
+
+/** What the service prints when it starts and stops (and the demo): fixed words without parameters. */
+const CONSOLE_WORDS = {
   "config.invalid": { zh: "配置无效，服务未启动：", en: "Invalid configuration; the service did not start:" },
   "start.ready": { zh: "Agrilume 已启动", en: "Agrilume is running" },
   "start.console": { zh: "网页控制台（用 API 密钥登录）", en: "Web console (sign in with an API key)" },
@@ -24,72 +166,11 @@ const CATALOG = {
   "demo.history": { zh: "补发路灯过去 30 夜的读数", en: "Sending the lights' last 30 nights of readings" },
   "demo.try": { zh: "试试：", en: "Try:" },
   "demo.stop": { zh: "按 Ctrl+C 停止", en: "Press Ctrl+C to stop" },
-  "error.unauthorized": {
-    zh: "缺少或无效的 API 密钥（Authorization: Bearer <密钥>）",
-    en: "Missing or invalid API key (Authorization: Bearer <key>)",
-  },
-  "error.forbidden": { zh: "此密钥的角色无权访问该资源", en: "This key's role may not use this resource" },
-  "error.not_found": { zh: "未找到", en: "Not found" },
-  "error.validation": { zh: "请求无效", en: "Invalid request" },
-  "error.conflict": { zh: "已存在", en: "Already exists" },
-  "error.not_ready": { zh: "服务尚未就绪", en: "Not ready" },
-  "error.internal": { zh: "服务器内部错误，请查看日志", en: "Internal error; see the service log" },
-  "error.payload_too_large": { zh: "请求体过大", en: "Request body too large" },
 } as const;
 
-export type MessageKey = keyof typeof CATALOG;
+export type MessageKey = keyof typeof CONSOLE_WORDS;
 
+/** A fixed word of the start-up and demo output. */
 export function t(lang: Lang, key: MessageKey): string {
-  return CATALOG[key][lang];
-}
-
-/** Chooses zh or en from an Accept-Language header; zh unless English is preferred. */
-export function langFromHeader(header: string | undefined, fallback: Lang): Lang {
-  if (!header) return fallback;
-  const first = header.split(",")[0]?.trim().toLowerCase() ?? "";
-  if (first.startsWith("en")) return "en";
-  if (first.startsWith("zh")) return "zh";
-  return fallback;
-}
-
-const CAUSE_ZH: Record<string, string> = {
-  disconnected: "连接断开",
-  silent: "超时未上报",
-  status_offline: "设备报告离线",
-  never_seen: "从未上线",
-};
-
-/**
- * The details the rules write (in English, the stored form) in the reader's language. Each rule's wording
- * appears once here; a detail no pattern knows is shown as written.
- */
-const DETAILS_ZH: [RegExp, (m: RegExpExecArray) => string][] = [
-  [/^reported (\d+) m from its registered position$/, (m) => `上报位置距登记位置 ${m[1]} 米`],
-  [/^(\d+) switch-ons tonight$/, (m) => `今晚开关 ${m[1]} 次`],
-  [/^battery ([\d.]+) V at low-voltage disconnect$/, (m) => `电池 ${m[1]} V，已低压断开`],
-  [/^([\d.]+) W, expected ([\d.]+) W ±15 %$/, (m) => `功率 ${m[1]} W，应为 ${m[2]} W ±15 %`],
-  [/^([\d.]+) W, expected ([\d.]+) W$/, (m) => `功率 ${m[1]} W，应为 ${m[2]} W`],
-  [/^battery ([\d.]+) V$/, (m) => `电池 ${m[1]} V`],
-  [/^lamp off$/, () => "灯未开"],
-  [/^dark sky: most neighbours are lit too$/, () => "天色暗：多数邻近路灯也亮着"],
-  [/^([\d.]+) W in daylight$/, (m) => `白天亮灯 ${m[1]} W`],
-  [/^no PV while (\d+) of (\d+) neighbours charge$/, (m) => `无光伏充电，而邻近 ${m[2]} 盏中有 ${m[1]} 盏在充电`],
-  [/^silent: (\w+)$/, (m) => `无数据：${CAUSE_ZH[m[1] as string] ?? m[1]}`],
-  [/^no reading yet$/, () => "尚无读数"],
-  [/^(\d+)\/(\d+) lights dark or offline$/, (m) => `${m[1]}/${m[2]} 盏不亮或离线`],
-  [/^offline during working hours$/, () => "工作时间内离线"],
-  [/^batch (.+?): (.+)$/, (m) => `批次 ${m[1]} 超差：${m[2]}`],
-  [/^running, scale at ([-\d.]+) kg without change for (\d+) s$/, (m) => `运行中，秤重 ${m[1]} kg 已 ${m[2]} 秒未变`],
-  [/^([a-z0-9_]+): ([\d.]+) kg, refill below (\d+) kg$/, (m) => `${m[1]} 料仓 ${m[2]} kg，低于补料线 ${m[3]} kg`],
-  [/^projected finish (.+) after the due date (.+)$/, (m) => `预计 ${m[1]} 完成，晚于交货期 ${m[2]}`],
-  [/^(condition )?cleared$/, () => "已恢复"],
-];
-
-export function localizeDetail(lang: Lang, text: string): string {
-  if (lang === "en" || !text) return text;
-  for (const [re, zh] of DETAILS_ZH) {
-    const m = re.exec(text);
-    if (m) return zh(m);
-  }
-  return text;
+  return CONSOLE_WORDS[key][lang];
 }

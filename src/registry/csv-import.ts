@@ -1,7 +1,12 @@
 import { parse } from "csv-parse/sync";
+import { errorMessage } from "../platform/errors.js";
+import type { Message } from "../platform/i18n.js";
+import { issueMessage } from "../platform/validation.js";
+import { registryMessage } from "./messages.js";
 import { type DeviceInput, DeviceInputSchema } from "./registry.js";
 
-export type RowError = { line: number; id: string | null; reason: string };
+/** A row's problem, said by a message (its line is in the message's parameters too). */
+export type RowError = { line: number; id: string | null; problem: Message };
 
 const NUMERIC = new Set(["lat", "lon", "lampW", "panelWp", "batteryAh"]);
 const LISTS = new Set(["hopperMaterials"]);
@@ -21,7 +26,7 @@ export function parseDeviceCsv(text: string, existing: (id: string) => boolean):
     >[];
   } catch (e: unknown) {
     const line = (e as { lines?: number }).lines ?? 0;
-    return { devices: [], errors: [{ line, id: null, reason: `not a readable CSV: ${e instanceof Error ? e.message : String(e)}` }] };
+    return { devices: [], errors: [{ line, id: null, problem: registryMessage("csv_unreadable", { line }) }] };
   }
   const devices: DeviceInput[] = [];
   const errors: RowError[] = [];
@@ -42,17 +47,17 @@ export function parseDeviceCsv(text: string, existing: (id: string) => boolean):
     const id = typeof obj.id === "string" ? obj.id : null;
     const parsed = DeviceInputSchema.safeParse(obj);
     if (!parsed.success) {
-      errors.push({ line, id, reason: parsed.error.issues.map((x) => `${x.path.join(".") || "row"}: ${x.message}`).join("; ") });
+      errors.push({ line, id, problem: errorMessage("row_problems", { line, id, problems: parsed.error.issues.map((x) => issueMessage(x)) }) });
       return;
     }
     const first = seen.get(parsed.data.id);
-    if (first !== undefined) errors.push({ line, id, reason: `id repeats line ${first}` });
-    else if (existing(parsed.data.id)) errors.push({ line, id, reason: "a device with this id is already registered" });
+    if (first !== undefined) errors.push({ line, id, problem: registryMessage("row_repeats_id", { line, id, first }) });
+    else if (existing(parsed.data.id)) errors.push({ line, id, problem: registryMessage("row_registered", { line, id }) });
     else {
       seen.set(parsed.data.id, line);
       devices.push(parsed.data);
     }
   });
-  if (rows.length === 0) errors.push({ line: 1, id: null, reason: "no rows after the header" });
+  if (rows.length === 0) errors.push({ line: 1, id: null, problem: errorMessage("no_rows", {}) });
   return { devices, errors };
 }

@@ -24,7 +24,7 @@ export const StreetlightInputSchema = z.object({
   controllerSerial: text(64).optional(),
   moduleImei: z
     .string()
-    .regex(/^\d{15}$/, "IMEI is 15 digits")
+    .regex(/^\d{15}$/, "hint_imei")
     .optional(),
   /** Lighting profile: dusk to dawn by default; dusk plus N hours; dimming stages (devices/streetlight.ts). */
   profile: ProfileSchema.optional(),

@@ -1,6 +1,7 @@
 import SunCalc from "suncalc";
 import type { z } from "zod";
 import type { ProfileSchema } from "../../devices/index.js";
+import { chinaDate, chinaDayNumber, chinaMsOfDay, chinaNoon, DAY_MS } from "../platform/clock.js";
 
 /**
  * When a light should be lit, and at what power (DOMAIN.md §2 "When a lamp should be lit").
@@ -21,10 +22,9 @@ export type Expectation =
   | { state: "off"; night: Night | null }
   | { state: "band"; pct: number; night: Night };
 
-const DAY = 86_400_000;
-const TZ = 8 * 3600_000;
+const DAY = DAY_MS;
 /** Local (China) calendar date of an instant. */
-export const localDate = (t: number) => new Date(t + TZ).toISOString().slice(0, 10);
+export const localDate = chinaDate;
 
 /**
  * Sunset on `date` and sunrise the next morning at (lat, lon). They change once a day per light, and every
@@ -35,7 +35,7 @@ function sunTimes(date: string, lat: number, lon: number): { dusk: number; dawn:
   const key = `${date}|${lat}|${lon}`;
   let v = sunCache.get(key);
   if (!v) {
-    const noon = Date.parse(`${date}T12:00:00+08:00`);
+    const noon = chinaNoon(date);
     v = {
       dusk: SunCalc.getTimes(new Date(noon), lat, lon).sunset.getTime(),
       dawn: SunCalc.getTimes(new Date(noon + DAY), lat, lon).sunrise.getTime(),
@@ -67,7 +67,7 @@ const byPlace = new Map<number, Map<number, PlaceNight>>();
 let places = 0;
 function placeNight(t: number, lat: number, lon: number): PlaceNight {
   // Local noon to the next local noon is one window; its night begins on the evening of its first day.
-  const window = Math.floor((t + TZ - DAY / 2) / DAY);
+  const window = chinaDayNumber(t - DAY / 2);
   let byLon = byPlace.get(lat);
   if (!byLon) {
     if (places >= 200_000) {
@@ -79,7 +79,7 @@ function placeNight(t: number, lat: number, lon: number): PlaceNight {
   }
   let e = byLon.get(lon);
   if (e?.window !== window) {
-    const date = new Date(window * DAY + DAY / 2).toISOString().slice(0, 10);
+    const date = chinaDate(t - DAY / 2);
     const { dusk, dawn } = sunTimes(date, lat, lon);
     if (!e) places++;
     e = { window, date, dusk, dawn, profile: null, night: null };
@@ -125,7 +125,7 @@ export function expectationAt(t: number, lat: number, lon: number, profile: Prof
  */
 export function fullDaylight(t: number, lat: number, lon: number): boolean {
   const e = placeNight(t, lat, lon);
-  const beforeNoon = (t + TZ) % DAY < DAY / 2;
+  const beforeNoon = chinaMsOfDay(t) < DAY / 2;
   return beforeNoon ? t > e.dawn + 3600_000 : t < e.dusk - 3600_000;
 }
 

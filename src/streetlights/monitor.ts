@@ -8,6 +8,7 @@ import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { BAND_MS, DEFAULT_PROFILE, distanceM, localDate, nightAround, nightOf, type Profile, ProfileSchema } from "./expectation.js";
+import { streetlightMessage as msg, type StreetlightMessage } from "./messages.js";
 import { computeNight, flagChargeFaults, type NightRecord } from "./nightly.js";
 import { CONDITIONS, type Condition, initialState, type LightInfo, type LightState, type NeighbourView, step } from "./rules.js";
 import type { NightStore } from "./store.js";
@@ -51,7 +52,7 @@ export function createStreetlightMonitor(deps: {
   /** Live state per light that reported: bounded by the registry (only registered devices' readings arrive; none is deleted). */
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
-  const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: string, at: number] }>();
+  const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: StreetlightMessage | null, at: number] }>();
   const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DashboardPoint => ({
     measurement: "streetlight_condition",
     tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
@@ -64,7 +65,7 @@ export function createStreetlightMonitor(deps: {
     if (d?.family !== "streetlight") return;
     const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
     void pushPoints([conditionPoint(d, condition, c.online, c.at)]);
-    events.emit("condition", d.id, condition, c.online ? "" : `silent: ${c.cause}`, c.at);
+    events.emit("condition", d.id, condition, c.online ? null : msg("light_silent", { cause: c.cause }), c.at);
   };
   presence.events.on("change", onPresence);
   /** Each light's latest reading, for its neighbours' rules: bounded likewise. */
@@ -128,16 +129,16 @@ export function createStreetlightMonitor(deps: {
     return v;
   };
 
-  const conditionOf = (d: DeviceRecord): { condition: Condition; since: string | null; detail: string } => {
+  const conditionOf = (d: DeviceRecord): { condition: Condition; since: string | null; detail: StreetlightMessage | null } => {
     const p = presence.get(d.id);
     const s = states.get(d.id);
     if (!p?.online)
       return {
         condition: "offline",
         since: p ? new Date(p.since).toISOString() : null,
-        detail: p ? `silent since ${new Date(p.lastSeen ?? p.since).toISOString()}` : "never reported",
+        detail: p ? msg("silent_since", { lastSeen: new Date(p.lastSeen ?? p.since).toISOString() }) : msg("never_reported", {}),
       };
-    if (!s) return { condition: "off", since: null, detail: "no reading yet" };
+    if (!s) return { condition: "off", since: null, detail: msg("no_reading_yet", {}) };
     return { condition: s.condition, since: new Date(s.since).toISOString(), detail: s.detail };
   };
 

@@ -1,13 +1,13 @@
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import { BAND_MS, levelAt, type Night, type Profile } from "./expectation.js";
+import type { NightClass } from "./night-class.js";
 import { RULES } from "./rules.js";
 
 /**
  * One record per light per night, computed after dawn from the stored readings (so a restart, or a
  * reading that arrived late, changes nothing). Verification (finance) and dashboards read these.
  */
-export const NIGHT_CLASSES = ["lit", "partial", "dark", "energy_limited", "cycling", "offline"] as const;
-export type NightClass = (typeof NIGHT_CLASSES)[number];
+export { NIGHT_CLASSES, type NightClass } from "./night-class.js";
 
 export type NightRecord = {
   deviceId: string;

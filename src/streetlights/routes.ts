@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
-import { invalid, notFound } from "../http/errors.js";
-import { DateOnly, errors, IsoTime, withExample } from "../http/schemas.js";
+import { DateOnly, errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import { ALL_ROLES, type Api, inScope } from "../http/server.js";
-import { localizeDetail } from "../platform/i18n.js";
+import { addDays } from "../platform/clock.js";
+import { errorMessage, invalid, notFound } from "../platform/errors.js";
+import { type Catalogue, detailFields } from "../platform/i18n.js";
 import { type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import { expectationAt, localDate } from "./expectation.js";
 import type { StreetlightMonitor } from "./monitor.js";
@@ -11,11 +12,17 @@ import { NIGHT_CLASSES } from "./nightly.js";
 import { CONDITIONS } from "./rules.js";
 import type { NightStore } from "./store.js";
 
-const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD");
+const Date10 = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date");
 
 const ConditionSchema = z.enum(CONDITIONS);
 /** A light's condition now: since when (null: since the service started watching it), and why in the reader's language. */
-const LightCondition = { condition: ConditionSchema, since: IsoTime.nullable(), detail: z.string() };
+const LightCondition = {
+  condition: ConditionSchema,
+  since: IsoTime.nullable(),
+  detail: z.string(),
+  detailCode: MessageCode.nullable(),
+  detailParams: MessageParams.nullable(),
+};
 const Place = { id: z.string(), town: z.string().nullable(), village: z.string().nullable(), lat: z.number().nullable(), lon: z.number().nullable() };
 const Summary = withExample(
   z.object({
@@ -43,7 +50,9 @@ const Summary = withExample(
         lon: 105.9113,
         condition: "dark",
         since: "2025-11-28T10:42:00.000Z",
-        detail: "应亮灯但负载功率 0.0 W（预期 30 W）",
+        detail: "功率 0 W，应为 30 W",
+        detailCode: "lamp_power_low",
+        detailParams: { w: 0, expectedW: 30 },
       },
     ],
   },
@@ -85,6 +94,8 @@ const Light = withExample(
     condition: "lit",
     since: "2025-11-28T09:58:00.000Z",
     detail: "",
+    detailCode: null,
+    detailParams: null,
     expected: {
       state: "on",
       pct: 100,
@@ -136,11 +147,14 @@ const Night = withExample(
   { id: "Night", description: "One light's night: expected and lit minutes, data coverage, energy, and the night's classification" },
 );
 
-export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number }) {
-  const { registry, monitor, nights } = deps;
+export function streetlightRoutes(
+  app: Api,
+  deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number; messages: Catalogue },
+) {
+  const { registry, monitor, nights, messages } = deps;
   const light = (p: Parameters<typeof inScope>[0], id: string) => {
     const d = registry.get(id);
-    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound(`streetlight ${id}`);
+    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound("streetlight", id);
     return d;
   };
 
@@ -168,7 +182,8 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
     },
     async (req) => {
       const s = await monitor.summary(req.query, (d) => inScope(req.principal, d));
-      return { ...s, lights: s.lights.map((l) => ({ ...l, detail: localizeDetail(req.lang, l.detail) })) };
+      const render = messages.in(req.lang);
+      return { ...s, lights: s.lights.map((l) => ({ ...l, ...detailFields(render, l.detail) })) };
     },
   );
 
@@ -222,7 +237,7 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
         lon: d.lon,
         ...d.attrs,
         ...condition,
-        detail: localizeDetail(req.lang, condition.detail),
+        ...detailFields(messages.in(req.lang), condition.detail),
         expected: {
           state: e.state,
           pct: e.state === "off" ? 0 : e.pct,
@@ -265,8 +280,8 @@ export function streetlightRoutes(app: Api, deps: { registry: Registry; monitor:
     async (req) => {
       const d = light(req.principal, req.params.id);
       const to = req.query.to ?? localDate(deps.clock());
-      const from = req.query.from ?? localDate(Date.parse(`${to}T12:00:00+08:00`) - 30 * 86_400_000);
-      if (from > to) throw invalid("from must not be after to");
+      const from = req.query.from ?? addDays(to, -30);
+      if (from > to) throw invalid(errorMessage("range_order", { from, to }));
       return { deviceId: d.id, from, to, nights: await nights.of(d.id, from, to) };
     },
   );

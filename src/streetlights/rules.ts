@@ -1,5 +1,6 @@
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import { distanceM, type Expectation, expectationAt, fullDaylight, type Profile } from "./expectation.js";
+import { streetlightMessage as msg, type StreetlightMessage } from "./messages.js";
 
 /**
  * Conditions of a light (DOMAIN.md §2 failure taxonomy, TALQ names). Judged at each reading's own
@@ -59,7 +60,8 @@ export type LightState = {
   instantSince: number;
   condition: Condition;
   since: number;
-  detail: string;
+  /** What the rule saw, for people (null when the light is as expected). */
+  detail: StreetlightMessage | null;
 };
 
 export function initialState(ts: number): LightState {
@@ -73,7 +75,7 @@ export function initialState(ts: number): LightState {
     instantSince: ts,
     condition: "off",
     since: ts,
-    detail: "",
+    detail: null,
   };
 }
 
@@ -84,39 +86,45 @@ export function instantCondition(
   s: LightState,
   neighbours: Neighbours,
   expectation?: Expectation,
-): { condition: Condition; detail: string } {
+): { condition: Condition; detail: StreetlightMessage | null } {
   if (r.gps) {
     const d = distanceM(r.gps, light);
-    if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: `reported ${Math.round(d)} m from its registered position` };
+    if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: msg("light_moved", { distanceM: Math.round(d) }) };
   }
   const exp = expectation ?? expectationAt(r.ts, light.lat, light.lon, light.profile);
   const on = r.load.on && r.load.w > 0;
   const expectedW = light.lampW && exp.state !== "off" ? (light.lampW * exp.pct) / 100 : null;
   const lowBattery = r.faults.includes("over_discharge") || r.battery.v <= RULES.lvdV;
   if (exp.state === "on") {
-    if (s.switchOns > RULES.maxSwitchOns) return { condition: "cycling", detail: `${s.switchOns} switch-ons tonight` };
+    if (s.switchOns > RULES.maxSwitchOns) return { condition: "cycling", detail: msg("switch_ons", { count: s.switchOns }) };
     if (expectedW !== null && r.load.w < RULES.darkBelow * expectedW) {
-      if (lowBattery) return { condition: "energy_limited", detail: `battery ${r.battery.v} V at low-voltage disconnect` };
-      return { condition: "dark", detail: `${r.load.w} W, expected ${round(expectedW)} W` };
+      if (lowBattery) return { condition: "energy_limited", detail: msg("battery_disconnected", { v: r.battery.v }) };
+      return { condition: "dark", detail: msg("lamp_power_low", { w: r.load.w, expectedW: round(expectedW) }) };
     }
-    if (!on) return lowBattery ? { condition: "energy_limited", detail: `battery ${r.battery.v} V` } : { condition: "dark", detail: "lamp off" };
+    if (!on)
+      return lowBattery
+        ? { condition: "energy_limited", detail: msg("lamp_off_battery_low", { v: r.battery.v }) }
+        : { condition: "dark", detail: msg("lamp_off", {}) };
     if (expectedW !== null && Math.abs(r.load.w - expectedW) > RULES.dimTolerance * expectedW) {
-      return { condition: "dim_mismatch", detail: `${r.load.w} W, expected ${round(expectedW)} W ±15 %` };
+      return {
+        condition: "dim_mismatch",
+        detail: msg("power_mismatch", { w: r.load.w, expectedW: round(expectedW), tolerancePct: Math.round(RULES.dimTolerance * 100) }),
+      };
     }
-    return { condition: "lit", detail: "" };
+    return { condition: "lit", detail: null };
   }
-  if (exp.state === "band") return { condition: on ? "lit" : "off", detail: "" };
+  if (exp.state === "band") return { condition: on ? "lit" : "off", detail: null };
   // Daylight. Neighbours tell weather from fault: a dark sky lights them all; a cloudy day starves them all.
   if (r.load.w > RULES.dayBurnerW) {
     const nb = view(neighbours);
-    if (nb.reporting >= 2 && nb.lit / nb.reporting >= 0.5) return { condition: "lit", detail: "dark sky: most neighbours are lit too" };
-    return { condition: "day_burner", detail: `${r.load.w} W in daylight` };
+    if (nb.reporting >= 2 && nb.lit / nb.reporting >= 0.5) return { condition: "lit", detail: msg("dark_sky", {}) };
+    return { condition: "day_burner", detail: msg("day_burning", { w: r.load.w }) };
   }
   const nb = r.pv.w < RULES.noPvW ? view(neighbours) : null;
   if (nb && nb.reporting >= 2 && fullDaylight(r.ts, light.lat, light.lon) && nb.charging / nb.reporting >= 0.5) {
-    return { condition: "charge_fault", detail: `no PV while ${nb.charging} of ${nb.reporting} neighbours charge` };
+    return { condition: "charge_fault", detail: msg("no_pv", { charging: nb.charging, reporting: nb.reporting }) };
   }
-  return { condition: "off", detail: "" };
+  return { condition: "off", detail: null };
 }
 
 /** Applies a reading: switch counting, the grace period after a switch, and latching. Returns the new state. */

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES } from "../access/roles.js";
-import { notFound } from "../http/errors.js";
 import { errors, IsoTime, NoContent, withExample } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
+import { notFound } from "../platform/errors.js";
 import type { Metrics } from "../platform/metrics.js";
 
 const RoleSchema = z.enum(ROLES);
@@ -190,7 +190,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
       },
     },
     async (req, reply) => {
-      if (!(await deps.apiKeys.revoke(req.params.id))) throw notFound(`key ${req.params.id}`);
+      if (!(await deps.apiKeys.revoke(req.params.id))) throw notFound("key", req.params.id);
       return reply.status(204).send();
     },
   );

@@ -2,6 +2,11 @@ import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
+import { chinaDate } from "../platform/clock.js";
+import { errorMessage } from "../platform/errors.js";
+import type { Message } from "../platform/i18n.js";
+import { issueMessage } from "../platform/validation.js";
+import { verificationMessage as msg } from "./messages.js";
 
 /**
  * The finance bureau's list of subsidised lights: one row per claimed light, with its project
@@ -27,8 +32,8 @@ export const ClaimSchema = z.object({
   imei: z
     .string()
     .trim()
-    .regex(/^\d{15}$/, "IMEI is 15 digits"),
-  installedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "installation date as YYYY-MM-DD"),
+    .regex(/^\d{15}$/, "hint_imei"),
+  installedAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date"),
 });
 export type Claim = z.infer<typeof ClaimSchema>;
 
@@ -94,7 +99,8 @@ const REQUIRED = [
   "installedAt",
 ];
 
-export type RowError = { line: number; reason: string };
+/** A row's problem, said by a message (its line is in the message's parameters too). */
+export type RowError = { line: number; problem: Message };
 export type ParsedClaims = { projects: Project[]; claims: Claim[]; errors: RowError[] };
 
 /** Rows as records of strings keyed by header, from CSV text or an XLSX workbook's first sheet. */
@@ -114,7 +120,7 @@ export async function readRows(
   if (!ws) return { headers: [], rows: [] };
   const cell = (v: ExcelJS.CellValue): string => {
     if (v === null || v === undefined) return "";
-    if (v instanceof Date) return new Date(v.getTime() + 8 * 3600_000).toISOString().slice(0, 10); // dates in China time
+    if (v instanceof Date) return chinaDate(v.getTime()); // dates in China time
     if (typeof v === "object" && "text" in v) return String(v.text);
     if (typeof v === "object" && "result" in v) return String(v.result ?? "");
     if (typeof v === "object" && "richText" in v) return v.richText.map((t) => t.text).join("");
@@ -140,11 +146,11 @@ export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): 
   let table: Awaited<ReturnType<typeof readRows>>;
   try {
     table = await readRows(body, kind);
-  } catch (e: unknown) {
+  } catch {
     return {
       projects: [],
       claims: [],
-      errors: [{ line: 0, reason: `not a readable ${kind.toUpperCase()} file: ${e instanceof Error ? e.message : String(e)}` }],
+      errors: [{ line: 0, problem: msg("claims_unreadable", { kind }) }],
     };
   }
   const mapped = table.headers.map((h) => COLUMNS[h.replace(/\s/g, "").toLowerCase()] ?? COLUMNS[h.trim()] ?? null);
@@ -153,12 +159,7 @@ export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): 
     return {
       projects: [],
       claims: [],
-      errors: [
-        {
-          line: 1,
-          reason: `missing columns: ${missing.join(", ")} (e.g. 项目编号, 镇街, 村, 年度, 批准数量, 补助标准, 设备编号, 经度, 纬度, 控制器序列号, IMEI, 安装日期)`,
-        },
-      ],
+      errors: [{ line: 1, problem: msg("claims_missing_columns", { columns: missing }) }],
     };
   const projects = new Map<string, { p: Project; line: number }>();
   const claims: Claim[] = [];
@@ -172,30 +173,27 @@ export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): 
     });
     const p = ProjectSchema.safeParse({ ...o, id: o.projectId });
     const c = ClaimSchema.safeParse(o);
-    const problems = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map(
-      (x) => `${String(x.path[0] ?? "row")}: ${x.message}`,
-    );
-    if (problems.length > 0 || !p.success || !c.success) {
-      errors.push({ line, reason: [...new Set(problems)].join("; ") });
+    const issues = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map((x) => issueMessage(x));
+    if (!p.success || !c.success) {
+      // (a field both schemas check, such as the project id, is said once)
+      const problems = [...new Map(issues.map((m) => [JSON.stringify(m), m])).values()];
+      errors.push({ line, problem: errorMessage("row_problems", { line, id: o.deviceId ?? null, problems }) });
       continue;
     }
     const first = seen.get(c.data.deviceId);
     if (first !== undefined) {
-      errors.push({ line, reason: `device ${c.data.deviceId} is claimed again (line ${first})` });
+      errors.push({ line, problem: msg("claim_repeated", { line, deviceId: c.data.deviceId, first }) });
       continue;
     }
     seen.set(c.data.deviceId, line);
     const known = projects.get(p.data.id);
     if (known && JSON.stringify(known.p) !== JSON.stringify(p.data)) {
-      errors.push({
-        line,
-        reason: `project ${p.data.id} differs from line ${known.line} (town, village, road, year, approved number and subsidy must agree)`,
-      });
+      errors.push({ line, problem: msg("project_differs", { line, projectId: p.data.id, first: known.line }) });
       continue;
     }
     if (!known) projects.set(p.data.id, { p: p.data, line });
     claims.push(c.data);
   }
-  if (table.rows.length === 0) errors.push({ line: 1, reason: "no rows after the header" });
+  if (table.rows.length === 0) errors.push({ line: 1, problem: errorMessage("no_rows", {}) });
   return { projects: [...projects.values()].map((x) => x.p), claims, errors };
 }

@@ -1,10 +1,13 @@
 import { z } from "zod";
-import { invalid } from "../http/errors.js";
-import { csvFile, DateOnly, errors, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
+import { csvFile, DateOnly, errors, IsoTime, MessageCode, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
+import { chinaDate } from "../platform/clock.js";
+import { invalid, rowsRejected } from "../platform/errors.js";
+import type { Catalogue, Message } from "../platform/i18n.js";
 import { parseClaims } from "./claims.js";
+import { verificationMessage } from "./messages.js";
 import { toCsv, toXlsx, type Verification } from "./service.js";
-import { REASONS } from "./verdict.js";
+import { type LightResult, REASONS } from "./verdict.js";
 
 const FINANCE = ["admin", "finance"] as const;
 const Params = z.object({
@@ -12,7 +15,7 @@ const Params = z.object({
   project: z.string().optional(),
   until: z
     .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, "YYYY-MM-DD")
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date")
     .optional(),
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
@@ -32,7 +35,7 @@ const EXAMPLE_SUMMARY = {
   byReason: { not_reporting: 3, silent: 1, location_mismatch: 2, not_lit: 4, no_charging: 1, duplicate_device: 0, duplicate_pole: 0 },
   verifiedSubsidyYuan: 163500,
 };
-const LightResult = z.object({
+const LightResultSchema = z.object({
   deviceId: z.string(),
   projectId: z.string(),
   town: z.string(),
@@ -40,6 +43,8 @@ const LightResult = z.object({
   road: z.string(),
   verdict: z.enum(["verified", ...REASONS]),
   evidence: z.record(z.string(), z.unknown()).describe("What the verdict rests on: nights lit, days charged, distance from the claimed pole, …"),
+  evidenceCode: MessageCode.describe("The evidence's message code (`evidence` holds its figures)"),
+  evidenceText: z.string().describe("The evidence in the reader's language"),
 });
 const EXAMPLE_LIGHT = {
   deviceId: "YC-LS-0001",
@@ -48,7 +53,9 @@ const EXAMPLE_LIGHT = {
   village: "梳妆台村",
   road: "村道3号",
   verdict: "not_lit" as const,
-  evidence: { litNights: 11, nights: 30, required: 24 },
+  evidence: { litNights: 11, nights: 30, needed: 24 },
+  evidenceCode: "evidence_not_lit",
+  evidenceText: "亮灯夜数 11/30，至少需要 24 夜",
 };
 const EXAMPLE_HEAD = {
   reportId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -75,7 +82,7 @@ const Report = withExample(
         ...Summary,
       }),
     ),
-    lights: z.array(LightResult),
+    lights: z.array(LightResultSchema),
   }),
   {
     ...EXAMPLE_HEAD,
@@ -99,14 +106,24 @@ const Report = withExample(
   { id: "VerificationReport", description: "Verdicts per claimed light, with summaries by town and project" },
 );
 
-export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number }) {
-  const { verification } = deps;
+/** A light's verdict as a reader sees it: the evidence's figures, and beside them its code and its text in the reader's language. */
+const lightView =
+  (render: (m: Message) => string) =>
+  <L extends LightResult>({ evidence, ...l }: L) => ({
+    ...l,
+    evidence: evidence.params,
+    evidenceCode: evidence.code,
+    evidenceText: render(evidence),
+  });
+
+export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number; messages: Catalogue }) {
+  const { verification, messages } = deps;
   app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   const params = (q: z.infer<typeof Params>) => ({
     town: q.town,
     project: q.project,
     nights: q.nights,
-    until: q.until ?? new Date(deps.clock() + 8 * 3600_000).toISOString().slice(0, 10),
+    until: q.until ?? chinaDate(deps.clock()),
   });
 
   app.post(
@@ -140,9 +157,9 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     },
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);
-      if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid("send the list as text/csv or as an XLSX file");
+      if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid(verificationMessage("claims_body", {}));
       const parsed = await parseClaims(req.body, isXlsx ? "xlsx" : "csv");
-      if (parsed.errors.length > 0) throw invalid(`${parsed.errors.length} row(s) have problems; nothing was imported`, { rows: parsed.errors });
+      if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
       return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
     },
   );
@@ -171,7 +188,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         summary: r.summary,
         byTown: r.byTown,
         byProject: r.byProject,
-        lights: r.lights,
+        lights: r.lights.map(lightView(messages.in(req.lang))),
       };
     },
   );
@@ -193,7 +210,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
               reportId: z.string(),
               digest: z.string(),
               params: ReportParams,
-              visits: z.array(LightResult.extend({ why: z.enum(["failed", "sample"]) })),
+              visits: z.array(LightResultSchema.extend({ why: z.enum(["failed", "sample"]) })),
             }),
             { ...EXAMPLE_HEAD, visits: [{ ...EXAMPLE_LIGHT, why: "failed" }] },
             { description: "The lights to visit, and why" },
@@ -203,7 +220,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     },
     async (req) => {
       const r = await verification.report(params(req.query), "visits", req.principal?.name ?? null);
-      return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits };
+      return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits.map(lightView(messages.in(req.lang))) };
     },
   );
 
@@ -226,7 +243,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
                 ? xlsxFile("The workbook")
                 : csvFile(
                     "The detail, one light per row",
-                    "设备编号,项目编号,镇街,村,道路,结论,结论代码,证据\r\nYC-LS-0001,YC-2024-017,来苏镇,梳妆台村,村道3号,夜间亮灯不足,not_lit,litNights=11; nights=30\r\n",
+                    "设备编号,项目编号,镇街,村,道路,结论,结论代码,证据\r\nYC-LS-0001,YC-2024-017,来苏镇,梳妆台村,村道3号,夜间亮灯不足,not_lit,亮灯夜数 11/30，至少需要 24 夜\r\n",
                   ),
           },
         },
@@ -238,8 +255,9 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
           .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
           .header("x-report-id", r.reportId)
           .header("x-report-digest", r.digest);
-        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights));
-        return reply.type(XLSX_TYPE).send(await toXlsx(r));
+        const render = messages.in(req.lang);
+        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights, render));
+        return reply.type(XLSX_TYPE).send(await toXlsx(r, render));
       },
     );
   }

@@ -1,32 +1,23 @@
 import { createHash, randomUUID } from "node:crypto";
 import ExcelJS from "exceljs";
+import { addDays, chinaDate, chinaDayStart, chinaNoon, DAY_MS } from "../platform/clock.js";
 import { csvDocument } from "../platform/csv.js";
+import type { Message } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { NightStore } from "../streetlights/index.js";
 import type { Project } from "./claims.js";
+import { type ReportColumn, verificationMessage } from "./messages.js";
 import type { VerificationStore } from "./store.js";
-import { fieldVisits, type LightResult, REASONS, summarise, type VerifySettings, verify } from "./verdict.js";
+import { fieldVisits, type LightResult, REASONS, summarise, type Verdict, type VerifySettings, verify } from "./verdict.js";
 
 export type ReportParams = { town?: string | undefined; project?: string | undefined; until: string; nights: number };
 
-const DAY = 86_400_000;
 /** The `nights` nights before `until` (YYYY-MM-DD): the night that began on each of those dates. */
 export function windowDates(until: string, nights: number): string[] {
-  const end = Date.parse(`${until}T12:00:00+08:00`);
-  return Array.from({ length: nights }, (_, i) => new Date(end - (nights - i) * DAY + 8 * 3600_000).toISOString().slice(0, 10));
+  const end = chinaNoon(until);
+  return Array.from({ length: nights }, (_, i) => chinaDate(end - (nights - i) * DAY_MS));
 }
-
-export const REASON_ZH: Record<string, string> = {
-  verified: "已核实",
-  not_reporting: "未上报数据",
-  silent: "超过72小时无数据（需现场核查）",
-  location_mismatch: "位置不符",
-  not_lit: "夜间亮灯不足",
-  no_charging: "光伏不发电",
-  duplicate_device: "设备重复申报",
-  duplicate_pole: "灯杆位置重复",
-};
 
 /** Claims, verdicts and reports for the finance bureau. A report is a pure function of its parameters and the stored data. */
 export function createVerification(deps: {
@@ -43,11 +34,11 @@ export function createVerification(deps: {
     const [projects, allClaims, latest] = await Promise.all([store.projects(), store.claims(), nights.latestDate()]);
     // A night is judged once its records are written (after its dawn): a window asked to reach past the latest recorded
     // night ends with that night, instead of counting a night in progress, or not yet begun, as unlit for every light.
-    const next = latest === null ? null : new Date(Date.parse(`${latest}T12:00:00+08:00`) + DAY + 8 * 3600_000).toISOString().slice(0, 10);
+    const next = latest === null ? null : addDays(latest, 1);
     const until = next !== null && next < params.until ? next : params.until;
     const dates = windowDates(until, params.nights);
     const windows = await nights.summary(dates[0] ?? until, dates.at(-1) ?? until, settings.pvWh);
-    const untilMs = Date.parse(`${until}T00:00:00+08:00`);
+    const untilMs = chinaDayStart(until);
     // Identity and pole checks look at every claim (any town, any year); the report then narrows.
     const all = verify({
       projects,
@@ -131,41 +122,52 @@ function group<T>(xs: T[], key: (x: T) => string): [string, T[]][] {
   return [...m].sort(([a], [b]) => a.localeCompare(b));
 }
 
-const DETAIL_HEADERS = ["设备编号", "项目编号", "镇街", "村", "道路", "结论", "结论代码", "证据"];
-const detailRow = (l: LightResult) => [
+/** Renders a message in the language a file is made in. */
+type Render = (m: Message) => string;
+const col = (render: Render, ...columns: ReportColumn[]) => columns.map((column) => render(verificationMessage("report_column", { column })));
+const verdictText = (render: Render, verdict: Verdict) => render(verificationMessage("verdict", { verdict }));
+
+const detailHeaders = (render: Render) => col(render, "device", "project", "town", "village", "road", "verdict", "verdictCode", "evidence");
+const detailRow = (render: Render, l: LightResult) => [
   l.deviceId,
   l.projectId,
   l.town,
   l.village,
   l.road,
-  REASON_ZH[l.verdict] ?? l.verdict,
+  verdictText(render, l.verdict),
   l.verdict,
-  evidenceText(l.evidence),
+  render(l.evidence),
 ];
-function evidenceText(e: Record<string, unknown>): string {
-  return Object.entries(e)
-    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-    .join("; ");
-}
 
-/** XLSX: a summary sheet (district, towns, projects), a detail sheet and the field-visit list, with Chinese headers. */
-export async function toXlsx(r: {
-  params: ReportParams;
-  window: { from?: string | undefined; to?: string | undefined };
-  summary: ReturnType<typeof summarise>;
-  byTown: ({ town: string } & ReturnType<typeof summarise>)[];
-  byProject: ({ projectId: string; town: string; village: string } & ReturnType<typeof summarise>)[];
-  lights: LightResult[];
-  visits: (LightResult & { why: string })[];
-  digest: string;
-}): Promise<Buffer> {
+/**
+ * XLSX: a summary sheet (district, towns, projects), a detail sheet and the field-visit list, in the reader's language
+ * (Chinese unless English is asked for).
+ */
+export async function toXlsx(
+  r: {
+    params: ReportParams;
+    window: { from?: string | undefined; to?: string | undefined };
+    summary: ReturnType<typeof summarise>;
+    byTown: ({ town: string } & ReturnType<typeof summarise>)[];
+    byProject: ({ projectId: string; town: string; village: string } & ReturnType<typeof summarise>)[];
+    lights: LightResult[];
+    visits: (LightResult & { why: "failed" | "sample" })[];
+    digest: string;
+  },
+  render: Render,
+): Promise<Buffer> {
+  const m = verificationMessage;
   const wb = new ExcelJS.Workbook();
   wb.creator = "Agrilume";
-  wb.created = new Date(`${r.params.until}T00:00:00+08:00`);
+  wb.created = new Date(chinaDayStart(r.params.until));
   wb.modified = wb.created;
-  const summaryHeaders = ["范围", "名称", "申报数量", "上报数量", "核实数量", ...REASONS.map((x) => REASON_ZH[x] ?? x), "核实补助金额(元)"];
-  const sRow = (scope: string, name: string, s: ReturnType<typeof summarise>) => [
-    scope,
+  const summaryHeaders = [
+    ...col(render, "scope", "name", "claimed", "reporting", "verified"),
+    ...REASONS.map((x) => verdictText(render, x)),
+    ...col(render, "subsidy"),
+  ];
+  const sRow = (scope: "all" | "town" | "project", name: string, s: ReturnType<typeof summarise>) => [
+    render(m("report_scope", { scope })),
     name,
     s.claimed,
     s.reporting,
@@ -173,21 +175,29 @@ export async function toXlsx(r: {
     ...REASONS.map((x) => s.byReason[x] ?? 0),
     s.verifiedSubsidyYuan,
   ];
-  const sum = wb.addWorksheet("汇总");
+  const sum = wb.addWorksheet(render(m("report_sheet", { sheet: "summary" })));
   sum.addRow([
-    `路灯补助核查报告  核查期：${r.window.from} 至 ${r.window.to}（${r.params.nights} 夜）${r.params.town ? `  镇街：${r.params.town}` : ""}${r.params.project ? `  项目：${r.params.project}` : ""}`,
+    render(
+      m("report_title", {
+        from: r.window.from ?? "",
+        to: r.window.to ?? "",
+        nights: r.params.nights,
+        town: r.params.town ?? null,
+        project: r.params.project ?? null,
+      }),
+    ),
   ]);
   sum.addRow(summaryHeaders).font = { bold: true };
-  sum.addRow(sRow("全部", r.params.town ?? "全区", r.summary));
-  for (const t of r.byTown) sum.addRow(sRow("镇街", t.town, t));
-  for (const p of r.byProject) sum.addRow(sRow("项目", `${p.projectId} ${p.town}${p.village}`, p));
+  sum.addRow(sRow("all", r.params.town ?? render(m("report_district", {})), r.summary));
+  for (const t of r.byTown) sum.addRow(sRow("town", t.town, t));
+  for (const p of r.byProject) sum.addRow(sRow("project", `${p.projectId} ${p.town}${p.village}`, p));
   sum.addRow([]);
-  sum.addRow([`报告摘要 SHA-256：${r.digest}`]);
-  const det = wb.addWorksheet("明细");
-  det.addRow(DETAIL_HEADERS).font = { bold: true };
-  for (const l of r.lights) det.addRow(detailRow(l));
-  const vis = wb.addWorksheet("现场核查");
-  vis.addRow(["设备编号", "项目编号", "镇街", "村", "道路", "核查原因", "结论", "证据"]).font = { bold: true };
+  sum.addRow([render(m("report_digest", { digest: r.digest }))]);
+  const det = wb.addWorksheet(render(m("report_sheet", { sheet: "detail" })));
+  det.addRow(detailHeaders(render)).font = { bold: true };
+  for (const l of r.lights) det.addRow(detailRow(render, l));
+  const vis = wb.addWorksheet(render(m("report_sheet", { sheet: "visits" })));
+  vis.addRow(col(render, "device", "project", "town", "village", "road", "why", "verdict", "evidence")).font = { bold: true };
   for (const v of r.visits)
     vis.addRow([
       v.deviceId,
@@ -195,9 +205,9 @@ export async function toXlsx(r: {
       v.town,
       v.village,
       v.road,
-      v.why === "failed" ? "未通过" : "随机抽查",
-      REASON_ZH[v.verdict] ?? v.verdict,
-      evidenceText(v.evidence),
+      render(m("report_visit_why", { why: v.why })),
+      verdictText(render, v.verdict),
+      render(v.evidence),
     ]);
   for (const ws of [sum, det, vis])
     ws.columns.forEach((c) => {
@@ -207,6 +217,6 @@ export async function toXlsx(r: {
 }
 
 /** CSV of the detail, UTF-8 with BOM so that Excel shows the Chinese. */
-export function toCsv(lights: LightResult[]): string {
-  return csvDocument([DETAIL_HEADERS, ...lights.map(detailRow)]);
+export function toCsv(lights: LightResult[], render: Render): string {
+  return csvDocument([detailHeaders(render), ...lights.map((l) => detailRow(render, l))]);
 }

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import { distanceM, type LightWindow } from "../streetlights/index.js";
 import type { Claim, Project } from "./claims.js";
+import { verificationMessage as msg, type VerificationMessage } from "./messages.js";
+import { REASONS, type Reason, type Verdict } from "./reasons.js";
 
 /**
  * The verdict on each claimed light over a window of nights (DOMAIN.md §2 "Verifying subsidised
  * lights"): `verified`, or the first failing reason with its evidence, in this order.
  */
-export const REASONS = ["not_reporting", "silent", "location_mismatch", "not_lit", "no_charging", "duplicate_device", "duplicate_pole"] as const;
-export type Reason = (typeof REASONS)[number];
-export type Verdict = "verified" | Reason;
+export { REASONS, type Reason, type Verdict } from "./reasons.js";
 
 export type VerifySettings = {
   locationM: number;
@@ -27,7 +27,8 @@ export type LightResult = {
   village: string;
   road: string;
   verdict: Verdict;
-  evidence: Record<string, unknown>;
+  /** What the verdict rests on: its figures as parameters of a message that says it in words. */
+  evidence: VerificationMessage;
 };
 
 export function verify(input: {
@@ -53,32 +54,44 @@ export function verify(input: {
     const base = { deviceId: c.deviceId, projectId: c.projectId, town: p?.town ?? "", village: p?.village ?? "", road: p?.road ?? "" };
     const w = byDevice.get(c.deviceId);
     const lastTs = w?.lastTs ?? 0;
-    const fail = (verdict: Reason, evidence: Record<string, unknown>): LightResult => ({ ...base, verdict, evidence });
-    if (!input.registered(c.deviceId) || lastTs === 0) return fail("not_reporting", { registered: input.registered(c.deviceId), nightsWithData: 0 });
+    const fail = (verdict: Reason, evidence: VerificationMessage): LightResult => ({ ...base, verdict, evidence });
+    if (!input.registered(c.deviceId) || lastTs === 0)
+      return fail("not_reporting", msg("evidence_not_reporting", { registered: input.registered(c.deviceId), nightsWithData: 0 }));
     const silentH = (input.until - lastTs) / 3600_000;
-    if (silentH > s.silentH) return fail("silent", { lastSeen: new Date(lastTs).toISOString(), silentHours: Math.round(silentH) });
+    if (silentH > s.silentH)
+      return fail("silent", msg("evidence_silent", { lastSeen: new Date(lastTs).toISOString(), silentHours: Math.round(silentH) }));
     if (w?.lat === null || w?.lat === undefined || w.lon === null)
-      return fail("location_mismatch", { reason: "no position reported", claimed: { lat: c.lat, lon: c.lon } });
+      return fail("location_mismatch", msg("evidence_no_position", { claimed: { lat: c.lat, lon: c.lon } }));
     const fix = { lat: w.lat, lon: w.lon };
     const d = distanceM({ lat: c.lat, lon: c.lon }, fix);
     if (d > s.locationM)
-      return fail("location_mismatch", {
-        distanceM: Math.round(d * 10) / 10,
-        limitM: s.locationM,
-        claimed: { lat: c.lat, lon: c.lon },
-        reported: { lat: fix.lat, lon: fix.lon },
-      });
+      return fail(
+        "location_mismatch",
+        msg("evidence_location", {
+          distanceM: Math.round(d * 10) / 10,
+          limitM: s.locationM,
+          claimed: { lat: c.lat, lon: c.lon },
+          reported: { lat: fix.lat, lon: fix.lon },
+        }),
+      );
     const lit = w.litNights;
     const needLit = Math.ceil(s.litNightsShare * nightsN - 1e-9);
-    if (lit < needLit) return fail("not_lit", { litNights: lit, nights: nightsN, needed: needLit });
+    if (lit < needLit) return fail("not_lit", msg("evidence_not_lit", { litNights: lit, nights: nightsN, needed: needLit }));
     const pvDays = w.pvDays;
     const needPv = Math.ceil(s.pvDaysShare * nightsN - 1e-9);
-    if (pvDays < needPv) return fail("no_charging", { pvDays, days: nightsN, needed: needPv, minWh: s.pvWh });
+    if (pvDays < needPv) return fail("no_charging", msg("evidence_no_charging", { pvDays, days: nightsN, needed: needPv, minWh: s.pvWh }));
     const twins = [...(bySerial.get(c.controllerSerial) ?? []), ...(byImei.get(c.imei) ?? [])].filter((o) => o.deviceId !== c.deviceId);
-    if (twins.length > 0) return fail("duplicate_device", { sameSerialOrImei: [...new Set(twins.map((o) => `${o.deviceId} (${o.projectId})`))] });
+    if (twins.length > 0) {
+      const same = new Map(twins.map((o) => [`${o.deviceId}\u0000${o.projectId}`, { deviceId: o.deviceId, projectId: o.projectId }]));
+      return fail("duplicate_device", msg("evidence_duplicate_device", { sameSerialOrImei: [...same.values()] }));
+    }
     const near = poles.get(c.deviceId);
-    if (near && near.length > 0) return fail("duplicate_pole", { within: s.duplicatePoleM, claims: near });
-    return { ...base, verdict: "verified", evidence: { litNights: lit, nights: nightsN, pvDays, distanceM: Math.round(d * 10) / 10 } };
+    if (near && near.length > 0) return fail("duplicate_pole", msg("evidence_duplicate_pole", { within: s.duplicatePoleM, claims: near }));
+    return {
+      ...base,
+      verdict: "verified",
+      evidence: msg("evidence_verified", { litNights: lit, nights: nightsN, pvDays, distanceM: Math.round(d * 10) / 10 }),
+    };
   });
 }
 

@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { type Answer, q, type Schemas } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatTime, Loading, TownSelect, useLoad, useSession, useStream } from "./ui";
@@ -8,12 +8,15 @@ const STATES = ["open", "firing", "acknowledged", "resolved", ""] as const;
 
 /** Technician (and operator): the alerts of their towns or stations, live; acknowledge, resolve with a comment. */
 export function AlertsPage() {
-  const { client, t, me } = useSession();
+  const { client, t, me, lang } = useSession();
   const [state, setState] = useState<(typeof STATES)[number]>("open");
   const [town, setTown] = useState("");
   const [type, setType] = useState("");
-  const list = useLoad(() => client.get<Answer<"listAlerts">>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type]);
+  // (again when the language changes: the details are worded by the API in the reader's language)
+  const list = useLoad(() => client.get<Answer<"listAlerts">>(`/api/v1/alerts${q({ state, town, type, limit: 500 })}`), [state, town, type, lang]);
   const [live, setLive] = useState<Map<string, Alert>>(new Map());
+  // what the stream said was worded in the other language: the list reloads in the new one
+  useEffect(() => setLive(new Map()), [lang]);
   const [announce, setAnnounce] = useState("");
   useStream<Answer<"streamAlerts", 200, "text/event-stream">>("/api/v1/alerts/stream", "alert", (a) => {
     setLive((m) => new Map(m).set(a.id, a));
@@ -79,7 +82,7 @@ const SEVERITY_TONE = { critical: "bad", major: "warn", minor: "info" } as const
 const STATE_TONE = { firing: "bad", acknowledged: "warn", resolved: "ok" } as const;
 
 function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
-  const { client, t, lang } = useSession();
+  const { client, t } = useSession();
   const a = props.alert;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -107,7 +110,7 @@ function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
       </h2>
       <p>
         <Badge tone={STATE_TONE[a.state]}>{t(`alerts.state.${a.state}` as Key)}</Badge> {[a.town, a.village, a.station].filter(Boolean).join(" · ")} ·{" "}
-        {t("since")} {formatTime(lang, a.since)}
+        {t("since")} {formatTime(a.since)}
         {a.suppressedBy && <span class="muted"> · {t("alerts.suppressed")}</span>}
       </p>
       <p>{a.detail}</p>
@@ -117,7 +120,7 @@ function AlertCard(props: { alert: Alert; onChanged: (a: Alert) => void }) {
           <ol class="history">
             {a.history.map((h) => (
               <li key={`${h.at}-${h.action}`}>
-                {formatTime(lang, h.at)} · {h.who} · {t(`history.${h.action}` as Key)}
+                {formatTime(h.at)} · {h.who} · {t(`history.${h.action}` as Key)}
                 {h.text ? `: ${h.text}` : ""}
               </li>
             ))}

@@ -1110,7 +1110,12 @@ export interface components {
      *       "town": "来苏镇",
      *       "village": "梳妆台村",
      *       "station": null,
-     *       "detail": "应亮灯但负载功率 0.0 W（预期 30 W）",
+     *       "detail": "功率 0 W，应为 30 W",
+     *       "detailCode": "lamp_power_low",
+     *       "detailParams": {
+     *         "w": 0,
+     *         "expectedW": 30
+     *       },
      *       "assignee": "李师傅",
      *       "suppressedBy": null,
      *       "history": [
@@ -1146,7 +1151,12 @@ export interface components {
       town: string | null;
       village: string | null;
       station: string | null;
+      /** @description What the rule saw, in the reader's language */
       detail: string;
+      detailCode: string | null;
+      detailParams: {
+        [key: string]: unknown;
+      } | null;
       assignee: string | null;
       /** @description Not notified: held back by another alert or a silence */
       suppressedBy: string | null;
@@ -1157,6 +1167,11 @@ export interface components {
         /** @enum {string} */
         action: "fired" | "acknowledged" | "resolved" | "assigned" | "commented" | "reopened";
         text?: string;
+        /** @description When the system wrote the entry: its message's code (`text` is in the reader's language) */
+        textCode?: string;
+        textParams?: {
+          [key: string]: unknown;
+        };
       }[];
     };
     BlenderReading: {
@@ -1706,6 +1721,8 @@ export interface components {
      *       "condition": "lit",
      *       "since": "2025-11-28T09:58:00.000Z",
      *       "detail": "",
+     *       "detailCode": null,
+     *       "detailParams": null,
      *       "expected": {
      *         "state": "on",
      *         "pct": 100,
@@ -1761,6 +1778,10 @@ export interface components {
       condition: "lit" | "off" | "dark" | "dim_mismatch" | "day_burner" | "energy_limited" | "charge_fault" | "cycling" | "offline" | "moved";
       since: string | null;
       detail: string;
+      detailCode: string | null;
+      detailParams: {
+        [key: string]: unknown;
+      } | null;
       expected: {
         /** @enum {string} */
         state: "on" | "off" | "band";
@@ -1901,8 +1922,10 @@ export interface components {
      *           "evidence": {
      *             "litNights": 11,
      *             "nights": 30,
-     *             "required": 24
-     *           }
+     *             "needed": 24
+     *           },
+     *           "evidenceCode": "evidence_not_lit",
+     *           "evidenceText": "亮灯夜数 11/30，至少需要 24 夜"
      *         }
      *       ]
      *     }
@@ -1972,6 +1995,10 @@ export interface components {
         evidence: {
           [key: string]: unknown;
         };
+        /** @description The evidence's message code (`evidence` holds its figures) */
+        evidenceCode: string;
+        /** @description The evidence in the reader's language */
+        evidenceText: string;
       }[];
     };
   };
@@ -3893,7 +3920,13 @@ export interface operations {
            *           "machineId": "QJ-BM-01",
            *           "material": "kcl",
            *           "since": "2025-11-28T03:20:00.000Z",
-           *           "detail": "料仓 kcl 剩余 180 kg，低于 300 kg"
+           *           "detail": "kcl 料仓 180 kg，低于补料线 300 kg",
+           *           "detailCode": "hopper_below_refill",
+           *           "detailParams": {
+           *             "material": "kcl",
+           *             "kg": 180,
+           *             "refillKg": 300
+           *           }
            *         }
            *       ]
            *     }
@@ -3909,7 +3942,12 @@ export interface operations {
               material?: string;
               /** Format: date-time */
               since: string;
+              /** @description In the reader's language */
               detail: string;
+              detailCode: string | null;
+              detailParams: {
+                [key: string]: unknown;
+              } | null;
             }[];
           };
         };
@@ -3992,7 +4030,12 @@ export interface operations {
            *           "lon": 105.9113,
            *           "condition": "dark",
            *           "since": "2025-11-28T10:42:00.000Z",
-           *           "detail": "应亮灯但负载功率 0.0 W（预期 30 W）"
+           *           "detail": "功率 0 W，应为 30 W",
+           *           "detailCode": "lamp_power_low",
+           *           "detailParams": {
+           *             "w": 0,
+           *             "expectedW": 30
+           *           }
            *         }
            *       ]
            *     }
@@ -4021,6 +4064,10 @@ export interface operations {
               condition: "lit" | "off" | "dark" | "dim_mismatch" | "day_burner" | "energy_limited" | "charge_fault" | "cycling" | "offline" | "moved";
               since: string | null;
               detail: string;
+              detailCode: string | null;
+              detailParams: {
+                [key: string]: unknown;
+              } | null;
             }[];
           };
         };
@@ -4329,7 +4376,12 @@ export interface operations {
            *           "town": "来苏镇",
            *           "village": "梳妆台村",
            *           "station": null,
-           *           "detail": "应亮灯但负载功率 0.0 W（预期 30 W）",
+           *           "detail": "功率 0 W，应为 30 W",
+           *           "detailCode": "lamp_power_low",
+           *           "detailParams": {
+           *             "w": 0,
+           *             "expectedW": 30
+           *           },
            *           "assignee": "李师傅",
            *           "suppressedBy": null,
            *           "history": [
@@ -5450,8 +5502,10 @@ export interface operations {
            *           "evidence": {
            *             "litNights": 11,
            *             "nights": 30,
-           *             "required": 24
+           *             "needed": 24
            *           },
+           *           "evidenceCode": "evidence_not_lit",
+           *           "evidenceText": "亮灯夜数 11/30，至少需要 24 夜",
            *           "why": "failed"
            *         }
            *       ]
@@ -5486,6 +5540,10 @@ export interface operations {
               evidence: {
                 [key: string]: unknown;
               };
+              /** @description The evidence's message code (`evidence` holds its figures) */
+              evidenceCode: string;
+              /** @description The evidence in the reader's language */
+              evidenceText: string;
               /** @enum {string} */
               why: "failed" | "sample";
             }[];
@@ -6227,7 +6285,19 @@ export interface operations {
            *           "clientId": "YC-LS-0001",
            *           "topic": "streetlight/YC-LS-0001/telemetry",
            *           "reason": "invalid",
-           *           "detail": "battery.soc: Too big: expected number to be <=100",
+           *           "detail": "battery.soc: too big: at most 100",
+           *           "detailCode": "payload_invalid",
+           *           "detailParams": {
+           *             "problems": [
+           *               {
+           *                 "code": "issue_too_big",
+           *                 "params": {
+           *                   "path": "battery.soc",
+           *                   "maximum": 100
+           *                 }
+           *               }
+           *             ]
+           *           },
            *           "payload": "{\"ts\":1764335100000,\"battery\":{\"v\":12.9,\"soc\":180,\"tempC\":14.5}}",
            *           "payloadEncoding": "utf8",
            *           "payloadBytes": 64,
@@ -6248,7 +6318,12 @@ export interface operations {
               topic: string;
               /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
               reason: string;
+              /** @description Why, in the reader's language */
               detail: string;
+              detailCode: string | null;
+              detailParams: {
+                [key: string]: unknown;
+              } | null;
               payload: string;
               /** @enum {string} */
               payloadEncoding: "utf8" | "base64";
@@ -6327,6 +6402,18 @@ export interface operations {
            *           "topic": "streetlight/YC-LS-9999/telemetry",
            *           "reason": "unknown_device",
            *           "detail": "",
+           *           "detailCode": "payload_invalid",
+           *           "detailParams": {
+           *             "problems": [
+           *               {
+           *                 "code": "issue_too_big",
+           *                 "params": {
+           *                   "path": "battery.soc",
+           *                   "maximum": 100
+           *                 }
+           *               }
+           *             ]
+           *           },
            *           "payload": "{\"ts\":1764335100000,\"battery\":{\"v\":12.9,\"soc\":180,\"tempC\":14.5}}",
            *           "payloadEncoding": "utf8",
            *           "payloadBytes": 64,
@@ -6346,7 +6433,12 @@ export interface operations {
               topic: string;
               /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
               reason: string;
+              /** @description Why, in the reader's language */
               detail: string;
+              detailCode: string | null;
+              detailParams: {
+                [key: string]: unknown;
+              } | null;
               payload: string;
               /** @enum {string} */
               payloadEncoding: "utf8" | "base64";

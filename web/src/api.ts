@@ -30,7 +30,7 @@ export type Client = {
   post<T>(path: string, body?: unknown): Promise<T>;
   /** Fetches a file and hands it to the browser as a download; returns the file name. */
   download(path: string): Promise<string>;
-  /** A live stream (Server-Sent Events); browsers cannot set headers on EventSource, so the key goes in the query. */
+  /** A live stream (Server-Sent Events); browsers cannot set headers on EventSource, so the key and language go in the query. */
   stream(path: string): EventSource;
 };
 
@@ -46,7 +46,8 @@ export function createClient(key: string, lang: () => string, onUnauthorized: ()
     if (res.ok) return res;
     const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, body?.error?.code ?? "http", body?.error?.message ?? `${res.status} ${res.statusText}`);
+    // The API words its errors in the console's language; without a body, the page says a generic word of its own.
+    throw new ApiError(res.status, body?.error?.code ?? "http", body?.error?.message ?? "");
   };
   return {
     async get<T>(path: string) {
@@ -73,7 +74,8 @@ export function createClient(key: string, lang: () => string, onUnauthorized: ()
       return name;
     },
     stream(path: string) {
-      return new EventSource(`${path}${path.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}`);
+      // (and the language: EventSource sends the browser's Accept-Language, not the console's)
+      return new EventSource(`${path}${path.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}&lang=${lang() === "en" ? "en" : "zh"}`);
     },
   };
 }

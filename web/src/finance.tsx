@@ -1,4 +1,5 @@
 import { useMemo, useState } from "preact/hooks";
+import { chinaDate } from "../../src/platform/clock.js";
 import { q, type Schemas } from "./api";
 import type { Key } from "./i18n";
 import { Badge, ErrorNote, formatNumber, formatPct, Loading, TableWrap, TownSelect, useLoad, useSession } from "./ui";
@@ -6,11 +7,11 @@ import { Badge, ErrorNote, formatNumber, formatPct, Loading, TableWrap, TownSele
 type Report = Schemas["VerificationReport"];
 type Summary = Report["summary"];
 const PAGE = 50;
-const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+const today = () => chinaDate(Date.now());
 
 /** Finance bureau: verdicts by town and project, each light's evidence, the files for Excel. */
 export function FinancePage() {
-  const { client, t } = useSession();
+  const { client, t, lang } = useSession();
   const [until, setUntil] = useState(today());
   const [nights, setNights] = useState(30);
   // What is typed stays typed while a report loads; the report follows when the field is left.
@@ -22,7 +23,8 @@ export function FinancePage() {
   const [downloading, setDownloading] = useState<string | null>(null);
   const [downloadError, setDownloadError] = useState<unknown>(null);
   const [downloaded, setDownloaded] = useState("");
-  const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights]);
+  // (again when the language changes: the evidence is worded by the API in the reader's language)
+  const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights, lang]);
   const r = report.data;
 
   const lights = useMemo(
@@ -205,9 +207,7 @@ export function FinancePage() {
                     <td>
                       <Badge tone={l.verdict === "verified" ? "ok" : "bad"}>{t(`verdict.${l.verdict}` as Key)}</Badge>
                     </td>
-                    <td class="evidence-cell">
-                      <Evidence e={l.evidence} />
-                    </td>
+                    <td class="evidence-cell">{l.evidenceText}</td>
                   </tr>
                 ))}
               </tbody>
@@ -308,20 +308,5 @@ function SummaryCells(props: { s: Summary; name: string; onDetail: () => void })
         </button>
       </td>
     </>
-  );
-}
-
-function Evidence(props: { e: Record<string, unknown> }) {
-  const { t } = useSession();
-  const value = (v: unknown): string =>
-    Array.isArray(v) ? v.map(value).join("; ") : v !== null && typeof v === "object" ? JSON.stringify(v) : String(v);
-  return (
-    <ul class="evidence">
-      {Object.entries(props.e).map(([k, v]) => (
-        <li key={k}>
-          {t(`evidence.${k}` as Key, {}) === `evidence.${k}` ? k : t(`evidence.${k}` as Key)}: {value(v)}
-        </li>
-      ))}
-    </ul>
   );
 }

@@ -15,7 +15,7 @@ const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
 export function LightPage(props: { id: string }) {
   const { client, t, lang } = useSession();
   const id = encodeURIComponent(props.id);
-  const light = useLoad(() => client.get<Schemas["Streetlight"]>(`/api/v1/streetlights/${id}`), [id], 30_000);
+  const light = useLoad(() => client.get<Schemas["Streetlight"]>(`/api/v1/streetlights/${id}`), [id, lang], 30_000);
   const device = useLoad(() => client.get<Schemas["DeviceDetail"]>(`/api/v1/devices/${id}`), [id], 30_000);
   const nights = useLoad(() => client.get<Answer<"listStreetlightNights">>(`/api/v1/streetlights/${id}/nights`), [id]);
   const l = light.data;
@@ -46,7 +46,7 @@ export function LightPage(props: { id: string }) {
               <Badge tone={CONDITION_TONE[l.condition] ?? "muted"}>{t(`cond.${l.condition}` as Key)}</Badge> {l.detail}{" "}
               {l.since && (
                 <span class="muted">
-                  {t("since")} {formatTime(lang, l.since)}
+                  {t("since")} {formatTime(l.since)}
                 </span>
               )}
             </dd>
@@ -57,7 +57,7 @@ export function LightPage(props: { id: string }) {
               {t(`expected.${l.expected.state}` as Key)}
               {l.expected.state !== "off" && ` ${l.expected.pct} %`}
               {l.expected.night &&
-                ` · ${t("light.dusk")} ${formatTime(lang, l.expected.night.dusk)} · ${t("light.dawn")} ${formatTime(lang, l.expected.night.dawn)}`}
+                ` · ${t("light.dusk")} ${formatTime(l.expected.night.dusk)} · ${t("light.dawn")} ${formatTime(l.expected.night.dawn)}`}
             </dd>
           </div>
           {d && (
@@ -66,7 +66,7 @@ export function LightPage(props: { id: string }) {
               <dd>
                 <Badge tone={d.online ? "ok" : "bad"}>{d.online ? t("online") : t("offline")}</Badge>{" "}
                 {latest
-                  ? `${formatTime(lang, latest.ts)} · ${t("light.load")} ${formatNumber(lang, latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, latest.pv.w)} W${latest.faults.length ? ` · ${latest.faults.join(", ")}` : ""}`
+                  ? `${formatTime(latest.ts)} · ${t("light.load")} ${formatNumber(lang, latest.load.w)} W · ${t("light.battery")} ${formatNumber(lang, latest.battery.soc, 0)} % · ${t("light.pv")} ${formatNumber(lang, latest.pv.w)} W${latest.faults.length ? ` · ${latest.faults.map((f) => t(`fault.${f}` as Key)).join(lang === "zh" ? "、" : ", ")}` : ""}`
                   : t("light.noReadings")}
               </dd>
             </div>
@@ -103,7 +103,7 @@ export function LightPage(props: { id: string }) {
                   <td>{n.date}</td>
                   <td>
                     <Badge tone={NIGHT_TONE[n.classification] ?? "muted"}>{t(`nightClass.${n.classification}` as Key)}</Badge>
-                    {n.flags.length > 0 && <span class="muted"> {n.flags.join(", ")}</span>}
+                    {n.flags.length > 0 && <span class="muted"> {n.flags.map((f) => t(`cond.${f}` as Key)).join(lang === "zh" ? "、" : ", ")}</span>}
                   </td>
                   <td class="num">
                     {Math.round(n.litMin)} / {Math.round(n.expectedMin)} min

@@ -44,7 +44,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
   const orders = useLoad(() => client.get<Answer<"listOrders">>(`/api/v1/orders${q({ station: s.id })}`), [s.id], 30_000);
   const conditions = useLoad(
     () => client.get<Answer<"listBlendingConditions">>(`/api/v1/blending/conditions${q({ station: s.id })}`),
-    [s.id],
+    [s.id, lang],
     30_000,
   );
   const open = orders.data?.orders.filter((o) => o.state !== "finished") ?? [];
@@ -83,7 +83,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
               )}
               <span class="muted">
                 {" "}
-                {t("lastSeen")}: {formatTime(lang, m.lastSeen)}
+                {t("lastSeen")}: {formatTime(m.lastSeen)}
               </span>
             </p>
             {m.latest && (
@@ -197,7 +197,7 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
           <div>
             <dt>{t("order.eta")}</dt>
             <dd>
-              {progress.eta ? formatTime(lang, progress.eta) : "—"} · {t("order.due")} {o.dueDate}{" "}
+              {progress.eta ? formatTime(progress.eta) : "—"} · {t("order.due")} {o.dueDate}{" "}
               {progress.onSchedule !== null && <Badge tone={late ? "bad" : "ok"}>{late ? t("order.late") : t("order.onTime")}</Badge>}
             </dd>
           </div>
@@ -266,7 +266,7 @@ function Batches(props: { orderId: string; version: number }) {
             {recent.map((b) => (
               <tr key={`${b.machineId}-${b.batchId}`} class={b.inTolerance === false ? "bad-row" : undefined}>
                 <td>{b.batchId}</td>
-                <td>{formatTime(lang, b.endedAt ?? b.startedAt)}</td>
+                <td>{formatTime(b.endedAt ?? b.startedAt)}</td>
                 <td>
                   {b.inTolerance === false ? (
                     <Badge tone="bad">{t("batch.outOfTolerance")}</Badge>

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { createContext } from "preact";
 import { useCallback, useContext, useEffect, useRef, useState } from "preact/hooks";
+import { chinaTime } from "../../src/platform/clock.js";
 import { ApiError, type Client, type Me } from "./api";
 import type { Key, Lang } from "./i18n";
 
@@ -38,7 +39,7 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], every?: number
 
 /** Listens to one Server-Sent Events type while mounted. */
 export function useStream<T>(path: string | null, event: string, onData: (data: T) => void) {
-  const { client } = useSession();
+  const { client, lang } = useSession();
   const cb = useRef(onData);
   cb.current = onData;
   useEffect(() => {
@@ -47,15 +48,13 @@ export function useStream<T>(path: string | null, event: string, onData: (data: 
     const listener = (e: MessageEvent<string>) => cb.current(JSON.parse(e.data) as T);
     es.addEventListener(event, listener as EventListener);
     return () => es.close();
-  }, [path, event, client]);
+  }, [path, event, client, lang]); // a stream's texts are in the language it was opened in
 }
 
+/** An error as the reader sees it: the API's own message (in the console's language), or a word of the console's. */
 export function errorText(t: Session["t"], e: unknown): string {
-  if (e instanceof ApiError) {
-    if (e.code === "network") return t("error.network");
-    return e.message || t("error.generic");
-  }
-  return e instanceof Error ? e.message : String(e);
+  if (e instanceof ApiError && e.code === "network") return t("error.network");
+  return (e instanceof ApiError && e.message) || t("error.generic");
 }
 
 export function ErrorNote(props: { error: unknown }) {
@@ -96,12 +95,11 @@ export function TableWrap(props: { label: string; children: ComponentChildren })
   );
 }
 
-const TZ = "Asia/Shanghai";
-export function formatTime(lang: Lang, iso: string | number | null | undefined): string {
+/** A time as people read it, in either language: China time, `YYYY-MM-DD HH:mm` (src/platform/clock.ts). */
+export function formatTime(iso: string | number | null | undefined): string {
   if (iso === null || iso === undefined) return "—";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: TZ, dateStyle: "short", timeStyle: "short" }).format(d);
+  const ms = new Date(iso).getTime();
+  return Number.isNaN(ms) ? "—" : chinaTime(ms);
 }
 export function formatNumber(lang: Lang, n: number | null | undefined, digits = 1): string {
   if (n === null || n === undefined || Number.isNaN(n)) return "—";

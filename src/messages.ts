@@ -1,0 +1,31 @@
+import { ALERT_WORDS } from "./alerts/messages.js";
+import { BLENDING_WORDS } from "./blending/messages.js";
+import { HTTP_WORDS } from "./http/errors.js";
+import { INGEST_WORDS } from "./ingest/messages.js";
+import { ERROR_WORDS } from "./platform/errors.js";
+import { type Catalogue, createCatalogue, LEGACY_WORDS } from "./platform/i18n.js";
+import { ISSUE_WORDS } from "./platform/validation.js";
+import { REGISTRY_WORDS } from "./registry/messages.js";
+import { STREETLIGHT_WORDS } from "./streetlights/messages.js";
+import { VERIFICATION_WORDS } from "./verification/messages.js";
+
+/**
+ * Part of the composition root: the vocabularies that exist, each owned by its feature, combined into the one
+ * catalogue that everyone who renders text is handed (HTTP errors and responses, notifier, digest, exports).
+ */
+export const VOCABULARIES = {
+  legacy: LEGACY_WORDS,
+  errors: ERROR_WORDS,
+  issues: ISSUE_WORDS,
+  http: HTTP_WORDS,
+  ingest: INGEST_WORDS,
+  registry: REGISTRY_WORDS,
+  streetlights: STREETLIGHT_WORDS,
+  blending: BLENDING_WORDS,
+  verification: VERIFICATION_WORDS,
+  alerts: ALERT_WORDS,
+} as const;
+
+export function createMessages(): Catalogue {
+  return createCatalogue(VOCABULARIES);
+}

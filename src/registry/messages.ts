@@ -1,0 +1,26 @@
+import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
+
+/** The registry's words: problems of a device list being imported, and of a telemetry query. */
+export type RegistryWords = {
+  row_repeats_id: { line: number; id: string | null; first: number };
+  row_registered: { line: number; id: string | null };
+  csv_unreadable: { line: number };
+  devices_registered: { ids: readonly string[] };
+  too_many_buckets: { buckets: number; every: "minute" | "hour" | "day"; max: number };
+};
+const EVERY_ZH = { minute: "分钟", hour: "小时", day: "天" } as const;
+const rowZh = (p: { line: number; id: string | null }) => `第 ${p.line} 行${p.id ? `（${p.id}）` : ""}`;
+const rowEn = (p: { line: number; id: string | null }) => `line ${p.line}${p.id ? ` (${p.id})` : ""}`;
+
+export const REGISTRY_WORDS: Vocabulary<RegistryWords> = {
+  row_repeats_id: { zh: (p) => `${rowZh(p)}：编号与第 ${p.first} 行重复`, en: (p) => `${rowEn(p)}: the id repeats line ${p.first}` },
+  row_registered: { zh: (p) => `${rowZh(p)}：该编号的设备已登记`, en: (p) => `${rowEn(p)}: a device with this id is already registered` },
+  csv_unreadable: { zh: (p) => `第 ${p.line} 行附近无法按 CSV 读取`, en: (p) => `not a readable CSV (near line ${p.line})` },
+  devices_registered: { zh: (p, f) => `已登记：${f.list(p.ids)}`, en: (p, f) => `already registered: ${f.list(p.ids)}` },
+  too_many_buckets: {
+    zh: (p) => `按${EVERY_ZH[p.every]}汇总有 ${p.buckets} 段，最多 ${p.max} 段：请用更粗的粒度或更短的时间范围`,
+    en: (p) => `${p.buckets} ${p.every} buckets is too many; at most ${p.max}: use a coarser every or a shorter range`,
+  },
+};
+export const registryMessage = messageMaker<RegistryWords>();
+export type RegistryMessage = MessageOf<RegistryWords>;

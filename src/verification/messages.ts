@@ -1,0 +1,190 @@
+import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
+import type { Verdict } from "./reasons.js";
+
+type Position = { lat: number; lon: number };
+export type ReportColumn =
+  | "device"
+  | "project"
+  | "town"
+  | "village"
+  | "road"
+  | "verdict"
+  | "verdictCode"
+  | "evidence"
+  | "why"
+  | "scope"
+  | "name"
+  | "claimed"
+  | "reporting"
+  | "verified"
+  | "subsidy";
+
+/**
+ * The finance verification's words: each verdict's evidence (its figures are the parameters, so a program reads them
+ * and a person reads the sentence), and the problems of a claims list being imported.
+ */
+export type VerificationWords = {
+  evidence_verified: { litNights: number; nights: number; pvDays: number; distanceM: number };
+  evidence_not_reporting: { registered: boolean; nightsWithData: number };
+  /** `lastSeen`: ISO 8601. */
+  evidence_silent: { lastSeen: string; silentHours: number };
+  evidence_no_position: { claimed: Position };
+  evidence_location: { distanceM: number; limitM: number; claimed: Position; reported: Position };
+  evidence_not_lit: { litNights: number; nights: number; needed: number };
+  evidence_no_charging: { pvDays: number; days: number; needed: number; minWh: number };
+  evidence_duplicate_device: { sameSerialOrImei: readonly { deviceId: string; projectId: string }[] };
+  evidence_duplicate_pole: { within: number; claims: readonly { deviceId: string; distanceM: number }[] };
+  verdict: { verdict: Verdict };
+  report_sheet: { sheet: "summary" | "detail" | "visits" };
+  report_column: { column: ReportColumn };
+  report_title: { from: string; to: string; nights: number; town: string | null; project: string | null };
+  report_scope: { scope: "all" | "town" | "project" };
+  report_district: Record<string, never>;
+  report_visit_why: { why: "failed" | "sample" };
+  report_digest: { digest: string };
+  claims_body: Record<string, never>;
+  claims_unreadable: { kind: "csv" | "xlsx" };
+  claims_missing_columns: { columns: readonly string[] };
+  claim_repeated: { line: number; deviceId: string; first: number };
+  project_differs: { line: number; projectId: string; first: number };
+};
+
+const VERDICT_ZH: Record<Verdict, string> = {
+  verified: "已核实",
+  not_reporting: "未上报数据",
+  silent: "超过72小时无数据（需现场核查）",
+  location_mismatch: "位置不符",
+  not_lit: "夜间亮灯不足",
+  no_charging: "光伏不发电",
+  duplicate_device: "设备重复申报",
+  duplicate_pole: "灯杆位置重复",
+};
+const VERDICT_EN: Record<Verdict, string> = {
+  verified: "verified",
+  not_reporting: "not reporting",
+  silent: "silent over 72 h (to visit)",
+  location_mismatch: "location mismatch",
+  not_lit: "not lit enough at night",
+  no_charging: "PV not charging",
+  duplicate_device: "device claimed twice",
+  duplicate_pole: "pole claimed twice",
+};
+const COLUMN_ZH: Record<ReportColumn, string> = {
+  device: "设备编号",
+  project: "项目编号",
+  town: "镇街",
+  village: "村",
+  road: "道路",
+  verdict: "结论",
+  verdictCode: "结论代码",
+  evidence: "证据",
+  why: "核查原因",
+  scope: "范围",
+  name: "名称",
+  claimed: "申报数量",
+  reporting: "上报数量",
+  verified: "核实数量",
+  subsidy: "核实补助金额(元)",
+};
+const COLUMN_EN: Record<ReportColumn, string> = {
+  device: "Device",
+  project: "Project",
+  town: "Town",
+  village: "Village",
+  road: "Road",
+  verdict: "Verdict",
+  verdictCode: "Verdict code",
+  evidence: "Evidence",
+  why: "Why visit",
+  scope: "Scope",
+  name: "Name",
+  claimed: "Claimed",
+  reporting: "Reporting",
+  verified: "Verified",
+  subsidy: "Verified subsidy (yuan)",
+};
+const at = (p: Position, f: { num: (x: number, d?: number) => string }) => `${f.num(p.lat, 6)}, ${f.num(p.lon, 6)}`;
+
+export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
+  evidence_verified: {
+    zh: (p, f) => `亮灯夜数 ${p.litNights}/${p.nights}，发电天数 ${p.pvDays}，距申报位置 ${f.num(p.distanceM)} 米`,
+    en: (p, f) => `lit nights ${p.litNights}/${p.nights}, charging days ${p.pvDays}, ${f.num(p.distanceM)} m from the claimed position`,
+  },
+  evidence_not_reporting: {
+    zh: (p) => (p.registered ? "已登记，但从未上报数据" : "未登记，从未上报数据"),
+    en: (p) => (p.registered ? "registered, but never reported" : "not registered; never reported"),
+  },
+  evidence_silent: {
+    zh: (p, f) => `最后上报 ${f.time(p.lastSeen)}，已 ${p.silentHours} 小时无数据`,
+    en: (p, f) => `last report ${f.time(p.lastSeen)}, silent for ${p.silentHours} h`,
+  },
+  evidence_no_position: {
+    zh: (p, f) => `从未上报位置（申报坐标 ${at(p.claimed, f)}）`,
+    en: (p, f) => `no position reported (claimed at ${at(p.claimed, f)})`,
+  },
+  evidence_location: {
+    zh: (p, f) => `上报位置距申报位置 ${f.num(p.distanceM)} 米，允许 ${f.num(p.limitM)} 米（申报 ${at(p.claimed, f)}，上报 ${at(p.reported, f)}）`,
+    en: (p, f) =>
+      `reported ${f.num(p.distanceM)} m from the claimed position, ${f.num(p.limitM)} m allowed (claimed ${at(p.claimed, f)}, reported ${at(p.reported, f)})`,
+  },
+  evidence_not_lit: {
+    zh: (p) => `亮灯夜数 ${p.litNights}/${p.nights}，至少需要 ${p.needed} 夜`,
+    en: (p) => `lit nights ${p.litNights}/${p.nights}; ${p.needed} needed`,
+  },
+  evidence_no_charging: {
+    zh: (p, f) => `发电天数 ${p.pvDays}/${p.days}（每天至少 ${f.num(p.minWh)} Wh），至少需要 ${p.needed} 天`,
+    en: (p, f) => `charging days ${p.pvDays}/${p.days} (at least ${f.num(p.minWh)} Wh a day); ${p.needed} needed`,
+  },
+  evidence_duplicate_device: {
+    zh: (p, f) => `控制器序列号或 IMEI 与其他申报相同：${f.list(p.sameSerialOrImei.map((c) => `${c.deviceId}（${c.projectId}）`))}`,
+    en: (p, f) => `same controller serial or IMEI as: ${f.list(p.sameSerialOrImei.map((c) => `${c.deviceId} (${c.projectId})`))}`,
+  },
+  evidence_duplicate_pole: {
+    zh: (p, f) => `${f.num(p.within)} 米内另有申报：${f.list(p.claims.map((c) => `${c.deviceId}（${f.num(c.distanceM)} 米）`))}`,
+    en: (p, f) => `other claims within ${f.num(p.within)} m: ${f.list(p.claims.map((c) => `${c.deviceId} (${f.num(c.distanceM)} m)`))}`,
+  },
+  verdict: { zh: (p) => VERDICT_ZH[p.verdict], en: (p) => VERDICT_EN[p.verdict] },
+  report_sheet: {
+    zh: (p) => ({ summary: "汇总", detail: "明细", visits: "现场核查" })[p.sheet],
+    en: (p) => ({ summary: "Summary", detail: "Detail", visits: "Field visits" })[p.sheet],
+  },
+  report_column: { zh: (p) => COLUMN_ZH[p.column], en: (p) => COLUMN_EN[p.column] },
+  report_title: {
+    zh: (p) =>
+      `路灯补助核查报告  核查期：${p.from} 至 ${p.to}（${p.nights} 夜）${p.town ? `  镇街：${p.town}` : ""}${p.project ? `  项目：${p.project}` : ""}`,
+    en: (p) =>
+      `Streetlight subsidy verification  ${p.from} to ${p.to} (${p.nights} nights)${p.town ? `  town: ${p.town}` : ""}${p.project ? `  project: ${p.project}` : ""}`,
+  },
+  report_scope: {
+    zh: (p) => ({ all: "全部", town: "镇街", project: "项目" })[p.scope],
+    en: (p) => ({ all: "all", town: "town", project: "project" })[p.scope],
+  },
+  report_district: { zh: () => "全区", en: () => "district" },
+  report_visit_why: {
+    zh: (p) => (p.why === "failed" ? "未通过" : "随机抽查"),
+    en: (p) => (p.why === "failed" ? "failed" : "random sample"),
+  },
+  report_digest: { zh: (p) => `报告摘要 SHA-256：${p.digest}`, en: (p) => `Report digest SHA-256: ${p.digest}` },
+  claims_body: { zh: () => "请上传 CSV 或 XLSX 格式的申报清单", en: () => "send the list as text/csv or as an XLSX file" },
+  claims_unreadable: {
+    zh: (p) => `无法读取这个 ${p.kind.toUpperCase()} 文件`,
+    en: (p) => `not a readable ${p.kind.toUpperCase()} file`,
+  },
+  claims_missing_columns: {
+    zh: (p, f) =>
+      `缺少这些列：${f.list(p.columns)}（列名如 项目编号、镇街、村、年度、批准数量、补助标准、设备编号、经度、纬度、控制器序列号、IMEI、安装日期）`,
+    en: (p, f) =>
+      `missing columns: ${f.list(p.columns)} (e.g. 项目编号, 镇街, 村, 年度, 批准数量, 补助标准, 设备编号, 经度, 纬度, 控制器序列号, IMEI, 安装日期)`,
+  },
+  claim_repeated: {
+    zh: (p) => `第 ${p.line} 行：设备 ${p.deviceId} 重复申报（第 ${p.first} 行）`,
+    en: (p) => `line ${p.line}: device ${p.deviceId} is claimed again (line ${p.first})`,
+  },
+  project_differs: {
+    zh: (p) => `第 ${p.line} 行：项目 ${p.projectId} 与第 ${p.first} 行不一致（镇街、村、道路、年度、批准数量和补助标准须相同）`,
+    en: (p) =>
+      `line ${p.line}: project ${p.projectId} differs from line ${p.first} (town, village, road, year, approved number and subsidy must agree)`,
+  },
+};
+export const verificationMessage = messageMaker<VerificationWords>();
+export type VerificationMessage = MessageOf<VerificationWords>;
