@@ -39,19 +39,20 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   await state.close();
   progress("seeded", LIGHTS, LIGHTS);
 
-  // The import files, made before anything is timed (each under the API's 8 MB body limit).
+  // The import files, made before anything is timed (each under the API's 8 MiB body limit: hence the short ids).
+  const b36 = (x: number) => x.toString(36);
   const claimsCsv = [
     "projectId,town,village,year,approvedLights,subsidyYuan,deviceId,lon,lat,controllerSerial,imei,installedAt",
     ...Array.from(
       { length: 100_000 },
       (_, i) =>
-        `Q${Math.floor(i / 100)},t${Math.floor(i / 4000)},v${Math.floor(i / 100)},2025,100,2700,C${i},${(106 + (i % 1000) * 0.0005).toFixed(4)},${(29.5 + Math.floor(i / 1000) * 0.0005).toFixed(4)},S${i},${860100000000000 + i},2025-06-01`,
+        `Q${b36(Math.floor(i / 100))},t${Math.floor(i / 25_000)},v${b36(Math.floor(i / 100))},2025,100,2700,C${b36(i)},${(106 + (i % 100) * 0.01).toFixed(2)},${(29 + Math.floor(i / 100) * 0.001).toFixed(3)},S${b36(i)},${860100000000000 + i},2025-06-01`,
     ),
   ];
   claimsCsv[claimsCsv.length - 1] = claimsCsv.at(-1)?.replace(/,\d{15},/, ",86010,") ?? ""; // a short IMEI: one bad row
   const devicesCsv = [
     "id,family,town,village,lat,lon",
-    ...Array.from({ length: 100_000 }, (_, i) => `D${i},streetlight,t${Math.floor(i / 4000)},v${Math.floor(i / 100)},29.35,105.93`),
+    ...Array.from({ length: 100_000 }, (_, i) => `D${b36(i)},streetlight,t${Math.floor(i / 25_000)},v${b36(Math.floor(i / 100))},29.35,105.93`),
   ];
   devicesCsv[devicesCsv.length - 1] = devicesCsv.at(-1)?.replace("29.35", "95") ?? ""; // a latitude out of range
 
