@@ -34,7 +34,7 @@ const SCRYPT_THREADS = Math.min(4, availableParallelism());
 const thisModule = jobModule<typeof import("./secrets.js")>(import.meta.url);
 
 async function scryptAsync(secret: string, salt: Buffer, cost = N): Promise<Buffer> {
-  scryptThreads ??= createWorkerPool({ size: SCRYPT_THREADS, maxQueued: 20_000 });
+  scryptThreads ??= createWorkerPool({ size: SCRYPT_THREADS, maxQueued: 20_000, eager: true });
   // (a tight copy of the salt: a view of Node's shared 8 KB buffer pool would be sent whole)
   const key = await scryptThreads.run(thisModule, "scryptJob", { secret, salt: new Uint8Array(salt), cost });
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
