@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApiKeys } from "./access/api-keys.js";
 import { createDigest } from "./alerts/digest.js";
@@ -23,6 +24,7 @@ import type { Config } from "./platform/config.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
 import { createScheduler } from "./platform/scheduler.js";
+import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { deviceRoutes } from "./registry/routes.js";
 import { openStateStore } from "./state.js";
@@ -36,6 +38,7 @@ import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
@@ -60,6 +63,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const clock = deps.clock ?? Date.now;
   mkdirSync(config.dataDir, { recursive: true });
   const metrics = createMetrics();
+  // Long CPU work (reports, file imports, reading the log back) runs in these threads, not in the one that sends PUBACKs:
+  // one core is left to that one. A few jobs may wait; more are refused as busy (503).
+  const workers = createWorkerPool({
+    size: Math.max(1, availableParallelism() - 1),
+    maxQueued: 8,
+    onCrash: (err) => log.error({ err }, "a worker thread failed"),
+  });
 
   const state = await openStateStore(config.dataDir);
   const telemetry =
@@ -212,7 +222,15 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, clock });
+  const reportJobs = verificationJobs({
+    pool: workers,
+    store: verificationStore(state.db),
+    nights,
+    registry,
+    settings: config.verification,
+    writeDashboardPoints,
+  });
+  verificationRoutes(http, { verification, jobs: reportJobs, clock });
   deviceRoutes(http, {
     registry,
     presence,
@@ -305,6 +323,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         if (external) await step("external broker", () => external.stop());
         await step("write-ahead log", () => wal.close());
         await step("store writer", () => writer.stop());
+        await step("worker threads", () => workers.stop());
         await step("presence", () => presence.flush());
         await step("telemetry store", () => telemetry.close());
         await step("state store", () => state.close());

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { invalid } from "../http/errors.js";
 import type { Api } from "../http/server.js";
-import { parseClaims } from "./claims.js";
-import { toCsv, toXlsx, type Verification } from "./service.js";
+import type { VerificationJobs } from "./jobs.js";
+import type { Verification } from "./service.js";
 
 const FINANCE = ["admin", "finance"] as const;
 const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -16,8 +16,8 @@ const Params = z.object({
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
 
-export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number }) {
-  const { verification } = deps;
+export function verificationRoutes(app: Api, deps: { verification: Verification; jobs: VerificationJobs; clock: () => number }) {
+  const { verification, jobs } = deps;
   app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   const params = (q: z.infer<typeof Params>) => ({
     town: q.town,
@@ -39,7 +39,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);
       if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid("send the list as text/csv or as an XLSX file");
-      const parsed = await parseClaims(req.body, isXlsx ? "xlsx" : "csv");
+      const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw invalid(`${parsed.errors.length} row(s) have problems; nothing was imported`, { rows: parsed.errors });
       return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
     },
@@ -56,7 +56,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await verification.report(params(req.query), "json", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query), "json", req.principal?.name ?? null);
       return {
         reportId: r.reportId,
         digest: r.digest,
@@ -81,7 +81,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await verification.report(params(req.query), "visits", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query), "visits", req.principal?.name ?? null);
       return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits };
     },
   );
@@ -99,14 +99,14 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         },
       },
       async (req, reply) => {
-        const r = await verification.report(params(req.query), format, req.principal?.name ?? null);
+        const r = await jobs.file(params(req.query), format, req.principal?.name ?? null);
         const name = `verification-${r.params.town ?? "district"}-${r.params.until}.${format}`;
         reply
           .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
           .header("x-report-id", r.reportId)
           .header("x-report-digest", r.digest);
-        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights));
-        return reply.type(XLSX_TYPE).send(await toXlsx(r));
+        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(r.body);
+        return reply.type(XLSX_TYPE).send(r.body);
       },
     );
   }

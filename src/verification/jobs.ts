@@ -1,0 +1,146 @@
+import type { Family } from "../../devices/index.js";
+import { type Host, hostApi, jobModule, ownBytes, sendInParts, transfer, type WorkerPool } from "../platform/workers.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
+import type { DashboardPoint } from "../storage/dashboard-points.js";
+import type { LightWindow, NightStore } from "../streetlights/store.js";
+import { type Claim, type ParsedClaims, type Project, parseClaims, type RowError } from "./claims.js";
+import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
+import type { ReportLog, VerificationStore } from "./store.js";
+import type { VerifySettings } from "./verdict.js";
+
+/**
+ * The verification report (with its XLSX or CSV) and the claims file's parse, run in a worker thread: for a district
+ * they cost the service's thread 0.9 s, 1.8 s and 1.3–1.6 s at a stretch, and every PUBACK waited (docs/BENCHMARKS.md).
+ * The thread runs the same functions (`createVerification(...).report`, `toXlsx`, `toCsv`, `parseClaims`); what lives
+ * in the service's thread (the state database, the registry) it asks for through the host calls below, and the report is
+ * logged there too.
+ */
+type Report = Awaited<ReturnType<Verification["report"]>>;
+
+/** What the report job asks the service's thread for. */
+type ReportHost = {
+  projects: () => Promise<Project[]>;
+  /** The claims, and the registry's family of each claimed device (null: not registered). */
+  claims: () => Promise<{ claims: Claim[]; families: (Family | null)[] }>;
+  summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
+  logReport: (r: ReportLog) => Promise<void>;
+  points: (points: DashboardPoint[]) => void;
+};
+
+const notInWorker = (what: string) => () => Promise.reject(new Error(`${what} is not available to a report in a worker thread`));
+
+/** The job: a report, as `createVerification(...).report` makes it, and its file. */
+export async function report(
+  input: { params: ReportParams; kind: "json" | "visits" | "xlsx" | "csv"; keyName: string | null; settings: VerifySettings },
+  host: Host,
+) {
+  const ask = hostApi<ReportHost>(host);
+  const families = new Map<string, Family | null>();
+  const store: VerificationStore = {
+    projects: () => ask("projects"),
+    claims: async () => {
+      const got = await ask("claims");
+      got.claims.forEach((c, i) => {
+        families.set(c.deviceId, got.families[i] ?? null);
+      });
+      return got.claims;
+    },
+    logReport: (r) => ask("logReport", r),
+    upsert: notInWorker("upsert"),
+    reports: notInWorker("reports"),
+  };
+  const nights: NightStore = {
+    summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
+    write: notInWorker("nights.write"),
+    recordedOn: notInWorker("nights.recordedOn"),
+    of: notInWorker("nights.of"),
+    latestDate: notInWorker("nights.latestDate"),
+    classesOn: notInWorker("nights.classesOn"),
+  };
+  // The report reads a claimed device's family from the registry, and nothing else of it.
+  const registry = {
+    get: (id: string) => {
+      if (!families.has(id)) throw new Error(`the report asked for device ${id}, which is not among the claims it was given`);
+      const family = families.get(id);
+      return family ? ({ family } as DeviceRecord) : undefined;
+    },
+  } as unknown as Registry;
+  const verification = createVerification({
+    store,
+    nights,
+    registry,
+    settings: input.settings,
+    writeDashboardPoints: (points) => void ask("points", points),
+  });
+  const r = await verification.report(input.params, input.kind, input.keyName);
+  const meta = { reportId: r.reportId, digest: r.digest, params: r.params };
+  if (input.kind === "xlsx") {
+    const file = ownBytes(await toXlsx(r));
+    return transfer({ meta, file: file as Uint8Array | string, report: null }, [file.buffer]);
+  }
+  if (input.kind === "csv") return { meta, file: toCsv(r.lights) as Uint8Array | string, report: null };
+  return { meta, file: null, report: r };
+}
+
+/** The job: the claims file parsed and checked; the claims and the rows' problems go to the host in parts. */
+export async function claims(input: { body: string | Uint8Array; kind: "csv" | "xlsx" }, host: Host): Promise<{ projects: Project[] }> {
+  const parsed = await parseClaims(
+    typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength),
+    input.kind,
+  );
+  await sendInParts(host, "claims", parsed.claims);
+  await sendInParts(host, "errors", parsed.errors);
+  return { projects: parsed.projects };
+}
+
+const jobs = jobModule<typeof import("./jobs.js")>(import.meta.url);
+
+/** The service's side: the same answers as `Verification.report` with `toXlsx`/`toCsv`, and as `parseClaims`. */
+export function verificationJobs(deps: {
+  pool: WorkerPool;
+  store: VerificationStore;
+  nights: Pick<NightStore, "summary">;
+  registry: Pick<Registry, "get">;
+  settings: VerifySettings;
+  writeDashboardPoints?: (points: DashboardPoint[]) => void;
+}) {
+  const host: ReportHost = {
+    projects: () => deps.store.projects(),
+    claims: async () => {
+      const claims = await deps.store.claims();
+      return { claims, families: claims.map((c) => deps.registry.get(c.deviceId)?.family ?? null) };
+    },
+    summary: (a) => deps.nights.summary(a.from, a.to, a.pvWh),
+    logReport: (r) => deps.store.logReport(r),
+    points: (points) => deps.writeDashboardPoints?.(points),
+  };
+  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv", keyName: string | null) =>
+    deps.pool.run(jobs, "report", { params, kind, keyName, settings: deps.settings }, { host });
+  return {
+    async report(params: ReportParams, kind: "json" | "visits", keyName: string | null): Promise<Report> {
+      const r = await run(params, kind, keyName);
+      if (!r.report) throw new Error("the report job returned no report");
+      return r.report;
+    },
+    /** The report as a file (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters. */
+    async file(params: ReportParams, format: "xlsx" | "csv", keyName: string | null) {
+      const r = await run(params, format, keyName);
+      const file = r.file;
+      if (file === null) throw new Error("the report job returned no file");
+      return { ...r.meta, body: typeof file === "string" ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength) };
+    },
+    /** `parseClaims`, in a thread. */
+    async parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ParsedClaims> {
+      const claims: Claim[] = [];
+      const errors: RowError[] = [];
+      const parts = {
+        claims: (part: Claim[]) => void claims.push(...part),
+        errors: (part: RowError[]) => void errors.push(...part),
+      };
+      const { projects } = await deps.pool.run(jobs, "claims", { body, kind }, { host: parts });
+      return { projects, claims, errors };
+    },
+  };
+}
+export type VerificationJobs = ReturnType<typeof verificationJobs>;

@@ -1,0 +1,128 @@
+import ExcelJS from "exceljs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../harness/helpers.js";
+import { createWorkerPool } from "../src/platform/workers.js";
+import { createRegistry } from "../src/registry/registry.js";
+import { openStateStore, type StateStore } from "../src/state.js";
+import { nightStore } from "../src/streetlights/store.js";
+import { parseClaims } from "../src/verification/claims.js";
+import { verificationJobs } from "../src/verification/jobs.js";
+import { createVerification, toCsv, toXlsx, windowDates } from "../src/verification/service.js";
+import { verificationStore } from "../src/verification/store.js";
+
+/** What moved to worker threads gives what the same functions give in the service's thread. */
+const SETTINGS = { locationM: 15, duplicatePoleM: 10, litNightsShare: 25 / 30, pvDaysShare: 0.8, pvWh: 20, silentH: 72, samplePct: 10 };
+const UNTIL = "2026-06-30";
+const LIGHTS = 400;
+
+describe("work in worker threads gives the in-thread results", () => {
+  const dir = tempDir();
+  const pool = createWorkerPool({ size: 1, maxQueued: 8 });
+  let state: StateStore;
+  let inThread: ReturnType<typeof createVerification>;
+  let jobs: ReturnType<typeof verificationJobs>;
+
+  beforeAll(async () => {
+    state = await openStateStore(dir.path);
+    // Every verdict occurs: a light unregistered (i % 40 = 3) or a blender (i % 50 = 7); silent (i % 13 = 0); moved
+    // 110 m (i % 17 = 0); dark for 10 of 30 nights (i % 7 = 0); no PV (i % 11 = 0); a shared serial (i % 60 = 5); a
+    // pole 5 m from the next one (i % 70 = 9).
+    await state.db.run(`INSERT INTO devices SELECT 'L-' || lpad(i::VARCHAR, 4, '0'), CASE WHEN i % 50 = 7 THEN 'blender' ELSE 'streetlight' END, NULL,
+      'town-' || (i % 3)::VARCHAR, 'village-' || (i // 50)::VARCHAR, NULL, 29.3 + i * 0.001, 105.9, '{}', 'scrypt$4096$c2FsdA$aGFzaA', false, now(), now()
+      FROM range(${LIGHTS}) t(i) WHERE i % 40 <> 3`);
+    const dates = windowDates(UNTIL, 30);
+    const night = dates.map((d, j) => `('${d}', ${j})`).join(", ");
+    const untilMs = Date.parse(`${UNTIL}T00:00:00+08:00`);
+    await state.db.run(`INSERT INTO nights SELECT 'L-' || lpad(i::VARCHAR, 4, '0'), w.d, CASE WHEN i % 7 = 0 AND w.j < 10 THEN 'dark' ELSE 'lit' END,
+      CASE WHEN i % 11 = 0 THEN 0 ELSE 400 END,
+      ${untilMs}::BIGINT - (30 - w.j)::BIGINT * 86400000 - CASE WHEN i % 13 = 0 THEN 5 * 86400000 ELSE 0 END,
+      29.3 + i * 0.001 + CASE WHEN i % 17 = 0 THEN 0.001 ELSE 0 END, 105.9, '{}'
+      FROM range(${LIGHTS}) t(i), (VALUES ${night}) w(d, j) WHERE i % 40 <> 3`);
+    await state.db.run(`INSERT INTO projects SELECT 'P-' || (i // 100)::VARCHAR, json_object('id', 'P-' || (i // 100)::VARCHAR, 'town', 'town-' || (i % 3)::VARCHAR,
+      'village', 'village-' || (i // 100)::VARCHAR, 'road', '路', 'year', 2025, 'approvedLights', 100, 'subsidyYuan', 2700) FROM range(0, ${LIGHTS}, 100) t(i)`);
+    await state.db.run(`INSERT INTO claims SELECT 'L-' || lpad(i::VARCHAR, 4, '0'), 'P-' || (i // 100)::VARCHAR, json_object('deviceId', 'L-' || lpad(i::VARCHAR, 4, '0'),
+      'projectId', 'P-' || (i // 100)::VARCHAR, 'lat', 29.3 + i * 0.001 - CASE WHEN i % 70 = 10 THEN 0.001 - 0.000045 ELSE 0 END, 'lon', 105.9,
+      'controllerSerial', CASE WHEN i % 60 = 5 THEN 'SN-SHARED' ELSE 'SN' || i::VARCHAR END, 'imei', (860000000000000 + i)::VARCHAR, 'installedAt', '2025-06-01')
+      FROM range(${LIGHTS}) t(i)`);
+    const registry = await createRegistry(state.devices);
+    const deps = { store: verificationStore(state.db), nights: nightStore(state.db), registry, settings: SETTINGS };
+    inThread = createVerification(deps);
+    jobs = verificationJobs({ ...deps, pool });
+  });
+  afterAll(async () => {
+    await pool.stop();
+    await state.close();
+    dir.remove();
+  });
+
+  const noId = <T extends { reportId: string }>(r: T) => ({ ...r, reportId: "" });
+
+  it("the report: the same verdicts, summaries, visits and digest, and each run logged", async () => {
+    for (const params of [
+      { until: UNTIL, nights: 30 },
+      { until: UNTIL, nights: 30, town: "town-1" },
+      { until: UNTIL, nights: 20, project: "P-2" },
+    ]) {
+      for (const kind of ["json", "visits"] as const) {
+        const a = await inThread.report(params, kind, "k");
+        const b = await jobs.report(params, kind, "k");
+        expect(noId(b)).toEqual(noId(a));
+      }
+    }
+    const r = await inThread.report({ until: UNTIL, nights: 30 }, "json", "k");
+    expect(new Set(r.lights.map((l) => l.verdict))).toEqual(
+      new Set(["verified", "not_reporting", "silent", "location_mismatch", "not_lit", "no_charging", "duplicate_device", "duplicate_pole"]),
+    );
+    const logged = await verificationStore(state.db).reports(100);
+    expect(logged).toHaveLength(13);
+    // the district's report (json and visits are the same report), in-thread and off, and the last one
+    expect(logged.filter((x) => x.digest === r.digest)).toHaveLength(5);
+  });
+
+  it("the CSV is the same text and the XLSX the same cells as toCsv and toXlsx of the in-thread report", async () => {
+    const params = { until: UNTIL, nights: 30 };
+    const a = await inThread.report(params, "xlsx", "k");
+    const csv = await jobs.file(params, "csv", "k");
+    expect(csv.digest).toBe(a.digest);
+    expect(csv.body).toBe(toCsv(a.lights));
+    const xlsx = await jobs.file(params, "xlsx", "k");
+    expect(xlsx.digest).toBe(a.digest);
+    expect(Buffer.isBuffer(xlsx.body)).toBe(true);
+    const cells = async (file: Buffer) => {
+      const wb = new ExcelJS.Workbook();
+      await wb.xlsx.load(file as unknown as ArrayBuffer);
+      return wb.worksheets.map((ws) => ({ name: ws.name, rows: ws.getSheetValues() }));
+    };
+    const theirs = await cells(await toXlsx({ ...a, digest: a.digest }));
+    expect(theirs.map((s) => s.name)).toEqual(["汇总", "明细", "现场核查"]);
+    expect(await cells(xlsx.body as Buffer)).toEqual(theirs);
+  });
+
+  it("the claims file's parse: the same projects, claims and row problems, CSV and XLSX, in parts past 5,000 rows", async () => {
+    const header = "projectId,town,village,road,year,approvedLights,subsidyYuan,deviceId,lon,lat,controllerSerial,imei,installedAt";
+    const rows = Array.from(
+      { length: 12_001 },
+      (_, i) =>
+        `P${Math.floor(i / 100)},来苏镇,村${Math.floor(i / 100)},路,2025,100,2700,C-${i},105.9,29.${i},SN${i},${860000000000000 + i},2025-06-01`,
+    );
+    rows[17] = rows[17]?.replace(",29.17,", ",95,") ?? ""; // a latitude out of range
+    rows[4000] = rows[3999] ?? ""; // a device claimed twice
+    rows[9001] = rows[9001]?.replace("来苏镇", "别的镇") ?? ""; // a project that differs from its first line
+    for (let i = 10_000; i < 11_000; i++) rows[i] = rows[i]?.replace(/,\d{15},/, ",8600,") ?? ""; // 1,000 short IMEIs
+    const csv = `\uFEFF${[header, ...rows].join("\r\n")}`;
+    const a = await parseClaims(csv, "csv");
+    expect(a.claims.length).toBeGreaterThan(10_000);
+    expect(a.errors.length).toBeGreaterThan(1000);
+    expect(await jobs.parseClaims(csv, "csv")).toEqual(a);
+    const wb = new ExcelJS.Workbook();
+    const ws = wb.addWorksheet("申报清单");
+    ws.addRow(["项目编号", "镇街", "村", "道路", "年度", "批准数量", "补助标准", "设备编号", "经度", "纬度", "控制器序列号", "IMEI", "安装日期"]);
+    for (const r of rows.slice(0, 300)) ws.addRow(r.split(",").map((v, i) => (i === 12 ? new Date(`${v}T00:00:00+08:00`) : v)));
+    const xlsx = Buffer.from(await wb.xlsx.writeBuffer());
+    const b = await parseClaims(xlsx, "xlsx");
+    expect(b.errors.map((e) => e.line)).toEqual([19]);
+    expect(b.claims.length).toBeGreaterThan(200);
+    expect(await jobs.parseClaims(xlsx, "xlsx")).toEqual(b);
+    expect(await jobs.parseClaims(Buffer.from("not a workbook"), "xlsx")).toEqual(await parseClaims(Buffer.from("not a workbook"), "xlsx"));
+  });
+});
