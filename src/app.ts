@@ -272,6 +272,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     apiKeys,
     metrics,
     http,
+    workers,
     broker: embedded,
     external,
     async start(): Promise<Started> {

@@ -1,5 +1,7 @@
+import { availableParallelism } from "node:os";
 import { threadId } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestApp } from "../harness/helpers.js";
 import { createWorkerPool, jobModule, WorkerJobError, type WorkerPool } from "../src/platform/workers.js";
 
 const jobs = jobModule<typeof import("./fixtures/pool-jobs.js")>(import.meta.url, "./fixtures/pool-jobs");
@@ -79,5 +81,27 @@ describe("worker pool", () => {
     const after = await p.run(jobs, "echo", { x: 2 });
     expect(after.x).toBe(2);
     expect(after.threadId).not.toBe(before);
+  });
+});
+
+describe("the service's worker threads", () => {
+  it("a request that finds the queue full is answered 503 busy at once; once there is room it is served; stop() ends the threads", async () => {
+    const t = await startTestApp();
+    const pool = t.app.workers;
+    const g = gate<string>();
+    // Every thread held, and the queue filled behind them (the app's pool: a thread per core but one, 8 waiting).
+    const held = Array.from({ length: availableParallelism() + 8 }, () =>
+      pool.run(jobs, "hold", null, { host: { release: () => g.promise } }).catch((x: unknown) => x),
+    );
+    const res = await t.api("/api/v1/verification");
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("busy");
+    g.open("go");
+    await Promise.all(held);
+    expect((await t.api("/api/v1/verification")).status).toBe(200);
+    expect(pool.threads()).toBeGreaterThan(0);
+    await t.stop();
+    expect(pool.threads()).toBe(0);
   });
 });

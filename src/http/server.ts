@@ -12,6 +12,7 @@ import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES, type Role } from "../access/roles.js";
 import { type Lang, langFromHeader, t } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
+import { WorkerJobError } from "../platform/workers.js";
 import { ApiError } from "./errors.js";
 
 declare module "fastify" {
@@ -88,6 +89,13 @@ export async function createHttpServer(deps: { log: Logger; apiKeys: ApiKeys; la
       return reply.status(400).send({
         error: { code: "validation", message: `${t(l, "error.validation")}: ${details.map((d) => `${d.path} ${d.message}`).join("; ")}`, details },
       });
+    }
+    if (err instanceof WorkerJobError && err.canRetry) {
+      // the worker threads' queue is full (src/platform/workers.ts): a moment later there is room
+      return reply
+        .status(503)
+        .header("retry-after", "5")
+        .send({ error: { code: "busy", message: `${t(l, "error.busy")}: ${err.message}` } });
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     const message = err instanceof Error ? err.message : String(err);

@@ -33,6 +33,7 @@ const CATALOG = {
   "error.validation": { zh: "请求无效", en: "Invalid request" },
   "error.conflict": { zh: "已存在", en: "Already exists" },
   "error.not_ready": { zh: "服务尚未就绪", en: "Not ready" },
+  "error.busy": { zh: "服务繁忙，请稍后再试", en: "Busy; try again shortly" },
   "error.internal": { zh: "服务器内部错误，请查看日志", en: "Internal error; see the service log" },
   "error.payload_too_large": { zh: "请求体过大", en: "Request body too large" },
 } as const;
