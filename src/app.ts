@@ -240,6 +240,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     presenceHistory: state.presence,
     clock,
     disconnect: (id) => embedded?.disconnect(id),
+    workers,
   });
   const webConsole = await registerConsole(http);
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");

@@ -2,6 +2,8 @@ import ExcelJS from "exceljs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
 import { createWorkerPool } from "../src/platform/workers.js";
+import { parseDeviceCsv } from "../src/registry/csv-import.js";
+import { parseDeviceCsvInWorker } from "../src/registry/jobs.js";
 import { createRegistry } from "../src/registry/registry.js";
 import { openStateStore, type StateStore } from "../src/state.js";
 import { nightStore } from "../src/streetlights/store.js";
@@ -124,5 +126,28 @@ describe("work in worker threads gives the in-thread results", () => {
     expect(b.claims.length).toBeGreaterThan(200);
     expect(await jobs.parseClaims(xlsx, "xlsx")).toEqual(b);
     expect(await jobs.parseClaims(Buffer.from("not a workbook"), "xlsx")).toEqual(await parseClaims(Buffer.from("not a workbook"), "xlsx"));
+  });
+
+  it("the device list's parse: the same devices and row problems, with ids already registered and without", async () => {
+    const header = "id,family,town,village,lat,lon,lampW,panelWp,batteryAh,controllerSerial,moduleImei,station,hopperMaterials";
+    const rows = Array.from(
+      { length: 12_000 },
+      (_, i) => `D-${i},streetlight,来苏镇,梳妆台村,29.35,105.91,30,120,60,SN${i},${860000000000000 + i},,`,
+    );
+    rows[5] = "D-5,streetlight,来苏镇,梳妆台村,95,105.91,30,120,60,SN5,860000000000005,,"; // latitude out of range
+    rows[6] = rows[4] ?? ""; // an id repeated
+    rows[7000] = "QJ-1,blender,綦江区,,,,,,,,,綦江智能配肥站,urea;map;kcl;filler";
+    rows[7001] = "QJ-2,blender,綦江区,,,,,,,,,,"; // a blender without a station or materials
+    rows[9000] = rows[8999] ?? ""; // a registered id, twice
+    const csv = `\uFEFF${[header, ...rows].join("\r\n")}\r\n`;
+    for (const registered of [new Set<string>(), new Set(["D-3", "D-8999", "D-11999", "QJ-1"])]) {
+      const existing = (id: string) => registered.has(id);
+      const a = parseDeviceCsv(csv, existing);
+      expect(a.devices.length).toBeGreaterThan(11_000);
+      expect(a.errors.length).toBeGreaterThanOrEqual(3 + (registered.size > 0 ? 4 : 0));
+      expect(await parseDeviceCsvInWorker(pool, csv, existing)).toEqual(a);
+    }
+    const unreadable = `${header}\n"D-1,streetlight`;
+    expect(await parseDeviceCsvInWorker(pool, unreadable, () => false)).toEqual(parseDeviceCsv(unreadable, () => false));
   });
 });

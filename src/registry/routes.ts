@@ -7,9 +7,10 @@ import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import type { WorkerPool } from "../platform/workers.js";
 import type { TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
-import { parseDeviceCsv } from "./csv-import.js";
+import { parseDeviceCsvInWorker } from "./jobs.js";
 import { DeviceInputSchema, type Registry } from "./registry.js";
 import type { DeviceRecord } from "./store.js";
 
@@ -32,6 +33,8 @@ export function deviceRoutes(
     /** Closes a device's connection (after disabling or a new secret). */
     disconnect: (id: string) => void;
     clock: () => number;
+    /** Where the CSV import is parsed. */
+    workers: WorkerPool;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -93,7 +96,7 @@ export function deviceRoutes(
       },
     },
     async (req, reply) => {
-      const { devices, errors } = parseDeviceCsv(req.body, (id) => registry.get(id) !== undefined);
+      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined);
       if (errors.length > 0) throw invalid(`${errors.length} row(s) have problems; nothing was imported`, { rows: errors });
       const result = await registry.register(devices);
       if (!result.ok) throw conflict(`already registered: ${result.duplicates.slice(0, 10).join(", ")}`);
