@@ -20,6 +20,7 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
+import { createLogReader } from "./ingest/wal-reader.js";
 import type { Config } from "./platform/config.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
@@ -117,6 +118,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   walLines = wal.lines;
   const writer = createStoreWriter({
     wal,
+    readBack: createLogReader(workers, join(config.dataDir, "wal")),
     sinks,
     batchSize: config.store.batchSize,
     flushMs: config.store.flushMs,
