@@ -104,20 +104,25 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     if (res.status !== 422 || body.error?.details?.rows?.length !== 1) throw new Error(`device import: ${res.status}, expected one bad row`);
     return "422, one bad row";
   });
-  let stormClients: MqttClient[] = [];
+  const stormClients: MqttClient[] = [];
   await measure(`${storm.toLocaleString()} devices connect at once`, async () => {
     const s = performance.now();
-    stormClients = await Promise.all(
+    let failed = 0;
+    await Promise.all(
       Array.from({ length: storm }, (_, i) => {
         const id = `ST-${String(i).padStart(6, "0")}`;
-        return mqtt.connectAsync(url, { clientId: id, username: id, password: SECRET, reconnectPeriod: 0, connectTimeout: 120_000 });
+        return mqtt.connectAsync(url, { clientId: id, username: id, password: SECRET, reconnectPeriod: 0, connectTimeout: 300_000 }).then(
+          (c) => void stormClients.push(c),
+          () => void failed++,
+        );
       }),
     );
-    return `all connected in ${round((performance.now() - s) / 1000)} s`;
+    return `${stormClients.length} connected in ${round((performance.now() - s) / 1000)} s${failed ? `, ${failed} failed` : ""}`;
   });
   stream.stop();
   for (const c of [...clients, ...stormClients]) c.end(true);
-  service.child.kill("SIGTERM");
+  // (not SIGTERM: a clean stop first writes the storm's thousands of presence events one statement each, for minutes here)
+  service.child.kill("SIGKILL");
   await service.exited;
   dir.remove();
   return { devices: n, rate, lights: LIGHTS, nights: NIGHTS, errors: stream.errors(), phases };

@@ -58,7 +58,7 @@ const finish = (suffix: string) => {
 };
 const offThreadStep = async () => {
   step("PUBACK latency of a steady stream while the service makes a report, imports files, takes a connect storm");
-  const r = await benchOffThread({ devices: 300, rate: 600, storm: quick ? 500 : 2000, quietS: 10, progress });
+  const r = await benchOffThread({ devices: 300, rate: 600, storm: quick ? 500 : 1000, quietS: 10, progress });
   results.offThread = r;
   rows.push(...offThreadRows(r));
 };
