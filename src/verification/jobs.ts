@@ -21,8 +21,10 @@ type Report = Awaited<ReturnType<Verification["report"]>>;
 /** What the report job asks the service's thread for. */
 type ReportHost = {
   projects: () => Promise<Project[]>;
-  /** The claims, and the registry's family of each claimed device (null: not registered). */
-  claims: () => Promise<{ claims: Claim[]; families: (Family | null)[] }>;
+  /** The claims, as the text of a JSON array (`claimsJson`). */
+  claims: () => Promise<string>;
+  /** The registry's family of each device (null: not registered). */
+  families: (ids: string[]) => (Family | null)[];
   summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
   logReport: (r: ReportLog) => Promise<void>;
   points: (points: DashboardPoint[]) => void;
@@ -40,12 +42,14 @@ export async function report(
   const store: VerificationStore = {
     projects: () => ask("projects"),
     claims: async () => {
-      const got = await ask("claims");
-      got.claims.forEach((c, i) => {
-        families.set(c.deviceId, got.families[i] ?? null);
+      const claims = JSON.parse(await ask("claims")) as Claim[];
+      const ids = claims.map((c) => c.deviceId);
+      (await ask("families", ids)).forEach((f, i) => {
+        families.set(ids[i] as string, f);
       });
-      return got.claims;
+      return claims;
     },
+    claimsJson: notInWorker("claimsJson"),
     logReport: (r) => ask("logReport", r),
     upsert: notInWorker("upsert"),
     reports: notInWorker("reports"),
@@ -107,10 +111,8 @@ export function verificationJobs(deps: {
 }) {
   const host: ReportHost = {
     projects: () => deps.store.projects(),
-    claims: async () => {
-      const claims = await deps.store.claims();
-      return { claims, families: claims.map((c) => deps.registry.get(c.deviceId)?.family ?? null) };
-    },
+    claims: () => deps.store.claimsJson(),
+    families: (ids) => ids.map((id) => deps.registry.get(id)?.family ?? null),
     summary: (a) => deps.nights.summary(a.from, a.to, a.pvWh),
     logReport: (r) => deps.store.logReport(r),
     points: (points) => deps.writeDashboardPoints?.(points),
