@@ -36,6 +36,11 @@ describe("worker pool", () => {
     expect(b.every((x) => x === 7)).toBe(true);
   });
 
+  it.runIf(process.platform === "linux")("runs its threads below the service's thread (nice 10)", async () => {
+    const p = pool(1, 4);
+    expect(await p.run(jobs, "priority", null)).toEqual({ nice: 10 });
+  });
+
   it("a job that throws gives a clean error with its message, and the thread goes on", async () => {
     const p = pool(1, 4);
     const first = (await p.run(jobs, "echo", { x: 1 })).threadId;

@@ -1,3 +1,5 @@
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { type FromWorker, type Host, type ToWorker, Transfer } from "./workers.js";
 
@@ -8,6 +10,23 @@ import { type FromWorker, type Host, type ToWorker, Transfer } from "./workers.j
  */
 const port = parentPort;
 if (!port) throw new Error("worker-thread.ts runs only as a worker thread (src/platform/workers.ts)");
+
+/**
+ * The thread runs below the service's own (a nice value of 10, on Linux, where each thread has its own): when the cores
+ * are contended, the thread that sends PUBACKs goes first and a report or an import takes longer (docs/BENCHMARKS.md).
+ */
+const BELOW_SERVICE = 10;
+function ownThreadId(): number | null {
+  if (process.platform !== "linux") return null;
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").at(-1));
+    return Number.isInteger(tid) ? tid : null;
+  } catch {
+    return null; // no /proc: the thread keeps the process's priority
+  }
+}
+const tid = ownThreadId();
+if (tid !== null) setPriority(tid, BELOW_SERVICE);
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 const calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
