@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { threadId } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
@@ -77,6 +78,19 @@ describe("worker pool", () => {
     expect(p.threads()).toBe(0);
     for (const e of [...(await Promise.all(running)), await waiting]) expect(e).toMatchObject({ code: "stopped" });
     await expect(p.run(jobs, "echo", { x: 1 })).rejects.toMatchObject({ code: "stopped" });
+  });
+
+  it("idle threads, even ones never given a job, do not hold the process open", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/idle-pool.ts"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    // (a process held open is killed after a while, and the test fails on its signal)
+    const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.once("exit", (c, s) => r([c, s])));
+    clearTimeout(kill);
+    expect({ code, signal, out }).toEqual({ code: 0, signal: null, out: "7 on 2 threads\n" });
   });
 
   it("a thread that dies fails its job with crashed, and the next job gets a new thread", async () => {

@@ -139,6 +139,10 @@ export function createWorkerPool(options: {
       job: null,
       exited: new Promise((resolve) => worker.once("exit", () => resolve())),
     };
+    // (a thread that has come online holds the process open again, though unref'd before: until it has work it must not)
+    worker.once("online", () => {
+      if (t.job === null) worker.unref();
+    });
     worker.on("message", (m: FromWorker) => {
       if (m.type === "call") return void answer(t, m);
       if (m.id !== t.job?.id) return;
