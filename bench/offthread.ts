@@ -1,3 +1,4 @@
+import { loadavg } from "node:os";
 import mqtt, { type MqttClient } from "mqtt";
 import { topics } from "../devices/index.js";
 import { ADMIN_KEY, reading, tempDir } from "../harness/helpers.js";
@@ -9,7 +10,18 @@ import { seedDistrict } from "./scale.js";
 
 type Progress = (label: string, n: number, total: number) => void;
 
-export type Phase = { name: string; seconds: number; sent: number; acked: number; p50Ms: number; p99Ms: number; maxMs: number; note?: string };
+export type Phase = {
+  name: string;
+  seconds: number;
+  sent: number;
+  acked: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** The machine's 1-minute load average after the phase (other work on a shared machine moves every figure). */
+  load: number;
+  note?: string;
+};
 
 const LIGHTS = 18_105;
 const NIGHTS = 30;
@@ -75,7 +87,13 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     const note = await work();
     const t1 = performance.now();
     await sleep(1000); // what was sent during the phase is acknowledged
-    phases.push({ ...stream.between(t0, t1, performance.now()), name, seconds: round((t1 - t0) / 1000), ...(note ? { note } : {}) });
+    phases.push({
+      ...stream.between(t0, t1, performance.now()),
+      name,
+      seconds: round((t1 - t0) / 1000),
+      load: round(loadavg()[0] ?? 0),
+      ...(note ? { note } : {}),
+    });
     progress(`${name}`, phases.length, 5);
     await sleep(2000);
   };
@@ -204,7 +222,7 @@ function startStream(clients: MqttClient[], ids: string[], rate: number) {
 export function offThreadRows(r: Awaited<ReturnType<typeof benchOffThread>>): [string, string, string][] {
   return r.phases.map((p) => [
     `PUBACK p99, ${r.devices} devices at ${r.rate}/s: ${p.name} (target ≤ 50 ms)`,
-    `${p.p99Ms} ms (p50 ${p.p50Ms}, max ${p.maxMs} ms; ${p.acked}/${p.sent} acked; ${p.seconds} s${p.note ? `; ${p.note}` : ""})`,
+    `${p.p99Ms} ms (p50 ${p.p50Ms}, max ${p.maxMs} ms; ${p.acked}/${p.sent} acked; ${p.seconds} s${p.note ? `; ${p.note}` : ""}; load ${p.load})`,
     p.p99Ms <= 50 ? "✓" : "✗",
   ]);
 }
