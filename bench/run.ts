@@ -11,22 +11,25 @@ import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../harness/serv
 import { planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
+import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|offthread]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
- * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling.
+ * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only offthread`
+ * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm.
  */
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } },
 });
-if (values.only !== undefined && values.only !== "ingest") {
-  process.stderr.write(`--only: the one choice is "ingest" (got "${values.only}")\n`);
+if (values.only !== undefined && values.only !== "ingest" && values.only !== "offthread") {
+  process.stderr.write(`--only: the choices are "ingest" and "offthread" (got "${values.only}")\n`);
   process.exit(2);
 }
 const ingestOnly = values.only === "ingest";
+const offThreadOnly = values.only === "offthread";
 const quick = values.quick;
 const started = Date.now();
 const results: Record<string, unknown> = {};
@@ -34,6 +37,37 @@ const rows: [string, string, string][] = [];
 const say = (s: string) => process.stdout.write(s);
 const step = (name: string) => say(`\n▶ ${name}\n`);
 const progress = (label: string, n: number, total: number) => say(`\r  ${label}: ${n}/${total} (${Math.round((n / total) * 100)} %)   `);
+const machine = () => ({
+  cpus: os.cpus().length,
+  model: os.cpus()[0]?.model,
+  memGB: Math.round(os.totalmem() / 1e9),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+});
+/** Prints the table and writes the results' JSON. */
+const finish = (suffix: string) => {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  say(`\n\n${"measure".padEnd(w)}  result\n${"-".repeat(w + 40)}\n${rows.map(([a, b, c]) => `${a.padEnd(w)}  ${b} ${c}`).join("\n")}\n`);
+  const out = values.out ?? `bench-results/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${suffix}.json`;
+  mkdirSync("bench-results", { recursive: true });
+  writeFileSync(
+    out,
+    `${JSON.stringify({ quick, only: values.only ?? null, machine: machine(), seconds: round((Date.now() - started) / 1000), results }, null, 2)}\n`,
+  );
+  say(`\nresults: ${out} (${round((Date.now() - started) / 1000)} s)\n`);
+};
+const offThreadStep = async () => {
+  step("PUBACK latency of a steady stream while the service makes a report, imports files, takes a connect storm");
+  const r = await benchOffThread({ devices: 300, rate: 600, storm: quick ? 500 : 1000, quietS: 10, progress });
+  results.offThread = r;
+  rows.push(...offThreadRows(r));
+};
+if (offThreadOnly) {
+  await offThreadStep();
+  finish("-offthread");
+  process.exit(0);
+}
+
 let peakRss = 0;
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -184,6 +218,8 @@ if (!ingestOnly) {
   results.registryService = await benchRegistryService(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
   step("reports");
   results.reports = await benchReports((label, n, t) => progress(label, n, t));
+  // 8. PUBACK latency while the service works
+  await offThreadStep();
 }
 
 clearInterval(sampler);
@@ -233,21 +269,5 @@ if (storm && reg && regSvc && rep)
     ["order progress query p50 / p99", `${rep.progressP50Ms} / ${rep.progressP99Ms} ms`, ""],
   );
 rows.push(["peak RSS of this run, CPU", `${Math.round(peakRss / 1e6)} MB, user ${round(cpu.user / 1e6)} s, system ${round(cpu.system / 1e6)} s`, ""]);
-const w = Math.max(...rows.map((r) => r[0].length));
-say(`\n\n${"measure".padEnd(w)}  result\n${"-".repeat(w + 40)}\n${rows.map(([a, b, c]) => `${a.padEnd(w)}  ${b} ${c}`).join("\n")}\n`);
-const machine = {
-  cpus: os.cpus().length,
-  model: os.cpus()[0]?.model,
-  memGB: Math.round(os.totalmem() / 1e9),
-  node: process.version,
-  platform: `${os.platform()} ${os.release()}`,
-};
-const out =
-  values.out ?? `bench-results/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}${ingestOnly ? "-ingest" : ""}.json`;
-mkdirSync("bench-results", { recursive: true });
-writeFileSync(
-  out,
-  `${JSON.stringify({ quick, only: values.only ?? null, machine, seconds: round((Date.now() - started) / 1000), results }, null, 2)}\n`,
-);
-say(`\nresults: ${out} (${round((Date.now() - started) / 1000)} s)\n`);
+finish(ingestOnly ? "-ingest" : "");
 process.exit(0);

@@ -90,25 +90,34 @@ export async function benchRegistryService(n: number, progress: Progress, watchS
   return { devices: n, readyS: round(readyS), rssMB: Math.round(last / 1024), peakRssMB: Math.round(peak / 1024) };
 }
 
+/**
+ * DOMAIN.md's district for the verification report, straight into the state store: `lights` lights, each claimed (one
+ * project per 100) with a nightly record for each of the `nights` nights before today (95 % of them lit). Returns `until`.
+ */
+export async function seedDistrict(state: Awaited<ReturnType<typeof openStateStore>>, lights: number, nights: number): Promise<string> {
+  await seedLights(state, lights);
+  const until = localDate(Date.now());
+  const dates = windowDates(until, nights);
+  // one record per light per night, 95 % of nights lit, straight into the nights table
+  const window = dates.map((d, j) => `('${d}', ${j + 1})`).join(", ");
+  await state.db.run(`INSERT INTO nights SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), w.d, CASE WHEN (i + w.j) % 20 = 0 THEN 'dark' ELSE 'lit' END, 400,
+      epoch_ms(now())::BIGINT - (${nights} - w.j)::BIGINT * 86400000, 29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{}'
+    FROM range(${lights}) t(i), (VALUES ${window}) w(d, j)`);
+  await state.db.run(`INSERT INTO projects SELECT 'P-' || (i // 100)::VARCHAR, json_object('id', 'P-' || (i // 100)::VARCHAR, 'town', 'town-' || (i % 23)::VARCHAR, 'village', 'village-' || (i // 100)::VARCHAR, 'road', '', 'year', 2025, 'approvedLights', 100, 'subsidyYuan', 2700)
+    FROM range(0, ${lights}, 100) t(i)`);
+  await state.db.run(`INSERT INTO claims SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), 'P-' || (i // 100)::VARCHAR, json_object('deviceId', 'YC-' || lpad(i::VARCHAR, 7, '0'), 'projectId', 'P-' || (i // 100)::VARCHAR,
+      'lat', 29.35 + (i % 1000) * 0.0005, 'lon', 105.93 + (i // 1000) * 0.0005, 'controllerSerial', 'SN' || i::VARCHAR, 'imei', (860000000000000 + i)::VARCHAR, 'installedAt', '2025-06-01')
+    FROM range(${lights}) t(i)`);
+  return until;
+}
+
 /** The verification report for the district (18,105 lights × 30 nights) and order progress query latency. */
 export async function benchReports(progress: Progress) {
   const LIGHTS = 18_105;
   const NIGHTS = 30;
   const dir = tempDir();
   const state = await openStateStore(dir.path);
-  await seedLights(state, LIGHTS);
-  const until = localDate(Date.now());
-  const dates = windowDates(until, NIGHTS);
-  // one record per light per night, 95 % of nights lit, straight into the nights table
-  const window = dates.map((d, j) => `('${d}', ${j + 1})`).join(", ");
-  await state.db.run(`INSERT INTO nights SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), w.d, CASE WHEN (i + w.j) % 20 = 0 THEN 'dark' ELSE 'lit' END, 400,
-      epoch_ms(now())::BIGINT - (${NIGHTS} - w.j)::BIGINT * 86400000, 29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{}'
-    FROM range(${LIGHTS}) t(i), (VALUES ${window}) w(d, j)`);
-  await state.db.run(`INSERT INTO projects SELECT 'P-' || (i // 100)::VARCHAR, json_object('id', 'P-' || (i // 100)::VARCHAR, 'town', 'town-' || (i % 23)::VARCHAR, 'village', 'village-' || (i // 100)::VARCHAR, 'road', '', 'year', 2025, 'approvedLights', 100, 'subsidyYuan', 2700)
-    FROM range(0, ${LIGHTS}, 100) t(i)`);
-  await state.db.run(`INSERT INTO claims SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), 'P-' || (i // 100)::VARCHAR, json_object('deviceId', 'YC-' || lpad(i::VARCHAR, 7, '0'), 'projectId', 'P-' || (i // 100)::VARCHAR,
-      'lat', 29.35 + (i % 1000) * 0.0005, 'lon', 105.93 + (i // 1000) * 0.0005, 'controllerSerial', 'SN' || i::VARCHAR, 'imei', (860000000000000 + i)::VARCHAR, 'installedAt', '2025-06-01')
-    FROM range(${LIGHTS}) t(i)`);
+  const until = await seedDistrict(state, LIGHTS, NIGHTS);
   progress("seeded", LIGHTS, LIGHTS);
   const registry = await createRegistry(state.devices);
   const verification = createVerification({

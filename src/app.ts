@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApiKeys } from "./access/api-keys.js";
 import { createDigest } from "./alerts/digest.js";
@@ -20,12 +21,14 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createStoreWriter } from "./ingest/store-writer.js";
 import { openWal } from "./ingest/wal.js";
+import { createLogReader } from "./ingest/wal-reader.js";
 import { createMessages } from "./messages.js";
 import type { Config } from "./platform/config.js";
 import type { Message } from "./platform/i18n.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
 import { createScheduler } from "./platform/scheduler.js";
+import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { openStateStore } from "./state.js";
 import type { DashboardPoint } from "./storage/dashboard-points.js";
@@ -38,6 +41,7 @@ import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
@@ -64,6 +68,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const metrics = createMetrics();
   /** Every vocabulary, for all who render text for people (src/messages.ts). */
   const messages = createMessages();
+  // Long CPU work (reports, file imports, reading the log back) runs in these threads, not in the one that sends PUBACKs:
+  // one core is left to that one. A few jobs may wait; more are refused as busy (503).
+  const workers = createWorkerPool({
+    size: Math.max(1, availableParallelism() - 1),
+    maxQueued: 8,
+    onCrash: (err) => log.error({ err }, "a worker thread failed"),
+  });
 
   const state = await openStateStore(config.dataDir);
   const telemetry =
@@ -119,6 +130,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   walLines = wal.lines;
   const writer = createStoreWriter({
     wal,
+    readBack: createLogReader(workers, join(config.dataDir, "wal")),
     sinks,
     batchSize: config.store.batchSize,
     flushMs: config.store.flushMs,
@@ -254,7 +266,15 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, clock, messages });
+  const reportJobs = verificationJobs({
+    pool: workers,
+    store: verificationStore(state.db),
+    nights,
+    registry,
+    settings: config.verification,
+    writeDashboardPoints,
+  });
+  verificationRoutes(http, { verification, jobs: reportJobs, clock, messages });
   deviceRoutes(http, {
     registry,
     presence,
@@ -265,6 +285,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     messages,
     disconnect: (id) => embedded?.disconnect(id),
+    workers,
   });
   const webConsole = await registerConsole(http);
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
@@ -297,6 +318,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     apiKeys,
     metrics,
     http,
+    workers,
     broker: embedded,
     external,
     async start(): Promise<Started> {
@@ -354,6 +376,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("store writer", () => writer.stop());
         await step("blending monitor", () => blendingMonitor.stop());
         notifier.stop();
+        await step("worker threads", () => workers.stop());
         await step("presence", () => presence.flush());
         await step("telemetry store", () => telemetry.close());
         await step("state store", () => state.close());

@@ -80,6 +80,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     payload_too_large: [{ limitBytes: 8 * 1024 * 1024 }],
     unsupported_media_type: [{ type: "application/json" }, { type: "" }],
     internal: [{}],
+    busy: [{ retryAfterS: 5 }],
   },
   ingest: {
     topic_family: [{ topic: "tractor/T1/telemetry" }],

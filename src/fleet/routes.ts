@@ -9,7 +9,8 @@ import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
 import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Lang } from "../platform/i18n.js";
-import { parseDeviceCsv } from "../registry/csv-import.js";
+import type { WorkerPool } from "../platform/workers.js";
+import { parseDeviceCsvInWorker } from "../registry/jobs.js";
 import { registryMessage } from "../registry/messages.js";
 import { BlenderInputSchema, DeviceInputSchema, type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
@@ -174,6 +175,8 @@ export function deviceRoutes(
     clock: () => number;
     /** Renders why each reject was rejected, in the reader's language. */
     messages: Catalogue;
+    /** Where the CSV import is parsed. */
+    workers: WorkerPool;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -267,7 +270,7 @@ export function deviceRoutes(
       },
     },
     async (req, reply) => {
-      const { devices, errors } = parseDeviceCsv(req.body, (id) => registry.get(id) !== undefined);
+      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined);
       if (errors.length > 0) throw rowsRejected(errors);
       const result = await registry.register(devices);
       if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));

@@ -10,7 +10,11 @@ export type HttpWords = {
   payload_too_large: { limitBytes: number };
   unsupported_media_type: { type: string };
   internal: Record<string, never>;
+  /** The worker threads' queue is full (src/platform/workers.ts): try again after `retryAfterS` seconds (Retry-After). */
+  busy: { retryAfterS: number };
 };
+/** How long a client refused as busy is told to wait (the Retry-After header and the busy message). */
+export const BUSY_RETRY_AFTER_S = 5;
 export const HTTP_WORDS: Vocabulary<HttpWords> = {
   bad_request: {
     zh: (p) =>
@@ -37,5 +41,9 @@ export const HTTP_WORDS: Vocabulary<HttpWords> = {
     en: (p) => `Unsupported content type ${p.type || "(none given)"}`,
   },
   internal: { zh: () => "服务器内部错误，请查看日志", en: () => "Internal error; see the service log" },
+  busy: {
+    zh: (p, f) => `服务繁忙，请 ${f.num(p.retryAfterS)} 秒后再试`,
+    en: (p, f) => `Busy; try again in ${f.num(p.retryAfterS)} s`,
+  },
 };
 export const httpMessage = messageMaker<HttpWords>();

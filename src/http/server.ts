@@ -15,7 +15,8 @@ import { DomainError, errorMessage, notFound } from "../platform/errors.js";
 import { type Catalogue, type Lang, langFromHeader, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
 import { issueMessage, type Where } from "../platform/validation.js";
-import { httpMessage, STATUS } from "./errors.js";
+import { WorkerJobError } from "../platform/workers.js";
+import { BUSY_RETRY_AFTER_S, httpMessage, STATUS } from "./errors.js";
 import { documentRoute, finishDocument } from "./schemas.js";
 
 declare module "fastify" {
@@ -133,6 +134,13 @@ export async function createHttpServer(deps: {
       const where = (err.validationContext ?? "body") as Where;
       const problems = err.validation.map((v) => issueMessage(v, where));
       return reply.status(400).send(body(req, errorMessage("validation", { problems })));
+    }
+    if (err instanceof WorkerJobError && err.canRetry) {
+      // the worker threads' queue is full (src/platform/workers.ts): a moment later there is room
+      return reply
+        .status(503)
+        .header("retry-after", String(BUSY_RETRY_AFTER_S))
+        .send(body(req, httpMessage("busy", { retryAfterS: BUSY_RETRY_AFTER_S })));
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) {

@@ -1,5 +1,6 @@
 import type { Logger } from "../platform/log.js";
 import type { Wal, WalRecord } from "./wal.js";
+import { type LogLines, lineRecords } from "./wal-reader.js";
 
 export type StoreWriterMetrics = {
   written: (measurement: string, n: number) => void;
@@ -46,8 +47,13 @@ export function createStoreWriter(deps: {
   /** Keeps a record a store refused alone (a file under the data dir); must not throw. */
   setAside: (s: SetAside) => void;
   clock?: () => number;
+  /**
+   * Reads records back from the log in a worker thread (wal-reader.ts): up to `limit` records after `after`. Without
+   * it the writer reads them with `wal.replay`, in its own thread.
+   */
+  readBack?: (after: number, limit: number) => Promise<LogLines>;
 }) {
-  const { wal, sinks, batchSize, flushMs, log, metrics } = deps;
+  const { wal, sinks, batchSize, flushMs, log, metrics, readBack } = deps;
   const maxQueue = deps.maxQueue ?? batchSize * 20;
   let queue: WalRecord[] = [];
   /** Records beyond what the queue held; to be re-read from the log. */
@@ -66,6 +72,11 @@ export function createStoreWriter(deps: {
   let ready = true;
   let retryTimer: NodeJS.Timeout | null = null;
   const waiters: { seq: number; resolve: () => void }[] = [];
+  /** Lines read back from the log (`readBack`), parsed into the queue a batch at a time; they come before any push. */
+  let pending: ReturnType<typeof lineRecords> | null = null;
+  /** While the log is being read back, the highest seq pushed (and not queued: the reading may or may not hold it). */
+  let reading = false;
+  let pushedWhileReading = 0;
   const observers = new Set<(records: WalRecord[]) => void>();
 
   const schedule = (delay: number) => {
@@ -86,7 +97,7 @@ export function createStoreWriter(deps: {
       })
       .finally(() => {
         running = null;
-        if (queue.length > 0 || spilledFrom !== null) schedule(backoffMs || flushMs);
+        if (queue.length > 0 || spilledFrom !== null || pending !== null) schedule(backoffMs || flushMs);
       }));
 
   async function writeBatch(batch: WalRecord[]) {
@@ -157,8 +168,13 @@ export function createStoreWriter(deps: {
   }
 
   async function drain() {
-    while (ready && (queue.length > 0 || spilledFrom !== null)) {
-      if (queue.length === 0 && spilledFrom !== null) refillFromWal();
+    while (ready && (queue.length > 0 || spilledFrom !== null || pending !== null)) {
+      if (queue.length === 0 && pending === null && spilledFrom !== null) {
+        if (!readBack) refillFromWal();
+        else if (!(await readBackFromWal(readBack))) return;
+      }
+      if (queue.length === 0 && pending !== null) takePending();
+      if (queue.length === 0) continue;
       const batch = queue.slice(0, batchSize);
       try {
         await writeBatch(batch);
@@ -212,6 +228,40 @@ export function createStoreWriter(deps: {
     }
   }
 
+  /** `refillFromWal` in a worker thread: what is read waits in `pending`. False if the reading failed (retried later). */
+  async function readBackFromWal(read: NonNullable<typeof readBack>): Promise<boolean> {
+    const from = spilledFrom ?? 0;
+    spilledFrom = null;
+    reading = true;
+    pushedWhileReading = 0;
+    let got: LogLines;
+    try {
+      got = await read(from - 1, maxQueue);
+    } catch (e: unknown) {
+      spilledFrom = from;
+      backoffMs = Math.min(30_000, Math.max(100, backoffMs * 2));
+      log.warn({ err: e, retryInMs: backoffMs }, "could not read the write-ahead log back; will retry");
+      return false;
+    } finally {
+      reading = false;
+    }
+    if (got.torn.length > 0) log.warn({ files: got.torn }, "skipped torn records in the write-ahead log");
+    const last = got.count > 0 ? got.lastSeq : from - 1;
+    if (got.count > 0) {
+      pending = lineRecords(got);
+      lastQueued = got.lastSeq;
+    }
+    // Beyond what was read: more than the limit, or records pushed (so in the log) after the reading saw its end.
+    if (got.more || pushedWhileReading > last) spilledFrom = last + 1;
+    return true;
+  }
+
+  /** The next batch of lines read back, parsed into the queue. */
+  function takePending() {
+    for (let n = 0; pending && n < batchSize && pending.left() > 0; n++) queue.push(pending.next());
+    if (pending?.left() === 0) pending = null;
+  }
+
   return {
     /** Loads each sink's checkpoint and queues whatever the log holds beyond the lowest. */
     /**
@@ -231,11 +281,13 @@ export function createStoreWriter(deps: {
             if (stopped) return;
             for (const s of sinks) done.set(s.name, await s.checkpoint());
             // Read everything back from the log; what was pushed meanwhile is there too. (Not ready until that is read:
-            // a failed read starts over.)
+            // a failed read starts over. With `readBack` a worker thread reads it once ready, retrying on failure.)
             queue = [];
             lastQueued = 0;
+            pending = null;
             wal.release(stored()); // what the stores already held is no longer spooled
-            readLog(stored());
+            if (readBack) spilledFrom = stored() + 1;
+            else readLog(stored());
             ready = true;
             void kick();
           } catch (e: unknown) {
@@ -261,7 +313,15 @@ export function createStoreWriter(deps: {
     queued: () => queue.length,
     /** A durable record, in seq order. */
     push(record: WalRecord) {
+      if (reading) {
+        pushedWhileReading = Math.max(pushedWhileReading, record.seq);
+        return;
+      }
       if (spilledFrom !== null || record.seq <= lastQueued) return; // the log has it; it is (or will be) read back
+      if (pending !== null) {
+        spilledFrom = record.seq; // after the lines read back, which are not all in the queue yet
+        return;
+      }
       if (queue.length >= maxQueue) {
         spilledFrom = record.seq;
         return;
@@ -288,9 +348,9 @@ export function createStoreWriter(deps: {
       if (retryTimer) clearTimeout(retryTimer);
       if (timer) clearTimeout(timer);
       timer = null;
-      for (let attempt = 0; ready && attempt < 5 && (queue.length > 0 || spilledFrom !== null || running); attempt++) {
+      for (let attempt = 0; ready && attempt < 5 && (queue.length > 0 || spilledFrom !== null || pending !== null || running); attempt++) {
         if (running) await running;
-        if (queue.length > 0 || spilledFrom !== null) await kick();
+        if (queue.length > 0 || spilledFrom !== null || pending !== null) await kick();
       }
     },
   };

@@ -77,7 +77,8 @@ const STRETCH_BYTES = 64 * 1024;
 /** Where a line of the log is: its segment's file, its first byte's offset and its number (from 1). */
 export type WalLocation = { file: string; offset: number; line: number };
 
-const isRecord = (r: unknown): r is WalRecord =>
+/** A parsed line that is a record (anything else on a whole line is damage). */
+export const isRecord = (r: unknown): r is WalRecord =>
   typeof r === "object" &&
   r !== null &&
   ((r as { kind?: unknown }).kind === "reading" || (r as { kind?: unknown }).kind === "reject") &&

@@ -1,8 +1,10 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { createWorkerPool, jobModule, type WorkerPool } from "../platform/workers.js";
 
 /**
- * Device secrets are stored only as a salted scrypt hash (N=2^12, r=8, p=1: a few ms of CPU on
- * the libuv thread pool, off the event loop). A device that has proved its secret once is
+ * Device secrets are stored only as a salted scrypt hash (N=2^12, r=8, p=1: a few ms of CPU in
+ * threads of its own, off the event loop). A device that has proved its secret once is
  * remembered by a keyed SHA-256 of it in memory, so reconnect storms at dusk cost a hash each,
  * not a scrypt each; the memory cache is never written anywhere.
  */
@@ -15,10 +17,28 @@ export function newSecret(): string {
   return randomBytes(24).toString("base64url");
 }
 
-function scryptAsync(secret: string, salt: Buffer, cost = N): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(secret, salt, KEYLEN, { N: cost, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+/** The job the scrypt threads run. */
+export function scryptJob(input: { secret: string; salt: Uint8Array; cost: number }): Uint8Array {
+  return new Uint8Array(scryptSync(input.secret, input.salt, KEYLEN, { N: input.cost, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
+}
+
+/**
+ * scrypt's own threads. Node's asynchronous scrypt runs on the libuv thread pool (4 threads), where the write-ahead log's
+ * writes run too: a storm of CONNECTs queued thousands of scrypts there, and every PUBACK waited behind them
+ * (docs/BENCHMARKS.md). One set for the process, as the libuv pool was, started on first use; idle, the threads do not
+ * hold the process open. At most a district's worth of checks wait (DOMAIN.md §1: 18,105 lights); past that a CONNECT
+ * is refused as unavailable and the device tries again.
+ */
+let scryptThreads: WorkerPool | null = null;
+const SCRYPT_THREADS = Math.min(4, availableParallelism());
+// (typed by the job itself: a type import of this module by itself would be a cycle)
+const thisModule = jobModule<{ scryptJob: typeof scryptJob }>(import.meta.url);
+
+async function scryptAsync(secret: string, salt: Buffer, cost = N): Promise<Buffer> {
+  scryptThreads ??= createWorkerPool({ size: SCRYPT_THREADS, maxQueued: 20_000, eager: true });
+  // (a tight copy of the salt: a view of Node's shared 8 KB buffer pool would be sent whole)
+  const key = await scryptThreads.run(thisModule, "scryptJob", { secret, salt: new Uint8Array(salt), cost });
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
 
 export async function hashSecret(secret: string): Promise<string> {

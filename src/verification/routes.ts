@@ -4,9 +4,9 @@ import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
 import { invalid, rowsRejected } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
-import { parseClaims } from "./claims.js";
+import type { VerificationJobs } from "./jobs.js";
 import { verificationMessage } from "./messages.js";
-import { toCsv, toXlsx, type Verification } from "./service.js";
+import type { Verification } from "./service.js";
 import { type LightResult, REASONS } from "./verdict.js";
 
 const FINANCE = ["admin", "finance"] as const;
@@ -116,8 +116,12 @@ const lightView =
     evidenceText: render(evidence),
   });
 
-export function verificationRoutes(app: Api, deps: { verification: Verification; clock: () => number; messages: Catalogue }) {
-  const { verification, messages } = deps;
+/**
+ * The report and the claims file's parse run in worker threads (`jobs`, ./jobs.ts); the import's upsert and the list of
+ * reports stay here.
+ */
+export function verificationRoutes(app: Api, deps: { verification: Verification; jobs: VerificationJobs; clock: () => number; messages: Catalogue }) {
+  const { verification, jobs, messages } = deps;
   app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   const params = (q: z.infer<typeof Params>) => ({
     town: q.town,
@@ -158,7 +162,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);
       if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid(verificationMessage("claims_body", {}));
-      const parsed = await parseClaims(req.body, isXlsx ? "xlsx" : "csv");
+      const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
       return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
     },
@@ -179,7 +183,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await verification.report(params(req.query), "json", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query), "json", req.principal?.name ?? null);
       return {
         reportId: r.reportId,
         digest: r.digest,
@@ -219,7 +223,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await verification.report(params(req.query), "visits", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query), "visits", req.principal?.name ?? null);
       return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits.map(lightView(messages.in(req.lang))) };
     },
   );
@@ -249,15 +253,14 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         },
       },
       async (req, reply) => {
-        const r = await verification.report(params(req.query), format, req.principal?.name ?? null);
+        const r = await jobs.file(params(req.query), format, req.lang, req.principal?.name ?? null);
         const name = `verification-${r.params.town ?? "district"}-${r.params.until}.${format}`;
         reply
           .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
           .header("x-report-id", r.reportId)
           .header("x-report-digest", r.digest);
-        const render = messages.in(req.lang);
-        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(toCsv(r.lights, render));
-        return reply.type(XLSX_TYPE).send(await toXlsx(r, render));
+        if (format === "csv") return reply.type("text/csv; charset=utf-8").send(r.body);
+        return reply.type(XLSX_TYPE).send(r.body);
       },
     );
   }

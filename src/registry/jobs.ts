@@ -1,0 +1,51 @@
+import { type Host, hostApi, jobModule, sendInParts, type WorkerPool } from "../platform/workers.js";
+import { parseDeviceCsv, type RowError } from "./csv-import.js";
+import type { DeviceInput } from "./registry.js";
+
+/**
+ * The device list's parse (`parseDeviceCsv`) in a worker thread: 100,000 rows held the service's thread 1.3–1.6 s
+ * (docs/BENCHMARKS.md). Which ids are registered already only the service's thread knows: the thread parses once asking
+ * nothing, then asks about the ids the parse wanted to check, in parts, and parses again with the answers only if any
+ * id is taken (an id the second parse checks is one the first checked: a row is checked unless its id was seen before).
+ */
+type DeviceCsvHost = {
+  taken: (ids: string[]) => string[];
+  devices: (part: DeviceInput[]) => void;
+  errors: (part: RowError[]) => void;
+};
+
+/** The job. */
+export async function deviceCsv(input: { text: string }, host: Host): Promise<null> {
+  const ask = hostApi<DeviceCsvHost>(host);
+  const checked: string[] = [];
+  let parsed = parseDeviceCsv(input.text, (id) => {
+    checked.push(id);
+    return false;
+  });
+  const taken = new Set<string>();
+  for (let i = 0; i < checked.length; i += 5000) for (const id of await ask("taken", checked.slice(i, i + 5000))) taken.add(id);
+  if (taken.size > 0) parsed = parseDeviceCsv(input.text, (id) => taken.has(id));
+  await sendInParts(host, "devices", parsed.devices);
+  await sendInParts(host, "errors", parsed.errors);
+  return null;
+}
+
+/** This module, whose job a thread runs (typed by the job itself: a type import of itself would be a cycle). */
+const jobs = jobModule<{ deviceCsv: typeof deviceCsv }>(import.meta.url);
+
+/** `parseDeviceCsv(text, existing)`, in a worker thread; `existing` is asked in the service's thread. */
+export async function parseDeviceCsvInWorker(
+  pool: WorkerPool,
+  text: string,
+  existing: (id: string) => boolean,
+): Promise<{ devices: DeviceInput[]; errors: RowError[] }> {
+  const devices: DeviceInput[] = [];
+  const errors: RowError[] = [];
+  const host: DeviceCsvHost = {
+    taken: (ids) => ids.filter(existing),
+    devices: (part) => void devices.push(...part),
+    errors: (part) => void errors.push(...part),
+  };
+  await pool.run(jobs, "deviceCsv", { text }, { host });
+  return { devices, errors };
+}

@@ -1,0 +1,156 @@
+import type { Family } from "../../devices/index.js";
+import { createCatalogue, type Lang } from "../platform/i18n.js";
+import { type Host, hostApi, jobModule, ownBytes, sendInParts, transfer, type WorkerPool } from "../platform/workers.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
+import type { DashboardPoint } from "../storage/dashboard-points.js";
+import type { LightWindow, NightStore } from "../streetlights/index.js";
+import { type Claim, type ParsedClaims, type Project, parseClaims, type RowError } from "./claims.js";
+import { VERIFICATION_WORDS } from "./messages.js";
+import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
+import type { ReportLog, VerificationStore } from "./store.js";
+import type { VerifySettings } from "./verdict.js";
+
+/**
+ * The verification report (with its XLSX or CSV) and the claims file's parse, run in a worker thread: for a district
+ * they cost the service's thread 0.9 s, 1.8 s and 1.3–1.6 s at a stretch, and every PUBACK waited (docs/BENCHMARKS.md).
+ * The thread runs the same functions (`createVerification(...).report`, `toXlsx`, `toCsv`, `parseClaims`); what lives
+ * in the service's thread (the state database, the registry) it asks for through the host calls below, and the report is
+ * logged there too. A file is written in the reader's language with this feature's own words (every message a report
+ * holds and its files render is one of them: src/verification/messages.ts), the catalogue made in the thread: the
+ * service's catalogue, a set of functions, cannot be sent to it.
+ */
+type Report = Awaited<ReturnType<Verification["report"]>>;
+
+/** What the report job asks the service's thread for. */
+type ReportHost = {
+  projects: () => Promise<Project[]>;
+  /** The claims, as the text of a JSON array (`claimsJson`). */
+  claims: () => Promise<string>;
+  /** The registry's family of each device (null: not registered). */
+  families: (ids: string[]) => (Family | null)[];
+  summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
+  latestDate: () => Promise<string | null>;
+  logReport: (r: ReportLog) => Promise<void>;
+  points: (points: DashboardPoint[]) => void;
+};
+
+const notInWorker = (what: string) => () => Promise.reject(new Error(`${what} is not available to a report in a worker thread`));
+
+/** The job: a report, as `createVerification(...).report` makes it, and its file. */
+export async function report(
+  input: { params: ReportParams; kind: "json" | "visits" | "xlsx" | "csv"; lang: Lang; keyName: string | null; settings: VerifySettings },
+  host: Host,
+) {
+  const ask = hostApi<ReportHost>(host);
+  const families = new Map<string, Family | null>();
+  const store: VerificationStore = {
+    projects: () => ask("projects"),
+    claims: async () => {
+      const claims = JSON.parse(await ask("claims")) as Claim[];
+      const ids = claims.map((c) => c.deviceId);
+      (await ask("families", ids)).forEach((f, i) => {
+        families.set(ids[i] as string, f);
+      });
+      return claims;
+    },
+    claimsJson: notInWorker("claimsJson"),
+    logReport: (r) => ask("logReport", r),
+    upsert: notInWorker("upsert"),
+    reports: notInWorker("reports"),
+  };
+  const nights: NightStore = {
+    summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
+    write: notInWorker("nights.write"),
+    recordedOn: notInWorker("nights.recordedOn"),
+    of: notInWorker("nights.of"),
+    latestDate: () => ask("latestDate"),
+    classesOn: notInWorker("nights.classesOn"),
+  };
+  // The report reads a claimed device's family from the registry, and nothing else of it.
+  const registry = {
+    get: (id: string) => {
+      if (!families.has(id)) throw new Error(`the report asked for device ${id}, which is not among the claims it was given`);
+      const family = families.get(id);
+      return family ? ({ family } as DeviceRecord) : undefined;
+    },
+  } as unknown as Registry;
+  const verification = createVerification({
+    store,
+    nights,
+    registry,
+    settings: input.settings,
+    writeDashboardPoints: (points) => void ask("points", points),
+  });
+  const r = await verification.report(input.params, input.kind, input.keyName);
+  const meta = { reportId: r.reportId, digest: r.digest, params: r.params };
+  const render = createCatalogue({ verification: VERIFICATION_WORDS }).in(input.lang);
+  if (input.kind === "xlsx") {
+    const file = ownBytes(await toXlsx(r, render));
+    return transfer({ meta, file: file as Uint8Array | string, report: null }, [file.buffer]);
+  }
+  if (input.kind === "csv") return { meta, file: toCsv(r.lights, render) as Uint8Array | string, report: null };
+  return { meta, file: null, report: r };
+}
+
+/** The job: the claims file parsed and checked; the claims and the rows' problems go to the host in parts. */
+export async function claims(input: { body: string | Uint8Array; kind: "csv" | "xlsx" }, host: Host): Promise<{ projects: Project[] }> {
+  const parsed = await parseClaims(
+    typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength),
+    input.kind,
+  );
+  await sendInParts(host, "claims", parsed.claims);
+  await sendInParts(host, "errors", parsed.errors);
+  return { projects: parsed.projects };
+}
+
+/** This module, whose jobs a thread runs (typed by the jobs themselves: a type import of itself would be a cycle). */
+const jobs = jobModule<{ report: typeof report; claims: typeof claims }>(import.meta.url);
+
+/** The service's side: the same answers as `Verification.report` with `toXlsx`/`toCsv`, and as `parseClaims`. */
+export function verificationJobs(deps: {
+  pool: WorkerPool;
+  store: VerificationStore;
+  nights: Pick<NightStore, "summary" | "latestDate">;
+  registry: Pick<Registry, "get">;
+  settings: VerifySettings;
+  writeDashboardPoints?: (points: DashboardPoint[]) => void;
+}) {
+  const host: ReportHost = {
+    projects: () => deps.store.projects(),
+    claims: () => deps.store.claimsJson(),
+    families: (ids) => ids.map((id) => deps.registry.get(id)?.family ?? null),
+    summary: (a) => deps.nights.summary(a.from, a.to, a.pvWh),
+    latestDate: () => deps.nights.latestDate(),
+    logReport: (r) => deps.store.logReport(r),
+    points: (points) => deps.writeDashboardPoints?.(points),
+  };
+  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv", lang: Lang, keyName: string | null) =>
+    deps.pool.run(jobs, "report", { params, kind, lang, keyName, settings: deps.settings }, { host });
+  return {
+    async report(params: ReportParams, kind: "json" | "visits", keyName: string | null): Promise<Report> {
+      const r = await run(params, kind, "zh", keyName); // (the report is data: its messages are rendered by the caller)
+      if (!r.report) throw new Error("the report job returned no report");
+      return r.report;
+    },
+    /** The report as a file in `lang` (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters. */
+    async file(params: ReportParams, format: "xlsx" | "csv", lang: Lang, keyName: string | null) {
+      const r = await run(params, format, lang, keyName);
+      const file = r.file;
+      if (file === null) throw new Error("the report job returned no file");
+      return { ...r.meta, body: typeof file === "string" ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength) };
+    },
+    /** `parseClaims`, in a thread. */
+    async parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ParsedClaims> {
+      const claims: Claim[] = [];
+      const errors: RowError[] = [];
+      const parts = {
+        claims: (part: Claim[]) => void claims.push(...part),
+        errors: (part: RowError[]) => void errors.push(...part),
+      };
+      const { projects } = await deps.pool.run(jobs, "claims", { body, kind }, { host: parts });
+      return { projects, claims, errors };
+    },
+  };
+}
+export type VerificationJobs = ReturnType<typeof verificationJobs>;
