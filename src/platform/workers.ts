@@ -144,7 +144,12 @@ export function createWorkerPool(options: {
       if (t.job === null) worker.unref();
     });
     worker.on("message", (m: FromWorker) => {
-      if (m.type === "call") return void answer(t, m);
+      if (m.type === "call") {
+        // answer() catches what the handler throws; only posting the reply can fail (the thread is gone): its job
+        // then fails through the thread's exit.
+        answer(t, m).catch((e: unknown) => settle(t, (job) => job.reject(new WorkerJobError("failed", e instanceof Error ? e.message : String(e)))));
+        return;
+      }
       if (m.id !== t.job?.id) return;
       settle(t, (job) => (m.ok ? job.resolve(m.value) : job.reject(new WorkerJobError("failed", m.message))));
     });

@@ -80,7 +80,10 @@ export async function report(
     nights,
     registry,
     settings: input.settings,
-    writeDashboardPoints: (points) => void ask("points", points),
+    // best effort, as in the service's thread: a failed write of dashboard points is not the report's failure
+    writeDashboardPoints: (points) => {
+      void ask("points", points).catch(() => undefined);
+    },
   });
   const r = await verification.report(input.params, input.kind, input.keyName);
   const meta = { reportId: r.reportId, digest: r.digest, params: r.params };
