@@ -155,7 +155,10 @@ export async function runDistrict(opts: {
           break;
         }
         if (l.plan.fault === "comm_loss" && l.next >= lossAt) {
-          if (l.client.connected) l.client.end(true); // the module dies: no goodbye
+          // The module dies: no goodbye. Not while this round's readings wait for their PUBACK: a forced end drops their
+          // callbacks (mqtt.js, with reconnect on), and the round would wait for them for ever. The next round ends it.
+          if (n > 0) behind = true;
+          else if (l.client.connected) l.client.end(true);
           break;
         }
         const past = history !== undefined && l.next < opts.from;
