@@ -148,7 +148,7 @@ describe("bounded cost per client (issue 16, V8 and V11)", () => {
   it("V8: unauthenticated CONNECTs past an address's budget are refused without a credential check; proved devices still connect", async () => {
     const known = await registerLight(t, "FLOOD-OK");
     const fresh = await registerLight(t, "FLOOD-NEW");
-    (await connectDevice(t, known)).end(); // proved once (one slow check of the budget of 5): its reconnects cost none
+    (await connectDevice(t, known)).end(); // proved once (a slow check, given back: the secret was right): its reconnects cost none
     const outcomes = await Promise.all(
       Array.from({ length: 24 }, (_, i) =>
         connectDevice(t, { id: `FLOOD-X${i}`, secret: "wrong-secret-wrong-secret" }).then(
@@ -161,15 +161,30 @@ describe("bounded cost per client (issue 16, V8 and V11)", () => {
       ),
     );
     expect(outcomes.filter((o) => o === "connected")).toEqual([]);
-    expect(outcomes.filter((o) => /Bad username or password/.test(o)).length).toBe(4);
-    expect(outcomes.filter((o) => /Server unavailable/.test(o)).length).toBe(20);
+    expect(outcomes.filter((o) => /Bad username or password/.test(o)).length).toBe(5);
+    expect(outcomes.filter((o) => /Server unavailable/.test(o)).length).toBe(19);
     // the proved device connects during the spent budget; a device never proved since start must wait for it to refill
     const again = await connectDevice(t, known);
     expect(again.connected).toBe(true);
     again.end();
     await expect(connectDevice(t, fresh)).rejects.toThrow(/Server unavailable/);
     const metrics = await (await t.api("/metrics")).text();
-    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="auth_throttled"\} 21/);
+    expect(metrics).toMatch(/agrilume_mqtt_refused_total\{reason="auth_throttled"\} 20/);
+  });
+
+  it("V8: lights behind one address (a carrier NAT) reconnecting after a restart are not refused: right secrets give their check back", async () => {
+    const own = await startTestApp({ AGRILUME_AUTH_PER_SOURCE_PER_MIN: "5" });
+    try {
+      const fleet = await Promise.all(Array.from({ length: 12 }, (_, i) => registerLight(own, `NAT-${i}`)));
+      // 12 never-proved devices from one address, budget 5, one after another (each a slow check)
+      for (const dev of fleet) {
+        const c = await connectDevice(own, dev);
+        expect(c.connected).toBe(true);
+        c.end();
+      }
+    } finally {
+      await own.stop();
+    }
   });
 
   it("V11: a WebSocket frame larger than the packet limit is refused from its header (close 1009), not buffered", async () => {

@@ -103,7 +103,7 @@ export const SETTINGS = {
   AGRILUME_REJECT_LIMIT: { schema: positiveInt.default(60), doc: "rejected messages a device may send per minute before it is disconnected" },
   AGRILUME_AUTH_PER_SOURCE_PER_MIN: {
     schema: positiveInt.default(300),
-    doc: "slow credential checks one address may cause per minute (devices already proved since start are not counted); past it a CONNECT is refused as server unavailable",
+    doc: "failed credential checks (scrypt) one address may cause per minute; a right secret gives its check back, and devices already proved since start need none; past it a CONNECT is refused as server unavailable",
   },
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
   AGRILUME_STREETLIGHT_REPORT_S: {

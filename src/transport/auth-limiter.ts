@@ -1,10 +1,11 @@
 /**
  * Bounds on what clients can make the service spend before they have proved anything (issue 16, V7 and V8).
  *
- * - A slow credential check (scrypt: a few ms of CPU on the thread pool the write-ahead log also uses) is taken only
- *   within a per-source budget, and only so many run at once with a bounded queue behind them. A device whose secret
- *   was proved since start needs no slow check and is never counted (the registry remembers it), so reconnect storms
- *   of real devices at dusk pass untouched.
+ * - A slow credential check (scrypt: a few ms of CPU in the registry's own threads) is taken only within a per-source
+ *   budget of *failed* checks, and only so many run at once with a bounded queue behind them. A check holds a token
+ *   while it runs and gives it back when the secret is right, so a district's lights reconnecting through one carrier
+ *   NAT after a restart are not refused for sharing an address, while guessing from one address is. A device whose
+ *   secret was proved since start needs no slow check at all (the registry remembers it).
  * - One device id may connect only so often: twenty clients fighting over one id (each CONNECT takes the session over
  *   from the last) would otherwise turn into thousands of presence changes a second.
  */
@@ -42,6 +43,11 @@ export function createBuckets(opts: { perMinute: number; clock?: () => number; m
       if (b.tokens < 1) return false;
       b.tokens -= 1;
       return true;
+    },
+    /** Gives back a token taken for something that turned out not to count (a credential check that succeeded). */
+    give(key: string): void {
+      const b = buckets.get(key);
+      if (b) b.tokens = Math.min(opts.perMinute, b.tokens + 1);
     },
     size: () => buckets.size,
   };

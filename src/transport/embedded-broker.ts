@@ -96,11 +96,14 @@ export async function createEmbeddedBroker(deps: {
     // Client id = device id, so one device cannot take over another's session.
     if (client.id !== username) return refuse(CONNACK.IDENTIFIER_REJECTED, "client_id_mismatch");
     const secret = password.toString("utf8");
-    // A secret not proved since start costs a scrypt: only within the source's budget and the bound on slow checks.
+    // A secret not proved since start costs a scrypt: only within the source's budget of failed checks (the token is
+    // given back when the secret is right) and the bound on slow checks.
     const slow = !registry.provedBefore(username, secret);
-    if (slow && !authBudget.take((client as DeviceClient)[SOURCE] ?? "unknown")) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
+    const source = (client as DeviceClient)[SOURCE] ?? "unknown";
+    if (slow && !authBudget.take(source)) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
     (slow ? slowChecks.run(() => registry.authenticate(username, secret)) : registry.authenticate(username, secret)).then(
       (result) => {
+        if (slow && (result === null || result.ok)) authBudget.give(source);
         if (result === null) return refuse(CONNACK.SERVER_UNAVAILABLE, "auth_throttled");
         if (!result.ok) return refuse(result.reason === "disabled" ? CONNACK.NOT_AUTHORIZED : CONNACK.BAD_CREDENTIALS, result.reason);
         // The session in place stays; the newcomer is refused (a storm of takeovers would churn presence and the stores).
