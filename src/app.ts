@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createApiKeys } from "./access/api-keys.js";
+import { createAccess } from "./access/scope.js";
 import { createDigest } from "./alerts/digest.js";
 import { createAlertEngine } from "./alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
@@ -196,8 +197,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const source = embedded ?? external;
   if (source) bus.attach(source);
 
+  // The one access owner: routes declare what they touch, each kind's owner says where its objects are (src/access).
+  const access = createAccess();
   const http = await createHttpServer({
     log,
+    access,
     apiKeys,
     lang: config.lang,
     trustProxy: config.http.trustProxy,
@@ -221,8 +225,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       storeWriter: (writer.failingSince() ?? clock()) > clock() - 30_000,
     }),
   });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages });
-  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const alertsStore = alertStore(state.db);
   const engine = createAlertEngine({
@@ -258,7 +262,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
-  alertRoutes(http, { engine, notifier, messages });
+  alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,
@@ -274,7 +278,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, jobs: reportJobs, clock, messages });
+  verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
   deviceRoutes(http, {
     registry,
     presence,
@@ -286,7 +290,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     messages,
     disconnect: (id) => embedded?.disconnect(id),
     workers,
+    access,
   });
+  const undefinedKinds = access.undefinedKinds();
+  if (undefinedKinds.length > 0) throw new Error(`routes touch kinds no owner defined: ${undefinedKinds.join(", ")}`);
   const webConsole = await registerConsole(http);
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
 
@@ -316,6 +323,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writer,
     wal,
     apiKeys,
+    access,
     metrics,
     http,
     workers,

@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { DeviceIdSchema, RecipeCommandSchema } from "../../devices/index.js";
-import type { Principal } from "../access/api-keys.js";
+import { type Access, type Place, type Scope, sees } from "../access/scope.js";
 import { csvContent, DateOnly, errors, eventStream, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { chinaTime } from "../platform/clock.js";
 import { csvCell } from "../platform/csv.js";
-import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
+import { invalid, notFound } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Message } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import { blendingMessage } from "./messages.js";
@@ -211,21 +211,36 @@ const BlendingCondition = z.object({
   detailParams: MessageParams.nullable(),
 });
 
-/** An operator limited to stations sees only theirs. */
-const canSee = (p: Principal | null, station: string) => !p?.stations || p.stations.includes(station);
+/** A station's things are at the station, in no town (a caller limited to towns does not reach them). */
+const atStation = (station: string): Place => ({ town: null, station });
+/** A formula of one station, or for all of them (shared: every caller reads it, only one without limits changes it). */
+const formulaPlace = (f: { station: string | null }): Place => (f.station ? atStation(f.station) : { town: null, station: null, shared: true });
+const canSee = (s: Scope | null, station: string) => sees(s, atStation(station));
 
-export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue }) {
+export function blendingRoutes(
+  app: Api,
+  deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue; access: Access },
+) {
   const { blending, monitor, store, messages } = deps;
-  const visibleOrder = async (p: Principal | null, id: string) => {
+  deps.access.define("order", async (id) => {
+    const o = await blending.order(String(id));
+    return o ? atStation(o.station) : null;
+  });
+  deps.access.define("formula", async (id) => {
+    const f = await blending.formula(String(id));
+    return f ? formulaPlace(f) : null;
+  });
+  /** An order the access owner has let the caller reach (`touches: { kind: "order" }`). */
+  const visibleOrder = async (_s: Scope | null, id: string) => {
     const o = await blending.order(id);
-    if (!o || !canSee(p, o.station)) throw notFound("order", id);
+    if (!o) throw notFound("order", id);
     return o;
   };
 
   app.get(
     "/api/v1/materials",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "query" } },
       schema: {
         tags: ["blending"],
         operationId: "listMaterials",
@@ -249,7 +264,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/materials",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "addMaterial",
@@ -278,7 +293,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas/solve",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "body", read: true } },
       schema: {
         tags: ["blending"],
         operationId: "solveFormula",
@@ -316,7 +331,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas/recommend",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "body", read: true } },
       schema: {
         tags: ["blending"],
         operationId: "recommendFormula",
@@ -382,7 +397,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "saveFormula",
@@ -407,25 +422,25 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/formulas",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listFormulas",
         summary: "Formulas, every version",
-        description: "Every saved version of every formula, for all stations.",
+        description: "Every saved version of the formulas for all stations and for the stations the caller may see.",
         response: {
           200: withExample(z.object({ formulas: z.array(Formula) }), { formulas: [EXAMPLE_FORMULA] }, { description: "Every formula version" }),
         },
       },
     },
-    async () => ({
-      formulas: await blending.formulas(),
+    async (req) => ({
+      formulas: (await blending.formulas()).filter((f) => sees(req.principal, formulaPlace(f))),
     }),
   );
   app.get(
     "/api/v1/formulas/:id",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "formula", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "getFormula",
@@ -445,7 +460,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/stations",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["blending"],
         operationId: "putStation",
@@ -468,7 +483,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/stations",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listStations",
@@ -495,7 +510,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/orders",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "createOrder",
@@ -527,14 +542,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req, reply) => {
-      if (!canSee(req.principal, req.body.station)) throw new DomainError("forbidden", errorMessage("forbidden", { station: req.body.station }));
       return reply.status(201).send(await blending.createOrder(req.body));
     },
   );
   app.get(
     "/api/v1/orders",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listOrders",
@@ -556,7 +570,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/:id",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "getOrder",
@@ -582,7 +596,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/orders/:id/start",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "startOrder",
@@ -626,7 +640,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     app.post(
       `/api/v1/orders/:id/${action}`,
       {
-        config: { roles: OPS },
+        config: { roles: OPS, touches: { kind: "order", from: "params" } },
         schema: {
           tags: ["blending"],
           operationId: action === "pause" ? "pauseOrder" : "finishOrder",
@@ -649,7 +663,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/:id/batches",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "listOrderBatches",
@@ -684,7 +698,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/stream",
     {
-      config: { roles: READ, queryKey: true },
+      config: { roles: READ, queryKey: true, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "streamOrders",
@@ -713,7 +727,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/:id/stream",
     {
-      config: { roles: READ, queryKey: true },
+      config: { roles: READ, queryKey: true, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "streamOrder",
@@ -739,7 +753,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/blending/conditions",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listBlendingConditions",

@@ -197,7 +197,7 @@ export interface paths {
     };
     /**
      * Formulas, every version
-     * @description Every saved version of every formula, for all stations.
+     * @description Every saved version of the formulas for all stations and for the stations the caller may see.
      */
     get: operations["listFormulas"];
     put?: never;
@@ -733,13 +733,13 @@ export interface paths {
     };
     /**
      * Silences in force
-     * @description Silences whose end has not passed.
+     * @description Silences whose end has not passed, of the caller's towns and stations and those that apply everywhere.
      */
     get: operations["listSilences"];
     put?: never;
     /**
      * Silence or a maintenance window: by town, device or type, until a time, with a reason
-     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends.
+     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends. A caller limited to towns or stations may silence only its own towns' or stations' devices; a silence with neither town nor device applies everywhere and needs a caller without limits (403 otherwise).
      */
     post: operations["addSilence"];
     delete?: never;
@@ -760,7 +760,7 @@ export interface paths {
     post?: never;
     /**
      * End a silence
-     * @description Alerts it held back are sent from now on. Ending an unknown silence changes nothing.
+     * @description Alerts it held back are sent from now on. 404 for an unknown silence or one outside the caller's towns or stations.
      */
     delete: operations["removeSilence"];
     options?: never;
@@ -877,7 +877,7 @@ export interface paths {
     };
     /**
      * Reports generated, with their parameters and content digests
-     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest.
+     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.
      */
     get: operations["listVerificationReports"];
     put?: never;
@@ -1936,6 +1936,8 @@ export interface components {
       digest: string;
       params: {
         town?: string;
+        /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+        towns?: string[];
         project?: string;
         until: string;
         nights: number;
@@ -5326,6 +5328,15 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
     };
   };
   importProjects: {
@@ -5516,6 +5527,8 @@ export interface operations {
             digest: string;
             params: {
               town?: string;
+              /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+              towns?: string[];
               project?: string;
               until: string;
               nights: number;
