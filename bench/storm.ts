@@ -56,5 +56,13 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
   const stored = await app.app.telemetry.count({ measurement: "streetlight_telemetry" });
   for (const c of clients) c.end(true);
   await app.stop();
-  return { lights, seconds: round(seconds), connectPerSec: Math.round(lights / seconds), refusedConnects: refused, acked, stored, lost: acked - stored };
+  return {
+    lights,
+    seconds: round(seconds),
+    connectPerSec: Math.round(lights / seconds),
+    refusedConnects: refused,
+    acked,
+    stored,
+    lost: acked - stored,
+  };
 }
