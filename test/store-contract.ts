@@ -92,7 +92,8 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
         to: T0 + 86_400_000,
         every: "day",
       });
-      expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
+      // a day is a China day: T0 is 12:00 China time, its day began at 00:00 China time (16:00 UTC the day before)
+      expect(daily.find((a) => a.field === "load.on")).toMatchObject({ ts: T0 - 12 * 3600_000, min: 0, max: 1, avg: 0.5, count: 4 });
     });
 
     it("aggregates exactly the payload's numeric fields (numericFields): nested, booleans as 0/1, not arrays or the ts", async () => {

@@ -52,6 +52,7 @@ const WAL_READING = JSON.stringify({
   },
 });
 
+/** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
 
 /**
@@ -192,7 +193,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       if (q.fields?.length) params.push(...q.fields);
       // The device's messages in the range first, then their numeric fields.
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
+        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts${q.every === "day" ? ", INTERVAL '-8 hours'" : ""}) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
                 arg_max(value, ts) AS last, count(*) AS n
          FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
                FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
