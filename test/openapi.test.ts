@@ -211,7 +211,7 @@ describe("on a running service", () => {
     });
 
     const channel = await post("/api/v1/channels", { name: "维修群", type: "mqtt", towns: ["来苏镇"], lang: "en" });
-    expect((await json("/api/v1/channels")).channels).toEqual([{ ...channel, createdAt: new Date(channel.createdAt as number).toISOString() }]);
+    expect((await json("/api/v1/channels")).channels).toEqual([channel]);
     expect((await t.api(`/api/v1/channels/${channel.id}`, { method: "DELETE" })).status).toBe(204);
     const until = new Date(Date.now() + 3600_000).toISOString();
     const silence = await post("/api/v1/silences", { town: "来苏镇", type: "dark", until, reason: "线路检修" });

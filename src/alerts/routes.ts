@@ -310,8 +310,8 @@ export function alertRoutes(
         }),
         response: {
           201: withExample(
-            z.object({ ...Channel, createdAt: z.number().describe("epoch ms") }),
-            { ...EXAMPLE_CHANNEL, createdAt: 1764230400000 },
+            z.object({ ...Channel, createdAt: IsoTime }),
+            { ...EXAMPLE_CHANNEL, createdAt: "2025-11-27T08:00:00.000Z" },
             { description: "The channel (its secret hidden)" },
           ),
         },
@@ -319,7 +319,7 @@ export function alertRoutes(
     },
     async (req, reply) => {
       const c = await notifier.addChannel(req.body);
-      return reply.status(201).send({ ...c, secret: c.secret ? "••••" : undefined });
+      return reply.status(201).send({ ...c, secret: c.secret ? "••••" : undefined, createdAt: iso(c.createdAt) });
     },
   );
   app.get(
@@ -431,15 +431,18 @@ export function alertRoutes(
         body: withExample(SilenceInputSchema, { town: "来苏镇", until: "2025-11-29T10:00:00.000Z", reason: "线路检修" }),
         response: {
           201: withExample(
-            z.object({ ...Silence, until: z.number().describe("epoch ms") }),
-            { ...EXAMPLE_SILENCE, until: 1764410400000 },
+            z.object({ ...Silence, until: IsoTime }),
+            { ...EXAMPLE_SILENCE, until: "2025-11-29T10:00:00.000Z" },
             { description: "The silence" },
           ),
           ...errors(403),
         },
       },
     },
-    async (req, reply) => reply.status(201).send(await notifier.addSilence(req.body, who(req.principal))),
+    async (req, reply) => {
+      const s = await notifier.addSilence(req.body, who(req.principal));
+      return reply.status(201).send({ ...s, until: iso(s.until) });
+    },
   );
   app.get(
     "/api/v1/silences",

@@ -38,6 +38,7 @@ import {
   Station,
   ToleranceSchema,
   Trace,
+  views,
 } from "./schemas.js";
 
 /** A station's things are at the station, in no town (a caller limited to towns does not reach them). */
@@ -246,7 +247,7 @@ export function blendingRoutes(
         response: { 201: Formula, ...errors(422) },
       },
     },
-    async (req, reply) => reply.status(201).send(await blending.saveFormula(req.body)),
+    async (req, reply) => reply.status(201).send(views.formula(await blending.saveFormula(req.body))),
   );
   app.get(
     "/api/v1/formulas",
@@ -263,7 +264,7 @@ export function blendingRoutes(
       },
     },
     async (req) => ({
-      formulas: (await blending.formulas()).filter((f) => sees(req.principal, formulaPlace(f))),
+      formulas: (await blending.formulas()).filter((f) => sees(req.principal, formulaPlace(f))).map(views.formula),
     }),
   );
   app.get(
@@ -282,7 +283,7 @@ export function blendingRoutes(
     async (req) => {
       const f = await blending.formula(req.params.id);
       if (!f) throw notFound("formula", req.params.id);
-      return f;
+      return views.formula(f);
     },
   );
 
@@ -307,7 +308,7 @@ export function blendingRoutes(
         response: { 201: Station },
       },
     },
-    async (req, reply) => reply.status(201).send(await blending.putStation(req.body)),
+    async (req, reply) => reply.status(201).send(views.station(await blending.putStation(req.body))),
   );
   app.get(
     "/api/v1/stations",
@@ -323,7 +324,12 @@ export function blendingRoutes(
             z.object({ stations: z.array(Station) }),
             {
               stations: [
-                { id: "QJ-01", name: "綦江智能配肥站", hours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5] }, createdAt: 1740794400000 },
+                {
+                  id: "QJ-01",
+                  name: "綦江智能配肥站",
+                  hours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5] },
+                  createdAt: "2025-03-01T02:00:00.000Z",
+                },
               ],
             },
             { description: "Stations in the key's scope" },
@@ -332,7 +338,10 @@ export function blendingRoutes(
       },
     },
     async (req) => ({
-      stations: blending.stations().filter((s) => canSee(req.principal, s.id)),
+      stations: blending
+        .stations()
+        .filter((s) => canSee(req.principal, s.id))
+        .map(views.station),
     }),
   );
 
@@ -371,7 +380,7 @@ export function blendingRoutes(
       },
     },
     async (req, reply) => {
-      return reply.status(201).send(await blending.createOrder(req.body));
+      return reply.status(201).send(views.order(await blending.createOrder(req.body)));
     },
   );
   app.get(
@@ -388,12 +397,14 @@ export function blendingRoutes(
       },
     },
     async (req) => ({
-      orders: (await blending.orders(req.query.state)).filter(
-        (o) =>
-          canSee(req.principal, o.station) &&
-          (!req.query.station || o.station === req.query.station) &&
-          (!req.query.state || o.state === req.query.state),
-      ),
+      orders: (await blending.orders(req.query.state))
+        .filter(
+          (o) =>
+            canSee(req.principal, o.station) &&
+            (!req.query.station || o.station === req.query.station) &&
+            (!req.query.state || o.state === req.query.state),
+        )
+        .map(views.order),
     }),
   );
   app.get(
@@ -419,7 +430,8 @@ export function blendingRoutes(
     },
     async (req) => {
       const o = await visibleOrder(req.principal, req.params.id);
-      return { ...o, formula: (await blending.formula(o.formulaId)) ?? null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
+      const formula = await blending.formula(o.formulaId);
+      return { ...views.order(o), formula: formula ? views.formula(formula) : null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
     },
   );
   app.post(
@@ -462,7 +474,8 @@ export function blendingRoutes(
     },
     async (req) => {
       await visibleOrder(req.principal, req.params.id);
-      return blending.start(req.params.id, req.body.machineId);
+      const started = await blending.start(req.params.id, req.body.machineId);
+      return { ...started, order: views.order(started.order) };
     },
   );
   for (const action of ["pause", "finish"] as const) {
@@ -484,7 +497,7 @@ export function blendingRoutes(
       },
       async (req) => {
         await visibleOrder(req.principal, req.params.id);
-        return action === "pause" ? blending.pause(req.params.id) : blending.finish(req.params.id);
+        return views.order(await (action === "pause" ? blending.pause(req.params.id) : blending.finish(req.params.id)));
       },
     );
   }

@@ -9,7 +9,7 @@ export const ToleranceSchema = z.union([z.object({ relPct: z.number().positive()
 export const OrderId = z.object({ id: z.string().min(1).max(64) });
 export const Grade3 = z.object({ n: z.number().min(0), p2o5: z.number().min(0), k2o: z.number().min(0) });
 
-// What the routes answer. Times stored as epoch milliseconds are answered as numbers (createdAt, updatedAt).
+// What the routes answer. Times are ISO 8601, as everywhere in the API (the routes convert the stored epoch ms: `views`).
 export const KgByMaterial = z.record(z.string(), z.number());
 export const Material = withExample(
   MaterialSchema.extend({
@@ -27,7 +27,7 @@ export const EXAMPLE_FORMULA = {
   kgPerTonne: { urea: 217.4, map: 288.5, kcl: 250, filler: 244.1 },
   trace: {},
   materials: ["urea", "map", "kcl", "filler"],
-  createdAt: 1764230400000,
+  createdAt: "2025-11-27T08:00:00.000Z",
 };
 export const Formula = withExample(
   z.object({
@@ -39,13 +39,13 @@ export const Formula = withExample(
     kgPerTonne: KgByMaterial,
     trace: z.record(z.string(), z.number()),
     materials: z.array(z.string()),
-    createdAt: z.number().describe("epoch ms"),
+    createdAt: IsoTime,
   }),
   EXAMPLE_FORMULA,
   { id: "Formula", description: "A saved formula version: kg of each material per tonne of its grade" },
 );
 export const Station = withExample(
-  z.object({ id: z.string(), name: z.string(), hours: WorkingHoursSchema, createdAt: z.number().describe("epoch ms") }),
+  z.object({ id: z.string(), name: z.string(), hours: WorkingHoursSchema, createdAt: IsoTime }),
   {
     id: "QJ-01",
     name: "綦江智能配肥站",
@@ -56,7 +56,7 @@ export const Station = withExample(
       ],
       days: [1, 2, 3, 4, 5, 6, 7],
     },
-    createdAt: 1740794400000,
+    createdAt: "2025-03-01T02:00:00.000Z",
   },
   { id: "Station", description: "A blending station and its working hours (China time)" },
 );
@@ -73,8 +73,8 @@ export const EXAMPLE_ORDER = {
   tolerances: {},
   state: "running" as const,
   machineId: "QJ-BM-01",
-  createdAt: 1764230400000,
-  updatedAt: 1764237600000,
+  createdAt: "2025-11-27T08:00:00.000Z",
+  updatedAt: "2025-11-27T10:00:00.000Z",
 };
 export const Order = withExample(
   z.object({
@@ -90,8 +90,8 @@ export const Order = withExample(
     tolerances: z.record(z.string(), ToleranceSchema),
     state: z.enum(["planned", "running", "paused", "finished"]),
     machineId: z.string().nullable(),
-    createdAt: z.number().describe("epoch ms"),
-    updatedAt: z.number().describe("epoch ms"),
+    createdAt: IsoTime,
+    updatedAt: IsoTime,
   }),
   EXAMPLE_ORDER,
   { id: "Order", description: "A customer's order for a station: tonnes of a formula, in bags, by a date" },
@@ -195,3 +195,11 @@ export const BlendingCondition = z.object({
   detailCode: MessageCode.nullable(),
   detailParams: MessageParams.nullable(),
 });
+
+const iso = (t: number) => new Date(t).toISOString();
+/** A stored formula, order or station as the API answers it: its times as ISO 8601. */
+export const views = {
+  formula: <F extends { createdAt: number }>(f: F) => ({ ...f, createdAt: iso(f.createdAt) }),
+  order: <O extends { createdAt: number; updatedAt: number }>(o: O) => ({ ...o, createdAt: iso(o.createdAt), updatedAt: iso(o.updatedAt) }),
+  station: <S extends { createdAt: number }>(st: S) => ({ ...st, createdAt: iso(st.createdAt) }),
+};

@@ -1449,7 +1449,7 @@ export interface components {
      *         "kcl",
      *         "filler"
      *       ],
-     *       "createdAt": 1764230400000
+     *       "createdAt": "2025-11-27T08:00:00.000Z"
      *     }
      */
     Formula: {
@@ -1465,8 +1465,8 @@ export interface components {
         [key: string]: number;
       };
       materials: string[];
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A raw material: N-P2O5-K2O and trace elements, % by mass
@@ -1576,8 +1576,8 @@ export interface components {
      *       "tolerances": {},
      *       "state": "running",
      *       "machineId": "QJ-BM-01",
-     *       "createdAt": 1764230400000,
-     *       "updatedAt": 1764237600000
+     *       "createdAt": "2025-11-27T08:00:00.000Z",
+     *       "updatedAt": "2025-11-27T10:00:00.000Z"
      *     }
      */
     Order: {
@@ -1602,10 +1602,10 @@ export interface components {
       /** @enum {string} */
       state: "planned" | "running" | "paused" | "finished";
       machineId: string | null;
-      /** @description epoch ms */
-      createdAt: number;
-      /** @description epoch ms */
-      updatedAt: number;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
     };
     /**
      * @description An order's progress and time to finish
@@ -1684,7 +1684,7 @@ export interface components {
      *           7
      *         ]
      *       },
-     *       "createdAt": 1740794400000
+     *       "createdAt": "2025-03-01T02:00:00.000Z"
      *     }
      */
     Station: {
@@ -1705,8 +1705,8 @@ export interface components {
          */
         days: number[];
       };
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A light's registration, its condition now, and what it should be doing now (`band`: within 30 minutes of dusk or dawn, either is fine)
@@ -2756,7 +2756,7 @@ export interface operations {
            *             "kcl",
            *             "filler"
            *           ],
-           *           "createdAt": 1764230400000
+           *           "createdAt": "2025-11-27T08:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -2954,7 +2954,7 @@ export interface operations {
            *               5
            *             ]
            *           },
-           *           "createdAt": 1740794400000
+           *           "createdAt": "2025-03-01T02:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3109,8 +3109,8 @@ export interface operations {
            *           "tolerances": {},
            *           "state": "running",
            *           "machineId": "QJ-BM-01",
-           *           "createdAt": 1764230400000,
-           *           "updatedAt": 1764237600000
+           *           "createdAt": "2025-11-27T08:00:00.000Z",
+           *           "updatedAt": "2025-11-27T10:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3270,8 +3270,8 @@ export interface operations {
            *       "tolerances": {},
            *       "state": "running",
            *       "machineId": "QJ-BM-01",
-           *       "createdAt": 1764230400000,
-           *       "updatedAt": 1764237600000,
+           *       "createdAt": "2025-11-27T08:00:00.000Z",
+           *       "updatedAt": "2025-11-27T10:00:00.000Z",
            *       "formula": {
            *         "id": "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
            *         "name": "水稻专用肥",
@@ -3291,7 +3291,7 @@ export interface operations {
            *           "kcl",
            *           "filler"
            *         ],
-           *         "createdAt": 1764230400000
+           *         "createdAt": "2025-11-27T08:00:00.000Z"
            *       },
            *       "producedT": 120,
            *       "progressPct": 40,
@@ -3326,10 +3326,10 @@ export interface operations {
             /** @enum {string} */
             state: "planned" | "running" | "paused" | "finished";
             machineId: string | null;
-            /** @description epoch ms */
-            createdAt: number;
-            /** @description epoch ms */
-            updatedAt: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
             formula: components["schemas"]["Formula"] | null;
             producedT: number;
             progressPct: number;
@@ -3426,8 +3426,8 @@ export interface operations {
            *         "tolerances": {},
            *         "state": "running",
            *         "machineId": "QJ-BM-01",
-           *         "createdAt": 1764230400000,
-           *         "updatedAt": 1764237600000
+           *         "createdAt": "2025-11-27T08:00:00.000Z",
+           *         "updatedAt": "2025-11-27T10:00:00.000Z"
            *       },
            *       "recipe": {
            *         "orderId": "ORD-3F9A1C2B",
@@ -4944,7 +4944,7 @@ export interface operations {
            *       "towns": [
            *         "来苏镇"
            *       ],
-           *       "createdAt": 1764230400000
+           *       "createdAt": "2025-11-27T08:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -4962,8 +4962,8 @@ export interface operations {
             stations?: string[];
             /** @enum {string} */
             lang?: "zh" | "en";
-            /** @description epoch ms */
-            createdAt: number;
+            /** Format: date-time */
+            createdAt: string;
           };
         };
       };
@@ -5239,7 +5239,7 @@ export interface operations {
            *       "town": "来苏镇",
            *       "reason": "线路检修",
            *       "by": "admin",
-           *       "until": 1764410400000
+           *       "until": "2025-11-29T10:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -5249,8 +5249,8 @@ export interface operations {
             type?: string;
             reason: string;
             by: string;
-            /** @description epoch ms */
-            until: number;
+            /** Format: date-time */
+            until: string;
           };
         };
       };
