@@ -227,7 +227,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     ],
     report_scope: [{ scope: "all" }, { scope: "town" }, { scope: "project" }],
     report_district: [{}],
-    report_visit_why: [{ why: "failed" }, { why: "sample" }],
+    report_visit_why: [{ why: "failed" }, { why: "silent" }, { why: "sample" }],
     report_digest: [{ digest: "9f2c" }],
     claims_body: [{}],
     claims_unreadable: [{ kind: "xlsx" }, { kind: "csv" }],
