@@ -22,7 +22,7 @@ describe("nights verification counts as lit", () => {
     dawn: "2026-11-01T22:30:00.000Z",
     expectedMin: 750,
     litMin: Math.round(750 * litShare),
-    coveredMin: 750,
+    coveredMin: 740,
     loadWh: 300,
     pvWhDayBefore: 400,
     switchOns: classification === "cycling" ? 7 : 1,

@@ -29,7 +29,7 @@ export type NightRecord = {
   gps: { lat: number; lon: number; accM: number | null } | null;
 };
 
-/** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"). */
+/** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"), judged over the minutes with data. */
 export const LIT_SHARE = 0.8;
 /** Less than half the night covered by data: no data is not darkness. */
 export const MIN_COVERAGE = 0.5;
@@ -76,11 +76,13 @@ export function computeNight(input: {
   const pvWhDayBefore = dayBefore.length > 0 ? Math.max(...dayBefore.map((r) => r.energyToday.pvWh)) : null;
   const unlit = coveredMs - litMs;
   let classification: NightClass;
+  // Judged over the minutes with data (no data is not darkness); how much of the window they cover is its own figure
+  // (coveredMin), and under half of it the night is offline.
   if (coveredMs < MIN_COVERAGE * expectedMs) classification = "offline";
   else if (switchOns > RULES.maxSwitchOns) classification = "cycling";
-  else if (litMs >= LIT_SHARE * expectedMs) classification = "lit";
+  else if (litMs >= LIT_SHARE * coveredMs) classification = "lit";
   else if (energyLimitedMs > 0.5 * unlit) classification = "energy_limited";
-  else if (litMs < RULES.darkBelow * expectedMs) classification = "dark";
+  else if (litMs < RULES.darkBelow * coveredMs) classification = "dark";
   else classification = "partial";
   const min = (ms: number) => Math.round(ms / 60_000);
   return {

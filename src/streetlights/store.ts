@@ -63,7 +63,7 @@ export function nightStore(db: Db) {
         // A night counts as lit when lit for 80 % of its window (DOMAIN.md), also when the lamp switched on and off
         // more than it should (cycling: a maintenance finding, not a failed installation).
         `SELECT device_id, count(*) FILTER (WHERE classification = 'lit'
-                  OR (classification = 'cycling' AND (body->>'$.litMin')::DOUBLE >= ${LIT_SHARE} * (body->>'$.expectedMin')::DOUBLE)) AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
+                  OR (classification = 'cycling' AND (body->>'$.litMin')::DOUBLE >= ${LIT_SHARE} * (body->>'$.coveredMin')::DOUBLE)) AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
                 arg_max(lat, last_ts) FILTER (WHERE lat IS NOT NULL) AS lat, arg_max(lon, last_ts) FILTER (WHERE lon IS NOT NULL) AS lon
          FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
         [pvWh, from, to],
