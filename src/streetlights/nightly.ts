@@ -113,19 +113,33 @@ function lastFix(rs: Reading[]): NightRecord["gps"] {
 
 /**
  * Flags a night's record `charge_fault` when the day before gave (almost) no PV while most of the
- * village's other lights charged: a stolen, disconnected or shaded panel, not a cloudy day.
+ * village's other lights charged: a stolen, disconnected or shaded panel, not a cloudy day. `context`: the same
+ * night's records of the village's other lights, already stored, which count for the village but are not flagged
+ * here (so a night computed again alone gets the answer the first pass gave).
  */
-export function flagChargeFaults(records: NightRecord[], villageOf: (id: string) => string | null): void {
-  const byVillage = new Map<string, NightRecord[]>();
-  for (const r of records) {
+export function flagChargeFaults(records: NightRecord[], villageOf: (id: string) => string | null, context: readonly NightRecord[] = []): void {
+  const byVillage = new Map<string, { mine: NightRecord[]; all: NightRecord[] }>();
+  const group = (r: NightRecord) => {
     const v = villageOf(r.deviceId) ?? "";
-    byVillage.set(v, [...(byVillage.get(v) ?? []), r]);
+    let g = byVillage.get(v);
+    if (!g) {
+      g = { mine: [], all: [] };
+      byVillage.set(v, g);
+    }
+    return g;
+  };
+  const own = new Set(records.map((r) => r.deviceId));
+  for (const r of records) {
+    const g = group(r);
+    g.mine.push(r);
+    g.all.push(r);
   }
-  for (const group of byVillage.values()) {
-    const known = group.filter((r) => r.pvWhDayBefore !== null);
+  for (const r of context) if (!own.has(r.deviceId) && byVillage.has(villageOf(r.deviceId) ?? "")) group(r).all.push(r);
+  for (const { mine, all } of byVillage.values()) {
+    const known = all.filter((r) => r.pvWhDayBefore !== null);
     if (known.length < 3) continue;
     const charging = known.filter((r) => (r.pvWhDayBefore ?? 0) > 50).length;
     if (charging / known.length < 0.5) continue; // a dull day for the whole village
-    for (const r of known) if ((r.pvWhDayBefore ?? 0) <= 5) r.flags.push("charge_fault");
+    for (const r of mine) if (r.pvWhDayBefore !== null && r.pvWhDayBefore <= 5 && !r.flags.includes("charge_fault")) r.flags.push("charge_fault");
   }
 }

@@ -34,6 +34,19 @@ export function nightStore(db: Db) {
         }
       });
     },
+    /** The records of these lights on one night (those recorded). */
+    async on(date: string, deviceIds: readonly string[]): Promise<NightRecord[]> {
+      const out: NightRecord[] = [];
+      for (let i = 0; i < deviceIds.length; i += 500) {
+        const ids = deviceIds.slice(i, i + 500);
+        const rows = await db.all<{ body: string }>(`SELECT body FROM nights WHERE date = ? AND device_id IN (${ids.map(() => "?").join(", ")})`, [
+          date,
+          ...ids,
+        ]);
+        for (const r of rows) out.push(JSON.parse(r.body) as NightRecord);
+      }
+      return out;
+    },
     async recordedOn(date: string): Promise<Set<string>> {
       const rows = await db.all<{ device_id: string }>("SELECT device_id FROM nights WHERE date = ?", [date]);
       return new Set(rows.map((r) => r.device_id));
