@@ -171,6 +171,10 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     solve_over_tonne: [{ kgPerTonne: 1061 }],
     solve_no_filler: [{}],
     soil_sufficient: [{}],
+    ratio_not_blendable: [
+      { n: 0, p2o5: 3.2, k2o: 6.7 },
+      { n: 2, p2o5: 30, k2o: 0 },
+    ],
     hint_hhmm: [{}],
     hint_period_order: [{}],
     hint_periods_overlap: [{}],
