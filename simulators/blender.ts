@@ -1,5 +1,12 @@
 import type { MqttClient } from "mqtt";
-import { BLENDER_REPORT_INTERVAL_S, type OrderCommand, OrderCommandSchema, type RecipeCommand, RecipeCommandSchema, topics } from "../devices/index.js";
+import {
+  BLENDER_REPORT_INTERVAL_S,
+  type OrderCommand,
+  OrderCommandSchema,
+  type RecipeCommand,
+  RecipeCommandSchema,
+  topics,
+} from "../devices/index.js";
 import type { Credentials } from "./api.js";
 import type { SimClock } from "./clock.js";
 import { connectDevice } from "./streetlight.js";
