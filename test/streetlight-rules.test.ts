@@ -139,6 +139,17 @@ describe("nightly record", () => {
   ])("%s", (_n, make, cls) => {
     expect(computeNight({ ...base, readings: every5(night.dusk - 3600_000, night.dawn + 3600_000, make) }).classification).toBe(cls);
   });
+  it("a relay stuck on burns the lamp all day and flattens the battery: the night says day_burner beside its class (issue 20 #12)", () => {
+    const stuck = (ts: number) =>
+      ts < night.dusk
+        ? reading(ts, { load: { on: true, w: 29.5 }, battery: { v: 11.8 } })
+        : reading(ts, { load: { on: false, w: 0 }, battery: { v: 10.8 }, faults: ["over_discharge"] });
+    const rec = computeNight({ ...base, readings: every5(night.dusk - 10 * 3600_000, night.dawn + 3600_000, stuck) });
+    expect(rec.classification).toBe("energy_limited");
+    expect(rec.flags).toEqual(["day_burner"]);
+    // a healthy lamp, on from dusk: no such flag
+    expect(computeNight({ ...base, readings: every5(night.dusk - 10 * 3600_000, night.dawn + 3600_000, lightOn) }).flags).toEqual([]);
+  });
   it("no data is not darkness: a night with the link lost 23:05–02:35, lit whenever it reported, is lit, with its coverage said", () => {
     const lost = (ts: number) => {
       const china = new Date(ts + 8 * 3600_000);

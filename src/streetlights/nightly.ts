@@ -31,6 +31,9 @@ export type NightRecord = {
 
 /** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"), judged over the minutes with data. */
 export const LIT_SHARE = 0.8;
+/** The daylight looked at before a night, and how long the lamp may burn in it before the night says `day_burner`. */
+const DAY_WINDOW_MS = 10 * 3600_000;
+const DAY_BURN_MS = 2 * 3600_000;
 /** Less than half the night covered by data: no data is not darkness. */
 export const MIN_COVERAGE = 0.5;
 
@@ -73,6 +76,16 @@ export function computeNight(input: {
     else if (r.faults.includes("over_discharge") || r.battery.v <= RULES.lvdV) energyLimitedMs += span;
   }
   const dayBefore = rs.filter((r) => r.ts < n.dusk && r.ts > n.dusk - 14 * 3600_000);
+  // The lamp on in the daylight before (a stuck relay): what drains the battery, said beside the night's class.
+  let dayOnMs = 0;
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i] as Reading;
+    const next = rs[i + 1];
+    if (!(r.load.on && r.load.w > 0) || !next || next.ts - r.ts > input.maxGapMs) continue;
+    const a = Math.max(r.ts, n.dusk - DAY_WINDOW_MS);
+    const b = Math.min(next.ts, n.dusk - BAND_MS);
+    if (b > a) dayOnMs += b - a;
+  }
   const pvWhDayBefore = dayBefore.length > 0 ? Math.max(...dayBefore.map((r) => r.energyToday.pvWh)) : null;
   const unlit = coveredMs - litMs;
   let classification: NightClass;
@@ -97,7 +110,7 @@ export function computeNight(input: {
     pvWhDayBefore,
     switchOns,
     classification,
-    flags: [],
+    flags: dayOnMs >= DAY_BURN_MS ? ["day_burner"] : [],
     lastTs: rs.length > 0 ? new Date((rs[rs.length - 1] as Reading).ts).toISOString() : null,
     gps: lastFix(rs),
   };
