@@ -42,7 +42,10 @@ import { verificationStore } from "./verification/store.js";
 /** The periodic work of a running service, by name (the scheduler logs a failed run and goes on). */
 function scheduleTasks(
   scheduler: Scheduler,
-  run: Record<"gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly", () => Promise<unknown> | unknown>,
+  run: Record<
+    "gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported",
+    () => Promise<unknown> | unknown
+  >,
 ) {
   scheduler.every("gauges and presence", 5_000, run.gauges);
   scheduler.every("prune rejects", 10 * 60_000, run.pruneRejects);
@@ -50,6 +53,7 @@ function scheduleTasks(
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
   scheduler.every("nightly records", 5 * 60_000, run.nightly);
+  scheduler.every("lights that never reported", 5 * 60_000, run.neverReported);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
 }
@@ -115,6 +119,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     log,
     writeDashboardPoints,
     storedSeq: () => Math.min(...Object.values(writer.checkpoints())),
+    neverReported: { seen: () => state.presence.devicesSeen(), graceMs: config.neverReportedMs },
   });
 
   // Everything that consumes durable records, each with its own checkpoint, fed from the write-ahead log.
@@ -295,6 +300,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
         nightly: () => streetlights.runNightly(),
+        neverReported: () => streetlights.checkNeverReported(),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;

@@ -28,6 +28,11 @@ export function presenceStore(db: Db) {
         }
       });
     },
+    /** Every device that has ever come online (a light never among them never connected). */
+    async devicesSeen(): Promise<Set<string>> {
+      const rows = await db.all<{ device_id: string }>("SELECT DISTINCT device_id FROM presence_events WHERE online");
+      return new Set(rows.map((r) => r.device_id));
+    },
     async presenceEvents(deviceId: string, limit: number): Promise<PresenceEvent[]> {
       const rows = await db.all<{ online: boolean; cause: string; at: Date }>(
         `SELECT online, cause, "at" AS at FROM presence_events WHERE device_id = ? ORDER BY "at" DESC LIMIT ${Math.trunc(limit)}`,

@@ -150,6 +150,10 @@ export const SETTINGS = {
     schema: positiveInt.max(3600).default(60),
     doc: "alerts of one town or station starting within this many seconds go out as one message",
   },
+  AGRILUME_NEVER_REPORTED_H: {
+    schema: z.coerce.number().positive().default(72),
+    doc: "a light registered and past its installation day (installedOn, else the day it was registered) by this many hours without ever connecting is offline, with an alert (a phantom until proven otherwise; proposal, like verification's 72 h)",
+  },
   AGRILUME_ALERT_REMIND_MIN: {
     schema: positiveInt.max(7 * 24 * 60).default(120),
     doc: "a firing alert nobody acknowledged is sent again after this many minutes",
@@ -213,6 +217,7 @@ function shape(f: Flat) {
         : undefined,
     },
     alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
+    neverReportedMs: f.AGRILUME_NEVER_REPORTED_H * 3600_000,
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,
       duplicatePoleM: f.AGRILUME_VERIFY_DUPLICATE_POLE_M,

@@ -28,6 +28,11 @@ export const StreetlightInputSchema = z.object({
     .optional(),
   /** Lighting profile: dusk to dawn by default; dusk plus N hours; dimming stages (devices/streetlight.ts). */
   profile: ProfileSchema.optional(),
+  /** The day it was installed (China date); a light silent past it plus the grace period raises an alert. Default: the day it is registered. */
+  installedOn: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, "hint_date")
+    .optional(),
 });
 export const BlenderInputSchema = z.object({
   ...Common,

@@ -19,7 +19,8 @@ export type StreetlightWords = {
   light_silent: { cause: SilenceCause | string };
   /** `lastSeen`: ISO 8601. */
   silent_since: { lastSeen: string };
-  never_reported: Record<string, never>;
+  /** `since`: when the light was installed, or registered (epoch ms); absent where only the fact is said. */
+  never_reported: { since?: number };
   no_reading_yet: Record<string, never>;
   /** A night's class (nightly.ts), as the digest names it. */
   night_class: { class: NightClass };
@@ -89,7 +90,10 @@ export const STREETLIGHT_WORDS: Vocabulary<StreetlightWords> = {
     en: (p) => `silent: ${cause(p.cause, CAUSE_EN, p.cause)}`,
   },
   silent_since: { zh: (p, f) => `自 ${f.time(p.lastSeen)} 起无数据`, en: (p, f) => `silent since ${f.time(p.lastSeen)}` },
-  never_reported: { zh: () => "从未上报", en: () => "never reported" },
+  never_reported: {
+    zh: (p, f) => (p.since !== undefined ? `自 ${f.time(p.since)} 安装登记以来从未上报` : "从未上报"),
+    en: (p, f) => (p.since !== undefined ? `never reported since it was installed (${f.time(p.since)})` : "never reported"),
+  },
   no_reading_yet: { zh: () => "尚无读数", en: () => "no reading yet" },
   night_class: { zh: (p) => NIGHT_ZH[p.class] ?? "其他", en: (p) => NIGHT_EN[p.class] ?? p.class },
 };

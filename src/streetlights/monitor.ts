@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { StreetlightTelemetry } from "../../devices/index.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence, PresenceChange } from "../ingest/presence.js";
+import { chinaDayStart } from "../platform/clock.js";
 import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
@@ -41,6 +42,8 @@ export function createStreetlightMonitor(deps: {
   storedSeq: () => number;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
+  /** Every device that has ever connected (presence history), and how long after installation a silent light is a problem. */
+  neverReported?: { seen: () => Promise<Set<string>>; graceMs: number };
 }) {
   const { registry, presence, telemetry, nights, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
@@ -176,6 +179,29 @@ export function createStreetlightMonitor(deps: {
     if (current.length > 0) chunks.push(current);
     return chunks;
   };
+
+  /** Lights already said to have never reported (once per start; the alert engine keeps one open alert): bounded by the registry. */
+  const saidNever = new Set<string>();
+  /**
+   * A registered light that never connected is a phantom until proven otherwise (issue 20 #5): past its installation
+   * day (or registration) plus the grace period, it is `offline` with the reason, which opens an alert. Its first
+   * connect clears it as any offline light's does.
+   */
+  async function checkNeverReported(now: number): Promise<number> {
+    if (!deps.neverReported) return 0;
+    const seen = await deps.neverReported.seen();
+    let said = 0;
+    for (const d of registry.list({ family: "streetlight" })) {
+      if (saidNever.has(d.id) || seen.has(d.id) || presence.isOnline(d.id)) continue;
+      const installed = typeof d.attrs.installedOn === "string" ? chinaDayStart(d.attrs.installedOn) : d.createdAt;
+      const since = Math.max(d.createdAt, installed);
+      if (now - since < deps.neverReported.graceMs) continue;
+      saidNever.add(d.id);
+      said++;
+      events.emit("condition", d.id, "offline", msg("never_reported", { since: installed }), now);
+    }
+    return said;
+  }
 
   let nightlyRun: Promise<number> | null = null;
   /** Set on stop: a long pass (a large registry) ends after its current chunk instead of holding up the shutdown. */
@@ -313,6 +339,8 @@ export function createStreetlightMonitor(deps: {
       halted = true;
       presence.events.off("change", onPresence);
     },
+    /** Lights registered, installed and past the grace period that never connected: said `offline` (see checkNeverReported). */
+    checkNeverReported: (now = clock()) => checkNeverReported(now),
     runNightly(now = clock()): Promise<number> {
       const run = (nightlyRun ?? Promise.resolve(0)).then(() => nightlyPass(now));
       nightlyRun = run.catch(() => 0);

@@ -1251,6 +1251,7 @@ export interface components {
                 }
             )[];
           };
+          installedOn?: string;
           disabled: boolean;
           /** Format: date-time */
           createdAt: string;
@@ -1380,6 +1381,7 @@ export interface components {
                 }
             )[];
           };
+          installedOn?: string;
           disabled: boolean;
           /** Format: date-time */
           createdAt: string;
@@ -1774,6 +1776,7 @@ export interface components {
             }
         )[];
       };
+      installedOn?: string;
       /** @enum {string} */
       condition: "lit" | "off" | "dark" | "dim_mismatch" | "day_burner" | "energy_limited" | "charge_fault" | "cycling" | "offline" | "moved";
       since: string | null;
@@ -5922,6 +5925,7 @@ export interface operations {
                     }
                 )[];
               };
+              installedOn?: string;
             }
           | {
               id: string;
