@@ -2,7 +2,9 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { createAccounts } from "./access/accounts.js";
 import { createApiKeys } from "./access/api-keys.js";
+import { auditEntry, createAuthenticator } from "./access/authenticate.js";
 import { createDigest } from "./alerts/digest.js";
 import { createAlertEngine } from "./alerts/engine.js";
 import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
@@ -37,6 +39,7 @@ import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
 import { createStreetlightMonitor } from "./streetlights/monitor.js";
 import { streetlightRoutes } from "./streetlights/routes.js";
 import { nightStore } from "./streetlights/store.js";
+import { accountRoutes } from "./system/account-routes.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
@@ -54,6 +57,8 @@ export type Started = {
   consoleUrl: string | null;
   /** Set only when this start created the first admin key. */
   createdAdminKey: string | null;
+  /** Set only when this start created the first-run `admin` account with a generated password (to be changed at sign-in). */
+  createdAdminPassword: string | null;
 };
 
 /**
@@ -159,6 +164,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     },
   });
   const apiKeys = await createApiKeys(state.keys, clock);
+  const accounts = await createAccounts(state.users, config.accounts, clock);
+  const authenticate = createAuthenticator(apiKeys, accounts);
   const pipeline = createPipeline({
     registry,
     wal,
@@ -198,7 +205,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const http = await createHttpServer({
     log,
-    apiKeys,
+    authenticate,
+    audit: (r) => {
+      const entry = auditEntry(r, clock());
+      if (entry) state.users.insertAudit(entry).catch((e: unknown) => log.warn({ err: e, route: entry.route }, "could not record an audit entry"));
+    },
     lang: config.lang,
     trustProxy: config.http.trustProxy,
     requestTimeoutMs: config.http.requestTimeoutMs,
@@ -221,6 +232,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       storeWriter: (writer.failingSince() ?? clock()) > clock() - 30_000,
     }),
   });
+  accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
@@ -316,6 +328,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writer,
     wal,
     apiKeys,
+    accounts,
+    authenticate,
     metrics,
     http,
     workers,
@@ -325,6 +339,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
       const { created } = await apiKeys.bootstrap(config.adminKey);
+      const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
       if (external) await external.start();
@@ -355,6 +370,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         mqttUrl: embedded ? `mqtt://${host}:${ports.mqtt}` : (config.mqtt.external?.url ?? null),
         ports,
         createdAdminKey: created,
+        createdAdminPassword: firstAccount?.password ?? null,
       };
     },
     /** SIGTERM: stop accepting, write what was accepted, close. */

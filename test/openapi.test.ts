@@ -233,7 +233,7 @@ describe("on a running service", () => {
   it("a route that does not say what it is or what it answers stops the service at start", async () => {
     const http = await createHttpServer({
       log: createLogger("silent"),
-      apiKeys: t.app.apiKeys,
+      authenticate: t.app.authenticate,
       lang: "zh",
       trustProxy: false,
       requestTimeoutMs: 30_000,

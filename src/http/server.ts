@@ -9,8 +9,9 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
-import type { ApiKeys, Principal } from "../access/api-keys.js";
-import { ROLES, type Role } from "../access/roles.js";
+import type { Principal } from "../access/api-keys.js";
+import type { AuditedRequest, Authenticate } from "../access/authenticate.js";
+import { type Role, WORK_ROLES } from "../access/roles.js";
 import { DomainError, errorMessage, notFound } from "../platform/errors.js";
 import { type Catalogue, type Lang, langFromHeader, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
@@ -23,7 +24,7 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Who may call the route; every route must say. */
     roles?: readonly Role[] | "public";
-    /** Also accept the key as `?key=` (Server-Sent Events: browsers cannot set headers on EventSource). */
+    /** Also accept the key as `?key=` (Server-Sent Events for machines; browsers send the session cookie instead). */
     queryKey?: boolean;
   }
   interface FastifyRequest {
@@ -48,12 +49,15 @@ const BAD_REQUEST: Record<string, "json" | "empty_json" | "content_length"> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content_length",
 };
 
-/** Every role (routes any signed-in caller may use). */
-export const ALL_ROLES: readonly Role[] = ROLES;
+/** Every role of people at work (routes any signed-in caller may use; not `metrics`, which reaches only /metrics). */
+export const ALL_ROLES: readonly Role[] = WORK_ROLES;
 
 export async function createHttpServer(deps: {
   log: Logger;
-  apiKeys: ApiKeys;
+  /** Who calls: a bearer key or a session cookie (src/access/authenticate.ts). */
+  authenticate: Authenticate;
+  /** Told of every answered request (the audit log keeps the changes). */
+  audit?: (r: AuditedRequest) => void;
   lang: Lang;
   trustProxy: boolean;
   /** A whole request (headers and body) must arrive within this; a connection idle for twice this is closed. */
@@ -97,10 +101,26 @@ export async function createHttpServer(deps: {
     const roles = req.routeOptions.config?.roles;
     if (!roles || roles === "public") return;
     const queryKey = req.routeOptions.config?.queryKey ? (req.query as { key?: unknown }).key : undefined;
-    const principal = deps.apiKeys.verify(req.headers.authorization ?? (typeof queryKey === "string" ? `Bearer ${queryKey}` : undefined));
+    const principal = deps.authenticate({
+      method: req.method,
+      route: req.routeOptions.url ?? "",
+      headers: req.headers,
+      queryKey: typeof queryKey === "string" ? queryKey : undefined,
+    });
     if (!principal) throw new DomainError("unauthorized", errorMessage("unauthorized", {}));
     if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
     req.principal = principal;
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    deps.audit?.({
+      method: req.method,
+      route: req.routeOptions.url,
+      principal: req.principal,
+      params: req.params,
+      body: req.body,
+      ip: req.ip,
+      status: reply.statusCode,
+    });
   });
 
   // The one error handler: a domain error's kind gives the status, its message is rendered in the caller's language;
@@ -162,10 +182,21 @@ export async function createHttpServer(deps: {
       components: {
         securitySchemes: {
           apiKey: { type: "http", scheme: "bearer" },
-          queryKey: { type: "apiKey", in: "query", name: "key", description: "For Server-Sent Events: browsers cannot set headers on EventSource" },
+          queryKey: {
+            type: "apiKey",
+            in: "query",
+            name: "key",
+            description: "For Server-Sent Events read by machines (browsers send the session cookie)",
+          },
+          session: {
+            type: "apiKey",
+            in: "cookie",
+            name: "agrilume_session",
+            description: "People: POST /api/v1/session sets it; writes also send its CSRF token in the x-csrf-token header",
+          },
         },
       },
-      security: [{ apiKey: [] }],
+      security: [{ apiKey: [] }, { session: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: (doc) => finishDocument(jsonSchemaTransformObject(doc)),

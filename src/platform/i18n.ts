@@ -149,13 +149,17 @@ export function langFromHeader(header: string | undefined, fallback: Lang): Lang
 const CONSOLE_WORDS = {
   "config.invalid": { zh: "配置无效，服务未启动：", en: "Invalid configuration; the service did not start:" },
   "start.ready": { zh: "Agrilume 已启动", en: "Agrilume is running" },
-  "start.console": { zh: "网页控制台（用 API 密钥登录）", en: "Web console (sign in with an API key)" },
+  "start.console": { zh: "网页控制台（用用户名和密码登录）", en: "Web console (sign in with user name and password)" },
   "start.api": { zh: "HTTP API", en: "HTTP API" },
   "start.docs": { zh: "API 文档", en: "API docs" },
   "start.mqtt": { zh: "MQTT 接入", en: "MQTT" },
   "start.adminKey": {
     zh: "已创建管理员密钥（只显示这一次，请妥善保存）：",
     en: "An admin key was created (shown only this once; keep it safe):",
+  },
+  "start.adminPassword": {
+    zh: "已创建管理员账户（用户名 / 一次性密码，只显示这一次；首次登录时须修改密码）：",
+    en: "An admin account was created (user name / one-time password, shown only this once; it must be changed at the first sign-in):",
   },
   "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
   "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
