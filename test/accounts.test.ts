@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADMIN_KEY, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
+import { ADMIN_KEY, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { createAccounts } from "../src/access/accounts.js";
 import { openStateStore } from "../src/state.js";
 
@@ -315,5 +315,98 @@ describe("accounts, on their own clock", () => {
     expect(users).toMatch(/\$argon2id\$/);
     expect(users).not.toContain("zhou-password-0");
     await state.close();
+  });
+});
+
+describe("live streams by cookie, the metrics role and the audit log", () => {
+  let t: TestApp;
+  let admin: Browser;
+  let tech: Browser;
+  beforeAll(async () => {
+    t = await startTestApp({ AGRILUME_ADMIN_PASSWORD: "first-admin-password" });
+    await registerLight(t, "AUD-1", { town: "来苏镇" });
+    const signIn = async (name: string, password: string, next: string): Promise<Browser> => {
+      const res = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name, password }) });
+      const b = { cookie: cookieOf(res), csrf: ((await res.json()) as { csrfToken: string }).csrfToken };
+      const changed = await t.api("/api/v1/me/password", {
+        key: null,
+        method: "POST",
+        headers: { cookie: b.cookie, "x-csrf-token": b.csrf },
+        body: JSON.stringify({ currentPassword: password, newPassword: next }),
+      });
+      expect(changed.status).toBe(204);
+      return b;
+    };
+    admin = await signIn("admin", "first-admin-password", "admin-password-2");
+    await t.api("/api/v1/users", { method: "POST", body: JSON.stringify({ name: "tech", role: "technician", towns: ["来苏镇"], password: "tech-password-0" }) });
+    tech = await signIn("tech", "tech-password-0", "tech-password-1");
+  });
+  afterAll(() => t.stop());
+  const as = (b: Browser, path: string, init: RequestInit = {}) =>
+    t.api(path, { ...init, key: null, headers: { ...(init.headers as Record<string, string>), cookie: b.cookie, "x-csrf-token": b.csrf } });
+
+  it("a live stream authenticates by the session cookie, with no key in the URL", async () => {
+    const ac = new AbortController();
+    const stream = await t.api("/api/v1/alerts/stream", { key: null, headers: { cookie: tech.cookie }, signal: ac.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toContain("text/event-stream");
+    ac.abort();
+    expect((await t.api("/api/v1/alerts/stream", { key: null })).status).toBe(401);
+    expect((await t.api("/api/v1/alerts/stream", { key: null, headers: { cookie: "agrilume_session=agls_forged" } })).status).toBe(401);
+  });
+
+  it("a metrics key reads /metrics and nothing else", async () => {
+    const res = await t.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: "prometheus", role: "metrics" }) });
+    expect(res.status).toBe(201);
+    const { key } = (await res.json()) as { key: string };
+    const metrics = await t.api("/metrics", { key });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("agrilume_");
+    for (const path of ["/api/v1/devices", "/api/v1/me", "/api/v1/alerts", "/api/v1/users", "/api/v1/audit", "/api/v1/verification"])
+      expect((await t.api(path, { key })).status, path).toBe(403);
+    expect((await t.api("/api/v1/devices/AUD-1/disable", { key, method: "POST" })).status).toBe(403);
+  });
+
+  it("records every change with who, what, when and from where; admins read it newest first, with filters", async () => {
+    const before = Date.now();
+    expect((await as(admin, "/api/v1/devices/AUD-1/disable", { method: "POST" })).status).toBe(200);
+    expect((await t.api("/api/v1/devices/AUD-1/enable", { method: "POST" })).status).toBe(200);
+    expect((await as(tech, "/api/v1/devices/AUD-1/disable", { method: "POST" })).status).toBe(403);
+    expect((await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: "tech", password: "guess-guess" }) })).status).toBe(401);
+    expect((await t.api("/api/v1/devices/AUD-1/disable", { key: null, method: "POST" })).status).toBe(401);
+    type Entry = { id: number; at: string; actor: { kind: string; id: string; name: string }; method: string; route: string; objectId: string; status: number; ip: string };
+    const read = async (q = "") => ((await (await as(admin, `/api/v1/audit${q}`)).json()) as { entries: Entry[] }).entries;
+    const entries = await waitUntil(async () => {
+      const e = await read();
+      return e.some((x) => x.route === "/api/v1/session" && x.status === 401) ? e : undefined;
+    }, "the audit entries");
+    const [failedSignIn, refused, enabled, disabled] = entries;
+    expect(disabled).toMatchObject({
+      actor: { kind: "user", name: "admin" },
+      method: "POST",
+      route: "/api/v1/devices/:id/disable",
+      objectId: "AUD-1",
+      status: 200,
+      ip: "127.0.0.1",
+    });
+    expect(Date.parse(disabled?.at ?? "")).toBeGreaterThanOrEqual(before - 1000);
+    expect(disabled?.at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(enabled).toMatchObject({ actor: { kind: "key", name: "AGRILUME_ADMIN_KEY" }, route: "/api/v1/devices/:id/enable", status: 200 });
+    expect(refused).toMatchObject({ actor: { kind: "user", name: "tech" }, status: 403 });
+    expect(failedSignIn).toMatchObject({ actor: { name: "tech", id: null }, route: "/api/v1/session", status: 401 });
+    // nobody's 401 (no name) and reads are not kept
+    expect(entries.filter((e) => e.status === 401 && e.route !== "/api/v1/session")).toEqual([]);
+    expect(entries.filter((e) => e.method === "GET")).toEqual([]);
+    // the sign-ins and password changes of the setup are there too, and the user's creation
+    expect(entries.some((e) => e.route === "/api/v1/users" && e.method === "POST" && e.objectId === "tech")).toBe(true);
+    expect(entries.some((e) => e.route === "/api/v1/me/password" && e.actor.name === "tech")).toBe(true);
+
+    expect((await read("?actor=tech")).every((e) => e.actor.name === "tech")).toBe(true);
+    expect((await read("?route=/api/v1/devices/")).map((e) => e.status).slice(0, 3)).toEqual([403, 200, 200]);
+    expect(await read("?limit=1")).toHaveLength(1);
+    expect((await read(`?before=${disabled?.id}`)).every((e) => e.id < (disabled?.id ?? 0))).toBe(true);
+    expect(await read(`?from=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
+    expect((await as(admin, "/api/v1/audit?from=2026-03-02T00:00:00.000Z&to=2026-03-01T00:00:00.000Z")).status).toBe(422);
+    expect((await as(tech, "/api/v1/audit")).status).toBe(403);
   });
 });

@@ -108,8 +108,9 @@ export async function createHttpServer(deps: {
       queryKey: typeof queryKey === "string" ? queryKey : undefined,
     });
     if (!principal) throw new DomainError("unauthorized", errorMessage("unauthorized", {}));
-    if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
+    // (known before the role is checked: the audit log names who was refused)
     req.principal = principal;
+    if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
   });
   app.addHook("onResponse", async (req, reply) => {
     deps.audit?.({
