@@ -51,9 +51,15 @@ describe("people sign in as themselves", () => {
     expect(devices.status).toBe(403);
     expect(await devices.json()).toMatchObject({ error: { code: "password_change_required" } });
     expect(await (await as(b, "/api/v1/me")).json()).toMatchObject({ name: "admin", kind: "user", mustChangePassword: true, csrfToken: b.csrf });
-    const same = await as(b, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: ADMIN_PASSWORD, newPassword: ADMIN_PASSWORD }) });
+    const same = await as(b, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: ADMIN_PASSWORD, newPassword: ADMIN_PASSWORD }),
+    });
     expect(same.status).toBe(422);
-    const changed = await as(b, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: ADMIN_PASSWORD, newPassword: ADMIN_NEW }) });
+    const changed = await as(b, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: ADMIN_PASSWORD, newPassword: ADMIN_NEW }),
+    });
     expect(changed.status).toBe(204);
     expect((await as(b, "/api/v1/devices")).status).toBe(200);
     admin = b;
@@ -86,14 +92,21 @@ describe("people sign in as themselves", () => {
   });
 
   it("an admin creates a user limited to a town; the user sees only that town, and only their role's routes", async () => {
-    const created = await as(admin, "/api/v1/users", { method: "POST", body: JSON.stringify({ name: "wanggong", role: "technician", towns: ["来苏镇"] }) });
+    const created = await as(admin, "/api/v1/users", {
+      method: "POST",
+      body: JSON.stringify({ name: "wanggong", role: "technician", towns: ["来苏镇"] }),
+    });
     expect(created.status).toBe(201);
     const { user, password } = (await created.json()) as { user: { id: string; mustChangePassword: boolean }; password: string };
     expect(user.mustChangePassword).toBe(true);
     const first = await browser("WangGong", password); // names are matched whatever the case
     expect(
-      (await as(first, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: password, newPassword: "wanggong-password-1" }) }))
-        .status,
+      (
+        await as(first, "/api/v1/me/password", {
+          method: "POST",
+          body: JSON.stringify({ currentPassword: password, newPassword: "wanggong-password-1" }),
+        })
+      ).status,
     ).toBe(204);
     const tech = first;
     const list = (await (await as(tech, "/api/v1/devices")).json()) as { devices: { id: string }[] };
@@ -122,7 +135,9 @@ describe("people sign in as themselves", () => {
     expect(firstWait).toBeGreaterThan(500);
     expect(await locked.json()).toMatchObject({ error: { code: "account_locked", params: { retryAfterS: firstWait } } });
     // an admin's reset lifts the lock
-    const id = ((await (await as(admin, "/api/v1/users")).json()) as { users: { id: string; name: string }[] }).users.find((u) => u.name === "lisi")?.id;
+    const id = ((await (await as(admin, "/api/v1/users")).json()) as { users: { id: string; name: string }[] }).users.find(
+      (u) => u.name === "lisi",
+    )?.id;
     const reset = await as(admin, `/api/v1/users/${id}/password`, { method: "POST", body: "{}" });
     expect(reset.status).toBe(200);
     const { password } = (await reset.json()) as { password: string };
@@ -134,7 +149,8 @@ describe("people sign in as themselves", () => {
   it("one address gets a limited number of sign-in attempts a minute", async () => {
     const other = await startTestApp({ AGRILUME_LOGIN_PER_SOURCE_PER_MIN: "3" });
     try {
-      const attempt = (name: string) => other.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name, password: "wrong-one" }) });
+      const attempt = (name: string) =>
+        other.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name, password: "wrong-one" }) });
       for (const name of ["a", "b", "c"]) expect((await attempt(name)).status).toBe(401);
       const refused = await attempt("d");
       expect(refused.status).toBe(429);
@@ -160,18 +176,29 @@ describe("people sign in as themselves", () => {
   it("a password change ends the user's other sessions, not this one; a wrong current password is refused", async () => {
     await as(admin, "/api/v1/users", { method: "POST", body: JSON.stringify({ name: "zhao", role: "operator", password: "zhao-password-0" }) });
     const first = await browser("zhao", "zhao-password-0");
-    await as(first, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "zhao-password-0", newPassword: "zhao-password-1" }) });
+    await as(first, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: "zhao-password-0", newPassword: "zhao-password-1" }),
+    });
     const laptop = await browser("zhao", "zhao-password-1");
     const phone = await browser("zhao", "zhao-password-1");
-    const wrong = await as(phone, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "nope-nope-nope", newPassword: "zhao-password-2" }) });
+    const wrong = await as(phone, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: "nope-nope-nope", newPassword: "zhao-password-2" }),
+    });
     expect(wrong.status).toBe(403);
     expect(await wrong.json()).toMatchObject({ error: { code: "current_password_wrong" } });
-    const ok = await as(phone, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "zhao-password-1", newPassword: "zhao-password-2" }) });
+    const ok = await as(phone, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: "zhao-password-1", newPassword: "zhao-password-2" }),
+    });
     expect(ok.status).toBe(204);
     expect((await as(phone, "/api/v1/me")).status).toBe(200);
     expect((await as(laptop, "/api/v1/me")).status).toBe(401);
     // a key has no password to change
-    expect((await t.api("/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "x", newPassword: "zhao-password-3" }) })).status).toBe(422);
+    expect(
+      (await t.api("/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "x", newPassword: "zhao-password-3" }) })).status,
+    ).toBe(422);
   });
 
   it("disabling a user ends their sessions and refuses their sign-in; an admin cannot disable themselves", async () => {
@@ -199,7 +226,10 @@ describe("people sign in as themselves", () => {
     });
     const { user } = (await created.json()) as { user: { id: string } };
     const first = await browser("sun", "sun-password-0");
-    await as(first, "/api/v1/me/password", { method: "POST", body: JSON.stringify({ currentPassword: "sun-password-0", newPassword: "sun-password-1" }) });
+    await as(first, "/api/v1/me/password", {
+      method: "POST",
+      body: JSON.stringify({ currentPassword: "sun-password-0", newPassword: "sun-password-1" }),
+    });
     const ids = async () => ((await (await as(first, "/api/v1/devices")).json()) as { devices: { id: string }[] }).devices.map((d) => d.id);
     expect(await ids()).toEqual(["ACC-2"]);
     await as(admin, `/api/v1/users/${user.id}`, { method: "PATCH", body: JSON.stringify({ towns: ["来苏镇"] }) });
@@ -252,7 +282,11 @@ describe("accounts, on their own clock", () => {
   const refusal = (p: Promise<unknown>) =>
     p.then(
       () => null,
-      (e: { kind: string; detail: { code: string; params: { retryAfterS?: number } } }) => ({ kind: e.kind, code: e.detail.code, wait: e.detail.params.retryAfterS }),
+      (e: { kind: string; detail: { code: string; params: { retryAfterS?: number } } }) => ({
+        kind: e.kind,
+        code: e.detail.code,
+        wait: e.detail.params.retryAfterS,
+      }),
     );
 
   it("the lock doubles with each failure after it, up to 64 times the first", async () => {
@@ -338,7 +372,10 @@ describe("live streams by cookie, the metrics role and the audit log", () => {
       return b;
     };
     admin = await signIn("admin", "first-admin-password", "admin-password-2");
-    await t.api("/api/v1/users", { method: "POST", body: JSON.stringify({ name: "tech", role: "technician", towns: ["来苏镇"], password: "tech-password-0" }) });
+    await t.api("/api/v1/users", {
+      method: "POST",
+      body: JSON.stringify({ name: "tech", role: "technician", towns: ["来苏镇"], password: "tech-password-0" }),
+    });
     tech = await signIn("tech", "tech-password-0", "tech-password-1");
   });
   afterAll(() => t.stop());
@@ -372,9 +409,20 @@ describe("live streams by cookie, the metrics role and the audit log", () => {
     expect((await as(admin, "/api/v1/devices/AUD-1/disable", { method: "POST" })).status).toBe(200);
     expect((await t.api("/api/v1/devices/AUD-1/enable", { method: "POST" })).status).toBe(200);
     expect((await as(tech, "/api/v1/devices/AUD-1/disable", { method: "POST" })).status).toBe(403);
-    expect((await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: "tech", password: "guess-guess" }) })).status).toBe(401);
+    expect(
+      (await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: "tech", password: "guess-guess" }) })).status,
+    ).toBe(401);
     expect((await t.api("/api/v1/devices/AUD-1/disable", { key: null, method: "POST" })).status).toBe(401);
-    type Entry = { id: number; at: string; actor: { kind: string; id: string; name: string }; method: string; route: string; objectId: string; status: number; ip: string };
+    type Entry = {
+      id: number;
+      at: string;
+      actor: { kind: string; id: string; name: string };
+      method: string;
+      route: string;
+      objectId: string;
+      status: number;
+      ip: string;
+    };
     const read = async (q = "") => ((await (await as(admin, `/api/v1/audit${q}`)).json()) as { entries: Entry[] }).entries;
     const entries = await waitUntil(async () => {
       const e = await read();

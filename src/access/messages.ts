@@ -33,11 +33,11 @@ export const ACCESS_WORDS: Vocabulary<AccessWords> = {
     en: (p, f) => `Too many sign-in attempts from this address; try again in ${f.num(p.retryAfterS, 0)} s`,
   },
   csrf_missing: {
-    zh: () => "缺少或无效的 x-csrf-token 请求头（用会话登录时，修改操作须带上登录时得到的令牌）",
+    zh: () => "缺少或无效的防跨站请求令牌（用账户登录时，每个修改操作都须带上登录时得到的令牌）",
     en: () => "Missing or wrong x-csrf-token header (writes signed in by session cookie must send the token given at sign-in)",
   },
   password_change_required: {
-    zh: () => "请先修改密码（POST /api/v1/me/password）",
+    zh: () => "请先修改密码：此账户的密码由他人设置，修改之前不能做其他操作",
     en: () => "Change the password first (POST /api/v1/me/password)",
   },
   current_password_wrong: { zh: () => "当前密码错误", en: () => "The current password is wrong" },

@@ -48,8 +48,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Prometheus metrics (admin key as bearer token)
-     * @description Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with an admin key.
+     * Prometheus metrics (a `metrics` key as bearer token)
+     * @description Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with a key of the `metrics` role (which reaches nothing else) or an admin's.
      */
     get: operations["getMetrics"];
     put?: never;
@@ -68,8 +68,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)
-     * @description Any valid key may ask. The web console signs in with it and shows the pages of the key's role.
+     * Who is calling: name, role and the towns or stations it is limited to; a user's CSRF token
+     * @description Any signed-in user or valid key may ask (a user whose password must change too). The web console reads it to show the pages of the role, and, after a reload, the session's CSRF token for writes.
      */
     get: operations["getMe"];
     put?: never;
@@ -119,6 +119,138 @@ export interface paths {
      * @description The key stops working at once; 404 when no key in force has this id.
      */
     delete: operations["revokeKey"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/session": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign in with user name and password (sets the session cookie)
+     * @description Sets the HttpOnly, SameSite=Strict session cookie (Secure over TLS) and answers the CSRF token that writes must send in `x-csrf-token`. A wrong name or password and a disabled account are refused alike (401 `login_failed`). Too many attempts from one address (`too_many_logins`) or too many failures of one account (`account_locked`, the right password refused too, the lock doubling with each failure) answer 429 with Retry-After. An account whose password was set by someone else signs in with `mustChangePassword: true` and may only change it (POST /api/v1/me/password).
+     */
+    post: operations["signIn"];
+    /**
+     * Sign out (ends this session and clears the cookie)
+     * @description Ends the session of the cookie at once; with a key, there is no session and nothing changes. Needs the CSRF token like every write by cookie.
+     */
+    delete: operations["signOut"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/me/password": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Change one's own password (ends one's other sessions)
+     * @description The signed-in user gives the current password and a new one (10 to 200 characters). The user's other sessions end; this one goes on. A wrong current password answers 403 and counts as a failed sign-in; an API key has no password (422).
+     */
+    post: operations["changeOwnPassword"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/users": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List user accounts (never their passwords)
+     * @description Every account not deleted, disabled ones included, with role, limits and whether a password change is pending.
+     */
+    get: operations["listUsers"];
+    put?: never;
+    /**
+     * Create a user account with a role (optionally limited to towns or stations)
+     * @description The answer holds the one-time password (generated unless given): hand it to the person, who must change it at the first sign-in. Names are unique, whatever the case (409).
+     */
+    post: operations["createUser"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/users/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Delete an account (its sessions end)
+     * @description The account can no longer sign in and is no longer listed; the audit log keeps its id. Admins cannot delete themselves (409).
+     */
+    delete: operations["deleteUser"];
+    options?: never;
+    head?: never;
+    /**
+     * Change an account's role or limits, or disable or enable it
+     * @description Only the fields given change; `towns`/`stations` null lifts the limit. Disabling ends the account's sessions at once; a role or limit applies from the account's next request. Admins cannot disable or demote themselves (409).
+     */
+    patch: operations["updateUser"];
+    trace?: never;
+  };
+  "/api/v1/users/{id}/password": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Give an account a new one-time password (its sessions end; its lock is lifted)
+     * @description For a person who forgot theirs: the answer holds the new password (generated unless given), which must be changed at the next sign-in.
+     */
+    post: operations["resetUserPassword"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/audit": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit log: every change, who made it, when and from where (newest first)
+     * @description Each change (any request that is not a read) that succeeded or that a known caller was refused (403), and every sign-in, failed or not. Page back with `before` (the last id seen); filter by `actor` (name or id), `route` (its start, e.g. /api/v1/users) and `from`/`to` (ISO 8601).
+     */
+    get: operations["listAudit"];
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -1174,6 +1306,44 @@ export interface components {
         };
       }[];
     };
+    /**
+     * @description Changes, newest first: who (user or key), what (method, route, object), when, from where, and the answer's status
+     * @example {
+     *       "entries": [
+     *         {
+     *           "id": 42,
+     *           "at": "2026-03-01T02:00:00.000Z",
+     *           "actor": {
+     *             "kind": "user",
+     *             "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *             "name": "admin"
+     *           },
+     *           "method": "POST",
+     *           "route": "/api/v1/devices/:id/disable",
+     *           "objectId": "YC-LS-0001",
+     *           "status": 200,
+     *           "ip": "10.0.0.7"
+     *         }
+     *       ]
+     *     }
+     */
+    AuditLog: {
+      entries: {
+        id: number;
+        /** Format: date-time */
+        at: string;
+        actor: {
+          kind: ("key" | "user") | null;
+          id: string | null;
+          name: string | null;
+        };
+        method: string;
+        route: string;
+        objectId: string | null;
+        status: number;
+        ip: string | null;
+      }[];
+    };
     BlenderReading: {
       /** Format: date-time */
       ts: string;
@@ -1498,22 +1668,29 @@ export interface components {
       station?: string;
     };
     /**
-     * @description The calling key: its name, role, and the towns or stations it is limited to (null: all)
+     * @description The caller, a key or a signed-in user: name, role, the towns or stations it is limited to (null: all); for a user, whether the password must be changed first and the session's CSRF token (null for a key)
      * @example {
      *       "name": "来苏镇维修组",
      *       "role": "technician",
      *       "towns": [
      *         "来苏镇"
      *       ],
-     *       "stations": null
+     *       "stations": null,
+     *       "kind": "key",
+     *       "mustChangePassword": false,
+     *       "csrfToken": null
      *     }
      */
     Me: {
       name: string;
       /** @enum {string} */
-      role: "admin" | "operator" | "finance" | "technician";
+      role: "admin" | "operator" | "finance" | "technician" | "metrics";
       towns: string[] | null;
       stations: string[] | null;
+      /** @enum {string} */
+      kind: "key" | "user";
+      mustChangePassword: boolean;
+      csrfToken: string | null;
     };
     /**
      * @description One light's night: expected and lit minutes, data coverage, energy, and the night's classification
@@ -1560,6 +1737,29 @@ export interface components {
         lon: number;
         accM: number | null;
       } | null;
+    };
+    /**
+     * @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in
+     * @example {
+     *       "user": {
+     *         "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *         "name": "wanggong",
+     *         "role": "technician",
+     *         "towns": [
+     *           "来苏镇"
+     *         ],
+     *         "stations": null,
+     *         "disabled": false,
+     *         "mustChangePassword": true,
+     *         "createdAt": "2026-03-01T02:00:00.000Z",
+     *         "passwordChangedAt": "2026-03-01T02:00:00.000Z"
+     *       },
+     *       "password": "k7Qm2xTp9WzR4hNa"
+     *     }
+     */
+    OneTimePassword: {
+      user: components["schemas"]["User"];
+      password: string | null;
     };
     /**
      * @description A customer's order for a station: tonnes of a formula, in bags, by a date
@@ -1657,6 +1857,32 @@ export interface components {
       checks: {
         [key: string]: boolean;
       };
+    };
+    /**
+     * @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header
+     * @example {
+     *       "user": {
+     *         "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *         "name": "wanggong",
+     *         "role": "technician",
+     *         "towns": [
+     *           "来苏镇"
+     *         ],
+     *         "stations": null,
+     *         "disabled": false,
+     *         "mustChangePassword": false,
+     *         "createdAt": "2026-03-01T02:00:00.000Z",
+     *         "passwordChangedAt": "2026-03-02T02:00:00.000Z"
+     *       },
+     *       "csrfToken": "q3Zk9v_Xr2m8TqW1yN5pL7sB0dF4hJ6uC8aE2gI9oK0",
+     *       "expiresAt": "2026-03-02T14:00:00.000Z"
+     *     }
+     */
+    SignedIn: {
+      user: components["schemas"]["User"];
+      csrfToken: string;
+      /** Format: date-time */
+      expiresAt: string;
     };
     /**
      * @description A blending station and its working hours (China time)
@@ -1839,6 +2065,36 @@ export interface components {
       };
       /** Format: date-time */
       receivedAt: string;
+    };
+    /**
+     * @description A person's account: role, the towns or stations it is limited to (null: all), and whether it may sign in
+     * @example {
+     *       "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *       "name": "wanggong",
+     *       "role": "technician",
+     *       "towns": [
+     *         "来苏镇"
+     *       ],
+     *       "stations": null,
+     *       "disabled": false,
+     *       "mustChangePassword": true,
+     *       "createdAt": "2026-03-01T02:00:00.000Z",
+     *       "passwordChangedAt": "2026-03-01T02:00:00.000Z"
+     *     }
+     */
+    User: {
+      id: string;
+      name: string;
+      /** @enum {string} */
+      role: "admin" | "operator" | "finance" | "technician" | "metrics";
+      towns: string[] | null;
+      stations: string[] | null;
+      disabled: boolean;
+      mustChangePassword: boolean;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      passwordChangedAt: string;
     };
     /**
      * @description Verdicts per claimed light, with summaries by town and project
@@ -2085,7 +2341,7 @@ export interface operations {
           "text/plain": string;
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2114,7 +2370,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The calling key: its name, role, and the towns or stations it is limited to (null: all) */
+      /** @description The caller, a key or a signed-in user: name, role, the towns or stations it is limited to (null: all); for a user, whether the password must be changed first and the session's CSRF token (null for a key) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2123,7 +2379,7 @@ export interface operations {
           "application/json": components["schemas"]["Me"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2180,7 +2436,7 @@ export interface operations {
               id: string;
               name: string;
               /** @enum {string} */
-              role: "admin" | "operator" | "finance" | "technician";
+              role: "admin" | "operator" | "finance" | "technician" | "metrics";
               towns: string[] | null;
               stations: string[] | null;
               /** Format: date-time */
@@ -2190,7 +2446,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2231,7 +2487,7 @@ export interface operations {
         "application/json": {
           name: string;
           /** @enum {string} */
-          role: "admin" | "operator" | "finance" | "technician";
+          role: "admin" | "operator" | "finance" | "technician" | "metrics";
           towns?: string[];
           stations?: string[];
         };
@@ -2265,7 +2521,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2312,7 +2568,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2332,6 +2588,556 @@ export interface operations {
       };
       /** @description Not found, or outside the key's towns or stations */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  signIn: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "wanggong",
+         *       "password": "correct horse battery"
+         *     }
+         */
+        "application/json": {
+          name: string;
+          password: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SignedIn"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Too many attempts: wait as long as Retry-After says */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  signOut: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  changeOwnPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "currentPassword": "k7Qm2xTp9WzR4hNa",
+         *       "newPassword": "correct horse battery"
+         *     }
+         */
+        "application/json": {
+          currentPassword: string;
+          newPassword: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listUsers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The accounts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "users": []
+           *     }
+           */
+          "application/json": {
+            users: components["schemas"]["User"][];
+          };
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  createUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "wanggong",
+         *       "role": "technician",
+         *       "towns": [
+         *         "来苏镇"
+         *       ]
+         *     }
+         */
+        "application/json": {
+          name: string;
+          /** @enum {string} */
+          role: "admin" | "operator" | "finance" | "technician" | "metrics";
+          towns?: string[];
+          stations?: string[];
+          password?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OneTimePassword"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  deleteUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  updateUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "disabled": true
+         *     }
+         */
+        "application/json": {
+          /** @enum {string} */
+          role?: "admin" | "operator" | "finance" | "technician" | "metrics";
+          towns?: string[] | null;
+          stations?: string[] | null;
+          disabled?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description A person's account: role, the towns or stations it is limited to (null: all), and whether it may sign in */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["User"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  resetUserPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /** @example {} */
+        "application/json": {
+          password?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OneTimePassword"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listAudit: {
+    parameters: {
+      query?: {
+        limit?: number;
+        before?: number;
+        actor?: string;
+        route?: string;
+        from?: string;
+        to?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Changes, newest first: who (user or key), what (method, route, object), when, from where, and the answer's status */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AuditLog"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
         headers: {
           [name: string]: unknown;
         };
@@ -2388,7 +3194,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2467,7 +3273,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2559,7 +3365,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2688,7 +3494,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2764,7 +3570,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2829,7 +3635,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2887,7 +3693,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2962,7 +3768,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3053,7 +3859,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3127,7 +3933,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3208,7 +4014,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3352,7 +4158,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3510,7 +4316,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3586,7 +4392,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3653,7 +4459,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3758,7 +4564,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3816,7 +4622,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3865,7 +4671,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3961,7 +4767,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4081,7 +4887,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4158,7 +4964,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4207,7 +5013,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4302,7 +5108,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4415,7 +5221,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4464,7 +5270,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4533,7 +5339,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4602,7 +5408,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4671,7 +5477,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4740,7 +5546,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4796,7 +5602,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4870,7 +5676,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4974,7 +5780,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5021,7 +5827,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5117,7 +5923,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5179,7 +5985,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5261,7 +6067,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5308,7 +6114,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5382,7 +6188,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5443,7 +6249,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5559,7 +6365,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5611,7 +6417,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5663,7 +6469,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5741,7 +6547,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5823,7 +6629,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5940,7 +6746,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6018,7 +6824,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6085,7 +6891,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6215,7 +7021,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6343,7 +7149,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6458,7 +7264,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6532,7 +7338,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6590,7 +7396,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6648,7 +7454,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6706,7 +7512,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
