@@ -29,6 +29,8 @@ const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   audit: "nav.audit",
 };
 
+/** Set while this browser has signed in (the cookie itself is HttpOnly): a fresh browser does not ask /me just to hear 401. */
+const SIGNED_IN = "agrilume.signedIn";
 const LANG_STORE = "agrilume.lang";
 
 function parseHash(): { page: string; arg: string } {
@@ -49,7 +51,7 @@ function useHash() {
 export function App() {
   const [lang, setLang] = useState<Lang>(() => (localStorage.getItem(LANG_STORE) === "en" ? "en" : "zh"));
   const [me, setMe] = useState<Me | null>(null);
-  const [checking, setChecking] = useState(true);
+  const [checking, setChecking] = useState(() => localStorage.getItem(SIGNED_IN) === "1");
   const t = useMemo(() => (k: Key, vars?: Record<string, string | number>) => translate(lang, k, vars), [lang]);
 
   // Before the browser paints, so the page is never read in one language with the other's lang attribute.
@@ -61,11 +63,15 @@ export function App() {
 
   // A session kept by the browser (the cookie, which scripts cannot read): ask who it is.
   useEffect(() => {
+    if (!checking) return;
     whoAmI()
-      .then(setMe, () => setMe(null))
+      .then(setMe, () => signedOut())
       .finally(() => setChecking(false));
   }, []);
-  const signedOut = () => setMe(null);
+  const signedOut = () => {
+    localStorage.removeItem(SIGNED_IN);
+    setMe(null);
+  };
 
   const langRef = useMemo(() => ({ current: lang }), []);
   langRef.current = lang;
@@ -102,7 +108,14 @@ export function App() {
               <PasswordForm forced onChanged={() => whoAmI().then(setMe, signedOut)} />
             </SessionContext.Provider>
           ) : (
-            <SignIn t={t} lang={lang} onSignedIn={setMe} />
+            <SignIn
+              t={t}
+              lang={lang}
+              onSignedIn={(m) => {
+                localStorage.setItem(SIGNED_IN, "1");
+                setMe(m);
+              }}
+            />
           )}
         </main>
       </>
