@@ -163,31 +163,33 @@ export function UsersPage() {
                   {u.disabled ? <Badge tone="muted">{t("users.disabled")}</Badge> : <Badge tone="ok">{t("users.active")}</Badge>}{" "}
                   {u.mustChangePassword && <Badge tone="warn">{t("users.mustChange")}</Badge>}
                 </td>
-                <td class="actions">
-                  {u.name !== me.name && (
-                    <button
-                      type="button"
-                      class="secondary"
-                      onClick={() => act(() => client.patch(`/api/v1/users/${encodeURIComponent(u.id)}`, { disabled: !u.disabled }))}
-                    >
-                      {t(u.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{u.name}</span>
+                <td>
+                  <div class="actions">
+                    {u.name !== me.name && (
+                      <button
+                        type="button"
+                        class="secondary"
+                        onClick={() => act(() => client.patch(`/api/v1/users/${encodeURIComponent(u.id)}`, { disabled: !u.disabled }))}
+                      >
+                        {t(u.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{u.name}</span>
+                      </button>
+                    )}
+                    <button type="button" class="secondary" onClick={() => reset(u)}>
+                      {t("users.reset")} <span class="sr-only">{u.name}</span>
                     </button>
-                  )}
-                  <button type="button" class="secondary" onClick={() => reset(u)}>
-                    {t("users.reset")} <span class="sr-only">{u.name}</span>
-                  </button>
-                  {u.name !== me.name && (
-                    <button
-                      type="button"
-                      class="secondary"
-                      onClick={() =>
-                        window.confirm(t("users.confirmDelete", { name: u.name })) &&
-                        act(() => client.del(`/api/v1/users/${encodeURIComponent(u.id)}`))
-                      }
-                    >
-                      {t("users.delete")} <span class="sr-only">{u.name}</span>
-                    </button>
-                  )}
+                    {u.name !== me.name && (
+                      <button
+                        type="button"
+                        class="secondary"
+                        onClick={() =>
+                          window.confirm(t("users.confirmDelete", { name: u.name })) &&
+                          act(() => client.del(`/api/v1/users/${encodeURIComponent(u.id)}`))
+                        }
+                      >
+                        {t("users.delete")} <span class="sr-only">{u.name}</span>
+                      </button>
+                    )}
+                  </div>
                 </td>
               </tr>
             ))}
