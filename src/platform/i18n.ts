@@ -164,7 +164,10 @@ const CONSOLE_WORDS = {
   "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
   "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
   "demo.adminKey": { zh: "本次演示的管理员密钥", en: "Admin key for this demo" },
-  "demo.roleKeys": { zh: "各角色的演示密钥（控制台按角色显示不同页面）", en: "Demo keys per role (the console shows each role its own pages)" },
+  "demo.accounts": {
+    zh: "各角色的演示账户（用户名、密码；在控制台登录，各角色看到不同页面）",
+    en: "Demo accounts per role (user name, password; sign in to the console, each role sees its own pages)",
+  },
   "demo.alerts": { zh: "约 10 分钟后出现一条告警（一盏灯故障）", en: "an alert appears after about 10 minutes (a faulty light)" },
   "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
   "demo.history": { zh: "补发路灯过去 30 夜的读数", en: "Sending the lights' last 30 nights of readings" },
