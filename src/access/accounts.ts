@@ -9,7 +9,7 @@ import type { SessionRecord, UserRecord, UsersStore } from "./users-store.js";
  * People's accounts: passwords hashed with Argon2id (@node-rs/argon2, its defaults: 19 MiB, 2 passes, the OWASP
  * minimum), sessions as random tokens kept only as SHA-256 hashes (a token is high-entropy, so a fast hash cannot
  * be brute-forced), each with its CSRF token, an absolute expiry and an idle timeout. Sign-ins are limited per
- * source address (a minute's window) and per account (after `maxFailures` failures the account is locked, the lock
+ * source address (failed ones, in a minute's window) and per account (after `maxFailures` failures the account is locked, the lock
  * doubling with each further failure, at most 64 times the first). Users and live sessions are held in memory (a
  * request is checked without a database query); the counters of failures live only in memory.
  */
@@ -70,8 +70,12 @@ export async function createAccounts(store: UsersStore, settings: AccountSetting
     users.set(u.id, u);
   };
 
-  /** Refuses when the source address has used its attempts of the last minute; counts this one. */
-  const countAttempt = (ip: string) => {
+  /**
+   * Refuses when the source address has used its attempts of the last minute; counts this one, and returns a
+   * function that gives it back (a sign-in that succeeds: people behind one office NAT signing in at 8 o'clock are
+   * not refused, only guessing is).
+   */
+  const countAttempt = (ip: string): (() => void) => {
     const now = clock();
     const recent = (attempts.get(ip) ?? []).filter((t) => t > now - 60_000);
     if (recent.length >= settings.loginsPerSourcePerMinute) {
@@ -83,6 +87,15 @@ export async function createAccounts(store: UsersStore, settings: AccountSetting
     attempts.set(ip, recent);
     // (forget addresses that went quiet, so the map stays small)
     if (attempts.size > 10_000) for (const [k, v] of attempts) if (v.every((t) => t <= now - 60_000)) attempts.delete(k);
+    return () => {
+      const list = attempts.get(ip);
+      const i = list?.lastIndexOf(now) ?? -1;
+      if (list && i >= 0) list.splice(i, 1);
+    };
+  };
+  /** Sessions that can no longer be used leave memory (each is checked when presented; these never will be again). */
+  const prune = (now: number) => {
+    for (const [h, s] of sessions) if (now >= s.expiresAt || now - s.lastSeenAt >= settings.sessionIdleMs) sessions.delete(h);
   };
   const checkLock = (name: string) => {
     const f = failures.get(accountKey(name));
@@ -192,7 +205,7 @@ export async function createAccounts(store: UsersStore, settings: AccountSetting
      * from one address or too many failures for one account (429).
      */
     async login(name: string, password: string, ip: string): Promise<{ token: string; session: SessionRecord; user: PublicUser }> {
-      countAttempt(ip);
+      const giveBack = countAttempt(ip);
       checkLock(name);
       const u = byName(name);
       const ok = await verify(u?.passwordHash ?? dummyHash, password);
@@ -201,7 +214,9 @@ export async function createAccounts(store: UsersStore, settings: AccountSetting
         throw new DomainError("unauthorized", accessMessage("login_failed", {}));
       }
       failures.delete(accountKey(name));
+      giveBack();
       const now = clock();
+      prune(now);
       const t = token("agls_");
       const session: SessionRecord = {
         id: randomUUID(),

@@ -51,7 +51,7 @@ export const SETTINGS = {
   },
   AGRILUME_LOGIN_PER_SOURCE_PER_MIN: {
     schema: positiveInt.max(100_000).default(20),
-    doc: "sign-in attempts one address may make per minute; past it they are answered 429",
+    doc: "failed sign-in attempts one address may make per minute (a successful one gives its attempt back); past it they are answered 429",
   },
   AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
   AGRILUME_INFLUX_URL: {

@@ -10,6 +10,8 @@ import { ALL_ROLES, type Api } from "../http/server.js";
 import { DomainError, errorMessage } from "../platform/errors.js";
 
 const RoleSchema = z.enum(ROLES);
+/** People's roles: `metrics` is for a scrape key, not a person. */
+const UserRole = z.enum(ROLES).exclude(["metrics"]);
 const Places = z.array(z.string().min(1)).min(1);
 const Password = z.string().min(10).max(200);
 
@@ -246,7 +248,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
         body: withExample(
           z.object({
             name: z.string().trim().min(1).max(100),
-            role: RoleSchema,
+            role: UserRole,
             towns: Places.optional(),
             stations: Places.optional(),
             password: Password.optional(),

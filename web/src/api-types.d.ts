@@ -2817,7 +2817,7 @@ export interface operations {
         "application/json": {
           name: string;
           /** @enum {string} */
-          role: "admin" | "operator" | "finance" | "technician" | "metrics";
+          role: "admin" | "operator" | "finance" | "technician";
           towns?: string[];
           stations?: string[];
           password?: string;
