@@ -410,6 +410,22 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await accessible(page);
     await page.screenshot({ path: join(SHOTS, "admin-users.png"), fullPage: true });
 
+    await page.getByRole("link", { name: "设备", exact: true }).click();
+    await page.getByRole("heading", { name: "设备登记" }).waitFor();
+    const register = page.getByRole("form", { name: "登记路灯" });
+    await register.getByLabel("设备编号").fill("ADM-1");
+    await register.getByLabel("乡镇").fill(TOWN);
+    await register.getByLabel("纬度").fill("29.36");
+    await register.getByLabel("经度").fill("105.92");
+    await register.getByRole("button", { name: "登记路灯" }).click();
+    await page.getByRole("region", { name: "设备接入密码" }).getByRole("row", { name: /ADM-1/ }).waitFor();
+    const device = page.getByRole("region", { name: "设备登记" }).getByRole("row", { name: /ADM-1/ });
+    await device.getByRole("button", { name: "停用 ADM-1" }).click();
+    await poll(() => device.textContent()).toContain("已停用");
+    expect((await (await t.api("/api/v1/devices/ADM-1")).json()) as { disabled: boolean }).toMatchObject({ disabled: true });
+    await accessible(page);
+    await page.screenshot({ path: join(SHOTS, "admin-devices.png"), fullPage: true });
+
     await page.getByRole("link", { name: "操作日志" }).click();
     const audit = page.getByRole("region", { name: "操作日志" });
     await poll(() =>

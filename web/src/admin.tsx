@@ -370,3 +370,182 @@ export function AuditPage() {
     </>
   );
 }
+
+type Device = Schemas["Device"];
+type Credentials = Schemas["DeviceCredentials"];
+
+/** Admin: devices: register one streetlight or import many from CSV, disable or enable, rotate a secret. */
+export function DevicesPage() {
+  const { client, t } = useSession();
+  const [offset, setOffset] = useState(0);
+  const list = useLoad(() => client.get<Answer<"listDevices">>(`/api/v1/devices${q({ limit: 100, offset })}`), [offset]);
+  const [error, setError] = useState<unknown>(null);
+  const [shown, setShown] = useState<Credentials[]>([]);
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      await list.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const register = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    const num = (k: string) => (String(data.get(k) ?? "").trim() === "" ? undefined : Number(data.get(k)));
+    const text = (k: string) => String(data.get(k) ?? "").trim() || undefined;
+    return act(async () => {
+      const made = await client.post<Credentials>("/api/v1/devices", {
+        id: text("id"),
+        family: "streetlight",
+        town: text("town"),
+        village: text("village"),
+        lat: num("lat"),
+        lon: num("lon"),
+        lampW: num("lampW"),
+      });
+      setShown([made]);
+      form.reset();
+    });
+  };
+  const importCsv = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const file = (form.elements.namedItem("file") as HTMLInputElement).files?.[0];
+    if (!file) return;
+    return act(async () => {
+      const made = await client.postText<Answer<"importDevices", 201>>("/api/v1/devices/import", await file.text(), "text/csv");
+      setShown(made.devices);
+      form.reset();
+    });
+  };
+  const total = list.data?.total ?? 0;
+  return (
+    <>
+      <h1>{t("devices.title")}</h1>
+      <form class="card filters" onSubmit={register} aria-label={t("devices.register")}>
+        <label>
+          {t("devices.id")}
+          <input name="id" required maxLength={64} autocomplete="off" />
+        </label>
+        <label>
+          {t("town")}
+          <input name="town" required autocomplete="off" />
+        </label>
+        <label>
+          {t("village")}
+          <input name="village" autocomplete="off" />
+        </label>
+        <label>
+          {t("devices.lat")}
+          <input name="lat" required inputMode="decimal" autocomplete="off" />
+        </label>
+        <label>
+          {t("devices.lon")}
+          <input name="lon" required inputMode="decimal" autocomplete="off" />
+        </label>
+        <label>
+          {t("devices.lampW")}
+          <input name="lampW" inputMode="decimal" autocomplete="off" />
+        </label>
+        <button type="submit">{t("devices.register")}</button>
+      </form>
+      <form class="card filters" onSubmit={importCsv} aria-label={t("devices.import")}>
+        <label>
+          {t("devices.csv")}
+          <input name="file" type="file" accept=".csv,text/csv" required />
+        </label>
+        <button type="submit">{t("devices.import")}</button>
+      </form>
+      {shown.length > 0 && (
+        <div class="card" role="status">
+          <p>{t("admin.shownOnce")}</p>
+          <TableWrap label={t("devices.secrets")}>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("devices.id")}</th>
+                  <th scope="col">{t("devices.secret")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {shown.map((c) => (
+                  <tr key={c.id}>
+                    <th scope="row">{c.id}</th>
+                    <td>
+                      <code>{c.secret}</code>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        </div>
+      )}
+      <ErrorNote error={error} />
+      <Loading when={list.loading && !list.data} />
+      <ErrorNote error={list.error} />
+      <TableWrap label={t("devices.title")}>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t("devices.id")}</th>
+              <th scope="col">{t("devices.place")}</th>
+              <th scope="col">{t("users.state")}</th>
+              <th scope="col">{t("users.actions")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(list.data?.devices ?? []).map((d: Device) => (
+              <tr key={d.id}>
+                <th scope="row">{d.id}</th>
+                <td>{[d.town, d.village, d.station].filter(Boolean).join(" · ") || "—"}</td>
+                <td>
+                  {d.disabled ? (
+                    <Badge tone="muted">{t("users.disabled")}</Badge>
+                  ) : (
+                    <Badge tone={d.online ? "ok" : "muted"}>{t(d.online ? "online" : "offline")}</Badge>
+                  )}
+                </td>
+                <td>
+                  <div class="actions">
+                    <button
+                      type="button"
+                      class="secondary"
+                      onClick={() => act(() => client.post(`/api/v1/devices/${encodeURIComponent(d.id)}/${d.disabled ? "enable" : "disable"}`))}
+                    >
+                      {t(d.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{d.id}</span>
+                    </button>
+                    <button
+                      type="button"
+                      class="secondary"
+                      onClick={() =>
+                        window.confirm(t("devices.confirmRotate", { id: d.id })) &&
+                        act(async () => setShown([await client.post<Credentials>(`/api/v1/devices/${encodeURIComponent(d.id)}/secret`)]))
+                      }
+                    >
+                      {t("devices.rotate")} <span class="sr-only">{d.id}</span>
+                    </button>
+                  </div>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+      {total > 100 && (
+        <nav class="actions" aria-label={t("pager")}>
+          <button type="button" class="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - 100))}>
+            {t("pager.prev")}
+          </button>
+          <span>{t("pager.of", { page: offset / 100 + 1, pages: Math.ceil(total / 100) })}</span>
+          <button type="button" class="secondary" disabled={offset + 100 >= total} onClick={() => setOffset(offset + 100)}>
+            {t("pager.next")}
+          </button>
+        </nav>
+      )}
+    </>
+  );
+}

@@ -29,6 +29,8 @@ export type Client = {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
+  /** POST of a file's text (a CSV import). */
+  postText<T>(path: string, text: string, type: string): Promise<T>;
   /** DELETE; answers nothing (204). */
   del(path: string): Promise<void>;
   /** Fetches a file and hands it to the browser as a download; returns the file name. */
@@ -67,6 +69,10 @@ export function createClient(csrf: string, lang: () => string, onUnauthorized: (
     async post<T>(path: string, body: unknown = {}) {
       const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
       return (res.status === 204 ? undefined : await res.json()) as T;
+    },
+    async postText<T>(path: string, text: string, type: string) {
+      const res = await call(path, { method: "POST", body: text, headers: { "content-type": type } });
+      return (await res.json()) as T;
     },
     async patch<T>(path: string, body: unknown) {
       const res = await call(path, { method: "PATCH", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
