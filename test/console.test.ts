@@ -426,6 +426,32 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await accessible(page);
     await page.screenshot({ path: join(SHOTS, "admin-devices.png"), fullPage: true });
 
+    await page.getByRole("link", { name: "告警设置" }).click();
+    const silence = page.getByRole("form", { name: "添加静默" });
+    await silence.getByLabel("乡镇").fill(TOWN);
+    await silence.getByLabel("原因").fill("线路检修");
+    await silence.getByRole("button", { name: "添加静默" }).click();
+    const silences = page.getByRole("region", { name: "静默与维护窗口" });
+    await silences.getByRole("row", { name: /线路检修/ }).waitFor();
+    expect(((await (await t.api("/api/v1/silences")).json()) as { silences: { town: string; by: string }[] }).silences).toEqual(
+      expect.arrayContaining([expect.objectContaining({ town: TOWN, by: "admin" })]),
+    );
+    await accessible(page);
+    await silences.getByRole("button", { name: "删除 线路检修" }).click();
+    await poll(() => silences.getByRole("row", { name: /线路检修/ }).count()).toBe(0);
+
+    await page.getByRole("link", { name: "申报导入" }).click();
+    await page.getByLabel("申报清单文件").setInputFiles({
+      name: "claims.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from(
+        "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nADM-2026,来苏镇,梳妆台村,村道1号,2026,1,1500,ADM-1,105.92,29.36,SL-ADM-1,861234567890999,2026-03-01\n",
+      ),
+    });
+    await page.getByRole("button", { name: "导入", exact: true }).click();
+    await page.getByText("已导入：1 个项目，新增 1 条").waitFor();
+    await accessible(page);
+
     await page.getByRole("link", { name: "操作日志" }).click();
     const audit = page.getByRole("region", { name: "操作日志" });
     await poll(() =>

@@ -549,3 +549,218 @@ export function DevicesPage() {
     </>
   );
 }
+
+const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const CHANNEL_TYPES = ["dingtalk", "wecom", "webhook", "mqtt"] as const;
+
+/** Admin: where alerts go (channels) and when they do not (silences, maintenance windows). */
+export function AlertingPage() {
+  const { client, t } = useSession();
+  const channels = useLoad(() => client.get<Answer<"listChannels">>("/api/v1/channels"), []);
+  const silences = useLoad(() => client.get<Answer<"listSilences">>("/api/v1/silences"), []);
+  const [error, setError] = useState<unknown>(null);
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(null);
+    try {
+      await fn();
+      await Promise.all([channels.reload(), silences.reload()]);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const text = (data: FormData, k: string) => String(data.get(k) ?? "").trim() || undefined;
+  const addChannel = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    return act(async () => {
+      await client.post("/api/v1/channels", {
+        name: text(data, "name"),
+        type: String(data.get("type")),
+        url: text(data, "url"),
+        secret: text(data, "secret"),
+        towns: places(String(data.get("towns") ?? "")),
+      });
+      form.reset();
+    });
+  };
+  const addSilence = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    const hours = Number(data.get("hours") ?? 0);
+    return act(async () => {
+      await client.post("/api/v1/silences", {
+        town: text(data, "town"),
+        deviceId: text(data, "deviceId"),
+        until: new Date(Date.now() + hours * 3_600_000).toISOString(),
+        reason: text(data, "reason"),
+      });
+      form.reset();
+    });
+  };
+  return (
+    <>
+      <h1>{t("alerting.title")}</h1>
+      <ErrorNote error={error} />
+      <h2>{t("alerting.channels")}</h2>
+      <form class="card filters" onSubmit={addChannel} aria-label={t("alerting.addChannel")}>
+        <label>
+          {t("keys.name")}
+          <input name="name" required maxLength={100} autocomplete="off" />
+        </label>
+        <label>
+          {t("alerting.type")}
+          <select name="type">
+            {CHANNEL_TYPES.map((x) => (
+              <option key={x} value={x}>
+                {t(`alerting.type.${x}` as Key)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t("alerting.url")}
+          <input name="url" type="url" autocomplete="off" />
+        </label>
+        <label>
+          {t("alerting.secret")}
+          <input name="secret" type="password" autocomplete="off" />
+        </label>
+        <label>
+          {t("users.towns")}
+          <input name="towns" autocomplete="off" />
+        </label>
+        <button type="submit">{t("alerting.addChannel")}</button>
+      </form>
+      <Loading when={channels.loading && !channels.data} />
+      <ErrorNote error={channels.error} />
+      <TableWrap label={t("alerting.channels")}>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t("keys.name")}</th>
+              <th scope="col">{t("alerting.type")}</th>
+              <th scope="col">{t("users.scope")}</th>
+              <th scope="col">{t("users.actions")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(channels.data?.channels ?? []).map((c) => (
+              <tr key={c.id}>
+                <th scope="row">{c.name}</th>
+                <td>{t(`alerting.type.${c.type}` as Key)}</td>
+                <td>{scope({ towns: c.towns ?? null, stations: c.stations ?? null })}</td>
+                <td>
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() =>
+                      window.confirm(t("alerting.confirmRemove", { name: c.name })) &&
+                      act(() => client.del(`/api/v1/channels/${encodeURIComponent(c.id)}`))
+                    }
+                  >
+                    {t("alerting.remove")} <span class="sr-only">{c.name}</span>
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+
+      <h2>{t("alerting.silences")}</h2>
+      <form class="card filters" onSubmit={addSilence} aria-label={t("alerting.addSilence")}>
+        <label>
+          {t("town")}
+          <input name="town" autocomplete="off" />
+        </label>
+        <label>
+          {t("devices.id")}
+          <input name="deviceId" autocomplete="off" />
+        </label>
+        <label>
+          {t("alerting.hours")}
+          <input name="hours" type="number" min={1} max={720} required defaultValue="4" />
+        </label>
+        <label>
+          {t("alerting.reason")}
+          <input name="reason" required maxLength={500} autocomplete="off" />
+        </label>
+        <button type="submit">{t("alerting.addSilence")}</button>
+      </form>
+      <Loading when={silences.loading && !silences.data} />
+      <ErrorNote error={silences.error} />
+      {silences.data && silences.data.silences.length === 0 && <p class="muted">{t("alerting.noSilences")}</p>}
+      <TableWrap label={t("alerting.silences")}>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t("alerting.what")}</th>
+              <th scope="col">{t("alerting.until")}</th>
+              <th scope="col">{t("alerting.reason")}</th>
+              <th scope="col">{t("alerting.by")}</th>
+              <th scope="col">{t("users.actions")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(silences.data?.silences ?? []).map((x) => (
+              <tr key={x.id}>
+                <th scope="row">{[x.town, x.deviceId, x.type].filter(Boolean).join(" · ")}</th>
+                <td>{formatTime(x.until)}</td>
+                <td>{x.reason}</td>
+                <td>{x.by}</td>
+                <td>
+                  <button type="button" class="secondary" onClick={() => act(() => client.del(`/api/v1/silences/${encodeURIComponent(x.id)}`))}>
+                    {t("alerting.remove")} <span class="sr-only">{x.reason}</span>
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableWrap>
+    </>
+  );
+}
+
+/** Admin: the finance bureau's claims list (CSV or XLSX): all rows or none, each bad row said. */
+export function ClaimsPage() {
+  const { client, t } = useSession();
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState<Answer<"importProjects"> | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const file = (form.elements.namedItem("file") as HTMLInputElement).files?.[0];
+    if (!file) return;
+    setError(null);
+    setDone(null);
+    try {
+      const xlsx = file.name.toLowerCase().endsWith(".xlsx");
+      setDone(
+        await client.postText<Answer<"importProjects">>("/api/v1/projects/import", xlsx ? file : await file.text(), xlsx ? XLSX_TYPE : "text/csv"),
+      );
+      form.reset();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      <h1>{t("claims.title")}</h1>
+      <p class="muted">{t("claims.help")}</p>
+      <form class="card filters" onSubmit={submit} aria-label={t("claims.import")}>
+        <label>
+          {t("claims.file")}
+          <input name="file" type="file" accept=".csv,.xlsx,text/csv" required />
+        </label>
+        <button type="submit">{t("claims.import")}</button>
+      </form>
+      <ErrorNote error={error} />
+      {done && (
+        <p role="status">{t("claims.done", { projects: done.projects, created: done.created, updated: done.updated, unchanged: done.unchanged })}</p>
+      )}
+    </>
+  );
+}

@@ -29,8 +29,8 @@ export type Client = {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
-  /** POST of a file's text (a CSV import). */
-  postText<T>(path: string, text: string, type: string): Promise<T>;
+  /** POST of a file as it is (a CSV or XLSX import). */
+  postText<T>(path: string, body: string | Blob, type: string): Promise<T>;
   /** DELETE; answers nothing (204). */
   del(path: string): Promise<void>;
   /** Fetches a file and hands it to the browser as a download; returns the file name. */
@@ -70,8 +70,8 @@ export function createClient(csrf: string, lang: () => string, onUnauthorized: (
       const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
       return (res.status === 204 ? undefined : await res.json()) as T;
     },
-    async postText<T>(path: string, text: string, type: string) {
-      const res = await call(path, { method: "POST", body: text, headers: { "content-type": type } });
+    async postText<T>(path: string, body: string | Blob, type: string) {
+      const res = await call(path, { method: "POST", body, headers: { "content-type": type } });
       return (await res.json()) as T;
     },
     async patch<T>(path: string, body: unknown) {

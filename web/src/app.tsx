@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
-import { AuditPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
+import { AlertingPage, AuditPage, ClaimsPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
 import { AlertsPage } from "./alerts";
 import { createClient, type Me, type Role, signIn, whoAmI } from "./api";
 import { FinancePage } from "./finance";
@@ -9,10 +9,10 @@ import { MapPage } from "./map";
 import { StationsPage } from "./stations";
 import { errorText, type Session, SessionContext, useSession } from "./ui";
 
-type Page = "stations" | "alerts" | "map" | "light" | "finance" | "devices" | "users" | "keys" | "audit" | "password";
+type Page = "stations" | "alerts" | "map" | "light" | "finance" | "devices" | "alerting" | "claims" | "users" | "keys" | "audit" | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "map", "finance", "devices", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
   technician: ["alerts", "map"],
   finance: ["finance"],
@@ -25,6 +25,8 @@ const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   map: "nav.map",
   finance: "nav.finance",
   devices: "nav.devices",
+  alerting: "nav.alerting",
+  claims: "nav.claims",
   users: "nav.users",
   keys: "nav.keys",
   audit: "nav.audit",
@@ -186,6 +188,8 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}
         {current === "devices" && <DevicesPage />}
+        {current === "alerting" && <AlertingPage />}
+        {current === "claims" && <ClaimsPage />}
         {current === "users" && <UsersPage />}
         {current === "keys" && <KeysPage />}
         {current === "audit" && <AuditPage />}
