@@ -70,6 +70,15 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(agg).toEqual([{ ts: T0, field: "pv.w", min: 1, avg: 1, max: 1, last: 1, count: 2 }]);
     });
 
+    it("stores a batch with a reading days late once, and finds its stored copy again (two time spans, not the days between)", async () => {
+      const late = T0 - 13 * 86_400_000;
+      const batch = [r("L1", T0, { "pv.w": 1 }), r("L1", T0 + 1000, { "pv.w": 1 }), r("L1", late, { "pv.w": 2 }), r("L2", late, { "pv.w": 3 })];
+      await store.write(batch, 10);
+      await store.write([...batch, r("L1", late + 1, { "pv.w": 4 })], 11);
+      expect(await store.count({ deviceId: "L1", measurement: "streetlight_telemetry" })).toBe(4);
+      expect(await store.count({ deviceId: "L2", measurement: "streetlight_telemetry" })).toBe(1);
+    });
+
     it("aggregates per minute, hour and day: min, avg, max, last", async () => {
       const batch = [0, 1, 2, 3].map((i) => r("L1", T0 + i * 30 * 60_000, { "battery.soc": 80 - i * 10, "load.on": i % 2 }));
       await store.write(batch, seq);
