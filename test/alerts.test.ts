@@ -260,5 +260,22 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     await n.tick();
     deliveries = await n.deliveries(only.id, 10);
     expect(deliveries[0]).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+
+    // a channel removed while a delivery waits for its retry: nothing more is sent there, and the delivery ends as failed
+    failNext = 1;
+    engine.observe("Z2", "dark", true, { ...ctx, town: "朱沱镇" });
+    now += 61_000;
+    await n.tick();
+    expect((await n.deliveries(only.id, 10))[0]).toMatchObject({ status: "pending", attempts: 1 });
+    // and a new alert grouped for it, not yet sent
+    engine.observe("Z3", "dark", true, { ...ctx, town: "朱沱镇" });
+    got.length = 0;
+    expect(await n.removeChannel(only.id)).toBe(true);
+    now += 61_000;
+    await n.tick();
+    now += 3600_000;
+    await n.tick();
+    expect(got.filter((g) => g.path === "/flaky")).toEqual([]);
+    expect((await n.deliveries(only.id, 10))[0]).toMatchObject({ status: "failed", attempts: 1, lastError: "channel_removed" });
   });
 });

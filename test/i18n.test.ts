@@ -45,6 +45,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     ],
     unauthorized: [{}],
     forbidden: [{ roles: ["admin", "operator"] }, { station: "qijiang" }, {}],
+    out_of_scope: [{ town: "来苏镇" }, { station: "QJ-01" }, { town: "来苏镇", station: "QJ-01" }, { everywhere: true }, {}],
   },
   issues: {
     issue_missing: [at],

@@ -237,10 +237,20 @@ export function createNotifier(deps: {
       channels.push(c);
       return c;
     },
+    /** Nothing more goes to a removed channel: its grouped alerts are dropped and its retries end as failed. */
     async removeChannel(id: string) {
       await store.deleteChannel(id);
       const before = channels.length;
       channels = channels.filter((c) => c.id !== id);
+      for (const [k, g] of pending) if (g.channel.id === id) pending.delete(k);
+      for (const k of lastReminder.keys()) if (k.startsWith(`${id}|`)) lastReminder.delete(k);
+      const ended = retries.filter((r) => r.channel.id === id);
+      retries = retries.filter((r) => r.channel.id !== id);
+      for (const r of ended) {
+        r.d.status = "failed";
+        r.d.lastError = "channel_removed";
+        await store.putDelivery(r.d.id, id, r.d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
+      }
       return channels.length < before;
     },
     deliveries: (channelId: string, limit: number) => store.deliveries<Delivery>(channelId, limit),

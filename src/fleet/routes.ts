@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
+import { type Access, refuseRows, sees } from "../access/scope.js";
 import { errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
-import { ALL_ROLES, inScope } from "../http/server.js";
+import { ALL_ROLES } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
@@ -177,6 +178,7 @@ export function deviceRoutes(
     messages: Catalogue;
     /** Where the CSV import is parsed. */
     workers: WorkerPool;
+    access: Access;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -210,16 +212,18 @@ export function deviceRoutes(
       receivedAt: new Date(x.receivedAt).toISOString(),
     });
   };
-  const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
+  deps.access.define("device", (id) => registry.get(String(id)) ?? null);
+  /** A device the access owner has let the caller reach (`touches: { kind: "device" }`). */
+  const visible = (_req: unknown, id: string) => {
     const d = registry.get(id);
-    if (!d || !inScope(req.principal, d)) throw notFound("device", id);
+    if (!d) throw notFound("device", id);
     return d;
   };
 
   app.post(
     "/api/v1/devices",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["devices"],
         operationId: "registerDevice",
@@ -250,7 +254,7 @@ export function deviceRoutes(
   app.post(
     "/api/v1/devices/import",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "rows" },
       schema: {
         tags: ["devices"],
         operationId: "importDevices",
@@ -272,6 +276,9 @@ export function deviceRoutes(
     async (req, reply) => {
       const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined);
       if (errors.length > 0) throw rowsRejected(errors);
+      refuseRows(req.principal, devices, (d) =>
+        d.family === "streetlight" ? { town: d.town, station: null } : { town: d.town ?? null, station: d.station },
+      );
       const result = await registry.register(devices);
       if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));
       return reply.status(201).send({ created: result.created.length, devices: result.created });
@@ -281,7 +288,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "list" },
       schema: {
         tags: ["devices"],
         operationId: "listDevices",
@@ -302,7 +309,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const q = req.query;
-      let list = registry.list(q).filter((d) => inScope(req.principal, d));
+      let list = registry.list(q).filter((d) => sees(req.principal, d));
       if (q.online) list = list.filter((d) => presence.isOnline(d.id) === (q.online === "true"));
       return { total: list.length, devices: list.slice(q.offset, q.offset + q.limit).map(view) };
     },
@@ -311,7 +318,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDevice",
@@ -336,7 +343,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/telemetry",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDeviceTelemetry",
@@ -393,7 +400,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/rejects",
     {
-      config: { roles: ["admin", "operator", "technician"] },
+      config: { roles: ["admin", "operator", "technician"], touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDeviceRejects",
@@ -422,7 +429,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/rejects/unregistered",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["devices"],
         operationId: "listUnregisteredRejects",
@@ -459,7 +466,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/presence",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDevicePresence",
@@ -492,7 +499,7 @@ export function deviceRoutes(
   app.post(
     "/api/v1/devices/:id/secret",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "rotateDeviceSecret",
@@ -517,7 +524,7 @@ export function deviceRoutes(
     app.post(
       `/api/v1/devices/:id/${action}`,
       {
-        config: { roles: ["admin"] },
+        config: { roles: ["admin"], touches: { kind: "device", from: "params" } },
         schema: {
           tags: ["devices"],
           operationId: disabled ? "disableDevice" : "enableDevice",

@@ -140,7 +140,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.post(
     "/api/v1/session",
     {
-      config: { roles: "public" },
+      config: { roles: "public", touches: "public" },
       schema: {
         tags: ["accounts"],
         operationId: "signIn",
@@ -175,7 +175,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.delete(
     "/api/v1/session",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "caller" },
       schema: {
         tags: ["accounts"],
         operationId: "signOut",
@@ -198,7 +198,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.post(
     "/api/v1/me/password",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "caller" },
       schema: {
         tags: ["accounts"],
         operationId: "changeOwnPassword",
@@ -223,7 +223,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.get(
     "/api/v1/users",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "listUsers",
@@ -238,7 +238,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.post(
     "/api/v1/users",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "createUser",
@@ -268,7 +268,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.patch(
     "/api/v1/users/:id",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "updateUser",
@@ -295,7 +295,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.delete(
     "/api/v1/users/:id",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "deleteUser",
@@ -315,7 +315,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.post(
     "/api/v1/users/:id/password",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "resetUserPassword",
@@ -337,7 +337,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
   app.get(
     "/api/v1/audit",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["accounts"],
         operationId: "listAudit",

@@ -104,7 +104,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/metrics",
     {
-      config: { roles: ["admin", "metrics"] },
+      config: { roles: ["admin", "metrics"], touches: "everything" },
       schema: {
         tags: ["system"],
         operationId: "getMetrics",
@@ -135,7 +135,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/api/v1/me",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "caller" },
       schema: {
         tags: ["keys"],
         operationId: "getMe",
@@ -169,7 +169,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.post(
     "/api/v1/keys",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "createKey",
@@ -186,7 +186,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/api/v1/keys",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "listKeys",
@@ -202,7 +202,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.delete(
     "/api/v1/keys/:id",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "revokeKey",

@@ -329,7 +329,7 @@ export interface paths {
     };
     /**
      * Formulas, every version
-     * @description Every saved version of every formula, for all stations.
+     * @description Every saved version of the formulas for all stations and for the stations the caller may see.
      */
     get: operations["listFormulas"];
     put?: never;
@@ -865,13 +865,13 @@ export interface paths {
     };
     /**
      * Silences in force
-     * @description Silences whose end has not passed.
+     * @description Silences whose end has not passed, of the caller's towns and stations and those that apply everywhere.
      */
     get: operations["listSilences"];
     put?: never;
     /**
      * Silence or a maintenance window: by town, device or type, until a time, with a reason
-     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends.
+     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends. A caller limited to towns or stations may silence only its own towns' or stations' devices; a silence with neither town nor device applies everywhere and needs a caller without limits (403 otherwise).
      */
     post: operations["addSilence"];
     delete?: never;
@@ -892,7 +892,7 @@ export interface paths {
     post?: never;
     /**
      * End a silence
-     * @description Alerts it held back are sent from now on. Ending an unknown silence changes nothing.
+     * @description Alerts it held back are sent from now on. 404 for an unknown silence or one outside the caller's towns or stations.
      */
     delete: operations["removeSilence"];
     options?: never;
@@ -1009,7 +1009,7 @@ export interface paths {
     };
     /**
      * Reports generated, with their parameters and content digests
-     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest.
+     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.
      */
     get: operations["listVerificationReports"];
     put?: never;
@@ -1619,7 +1619,7 @@ export interface components {
      *         "kcl",
      *         "filler"
      *       ],
-     *       "createdAt": 1764230400000
+     *       "createdAt": "2025-11-27T08:00:00.000Z"
      *     }
      */
     Formula: {
@@ -1635,8 +1635,8 @@ export interface components {
         [key: string]: number;
       };
       materials: string[];
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A raw material: N-P2O5-K2O and trace elements, % by mass
@@ -1776,8 +1776,8 @@ export interface components {
      *       "tolerances": {},
      *       "state": "running",
      *       "machineId": "QJ-BM-01",
-     *       "createdAt": 1764230400000,
-     *       "updatedAt": 1764237600000
+     *       "createdAt": "2025-11-27T08:00:00.000Z",
+     *       "updatedAt": "2025-11-27T10:00:00.000Z"
      *     }
      */
     Order: {
@@ -1802,10 +1802,10 @@ export interface components {
       /** @enum {string} */
       state: "planned" | "running" | "paused" | "finished";
       machineId: string | null;
-      /** @description epoch ms */
-      createdAt: number;
-      /** @description epoch ms */
-      updatedAt: number;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
     };
     /**
      * @description An order's progress and time to finish
@@ -1910,7 +1910,7 @@ export interface components {
      *           7
      *         ]
      *       },
-     *       "createdAt": 1740794400000
+     *       "createdAt": "2025-03-01T02:00:00.000Z"
      *     }
      */
     Station: {
@@ -1931,8 +1931,8 @@ export interface components {
          */
         days: number[];
       };
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A light's registration, its condition now, and what it should be doing now (`band`: within 30 minutes of dusk or dawn, either is fine)
@@ -2192,6 +2192,8 @@ export interface components {
       digest: string;
       params: {
         town?: string;
+        /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+        towns?: string[];
         project?: string;
         until: string;
         nights: number;
@@ -3560,7 +3562,7 @@ export interface operations {
            *             "kcl",
            *             "filler"
            *           ],
-           *           "createdAt": 1764230400000
+           *           "createdAt": "2025-11-27T08:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3758,7 +3760,7 @@ export interface operations {
            *               5
            *             ]
            *           },
-           *           "createdAt": 1740794400000
+           *           "createdAt": "2025-03-01T02:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3913,8 +3915,8 @@ export interface operations {
            *           "tolerances": {},
            *           "state": "running",
            *           "machineId": "QJ-BM-01",
-           *           "createdAt": 1764230400000,
-           *           "updatedAt": 1764237600000
+           *           "createdAt": "2025-11-27T08:00:00.000Z",
+           *           "updatedAt": "2025-11-27T10:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -4074,8 +4076,8 @@ export interface operations {
            *       "tolerances": {},
            *       "state": "running",
            *       "machineId": "QJ-BM-01",
-           *       "createdAt": 1764230400000,
-           *       "updatedAt": 1764237600000,
+           *       "createdAt": "2025-11-27T08:00:00.000Z",
+           *       "updatedAt": "2025-11-27T10:00:00.000Z",
            *       "formula": {
            *         "id": "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
            *         "name": "水稻专用肥",
@@ -4095,7 +4097,7 @@ export interface operations {
            *           "kcl",
            *           "filler"
            *         ],
-           *         "createdAt": 1764230400000
+           *         "createdAt": "2025-11-27T08:00:00.000Z"
            *       },
            *       "producedT": 120,
            *       "progressPct": 40,
@@ -4130,10 +4132,10 @@ export interface operations {
             /** @enum {string} */
             state: "planned" | "running" | "paused" | "finished";
             machineId: string | null;
-            /** @description epoch ms */
-            createdAt: number;
-            /** @description epoch ms */
-            updatedAt: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
             formula: components["schemas"]["Formula"] | null;
             producedT: number;
             progressPct: number;
@@ -4230,8 +4232,8 @@ export interface operations {
            *         "tolerances": {},
            *         "state": "running",
            *         "machineId": "QJ-BM-01",
-           *         "createdAt": 1764230400000,
-           *         "updatedAt": 1764237600000
+           *         "createdAt": "2025-11-27T08:00:00.000Z",
+           *         "updatedAt": "2025-11-27T10:00:00.000Z"
            *       },
            *       "recipe": {
            *         "orderId": "ORD-3F9A1C2B",
@@ -5748,7 +5750,7 @@ export interface operations {
            *       "towns": [
            *         "来苏镇"
            *       ],
-           *       "createdAt": 1764230400000
+           *       "createdAt": "2025-11-27T08:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -5766,8 +5768,8 @@ export interface operations {
             stations?: string[];
             /** @enum {string} */
             lang?: "zh" | "en";
-            /** @description epoch ms */
-            createdAt: number;
+            /** Format: date-time */
+            createdAt: string;
           };
         };
       };
@@ -6043,7 +6045,7 @@ export interface operations {
            *       "town": "来苏镇",
            *       "reason": "线路检修",
            *       "by": "admin",
-           *       "until": 1764410400000
+           *       "until": "2025-11-29T10:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -6053,8 +6055,8 @@ export interface operations {
             type?: string;
             reason: string;
             by: string;
-            /** @description epoch ms */
-            until: number;
+            /** Format: date-time */
+            until: string;
           };
         };
       };
@@ -6125,6 +6127,15 @@ export interface operations {
       };
       /** @description The key's role, or its towns or stations, do not allow this */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
         headers: {
           [name: string]: unknown;
         };
@@ -6322,6 +6333,8 @@ export interface operations {
             digest: string;
             params: {
               town?: string;
+              /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+              towns?: string[];
               project?: string;
               until: string;
               nights: number;
