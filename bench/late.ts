@@ -16,7 +16,7 @@ export async function benchLateBatch(opts: { rows: number; rounds: number; progr
   const steps = Math.ceil(opts.rows / lights);
   const t0 = Date.now() - (steps + 1) * 300_000;
   try {
-    await (await createDuckDbTelemetryStore(dir.path)).close();
+    await (await createDuckDbTelemetryStore(dir.path)).close(); // the schema, then the rows put in beside the store
     const inst = await DuckDBInstance.create(`${dir.path}/telemetry.duckdb`);
     const c = await inst.connect();
     const chunk = 200;

@@ -1,5 +1,12 @@
 import type { MqttClient } from "mqtt";
-import { type OrderCommand, OrderCommandSchema, type RecipeCommand, RecipeCommandSchema, topics } from "../devices/index.js";
+import {
+  BLENDER_REPORT_INTERVAL_S,
+  type OrderCommand,
+  OrderCommandSchema,
+  type RecipeCommand,
+  RecipeCommandSchema,
+  topics,
+} from "../devices/index.js";
 import type { Credentials } from "./api.js";
 import type { SimClock } from "./clock.js";
 import { connectDevice } from "./streetlight.js";
@@ -74,6 +81,17 @@ export async function runBlender(mqttUrl: string, creds: Credentials, clock: Sim
     hopperKg[code] = capacity;
   };
 
+  /**
+   * Waits `ms` of the batch while reporting every 10 s, as a machine does (PROTOCOL.md: telemetry every 10 s while it
+   * works): a silent minute inside a batch would read as offline (issue 20 #13).
+   */
+  const working = async (ms: number) => {
+    for (let left = ms; left > 0; left -= BLENDER_REPORT_INTERVAL_S * 1000) {
+      await clock.sleep(Math.min(left, BLENDER_REPORT_INTERVAL_S * 1000), signal);
+      telemetry();
+    }
+  };
+
   const runBatch = async (r: RecipeCommand) => {
     batchNo++;
     const batchId = `${r.orderId}-${creds.id}-${String(batchNo).padStart(5, "0")}`;
@@ -109,8 +127,7 @@ export async function runBlender(mqttUrl: string, creds: Credentials, clock: Sim
         hopperKg[m.code] = Math.max(0, (hopperKg[m.code] ?? 0) - kg);
         for (let s = 1; s <= 3; s++) {
           scaleKg += kg / 3;
-          await clock.sleep(doseMs / 3, signal);
-          telemetry();
+          await working(doseMs / 3);
         }
       }
       // (refill's wait is cut short only when the run stops: then the hopper stays as it is)
@@ -121,7 +138,7 @@ export async function runBlender(mqttUrl: string, creds: Credentials, clock: Sim
       planted.push({ ts: clock.now(), machineId: creds.id, batchId, fault: "out_of_tolerance", detail: wrongOne });
       state = "held";
       pub("batch", { ts: clock.now(), event: "held", ...base, reason: `${wrongOne} out of tolerance (${JSON.stringify(tol)})`, actualKg });
-      await clock.sleep(60_000, signal); // the operator checks and releases it
+      await working(60_000); // the operator checks and releases it
       state = "running";
       pub("batch", { ts: clock.now(), event: "resumed", ...base, reason: "released by operator" });
     }
@@ -135,12 +152,11 @@ export async function runBlender(mqttUrl: string, creds: Credentials, clock: Sim
       }
       mixerA = 18;
     }
-    await clock.sleep(opts.cycleMs * 0.25, signal);
+    await working(opts.cycleMs * 0.25);
     const bags = r.bagsPerBatch;
     for (let s = 1; s <= 2; s++) {
       scaleKg = Math.max(0, scaleKg - scaleKg / (3 - s));
-      await clock.sleep(opts.cycleMs * 0.125, signal);
-      telemetry();
+      await working(opts.cycleMs * 0.125);
     }
     scaleKg = 0;
     mixerA = 0.2;

@@ -206,7 +206,9 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     expect(ding.query.get("sign")).toBe(createHmac("sha256", "SEC123").update(`${dts}\nSEC123`).digest("base64"));
     expect(ding.query.get("access_token")).toBe("abc");
     const dingBody = JSON.parse(ding.body) as { msgtype: string; markdown: { title: string; text: string } };
-    expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "### 新告警 2 条" } });
+    // the title is what chat lists preview: plain text, no markdown marks (issue 20 #11); the text keeps its heading
+    expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "新告警 2 条" } });
+    expect(dingBody.markdown.text.startsWith("### 新告警 2 条\n")).toBe(true);
     expect(dingBody.markdown.text).toContain("【不亮】来苏镇 梳妆台村 L1");
     // what the rule saw, in Chinese, and when, in China time (20:00 +08:00)
     expect(dingBody.markdown.text.split("\n")).toEqual([
@@ -217,6 +219,7 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
 
     const wecom = JSON.parse((got.find((g) => g.path === "/wecom") as Received).body) as { msgtype: string; markdown: { content: string } };
     expect(wecom.msgtype).toBe("markdown");
+    expect(wecom.markdown.content.split("\n")[0]).toBe("2 new alert(s)");
     expect(wecom.markdown.content).toContain("L2");
     // a channel in English: the same messages in English
     expect(wecom.markdown.content).toContain("- [dark] 来苏镇 梳妆台村 L2: 4 W, expected 30 W (since 2025-11-21 20:00)");

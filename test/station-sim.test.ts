@@ -47,6 +47,22 @@ describe("station simulator against the service (accelerated)", () => {
         .map((f) => [f.batchId, f.detail]),
     );
     expect(plantedBad.size).toBeGreaterThan(0);
+    // A machine reports every 10 s while it works (issue 20 #13: it was silent 75 s inside each batch, which the
+    // service reads as offline). Counted, not timed: a 5-minute batch (held ones a minute longer) holds ≥ 29 readings.
+    const machine = station.machines[0] as string;
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    const telemetry = (await (
+      await t.api(`/api/v1/devices/${machine}/telemetry?from=${new Date(Date.now() - 3 * 3600_000).toISOString()}&limit=10000`)
+    ).json()) as { readings: { ts: string }[] };
+    const during = (b: { startedAt: string | null; endedAt: string | null }) =>
+      telemetry.readings.filter((r) => Date.parse(r.ts) > Date.parse(b.startedAt ?? "") && Date.parse(r.ts) <= Date.parse(b.endedAt ?? "")).length;
+    const timed = body.batches.filter((b) => !b.batchId.includes("-H") && b.state === "complete") as unknown as {
+      batchId: string;
+      startedAt: string;
+      endedAt: string;
+    }[];
+    expect(timed.length).toBeGreaterThan(0);
+    for (const b of timed) expect(during(b), b.batchId).toBeGreaterThanOrEqual(29);
     for (const b of live) {
       // found every planted fault, flagged nothing else (precision and recall 1 on this run)
       expect(b.inTolerance, b.batchId).toBe(!plantedBad.has(b.batchId));

@@ -235,7 +235,11 @@ export function verificationRoutes(
               reportId: z.string(),
               digest: z.string(),
               params: ReportParams,
-              visits: z.array(LightResultSchema.extend({ why: z.enum(["failed", "sample"]) })),
+              visits: z.array(
+                LightResultSchema.extend({
+                  why: z.enum(["failed", "silent", "sample"]).describe("failed; silent over 72 h (to visit: not a failure); or the random sample"),
+                }),
+              ),
             }),
             { ...EXAMPLE_HEAD, visits: [{ ...EXAMPLE_LIGHT, why: "failed" }] },
             { description: "The lights to visit, and why" },

@@ -9,7 +9,7 @@ import type { NightStore } from "../streetlights/index.js";
 import type { Project } from "./claims.js";
 import { type ReportColumn, verificationMessage } from "./messages.js";
 import type { VerificationStore } from "./store.js";
-import { fieldVisits, type LightResult, REASONS, summarise, type Verdict, type VerifySettings, verify } from "./verdict.js";
+import { fieldVisits, type LightResult, REASONS, summarise, type Verdict, type VerifySettings, type VisitWhy, verify } from "./verdict.js";
 
 /** `towns`: the caller's towns when it is limited to some (src/access/scope.ts): the report holds only their lights. */
 export type ReportParams = { town?: string | undefined; towns?: string[] | undefined; project?: string | undefined; until: string; nights: number };
@@ -157,7 +157,7 @@ export async function toXlsx(
     byTown: ({ town: string } & ReturnType<typeof summarise>)[];
     byProject: ({ projectId: string; town: string; village: string } & ReturnType<typeof summarise>)[];
     lights: LightResult[];
-    visits: (LightResult & { why: "failed" | "sample" })[];
+    visits: (LightResult & { why: VisitWhy })[];
     digest: string;
   },
   render: Render,

@@ -6363,8 +6363,11 @@ export interface operations {
               evidenceCode: string;
               /** @description The evidence in the reader's language */
               evidenceText: string;
-              /** @enum {string} */
-              why: "failed" | "sample";
+              /**
+               * @description failed; silent over 72 h (to visit: not a failure); or the random sample
+               * @enum {string}
+               */
+              why: "failed" | "silent" | "sample";
             }[];
           };
         };
