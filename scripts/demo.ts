@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { startFleet } from "../simulators/fleet.js";
+import { generatePassword } from "../src/access/accounts.js";
 import { createApp } from "../src/app.js";
 import { loadConfig } from "../src/platform/config.js";
 import { t } from "../src/platform/i18n.js";
@@ -20,8 +21,16 @@ const lang = config.lang;
 const app = await createApp(config, { log: createLogger(config.log.level) });
 const started = await app.start();
 const { key } = await app.apiKeys.create({ name: `demo ${new Date().toISOString()}`, role: "admin" });
-const roleKeys: Record<string, string> = {};
-for (const role of ["operator", "technician", "finance"] as const) roleKeys[role] = (await app.apiKeys.create({ name: `demo ${role}`, role })).key;
+/** An account per role for the console (its password fresh each run, already changed: a demo signs in at once). */
+const accounts: Record<string, string> = {};
+for (const role of ["admin", "operator", "technician", "finance"] as const) {
+  const name = `demo-${role}`;
+  const id = app.accounts.list().find((u) => u.name === name)?.id ?? (await app.accounts.create({ name, role, password: generatePassword() })).id;
+  const once = generatePassword();
+  accounts[name] = generatePassword();
+  await app.accounts.resetPassword(id, once);
+  await app.accounts.changePassword(id, once, accounts[name], null);
+}
 const mqttUrl = started.mqttUrl?.replace("0.0.0.0", "localhost") ?? "";
 const controller = new AbortController();
 setMaxListeners(1000, controller.signal); // one listener per simulated device
@@ -53,8 +62,8 @@ out(`  ${t(lang, "start.api")}:  ${started.httpUrl}/api/v1`);
 out(`  ${t(lang, "start.docs")}: ${started.httpUrl}/docs`);
 out(`  ${t(lang, "start.mqtt")}: ${mqttUrl}`);
 out(`  ${t(lang, "demo.adminKey")}: ${key}`);
-out(`  ${t(lang, "demo.roleKeys")}:`);
-for (const [role, k] of Object.entries(roleKeys)) out(`    ${role.padEnd(10)} ${k}`);
+out(`  ${t(lang, "demo.accounts")}:`);
+for (const [name, password] of Object.entries(accounts)) out(`    ${name.padEnd(16)} ${password}`);
 out(`  ${t(lang, "demo.devices")} ${fleet.lights.length} × streetlight (${fleet.lights[0]} …), 1 × blender (${fleet.blender})`);
 out();
 out(`${t(lang, "demo.try")}`);

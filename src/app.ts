@@ -1,7 +1,9 @@
 import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
+import { createAccounts } from "./access/accounts.js";
 import { createApiKeys } from "./access/api-keys.js";
+import { auditEntry, createAuthenticator } from "./access/authenticate.js";
 import { createAccess } from "./access/scope.js";
 import { createAlerting } from "./alerts/assemble.js";
 import { alertRoutes } from "./alerts/routes.js";
@@ -29,6 +31,7 @@ import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
 import { createStreetlightMonitor } from "./streetlights/monitor.js";
 import { streetlightRoutes } from "./streetlights/routes.js";
 import { nightStore } from "./streetlights/store.js";
+import { accountRoutes } from "./system/account-routes.js";
 import { createReadiness } from "./system/readiness.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
@@ -66,6 +69,8 @@ export type Started = {
   consoleUrl: string | null;
   /** Set only when this start created the first admin key. */
   createdAdminKey: string | null;
+  /** Set only when this start created the first-run `admin` account with a generated password (to be changed at sign-in). */
+  createdAdminPassword: string | null;
 };
 
 /**
@@ -134,6 +139,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
   });
   const apiKeys = await createApiKeys(state.keys, clock);
+  const accounts = await createAccounts(state.users, config.accounts, clock);
+  const authenticate = createAuthenticator(apiKeys, accounts);
 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
@@ -166,7 +173,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const http = await createHttpServer({
     log,
     access,
-    apiKeys,
+    authenticate,
+    audit: (r) => {
+      const entry = auditEntry(r, clock());
+      if (entry) state.users.insertAudit(entry).catch((e: unknown) => log.warn({ err: e, route: entry.route }, "could not record an audit entry"));
+    },
     lang: config.lang,
     trustProxy: config.http.trustProxy,
     requestTimeoutMs: config.http.requestTimeoutMs,
@@ -183,6 +194,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       clock,
     }),
   });
+  accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
   // Alerts: conditions → alerts (one open per device and type) → channels.
@@ -269,6 +281,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writer,
     wal,
     apiKeys,
+    accounts,
+    authenticate,
     access,
     metrics,
     http,
@@ -279,6 +293,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
       const { created } = await apiKeys.bootstrap(config.adminKey);
+      const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
       if (external) await external.start();
@@ -310,6 +325,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         mqttUrl: embedded ? `mqtt://${host}:${ports.mqtt}` : (config.mqtt.external?.url ?? null),
         ports,
         createdAdminKey: created,
+        createdAdminPassword: firstAccount?.password ?? null,
       };
     },
     /** SIGTERM: stop accepting, write what was accepted, close. */

@@ -61,6 +61,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   out(`  ${t(config.lang, "start.docs")}: ${started.httpUrl}/docs`);
   if (started.mqttUrl) out(`  ${t(config.lang, "start.mqtt")}: ${started.mqttUrl}`);
   if (started.createdAdminKey) out(`  ${t(config.lang, "start.adminKey")}\n    ${started.createdAdminKey}`);
+  if (started.createdAdminPassword) out(`  ${t(config.lang, "start.adminPassword")}\n    admin / ${started.createdAdminPassword}`);
   // One machine-readable line for scripts and tests (ports may be 0 = chosen by the OS).
   out(`AGRILUME_READY ${JSON.stringify({ ...started.ports, http: started.ports.http })}`);
 

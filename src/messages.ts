@@ -1,3 +1,4 @@
+import { ACCESS_WORDS } from "./access/messages.js";
 import { ALERT_WORDS } from "./alerts/messages.js";
 import { BLENDING_WORDS } from "./blending/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
@@ -18,6 +19,7 @@ export const VOCABULARIES = {
   errors: ERROR_WORDS,
   issues: ISSUE_WORDS,
   http: HTTP_WORDS,
+  access: ACCESS_WORDS,
   ingest: INGEST_WORDS,
   registry: REGISTRY_WORDS,
   streetlights: STREETLIGHT_WORDS,

@@ -1,4 +1,5 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
+import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
 import { ALERTS_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
@@ -18,6 +19,7 @@ export const STATE_MIGRATIONS = [
   STREETLIGHT_MIGRATION,
   VERIFICATION_MIGRATION,
   ALERTS_MIGRATION,
+  USERS_MIGRATION,
 ];
 
 /**
@@ -30,6 +32,7 @@ export async function openStateStore(dataDir: string) {
     ...base,
     devices: deviceStore(base.db),
     keys: keyStore(base.db),
+    users: usersStore(base.db),
     rejects: rejectStore(base.db),
     presence: presenceStore(base.db),
   };

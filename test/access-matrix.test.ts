@@ -42,6 +42,8 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
   const claimsCsv = (s: Side) =>
     `项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nP-${s},${town(s)},某村,村道1号,2024,1,1500,${light(s)},105.9113,29.3512,SN${s}0001,86123456789012${s === "A" ? 1 : 2},2024-09-12\n`;
 
+  /** A fresh operator account (made by the admin key), for the routes that change or remove one. */
+  const newUser = async () => ((await admin("/api/v1/users", "POST", { name: uniq("u"), role: "operator" })) as { user: { id: string } }).user.id;
   const templates: Record<string, Template> = {
     "GET /metrics": { at: "none", req: () => ({ path: "/metrics" }) },
     "GET /api/v1/me": { at: "none", req: () => ({ path: "/api/v1/me" }) },
@@ -54,6 +56,38 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         method: "DELETE",
       }),
     },
+    // accounts: a key has no session to end and no password to change (422), both let through
+    "DELETE /api/v1/session": { at: "none", req: () => ({ path: "/api/v1/session", method: "DELETE" }) },
+    "POST /api/v1/me/password": {
+      at: "none",
+      req: () => ({ path: "/api/v1/me/password", method: "POST", body: { currentPassword: "x", newPassword: "long-enough-password" } }),
+    },
+    "GET /api/v1/users": { at: "none", req: () => ({ path: "/api/v1/users" }) },
+    "POST /api/v1/users": { at: "none", req: () => ({ path: "/api/v1/users", method: "POST", body: { name: uniq("u"), role: "operator" } }) },
+    "PATCH /api/v1/users/:id": {
+      at: "none",
+      req: async () => ({
+        path: `/api/v1/users/${await newUser()}`,
+        method: "PATCH",
+        body: { disabled: true },
+      }),
+    },
+    "DELETE /api/v1/users/:id": {
+      at: "none",
+      req: async () => ({
+        path: `/api/v1/users/${await newUser()}`,
+        method: "DELETE",
+      }),
+    },
+    "POST /api/v1/users/:id/password": {
+      at: "none",
+      req: async () => ({
+        path: `/api/v1/users/${await newUser()}/password`,
+        method: "POST",
+        body: {},
+      }),
+    },
+    "GET /api/v1/audit": { at: "none", req: () => ({ path: "/api/v1/audit?limit=5" }) },
     // devices
     "POST /api/v1/devices": {
       at: "town",

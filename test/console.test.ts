@@ -39,7 +39,12 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
   let machine: MqttClient;
   const lights: MqttClient[] = [];
   let inbox: { topic: string; body: string }[] = [];
-  const keys: Record<"operator" | "technician" | "finance", string> = { operator: "", technician: "", finance: "" };
+  /** Each role's account (made by the admin, its first password already changed). */
+  const users: Record<"operator" | "technician" | "finance", { name: string; password: string }> = {
+    operator: { name: "", password: "" },
+    technician: { name: "", password: "" },
+    finance: { name: "", password: "" },
+  };
   let orderId = "";
   const post = (path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
 
@@ -55,8 +60,20 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
       ["technician", { towns: [TOWN] }],
       ["finance", {}],
     ] as const) {
-      const res = await post("/api/v1/keys", { name: role === "technician" ? "王工" : `${role} 测试`, role, ...extra });
-      keys[role] = ((await res.json()) as { key: string }).key;
+      const name = role === "technician" ? "王工" : `${role}-test`;
+      expect((await post("/api/v1/users", { name, role, password: "first-password-0", ...extra })).status).toBe(201);
+      // (the first password is someone else's: changed once here, as the console's first sign-in would)
+      const signedIn = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name, password: "first-password-0" }) });
+      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
+      const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
+      const changed = await t.api("/api/v1/me/password", {
+        key: null,
+        method: "POST",
+        headers: { cookie, "x-csrf-token": csrfToken },
+        body: JSON.stringify({ currentPassword: "first-password-0", newPassword: `${role}-password-1` }),
+      });
+      expect(changed.status).toBe(204);
+      users[role] = { name, password: `${role}-password-1` };
     }
 
     // Streetlights: three nights of readings every 15 minutes up to now; one lamp has failed.
@@ -158,8 +175,9 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await page.goto(t.started.httpUrl);
     return { page, errors };
   }
-  async function signIn(page: Page, key: string) {
-    await page.getByLabel("API 密钥").fill(key);
+  async function signIn(page: Page, user: { name: string; password: string }) {
+    await page.getByLabel("用户名", { exact: true }).fill(user.name);
+    await page.getByLabel("密码", { exact: true }).fill(user.password);
     await page.getByRole("button", { name: "登录" }).click();
   }
   /** axe-core in the page: no serious or critical accessibility problems. */
@@ -172,7 +190,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     expect(violations).toEqual([]);
   }
 
-  it("the console is served with a strict content policy, and a wrong key is refused with a clear message", async () => {
+  it("the console is served with a strict content policy, and a wrong password is refused with a clear message", async () => {
     const res = await fetch(t.started.httpUrl);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
@@ -182,19 +200,19 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     const { page, errors } = await open(context);
     await poll(() => page.title()).toBe("Agrilume 控制台");
     expect(await page.getAttribute("html", "lang")).toBe("zh-CN");
-    await signIn(page, "not-a-key");
-    await page.getByText("密钥无效或已吊销").waitFor();
+    await signIn(page, { name: users.finance.name, password: "not-the-password" });
+    await page.getByText("用户名或密码错误").waitFor();
     await accessible(page);
     await page.screenshot({ path: join(SHOTS, "sign-in.png") });
     await context.close();
-    // The refused key's 401 is the only error the browser reports.
+    // The refused sign-in's 401 is the only error the browser reports.
     expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
   });
 
   it("operator: starts the order on the machine, watches progress move live, sees a bad batch, pauses", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const { page, errors } = await open(context);
-    await signIn(page, keys.operator);
+    await signIn(page, users.operator);
     await page.getByRole("heading", { name: /綦江智能配肥站/ }).waitFor();
     const machineCard = page.getByRole("article", { name: "配肥机 QJ-BL-01" });
     await machineCard.getByText("在线").waitFor();
@@ -247,7 +265,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
   it("technician on a phone: their town's alert, acknowledged and resolved; the offline map; a light's nights", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     const { page, errors } = await open(context);
-    await signIn(page, keys.technician);
+    await signIn(page, users.technician);
     await page.getByRole("heading", { name: "告警", level: 1 }).waitFor();
     const alert = page.getByRole("article", { name: /路灯不亮 · LS-DARK/ });
     await alert.waitFor();
@@ -308,7 +326,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
   it("finance: verification by town and project, drill down to each light's evidence, XLSX and CSV downloads, in English too", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const { page, errors } = await open(context);
-    await signIn(page, keys.finance);
+    await signIn(page, users.finance);
     await page.getByRole("heading", { name: "补贴路灯核查" }).waitFor();
     // finance sees only its page
     expect(await page.getByRole("link", { name: "告警" }).count()).toBe(0);
@@ -361,6 +379,95 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await poll(() => detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toMatch(/lit nights \d+\/\d+; \d+ needed/);
     await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });
     await accessible(page);
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("admin: the first sign-in must change the one-time password; then makes an account, sees it in the audit log, signs out", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, errors } = await open(context);
+    const first = t.started.createdAdminPassword ?? "";
+    expect(first).not.toBe("");
+    await signIn(page, { name: "admin", password: first });
+    await page.getByRole("heading", { name: "修改密码" }).waitFor();
+    // nothing else is offered until the password is changed
+    expect(await page.getByRole("link", { name: "用户" }).count()).toBe(0);
+    await page.getByLabel("当前密码").fill(first);
+    await page.getByLabel("新密码（至少 10 个字符）").fill("admin-own-password-1");
+    await page.getByLabel("再次输入新密码").fill("admin-own-password-1");
+    await accessible(page);
+    await page.getByRole("button", { name: "修改密码" }).click();
+
+    await page.getByRole("link", { name: "用户" }).click();
+    await page.getByRole("heading", { name: "用户账户" }).waitFor();
+    const form = page.getByRole("form", { name: "开设账户" });
+    await form.getByLabel("用户名").fill("李会计");
+    await form.getByLabel("角色").selectOption("finance");
+    await form.getByRole("button", { name: "开设账户" }).click();
+    await page.getByText("李会计 的一次性密码").waitFor();
+    const row = page.getByRole("row", { name: /李会计/ });
+    await poll(() => row.textContent()).toContain("待改密码");
+    await accessible(page);
+    await page.screenshot({ path: join(SHOTS, "admin-users.png"), fullPage: true });
+
+    await page.getByRole("link", { name: "设备", exact: true }).click();
+    await page.getByRole("heading", { name: "设备登记" }).waitFor();
+    const register = page.getByRole("form", { name: "登记路灯" });
+    await register.getByLabel("设备编号").fill("ADM-1");
+    await register.getByLabel("乡镇").fill(TOWN);
+    await register.getByLabel("纬度").fill("29.36");
+    await register.getByLabel("经度").fill("105.92");
+    await register.getByRole("button", { name: "登记路灯" }).click();
+    await page.getByRole("region", { name: "设备接入密码" }).getByRole("row", { name: /ADM-1/ }).waitFor();
+    const device = page.getByRole("region", { name: "设备登记" }).getByRole("row", { name: /ADM-1/ });
+    await device.getByRole("button", { name: "停用 ADM-1" }).click();
+    await poll(() => device.textContent()).toContain("已停用");
+    expect((await (await t.api("/api/v1/devices/ADM-1")).json()) as { disabled: boolean }).toMatchObject({ disabled: true });
+    await accessible(page);
+    await page.screenshot({ path: join(SHOTS, "admin-devices.png"), fullPage: true });
+
+    await page.getByRole("link", { name: "告警设置" }).click();
+    const silence = page.getByRole("form", { name: "添加静默" });
+    await silence.getByLabel("乡镇").fill(TOWN);
+    await silence.getByLabel("原因").fill("线路检修");
+    await silence.getByRole("button", { name: "添加静默" }).click();
+    const silences = page.getByRole("region", { name: "静默与维护窗口" });
+    await silences.getByRole("row", { name: /线路检修/ }).waitFor();
+    expect(((await (await t.api("/api/v1/silences")).json()) as { silences: { town: string; by: string }[] }).silences).toEqual(
+      expect.arrayContaining([expect.objectContaining({ town: TOWN, by: "admin" })]),
+    );
+    await accessible(page);
+    await silences.getByRole("button", { name: "删除 线路检修" }).click();
+    await poll(() => silences.getByRole("row", { name: /线路检修/ }).count()).toBe(0);
+
+    await page.getByRole("link", { name: "申报导入" }).click();
+    await page.getByLabel("申报清单文件").setInputFiles({
+      name: "claims.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from(
+        "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nADM-2026,来苏镇,梳妆台村,村道1号,2026,1,1500,ADM-1,105.92,29.36,SL-ADM-1,861234567890999,2026-03-01\n",
+      ),
+    });
+    await page.getByRole("button", { name: "导入", exact: true }).click();
+    await page.getByText("已导入：1 个项目，新增 1 条").waitFor();
+    await accessible(page);
+
+    await page.getByRole("link", { name: "操作日志" }).click();
+    const audit = page.getByRole("region", { name: "操作日志" });
+    await poll(() =>
+      audit
+        .getByRole("row", { name: /POST \/api\/v1\/users/ })
+        .first()
+        .textContent(),
+    ).toContain("admin");
+    await accessible(page);
+    await page.screenshot({ path: join(SHOTS, "admin-audit.png"), fullPage: true });
+
+    await page.getByRole("button", { name: "退出" }).click();
+    await page.getByRole("heading", { name: "登录" }).waitFor();
+    // the session is over on the server too
+    await page.reload();
+    await page.getByRole("heading", { name: "登录" }).waitFor();
     await context.close();
     expect(errors).toEqual([]);
   });

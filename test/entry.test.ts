@@ -74,6 +74,8 @@ describe("the service started from a path with Chinese characters and a space", 
   ])("$how: prints the ready line, answers /health, stops on SIGTERM with exit 0", async (c) => {
     const s = await startService(node, c.args(), { cwd: c.cwd(), env: serviceEnv(dataDir()), started });
     expect(s.stdout()).toContain("Agrilume is running");
+    // the first start made the `admin` account and printed its one-time password, once
+    expect(s.stdout()).toMatch(/An admin account was created[^\n]*\n\s+admin \/ \w{16}\n/);
     const health = await fetch(`http://127.0.0.1:${s.ports.http}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: "ok" });

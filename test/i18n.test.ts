@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { reading } from "../harness/helpers.js";
+import type { AccessWords } from "../src/access/messages.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
@@ -82,6 +83,17 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     unsupported_media_type: [{ type: "application/json" }, { type: "" }],
     internal: [{}],
     busy: [{ retryAfterS: 5 }],
+  },
+  access: {
+    login_failed: [{}],
+    account_locked: [{ retryAfterS: 120 }],
+    too_many_logins: [{ retryAfterS: 30 }],
+    csrf_missing: [{}],
+    password_change_required: [{}],
+    current_password_wrong: [{}],
+    password_unchanged: [{}],
+    own_account: [{}],
+    not_a_user: [{}],
   },
   ingest: {
     topic_family: [{ topic: "tractor/T1/telemetry" }],
@@ -273,6 +285,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   errors: ErrorWords;
   issues: IssueWords;
   http: HttpWords;
+  access: AccessWords;
   ingest: IngestWords;
   registry: RegistryWords;
   streetlights: StreetlightWords;

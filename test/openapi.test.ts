@@ -119,13 +119,14 @@ describe("the API contract", () => {
     }
   });
 
-  it("health and readiness are public; every /api route needs a key (a bearer token, or ?key= for live streams)", () => {
+  it("health, readiness and signing in are public; every other /api route needs a key or a session (a bearer token or the cookie, or ?key= for live streams)", () => {
     const security = (where: string) => operations.find(([w]) => w === where)?.[1].security;
     expect(security("GET /health")).toEqual([]);
     expect(security("GET /ready")).toEqual([]);
-    expect(doc.security).toEqual([{ apiKey: [] }]);
-    for (const [where, op] of operations.filter(([w]) => w.includes(" /api/"))) {
-      if (op.operationId?.startsWith("stream")) expect(op.security, where).toEqual([{ apiKey: [] }, { queryKey: [] }]);
+    expect(security("POST /api/v1/session")).toEqual([]);
+    expect(doc.security).toEqual([{ apiKey: [] }, { session: [] }]);
+    for (const [where, op] of operations.filter(([w]) => w.includes(" /api/") && w !== "POST /api/v1/session")) {
+      if (op.operationId?.startsWith("stream")) expect(op.security, where).toEqual([{ apiKey: [] }, { session: [] }, { queryKey: [] }]);
       else expect(op.security, where).toBeUndefined();
     }
   });
@@ -235,7 +236,7 @@ describe("on a running service", () => {
     const http = await createHttpServer({
       log: createLogger("silent"),
       access: createAccess(),
-      apiKeys: t.app.apiKeys,
+      authenticate: t.app.authenticate,
       lang: "zh",
       trustProxy: false,
       requestTimeoutMs: 30_000,

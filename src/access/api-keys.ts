@@ -8,7 +8,20 @@ import type { ApiKeyRecord, KeyStore } from "./store.js";
  */
 const hashKey = (key: string) => createHash("sha256").update(key).digest("hex");
 
-export type Principal = { keyId: string; name: string; role: Role; towns: string[] | null; stations: string[] | null };
+/** Who calls: an API key (machines, integrations) or a signed-in user (people, by session cookie). */
+export type Principal = {
+  /** The key's id; for a user, the user's id (see `kind`). */
+  keyId: string;
+  name: string;
+  role: Role;
+  towns: string[] | null;
+  stations: string[] | null;
+  kind: "key" | "user";
+  /** A user's session: its id and the CSRF token writes must send. */
+  session?: { id: string; csrfToken: string };
+  /** A user whose password was set by someone else may only change it (and read /api/v1/me, sign out). */
+  mustChangePassword?: boolean;
+};
 
 export async function createApiKeys(state: KeyStore, clock: () => number = Date.now) {
   /** One per key not revoked (a revoked key leaves): as many as admins make. */
@@ -51,7 +64,7 @@ export async function createApiKeys(state: KeyStore, clock: () => number = Date.
       const key = m?.[1];
       if (!key) return null;
       const k = byHash.get(hashKey(key));
-      return k ? { keyId: k.id, name: k.name, role: k.role, towns: k.towns, stations: k.stations } : null;
+      return k ? { keyId: k.id, name: k.name, role: k.role, towns: k.towns, stations: k.stations, kind: "key" } : null;
     },
     list: () => [...byHash.values()].map(({ keyHash: _h, ...rest }) => rest),
     async revoke(id: string): Promise<boolean> {

@@ -9,7 +9,7 @@ export const CONSOLE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "
 
 /**
  * Strict by default: the console loads only its own scripts, styles and API (no CDN, no online map
- * tiles); no referrer, because live streams carry the key in their URL.
+ * tiles); no referrer (the console's URLs carry no secret since it signs in by cookie, but a machine's stream URL may).
  */
 const CONSOLE_HEADERS = {
   "content-security-policy":

@@ -39,7 +39,7 @@ export const ErrorBodySchema = withExample(
   },
 );
 
-type ErrorStatus = 403 | 404 | 409 | 422;
+type ErrorStatus = 403 | 404 | 409 | 422 | 429;
 /** The error answers a route can give beyond the ones routes share (400, 401 and 403: `documentRoute` adds them). */
 export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema])) as Record<S, typeof ErrorBodySchema>;
@@ -102,8 +102,8 @@ export function documentRoute(route: RouteOptions) {
     response[403] ??= ErrorBodySchema;
   }
   if (schema.body || schema.querystring || schema.params) response[400] ??= ErrorBodySchema;
-  // (no security for public routes; the document's default, a bearer key, for the others, or `?key=` where it is taken)
-  const security = isPublic ? [] : route.config?.queryKey ? [{ apiKey: [] }, { queryKey: [] }] : undefined;
+  // (no security for public routes; the document's default, a bearer key or a session cookie, for the others, and `?key=` where it is taken)
+  const security = isPublic ? [] : route.config?.queryKey ? [{ apiKey: [] }, { session: [] }, { queryKey: [] }] : undefined;
   route.schema = { ...schema, response, ...(security ? { security } : {}) };
 }
 
@@ -131,11 +131,12 @@ function withoutUnusedSchemas<T extends object>(doc: T): T {
 /** What each error status means, wherever it is answered. */
 const ERROR_MEANINGS: Record<string, string> = {
   400: "The request cannot be read or does not match the schema (`validation`: `details` lists each problem)",
-  401: "No key, or a key not in force",
+  401: "No key or session, or a key or session not in force",
   403: "The key's role, or its towns or stations, do not allow this",
   404: "Not found, or outside the key's towns or stations",
   409: "Conflicts with what exists",
   422: "Understood, but it cannot be done: the message says why",
+  429: "Too many attempts: wait as long as Retry-After says",
 };
 
 /** The document as @fastify/swagger made it, finished: the named schemas its routes use, and every answer described. */

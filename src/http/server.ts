@@ -9,8 +9,9 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
-import type { ApiKeys, Principal } from "../access/api-keys.js";
-import { ROLES, type Role } from "../access/roles.js";
+import type { Principal } from "../access/api-keys.js";
+import type { AuditedRequest, Authenticate } from "../access/authenticate.js";
+import { type Role, WORK_ROLES } from "../access/roles.js";
 import { type Access, scopeError, type Touches } from "../access/scope.js";
 import { DomainError, errorMessage, notFound } from "../platform/errors.js";
 import { type Catalogue, type Lang, langFromHeader, type Message } from "../platform/i18n.js";
@@ -26,7 +27,7 @@ declare module "fastify" {
     roles?: readonly Role[] | "public";
     /** What the route touches, for the access owner (src/access/scope.ts); every route with roles must say. */
     touches?: Touches;
-    /** Also accept the key as `?key=` (Server-Sent Events: browsers cannot set headers on EventSource). */
+    /** Also accept the key as `?key=` (Server-Sent Events for machines; browsers send the session cookie instead). */
     queryKey?: boolean;
   }
   interface FastifyRequest {
@@ -51,12 +52,15 @@ const BAD_REQUEST: Record<string, "json" | "empty_json" | "content_length"> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content_length",
 };
 
-/** Every role (routes any signed-in caller may use). */
-export const ALL_ROLES: readonly Role[] = ROLES;
+/** Every role of people at work (routes any signed-in caller may use; not `metrics`, which reaches only /metrics). */
+export const ALL_ROLES: readonly Role[] = WORK_ROLES;
 
 export async function createHttpServer(deps: {
   log: Logger;
-  apiKeys: ApiKeys;
+  /** Who calls: a bearer key or a session cookie (src/access/authenticate.ts). */
+  authenticate: Authenticate;
+  /** Told of every answered request (the audit log keeps the changes). */
+  audit?: (r: AuditedRequest) => void;
   lang: Lang;
   trustProxy: boolean;
   /** A whole request (headers and body) must arrive within this; a connection idle for twice this is closed. */
@@ -108,10 +112,27 @@ export async function createHttpServer(deps: {
     const roles = req.routeOptions.config?.roles;
     if (!roles || roles === "public") return;
     const queryKey = req.routeOptions.config?.queryKey ? (req.query as { key?: unknown }).key : undefined;
-    const principal = deps.apiKeys.verify(req.headers.authorization ?? (typeof queryKey === "string" ? `Bearer ${queryKey}` : undefined));
+    const principal = deps.authenticate({
+      method: req.method,
+      route: req.routeOptions.url ?? "",
+      headers: req.headers,
+      queryKey: typeof queryKey === "string" ? queryKey : undefined,
+    });
     if (!principal) throw new DomainError("unauthorized", errorMessage("unauthorized", {}));
-    if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
+    // (known before the role is checked: the audit log names who was refused)
     req.principal = principal;
+    if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    deps.audit?.({
+      method: req.method,
+      route: req.routeOptions.url,
+      principal: req.principal,
+      params: req.params,
+      body: req.body,
+      ip: req.ip,
+      status: reply.statusCode,
+    });
   });
   // Scope, once the request is parsed: the object the route touches must be within the caller's towns and stations.
   app.addHook("preHandler", async (req) => {
@@ -180,10 +201,21 @@ export async function createHttpServer(deps: {
       components: {
         securitySchemes: {
           apiKey: { type: "http", scheme: "bearer" },
-          queryKey: { type: "apiKey", in: "query", name: "key", description: "For Server-Sent Events: browsers cannot set headers on EventSource" },
+          queryKey: {
+            type: "apiKey",
+            in: "query",
+            name: "key",
+            description: "For Server-Sent Events read by machines (browsers send the session cookie)",
+          },
+          session: {
+            type: "apiKey",
+            in: "cookie",
+            name: "agrilume_session",
+            description: "People: POST /api/v1/session sets it; writes also send its CSRF token in the x-csrf-token header",
+          },
         },
       },
-      security: [{ apiKey: [] }],
+      security: [{ apiKey: [] }, { session: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: (doc) => finishDocument(jsonSchemaTransformObject(doc)),

@@ -29,6 +29,30 @@ export const SETTINGS = {
     schema: z.string().min(24, "must be at least 24 characters").optional(),
     doc: "an admin API key; if unset, the first start creates one and prints it once",
   },
+  AGRILUME_ADMIN_PASSWORD: {
+    schema: z.string().min(10, "must be at least 10 characters").max(200).optional(),
+    doc: "the first start's `admin` user account gets this password (to be changed at the first sign-in); if unset, it gets a generated one, printed once",
+  },
+  AGRILUME_SESSION_IDLE_MIN: {
+    schema: positiveInt.max(24 * 60).default(30),
+    doc: "a sign-in session unused for this many minutes ends",
+  },
+  AGRILUME_SESSION_MAX_H: {
+    schema: positiveInt.max(30 * 24).default(12),
+    doc: "a sign-in session ends this many hours after the sign-in, used or not",
+  },
+  AGRILUME_LOGIN_MAX_FAILURES: {
+    schema: positiveInt.max(100).default(5),
+    doc: "failed sign-ins of one account before it is locked (the right password is refused too while locked)",
+  },
+  AGRILUME_LOGIN_LOCKOUT_S: {
+    schema: positiveInt.max(24 * 3600).default(60),
+    doc: "how long the first lock lasts; each further failure doubles it, up to 64 times",
+  },
+  AGRILUME_LOGIN_PER_SOURCE_PER_MIN: {
+    schema: positiveInt.max(100_000).default(20),
+    doc: "failed sign-in attempts one address may make per minute (a successful one gives its attempt back); past it they are answered 429",
+  },
   AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
   AGRILUME_INFLUX_URL: {
     schema: z
@@ -182,6 +206,14 @@ function shape(f: Flat) {
       requestTimeoutMs: f.AGRILUME_HTTP_REQUEST_TIMEOUT_S * 1000,
     },
     adminKey: f.AGRILUME_ADMIN_KEY,
+    adminPassword: f.AGRILUME_ADMIN_PASSWORD,
+    accounts: {
+      sessionIdleMs: f.AGRILUME_SESSION_IDLE_MIN * 60_000,
+      sessionMaxMs: f.AGRILUME_SESSION_MAX_H * 3_600_000,
+      maxFailures: f.AGRILUME_LOGIN_MAX_FAILURES,
+      lockoutMs: f.AGRILUME_LOGIN_LOCKOUT_S * 1000,
+      loginsPerSourcePerMinute: f.AGRILUME_LOGIN_PER_SOURCE_PER_MIN,
+    },
     store: {
       kind: f.AGRILUME_STORE,
       batchSize: f.AGRILUME_STORE_BATCH_SIZE,

@@ -5,7 +5,8 @@ import { type Format, type Message, type MessageOf, messageMaker, type Vocabular
  * message (code and parameters, rendered in the reader's language by the one error handler). Domain code throws these,
  * never HTTP errors.
  */
-export type ErrorKind = "invalid" | "not_found" | "conflict" | "forbidden" | "unauthorized";
+/** `too_many`: refused for now (sign-in attempts over their limit); the message says how long to wait. */
+export type ErrorKind = "invalid" | "not_found" | "conflict" | "forbidden" | "unauthorized" | "too_many";
 
 export class DomainError extends Error {
   constructor(
@@ -20,7 +21,7 @@ export class DomainError extends Error {
 }
 
 /** Things a request can name that may not exist (or not be the caller's to see). */
-export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "route", "silence"] as const;
+export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "user", "route", "silence"] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
   device: "设备",
@@ -31,6 +32,7 @@ const THING_ZH: Record<Thing, string> = {
   alert: "告警",
   channel: "通知渠道",
   key: "密钥",
+  user: "用户",
   route: "接口",
   silence: "静默",
 };
@@ -57,7 +59,7 @@ export type ErrorWords = {
   out_of_scope: { town?: string; station?: string; everywhere?: true };
 };
 const when = (t: number | string, f: Format) => (typeof t === "number" ? f.time(t) : t);
-const ROLE_ZH: Record<string, string> = { admin: "管理员", operator: "站点操作员", technician: "技术员", finance: "财政局" };
+const ROLE_ZH: Record<string, string> = { admin: "管理员", operator: "站点操作员", technician: "技术员", finance: "财政局", metrics: "监控采集" };
 
 export const ERROR_WORDS: Vocabulary<ErrorWords> = {
   not_found: { zh: (p) => `未找到${THING_ZH[p.what]} ${p.id}`, en: (p) => `Not found: ${p.what} ${p.id}` },
@@ -77,8 +79,8 @@ export const ERROR_WORDS: Vocabulary<ErrorWords> = {
     en: (p, f) => `from (${when(p.from, f)}) must be before to (${when(p.to, f)})`,
   },
   unauthorized: {
-    zh: () => "缺少或无效的 API 密钥（Authorization: Bearer <密钥>）",
-    en: () => "Missing or invalid API key (Authorization: Bearer <key>)",
+    zh: () => "未登录，或会话已结束；或缺少、无效的 API 密钥（Authorization: Bearer <密钥>）",
+    en: () => "Not signed in, or the session has ended; or a missing or invalid API key (Authorization: Bearer <key>)",
   },
   forbidden: {
     zh: (p, f) =>

@@ -149,7 +149,7 @@ export function langFromHeader(header: string | undefined, fallback: Lang): Lang
 const CONSOLE_WORDS = {
   "config.invalid": { zh: "配置无效，服务未启动：", en: "Invalid configuration; the service did not start:" },
   "start.ready": { zh: "Agrilume 已启动", en: "Agrilume is running" },
-  "start.console": { zh: "网页控制台（用 API 密钥登录）", en: "Web console (sign in with an API key)" },
+  "start.console": { zh: "网页控制台（用用户名和密码登录）", en: "Web console (sign in with user name and password)" },
   "start.api": { zh: "HTTP API", en: "HTTP API" },
   "start.docs": { zh: "API 文档", en: "API docs" },
   "start.mqtt": { zh: "MQTT 接入", en: "MQTT" },
@@ -157,10 +157,17 @@ const CONSOLE_WORDS = {
     zh: "已创建管理员密钥（只显示这一次，请妥善保存）：",
     en: "An admin key was created (shown only this once; keep it safe):",
   },
+  "start.adminPassword": {
+    zh: "已创建管理员账户（用户名 / 一次性密码，只显示这一次；首次登录时须修改密码）：",
+    en: "An admin account was created (user name / one-time password, shown only this once; it must be changed at the first sign-in):",
+  },
   "start.adminKeyEnv": { zh: "管理员密钥来自 AGRILUME_ADMIN_KEY", en: "Admin key from AGRILUME_ADMIN_KEY" },
   "stop.done": { zh: "已停止：数据已写入", en: "Stopped: all data written" },
   "demo.adminKey": { zh: "本次演示的管理员密钥", en: "Admin key for this demo" },
-  "demo.roleKeys": { zh: "各角色的演示密钥（控制台按角色显示不同页面）", en: "Demo keys per role (the console shows each role its own pages)" },
+  "demo.accounts": {
+    zh: "各角色的演示账户（用户名、密码；在控制台登录，各角色看到不同页面）",
+    en: "Demo accounts per role (user name, password; sign in to the console, each role sees its own pages)",
+  },
   "demo.alerts": { zh: "约 10 分钟后出现一条告警（一盏灯故障）", en: "an alert appears after about 10 minutes (a faulty light)" },
   "demo.devices": { zh: "模拟设备已上线：", en: "Simulated devices online:" },
   "demo.history": { zh: "补发路灯过去 30 夜的读数", en: "Sending the lights' last 30 nights of readings" },

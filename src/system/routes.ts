@@ -13,9 +13,21 @@ const Readiness = withExample(
   { id: "Readiness", description: "Whether each part the service needs answers" },
 );
 const Me = withExample(
-  z.object({ name: z.string(), role: RoleSchema, towns: z.array(z.string()).nullable(), stations: z.array(z.string()).nullable() }),
-  { name: "来苏镇维修组", role: "technician", towns: ["来苏镇"], stations: null },
-  { id: "Me", description: "The calling key: its name, role, and the towns or stations it is limited to (null: all)" },
+  z.object({
+    name: z.string(),
+    role: RoleSchema,
+    towns: z.array(z.string()).nullable(),
+    stations: z.array(z.string()).nullable(),
+    kind: z.enum(["key", "user"]),
+    mustChangePassword: z.boolean(),
+    csrfToken: z.string().nullable(),
+  }),
+  { name: "来苏镇维修组", role: "technician", towns: ["来苏镇"], stations: null, kind: "key", mustChangePassword: false, csrfToken: null },
+  {
+    id: "Me",
+    description:
+      "The caller, a key or a signed-in user: name, role, the towns or stations it is limited to (null: all); for a user, whether the password must be changed first and the session's CSRF token (null for a key)",
+  },
 );
 const CreatedKey = withExample(
   z.object({ id: z.string(), key: z.string() }),
@@ -92,12 +104,13 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/metrics",
     {
-      config: { roles: ["admin"], touches: "everything" },
+      config: { roles: ["admin", "metrics"], touches: "everything" },
       schema: {
         tags: ["system"],
         operationId: "getMetrics",
-        summary: "Prometheus metrics (admin key as bearer token)",
-        description: "Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with an admin key.",
+        summary: "Prometheus metrics (a `metrics` key as bearer token)",
+        description:
+          "Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with a key of the `metrics` role (which reaches nothing else) or an admin's.",
         response: {
           200: {
             description: "Prometheus text exposition format",
@@ -126,21 +139,30 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
       schema: {
         tags: ["keys"],
         operationId: "getMe",
-        summary: "Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)",
-        description: "Any valid key may ask. The web console signs in with it and shows the pages of the key's role.",
+        summary: "Who is calling: name, role and the towns or stations it is limited to; a user's CSRF token",
+        description:
+          "Any signed-in user or valid key may ask (a user whose password must change too). The web console reads it to show the pages of the role, and, after a reload, the session's CSRF token for writes.",
         response: { 200: Me },
       },
     },
     async (req) => {
       // (a route with roles always has a principal: the onRequest hook answers 401 without one)
       const p = req.principal as Principal;
-      return { name: p.name, role: p.role, towns: p.towns, stations: p.stations };
+      return {
+        name: p.name,
+        role: p.role,
+        towns: p.towns,
+        stations: p.stations,
+        kind: p.kind,
+        mustChangePassword: p.mustChangePassword ?? false,
+        csrfToken: p.session?.csrfToken ?? null,
+      };
     },
   );
 
   const KeyInput = z.object({
     name: z.string().trim().min(1).max(100),
-    role: z.enum(ROLES as ["admin", "operator", "finance", "technician"]),
+    role: RoleSchema,
     towns: z.array(z.string().min(1)).min(1).optional(),
     stations: z.array(z.string().min(1)).min(1).optional(),
   });
@@ -152,6 +174,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
         tags: ["keys"],
         operationId: "createKey",
         summary: "Create an API key for a role (optionally limited to towns or stations); the key is shown only here",
+        // (keys are for machines and integrations: a Prometheus scrape job gets one of the `metrics` role)
         description:
           "The service keeps only a hash of the key, so it cannot be shown again: hand it to its holder now. A key limited to towns (technicians) or stations (operators) sees only their devices, alerts and orders.",
         body: withExample(KeyInput, { name: "来苏镇维修组", role: "technician", towns: ["来苏镇"] }),

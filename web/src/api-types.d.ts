@@ -48,8 +48,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Prometheus metrics (admin key as bearer token)
-     * @description Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with an admin key.
+     * Prometheus metrics (a `metrics` key as bearer token)
+     * @description Ingest, store, presence and alert-delivery metrics in the Prometheus text format, for a scrape job with a key of the `metrics` role (which reaches nothing else) or an admin's.
      */
     get: operations["getMetrics"];
     put?: never;
@@ -68,8 +68,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Who this key is: name, role and the towns or stations it is limited to (the console signs in with it)
-     * @description Any valid key may ask. The web console signs in with it and shows the pages of the key's role.
+     * Who is calling: name, role and the towns or stations it is limited to; a user's CSRF token
+     * @description Any signed-in user or valid key may ask (a user whose password must change too). The web console reads it to show the pages of the role, and, after a reload, the session's CSRF token for writes.
      */
     get: operations["getMe"];
     put?: never;
@@ -119,6 +119,138 @@ export interface paths {
      * @description The key stops working at once; 404 when no key in force has this id.
      */
     delete: operations["revokeKey"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/session": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign in with user name and password (sets the session cookie)
+     * @description Sets the HttpOnly, SameSite=Strict session cookie (Secure over TLS) and answers the CSRF token that writes must send in `x-csrf-token`. A wrong name or password and a disabled account are refused alike (401 `login_failed`). Too many attempts from one address (`too_many_logins`) or too many failures of one account (`account_locked`, the right password refused too, the lock doubling with each failure) answer 429 with Retry-After. An account whose password was set by someone else signs in with `mustChangePassword: true` and may only change it (POST /api/v1/me/password).
+     */
+    post: operations["signIn"];
+    /**
+     * Sign out (ends this session and clears the cookie)
+     * @description Ends the session of the cookie at once; with a key, there is no session and nothing changes. Needs the CSRF token like every write by cookie.
+     */
+    delete: operations["signOut"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/me/password": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Change one's own password (ends one's other sessions)
+     * @description The signed-in user gives the current password and a new one (10 to 200 characters). The user's other sessions end; this one goes on. A wrong current password answers 403 and counts as a failed sign-in; an API key has no password (422).
+     */
+    post: operations["changeOwnPassword"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/users": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List user accounts (never their passwords)
+     * @description Every account not deleted, disabled ones included, with role, limits and whether a password change is pending.
+     */
+    get: operations["listUsers"];
+    put?: never;
+    /**
+     * Create a user account with a role (optionally limited to towns or stations)
+     * @description The answer holds the one-time password (generated unless given): hand it to the person, who must change it at the first sign-in. Names are unique, whatever the case (409).
+     */
+    post: operations["createUser"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/users/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Delete an account (its sessions end)
+     * @description The account can no longer sign in and is no longer listed; the audit log keeps its id. Admins cannot delete themselves (409).
+     */
+    delete: operations["deleteUser"];
+    options?: never;
+    head?: never;
+    /**
+     * Change an account's role or limits, or disable or enable it
+     * @description Only the fields given change; `towns`/`stations` null lifts the limit. Disabling ends the account's sessions at once; a role or limit applies from the account's next request. Admins cannot disable or demote themselves (409).
+     */
+    patch: operations["updateUser"];
+    trace?: never;
+  };
+  "/api/v1/users/{id}/password": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Give an account a new one-time password (its sessions end; its lock is lifted)
+     * @description For a person who forgot theirs: the answer holds the new password (generated unless given), which must be changed at the next sign-in.
+     */
+    post: operations["resetUserPassword"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/audit": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit log: every change, who made it, when and from where (newest first)
+     * @description Each change (any request that is not a read) that succeeded or that a known caller was refused (403), and every sign-in, failed or not. Page back with `before` (the last id seen); filter by `actor` (name or id), `route` (its start, e.g. /api/v1/users) and `from`/`to` (ISO 8601).
+     */
+    get: operations["listAudit"];
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -1174,6 +1306,44 @@ export interface components {
         };
       }[];
     };
+    /**
+     * @description Changes, newest first: who (user or key), what (method, route, object), when, from where, and the answer's status
+     * @example {
+     *       "entries": [
+     *         {
+     *           "id": 42,
+     *           "at": "2026-03-01T02:00:00.000Z",
+     *           "actor": {
+     *             "kind": "user",
+     *             "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *             "name": "admin"
+     *           },
+     *           "method": "POST",
+     *           "route": "/api/v1/devices/:id/disable",
+     *           "objectId": "YC-LS-0001",
+     *           "status": 200,
+     *           "ip": "10.0.0.7"
+     *         }
+     *       ]
+     *     }
+     */
+    AuditLog: {
+      entries: {
+        id: number;
+        /** Format: date-time */
+        at: string;
+        actor: {
+          kind: ("key" | "user") | null;
+          id: string | null;
+          name: string | null;
+        };
+        method: string;
+        route: string;
+        objectId: string | null;
+        status: number;
+        ip: string | null;
+      }[];
+    };
     BlenderReading: {
       /** Format: date-time */
       ts: string;
@@ -1500,22 +1670,29 @@ export interface components {
       station?: string;
     };
     /**
-     * @description The calling key: its name, role, and the towns or stations it is limited to (null: all)
+     * @description The caller, a key or a signed-in user: name, role, the towns or stations it is limited to (null: all); for a user, whether the password must be changed first and the session's CSRF token (null for a key)
      * @example {
      *       "name": "来苏镇维修组",
      *       "role": "technician",
      *       "towns": [
      *         "来苏镇"
      *       ],
-     *       "stations": null
+     *       "stations": null,
+     *       "kind": "key",
+     *       "mustChangePassword": false,
+     *       "csrfToken": null
      *     }
      */
     Me: {
       name: string;
       /** @enum {string} */
-      role: "admin" | "operator" | "finance" | "technician";
+      role: "admin" | "operator" | "finance" | "technician" | "metrics";
       towns: string[] | null;
       stations: string[] | null;
+      /** @enum {string} */
+      kind: "key" | "user";
+      mustChangePassword: boolean;
+      csrfToken: string | null;
     };
     /**
      * @description One light's night: expected and lit minutes, data coverage, energy, and the night's classification
@@ -1562,6 +1739,29 @@ export interface components {
         lon: number;
         accM: number | null;
       } | null;
+    };
+    /**
+     * @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in
+     * @example {
+     *       "user": {
+     *         "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *         "name": "wanggong",
+     *         "role": "technician",
+     *         "towns": [
+     *           "来苏镇"
+     *         ],
+     *         "stations": null,
+     *         "disabled": false,
+     *         "mustChangePassword": true,
+     *         "createdAt": "2026-03-01T02:00:00.000Z",
+     *         "passwordChangedAt": "2026-03-01T02:00:00.000Z"
+     *       },
+     *       "password": "k7Qm2xTp9WzR4hNa"
+     *     }
+     */
+    OneTimePassword: {
+      user: components["schemas"]["User"];
+      password: string | null;
     };
     /**
      * @description A customer's order for a station: tonnes of a formula, in bags, by a date
@@ -1659,6 +1859,32 @@ export interface components {
       checks: {
         [key: string]: boolean;
       };
+    };
+    /**
+     * @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header
+     * @example {
+     *       "user": {
+     *         "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *         "name": "wanggong",
+     *         "role": "technician",
+     *         "towns": [
+     *           "来苏镇"
+     *         ],
+     *         "stations": null,
+     *         "disabled": false,
+     *         "mustChangePassword": false,
+     *         "createdAt": "2026-03-01T02:00:00.000Z",
+     *         "passwordChangedAt": "2026-03-02T02:00:00.000Z"
+     *       },
+     *       "csrfToken": "q3Zk9v_Xr2m8TqW1yN5pL7sB0dF4hJ6uC8aE2gI9oK0",
+     *       "expiresAt": "2026-03-02T14:00:00.000Z"
+     *     }
+     */
+    SignedIn: {
+      user: components["schemas"]["User"];
+      csrfToken: string;
+      /** Format: date-time */
+      expiresAt: string;
     };
     /**
      * @description A blending station and its working hours (China time)
@@ -1842,6 +2068,36 @@ export interface components {
       };
       /** Format: date-time */
       receivedAt: string;
+    };
+    /**
+     * @description A person's account: role, the towns or stations it is limited to (null: all), and whether it may sign in
+     * @example {
+     *       "id": "7b0e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b",
+     *       "name": "wanggong",
+     *       "role": "technician",
+     *       "towns": [
+     *         "来苏镇"
+     *       ],
+     *       "stations": null,
+     *       "disabled": false,
+     *       "mustChangePassword": true,
+     *       "createdAt": "2026-03-01T02:00:00.000Z",
+     *       "passwordChangedAt": "2026-03-01T02:00:00.000Z"
+     *     }
+     */
+    User: {
+      id: string;
+      name: string;
+      /** @enum {string} */
+      role: "admin" | "operator" | "finance" | "technician" | "metrics";
+      towns: string[] | null;
+      stations: string[] | null;
+      disabled: boolean;
+      mustChangePassword: boolean;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      passwordChangedAt: string;
     };
     /**
      * @description Verdicts per claimed light, with summaries by town and project
@@ -2090,7 +2346,7 @@ export interface operations {
           "text/plain": string;
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2119,7 +2375,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The calling key: its name, role, and the towns or stations it is limited to (null: all) */
+      /** @description The caller, a key or a signed-in user: name, role, the towns or stations it is limited to (null: all); for a user, whether the password must be changed first and the session's CSRF token (null for a key) */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2128,7 +2384,7 @@ export interface operations {
           "application/json": components["schemas"]["Me"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2185,7 +2441,7 @@ export interface operations {
               id: string;
               name: string;
               /** @enum {string} */
-              role: "admin" | "operator" | "finance" | "technician";
+              role: "admin" | "operator" | "finance" | "technician" | "metrics";
               towns: string[] | null;
               stations: string[] | null;
               /** Format: date-time */
@@ -2195,7 +2451,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2236,7 +2492,7 @@ export interface operations {
         "application/json": {
           name: string;
           /** @enum {string} */
-          role: "admin" | "operator" | "finance" | "technician";
+          role: "admin" | "operator" | "finance" | "technician" | "metrics";
           towns?: string[];
           stations?: string[];
         };
@@ -2270,7 +2526,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2317,7 +2573,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2337,6 +2593,556 @@ export interface operations {
       };
       /** @description Not found, or outside the key's towns or stations */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  signIn: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "wanggong",
+         *       "password": "correct horse battery"
+         *     }
+         */
+        "application/json": {
+          name: string;
+          password: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SignedIn"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Too many attempts: wait as long as Retry-After says */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  signOut: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  changeOwnPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "currentPassword": "k7Qm2xTp9WzR4hNa",
+         *       "newPassword": "correct horse battery"
+         *     }
+         */
+        "application/json": {
+          currentPassword: string;
+          newPassword: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listUsers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The accounts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "users": []
+           *     }
+           */
+          "application/json": {
+            users: components["schemas"]["User"][];
+          };
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  createUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "wanggong",
+         *       "role": "technician",
+         *       "towns": [
+         *         "来苏镇"
+         *       ]
+         *     }
+         */
+        "application/json": {
+          name: string;
+          /** @enum {string} */
+          role: "admin" | "operator" | "finance" | "technician";
+          towns?: string[];
+          stations?: string[];
+          password?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OneTimePassword"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  deleteUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Done; no body */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  updateUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "disabled": true
+         *     }
+         */
+        "application/json": {
+          /** @enum {string} */
+          role?: "admin" | "operator" | "finance" | "technician" | "metrics";
+          towns?: string[] | null;
+          stations?: string[] | null;
+          disabled?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description A person's account: role, the towns or stations it is limited to (null: all), and whether it may sign in */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["User"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  resetUserPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /** @example {} */
+        "application/json": {
+          password?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The account and its one-time password (shown only here; null when the admin chose it): the holder must change it at the first sign-in */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OneTimePassword"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listAudit: {
+    parameters: {
+      query?: {
+        limit?: number;
+        before?: number;
+        actor?: string;
+        route?: string;
+        from?: string;
+        to?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Changes, newest first: who (user or key), what (method, route, object), when, from where, and the answer's status */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AuditLog"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
         headers: {
           [name: string]: unknown;
         };
@@ -2393,7 +3199,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2472,7 +3278,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2564,7 +3370,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2693,7 +3499,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2769,7 +3575,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2834,7 +3640,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2892,7 +3698,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2967,7 +3773,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3058,7 +3864,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3132,7 +3938,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3213,7 +4019,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3357,7 +4163,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3515,7 +4321,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3591,7 +4397,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3658,7 +4464,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3763,7 +4569,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3821,7 +4627,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3870,7 +4676,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3966,7 +4772,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4086,7 +4892,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4163,7 +4969,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4212,7 +5018,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4307,7 +5113,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4420,7 +5226,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4469,7 +5275,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4538,7 +5344,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4607,7 +5413,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4676,7 +5482,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4745,7 +5551,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4801,7 +5607,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4875,7 +5681,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4979,7 +5785,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5026,7 +5832,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5122,7 +5928,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5184,7 +5990,7 @@ export interface operations {
           };
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5266,7 +6072,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5313,7 +6119,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5396,7 +6202,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5457,7 +6263,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5578,7 +6384,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5630,7 +6436,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5682,7 +6488,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5760,7 +6566,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5842,7 +6648,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -5960,7 +6766,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6038,7 +6844,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6105,7 +6911,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6235,7 +7041,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6363,7 +7169,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6478,7 +7284,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6552,7 +7358,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6610,7 +7416,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6668,7 +7474,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;
@@ -6726,7 +7532,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No key, or a key not in force */
+      /** @description No key or session, or a key or session not in force */
       401: {
         headers: {
           [name: string]: unknown;

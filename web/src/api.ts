@@ -1,4 +1,4 @@
-/** The console's one way to the API: the key as a bearer token, errors as the API words them. */
+/** The console's one way to the API: the session cookie (sent by the browser), the CSRF token on writes, errors as the API words them. */
 import type { components, operations } from "./api-types";
 
 /**
@@ -28,18 +28,31 @@ export class ApiError extends Error {
 export type Client = {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  patch<T>(path: string, body: unknown): Promise<T>;
+  /** POST of a file as it is (a CSV or XLSX import). */
+  postText<T>(path: string, body: string | Blob, type: string): Promise<T>;
+  /** DELETE; answers nothing (204). */
+  del(path: string): Promise<void>;
   /** Fetches a file and hands it to the browser as a download; returns the file name. */
   download(path: string): Promise<string>;
-  /** A live stream (Server-Sent Events); browsers cannot set headers on EventSource, so the key and language go in the query. */
+  /** A live stream (Server-Sent Events): the browser sends the session cookie; the language goes in the query. */
   stream(path: string): EventSource;
 };
 
-export function createClient(key: string, lang: () => string, onUnauthorized: () => void): Client {
-  const headers = () => ({ authorization: `Bearer ${key}`, "accept-language": lang() === "en" ? "en" : "zh-CN" });
+/** `csrf`: the session's CSRF token (from sign-in or /api/v1/me), sent on every write. */
+export function createClient(csrf: string, lang: () => string, onUnauthorized: () => void): Client {
+  const headers = (method: string) => ({
+    "accept-language": lang() === "en" ? "en" : "zh-CN",
+    ...(method === "GET" ? {} : { "x-csrf-token": csrf }),
+  });
   const call = async (path: string, init: RequestInit = {}): Promise<Response> => {
     let res: Response;
     try {
-      res = await fetch(path, { ...init, headers: { ...headers(), ...(init.headers as Record<string, string> | undefined) } });
+      res = await fetch(path, {
+        ...init,
+        credentials: "same-origin",
+        headers: { ...headers(init.method ?? "GET"), ...(init.headers as Record<string, string> | undefined) },
+      });
     } catch {
       throw new ApiError(0, "network", "");
     }
@@ -55,7 +68,18 @@ export function createClient(key: string, lang: () => string, onUnauthorized: ()
     },
     async post<T>(path: string, body: unknown = {}) {
       const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+      return (res.status === 204 ? undefined : await res.json()) as T;
+    },
+    async postText<T>(path: string, body: string | Blob, type: string) {
+      const res = await call(path, { method: "POST", body, headers: { "content-type": type } });
       return (await res.json()) as T;
+    },
+    async patch<T>(path: string, body: unknown) {
+      const res = await call(path, { method: "PATCH", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+      return (await res.json()) as T;
+    },
+    async del(path: string) {
+      await call(path, { method: "DELETE" });
     },
     async download(path: string) {
       const res = await call(path);
@@ -74,18 +98,33 @@ export function createClient(key: string, lang: () => string, onUnauthorized: ()
       return name;
     },
     stream(path: string) {
-      // (and the language: EventSource sends the browser's Accept-Language, not the console's)
-      return new EventSource(`${path}${path.includes("?") ? "&" : "?"}key=${encodeURIComponent(key)}&lang=${lang() === "en" ? "en" : "zh"}`);
+      // (the language: EventSource sends the browser's Accept-Language, not the console's; no key: the cookie authenticates)
+      return new EventSource(`${path}${path.includes("?") ? "&" : "?"}lang=${lang() === "en" ? "en" : "zh"}`);
     },
   };
 }
 
-/** Signs in: the key is good when /api/v1/me answers. */
-export async function whoIs(key: string): Promise<Me> {
-  const res = await fetch("/api/v1/me", { headers: { authorization: `Bearer ${key}` } }).catch(() => null);
+/** Who this browser's session is (the cookie survives a reload); 401 when nobody is signed in. */
+export async function whoAmI(): Promise<Me> {
+  const res = await fetch("/api/v1/me", { credentials: "same-origin" }).catch(() => null);
   if (!res) throw new ApiError(0, "network", "");
   if (!res.ok) throw new ApiError(res.status, res.status === 401 ? "unauthorized" : "http", "");
   return (await res.json()) as Me;
+}
+
+/** Signs in with user name and password: the service sets the session cookie. */
+export async function signIn(name: string, password: string, lang: string): Promise<void> {
+  const res = await fetch("/api/v1/session", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "content-type": "application/json", "accept-language": lang === "en" ? "en" : "zh-CN" },
+    body: JSON.stringify({ name, password }),
+  }).catch(() => null);
+  if (!res) throw new ApiError(0, "network", "");
+  if (!res.ok) {
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    throw new ApiError(res.status, body?.error?.code ?? "http", body?.error?.message ?? "");
+  }
 }
 
 export const q = (params: Record<string, string | number | undefined | null>) => {

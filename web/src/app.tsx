@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
+import { AlertingPage, AuditPage, ClaimsPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
 import { AlertsPage } from "./alerts";
-import { createClient, type Me, type Role, whoIs } from "./api";
+import { createClient, type Me, type Role, signIn, whoAmI } from "./api";
 import { FinancePage } from "./finance";
 import { type Key, type Lang, translate } from "./i18n";
 import { LightPage } from "./light";
@@ -8,17 +9,31 @@ import { MapPage } from "./map";
 import { StationsPage } from "./stations";
 import { errorText, type Session, SessionContext, useSession } from "./ui";
 
-type Page = "stations" | "alerts" | "map" | "light" | "finance";
+type Page = "stations" | "alerts" | "map" | "light" | "finance" | "devices" | "alerting" | "claims" | "users" | "keys" | "audit" | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "map", "finance"],
+  admin: ["stations", "alerts", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
   technician: ["alerts", "map"],
   finance: ["finance"],
+  // (a Prometheus key: nothing to show, and it does not sign in here)
+  metrics: [],
 };
-const NAV_LABEL: Record<Exclude<Page, "light">, Key> = { stations: "nav.stations", alerts: "nav.alerts", map: "nav.map", finance: "nav.finance" };
+const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
+  stations: "nav.stations",
+  alerts: "nav.alerts",
+  map: "nav.map",
+  finance: "nav.finance",
+  devices: "nav.devices",
+  alerting: "nav.alerting",
+  claims: "nav.claims",
+  users: "nav.users",
+  keys: "nav.keys",
+  audit: "nav.audit",
+};
 
-const KEY_STORE = "agrilume.key";
+/** Set while this browser has signed in (the cookie itself is HttpOnly): a fresh browser does not ask /me just to hear 401. */
+const SIGNED_IN = "agrilume.signedIn";
 const LANG_STORE = "agrilume.lang";
 
 function parseHash(): { page: string; arg: string } {
@@ -38,9 +53,8 @@ function useHash() {
 
 export function App() {
   const [lang, setLang] = useState<Lang>(() => (localStorage.getItem(LANG_STORE) === "en" ? "en" : "zh"));
-  const [key, setKey] = useState<string | null>(() => sessionStorage.getItem(KEY_STORE));
   const [me, setMe] = useState<Me | null>(null);
-  const [checking, setChecking] = useState(!!key);
+  const [checking, setChecking] = useState(() => localStorage.getItem(SIGNED_IN) === "1");
   const t = useMemo(() => (k: Key, vars?: Record<string, string | number>) => translate(lang, k, vars), [lang]);
 
   // Before the browser paints, so the page is never read in one language with the other's lang attribute.
@@ -50,22 +64,28 @@ export function App() {
     localStorage.setItem(LANG_STORE, lang);
   }, [lang, t]);
 
-  const signOut = () => {
-    sessionStorage.removeItem(KEY_STORE);
-    setKey(null);
+  // A session kept by the browser (the cookie, which scripts cannot read): ask who it is.
+  useEffect(() => {
+    if (!checking) return;
+    whoAmI()
+      .then(setMe, () => signedOut())
+      .finally(() => setChecking(false));
+  }, []);
+  const signedOut = () => {
+    localStorage.removeItem(SIGNED_IN);
     setMe(null);
   };
-  // A key kept from earlier in this browser tab: check it is still good.
-  useEffect(() => {
-    if (!key || me) return;
-    whoIs(key)
-      .then(setMe, signOut)
-      .finally(() => setChecking(false));
-  }, [key, me]);
 
   const langRef = useMemo(() => ({ current: lang }), []);
   langRef.current = lang;
-  const client = useMemo(() => (key ? createClient(key, () => langRef.current, signOut) : null), [key, langRef]);
+  const csrf = me?.csrfToken ?? null;
+  const client = useMemo(() => (csrf ? createClient(csrf, () => langRef.current, signedOut) : null), [csrf, langRef]);
+  const signOut = () => {
+    void client
+      ?.del("/api/v1/session")
+      .catch(() => undefined)
+      .finally(signedOut);
+  };
 
   const langSwitch = (
     <button type="button" class="link" onClick={() => setLang(lang === "zh" ? "en" : "zh")} lang={lang === "zh" ? "en" : "zh-CN"}>
@@ -73,20 +93,29 @@ export function App() {
     </button>
   );
 
-  if (!client || !me) {
+  if (!client || !me || me.mustChangePassword) {
     return (
       <>
         <header class="top">
           <span class="brand">Agrilume</span>
           {langSwitch}
+          {client && me ? (
+            <button type="button" class="link" onClick={signOut}>
+              {t("signOut")}
+            </button>
+          ) : null}
         </header>
         <main id="main">
-          {checking ? null : (
+          {checking ? null : client && me ? (
+            <SessionContext.Provider value={{ client, me, lang, t }}>
+              <PasswordForm forced onChanged={() => whoAmI().then(setMe, signedOut)} />
+            </SessionContext.Provider>
+          ) : (
             <SignIn
               t={t}
-              onSignedIn={(k, m) => {
-                sessionStorage.setItem(KEY_STORE, k);
-                setKey(k);
+              lang={lang}
+              onSignedIn={(m) => {
+                localStorage.setItem(SIGNED_IN, "1");
                 setMe(m);
               }}
             />
@@ -108,7 +137,13 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
   const { page, arg } = useHash();
   const allowed = PAGES[me.role];
   const current: Page =
-    page === "lights" && allowed.includes("map") ? "light" : allowed.includes(page as Page) ? (page as Page) : (allowed[0] ?? "alerts");
+    page === "lights" && allowed.includes("map")
+      ? "light"
+      : page === "password"
+        ? "password"
+        : allowed.includes(page as Page)
+          ? (page as Page)
+          : (allowed[0] ?? "password");
   useEffect(() => {
     if (current !== "light" && page !== current) window.location.replace(`#/${current}`);
   }, [current, page]);
@@ -125,7 +160,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
             {allowed.map((p) => (
               <li key={p}>
                 <a href={`#/${p}`} aria-current={current === p || (current === "light" && p === "map") ? "page" : undefined}>
-                  {t(NAV_LABEL[p as Exclude<Page, "light">])}
+                  {t(NAV_LABEL[p as keyof typeof NAV_LABEL])}
                 </a>
               </li>
             ))}
@@ -138,6 +173,9 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
             {me.stations ? ` · ${me.stations.join("、")}` : ""}
           </span>
           {props.langSwitch}
+          <a href="#/password" class="link" aria-current={current === "password" ? "page" : undefined}>
+            {t("password.link")}
+          </a>
           <button type="button" class="link" onClick={props.onSignOut}>
             {t("signOut")}
           </button>
@@ -149,25 +187,35 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "map" && <MapPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}
+        {current === "devices" && <DevicesPage />}
+        {current === "alerting" && <AlertingPage />}
+        {current === "claims" && <ClaimsPage />}
+        {current === "users" && <UsersPage />}
+        {current === "keys" && <KeysPage />}
+        {current === "audit" && <AuditPage />}
+        {current === "password" && <PasswordForm forced={false} onChanged={() => undefined} />}
       </main>
     </>
   );
 }
 
-function SignIn(props: { t: Session["t"]; onSignedIn: (key: string, me: Me) => void }) {
+function SignIn(props: { t: Session["t"]; lang: Lang; onSignedIn: (me: Me) => void }) {
   const { t } = props;
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
-    const key = String(new FormData(e.currentTarget as HTMLFormElement).get("key") ?? "").trim();
-    if (!key) return setError(t("signIn.empty"));
+    const form = new FormData(e.currentTarget as HTMLFormElement);
+    const name = String(form.get("name") ?? "").trim();
+    const password = String(form.get("password") ?? "");
+    if (!name || !password) return setError(t("signIn.empty"));
     setBusy(true);
     setError(null);
     try {
-      props.onSignedIn(key, await whoIs(key));
+      await signIn(name, password, props.lang);
+      props.onSignedIn(await whoAmI());
     } catch (err) {
-      setError(err instanceof Error && "code" in err && err.code === "unauthorized" ? t("signIn.bad") : errorText(t, err));
+      setError(errorText(t, err));
     } finally {
       setBusy(false);
     }
@@ -176,13 +224,14 @@ function SignIn(props: { t: Session["t"]; onSignedIn: (key: string, me: Me) => v
     <form class="card signin" onSubmit={submit} aria-labelledby="signin-title">
       <h1 id="signin-title">{t("signIn.title")}</h1>
       <p class="muted">{t("signIn.help")}</p>
-      <label for="key">{t("signIn.key")}</label>
+      <label for="name">{t("signIn.name")}</label>
+      <input id="name" name="name" autocomplete="username" spellcheck={false} required />
+      <label for="password">{t("signIn.password")}</label>
       <input
-        id="key"
-        name="key"
+        id="password"
+        name="password"
         type="password"
-        autocomplete="off"
-        spellcheck={false}
+        autocomplete="current-password"
         required
         aria-describedby={error ? "signin-error" : undefined}
       />
