@@ -1,7 +1,16 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
-import { MOSQUITTO, MOSQUITTO_ACL, MOSQUITTO_SERVICE, type Mosquitto, serviceAvailable, startMosquitto } from "../harness/services.js";
+import { ADMIN_KEY, connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
+import {
+  MOSQUITTO,
+  MOSQUITTO_ACL,
+  MOSQUITTO_SERVICE,
+  type Mosquitto,
+  type ServiceProcess,
+  serviceAvailable,
+  startMosquitto,
+  startServiceProcess,
+} from "../harness/services.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 
@@ -269,5 +278,148 @@ describe.skipIf(!run)("external broker: the broker's own losses are visible", ()
       return stored + dropped === 100 && { dropped, stored };
     }, "stored + dropped by the broker = acknowledged");
     expect(seen.dropped).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!run)("external broker: readings as fast as the log writes them, each acknowledged once it holds them", () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setup();
+  });
+  afterAll(async () => {
+    await s.t.stop();
+    await s.broker.stop();
+    s.data.remove();
+  });
+
+  it("takes what the broker queued several at a time, with no PUBACK but the service's own", async () => {
+    const ids = ["IF-1", "IF-2", "IF-3", "IF-4", "IF-5"];
+    const secrets = await s.lights(ids);
+    await s.t.app.stop();
+    const t0 = Date.now() - 3_600_000;
+    await Promise.all(
+      ids.map(async (id) => {
+        const d = await device(s, id, secrets[id] ?? "");
+        await Promise.all(Array.from({ length: 200 }, (_, i) => publish(d, `streetlight/${id}/telemetry`, JSON.stringify(reading(t0 + i * 1000)))));
+        d.end();
+      }),
+    );
+    s.t = await startTestApp(s.env(), s.data.path);
+    for (const id of ids) await waitUntil(async () => (await s.count(id)) === 200, `${id}: 200 stored`);
+    const stats = s.t.app.external?.stats();
+    // Several in the pipeline at once (so the log's group commit writes them together), and every PUBACK the service's.
+    expect(stats?.maxPending).toBeGreaterThan(1);
+    expect(stats?.foreignAcks).toBe(0);
+  });
+
+  it("sends each PUBACK only once the log holds the reading: never more PUBACKs than readings durably accepted", async () => {
+    const ids = ["AK-1", "AK-2", "AK-3", "AK-4", "AK-5"];
+    const secrets = await s.lights(ids);
+    const c = s.t.app.external?.client();
+    if (!c) throw new Error("no external client");
+    // The pipeline emits "reading" once the log holds a reading; the client emits "packetsend" as it writes a packet.
+    let durable = 0;
+    let acks = 0;
+    let early = 0;
+    s.t.app.pipeline.events.on("reading", () => durable++);
+    c.on("packetsend", (p) => {
+      if (p.cmd !== "puback") return;
+      acks++;
+      if (acks > durable) early++;
+    });
+    const t0 = Date.now() - 3_600_000;
+    await Promise.all(
+      ids.map(async (id) => {
+        const d = await device(s, id, secrets[id] ?? "");
+        await Promise.all(Array.from({ length: 200 }, (_, i) => publish(d, `streetlight/${id}/telemetry`, JSON.stringify(reading(t0 + i * 1000)))));
+        d.end();
+      }),
+    );
+    for (const id of ids) await waitUntil(async () => (await s.count(id)) === 200, `${id}: 200 stored`);
+    await waitUntil(() => acks >= 1000, "1000 PUBACKs");
+    expect(early).toBe(0);
+    expect(acks).toBe(1000);
+  });
+});
+
+describe.skipIf(!run)("external broker: SIGKILL of the service mid-stream", () => {
+  const cleanups: (() => unknown)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it("20,000 readings from 50 devices, the service killed and started again: stored = acknowledged, exactly once", async () => {
+    const broker = await startMosquitto();
+    cleanups.push(() => broker.stop());
+    const data = tempDir();
+    cleanups.push(data.remove);
+    const env = {
+      AGRILUME_MQTT_URL: broker.url,
+      AGRILUME_MQTT_CLIENT_ID: "agrilume-kill",
+      AGRILUME_MQTT_USERNAME: MOSQUITTO_SERVICE.username,
+      AGRILUME_MQTT_PASSWORD: MOSQUITTO_SERVICE.password,
+    };
+    const first = await startServiceProcess(data.path, env);
+    cleanups.push(() => first.child.kill("SIGKILL"));
+    const api = (p: ServiceProcess, path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${p.http}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...init.headers } });
+    const ids = Array.from({ length: 50 }, (_, i) => `KILL-${i + 1}`);
+    const csv = ["id,family,town,lat,lon", ...ids.map((id) => `${id},streetlight,来苏镇,29.35,105.91`)].join("\n");
+    const imported = (await (
+      await api(first, "/api/v1/devices/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } })
+    ).json()) as {
+      devices: { id: string; secret: string }[];
+    };
+    expect(imported.devices).toHaveLength(50);
+    broker.setUsers(Object.fromEntries(imported.devices.map((d) => [d.id, d.secret])));
+    broker.reload();
+
+    const perDevice = 400;
+    const t0 = Date.now() - 3 * 3_600_000;
+    let acked = 0;
+    let second: ServiceProcess | null = null;
+    const devices = imported.devices.map(async ({ id, secret }) => {
+      const d = await waitUntil(
+        () => connect(broker.url, { clientId: id, username: id, password: secret }).catch(() => false as const),
+        `${id} let in`,
+      );
+      const window = new Set<Promise<void>>();
+      for (let i = 0; i < perDevice; i++) {
+        const p: Promise<void> = publish(d, `streetlight/${id}/telemetry`, JSON.stringify(reading(t0 + i * 1000))).then(() => {
+          acked++;
+          window.delete(p);
+        });
+        window.add(p);
+        if (window.size >= 10) await Promise.race(window);
+      }
+      await Promise.all(window);
+      d.end();
+    });
+    // Kill the service while the readings flow through it.
+    const logged = () =>
+      api(first, "/metrics").then(async (r) => Number(/^agrilume_messages_accepted_total\{[^}]*\} (\d+)/m.exec(await r.text())?.[1] ?? 0));
+    await waitUntil(async () => (await logged()) >= 3000, "the service taking readings", 30_000);
+    first.child.kill("SIGKILL");
+    expect(await first.exited).toBe(null);
+    second = await startServiceProcess(data.path, env);
+    const restarted = second;
+    cleanups.push(() => restarted.child.kill("SIGKILL"));
+    await Promise.all(devices);
+    expect(acked).toBe(50 * perDevice);
+    for (const id of ids) {
+      const stored = await waitUntil(
+        async () => {
+          const res = await api(restarted, `/api/v1/devices/${id}/telemetry?from=${new Date(t0 - 1).toISOString()}&limit=10000`);
+          const readings = ((await res.json()) as { readings: { ts: string }[] }).readings;
+          return readings.length >= perDevice && readings;
+        },
+        `${id}: every acknowledged reading stored`,
+        60_000,
+      );
+      expect(stored).toHaveLength(perDevice);
+      expect(new Set(stored.map((r) => r.ts)).size).toBe(perDevice);
+    }
+    restarted.child.kill("SIGTERM");
+    expect(await restarted.exited).toBe(0);
   });
 });

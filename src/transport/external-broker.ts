@@ -11,6 +11,8 @@ export type ExternalBrokerOptions = {
   clientId: string;
   protocolVersion: 4 | 5;
   sharedGroup: string;
+  /** QoS 1 messages in the pipeline at once, awaiting their PUBACK (MQTT 5: the receive maximum the service asks for). */
+  inFlight: number;
 };
 
 /** Mosquitto's count of messages it dropped (a full queue, a message too large), published under $SYS every sys_interval. */
@@ -107,26 +109,92 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
     c.subscribe(BROKER_DROPPED_TOPIC, { qos: 0 }, () => undefined);
   };
 
+  /**
+   * QoS 1 messages taken but not yet acknowledged, in the order they arrived. mqtt.js hands over one message at a time
+   * and waits for `handleMessage`'s callback, then sends the PUBACK itself: one disk flush per message. Instead the
+   * callback is given an error at once (mqtt.js then sends no PUBACK and goes on to the next packet; its QoS 1 path,
+   * node_modules/mqtt/build/lib/handlers/publish.js), up to `inFlight` messages are in the pipeline together so the
+   * log's group commit batches them, and the service writes each PUBACK itself once the log holds that message and
+   * every one before it (MQTT-4.6.0-2: PUBACKs in the order the PUBLISHes came), on the connection it came in on.
+   */
+  type Pending = { messageId: number; conn: number; durable: boolean };
+  const pending: Pending[] = [];
+  /** mqtt.js's callback for the next packet, held while the window is full. */
+  let held: (() => void) | null = null;
+  /** A PUBACK mqtt.js sent on its own would acknowledge before the log holds the message: counted, never expected. */
+  let sendingOwnAck = false;
+  let foreignAcks = 0;
+  let maxPending = 0;
+  const HELD = new Error("acknowledged by the service once durable");
+
+  const release = () => {
+    const h = held;
+    held = null;
+    h?.();
+  };
+
+  const flushAcks = (c: MqttClient) => {
+    while (pending.length > 0 && pending[0]?.durable) {
+      const p = pending.shift() as Pending;
+      if (p.conn !== connection || !c.connected) continue; // that connection is gone: the broker sends it again
+      sendingOwnAck = true;
+      try {
+        (c as unknown as { _writePacket: (packet: object) => void })._writePacket({ cmd: "puback", messageId: p.messageId });
+      } finally {
+        sendingOwnAck = false;
+      }
+    }
+    if (pending.length < options.inFlight) release();
+  };
+
+  /** A message could not be recorded: no PUBACK for it or anything after it; the broker redelivers them on reconnect. */
+  let failedConn = -1;
+  const fail = (c: MqttClient, conn: number, e: unknown) => {
+    if (conn !== connection || failedConn === conn || stopped) return;
+    failedConn = conn;
+    log.error({ err: e }, "could not record a message; it stays unacknowledged at the broker, which sends it again");
+    c.end(true);
+    setTimeout(() => {
+      if (!stopped) c.reconnect();
+    }, 1000);
+  };
+
   const onMessage = (c: MqttClient, packet: IPublishPacket, done: (err?: Error) => void) => {
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     if (packet.topic === BROKER_DROPPED_TOPIC) {
-      onDropped(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
+      onDropped(payload);
       return done();
     }
-    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    pipeline
-      .ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null })
-      .then((verdict) => {
-        // Accepted, or rejected and recorded: either way it is ours now. A full spool leaves it with the broker.
-        if (verdict.outcome === "refused" && verdict.reason === "spool_full") throw new Error("the spool is full");
-        done();
-      })
-      .catch((e: unknown) => {
-        log.error({ err: e }, "could not record a message; it stays unacknowledged at the broker");
-        c.end(true); // without a PUBACK the broker redelivers it on reconnect
-        setTimeout(() => {
-          if (!stopped) c.reconnect();
-        }, 1000);
-      });
+    const conn = connection;
+    const ingest = () => pipeline.ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null });
+    // Accepted, or rejected and recorded: either way it is ours now. A full spool leaves it with the broker.
+    const check = (v: Awaited<ReturnType<typeof ingest>>) => {
+      if (v.outcome === "refused" && v.reason === "spool_full") throw new Error("the spool is full");
+    };
+    if (packet.qos !== 1 || packet.messageId === undefined) {
+      // QoS 0 (nothing to acknowledge) or 2 (not subscribed to): one at a time, mqtt.js acknowledging after `done`.
+      ingest()
+        .then(check)
+        .then(
+          () => done(),
+          (e: unknown) => fail(c, conn, e),
+        );
+      return;
+    }
+    const p: Pending = { messageId: packet.messageId, conn, durable: false };
+    pending.push(p);
+    if (pending.length > maxPending) maxPending = pending.length;
+    ingest()
+      .then(check)
+      .then(
+        () => {
+          p.durable = true;
+          flushAcks(c);
+        },
+        (e: unknown) => fail(c, conn, e),
+      );
+    if (pending.length < options.inFlight) done(HELD);
+    else held = () => done(HELD);
   };
 
   /** Connected and subscribed: messages published now reach the service. */
@@ -137,6 +205,10 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
     isConnected: () => client?.connected === true,
     isReady,
     state: () => state,
+    /** For tests and diagnosis: messages awaiting their PUBACK (now, at most so far), PUBACKs mqtt.js sent on its own (must stay 0). */
+    stats: () => ({ pending: pending.length, maxPending, foreignAcks }),
+    /** The mqtt.js client, for tests that watch the packets it sends. */
+    client: () => client,
     /** Connects and resolves once subscribed, or after 10 s if not (it keeps trying; `/ready` says so meanwhile). */
     async start(): Promise<void> {
       const c = mqtt.connect(options.url, {
@@ -151,11 +223,21 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
         // We subscribe on every connect ourselves, session present or not.
         resubscribe: false,
         connectTimeout: 10_000,
-        // MQTT 5: keep the session (and its queued messages) for up to a day while the service is down.
-        ...(options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 86_400 } } : {}),
+        // MQTT 5: keep the session (and its queued messages) for up to a day while the service is down, and send at
+        // most the window unacknowledged (MQTT 3.1.1: the broker's own limit, Mosquitto's max_inflight_messages).
+        ...(options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 86_400, receiveMaximum: options.inFlight } } : {}),
       });
       client = c;
       c.handleMessage = (packet, done) => (packet.cmd === "publish" ? onMessage(c, packet, done) : done());
+      c.on("packetsend", (packet) => {
+        if (packet.cmd === "puback" && !sendingOwnAck) {
+          foreignAcks++;
+          log.error(
+            { messageId: packet.messageId },
+            "mqtt.js sent a PUBACK the service did not: the in-flight window relies on mqtt.js's handleMessage",
+          );
+        }
+      });
       c.on("connect", (connack) => {
         connection++;
         subscribed = false;
@@ -172,6 +254,8 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
       c.on("close", () => {
         connection++;
         subscribed = false;
+        pending.length = 0; // their PUBACKs would go on another connection: the broker sends them again instead
+        release();
         if (!stopped && state !== "refused") enter("unreachable");
       });
       c.on("error", (e) => {
