@@ -117,8 +117,11 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
    * log's group commit batches them, and the service writes each PUBACK itself once the log holds that message and
    * every one before it (MQTT-4.6.0-2: PUBACKs in the order the PUBLISHes came), on the connection it came in on.
    */
-  type Pending = { messageId: number; conn: number; durable: boolean };
-  const pending: Pending[] = [];
+  // A connection is known by its stream: mqtt.js makes a new one per connect, and hands over the PUBLISHes that follow
+  // a CONNACK before it emits "connect" (once its own outgoing store is replayed), so a counter bumped there would not do.
+  type Stream = MqttClient["stream"];
+  type Pending = { messageId: number; stream: Stream; state: "waiting" | "durable" | "failed" };
+  let pending: Pending[] = [];
   /** mqtt.js's callback for the next packet, held while the window is full. */
   let held: (() => void) | null = null;
   /** A PUBACK mqtt.js sent on its own would acknowledge before the log holds the message: counted, never expected. */
@@ -126,17 +129,22 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
   let foreignAcks = 0;
   let maxPending = 0;
   const HELD = new Error("acknowledged by the service once durable");
+  /** The stream of a connection given up because a message could not be recorded: nothing more is acknowledged on it. */
+  let failedStream: Stream | null = null;
 
   const release = () => {
     const h = held;
     held = null;
     h?.();
   };
+  const usable = (c: MqttClient, stream: Stream) =>
+    c.connected && c.stream === stream && stream !== failedStream && !(stream as { destroyed?: boolean }).destroyed;
 
   const flushAcks = (c: MqttClient) => {
-    while (pending.length > 0 && pending[0]?.durable) {
+    while (pending.length > 0 && pending[0]?.state !== "waiting") {
       const p = pending.shift() as Pending;
-      if (p.conn !== connection || !c.connected) continue; // that connection is gone: the broker sends it again
+      // Not recorded, or its connection is gone: no PUBACK; the broker sends it again.
+      if (p.state !== "durable" || !usable(c, p.stream)) continue;
       sendingOwnAck = true;
       try {
         (c as unknown as { _writePacket: (packet: object) => void })._writePacket({ cmd: "puback", messageId: p.messageId });
@@ -148,10 +156,9 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
   };
 
   /** A message could not be recorded: no PUBACK for it or anything after it; the broker redelivers them on reconnect. */
-  let failedConn = -1;
-  const fail = (c: MqttClient, conn: number, e: unknown) => {
-    if (conn !== connection || failedConn === conn || stopped) return;
-    failedConn = conn;
+  const fail = (c: MqttClient, stream: Stream, e: unknown) => {
+    if (!usable(c, stream) || stopped) return;
+    failedStream = stream;
     log.error({ err: e }, "could not record a message; it stays unacknowledged at the broker, which sends it again");
     c.end(true);
     setTimeout(() => {
@@ -165,7 +172,7 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
       onDropped(payload);
       return done();
     }
-    const conn = connection;
+    const stream = c.stream;
     const ingest = () => pipeline.ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null });
     // Accepted, or rejected and recorded: either way it is ours now. A full spool leaves it with the broker.
     const check = (v: Awaited<ReturnType<typeof ingest>>) => {
@@ -177,22 +184,25 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
         .then(check)
         .then(
           () => done(),
-          (e: unknown) => fail(c, conn, e),
+          (e: unknown) => fail(c, stream, e),
         );
       return;
     }
-    const p: Pending = { messageId: packet.messageId, conn, durable: false };
+    const p: Pending = { messageId: packet.messageId, stream, state: "waiting" };
     pending.push(p);
     if (pending.length > maxPending) maxPending = pending.length;
     ingest()
       .then(check)
       .then(
         () => {
-          p.durable = true;
-          flushAcks(c);
+          p.state = "durable";
         },
-        (e: unknown) => fail(c, conn, e),
-      );
+        (e: unknown) => {
+          p.state = "failed";
+          fail(c, stream, e);
+        },
+      )
+      .finally(() => flushAcks(c));
     if (pending.length < options.inFlight) done(HELD);
     else held = () => done(HELD);
   };
@@ -254,7 +264,8 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
       c.on("close", () => {
         connection++;
         subscribed = false;
-        pending.length = 0; // their PUBACKs would go on another connection: the broker sends them again instead
+        // Their PUBACKs cannot go on another connection: the broker sends them again instead.
+        pending = pending.filter((p) => p.stream !== c.stream);
         release();
         if (!stopped && state !== "refused") enter("unreachable");
       });
