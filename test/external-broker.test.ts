@@ -281,10 +281,13 @@ describe.skipIf(!run)("external broker: the broker's own losses are visible", ()
   });
 });
 
-describe.skipIf(!run)("external broker: readings as fast as the log writes them, each acknowledged once it holds them", () => {
+describe.skipIf(!run).each([
+  ["MQTT 5, shared subscription", {}],
+  ["MQTT 3.1.1, plain subscription", { AGRILUME_MQTT_PROTOCOL: "4" }],
+])("external broker (%s): readings as fast as the log writes them, each acknowledged once it holds them", (_name, extraEnv) => {
   let s: Setup;
   beforeAll(async () => {
-    s = await setup();
+    s = await setup({}, extraEnv);
   });
   afterAll(async () => {
     await s.t.stop();
