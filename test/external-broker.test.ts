@@ -426,3 +426,44 @@ describe.skipIf(!run)("external broker: SIGKILL of the service mid-stream", () =
     expect(await restarted.exited).toBe(0);
   });
 });
+
+describe.skipIf(!run)("external broker: a message the service cannot record", () => {
+  let s: Setup;
+  beforeAll(async () => {
+    // A 1 MB spool and a store that writes every 5 s: the log fills, and the service refuses what it cannot hold.
+    s = await setup({}, { AGRILUME_SPOOL_MAX_MB: "1", AGRILUME_STORE_FLUSH_MS: "5000", AGRILUME_STORE_BATCH_SIZE: "100000" });
+  });
+  afterAll(async () => {
+    await s.t.stop();
+    await s.broker.stop();
+    s.data.remove();
+  });
+
+  it("is not acknowledged: the service lets the connection go, the broker sends it again, all stored exactly once", async () => {
+    const ids = ["SP-1", "SP-2", "SP-3", "SP-4", "SP-5"];
+    const secrets = await s.lights(ids);
+    const t0 = Date.now() - 3_600_000;
+    await Promise.all(
+      ids.map(async (id) => {
+        const d = await device(s, id, secrets[id] ?? "");
+        for (let i = 0; i < 1000; i += 100) {
+          const batch = Array.from({ length: 100 }, (_, j) =>
+            publish(d, `streetlight/${id}/telemetry`, JSON.stringify(reading(t0 + (i + j) * 1000))),
+          );
+          await Promise.all(batch);
+        }
+        d.end();
+      }),
+    );
+    for (const id of ids) await waitUntil(async () => (await s.count(id)) >= 1000, `${id}: 1000 stored`, 60_000);
+    for (const id of ids) expect(await s.count(id), `${id} exactly once`).toBe(1000);
+    const refused = await waitUntil(async () => {
+      const text = await (await s.t.api("/metrics")).text();
+      return Number(/^agrilume_mqtt_refused_total\{reason="spool_full"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    }, "spool_full refusals counted");
+    expect(refused).toBeGreaterThan(0);
+    await waitUntil(async () => (await s.ready()).status === 200, "ready again");
+    expect(s.t.app.external?.stats().foreignAcks).toBe(0);
+    expect(s.t.app.external?.stats().pending).toBe(0);
+  });
+});
