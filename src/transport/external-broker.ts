@@ -32,9 +32,9 @@ export type ExternalState = "connecting" | "subscribing" | "receiving" | "refuse
 /**
  * An external broker (Mosquitto, EMQX) as a message source. The service keeps a persistent
  * session (clean: false) at QoS 1, so messages published while it is down wait in the broker.
- * mqtt.js sends the PUBACK only after `handleMessage` calls back, which is after the durable
- * accept. With MQTT 5 and a group name it subscribes through `$share/{group}/…` so several
- * instances share the load.
+ * Up to `inFlight` messages are in the pipeline at once, and each PUBACK goes out only once the
+ * log holds that message (and every one before it): see `onMessage`. With MQTT 5 and a group
+ * name it subscribes through `$share/{group}/…` so several instances share the load.
  *
  * It never stops silently: it subscribes on every connect whether or not the broker says the session is present
  * (Mosquitto 2.0 does not keep `$share` subscriptions across its own restart), retries every refused or failed
@@ -234,7 +234,7 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
         resubscribe: false,
         connectTimeout: 10_000,
         // MQTT 5: keep the session (and its queued messages) for up to a day while the service is down, and send at
-        // most the window unacknowledged (MQTT 3.1.1: the broker's own limit, Mosquitto's max_inflight_messages).
+        // most the window unacknowledged (MQTT 3.1.1 has no such property: the service stops reading while it is full).
         ...(options.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 86_400, receiveMaximum: options.inFlight } } : {}),
       });
       client = c;
