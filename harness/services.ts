@@ -36,42 +36,149 @@ export function freePort(): Promise<number> {
   });
 }
 
-export type Mosquitto = { url: string; port: number; stop: () => Promise<void> };
+/** The service's own account on a test Mosquitto (the ACL's `user agrilume-ingest` section, PROTOCOL.md §7). */
+export const MOSQUITTO_SERVICE = { username: "agrilume-ingest", password: "service-secret-0123456789" };
+
+/**
+ * The ACL of PROTOCOL.md §7, as a site configures it: each device publishes only under its own id and reads only its
+ * own commands; the service reads every device topic and the broker's drop counter, and writes commands, alerts and
+ * station topics. test/docs.test.ts checks that PROTOCOL.md shows exactly this.
+ */
+export const MOSQUITTO_ACL = [
+  "# each device publishes only under its own id, and reads only its own commands",
+  "pattern write streetlight/%u/#",
+  "pattern write blender/%u/#",
+  "pattern read streetlight/%u/cmd/#",
+  "pattern read blender/%u/cmd/#",
+  "# the service: every device topic in, commands, alerts and station displays out, the broker's drop counter",
+  "user agrilume-ingest",
+  "topic read streetlight/#",
+  "topic read blender/#",
+  "topic write +/+/cmd/#",
+  "topic write alerts/#",
+  "topic write stations/#",
+  "topic read $SYS/broker/publish/messages/dropped",
+].join("\n");
+
+export type Mosquitto = {
+  url: string;
+  port: number;
+  /** Sets (or replaces) users' passwords in the password file; takes effect on `reload` or a restart. */
+  setUsers: (users: Record<string, string>) => void;
+  /** Replaces the ACL file; takes effect on `reload` or a restart. */
+  setAcl: (acl: string) => void;
+  /** Replaces the extra configuration lines; takes effect on a restart. */
+  setExtra: (lines: string[]) => void;
+  /** SIGHUP: Mosquitto reads its password and ACL files again (connected clients stay). */
+  reload: () => void;
+  /** A clean restart on the same port: SIGTERM (Mosquitto saves its sessions to its persistence file), then start. */
+  restart: (downMs?: number) => Promise<void>;
+  stop: () => Promise<void>;
+};
 
 export const MOSQUITTO = findBinary("mosquitto", ["/usr/sbin/mosquitto", "mosquitto"]);
+export const MOSQUITTO_PASSWD = findBinary("mosquitto_passwd", ["/usr/bin/mosquitto_passwd", "mosquitto_passwd"]);
 
-export async function startMosquitto(): Promise<Mosquitto> {
+/**
+ * A real Mosquitto configured as a site runs it (PROTOCOL.md §7): no anonymous access, a password file in Mosquitto's
+ * own hash format (made by Debian's mosquitto_passwd), the documented ACL, persistence (sessions and their queued
+ * messages survive a clean restart) and `$SYS` published every `sysInterval` seconds. `users` are the devices' (and
+ * any other) accounts besides the service's own, MOSQUITTO_SERVICE.
+ */
+export async function startMosquitto(
+  opts: { users?: Record<string, string>; acl?: string; sysInterval?: number; maxQueued?: number; extra?: string[] } = {},
+): Promise<Mosquitto> {
   if (!MOSQUITTO) throw new Error("mosquitto is not installed");
+  if (!MOSQUITTO_PASSWD) throw new Error("mosquitto_passwd is not installed (apt-get install mosquitto)");
+  const passwd = MOSQUITTO_PASSWD;
   const dir = tempDir("agrilume-mosquitto-");
   const port = await freePort();
   const conf = join(dir.path, "mosquitto.conf");
-  // Anonymous on loopback for the test only; a site configures passwords and ACLs (PROTOCOL.md).
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 100000", ""].join("\n"));
-  const child: ChildProcess = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = netConnect(port, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
+  const passwordFile = join(dir.path, "passwd");
+  const aclFile = join(dir.path, "acl");
+  const users = new Map<string, string>([[MOSQUITTO_SERVICE.username, MOSQUITTO_SERVICE.password], ...Object.entries(opts.users ?? {})]);
+  const writeUsers = () => {
+    // A plain "user:password" file, then hashed in place by mosquitto_passwd -U (one run for any number of users).
+    writeFileSync(passwordFile, [...users].map(([u, p]) => `${u}:${p}\n`).join(""), { mode: 0o600 });
+    const r = spawnSync(passwd, ["-U", passwordFile], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`mosquitto_passwd -U failed: ${r.stderr}`);
+  };
+  writeUsers();
+  writeFileSync(aclFile, `${opts.acl ?? MOSQUITTO_ACL}\n`);
+  let extra = opts.extra ?? [];
+  const writeConf = () =>
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous false",
+        `password_file ${passwordFile}`,
+        `acl_file ${aclFile}`,
+        "persistence true",
+        `persistence_location ${dir.path}/`,
+        `max_queued_messages ${opts.maxQueued ?? 100_000}`,
+        `sys_interval ${opts.sysInterval ?? 1}`,
+        // Started as root (a container), Mosquitto would switch to the user "mosquitto", who cannot read this directory.
+        ...(process.getuid?.() === 0 ? ["user root"] : []),
+        ...extra,
+        "",
+      ].join("\n"),
+    );
+  writeConf();
+  let child: ChildProcess | null = null;
+  const up = async () => {
+    const c = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    child = c;
+    let stderr = "";
+    c.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
     });
-    if (ok) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = netConnect(port, "127.0.0.1");
+        s.once("connect", () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once("error", () => resolve(false));
+      });
+      if (ok) return;
+      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const down = async () => {
+    const c = child as ChildProcess | null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGTERM");
+    await exited;
+    child = null;
+  };
+  await up();
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    setUsers: (more) => {
+      for (const [u, p] of Object.entries(more)) users.set(u, p);
+      writeUsers();
+    },
+    setAcl: (acl) => writeFileSync(aclFile, `${acl}\n`),
+    setExtra: (lines) => {
+      extra = lines;
+      writeConf();
+    },
+    reload: () => {
+      (child as ChildProcess | null)?.kill("SIGHUP");
+    },
+    restart: async (downMs = 0) => {
+      await down();
+      await new Promise((r) => setTimeout(r, downMs));
+      await up();
+    },
     stop: async () => {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
+      await down();
       dir.remove();
     },
   };

@@ -145,7 +145,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
 
-  const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log }) : null;
+  const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log, metrics }) : null;
   const embedded = external
     ? null
     : await createEmbeddedBroker({
@@ -189,7 +189,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     readiness: createReadiness({
       telemetry,
       state: { ping: () => state.db.all("SELECT 1") },
-      broker: () => (external ? external.isConnected() : embedded?.ports.mqtt !== undefined),
+      broker: () => (external ? external.isReady() : embedded?.ports.mqtt !== undefined),
       writerFailingSince: () => writer.failingSince(),
       clock,
     }),

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FAULT_CODES, REJECT_REASONS } from "../devices/index.js";
+import { MOSQUITTO_ACL } from "../harness/services.js";
 import { SETTINGS } from "../src/platform/config.js";
 
 describe("documents stay true", () => {
@@ -38,6 +39,10 @@ describe("documents stay true", () => {
         file,
       ).toEqual([]);
     }
+  });
+
+  it("PROTOCOL.md §7 shows the Mosquitto ACL the tests run Mosquitto with", () => {
+    expect(protocol).toContain(`\`\`\`\n${MOSQUITTO_ACL}\n\`\`\``);
   });
 
   it("PROTOCOL.md names every fault code and reject reason", () => {

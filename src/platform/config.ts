@@ -119,6 +119,10 @@ export const SETTINGS = {
       .default("agrilume"),
     doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription",
   },
+  AGRILUME_MQTT_IN_FLIGHT: {
+    schema: positiveInt.max(65535).default(1000),
+    doc: "external broker: QoS 1 messages taken at once, each acknowledged once the log holds it (MQTT 5 receive maximum), so the log's group commit batches them",
+  },
   AGRILUME_MAX_PAYLOAD_BYTES: { schema: positiveInt.max(1 << 20).default(64 * 1024), doc: "larger payloads are rejected (and kept, truncated)" },
   AGRILUME_MAX_PACKET_BYTES: {
     schema: positiveInt.max(256 << 20).default(2 << 20),
@@ -245,6 +249,7 @@ function shape(f: Flat) {
             clientId: f.AGRILUME_MQTT_CLIENT_ID,
             protocolVersion: Number(f.AGRILUME_MQTT_PROTOCOL) as 4 | 5,
             sharedGroup: f.AGRILUME_MQTT_SHARED_GROUP,
+            inFlight: f.AGRILUME_MQTT_IN_FLIGHT,
           }
         : undefined,
     },

@@ -80,6 +80,11 @@ export function createMetrics() {
       labelNames: ["channel", "outcome"],
       registers: [registry],
     }),
+    brokerDropped: new Gauge({
+      name: "agrilume_broker_dropped_messages",
+      help: "Messages the external broker says it dropped since it started (Mosquitto's $SYS/broker/publish/messages/dropped): a queue that overflowed loses readings the broker acknowledged",
+      registers: [registry],
+    }),
     connected: new Gauge({ name: "agrilume_devices_connected", help: "Devices with an open MQTT connection", registers: [registry] }),
     online: new Gauge({
       name: "agrilume_devices_online",
