@@ -270,7 +270,7 @@ export function alertRoutes(
       schema: {
         tags: ["alerts"],
         operationId: "streamAlerts",
-        summary: "Server-Sent Events: `alert` on every change (browsers may pass ?key=)",
+        summary: "Server-Sent Events: `alert` on every change (the console signs in by its session cookie; a machine may pass ?key=)",
         description: "Every change to an alert the key may see (fired, acknowledged, assigned, commented, resolved), as it happens.",
         querystring: z.object({ key: z.string().optional() }),
         response: {

@@ -547,7 +547,7 @@ export function blendingRoutes(
         summary:
           "Server-Sent Events for every open order the key may see (or one station's): `progress` for each at once, then on every batch. One connection for a whole station display",
         description:
-          "Browsers cannot set headers on EventSource: they pass the key as `?key=`. Browsers allow six connections to a server, hence one stream for all orders.",
+          "The console authenticates by its session cookie (EventSource sends it); a machine that cannot set headers may pass its key as `?key=`. Browsers allow six connections to a server, hence one stream for all orders.",
         querystring: z.object({ station: z.string().optional(), key: z.string().optional() }),
         response: { 200: eventStream(ORDER_EVENTS, ProgressEvent) },
       },
@@ -573,7 +573,7 @@ export function blendingRoutes(
       schema: {
         tags: ["blending"],
         operationId: "streamOrder",
-        summary: "Server-Sent Events: `progress` on every batch (browsers may pass the key as ?key=)",
+        summary: "Server-Sent Events: `progress` on every batch (the console by its session cookie; a machine may pass ?key=)",
         description: "The order's progress at once, then after every batch, as `/orders/{id}` computes it.",
         params: OrderId,
         querystring: z.object({ key: z.string().optional() }),

@@ -521,7 +521,7 @@ export interface paths {
     };
     /**
      * Server-Sent Events for every open order the key may see (or one station's): `progress` for each at once, then on every batch. One connection for a whole station display
-     * @description Browsers cannot set headers on EventSource: they pass the key as `?key=`. Browsers allow six connections to a server, hence one stream for all orders.
+     * @description The console authenticates by its session cookie (EventSource sends it); a machine that cannot set headers may pass its key as `?key=`. Browsers allow six connections to a server, hence one stream for all orders.
      */
     get: operations["streamOrders"];
     put?: never;
@@ -540,7 +540,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Server-Sent Events: `progress` on every batch (browsers may pass the key as ?key=)
+     * Server-Sent Events: `progress` on every batch (the console by its session cookie; a machine may pass ?key=)
      * @description The order's progress at once, then after every batch, as `/orders/{id}` computes it.
      */
     get: operations["streamOrder"];
@@ -780,7 +780,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Server-Sent Events: `alert` on every change (browsers may pass ?key=)
+     * Server-Sent Events: `alert` on every change (the console signs in by its session cookie; a machine may pass ?key=)
      * @description Every change to an alert the key may see (fired, acknowledged, assigned, commented, resolved), as it happens.
      */
     get: operations["streamAlerts"];
