@@ -74,6 +74,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     issue_hint: [{ where: "querystring", path: "until", hint: { code: "hint_date", params: {} } }],
     hint_date: [{}],
     hint_imei: [{}],
+    hint_id: [{}],
   },
   http: {
     bad_request: [{ reason: "json" }, { reason: "empty_json" }, { reason: "content_length" }, { reason: "other" }],
