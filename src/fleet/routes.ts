@@ -7,6 +7,7 @@ import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import type { ImportLimits } from "../platform/config.js";
 import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Lang } from "../platform/i18n.js";
 import type { WorkerPool } from "../platform/workers.js";
@@ -168,6 +169,8 @@ export function deviceRoutes(
     presence: Presence;
     pipeline: Pipeline;
     telemetry: TelemetryStore;
+    /** What the CSV import may hold (AGRILUME_IMPORT_MAX_ROWS) and its body limit. */
+    importLimits: ImportLimits;
     rejects: RejectStore;
     presenceHistory: PresenceStore;
     /** Closes a device's connection (after disabling or a new secret). */
@@ -268,9 +271,10 @@ export function deviceRoutes(
           ...errors(409, 422),
         },
       },
+      bodyLimit: deps.importLimits.bodyLimitBytes,
     },
     async (req, reply) => {
-      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined);
+      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined, deps.importLimits);
       if (errors.length > 0) throw rowsRejected(errors);
       const result = await registry.register(devices);
       if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));

@@ -158,6 +158,8 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
           ...errors(422),
         },
       },
+      // fits AGRILUME_IMPORT_MAX_ROWS rows (256 bytes a row); the file is then read row by row in a worker thread
+      bodyLimit: jobs.limits.bodyLimitBytes,
     },
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);
