@@ -10,22 +10,27 @@ import { startTestApp } from "../harness/helpers.js";
 import { INFLUXD, MOSQUITTO, startInflux, startMosquitto } from "../harness/services.js";
 import { planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { benchFlood, floodRows } from "./flood.js";
+import { benchImports, importRows } from "./imports.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|offthread]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|offthread|flood|imports]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only offthread`
- * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm.
+ * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm;
+ * `--only flood` the PUBACK latency of normal devices during an unauthenticated CONNECT flood and one id's reconnect
+ * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX.
  */
 const { values } = parseArgs({
   options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } },
 });
-if (values.only !== undefined && values.only !== "ingest" && values.only !== "offthread") {
-  process.stderr.write(`--only: the choices are "ingest" and "offthread" (got "${values.only}")\n`);
+const ONLY = ["ingest", "offthread", "flood", "imports"];
+if (values.only !== undefined && !ONLY.includes(values.only)) {
+  process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
 }
 const ingestOnly = values.only === "ingest";
@@ -62,9 +67,26 @@ const offThreadStep = async () => {
   results.offThread = r;
   rows.push(...offThreadRows(r));
 };
+const floodStep = async () => {
+  step("PUBACK latency of normal devices during a CONNECT flood and one id's reconnect storm");
+  const r = await benchFlood({ devices: 50, rate: 500, flood: 64, stormClients: 20, phaseS: quick ? 5 : 10, progress });
+  results.flood = r;
+  rows.push(...floodRows(r));
+};
+const importsStep = async () => {
+  step("the service's memory while it imports 100,000 claims (CSV, XLSX)");
+  const r = await benchImports({ rows: 100_000, progress });
+  results.imports = r;
+  rows.push(...importRows(r));
+};
 if (offThreadOnly) {
   await offThreadStep();
   finish("-offthread");
+  process.exit(0);
+}
+if (values.only === "flood" || values.only === "imports") {
+  await (values.only === "flood" ? floodStep() : importsStep());
+  finish(`-${values.only}`);
   process.exit(0);
 }
 
@@ -218,8 +240,10 @@ if (!ingestOnly) {
   results.registryService = await benchRegistryService(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
   step("reports");
   results.reports = await benchReports((label, n, t) => progress(label, n, t));
-  // 8. PUBACK latency while the service works
+  // 8. PUBACK latency while the service works, and while it is attacked; 9. memory of a district's claims import
   await offThreadStep();
+  await floodStep();
+  await importsStep();
 }
 
 clearInterval(sampler);
