@@ -23,10 +23,16 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only offthread`
  * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm;
  * `--only flood` the PUBACK latency of normal devices during an unauthenticated CONNECT flood and one id's reconnect
- * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX.
+ * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
+ * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx).
  */
 const { values } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    out: { type: "string" },
+    compiled: { type: "boolean", default: false },
+  },
 });
 const ONLY = ["ingest", "offthread", "flood", "imports"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
@@ -75,7 +81,7 @@ const floodStep = async () => {
 };
 const importsStep = async () => {
   step("the service's memory while it imports 100,000 claims (CSV, XLSX)");
-  const r = await benchImports({ rows: 100_000, progress });
+  const r = await benchImports({ rows: 100_000, progress, compiled: values.compiled });
   results.imports = r;
   rows.push(...importRows(r));
 };

@@ -101,15 +101,18 @@ export async function report(
 
 /**
  * The job: the claims file read and checked row by row (`readClaims`: nothing of a row is kept but its claim, as a line
- * of JSON); the claims go to the host in parts of PART lines (one string each), then the first MAX_ROW_ERRORS rows'
- * problems. A file refused whole (too many rows, a workbook that would inflate past its cap) is said by `refused`.
+ * of JSON); the claims go to the host in parts of PART lines (one string each) as they are made, then, if any row has a
+ * problem, the first MAX_ROW_ERRORS problems (the host then drops the parts). A file refused whole (too many rows, a
+ * workbook that would inflate past its cap) is said by `refused`.
  */
 export async function claims(
   input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
   host: Host,
 ): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null }> {
   const lines: string[] = [];
-  const parts: string[] = [];
+  const sent: Promise<unknown>[] = [];
+  // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
+  const send = () => sent.push(host.call("claims", lines.splice(0).join("\n")));
   const errors: RowError[] = [];
   const body = typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
   let count = 0;
@@ -120,19 +123,19 @@ export async function claims(
     (c) => {
       count++;
       lines.push(JSON.stringify(c));
-      if (lines.length === PART) parts.push(lines.splice(0).join("\n"));
+      if (lines.length === PART) send();
     },
     (e) => {
       if (errors.length < MAX_ROW_ERRORS) errors.push(e);
     },
     collectGarbage,
   );
-  if (lines.length > 0) parts.push(lines.splice(0).join("\n"));
+  if (lines.length > 0 && r.errorRows === 0 && !r.refused) send();
+  await Promise.all(sent);
   if (r.refused || r.errorRows > 0) {
     await sendInParts(host, "errors", errors);
     return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused };
   }
-  for (const part of parts.splice(0)) await host.call("claims", part);
   return { projects: r.projects, claims: count, errorRows: 0, refused: null };
 }
 
