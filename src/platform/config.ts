@@ -156,7 +156,7 @@ export const SETTINGS = {
   },
   AGRILUME_IMPORT_MAX_ROWS: {
     schema: positiveInt.max(10_000_000).default(100_000),
-    doc: "rows a claims or device import may hold; a longer file is refused whole (413 `import_too_many_rows`); each import's body limit is 256 bytes a row (8 MiB at least), an XLSX's entries may inflate to 2 KiB a row (plus 16 MiB)",
+    doc: "rows a claims or device import may hold; a longer file is refused whole (422 `import_too_many_rows`); each import's body limit is 256 bytes a row (8 MiB at least), an XLSX's entries may inflate to 2 KiB a row (plus 16 MiB)",
   },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
