@@ -94,7 +94,11 @@ describe("XLSX zip bombs (issue 16, V10)", () => {
     const res = await post(sheet(Buffer.alloc(zeros.length, 0xff), GIB));
     expect(res.status).toBe(422);
     expect(((await res.json()) as ErrorBody).error.code).toBe("xlsx_too_large");
-    expect(zipEntries(sheet(Buffer.alloc(10, 0xff), GIB), LIMITS)).toEqual({ problem: "too_large", bytes: GIB + 8, max: LIMITS.maxUncompressedBytes });
+    expect(zipEntries(sheet(Buffer.alloc(10, 0xff), GIB), LIMITS)).toEqual({
+      problem: "too_large",
+      bytes: GIB + 8,
+      max: LIMITS.maxUncompressedBytes,
+    });
   });
 
   it("an entry that declares less than it inflates to is stopped just past what it declares, and refused as unreadable", async () => {
