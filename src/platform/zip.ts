@@ -126,12 +126,15 @@ export async function checkZip(zip: Buffer, limits: ZipLimits): Promise<{ entrie
 }
 
 /**
- * The archive as a stream for a reader that walks local headers from the start (ExcelJS's streaming reader), with the
- * entries named in `first` moved to the front in that order (slices of the same buffer, nothing copied), then the rest,
- * then the central directory.
+ * The archive as a stream for a reader that walks local headers from the start (ExcelJS's streaming reader): the
+ * entries `rank` gives a place, in that order (slices of the same buffer, nothing copied), then the central directory;
+ * an entry ranked `null` is left out, so the reader never meets it.
  */
-export function reordered(zip: Buffer, entries: readonly ZipEntry[], first: (name: string) => number): Buffer[] {
-  const ranked = [...entries].sort((a, b) => first(a.name) - first(b.name) || a.offset - b.offset);
+export function reordered(zip: Buffer, entries: readonly ZipEntry[], rank: (name: string) => number | null): Buffer[] {
+  const ranked = entries
+    .map((e) => ({ e, r: rank(e.name) }))
+    .filter((x): x is { e: ZipEntry; r: number } => x.r !== null)
+    .sort((a, b) => a.r - b.r || a.e.offset - b.e.offset);
   const cd = Math.max(0, ...entries.map((e) => e.end));
-  return [...ranked.map((e) => zip.subarray(e.offset, e.end)), zip.subarray(cd)];
+  return [...ranked.map(({ e }) => zip.subarray(e.offset, e.end)), zip.subarray(cd)];
 }

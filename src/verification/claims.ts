@@ -131,13 +131,19 @@ const cellText = (v: ExcelJS.CellValue): string => {
   return String(v);
 };
 
-/** The entries ExcelJS's streaming reader needs before a sheet, in its order: then the sheet is read as it streams. */
+/**
+ * The entries ExcelJS's streaming reader needs before a sheet, in its order, then the first sheet: it is then read as it
+ * streams (a sheet met before the shared strings is written to a temporary file first), and nothing else is read.
+ */
 const XLSX_FIRST = ["_rels/.rels", "xl/_rels/workbook.xml.rels", "xl/workbook.xml", "xl/styles.xml", "xl/sharedStrings.xml"];
-const xlsxRank = (name: string) => {
-  const i = XLSX_FIRST.indexOf(name);
-  if (i >= 0) return i;
-  const sheet = /^xl\/worksheets\/sheet(\d+)\.xml$/.exec(name);
-  return sheet ? XLSX_FIRST.length + Number(sheet[1]) : Number.MAX_SAFE_INTEGER;
+const SHEET = /^xl\/worksheets\/sheet(\d+)\.xml$/;
+const xlsxRank = (entries: readonly { name: string }[]) => {
+  const first = Math.min(...entries.map((e) => Number(SHEET.exec(e.name)?.[1] ?? Number.POSITIVE_INFINITY)));
+  return (name: string): number | null => {
+    const i = XLSX_FIRST.indexOf(name);
+    if (i >= 0) return i;
+    return Number(SHEET.exec(name)?.[1]) === first ? XLSX_FIRST.length : null;
+  };
 };
 
 export const TICK_ROWS = 10_000;
@@ -192,7 +198,8 @@ export async function eachRow(
     if (checked.problem === "too_large") throw new ClaimsRefused(msg("xlsx_too_large", { bytes: checked.bytes, maxBytes: checked.max }));
     throw new Error(`not a workbook: ${checked.why}`);
   }
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(Readable.from(reordered(zip, checked.entries, xlsxRank)), {
+  const source = Readable.from(reordered(zip, checked.entries, xlsxRank(checked.entries)));
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(source, {
     sharedStrings: "cache",
     styles: "cache",
     hyperlinks: "ignore",
@@ -200,25 +207,32 @@ export async function eachRow(
     entries: "ignore",
   });
   let headers: string[] | null = null;
-  for await (const ws of reader) {
-    for await (const row of ws) {
-      const cells: string[] = [];
-      row.eachCell({ includeEmpty: true }, (c, col) => {
-        cells[col - 1] = cellText(c.value).trim();
-      });
-      for (let i = 0; i < cells.length; i++) cells[i] ??= "";
-      if (headers === null) {
-        headers = row.number === 1 ? cells : [];
-        onHeaders(headers);
-        if (row.number === 1) continue;
-      }
-      if (!cells.some((v) => v !== "")) continue;
-      count();
-      onRow(row.number, cells);
-    }
-    break; // the first sheet only
+  try {
+    await readSheet();
+  } finally {
+    source.destroy(); // (a file refused part-way is read no further)
   }
   if (headers === null) onHeaders([]);
+
+  async function readSheet() {
+    for await (const ws of reader) {
+      for await (const row of ws) {
+        const cells: string[] = [];
+        row.eachCell({ includeEmpty: true }, (c, col) => {
+          cells[col - 1] = cellText(c.value).trim();
+        });
+        for (let i = 0; i < cells.length; i++) cells[i] ??= "";
+        if (headers === null) {
+          headers = row.number === 1 ? cells : [];
+          onHeaders(headers);
+          if (row.number === 1) continue;
+        }
+        if (!cells.some((v) => v !== "")) continue;
+        count();
+        onRow(row.number, cells);
+      }
+    }
+  }
 }
 
 /**

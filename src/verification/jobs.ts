@@ -181,7 +181,8 @@ export function verificationJobs(deps: {
     },
     /**
      * `readClaims` in a thread: the projects and the claims (as parts of JSON lines, for `VerificationStore.upsert`),
-     * or `rowsRejected` with every row's problem (the first MAX_ROW_ERRORS of them), or a file refused whole.
+     * or `rowsRejected` with every row's problem (the first MAX_ROW_ERRORS of them), or a file refused whole. A Buffer
+     * `body` that is a whole ArrayBuffer of its own moves to the thread: the caller's is empty afterwards.
      */
     async parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ClaimLines> {
       const claims: string[] = [];
