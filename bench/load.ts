@@ -79,6 +79,7 @@ export async function runLoad(load: Load, clients: MqttClient[], onProgress?: (a
 function runPaced(load: Load, clients: MqttClient[], rate: number, onProgress?: (acked: number) => void): Promise<LoadResult> {
   const lat: number[] = [];
   let acked = 0;
+  let failed = 0;
   const started = performance.now();
   const total = load.devices.length * load.perDevice;
   const interval = 1000 / (rate / load.devices.length); // per device
@@ -94,14 +95,20 @@ function runPaced(load: Load, clients: MqttClient[], rate: number, onProgress?: 
         while (dev.next < load.perDevice && dev.inflight < load.window && dev.t0 + dev.next * interval <= now) {
           const sentAt = performance.now();
           dev.inflight++;
-          void dev.c.publishAsync(dev.topic, load.payload(dev.id, dev.next++), { qos: 1 }).then(() => {
-            lat.push(performance.now() - sentAt);
-            acked++;
-            dev.inflight--;
-          });
+          void dev.c.publishAsync(dev.topic, load.payload(dev.id, dev.next++), { qos: 1 }).then(
+            () => {
+              lat.push(performance.now() - sentAt);
+              acked++;
+              dev.inflight--;
+            },
+            () => {
+              failed++; // the connection dropped: counted, never acknowledged
+              dev.inflight--;
+            },
+          );
         }
       }
-      if (acked < total) {
+      if (acked + failed < total) {
         setTimeout(tick, 2);
         return;
       }

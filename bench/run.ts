@@ -259,7 +259,7 @@ const infl = results.influx as { storeRate?: number; rawRate?: number; ratio?: n
 const reg = results.registry as { devices: number; heapMB: number; rssMB: number; sweepMs: number } | undefined;
 const regSvc = results.registryService as { devices: number; readyS: number; rssMB: number; peakRssMB: number } | undefined;
 const rep = results.reports as { verificationMs: number; lights: number; nights: number; progressP50Ms: number; progressP99Ms: number } | undefined;
-const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; lost: number } | undefined;
+const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; refusedConnects: number; lost: number } | undefined;
 const target = (ok: boolean) => (ok ? "✓" : "✗");
 rows.push(
   ["embedded ingest (acked/s, zero loss)", `${emb.full.rate}/s, lost ${emb.lost}`, target(emb.lost === 0)],
@@ -282,7 +282,7 @@ if (storm && reg && regSvc && rep)
   rows.push(
     [
       `dusk storm: ${storm.lights} lights connect and report`,
-      `${storm.seconds} s, ${storm.connectPerSec} connects/s, lost ${storm.lost}`,
+      `${storm.seconds} s, ${storm.connectPerSec} connects/s, ${storm.refusedConnects} refused and retried, lost ${storm.lost}`,
       target(storm.lost === 0),
     ],
     [

@@ -62,7 +62,7 @@ export async function benchRegistry(n: number, progress: Progress) {
 }
 
 /**
- * The service itself (`src/main.ts`, its own process, as `npm start` runs it) with `n` lights in its
+ * The service itself (its entry `src/bin.ts` through tsx, in its own process, as `npm start` runs it compiled) with `n` lights in its
  * registry: resident memory once it is ready and through its first periodic passes (gauges, the first
  * nightly pass at 10 s), peak and last, read from /proc.
  */

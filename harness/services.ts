@@ -196,6 +196,6 @@ export function startServiceProcess(dataDir: string, env: Record<string, string>
         resolve({ child, http: ports.http, mqtt: ports.mqtt, exited });
       }
     });
-    void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${stderr}`)));
+    void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${stderr}`)), reject);
   });
 }

@@ -9,7 +9,7 @@
  * - `() => p` where the callee expects a function returning void (an event listener, a timer): nobody sees its
  *   rejection.
  * Only native promises count (a fastify reply is a thenable too, and is not one). Not caught: a handler that itself
- * throws. Run by test/promises.test.ts; `npx tsx scripts/check-promises.ts` prints what it finds in src/.
+ * throws. Run by test/promises.test.ts; `npx tsx scripts/check-promises.ts` prints what it finds (CHECKED_DIRS).
  */
 import { readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -123,13 +123,21 @@ export function programOf(root: string, files: string[]): ts.Program {
 }
 
 /** The service's own sources. */
-export function serviceFiles(root: string): string[] {
-  return (readdirSync(join(root, "src"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => join(root, "src", f));
+/** Where it looks: the service, the device contract, and what runs beside it (harness, simulators, scripts, benchmarks). */
+export const CHECKED_DIRS = ["src", "devices", "harness", "simulators", "scripts", "bench"] as const;
+
+export function checkedFiles(root: string): string[] {
+  return CHECKED_DIRS.flatMap((d) =>
+    (readdirSync(join(root, d), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => join(root, d, f)),
+  );
 }
+
+/** Whether a file is one the check reports on (the program also holds what they import). */
+export const isChecked = (root: string) => (file: string) => CHECKED_DIRS.some((d) => file.startsWith(join(root, d, "/")));
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = dirname(dirname(fileURLToPath(import.meta.url)));
-  const found = checkPromises(programOf(root, serviceFiles(root)), (f) => f.startsWith(join(root, "src")));
+  const found = checkPromises(programOf(root, checkedFiles(root)), isChecked(root));
   for (const f of found) console.log(`${relative(root, f.file)}:${f.line} ${f.kind}: ${f.text}`);
   process.exitCode = found.length > 0 ? 1 : 0;
 }

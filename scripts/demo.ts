@@ -70,10 +70,16 @@ out(t(lang, "demo.stop"));
 
 const stop = () => {
   controller.abort();
-  void app.stop().then(() => {
-    out(t(lang, "stop.done"));
-    process.exit(0);
-  });
+  void app.stop().then(
+    () => {
+      out(t(lang, "stop.done"));
+      process.exit(0);
+    },
+    (e: unknown) => {
+      process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(1);
+    },
+  );
 };
 process.once("SIGINT", stop);
 process.once("SIGTERM", stop);

@@ -113,7 +113,8 @@ export async function runBlender(mqttUrl: string, creds: Credentials, clock: Sim
           telemetry();
         }
       }
-      if ((hopperKg[m.code] ?? 0) < capacity * 0.2) void refill(m.code);
+      // (refill's wait is cut short only when the run stops: then the hopper stays as it is)
+      if ((hopperKg[m.code] ?? 0) < capacity * 0.2) void refill(m.code).catch(() => undefined);
     }
     if (wrongOne) {
       const tol = r.materials.find((m) => m.code === wrongOne)?.tolerance;

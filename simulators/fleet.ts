@@ -54,7 +54,9 @@ export async function startFleet(opts: {
     if (!withHistory) resolve();
     opts.signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  void runDistrict({
+  // The lights run until the signal stops them; a failure (the broker refused them, say) ends the history wait and is said.
+  let failed: unknown = null;
+  runDistrict({
     mqttUrl: opts.mqttUrl,
     lights,
     clock,
@@ -76,8 +78,13 @@ export async function startFleet(opts: {
           },
         }
       : {}),
+  }).catch((e: unknown) => {
+    failed = e;
+    historyEnd();
+    if (!opts.signal.aborted) process.stderr.write(`district simulation stopped: ${e instanceof Error ? e.message : String(e)}\n`);
   });
   await historyDone;
+  if (failed !== null && !opts.signal.aborted) throw failed;
   // The blending station runs in real time: 1 t batches on a 5-minute cycle, after 120 t of history.
   const station = await startStation({ apiUrl: opts.apiUrl, mqttUrl: opts.mqttUrl, key: opts.key, clock, historyT: 120, signal: opts.signal });
   opts.onProgress?.(++done, plans.length + 1);

@@ -40,14 +40,17 @@ const station = await startStation({
 });
 process.stdout.write(`订单 / order ${station.orderId} · 设备 / machines ${station.machines.join(", ")} · ×${speed}\n`);
 const started = Date.now();
-const timer = setInterval(async () => {
-  const p = await station.progress().catch(() => null);
+/** One line of progress (the order as the API has it now; none when the API does not answer). */
+const show = (p: Awaited<ReturnType<typeof station.progress>> | null) => {
   const simH = ((Date.now() - started) * speed) / 3600_000;
   if (p)
     process.stdout.write(
       `\r  ${simH.toFixed(1)}/${values.hours} h  ${p.producedT} t (${p.progressPct} %)  ${p.rateTPerHour} t/h  ETA ${p.eta ?? "—"}   `,
     );
   if ((Date.now() - started) * speed >= runMs) controller.abort();
+};
+const timer = setInterval(() => {
+  void station.progress().then(show, () => show(null));
 }, 1000);
 controller.signal.addEventListener("abort", () => {
   clearInterval(timer);

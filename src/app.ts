@@ -1,14 +1,10 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { createApiKeys } from "./access/api-keys.js";
-import { createDigest } from "./alerts/digest.js";
-import { createAlertEngine } from "./alerts/engine.js";
-import { createBlendingFeed, createLightFeed } from "./alerts/feeds.js";
-import { createNotifier } from "./alerts/notifier.js";
+import { createAccess } from "./access/scope.js";
+import { createAlerting } from "./alerts/assemble.js";
 import { alertRoutes } from "./alerts/routes.js";
-import { alertStore } from "./alerts/store.js";
 import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
@@ -16,18 +12,14 @@ import { blendingStore } from "./blending/store.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
-import { createPipeline } from "./ingest/pipeline.js";
+import { openDurableIngest } from "./ingest/durable.js";
 import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
-import { createStoreWriter } from "./ingest/store-writer.js";
-import { openWal } from "./ingest/wal.js";
-import { createLogReader } from "./ingest/wal-reader.js";
 import { createMessages } from "./messages.js";
 import type { Config } from "./platform/config.js";
-import type { Message } from "./platform/i18n.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
-import { createScheduler } from "./platform/scheduler.js";
+import { createScheduler, type Scheduler } from "./platform/scheduler.js";
 import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { openStateStore } from "./state.js";
@@ -37,6 +29,7 @@ import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
 import { createStreetlightMonitor } from "./streetlights/monitor.js";
 import { streetlightRoutes } from "./streetlights/routes.js";
 import { nightStore } from "./streetlights/store.js";
+import { createReadiness } from "./system/readiness.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
@@ -45,6 +38,21 @@ import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
+
+/** The periodic work of a running service, by name (the scheduler logs a failed run and goes on). */
+function scheduleTasks(
+  scheduler: Scheduler,
+  run: Record<"gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly", () => Promise<unknown> | unknown>,
+) {
+  scheduler.every("gauges and presence", 5_000, run.gauges);
+  scheduler.every("prune rejects", 10 * 60_000, run.pruneRejects);
+  scheduler.every("blending conditions", 30_000, run.blendingConditions);
+  scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
+  scheduler.every("morning digest", 60_000, run.digest);
+  scheduler.every("nightly records", 5 * 60_000, run.nightly);
+  // Catch up soon after a start, not only five minutes in.
+  scheduler.once("nightly records", 10_000, run.nightly);
+}
 
 export type Started = {
   httpUrl: string;
@@ -109,66 +117,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     storedSeq: () => Math.min(...Object.values(writer.checkpoints())),
   });
 
-  // Everything that consumes durable records, each with its own checkpoint.
-  // (the telemetry sink reads the log's own bytes for batches it still holds in memory: the log is opened just below)
-  let walLines: ((from: number, to: number) => Uint8Array | null) | undefined;
-  const sinks = [telemetrySink(telemetry, (from, to) => walLines?.(from, to) ?? null), rejectSink(state.rejects), blendingMonitor.sink];
-  // (a store that does not answer yet counts as 0 here: the log's own files still set the sequence)
-  const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
-  const wal = await openWal(join(config.dataDir, "wal"), {
-    floorSeq,
-    onTornRecord: (_file, where) => log.warn(where, "skipped a torn record at the end of a write-ahead log segment (it was never acknowledged)"),
-    onCorruptRecord: (where) => {
-      metrics.walCorruptRecords.inc();
-      log.error(
-        where,
-        "the write-ahead log holds a corrupt record (damaged disk or file): skipped, the records after it replayed; it may have been acknowledged and is then lost",
-      );
-    },
-    onCallbackError: (err) => log.error({ err }, "handling a recorded message failed after it was made durable"),
-  });
-  walLines = wal.lines;
-  const writer = createStoreWriter({
-    wal,
-    readBack: createLogReader(workers, join(config.dataDir, "wal")),
-    sinks,
-    batchSize: config.store.batchSize,
-    flushMs: config.store.flushMs,
-    log,
-    metrics: {
-      written: (measurement, n) => metrics.storeWritten.inc({ measurement }, n),
-      writeSeconds: (s) => metrics.storeWriteSeconds.observe(s),
-      writeError: () => metrics.storeWriteErrors.inc(),
-      queueDepth: (n) => metrics.storeQueueDepth.set(n),
-    },
-    setAside: ({ sink, record, error }) => {
-      metrics.storeSetAside.inc({ sink });
-      try {
-        mkdirSync(join(config.dataDir, "set-aside"), { recursive: true });
-        const line = {
-          sink,
-          seq: record.seq,
-          at: new Date(clock()).toISOString(),
-          error: error instanceof Error ? error.message : String(error),
-          record,
-        };
-        appendFileSync(join(config.dataDir, "set-aside", `${sink}.jsonl`), `${JSON.stringify(line)}\n`);
-      } catch (e: unknown) {
-        log.error({ err: e, sink, seq: record.seq }, "could not keep a set-aside record (it stays in the write-ahead log until released)");
-      }
-    },
-  });
-  const apiKeys = await createApiKeys(state.keys, clock);
-  const pipeline = createPipeline({
+  // Everything that consumes durable records, each with its own checkpoint, fed from the write-ahead log.
+  const { wal, writer, pipeline } = await openDurableIngest({
+    config,
+    sinks: (logLines) => [telemetrySink(telemetry, logLines), rejectSink(state.rejects), blendingMonitor.sink],
     registry,
-    wal,
-    writer,
     presence,
     metrics,
-    maxPayloadBytes: config.ingest.maxPayloadBytes,
-    spoolMaxBytes: config.store.spoolMaxBytes,
-    rejectLimitPerMinute: config.ingest.rejectLimitPerMinute,
+    workers,
+    log,
+    clock,
   });
+  const apiKeys = await createApiKeys(state.keys, clock);
 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
@@ -196,8 +156,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const source = embedded ?? external;
   if (source) bus.attach(source);
 
+  // The one access owner: routes declare what they touch, each kind's owner says where its objects are (src/access).
+  const access = createAccess();
   const http = await createHttpServer({
     log,
+    access,
     apiKeys,
     lang: config.lang,
     trustProxy: config.http.trustProxy,
@@ -207,58 +170,40 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   systemRoutes(http, {
     metrics,
     apiKeys,
-    readiness: async () => ({
-      telemetryStore: await telemetry.ping().then(
-        () => true,
-        () => false,
-      ),
-      stateStore: await state.db.all("SELECT 1").then(
-        () => true,
-        () => false,
-      ),
-      broker: external ? external.isConnected() : embedded?.ports.mqtt !== undefined,
-      // Writes failing for half a minute without a success: accepted readings are not becoming queryable.
-      storeWriter: (writer.failingSince() ?? clock()) > clock() - 30_000,
+    readiness: createReadiness({
+      telemetry,
+      state: { ping: () => state.db.all("SELECT 1") },
+      broker: () => (external ? external.isConnected() : embedded?.ports.mqtt !== undefined),
+      writerFailingSince: () => writer.failingSince(),
+      clock,
     }),
   });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages });
-  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
   // Alerts: conditions → alerts (one open per device and type) → channels.
-  const alertsStore = alertStore(state.db);
-  const engine = createAlertEngine({
-    clock,
-    initial: await alertsStore.openAlerts(),
-    persist: (a) => alertsStore.putAlert(a),
-    onPersistError: (e) => log.warn({ err: e }, "could not record an alert"),
-    history: { get: (id) => alertsStore.getAlert(id), resolved: (q) => alertsStore.resolvedAlerts(q) },
-  });
-  const lightFeed = createLightFeed({ engine, registry });
-  const onCondition = (id: string, condition: string, detail: Message | null, at: number) => lightFeed.condition(id, condition, detail, at);
-  streetlights.events.on("condition", onCondition);
-  const blendingFeed = createBlendingFeed({ engine, registry });
-  const notifier = createNotifier({
+  const {
     engine,
-    store: alertsStore,
+    notifier,
+    digest,
+    blendingFeed,
+    onLightCondition: onCondition,
+  } = await createAlerting({
+    db: state.db,
+    registry,
+    nights,
     clock,
     log,
     messages,
     options: { lang: config.lang, ...config.alerts },
     publish: (topic, body) => bus.publish(topic, body, { retain: false }),
-    metrics: {
+    deliveries: {
       sent: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "sent" }),
       failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
     },
-  });
-  await notifier.load();
-  const digest = createDigest({
-    registry,
-    nights,
-    engine,
-    notifier,
-    clock,
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
-  alertRoutes(http, { engine, notifier, messages });
+  streetlights.events.on("condition", onCondition);
+  alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,
@@ -275,7 +220,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     settings: config.verification,
     writeDashboardPoints,
   });
-  verificationRoutes(http, { verification, jobs: reportJobs, clock, messages });
+  verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
   deviceRoutes(http, {
     registry,
     presence,
@@ -288,7 +233,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     messages,
     disconnect: (id) => embedded?.disconnect(id),
     workers,
+    access,
   });
+  const undefinedKinds = access.undefinedKinds();
+  if (undefinedKinds.length > 0) throw new Error(`routes touch kinds no owner defined: ${undefinedKinds.join(", ")}`);
   const webConsole = await registerConsole(http);
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
 
@@ -318,6 +266,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writer,
     wal,
     apiKeys,
+    access,
     metrics,
     http,
     workers,
@@ -332,23 +281,23 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
-      scheduler.every("gauges and presence", 5_000, () => {
-        const stored = Math.min(...Object.values(writer.checkpoints()));
-        metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
-        metrics.spoolBytes.set(wal.unstoredBytes());
-        metrics.walBytes.set(wal.bytes());
-        metrics.storeQueueDepth.set(writer.queued());
-        presence.sweep(clock());
-        updateGauges();
-        return presence.flush();
+      scheduleTasks(scheduler, {
+        gauges: () => {
+          const stored = Math.min(...Object.values(writer.checkpoints()));
+          metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
+          metrics.spoolBytes.set(wal.unstoredBytes());
+          metrics.walBytes.set(wal.bytes());
+          metrics.storeQueueDepth.set(writer.queued());
+          presence.sweep(clock());
+          updateGauges();
+          return presence.flush();
+        },
+        pruneRejects: () => state.rejects.pruneRejects(),
+        blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
+        alertDeliveries: () => notifier.tick(),
+        digest: () => digest.run(),
+        nightly: () => streetlights.runNightly(),
       });
-      scheduler.every("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects());
-      scheduler.every("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()));
-      scheduler.every("alert deliveries", 5_000, () => notifier.tick());
-      scheduler.every("morning digest", 60_000, () => digest.run());
-      scheduler.every("nightly records", 5 * 60_000, () => streetlights.runNightly());
-      // Catch up soon after a start, not only five minutes in.
-      scheduler.once("nightly records", 10_000, () => streetlights.runNightly());
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {

@@ -206,7 +206,9 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     expect(ding.query.get("sign")).toBe(createHmac("sha256", "SEC123").update(`${dts}\nSEC123`).digest("base64"));
     expect(ding.query.get("access_token")).toBe("abc");
     const dingBody = JSON.parse(ding.body) as { msgtype: string; markdown: { title: string; text: string } };
-    expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "### 新告警 2 条" } });
+    // the title is what chat lists preview: plain text, no markdown marks (issue 20 #11); the text keeps its heading
+    expect(dingBody).toMatchObject({ msgtype: "markdown", markdown: { title: "新告警 2 条" } });
+    expect(dingBody.markdown.text.startsWith("### 新告警 2 条\n")).toBe(true);
     expect(dingBody.markdown.text).toContain("【不亮】来苏镇 梳妆台村 L1");
     // what the rule saw, in Chinese, and when, in China time (20:00 +08:00)
     expect(dingBody.markdown.text.split("\n")).toEqual([
@@ -217,6 +219,7 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
 
     const wecom = JSON.parse((got.find((g) => g.path === "/wecom") as Received).body) as { msgtype: string; markdown: { content: string } };
     expect(wecom.msgtype).toBe("markdown");
+    expect(wecom.markdown.content.split("\n")[0]).toBe("2 new alert(s)");
     expect(wecom.markdown.content).toContain("L2");
     // a channel in English: the same messages in English
     expect(wecom.markdown.content).toContain("- [dark] 来苏镇 梳妆台村 L2: 4 W, expected 30 W (since 2025-11-21 20:00)");
@@ -260,5 +263,22 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     await n.tick();
     deliveries = await n.deliveries(only.id, 10);
     expect(deliveries[0]).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+
+    // a channel removed while a delivery waits for its retry: nothing more is sent there, and the delivery ends as failed
+    failNext = 1;
+    engine.observe("Z2", "dark", true, { ...ctx, town: "朱沱镇" });
+    now += 61_000;
+    await n.tick();
+    expect((await n.deliveries(only.id, 10))[0]).toMatchObject({ status: "pending", attempts: 1 });
+    // and a new alert grouped for it, not yet sent
+    engine.observe("Z3", "dark", true, { ...ctx, town: "朱沱镇" });
+    got.length = 0;
+    expect(await n.removeChannel(only.id)).toBe(true);
+    now += 61_000;
+    await n.tick();
+    now += 3600_000;
+    await n.tick();
+    expect(got.filter((g) => g.path === "/flaky")).toEqual([]);
+    expect((await n.deliveries(only.id, 10))[0]).toMatchObject({ status: "failed", attempts: 1, lastError: "channel_removed" });
   });
 });

@@ -95,6 +95,16 @@ describe("soil test to grade (nutrient balance, DOMAIN.md §3)", () => {
     const none = recommend({ crop: "wheat", targetYieldKgPerMu: 100, soilSupplyKgPerMu: { n: 10, p2o5: 10, k2o: 10 }, richestTotal: richest });
     expect(none).toEqual({ error: { code: "soil_sufficient", params: {} } });
   });
+  it("says why when the ratio cannot be blended at all, instead of a 0-0-0 grade and a tonne of filler (issue 20 #6)", () => {
+    // N-rich paddy: the soil supplies all the N; P and K are wanted, and every phosphate here carries N
+    const r = recommend({
+      crop: "rice",
+      targetYieldKgPerMu: 400,
+      soilSupplyKgPerMu: soilSupplyFromTest({ alkaliN: 120, olsenP: 15, availableK: 90 }),
+      richestTotal: () => 0,
+    });
+    expect(r).toMatchObject({ error: { code: "ratio_not_blendable", params: { n: 0 } } });
+  });
   it("lowers the concentration when the ratio cannot reach 45 %", () => {
     const r = recommend({ crop: "maize", targetYieldKgPerMu: 600, soilSupplyKgPerMu: { n: 0, p2o5: 0, k2o: 0 }, richestTotal: () => 40.4 });
     if ("error" in r) throw new Error(r.error.code);

@@ -117,7 +117,7 @@ describe("embedded telemetry store: a batch from the write-ahead log's lines", (
     await viaRecords.write(inRange, 4);
     const lines = wal.lines(1, 4);
     expect(lines).not.toBeNull();
-    await viaLines.writeLines?.(lines ?? new Uint8Array(), { fromSeq: 1, toSeq: 4, minTs: ts, maxTs: ts + 3000 }, 4);
+    await viaLines.writeLines?.(lines ?? new Uint8Array(), { fromSeq: 1, toSeq: 4, spans: [[ts, ts + 3000]] }, 4);
     for (const id of ["L0", "L1", "L2"]) {
       const q = { deviceId: id, from: ts - 1, to: ts + 10_000, limit: 10 };
       expect(await viaLines.raw(q)).toEqual(await viaRecords.raw(q));
@@ -127,5 +127,25 @@ describe("embedded telemetry store: a batch from the write-ahead log's lines", (
     const agg = { deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 10_000, every: "hour" as const };
     expect(await viaLines.aggregate(agg)).toEqual(await viaRecords.aggregate(agg));
     await Promise.all([viaRecords.close(), viaLines.close(), wal.close()]);
+  });
+});
+
+describe("time spans of a batch (what the duplicate check reads)", () => {
+  it("one span for a live batch, one more for a reading days late, at most 16 merged where closest", async () => {
+    const { timeSpans } = await import("../src/storage/telemetry-store.js");
+    const now = 1_764_000_000_000;
+    expect(timeSpans([now + 5, now, now + 2_000])).toEqual([[now, now + 2_000]]);
+    const late = now - 13 * 86_400_000;
+    expect(timeSpans([now, late, now + 1000, late + 300_000])).toEqual([
+      [late, late + 300_000],
+      [now, now + 1000],
+    ]);
+    // a buffered night every 5 minutes is one span (gaps under an hour)
+    expect(timeSpans(Array.from({ length: 120 }, (_, i) => late + i * 300_000))).toHaveLength(1);
+    // 40 readings a day apart: 16 spans that still hold every reading
+    const days = Array.from({ length: 40 }, (_, i) => late + i * 86_400_000 + (i % 3) * 7_200_000);
+    const spans = timeSpans(days);
+    expect(spans).toHaveLength(16);
+    for (const t of days) expect(spans.some(([a, b]) => a <= t && t <= b)).toBe(true);
   });
 });

@@ -45,6 +45,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     ],
     unauthorized: [{}],
     forbidden: [{ roles: ["admin", "operator"] }, { station: "qijiang" }, {}],
+    out_of_scope: [{ town: "来苏镇" }, { station: "QJ-01" }, { town: "来苏镇", station: "QJ-01" }, { everywhere: true }, {}],
   },
   issues: {
     issue_missing: [at],
@@ -172,6 +173,10 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     solve_over_tonne: [{ kgPerTonne: 1061 }],
     solve_no_filler: [{}],
     soil_sufficient: [{}],
+    ratio_not_blendable: [
+      { n: 0, p2o5: 3.2, k2o: 6.7 },
+      { n: 2, p2o5: 30, k2o: 0 },
+    ],
     hint_hhmm: [{}],
     hint_period_order: [{}],
     hint_periods_overlap: [{}],
@@ -228,7 +233,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     ],
     report_scope: [{ scope: "all" }, { scope: "town" }, { scope: "project" }],
     report_district: [{}],
-    report_visit_why: [{ why: "failed" }, { why: "sample" }],
+    report_visit_why: [{ why: "failed" }, { why: "silent" }, { why: "sample" }],
     report_digest: [{ digest: "9f2c" }],
     claims_body: [{}],
     claims_unreadable: [{ kind: "xlsx" }, { kind: "csv" }],

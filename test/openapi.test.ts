@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
 import { DOCUMENT_FILE, generateApiContract, TYPES_FILE } from "../scripts/api-types.js";
+import { createAccess } from "../src/access/scope.js";
 import { ErrorBodySchema, withExample, XLSX_TYPE } from "../src/http/schemas.js";
 import { createHttpServer } from "../src/http/server.js";
 import { createMessages } from "../src/messages.js";
@@ -210,7 +211,7 @@ describe("on a running service", () => {
     });
 
     const channel = await post("/api/v1/channels", { name: "维修群", type: "mqtt", towns: ["来苏镇"], lang: "en" });
-    expect((await json("/api/v1/channels")).channels).toEqual([{ ...channel, createdAt: new Date(channel.createdAt as number).toISOString() }]);
+    expect((await json("/api/v1/channels")).channels).toEqual([channel]);
     expect((await t.api(`/api/v1/channels/${channel.id}`, { method: "DELETE" })).status).toBe(204);
     const until = new Date(Date.now() + 3600_000).toISOString();
     const silence = await post("/api/v1/silences", { town: "来苏镇", type: "dark", until, reason: "线路检修" });
@@ -233,6 +234,7 @@ describe("on a running service", () => {
   it("a route that does not say what it is or what it answers stops the service at start", async () => {
     const http = await createHttpServer({
       log: createLogger("silent"),
+      access: createAccess(),
       apiKeys: t.app.apiKeys,
       lang: "zh",
       trustProxy: false,
@@ -241,10 +243,14 @@ describe("on a running service", () => {
     });
     const handler = async () => ({ ok: true });
     const schema = { operationId: "getThing", description: "A thing, for this test only", response: { 200: z.object({ ok: z.boolean() }) } };
-    const add = (s: object) => () => http.get("/api/v1/thing", { config: { roles: ["admin"] }, schema: s }, handler);
+    const add = (s: object) => () => http.get("/api/v1/thing", { config: { roles: ["admin"], touches: "everything" }, schema: s }, handler);
     expect(add({ ...schema, operationId: undefined })).toThrow(/GET \/api\/v1\/thing declares no operationId/);
     expect(add({ ...schema, description: undefined })).toThrow(/declares no description/);
     expect(add({ ...schema, response: { 404: ErrorBodySchema } })).toThrow(/declares no 2xx response schema/);
+    // and what it touches, for the access owner (issue 16)
+    expect(() => http.get("/api/v1/other", { config: { roles: ["admin"] }, schema: { ...schema, operationId: "getOther" } }, handler)).toThrow(
+      /GET \/api\/v1\/other declares no scope/,
+    );
     expect(add(schema)).not.toThrow();
     await http.close();
   });

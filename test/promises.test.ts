@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { checkPromises, programOf, serviceFiles } from "../scripts/check-promises.js";
+import { checkedFiles, checkPromises, isChecked, programOf } from "../scripts/check-promises.js";
 import { tempDirPerTest } from "./dirs.js";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -75,8 +75,8 @@ describe("unhandled rejections, found with the compiler's types", () => {
     expect(found).toEqual(expected);
   });
 
-  it("finds none in the service", () => {
-    const found = checkPromises(programOf(root, serviceFiles(root)), (f) => f.startsWith(join(root, "src")));
+  it("finds none in the service, the contract, the harness, the simulators, the scripts and the benchmarks", () => {
+    const found = checkPromises(programOf(root, checkedFiles(root)), isChecked(root));
     expect(found.map((f) => `${f.file.slice(root.length + 1)}:${f.line} ${f.kind}: ${f.text}`)).toEqual([]);
   }, 120_000);
 });

@@ -70,6 +70,15 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(agg).toEqual([{ ts: T0, field: "pv.w", min: 1, avg: 1, max: 1, last: 1, count: 2 }]);
     });
 
+    it("stores a batch with a reading days late once, and finds its stored copy again (two time spans, not the days between)", async () => {
+      const late = T0 - 13 * 86_400_000;
+      const batch = [r("L1", T0, { "pv.w": 1 }), r("L1", T0 + 1000, { "pv.w": 1 }), r("L1", late, { "pv.w": 2 }), r("L2", late, { "pv.w": 3 })];
+      await store.write(batch, 10);
+      await store.write([...batch, r("L1", late + 1, { "pv.w": 4 })], 11);
+      expect(await store.count({ deviceId: "L1", measurement: "streetlight_telemetry" })).toBe(4);
+      expect(await store.count({ deviceId: "L2", measurement: "streetlight_telemetry" })).toBe(1);
+    });
+
     it("aggregates per minute, hour and day: min, avg, max, last", async () => {
       const batch = [0, 1, 2, 3].map((i) => r("L1", T0 + i * 30 * 60_000, { "battery.soc": 80 - i * 10, "load.on": i % 2 }));
       await store.write(batch, seq);
@@ -92,7 +101,8 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
         to: T0 + 86_400_000,
         every: "day",
       });
-      expect(daily.find((a) => a.field === "load.on")).toMatchObject({ min: 0, max: 1, avg: 0.5, count: 4 });
+      // a day is a China day: T0 is 12:00 China time, its day began at 00:00 China time (16:00 UTC the day before)
+      expect(daily.find((a) => a.field === "load.on")).toMatchObject({ ts: T0 - 12 * 3600_000, min: 0, max: 1, avg: 0.5, count: 4 });
     });
 
     it("aggregates exactly the payload's numeric fields (numericFields): nested, booleans as 0/1, not arrays or the ts", async () => {

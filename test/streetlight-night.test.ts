@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../harness/helpers.js";
+import { connectDevice, publish, reading, startTestApp, type TestApp } from "../harness/helpers.js";
 import { createSimClock } from "../simulators/clock.js";
 import { type PlannedLight, planDistrict, runDistrict } from "../simulators/district.js";
 import type { LightFault } from "../simulators/streetlight.js";
@@ -109,5 +109,30 @@ describe("an accelerated night on the 梳妆台村 road", () => {
     expect(dark).toMatchObject({ listed: 4 });
     expect(dark.lights).toHaveLength(2);
     await run.close();
+
+    // One late reading for a stolen panel's night: its record is computed again alone, and keeps its charge_fault
+    // (the village's other records count beside it: issue 20 #3)
+    const stolen = plans.find((p) => p.fault === "stolen_panel") as PlannedLight;
+    const nightsOf = async () =>
+      (
+        (await (await t.api(`/api/v1/streetlights/${stolen.id}/nights?from=${date}&to=${date}`)).json()) as {
+          nights: { flags: string[]; lastTs: string }[];
+        }
+      ).nights[0];
+    const before = await nightsOf();
+    expect(before?.flags).toContain("charge_fault");
+    const client = await connectDevice(t, { id: stolen.id, secret: secrets.get(stolen.id) ?? "" });
+    const lateTs = night.dawn - 10 * 60_000 + 1234;
+    await publish(
+      client,
+      `streetlight/${stolen.id}/telemetry`,
+      JSON.stringify(reading(lateTs, { pv: { v: 0, a: 0, w: 0 }, gps: { lat: stolen.lat, lon: stolen.lon, accM: 3 } })),
+    );
+    client.end();
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+    await t.app.streetlights.runNightly(Date.now());
+    const after = await nightsOf();
+    expect(Date.parse(after?.lastTs ?? "")).toBeGreaterThanOrEqual(Date.parse(before?.lastTs ?? "")); // computed again
+    expect(after?.flags).toContain("charge_fault");
   });
 });

@@ -139,6 +139,18 @@ describe("nightly record", () => {
   ])("%s", (_n, make, cls) => {
     expect(computeNight({ ...base, readings: every5(night.dusk - 3600_000, night.dawn + 3600_000, make) }).classification).toBe(cls);
   });
+  it("no data is not darkness: a night with the link lost 23:05–02:35, lit whenever it reported, is lit, with its coverage said", () => {
+    const lost = (ts: number) => {
+      const china = new Date(ts + 8 * 3600_000);
+      const hm = china.getUTCHours() * 60 + china.getUTCMinutes();
+      return hm >= 23 * 60 + 5 || hm < 2 * 60 + 35;
+    };
+    const rs = every5(night.dusk - 3600_000, night.dawn + 3600_000, lightOn).filter((r) => !lost(r.ts));
+    const rec = computeNight({ ...base, readings: rs });
+    expect(rec.classification).toBe("lit");
+    expect(rec.coveredMin).toBeLessThan(rec.expectedMin - 200);
+    expect(rec.litMin).toBeLessThan(0.8 * rec.expectedMin);
+  });
   it("no data is not darkness: offline", () => {
     expect(computeNight({ ...base, readings: every5(night.dusk, night.dusk + 3600_000, lightOn) }).classification).toBe("offline");
     expect(computeNight({ ...base, readings: [] })).toMatchObject({ classification: "offline", pvWhDayBefore: null, litMin: 0 });

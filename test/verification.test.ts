@@ -191,7 +191,9 @@ describe("finance verification", () => {
     const get = async () =>
       ((await (await t.api(`/api/v1/verification/visits?until=${until}`)).json()) as { visits: { deviceId: string; why: string }[] }).visits;
     const a = await get();
-    expect(a.filter((v) => v.why === "failed")).toHaveLength(9);
+    // silent over 72 h is "to visit", not failed (issue 20 #4)
+    expect(a.filter((v) => v.why === "failed")).toHaveLength(8);
+    expect(a.filter((v) => v.why === "silent").map((v) => v.deviceId)).toEqual(["SILENT"]);
     expect(a.filter((v) => v.why === "sample")).toHaveLength(1);
     expect(await get()).toEqual(a);
   });
@@ -211,6 +213,10 @@ describe("finance verification", () => {
     expect(evidence("SILENT")).toMatch(/^最后上报 \d{4}-\d{2}-\d{2} \d{2}:\d{2}，已 \d+ 小时无数据$/);
     expect(evidence("DEAD")).toMatch(/^亮灯夜数 \d+\/30，至少需要 25 夜$/);
     for (const row of rows) expect(String(row[8])).not.toMatch(/=|\dZ|[a-z]{3,}/);
+    // the visit sheet says why each light is on it: a silent light is to visit, not failed (issue 20 #4)
+    const visits = (wb.getWorksheet("现场核查")?.getSheetValues() ?? []).slice(2) as unknown[][];
+    expect(visits.find((row) => row[1] === "SILENT")?.[6]).toBe("待走访（长时间无数据）");
+    expect(visits.find((row) => row[1] === "DEAD")?.[6]).toBe("未通过");
     const summary = wb.getWorksheet("汇总");
     expect(summary?.getRow(3).values).toEqual([undefined, "全部", "全区", 14, 13, 5, 1, 1, 1, 1, 1, 2, 2, 13_500]);
     const csv = await t.api(`/api/v1/verification/report.csv?until=${until}`);

@@ -125,7 +125,9 @@ export function createNotifier(deps: {
       : alertMessage(kind === "fired" ? "alerts_fired" : kind === "resolved" ? "alerts_resolved" : "alerts_reminder", { count });
 
   async function send(c: Channel, d: Delivery, alerts: Alert[]): Promise<void> {
-    const heading = d.text.split("\n")[0] ?? "";
+    // What chat lists preview: the first line as plain text, without its markdown marks (### 新告警 2 条 → 新告警 2 条).
+    const [first = "", ...rest] = d.text.split("\n");
+    const heading = first.replace(/^\s*(#{1,6}\s+|>\s*)/, "").replace(/\*\*/g, "");
     const timeout = AbortSignal.timeout(10_000);
     const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
       const json = JSON.stringify(body);
@@ -173,7 +175,8 @@ export function createNotifier(deps: {
       }
       await post(url, { msgtype: "markdown", markdown: { title: heading, text: d.text } });
     } else if (c.type === "wecom") {
-      await post(c.url ?? "", { msgtype: "markdown", markdown: { content: d.text } });
+      // WeCom has no title: the content's first line is what the chat list shows, so it is plain text
+      await post(c.url ?? "", { msgtype: "markdown", markdown: { content: [heading, ...rest].join("\n") } });
     } else {
       for (const a of alerts)
         await deps.publish(topics.alert(a.town ?? a.station, a.type), {
@@ -237,10 +240,20 @@ export function createNotifier(deps: {
       channels.push(c);
       return c;
     },
+    /** Nothing more goes to a removed channel: its grouped alerts are dropped and its retries end as failed. */
     async removeChannel(id: string) {
       await store.deleteChannel(id);
       const before = channels.length;
       channels = channels.filter((c) => c.id !== id);
+      for (const [k, g] of pending) if (g.channel.id === id) pending.delete(k);
+      for (const k of lastReminder.keys()) if (k.startsWith(`${id}|`)) lastReminder.delete(k);
+      const ended = retries.filter((r) => r.channel.id === id);
+      retries = retries.filter((r) => r.channel.id !== id);
+      for (const r of ended) {
+        r.d.status = "failed";
+        r.d.lastError = "channel_removed";
+        await store.putDelivery(r.d.id, id, r.d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
+      }
       return channels.length < before;
     },
     deliveries: (channelId: string, limit: number) => store.deliveries<Delivery>(channelId, limit),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Principal } from "../access/api-keys.js";
+import { type Access, type Place, placeOf, type Scope, sees } from "../access/scope.js";
 import { errors, eventStream, IdParam, IsoTime, MessageCode, MessageParams, NoContent, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
@@ -112,31 +112,47 @@ const view = (a: Alert, render: (m: Message) => string) => ({
     ...(message ? { text: render(message), textCode: message.code, textParams: message.params } : {}),
   })),
 });
-/** A technician limited to towns sees those towns' alerts; an operator limited to stations, those stations'. */
-const sees = (p: Principal | null, a: Alert) =>
-  !!p && (!p.towns || (!!a.town && p.towns.includes(a.town))) && (!p.stations || (!!a.station && p.stations.includes(a.station)));
+/** Where an alert is: its town (a light, a village) or its station (a machine). */
+const alertPlace = (a: Alert): Place => ({ town: a.town, station: a.station });
 
-export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Notifier; messages: Catalogue }) {
+export function alertRoutes(
+  app: Api,
+  deps: { engine: AlertEngine; notifier: Notifier; messages: Catalogue; access: Access; deviceAt: (id: string) => Place | null },
+) {
   const { engine, notifier, messages } = deps;
-  const visible = async (p: Principal | null, id: string) => {
+  /** Where a silence applies: its device's place, else its town, else every town (shared: unlimited callers only). */
+  const silencePlace = (s: { town?: string | undefined; deviceId?: string | undefined }): Place =>
+    (s.deviceId !== undefined ? deps.deviceAt(s.deviceId) : null) ?? placeOf({ town: s.town });
+  // The access owner asks these where an alert or a silence is (a route declares `touches: { kind, from }`).
+  deps.access.define("alert", async (id) => {
+    const a = await engine.find(String(id));
+    return a ? alertPlace(a) : null;
+  });
+  deps.access.define("silence", (subject) => {
+    if (typeof subject !== "string") return silencePlace(subject as { town?: string; deviceId?: string });
+    const s = notifier.silences().find((x) => x.id === subject);
+    return s ? silencePlace(s) : null;
+  });
+  const find = async (id: string) => {
     const a = await engine.find(id);
-    if (!a || !sees(p, a)) throw notFound("alert", id);
+    if (!a) throw notFound("alert", id);
     return a;
   };
-  const who = (p: Principal | null) => p?.name ?? "unknown";
-  /** An action on an alert the caller may see, answered with the alert as it is now. */
+  const who = (p: { name: string } | null) => p?.name ?? "unknown";
+  /** An action on an alert (the access owner has checked it is the caller's), answered with the alert as it is now. */
   const act = async (
-    req: { principal: Principal | null; lang: Lang; params: { id: string } },
+    req: { principal: { name: string } | null; lang: Lang; params: { id: string } },
     fn: (id: string, by: string) => Promise<Alert | undefined>,
   ) => {
-    await visible(req.principal, req.params.id);
+    await find(req.params.id);
     return view((await fn(req.params.id, who(req.principal))) as Alert, messages.in(req.lang));
   };
+  const seesAlert = (s: Scope | null, a: Alert) => sees(s, alertPlace(a));
 
   app.get(
     "/api/v1/alerts",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: "list" },
       schema: {
         tags: ["alerts"],
         operationId: "listAlerts",
@@ -162,7 +178,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     async (req) => {
       const p = req.principal;
       // open alerts from memory, resolved ones from the store: the reader's limits go into the query, so `limit` holds
-      const alerts = (await engine.query({ ...req.query, towns: p?.towns, stations: p?.stations })).filter((a) => sees(p, a));
+      const alerts = (await engine.query({ ...req.query, towns: p?.towns, stations: p?.stations })).filter((a) => seesAlert(p, a));
       const render = messages.in(req.lang);
       return { alerts: alerts.map((a) => view(a, render)) };
     },
@@ -170,7 +186,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.get(
     "/api/v1/alerts/:id",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "alert", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "getAlert",
@@ -180,12 +196,12 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         response: { 200: AlertSchema, ...errors(404) },
       },
     },
-    async (req) => view(await visible(req.principal, req.params.id), messages.in(req.lang)),
+    async (req) => view(await find(req.params.id), messages.in(req.lang)),
   );
   app.post(
     "/api/v1/alerts/:id/ack",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "alert", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "ackAlert",
@@ -202,7 +218,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.post(
     "/api/v1/alerts/:id/resolve",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "alert", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "resolveAlert",
@@ -218,7 +234,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.post(
     "/api/v1/alerts/:id/assign",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "alert", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "assignAlert",
@@ -234,7 +250,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.post(
     "/api/v1/alerts/:id/comments",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "alert", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "commentAlert",
@@ -250,7 +266,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.get(
     "/api/v1/alerts/stream",
     {
-      config: { roles: WORK, queryKey: true },
+      config: { roles: WORK, queryKey: true, touches: "list" },
       schema: {
         tags: ["alerts"],
         operationId: "streamAlerts",
@@ -268,7 +284,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     async (req, reply) => {
       const stream = openEventStream(req, reply);
       const onChange = (a: Alert) => {
-        if (sees(req.principal, a)) stream.send("alert", view(a, messages.in(req.lang)));
+        if (seesAlert(req.principal, a)) stream.send("alert", view(a, messages.in(req.lang)));
       };
       engine.events.on("change", onChange);
       stream.onClose(() => engine.events.off("change", onChange));
@@ -278,7 +294,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.post(
     "/api/v1/channels",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["alerts"],
         operationId: "addChannel",
@@ -294,8 +310,8 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         }),
         response: {
           201: withExample(
-            z.object({ ...Channel, createdAt: z.number().describe("epoch ms") }),
-            { ...EXAMPLE_CHANNEL, createdAt: 1764230400000 },
+            z.object({ ...Channel, createdAt: IsoTime }),
+            { ...EXAMPLE_CHANNEL, createdAt: "2025-11-27T08:00:00.000Z" },
             { description: "The channel (its secret hidden)" },
           ),
         },
@@ -303,13 +319,13 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
     },
     async (req, reply) => {
       const c = await notifier.addChannel(req.body);
-      return reply.status(201).send({ ...c, secret: c.secret ? "••••" : undefined });
+      return reply.status(201).send({ ...c, secret: c.secret ? "••••" : undefined, createdAt: iso(c.createdAt) });
     },
   );
   app.get(
     "/api/v1/channels",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["alerts"],
         operationId: "listChannels",
@@ -331,7 +347,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.delete(
     "/api/v1/channels/:id",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["alerts"],
         operationId: "removeChannel",
@@ -349,7 +365,7 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.get(
     "/api/v1/channels/:id/deliveries",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["alerts"],
         operationId: "listChannelDeliveries",
@@ -405,33 +421,38 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
   app.post(
     "/api/v1/silences",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "silence", from: "body" } },
       schema: {
         tags: ["alerts"],
         operationId: "addSilence",
         summary: "Silence or a maintenance window: by town, device or type, until a time, with a reason",
-        description: "Alerts that match still open and are listed, but are not sent to channels until the silence ends.",
+        description:
+          "Alerts that match still open and are listed, but are not sent to channels until the silence ends. A caller limited to towns or stations may silence only its own towns' or stations' devices; a silence with neither town nor device applies everywhere and needs a caller without limits (403 otherwise).",
         body: withExample(SilenceInputSchema, { town: "来苏镇", until: "2025-11-29T10:00:00.000Z", reason: "线路检修" }),
         response: {
           201: withExample(
-            z.object({ ...Silence, until: z.number().describe("epoch ms") }),
-            { ...EXAMPLE_SILENCE, until: 1764410400000 },
+            z.object({ ...Silence, until: IsoTime }),
+            { ...EXAMPLE_SILENCE, until: "2025-11-29T10:00:00.000Z" },
             { description: "The silence" },
           ),
+          ...errors(403),
         },
       },
     },
-    async (req, reply) => reply.status(201).send(await notifier.addSilence(req.body, who(req.principal))),
+    async (req, reply) => {
+      const s = await notifier.addSilence(req.body, who(req.principal));
+      return reply.status(201).send({ ...s, until: iso(s.until) });
+    },
   );
   app.get(
     "/api/v1/silences",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: "list" },
       schema: {
         tags: ["alerts"],
         operationId: "listSilences",
         summary: "Silences in force",
-        description: "Silences whose end has not passed.",
+        description: "Silences whose end has not passed, of the caller's towns and stations and those that apply everywhere.",
         response: {
           200: withExample(
             z.object({ silences: z.array(z.object({ ...Silence, until: IsoTime })) }),
@@ -441,21 +462,24 @@ export function alertRoutes(app: Api, deps: { engine: AlertEngine; notifier: Not
         },
       },
     },
-    async () => ({
-      silences: notifier.silences().map((s) => ({ ...s, until: iso(s.until) })),
+    async (req) => ({
+      silences: notifier
+        .silences()
+        .filter((s) => sees(req.principal, silencePlace(s)))
+        .map((s) => ({ ...s, until: iso(s.until) })),
     }),
   );
   app.delete(
     "/api/v1/silences/:id",
     {
-      config: { roles: WORK },
+      config: { roles: WORK, touches: { kind: "silence", from: "params" } },
       schema: {
         tags: ["alerts"],
         operationId: "removeSilence",
         summary: "End a silence",
-        description: "Alerts it held back are sent from now on. Ending an unknown silence changes nothing.",
+        description: "Alerts it held back are sent from now on. 404 for an unknown silence or one outside the caller's towns or stations.",
         params: Id,
-        response: { 204: NoContent },
+        response: { 204: NoContent, ...errors(404) },
       },
     },
     async (req, reply) => {

@@ -39,6 +39,8 @@ export type BlendingWords = {
   solve_over_tonne: { kgPerTonne: number };
   solve_no_filler: Record<string, never>;
   soil_sufficient: Record<string, never>;
+  /** The nutrients needed (kg per mu) are in a ratio the station's materials cannot blend (every phosphate carries N). */
+  ratio_not_blendable: { n: number; p2o5: number; k2o: number };
   // schema explanations
   hint_hhmm: Record<string, never>;
   hint_period_order: Record<string, never>;
@@ -131,6 +133,18 @@ export const BLENDING_WORDS: Vocabulary<BlendingWords> = {
   soil_sufficient: {
     zh: () => "按此产量，土壤供给已满足作物需要：无需施肥",
     en: () => "the soil supplies all the crop needs for this yield: no fertilizer is recommended",
+  },
+  ratio_not_blendable: {
+    zh: (p) =>
+      `每亩需 N ${p.n}、P₂O₅ ${p.p2o5}、K₂O ${p.k2o} 公斤，本站原料配不出这个比例${
+        p.n === 0 ? "：土壤氮已够，而磷源（磷酸一铵、磷酸二铵）都含氮。请加入不含氮的磷肥（如重过磷酸钙 0-46-0）后再算，或单施磷钾肥" : ""
+      }`,
+    en: (p) =>
+      `${p.n} N, ${p.p2o5} P2O5 and ${p.k2o} K2O kg per mu: the station's materials cannot blend this ratio${
+        p.n === 0
+          ? ": the soil supplies the nitrogen, and every phosphate here (MAP, DAP) carries some. Add a nitrogen-free phosphate (e.g. TSP 0-46-0) and ask again, or apply straight P and K"
+          : ""
+      }`,
   },
   hint_hhmm: { zh: () => "应为 HH:MM，00:00–23:59", en: () => "HH:MM, 00:00–23:59" },
   hint_period_order: { zh: () => "每个时段的结束应晚于开始", en: () => "each period must end after it starts" },

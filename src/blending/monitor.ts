@@ -204,8 +204,19 @@ export function createBlendingMonitor(deps: {
       },
     ]);
     // For shop-floor displays: the latest progress, retained (PROTOCOL.md "Station topics").
-    await bus.publish(topics.orderProgress(o.station, o.id), { orderId: o.id, state: o.state, ...p }, { retain: true }).catch(() => undefined);
+    // A broker that refuses it (an external broker's ACL, say) is said once, and again when it takes them.
+    await bus.publish(topics.orderProgress(o.station, o.id), { orderId: o.id, state: o.state, ...p }, { retain: true }).then(
+      () => {
+        if (progressRefused) log.info({ orderId }, "order progress is published to the broker again");
+        progressRefused = false;
+      },
+      (e: unknown) => {
+        if (!progressRefused) log.warn({ err: e, orderId }, "could not publish order progress to the broker (station displays stay behind)");
+        progressRefused = true;
+      },
+    );
   }
+  let progressRefused = false;
   const onOrder = (o: Order) => void publishProgress(o.id, o);
   blending.events.on("order", onOrder);
 

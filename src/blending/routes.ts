@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { DeviceIdSchema, RecipeCommandSchema } from "../../devices/index.js";
-import type { Principal } from "../access/api-keys.js";
-import { csvContent, DateOnly, errors, eventStream, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
+import { type Access, type Place, type Scope, sees } from "../access/scope.js";
+import { csvContent, errors, eventStream, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { chinaTime } from "../platform/clock.js";
 import { csvCell } from "../platform/csv.js";
-import { DomainError, errorMessage, invalid, notFound } from "../platform/errors.js";
+import { invalid, notFound } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Message } from "../platform/i18n.js";
 import { MaterialSchema } from "./materials.js";
 import { blendingMessage } from "./messages.js";
@@ -19,213 +19,58 @@ import type { BatchRecord, BlendingStore, Order as OrderRecord } from "./store.j
 
 const OPS = ["admin", "operator"] as const;
 const READ = ["admin", "operator", "technician"] as const;
-const Trace = z.partialRecord(z.enum(["Zn", "B", "Mn", "Fe", "Cu", "Mo"]), z.number().positive().max(5));
-const ToleranceSchema = z.union([z.object({ relPct: z.number().positive().max(20) }), z.object({ absKg: z.number().positive().max(100) })]);
-const OrderId = z.object({ id: z.string().min(1).max(64) });
-const Grade3 = z.object({ n: z.number().min(0), p2o5: z.number().min(0), k2o: z.number().min(0) });
 
-// What the routes answer. Times stored as epoch milliseconds are answered as numbers (createdAt, updatedAt).
-const KgByMaterial = z.record(z.string(), z.number());
-const Material = withExample(
-  MaterialSchema.extend({
-    station: z.string().optional().describe('A station\'s own material ("": added for all stations); absent for built-in ones'),
-  }),
-  { code: "urea", nameZh: "尿素", nameEn: "Urea", n: 46, p2o5: 0, k2o: 0, trace: {}, filler: false },
-  { id: "Material", description: "A raw material: N-P2O5-K2O and trace elements, % by mass" },
-);
-const EXAMPLE_FORMULA = {
-  id: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
-  name: "水稻专用肥",
-  version: 2,
-  station: null,
-  grade: "15-15-15",
-  kgPerTonne: { urea: 217.4, map: 288.5, kcl: 250, filler: 244.1 },
-  trace: {},
-  materials: ["urea", "map", "kcl", "filler"],
-  createdAt: 1764230400000,
-};
-const Formula = withExample(
-  z.object({
-    id: z.string(),
-    name: z.string(),
-    version: z.number().int(),
-    station: z.string().nullable(),
-    grade: z.string(),
-    kgPerTonne: KgByMaterial,
-    trace: z.record(z.string(), z.number()),
-    materials: z.array(z.string()),
-    createdAt: z.number().describe("epoch ms"),
-  }),
+import {
+  Batches,
+  BlendingCondition,
   EXAMPLE_FORMULA,
-  { id: "Formula", description: "A saved formula version: kg of each material per tonne of its grade" },
-);
-const Station = withExample(
-  z.object({ id: z.string(), name: z.string(), hours: WorkingHoursSchema, createdAt: z.number().describe("epoch ms") }),
-  {
-    id: "QJ-01",
-    name: "綦江智能配肥站",
-    hours: {
-      periods: [
-        ["08:00", "12:00"],
-        ["13:30", "17:00"],
-      ],
-      days: [1, 2, 3, 4, 5, 6, 7],
-    },
-    createdAt: 1740794400000,
-  },
-  { id: "Station", description: "A blending station and its working hours (China time)" },
-);
-const EXAMPLE_ORDER = {
-  id: "ORD-3F9A1C2B",
-  station: "QJ-01",
-  customer: "三角镇种植合作社",
-  crop: "水稻",
-  formulaId: "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
-  targetT: 300,
-  bagKg: 50,
-  batchKg: 1000,
-  dueDate: "2025-12-05",
-  tolerances: {},
-  state: "running" as const,
-  machineId: "QJ-BM-01",
-  createdAt: 1764230400000,
-  updatedAt: 1764237600000,
-};
-const Order = withExample(
-  z.object({
-    id: z.string(),
-    station: z.string(),
-    customer: z.string(),
-    crop: z.string(),
-    formulaId: z.string(),
-    targetT: z.number(),
-    bagKg: z.number(),
-    batchKg: z.number(),
-    dueDate: DateOnly,
-    tolerances: z.record(z.string(), ToleranceSchema),
-    state: z.enum(["planned", "running", "paused", "finished"]),
-    machineId: z.string().nullable(),
-    createdAt: z.number().describe("epoch ms"),
-    updatedAt: z.number().describe("epoch ms"),
-  }),
   EXAMPLE_ORDER,
-  { id: "Order", description: "A customer's order for a station: tonnes of a formula, in bags, by a date" },
-);
-const Progress = {
-  targetT: z.number(),
-  producedT: z.number(),
-  progressPct: z.number(),
-  bags: z.number().int(),
-  batches: z.number().int(),
-  rateTPerHour: z.number(),
-  rateTPerDay: z.number(),
-  rateWindowH: z.number().describe("The working time the rate was measured over"),
-  eta: IsoTime.nullable().describe("When the order will be done at the recent rate, in working hours (null: nothing made recently)"),
-  dueDate: DateOnly,
-  onSchedule: z.boolean().nullable(),
-};
-const EXAMPLE_PROGRESS = {
-  targetT: 300,
-  producedT: 120,
-  progressPct: 40,
-  bags: 2400,
-  batches: 120,
-  rateTPerHour: 12,
-  rateTPerDay: 90,
-  rateWindowH: 1,
-  eta: "2025-12-01T06:30:00.000Z",
-  dueDate: "2025-12-05",
-  onSchedule: true,
-};
-const ProgressEvent = withExample(
-  z.object({ orderId: z.string(), ...Progress }),
-  { orderId: "ORD-3F9A1C2B", ...EXAMPLE_PROGRESS },
-  { id: "OrderProgress", description: "An order's progress and time to finish" },
-);
-const ORDER_EVENTS =
-  "Server-Sent Events: `event: progress`, whose `data` is the JSON shown (an order's progress), and a `: keep-alive` comment every 15 s";
-const BatchView = z.object({
-  batchId: z.string(),
-  orderId: z.string(),
-  machineId: z.string(),
-  state: z.enum(["running", "held", "complete", "aborted"]),
-  startedAt: IsoTime.nullable(),
-  endedAt: IsoTime.nullable(),
-  durationS: z.number().nullable(),
-  bags: z.number().int(),
-  targetKg: KgByMaterial.nullable(),
-  actualKg: KgByMaterial.nullable(),
-  held: z.boolean(),
-  heldCount: z.number().int(),
-  inTolerance: z.boolean().nullable(),
-  outOfTolerance: z.array(z.string()),
-  deviation: z
-    .record(
-      z.string(),
-      z.object({ targetKg: z.number(), actualKg: z.number(), kg: z.number(), pct: z.number().nullable(), limitKg: z.number(), ok: z.boolean() }),
-    )
-    .nullable(),
-  actualGrade: z.object({ n: z.number(), p2o5: z.number(), k2o: z.number() }).nullable(),
-  events: z.array(z.object({ ts: IsoTime, event: z.string(), reason: z.string().optional() })),
-});
-const Batches = withExample(
-  z.object({ orderId: z.string(), batches: z.array(BatchView) }),
-  {
-    orderId: "ORD-3F9A1C2B",
-    batches: [
-      {
-        batchId: "B-0120",
-        orderId: "ORD-3F9A1C2B",
-        machineId: "QJ-BM-01",
-        state: "complete",
-        startedAt: "2025-11-28T02:10:00.000Z",
-        endedAt: "2025-11-28T02:15:00.000Z",
-        durationS: 300,
-        bags: 20,
-        targetKg: { urea: 217.4, map: 288.5, kcl: 250, filler: 244.1 },
-        actualKg: { urea: 217.9, map: 288.1, kcl: 250.4, filler: 243.8 },
-        held: false,
-        heldCount: 0,
-        inTolerance: true,
-        outOfTolerance: [],
-        deviation: { urea: { targetKg: 217.4, actualKg: 217.9, kg: 0.5, pct: 0.23, limitKg: 2.17, ok: true } },
-        actualGrade: { n: 15, p2o5: 15, k2o: 15 },
-        events: [
-          { ts: "2025-11-28T02:10:00.000Z", event: "started" },
-          { ts: "2025-11-28T02:15:00.000Z", event: "completed" },
-        ],
-      },
-    ],
-  },
-  { description: "The order's batch records" },
-);
-const BlendingCondition = z.object({
-  type: z.enum(["out_of_tolerance", "stalled", "hopper_low", "offline", "behind_schedule"]),
-  station: z.string(),
-  machineId: z.string().optional(),
-  orderId: z.string().optional(),
-  material: z.string().optional().describe("hopper_low: which hopper"),
-  since: IsoTime,
-  detail: z.string().describe("In the reader's language"),
-  detailCode: MessageCode.nullable(),
-  detailParams: MessageParams.nullable(),
-});
+  EXAMPLE_PROGRESS,
+  Formula,
+  Grade3,
+  KgByMaterial,
+  Material,
+  ORDER_EVENTS,
+  Order,
+  OrderId,
+  Progress,
+  ProgressEvent,
+  Station,
+  ToleranceSchema,
+  Trace,
+  views,
+} from "./schemas.js";
 
-/** An operator limited to stations sees only theirs. */
-const canSee = (p: Principal | null, station: string) => !p?.stations || p.stations.includes(station);
+/** A station's things are at the station, in no town (a caller limited to towns does not reach them). */
+const atStation = (station: string): Place => ({ town: null, station });
+/** A formula of one station, or for all of them (shared: every caller reads it, only one without limits changes it). */
+const formulaPlace = (f: { station: string | null }): Place => (f.station ? atStation(f.station) : { town: null, station: null, shared: true });
+const canSee = (s: Scope | null, station: string) => sees(s, atStation(station));
 
-export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue }) {
+export function blendingRoutes(
+  app: Api,
+  deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue; access: Access },
+) {
   const { blending, monitor, store, messages } = deps;
-  const visibleOrder = async (p: Principal | null, id: string) => {
+  deps.access.define("order", async (id) => {
+    const o = await blending.order(String(id));
+    return o ? atStation(o.station) : null;
+  });
+  deps.access.define("formula", async (id) => {
+    const f = await blending.formula(String(id));
+    return f ? formulaPlace(f) : null;
+  });
+  /** An order the access owner has let the caller reach (`touches: { kind: "order" }`). */
+  const visibleOrder = async (_s: Scope | null, id: string) => {
     const o = await blending.order(id);
-    if (!o || !canSee(p, o.station)) throw notFound("order", id);
+    if (!o) throw notFound("order", id);
     return o;
   };
 
   app.get(
     "/api/v1/materials",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "query" } },
       schema: {
         tags: ["blending"],
         operationId: "listMaterials",
@@ -249,7 +94,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/materials",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "addMaterial",
@@ -278,7 +123,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas/solve",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "body", read: true } },
       schema: {
         tags: ["blending"],
         operationId: "solveFormula",
@@ -316,7 +161,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas/recommend",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "place", from: "body", read: true } },
       schema: {
         tags: ["blending"],
         operationId: "recommendFormula",
@@ -382,7 +227,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.post(
     "/api/v1/formulas",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "saveFormula",
@@ -402,30 +247,30 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
         response: { 201: Formula, ...errors(422) },
       },
     },
-    async (req, reply) => reply.status(201).send(await blending.saveFormula(req.body)),
+    async (req, reply) => reply.status(201).send(views.formula(await blending.saveFormula(req.body))),
   );
   app.get(
     "/api/v1/formulas",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listFormulas",
         summary: "Formulas, every version",
-        description: "Every saved version of every formula, for all stations.",
+        description: "Every saved version of the formulas for all stations and for the stations the caller may see.",
         response: {
           200: withExample(z.object({ formulas: z.array(Formula) }), { formulas: [EXAMPLE_FORMULA] }, { description: "Every formula version" }),
         },
       },
     },
-    async () => ({
-      formulas: await blending.formulas(),
+    async (req) => ({
+      formulas: (await blending.formulas()).filter((f) => sees(req.principal, formulaPlace(f))).map(views.formula),
     }),
   );
   app.get(
     "/api/v1/formulas/:id",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "formula", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "getFormula",
@@ -438,14 +283,14 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     async (req) => {
       const f = await blending.formula(req.params.id);
       if (!f) throw notFound("formula", req.params.id);
-      return f;
+      return views.formula(f);
     },
   );
 
   app.post(
     "/api/v1/stations",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["blending"],
         operationId: "putStation",
@@ -463,12 +308,12 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
         response: { 201: Station },
       },
     },
-    async (req, reply) => reply.status(201).send(await blending.putStation(req.body)),
+    async (req, reply) => reply.status(201).send(views.station(await blending.putStation(req.body))),
   );
   app.get(
     "/api/v1/stations",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listStations",
@@ -479,7 +324,12 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
             z.object({ stations: z.array(Station) }),
             {
               stations: [
-                { id: "QJ-01", name: "綦江智能配肥站", hours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5] }, createdAt: 1740794400000 },
+                {
+                  id: "QJ-01",
+                  name: "綦江智能配肥站",
+                  hours: { periods: [["08:00", "17:00"]], days: [1, 2, 3, 4, 5] },
+                  createdAt: "2025-03-01T02:00:00.000Z",
+                },
               ],
             },
             { description: "Stations in the key's scope" },
@@ -488,14 +338,17 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req) => ({
-      stations: blending.stations().filter((s) => canSee(req.principal, s.id)),
+      stations: blending
+        .stations()
+        .filter((s) => canSee(req.principal, s.id))
+        .map(views.station),
     }),
   );
 
   app.post(
     "/api/v1/orders",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["blending"],
         operationId: "createOrder",
@@ -527,14 +380,13 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req, reply) => {
-      if (!canSee(req.principal, req.body.station)) throw new DomainError("forbidden", errorMessage("forbidden", { station: req.body.station }));
-      return reply.status(201).send(await blending.createOrder(req.body));
+      return reply.status(201).send(views.order(await blending.createOrder(req.body)));
     },
   );
   app.get(
     "/api/v1/orders",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listOrders",
@@ -545,18 +397,20 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
     },
     async (req) => ({
-      orders: (await blending.orders(req.query.state)).filter(
-        (o) =>
-          canSee(req.principal, o.station) &&
-          (!req.query.station || o.station === req.query.station) &&
-          (!req.query.state || o.state === req.query.state),
-      ),
+      orders: (await blending.orders(req.query.state))
+        .filter(
+          (o) =>
+            canSee(req.principal, o.station) &&
+            (!req.query.station || o.station === req.query.station) &&
+            (!req.query.state || o.state === req.query.state),
+        )
+        .map(views.order),
     }),
   );
   app.get(
     "/api/v1/orders/:id",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "getOrder",
@@ -576,13 +430,14 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req) => {
       const o = await visibleOrder(req.principal, req.params.id);
-      return { ...o, formula: (await blending.formula(o.formulaId)) ?? null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
+      const formula = await blending.formula(o.formulaId);
+      return { ...views.order(o), formula: formula ? views.formula(formula) : null, ...(await blending.progress(o.id, await store.batchesOf(o.id))) };
     },
   );
   app.post(
     "/api/v1/orders/:id/start",
     {
-      config: { roles: OPS },
+      config: { roles: OPS, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "startOrder",
@@ -619,14 +474,15 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
     },
     async (req) => {
       await visibleOrder(req.principal, req.params.id);
-      return blending.start(req.params.id, req.body.machineId);
+      const started = await blending.start(req.params.id, req.body.machineId);
+      return { ...started, order: views.order(started.order) };
     },
   );
   for (const action of ["pause", "finish"] as const) {
     app.post(
       `/api/v1/orders/:id/${action}`,
       {
-        config: { roles: OPS },
+        config: { roles: OPS, touches: { kind: "order", from: "params" } },
         schema: {
           tags: ["blending"],
           operationId: action === "pause" ? "pauseOrder" : "finishOrder",
@@ -641,7 +497,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
       },
       async (req) => {
         await visibleOrder(req.principal, req.params.id);
-        return action === "pause" ? blending.pause(req.params.id) : blending.finish(req.params.id);
+        return views.order(await (action === "pause" ? blending.pause(req.params.id) : blending.finish(req.params.id)));
       },
     );
   }
@@ -649,7 +505,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/:id/batches",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "listOrderBatches",
@@ -684,7 +540,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/stream",
     {
-      config: { roles: READ, queryKey: true },
+      config: { roles: READ, queryKey: true, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "streamOrders",
@@ -713,7 +569,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/orders/:id/stream",
     {
-      config: { roles: READ, queryKey: true },
+      config: { roles: READ, queryKey: true, touches: { kind: "order", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "streamOrder",
@@ -739,7 +595,7 @@ export function blendingRoutes(app: Api, deps: { blending: Blending; monitor: Bl
   app.get(
     "/api/v1/blending/conditions",
     {
-      config: { roles: READ },
+      config: { roles: READ, touches: "list" },
       schema: {
         tags: ["blending"],
         operationId: "listBlendingConditions",

@@ -59,6 +59,9 @@ export function recommend(input: {
   const total = nutrients.n + nutrients.p2o5 + nutrients.k2o;
   if (total <= 0) return { error: blendingMessage("soil_sufficient", {}) };
   const concentration = Math.min(TARGET_CONCENTRATION, Math.floor(input.richestTotal(nutrients)));
+  // Not a grade of 0-0-0 and a tonne of filler: say why it cannot be blended (N-rich paddy: no N wanted, but the
+  // phosphate sources carry N).
+  if (concentration < 1) return { error: blendingMessage("ratio_not_blendable", nutrients) };
   // Whole-number grade points, as grades are sold; the rate then delivers the nutrients.
   const grade = {
     n: Math.round((nutrients.n / total) * concentration),

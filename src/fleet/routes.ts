@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
+import { type Access, refuseRows, sees } from "../access/scope.js";
 import { errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
-import { ALL_ROLES, inScope } from "../http/server.js";
+import { ALL_ROLES } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
@@ -180,6 +181,7 @@ export function deviceRoutes(
     messages: Catalogue;
     /** Where the CSV import is parsed. */
     workers: WorkerPool;
+    access: Access;
   },
 ) {
   const { registry, presence, pipeline, telemetry, rejects, presenceHistory } = deps;
@@ -213,16 +215,18 @@ export function deviceRoutes(
       receivedAt: new Date(x.receivedAt).toISOString(),
     });
   };
-  const visible = (req: { principal: Parameters<typeof inScope>[0] }, id: string) => {
+  deps.access.define("device", (id) => registry.get(String(id)) ?? null);
+  /** A device the access owner has let the caller reach (`touches: { kind: "device" }`). */
+  const visible = (_req: unknown, id: string) => {
     const d = registry.get(id);
-    if (!d || !inScope(req.principal, d)) throw notFound("device", id);
+    if (!d) throw notFound("device", id);
     return d;
   };
 
   app.post(
     "/api/v1/devices",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: { kind: "place", from: "body" } },
       schema: {
         tags: ["devices"],
         operationId: "registerDevice",
@@ -253,7 +257,7 @@ export function deviceRoutes(
   app.post(
     "/api/v1/devices/import",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "rows" },
       schema: {
         tags: ["devices"],
         operationId: "importDevices",
@@ -276,6 +280,9 @@ export function deviceRoutes(
     async (req, reply) => {
       const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined, deps.importLimits);
       if (errors.length > 0) throw rowsRejected(errors);
+      refuseRows(req.principal, devices, (d) =>
+        d.family === "streetlight" ? { town: d.town, station: null } : { town: d.town ?? null, station: d.station },
+      );
       const result = await registry.register(devices);
       if (!result.ok) throw conflict(registryMessage("devices_registered", { ids: result.duplicates.slice(0, 10) }));
       return reply.status(201).send({ created: result.created.length, devices: result.created });
@@ -285,7 +292,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "list" },
       schema: {
         tags: ["devices"],
         operationId: "listDevices",
@@ -306,7 +313,7 @@ export function deviceRoutes(
     },
     async (req) => {
       const q = req.query;
-      let list = registry.list(q).filter((d) => inScope(req.principal, d));
+      let list = registry.list(q).filter((d) => sees(req.principal, d));
       if (q.online) list = list.filter((d) => presence.isOnline(d.id) === (q.online === "true"));
       return { total: list.length, devices: list.slice(q.offset, q.offset + q.limit).map(view) };
     },
@@ -315,7 +322,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDevice",
@@ -340,7 +347,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/telemetry",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDeviceTelemetry",
@@ -397,7 +404,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/rejects",
     {
-      config: { roles: ["admin", "operator", "technician"] },
+      config: { roles: ["admin", "operator", "technician"], touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDeviceRejects",
@@ -426,7 +433,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/rejects/unregistered",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["devices"],
         operationId: "listUnregisteredRejects",
@@ -463,7 +470,7 @@ export function deviceRoutes(
   app.get(
     "/api/v1/devices/:id/presence",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "getDevicePresence",
@@ -496,7 +503,7 @@ export function deviceRoutes(
   app.post(
     "/api/v1/devices/:id/secret",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: { kind: "device", from: "params" } },
       schema: {
         tags: ["devices"],
         operationId: "rotateDeviceSecret",
@@ -521,7 +528,7 @@ export function deviceRoutes(
     app.post(
       `/api/v1/devices/:id/${action}`,
       {
-        config: { roles: ["admin"] },
+        config: { roles: ["admin"], touches: { kind: "device", from: "params" } },
         schema: {
           tags: ["devices"],
           operationId: disabled ? "disableDevice" : "enableDevice",

@@ -11,6 +11,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES, type Role } from "../access/roles.js";
+import { type Access, scopeError, type Touches } from "../access/scope.js";
 import { DomainError, errorMessage, notFound } from "../platform/errors.js";
 import { type Catalogue, type Lang, langFromHeader, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
@@ -23,6 +24,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Who may call the route; every route must say. */
     roles?: readonly Role[] | "public";
+    /** What the route touches, for the access owner (src/access/scope.ts); every route with roles must say. */
+    touches?: Touches;
     /** Also accept the key as `?key=` (Server-Sent Events: browsers cannot set headers on EventSource). */
     queryKey?: boolean;
   }
@@ -60,6 +63,8 @@ export async function createHttpServer(deps: {
   requestTimeoutMs: number;
   /** Renders every error's message in the caller's language (src/messages.ts). */
   messages: Catalogue;
+  /** The one access owner: applies each route's declared scope before its handler runs. */
+  access: Access;
 }): Promise<Api> {
   const { messages } = deps;
   const app = Fastify({
@@ -89,7 +94,13 @@ export async function createHttpServer(deps: {
   };
 
   app.addHook("onRoute", (route) => {
-    if (route.url.startsWith("/api/") && !route.config?.roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);
+    const roles = route.config?.roles;
+    if (route.url.startsWith("/api/") && !roles) throw new Error(`route ${route.method} ${route.url} declares no roles`);
+    if (roles) {
+      const touches = route.config?.touches ?? (roles === "public" ? "public" : undefined);
+      if (!touches) throw new Error(`route ${route.method} ${route.url} declares no scope (config.touches)`);
+      for (const method of [route.method].flat()) if (method !== "HEAD") deps.access.declare({ method, url: route.url, roles, touches });
+    }
     documentRoute(route);
   });
   app.addHook("onRequest", async (req) => {
@@ -101,6 +112,13 @@ export async function createHttpServer(deps: {
     if (!principal) throw new DomainError("unauthorized", errorMessage("unauthorized", {}));
     if (!roles.includes(principal.role)) throw new DomainError("forbidden", errorMessage("forbidden", { roles }));
     req.principal = principal;
+  });
+  // Scope, once the request is parsed: the object the route touches must be within the caller's towns and stations.
+  app.addHook("preHandler", async (req) => {
+    const touches = req.routeOptions.config?.touches;
+    if (!touches || !req.principal) return;
+    const refusal = await deps.access.check(touches, req.principal, req);
+    if (refusal) throw scopeError(refusal);
   });
 
   // The one error handler: a domain error's kind gives the status, its message is rendered in the caller's language;
@@ -172,12 +190,4 @@ export async function createHttpServer(deps: {
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   return app;
-}
-
-/** Applies a key's town/station scope: a technician for two towns sees only those towns. */
-export function inScope(p: Principal | null, d: { town: string | null; station: string | null }): boolean {
-  if (!p) return false;
-  if (p.towns && !(d.town !== null && p.towns.includes(d.town))) return false;
-  if (p.stations && !(d.station !== null && p.stations.includes(d.station))) return false;
-  return true;
 }

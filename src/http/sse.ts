@@ -8,6 +8,9 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+  // Now, not with the first event: a stream with nothing to say yet (no open orders in the caller's stations) would
+  // otherwise leave the client connecting until the first keep-alive, 15 s later.
+  res.flushHeaders();
   const ping = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
   const cleanups: (() => void)[] = [() => clearInterval(ping)];
   req.raw.on("close", () => {

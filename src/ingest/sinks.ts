@@ -1,4 +1,4 @@
-import type { StoredReading, TelemetryStore } from "../storage/telemetry-store.js";
+import { type StoredReading, type TelemetryStore, timeSpans } from "../storage/telemetry-store.js";
 import type { RejectRecord, RejectStore } from "./rejects.js";
 import type { Sink } from "./store-writer.js";
 
@@ -16,14 +16,9 @@ export function telemetrySink(store: TelemetryStore, logLines?: (from: number, t
       const last = records.at(-1);
       const lines = first && last && store.writeLines ? logLines?.(first.seq, last.seq) : null;
       if (lines && first && last && store.writeLines) {
-        let minTs = Number.POSITIVE_INFINITY;
-        let maxTs = 0;
-        for (const r of records) {
-          if (r.kind !== "reading") continue;
-          if (r.reading.ts < minTs) minTs = r.reading.ts;
-          if (r.reading.ts > maxTs) maxTs = r.reading.ts;
-        }
-        return store.writeLines(lines, { fromSeq: first.seq, toSeq: last.seq, minTs, maxTs }, checkpoint);
+        const ts: number[] = [];
+        for (const r of records) if (r.kind === "reading") ts.push(r.reading.ts);
+        return store.writeLines(lines, { fromSeq: first.seq, toSeq: last.seq, spans: timeSpans(ts) }, checkpoint);
       }
       return store.write(
         records.flatMap((r): StoredReading[] => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : [])),

@@ -20,7 +20,7 @@ export class DomainError extends Error {
 }
 
 /** Things a request can name that may not exist (or not be the caller's to see). */
-export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "route"] as const;
+export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "route", "silence"] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
   device: "设备",
@@ -32,6 +32,7 @@ const THING_ZH: Record<Thing, string> = {
   channel: "通知渠道",
   key: "密钥",
   route: "接口",
+  silence: "静默",
 };
 
 /** The problems every part shares: something missing, something already there, a request with problems. */
@@ -51,6 +52,11 @@ export type ErrorWords = {
   range_order: { from: number | string; to: number | string };
   unauthorized: Record<string, never>;
   forbidden: { roles?: readonly string[]; station?: string };
+  /**
+   * Outside the caller's towns or stations (src/access/scope.ts): the place asked for (`town`, `station`), or
+   * `everywhere` for something that applies to every town and station, which only a caller without limits may change.
+   */
+  out_of_scope: { town?: string; station?: string; everywhere?: true };
 };
 const when = (t: number | string, f: Format) => (typeof t === "number" ? f.time(t) : t);
 const ROLE_ZH: Record<string, string> = { admin: "管理员", operator: "站点操作员", technician: "技术员", finance: "财政局" };
@@ -89,6 +95,16 @@ export const ERROR_WORDS: Vocabulary<ErrorWords> = {
       p.station !== undefined
         ? `This key may not use station ${p.station}`
         : `This key's role may not use this resource${p.roles ? ` (needs one of: ${f.list(p.roles)})` : ""}`,
+  },
+  out_of_scope: {
+    zh: (p) =>
+      p.everywhere
+        ? "此项作用于所有镇街和配肥站，只有不限范围的账号或密钥可以修改"
+        : `不在本账号或密钥的范围内：${[p.town !== undefined ? `镇街 ${p.town}` : "", p.station !== undefined ? `配肥站 ${p.station}` : ""].filter(Boolean).join("，") || "该对象"}`,
+    en: (p) =>
+      p.everywhere
+        ? "This applies to every town and station: only an account or key without limits may change it"
+        : `Outside this account's or key's scope: ${[p.town !== undefined ? `town ${p.town}` : "", p.station !== undefined ? `station ${p.station}` : ""].filter(Boolean).join(", ") || "this object"}`,
   },
 };
 export const errorMessage = messageMaker<ErrorWords>();

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import type { AggQuery, AggRow, RawQuery, RawRow, TelemetryStore } from "./telemetry-store.js";
+import { type AggQuery, type AggRow, type RawQuery, type RawRow, type TelemetryStore, type TimeSpan, timeSpans } from "./telemetry-store.js";
 
 export const TELEMETRY_MIGRATIONS: Migration[] = [
   {
@@ -52,12 +52,13 @@ const WAL_READING = JSON.stringify({
   },
 });
 
+/** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
 
 /**
  * Embedded telemetry store on DuckDB (`telemetry.duckdb`). Columnar, so aggregation over a
  * time range is a scan of two columns; no index is kept, because duplicate detection only
- * looks at the rows in the batch's own time range and DuckDB's zone maps skip the rest.
+ * looks at the rows in the batch's own time spans (`timeSpans`) and DuckDB's zone maps skip the rest.
  */
 export async function createDuckDbTelemetryStore(dataDir: string): Promise<TelemetryStore> {
   const db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "telemetry.duckdb"), TELEMETRY_MIGRATIONS);
@@ -76,10 +77,8 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
 
   /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
-  /** The batch's time range, which bounds the search for readings already stored. */
-  type TsRange = { minTs: number; maxTs: number };
-  /** One transaction: `stage` fills stage_messages (null: an empty batch), then the rest in one round trip. */
-  const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<TsRange>) | null) => {
+  /** One transaction: `stage` fills stage_messages (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
+  const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<TimeSpan[]>) | null) => {
     const dirty = stageDirty;
     stageDirty = true;
     await db.tx(async (t) => {
@@ -89,20 +88,24 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       }
       // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
       if (dirty) await t.run("DELETE FROM stage_messages");
-      const range = await stage(t);
+      const spans = await stage(t);
       // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
       // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
       // The values inlined are numbers this function computed, never text from a device.
-      const from = `'${new Date(range.minTs).toISOString()}'::TIMESTAMP_MS`;
-      const to = `'${new Date(range.maxTs).toISOString()}'::TIMESTAMP_MS`;
-      await t.run(
-        // First copy of each (measurement, device, ts), and only if not stored already.
-        `INSERT INTO messages
+      const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
+      // First copy of each (measurement, device, ts), and only if not stored already: one statement per span, so the
+      // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
+      const inserts = spans.map(
+        ([from, to]) => `INSERT INTO messages
          SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
-           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages) s
+           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages
+           WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
          WHERE rn = 1 AND NOT EXISTS (
-           SELECT 1 FROM messages m WHERE m.ts BETWEEN ${from} AND ${to}
-             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);
+           SELECT 1 FROM messages m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
+             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);`,
+      );
+      await t.run(
+        `${inserts.join("\n")}
          DELETE FROM stage_messages;
          INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
       );
@@ -119,10 +122,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
           : async (t) => {
               // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
               const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
-              const range: TsRange = { minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
               for (const r of batch) {
-                range.minTs = Math.min(range.minTs, r.ts);
-                range.maxTs = Math.max(range.maxTs, r.ts);
                 const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
                 msgs.appendVarchar(r.measurement);
                 msgs.appendVarchar(r.deviceId);
@@ -136,7 +136,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
                 msgs.endRow();
               }
               msgs.closeSync();
-              return range;
+              return timeSpans(batch.map((r) => r.ts));
             },
       );
     },
@@ -152,7 +152,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
            WHERE r.kind = 'reading' AND r.seq BETWEEN ${Math.trunc(range.fromSeq)} AND ${Math.trunc(range.toSeq)}`,
           [blobValue(lines)],
         );
-        return range;
+        return range.spans;
       });
     },
     async checkpoint() {
@@ -192,7 +192,7 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       if (q.fields?.length) params.push(...q.fields);
       // The device's messages in the range first, then their numeric fields.
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
+        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts${q.every === "day" ? ", INTERVAL '-8 hours'" : ""}) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
                 arg_max(value, ts) AS last, count(*) AS n
          FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
                FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,

@@ -190,7 +190,8 @@ export async function createInfluxTelemetryStore(
       const all = await numericFields(aq.measurement);
       const fields = aq.fields?.length ? all.filter((f) => aq.fields?.includes(f)) : all;
       const out: AggRow[] = [];
-      const every = { minute: "1m", hour: "1h", day: "1d" }[aq.every];
+      // a day is a China day: InfluxQL's offset moves the buckets' start from UTC midnight to China midnight
+      const every = { minute: "1m", hour: "1h", day: "1d, -8h" }[aq.every];
       for (const f of fields) {
         const rows = await influx.query<{ time: { getTime(): number }; min: number; avg: number; max: number; last: number; count: number }>(
           `SELECT min(${q(f)}) AS "min", mean(${q(f)}) AS "avg", max(${q(f)}) AS "max", last(${q(f)}) AS "last", count(${q(f)}) AS "count" FROM ${q(aq.measurement)}

@@ -35,9 +35,9 @@ export interface TelemetryStore {
   /**
    * Optional, the same as `write` from the write-ahead log's own bytes: the readings with seq in `range` among `lines`
    * (UTF-8 JSON lines as the log wrote them; other records, and seqs outside the range, are ignored), whose timestamps lie
-   * within minTs..maxTs. Spares serialising every reading a second time on the service's one thread.
+   * within `spans` (`timeSpans` of them). Spares serialising every reading a second time on the service's one thread.
    */
-  writeLines?(lines: Uint8Array, range: { fromSeq: number; toSeq: number; minTs: number; maxTs: number }, checkpoint: number): Promise<void>;
+  writeLines?(lines: Uint8Array, range: { fromSeq: number; toSeq: number; spans: TimeSpan[] }, checkpoint: number): Promise<void>;
   /** The highest seq known to be stored. */
   checkpoint(): Promise<number>;
   raw(q: RawQuery): Promise<RawRow[]>;
@@ -53,3 +53,33 @@ export interface TelemetryStore {
 }
 
 export const EVERY_MS: Record<Every, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** A closed range of timestamps (epoch ms). */
+export type TimeSpan = readonly [from: number, to: number];
+/** Readings further apart than this start a new span. */
+const SPAN_GAP_MS = 3_600_000;
+/** At most this many spans a batch (the closest are merged past it). */
+const MAX_SPANS = 16;
+
+/**
+ * The time spans a batch's readings fall in, for a store that looks for readings it holds already: a live batch is one
+ * span of seconds; the same batch with one reading buffered 13 days ago is two spans, not 13 days of rows to read
+ * (issue 19). Readings within an hour of each other share a span; more than 16 spans merge where they are closest.
+ */
+export function timeSpans(ts: Iterable<number>): TimeSpan[] {
+  const sorted = Float64Array.from(ts).sort();
+  const spans: [number, number][] = [];
+  for (const t of sorted) {
+    const last = spans.at(-1);
+    if (last && t - last[1] <= SPAN_GAP_MS) last[1] = t;
+    else spans.push([t, t]);
+  }
+  while (spans.length > MAX_SPANS) {
+    let at = 0;
+    for (let i = 1; i < spans.length - 1; i++)
+      if ((spans[i + 1]?.[0] ?? 0) - (spans[i]?.[1] ?? 0) < (spans[at + 1]?.[0] ?? 0) - (spans[at]?.[1] ?? 0)) at = i;
+    const [a, b] = [spans[at], spans[at + 1]];
+    if (a && b) spans.splice(at, 2, [a[0], b[1]]);
+  }
+  return spans;
+}

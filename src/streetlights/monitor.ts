@@ -151,6 +151,32 @@ export function createStreetlightMonitor(deps: {
     m.set(id, Math.max(seq, m.get(id) ?? 0));
   };
 
+  const villageOf = (id: string) => {
+    const d = registry.get(id);
+    return d ? `${d.town}/${d.village}` : null;
+  };
+  /** Lights in chunks of about `size`, a village never split between two (its charge faults are judged together). */
+  const byVillages = (lights: DeviceRecord[], size: number): DeviceRecord[][] => {
+    const villages = new Map<string, DeviceRecord[]>();
+    for (const d of lights) {
+      const k = villageOf(d.id) ?? "";
+      const list = villages.get(k);
+      if (list) list.push(d);
+      else villages.set(k, [d]);
+    }
+    const chunks: DeviceRecord[][] = [];
+    let current: DeviceRecord[] = [];
+    for (const list of villages.values()) {
+      if (current.length > 0 && current.length + list.length > size) {
+        chunks.push(current);
+        current = [];
+      }
+      current.push(...list);
+    }
+    if (current.length > 0) chunks.push(current);
+    return chunks;
+  };
+
   let nightlyRun: Promise<number> | null = null;
   /** Set on stop: a long pass (a large registry) ends after its current chunk instead of holding up the shutdown. */
   let halted = false;
@@ -175,12 +201,11 @@ export function createStreetlightMonitor(deps: {
         const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
         return n.end + BAND_MS + 5 * 60_000 <= now;
       });
-      for (let i = 0; i < due.length; i += 500) {
+      for (const chunk of byVillages(due, 500)) {
         if (halted) {
           for (const id of redo) markStale(date, id, marks.get(id) ?? 0); // recomputed by the next run
           return written;
         }
-        const chunk = due.slice(i, i + 500);
         const any = chunk[0] as DeviceRecord;
         const ref = nightOf(date, any.lat as number, any.lon as number, DEFAULT_PROFILE);
         const rows = await telemetry.rawMany({
@@ -205,10 +230,23 @@ export function createStreetlightMonitor(deps: {
               readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
             }),
           );
-        flagChargeFaults(records, (id) => {
-          const d = registry.get(id);
-          return d ? `${d.town}/${d.village}` : null;
+        // The village's other lights count too: their records of this night already stored (a light computed again
+        // alone, after a late reading, gets the answer the first pass gave it beside them).
+        const mine = new Set(chunk.map((d) => d.id));
+        const others = [...new Set(chunk.map((d) => villageOf(d.id)))].flatMap((v) => {
+          const one = chunk.find((d) => villageOf(d.id) === v);
+          return one ? registry.village("streetlight", one.town, one.village).filter((d) => !mine.has(d.id)) : [];
         });
+        flagChargeFaults(
+          records,
+          villageOf,
+          others.length > 0
+            ? await nights.on(
+                date,
+                others.map((d) => d.id),
+              )
+            : [],
+        );
         await nights.write(records);
         written += records.length;
         await writeDashboardPoints(

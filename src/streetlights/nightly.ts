@@ -29,7 +29,7 @@ export type NightRecord = {
   gps: { lat: number; lon: number; accM: number | null } | null;
 };
 
-/** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"). */
+/** A night counts as lit when lit for at least 80 % of its expected window (DOMAIN.md §2 "Operation"), judged over the minutes with data. */
 export const LIT_SHARE = 0.8;
 /** Less than half the night covered by data: no data is not darkness. */
 export const MIN_COVERAGE = 0.5;
@@ -76,11 +76,13 @@ export function computeNight(input: {
   const pvWhDayBefore = dayBefore.length > 0 ? Math.max(...dayBefore.map((r) => r.energyToday.pvWh)) : null;
   const unlit = coveredMs - litMs;
   let classification: NightClass;
+  // Judged over the minutes with data (no data is not darkness); how much of the window they cover is its own figure
+  // (coveredMin), and under half of it the night is offline.
   if (coveredMs < MIN_COVERAGE * expectedMs) classification = "offline";
   else if (switchOns > RULES.maxSwitchOns) classification = "cycling";
-  else if (litMs >= LIT_SHARE * expectedMs) classification = "lit";
+  else if (litMs >= LIT_SHARE * coveredMs) classification = "lit";
   else if (energyLimitedMs > 0.5 * unlit) classification = "energy_limited";
-  else if (litMs < RULES.darkBelow * expectedMs) classification = "dark";
+  else if (litMs < RULES.darkBelow * coveredMs) classification = "dark";
   else classification = "partial";
   const min = (ms: number) => Math.round(ms / 60_000);
   return {
@@ -111,19 +113,33 @@ function lastFix(rs: Reading[]): NightRecord["gps"] {
 
 /**
  * Flags a night's record `charge_fault` when the day before gave (almost) no PV while most of the
- * village's other lights charged: a stolen, disconnected or shaded panel, not a cloudy day.
+ * village's other lights charged: a stolen, disconnected or shaded panel, not a cloudy day. `context`: the same
+ * night's records of the village's other lights, already stored, which count for the village but are not flagged
+ * here (so a night computed again alone gets the answer the first pass gave).
  */
-export function flagChargeFaults(records: NightRecord[], villageOf: (id: string) => string | null): void {
-  const byVillage = new Map<string, NightRecord[]>();
-  for (const r of records) {
+export function flagChargeFaults(records: NightRecord[], villageOf: (id: string) => string | null, context: readonly NightRecord[] = []): void {
+  const byVillage = new Map<string, { mine: NightRecord[]; all: NightRecord[] }>();
+  const group = (r: NightRecord) => {
     const v = villageOf(r.deviceId) ?? "";
-    byVillage.set(v, [...(byVillage.get(v) ?? []), r]);
+    let g = byVillage.get(v);
+    if (!g) {
+      g = { mine: [], all: [] };
+      byVillage.set(v, g);
+    }
+    return g;
+  };
+  const own = new Set(records.map((r) => r.deviceId));
+  for (const r of records) {
+    const g = group(r);
+    g.mine.push(r);
+    g.all.push(r);
   }
-  for (const group of byVillage.values()) {
-    const known = group.filter((r) => r.pvWhDayBefore !== null);
+  for (const r of context) if (!own.has(r.deviceId) && byVillage.has(villageOf(r.deviceId) ?? "")) group(r).all.push(r);
+  for (const { mine, all } of byVillage.values()) {
+    const known = all.filter((r) => r.pvWhDayBefore !== null);
     if (known.length < 3) continue;
     const charging = known.filter((r) => (r.pvWhDayBefore ?? 0) > 50).length;
     if (charging / known.length < 0.5) continue; // a dull day for the whole village
-    for (const r of known) if ((r.pvWhDayBefore ?? 0) <= 5) r.flags.push("charge_fault");
+    for (const r of mine) if (r.pvWhDayBefore !== null && r.pvWhDayBefore <= 5 && !r.flags.includes("charge_fault")) r.flags.push("charge_fault");
   }
 }

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
+import { type Access, sees } from "../access/scope.js";
 import { DateOnly, errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
-import { ALL_ROLES, type Api, inScope } from "../http/server.js";
+import { ALL_ROLES, type Api } from "../http/server.js";
 import { addDays } from "../platform/clock.js";
 import { errorMessage, invalid, notFound } from "../platform/errors.js";
 import { type Catalogue, detailFields } from "../platform/i18n.js";
@@ -149,19 +150,24 @@ const Night = withExample(
 
 export function streetlightRoutes(
   app: Api,
-  deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number; messages: Catalogue },
+  deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number; messages: Catalogue; access: Access },
 ) {
   const { registry, monitor, nights, messages } = deps;
-  const light = (p: Parameters<typeof inScope>[0], id: string) => {
+  deps.access.define("streetlight", (id) => {
+    const d = registry.get(String(id));
+    return d?.family === "streetlight" ? d : null;
+  });
+  /** A light the access owner has let the caller reach (`touches: { kind: "streetlight" }`). */
+  const light = (_p: unknown, id: string) => {
     const d = registry.get(id);
-    if (d?.family !== "streetlight" || !inScope(p, d)) throw notFound("streetlight", id);
+    if (d?.family !== "streetlight") throw notFound("streetlight", id);
     return d;
   };
 
   app.get(
     "/api/v1/streetlights/summary",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "list" },
       schema: {
         tags: ["streetlights"],
         operationId: "getStreetlightSummary",
@@ -181,7 +187,7 @@ export function streetlightRoutes(
       },
     },
     async (req) => {
-      const s = await monitor.summary(req.query, (d) => inScope(req.principal, d));
+      const s = await monitor.summary(req.query, (d) => sees(req.principal, d));
       const render = messages.in(req.lang);
       return { ...s, lights: s.lights.map((l) => ({ ...l, ...detailFields(render, l.detail) })) };
     },
@@ -190,7 +196,7 @@ export function streetlightRoutes(
   app.get(
     "/api/v1/streetlights/map",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "list" },
       schema: {
         tags: ["streetlights"],
         operationId: "getStreetlightMap",
@@ -203,7 +209,7 @@ export function streetlightRoutes(
     async (req) => ({
       lights: registry
         .list({ family: "streetlight", town: req.query.town })
-        .filter((d) => inScope(req.principal, d) && d.lat !== null && d.lon !== null)
+        .filter((d) => sees(req.principal, d) && d.lat !== null && d.lon !== null)
         .map((d): z.output<typeof MapLight> => [d.id, d.lat as number, d.lon as number, monitor.conditionOf(d).condition, d.town]),
     }),
   );
@@ -211,7 +217,7 @@ export function streetlightRoutes(
   app.get(
     "/api/v1/streetlights/:id",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "streetlight", from: "params" } },
       schema: {
         tags: ["streetlights"],
         operationId: "getStreetlight",
@@ -258,7 +264,7 @@ export function streetlightRoutes(
   app.get(
     "/api/v1/streetlights/:id/nights",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: { kind: "streetlight", from: "params" } },
       schema: {
         tags: ["streetlights"],
         operationId: "listStreetlightNights",

@@ -1,5 +1,5 @@
 import type { Db, Migration } from "../storage/duckdb.js";
-import type { NightRecord } from "./nightly.js";
+import { LIT_SHARE, type NightRecord } from "./nightly.js";
 
 export type LightWindow = { deviceId: string; litNights: number; pvDays: number; lastTs: number | null; lat: number | null; lon: number | null };
 
@@ -34,6 +34,19 @@ export function nightStore(db: Db) {
         }
       });
     },
+    /** The records of these lights on one night (those recorded). */
+    async on(date: string, deviceIds: readonly string[]): Promise<NightRecord[]> {
+      const out: NightRecord[] = [];
+      for (let i = 0; i < deviceIds.length; i += 500) {
+        const ids = deviceIds.slice(i, i + 500);
+        const rows = await db.all<{ body: string }>(`SELECT body FROM nights WHERE date = ? AND device_id IN (${ids.map(() => "?").join(", ")})`, [
+          date,
+          ...ids,
+        ]);
+        for (const r of rows) out.push(JSON.parse(r.body) as NightRecord);
+      }
+      return out;
+    },
     async recordedOn(date: string): Promise<Set<string>> {
       const rows = await db.all<{ device_id: string }>("SELECT device_id FROM nights WHERE date = ?", [date]);
       return new Set(rows.map((r) => r.device_id));
@@ -50,7 +63,7 @@ export function nightStore(db: Db) {
       const rows = await db.all<{ d: string | null }>("SELECT max(date) AS d FROM nights");
       return rows[0]?.d ?? null;
     },
-    /** Per light over a window of nights: nights lit, days with PV above `pvWh`, the last reading and the last fix (what verification reads). */
+    /** Per light over a window of nights: nights lit (lit for 80 % of the window, cycling or not), days with PV above `pvWh`, the last reading and the last fix (what verification reads). */
     async summary(from: string, to: string, pvWh: number): Promise<LightWindow[]> {
       const rows = await db.all<{
         device_id: string;
@@ -60,7 +73,10 @@ export function nightStore(db: Db) {
         lat: number | null;
         lon: number | null;
       }>(
-        `SELECT device_id, count(*) FILTER (WHERE classification = 'lit') AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
+        // A night counts as lit when lit for 80 % of its window (DOMAIN.md), also when the lamp switched on and off
+        // more than it should (cycling: a maintenance finding, not a failed installation).
+        `SELECT device_id, count(*) FILTER (WHERE classification = 'lit'
+                  OR (classification = 'cycling' AND (body->>'$.litMin')::DOUBLE >= ${LIT_SHARE} * (body->>'$.coveredMin')::DOUBLE)) AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
                 arg_max(lat, last_ts) FILTER (WHERE lat IS NOT NULL) AS lat, arg_max(lon, last_ts) FILTER (WHERE lon IS NOT NULL) AS lon
          FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
         [pvWh, from, to],

@@ -92,7 +92,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/metrics",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["system"],
         operationId: "getMetrics",
@@ -122,7 +122,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/api/v1/me",
     {
-      config: { roles: ALL_ROLES },
+      config: { roles: ALL_ROLES, touches: "caller" },
       schema: {
         tags: ["keys"],
         operationId: "getMe",
@@ -147,7 +147,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.post(
     "/api/v1/keys",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "createKey",
@@ -163,7 +163,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.get(
     "/api/v1/keys",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "listKeys",
@@ -179,7 +179,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
   app.delete(
     "/api/v1/keys/:id",
     {
-      config: { roles: ["admin"] },
+      config: { roles: ["admin"], touches: "everything" },
       schema: {
         tags: ["keys"],
         operationId: "revokeKey",

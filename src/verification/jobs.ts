@@ -66,6 +66,7 @@ export async function report(
     summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
     write: notInWorker("nights.write"),
     recordedOn: notInWorker("nights.recordedOn"),
+    on: notInWorker("nights.on"),
     of: notInWorker("nights.of"),
     latestDate: () => ask("latestDate"),
     classesOn: notInWorker("nights.classesOn"),

@@ -40,7 +40,7 @@ export type VerificationWords = {
   report_title: { from: string; to: string; nights: number; town: string | null; project: string | null };
   report_scope: { scope: "all" | "town" | "project" };
   report_district: Record<string, never>;
-  report_visit_why: { why: "failed" | "sample" };
+  report_visit_why: { why: "failed" | "silent" | "sample" };
   report_digest: { digest: string };
   claims_body: Record<string, never>;
   claims_unreadable: { kind: "csv" | "xlsx" };
@@ -165,8 +165,8 @@ export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
   },
   report_district: { zh: () => "全区", en: () => "district" },
   report_visit_why: {
-    zh: (p) => (p.why === "failed" ? "未通过" : "随机抽查"),
-    en: (p) => (p.why === "failed" ? "failed" : "random sample"),
+    zh: (p) => ({ failed: "未通过", silent: "待走访（长时间无数据）", sample: "随机抽查" })[p.why],
+    en: (p) => ({ failed: "failed", silent: "to visit (silent)", sample: "random sample" })[p.why],
   },
   report_digest: { zh: (p) => `报告摘要 SHA-256：${p.digest}`, en: (p) => `Report digest SHA-256: ${p.digest}` },
   claims_body: { zh: () => "请上传 CSV 或 XLSX 格式的申报清单", en: () => "send the list as text/csv or as an XLSX file" },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type Access, refuseRows, type Scope, sees, townsReached } from "../access/scope.js";
 import { csvFile, DateOnly, errors, IsoTime, MessageCode, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
@@ -20,7 +21,16 @@ const Params = z.object({
   nights: z.coerce.number().int().min(1).max(366).default(30),
 });
 
-const ReportParams = z.object({ town: z.string().optional(), project: z.string().optional(), until: DateOnly, nights: z.number().int() });
+const ReportParams = z.object({
+  town: z.string().optional(),
+  towns: z
+    .array(z.string())
+    .optional()
+    .describe("The caller's towns, when its account or key is limited to some: the report holds only their lights"),
+  project: z.string().optional(),
+  until: DateOnly,
+  nights: z.number().int(),
+});
 const Summary = {
   claimed: z.number().int(),
   reporting: z.number().int(),
@@ -120,20 +130,30 @@ const lightView =
  * The report and the claims file's parse run in worker threads (`jobs`, ./jobs.ts); the import's upsert and the list of
  * reports stay here.
  */
-export function verificationRoutes(app: Api, deps: { verification: Verification; jobs: VerificationJobs; clock: () => number; messages: Catalogue }) {
+export function verificationRoutes(
+  app: Api,
+  deps: { verification: Verification; jobs: VerificationJobs; clock: () => number; messages: Catalogue; access: Access },
+) {
   const { verification, jobs, messages } = deps;
   app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
-  const params = (q: z.infer<typeof Params>) => ({
+  /** A report's parameters; a caller limited to towns gets only its towns (a town asked for was checked by the access owner). */
+  const params = (q: z.infer<typeof Params>, caller: Scope | null) => ({
     town: q.town,
+    ...(q.town === undefined && caller && townsReached(caller) ? { towns: townsReached(caller) } : {}),
     project: q.project,
     nights: q.nights,
     until: q.until ?? chinaDate(deps.clock()),
   });
+  /** Where a recorded report is: its town or towns; a district-wide one is seen only by callers without town limits. */
+  const reportSeen = (caller: Scope | null, p: Record<string, unknown>) => {
+    const towns = typeof p.town === "string" ? [p.town] : Array.isArray(p.towns) ? (p.towns as string[]) : [null];
+    return towns.every((town) => sees(caller, { town, station: null }));
+  };
 
   app.post(
     "/api/v1/projects/import",
     {
-      config: { roles: FINANCE },
+      config: { roles: FINANCE, touches: "rows" },
       schema: {
         tags: ["verification"],
         operationId: "importProjects",
@@ -166,6 +186,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid(verificationMessage("claims_body", {}));
       const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
+      refuseRows(req.principal, parsed.projects, (p) => ({ town: p.town, station: null }));
       return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
     },
   );
@@ -173,7 +194,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
   app.get(
     "/api/v1/verification",
     {
-      config: { roles: FINANCE },
+      config: { roles: FINANCE, touches: { kind: "place", from: "query" } },
       schema: {
         tags: ["verification"],
         operationId: "getVerification",
@@ -185,7 +206,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await jobs.report(params(req.query), "json", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query, req.principal), "json", req.principal?.name ?? null);
       return {
         reportId: r.reportId,
         digest: r.digest,
@@ -202,7 +223,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
   app.get(
     "/api/v1/verification/visits",
     {
-      config: { roles: FINANCE },
+      config: { roles: FINANCE, touches: { kind: "place", from: "query" } },
       schema: {
         tags: ["verification"],
         operationId: "getVerificationVisits",
@@ -216,7 +237,11 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
               reportId: z.string(),
               digest: z.string(),
               params: ReportParams,
-              visits: z.array(LightResultSchema.extend({ why: z.enum(["failed", "sample"]) })),
+              visits: z.array(
+                LightResultSchema.extend({
+                  why: z.enum(["failed", "silent", "sample"]).describe("failed; silent over 72 h (to visit: not a failure); or the random sample"),
+                }),
+              ),
             }),
             { ...EXAMPLE_HEAD, visits: [{ ...EXAMPLE_LIGHT, why: "failed" }] },
             { description: "The lights to visit, and why" },
@@ -225,7 +250,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => {
-      const r = await jobs.report(params(req.query), "visits", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query, req.principal), "visits", req.principal?.name ?? null);
       return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits.map(lightView(messages.in(req.lang))) };
     },
   );
@@ -234,7 +259,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
     app.get(
       `/api/v1/verification/report.${format}`,
       {
-        config: { roles: FINANCE },
+        config: { roles: FINANCE, touches: { kind: "place", from: "query" } },
         schema: {
           tags: ["verification"],
           operationId: format === "xlsx" ? "getVerificationReportXlsx" : "getVerificationReportCsv",
@@ -255,7 +280,7 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
         },
       },
       async (req, reply) => {
-        const r = await jobs.file(params(req.query), format, req.lang, req.principal?.name ?? null);
+        const r = await jobs.file(params(req.query, req.principal), format, req.lang, req.principal?.name ?? null);
         const name = `verification-${r.params.town ?? "district"}-${r.params.until}.${format}`;
         reply
           .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
@@ -270,12 +295,13 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
   app.get(
     "/api/v1/verification/reports",
     {
-      config: { roles: FINANCE },
+      config: { roles: FINANCE, touches: "list" },
       schema: {
         tags: ["verification"],
         operationId: "listVerificationReports",
         summary: "Reports generated, with their parameters and content digests",
-        description: "Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest.",
+        description:
+          "Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.",
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
         response: {
           200: withExample(
@@ -309,7 +335,10 @@ export function verificationRoutes(app: Api, deps: { verification: Verification;
       },
     },
     async (req) => ({
-      reports: (await verification.reports(req.query.limit)).map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString() })),
+      reports: (await verification.reports(500))
+        .filter((r) => reportSeen(req.principal, r.params))
+        .slice(0, req.query.limit)
+        .map((r) => ({ ...r, createdAt: new Date(r.createdAt).toISOString() })),
     }),
   );
 }

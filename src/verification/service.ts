@@ -9,9 +9,10 @@ import type { NightStore } from "../streetlights/index.js";
 import type { Project } from "./claims.js";
 import { type ReportColumn, verificationMessage } from "./messages.js";
 import type { VerificationStore } from "./store.js";
-import { fieldVisits, type LightResult, REASONS, summarise, type Verdict, type VerifySettings, verify } from "./verdict.js";
+import { fieldVisits, type LightResult, REASONS, summarise, type Verdict, type VerifySettings, type VisitWhy, verify } from "./verdict.js";
 
-export type ReportParams = { town?: string | undefined; project?: string | undefined; until: string; nights: number };
+/** `towns`: the caller's towns when it is limited to some (src/access/scope.ts): the report holds only their lights. */
+export type ReportParams = { town?: string | undefined; towns?: string[] | undefined; project?: string | undefined; until: string; nights: number };
 
 /** The `nights` nights before `until` (YYYY-MM-DD): the night that began on each of those dates. */
 export function windowDates(until: string, nights: number): string[] {
@@ -50,7 +51,12 @@ export function createVerification(deps: {
       settings,
     });
     const pById = new Map(projects.map((p) => [p.id, p]));
-    const lights = all.filter((r) => (!params.town || r.town === params.town) && (!params.project || r.projectId === params.project));
+    const lights = all.filter(
+      (r) =>
+        (!params.town || r.town === params.town) &&
+        (!params.towns || params.towns.includes(r.town)) &&
+        (!params.project || r.projectId === params.project),
+    );
     const scopeProjects = projects.filter((p) => lights.some((l) => l.projectId === p.id));
     const byTown = group(lights, (l) => l.town).map(([town, ls]) => ({ town, ...summarise(ls, projects) }));
     const byProject = group(lights, (l) => l.projectId).map(([projectId, ls]) => {
@@ -100,7 +106,7 @@ export function createVerification(deps: {
       const d = digest(r);
       const reportId = randomUUID();
       await store.logReport({ id: reportId, kind, params: params as unknown as Record<string, unknown>, digest: d, keyName, createdAt: Date.now() });
-      if (kind === "json" && !params.town && !params.project) {
+      if (kind === "json" && !params.town && !params.towns && !params.project) {
         const now = Date.now();
         const point = (town: string, project: string, x: ReturnType<typeof summarise>): DashboardPoint => ({
           measurement: "verification_summary",
@@ -152,7 +158,7 @@ export async function toXlsx(
     byTown: ({ town: string } & ReturnType<typeof summarise>)[];
     byProject: ({ projectId: string; town: string; village: string } & ReturnType<typeof summarise>)[];
     lights: LightResult[];
-    visits: (LightResult & { why: "failed" | "sample" })[];
+    visits: (LightResult & { why: VisitWhy })[];
     digest: string;
   },
   render: Render,

@@ -122,11 +122,13 @@ function nearPoles(claims: Claim[], m: number): Map<string, { deviceId: string; 
   return out;
 }
 
-/** Field visits: every failure, plus a reproducible sample of at least `pct` % of each town's verified lights. */
-export function fieldVisits(results: LightResult[], pct: number, seed: string): (LightResult & { why: "failed" | "sample" })[] {
-  const visits: (LightResult & { why: "failed" | "sample" })[] = results
+/** Why a light is on the visit list: it failed, it fell silent (to see what happened: not a failure), or the sample. */
+export type VisitWhy = "failed" | "silent" | "sample";
+/** Field visits: every failure and silent light, plus a reproducible sample of at least `pct` % of each town's verified lights. */
+export function fieldVisits(results: LightResult[], pct: number, seed: string): (LightResult & { why: VisitWhy })[] {
+  const visits: (LightResult & { why: VisitWhy })[] = results
     .filter((r) => r.verdict !== "verified")
-    .map((r) => ({ ...r, why: "failed" as const }));
+    .map((r) => ({ ...r, why: r.verdict === "silent" ? ("silent" as const) : ("failed" as const) }));
   const verifiedByTown = groupBy(
     results.filter((r) => r.verdict === "verified"),
     (r) => r.town,

@@ -197,7 +197,7 @@ export interface paths {
     };
     /**
      * Formulas, every version
-     * @description Every saved version of every formula, for all stations.
+     * @description Every saved version of the formulas for all stations and for the stations the caller may see.
      */
     get: operations["listFormulas"];
     put?: never;
@@ -733,13 +733,13 @@ export interface paths {
     };
     /**
      * Silences in force
-     * @description Silences whose end has not passed.
+     * @description Silences whose end has not passed, of the caller's towns and stations and those that apply everywhere.
      */
     get: operations["listSilences"];
     put?: never;
     /**
      * Silence or a maintenance window: by town, device or type, until a time, with a reason
-     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends.
+     * @description Alerts that match still open and are listed, but are not sent to channels until the silence ends. A caller limited to towns or stations may silence only its own towns' or stations' devices; a silence with neither town nor device applies everywhere and needs a caller without limits (403 otherwise).
      */
     post: operations["addSilence"];
     delete?: never;
@@ -760,7 +760,7 @@ export interface paths {
     post?: never;
     /**
      * End a silence
-     * @description Alerts it held back are sent from now on. Ending an unknown silence changes nothing.
+     * @description Alerts it held back are sent from now on. 404 for an unknown silence or one outside the caller's towns or stations.
      */
     delete: operations["removeSilence"];
     options?: never;
@@ -877,7 +877,7 @@ export interface paths {
     };
     /**
      * Reports generated, with their parameters and content digests
-     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest.
+     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.
      */
     get: operations["listVerificationReports"];
     put?: never;
@@ -1449,7 +1449,7 @@ export interface components {
      *         "kcl",
      *         "filler"
      *       ],
-     *       "createdAt": 1764230400000
+     *       "createdAt": "2025-11-27T08:00:00.000Z"
      *     }
      */
     Formula: {
@@ -1465,8 +1465,8 @@ export interface components {
         [key: string]: number;
       };
       materials: string[];
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A raw material: N-P2O5-K2O and trace elements, % by mass
@@ -1576,8 +1576,8 @@ export interface components {
      *       "tolerances": {},
      *       "state": "running",
      *       "machineId": "QJ-BM-01",
-     *       "createdAt": 1764230400000,
-     *       "updatedAt": 1764237600000
+     *       "createdAt": "2025-11-27T08:00:00.000Z",
+     *       "updatedAt": "2025-11-27T10:00:00.000Z"
      *     }
      */
     Order: {
@@ -1602,10 +1602,10 @@ export interface components {
       /** @enum {string} */
       state: "planned" | "running" | "paused" | "finished";
       machineId: string | null;
-      /** @description epoch ms */
-      createdAt: number;
-      /** @description epoch ms */
-      updatedAt: number;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
     };
     /**
      * @description An order's progress and time to finish
@@ -1684,7 +1684,7 @@ export interface components {
      *           7
      *         ]
      *       },
-     *       "createdAt": 1740794400000
+     *       "createdAt": "2025-03-01T02:00:00.000Z"
      *     }
      */
     Station: {
@@ -1705,8 +1705,8 @@ export interface components {
          */
         days: number[];
       };
-      /** @description epoch ms */
-      createdAt: number;
+      /** Format: date-time */
+      createdAt: string;
     };
     /**
      * @description A light's registration, its condition now, and what it should be doing now (`band`: within 30 minutes of dusk or dawn, either is fine)
@@ -1936,6 +1936,8 @@ export interface components {
       digest: string;
       params: {
         town?: string;
+        /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+        towns?: string[];
         project?: string;
         until: string;
         nights: number;
@@ -2754,7 +2756,7 @@ export interface operations {
            *             "kcl",
            *             "filler"
            *           ],
-           *           "createdAt": 1764230400000
+           *           "createdAt": "2025-11-27T08:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -2952,7 +2954,7 @@ export interface operations {
            *               5
            *             ]
            *           },
-           *           "createdAt": 1740794400000
+           *           "createdAt": "2025-03-01T02:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3107,8 +3109,8 @@ export interface operations {
            *           "tolerances": {},
            *           "state": "running",
            *           "machineId": "QJ-BM-01",
-           *           "createdAt": 1764230400000,
-           *           "updatedAt": 1764237600000
+           *           "createdAt": "2025-11-27T08:00:00.000Z",
+           *           "updatedAt": "2025-11-27T10:00:00.000Z"
            *         }
            *       ]
            *     }
@@ -3268,8 +3270,8 @@ export interface operations {
            *       "tolerances": {},
            *       "state": "running",
            *       "machineId": "QJ-BM-01",
-           *       "createdAt": 1764230400000,
-           *       "updatedAt": 1764237600000,
+           *       "createdAt": "2025-11-27T08:00:00.000Z",
+           *       "updatedAt": "2025-11-27T10:00:00.000Z",
            *       "formula": {
            *         "id": "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
            *         "name": "水稻专用肥",
@@ -3289,7 +3291,7 @@ export interface operations {
            *           "kcl",
            *           "filler"
            *         ],
-           *         "createdAt": 1764230400000
+           *         "createdAt": "2025-11-27T08:00:00.000Z"
            *       },
            *       "producedT": 120,
            *       "progressPct": 40,
@@ -3324,10 +3326,10 @@ export interface operations {
             /** @enum {string} */
             state: "planned" | "running" | "paused" | "finished";
             machineId: string | null;
-            /** @description epoch ms */
-            createdAt: number;
-            /** @description epoch ms */
-            updatedAt: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
             formula: components["schemas"]["Formula"] | null;
             producedT: number;
             progressPct: number;
@@ -3424,8 +3426,8 @@ export interface operations {
            *         "tolerances": {},
            *         "state": "running",
            *         "machineId": "QJ-BM-01",
-           *         "createdAt": 1764230400000,
-           *         "updatedAt": 1764237600000
+           *         "createdAt": "2025-11-27T08:00:00.000Z",
+           *         "updatedAt": "2025-11-27T10:00:00.000Z"
            *       },
            *       "recipe": {
            *         "orderId": "ORD-3F9A1C2B",
@@ -4942,7 +4944,7 @@ export interface operations {
            *       "towns": [
            *         "来苏镇"
            *       ],
-           *       "createdAt": 1764230400000
+           *       "createdAt": "2025-11-27T08:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -4960,8 +4962,8 @@ export interface operations {
             stations?: string[];
             /** @enum {string} */
             lang?: "zh" | "en";
-            /** @description epoch ms */
-            createdAt: number;
+            /** Format: date-time */
+            createdAt: string;
           };
         };
       };
@@ -5237,7 +5239,7 @@ export interface operations {
            *       "town": "来苏镇",
            *       "reason": "线路检修",
            *       "by": "admin",
-           *       "until": 1764410400000
+           *       "until": "2025-11-29T10:00:00.000Z"
            *     }
            */
           "application/json": {
@@ -5247,8 +5249,8 @@ export interface operations {
             type?: string;
             reason: string;
             by: string;
-            /** @description epoch ms */
-            until: number;
+            /** Format: date-time */
+            until: string;
           };
         };
       };
@@ -5319,6 +5321,15 @@ export interface operations {
       };
       /** @description The key's role, or its towns or stations, do not allow this */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
         headers: {
           [name: string]: unknown;
         };
@@ -5516,6 +5527,8 @@ export interface operations {
             digest: string;
             params: {
               town?: string;
+              /** @description The caller's towns, when its account or key is limited to some: the report holds only their lights */
+              towns?: string[];
               project?: string;
               until: string;
               nights: number;
@@ -5544,8 +5557,11 @@ export interface operations {
               evidenceCode: string;
               /** @description The evidence in the reader's language */
               evidenceText: string;
-              /** @enum {string} */
-              why: "failed" | "sample";
+              /**
+               * @description failed; silent over 72 h (to visit: not a failure); or the random sample
+               * @enum {string}
+               */
+              why: "failed" | "silent" | "sample";
             }[];
           };
         };

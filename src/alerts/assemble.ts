@@ -1,0 +1,60 @@
+import type { Catalogue, Message } from "../platform/i18n.js";
+import type { Logger } from "../platform/log.js";
+import type { Registry } from "../registry/registry.js";
+import type { Db } from "../storage/duckdb.js";
+import type { NightStore } from "../streetlights/index.js";
+import { createDigest } from "./digest.js";
+import { createAlertEngine } from "./engine.js";
+import { createBlendingFeed, createLightFeed } from "./feeds.js";
+import { createNotifier, type NotifierOptions } from "./notifier.js";
+import { alertStore } from "./store.js";
+
+/**
+ * Alerting, assembled: conditions → alerts (one open per device and type, the open ones loaded from the store) →
+ * channels, and the morning digest. The composition root feeds it lights' conditions (`onLightCondition`) and
+ * stations' conditions (`blendingFeed`), and schedules `notifier.tick` and `digest.run`.
+ */
+export async function createAlerting(deps: {
+  db: Db;
+  registry: Registry;
+  nights: NightStore;
+  clock: () => number;
+  log: Logger;
+  messages: Catalogue;
+  options: Partial<NotifierOptions>;
+  publish: (topic: string, body: unknown) => Promise<void>;
+  deliveries: { sent: (type: string) => void; failed: (type: string) => void };
+  meta: { get: (key: string) => Promise<string | undefined>; set: (key: string, value: string) => Promise<void> };
+}) {
+  const { clock, log, registry } = deps;
+  const store = alertStore(deps.db);
+  const engine = createAlertEngine({
+    clock,
+    initial: await store.openAlerts(),
+    persist: (a) => store.putAlert(a),
+    onPersistError: (e) => log.warn({ err: e }, "could not record an alert"),
+    history: { get: (id) => store.getAlert(id), resolved: (q) => store.resolvedAlerts(q) },
+  });
+  const lightFeed = createLightFeed({ engine, registry });
+  const blendingFeed = createBlendingFeed({ engine, registry });
+  const notifier = createNotifier({
+    engine,
+    store,
+    clock,
+    log,
+    messages: deps.messages,
+    options: deps.options,
+    publish: deps.publish,
+    metrics: deps.deliveries,
+  });
+  await notifier.load();
+  const digest = createDigest({ registry, nights: deps.nights, engine, notifier, clock, meta: deps.meta });
+  return {
+    engine,
+    notifier,
+    digest,
+    blendingFeed,
+    /** A light's condition changed (the streetlight monitor's `condition` event). */
+    onLightCondition: (id: string, condition: string, detail: Message | null, at: number) => lightFeed.condition(id, condition, detail, at),
+  };
+}
