@@ -1,8 +1,10 @@
 import { createDeflateRaw, deflateRawSync } from "node:zlib";
+import ExcelJS from "exceljs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLAIM_HEADER, claimRow, claimsCsv, claimsXlsx } from "../harness/claims.js";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
 import { checkZip, zipEntries } from "../src/platform/zip.js";
+import { parseClaims } from "../src/verification/claims.js";
 
 const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 type ErrorBody = {
@@ -122,6 +124,22 @@ describe("XLSX zip bombs (issue 16, V10)", () => {
     expect(zipEntries(zip([a]), LIMITS)).toMatchObject({ entries: [{ name: "a" }] });
     const unlisted = zip([{ name: "b", data: zeros, method: 8, declares: GIB }]).subarray(0, 30 + 1 + zeros.length);
     expect(zipEntries(zip([a], unlisted), LIMITS)).toEqual({ problem: "unreadable", why: "local entries do not match the directory" });
+  });
+
+  it("reads the first sheet only, and is done with the file when it answers", async () => {
+    const wb = new ExcelJS.Workbook();
+    const first = wb.addWorksheet("申报清单");
+    first.addRow([...CLAIM_HEADER]);
+    for (let i = 0; i < 5; i++) first.addRow(claimRow(i));
+    const other = wb.addWorksheet("备注");
+    for (let i = 0; i < 2000; i++) other.addRow(["not", "a", "claim", i]);
+    const file = Buffer.from(await wb.xlsx.writeBuffer());
+    const parsed = await parseClaims(file, "xlsx");
+    expect(parsed.claims.map((c) => c.deviceId)).toEqual([0, 1, 2, 3, 4].map((i) => claimRow(i)[7]));
+    expect(parsed.errors).toEqual([]);
+    // the file's bytes moved elsewhere (as the import moves them to a thread): nothing still reads them
+    structuredClone(file.buffer, { transfer: [file.buffer] });
+    await new Promise((r) => setTimeout(r, 200));
   });
 
   it("still imports a real workbook after them", async () => {
