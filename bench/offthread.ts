@@ -153,7 +153,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * sends what is due, as load.ts's paced pass does). Each reading's send time and its PUBACK's delay are kept, so any
  * window of time can be measured afterwards.
  */
-function startStream(clients: MqttClient[], ids: string[], rate: number) {
+export function startStream(clients: MqttClient[], ids: string[], rate: number) {
   const interval = 1000 / (rate / clients.length);
   const started = performance.now();
   const sentAt: number[] = [];

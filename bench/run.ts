@@ -10,23 +10,36 @@ import { startTestApp } from "../harness/helpers.js";
 import { INFLUXD, MOSQUITTO, MOSQUITTO_SERVICE, startInflux, startMosquitto } from "../harness/services.js";
 import { planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { benchFlood, floodRows } from "./flood.js";
+import { benchImports, importRows } from "./imports.js";
+import { benchLateBatch } from "./late.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
  * the embedded pipeline and the same load through Mosquitto to the external-broker source; `--only offthread`
- * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm.
+ * the PUBACK latency of a steady stream while the service makes a report, imports files and takes a connect storm;
+ * `--only flood` the PUBACK latency of normal devices during an unauthenticated CONNECT flood and one id's reconnect
+ * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
+ * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
+ * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store.
  */
 const { values } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, only: { type: "string" }, out: { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    out: { type: "string" },
+    compiled: { type: "boolean", default: false },
+  },
 });
-if (values.only !== undefined && values.only !== "ingest" && values.only !== "offthread" && values.only !== "external") {
-  process.stderr.write(`--only: the choices are "ingest", "external" and "offthread" (got "${values.only}")\n`);
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late"];
+if (values.only !== undefined && !ONLY.includes(values.only)) {
+  process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
 }
 const ingestOnly = values.only === "ingest";
@@ -65,9 +78,35 @@ const offThreadStep = async () => {
   results.offThread = r;
   rows.push(...offThreadRows(r));
 };
+const floodStep = async () => {
+  step("PUBACK latency of normal devices during a CONNECT flood and one id's reconnect storm");
+  const r = await benchFlood({ devices: 50, rate: 500, flood: 64, stormClients: 20, phaseS: quick ? 5 : 10, progress });
+  results.flood = r;
+  rows.push(...floodRows(r));
+};
+const importsStep = async () => {
+  step("the service's memory while it imports 100,000 claims (CSV, XLSX)");
+  const r = await benchImports({ rows: 100_000, progress, compiled: values.compiled });
+  results.imports = r;
+  rows.push(...importRows(r));
+};
 if (offThreadOnly) {
   await offThreadStep();
   finish("-offthread");
+  process.exit(0);
+}
+const lateStep = async () => {
+  step("late data: a store batch with one 13-day-old reading against a live batch (embedded store)");
+  const r = await benchLateBatch({ rows: quick ? 2_000_000 : 10_000_000, rounds: quick ? 5 : 9, progress });
+  results.lateBatch = r;
+  rows.push(
+    [`store batch of 5,000 live readings on ${r.rows.toLocaleString()} rows (median)`, `${r.liveMs} ms`, ""],
+    ["the same with one reading 13 days late (target ≤ 2 × live)", `${r.lateMs} ms (ratio ${r.ratio})`, r.ratio <= 2 ? "✓" : "✗"],
+  );
+};
+if (values.only === "flood" || values.only === "imports" || values.only === "late") {
+  await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : lateStep());
+  finish(`-${values.only}`);
   process.exit(0);
 }
 
@@ -277,8 +316,12 @@ if (!ingestOnly && !externalOnly) {
   results.registryService = await benchRegistryService(quick ? 200_000 : 1_000_000, (label, n, t) => progress(label, n, t));
   step("reports");
   results.reports = await benchReports((label, n, t) => progress(label, n, t));
-  // 9. PUBACK latency while the service works
+  // 9. PUBACK latency while the service works, and while it is attacked; 10. memory of a district's claims import;
+  // 11. late data on the embedded store
   await offThreadStep();
+  await floodStep();
+  await importsStep();
+  await lateStep();
 }
 
 clearInterval(sampler);

@@ -278,9 +278,13 @@ export function serviceEnv(dataDir: string, more: Record<string, string> = {}): 
   };
 }
 
-/** The real service as its own process, started from its entry file (through tsx). */
-export function startServiceProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts"], {
+/**
+ * The real service as its own process, started from its entry file (through tsx), or with `compiled` from the build in
+ * dist/ (`npm run build:service`), exactly as `npm start` runs it: tsx compiles every module in every thread, which
+ * costs memory of its own (~100 MB of the process's idle size and ~50 MB a worker thread: docs/BENCHMARKS.md).
+ */
+export function startServiceProcess(dataDir: string, env: Record<string, string> = {}, opts: { compiled?: boolean } = {}): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, opts.compiled ? ["dist/src/bin.js"] : ["--import", "tsx", "src/bin.ts"], {
     env: serviceEnv(dataDir, env),
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -230,6 +230,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   const reportJobs = verificationJobs({
     pool: workers,
+    limits: config.imports,
     store: verificationStore(state.db),
     nights,
     registry,
@@ -241,6 +242,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     registry,
     presence,
     pipeline,
+    importLimits: config.imports,
     telemetry,
     rejects: state.rejects,
     presenceHistory: state.presence,

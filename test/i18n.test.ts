@@ -35,6 +35,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     conflict: [{ what: "device", id: "L-1" }],
     validation: [{ problems: [lamp, { code: "issue_missing", params: at }] }],
     rows_rejected: [{ rows: 4 }],
+    import_too_many_rows: [{ max: 100_000 }],
     row_problems: [
       { line: 3, id: "IMP-2", problems: [{ code: "issue_too_big", params: { path: "lat", origin: "number", maximum: 90, inclusive: true } }] },
     ],
@@ -76,6 +77,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     issue_hint: [{ where: "querystring", path: "until", hint: { code: "hint_date", params: {} } }],
     hint_date: [{}],
     hint_imei: [{}],
+    hint_id: [{}],
   },
   http: {
     bad_request: [{ reason: "json" }, { reason: "empty_json" }, { reason: "content_length" }, { reason: "other" }],
@@ -248,6 +250,8 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     claims_body: [{}],
     claims_unreadable: [{ kind: "xlsx" }, { kind: "csv" }],
     claims_missing_columns: [{ columns: ["imei", "lat"] }],
+    xlsx_too_many_entries: [{ entries: 65_535, max: 1000 }],
+    xlsx_too_large: [{ bytes: 1 << 30, maxBytes: 220 << 20 }],
     claim_repeated: [{ line: 5, deviceId: "L-1", first: 2 }],
     project_differs: [{ line: 4, projectId: "P1", first: 2 }],
   },

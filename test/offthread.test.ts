@@ -8,6 +8,9 @@ import { createStoreWriter, type Sink } from "../src/ingest/store-writer.js";
 import { openWal, type WalEntry, type WalRecord } from "../src/ingest/wal.js";
 import { createLogReader, type LogLines, lineRecords } from "../src/ingest/wal-reader.js";
 import { createMessages } from "../src/messages.js";
+import { importLimits } from "../src/platform/config.js";
+import type { DomainError } from "../src/platform/errors.js";
+import type { Message } from "../src/platform/i18n.js";
 import { createLogger } from "../src/platform/log.js";
 import { createWorkerPool } from "../src/platform/workers.js";
 import { parseDeviceCsv } from "../src/registry/csv-import.js";
@@ -25,6 +28,27 @@ import { verificationStore } from "../src/verification/store.js";
 const SETTINGS = { locationM: 15, duplicatePoleM: 10, litNightsShare: 25 / 30, pvDaysShare: 0.8, pvWh: 20, silentH: 72, samplePct: 10 };
 const UNTIL = "2026-06-30";
 const LIGHTS = 400;
+
+/** The rows of an import refused with `rowsRejected`, as code and parameters (the shape of `RowError`). */
+const withId = (rows: readonly { line: number; id?: string | null; problem: Message }[]) =>
+  rows.map((r) => ({ line: r.line, id: r.id ?? null, problem: r.problem }));
+async function rejected(p: Promise<unknown>) {
+  const e = await p.then(
+    () => {
+      throw new Error("not refused");
+    },
+    (e: unknown) => e as DomainError,
+  );
+  const render = createMessages().in("en");
+  const details = (typeof e.details === "function" ? e.details(render) : e.details) as {
+    rows: { line: number; id: string | null; code: string; params: Message["params"] }[];
+    more?: number;
+  };
+  return {
+    rows: details.rows.map((r) => ({ line: r.line, id: r.id, problem: { code: r.code, params: r.params } })),
+    ...(details.more !== undefined ? { more: details.more } : {}),
+  };
+}
 
 describe("work in worker threads gives the in-thread results", () => {
   const dir = tempDir();
@@ -58,7 +82,7 @@ describe("work in worker threads gives the in-thread results", () => {
     const registry = await createRegistry(state.devices);
     const deps = { store: verificationStore(state.db), nights: nightStore(state.db), registry, settings: SETTINGS };
     inThread = createVerification(deps);
-    jobs = verificationJobs({ ...deps, pool });
+    jobs = verificationJobs({ ...deps, pool, limits: importLimits(100_000) });
   });
   afterAll(async () => {
     await pool.stop();
@@ -127,8 +151,17 @@ describe("work in worker threads gives the in-thread results", () => {
     const csv = `\uFEFF${[header, ...rows].join("\r\n")}`;
     const a = await parseClaims(csv, "csv");
     expect(a.claims.length).toBeGreaterThan(10_000);
-    expect(a.errors.length).toBeGreaterThan(1000);
-    expect(await jobs.parseClaims(csv, "csv")).toEqual(a);
+    expect(a.errors.length).toBe(1000); // the first 1,000 of them
+    expect(a.errorRows).toBe(1003);
+    expect(await rejected(jobs.parseClaims(csv, "csv"))).toEqual({ rows: withId(a.errors), more: 3 });
+    // a file without the bad rows: the same claims, as lines of JSON in parts of 5,000, and projects
+    const good = [header, ...rows.filter((_, i) => i !== 17 && i !== 4000 && i !== 9001 && (i < 10_000 || i >= 11_000))].join("\n");
+    const g = await parseClaims(good, "csv");
+    const lines = await jobs.parseClaims(good, "csv");
+    expect(lines.claims.map((part) => part.split("\n").length)).toEqual([5000, 5000, g.claims.length - 10_000]);
+    expect(lines.claims.flatMap((part) => part.split("\n").map((l) => JSON.parse(l)))).toEqual(g.claims);
+    expect(lines.projects).toEqual(g.projects);
+    expect(lines.count).toBe(g.claims.length);
     const wb = new ExcelJS.Workbook();
     const ws = wb.addWorksheet("申报清单");
     ws.addRow(["项目编号", "镇街", "村", "道路", "年度", "批准数量", "补助标准", "设备编号", "经度", "纬度", "控制器序列号", "IMEI", "安装日期"]);
@@ -137,8 +170,15 @@ describe("work in worker threads gives the in-thread results", () => {
     const b = await parseClaims(xlsx, "xlsx");
     expect(b.errors.map((e) => e.line)).toEqual([19]);
     expect(b.claims.length).toBeGreaterThan(200);
-    expect(await jobs.parseClaims(xlsx, "xlsx")).toEqual(b);
-    expect(await jobs.parseClaims(Buffer.from("not a workbook"), "xlsx")).toEqual(await parseClaims(Buffer.from("not a workbook"), "xlsx"));
+    expect(await rejected(jobs.parseClaims(xlsx, "xlsx"))).toEqual({ rows: withId(b.errors) });
+    ws.spliceRows(19, 1);
+    const goodXlsx = Buffer.from(await wb.xlsx.writeBuffer());
+    const gx = await parseClaims(goodXlsx, "xlsx");
+    expect(gx.errors).toEqual([]);
+    expect((await jobs.parseClaims(goodXlsx, "xlsx")).claims.join("\n")).toBe(gx.claims.map((c) => JSON.stringify(c)).join("\n"));
+    const notWorkbook = await parseClaims(Buffer.from("not a workbook"), "xlsx");
+    expect(notWorkbook.errors.map((e) => e.problem.code)).toEqual(["claims_unreadable"]);
+    expect(await rejected(jobs.parseClaims(Buffer.from("not a workbook"), "xlsx"))).toEqual({ rows: withId(notWorkbook.errors) });
   });
 
   it("the device list's parse: the same devices and row problems, with ids already registered and without", async () => {
@@ -158,10 +198,16 @@ describe("work in worker threads gives the in-thread results", () => {
       const a = parseDeviceCsv(csv, existing);
       expect(a.devices.length).toBeGreaterThan(11_000);
       expect(a.errors.length).toBeGreaterThanOrEqual(3 + (registered.size > 0 ? 4 : 0));
-      expect(await parseDeviceCsvInWorker(pool, csv, existing)).toEqual(a);
+      expect(await rejected(parseDeviceCsvInWorker(pool, csv, existing, { maxRows: 100_000 }))).toEqual({ rows: withId(a.errors) });
     }
+    const good = `${header}\n${rows.slice(8, 5000).join("\n")}`;
+    const g = parseDeviceCsv(good, () => false);
+    expect(g.errors).toEqual([]);
+    expect(await parseDeviceCsvInWorker(pool, good, () => false, { maxRows: 100_000 })).toEqual({ devices: g.devices, errors: [] });
     const unreadable = `${header}\n"D-1,streetlight`;
-    expect(await parseDeviceCsvInWorker(pool, unreadable, () => false)).toEqual(parseDeviceCsv(unreadable, () => false));
+    expect(await rejected(parseDeviceCsvInWorker(pool, unreadable, () => false, { maxRows: 100_000 }))).toEqual({
+      rows: withId(parseDeviceCsv(unreadable, () => false).errors),
+    });
   });
 
   const reading = (i: number): WalEntry =>

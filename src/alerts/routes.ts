@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type Access, type Place, placeOf, type Scope, sees } from "../access/scope.js";
-import { errors, eventStream, IsoTime, MessageCode, MessageParams, NoContent, withExample } from "../http/schemas.js";
+import { errors, eventStream, IdParam, IsoTime, MessageCode, MessageParams, NoContent, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
 import { notFound } from "../platform/errors.js";
@@ -9,7 +9,7 @@ import type { Alert, AlertEngine } from "./engine.js";
 import { ChannelInputSchema, type Notifier, SilenceInputSchema } from "./notifier.js";
 
 const WORK = ["admin", "operator", "technician"] as const;
-const Id = z.object({ id: z.string().min(1).max(100) });
+const Id = IdParam;
 function iso(t: number): string;
 function iso(t: number | null): string | null;
 function iso(t: number | null) {

@@ -18,8 +18,10 @@ export const ALERTS_MIGRATION: Migration = {
  * whole). Alerts are every alert ever raised: the open ones are read at start, a resolved one when it is asked for.
  */
 export function alertStore(db: Db) {
-  const all = async <T>(table: string, where = "") =>
-    (await db.all<{ body: string }>(`SELECT body FROM ${table} ${where}`)).map((r) => JSON.parse(r.body) as T);
+  // (values travel as parameters, never in the SQL's text: DuckDB reads that text up to its first NUL, so a NUL in an
+  // id written into it broke the statement and the request answered 500 — V13)
+  const all = async <T>(table: string, where = "", params: string[] = []) =>
+    (await db.all<{ body: string }>(`SELECT body FROM ${table} ${where}`, params)).map((r) => JSON.parse(r.body) as T);
   const put = (table: string, id: string, body: unknown) =>
     db.run(`INSERT OR REPLACE INTO ${table} (id, body) VALUES (?, ?)`, [id, JSON.stringify(body)]);
   return {
@@ -65,10 +67,7 @@ export function alertStore(db: Db) {
     putDelivery: (id: string, channelId: string, d: unknown) =>
       db.run("INSERT OR REPLACE INTO deliveries (id, channel_id, body) VALUES (?, ?, ?)", [id, channelId, JSON.stringify(d)]),
     deliveries: <T>(channelId: string, limit: number) =>
-      all<T>(
-        "deliveries",
-        `WHERE channel_id = '${channelId.replace(/'/g, "''")}' ORDER BY json_extract(body, '$.createdAt') DESC LIMIT ${Math.trunc(limit)}`,
-      ),
+      all<T>("deliveries", `WHERE channel_id = ? ORDER BY json_extract(body, '$.createdAt') DESC LIMIT ${Math.trunc(limit)}`, [channelId]),
   };
 }
 export type AlertStore = ReturnType<typeof alertStore>;

@@ -8,6 +8,7 @@ import type { Pipeline } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
 import type { PresenceStore } from "../ingest/presence-store.js";
 import type { RejectStore } from "../ingest/rejects.js";
+import type { ImportLimits } from "../platform/config.js";
 import { alreadyExists, conflict, errorMessage, invalid, notFound, rowsRejected } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Lang } from "../platform/i18n.js";
 import type { WorkerPool } from "../platform/workers.js";
@@ -169,6 +170,8 @@ export function deviceRoutes(
     presence: Presence;
     pipeline: Pipeline;
     telemetry: TelemetryStore;
+    /** What the CSV import may hold (AGRILUME_IMPORT_MAX_ROWS) and its body limit. */
+    importLimits: ImportLimits;
     rejects: RejectStore;
     presenceHistory: PresenceStore;
     /** Closes a device's connection (after disabling or a new secret). */
@@ -272,9 +275,10 @@ export function deviceRoutes(
           ...errors(409, 422),
         },
       },
+      bodyLimit: deps.importLimits.bodyLimitBytes,
     },
     async (req, reply) => {
-      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined);
+      const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined, deps.importLimits);
       if (errors.length > 0) throw rowsRejected(errors);
       refuseRows(req.principal, devices, (d) =>
         d.family === "streetlight" ? { town: d.town, station: null } : { town: d.town ?? null, station: d.station },

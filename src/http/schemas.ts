@@ -17,6 +17,16 @@ export function withExample<T extends z.ZodType>(schema: T, example: z.input<T>,
 
 /** Instants are ISO 8601 in UTC, as `Date.toISOString()` writes them. */
 export const IsoTime = z.iso.datetime();
+/**
+ * An id in a path (an alert's, a channel's, a silence's, a key's…): 1–100 characters, none of them a control character
+ * (a NUL or a newline is never part of an id we make, and has no business reaching a store or a log line; V13).
+ */
+export const Id = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[^\p{Cc}]*$/u, "hint_id");
+export const IdParam = z.object({ id: Id });
 /** A calendar date (China time where it names a night or a due date). */
 export const DateOnly = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
 

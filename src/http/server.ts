@@ -155,7 +155,7 @@ export async function createHttpServer(deps: {
   /** What fastify itself refused before a route ran. */
   const refused = (req: FastifyRequest, status: number, err: unknown): Message => {
     if (status === 404) return errorMessage("not_found", { what: "route", id: `${req.method} ${req.url.split("?")[0]}` });
-    if (status === 413) return httpMessage("payload_too_large", { limitBytes: bodyLimit });
+    if (status === 413) return httpMessage("payload_too_large", { limitBytes: req.routeOptions.bodyLimit ?? bodyLimit }); // (an import's own)
     if (status === 415) return httpMessage("unsupported_media_type", { type: String(req.headers["content-type"] ?? "") });
     const code = String((err as { code?: unknown }).code ?? "");
     return httpMessage("bad_request", { reason: err instanceof SyntaxError ? "json" : (BAD_REQUEST[code] ?? "other") });

@@ -186,10 +186,28 @@ export const SETTINGS = {
     schema: positiveInt.max(7 * 24 * 60).default(120),
     doc: "a firing alert nobody acknowledged is sent again after this many minutes",
   },
+  AGRILUME_IMPORT_MAX_ROWS: {
+    schema: positiveInt.max(10_000_000).default(100_000),
+    doc: "rows a claims or device import may hold; a longer file is refused whole (422 `import_too_many_rows`); each import's body limit is 256 bytes a row (8 MiB at least), an XLSX's entries may inflate to 2 KiB a row (plus 16 MiB)",
+  },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
 
 type Settings = typeof SETTINGS;
+
+/**
+ * What an import (a claims list, a device list) may cost, from its row limit: its body (a claims row of this district's
+ * ids and names is ~120 bytes of CSV, ~70 of XLSX: docs/BENCHMARKS.md), and an XLSX's entries, read from the zip's
+ * central directory before anything is inflated (a workbook's sheet and shared strings are ~700 bytes a row).
+ */
+export function importLimits(maxRows: number) {
+  return {
+    maxRows,
+    bodyLimitBytes: Math.max(8 * 1024 * 1024, maxRows * 256),
+    xlsx: { maxEntries: 1000, maxUncompressedBytes: 16 * 1024 * 1024 + maxRows * 2048 },
+  };
+}
+export type ImportLimits = ReturnType<typeof importLimits>;
 
 const FlatSchema = z.object(
   Object.fromEntries(Object.entries(SETTINGS).map(([k, v]) => [k, v.schema])) as { [K in keyof Settings]: Settings[K]["schema"] },
@@ -253,6 +271,7 @@ function shape(f: Flat) {
           }
         : undefined,
     },
+    imports: importLimits(f.AGRILUME_IMPORT_MAX_ROWS),
     alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
     neverReportedMs: f.AGRILUME_NEVER_REPORTED_H * 3600_000,
     verification: {

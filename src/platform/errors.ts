@@ -45,6 +45,8 @@ export type ErrorWords = {
   validation: { problems: readonly Message[] };
   /** An import refused whole: how many rows have problems (each row's problem follows). */
   rows_rejected: { rows: number };
+  /** An import (claims, devices) longer than AGRILUME_IMPORT_MAX_ROWS: refused whole, before its rows are checked. */
+  import_too_many_rows: { max: number };
   /** A row whose fields have problems. */
   row_problems: { line: number; id: string | null; problems: readonly Message[] };
   no_rows: Record<string, never>;
@@ -69,6 +71,10 @@ export const ERROR_WORDS: Vocabulary<ErrorWords> = {
     en: (p, f) => `Invalid request: ${p.problems.map(f.render).join("; ")}`,
   },
   rows_rejected: { zh: (p) => `${p.rows} 行有问题，未导入任何数据`, en: (p) => `${p.rows} row(s) have problems; nothing was imported` },
+  import_too_many_rows: {
+    zh: (p, f) => `文件超过 ${f.num(p.max)} 行的上限，未导入任何数据；请分成几个文件导入`,
+    en: (p, f) => `The file has more than ${f.num(p.max)} rows (AGRILUME_IMPORT_MAX_ROWS); nothing was imported: split it into several files`,
+  },
   row_problems: {
     zh: (p, f) => `第 ${p.line} 行${p.id ? `（${p.id}）` : ""}：${p.problems.map(f.render).join("；")}`,
     en: (p, f) => `line ${p.line}${p.id ? ` (${p.id})` : ""}: ${p.problems.map(f.render).join("; ")}`,
@@ -120,11 +126,17 @@ const ROWS_SHOWN = 5;
  * An import refused whole: the message names the count and the first rows' problems; `details.rows` has every row with
  * its problem as code and parameters and as text in the reader's language.
  */
-export function rowsRejected(rows: readonly { line: number; id?: string | null; problem: Message }[]) {
+export function rowsRejected(rows: readonly { line: number; id?: string | null; problem: Message }[], total = rows.length) {
   return invalid(
-    [errorMessage("rows_rejected", { rows: rows.length }), ...rows.slice(0, ROWS_SHOWN).map((r) => r.problem)],
+    [errorMessage("rows_rejected", { rows: total }), ...rows.slice(0, ROWS_SHOWN).map((r) => r.problem)],
     (render: (m: Message) => string) => ({
       rows: rows.map((r) => ({ line: r.line, id: r.id ?? null, code: r.problem.code, params: r.problem.params, reason: render(r.problem) })),
+      // (an import keeps the first MAX_ROW_ERRORS rows' problems and counts the rest: a file of bad rows costs no more)
+      ...(total > rows.length ? { more: total - rows.length } : {}),
     }),
   );
 }
+/** Row problems an import keeps to report (the rest are counted): `rowsRejected`'s details stay bounded. */
+export const MAX_ROW_ERRORS = 1000;
+/** An import longer than its row limit, refused whole. */
+export const tooManyRows = (max: number) => new DomainError("invalid", errorMessage("import_too_many_rows", { max }));

@@ -34,6 +34,7 @@ export type IssueWords = {
   issue_hint: At & { hint: Message };
   hint_date: Record<string, never>;
   hint_imei: Record<string, never>;
+  hint_id: Record<string, never>;
 };
 export type IssueMessage = MessageOf<IssueWords>;
 const make = messageMaker<IssueWords>();
@@ -119,6 +120,7 @@ export const ISSUE_WORDS: Vocabulary<IssueWords> = {
   issue_hint: { zh: (p, f) => `${atZh(p)}：${f.render(p.hint)}`, en: (p, f) => `${atEn(p)}: ${f.render(p.hint)}` },
   hint_date: { zh: () => "应为日期，格式 YYYY-MM-DD", en: () => "a date as YYYY-MM-DD" },
   hint_imei: { zh: () => "IMEI 应为 15 位数字", en: () => "IMEI is 15 digits" },
+  hint_id: { zh: () => "编号不能含控制字符", en: () => "an id holds no control characters" },
 };
 
 /** A schema's explanation that is a message code: `hint_` and lower-case words. */

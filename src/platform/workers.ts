@@ -1,4 +1,6 @@
 import { extname } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { type TransferListItem, Worker } from "node:worker_threads";
 
 /**
@@ -29,6 +31,21 @@ export async function sendInParts<T>(host: Host, name: string, items: readonly T
   for (let i = 0; i < items.length; i += size) await host.call(name, items.slice(i, i + size));
 }
 export const PART = 5000;
+
+/**
+ * A full garbage collection of the calling thread, for a job that makes much short-lived garbage as it goes (an import
+ * checks 100,000 rows, each a few objects): V8 lets a thread's heap grow by a hundred MB and more before it collects
+ * such garbage, and the process's memory with it (docs/BENCHMARKS.md). Called between parts of the work, it keeps the
+ * heap near what the job holds. (`--expose-gc` set from here: the collector is then reachable from a new context.)
+ */
+export function collectGarbage(): void {
+  gc ??= (() => {
+    setFlagsFromString("--expose-gc");
+    return runInNewContext("gc") as () => void;
+  })();
+  gc();
+}
+let gc: (() => void) | undefined;
 
 /** A job's result whose buffers move to the caller's thread instead of being copied. */
 export class Transfer<T> {
@@ -89,6 +106,8 @@ type Job = {
   fn: string;
   input: unknown;
   host: HostHandlers;
+  /** The input's buffers that move to the thread instead of being copied (an import's file). */
+  transfer: TransferListItem[];
   resolve: (value: unknown) => void;
   reject: (error: WorkerJobError) => void;
 };
@@ -193,7 +212,7 @@ export function createWorkerPool(options: {
       idle.worker.ref(); // working: the caller waits for it
       const message: ToWorker = { type: "job", id: job.id, module: job.module, fn: job.fn, input: job.input };
       try {
-        idle.worker.postMessage(message);
+        idle.worker.postMessage(message, job.transfer);
       } catch (e: unknown) {
         // an input that cannot be copied (a function, say) is the caller's mistake, not the thread's
         idle.job = null;
@@ -214,7 +233,7 @@ export function createWorkerPool(options: {
       module: JobModule<M>,
       name: K,
       input: M[K] extends JobFn ? Input<M[K]> : never,
-      opts: { host?: HostHandlers; urgent?: boolean } = {},
+      opts: { host?: HostHandlers; urgent?: boolean; transfer?: TransferListItem[] } = {},
     ): Promise<Output<M[K]>> {
       if (stopped) return Promise.reject(new WorkerJobError("stopped", "the worker pool was stopped"));
       // (the queue holds only jobs that found no thread: dispatch runs at once)
@@ -227,6 +246,7 @@ export function createWorkerPool(options: {
           fn: name,
           input,
           host: opts.host ?? {},
+          transfer: opts.transfer ?? [],
           resolve: resolve as (v: unknown) => void,
           reject,
         };

@@ -1,3 +1,6 @@
+import type { ImportLimits } from "../platform/config.js";
+import { DomainError, rowsRejected } from "../platform/errors.js";
+import type { Message } from "../platform/i18n.js";
 import { type Host, hostApi, jobModule, sendInParts, type WorkerPool } from "../platform/workers.js";
 import { parseDeviceCsv, type RowError } from "./csv-import.js";
 import type { DeviceInput } from "./registry.js";
@@ -14,30 +17,40 @@ type DeviceCsvHost = {
   errors: (part: RowError[]) => void;
 };
 
-/** The job. */
-export async function deviceCsv(input: { text: string }, host: Host): Promise<null> {
+/** The job: how many rows had problems (the first MAX_ROW_ERRORS are sent), or why the file is refused whole. */
+export async function deviceCsv(input: { text: string; maxRows: number }, host: Host): Promise<{ errorRows: number; refused: Message | null }> {
   const ask = hostApi<DeviceCsvHost>(host);
   const checked: string[] = [];
-  let parsed = parseDeviceCsv(input.text, (id) => {
-    checked.push(id);
-    return false;
-  });
+  let parsed = parseDeviceCsv(
+    input.text,
+    (id) => {
+      checked.push(id);
+      return false;
+    },
+    input.maxRows,
+  );
+  if (parsed.refused) return { errorRows: 0, refused: parsed.refused };
   const taken = new Set<string>();
   for (let i = 0; i < checked.length; i += 5000) for (const id of await ask("taken", checked.slice(i, i + 5000))) taken.add(id);
-  if (taken.size > 0) parsed = parseDeviceCsv(input.text, (id) => taken.has(id));
-  await sendInParts(host, "devices", parsed.devices);
+  if (taken.size > 0) parsed = parseDeviceCsv(input.text, (id) => taken.has(id), input.maxRows);
+  if (parsed.errorRows === 0) await sendInParts(host, "devices", parsed.devices);
   await sendInParts(host, "errors", parsed.errors);
-  return null;
+  return { errorRows: parsed.errorRows, refused: null };
 }
 
 /** This module, whose job a thread runs (typed by the job itself: a type import of itself would be a cycle). */
 const jobs = jobModule<{ deviceCsv: typeof deviceCsv }>(import.meta.url);
 
-/** `parseDeviceCsv(text, existing)`, in a worker thread; `existing` is asked in the service's thread. */
+/**
+ * `parseDeviceCsv(text, existing)`, in a worker thread; `existing` is asked in the service's thread. A file with a row
+ * problem is refused here (`rowsRejected`, the first MAX_ROW_ERRORS rows' problems), as is one past `limits.maxRows`
+ * rows (`import_too_many_rows`); `errors` is then always empty.
+ */
 export async function parseDeviceCsvInWorker(
   pool: WorkerPool,
   text: string,
   existing: (id: string) => boolean,
+  limits: Pick<ImportLimits, "maxRows">,
 ): Promise<{ devices: DeviceInput[]; errors: RowError[] }> {
   const devices: DeviceInput[] = [];
   const errors: RowError[] = [];
@@ -46,6 +59,8 @@ export async function parseDeviceCsvInWorker(
     devices: (part) => void devices.push(...part),
     errors: (part) => void errors.push(...part),
   };
-  await pool.run(jobs, "deviceCsv", { text }, { host });
-  return { devices, errors };
+  const r = await pool.run(jobs, "deviceCsv", { text, maxRows: limits.maxRows }, { host });
+  if (r.refused) throw new DomainError("invalid", r.refused);
+  if (r.errorRows > 0) throw rowsRejected(errors, r.errorRows);
+  return { devices, errors: [] };
 }

@@ -1,11 +1,14 @@
+import { Readable } from "node:stream";
 import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
 import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
 import { chinaDate } from "../platform/clock.js";
-import { errorMessage } from "../platform/errors.js";
+import { type ImportLimits, importLimits } from "../platform/config.js";
+import { errorMessage, MAX_ROW_ERRORS } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
 import { issueMessage } from "../platform/validation.js";
+import { checkZip, reordered } from "../platform/zip.js";
 import { verificationMessage as msg } from "./messages.js";
 
 /**
@@ -101,99 +104,234 @@ const REQUIRED = [
 
 /** A row's problem, said by a message (its line is in the message's parameters too). */
 export type RowError = { line: number; problem: Message };
-export type ParsedClaims = { projects: Project[]; claims: Claim[]; errors: RowError[] };
+/**
+ * Claims to import as parts of JSON lines (each `JSON.stringify(claim)`; a part holds up to 5,000), with their projects:
+ * 100,000 claims as objects in the service's thread cost far more than as text, which the store hands to DuckDB.
+ * `errors` is empty: a file with a row problem is refused.
+ */
+export type ClaimLines = { projects: Project[]; claims: string[]; count: number; errors: RowError[] };
+export type ParsedClaims = { projects: Project[]; claims: Claim[]; errors: RowError[]; errorRows: number };
+/** What a claims file may hold (from AGRILUME_IMPORT_MAX_ROWS: src/platform/config.ts `importLimits`). */
+export type ClaimsLimits = Pick<ImportLimits, "maxRows" | "xlsx">;
+export const DEFAULT_CLAIMS_LIMITS: ClaimsLimits = importLimits(100_000);
 
-/** Rows as records of strings keyed by header, from CSV text or an XLSX workbook's first sheet. */
-export async function readRows(
-  body: Buffer | string,
-  kind: "csv" | "xlsx",
-): Promise<{ headers: string[]; rows: { line: number; values: Record<string, string> }[] }> {
-  if (kind === "csv") {
-    const text = (typeof body === "string" ? body : body.toString("utf8")).replace(/^\uFEFF/, "");
-    const records = parse(text, { skip_empty_lines: true, relax_column_count: true }) as string[][];
-    const [headers = [], ...rest] = records;
-    return { headers, rows: rest.map((r, i) => ({ line: i + 2, values: Object.fromEntries(headers.map((h, j) => [h, r[j] ?? ""])) })) };
+/** A file refused whole before its rows are checked: too many rows, or a workbook that would inflate past its cap. */
+export class ClaimsRefused extends Error {
+  constructor(readonly problem: Message) {
+    super(problem.code);
   }
-  const wb = new ExcelJS.Workbook();
-  await wb.xlsx.load((typeof body === "string" ? Buffer.from(body) : body) as unknown as ArrayBuffer);
-  const ws = wb.worksheets[0];
-  if (!ws) return { headers: [], rows: [] };
-  const cell = (v: ExcelJS.CellValue): string => {
-    if (v === null || v === undefined) return "";
-    if (v instanceof Date) return chinaDate(v.getTime()); // dates in China time
-    if (typeof v === "object" && "text" in v) return String(v.text);
-    if (typeof v === "object" && "result" in v) return String(v.result ?? "");
-    if (typeof v === "object" && "richText" in v) return v.richText.map((t) => t.text).join("");
-    return String(v);
-  };
-  const headers: string[] = [];
-  ws.getRow(1).eachCell({ includeEmpty: true }, (c, col) => {
-    headers[col - 1] = cell(c.value).trim();
-  });
-  const rows: { line: number; values: Record<string, string> }[] = [];
-  ws.eachRow((row, n) => {
-    if (n === 1) return;
-    const values: Record<string, string> = {};
-    headers.forEach((h, i) => {
-      values[h] = cell(row.getCell(i + 1).value).trim();
-    });
-    if (Object.values(values).some((v) => v !== "")) rows.push({ line: n, values });
-  });
-  return { headers, rows };
 }
 
-export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ParsedClaims> {
-  let table: Awaited<ReturnType<typeof readRows>>;
-  try {
-    table = await readRows(body, kind);
-  } catch {
-    return {
-      projects: [],
-      claims: [],
-      errors: [{ line: 0, problem: msg("claims_unreadable", { kind }) }],
-    };
+const cellText = (v: ExcelJS.CellValue): string => {
+  if (v === null || v === undefined) return "";
+  if (v instanceof Date) return chinaDate(v.getTime()); // dates in China time
+  if (typeof v === "object" && "text" in v) return String(v.text);
+  if (typeof v === "object" && "result" in v) return String(v.result ?? "");
+  if (typeof v === "object" && "richText" in v) return v.richText.map((t) => t.text).join("");
+  return String(v);
+};
+
+/**
+ * The entries ExcelJS's streaming reader needs before a sheet, in its order, then the first sheet: it is then read as it
+ * streams (a sheet met before the shared strings is written to a temporary file first), and nothing else is read.
+ */
+const XLSX_FIRST = ["_rels/.rels", "xl/_rels/workbook.xml.rels", "xl/workbook.xml", "xl/styles.xml", "xl/sharedStrings.xml"];
+const SHEET = /^xl\/worksheets\/sheet(\d+)\.xml$/;
+const xlsxRank = (entries: readonly { name: string }[]) => {
+  const first = Math.min(...entries.map((e) => Number(SHEET.exec(e.name)?.[1] ?? Number.POSITIVE_INFINITY)));
+  return (name: string): number | null => {
+    const i = XLSX_FIRST.indexOf(name);
+    if (i >= 0) return i;
+    return Number(SHEET.exec(name)?.[1]) === first ? XLSX_FIRST.length : null;
+  };
+};
+
+export const TICK_ROWS = 10_000;
+
+/**
+ * Each row of a CSV text or of an XLSX workbook's first sheet, as it is read: the header row's cells to `onHeaders`,
+ * then every non-empty row's to `onRow` with its line, nothing kept. Past `maxRows` rows it stops with `ClaimsRefused`.
+ * A workbook is checked from its zip's central directory before anything is inflated (src/platform/zip.ts), then read
+ * by ExcelJS's streaming reader (a loaded workbook holds every cell as an object: ~2 GB for 100,000 rows).
+ */
+export async function eachRow(
+  body: Buffer | string,
+  kind: "csv" | "xlsx",
+  limits: ClaimsLimits,
+  onHeaders: (headers: string[]) => void,
+  onRow: (line: number, cells: string[]) => void,
+  /** Called every TICK_ROWS rows (the import's thread collects its garbage there). */
+  tick?: () => void,
+): Promise<void> {
+  let rows = 0;
+  const count = () => {
+    if (++rows > limits.maxRows) throw new ClaimsRefused(errorMessage("import_too_many_rows", { max: limits.maxRows }));
+    if (rows % TICK_ROWS === 0) tick?.();
+  };
+  if (kind === "csv") {
+    let first = true;
+    // (bytes are parsed as they are, without a copy as text; `bom` drops a leading byte-order mark)
+    parse(typeof body === "string" ? body.replace(/^\uFEFF/, "") : body, {
+      bom: true,
+      encoding: "utf8",
+      skip_empty_lines: true,
+      relax_column_count: true,
+      // each record handled as it is read, and dropped (the parser keeps none)
+      on_record: (record: string[]) => {
+        if (first) {
+          first = false;
+          onHeaders(record);
+        } else {
+          count();
+          onRow(rows + 1, record);
+        }
+        return null;
+      },
+    });
+    if (first) onHeaders([]);
+    return;
   }
-  const mapped = table.headers.map((h) => COLUMNS[h.replace(/\s/g, "").toLowerCase()] ?? COLUMNS[h.trim()] ?? null);
-  const missing = REQUIRED.filter((f) => !mapped.includes(f as never));
-  if (missing.length > 0)
-    return {
-      projects: [],
-      claims: [],
-      errors: [{ line: 1, problem: msg("claims_missing_columns", { columns: missing }) }],
-    };
-  const projects = new Map<string, { p: Project; line: number }>();
+  const zip = typeof body === "string" ? Buffer.from(body) : body;
+  const checked = await checkZip(zip, limits.xlsx);
+  if ("problem" in checked) {
+    if (checked.problem === "too_many_entries") throw new ClaimsRefused(msg("xlsx_too_many_entries", { entries: checked.entries, max: checked.max }));
+    if (checked.problem === "too_large") throw new ClaimsRefused(msg("xlsx_too_large", { bytes: checked.bytes, maxBytes: checked.max }));
+    throw new Error(`not a workbook: ${checked.why}`);
+  }
+  const source = Readable.from(reordered(zip, checked.entries, xlsxRank(checked.entries)));
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(source, {
+    sharedStrings: "cache",
+    styles: "cache",
+    hyperlinks: "ignore",
+    worksheets: "emit",
+    entries: "ignore",
+  });
+  let headers: string[] | null = null;
+  try {
+    await readSheet();
+  } finally {
+    source.destroy(); // (a file refused part-way is read no further)
+  }
+  if (headers === null) onHeaders([]);
+
+  async function readSheet() {
+    for await (const ws of reader) {
+      for await (const row of ws) {
+        const cells: string[] = [];
+        row.eachCell({ includeEmpty: true }, (c, col) => {
+          cells[col - 1] = cellText(c.value).trim();
+        });
+        for (let i = 0; i < cells.length; i++) cells[i] ??= "";
+        if (headers === null) {
+          headers = row.number === 1 ? cells : [];
+          onHeaders(headers);
+          if (row.number === 1) continue;
+        }
+        if (!cells.some((v) => v !== "")) continue;
+        count();
+        onRow(row.number, cells);
+      }
+    }
+  }
+}
+
+/**
+ * Reads a claims file row by row, checking each as it comes: every good claim to `onClaim` (a claim whose device or
+ * project an earlier row already gave is a row problem), every row's problem to `onError`. Returns the projects, how
+ * many rows had problems, or why the file is refused whole.
+ */
+export async function readClaims(
+  body: Buffer | string,
+  kind: "csv" | "xlsx",
+  limits: ClaimsLimits,
+  onClaim: (c: Claim) => void,
+  onError: (e: RowError) => void,
+  tick?: () => void,
+): Promise<{ projects: Project[]; errorRows: number; refused: Message | null }> {
+  const projects = new Map<string, { p: Project; line: number; json: string }>();
+  const seen = new Map<string, number>();
+  let mapped: (string | null)[] = [];
+  let missing: string[] = [];
+  let rows = 0;
+  let errorRows = 0;
+  const error = (e: RowError) => {
+    errorRows++;
+    onError(e);
+  };
+  try {
+    await eachRow(
+      body,
+      kind,
+      limits,
+      (headers) => {
+        mapped = headers.map((h) => COLUMNS[h.replace(/\s/g, "").toLowerCase()] ?? COLUMNS[h.trim()] ?? null);
+        missing = REQUIRED.filter((f) => !mapped.includes(f));
+        if (missing.length > 0) throw new ClaimsRefused(msg("claims_missing_columns", { columns: missing }));
+      },
+      (line, cells) => {
+        rows++;
+        const o: Record<string, string> = {};
+        for (let i = 0; i < mapped.length; i++) {
+          const f = mapped[i];
+          const v = cells[i];
+          if (f && v !== undefined && v !== "") o[f] = v;
+        }
+        const p = ProjectSchema.safeParse({ ...o, id: o.projectId });
+        const c = ClaimSchema.safeParse(o);
+        if (!p.success || !c.success) {
+          const issues = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map((x) => issueMessage(x));
+          // (a field both schemas check, such as the project id, is said once)
+          const problems = [...new Map(issues.map((m) => [JSON.stringify(m), m])).values()];
+          error({ line, problem: errorMessage("row_problems", { line, id: o.deviceId ?? null, problems }) });
+          return;
+        }
+        const first = seen.get(c.data.deviceId);
+        if (first !== undefined) {
+          error({ line, problem: msg("claim_repeated", { line, deviceId: c.data.deviceId, first }) });
+          return;
+        }
+        seen.set(c.data.deviceId, line);
+        const known = projects.get(p.data.id);
+        const json = known ? JSON.stringify(p.data) : "";
+        if (known && known.json !== json) {
+          error({ line, problem: msg("project_differs", { line, projectId: p.data.id, first: known.line }) });
+          return;
+        }
+        if (!known) projects.set(p.data.id, { p: p.data, line, json: JSON.stringify(p.data) });
+        onClaim(c.data);
+      },
+      tick,
+    );
+  } catch (e: unknown) {
+    if (!(e instanceof ClaimsRefused)) {
+      error({ line: 0, problem: msg("claims_unreadable", { kind }) });
+      return { projects: [], errorRows, refused: null };
+    }
+    // a missing column is the header row's problem (line 1), as it always was; the rest refuse the file whole
+    if (e.problem.code !== "claims_missing_columns") return { projects: [], errorRows: 0, refused: e.problem };
+    error({ line: 1, problem: e.problem });
+    return { projects: [], errorRows, refused: null };
+  }
+  if (rows === 0) error({ line: 1, problem: errorMessage("no_rows", {}) });
+  return { projects: [...projects.values()].map((x) => x.p), errorRows, refused: null };
+}
+
+/**
+ * The whole file's projects, claims and row problems at once (the first MAX_ROW_ERRORS problems kept, `errorRows`
+ * counts all), or `ClaimsRefused`. The import itself (./jobs.ts) keeps the claims as JSON lines instead.
+ */
+export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx", limits: ClaimsLimits = DEFAULT_CLAIMS_LIMITS): Promise<ParsedClaims> {
   const claims: Claim[] = [];
   const errors: RowError[] = [];
-  const seen = new Map<string, number>();
-  for (const { line, values } of table.rows) {
-    const o: Record<string, string> = {};
-    table.headers.forEach((h, i) => {
-      const f = mapped[i];
-      if (f && values[h] !== undefined && values[h] !== "") o[f] = values[h] as string;
-    });
-    const p = ProjectSchema.safeParse({ ...o, id: o.projectId });
-    const c = ClaimSchema.safeParse(o);
-    const issues = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map((x) => issueMessage(x));
-    if (!p.success || !c.success) {
-      // (a field both schemas check, such as the project id, is said once)
-      const problems = [...new Map(issues.map((m) => [JSON.stringify(m), m])).values()];
-      errors.push({ line, problem: errorMessage("row_problems", { line, id: o.deviceId ?? null, problems }) });
-      continue;
-    }
-    const first = seen.get(c.data.deviceId);
-    if (first !== undefined) {
-      errors.push({ line, problem: msg("claim_repeated", { line, deviceId: c.data.deviceId, first }) });
-      continue;
-    }
-    seen.set(c.data.deviceId, line);
-    const known = projects.get(p.data.id);
-    if (known && JSON.stringify(known.p) !== JSON.stringify(p.data)) {
-      errors.push({ line, problem: msg("project_differs", { line, projectId: p.data.id, first: known.line }) });
-      continue;
-    }
-    if (!known) projects.set(p.data.id, { p: p.data, line });
-    claims.push(c.data);
-  }
-  if (table.rows.length === 0) errors.push({ line: 1, problem: errorMessage("no_rows", {}) });
-  return { projects: [...projects.values()].map((x) => x.p), claims, errors };
+  const r = await readClaims(
+    body,
+    kind,
+    limits,
+    (c) => claims.push(c),
+    (e) => {
+      if (errors.length < MAX_ROW_ERRORS) errors.push(e);
+    },
+  );
+  if (r.refused) throw new ClaimsRefused(r.refused);
+  return { projects: r.projects, claims, errors, errorRows: r.errorRows };
 }

@@ -1,11 +1,14 @@
 import type { Family } from "../../devices/index.js";
+import type { ImportLimits } from "../platform/config.js";
+import { DomainError, MAX_ROW_ERRORS, rowsRejected } from "../platform/errors.js";
+import type { Message } from "../platform/i18n.js";
 import { createCatalogue, type Lang } from "../platform/i18n.js";
-import { type Host, hostApi, jobModule, ownBytes, sendInParts, transfer, type WorkerPool } from "../platform/workers.js";
+import { collectGarbage, type Host, hostApi, jobModule, ownBytes, PART, sendInParts, transfer, type WorkerPool } from "../platform/workers.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { LightWindow, NightStore } from "../streetlights/index.js";
-import { type Claim, type ParsedClaims, type Project, parseClaims, type RowError } from "./claims.js";
+import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
 import type { ReportLog, VerificationStore } from "./store.js";
@@ -97,15 +100,44 @@ export async function report(
   return { meta, file: null, report: r };
 }
 
-/** The job: the claims file parsed and checked; the claims and the rows' problems go to the host in parts. */
-export async function claims(input: { body: string | Uint8Array; kind: "csv" | "xlsx" }, host: Host): Promise<{ projects: Project[] }> {
-  const parsed = await parseClaims(
-    typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength),
+/**
+ * The job: the claims file read and checked row by row (`readClaims`: nothing of a row is kept but its claim, as a line
+ * of JSON); the claims go to the host in parts of PART lines (one string each) as they are made, then, if any row has a
+ * problem, the first MAX_ROW_ERRORS problems (the host then drops the parts). A file refused whole (too many rows, a
+ * workbook that would inflate past its cap) is said by `refused`.
+ */
+export async function claims(
+  input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
+  host: Host,
+): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null }> {
+  const lines: string[] = [];
+  const sent: Promise<unknown>[] = [];
+  // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
+  const send = () => sent.push(host.call("claims", lines.splice(0).join("\n")));
+  const errors: RowError[] = [];
+  const body = typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
+  let count = 0;
+  const r = await readClaims(
+    body,
     input.kind,
+    input.limits,
+    (c) => {
+      count++;
+      lines.push(JSON.stringify(c));
+      if (lines.length === PART) send();
+    },
+    (e) => {
+      if (errors.length < MAX_ROW_ERRORS) errors.push(e);
+    },
+    collectGarbage,
   );
-  await sendInParts(host, "claims", parsed.claims);
-  await sendInParts(host, "errors", parsed.errors);
-  return { projects: parsed.projects };
+  if (lines.length > 0 && r.errorRows === 0 && !r.refused) send();
+  await Promise.all(sent);
+  if (r.refused || r.errorRows > 0) {
+    await sendInParts(host, "errors", errors);
+    return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused };
+  }
+  return { projects: r.projects, claims: count, errorRows: 0, refused: null };
 }
 
 /** This module, whose jobs a thread runs (typed by the jobs themselves: a type import of itself would be a cycle). */
@@ -118,6 +150,8 @@ export function verificationJobs(deps: {
   nights: Pick<NightStore, "summary" | "latestDate">;
   registry: Pick<Registry, "get">;
   settings: VerifySettings;
+  /** What a claims file may hold (AGRILUME_IMPORT_MAX_ROWS). */
+  limits: ImportLimits;
   writeDashboardPoints?: (points: DashboardPoint[]) => void;
 }) {
   const host: ReportHost = {
@@ -132,6 +166,8 @@ export function verificationJobs(deps: {
   const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv", lang: Lang, keyName: string | null) =>
     deps.pool.run(jobs, "report", { params, kind, lang, keyName, settings: deps.settings }, { host });
   return {
+    /** What a claims file may hold (its route's body limit too). */
+    limits: deps.limits,
     async report(params: ReportParams, kind: "json" | "visits", keyName: string | null): Promise<Report> {
       const r = await run(params, kind, "zh", keyName); // (the report is data: its messages are rendered by the caller)
       if (!r.report) throw new Error("the report job returned no report");
@@ -144,16 +180,25 @@ export function verificationJobs(deps: {
       if (file === null) throw new Error("the report job returned no file");
       return { ...r.meta, body: typeof file === "string" ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength) };
     },
-    /** `parseClaims`, in a thread. */
-    async parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ParsedClaims> {
-      const claims: Claim[] = [];
+    /**
+     * `readClaims` in a thread: the projects and the claims (as parts of JSON lines, for `VerificationStore.upsert`),
+     * or `rowsRejected` with every row's problem (the first MAX_ROW_ERRORS of them), or a file refused whole. A Buffer
+     * `body` that is a whole ArrayBuffer of its own moves to the thread: the caller's is empty afterwards.
+     */
+    async parseClaims(body: Buffer | string, kind: "csv" | "xlsx"): Promise<ClaimLines> {
+      const claims: string[] = [];
       const errors: RowError[] = [];
       const parts = {
-        claims: (part: Claim[]) => void claims.push(...part),
+        claims: (part: string) => void claims.push(part),
         errors: (part: RowError[]) => void errors.push(...part),
       };
-      const { projects } = await deps.pool.run(jobs, "claims", { body, kind }, { host: parts });
-      return { projects, claims, errors };
+      // the file as bytes of its own, moved to the thread rather than copied (a 100,000-row CSV is 12 MB of UTF-8, 24 as text)
+      const bytes = ownBytes(typeof body === "string" ? Buffer.from(body) : body);
+      const input = { body: bytes, kind, limits: { maxRows: deps.limits.maxRows, xlsx: deps.limits.xlsx } };
+      const r = await deps.pool.run(jobs, "claims", input, { host: parts, transfer: [bytes.buffer] });
+      if (r.refused) throw new DomainError("invalid", r.refused);
+      if (r.errorRows > 0) throw rowsRejected(errors, r.errorRows);
+      return { projects: r.projects, claims, count: r.claims, errors: [] };
     },
   };
 }

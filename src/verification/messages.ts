@@ -45,6 +45,10 @@ export type VerificationWords = {
   claims_body: Record<string, never>;
   claims_unreadable: { kind: "csv" | "xlsx" };
   claims_missing_columns: { columns: readonly string[] };
+  /** A workbook refused from its zip's central directory, before anything is inflated (issue 16, V10). */
+  xlsx_too_many_entries: { entries: number; max: number };
+  /** `bytes`: what its entries declare they inflate to (a zip bomb declares gigabytes). */
+  xlsx_too_large: { bytes: number; maxBytes: number };
   claim_repeated: { line: number; deviceId: string; first: number };
   project_differs: { line: number; projectId: string; first: number };
 };
@@ -169,6 +173,15 @@ export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
   claims_unreadable: {
     zh: (p) => `无法读取这个 ${p.kind.toUpperCase()} 文件`,
     en: (p) => `not a readable ${p.kind.toUpperCase()} file`,
+  },
+  xlsx_too_many_entries: {
+    zh: (p, f) => `这个 XLSX 文件有 ${f.num(p.entries)} 个内部条目（上限 ${f.num(p.max)}），不像是表格，未读取`,
+    en: (p, f) => `This XLSX file holds ${f.num(p.entries)} entries (the limit is ${f.num(p.max)}): not a spreadsheet; not read`,
+  },
+  xlsx_too_large: {
+    zh: (p, f) => `这个 XLSX 文件解压后有 ${f.num(Math.round(p.bytes / 1048576))} MB（上限 ${f.num(Math.round(p.maxBytes / 1048576))} MB），未解压`,
+    en: (p, f) =>
+      `This XLSX file would inflate to ${f.num(Math.round(p.bytes / 1048576))} MB (the limit is ${f.num(Math.round(p.maxBytes / 1048576))} MB); not inflated`,
   },
   claims_missing_columns: {
     zh: (p, f) =>

@@ -178,6 +178,8 @@ export function verificationRoutes(
           ...errors(422),
         },
       },
+      // fits AGRILUME_IMPORT_MAX_ROWS rows (256 bytes a row); the file is then read row by row in a worker thread
+      bodyLimit: jobs.limits.bodyLimitBytes,
     },
     async (req) => {
       const isXlsx = String(req.headers["content-type"] ?? "").startsWith(XLSX_TYPE);

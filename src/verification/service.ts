@@ -92,7 +92,8 @@ export function createVerification(deps: {
       .digest("hex");
 
   return {
-    async import(parsed: { projects: Project[]; claims: import("./claims.js").Claim[] }) {
+    /** The claims as parts of JSON lines (`ClaimLines`, as the import's parse in a worker thread gives them). */
+    async import(parsed: { projects: Project[]; claims: readonly string[] }) {
       return store.upsert(parsed.projects, parsed.claims);
     },
     /** Builds the report and records that it was made, with its parameters and a digest of its content. */

@@ -26,33 +26,36 @@ export function verificationStore(db: Db) {
       const rows = await db.all<{ json: string }>("SELECT '[' || coalesce(string_agg(body, ',' ORDER BY device_id), '') || ']' AS json FROM claims");
       return rows[0]?.json ?? "[]";
     },
-    /** Upserts; returns how many rows were new, changed or already the same (importing a file twice changes nothing). */
-    async upsert(projects: Project[], claims: Claim[]): Promise<{ created: number; updated: number; unchanged: number }> {
-      const before = new Map(
-        (await db.all<{ device_id: string; body: string }>("SELECT device_id, body FROM claims")).map((r) => [r.device_id, r.body]),
-      );
-      const beforeP = new Map((await db.all<{ id: string; body: string }>("SELECT id, body FROM projects")).map((r) => [r.id, r.body]));
-      let created = 0;
-      let updated = 0;
-      let unchanged = 0;
-      await db.tx(async (t) => {
-        for (const p of projects) {
-          const body = JSON.stringify(p);
-          if (beforeP.get(p.id) !== body) await t.run("INSERT OR REPLACE INTO projects (id, body) VALUES (?, ?)", [p.id, body]);
-        }
-        for (const c of claims) {
-          const body = JSON.stringify(c);
-          const old = before.get(c.deviceId);
-          if (old === body) {
-            unchanged++;
-            continue;
-          }
-          if (old === undefined) created++;
-          else updated++;
-          await t.run("INSERT OR REPLACE INTO claims (device_id, project_id, body) VALUES (?, ?, ?)", [c.deviceId, c.projectId, body]);
-        }
+    /**
+     * Upserts; returns how many rows were new, changed or already the same (importing a file twice changes nothing).
+     * The claims come as parts of JSON lines (`ClaimLines`): each part is one parameter, split and read by DuckDB into a
+     * staging table, and the comparison and the upsert are set operations there (100,000 claims as single-row
+     * statements held the service's thread for minutes and DuckDB's memory grew past 3 GB: docs/BENCHMARKS.md).
+     */
+    async upsert(projects: Project[], claimParts: readonly string[]): Promise<{ created: number; updated: number; unchanged: number }> {
+      const stage = (table: string, key: string) =>
+        `INSERT INTO ${table} SELECT json_extract_string(line, '$.${key}'), ${table === "claims_in" ? "json_extract_string(line, '$.projectId'), " : ""}line
+         FROM (SELECT unnest(string_split(?, chr(10))) AS line) WHERE line <> ''`;
+      return db.tx(async (t) => {
+        await t.run("CREATE OR REPLACE TEMP TABLE projects_in (id VARCHAR NOT NULL, body VARCHAR NOT NULL)");
+        await t.run("CREATE OR REPLACE TEMP TABLE claims_in (device_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, body VARCHAR NOT NULL)");
+        if (projects.length > 0) await t.run(stage("projects_in", "id"), [projects.map((p) => JSON.stringify(p)).join("\n")]);
+        for (const part of claimParts) await t.run(stage("claims_in", "deviceId"), [part]);
+        const [n] = await t.all<{ created: bigint; updated: bigint; unchanged: bigint }>(
+          `SELECT count(*) FILTER (WHERE c.device_id IS NULL) AS created,
+                  count(*) FILTER (WHERE c.device_id IS NOT NULL AND c.body::VARCHAR <> i.body) AS updated,
+                  count(*) FILTER (WHERE c.body::VARCHAR = i.body) AS unchanged
+           FROM claims_in i LEFT JOIN claims c ON c.device_id = i.device_id`,
+        );
+        await t.run("DELETE FROM projects_in i USING projects p WHERE p.id = i.id AND p.body::VARCHAR = i.body");
+        await t.run("INSERT OR REPLACE INTO projects (id, body) SELECT id, body FROM projects_in");
+        await t.run("DELETE FROM claims_in i USING claims c WHERE c.device_id = i.device_id AND c.body::VARCHAR = i.body");
+        await t.run("INSERT OR REPLACE INTO claims (device_id, project_id, body) SELECT device_id, project_id, body FROM claims_in");
+        // (a failed statement rolls the transaction back, and the staging tables with it)
+        await t.run("DROP TABLE temp.projects_in");
+        await t.run("DROP TABLE temp.claims_in");
+        return { created: Number(n?.created ?? 0), updated: Number(n?.updated ?? 0), unchanged: Number(n?.unchanged ?? 0) };
       });
-      return { created, updated, unchanged };
     },
     async logReport(r: ReportLog) {
       await db.run("INSERT INTO reports (id, kind, params, digest, key_name, created_at) VALUES (?, ?, ?, ?, ?, ?)", [

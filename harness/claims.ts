@@ -1,0 +1,60 @@
+import { PassThrough } from "node:stream";
+import ExcelJS from "exceljs";
+
+/** Claims lists for the import's tests and benchmark: the bureau's Chinese headers, DOMAIN.md's ids and names. */
+export const CLAIM_HEADER = [
+  "项目编号",
+  "镇街",
+  "村",
+  "道路",
+  "年度",
+  "批准数量",
+  "补助标准",
+  "设备编号",
+  "经度",
+  "纬度",
+  "控制器序列号",
+  "IMEI",
+  "安装日期",
+] as const;
+
+/** Claim `i` of a district-sized claims list (DOMAIN.md's ids and names: 100 lights a project, 23 towns). */
+export function claimRow(i: number): (string | number)[] {
+  const p = Math.floor(i / 100);
+  return [
+    `YC-2024-${String(p).padStart(4, "0")}`,
+    `镇${p % 23}`,
+    `村${p}`,
+    `村道${p % 7}号`,
+    2024,
+    100,
+    1500,
+    `YC-LS-${String(i).padStart(6, "0")}`,
+    Number((105.9 + (i % 1000) * 0.0005).toFixed(4)),
+    Number((29.3 + Math.floor(i / 1000) * 0.0005).toFixed(4)),
+    `SL2024A${String(i).padStart(6, "0")}`,
+    String(861234500000000 + i),
+    "2024-09-12",
+  ];
+}
+
+/** `rows` claims as CSV text (UTF-8, Chinese headers). */
+export function claimsCsv(rows: number): string {
+  const lines = [CLAIM_HEADER.join(",")];
+  for (let i = 0; i < rows; i++) lines.push(claimRow(i).join(","));
+  return `${lines.join("\n")}\n`;
+}
+
+/** `rows` claims as an XLSX workbook (one sheet, shared strings, as Excel writes it). */
+export async function claimsXlsx(rows: number): Promise<Buffer> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on("data", (c: Buffer) => chunks.push(c));
+  const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: true, useStyles: true });
+  const ws = wb.addWorksheet("claims");
+  ws.addRow([...CLAIM_HEADER]).commit();
+  for (let i = 0; i < rows; i++) ws.addRow(claimRow(i)).commit();
+  ws.commit();
+  await wb.commit();
+  return Buffer.concat(chunks);
+}
