@@ -46,14 +46,15 @@ export async function benchImports(opts: {
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status())?.[1] ?? 0);
     await new Promise((r) => setTimeout(r, 2000));
     const idle = kb("VmHWM");
-    let watching = true;
     const started = performance.now();
-    void (async () => {
-      while (watching) {
-        await new Promise((r) => setTimeout(r, 1000));
-        if (watching) progress(`${f.kind} import, ${rows.toLocaleString()} rows: ${Math.round(kb("VmRSS") / 1024)} MB`, 0, 1);
+    // the service's memory each second while it imports (a service gone at the end is not an error)
+    const watcher = setInterval(() => {
+      try {
+        progress(`${f.kind} import, ${rows.toLocaleString()} rows: ${Math.round(kb("VmRSS") / 1024)} MB`, 0, 1);
+      } catch {
+        clearInterval(watcher);
       }
-    })();
+    }, 1000);
     let res: Response;
     let answer: string;
     let seconds: number;
@@ -68,7 +69,7 @@ export async function benchImports(opts: {
       seconds = (performance.now() - started) / 1000;
       peak = kb("VmHWM");
     } finally {
-      watching = false;
+      clearInterval(watcher);
       service.child.kill("SIGKILL");
       await service.exited;
       dir.remove();
