@@ -32,13 +32,17 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
   let refused = 0;
   const connectRetrying = async (d: { id: string; secret: string }): Promise<mqtt.MqttClient> => {
     for (;;) {
-      try {
-        return await mqtt.connectAsync(url, { clientId: d.id, username: d.id, password: d.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== 3) throw e;
-        refused++;
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
-      }
+      const c = mqtt.connect(url, { clientId: d.id, username: d.id, password: d.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
+      // a connection reset or refused is retried, as a device retries (it is counted); one later on a live client is ignored
+      const ok = await new Promise<boolean>((resolve) => {
+        c.once("connect", () => resolve(true));
+        c.on("error", () => resolve(false));
+        c.once("close", () => resolve(false));
+      });
+      if (ok) return c;
+      c.end(true);
+      refused++;
+      await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
     }
   };
   const clients = await Promise.all(
