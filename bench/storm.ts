@@ -45,14 +45,30 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
       await new Promise((r) => setTimeout(r, 200 + Math.random() * 800));
     }
   };
+  let resent = 0;
   const clients = await Promise.all(
     devices.map(async (d) => {
-      const c = await connectRetrying(d);
-      await c.publishAsync(topics.uplink("streetlight", d.id, "telemetry"), JSON.stringify(reading(Date.now() - 1000, { gps: gpsOf.get(d.id) })), {
-        qos: 1,
-      });
-      if (++acked % 100 === 0) progress("connected and reported", acked, lights);
-      return c;
+      const payload = JSON.stringify(reading(Date.now() - 1000, { gps: gpsOf.get(d.id) }));
+      // A device whose connection drops before its PUBACK connects again and sends the same reading (stored once).
+      for (;;) {
+        const c = await connectRetrying(d);
+        const acknowledged = await Promise.race([
+          c.publishAsync(topics.uplink("streetlight", d.id, "telemetry"), payload, { qos: 1 }).then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((r) => {
+            c.once("close", () => r(false));
+            setTimeout(() => r(false), 30_000).unref();
+          }),
+        ]);
+        if (acknowledged) {
+          if (++acked % 100 === 0) progress("connected and reported", acked, lights);
+          return c;
+        }
+        resent++;
+        c.end(true);
+      }
     }),
   );
   const seconds = (performance.now() - start) / 1000;
@@ -65,6 +81,7 @@ export async function duskStorm(lights: number, progress: (label: string, n: num
     seconds: round(seconds),
     connectPerSec: Math.round(lights / seconds),
     refusedConnects: refused,
+    resent,
     acked,
     stored,
     lost: acked - stored,
