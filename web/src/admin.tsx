@@ -118,24 +118,7 @@ export function UsersPage() {
           {t("users.name")}
           <input name="name" required maxLength={100} autocomplete="off" />
         </label>
-        <label>
-          {t("users.role")}
-          <select name="role">
-            {ROLES.filter((r) => r !== "metrics").map((r) => (
-              <option key={r} value={r}>
-                {t(`role.${r}` as Key)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {t("users.towns")}
-          <input name="towns" autocomplete="off" />
-        </label>
-        <label>
-          {t("users.stations")}
-          <input name="stations" autocomplete="off" />
-        </label>
+        <RoleAndScope roles={ROLES.filter((r) => r !== "metrics")} />
         <button type="submit">{t("users.create")}</button>
       </form>
       {shown && <ShownOnce label={t("users.oneTimePassword", { name: shown.name })} value={shown.password} />}
@@ -244,24 +227,7 @@ export function KeysPage() {
           {t("keys.name")}
           <input name="name" required maxLength={100} autocomplete="off" />
         </label>
-        <label>
-          {t("users.role")}
-          <select name="role">
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {t(`role.${r}` as Key)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          {t("users.towns")}
-          <input name="towns" autocomplete="off" />
-        </label>
-        <label>
-          {t("users.stations")}
-          <input name="stations" autocomplete="off" />
-        </label>
+        <RoleAndScope roles={ROLES} />
         <button type="submit">{t("keys.create")}</button>
       </form>
       {shown && <ShownOnce label={t("keys.newKey", { name: shown.name })} value={shown.key} />}
@@ -761,6 +727,33 @@ export function ClaimsPage() {
       {done && (
         <p role="status">{t("claims.done", { projects: done.projects, created: done.created, updated: done.updated, unchanged: done.unchanged })}</p>
       )}
+    </>
+  );
+}
+
+/** The role and the towns and stations an account or a key is limited to (comma-separated; empty: no limit). */
+function RoleAndScope({ roles }: { roles: readonly Role[] }) {
+  const { t } = useSession();
+  return (
+    <>
+      <label>
+        {t("users.role")}
+        <select name="role">
+          {roles.map((r) => (
+            <option key={r} value={r}>
+              {t(`role.${r}` as Key)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t("users.towns")}
+        <input name="towns" autocomplete="off" />
+      </label>
+      <label>
+        {t("users.stations")}
+        <input name="stations" autocomplete="off" />
+      </label>
     </>
   );
 }
