@@ -44,7 +44,7 @@ const KeyList = withExample(
         towns: z.array(z.string()).nullable(),
         stations: z.array(z.string()).nullable(),
         createdAt: IsoTime,
-        revokedAt: z.number().nullable(),
+        revokedAt: IsoTime.nullable(),
       }),
     ),
   }),
@@ -196,7 +196,13 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
       },
     },
     async () => ({
-      keys: deps.apiKeys.list().map((k) => ({ ...k, createdAt: new Date(k.createdAt).toISOString() })),
+      keys: deps.apiKeys
+        .list()
+        .map((k) => ({
+          ...k,
+          createdAt: new Date(k.createdAt).toISOString(),
+          revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+        })),
     }),
   );
   app.delete(

@@ -2446,7 +2446,7 @@ export interface operations {
               stations: string[] | null;
               /** Format: date-time */
               createdAt: string;
-              revokedAt: number | null;
+              revokedAt: string | null;
             }[];
           };
         };
