@@ -196,13 +196,11 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
       },
     },
     async () => ({
-      keys: deps.apiKeys
-        .list()
-        .map((k) => ({
-          ...k,
-          createdAt: new Date(k.createdAt).toISOString(),
-          revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
-        })),
+      keys: deps.apiKeys.list().map((k) => ({
+        ...k,
+        createdAt: new Date(k.createdAt).toISOString(),
+        revokedAt: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
+      })),
     }),
   );
   app.delete(
