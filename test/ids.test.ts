@@ -22,6 +22,14 @@ describe("ids with control characters (issue 16, V13)", () => {
     }
     for (const path of ["/api/v1/alerts/%00", "/api/v1/channels/%00"])
       expect((await t.api(path, { method: path.includes("channels") ? "DELETE" : "GET" })).status, path).toBe(400);
+    // keys and accounts too
+    for (const [method, path] of [
+      ["DELETE", "/api/v1/keys/%00"],
+      ["DELETE", "/api/v1/users/%0A"],
+      ["PATCH", "/api/v1/users/%00"],
+      ["POST", "/api/v1/users/%00/password"],
+    ] as const)
+      expect((await t.api(path, { method, ...(method === "PATCH" ? { body: "{}" } : {}) })).status, `${method} ${path}`).toBe(400);
     // an id without them still reaches the store: an unknown channel has no deliveries
     const ok = await t.api("/api/v1/channels/no-such-channel/deliveries");
     expect(ok.status).toBe(200);

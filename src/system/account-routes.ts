@@ -5,7 +5,7 @@ import { clearedSessionCookie, sessionCookie } from "../access/authenticate.js";
 import { accessMessage } from "../access/messages.js";
 import { ROLES } from "../access/roles.js";
 import type { UsersStore } from "../access/users-store.js";
-import { errors, IsoTime, NoContent, withExample } from "../http/schemas.js";
+import { errors, IdParam, IsoTime, NoContent, withExample } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
 import { DomainError, errorMessage } from "../platform/errors.js";
 
@@ -275,7 +275,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
         summary: "Change an account's role or limits, or disable or enable it",
         description:
           "Only the fields given change; `towns`/`stations` null lifts the limit. Disabling ends the account's sessions at once; a role or limit applies from the account's next request. Admins cannot disable or demote themselves (409).",
-        params: z.object({ id: z.string().min(1) }),
+        params: IdParam,
         body: withExample(
           z.object({
             role: RoleSchema.optional(),
@@ -301,7 +301,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
         operationId: "deleteUser",
         summary: "Delete an account (its sessions end)",
         description: "The account can no longer sign in and is no longer listed; the audit log keeps its id. Admins cannot delete themselves (409).",
-        params: z.object({ id: z.string().min(1) }),
+        params: IdParam,
         response: { 204: NoContent, ...errors(404, 409) },
       },
     },
@@ -322,7 +322,7 @@ export function accountRoutes(app: Api, deps: { accounts: Accounts; audit: Pick<
         summary: "Give an account a new one-time password (its sessions end; its lock is lifted)",
         description:
           "For a person who forgot theirs: the answer holds the new password (generated unless given), which must be changed at the next sign-in.",
-        params: z.object({ id: z.string().min(1) }),
+        params: IdParam,
         body: withExample(z.object({ password: Password.optional() }), {}),
         response: { 200: OneTimePassword, ...errors(404) },
       },

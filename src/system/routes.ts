@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ApiKeys, Principal } from "../access/api-keys.js";
 import { ROLES } from "../access/roles.js";
-import { errors, IsoTime, NoContent, withExample } from "../http/schemas.js";
+import { errors, IdParam, IsoTime, NoContent, withExample } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
 import { notFound } from "../platform/errors.js";
 import type { Metrics } from "../platform/metrics.js";
@@ -212,7 +212,7 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
         operationId: "revokeKey",
         summary: "Revoke an API key",
         description: "The key stops working at once; 404 when no key in force has this id.",
-        params: z.object({ id: z.string() }),
+        params: IdParam,
         response: { 204: NoContent, ...errors(404) },
       },
     },
