@@ -29,6 +29,20 @@ describe("documents stay true", () => {
     for (const d of folders) expect(layout, d.name).toContain(`\`src/${d.name}/\``);
   });
 
+  it("the domain reference the code cites as DOMAIN.md §n is in the repository, with those sections; nothing points outside it", async () => {
+    const { execSync } = await import("node:child_process");
+    const domain = readFileSync("docs/DOMAIN.md", "utf8");
+    const cited = new Set(
+      [...execSync("grep -rhoE 'DOMAIN\\.md §[0-9]+' src devices simulators README.md docs || true", { encoding: "utf8" }).matchAll(/§(\d+)/g)].map(
+        (m) => m[1],
+      ),
+    );
+    expect(cited.size).toBeGreaterThan(0);
+    for (const n of cited) expect(domain, `§${n}`).toMatch(new RegExp(`^## ${n}\\. `, "m"));
+    for (const doc of ["README.md", "docs/ARCHITECTURE.md", "docs/PROTOCOL.md", "docs/BENCHMARKS.md"])
+      expect(readFileSync(doc, "utf8"), doc).not.toContain("../shared");
+  });
+
   it("no document repeats a section", () => {
     for (const file of ["README.md", "docs/ARCHITECTURE.md", "docs/PROTOCOL.md", "docs/BENCHMARKS.md"]) {
       const headings = readFileSync(file, "utf8")
