@@ -180,7 +180,7 @@ export function createStreetlightMonitor(deps: {
     return chunks;
   };
 
-  /** Lights already said to have never reported (once per start; the alert engine keeps one open alert): bounded by the registry. */
+  /** Lights settled: known to have connected once, or said to have never reported (once per start; the alert engine keeps one open alert). Bounded by the registry. */
   const saidNever = new Set<string>();
   /**
    * A registered light that never connected is a phantom until proven otherwise (issue 20 #5): past its installation
@@ -188,15 +188,21 @@ export function createStreetlightMonitor(deps: {
    * connect clears it as any offline light's does.
    */
   async function checkNeverReported(now: number): Promise<number> {
-    if (!deps.neverReported) return 0;
-    const seen = await deps.neverReported.seen();
-    let said = 0;
+    const never = deps.neverReported;
+    if (!never) return 0;
+    // Lights past their grace that are not online and not said yet; the presence history is read only when there are some.
+    const due: { d: DeviceRecord; installed: number }[] = [];
     for (const d of registry.list({ family: "streetlight" })) {
-      if (saidNever.has(d.id) || seen.has(d.id) || presence.isOnline(d.id)) continue;
+      if (saidNever.has(d.id) || presence.isOnline(d.id)) continue;
       const installed = typeof d.attrs.installedOn === "string" ? chinaDayStart(d.attrs.installedOn) : d.createdAt;
-      const since = Math.max(d.createdAt, installed);
-      if (now - since < deps.neverReported.graceMs) continue;
-      saidNever.add(d.id);
+      if (now - Math.max(d.createdAt, installed) >= never.graceMs) due.push({ d, installed });
+    }
+    if (due.length === 0) return 0;
+    const seen = await never.seen();
+    let said = 0;
+    for (const { d, installed } of due) {
+      saidNever.add(d.id); // settled either way: it connected once, or it is said now
+      if (seen.has(d.id)) continue;
       said++;
       events.emit("condition", d.id, "offline", msg("never_reported", { since: installed }), now);
     }
