@@ -40,6 +40,20 @@ describe("bulk import of devices from CSV", () => {
     expect(list.total).toBe(0);
   });
 
+  it("refuses a body that is not a CSV file with a clear code, and registers nothing", async () => {
+    for (const [body, type] of [
+      ["", "text/csv"],
+      [JSON.stringify({ id: "IMP-9" }), "application/json"],
+    ] as const) {
+      const res = await t.api("/api/v1/devices/import", { method: "POST", body, headers: { "content-type": type } });
+      expect(res.status).toBe(422);
+      const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect(err.code).toBe("validation");
+      expect(err.message).toContain("CSV");
+    }
+    expect(((await (await t.api("/api/v1/devices")).json()) as { total: number }).total).toBe(0);
+  });
+
   it("imports a good file, with a BOM and Chinese text, returning each secret once; the devices can connect", async () => {
     const csv = `\uFEFF${[
       HEADER,

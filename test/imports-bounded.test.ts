@@ -191,6 +191,26 @@ describe("import row limit and body limit (issue 16, V9)", () => {
     expect(res.status).toBe(413);
     expect(((await res.json()) as ErrorBody).error).toMatchObject({ code: "payload_too_large", params: { limitBytes: 8 * 2 ** 20 } });
   });
+  it("reads a file sent without Content-Length (chunked) the same, and still stops it at the limit", async () => {
+    const chunked = (parts: string[], type = "text/csv") => {
+      const enc = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          const p = parts.shift();
+          if (p === undefined) c.close();
+          else c.enqueue(enc.encode(p));
+        },
+      });
+      return t.api("/api/v1/devices/import", { method: "POST", body, headers: { "content-type": type }, duplex: "half" } as RequestInit);
+    };
+    const rows = Array.from({ length: 200 }, (_, i) => `CH-${i},streetlight,来苏镇,梳妆台村,29.35,105.91\n`);
+    const ok = await chunked(["id,family,town,village,lat,lon\n", ...rows]);
+    expect(ok.status).toBe(201);
+    expect(((await ok.json()) as { created: number }).created).toBe(200);
+    const big = await chunked(Array.from({ length: 9 }, () => "x".repeat(2 ** 20)));
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as ErrorBody).error).toMatchObject({ code: "payload_too_large" });
+  });
 });
 
 describe("a district's claims file (issue 16, V9)", () => {

@@ -265,7 +265,12 @@ export function deviceRoutes(
         description:
           "One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`; 409 names ids already registered. The answer holds every new device's secret, shown only here.",
         consumes: ["text/csv"],
-        body: withExample(z.string().min(1), "id,family,town,village,lat,lon,lampW\nYC-LS-0001,streetlight,来苏镇,梳妆台村,29.3512,105.9113,30\n"),
+        body: z.unknown().meta({
+          type: "string",
+          format: "binary",
+          description: "The CSV file (UTF-8, with or without BOM)",
+          examples: ["id,family,town,village,lat,lon,lampW\nYC-LS-0001,streetlight,来苏镇,梳妆台村,29.3512,105.9113,30\n"],
+        }),
         response: {
           201: withExample(
             z.object({ created: z.number(), devices: z.array(Created) }),
@@ -278,6 +283,7 @@ export function deviceRoutes(
       bodyLimit: deps.importLimits.bodyLimitBytes,
     },
     async (req, reply) => {
+      if (!Buffer.isBuffer(req.body) || req.body.length === 0) throw invalid(registryMessage("devices_csv_body", {}));
       const { devices, errors } = await parseDeviceCsvInWorker(deps.workers, req.body, (id) => registry.get(id) !== undefined, deps.importLimits);
       if (errors.length > 0) throw rowsRejected(errors);
       refuseRows(req.principal, devices, (d) =>

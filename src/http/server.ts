@@ -19,6 +19,7 @@ import type { Logger } from "../platform/log.js";
 import { issueMessage, type Where } from "../platform/validation.js";
 import { WorkerJobError } from "../platform/workers.js";
 import { BUSY_RETRY_AFTER_S, httpMessage, STATUS } from "./errors.js";
+import { fileBody } from "./file-body.js";
 import { documentRoute, finishDocument } from "./schemas.js";
 
 declare module "fastify" {
@@ -89,7 +90,9 @@ export async function createHttpServer(deps: {
   app.decorateRequest("lang", deps.lang);
   const bodyLimit = app.initialConfig.bodyLimit ?? 1048576;
 
-  app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string" }, (_req, body, done) => done(null, body));
+  // CSV bodies stay bytes, read chunk by chunk (`fileBody`): the import routes move them to a worker thread as they
+  // are, and the file's encoding is the file's to tell, not this parser's.
+  app.addContentTypeParser(["text/csv", "text/plain"], fileBody(bodyLimit));
 
   /** The reader's language: `?lang=` where a client cannot set headers (EventSource), else Accept-Language, else AGRILUME_LANG. */
   const lang = (req: FastifyRequest): Lang => {

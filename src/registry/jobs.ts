@@ -1,7 +1,7 @@
 import type { ImportLimits } from "../platform/config.js";
 import { DomainError, rowsRejected } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
-import { type Host, hostApi, jobModule, sendInParts, type WorkerPool } from "../platform/workers.js";
+import { type Host, hostApi, jobModule, ownBytes, sendInParts, type WorkerPool } from "../platform/workers.js";
 import { parseDeviceCsv, type RowError } from "./csv-import.js";
 import type { DeviceInput } from "./registry.js";
 
@@ -18,11 +18,12 @@ type DeviceCsvHost = {
 };
 
 /** The job: how many rows had problems (the first MAX_ROW_ERRORS are sent), or why the file is refused whole. */
-export async function deviceCsv(input: { text: string; maxRows: number }, host: Host): Promise<{ errorRows: number; refused: Message | null }> {
+export async function deviceCsv(input: { bytes: Uint8Array; maxRows: number }, host: Host): Promise<{ errorRows: number; refused: Message | null }> {
   const ask = hostApi<DeviceCsvHost>(host);
+  const text = new TextDecoder("utf-8").decode(input.bytes); // (drops a BOM)
   const checked: string[] = [];
   let parsed = parseDeviceCsv(
-    input.text,
+    text,
     (id) => {
       checked.push(id);
       return false;
@@ -32,7 +33,7 @@ export async function deviceCsv(input: { text: string; maxRows: number }, host: 
   if (parsed.refused) return { errorRows: 0, refused: parsed.refused };
   const taken = new Set<string>();
   for (let i = 0; i < checked.length; i += 5000) for (const id of await ask("taken", checked.slice(i, i + 5000))) taken.add(id);
-  if (taken.size > 0) parsed = parseDeviceCsv(input.text, (id) => taken.has(id), input.maxRows);
+  if (taken.size > 0) parsed = parseDeviceCsv(text, (id) => taken.has(id), input.maxRows);
   if (parsed.errorRows === 0) await sendInParts(host, "devices", parsed.devices);
   await sendInParts(host, "errors", parsed.errors);
   return { errorRows: parsed.errorRows, refused: null };
@@ -42,13 +43,13 @@ export async function deviceCsv(input: { text: string; maxRows: number }, host: 
 const jobs = jobModule<{ deviceCsv: typeof deviceCsv }>(import.meta.url);
 
 /**
- * `parseDeviceCsv(text, existing)`, in a worker thread; `existing` is asked in the service's thread. A file with a row
+ * `parseDeviceCsv` of the file's UTF-8 text, in a worker thread; `existing` is asked in the service's thread. A file with a row
  * problem is refused here (`rowsRejected`, the first MAX_ROW_ERRORS rows' problems), as is one past `limits.maxRows`
  * rows (`import_too_many_rows`); `errors` is then always empty.
  */
 export async function parseDeviceCsvInWorker(
   pool: WorkerPool,
-  text: string,
+  file: Buffer | string,
   existing: (id: string) => boolean,
   limits: Pick<ImportLimits, "maxRows">,
 ): Promise<{ devices: DeviceInput[]; errors: RowError[] }> {
@@ -59,7 +60,9 @@ export async function parseDeviceCsvInWorker(
     devices: (part) => void devices.push(...part),
     errors: (part) => void errors.push(...part),
   };
-  const r = await pool.run(jobs, "deviceCsv", { text, maxRows: limits.maxRows }, { host });
+  // the file's bytes moved to the thread, not copied (a Buffer that is a whole ArrayBuffer of its own is empty afterwards)
+  const bytes = ownBytes(typeof file === "string" ? Buffer.from(file) : file);
+  const r = await pool.run(jobs, "deviceCsv", { bytes, maxRows: limits.maxRows }, { host, transfer: [bytes.buffer] });
   if (r.refused) throw new DomainError("invalid", r.refused);
   if (r.errorRows > 0) throw rowsRejected(errors, r.errorRows);
   return { devices, errors: [] };

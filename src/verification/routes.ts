@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type Access, refuseRows, type Scope, sees, townsReached } from "../access/scope.js";
+import { fileBody } from "../http/file-body.js";
 import { csvFile, DateOnly, errors, IsoTime, MessageCode, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
@@ -135,7 +136,7 @@ export function verificationRoutes(
   deps: { verification: Verification; jobs: VerificationJobs; clock: () => number; messages: Catalogue; access: Access },
 ) {
   const { verification, jobs, messages } = deps;
-  app.addContentTypeParser(XLSX_TYPE, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(XLSX_TYPE, fileBody(app.initialConfig.bodyLimit ?? 1048576));
   /** A report's parameters; a caller limited to towns gets only its towns (a town asked for was checked by the access owner). */
   const params = (q: z.infer<typeof Params>, caller: Scope | null) => ({
     town: q.town,

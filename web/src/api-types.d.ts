@@ -6802,6 +6802,7 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
+    /** @description The CSV file (UTF-8, with or without BOM) */
     requestBody: {
       content: {
         /**
