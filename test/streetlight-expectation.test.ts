@@ -1,6 +1,7 @@
 import SunCalc from "suncalc";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_PROFILE, distanceM, expectationAt, fullDaylight, levelAt, nightAround, nightOf } from "../src/streetlights/expectation.js";
+import { sunsetSunrise } from "../src/streetlights/sun.js";
 
 // Chongqing (DOMAIN.md §2): 21 Dec sunset 18:00, sunrise 07:45, 13.8 h of night; 21 Jun 19:58 / 05:55, 10.0 h
 const CQ = { lat: 29.56, lon: 106.55 };
@@ -98,5 +99,22 @@ describe("the per-place night cache (what every reading asks)", () => {
       }
     }
     expect(checked).toBeGreaterThan(10_000);
+  });
+});
+
+describe("sunset and sunrise without suncalc's other times (sun.ts)", () => {
+  it("equals suncalc's sunset and sunrise to the millisecond, across China and the year", () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const lat = 18 + rand() * 35; // Hainan to Heilongjiang
+      const lon = 74 + rand() * 60;
+      const t = Date.UTC(2020, 0, 1) + Math.floor(rand() * 10 * 365 * 86_400_000);
+      const times = SunCalc.getTimes(new Date(t), lat, lon);
+      expect(sunsetSunrise(t, lat, lon)).toEqual({ sunset: times.sunset.getTime(), sunrise: times.sunrise.getTime() });
+    }
   });
 });

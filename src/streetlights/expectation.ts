@@ -1,7 +1,7 @@
-import SunCalc from "suncalc";
 import type { z } from "zod";
 import type { ProfileSchema } from "../../devices/index.js";
 import { chinaDate, chinaDayNumber, chinaMsOfDay, chinaNoon, DAY_MS } from "../platform/clock.js";
+import { sunsetSunrise } from "./sun.js";
 
 /**
  * When a light should be lit, and at what power (DOMAIN.md §2 "When a lamp should be lit").
@@ -37,8 +37,8 @@ function sunTimes(date: string, lat: number, lon: number): { dusk: number; dawn:
   if (!v) {
     const noon = chinaNoon(date);
     v = {
-      dusk: SunCalc.getTimes(new Date(noon), lat, lon).sunset.getTime(),
-      dawn: SunCalc.getTimes(new Date(noon + DAY), lat, lon).sunrise.getTime(),
+      dusk: sunsetSunrise(noon, lat, lon).sunset,
+      dawn: sunsetSunrise(noon + DAY, lat, lon).sunrise,
     };
     if (sunCache.size >= 200_000) sunCache.clear();
     sunCache.set(key, v);

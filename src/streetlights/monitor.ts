@@ -227,12 +227,16 @@ export function createStreetlightMonitor(deps: {
         if (seq <= stored) redo.add(id);
         else markStale(date, id, seq); // not in the store yet: the next run
       }
-      const due = lights.filter((d) => {
-        if (stale.get(date)?.has(d.id)) return false;
-        if (done.has(d.id) && !redo.has(d.id)) return false;
+      const due: DeviceRecord[] = [];
+      for (let i = 0; i < lights.length; i++) {
+        // (a district's first pass after a start works out each light's night: in slices, so PUBACKs go out between)
+        if (i > 0 && i % 2000 === 0) await new Promise((r) => setImmediate(r));
+        const d = lights[i] as DeviceRecord;
+        if (stale.get(date)?.has(d.id)) continue;
+        if (done.has(d.id) && !redo.has(d.id)) continue;
         const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
-        return n.end + BAND_MS + 5 * 60_000 <= now;
-      });
+        if (n.end + BAND_MS + 5 * 60_000 <= now) due.push(d);
+      }
       for (const chunk of byVillages(due, 500)) {
         if (halted) {
           for (const id of redo) markStale(date, id, marks.get(id) ?? 0); // recomputed by the next run
