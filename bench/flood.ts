@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { loadavg, setPriority } from "node:os";
+import { loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { tempDir } from "../harness/helpers.js";
 import { startServiceProcess } from "../harness/services.js";
 import { hashSecret } from "../src/registry/secrets.js";
 import { openStateStore } from "../src/state.js";
+import { attack } from "./attacker.js";
 import { connectAll, round } from "./load.js";
 import { type Phase, startStream } from "./offthread.js";
 
@@ -82,10 +82,13 @@ export async function benchFlood(opts: { devices: number; rate: number; flood: n
     return undefined;
   });
   await measure(`${opts.flood} connections flooding CONNECTs with wrong secrets`, (until) =>
-    attack("flood", opts.flood, (until - performance.now()) / 1000, url),
+    attack("flood", opts.flood, (until - performance.now()) / 1000, url, "", SECRET).then(({ attempts, outcomes }) => ({ attempts, outcomes })),
   );
   await measure(`one id's reconnect storm, ${opts.stormClients} clients`, (until) =>
-    attack("storm", opts.stormClients, (until - performance.now()) / 1000, url),
+    attack("storm", opts.stormClients, (until - performance.now()) / 1000, url, STORM_ID, SECRET).then(({ attempts, outcomes }) => ({
+      attempts,
+      outcomes,
+    })),
   );
   await measure("after the storm", async (until) => {
     await sleep(until - performance.now());
@@ -106,33 +109,6 @@ export async function benchFlood(opts: { devices: number; rate: number; flood: n
     errors: stream.errors(),
     phases: phases.map((p) => ({ ...p, ratio: quiet > 0 ? round(p.p99Ms / quiet) : null })),
   };
-}
-
-/**
- * The attack, from a process of its own (bench/attack.ts), at the lowest priority: made in the generator's process, ~200
- * MQTT clients a second held its event loop for ~200 ms at a time (its loop delay p99), and the generator times the
- * PUBACKs.
- */
-function attack(mode: "flood" | "storm", k: number, seconds: number, url: string): Promise<{ attempts: number; outcomes: Record<string, number> }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "bench/attack.ts", mode, String(k), String(seconds), url, mode === "storm" ? STORM_ID : "", SECRET],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  // At the lowest priority: on a machine of two cores the attacker's own CPU (an MQTT client made ~100 times a second)
-  // would otherwise be taken from the service and the generator alike; a real attacker's is its own.
-  if (child.pid !== undefined) setPriority(child.pid, 19);
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  return new Promise((resolve, reject) =>
-    child.once("exit", (code) =>
-      code === 0 ? resolve(JSON.parse(out) as { attempts: number; outcomes: Record<string, number> }) : reject(new Error(`attack exited ${code}`)),
-    ),
-  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
