@@ -18,7 +18,7 @@ import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
@@ -27,7 +27,8 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
  * `--only flood` the PUBACK latency of normal devices during an unauthenticated CONNECT flood and one id's reconnect
  * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
  * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
- * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store.
+ * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store; `--only
+ * influx` the InfluxDB store's write path against raw line protocol to the same influxd.
  */
 const { values } = parseArgs({
   options: {
@@ -37,7 +38,7 @@ const { values } = parseArgs({
     compiled: { type: "boolean", default: false },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -104,6 +105,31 @@ const lateStep = async () => {
     ["the same with one reading 13 days late (target ≤ 2 × live)", `${r.lateMs} ms (ratio ${r.ratio})`, r.ratio <= 2 ? "✓" : "✗"],
   );
 };
+/** 5. InfluxDB: the store's write path against raw batched line protocol to the same server. */
+const influxStep = async () => {
+  if (!INFLUXD) {
+    results.influx = "not installed (apt-get install influxdb)";
+    return;
+  }
+  step("InfluxDB: store path against raw line-protocol writes");
+  const { benchInflux } = await import("./influx.js");
+  results.influx = await benchInflux(await startInflux(), quick ? 50_000 : 200_000, (label, n, t) => progress(label, n, t));
+};
+const influxRow = (): [string, string, string] => {
+  const infl = results.influx as { storeRate?: number; rawRate?: number; ratio?: number } | string;
+  return [
+    "InfluxDB store ÷ raw line protocol (target ≥ 0.8)",
+    typeof infl === "string" ? infl : `${infl.storeRate}/s ÷ ${infl.rawRate}/s = ${infl.ratio}`,
+    typeof infl === "string" ? "" : target((infl.ratio ?? 0) >= 0.8),
+  ];
+};
+const target = (ok: boolean) => (ok ? "✓" : "✗");
+if (values.only === "influx") {
+  await influxStep();
+  rows.push(influxRow());
+  finish("-influx");
+  process.exit(0);
+}
 if (values.only === "flood" || values.only === "imports" || values.only === "late") {
   await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : lateStep());
   finish(`-${values.only}`);
@@ -296,13 +322,8 @@ if (MOSQUITTO && !externalOnly) {
   results.mosquitto = { ...mosq, relayed };
 } else results.mosquitto = MOSQUITTO ? "not run (--only external)" : "not installed (apt-get install mosquitto)";
 
-// 5. InfluxDB: the store's write path against raw batched line protocol to the same server
 if (ingestOnly || externalOnly) results.influx = `not run (--only ${values.only})`;
-else if (INFLUXD) {
-  step("InfluxDB: store path against raw line-protocol writes");
-  const { benchInflux } = await import("./influx.js");
-  results.influx = await benchInflux(await startInflux(), quick ? 50_000 : 200_000, (label, n, t) => progress(label, n, t));
-} else results.influx = "not installed (apt-get install influxdb)";
+else await influxStep();
 
 if (!ingestOnly && !externalOnly) {
   // 6. The dusk storm: every light of a (scaled) district connects and reports within a short window
@@ -327,12 +348,10 @@ if (!ingestOnly && !externalOnly) {
 clearInterval(sampler);
 const cpu = process.cpuUsage(cpu0);
 const emb = results.embedded as { full: LoadResult; lost: number; half: LoadResult; queryableP99Ms: number };
-const infl = results.influx as { storeRate?: number; rawRate?: number; ratio?: number } | string;
 const reg = results.registry as { devices: number; heapMB: number; rssMB: number; sweepMs: number } | undefined;
 const regSvc = results.registryService as { devices: number; readyS: number; rssMB: number; peakRssMB: number } | undefined;
 const rep = results.reports as { verificationMs: number; lights: number; nights: number; progressP50Ms: number; progressP99Ms: number } | undefined;
 const storm = results.duskStorm as { lights: number; seconds: number; connectPerSec: number; refusedConnects: number; lost: number } | undefined;
-const target = (ok: boolean) => (ok ? "✓" : "✗");
 rows.push(
   ["embedded ingest (acked/s, zero loss)", `${emb.full.rate}/s, lost ${emb.lost}`, target(emb.lost === 0)],
   [
@@ -358,11 +377,7 @@ rows.push(
     `${emb.queryableP99Ms} ms (PUBACK p99 ${emb.half.ackP99Ms} ms)`,
     target(emb.queryableP99Ms <= 1000),
   ],
-  [
-    "InfluxDB store ÷ raw line protocol (target ≥ 0.8)",
-    typeof infl === "string" ? infl : `${infl.storeRate}/s ÷ ${infl.rawRate}/s = ${infl.ratio}`,
-    typeof infl === "string" ? "" : target((infl.ratio ?? 0) >= 0.8),
-  ],
+  influxRow(),
 );
 if (storm && reg && regSvc && rep)
   rows.push(
