@@ -121,6 +121,7 @@ export async function createInfluxTelemetryStore(
         for (const [from, to] of runs)
           await influx.query(
             `SELECT ${ROLLUP_SELECT} INTO ${q(opts.database)}."rollup".:MEASUREMENT FROM ${q(opts.database)}."raw".${q(measurement)} WHERE "device" =~ /^(${match})$/ AND time >= ${ns(from)} AND time < ${ns(to)} GROUP BY time(1h), *`,
+            { method: "POST" }, // a query that writes (INTO) is a POST
           );
       }
     }
