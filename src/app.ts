@@ -46,7 +46,7 @@ import { verificationStore } from "./verification/store.js";
 function scheduleTasks(
   scheduler: Scheduler,
   run: Record<
-    "gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported",
+    "gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported" | "settleRestored",
     () => Promise<unknown> | unknown
   >,
 ) {
@@ -57,6 +57,8 @@ function scheduleTasks(
   scheduler.every("morning digest", 60_000, run.digest);
   scheduler.every("nightly records", 5 * 60_000, run.nightly);
   scheduler.every("lights that never reported", 5 * 60_000, run.neverReported);
+  // Lights restored at start that did not connect again: once the presence timeout has passed (it is at most an hour).
+  scheduler.every("restored lights that did not come back", 60_000, run.settleRestored);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
 }
@@ -294,6 +296,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     async start(): Promise<Started> {
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
+      // Each light's last known condition, from its latest readings in the store, before any light connects again.
+      await streetlights.restore().then(
+        (n) => n > 0 && log.info({ lights: n }, "restored the lights' live conditions from the store"),
+        (e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions from the store; each light's next readings decide it"),
+      );
       const { created } = await apiKeys.bootstrap(config.adminKey);
       const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
@@ -318,6 +325,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         digest: () => digest.run(),
         nightly: () => streetlights.runNightly(),
         neverReported: () => streetlights.checkNeverReported(),
+        settleRestored: () => streetlights.settleRestored(),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;

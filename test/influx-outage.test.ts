@@ -59,13 +59,16 @@ describe.skipIf(!run)("the service on InfluxDB, through an InfluxDB outage", () 
     expect(new Set(rows.map((r) => r.ts)).size).toBe(600);
     await waitUntil(async () => (await metrics()).some((l) => l === "agrilume_spool_records 0"), "the spool drained", 20_000);
     client.end();
-    // the service's own points for dashboards land in InfluxDB too (the light came online: a condition change)
-    const sql = `SELECT "condition", "online" FROM "streetlight_condition" WHERE "device" = 'OUT-1'`;
-    const res = (await (await fetch(`${influx.url}/query?db=outage&q=${encodeURIComponent(sql)}`)).json()) as {
-      results: { series?: { values: unknown[][] }[] }[];
-    };
-    const points = res.results[0]?.series?.[0]?.values ?? [];
-    expect(points.length).toBeGreaterThanOrEqual(1);
+    // the service's own points for dashboards land in InfluxDB too (going offline is a condition change), in the
+    // policy kept as long as the rollups
+    const sql = `SELECT "condition", "online" FROM "rollup"."streetlight_condition" WHERE "device" = 'OUT-1'`;
+    const points = async () =>
+      (
+        (await (await fetch(`${influx.url}/query?db=outage&q=${encodeURIComponent(sql)}`)).json()) as {
+          results: { series?: { values: unknown[][] }[] }[];
+        }
+      ).results[0]?.series?.[0]?.values ?? [];
+    await waitUntil(async () => (await points()).some((v) => v[1] === "offline"), "the light's offline point");
   });
 });
 

@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { Ajv } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { z } from "zod";
 import { numericFields } from "../devices/index.js";
+import { type GrafanaDashboard, type GrafanaPanel, influxQuery, substitute } from "../harness/grafana.js";
 import { reading } from "../harness/helpers.js";
 import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
 import { loadConfig } from "../src/platform/config.js";
@@ -59,55 +60,67 @@ describe("docker-compose.yml", () => {
   });
 });
 
-/** The parts of Grafana's dashboard JSON model (schemaVersion 39) that provisioning and rendering rely on. */
-const Target = z.object({
-  refId: z.string().regex(/^[A-Z]$/),
-  rawQuery: z.literal(true),
-  query: z.string().min(10),
-  resultFormat: z.enum(["time_series", "table"]),
-  datasource: z.object({ uid: z.literal("agrilume-influx") }),
-});
-const Panel = z.object({
-  id: z.number().int().positive(),
-  type: z.enum(["gauge", "stat", "timeseries", "table", "bargauge", "piechart", "geomap", "barchart"]),
-  title: z.string().min(1),
-  gridPos: z.object({
-    x: z.number().int().min(0).max(23),
-    y: z.number().int().min(0),
-    w: z.number().int().min(1).max(24),
-    h: z.number().int().min(1),
-  }),
-  datasource: z.object({ type: z.literal("influxdb"), uid: z.literal("agrilume-influx") }),
-  targets: z.array(Target).min(1),
-  fieldConfig: z.object({ defaults: z.record(z.string(), z.unknown()), overrides: z.array(z.unknown()) }),
-  options: z.record(z.string(), z.unknown()),
-});
-const Dashboard = z.object({
-  uid: z.string().regex(/^agrilume-[a-z-]+$/),
-  title: z.string().regex(/[\u4e00-\u9fff]/, "a Chinese title"),
-  schemaVersion: z.number().int().min(36),
-  timezone: z.literal("Asia/Shanghai"),
-  time: z.object({ from: z.string(), to: z.string() }),
-  templating: z.object({
-    list: z.array(
-      z.object({ type: z.literal("query"), name: z.string(), query: z.string(), datasource: z.object({ uid: z.literal("agrilume-influx") }) }),
-    ),
-  }),
-  panels: z.array(Panel).min(1),
-});
+/**
+ * Grafana's own schema for the version docker-compose.yml runs (the Grafana Foundation SDK's JSON Schemas, vendored in
+ * test/fixtures/grafana-schema with their source): the dashboard model, each panel type's options and field config,
+ * and the unit ids. Three places where the generated schema is narrower than Grafana itself are widened, each to what
+ * Grafana's own model says: CUE's "any" comes out as "object" for a matcher's options (byName takes a string) and an
+ * override's value (a number, a string, a list), and a threshold's value is null for the base step ("Nulls currently
+ * appear here when serializing -Infinity to JSON", the schema's own description).
+ */
+const SCHEMA_DIR = "test/fixtures/grafana-schema";
+const grafanaSchema = (name: string) =>
+  JSON.parse(readFileSync(`${SCHEMA_DIR}/${name}.jsonschema.json`, "utf8")) as { definitions: Record<string, Record<string, unknown>> };
+const GRAFANA_VERSION = /^grafana\/grafana:(\d+\.\d+)\./.exec(compose.services.grafana?.image ?? "")?.[1];
+const ajv = new Ajv({ allErrors: true, strict: false });
+const dashboardSchema = (() => {
+  const s = grafanaSchema("dashboard");
+  const d = s.definitions as Record<string, { properties: Record<string, unknown> }>;
+  (d.MatcherConfig as { properties: Record<string, unknown> }).properties.options = { description: "any: the matcher's own" };
+  (d.DynamicConfigValue as { properties: Record<string, unknown> }).properties.value = { description: "any: the property's own" };
+  (d.Threshold as { properties: Record<string, unknown> }).properties.value = { type: ["number", "null"] };
+  return ajv.compile(s);
+})();
+const panelPart = (type: string, part: "Options" | "FieldConfig") => {
+  const s = grafanaSchema(type);
+  return s.definitions[part] ? ajv.compile({ ...s, $ref: `#/definitions/${part}` }) : null;
+};
+/** Grafana's unit ids, and its custom units (prefix:, suffix:, si:, count:, currency:, time:: "Custom units" in Grafana's docs). */
+const UNITS = new Set(Object.values(grafanaSchema("units").definitions).map((d) => (d as { const: string }).const));
+const unitKnown = (u: string) => UNITS.has(u) || /^(prefix|suffix|si|count|currency|time):\S/.test(u);
 
 const files = readdirSync("dashboards").filter((f) => f.endsWith(".json"));
-const dashboards = files.map((f) => ({ file: f, json: JSON.parse(readFileSync(`dashboards/${f}`, "utf8")) as z.infer<typeof Dashboard> }));
+const dashboards = files.map((f) => ({
+  file: f,
+  json: JSON.parse(readFileSync(`dashboards/${f}`, "utf8")) as GrafanaDashboard & { timezone: string },
+}));
+const queriesOf = (json: GrafanaDashboard) => [
+  ...json.panels.flatMap((p) => p.targets.map((t) => t.query)),
+  ...json.templating.list.filter((v) => v.type === "query").map((v) => v.query),
+];
 
-/** What the store writes: device measurements (tags, contract fields) and the derived ones. */
+/** What the store writes: device measurements (tags, contract fields) and the derived ones; in the policy "rollup",
+ * the hourly rollups of the device measurements (`mean_<field>`…) and the derived points (src/storage/influx-telemetry.ts). */
 const DEVICE_TAGS = ["device", "family", "town", "village", "station"];
 const sampleFields: Record<string, string[]> = {
   streetlight_telemetry: Object.keys(numericFields(reading(Date.now()))),
   blender_telemetry: ["state", "scaleKg", "mixerA", "bagsTotal", "hopperKg.*"],
 };
-const schema: Record<string, { tags: readonly string[]; fields: readonly string[] }> = {
-  ...Object.fromEntries(Object.entries(sampleFields).map(([m, f]) => [m, { tags: DEVICE_TAGS, fields: [...f, "payload", "receivedAt"] }])),
-  ...DASHBOARD_POINTS,
+type Written = { tags: readonly string[]; fields: readonly string[] };
+const raw: Record<string, Written> = Object.fromEntries(
+  Object.entries(sampleFields).map(([m, f]) => [m, { tags: DEVICE_TAGS, fields: [...f, "payload", "receivedAt"] }]),
+);
+const schema: Record<"raw" | "rollup", Record<string, Written>> = {
+  raw,
+  rollup: {
+    ...Object.fromEntries(
+      Object.entries(raw).map(([m, w]) => [
+        m,
+        { tags: w.tags, fields: ["mean", "min", "max", "count"].flatMap((a) => w.fields.map((f) => `${a}_${f}`)) },
+      ]),
+    ),
+    ...DASHBOARD_POINTS,
+  },
 };
 const known = (list: readonly string[], name: string) => list.includes(name) || list.some((f) => f.endsWith(".*") && name.startsWith(f.slice(0, -1)));
 
@@ -118,39 +131,93 @@ describe("Grafana dashboards", () => {
     const vars = dashboards.flatMap((d) => d.json.templating.list.map((v) => v.name));
     expect(vars).toEqual(expect.arrayContaining(["town", "village", "station"]));
   });
-  it.each(dashboards.map((d) => [d.file, d.json] as const))("%s follows the dashboard model, and panels do not overlap", (_f, json) => {
-    const r = Dashboard.safeParse(json);
-    expect(r.success ? [] : r.error.issues).toEqual([]);
+  it("the vendored schema is Grafana's for the version the compose file runs", () => {
+    expect(GRAFANA_VERSION).toBe("11.3");
+    expect(readFileSync(`${SCHEMA_DIR}/README.md`, "utf8")).toContain(`v${GRAFANA_VERSION}.x+cog`);
+  });
+  it.each(dashboards.map((d) => [d.file, d.json] as const))("%s is valid against Grafana's schema, panel options and units included", (_f, json) => {
+    expect(dashboardSchema(json) ? [] : dashboardSchema.errors).toEqual([]);
+    for (const p of json.panels) {
+      const options = panelPart(p.type, "Options");
+      expect(options, `${p.type}: a panel type the schema knows`).not.toBeNull();
+      expect(options?.(p.options) ? [] : options?.errors, `${p.title} options`).toEqual([]);
+      const custom = panelPart(p.type, "FieldConfig");
+      if (custom) expect(custom(p.fieldConfig.defaults.custom ?? {}) ? [] : custom.errors, `${p.title} field config`).toEqual([]);
+      const units = [
+        p.fieldConfig.defaults.unit,
+        ...p.fieldConfig.overrides.flatMap((o) => o.properties.filter((x) => x.id === "unit").map((x) => x.value)),
+      ];
+      for (const u of units) if (u !== undefined) expect(unitKnown(String(u)), `${p.title}: unit ${u}`).toBe(true);
+    }
+  });
+  it.each(dashboards.map((d) => [d.file, d.json] as const))("%s: China time, Chinese titles, our datasource, panels apart", (_f, json) => {
+    expect(json.uid).toMatch(/^agrilume-[a-z-]+$/);
+    expect(json.title).toMatch(/[\u4e00-\u9fff]/);
+    expect(json.timezone).toBe("Asia/Shanghai");
     const cells = new Set<string>();
-    for (const p of json.panels)
+    for (const p of json.panels as (GrafanaPanel & { gridPos: { x: number; y: number; w: number; h: number }; datasource: { uid: string } })[]) {
+      expect(p.title).toMatch(/[\u4e00-\u9fff]/);
+      expect(p.datasource.uid).toBe("agrilume-influx");
+      for (const t of p.targets as (GrafanaPanel["targets"][number] & { datasource: { uid: string }; rawQuery: boolean })[])
+        expect([t.datasource.uid, t.rawQuery]).toEqual(["agrilume-influx", true]);
       for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++)
         for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
           expect(cells.has(`${x},${y}`), `${p.title} overlaps`).toBe(false);
           cells.add(`${x},${y}`);
         }
+    }
     expect(new Set(json.panels.map((p) => p.id)).size).toBe(json.panels.length);
   });
-  it.each(dashboards.map((d) => [d.file, d.json] as const))("every query in %s names a measurement, tags and fields the store writes", (_f, json) => {
-    const queries = [...json.panels.flatMap((p) => p.targets.map((t) => t.query)), ...json.templating.list.map((v) => v.query)];
-    for (const q of queries) {
-      const measurements = [...q.matchAll(/FROM "([^"]+)"/g)].map((m) => m[1] as string);
-      expect(measurements.length, q).toBeGreaterThan(0);
-      for (const m of measurements) expect(Object.keys(schema), `${m} in: ${q}`).toContain(m);
-      const s = measurements.map((m) => schema[m] as { tags: readonly string[]; fields: readonly string[] });
-      const aliases = new Set([...q.matchAll(/AS "([^"]+)"/g)].map((m) => m[1] as string));
-      for (const [, name] of q
-        .replace(/AS "[^"]+"/g, "")
-        .replace(/FROM "[^"]+"/g, "")
-        .matchAll(/"([^"]+)"/g)) {
-        const n = name as string;
-        expect(aliases.has(n) || s.some((x) => known(x.tags, n) || known(x.fields, n)), `"${n}" in: ${q}`).toBe(true);
+  it.each(dashboards.map((d) => [d.file, d.json] as const))(
+    "every query in %s names a retention policy, measurement, tags and fields the store writes",
+    (_f, json) => {
+      for (const q of queriesOf(json)) {
+        const from = [...q.matchAll(/FROM "(raw|rollup)"\."([^"]+)"/g)].map((m) => ({ rp: m[1] as "raw" | "rollup", m: m[2] as string }));
+        expect(from.length, q).toBeGreaterThan(0);
+        expect(q.replace(/FROM "(raw|rollup)"\."[^"]+"/g, ""), `a measurement without its retention policy: ${q}`).not.toMatch(/FROM "/);
+        for (const f of from) expect(Object.keys(schema[f.rp]), `${f.rp}.${f.m} in: ${q}`).toContain(f.m);
+        const s = from.map((f) => schema[f.rp][f.m] as Written);
+        const aliases = new Set([...q.matchAll(/AS "([^"]+)"/g)].map((m) => m[1] as string));
+        for (const [, name] of q
+          .replace(/AS "[^"]+"/g, "")
+          .replace(/FROM "(raw|rollup)"\."[^"]+"/g, "")
+          .matchAll(/"([^"]+)"/g)) {
+          const n = name as string;
+          expect(aliases.has(n) || s.some((x) => known(x.tags, n) || known(x.fields, n)), `"${n}" in: ${q}`).toBe(true);
+        }
       }
-      for (const [, prefix] of q.matchAll(/\/\^([A-Za-z]+)\\\.\//g))
+    },
+  );
+  it("long ranges: every panel on raw readings reads the rollup before the raw retention, documented in the panel", () => {
+    for (const d of dashboards)
+      for (const p of d.json.panels) {
+        const onRaw = p.targets.filter((t) => t.query.includes('FROM "raw".'));
+        if (onRaw.length === 0) continue;
+        for (const t of onRaw) expect(t.query).toContain("AND time > now() - $raw_retention");
         expect(
-          s.some((x) => known(x.fields, `${prefix}.x`)),
-          q,
+          p.targets.some((t) => t.query.includes('FROM "rollup".') && t.query.includes("AND time <= now() - $raw_retention")),
+          p.title,
         ).toBe(true);
-    }
+        expect(p.description).toContain("$raw_retention");
+      }
+    // the boundary is the service's raw retention by default
+    const defaults = loadConfig({
+      AGRILUME_ADMIN_KEY: "an-admin-key-of-at-least-24-characters",
+      AGRILUME_STORE: "influx",
+      AGRILUME_INFLUX_URL: "http://x:8086",
+    });
+    const rawRetention = defaults.ok && defaults.config.store.kind === "influx" ? defaults.config.store.influx.rawRetention : null;
+    for (const d of dashboards.filter((x) => x.json.templating.list.some((v) => v.name === "raw_retention")))
+      expect(d.json.templating.list.find((v) => v.name === "raw_retention")?.query).toBe(rawRetention);
+  });
+  it("the map's base layer is Grafana's default, which grafana.ini sets to none from the internet", () => {
+    const maps = dashboards.flatMap((d) => d.json.panels.filter((p) => p.type === "geomap"));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const p of maps) expect((p.options.basemap as { type: string }).type).toBe("default");
+    const ini = readFileSync("grafana/grafana.ini", "utf8");
+    const base = JSON.parse(/^default_baselayer_config = (.+)$/m.exec(ini)?.[1] ?? "{}") as { type: string; config: { src?: string } };
+    expect(base).toEqual({ type: "geojson", config: { src: "public/maps/countries.geojson" } }); // served by Grafana itself
+    expect(compose.services.grafana?.volumes).toContain("./grafana/grafana.ini:/etc/grafana/grafana.ini:ro");
   });
 });
 
@@ -160,24 +227,22 @@ describe.skipIf(!influxd)("dashboard queries against a real InfluxDB", () => {
   beforeAll(async () => {
     influx = await startInflux();
     await fetch(`${influx.url}/query?q=${encodeURIComponent("CREATE DATABASE agrilume")}`, { method: "POST" });
+    await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE RETENTION POLICY "raw" ON "agrilume" DURATION 60d REPLICATION 1 DEFAULT')}`, {
+      method: "POST",
+    });
+    await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE RETENTION POLICY "rollup" ON "agrilume" DURATION 104w REPLICATION 1')}`, {
+      method: "POST",
+    });
   });
   afterAll(async () => {
     await influx.stop();
     influx.remove();
   });
-  it("every panel and variable query parses and runs", async () => {
+  it("every panel and variable query parses and runs (their figures: test/dashboards.test.ts)", async () => {
     for (const d of dashboards) {
-      const queries = [...d.json.panels.flatMap((p) => p.targets.map((t) => t.query)), ...d.json.templating.list.map((v) => v.query)];
-      for (const raw of queries) {
-        const q = raw
-          .replace(/\$timeFilter/g, "time > now() - 1d")
-          .replace(/\$__interval/g, "1m")
-          .replace(/\/\^\$[a-z]+\$\//g, "/^.*$/");
-        const res = (await (await fetch(`${influx.url}/query?db=agrilume&q=${encodeURIComponent(q)}`)).json()) as {
-          error?: string;
-          results?: { error?: string }[];
-        };
-        expect(res.error ?? res.results?.[0]?.error ?? null, `${d.file}: ${q}`).toBe(null);
+      for (const raw of queriesOf(d.json)) {
+        const q = substitute(raw, { from: Date.now() - 86_400_000, to: Date.now(), interval: "1m", vars: {}, dashboard: d.json });
+        await expect(influxQuery(influx.url, "agrilume", q), `${d.file}: ${q}`).resolves.toBeDefined();
       }
     }
   });

@@ -87,7 +87,7 @@ export const SETTINGS = {
       .string()
       .regex(/^\d+[hdw]$/)
       .default("104w"),
-    doc: "how long the hourly rollups are kept",
+    doc: "how long the hourly rollups, and the points derived for dashboards, are kept",
   },
   AGRILUME_SPOOL_MAX_MB: {
     schema: positiveInt.max(1_000_000).default(2048),

@@ -33,6 +33,11 @@ const DATA = /^(streetlight|blender)_/;
 const q = (name: string) => `"${name.replace(/"/g, '\\"')}"`;
 const lit = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 const ns = (ms: number) => `${Math.trunc(ms)}ms`;
+const HOUR = 3600_000;
+/** The hourly continuous query recomputes this many hours each hour (RESAMPLE FOR): readings up to an hour late. */
+const RESAMPLE_HOURS = 2;
+/** The hourly rollup of every field: `mean_<field>`, `min_<field>`, `max_<field>`, `count_<field>`. */
+const ROLLUP_SELECT = "mean(*), min(*), max(*), count(*)";
 
 export async function createInfluxTelemetryStore(
   opts: InfluxOptions,
@@ -63,14 +68,62 @@ export async function createInfluxTelemetryStore(
     };
     await rp("raw", opts.rawRetention, true);
     await rp("rollup", opts.rollupRetention, false);
-    // Hourly rollups of every reading field, kept for years; raw data expires with the "raw" policy.
+    // Hourly rollups of every reading field, kept for years; raw data expires with the "raw" policy. The query runs
+    // each hour over the last two (RESAMPLE): readings of the hour before that, and older ones, are rolled up by the
+    // write that brings them (rollUpLate). A query made before RESAMPLE was added is replaced.
     const cqs = await influx.showContinousQueries(opts.database);
-    if (!cqs.some((c) => c.name === "agrilume_hourly")) {
+    const cq = cqs.find((c) => c.name === "agrilume_hourly");
+    if (cq && !/RESAMPLE/i.test(cq.query)) await influx.dropContinuousQuery("agrilume_hourly", opts.database);
+    if (!cq || !/RESAMPLE/i.test(cq.query)) {
       await influx.createContinuousQuery(
         "agrilume_hourly",
-        `SELECT mean(*), min(*), max(*), count(*) INTO ${q(opts.database)}."rollup".:MEASUREMENT FROM ${q(opts.database)}."raw"./^(streetlight|blender)_/ GROUP BY time(1h), *`,
+        `SELECT ${ROLLUP_SELECT} INTO ${q(opts.database)}."rollup".:MEASUREMENT FROM ${q(opts.database)}."raw"./^(streetlight|blender)_/ GROUP BY time(1h), *`,
         opts.database,
+        `RESAMPLE EVERY 1h FOR ${RESAMPLE_HOURS}h`,
       );
+    }
+  };
+
+  /**
+   * Readings of hours the continuous query will not run over again (before the last RESAMPLE_HOURS): their hours are
+   * rolled up now, for the devices that sent them (the rollup of an hour is per series, so other devices' rows are
+   * written again unchanged). A district's morning flush of buffered readings costs one query per measurement and
+   * run of consecutive hours.
+   */
+  const rollUpLate = async (batch: StoredReading[]) => {
+    if (!opts.setup) return; // retention policies and the continuous query are the operator's
+    const horizon = Math.floor(Date.now() / HOUR) * HOUR - (RESAMPLE_HOURS - 1) * HOUR;
+    const late = new Map<string, { hours: Set<number>; devices: Set<string> }>();
+    for (const r of batch) {
+      if (r.ts >= horizon || !DATA.test(r.measurement)) continue;
+      let m = late.get(r.measurement);
+      if (!m) {
+        m = { hours: new Set(), devices: new Set() };
+        late.set(r.measurement, m);
+      }
+      m.hours.add(Math.floor(r.ts / HOUR) * HOUR);
+      m.devices.add(r.deviceId);
+    }
+    for (const [measurement, { hours, devices }] of late) {
+      const sorted = [...hours].sort((a, b) => a - b);
+      const runs: [number, number][] = [];
+      for (const h of sorted) {
+        const last = runs[runs.length - 1];
+        if (last && last[1] === h) last[1] = h + HOUR;
+        else runs.push([h, h + HOUR]);
+      }
+      const ids = [...devices];
+      for (let i = 0; i < ids.length; i += 200) {
+        const match = ids
+          .slice(i, i + 200)
+          .map((id) => id.replace(/[\\/^$.|?*+()[\]{}-]/g, "\\$&"))
+          .join("|");
+        for (const [from, to] of runs)
+          await influx.query(
+            `SELECT ${ROLLUP_SELECT} INTO ${q(opts.database)}."rollup".:MEASUREMENT FROM ${q(opts.database)}."raw".${q(measurement)} WHERE "device" =~ /^(${match})$/ AND time >= ${ns(from)} AND time < ${ns(to)} GROUP BY time(1h), *`,
+            { method: "POST" }, // a query that writes (INTO) is a POST
+          );
+      }
     }
   };
   let setupDone: Promise<void> | null = null;
@@ -146,6 +199,7 @@ export async function createInfluxTelemetryStore(
           log.warn({ err: msg, dropped }, "InfluxDB dropped points of a batch");
         }
       }
+      await rollUpLate(batch);
       await influx.writePoints([{ measurement: META, fields: { checkpoint }, timestamp: Date.now() }], { precision: "ms" });
     },
     async checkpoint() {
@@ -233,7 +287,9 @@ export async function createInfluxTelemetryStore(
           fields: p.fields,
           timestamp: p.ts,
         })),
-        { precision: "ms" },
+        // Derived points are few and evidence (nightly records, order progress, verified sums, condition changes): kept
+        // as long as the rollups, in the same policy; dashboards read them there (docs/ARCHITECTURE.md, Dashboards).
+        { precision: "ms", ...(opts.setup ? { retentionPolicy: "rollup" } : {}) },
       );
     },
     async ping() {

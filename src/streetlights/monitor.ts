@@ -21,6 +21,9 @@ export const NEIGHBOUR_M = 1000;
 export const NEIGHBOUR_MAX = 40;
 /** A neighbour's reading counts for this long around the time judged. */
 const NEIGHBOUR_FRESH_MS = 30 * 60_000;
+/** Readings read back at start to restore each light's live state (monitor.restore): an hour is 12 readings at the
+ * 5-minute interval, more than the 10-minute latch of an anomaly needs. */
+export const RESTORE_MS = 3600_000;
 /** Nights looked back over by the nightly job (it catches up after downtime). */
 const NIGHTS_BACK = 3;
 
@@ -56,23 +59,61 @@ export function createStreetlightMonitor(deps: {
   const states = new Map<string, LightState>();
   /** Each change of a light's condition (alerts listen). */
   const events = new EventEmitter<{ condition: [deviceId: string, condition: Condition, detail: StreetlightMessage | null, at: number] }>();
-  const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, ts: number): DashboardPoint => ({
-    measurement: "streetlight_condition",
-    tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
-    fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
-    ts,
-  });
-  // Going offline is a condition change too (silence is judged on the server clock). Removed by halt().
+  /**
+   * The time of each light's newest condition point: a dashboard reads a light's condition as its newest point, so a
+   * point is never stamped before the one it replaces. Bounded by the registry, as `states`.
+   */
+  const pointAt = new Map<string, number>();
+  /**
+   * A light's condition for dashboards (the map, the fault pie), stamped at the time of the reading that decided it
+   * (or of the presence change), or 1 ms after the light's previous point when that is later (a late reading that
+   * changes the live state, after the light came back online): the newest point is always what the API says.
+   */
+  const conditionPoint = (d: DeviceRecord, condition: Condition, online: boolean, at: number): DashboardPoint => {
+    const prev = pointAt.get(d.id);
+    const ts = prev !== undefined && at <= prev ? prev + 1 : at;
+    pointAt.set(d.id, ts);
+    return {
+      measurement: "streetlight_condition",
+      tags: { device: d.id, town: d.town ?? "", village: d.village ?? "" },
+      fields: { condition, code: CONDITIONS.indexOf(condition), online: online ? 1 : 0, lat: d.lat ?? 0, lon: d.lon ?? 0 },
+      ts,
+    };
+  };
+  // Going offline is a condition change too (silence is judged on the server clock). Coming back online, the light's
+  // known condition holds until a reading says otherwise. A light whose condition is not known yet is no longer offline
+  // (alerts hear it, as the API's `off` with no reading yet), but the dashboards get no point until its first reading
+  // decides one: never a made-up `off`. Removed by halt().
   const onPresence = (c: PresenceChange) => {
     const d = registry.get(c.deviceId);
     if (d?.family !== "streetlight") return;
-    const condition = c.online ? (states.get(d.id)?.condition ?? "off") : "offline";
-    void pushPoints([conditionPoint(d, condition, c.online, c.at)]);
-    events.emit("condition", d.id, condition, c.online ? null : msg("light_silent", { cause: c.cause }), c.at);
+    if (c.online) {
+      const s = states.get(d.id);
+      if (!s) {
+        events.emit("condition", d.id, "off", msg("no_reading_yet", {}), c.at);
+        return;
+      }
+      void pushPoints([conditionPoint(d, s.condition, true, c.at)]);
+      events.emit("condition", d.id, s.condition, s.detail, c.at);
+      return;
+    }
+    void pushPoints([conditionPoint(d, "offline", false, c.at)]);
+    events.emit("condition", d.id, "offline", msg("light_silent", { cause: c.cause }), c.at);
   };
   presence.events.on("change", onPresence);
+  /** The lights restore() found, until settleRestored() has said which did not come back. */
+  let restored: { at: number; ids: Set<string> } | null = null;
   /** Each light's latest reading, for its neighbours' rules: bounded likewise. */
   const recent = new Map<string, Recent>();
+  const noteRecent = (id: string, ts: number, body: StreetlightTelemetry) => {
+    const last = recent.get(id);
+    if (!last) recent.set(id, { ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
+    else if (last.ts <= ts) {
+      last.ts = ts;
+      last.pvW = body.pv.w;
+      last.lit = body.load.on && body.load.w > 0;
+    }
+  };
   /** Each light's neighbours, once asked for: bounded likewise, and emptied when the registry changes size. */
   let neighbourIndex: { size: number; byId: Map<string, string[]> } = { size: -1, byId: new Map() };
   /**
@@ -316,25 +357,76 @@ export function createStreetlightMonitor(deps: {
       const reported = r.message.body as StreetlightTelemetry;
       const body = reported.ts === r.ts ? (reported as StreetlightTelemetry & { ts: number }) : { ...reported, ts: r.ts };
       const i = info(r.device);
-      const prev = states.get(r.device.id) ?? initialState(r.ts);
+      const known = states.get(r.device.id);
+      const prev = known ?? initialState(r.ts);
       const next = step(prev, body, i, () => neighbourView(r.device.id, r.ts));
       states.set(r.device.id, next);
       if (next.condition !== prev.condition || next.since !== prev.since) {
-        void pushPoints([conditionPoint(r.device, next.condition, true, next.since)]);
+        void pushPoints([conditionPoint(r.device, next.condition, true, r.ts)]);
         events.emit("condition", r.device.id, next.condition, next.detail, next.since);
+      } else if (!known && next.instant === next.condition) {
+        // The first reading of a light not known yet says `off` itself: the dashboards hear it (an anomaly not latched
+        // yet leaves the initial `off`, which no reading said: nothing is written).
+        void pushPoints([conditionPoint(r.device, next.condition, true, r.ts)]);
       }
-      const last = recent.get(r.device.id);
-      if (!last) recent.set(r.device.id, { ts: r.ts, pvW: body.pv.w, lit: body.load.on && body.load.w > 0 });
-      else if (last.ts <= r.ts) {
-        last.ts = r.ts;
-        last.pvW = body.pv.w;
-        last.lit = body.load.on && body.load.w > 0;
-      }
+      noteRecent(r.device.id, r.ts, body);
       // A reading for a night that has already ended (afternoon readings count for that evening's night).
       const n = nightAround(r.ts, i.lat, i.lon, i.profile);
       if (n.end + BAND_MS + 5 * 60_000 <= clock()) markStale(n.date, r.device.id, r.seq);
     },
     conditionOf,
+    /**
+     * After a restart: every light's live state, from its readings of the last RESTORE_MS in the store, applied in
+     * time order as they came (neighbours included), so the API and the dashboards say the last known condition, not
+     * the initial `off`. A condition that began before that window keeps its condition with `since` at most that old.
+     * Writes no points and raises no alerts (those are already stored). Returns the lights restored.
+     */
+    async restore(now = clock()): Promise<number> {
+      const lights = registry.list({ family: "streetlight" });
+      const rows: { d: DeviceRecord; ts: number; body: StreetlightTelemetry & { ts: number } }[] = [];
+      for (let i = 0; i < lights.length; i += 2000) {
+        const chunk = lights.slice(i, i + 2000);
+        const got = await telemetry.rawMany({
+          deviceIds: chunk.map((d) => d.id),
+          measurement: "streetlight_telemetry",
+          from: now - RESTORE_MS,
+          to: now + 1,
+        });
+        for (const d of chunk)
+          for (const x of got.get(d.id) ?? []) rows.push({ d, ts: x.ts, body: { ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts } });
+      }
+      rows.sort((a, b) => a.ts - b.ts);
+      for (const { d, ts, body } of rows) {
+        if (states.has(d.id) && (states.get(d.id) as LightState).lastTs >= ts) continue;
+        const prev = states.get(d.id) ?? initialState(ts);
+        states.set(
+          d.id,
+          step(prev, body, info(d), () => neighbourView(d.id, ts)),
+        );
+        noteRecent(d.id, ts, body);
+      }
+      for (const { d, ts } of rows) pointAt.set(d.id, Math.max(ts, pointAt.get(d.id) ?? 0));
+      restored = { at: now, ids: new Set(rows.map((r) => r.d.id)) };
+      return restored.ids.size;
+    },
+    /**
+     * After a restart, presence knows no light until it connects: a restored light that has not connected again within
+     * the presence timeout (3 report intervals) is offline, as the API says, and is said so once (the dashboards get
+     * its `offline` point, alerts hear it). Run by the scheduler; returns the lights said.
+     */
+    settleRestored(now = clock()): number {
+      if (!restored || now - restored.at < 3 * deps.reportIntervalMs) return 0;
+      let said = 0;
+      for (const id of restored.ids) {
+        const d = registry.get(id);
+        if (!d || presence.get(id)) continue; // connected since (its presence changes speak for it)
+        said++;
+        void pushPoints([conditionPoint(d, "offline", false, now)]);
+        events.emit("condition", id, "offline", msg("light_silent", { cause: "silent" }), now);
+      }
+      restored = null;
+      return said;
+    },
     expectedOf: (d: DeviceRecord) => info(d),
     /**
      * Computes the records of nights that have ended (dawn + 30 min + a margin for late reports) and are
