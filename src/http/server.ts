@@ -29,6 +29,8 @@ declare module "fastify" {
     touches?: Touches;
     /** Also accept the key as `?key=` (Server-Sent Events for machines; browsers send the session cookie instead). */
     queryKey?: boolean;
+    /** A text/csv body as its bytes (a Buffer), for a route that finds its encoding itself (GBK files from Excel); else UTF-8 text. */
+    csvBytes?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -89,7 +91,9 @@ export async function createHttpServer(deps: {
   app.decorateRequest("lang", deps.lang);
   const bodyLimit = app.initialConfig.bodyLimit ?? 1048576;
 
-  app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "string" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(["text/csv", "text/plain"], { parseAs: "buffer" }, (req, body, done) =>
+    done(null, req.routeOptions.config.csvBytes ? body : (body as Buffer).toString("utf8")),
+  );
 
   /** The reader's language: `?lang=` where a client cannot set headers (EventSource), else Accept-Language, else AGRILUME_LANG. */
   const lang = (req: FastifyRequest): Lang => {

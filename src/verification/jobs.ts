@@ -8,7 +8,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { LightWindow, NightStore } from "../streetlights/index.js";
-import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
+import { type Claim, type ClaimLines, type ClaimsLimits, type CsvEncoding, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
 import type { ReportLog, VerificationStore } from "./store.js";
@@ -109,7 +109,7 @@ export async function report(
 export async function claims(
   input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
   host: Host,
-): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null }> {
+): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null; headerRow: number; encoding: CsvEncoding | null }> {
   const lines: string[] = [];
   const sent: Promise<unknown>[] = [];
   // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
@@ -135,9 +135,9 @@ export async function claims(
   await Promise.all(sent);
   if (r.refused || r.errorRows > 0) {
     await sendInParts(host, "errors", errors);
-    return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused };
+    return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused, headerRow: r.headerRow, encoding: r.encoding };
   }
-  return { projects: r.projects, claims: count, errorRows: 0, refused: null };
+  return { projects: r.projects, claims: count, errorRows: 0, refused: null, headerRow: r.headerRow, encoding: r.encoding };
 }
 
 /** This module, whose jobs a thread runs (typed by the jobs themselves: a type import of itself would be a cycle). */
@@ -198,7 +198,7 @@ export function verificationJobs(deps: {
       const r = await deps.pool.run(jobs, "claims", input, { host: parts, transfer: [bytes.buffer] });
       if (r.refused) throw new DomainError("invalid", r.refused);
       if (r.errorRows > 0) throw rowsRejected(errors, r.errorRows);
-      return { projects: r.projects, claims, count: r.claims, errors: [] };
+      return { projects: r.projects, claims, count: r.claims, errors: [], headerRow: r.headerRow, encoding: r.encoding };
     },
   };
 }

@@ -153,7 +153,7 @@ export function verificationRoutes(
   app.post(
     "/api/v1/projects/import",
     {
-      config: { roles: FINANCE, touches: "rows" },
+      config: { roles: FINANCE, touches: "rows", csvBytes: true },
       schema: {
         tags: ["verification"],
         operationId: "importProjects",
@@ -164,16 +164,30 @@ export function verificationRoutes(
         body: z.unknown().meta({
           type: "string",
           format: "binary",
-          description: "The file: CSV text (UTF-8, with or without BOM; the example) or an XLSX workbook",
+          description:
+            "The file: CSV (UTF-8 with or without BOM, as the example; or GBK/GB18030, as Excel on Chinese Windows saves it) or an XLSX workbook; the header row may be below a title (looked for in the first 10 rows)",
           examples: [
             "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nYC-2024-017,来苏镇,梳妆台村,村道3号,2024,120,1500,YC-LS-0001,105.9113,29.3512,SL2024A00117,861234567890123,2024-09-12\n",
           ],
         }),
         response: {
           200: withExample(
-            z.object({ projects: z.number().int(), created: z.number().int(), updated: z.number().int(), unchanged: z.number().int() }),
-            { projects: 4, created: 118, updated: 2, unchanged: 0 },
-            { description: "How many projects the file holds, and how many claims were new, changed or the same" },
+            z.object({
+              projects: z.number().int(),
+              created: z.number().int(),
+              updated: z.number().int(),
+              unchanged: z.number().int(),
+              headerRow: z
+                .number()
+                .int()
+                .describe("The row taken as the header (1 = the first; a title above it is skipped): the rows below it were imported"),
+              encoding: z
+                .enum(["utf-8", "gb18030"])
+                .nullable()
+                .describe("How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX"),
+            }),
+            { projects: 4, created: 118, updated: 2, unchanged: 0, headerRow: 2, encoding: "gb18030" },
+            { description: "How many projects the file holds, how many claims were new, changed or the same, and how the file was read" },
           ),
           ...errors(422),
         },
@@ -187,7 +201,7 @@ export function verificationRoutes(
       const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
       refuseRows(req.principal, parsed.projects, (p) => ({ town: p.town, station: null }));
-      return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
+      return { projects: parsed.projects.length, ...(await verification.import(parsed)), headerRow: parsed.headerRow, encoding: parsed.encoding };
     },
   );
 
