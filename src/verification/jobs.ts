@@ -35,14 +35,21 @@ type ReportHost = {
   summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
   latestDate: () => Promise<string | null>;
   logReport: (r: ReportLog) => Promise<void>;
-  points: (points: DashboardPoint[]) => void;
+  points: (points: DashboardPoint[]) => Promise<void> | undefined;
 };
 
 const notInWorker = (what: string) => () => Promise.reject(new Error(`${what} is not available to a report in a worker thread`));
 
 /** The job: a report, as `createVerification(...).report` makes it, and its file. */
 export async function report(
-  input: { params: ReportParams; kind: "json" | "visits" | "xlsx" | "csv"; lang: Lang; keyName: string | null; settings: VerifySettings },
+  input: {
+    params: ReportParams;
+    kind: "json" | "visits" | "xlsx" | "csv" | "points";
+    why: "made" | "view";
+    lang: Lang;
+    keyName: string | null;
+    settings: VerifySettings;
+  },
   host: Host,
 ) {
   const ask = hostApi<ReportHost>(host);
@@ -85,19 +92,21 @@ export async function report(
     registry,
     settings: input.settings,
     // best effort, as in the service's thread: a failed write of dashboard points is not the report's failure
-    writeDashboardPoints: (points) => {
-      void ask("points", points).catch(() => undefined);
-    },
+    writeDashboardPoints: (points) => ask("points", points).catch(() => undefined),
   });
-  const r = await verification.report(input.params, input.kind, input.keyName);
+  if (input.kind === "points") {
+    const points = await verification.dashboardPoints(input.params);
+    return { meta: null, file: null, report: null, points };
+  }
+  const r = await verification.report(input.params, input.kind, input.keyName, input.why);
   const meta = { reportId: r.reportId, digest: r.digest, params: r.params };
   const render = createCatalogue({ verification: VERIFICATION_WORDS }).in(input.lang);
   if (input.kind === "xlsx") {
     const file = ownBytes(await toXlsx(r, render));
-    return transfer({ meta, file: file as Uint8Array | string, report: null }, [file.buffer]);
+    return transfer({ meta, file: file as Uint8Array | string, report: null, points: 0 }, [file.buffer]);
   }
-  if (input.kind === "csv") return { meta, file: toCsv(r.lights, render) as Uint8Array | string, report: null };
-  return { meta, file: null, report: r };
+  if (input.kind === "csv") return { meta, file: toCsv(r.lights, render) as Uint8Array | string, report: null, points: 0 };
+  return { meta, file: null, report: r, points: 0 };
 }
 
 /**
@@ -152,7 +161,7 @@ export function verificationJobs(deps: {
   settings: VerifySettings;
   /** What a claims file may hold (AGRILUME_IMPORT_MAX_ROWS). */
   limits: ImportLimits;
-  writeDashboardPoints?: (points: DashboardPoint[]) => void;
+  writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void>;
 }) {
   const host: ReportHost = {
     projects: () => deps.store.projects(),
@@ -163,22 +172,27 @@ export function verificationJobs(deps: {
     logReport: (r) => deps.store.logReport(r),
     points: (points) => deps.writeDashboardPoints?.(points),
   };
-  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv", lang: Lang, keyName: string | null) =>
-    deps.pool.run(jobs, "report", { params, kind, lang, keyName, settings: deps.settings }, { host });
+  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv" | "points", why: "made" | "view", lang: Lang, keyName: string | null) =>
+    deps.pool.run(jobs, "report", { params, kind, why, lang, keyName, settings: deps.settings }, { host });
   return {
     /** What a claims file may hold (its route's body limit too). */
     limits: deps.limits,
-    async report(params: ReportParams, kind: "json" | "visits", keyName: string | null): Promise<Report> {
-      const r = await run(params, kind, "zh", keyName); // (the report is data: its messages are rendered by the caller)
+    /** `Verification.report` (`made`: recorded, and a district-wide one writes the dashboard's points; `view`: neither). */
+    async report(params: ReportParams, kind: "json" | "visits", why: "made" | "view", keyName: string | null): Promise<Report> {
+      const r = await run(params, kind, why, "zh", keyName); // (the report is data: its messages are rendered by the caller)
       if (!r.report) throw new Error("the report job returned no report");
       return r.report;
     },
-    /** The report as a file in `lang` (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters. */
+    /** The report as a file in `lang` (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters; a download is recorded. */
     async file(params: ReportParams, format: "xlsx" | "csv", lang: Lang, keyName: string | null) {
-      const r = await run(params, format, lang, keyName);
+      const r = await run(params, format, "made", lang, keyName);
       const file = r.file;
-      if (file === null) throw new Error("the report job returned no file");
+      if (file === null || r.meta === null) throw new Error("the report job returned no file");
       return { ...r.meta, body: typeof file === "string" ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength) };
+    },
+    /** `Verification.dashboardPoints` in a thread: how many points were written. */
+    async dashboardPoints(params: ReportParams): Promise<number> {
+      return (await run(params, "points", "view", "zh", null)).points;
     },
     /**
      * `readClaims` in a thread: the projects and the claims (as parts of JSON lines, for `VerificationStore.upsert`),
