@@ -261,7 +261,11 @@ export function verificationRoutes(
         summary: "Generate a report on purpose and record it (its id, parameters, digest and who made it)",
         description:
           "The same report as `GET /verification` with the same parameters (in the body), recorded in `/verification/reports`. A district-wide one (no town or project) also writes the finance dashboard's points, as the nightly pass does after it records new nights.",
-        body: Params.extend({ nights: z.number().int().min(1).max(366).default(30) }),
+        body: withExample(Params.extend({ nights: z.number().int().min(1).max(366).default(30) }), {
+          until: "2025-11-28",
+          nights: 30,
+          town: "来苏镇",
+        }),
         response: { 201: Report },
       },
     },

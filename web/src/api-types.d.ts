@@ -6411,6 +6411,13 @@ export interface operations {
     };
     requestBody: {
       content: {
+        /**
+         * @example {
+         *       "until": "2025-11-28",
+         *       "nights": 30,
+         *       "town": "来苏镇"
+         *     }
+         */
         "application/json": {
           town?: string;
           project?: string;
