@@ -58,3 +58,37 @@ export async function claimsXlsx(rows: number): Promise<Buffer> {
   await wb.commit();
   return Buffer.concat(chunks);
 }
+
+let gbkTable: Map<string, number[]> | null = null;
+/**
+ * `text` in GBK (code page 936), as Excel on Chinese Windows saves "CSV (逗号分隔)": ASCII as it is, every other
+ * character as its two GBK bytes. The table is the WHATWG GBK decoder's (Node's `TextDecoder("gbk")`) read backwards, so
+ * no encoding library is needed; a character GBK lacks throws.
+ */
+export function gbk(text: string): Buffer {
+  if (gbkTable === null) {
+    gbkTable = new Map();
+    const decoder = new TextDecoder("gbk", { fatal: true });
+    for (let lead = 0x81; lead <= 0xfe; lead++)
+      for (let trail = 0x40; trail <= 0xfe; trail++) {
+        if (trail === 0x7f) continue;
+        try {
+          const ch = decoder.decode(Uint8Array.of(lead, trail));
+          if (!gbkTable.has(ch)) gbkTable.set(ch, [lead, trail]);
+        } catch {
+          // (not a GBK pair)
+        }
+      }
+  }
+  const bytes: number[] = [];
+  for (const ch of text) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code < 0x80) bytes.push(code);
+    else {
+      const pair = gbkTable.get(ch);
+      if (!pair) throw new Error(`${ch} is not in GBK`);
+      bytes.push(...pair);
+    }
+  }
+  return Buffer.from(bytes);
+}

@@ -18,6 +18,7 @@ import { openDurableIngest } from "./ingest/durable.js";
 import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createMessages } from "./messages.js";
+import { chinaDate } from "./platform/clock.js";
 import type { Config } from "./platform/config.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
@@ -240,6 +241,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
   });
   verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
+  /**
+   * The nightly pass (streetlights), then, when it recorded new nights, the finance dashboard's points from the
+   * district's report of the 30 nights before today (DOMAIN.md §2): the dashboard has figures without anyone opening a
+   * report, and no report is recorded as made. Returns the nightly records written.
+   */
+  const runNightly = async (now = clock()): Promise<number> => {
+    const written = await streetlights.runNightly(now);
+    if (written > 0) await reportJobs.dashboardPoints({ until: chinaDate(now), nights: 30 });
+    return written;
+  };
   deviceRoutes(http, {
     registry,
     presence,
@@ -282,6 +293,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     presence,
     telemetry,
     state,
+    runNightly,
     writer,
     wal,
     apiKeys,
@@ -323,7 +335,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
-        nightly: () => streetlights.runNightly(),
+        nightly: () => runNightly(),
         neverReported: () => streetlights.checkNeverReported(),
         settleRestored: () => streetlights.settleRestored(),
       });

@@ -117,8 +117,9 @@ describe("scope holes found by the red team (issue 16)", () => {
     expect(cells.join("\n")).not.toContain("SJ-1");
     expect(cells.join("\n")).not.toContain(SANJIAO);
     // the admin's district-wide report and a 三角镇 report are not in the finance key's log
-    await t.api("/api/v1/verification");
-    await t.api(`/api/v1/verification?town=${encodeURIComponent(SANJIAO)}`);
+    // (made on purpose, so recorded: a view is not)
+    expect((await t.api("/api/v1/verification/reports", { method: "POST", body: "{}" })).status).toBe(201);
+    expect((await t.api("/api/v1/verification/reports", { method: "POST", body: JSON.stringify({ town: SANJIAO }) })).status).toBe(201);
     const log = (await json(await as(fin, "/api/v1/verification/reports"))) as { reports: { params: { town?: string; towns?: string[] } }[] };
     expect(log.reports.length).toBeGreaterThan(0);
     for (const r of log.reports) expect(r.params.town ?? r.params.towns).toEqual(r.params.town ? LAISU : [LAISU]);

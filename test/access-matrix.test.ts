@@ -267,6 +267,11 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
       req: (s) => ({ path: `/api/v1/verification/report.xlsx${town(s) ? `?town=${town(s)}` : ""}` }),
     },
     "GET /api/v1/verification/reports": { at: "none", req: () => ({ path: "/api/v1/verification/reports" }) },
+    "POST /api/v1/verification/reports": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: "/api/v1/verification/reports", method: "POST", body: town(s) ? { town: town(s) } : {} }),
+    },
   };
 
   const callers: Caller[] = ROLES.flatMap((role) => (["none", "towns", "stations"] as const).map((limit) => ({ role, limit })));

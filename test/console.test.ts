@@ -353,9 +353,23 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await poll(() => detail.locator("tbody tr").count()).toBe(4);
     const dark = detail.getByRole("row", { name: /LS-DARK/ });
     expect(await dark.textContent()).toContain("亮灯不足");
-    expect(await dark.textContent()).toContain("亮灯夜数");
+    expect(await dark.textContent()).toMatch(/2 晚中 \d 晚亮灯达标，需 \d 晚/);
+    // yuan claimed, verified and withheld side by side (issue 20 #9)
+    type Yuan = { town: string; claimedSubsidyYuan: number; verifiedSubsidyYuan: number; withheldSubsidyYuan: number };
+    const yuan = (api as unknown as { byTown: Yuan[] }).byTown.find((x) => x.town === TOWN);
+    const n = (x: number | undefined) => new Intl.NumberFormat("zh-CN").format(x ?? Number.NaN);
+    expect(await tiles.textContent()).toContain(
+      `申报补贴¥${n(yuan?.claimedSubsidyYuan)}核实补贴¥${n(yuan?.verifiedSubsidyYuan)}扣减补贴¥${n(yuan?.withheldSubsidyYuan)}`,
+    );
     await page.screenshot({ path: join(SHOTS, "finance.png"), fullPage: true });
     await accessible(page);
+    // viewing and filtering recorded no report (issue 20 #10); generating one on purpose does
+    type Log = { reports: { id: string; kind: string; keyName: string | null }[] };
+    const logged = async () => ((await (await t.api("/api/v1/verification/reports")).json()) as Log).reports;
+    expect(await logged()).toEqual([]);
+    await page.getByRole("button", { name: "生成并存档报告" }).click();
+    await poll(async () => (await logged()).map((x) => [x.kind, x.keyName])).toEqual([["json", users.finance.name]]);
+    await poll(() => page.locator(".actions").textContent()).toContain(`已存档报告 ${(await logged())[0]?.id}`);
 
     const [xlsx] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "下载 Excel (XLSX)" }).click()]);
     expect(xlsx.suggestedFilename()).toBe(`verification-${TOWN}-${until}.xlsx`);
@@ -376,7 +390,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     const detailEn = page.getByRole("region", { name: "Each light" });
     expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough");
     // the evidence is worded by the API: asked for again in English
-    await poll(() => detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toMatch(/lit nights \d+\/\d+; \d+ needed/);
+    await poll(() => detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toMatch(/lit to standard on \d+ of \d+ nights; \d+ needed/);
     await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });
     await accessible(page);
     await context.close();

@@ -238,6 +238,11 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
         "reporting",
         "verified",
         "subsidy",
+        "claimedYuan",
+        "verifiedYuan",
+        "withheldYuan",
+        "lat",
+        "lon",
       ] as const
     ).map((column) => ({ column })),
     report_title: [
@@ -248,6 +253,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     report_district: [{}],
     report_visit_why: [{ why: "failed" }, { why: "silent" }, { why: "sample" }],
     report_digest: [{ digest: "9f2c" }],
+    report_signature: [{ line: "preparer" }, { line: "reviewer" }, { line: "date" }],
     claims_body: [{}],
     claims_unreadable: [{ kind: "xlsx" }, { kind: "csv" }],
     claims_missing_columns: [{ columns: ["imei", "lat"] }],

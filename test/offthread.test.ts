@@ -90,7 +90,7 @@ describe("work in worker threads gives the in-thread results", () => {
     dir.remove();
   });
 
-  const noId = <T extends { reportId: string }>(r: T) => ({ ...r, reportId: "" });
+  const noId = <T extends { reportId: string | null }>(r: T) => ({ ...r, reportId: "" });
 
   it("the report: the same verdicts, summaries, visits and digest, and each run logged", async () => {
     for (const params of [
@@ -99,12 +99,12 @@ describe("work in worker threads gives the in-thread results", () => {
       { until: UNTIL, nights: 20, project: "P-2" },
     ]) {
       for (const kind of ["json", "visits"] as const) {
-        const a = await inThread.report(params, kind, "k");
-        const b = await jobs.report(params, kind, "k");
+        const a = await inThread.report(params, kind, "k", "made");
+        const b = await jobs.report(params, kind, "made", "k");
         expect(noId(b)).toEqual(noId(a));
       }
     }
-    const r = await inThread.report({ until: UNTIL, nights: 30 }, "json", "k");
+    const r = await inThread.report({ until: UNTIL, nights: 30 }, "json", "k", "made");
     expect(new Set(r.lights.map((l) => l.verdict))).toEqual(
       new Set(["verified", "not_reporting", "silent", "location_mismatch", "not_lit", "no_charging", "duplicate_device", "duplicate_pole"]),
     );
@@ -116,7 +116,7 @@ describe("work in worker threads gives the in-thread results", () => {
 
   it("the CSV is the same text and the XLSX the same cells as toCsv and toXlsx of the in-thread report", async () => {
     const params = { until: UNTIL, nights: 30 };
-    const a = await inThread.report(params, "xlsx", "k");
+    const a = await inThread.report(params, "xlsx", "k", "made");
     // (rendered in the thread with the feature's own words; the same text as the service's catalogue gives)
     const render = createMessages().in("zh");
     const csv = await jobs.file(params, "csv", "zh", "k");

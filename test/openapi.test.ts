@@ -219,7 +219,10 @@ describe("on a running service", () => {
     expect((await json("/api/v1/silences")).silences).toEqual([{ ...silence, until }]);
     expect((await t.api(`/api/v1/silences/${silence.id}`, { method: "DELETE" })).status).toBe(204);
 
-    const report = await json("/api/v1/verification?until=2025-11-28");
+    const viewed = await json("/api/v1/verification?until=2025-11-28");
+    expect(viewed.reportId).toBeNull(); // a view is not recorded
+    const report = await post("/api/v1/verification/reports", { until: "2025-11-28" });
+    expect(report.digest).toBe(viewed.digest);
     expect((await json("/api/v1/verification/reports")).reports).toEqual([
       {
         id: report.reportId,

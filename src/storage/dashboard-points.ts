@@ -15,8 +15,15 @@ export const DASHBOARD_POINTS = {
   streetlight_condition: { tags: ["device", "town", "village"], fields: ["condition", "code", "online", "lat", "lon"] },
   /** Each nightly record. */
   streetlight_night: { tags: ["device", "town", "village"], fields: ["lit", "litMin", "expectedMin", "loadWh", "pvWh", "classification"] },
-  /** Each verification report made (JSON), per town and project. */
-  verification_summary: { tags: ["town", "project"], fields: ["claimed", "reporting", "verified", "verifiedSubsidyYuan"] },
+  /**
+   * The district's verification, per town (`project` empty) and per project: after each nightly pass that records new
+   * nights (the 30 nights before that day), and each district-wide report generated on purpose (POST
+   * /verification/reports). Lights claimed, reporting and verified; yuan claimed, verified and withheld.
+   */
+  verification_summary: {
+    tags: ["town", "project"],
+    fields: ["claimed", "reporting", "verified", "claimedSubsidyYuan", "verifiedSubsidyYuan", "withheldSubsidyYuan"],
+  },
 } as const;
 export type DashboardMeasurement = keyof typeof DASHBOARD_POINTS;
 

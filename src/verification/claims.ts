@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
 import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
@@ -13,7 +14,8 @@ import { verificationMessage as msg } from "./messages.js";
 
 /**
  * The finance bureau's list of subsidised lights: one row per claimed light, with its project
- * (一事一议). Column names in Chinese or English; CSV (UTF-8, with or without BOM) or XLSX.
+ * (一事一议). Column names in Chinese or English; CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel on Chinese
+ * Windows saves it) or XLSX; the header row may sit below a title (found among the first HEADER_SEARCH_ROWS rows).
  */
 export const ProjectSchema = z.object({
   id: z.string().trim().min(1).max(64),
@@ -109,8 +111,38 @@ export type RowError = { line: number; problem: Message };
  * 100,000 claims as objects in the service's thread cost far more than as text, which the store hands to DuckDB.
  * `errors` is empty: a file with a row problem is refused.
  */
-export type ClaimLines = { projects: Project[]; claims: string[]; count: number; errors: RowError[] };
-export type ParsedClaims = { projects: Project[]; claims: Claim[]; errors: RowError[]; errorRows: number };
+export type ClaimLines = {
+  projects: Project[];
+  claims: string[];
+  count: number;
+  errors: RowError[];
+  headerRow: number;
+  encoding: CsvEncoding | null;
+};
+export type ParsedClaims = {
+  projects: Project[];
+  claims: Claim[];
+  errors: RowError[];
+  errorRows: number;
+  headerRow: number;
+  encoding: CsvEncoding | null;
+};
+
+/** How a CSV's bytes were read: UTF-8 (with or without a BOM), or GB18030 (GBK is its two-byte part). */
+export type CsvEncoding = "utf-8" | "gb18030";
+/**
+ * A CSV's text. Valid UTF-8 is read as UTF-8; anything else is taken for what Excel on Chinese Windows saves ("CSV (逗号
+ *分隔)": GBK, the ANSI code page 936), decoded with the WHATWG GB18030 decoder Node has with full ICU (GBK is a subset).
+ * A GBK file of Chinese text is almost never valid UTF-8 as well: its lead bytes 0x81–0xFE would each need continuation
+ * bytes 0x80–0xBF after them, and GBK's second bytes are mostly outside that range.
+ */
+export function csvText(body: Buffer): { text: string | Buffer; encoding: CsvEncoding } {
+  if (isUtf8(body)) return { text: body, encoding: "utf-8" }; // (parsed as bytes, without a copy)
+  return { text: new TextDecoder("gb18030").decode(body), encoding: "gb18030" };
+}
+
+/** How far down a sheet the header row is looked for (a title, a unit line and a blank row above it are common). */
+export const HEADER_SEARCH_ROWS = 10;
 /** What a claims file may hold (from AGRILUME_IMPORT_MAX_ROWS: src/platform/config.ts `importLimits`). */
 export type ClaimsLimits = Pick<ImportLimits, "maxRows" | "xlsx">;
 export const DEFAULT_CLAIMS_LIMITS: ClaimsLimits = importLimits(100_000);
@@ -158,38 +190,43 @@ export async function eachRow(
   body: Buffer | string,
   kind: "csv" | "xlsx",
   limits: ClaimsLimits,
-  onHeaders: (headers: string[]) => void,
+  /**
+   * Each row from the top until it answers true (that row is the header), with its line; `last` is set on the last row
+   * it may be offered (HEADER_SEARCH_ROWS, or the file's end, when `cells` is empty), where it must take it or throw.
+   */
+  onHeaders: (headers: string[], line: number, last: boolean) => boolean,
   onRow: (line: number, cells: string[]) => void,
   /** Called every TICK_ROWS rows (the import's thread collects its garbage there). */
   tick?: () => void,
-): Promise<void> {
+): Promise<{ encoding: CsvEncoding | null }> {
   let rows = 0;
   const count = () => {
     if (++rows > limits.maxRows) throw new ClaimsRefused(errorMessage("import_too_many_rows", { max: limits.maxRows }));
     if (rows % TICK_ROWS === 0) tick?.();
   };
   if (kind === "csv") {
-    let first = true;
-    // (bytes are parsed as they are, without a copy as text; `bom` drops a leading byte-order mark)
-    parse(typeof body === "string" ? body.replace(/^\uFEFF/, "") : body, {
+    let header = false;
+    let line = 0;
+    const { text, encoding } = typeof body === "string" ? { text: body.replace(/^\uFEFF/, ""), encoding: null } : csvText(body);
+    // (UTF-8 bytes are parsed as they are, without a copy as text; `bom` drops a leading byte-order mark)
+    parse(text, {
       bom: true,
       encoding: "utf8",
       skip_empty_lines: true,
       relax_column_count: true,
       // each record handled as it is read, and dropped (the parser keeps none)
       on_record: (record: string[]) => {
-        if (first) {
-          first = false;
-          onHeaders(record);
-        } else {
+        line++;
+        if (!header) header = onHeaders(record, line, line >= HEADER_SEARCH_ROWS);
+        else {
           count();
-          onRow(rows + 1, record);
+          onRow(line, record);
         }
         return null;
       },
     });
-    if (first) onHeaders([]);
-    return;
+    if (!header) onHeaders([], line + 1, true);
+    return { encoding };
   }
   const zip = typeof body === "string" ? Buffer.from(body) : body;
   const checked = await checkZip(zip, limits.xlsx);
@@ -206,13 +243,15 @@ export async function eachRow(
     worksheets: "emit",
     entries: "ignore",
   });
-  let headers: string[] | null = null;
+  let header = false;
+  let last = 0;
   try {
     await readSheet();
   } finally {
     source.destroy(); // (a file refused part-way is read no further)
   }
-  if (headers === null) onHeaders([]);
+  if (!header) onHeaders([], last + 1, true);
+  return { encoding: null };
 
   async function readSheet() {
     for await (const ws of reader) {
@@ -222,12 +261,13 @@ export async function eachRow(
           cells[col - 1] = cellText(c.value).trim();
         });
         for (let i = 0; i < cells.length; i++) cells[i] ??= "";
-        if (headers === null) {
-          headers = row.number === 1 ? cells : [];
-          onHeaders(headers);
-          if (row.number === 1) continue;
-        }
+        last = row.number;
         if (!cells.some((v) => v !== "")) continue;
+        if (!header) {
+          // (a merged title's text is in its first cell; the cells it covers are read empty)
+          header = onHeaders(cells, row.number, row.number >= HEADER_SEARCH_ROWS);
+          continue;
+        }
         count();
         onRow(row.number, cells);
       }
@@ -247,11 +287,14 @@ export async function readClaims(
   onClaim: (c: Claim) => void,
   onError: (e: RowError) => void,
   tick?: () => void,
-): Promise<{ projects: Project[]; errorRows: number; refused: Message | null }> {
+): Promise<{ projects: Project[]; errorRows: number; refused: Message | null; headerRow: number; encoding: CsvEncoding | null }> {
   const projects = new Map<string, { p: Project; line: number; json: string }>();
   const seen = new Map<string, number>();
   let mapped: (string | null)[] = [];
-  let missing: string[] = [];
+  /** The row most like a header so far (the one whose missing columns are said if none has them all). */
+  let best: { line: number; missing: string[] } | null = null;
+  let headerRow = 0;
+  let encoding: CsvEncoding | null = null;
   let rows = 0;
   let errorRows = 0;
   const error = (e: RowError) => {
@@ -259,14 +302,23 @@ export async function readClaims(
     onError(e);
   };
   try {
-    await eachRow(
+    const read = await eachRow(
       body,
       kind,
       limits,
-      (headers) => {
-        mapped = headers.map((h) => COLUMNS[h.replace(/\s/g, "").toLowerCase()] ?? COLUMNS[h.trim()] ?? null);
-        missing = REQUIRED.filter((f) => !mapped.includes(f));
-        if (missing.length > 0) throw new ClaimsRefused(msg("claims_missing_columns", { columns: missing }));
+      (headers, line, last) => {
+        const fields: (string | null)[] = headers.map((h) => COLUMNS[h.replace(/\s/g, "").toLowerCase()] ?? COLUMNS[h.trim()] ?? null);
+        const missing = REQUIRED.filter((f) => !fields.includes(f));
+        if (missing.length === 0) {
+          mapped = fields;
+          headerRow = line;
+          return true;
+        }
+        // (a title row names no column; a header missing some is kept to say what it lacks)
+        if (headers.length > 0 && (best === null || missing.length < best.missing.length)) best = { line, missing };
+        if (!last) return false;
+        headerRow = best?.line ?? 1;
+        throw new ClaimsRefused(msg("claims_missing_columns", { columns: best?.missing ?? REQUIRED }));
       },
       (line, cells) => {
         rows++;
@@ -302,18 +354,19 @@ export async function readClaims(
       },
       tick,
     );
+    encoding = read.encoding;
   } catch (e: unknown) {
     if (!(e instanceof ClaimsRefused)) {
       error({ line: 0, problem: msg("claims_unreadable", { kind }) });
-      return { projects: [], errorRows, refused: null };
+      return { projects: [], errorRows, refused: null, headerRow, encoding };
     }
-    // a missing column is the header row's problem (line 1), as it always was; the rest refuse the file whole
-    if (e.problem.code !== "claims_missing_columns") return { projects: [], errorRows: 0, refused: e.problem };
-    error({ line: 1, problem: e.problem });
-    return { projects: [], errorRows, refused: null };
+    // a missing column is the problem of the row most like a header (line 1 without one); the rest refuse the file whole
+    if (e.problem.code !== "claims_missing_columns") return { projects: [], errorRows: 0, refused: e.problem, headerRow, encoding };
+    error({ line: headerRow, problem: e.problem });
+    return { projects: [], errorRows, refused: null, headerRow, encoding };
   }
-  if (rows === 0) error({ line: 1, problem: errorMessage("no_rows", {}) });
-  return { projects: [...projects.values()].map((x) => x.p), errorRows, refused: null };
+  if (rows === 0) error({ line: headerRow, problem: errorMessage("no_rows", {}) });
+  return { projects: [...projects.values()].map((x) => x.p), errorRows, refused: null, headerRow, encoding };
 }
 
 /**
@@ -333,5 +386,5 @@ export async function parseClaims(body: Buffer | string, kind: "csv" | "xlsx", l
     },
   );
   if (r.refused) throw new ClaimsRefused(r.refused);
-  return { projects: r.projects, claims, errors, errorRows: r.errorRows };
+  return { projects: r.projects, claims, errors, errorRows: r.errorRows, headerRow: r.headerRow, encoding: r.encoding };
 }

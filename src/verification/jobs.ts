@@ -8,7 +8,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { LightWindow, NightStore } from "../streetlights/index.js";
-import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
+import { type Claim, type ClaimLines, type ClaimsLimits, type CsvEncoding, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
 import type { ReportLog, VerificationStore } from "./store.js";
@@ -35,14 +35,21 @@ type ReportHost = {
   summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
   latestDate: () => Promise<string | null>;
   logReport: (r: ReportLog) => Promise<void>;
-  points: (points: DashboardPoint[]) => void;
+  points: (points: DashboardPoint[]) => Promise<void> | undefined;
 };
 
 const notInWorker = (what: string) => () => Promise.reject(new Error(`${what} is not available to a report in a worker thread`));
 
 /** The job: a report, as `createVerification(...).report` makes it, and its file. */
 export async function report(
-  input: { params: ReportParams; kind: "json" | "visits" | "xlsx" | "csv"; lang: Lang; keyName: string | null; settings: VerifySettings },
+  input: {
+    params: ReportParams;
+    kind: "json" | "visits" | "xlsx" | "csv" | "points";
+    why: "made" | "view";
+    lang: Lang;
+    keyName: string | null;
+    settings: VerifySettings;
+  },
   host: Host,
 ) {
   const ask = hostApi<ReportHost>(host);
@@ -85,19 +92,21 @@ export async function report(
     registry,
     settings: input.settings,
     // best effort, as in the service's thread: a failed write of dashboard points is not the report's failure
-    writeDashboardPoints: (points) => {
-      void ask("points", points).catch(() => undefined);
-    },
+    writeDashboardPoints: (points) => ask("points", points).catch(() => undefined),
   });
-  const r = await verification.report(input.params, input.kind, input.keyName);
+  if (input.kind === "points") {
+    const points = await verification.dashboardPoints(input.params);
+    return { meta: null, file: null, report: null, points };
+  }
+  const r = await verification.report(input.params, input.kind, input.keyName, input.why);
   const meta = { reportId: r.reportId, digest: r.digest, params: r.params };
   const render = createCatalogue({ verification: VERIFICATION_WORDS }).in(input.lang);
   if (input.kind === "xlsx") {
     const file = ownBytes(await toXlsx(r, render));
-    return transfer({ meta, file: file as Uint8Array | string, report: null }, [file.buffer]);
+    return transfer({ meta, file: file as Uint8Array | string, report: null, points: 0 }, [file.buffer]);
   }
-  if (input.kind === "csv") return { meta, file: toCsv(r.lights, render) as Uint8Array | string, report: null };
-  return { meta, file: null, report: r };
+  if (input.kind === "csv") return { meta, file: toCsv(r.lights, render) as Uint8Array | string, report: null, points: 0 };
+  return { meta, file: null, report: r, points: 0 };
 }
 
 /**
@@ -109,7 +118,7 @@ export async function report(
 export async function claims(
   input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
   host: Host,
-): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null }> {
+): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null; headerRow: number; encoding: CsvEncoding | null }> {
   const lines: string[] = [];
   const sent: Promise<unknown>[] = [];
   // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
@@ -135,9 +144,9 @@ export async function claims(
   await Promise.all(sent);
   if (r.refused || r.errorRows > 0) {
     await sendInParts(host, "errors", errors);
-    return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused };
+    return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused, headerRow: r.headerRow, encoding: r.encoding };
   }
-  return { projects: r.projects, claims: count, errorRows: 0, refused: null };
+  return { projects: r.projects, claims: count, errorRows: 0, refused: null, headerRow: r.headerRow, encoding: r.encoding };
 }
 
 /** This module, whose jobs a thread runs (typed by the jobs themselves: a type import of itself would be a cycle). */
@@ -152,7 +161,7 @@ export function verificationJobs(deps: {
   settings: VerifySettings;
   /** What a claims file may hold (AGRILUME_IMPORT_MAX_ROWS). */
   limits: ImportLimits;
-  writeDashboardPoints?: (points: DashboardPoint[]) => void;
+  writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void>;
 }) {
   const host: ReportHost = {
     projects: () => deps.store.projects(),
@@ -163,22 +172,27 @@ export function verificationJobs(deps: {
     logReport: (r) => deps.store.logReport(r),
     points: (points) => deps.writeDashboardPoints?.(points),
   };
-  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv", lang: Lang, keyName: string | null) =>
-    deps.pool.run(jobs, "report", { params, kind, lang, keyName, settings: deps.settings }, { host });
+  const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv" | "points", why: "made" | "view", lang: Lang, keyName: string | null) =>
+    deps.pool.run(jobs, "report", { params, kind, why, lang, keyName, settings: deps.settings }, { host });
   return {
     /** What a claims file may hold (its route's body limit too). */
     limits: deps.limits,
-    async report(params: ReportParams, kind: "json" | "visits", keyName: string | null): Promise<Report> {
-      const r = await run(params, kind, "zh", keyName); // (the report is data: its messages are rendered by the caller)
+    /** `Verification.report` (`made`: recorded, and a district-wide one writes the dashboard's points; `view`: neither). */
+    async report(params: ReportParams, kind: "json" | "visits", why: "made" | "view", keyName: string | null): Promise<Report> {
+      const r = await run(params, kind, why, "zh", keyName); // (the report is data: its messages are rendered by the caller)
       if (!r.report) throw new Error("the report job returned no report");
       return r.report;
     },
-    /** The report as a file in `lang` (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters. */
+    /** The report as a file in `lang` (`toXlsx`'s bytes, `toCsv`'s text), with its id, digest and parameters; a download is recorded. */
     async file(params: ReportParams, format: "xlsx" | "csv", lang: Lang, keyName: string | null) {
-      const r = await run(params, format, lang, keyName);
+      const r = await run(params, format, "made", lang, keyName);
       const file = r.file;
-      if (file === null) throw new Error("the report job returned no file");
+      if (file === null || r.meta === null) throw new Error("the report job returned no file");
       return { ...r.meta, body: typeof file === "string" ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength) };
+    },
+    /** `Verification.dashboardPoints` in a thread: how many points were written. */
+    async dashboardPoints(params: ReportParams): Promise<number> {
+      return (await run(params, "points", "view", "zh", null)).points;
     },
     /**
      * `readClaims` in a thread: the projects and the claims (as parts of JSON lines, for `VerificationStore.upsert`),
@@ -198,7 +212,7 @@ export function verificationJobs(deps: {
       const r = await deps.pool.run(jobs, "claims", input, { host: parts, transfer: [bytes.buffer] });
       if (r.refused) throw new DomainError("invalid", r.refused);
       if (r.errorRows > 0) throw rowsRejected(errors, r.errorRows);
-      return { projects: r.projects, claims, count: r.claims, errors: [] };
+      return { projects: r.projects, claims, count: r.claims, errors: [], headerRow: r.headerRow, encoding: r.encoding };
     },
   };
 }

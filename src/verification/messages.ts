@@ -17,7 +17,12 @@ export type ReportColumn =
   | "claimed"
   | "reporting"
   | "verified"
-  | "subsidy";
+  | "subsidy"
+  | "claimedYuan"
+  | "verifiedYuan"
+  | "withheldYuan"
+  | "lat"
+  | "lon";
 
 /**
  * The finance verification's words: each verdict's evidence (its figures are the parameters, so a program reads them
@@ -42,6 +47,8 @@ export type VerificationWords = {
   report_district: Record<string, never>;
   report_visit_why: { why: "failed" | "silent" | "sample" };
   report_digest: { digest: string };
+  /** The summary sheet's signature block, for the printed report: who made it, who checked it, and when. */
+  report_signature: { line: "preparer" | "reviewer" | "date" };
   claims_body: Record<string, never>;
   claims_unreadable: { kind: "csv" | "xlsx" };
   claims_missing_columns: { columns: readonly string[] };
@@ -88,7 +95,12 @@ const COLUMN_ZH: Record<ReportColumn, string> = {
   claimed: "申报数量",
   reporting: "上报数量",
   verified: "核实数量",
-  subsidy: "核实补助金额(元)",
+  subsidy: "补助标准(元)",
+  claimedYuan: "申报补助(元)",
+  verifiedYuan: "核实补助(元)",
+  withheldYuan: "扣减补助(元)",
+  lat: "申报纬度",
+  lon: "申报经度",
 };
 const COLUMN_EN: Record<ReportColumn, string> = {
   device: "Device",
@@ -105,14 +117,25 @@ const COLUMN_EN: Record<ReportColumn, string> = {
   claimed: "Claimed",
   reporting: "Reporting",
   verified: "Verified",
-  subsidy: "Verified subsidy (yuan)",
+  subsidy: "Subsidy (yuan)",
+  claimedYuan: "Claimed (yuan)",
+  verifiedYuan: "Verified (yuan)",
+  withheldYuan: "Withheld (yuan)",
+  lat: "Claimed latitude",
+  lon: "Claimed longitude",
 };
-const at = (p: Position, f: { num: (x: number, d?: number) => string }) => `${f.num(p.lat, 6)}, ${f.num(p.lon, 6)}`;
+type Num = { num: (x: number, d?: number) => string };
+/** A position as people read it: 北纬 29.35120°，东经 105.91130° (5 decimals: about a metre), south and west said so. */
+const atZh = (p: Position, f: Num) =>
+  `${p.lat < 0 ? "南纬" : "北纬"} ${f.num(Math.abs(p.lat), 5)}°，${p.lon < 0 ? "西经" : "东经"} ${f.num(Math.abs(p.lon), 5)}°`;
+const atEn = (p: Position, f: Num) =>
+  `${f.num(Math.abs(p.lat), 5)}° ${p.lat < 0 ? "S" : "N"}, ${f.num(Math.abs(p.lon), 5)}° ${p.lon < 0 ? "W" : "E"}`;
 
 export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
   evidence_verified: {
-    zh: (p, f) => `亮灯夜数 ${p.litNights}/${p.nights}，发电天数 ${p.pvDays}，距申报位置 ${f.num(p.distanceM)} 米`,
-    en: (p, f) => `lit nights ${p.litNights}/${p.nights}, charging days ${p.pvDays}, ${f.num(p.distanceM)} m from the claimed position`,
+    zh: (p, f) => `${p.nights} 晚中 ${p.litNights} 晚亮灯达标，${p.pvDays} 天发电正常，距申报位置 ${f.num(p.distanceM)} 米`,
+    en: (p, f) =>
+      `lit to standard on ${p.litNights} of ${p.nights} nights, charging on ${p.pvDays} days, ${f.num(p.distanceM)} m from the claimed position`,
   },
   evidence_not_reporting: {
     zh: (p) => (p.registered ? "已登记，但从未上报数据" : "未登记，从未上报数据"),
@@ -123,21 +146,22 @@ export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
     en: (p, f) => `last report ${f.time(p.lastSeen)}, silent for ${p.silentHours} h`,
   },
   evidence_no_position: {
-    zh: (p, f) => `从未上报位置（申报坐标 ${at(p.claimed, f)}）`,
-    en: (p, f) => `no position reported (claimed at ${at(p.claimed, f)})`,
+    zh: (p, f) => `从未上报位置（申报位置 ${atZh(p.claimed, f)}）`,
+    en: (p, f) => `no position reported (claimed at ${atEn(p.claimed, f)})`,
   },
   evidence_location: {
-    zh: (p, f) => `上报位置距申报位置 ${f.num(p.distanceM)} 米，允许 ${f.num(p.limitM)} 米（申报 ${at(p.claimed, f)}，上报 ${at(p.reported, f)}）`,
+    zh: (p, f) =>
+      `上报位置距申报位置 ${f.num(p.distanceM)} 米，允许 ${f.num(p.limitM)} 米（申报 ${atZh(p.claimed, f)}；上报 ${atZh(p.reported, f)}）`,
     en: (p, f) =>
-      `reported ${f.num(p.distanceM)} m from the claimed position, ${f.num(p.limitM)} m allowed (claimed ${at(p.claimed, f)}, reported ${at(p.reported, f)})`,
+      `reported ${f.num(p.distanceM)} m from the claimed position, ${f.num(p.limitM)} m allowed (claimed ${atEn(p.claimed, f)}; reported ${atEn(p.reported, f)})`,
   },
   evidence_not_lit: {
-    zh: (p) => `亮灯夜数 ${p.litNights}/${p.nights}，至少需要 ${p.needed} 夜`,
-    en: (p) => `lit nights ${p.litNights}/${p.nights}; ${p.needed} needed`,
+    zh: (p) => `${p.nights} 晚中 ${p.litNights} 晚亮灯达标，需 ${p.needed} 晚`,
+    en: (p) => `lit to standard on ${p.litNights} of ${p.nights} nights; ${p.needed} needed`,
   },
   evidence_no_charging: {
-    zh: (p, f) => `发电天数 ${p.pvDays}/${p.days}（每天至少 ${f.num(p.minWh)} Wh），至少需要 ${p.needed} 天`,
-    en: (p, f) => `charging days ${p.pvDays}/${p.days} (at least ${f.num(p.minWh)} Wh a day); ${p.needed} needed`,
+    zh: (p, f) => `${p.days} 天中 ${p.pvDays} 天发电达标（每天至少 ${f.num(p.minWh)} 瓦时），需 ${p.needed} 天`,
+    en: (p, f) => `charging to standard on ${p.pvDays} of ${p.days} days (at least ${f.num(p.minWh)} Wh a day); ${p.needed} needed`,
   },
   evidence_duplicate_device: {
     zh: (p, f) => `控制器序列号或 IMEI 与其他申报相同：${f.list(p.sameSerialOrImei.map((c) => `${c.deviceId}（${c.projectId}）`))}`,
@@ -169,6 +193,10 @@ export const VERIFICATION_WORDS: Vocabulary<VerificationWords> = {
     en: (p) => ({ failed: "failed", silent: "to visit (silent)", sample: "random sample" })[p.why],
   },
   report_digest: { zh: (p) => `报告摘要 SHA-256：${p.digest}`, en: (p) => `Report digest SHA-256: ${p.digest}` },
+  report_signature: {
+    zh: (p) => ({ preparer: "制表人：____________", reviewer: "审核人：____________", date: "日期：______年____月____日" })[p.line],
+    en: (p) => ({ preparer: "Prepared by: ____________", reviewer: "Checked by: ____________", date: "Date: ____________" })[p.line],
+  },
   claims_body: { zh: () => "请上传 CSV 或 XLSX 格式的申报清单", en: () => "send the list as text/csv or as an XLSX file" },
   claims_unreadable: {
     zh: (p) => `无法读取这个 ${p.kind.toUpperCase()} 文件`,

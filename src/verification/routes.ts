@@ -1,11 +1,11 @@
 import { z } from "zod";
-import { type Access, refuseRows, type Scope, sees, townsReached } from "../access/scope.js";
+import { type Access, type Caller, refuseRows, type Scope, sees, townsReached } from "../access/scope.js";
 import { fileBody } from "../http/file-body.js";
 import { csvFile, DateOnly, errors, IsoTime, MessageCode, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
 import { invalid, rowsRejected } from "../platform/errors.js";
-import type { Catalogue, Message } from "../platform/i18n.js";
+import type { Catalogue, Lang, Message } from "../platform/i18n.js";
 import type { VerificationJobs } from "./jobs.js";
 import { verificationMessage } from "./messages.js";
 import type { Verification } from "./service.js";
@@ -37,14 +37,18 @@ const Summary = {
   reporting: z.number().int(),
   verified: z.number().int(),
   byReason: z.record(z.string(), z.number().int()).describe("Lights per failing reason"),
-  verifiedSubsidyYuan: z.number(),
+  claimedSubsidyYuan: z.number().describe("Yuan claimed: each light's subsidy (its project's 补助标准)"),
+  verifiedSubsidyYuan: z.number().describe("Yuan of the verified lights"),
+  withheldSubsidyYuan: z.number().describe("Yuan withheld: claimed less verified"),
 };
 const EXAMPLE_SUMMARY = {
   claimed: 120,
   reporting: 117,
   verified: 109,
   byReason: { not_reporting: 3, silent: 1, location_mismatch: 2, not_lit: 4, no_charging: 1, duplicate_device: 0, duplicate_pole: 0 },
+  claimedSubsidyYuan: 180000,
   verifiedSubsidyYuan: 163500,
+  withheldSubsidyYuan: 16500,
 };
 const LightResultSchema = z.object({
   deviceId: z.string(),
@@ -52,6 +56,9 @@ const LightResultSchema = z.object({
   town: z.string(),
   village: z.string(),
   road: z.string(),
+  lat: z.number().describe("The claimed position's latitude (the claims list's)"),
+  lon: z.number().describe("The claimed position's longitude"),
+  subsidyYuan: z.number().describe("The subsidy claimed for this light: verified, or withheld"),
   verdict: z.enum(["verified", ...REASONS]),
   evidence: z.record(z.string(), z.unknown()).describe("What the verdict rests on: nights lit, days charged, distance from the claimed pole, …"),
   evidenceCode: MessageCode.describe("The evidence's message code (`evidence` holds its figures)"),
@@ -63,19 +70,26 @@ const EXAMPLE_LIGHT = {
   town: "来苏镇",
   village: "梳妆台村",
   road: "村道3号",
+  lat: 29.3512,
+  lon: 105.9113,
+  subsidyYuan: 1500,
   verdict: "not_lit" as const,
-  evidence: { litNights: 11, nights: 30, needed: 24 },
+  evidence: { litNights: 11, nights: 30, needed: 25 },
   evidenceCode: "evidence_not_lit",
-  evidenceText: "亮灯夜数 11/30，至少需要 24 夜",
+  evidenceText: "30 晚中 11 晚亮灯达标，需 25 晚",
 };
 const EXAMPLE_HEAD = {
   reportId: "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
   digest: "4f2a9c1e7b3d5f60a8e2c4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4",
   params: { until: "2025-11-28", nights: 30 },
 };
+const ReportId = z
+  .string()
+  .nullable()
+  .describe("The recorded report's id (`/verification/reports`); null for a view, which is not recorded (a POST or a download is)");
 const Report = withExample(
   z.object({
-    reportId: z.string(),
+    reportId: ReportId,
     digest: z.string().describe("SHA-256 of the report's content: the same parameters over the same data give the same digest"),
     params: ReportParams,
     window: z.object({ from: DateOnly.optional(), to: DateOnly.optional(), nights: z.number().int() }),
@@ -165,16 +179,30 @@ export function verificationRoutes(
         body: z.unknown().meta({
           type: "string",
           format: "binary",
-          description: "The file: CSV text (UTF-8, with or without BOM; the example) or an XLSX workbook",
+          description:
+            "The file: CSV (UTF-8 with or without BOM, as the example; or GBK/GB18030, as Excel on Chinese Windows saves it) or an XLSX workbook; the header row may be below a title (looked for in the first 10 rows)",
           examples: [
             "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nYC-2024-017,来苏镇,梳妆台村,村道3号,2024,120,1500,YC-LS-0001,105.9113,29.3512,SL2024A00117,861234567890123,2024-09-12\n",
           ],
         }),
         response: {
           200: withExample(
-            z.object({ projects: z.number().int(), created: z.number().int(), updated: z.number().int(), unchanged: z.number().int() }),
-            { projects: 4, created: 118, updated: 2, unchanged: 0 },
-            { description: "How many projects the file holds, and how many claims were new, changed or the same" },
+            z.object({
+              projects: z.number().int(),
+              created: z.number().int(),
+              updated: z.number().int(),
+              unchanged: z.number().int(),
+              headerRow: z
+                .number()
+                .int()
+                .describe("The row taken as the header (1 = the first; a title above it is skipped): the rows below it were imported"),
+              encoding: z
+                .enum(["utf-8", "gb18030"])
+                .nullable()
+                .describe("How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX"),
+            }),
+            { projects: 4, created: 118, updated: 2, unchanged: 0, headerRow: 2, encoding: "gb18030" },
+            { description: "How many projects the file holds, how many claims were new, changed or the same, and how the file was read" },
           ),
           ...errors(422),
         },
@@ -188,9 +216,24 @@ export function verificationRoutes(
       const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
       refuseRows(req.principal, parsed.projects, (p) => ({ town: p.town, station: null }));
-      return { projects: parsed.projects.length, ...(await verification.import(parsed)) };
+      return { projects: parsed.projects.length, ...(await verification.import(parsed)), headerRow: parsed.headerRow, encoding: parsed.encoding };
     },
   );
+
+  /** The report as the API answers it, viewed (not recorded) or made (recorded; a district-wide one writes the dashboard's points). */
+  const reportView = async (req: { query: z.infer<typeof Params>; principal: Caller | null; lang: Lang }, why: "made" | "view") => {
+    const r = await jobs.report(params(req.query, req.principal), "json", why, req.principal?.name ?? null);
+    return {
+      reportId: r.reportId,
+      digest: r.digest,
+      params: r.params,
+      window: r.window,
+      summary: r.summary,
+      byTown: r.byTown,
+      byProject: r.byProject,
+      lights: r.lights.map(lightView(messages.in(req.lang))),
+    };
+  };
 
   app.get(
     "/api/v1/verification",
@@ -201,24 +244,33 @@ export function verificationRoutes(
         operationId: "getVerification",
         summary: "Verdict per claimed light over the nights before `until` (default 30), with summaries by town and project",
         description:
-          "Each light is `verified` or fails on the first of: not_reporting, silent, location_mismatch, not_lit, no_charging, duplicate_device, duplicate_pole, with its evidence. The report is recorded with its parameters and digest (`/verification/reports`).",
+          "Each light is `verified` or fails on the first of: not_reporting, silent, location_mismatch, not_lit, no_charging, duplicate_device, duplicate_pole, with its evidence; yuan claimed, verified and withheld side by side. A view: not recorded (`reportId` null); `POST /verification/reports` or a download records a report.",
         querystring: Params,
         response: { 200: Report },
       },
     },
-    async (req) => {
-      const r = await jobs.report(params(req.query, req.principal), "json", req.principal?.name ?? null);
-      return {
-        reportId: r.reportId,
-        digest: r.digest,
-        params: r.params,
-        window: r.window,
-        summary: r.summary,
-        byTown: r.byTown,
-        byProject: r.byProject,
-        lights: r.lights.map(lightView(messages.in(req.lang))),
-      };
+    (req) => reportView(req, "view"),
+  );
+
+  app.post(
+    "/api/v1/verification/reports",
+    {
+      config: { roles: FINANCE, touches: { kind: "place", from: "body", read: true } },
+      schema: {
+        tags: ["verification"],
+        operationId: "makeVerificationReport",
+        summary: "Generate a report on purpose and record it (its id, parameters, digest and who made it)",
+        description:
+          "The same report as `GET /verification` with the same parameters (in the body), recorded in `/verification/reports`. A district-wide one (no town or project) also writes the finance dashboard's points, as the nightly pass does after it records new nights.",
+        body: withExample(Params.extend({ nights: z.number().int().min(1).max(366).default(30) }), {
+          until: "2025-11-28",
+          nights: 30,
+          town: "来苏镇",
+        }),
+        response: { 201: Report },
+      },
     },
+    async (req, reply) => reply.status(201).send(await reportView({ query: req.body, principal: req.principal, lang: req.lang }, "made")),
   );
 
   app.get(
@@ -235,7 +287,7 @@ export function verificationRoutes(
         response: {
           200: withExample(
             z.object({
-              reportId: z.string(),
+              reportId: ReportId,
               digest: z.string(),
               params: ReportParams,
               visits: z.array(
@@ -251,7 +303,7 @@ export function verificationRoutes(
       },
     },
     async (req) => {
-      const r = await jobs.report(params(req.query, req.principal), "visits", req.principal?.name ?? null);
+      const r = await jobs.report(params(req.query, req.principal), "visits", "view", req.principal?.name ?? null);
       return { reportId: r.reportId, digest: r.digest, params: r.params, visits: r.visits.map(lightView(messages.in(req.lang))) };
     },
   );

@@ -26,6 +26,11 @@ export type LightResult = {
   town: string;
   village: string;
   road: string;
+  /** The claimed position (as the claims list gives it), for the field visit. */
+  lat: number;
+  lon: number;
+  /** The subsidy claimed for this light (its project's 补助标准; 0 for a project the list lacks): verified or withheld. */
+  subsidyYuan: number;
   verdict: Verdict;
   /** What the verdict rests on: its figures as parameters of a message that says it in words. */
   evidence: VerificationMessage;
@@ -51,7 +56,16 @@ export function verify(input: {
   const nightsN = input.nights;
   return input.claims.map((c): LightResult => {
     const p = projects.get(c.projectId);
-    const base = { deviceId: c.deviceId, projectId: c.projectId, town: p?.town ?? "", village: p?.village ?? "", road: p?.road ?? "" };
+    const base = {
+      deviceId: c.deviceId,
+      projectId: c.projectId,
+      town: p?.town ?? "",
+      village: p?.village ?? "",
+      road: p?.road ?? "",
+      lat: c.lat,
+      lon: c.lon,
+      subsidyYuan: p?.subsidyYuan ?? 0,
+    };
     const w = byDevice.get(c.deviceId);
     const lastTs = w?.lastTs ?? 0;
     const fail = (verdict: Reason, evidence: VerificationMessage): LightResult => ({ ...base, verdict, evidence });
@@ -142,18 +156,32 @@ export function fieldVisits(results: LightResult[], pct: number, seed: string): 
 }
 const rank = (seed: string, id: string) => createHash("sha256").update(seed).update("\0").update(id).digest("hex");
 
-export function summarise(results: LightResult[], projects: Project[]) {
-  const subsidy = new Map(projects.map((p) => [p.id, p.subsidyYuan]));
+/**
+ * The counts and the yuan of a set of verdicts: claimed (every light's subsidy), verified and withheld (claimed less
+ * verified), side by side; each light's subsidy is its own (`LightResult.subsidyYuan`), summed once here.
+ */
+export function summarise(results: readonly LightResult[]) {
   const byReason: Record<string, number> = Object.fromEntries(REASONS.map((r) => [r, 0]));
   let verified = 0;
   let reporting = 0;
+  let claimedSubsidyYuan = 0;
   let verifiedSubsidyYuan = 0;
   for (const r of results) {
+    claimedSubsidyYuan += r.subsidyYuan;
     if (r.verdict !== "not_reporting") reporting++;
     if (r.verdict === "verified") {
       verified++;
-      verifiedSubsidyYuan += subsidy.get(r.projectId) ?? 0;
+      verifiedSubsidyYuan += r.subsidyYuan;
     } else byReason[r.verdict] = (byReason[r.verdict] ?? 0) + 1;
   }
-  return { claimed: results.length, reporting, verified, byReason, verifiedSubsidyYuan };
+  return {
+    claimed: results.length,
+    reporting,
+    verified,
+    byReason,
+    claimedSubsidyYuan,
+    verifiedSubsidyYuan,
+    withheldSubsidyYuan: claimedSubsidyYuan - verifiedSubsidyYuan,
+  };
 }
+export type VerificationSummary = ReturnType<typeof summarise>;

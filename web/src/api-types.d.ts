@@ -929,11 +929,35 @@ export interface paths {
     };
     /**
      * Verdict per claimed light over the nights before `until` (default 30), with summaries by town and project
-     * @description Each light is `verified` or fails on the first of: not_reporting, silent, location_mismatch, not_lit, no_charging, duplicate_device, duplicate_pole, with its evidence. The report is recorded with its parameters and digest (`/verification/reports`).
+     * @description Each light is `verified` or fails on the first of: not_reporting, silent, location_mismatch, not_lit, no_charging, duplicate_device, duplicate_pole, with its evidence; yuan claimed, verified and withheld side by side. A view: not recorded (`reportId` null); `POST /verification/reports` or a download records a report.
      */
     get: operations["getVerification"];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/verification/reports": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Reports generated, with their parameters and content digests
+     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.
+     */
+    get: operations["listVerificationReports"];
+    put?: never;
+    /**
+     * Generate a report on purpose and record it (its id, parameters, digest and who made it)
+     * @description The same report as `GET /verification` with the same parameters (in the body), recorded in `/verification/reports`. A district-wide one (no town or project) also writes the finance dashboard's points, as the nightly pass does after it records new nights.
+     */
+    post: operations["makeVerificationReport"];
     delete?: never;
     options?: never;
     head?: never;
@@ -992,26 +1016,6 @@ export interface paths {
      * @description The report as a file to keep, named for its town and date; the headers x-report-id and x-report-digest name the recorded report it is.
      */
     get: operations["getVerificationReportCsv"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/api/v1/verification/reports": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Reports generated, with their parameters and content digests
-     * @description Newest first: which key made which report (JSON, field visits, XLSX or CSV), with what parameters, and its digest. A caller limited to towns sees the reports of its towns only.
-     */
-    get: operations["listVerificationReports"];
     put?: never;
     post?: never;
     delete?: never;
@@ -2126,7 +2130,9 @@ export interface components {
      *           "duplicate_device": 0,
      *           "duplicate_pole": 0
      *         },
-     *         "verifiedSubsidyYuan": 163500
+     *         "claimedSubsidyYuan": 180000,
+     *         "verifiedSubsidyYuan": 163500,
+     *         "withheldSubsidyYuan": 16500
      *       },
      *       "byTown": [
      *         {
@@ -2143,7 +2149,9 @@ export interface components {
      *             "duplicate_device": 0,
      *             "duplicate_pole": 0
      *           },
-     *           "verifiedSubsidyYuan": 163500
+     *           "claimedSubsidyYuan": 180000,
+     *           "verifiedSubsidyYuan": 163500,
+     *           "withheldSubsidyYuan": 16500
      *         }
      *       ],
      *       "byProject": [
@@ -2167,7 +2175,9 @@ export interface components {
      *             "duplicate_device": 0,
      *             "duplicate_pole": 0
      *           },
-     *           "verifiedSubsidyYuan": 163500
+     *           "claimedSubsidyYuan": 180000,
+     *           "verifiedSubsidyYuan": 163500,
+     *           "withheldSubsidyYuan": 16500
      *         }
      *       ],
      *       "lights": [
@@ -2177,20 +2187,24 @@ export interface components {
      *           "town": "来苏镇",
      *           "village": "梳妆台村",
      *           "road": "村道3号",
+     *           "lat": 29.3512,
+     *           "lon": 105.9113,
+     *           "subsidyYuan": 1500,
      *           "verdict": "not_lit",
      *           "evidence": {
      *             "litNights": 11,
      *             "nights": 30,
-     *             "needed": 24
+     *             "needed": 25
      *           },
      *           "evidenceCode": "evidence_not_lit",
-     *           "evidenceText": "亮灯夜数 11/30，至少需要 24 夜"
+     *           "evidenceText": "30 晚中 11 晚亮灯达标，需 25 晚"
      *         }
      *       ]
      *     }
      */
     VerificationReport: {
-      reportId: string;
+      /** @description The recorded report's id (`/verification/reports`); null for a view, which is not recorded (a POST or a download is) */
+      reportId: string | null;
       /** @description SHA-256 of the report's content: the same parameters over the same data give the same digest */
       digest: string;
       params: {
@@ -2214,7 +2228,12 @@ export interface components {
         byReason: {
           [key: string]: number;
         };
+        /** @description Yuan claimed: each light's subsidy (its project's 补助标准) */
+        claimedSubsidyYuan: number;
+        /** @description Yuan of the verified lights */
         verifiedSubsidyYuan: number;
+        /** @description Yuan withheld: claimed less verified */
+        withheldSubsidyYuan: number;
       };
       byTown: {
         town: string;
@@ -2225,7 +2244,12 @@ export interface components {
         byReason: {
           [key: string]: number;
         };
+        /** @description Yuan claimed: each light's subsidy (its project's 补助标准) */
+        claimedSubsidyYuan: number;
+        /** @description Yuan of the verified lights */
         verifiedSubsidyYuan: number;
+        /** @description Yuan withheld: claimed less verified */
+        withheldSubsidyYuan: number;
       }[];
       byProject: {
         projectId: string;
@@ -2242,7 +2266,12 @@ export interface components {
         byReason: {
           [key: string]: number;
         };
+        /** @description Yuan claimed: each light's subsidy (its project's 补助标准) */
+        claimedSubsidyYuan: number;
+        /** @description Yuan of the verified lights */
         verifiedSubsidyYuan: number;
+        /** @description Yuan withheld: claimed less verified */
+        withheldSubsidyYuan: number;
       }[];
       lights: {
         deviceId: string;
@@ -2250,6 +2279,12 @@ export interface components {
         town: string;
         village: string;
         road: string;
+        /** @description The claimed position's latitude (the claims list's) */
+        lat: number;
+        /** @description The claimed position's longitude */
+        lon: number;
+        /** @description The subsidy claimed for this light: verified, or withheld */
+        subsidyYuan: number;
         /** @enum {string} */
         verdict: "verified" | "not_reporting" | "silent" | "location_mismatch" | "not_lit" | "no_charging" | "duplicate_device" | "duplicate_pole";
         /** @description What the verdict rests on: nights lit, days charged, distance from the claimed pole, … */
@@ -6155,7 +6190,7 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
-    /** @description The file: CSV text (UTF-8, with or without BOM; the example) or an XLSX workbook */
+    /** @description The file: CSV (UTF-8 with or without BOM, as the example; or GBK/GB18030, as Excel on Chinese Windows saves it) or an XLSX workbook; the header row may be below a title (looked for in the first 10 rows) */
     requestBody: {
       content: {
         /**
@@ -6171,7 +6206,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description How many projects the file holds, and how many claims were new, changed or the same */
+      /** @description How many projects the file holds, how many claims were new, changed or the same, and how the file was read */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6182,7 +6217,9 @@ export interface operations {
            *       "projects": 4,
            *       "created": 118,
            *       "updated": 2,
-           *       "unchanged": 0
+           *       "unchanged": 0,
+           *       "headerRow": 2,
+           *       "encoding": "gb18030"
            *     }
            */
           "application/json": {
@@ -6190,6 +6227,10 @@ export interface operations {
             created: number;
             updated: number;
             unchanged: number;
+            /** @description The row taken as the header (1 = the first; a title above it is skipped): the rows below it were imported */
+            headerRow: number;
+            /** @description How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX */
+            encoding: ("utf-8" | "gb18030") | null;
           };
         };
       };
@@ -6283,6 +6324,148 @@ export interface operations {
       };
     };
   };
+  listVerificationReports: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Reports made, newest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "reports": [
+           *         {
+           *           "id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+           *           "kind": "xlsx",
+           *           "params": {
+           *             "until": "2025-11-28",
+           *             "nights": 30
+           *           },
+           *           "digest": "4f2a9c1e7b3d5f60a8e2c4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4",
+           *           "keyName": "区财政局",
+           *           "createdAt": "2025-11-28T02:30:00.000Z"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            reports: {
+              id: string;
+              kind: string;
+              params: {
+                [key: string]: unknown;
+              };
+              digest: string;
+              keyName: string | null;
+              /** Format: date-time */
+              createdAt: string;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  makeVerificationReport: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "until": "2025-11-28",
+         *       "nights": 30,
+         *       "town": "来苏镇"
+         *     }
+         */
+        "application/json": {
+          town?: string;
+          project?: string;
+          until?: string;
+          /** @default 30 */
+          nights?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Verdicts per claimed light, with summaries by town and project */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["VerificationReport"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   getVerificationVisits: {
     parameters: {
       query?: {
@@ -6318,21 +6501,25 @@ export interface operations {
            *           "town": "来苏镇",
            *           "village": "梳妆台村",
            *           "road": "村道3号",
+           *           "lat": 29.3512,
+           *           "lon": 105.9113,
+           *           "subsidyYuan": 1500,
            *           "verdict": "not_lit",
            *           "evidence": {
            *             "litNights": 11,
            *             "nights": 30,
-           *             "needed": 24
+           *             "needed": 25
            *           },
            *           "evidenceCode": "evidence_not_lit",
-           *           "evidenceText": "亮灯夜数 11/30，至少需要 24 夜",
+           *           "evidenceText": "30 晚中 11 晚亮灯达标，需 25 晚",
            *           "why": "failed"
            *         }
            *       ]
            *     }
            */
           "application/json": {
-            reportId: string;
+            /** @description The recorded report's id (`/verification/reports`); null for a view, which is not recorded (a POST or a download is) */
+            reportId: string | null;
             digest: string;
             params: {
               town?: string;
@@ -6348,6 +6535,12 @@ export interface operations {
               town: string;
               village: string;
               road: string;
+              /** @description The claimed position's latitude (the claims list's) */
+              lat: number;
+              /** @description The claimed position's longitude */
+              lon: number;
+              /** @description The subsidy claimed for this light: verified, or withheld */
+              subsidyYuan: number;
               /** @enum {string} */
               verdict:
                 | "verified"
@@ -6477,84 +6670,6 @@ export interface operations {
         };
         content: {
           "text/csv": string;
-        };
-      };
-      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["Error"];
-        };
-      };
-      /** @description No key or session, or a key or session not in force */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["Error"];
-        };
-      };
-      /** @description The key's role, or its towns or stations, do not allow this */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["Error"];
-        };
-      };
-    };
-  };
-  listVerificationReports: {
-    parameters: {
-      query?: {
-        limit?: number;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description Reports made, newest first */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "reports": [
-           *         {
-           *           "id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-           *           "kind": "xlsx",
-           *           "params": {
-           *             "until": "2025-11-28",
-           *             "nights": 30
-           *           },
-           *           "digest": "4f2a9c1e7b3d5f60a8e2c4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4",
-           *           "keyName": "区财政局",
-           *           "createdAt": "2025-11-28T02:30:00.000Z"
-           *         }
-           *       ]
-           *     }
-           */
-          "application/json": {
-            reports: {
-              id: string;
-              kind: string;
-              params: {
-                [key: string]: unknown;
-              };
-              digest: string;
-              keyName: string | null;
-              /** Format: date-time */
-              createdAt: string;
-            }[];
-          };
         };
       };
       /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */

@@ -1,4 +1,4 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { chinaDate } from "../../src/platform/clock.js";
 import { q, type Schemas } from "./api";
 import type { Key } from "./i18n";
@@ -23,6 +23,9 @@ export function FinancePage() {
   const [downloading, setDownloading] = useState<string | null>(null);
   const [downloadError, setDownloadError] = useState<unknown>(null);
   const [downloaded, setDownloaded] = useState("");
+  const [made, setMade] = useState<string | null>(null);
+  // (a report recorded is said only while its parameters are the ones shown)
+  useEffect(() => setMade(null), [until, nights, town, project]);
   // (again when the language changes: the evidence is worded by the API in the reader's language)
   const report = useLoad(() => client.get<Report>(`/api/v1/verification${q({ until, nights })}`), [until, nights, lang]);
   const r = report.data;
@@ -39,6 +42,19 @@ export function FinancePage() {
     setVerdict("");
     setPage(0);
     requestAnimationFrame(() => document.getElementById("detail")?.focus());
+  };
+  /** Generates the report on purpose: it is recorded (viewing and filtering are not). */
+  const make = async () => {
+    setDownloading("json");
+    setDownloadError(null);
+    try {
+      const body = { until, nights, ...(town ? { town } : {}), ...(project ? { project } : {}) };
+      setMade((await client.post<Report>("/api/v1/verification/reports", body)).reportId);
+    } catch (e) {
+      setDownloadError(e);
+    } finally {
+      setDownloading(null);
+    }
   };
   const download = async (format: "xlsx" | "csv") => {
     setDownloading(format);
@@ -95,8 +111,19 @@ export function FinancePage() {
         <button type="button" class="secondary" disabled={!r || downloading !== null} onClick={() => void download("csv")}>
           {t("finance.downloadCsv")}
         </button>
+        <button type="button" class="secondary" disabled={!r || downloading !== null} onClick={() => void make()}>
+          {t("finance.make")}
+        </button>
         <span class="muted" aria-live="polite">
-          {downloading ? t("finance.downloading") : downloaded ? t("finance.downloaded", { name: downloaded }) : ""}
+          {downloading === "json"
+            ? t("finance.making")
+            : downloading
+              ? t("finance.downloading")
+              : made
+                ? t("finance.made", { id: made })
+                : downloaded
+                  ? t("finance.downloaded", { name: downloaded })
+                  : ""}
         </span>
       </div>
       <ErrorNote error={downloadError} />
@@ -225,7 +252,7 @@ export function FinancePage() {
             </nav>
           )}
           <p class="muted small">
-            {t("finance.reportId")} {r.reportId} · SHA-256 {r.digest.slice(0, 16)}…
+            {r.reportId ? `${t("finance.reportId")} ${r.reportId} · ` : ""}SHA-256 {r.digest.slice(0, 16)}… · {t("finance.notRecorded")}
           </p>
         </>
       )}
@@ -253,8 +280,16 @@ function SummaryTiles(props: { s: Summary }) {
         </dd>
       </div>
       <div>
+        <dt>{t("finance.claimedYuan")}</dt>
+        <dd>¥{formatNumber(lang, s.claimedSubsidyYuan, 0)}</dd>
+      </div>
+      <div>
         <dt>{t("finance.subsidy")}</dt>
         <dd>¥{formatNumber(lang, s.verifiedSubsidyYuan, 0)}</dd>
+      </div>
+      <div class={s.withheldSubsidyYuan > 0 ? "bad-tile" : undefined}>
+        <dt>{t("finance.withheldYuan")}</dt>
+        <dd>¥{formatNumber(lang, s.withheldSubsidyYuan, 0)}</dd>
       </div>
       {Object.entries(s.byReason)
         .filter(([, n]) => n > 0)
@@ -282,7 +317,13 @@ function SummaryHeads() {
         {t("finance.verified")}
       </th>
       <th scope="col" class="num">
+        {t("finance.claimedYuan")}
+      </th>
+      <th scope="col" class="num">
         {t("finance.subsidy")}
+      </th>
+      <th scope="col" class="num">
+        {t("finance.withheldYuan")}
       </th>
       <th scope="col">
         <span class="sr-only">{t("finance.detail")}</span>
@@ -301,7 +342,9 @@ function SummaryCells(props: { s: Summary; name: string; onDetail: () => void })
       <td class="num">
         {formatNumber(lang, s.verified, 0)} ({formatPct(lang, s.claimed ? s.verified / s.claimed : null)})
       </td>
+      <td class="num">¥{formatNumber(lang, s.claimedSubsidyYuan, 0)}</td>
       <td class="num">¥{formatNumber(lang, s.verifiedSubsidyYuan, 0)}</td>
+      <td class="num">¥{formatNumber(lang, s.withheldSubsidyYuan, 0)}</td>
       <td>
         <button type="button" class="link" onClick={props.onDetail} aria-label={`${t("finance.detail")} ${props.name}`}>
           {t("finance.detail")}
