@@ -37,6 +37,7 @@ import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
@@ -146,6 +147,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   pipeline.events.on("reading", streetlights.onReading);
 
   const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log, metrics }) : null;
+  // An external Mosquitto's password and ACL files, written from the registry and kept in step with it (PROTOCOL.md §7).
+  const mosquittoAccounts = config.mqtt.mosquitto ? createMosquittoAccounts({ options: config.mqtt.mosquitto, registry, log }) : null;
   const embedded = external
     ? null
     : await createEmbeddedBroker({
@@ -291,6 +294,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    mosquittoAccounts,
     async start(): Promise<Started> {
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
@@ -298,6 +302,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
+      // (the files first: the service's own account is in them)
+      if (mosquittoAccounts) await mosquittoAccounts.sync();
       if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
@@ -342,6 +348,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());
+        mosquittoAccounts?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
         streetlights.events.off("condition", onCondition);
