@@ -11,6 +11,7 @@ import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
+import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
@@ -36,6 +37,7 @@ import { createReadiness } from "./system/readiness.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
+import { createEmqxAuth, createEmqxDisconnector } from "./transport/emqx.js";
 import { createExternalSource } from "./transport/external-broker.js";
 import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
@@ -149,6 +151,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log, metrics }) : null;
   // An external Mosquitto's password and ACL files, written from the registry and kept in step with it (PROTOCOL.md §7).
   const mosquittoAccounts = config.mqtt.mosquitto ? createMosquittoAccounts({ options: config.mqtt.mosquitto, registry, log }) : null;
+  // EMQX asks the service who may connect and what they may do, and is told to drop disabled and rotated devices.
+  const emqxAuth = createEmqxAuth({
+    registry,
+    service: config.mqtt.emqx.service,
+    failedChecksPerSourcePerMinute: config.ingest.authPerSourcePerMinute,
+    log,
+  });
+  const emqxDisconnector = config.mqtt.emqx.api ? createEmqxDisconnector({ api: config.mqtt.emqx.api, registry, log }) : null;
   const embedded = external
     ? null
     : await createEmbeddedBroker({
@@ -255,6 +265,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     access,
   });
+  brokerRoutes(http, { emqx: emqxAuth, authSecret: config.mqtt.emqx.authSecret });
   const undefinedKinds = access.undefinedKinds();
   if (undefinedKinds.length > 0) throw new Error(`routes touch kinds no owner defined: ${undefinedKinds.join(", ")}`);
   const webConsole = await registerConsole(http);
@@ -349,6 +360,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());
         mosquittoAccounts?.stop();
+        emqxDisconnector?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
         streetlights.events.off("condition", onCondition);
