@@ -45,6 +45,9 @@ import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
 
+/** The external broker's drop count last reported (state meta), so a restart of the service does not report it again. */
+const BROKER_DROPPED_META = "broker_dropped_total";
+
 /** The periodic work of a running service, by name (the scheduler logs a failed run and goes on). */
 function scheduleTasks(
   scheduler: Scheduler,
@@ -148,7 +151,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
 
-  const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log, metrics }) : null;
+  /** The alerts' broker feed, once assembled below (the source starts after it). */
+  let onBrokerDropped: (e: { broker: string; rise: number; total: number; at: number }) => void = () => undefined;
+  const external = config.mqtt.external
+    ? createExternalSource({
+        options: config.mqtt.external,
+        pipeline,
+        log,
+        metrics,
+        onDropped: (e) => onBrokerDropped(e),
+        droppedBefore: Number(await state.getMeta(BROKER_DROPPED_META)) || undefined,
+      })
+    : null;
   // An external Mosquitto's password and ACL files, written from the registry and kept in step with it (PROTOCOL.md §7).
   const mosquittoAccounts = config.mqtt.mosquitto ? createMosquittoAccounts({ options: config.mqtt.mosquitto, registry, log }) : null;
   // EMQX asks the service who may connect and what they may do, and is told to drop disabled and rotated devices.
@@ -216,6 +230,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     notifier,
     digest,
     blendingFeed,
+    brokerFeed,
     onLightCondition: onCondition,
   } = await createAlerting({
     db: state.db,
@@ -233,6 +248,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
   streetlights.events.on("condition", onCondition);
+  onBrokerDropped = (e) => {
+    brokerFeed.dropped(e.broker, e.rise, e.total, clock());
+    state.setMeta(BROKER_DROPPED_META, String(e.total)).catch((err: unknown) => log.warn({ err }, "could not record the broker's drop count"));
+  };
   alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
   const verification = createVerification({
     store: verificationStore(state.db),
@@ -326,6 +345,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           metrics.walBytes.set(wal.bytes());
           metrics.storeQueueDepth.set(writer.queued());
           presence.sweep(clock());
+          brokerFeed.tick(clock());
           updateGauges();
           return presence.flush();
         },

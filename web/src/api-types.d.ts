@@ -1310,8 +1310,8 @@ export interface components {
       /** @description The device, or for a village outage `town/village` */
       deviceId: string;
       /** @enum {string} */
-      family: "streetlight" | "blender" | "village";
-      /** @description The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage */
+      family: "streetlight" | "blender" | "village" | "broker";
+      /** @description The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage; broker_dropped (the external broker lost messages: `deviceId` is its URL) */
       type: string;
       /** @enum {string} */
       severity: "critical" | "major" | "minor";
