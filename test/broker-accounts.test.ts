@@ -6,6 +6,7 @@ import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
 import { MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_SERVICE, type Mosquitto, serviceAvailable, startMosquitto } from "../harness/services.js";
+import { loadConfig } from "../src/platform/config.js";
 import { mosquittoHash, verifyMosquittoHash } from "../src/registry/secrets.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
@@ -219,5 +220,28 @@ describe.skipIf(!run)("Mosquitto's accounts kept in step with the registry", () 
     expect((await t.app.registry.authenticate("MQ-OLD-1", secret)).ok).toBe(true);
     await waitUntil(() => readFileSync(broker.files.password, "utf8").includes("MQ-OLD-1:"), "the learnt hash in the password file");
     await device("MQ-OLD-1", secret);
+  });
+});
+
+describe("the brokers' settings", () => {
+  const base = { AGRILUME_MQTT_URL: "mqtt://127.0.0.1:1883", AGRILUME_MQTT_USERNAME: "agrilume-ingest", AGRILUME_MQTT_PASSWORD: "pw-0123456789" };
+  const errorsOf = (env: Record<string, string>) => {
+    const r = loadConfig(env);
+    return r.ok ? [] : r.errors;
+  };
+  it("refuse half a Mosquitto or EMQX setup, naming what is missing", () => {
+    expect(errorsOf({ ...base, AGRILUME_MOSQUITTO_PASSWORD_FILE: "/x/passwd" }).join()).toMatch(/AGRILUME_MOSQUITTO_ACL_FILE/);
+    expect(errorsOf({ AGRILUME_MOSQUITTO_PASSWORD_FILE: "/x/passwd", AGRILUME_MOSQUITTO_ACL_FILE: "/x/acl" }).join()).toMatch(
+      /AGRILUME_MQTT_USERNAME/,
+    );
+    expect(errorsOf({ AGRILUME_MOSQUITTO_PID_FILE: "/x/pid" }).join()).toMatch(/only used with/);
+    expect(errorsOf({ AGRILUME_EMQX_API_URL: "http://emqx:18083" }).join()).toMatch(/AGRILUME_EMQX_API_KEY/);
+    expect(errorsOf({ AGRILUME_EMQX_AUTH_SECRET: "short" }).join()).toMatch(/AGRILUME_EMQX_AUTH_SECRET/);
+    const ok = loadConfig({ ...base, AGRILUME_MOSQUITTO_PASSWORD_FILE: "/x/passwd", AGRILUME_MOSQUITTO_ACL_FILE: "/x/acl" });
+    expect(ok.ok && ok.config.mqtt.mosquitto).toMatchObject({
+      passwordFile: "/x/passwd",
+      aclFile: "/x/acl",
+      service: { username: "agrilume-ingest" },
+    });
   });
 });
