@@ -49,6 +49,7 @@ export function brokerRoutes(app: Api, deps: { emqx: EmqxAuth; authSecret: strin
       schema: {
         tags: ["broker"],
         operationId: "emqxAuthenticate",
+        security: [{ brokerSecret: [] }],
         summary: "EMQX's HTTP authenticator: may this client connect?",
         description:
           "Called by EMQX on each CONNECT, with the shared secret in `x-agrilume-broker-secret` (no API key). A device: client id = username = its id, its current secret, enabled. The service: AGRILUME_MQTT_USERNAME / _PASSWORD. Failed secret checks from one `peerhost` are limited as the embedded broker limits them.",
@@ -69,6 +70,7 @@ export function brokerRoutes(app: Api, deps: { emqx: EmqxAuth; authSecret: strin
       schema: {
         tags: ["broker"],
         operationId: "emqxAuthorize",
+        security: [{ brokerSecret: [] }],
         summary: "EMQX's HTTP authorizer: may this client publish or subscribe here?",
         description:
           "Called by EMQX on each publish and subscribe it has not cached, with the shared secret in `x-agrilume-broker-secret`. A device publishes only its own uplink topics and subscribes only to its own commands; the service reads every uplink and publishes commands, alerts and station topics.",

@@ -168,7 +168,7 @@ export function createEmqxDisconnector(deps: {
   };
   const unsubscribe = registry.onChange((change) => {
     if (change.kind !== "disabled" && change.kind !== "rotated") return;
-    for (const id of change.ids) void kick(id);
+    for (const id of change.ids) kick(id).catch((e: unknown) => log.error({ err: e, clientId: id }, "emqx: disconnect failed"));
   });
   return {
     kick,

@@ -129,6 +129,9 @@ export function createMosquittoAccounts(deps: { options: MosquittoAccountsOption
     log.debug({ accounts: files.accounts, disabled: files.disabled, missing: files.missing }, "mosquitto accounts written");
   };
 
+  /** (sync handles its own failures; this is for one it did not foresee) */
+  const unexpected = (e: unknown) => log.error({ err: e }, "mosquitto accounts: unexpected failure");
+
   const sync = (): Promise<void> => {
     if (stopped) return Promise.resolve();
     if (running) {
@@ -148,7 +151,9 @@ export function createMosquittoAccounts(deps: { options: MosquittoAccountsOption
             );
           failing = true;
           if (retry) clearTimeout(retry);
-          retry = setTimeout(() => void sync(), 30_000);
+          retry = setTimeout(() => {
+            sync().catch(unexpected);
+          }, 30_000);
           retry.unref();
         }
         // (let the changes of one request or one import arrive before writing again)
@@ -160,7 +165,9 @@ export function createMosquittoAccounts(deps: { options: MosquittoAccountsOption
     return running;
   };
 
-  const unsubscribe = registry.onChange(() => void sync());
+  const unsubscribe = registry.onChange(() => {
+    sync().catch(unexpected);
+  });
   return {
     /** Writes the files now (and waits for any write under way); resolves once written or failed (logged). */
     sync,
