@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
+import { connect, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
 import { MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_SERVICE, type Mosquitto, serviceAvailable, startMosquitto } from "../harness/services.js";
 import { loadConfig } from "../src/platform/config.js";
 import { mosquittoHash, verifyMosquittoHash } from "../src/registry/secrets.js";
@@ -243,5 +243,32 @@ describe("the brokers' settings", () => {
       aclFile: "/x/acl",
       service: { username: "agrilume-ingest" },
     });
+  });
+});
+
+describe("a device registered before broker hashes were kept", () => {
+  it("gets its hash when it next connects to the embedded broker, kept across a restart", async () => {
+    const data = tempDir();
+    let t = await startTestApp({}, data.path);
+    try {
+      const { id, secret } = await registerLight(t, "OLD-EMB-1");
+      const d = t.app.registry.get(id);
+      if (!d) throw new Error("not registered");
+      // as a device from before this version: its row without a broker hash, read so at the next start
+      await t.app.state.devices.updateDevice({ ...d, brokerHash: null });
+      await t.stop();
+      t = await startTestApp({}, data.path);
+      expect(t.app.registry.get(id)?.brokerHash).toBeNull();
+      const c = await connectDevice(t, { id, secret });
+      c.end(true);
+      const learnt = await waitUntil(() => t.app.registry.get(id)?.brokerHash ?? false, "the hash learnt from the connect");
+      expect(verifyMosquittoHash(secret, learnt)).toBe(true);
+      await t.stop();
+      t = await startTestApp({}, data.path);
+      expect(t.app.registry.get(id)?.brokerHash).toBe(learnt);
+    } finally {
+      await t.stop();
+      data.remove();
+    }
   });
 });
