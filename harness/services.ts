@@ -63,6 +63,8 @@ export const MOSQUITTO_ACL = [
 export type Mosquitto = {
   url: string;
   port: number;
+  /** Its `password_file`, `acl_file` and `pid_file` (for a service that writes the accounts itself: AGRILUME_MOSQUITTO_*). */
+  files: { password: string; acl: string; pid: string };
   /** Sets (or replaces) users' passwords in the password file; takes effect on `reload` or a restart. */
   setUsers: (users: Record<string, string>) => void;
   /** Replaces the ACL file; takes effect on `reload` or a restart. */
@@ -96,6 +98,7 @@ export async function startMosquitto(
   const conf = join(dir.path, "mosquitto.conf");
   const passwordFile = join(dir.path, "passwd");
   const aclFile = join(dir.path, "acl");
+  const pidFile = join(dir.path, "mosquitto.pid");
   const users = new Map<string, string>([[MOSQUITTO_SERVICE.username, MOSQUITTO_SERVICE.password], ...Object.entries(opts.users ?? {})]);
   const writeUsers = () => {
     // A plain "user:password" file, then hashed in place by mosquitto_passwd -U (one run for any number of users).
@@ -114,6 +117,7 @@ export async function startMosquitto(
         "allow_anonymous false",
         `password_file ${passwordFile}`,
         `acl_file ${aclFile}`,
+        `pid_file ${pidFile}`,
         "persistence true",
         `persistence_location ${dir.path}/`,
         `max_queued_messages ${opts.maxQueued ?? 100_000}`,
@@ -160,6 +164,7 @@ export async function startMosquitto(
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    files: { password: passwordFile, acl: aclFile, pid: pidFile },
     setUsers: (more) => {
       for (const [u, p] of Object.entries(more)) users.set(u, p);
       writeUsers();

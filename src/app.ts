@@ -11,6 +11,7 @@ import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
+import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
@@ -37,11 +38,16 @@ import { createReadiness } from "./system/readiness.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
+import { createEmqxAuth, createEmqxDisconnector } from "./transport/emqx.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
 import { createVerification } from "./verification/service.js";
 import { verificationStore } from "./verification/store.js";
+
+/** The external broker's drop count last reported (state meta), so a restart of the service does not report it again. */
+const BROKER_DROPPED_META = "broker_dropped_total";
 
 /** The periodic work of a running service, by name (the scheduler logs a failed run and goes on). */
 function scheduleTasks(
@@ -148,7 +154,28 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
 
-  const external = config.mqtt.external ? createExternalSource({ options: config.mqtt.external, pipeline, log, metrics }) : null;
+  /** The alerts' broker feed, once assembled below (the source starts after it). */
+  let onBrokerDropped: (e: { broker: string; rise: number; total: number; at: number }) => void = () => undefined;
+  const external = config.mqtt.external
+    ? createExternalSource({
+        options: config.mqtt.external,
+        pipeline,
+        log,
+        metrics,
+        onDropped: (e) => onBrokerDropped(e),
+        droppedBefore: Number(await state.getMeta(BROKER_DROPPED_META)) || undefined,
+      })
+    : null;
+  // An external Mosquitto's password and ACL files, written from the registry and kept in step with it (PROTOCOL.md §7).
+  const mosquittoAccounts = config.mqtt.mosquitto ? createMosquittoAccounts({ options: config.mqtt.mosquitto, registry, log }) : null;
+  // EMQX asks the service who may connect and what they may do, and is told to drop disabled and rotated devices.
+  const emqxAuth = createEmqxAuth({
+    registry,
+    service: config.mqtt.emqx.service,
+    failedChecksPerSourcePerMinute: config.ingest.authPerSourcePerMinute,
+    log,
+  });
+  const emqxDisconnector = config.mqtt.emqx.api ? createEmqxDisconnector({ api: config.mqtt.emqx.api, registry, log }) : null;
   const embedded = external
     ? null
     : await createEmbeddedBroker({
@@ -206,6 +233,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     notifier,
     digest,
     blendingFeed,
+    brokerFeed,
     onLightCondition: onCondition,
   } = await createAlerting({
     db: state.db,
@@ -223,6 +251,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
   });
   streetlights.events.on("condition", onCondition);
+  onBrokerDropped = (e) => {
+    brokerFeed.dropped(e.broker, e.rise, e.total, clock());
+    state.setMeta(BROKER_DROPPED_META, String(e.total)).catch((err: unknown) => log.warn({ err }, "could not record the broker's drop count"));
+  };
   alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
   const verification = createVerification({
     store: verificationStore(state.db),
@@ -265,6 +297,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     access,
   });
+  brokerRoutes(http, { emqx: emqxAuth, authSecret: config.mqtt.emqx.authSecret });
   const undefinedKinds = access.undefinedKinds();
   if (undefinedKinds.length > 0) throw new Error(`routes touch kinds no owner defined: ${undefinedKinds.join(", ")}`);
   const webConsole = await registerConsole(http);
@@ -305,6 +338,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    mosquittoAccounts,
     async start(): Promise<Started> {
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
@@ -317,6 +351,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
+      // (the files first: the service's own account is in them)
+      if (mosquittoAccounts) await mosquittoAccounts.sync();
       if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
@@ -328,6 +364,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           metrics.walBytes.set(wal.bytes());
           metrics.storeQueueDepth.set(writer.queued());
           presence.sweep(clock());
+          brokerFeed.tick(clock());
           updateGauges();
           return presence.flush();
         },
@@ -362,6 +399,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
         if (external) await step("external broker", () => external.stop());
+        mosquittoAccounts?.stop();
+        emqxDisconnector?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
         streetlights.events.off("condition", onCondition);

@@ -4,7 +4,7 @@ import { ALERTS_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
-import { deviceStore, REGISTRY_MIGRATION } from "./registry/store.js";
+import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
 import { openStateDb } from "./storage/state-db.js";
 import { STREETLIGHT_MIGRATION } from "./streetlights/store.js";
 import { VERIFICATION_MIGRATION } from "./verification/store.js";
@@ -20,6 +20,7 @@ export const STATE_MIGRATIONS = [
   VERIFICATION_MIGRATION,
   ALERTS_MIGRATION,
   USERS_MIGRATION,
+  REGISTRY_BROKER_HASH_MIGRATION,
 ];
 
 /**

@@ -278,6 +278,48 @@ describe.skipIf(!run)("external broker: the broker's own losses are visible", ()
       return stored + dropped === 100 && { dropped, stored };
     }, "stored + dropped by the broker = acknowledged");
     expect(seen.dropped).toBeGreaterThan(0);
+    // … and raise a critical alert for the admin, worded from its code in both languages
+    type AlertView = {
+      id: string;
+      family: string;
+      type: string;
+      severity: string;
+      state: string;
+      deviceId: string;
+      detail: string;
+      detailCode: string;
+      detailParams: Record<string, unknown>;
+    };
+    const alerts = async (lang: string) =>
+      ((await (await s.t.api("/api/v1/alerts?type=broker_dropped", { headers: { "accept-language": lang } })).json()) as { alerts: AlertView[] })
+        .alerts;
+    const [zh] = await waitUntil(async () => {
+      const list = await alerts("zh");
+      return list.length > 0 && list;
+    }, "the broker_dropped alert");
+    expect(zh).toMatchObject({
+      family: "broker",
+      type: "broker_dropped",
+      severity: "critical",
+      state: "firing",
+      deviceId: s.broker.url,
+      detailCode: "broker_dropped",
+    });
+    // (the first count read may be the broker's retained $SYS value from before its last drops: the alert says the
+    // first rise it saw, and later rises keep it open)
+    const { rise, total } = (zh?.detailParams ?? {}) as { rise: number; total: number };
+    expect(zh?.detailParams).toMatchObject({ broker: s.broker.url });
+    expect(rise).toBeGreaterThan(0);
+    expect(rise).toBeLessThanOrEqual(total);
+    expect(total).toBeLessThanOrEqual(seen.dropped);
+    expect(zh?.detail).toContain(`丢弃了 ${rise} 条消息`);
+    expect((await alerts("en"))[0]?.detail).toContain(`dropped ${rise} message`);
+    // A restart of the service does not report the same drops again (the count last seen is kept)
+    await s.t.app.alerts.engine.resolve(zh?.id ?? "", "test", "read");
+    await s.t.stop();
+    s.t = await startTestApp(s.env(), s.data.path);
+    await waitUntil(async () => (await scrape(s.t, "agrilume_broker_dropped_messages")) === seen.dropped, "the count read again");
+    expect((await alerts("en")).filter((a) => a.state !== "resolved")).toEqual([]);
   });
 });
 

@@ -264,6 +264,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
   },
   alerts: {
     village_out: [{ out: 9, lights: 12 }],
+    broker_dropped: [{ broker: "mqtt://mosquitto.example:1883", rise: 4000, total: 4000 }],
     condition_cleared: [{}],
     alert_type: [{ type: "dark" }, { type: "behind_schedule" }, { type: "something_new" }],
     alert_line: [
@@ -334,6 +335,7 @@ const DATA_KEYS = new Set([
   "digest",
   "project",
   "town",
+  "broker",
 ]);
 /**
  * Latin words a Chinese text may contain: units, formats, field names and protocol words that are written so in Chinese

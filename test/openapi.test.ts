@@ -109,7 +109,9 @@ describe("the API contract", () => {
     for (const [where, op] of operations) {
       const isPublic = Array.isArray(op.security) && op.security.length === 0;
       const statuses = Object.keys(op.responses);
-      if (!isPublic) expect(statuses, `${where} needs a key`).toEqual(expect.arrayContaining(["401", "403"]));
+      // (EMQX's endpoints take a shared secret, not a key: 401 without it, and no role to refuse)
+      if (where.startsWith("POST /api/v1/broker/emqx/")) expect(statuses, `${where} needs the broker's secret`).toContain("401");
+      else if (!isPublic) expect(statuses, `${where} needs a key`).toEqual(expect.arrayContaining(["401", "403"]));
       if (op.parameters?.length || op.requestBody) expect(statuses, `${where} has inputs`).toContain("400");
       if (where.includes("{id}") && !NO_404.has(op.operationId ?? "")) expect(statuses, `${where} finds by id`).toContain("404");
       for (const [status, response] of Object.entries(op.responses).filter(([s]) => /^4\d\d$/.test(s))) {
@@ -125,7 +127,12 @@ describe("the API contract", () => {
     expect(security("GET /ready")).toEqual([]);
     expect(security("POST /api/v1/session")).toEqual([]);
     expect(doc.security).toEqual([{ apiKey: [] }, { session: [] }]);
-    for (const [where, op] of operations.filter(([w]) => w.includes(" /api/") && w !== "POST /api/v1/session")) {
+    // EMQX's endpoints: no key, the shared secret header (PROTOCOL.md §7)
+    expect(security("POST /api/v1/broker/emqx/authn")).toEqual([{ brokerSecret: [] }]);
+    expect(security("POST /api/v1/broker/emqx/authz")).toEqual([{ brokerSecret: [] }]);
+    for (const [where, op] of operations.filter(
+      ([w]) => w.includes(" /api/") && w !== "POST /api/v1/session" && !w.startsWith("POST /api/v1/broker/emqx/"),
+    )) {
       if (op.operationId?.startsWith("stream")) expect(op.security, where).toEqual([{ apiKey: [] }, { session: [] }, { queryKey: [] }]);
       else expect(op.security, where).toBeUndefined();
     }

@@ -5,7 +5,7 @@ import type { Db } from "../storage/duckdb.js";
 import type { NightStore } from "../streetlights/index.js";
 import { createDigest } from "./digest.js";
 import { createAlertEngine } from "./engine.js";
-import { createBlendingFeed, createLightFeed } from "./feeds.js";
+import { createBlendingFeed, createBrokerFeed, createLightFeed } from "./feeds.js";
 import { createNotifier, type NotifierOptions } from "./notifier.js";
 import { alertStore } from "./store.js";
 
@@ -37,6 +37,7 @@ export async function createAlerting(deps: {
   });
   const lightFeed = createLightFeed({ engine, registry });
   const blendingFeed = createBlendingFeed({ engine, registry });
+  const brokerFeed = createBrokerFeed({ engine });
   const notifier = createNotifier({
     engine,
     store,
@@ -54,6 +55,8 @@ export async function createAlerting(deps: {
     notifier,
     digest,
     blendingFeed,
+    /** The external broker's drop counter rose (the external source's `onDropped`); `tick` resolves a quiet broker's alert. */
+    brokerFeed,
     /** A light's condition changed (the streetlight monitor's `condition` event). */
     onLightCondition: (id: string, condition: string, detail: Message | null, at: number) => lightFeed.condition(id, condition, detail, at),
   };

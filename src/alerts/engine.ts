@@ -12,10 +12,13 @@ export const LIGHT_TYPES = ["dark", "day_burner", "energy_limited", "charge_faul
 export const BLENDER_TYPES = ["out_of_tolerance", "stalled", "hopper_low", "offline", "behind_schedule"] as const;
 /** One alert for a village when most of its lights go dark or offline together (replaces the per-light flood). */
 export const VILLAGE_TYPE = "village_outage";
+/** The external broker dropped messages it had acknowledged to devices (its drop counter rose): for the admin. */
+export const BROKER_DROPPED_TYPE = "broker_dropped";
 
 export type Severity = "critical" | "major" | "minor";
 export const SEVERITY: Record<string, Severity> = {
   village_outage: "critical",
+  broker_dropped: "critical",
   out_of_tolerance: "critical",
   stalled: "critical",
   dark: "major",
@@ -43,7 +46,7 @@ export type HistoryEntry = {
 export type Alert = {
   id: string;
   deviceId: string;
-  family: "streetlight" | "blender" | "village";
+  family: "streetlight" | "blender" | "village" | "broker";
   type: string;
   severity: Severity;
   state: AlertState;

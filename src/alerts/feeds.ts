@@ -2,7 +2,7 @@ import type { Condition as BlendCondition } from "../blending/index.js";
 import type { Message } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
-import { type AlertEngine, LIGHT_TYPES, VILLAGE_TYPE } from "./engine.js";
+import { type AlertEngine, BROKER_DROPPED_TYPE, LIGHT_TYPES, VILLAGE_TYPE } from "./engine.js";
 import { alertMessage } from "./messages.js";
 
 /** Most of a village: at least this share of its lights (and at least 5) dark or offline together (proposal). */
@@ -90,6 +90,37 @@ export function createBlendingFeed(deps: { engine: AlertEngine; registry: Regist
         if (a.family === "blender" && a.state !== "resolved" && !active.has(`${a.deviceId}\u0000${a.type}`)) {
           engine.observe(a.deviceId, a.type, false, { family: "blender", town: a.town, village: null, station: a.station, detail: null }, at);
         }
+      }
+    },
+  };
+}
+
+/** A broker that has dropped nothing for this long is taken as well again, and its alert resolves (proposal). */
+export const BROKER_QUIET_MS = 15 * 60_000;
+
+/**
+ * The external broker's drop counter (Mosquitto's `$SYS/broker/publish/messages/dropped`): each rise fires one alert
+ * for the broker (no town or station: only callers without limits, the admin, see it; channels without towns get it),
+ * which resolves once the counter has not risen for BROKER_QUIET_MS. The device id of the alert is the broker's URL.
+ */
+export function createBrokerFeed(deps: { engine: AlertEngine; quietMs?: number }) {
+  const { engine } = deps;
+  const quietMs = deps.quietMs ?? BROKER_QUIET_MS;
+  /** The last rise per broker (one broker in practice). */
+  const lastRise = new Map<string, number>();
+  const ctx = (detail: Message | null) => ({ family: "broker" as const, town: null, village: null, station: null, detail });
+  return {
+    dropped(broker: string, rise: number, total: number, at: number) {
+      if (rise <= 0) return;
+      lastRise.set(broker, at);
+      engine.observe(broker, BROKER_DROPPED_TYPE, true, ctx(alertMessage("broker_dropped", { broker, rise, total })), at);
+    },
+    /** Resolves the alert of a broker quiet for long enough (the scheduler calls it with the gauges). */
+    tick(now: number) {
+      for (const [broker, at] of lastRise) {
+        if (now - at < quietMs) continue;
+        lastRise.delete(broker);
+        engine.observe(broker, BROKER_DROPPED_TYPE, false, ctx(null), now);
       }
     },
   };

@@ -3,6 +3,8 @@ import { type Message, type MessageOf, messageMaker, type Vocabulary } from "../
 /** What the alerts say: their names, the robots' messages and the morning digest. */
 export type AlertWords = {
   village_out: { out: number; lights: number };
+  /** The external broker's drop counter rose by `rise` to `total` (`broker`: its URL without credentials). */
+  broker_dropped: { broker: string; rise: number; total: number };
   condition_cleared: Record<string, never>;
   alert_type: { type: string };
   /** One alert in a robot's message; `since`: ISO 8601. */
@@ -33,6 +35,7 @@ const TYPE_ZH: Record<string, string> = {
   moved: "位置移动",
   dim_mismatch: "功率异常",
   village_outage: "整村停亮",
+  broker_dropped: "消息代理丢弃消息",
   out_of_tolerance: "配料超差",
   stalled: "设备卡停",
   hopper_low: "料仓不足",
@@ -47,6 +50,12 @@ const IDS_SHOWN = 10;
 
 export const ALERT_WORDS: Vocabulary<AlertWords> = {
   village_out: { zh: (p) => `${p.out}/${p.lights} 盏不亮或离线`, en: (p) => `${p.out}/${p.lights} lights dark or offline` },
+  broker_dropped: {
+    zh: (p) =>
+      `消息代理 ${p.broker} 丢弃了 ${p.rise} 条消息（累计 ${p.total} 条）：它给本服务的队列已满，设备已收到确认的读数已丢失；请确认本服务在运行，并按协议文档第 7 节调大代理的队列上限`,
+    en: (p) =>
+      `the broker ${p.broker} dropped ${p.rise} message(s) (${p.total} in all): its queue for this service overflowed and readings it had acknowledged to devices are lost; check that the service is running and size max_queued_messages as PROTOCOL.md §7 says`,
+  },
   condition_cleared: { zh: () => "已恢复", en: () => "condition cleared" },
   alert_type: { zh: (p) => TYPE_ZH[p.type] ?? "告警", en: (p) => TYPE_EN[p.type] ?? p.type },
   alert_line: {

@@ -42,8 +42,12 @@ const AlertSchema = withExample(
   z.object({
     id: z.string(),
     deviceId: z.string().describe("The device, or for a village outage `town/village`"),
-    family: z.enum(["streetlight", "blender", "village"]),
-    type: z.string().describe("The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage"),
+    family: z.enum(["streetlight", "blender", "village", "broker"]),
+    type: z
+      .string()
+      .describe(
+        "The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage; broker_dropped (the external broker lost messages: `deviceId` is its URL)",
+      ),
     severity: z.enum(["critical", "major", "minor"]),
     state: z.enum(["firing", "acknowledged", "resolved"]),
     since: IsoTime,

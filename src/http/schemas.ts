@@ -113,7 +113,8 @@ export function documentRoute(route: RouteOptions) {
   }
   if (schema.body || schema.querystring || schema.params) response[400] ??= ErrorBodySchema;
   // (no security for public routes; the document's default, a bearer key or a session cookie, for the others, and `?key=` where it is taken)
-  const security = isPublic ? [] : route.config?.queryKey ? [{ apiKey: [] }, { session: [] }, { queryKey: [] }] : undefined;
+  // (a public route may name a check of its own, as EMQX's endpoints do: src/fleet/broker-routes.ts)
+  const security = isPublic ? (schema.security ?? []) : route.config?.queryKey ? [{ apiKey: [] }, { session: [] }, { queryKey: [] }] : undefined;
   route.schema = { ...schema, response, ...(security ? { security } : {}) };
 }
 

@@ -204,6 +204,12 @@ export async function createHttpServer(deps: {
       components: {
         securitySchemes: {
           apiKey: { type: "http", scheme: "bearer" },
+          brokerSecret: {
+            type: "apiKey",
+            in: "header",
+            name: "x-agrilume-broker-secret",
+            description: "EMQX's HTTP authenticator and authorizer only: the shared secret AGRILUME_EMQX_AUTH_SECRET (PROTOCOL.md §7)",
+          },
           queryKey: {
             type: "apiKey",
             in: "query",

@@ -123,6 +123,31 @@ export const SETTINGS = {
     schema: positiveInt.max(65535).default(1000),
     doc: "external broker: QoS 1 messages taken at once, each acknowledged once the log holds it (MQTT 5 receive maximum), so the log's group commit batches them",
   },
+  AGRILUME_MOSQUITTO_PASSWORD_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: "external Mosquitto: Agrilume writes this `password_file` from its registry (every enabled device and the service's own account) and keeps it in step; needs AGRILUME_MOSQUITTO_ACL_FILE, AGRILUME_MQTT_USERNAME and AGRILUME_MQTT_PASSWORD",
+  },
+  AGRILUME_MOSQUITTO_ACL_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: "external Mosquitto: Agrilume writes this `acl_file` (each device its own topics; the service its own) beside the password file",
+  },
+  AGRILUME_MOSQUITTO_PID_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: "external Mosquitto: its `pid_file`; after each write Agrilume sends that process SIGHUP so it reads both files again (it must be allowed to signal it: same user, or root); unset = only write the files (reload the broker another way, e.g. a systemd path unit)",
+  },
+  AGRILUME_EMQX_AUTH_SECRET: {
+    schema: z.string().min(24, "must be at least 24 characters").optional(),
+    doc: "EMQX: the shared secret EMQX's HTTP authenticator and authorizer send in the `x-agrilume-broker-secret` header; unset = the endpoints /api/v1/broker/emqx/* answer 404",
+  },
+  AGRILUME_EMQX_API_URL: {
+    schema: z
+      .string()
+      .regex(/^https?:\/\//, "an http:// or https:// URL")
+      .optional(),
+    doc: "EMQX's REST API (e.g. http://emqx:18083): a device disabled or given a new secret is disconnected through it (DELETE /api/v5/clients/{id})",
+  },
+  AGRILUME_EMQX_API_KEY: { schema: z.string().min(1).optional(), doc: "EMQX REST API key (made in EMQX's dashboard, System → API Key)" },
+  AGRILUME_EMQX_API_SECRET: { schema: z.string().min(1).optional(), doc: "EMQX REST API secret key of that key" },
   AGRILUME_MAX_PAYLOAD_BYTES: { schema: positiveInt.max(1 << 20).default(64 * 1024), doc: "larger payloads are rejected (and kept, truncated)" },
   AGRILUME_MAX_PACKET_BYTES: {
     schema: positiveInt.max(256 << 20).default(2 << 20),
@@ -270,6 +295,26 @@ function shape(f: Flat) {
             inFlight: f.AGRILUME_MQTT_IN_FLIGHT,
           }
         : undefined,
+      mosquitto:
+        f.AGRILUME_MOSQUITTO_PASSWORD_FILE && f.AGRILUME_MOSQUITTO_ACL_FILE && f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD
+          ? {
+              passwordFile: f.AGRILUME_MOSQUITTO_PASSWORD_FILE,
+              aclFile: f.AGRILUME_MOSQUITTO_ACL_FILE,
+              pidFile: f.AGRILUME_MOSQUITTO_PID_FILE,
+              service: { username: f.AGRILUME_MQTT_USERNAME, password: f.AGRILUME_MQTT_PASSWORD },
+            }
+          : undefined,
+      emqx: {
+        authSecret: f.AGRILUME_EMQX_AUTH_SECRET,
+        service:
+          f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD
+            ? { username: f.AGRILUME_MQTT_USERNAME, password: f.AGRILUME_MQTT_PASSWORD }
+            : undefined,
+        api:
+          f.AGRILUME_EMQX_API_URL && f.AGRILUME_EMQX_API_KEY && f.AGRILUME_EMQX_API_SECRET
+            ? { url: f.AGRILUME_EMQX_API_URL.replace(/\/+$/, ""), key: f.AGRILUME_EMQX_API_KEY, secret: f.AGRILUME_EMQX_API_SECRET }
+            : undefined,
+      },
     },
     imports: importLimits(f.AGRILUME_IMPORT_MAX_ROWS),
     alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
@@ -328,6 +373,26 @@ export function loadConfig(env: Record<string, string | undefined>, file: Record
     const tlsParts = [f.AGRILUME_MQTT_TLS_PORT, f.AGRILUME_MQTT_TLS_CERT, f.AGRILUME_MQTT_TLS_KEY].filter((v) => v !== undefined);
     if (tlsParts.length > 0 && tlsParts.length < 3) {
       errors.push("AGRILUME_MQTT_TLS_PORT: the TLS listener needs AGRILUME_MQTT_TLS_PORT, AGRILUME_MQTT_TLS_CERT and AGRILUME_MQTT_TLS_KEY together");
+    }
+    const mosquitto = [f.AGRILUME_MOSQUITTO_PASSWORD_FILE, f.AGRILUME_MOSQUITTO_ACL_FILE];
+    if (mosquitto.some((v) => v !== undefined) && mosquitto.some((v) => v === undefined)) {
+      errors.push(
+        "AGRILUME_MOSQUITTO_PASSWORD_FILE: Agrilume writes the password file and the ACL file together: set AGRILUME_MOSQUITTO_ACL_FILE too",
+      );
+    }
+    if (f.AGRILUME_MOSQUITTO_PASSWORD_FILE && !(f.AGRILUME_MQTT_URL && f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD)) {
+      errors.push(
+        "AGRILUME_MOSQUITTO_PASSWORD_FILE: the password file holds the service's own account too: set AGRILUME_MQTT_URL, AGRILUME_MQTT_USERNAME and AGRILUME_MQTT_PASSWORD",
+      );
+    }
+    if (f.AGRILUME_MOSQUITTO_PID_FILE && !f.AGRILUME_MOSQUITTO_PASSWORD_FILE) {
+      errors.push("AGRILUME_MOSQUITTO_PID_FILE: only used with AGRILUME_MOSQUITTO_PASSWORD_FILE and AGRILUME_MOSQUITTO_ACL_FILE");
+    }
+    const emqxApi = [f.AGRILUME_EMQX_API_URL, f.AGRILUME_EMQX_API_KEY, f.AGRILUME_EMQX_API_SECRET];
+    if (emqxApi.some((v) => v !== undefined) && emqxApi.some((v) => v === undefined)) {
+      errors.push(
+        "AGRILUME_EMQX_API_URL: disconnecting through EMQX's REST API needs AGRILUME_EMQX_API_URL, AGRILUME_EMQX_API_KEY and AGRILUME_EMQX_API_SECRET together",
+      );
     }
     const ports = [
       ["AGRILUME_HTTP_PORT", f.AGRILUME_HTTP_PORT],

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DeviceIdSchema, type Family, MaterialCodeSchema, ProfileSchema } from "../../devices/index.js";
-import { createVerifiedCache, hashSecret, newSecret, verifySecret } from "./secrets.js";
+import { createVerifiedCache, hashSecret, mosquittoHash, newSecret, verifySecret } from "./secrets.js";
 import type { DeviceRecord, DeviceStore } from "./store.js";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -45,6 +45,13 @@ export const BlenderInputSchema = z.object({
 export const DeviceInputSchema = z.discriminatedUnion("family", [StreetlightInputSchema, BlenderInputSchema]);
 export type DeviceInput = z.infer<typeof DeviceInputSchema>;
 
+/**
+ * What changed in the registry that a broker holding its own copy of the accounts must hear of (src/transport's
+ * Mosquitto files, EMQX's connected clients): devices registered, a secret rotated, disabled or enabled, or a broker
+ * hash learnt for a device registered before they were kept.
+ */
+export type RegistryChange = { kind: "registered" | "rotated" | "disabled" | "enabled" | "learnt"; ids: readonly string[] };
+
 export type AuthResult = { ok: true; device: DeviceRecord } | { ok: false; reason: "unknown_device" | "bad_secret" | "disabled" };
 
 const COLUMNS = new Set(["id", "family", "name", "town", "village", "station", "lat", "lon"]);
@@ -53,6 +60,46 @@ export type Registry = Awaited<ReturnType<typeof createRegistry>>;
 
 /** The device registry: all devices in memory (lookups on every message), persisted in the state store. */
 export async function createRegistry(state: DeviceStore, clock: () => number = Date.now) {
+  const listeners = new Set<(change: RegistryChange) => void>();
+  /** Tells every listener; a listener that throws is its own problem (it logs), never the registry's caller's. */
+  const changed = (change: RegistryChange) => {
+    for (const l of listeners) {
+      try {
+        l(change);
+      } catch {
+        // (listeners handle their own failures)
+      }
+    }
+  };
+  /** Broker hashes learnt from a proved secret, written together (a dusk of reconnects after an upgrade: one write a second). */
+  let learning: Map<string, string> | null = null;
+  const learn = (id: string, secret: string) => {
+    if (learning?.has(id)) return;
+    if (!learning) {
+      const batch = new Map<string, string>();
+      learning = batch;
+      setTimeout(() => {
+        learning = null;
+        const hashes = [...batch].map(([id, brokerHash]) => ({ id, brokerHash }));
+        state.setBrokerHashes(hashes).then(
+          () => {
+            const ids: string[] = [];
+            for (const h of hashes) {
+              const d = byId.get(h.id);
+              // (rotated meanwhile: the new secret's hash is already there)
+              if (d && d.brokerHash === null) {
+                byId.set(h.id, { ...d, brokerHash: h.brokerHash });
+                ids.push(h.id);
+              }
+            }
+            if (ids.length > 0) changed({ kind: "learnt", ids });
+          },
+          () => undefined, // learnt again at the device's next connect
+        );
+      }, 1000).unref();
+    }
+    learning.set(id, mosquittoHash(secret));
+  };
   const byId = new Map<string, DeviceRecord>();
   for (const d of await state.allDevices()) byId.set(d.id, d);
   // Kept as devices register (a device's family, town and village never change afterwards).
@@ -63,7 +110,7 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
   const villageKey = (family: Family, town: string | null, village: string | null) => `${family}/${town}/${village}`;
   const verified = createVerifiedCache();
 
-  const toRecord = (input: DeviceInput, secretHash: string, now: number): DeviceRecord => {
+  const toRecord = (input: DeviceInput, secretHash: string, brokerHash: string, now: number): DeviceRecord => {
     const attrs = Object.fromEntries(Object.entries(input).filter(([k, v]) => !COLUMNS.has(k) && v !== undefined));
     return {
       id: input.id,
@@ -76,6 +123,7 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       lon: input.lon ?? null,
       attrs,
       secretHash,
+      brokerHash,
       disabled: false,
       createdAt: now,
       updatedAt: now,
@@ -83,6 +131,11 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
   };
 
   return {
+    /** Called after each change is stored (see RegistryChange); returns a function that stops it. */
+    onChange(listener: (change: RegistryChange) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     get: (id: string) => byId.get(id),
     size: () => byId.size,
     counts: (): Readonly<Record<Family, number>> => perFamily,
@@ -136,11 +189,11 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
         const hashed = await Promise.all(
           chunk.map(async (input) => {
             const secret = newSecret();
-            return { input, secret, hash: await hashSecret(secret) };
+            return { input, secret, hash: await hashSecret(secret), brokerHash: mosquittoHash(secret) };
           }),
         );
         for (const h of hashed) {
-          records.push(toRecord(h.input, h.hash, now));
+          records.push(toRecord(h.input, h.hash, h.brokerHash, now));
           created.push({ id: h.input.id, secret: h.secret });
         }
         onProgress?.(Math.min(inputs.length, i + CHUNK));
@@ -154,16 +207,18 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
         perFamily[r.family]++;
       }
       villageIndex = null;
+      changed({ kind: "registered", ids: records.map((r) => r.id) });
       return { ok: true, created };
     },
     async rotateSecret(id: string): Promise<string | undefined> {
       const d = byId.get(id);
       if (!d) return undefined;
       const secret = newSecret();
-      const next = { ...d, secretHash: await hashSecret(secret), updatedAt: clock() };
+      const next = { ...d, secretHash: await hashSecret(secret), brokerHash: mosquittoHash(secret), updatedAt: clock() };
       await state.updateDevice(next);
       byId.set(id, next);
       verified.forget(id);
+      changed({ kind: "rotated", ids: [id] });
       return secret;
     },
     async setDisabled(id: string, disabled: boolean): Promise<DeviceRecord | undefined> {
@@ -172,6 +227,7 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       const next = { ...d, disabled, updatedAt: clock() };
       await state.updateDevice(next);
       byId.set(id, next);
+      changed({ kind: disabled ? "disabled" : "enabled", ids: [id] });
       return next;
     },
     /** True when this secret was proved for this device since start: checking it again costs a hash, not a scrypt. */
@@ -189,6 +245,8 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       if (!verified.has(id, secret, d.secretHash)) {
         if (!(await verifySecret(secret, d.secretHash))) return { ok: false, reason: "bad_secret" };
         verified.add(id, secret, d.secretHash);
+        // Registered before broker hashes were kept: the proved secret gives it one (PROTOCOL.md §7, existing devices).
+        if (byId.get(id)?.brokerHash === null) learn(id, secret);
       }
       if (d.disabled) return { ok: false, reason: "disabled" };
       return { ok: true, device: d };

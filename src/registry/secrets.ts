@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { createHash, pbkdf2Sync, randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { createWorkerPool, jobModule, type WorkerPool } from "../platform/workers.js";
 
@@ -75,4 +75,25 @@ export function createVerifiedCache() {
       cache.delete(id);
     },
   };
+}
+
+/**
+ * The secret as Mosquitto 2.0's password file holds it: `$7$` + iterations + `$` + a 12-byte salt + `$` + PBKDF2-HMAC-
+ * SHA512 (64 bytes), both base64 — what `mosquitto_passwd` writes (checked against Debian's in test/broker-accounts).
+ * 101 iterations, mosquitto_passwd's own default: the broker pays them on every CONNECT, and the secrets are 192 random
+ * bits, so a leaked file cannot be searched whatever the count (the scrypt hash guards nothing more for such secrets).
+ */
+export const MOSQUITTO_ITERATIONS = 101;
+export function mosquittoHash(secret: string, iterations = MOSQUITTO_ITERATIONS, salt: Buffer = randomBytes(12)): string {
+  const key = pbkdf2Sync(secret, salt, iterations, 64, "sha512");
+  return `$7$${iterations}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+/** True when `secret` is the one a `$7$` hash was made from. */
+export function verifyMosquittoHash(secret: string, stored: string): boolean {
+  const m = /^\$7\$(\d{1,7})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
+  if (!m?.[1] || !m[2] || !m[3]) return false;
+  const expected = Buffer.from(m[3], "base64");
+  const actual = pbkdf2Sync(secret, Buffer.from(m[2], "base64"), Number(m[1]), expected.length, "sha512");
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

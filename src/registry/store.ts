@@ -13,6 +13,17 @@ export const REGISTRY_MIGRATION: Migration = {
     `,
 };
 
+/**
+ * Each device's secret also in the form an external broker checks (Mosquitto's PBKDF2 `$7$`, secrets.ts), so Agrilume
+ * can write the broker's password file. Null for a device registered before this version until its secret is seen
+ * again (its next connect to the embedded broker or through EMQX's HTTP authentication) or rotated.
+ */
+export const REGISTRY_BROKER_HASH_MIGRATION: Migration = {
+  version: 7,
+  name: "device broker hashes",
+  sql: "ALTER TABLE devices ADD COLUMN IF NOT EXISTS broker_hash VARCHAR;",
+};
+
 export type DeviceRecord = {
   id: string;
   family: Family;
@@ -24,6 +35,8 @@ export type DeviceRecord = {
   lon: number | null;
   attrs: Record<string, unknown>;
   secretHash: string;
+  /** The secret as Mosquitto's password file holds it (REGISTRY_BROKER_HASH_MIGRATION); null until known. */
+  brokerHash: string | null;
   disabled: boolean;
   createdAt: number;
   updatedAt: number;
@@ -40,6 +53,7 @@ type DeviceRow = {
   lon: number | null;
   attrs: string;
   secret_hash: string;
+  broker_hash: string | null;
   disabled: boolean;
   created_at: Date;
   updated_at: Date;
@@ -83,6 +97,7 @@ export function deviceStore(db: Db) {
     lon: r.lon,
     attrs: intern.attrs(r.attrs) as Record<string, unknown>,
     secretHash: r.secret_hash,
+    brokerHash: r.broker_hash,
     disabled: r.disabled,
     createdAt: r.created_at.getTime(),
     updatedAt: r.updated_at.getTime(),
@@ -98,12 +113,13 @@ export function deviceStore(db: Db) {
     d.lon,
     JSON.stringify(d.attrs),
     d.secretHash,
+    d.brokerHash,
     d.disabled,
     new Date(d.createdAt).toISOString(),
     new Date(d.updatedAt).toISOString(),
   ];
   const INSERT_DEVICE =
-    "INSERT INTO devices (id, family, name, town, village, station, lat, lon, attrs, secret_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO devices (id, family, name, town, village, station, lat, lon, attrs, secret_hash, broker_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
   return {
     /** Every device, streamed (the registry's load: a million rows materialised at once would hold far more memory). */
@@ -119,6 +135,12 @@ export function deviceStore(db: Db) {
     async insertDevices(devices: DeviceRecord[]): Promise<void> {
       await db.tx(async (t) => {
         for (const d of devices) await t.run(INSERT_DEVICE, deviceParams(d));
+      });
+    },
+    /** Broker hashes learnt for devices registered before they were kept, in one transaction (a column without an index). */
+    async setBrokerHashes(hashes: readonly { id: string; brokerHash: string }[]): Promise<void> {
+      await db.tx(async (t) => {
+        for (const h of hashes) await t.run("UPDATE devices SET broker_hash = ? WHERE id = ?", [h.brokerHash, h.id]);
       });
     },
     async updateDevice(d: DeviceRecord): Promise<void> {

@@ -18,6 +18,16 @@ export type ExternalBrokerOptions = {
 /** Mosquitto's count of messages it dropped (a full queue, a message too large), published under $SYS every sys_interval. */
 export const BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped";
 
+/** A broker as people read it: its URL without credentials, path or query. */
+export function brokerName(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return "external broker";
+  }
+}
+
 /** Reconnect backoff: 1 s, doubling to at most 5 s (the gap after a broker restart in which a `$share` subscription is missing, PROTOCOL.md §7); back to 1 s once connected. */
 const RECONNECT_FIRST_MS = 1000;
 const RECONNECT_MAX_MS = 5000;
@@ -44,7 +54,16 @@ export type ExternalState = "connecting" | "subscribing" | "receiving" | "refuse
  * Device authentication and topic ACLs are the broker's job in this mode (PROTOCOL.md, "External broker"); the
  * service still validates every message against the registry.
  */
-export function createExternalSource(deps: { options: ExternalBrokerOptions; pipeline: Pipeline; log: Logger; metrics: Metrics }) {
+export function createExternalSource(deps: {
+  options: ExternalBrokerOptions;
+  pipeline: Pipeline;
+  log: Logger;
+  metrics: Metrics;
+  /** The broker's drop counter rose (`broker`: its URL without credentials): the composition root raises the admin's alert. */
+  onDropped?: (e: { broker: string; rise: number; total: number; at: number }) => void;
+  /** The count last seen before a restart of the service: a broker that kept counting is not reported again. */
+  droppedBefore?: number | undefined;
+}) {
   const { options, pipeline, log, metrics } = deps;
   let client: MqttClient | null = null;
   let state: ExternalState = "connecting";
@@ -54,7 +73,7 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
   let connection = 0;
   let attempts = 0;
   let subscribeRetry: NodeJS.Timeout | null = null;
-  let lastDropped: number | null = null;
+  let lastDropped: number | null = deps.droppedBefore ?? null;
 
   const filters = topics
     .serviceFilters()
@@ -79,6 +98,7 @@ export function createExternalSource(deps: { options: ExternalBrokerOptions; pip
     metrics.brokerDropped.set(n);
     // A lower count than before: the broker restarted and counts from zero again.
     if (n > (lastDropped ?? 0)) {
+      deps.onDropped?.({ broker: brokerName(options.url), rise: n - (lastDropped ?? 0), total: n, at: Date.now() });
       log.warn(
         { url: options.url, dropped: n, rise: n - (lastDropped ?? 0) },
         "the external broker dropped messages (a queue overflowed: readings it acknowledged to devices are lost); see max_queued_messages in PROTOCOL.md §7",

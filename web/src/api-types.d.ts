@@ -1228,6 +1228,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/broker/emqx/authn": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * EMQX's HTTP authenticator: may this client connect?
+     * @description Called by EMQX on each CONNECT, with the shared secret in `x-agrilume-broker-secret` (no API key). A device: client id = username = its id, its current secret, enabled. The service: AGRILUME_MQTT_USERNAME / _PASSWORD. Failed secret checks from one `peerhost` are limited as the embedded broker limits them.
+     */
+    post: operations["emqxAuthenticate"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/broker/emqx/authz": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * EMQX's HTTP authorizer: may this client publish or subscribe here?
+     * @description Called by EMQX on each publish and subscribe it has not cached, with the shared secret in `x-agrilume-broker-secret`. A device publishes only its own uplink topics and subscribes only to its own commands; the service reads every uplink and publishes commands, alerts and station topics.
+     */
+    post: operations["emqxAuthorize"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1274,8 +1314,8 @@ export interface components {
       /** @description The device, or for a village outage `town/village` */
       deviceId: string;
       /** @enum {string} */
-      family: "streetlight" | "blender" | "village";
-      /** @description The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage */
+      family: "streetlight" | "blender" | "village" | "broker";
+      /** @description The condition: dark, offline, day_burner, … for lights; out_of_tolerance, stalled, … for machines; village_outage; broker_dropped (the external broker lost messages: `deviceId` is its URL) */
       type: string;
       /** @enum {string} */
       severity: "critical" | "major" | "minor";
@@ -1583,6 +1623,19 @@ export interface components {
           fw: string | null;
           latest: components["schemas"]["BlenderReading"] | null;
         };
+    /**
+     * @description EMQX 5's answer shape: allow or deny; nobody is a superuser
+     * @example {
+     *       "result": "allow",
+     *       "is_superuser": false
+     *     }
+     */
+    EmqxResult: {
+      /** @enum {string} */
+      result: "allow" | "deny";
+      /** @constant */
+      is_superuser: false;
+    };
     /**
      * @description An error: `code` is stable (`validation`, `unauthorized`, `forbidden`, `not_found`, `conflict`, …), `message` is in the reader's language; some errors add `params` or `details` (for example the rows of a rejected import)
      * @example {
@@ -7659,6 +7712,137 @@ export interface operations {
       };
       /** @description The key's role, or its towns or stations, do not allow this */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  emqxAuthenticate: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description EMQX's HTTP authenticator request (body template in docs/brokers/emqx.conf) */
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "clientid": "YC-LS-0001",
+         *       "username": "YC-LS-0001",
+         *       "password": "s3cr3t-9fKq2LmX7vB4nR8w",
+         *       "peerhost": "10.8.0.17"
+         *     }
+         */
+        "application/json": {
+          clientid: string;
+          username: string;
+          password: string;
+          peerhost?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description EMQX 5's answer shape: allow or deny; nobody is a superuser */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["EmqxResult"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  emqxAuthorize: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** @description EMQX's HTTP authorizer request (body template in docs/brokers/emqx.conf); other fields EMQX sends are ignored */
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "clientid": "YC-LS-0001",
+         *       "username": "YC-LS-0001",
+         *       "action": "publish",
+         *       "topic": "streetlight/YC-LS-0001/telemetry"
+         *     }
+         */
+        "application/json": {
+          clientid: string;
+          username: string;
+          /** @enum {string} */
+          action: "publish" | "subscribe" | "all";
+          topic: string;
+        };
+      };
+    };
+    responses: {
+      /** @description EMQX 5's answer shape: allow or deny; nobody is a superuser */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["EmqxResult"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
         headers: {
           [name: string]: unknown;
         };
