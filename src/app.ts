@@ -46,12 +46,15 @@ import { verificationStore } from "./verification/store.js";
 function scheduleTasks(
   scheduler: Scheduler,
   run: Record<
-    "gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported",
+    "gauges" | "pruneRejects" | "retention" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported",
     () => Promise<unknown> | unknown
   >,
 ) {
   scheduler.every("gauges and presence", 5_000, run.gauges);
   scheduler.every("prune rejects", 10 * 60_000, run.pruneRejects);
+  // Telemetry rollups and pruning, and the state tables that are not kept as evidence (docs/DATA.md); small steps.
+  scheduler.every("retention", 3_600_000, run.retention);
+  scheduler.once("retention", 60_000, run.retention);
   scheduler.every("blending conditions", 30_000, run.blendingConditions);
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
@@ -97,7 +100,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
-      : await createDuckDbTelemetryStore(config.dataDir);
+      : await createDuckDbTelemetryStore(config.dataDir, { retention: config.store.retention });
   const registry = await createRegistry(state.devices, clock);
   // Commands and service messages go out through whichever broker runs (attached below).
   const bus = createCommandBus();
@@ -203,6 +206,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     notifier,
     digest,
     blendingFeed,
+    pruneDeliveries,
     onLightCondition: onCondition,
   } = await createAlerting({
     db: state.db,
@@ -313,6 +317,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           return presence.flush();
         },
         pruneRejects: () => state.rejects.pruneRejects(),
+        retention: async () => {
+          const now = clock();
+          const done = await telemetry.applyRetention?.(now);
+          if (done && done.steps > 0) log.info({ ...done }, "telemetry retention");
+          await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
+          await pruneDeliveries(now);
+        },
         blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
