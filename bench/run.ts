@@ -16,6 +16,7 @@ import { benchLateBatch } from "./late.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
+import { benchSize, sizeRows } from "./size.js";
 
 /**
  * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late]: throughput, latency and memory of the real pipeline against baselines
@@ -27,7 +28,9 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
  * `--only flood` the PUBACK latency of normal devices during an unauthenticated CONNECT flood and one id's reconnect
  * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
  * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
- * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store.
+ * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store;
+ * `--only size` a simulated district-month (300 lights, or `--lights N`) through the embedded store's write path: bytes per
+ * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them.
  */
 const { values } = parseArgs({
   options: {
@@ -35,9 +38,10 @@ const { values } = parseArgs({
     only: { type: "string" },
     out: { type: "string" },
     compiled: { type: "boolean", default: false },
+    lights: { type: "string" },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "size"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -104,8 +108,19 @@ const lateStep = async () => {
     ["the same with one reading 13 days late (target ≤ 2 × live)", `${r.lateMs} ms (ratio ${r.ratio})`, r.ratio <= 2 ? "✓" : "✗"],
   );
 };
-if (values.only === "flood" || values.only === "imports" || values.only === "late") {
-  await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : lateStep());
+const sizeStep = async () => {
+  const lights = values.lights !== undefined ? Number(values.lights) : quick ? 100 : 300;
+  if (!Number.isInteger(lights) || lights < 1 || lights > 20_000) {
+    process.stderr.write(`--lights: a whole number from 1 to 20000 (got "${values.lights}")\n`);
+    process.exit(2);
+  }
+  step(`size: a simulated district-month (${lights} lights, every 5 minutes) through the embedded store`);
+  const r = await benchSize({ lights, days: quick ? 7 : 30, progress });
+  results.size = r;
+  rows.push(...sizeRows(r));
+};
+if (values.only === "flood" || values.only === "imports" || values.only === "late" || values.only === "size") {
+  await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : values.only === "late" ? lateStep() : sizeStep());
   finish(`-${values.only}`);
   process.exit(0);
 }

@@ -14,7 +14,7 @@ export const DEFAULT_RETENTION: Retention = { rawMs: 60 * DAY, hourlyMs: 104 * 7
 
 /** Readings folded and deleted per step (one transaction): a fraction of a second on two shared cores, so the store
  * writer's batches, which queue on the same connection, wait at most that long. */
-const STEP_ROWS = 100_000;
+const STEP_ROWS = 20_000;
 
 /** The start of the China day (00:00 UTC+8) that `ms` falls in. */
 export const chinaDayStart = (ms: number) => Math.floor((ms + CHINA) / DAY) * DAY - CHINA;
