@@ -92,10 +92,13 @@ export async function benchSize(opts: { lights: number; days: number; progress: 
         lightHour.push(await time(() => q(light, "hour")));
       }
       let buckets = 0;
-      const townMs = await time(async () => {
-        for (const id of townLights) buckets += (await q(id, "day")).length;
-      });
-      opts.progress(`aggregates (${label})`, 1, 1);
+      let townMs = 0;
+      for (const [i, id] of townLights.entries()) {
+        townMs += await time(async () => {
+          buckets += (await q(id, "day")).length;
+        });
+        opts.progress(`a town's month, light by light (${label})`, i + 1, townLights.length);
+      }
       await s.close();
       return {
         lightMonthDailyMs: round(median(lightDay)),
@@ -107,12 +110,13 @@ export async function benchSize(opts: { lights: number; days: number; progress: 
     const fromRaw = await queries("raw");
 
     // The retention run a district's store makes each hour, here for the whole month at once: as if 60 days had passed.
+    opts.progress("retention run (folded into rollups)", 0, 1);
     store = await createDuckDbTelemetryStore(dir.path);
     const t0 = performance.now();
     const folded = await store.applyRetention?.(end + DEFAULT_RETENTION.rawMs + DAY);
     const foldMs = performance.now() - t0;
     await store.close();
-    opts.progress("retention run", 1, 1);
+    opts.progress("retention run (folded into rollups)", 1, 1);
     const fromRollups = await queries("rollups");
 
     // The rollups' own bytes: each copied into a file of its own (the store's file keeps the raw rows' freed blocks for reuse).

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { createMessages } from "../messages.js";
 import { loadConfig } from "../platform/config.js";
-import type { Lang, Message } from "../platform/i18n.js";
+import { createCatalogue, type Lang, type Message } from "../platform/i18n.js";
 import { BackupError, backupDataDir, restoreDataDir } from "./backup.js";
+import { SYSTEM_WORDS } from "./messages.js";
 
 /**
  * `bin.js backup <dir>` and `bin.js restore <dir>` (npm run backup / npm run restore): the data directory is
@@ -12,7 +12,7 @@ import { BackupError, backupDataDir, restoreDataDir } from "./backup.js";
  */
 export async function backupCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const lang: Lang = env.AGRILUME_LANG === "en" ? "en" : "zh";
-  const text = createMessages().in(lang);
+  const text = createCatalogue({ system: SYSTEM_WORDS }).in(lang);
   const say = (m: Message, stream: NodeJS.WritableStream = process.stdout) => stream.write(`${text(m)}\n`);
   const [command, dir, ...rest] = args;
   if ((command !== "backup" && command !== "restore") || !dir || rest.length > 0) {
