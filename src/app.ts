@@ -271,6 +271,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     }
   };
 
+  /** The retention job (docs/DATA.md): the telemetry store's own, then the state tables that are not evidence. */
+  const runRetention = async () => {
+    const now = clock();
+    const done = await telemetry.applyRetention?.(now);
+    if (done && done.steps > 0) log.info({ ...done }, "telemetry retention");
+    await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
+    await pruneDeliveries(now);
+    return done;
+  };
+
   let stopping: Promise<void> | null = null;
 
   return {
@@ -295,6 +305,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    /** One run of the hourly retention job, now (tests; the scheduler runs it). */
+    runRetention,
     async start(): Promise<Started> {
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
@@ -317,13 +329,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           return presence.flush();
         },
         pruneRejects: () => state.rejects.pruneRejects(),
-        retention: async () => {
-          const now = clock();
-          const done = await telemetry.applyRetention?.(now);
-          if (done && done.steps > 0) log.info({ ...done }, "telemetry retention");
-          await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
-          await pruneDeliveries(now);
-        },
+        retention: runRetention,
         blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { topics } from "../devices/index.js";
+import { connectDevice, publish, reading, registerLight, startTestApp, waitUntil } from "../harness/helpers.js";
 import { alertStore } from "../src/alerts/store.js";
 import { openStateStore } from "../src/state.js";
 
@@ -47,4 +49,42 @@ describe("state retention", () => {
       await state.close();
     }
   });
+});
+
+describe("the service's retention job", () => {
+  it("folds readings sent late over MQTT, past the raw retention, into rollups the API answers from; prunes presence history", async () => {
+    const t = await startTestApp({ AGRILUME_EMBEDDED_RAW_RETENTION: "10d", AGRILUME_EMBEDDED_HOURLY_RETENTION: "4w" });
+    try {
+      const creds = await registerLight(t, "L-RET-1");
+      const client = await connectDevice(t, creds);
+      const DAY = 86_400_000;
+      const old = Date.now() - 20 * DAY;
+      const topic = topics.uplink("streetlight", creds.id, "telemetry");
+      for (const [i, soc] of [60, 70, 80].entries())
+        await publish(client, topic, JSON.stringify(reading(old + i * 300_000, { battery: { v: 12.9, soc, tempC: 14 } })));
+      await publish(client, topic, JSON.stringify(reading(Date.now() - 1000)));
+      client.end(true);
+      await waitUntil(async () => (await t.app.telemetry.count({ deviceId: "L-RET-1" })) === 4, "readings stored");
+      await waitUntil(async () => {
+        await t.app.presence.flush();
+        return (await t.app.state.presence.presenceEvents("L-RET-1", 10)).some((e) => e.online);
+      }, "its connection recorded");
+      await t.app.state.presence.insertPresenceEvents([{ deviceId: "L-RET-1", online: false, cause: "timeout", at: Date.now() - 40 * DAY }]);
+
+      expect(await t.app.runRetention()).toMatchObject({ rolledUp: 3 });
+      expect(await t.app.telemetry.count({ deviceId: "L-RET-1" })).toBe(1);
+      const range = `from=${new Date(old - DAY).toISOString()}&to=${new Date(old + DAY).toISOString()}`;
+      const raw = (await (await t.api(`/api/v1/devices/L-RET-1/telemetry?${range}`)).json()) as { readings: unknown[] };
+      expect(raw.readings).toEqual([]);
+      const daily = (await (await t.api(`/api/v1/devices/L-RET-1/telemetry?${range}&every=day&fields=battery.soc`)).json()) as {
+        buckets: { field: string; min: number; avg: number; max: number; last: number; count: number }[];
+      };
+      expect(daily.buckets).toMatchObject([{ field: "battery.soc", min: 60, avg: 70, max: 80, last: 80, count: 3 }]);
+      const events = await t.app.state.presence.presenceEvents("L-RET-1", 10);
+      expect(events.map((e) => e.cause)).not.toContain("timeout"); // the 40-day-old event, past 4 weeks
+      expect(events.some((e) => e.online)).toBe(true);
+    } finally {
+      await t.stop();
+    }
+  }, 120_000);
 });
