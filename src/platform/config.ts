@@ -94,7 +94,7 @@ export const SETTINGS = {
       .string()
       .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 60d or 9w")
       .default("60d"),
-    doc: "embedded store: how long raw readings are kept (whole China days; older ones are folded into the rollups, then deleted)",
+    doc: "embedded store: how long raw readings are kept (whole China days; older ones are folded into the rollups, then deleted); under 60d, late readings older than it no longer correct their night's record",
   },
   AGRILUME_EMBEDDED_HOURLY_RETENTION: {
     schema: z
