@@ -272,10 +272,12 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   };
 
   /** The retention job (docs/DATA.md): the telemetry store's own, then the state tables that are not evidence. */
+  const retentionStop = new AbortController();
   const runRetention = async () => {
     const now = clock();
-    const done = await telemetry.applyRetention?.(now);
+    const done = await telemetry.applyRetention?.(now, retentionStop.signal);
     if (done && done.steps > 0) log.info({ ...done }, "telemetry retention");
+    if (retentionStop.signal.aborted) return done;
     await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
     await pruneDeliveries(now);
     return done;
@@ -355,6 +357,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         streetlights.halt();
+        retentionStop.abort(); // a retention run under way ends after its current step
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());

@@ -258,6 +258,20 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     await shorter.close();
   });
 
+  it("stops a run between steps when the service stops (nothing half done); the next run finishes", async () => {
+    const store = await createDuckDbTelemetryStore(dir(), opts);
+    const old = fleet(chinaDayStart(NOW - 20 * DAY), 2);
+    await store.write(old, seq);
+    const stop = new AbortController();
+    const run = store.applyRetention?.(NOW, stop.signal);
+    stop.abort();
+    expect(await run).toMatchObject({ rolledUp: 0, steps: 0 });
+    expect(await store.count({})).toBe(old.length);
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: old.length });
+    expect(await store.count({})).toBe(0);
+    await store.close();
+  });
+
   it("goes on storing batches while a retention run is under way, and runs once at a time", async () => {
     const store = await createDuckDbTelemetryStore(dir(), opts);
     const old = fleet(chinaDayStart(NOW - 20 * DAY), 3);

@@ -44,7 +44,15 @@ const merge = (table: string, input: string, from: number, to: number) => `
  * older than `dailyMs` (if set) and dashboard points older than `rawMs` (InfluxDB keeps those in its raw policy too)
  * are deleted, a day at a time.
  */
-export async function applyRetention(db: Db, retention: Retention, now: number, stepRows = STEP_ROWS): Promise<RetentionResult> {
+export async function applyRetention(
+  db: Db,
+  retention: Retention,
+  now: number,
+  opts: { stepRows?: number | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<RetentionResult> {
+  const stepRows = opts.stepRows ?? STEP_ROWS;
+  /** Stopped between steps when the service stops (each step is a transaction of its own: nothing is left half done). */
+  const stopped = () => opts.signal?.aborted === true;
   const result: RetentionResult = { rolledUp: 0, prunedHourly: 0, prunedDaily: 0, prunedDerived: 0, steps: 0 };
   const rawCutoff = chinaDayStart(now - retention.rawMs);
   const first = async (table: string, col: string, from: number, to: number) => {
@@ -52,13 +60,14 @@ export async function applyRetention(db: Db, retention: Retention, now: number, 
     return rows[0]?.t ? rows[0].t.getTime() : null;
   };
   // 1. Raw readings past retention, into the rollups.
-  for (let t = await first("messages", "ts", 0, rawCutoff); t !== null; ) {
+  for (let t = await first("messages", "ts", 0, rawCutoff); t !== null && !stopped(); ) {
     const day = chinaDayStart(t);
     const end = day + DAY;
     const count = await db.all<{ n: bigint | number }>(`SELECT count(*) AS n FROM messages WHERE ts >= ${at(day)} AND ts < ${at(end)}`);
     const n = Number(count[0]?.n ?? 0);
     const shares = Math.max(1, Math.ceil(n / stepRows));
     for (let k = 0; k < shares; k++) {
+      if (stopped()) return result;
       const share = `ts >= ${at(day)} AND ts < ${at(end)}${shares > 1 ? ` AND hash(device_id) % ${shares} = ${k}` : ""}`;
       await db.tx(async (tx) => {
         await tx.run(`
@@ -86,7 +95,7 @@ export async function applyRetention(db: Db, retention: Retention, now: number, 
   // 2. Rollups and dashboard points past theirs, a day at a time.
   const prune = async (table: string, col: string, cutoff: number) => {
     let deleted = 0;
-    for (let t = await first(table, col, 0, cutoff); t !== null; t = await first(table, col, chinaDayStart(t) + DAY, cutoff)) {
+    for (let t = await first(table, col, 0, cutoff); t !== null && !stopped(); t = await first(table, col, chinaDayStart(t) + DAY, cutoff)) {
       const to = Math.min(chinaDayStart(t) + DAY, cutoff);
       const sql = `DELETE FROM ${table} WHERE ${col} >= ${at(chinaDayStart(t))} AND ${col} < ${at(to)}`;
       deleted += await db.tx(async (tx) => (await tx.conn.run(sql)).rowsChanged);

@@ -236,9 +236,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
         (r): AggRow => ({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) }),
       );
     },
-    async applyRetention(now: number) {
+    async applyRetention(now: number, signal?: AbortSignal) {
       if (retentionRun) return retentionRun;
-      retentionRun = applyRetention(db, retention, now, opts.stepRows).finally(() => {
+      retentionRun = applyRetention(db, retention, now, { stepRows: opts.stepRows, signal }).finally(() => {
         retentionRun = null;
       });
       return retentionRun;

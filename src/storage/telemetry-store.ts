@@ -49,9 +49,10 @@ export interface TelemetryStore {
   /**
    * Optional: the store's own retention, run by the service's scheduler (the embedded store: readings past the raw
    * retention folded into hourly and daily rollups, then deleted; rollups past theirs deleted; in small steps). A store
-   * that keeps its retention itself (InfluxDB's retention policies and continuous query) has none.
+   * that keeps its retention itself (InfluxDB's retention policies and continuous query) has none. `signal` stops a run
+   * between two steps (the service stopping).
    */
-  applyRetention?(now: number): Promise<RetentionResult>;
+  applyRetention?(now: number, signal?: AbortSignal): Promise<RetentionResult>;
   /** Points the service derives for dashboards (src/storage/dashboard-points.ts); best effort, not replayed. */
   writeDashboardPoints(points: DashboardPoint[]): Promise<void>;
   ping(): Promise<void>;
