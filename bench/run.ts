@@ -19,7 +19,7 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 import { benchSize, sizeRows } from "./size.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|size]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
@@ -29,7 +29,7 @@ import { benchSize, sizeRows } from "./size.js";
  * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
  * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
  * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store;
- * `--only size` a simulated district-month (300 lights, or `--lights N`) through the embedded store's write path: bytes per
+ * `--only size` a simulated district-month (100 lights, or `--lights N`) through the embedded store's write path: bytes per
  * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them.
  */
 const { values } = parseArgs({
@@ -109,7 +109,7 @@ const lateStep = async () => {
   );
 };
 const sizeStep = async () => {
-  const lights = values.lights !== undefined ? Number(values.lights) : quick ? 100 : 300;
+  const lights = values.lights !== undefined ? Number(values.lights) : quick ? 40 : 100;
   if (!Number.isInteger(lights) || lights < 1 || lights > 20_000) {
     process.stderr.write(`--lights: a whole number from 1 to 20000 (got "${values.lights}")\n`);
     process.exit(2);
