@@ -16,9 +16,10 @@ import { benchLateBatch } from "./late.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
 import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
+import { benchSize, sizeRows } from "./size.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx|size]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
@@ -28,7 +29,9 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
  * storm, against quiet; `--only imports` the service's peak memory while it imports 100,000 claims, CSV and XLSX (with
  * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
  * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store; `--only
- * influx` the InfluxDB store's write path against raw line protocol to the same influxd.
+ * influx` the InfluxDB store's write path against raw line protocol to the same influxd;
+ * `--only size` a simulated district-month (100 lights, or `--lights N`) through the embedded store's write path: bytes per
+ * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them.
  */
 const { values } = parseArgs({
   options: {
@@ -36,9 +39,10 @@ const { values } = parseArgs({
     only: { type: "string" },
     out: { type: "string" },
     compiled: { type: "boolean", default: false },
+    lights: { type: "string" },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -130,8 +134,19 @@ if (values.only === "influx") {
   finish("-influx");
   process.exit(0);
 }
-if (values.only === "flood" || values.only === "imports" || values.only === "late") {
-  await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : lateStep());
+const sizeStep = async () => {
+  const lights = values.lights !== undefined ? Number(values.lights) : quick ? 40 : 100;
+  if (!Number.isInteger(lights) || lights < 1 || lights > 20_000) {
+    process.stderr.write(`--lights: a whole number from 1 to 20000 (got "${values.lights}")\n`);
+    process.exit(2);
+  }
+  step(`size: a simulated district-month (${lights} lights, every 5 minutes) through the embedded store`);
+  const r = await benchSize({ lights, days: quick ? 7 : 30, progress });
+  results.size = r;
+  rows.push(...sizeRows(r));
+};
+if (values.only === "flood" || values.only === "imports" || values.only === "late" || values.only === "size") {
+  await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : values.only === "late" ? lateStep() : sizeStep());
   finish(`-${values.only}`);
   process.exit(0);
 }

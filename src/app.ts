@@ -53,12 +53,15 @@ const BROKER_DROPPED_META = "broker_dropped_total";
 function scheduleTasks(
   scheduler: Scheduler,
   run: Record<
-    "gauges" | "pruneRejects" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported" | "settleRestored",
+    "gauges" | "pruneRejects" | "retention" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported" | "settleRestored",
     () => Promise<unknown> | unknown
   >,
 ) {
   scheduler.every("gauges and presence", 5_000, run.gauges);
   scheduler.every("prune rejects", 10 * 60_000, run.pruneRejects);
+  // Telemetry rollups and pruning, and the state tables that are not kept as evidence (docs/DATA.md); small steps.
+  scheduler.every("retention", 3_600_000, run.retention);
+  scheduler.once("retention", 60_000, run.retention);
   scheduler.every("blending conditions", 30_000, run.blendingConditions);
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
@@ -106,7 +109,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
-      : await createDuckDbTelemetryStore(config.dataDir);
+      : await createDuckDbTelemetryStore(config.dataDir, { retention: config.store.retention });
   const registry = await createRegistry(state.devices, clock);
   // Commands and service messages go out through whichever broker runs (attached below).
   const bus = createCommandBus();
@@ -234,6 +237,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     digest,
     blendingFeed,
     brokerFeed,
+    pruneDeliveries,
     onLightCondition: onCondition,
   } = await createAlerting({
     db: state.db,
@@ -313,6 +317,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     }
   };
 
+  /** The retention job (docs/DATA.md): the telemetry store's own, then the state tables that are not evidence. */
+  const retentionStop = new AbortController();
+  const runRetention = async () => {
+    const now = clock();
+    const done = await telemetry.applyRetention?.(now, retentionStop.signal);
+    if (done && done.steps > 0) log.info({ ...done }, "telemetry retention");
+    if (retentionStop.signal.aborted) return done;
+    await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
+    await pruneDeliveries(now);
+    return done;
+  };
+
   let stopping: Promise<void> | null = null;
 
   return {
@@ -339,6 +355,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     broker: embedded,
     external,
     mosquittoAccounts,
+    /** One run of the hourly retention job, now (tests; the scheduler runs it). */
+    runRetention,
     async start(): Promise<Started> {
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
@@ -369,6 +387,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           return presence.flush();
         },
         pruneRejects: () => state.rejects.pruneRejects(),
+        retention: runRetention,
         blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
@@ -395,6 +414,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         streetlights.halt();
+        retentionStop.abort(); // a retention run under way ends after its current step
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());

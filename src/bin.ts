@@ -1,10 +1,10 @@
 /**
  * The service's entry point: `node dist/src/bin.js` (`npm start`, the Docker image), or `tsx src/bin.ts` in
  * development. It only runs main() and turns a failure into a message and a non-zero exit, so the service
- * starts whatever path it is run from (spaces, Chinese characters, a symlinked release directory).
+ * starts whatever path it is run from (spaces, Chinese characters, a symlinked release directory). `backup <dir>` and
+ * `restore <dir>` back up and restore the data directory instead (docs/DATA.md).
  */
 import { pino } from "pino";
-import { main, StartError } from "./main.js";
 
 /** After the start, anything unhandled is a bug: one fatal log line (written before the exit), then exit 1. */
 const fatal = (what: string) => (e: unknown) => {
@@ -13,6 +13,15 @@ const fatal = (what: string) => (e: unknown) => {
 };
 process.on("uncaughtException", fatal("uncaught exception"));
 process.on("unhandledRejection", fatal("unhandled promise rejection"));
+
+// `backup <dir>` and `restore <dir>` (src/system/backup-cli.ts); anything else starts the service.
+// (The service's modules are loaded only to start it: a backup does not wait for all of them.)
+const command = process.argv[2];
+if (command === "backup" || command === "restore") {
+  const { backupCommand } = await import("./system/backup-cli.js");
+  process.exit(await backupCommand(process.argv.slice(2)));
+}
+const { main, StartError } = await import("./main.js");
 
 main().catch((e: unknown) => {
   if (e instanceof StartError) process.stderr.write(`${e.message}\n`);

@@ -8,6 +8,7 @@ import { type Catalogue, createCatalogue, LEGACY_WORDS } from "./platform/i18n.j
 import { ISSUE_WORDS } from "./platform/validation.js";
 import { REGISTRY_WORDS } from "./registry/messages.js";
 import { STREETLIGHT_WORDS } from "./streetlights/messages.js";
+import { SYSTEM_WORDS } from "./system/messages.js";
 import { VERIFICATION_WORDS } from "./verification/messages.js";
 
 /**
@@ -26,6 +27,7 @@ export const VOCABULARIES = {
   blending: BLENDING_WORDS,
   verification: VERIFICATION_WORDS,
   alerts: ALERT_WORDS,
+  system: SYSTEM_WORDS,
 } as const;
 
 export function createMessages(): Catalogue {

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
 import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/storage/duckdb.js";
+import { chinaDayStart } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
+import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
 import { tempDirPerTest } from "./dirs.js";
 import { telemetryStoreContract } from "./store-contract.js";
 
@@ -147,5 +149,142 @@ describe("time spans of a batch (what the duplicate check reads)", () => {
     const spans = timeSpans(days);
     expect(spans).toHaveLength(16);
     for (const t of days) expect(spans.some(([a, b]) => a <= t && t <= b)).toBe(true);
+  });
+});
+
+describe("embedded telemetry store retention (docs/DATA.md)", () => {
+  const DAY = 86_400_000;
+  const HOUR = 3_600_000;
+  /** Now: 10:00 China time, so a China day ends well before and after it. */
+  const NOW = Math.floor(Date.now() / DAY) * DAY + 2 * HOUR;
+  const M = "streetlight_telemetry";
+  let seq = 0;
+  const reading = (deviceId: string, ts: number, soc: number, on: boolean): StoredReading => ({
+    seq: ++seq,
+    measurement: M,
+    deviceId,
+    ts,
+    receivedAt: ts + 50,
+    tags: { town: "来苏镇" },
+    payload: { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
+  });
+  /** Three lights every 10 minutes over `days` days from `from`, values that vary by light and time. */
+  const fleet = (from: number, days: number) =>
+    Array.from({ length: days * 144 }, (_, k) =>
+      ["L1", "L2", "L3"].map((id, d) => reading(id, from + k * 600_000 + d, 20 + ((k * 7 + d * 13) % 80), (k + d) % 3 === 0)),
+    ).flat();
+  /** Aggregates rounded to 9 digits (a sum folded in steps adds in another order). */
+  const agg = async (store: TelemetryStore, deviceId: string, from: number, to: number, every: "hour" | "day") =>
+    (await store.aggregate({ deviceId, measurement: M, from, to, every })).map((a) => ({ ...a, avg: Math.round(a.avg * 1e9) / 1e9 }));
+  const opts = { retention: { rawMs: 10 * DAY, hourlyMs: 30 * DAY, dailyMs: null }, stepRows: 200 };
+
+  it("folds readings past the raw retention into hourly and daily rollups, in steps: aggregates answer as before, raw is gone", async () => {
+    const store = await createDuckDbTelemetryStore(dir(), opts);
+    const start = NOW - 14 * DAY;
+    const batch = fleet(start, 7); // 14 to 7 days ago: the first four days are past the 10 days of raw
+    await store.write(batch, seq);
+    const range = [start - DAY, NOW] as const;
+    const before = { hour: await agg(store, "L2", ...range, "hour"), day: await agg(store, "L2", ...range, "day") };
+    expect(before.day.length).toBeGreaterThanOrEqual(7);
+    const done = await store.applyRetention?.(NOW);
+    const cutoff = chinaDayStart(NOW - 10 * DAY);
+    const folded = batch.filter((r) => r.ts < cutoff).length;
+    expect(done).toMatchObject({ rolledUp: folded, prunedHourly: 0, prunedDaily: 0 });
+    expect(done?.steps).toBeGreaterThan(folded / 200); // a day's 432 readings in shares of ≤ 200
+    expect(await store.count({})).toBe(batch.length - folded);
+    expect(await store.raw({ deviceId: "L2", from: start, to: cutoff, limit: 10 })).toEqual([]);
+    expect(await agg(store, "L2", ...range, "hour")).toEqual(before.hour);
+    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    // a second run finds nothing to do
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 0, steps: 0 });
+    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    await store.close();
+  });
+
+  it("folds a late reading of a day already folded into that day's rollups; the aggregate counts it before and after", async () => {
+    const store = await createDuckDbTelemetryStore(dir(), opts);
+    const day = chinaDayStart(NOW - 12 * DAY);
+    await store.write(
+      [reading("L1", day + 5 * HOUR, 50, true), reading("L1", day + 5 * HOUR + 600_000, 40, false), reading("L1", day + 9 * HOUR, 90, true)],
+      seq,
+    );
+    await store.applyRetention?.(NOW);
+    const q = [day, day + DAY] as const;
+    const soc = async (every: "hour" | "day") => (await agg(store, "L1", ...q, every)).filter((a) => a.field === "battery.soc");
+    expect(await soc("day")).toEqual([{ ts: day, field: "battery.soc", min: 40, avg: 60, max: 90, last: 90, count: 3 }]);
+    // late, within the 5 o'clock hour, and the newest of the day's readings in another hour
+    await store.write([reading("L1", day + 5 * HOUR + 1_200_000, 10, false), reading("L1", day + 11 * HOUR, 30, false)], seq);
+    const want = {
+      hour5: { ts: day + 5 * HOUR, field: "battery.soc", min: 10, avg: 100 / 3, max: 50, last: 10, count: 3 },
+      day: { ts: day, field: "battery.soc", min: 10, avg: 44, max: 90, last: 30, count: 5 },
+    };
+    const check = async () => {
+      const hours = await soc("hour");
+      expect({ ...hours[0], avg: Math.round((hours[0]?.avg ?? 0) * 1e6) }).toEqual({ ...want.hour5, avg: Math.round(want.hour5.avg * 1e6) });
+      expect(hours.map((h) => h.ts)).toEqual([day + 5 * HOUR, day + 9 * HOUR, day + 11 * HOUR]);
+      expect(await soc("day")).toEqual([want.day]);
+    };
+    await check(); // the late readings from raw, with the rollups
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 2 });
+    expect(await store.count({})).toBe(0);
+    await check(); // all from the rollups, merged
+    await store.close();
+  });
+
+  it("deletes hourly rollups past theirs and dashboard points past the raw retention; keeps daily rollups (forever by default)", async () => {
+    const path = dir();
+    const store = await createDuckDbTelemetryStore(path, opts);
+    const old = chinaDayStart(NOW - 40 * DAY) + 3 * HOUR;
+    await store.write([reading("L1", old, 70, true), reading("L1", NOW - HOUR, 60, true)], seq);
+    await store.writeDashboardPoints([
+      { measurement: "streetlight_night", ts: old, tags: { device: "L1" }, fields: { lit: 1 } },
+      { measurement: "streetlight_night", ts: NOW - HOUR, tags: { device: "L1" }, fields: { lit: 1 } },
+    ]);
+    const done = await store.applyRetention?.(NOW);
+    expect(done).toMatchObject({ rolledUp: 1, prunedDerived: 1, prunedDaily: 0 });
+    expect(done?.prunedHourly).toBe(3); // the old reading's hour: battery.soc, battery.v, load.on
+    expect(await agg(store, "L1", old - DAY, old + DAY, "hour")).toEqual([]);
+    expect((await agg(store, "L1", old - DAY, old + DAY, "day")).map((a) => [a.field, a.last])).toEqual([
+      ["battery.soc", 70],
+      ["battery.v", 12],
+      ["load.on", 1],
+    ]);
+    expect(await store.count({})).toBe(1);
+    await store.close();
+    // a daily retention, when one is set
+    const shorter = await createDuckDbTelemetryStore(path, { retention: { ...opts.retention, dailyMs: 20 * DAY } });
+    expect(await shorter.applyRetention?.(NOW)).toMatchObject({ prunedDaily: 3 });
+    expect(await agg(shorter, "L1", old - DAY, old + DAY, "day")).toEqual([]);
+    await shorter.close();
+  });
+
+  it("stops a run between steps when the service stops (nothing half done); the next run finishes", async () => {
+    const store = await createDuckDbTelemetryStore(dir(), opts);
+    const old = fleet(chinaDayStart(NOW - 20 * DAY), 2);
+    await store.write(old, seq);
+    const stop = new AbortController();
+    const run = store.applyRetention?.(NOW, stop.signal);
+    stop.abort();
+    expect(await run).toMatchObject({ rolledUp: 0, steps: 0 });
+    expect(await store.count({})).toBe(old.length);
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: old.length });
+    expect(await store.count({})).toBe(0);
+    await store.close();
+  });
+
+  it("goes on storing batches while a retention run is under way, and runs once at a time", async () => {
+    const store = await createDuckDbTelemetryStore(dir(), opts);
+    const old = fleet(chinaDayStart(NOW - 20 * DAY), 3);
+    await store.write(old, seq);
+    const run = store.applyRetention?.(NOW);
+    const again = store.applyRetention?.(NOW);
+    const live = [reading("L1", NOW - 1000, 55, true), reading("L2", NOW - 900, 56, true)];
+    await store.write(live, seq);
+    const [a, b] = await Promise.all([run, again]);
+    expect(a).toBe(b);
+    expect(a?.rolledUp).toBe(old.length);
+    expect(await store.count({})).toBe(2);
+    expect(await store.checkpoint()).toBe(seq);
+    await store.close();
   });
 });

@@ -16,6 +16,7 @@ import type { RegistryWords } from "../src/registry/messages.js";
 import { DEFAULT_PROFILE } from "../src/streetlights/expectation.js";
 import type { StreetlightWords } from "../src/streetlights/messages.js";
 import { initialState, instantCondition } from "../src/streetlights/rules.js";
+import type { SystemWords } from "../src/system/messages.js";
 import type { VerificationWords } from "../src/verification/messages.js";
 
 const CJK = /[\u4e00-\u9fff]/;
@@ -291,6 +292,18 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     hint_channel_url: [{}],
     hint_silence_scope: [{}],
   },
+  system: {
+    backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],
+    backup_running: [{ file: "/srv/agrilume/data/state.duckdb", detail: "Conflicting lock is held in node (PID 4242)" }],
+    backup_target_not_empty: [{ dir: "/backup/2026-11-30" }],
+    backup_source_missing: [{ dir: "/srv/agrilume/data", file: "state.duckdb" }],
+    backup_done: [{ dir: "/backup/2026-11-30", files: 12, mb: 812.4, seconds: 9.3 }],
+    backup_influx_note: [{ store: "InfluxDB", url: "http://localhost:8086", tool: "influxd backup -portable" }],
+    restore_not_backup: [{ dir: "/backup/x", file: "manifest.json" }],
+    restore_target_not_empty: [{ dir: "/srv/agrilume/data" }],
+    restore_corrupt: [{ file: "telemetry.duckdb" }],
+    restore_done: [{ dir: "/srv/agrilume/data", files: 12, createdAt: Date.UTC(2026, 10, 30, 4) }],
+  },
 };
 type WordsOf<V extends keyof typeof VOCABULARIES> = {
   legacy: { legacy_text: { text: string } };
@@ -304,6 +317,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   blending: BlendingWords;
   verification: VerificationWords;
   alerts: AlertWords;
+  system: SystemWords;
 }[V];
 
 /** Parameters that are names and figures from the data (ids, places, codes a device sent): they may be in Latin letters. */
@@ -336,6 +350,16 @@ const DATA_KEYS = new Set([
   "project",
   "town",
   "broker",
+  // backup and restore: paths, a database's own error, commands and settings
+  "dir",
+  "file",
+  "detail",
+  "url",
+  "store",
+  "tool",
+  "backup",
+  "restore",
+  "setting",
 ]);
 /**
  * Latin words a Chinese text may contain: units, formats, field names and protocol words that are written so in Chinese

@@ -105,6 +105,18 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(daily.find((a) => a.field === "load.on")).toMatchObject({ ts: T0 - 12 * 3600_000, min: 0, max: 1, avg: 0.5, count: 4 });
     });
 
+    it("counts a reading that arrives days late in the hour and the day it belongs to (within the raw retention)", async () => {
+      const day = T0 - 10 * 86_400_000; // 12:00 China time, ten days ago
+      await store.write([r("L1", day, { "battery.soc": 50 }), r("L1", day + 20 * 60_000, { "battery.soc": 70 })], seq);
+      const q = (every: "hour" | "day") =>
+        store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: day - 12 * 3600_000, to: day + 12 * 3600_000, every });
+      expect(await q("hour")).toEqual([{ ts: day, field: "battery.soc", min: 50, avg: 60, max: 70, last: 70, count: 2 }]);
+      // buffered by the light and sent with a live reading
+      await store.write([r("L1", T0, { "battery.soc": 99 }), r("L1", day + 10 * 60_000, { "battery.soc": 30 })], seq);
+      expect(await q("hour")).toEqual([{ ts: day, field: "battery.soc", min: 30, avg: 50, max: 70, last: 70, count: 3 }]);
+      expect(await q("day")).toEqual([{ ts: day - 12 * 3600_000, field: "battery.soc", min: 30, avg: 50, max: 70, last: 70, count: 3 }]);
+    });
+
     it("aggregates exactly the payload's numeric fields (numericFields): nested, booleans as 0/1, not arrays or the ts", async () => {
       const payload = {
         ts: T0,

@@ -9,6 +9,10 @@ import { createBlendingFeed, createBrokerFeed, createLightFeed } from "./feeds.j
 import { createNotifier, type NotifierOptions } from "./notifier.js";
 import { alertStore } from "./store.js";
 
+/** How long a delivery record (a message sent to a channel, its attempts and error) is kept: a channel's recent
+ * deliveries are for checking that it works; the alerts, with their history, are what is kept as evidence. */
+export const DELIVERIES_KEPT_MS = 90 * 86_400_000;
+
 /**
  * Alerting, assembled: conditions → alerts (one open per device and type, the open ones loaded from the store) →
  * channels, and the morning digest. The composition root feeds it lights' conditions (`onLightCondition`) and
@@ -57,6 +61,8 @@ export async function createAlerting(deps: {
     blendingFeed,
     /** The external broker's drop counter rose (the external source's `onDropped`); `tick` resolves a quiet broker's alert. */
     brokerFeed,
+    /** Deletes delivery records older than DELIVERIES_KEPT_MS (docs/DATA.md); the retention job's. */
+    pruneDeliveries: (now: number) => store.pruneDeliveries(now - DELIVERIES_KEPT_MS),
     /** A light's condition changed (the streetlight monitor's `condition` event). */
     onLightCondition: (id: string, condition: string, detail: Message | null, at: number) => lightFeed.condition(id, condition, detail, at),
   };

@@ -68,6 +68,13 @@ export function alertStore(db: Db) {
       db.run("INSERT OR REPLACE INTO deliveries (id, channel_id, body) VALUES (?, ?, ?)", [id, channelId, JSON.stringify(d)]),
     deliveries: <T>(channelId: string, limit: number) =>
       all<T>("deliveries", `WHERE channel_id = ? ORDER BY json_extract(body, '$.createdAt') DESC LIMIT ${Math.trunc(limit)}`, [channelId]),
+    /** Deletes the delivery records (sent or given up; never a pending one) made before `before` (docs/DATA.md: the
+     * alerts themselves, with their history, are the evidence and are kept). */
+    pruneDeliveries: (before: number) =>
+      db.run(
+        "DELETE FROM deliveries WHERE json_extract_string(body, '$.status') <> 'pending' AND CAST(json_extract(body, '$.createdAt') AS BIGINT) < ?",
+        [Math.trunc(before)],
+      ),
   };
 }
 export type AlertStore = ReturnType<typeof alertStore>;

@@ -33,6 +33,17 @@ export function presenceStore(db: Db) {
       const rows = await db.all<{ device_id: string }>("SELECT DISTINCT device_id FROM presence_events WHERE online");
       return new Set(rows.map((r) => r.device_id));
     },
+    /**
+     * Deletes online/offline events from before `before`, except each device's newest "online" one (which says the device
+     * has connected at least once: devicesSeen, the check for lights that never reported). docs/DATA.md.
+     */
+    async prunePresenceEvents(before: number): Promise<void> {
+      await db.run(
+        `DELETE FROM presence_events e WHERE e."at" < ?::TIMESTAMPTZ AND NOT (e.online AND e."at" = (
+           SELECT max(l."at") FROM presence_events l WHERE l.device_id = e.device_id AND l.online))`,
+        [new Date(before).toISOString()],
+      );
+    },
     async presenceEvents(deviceId: string, limit: number): Promise<PresenceEvent[]> {
       const rows = await db.all<{ online: boolean; cause: string; at: Date }>(
         `SELECT online, cause, "at" AS at FROM presence_events WHERE device_id = ? ORDER BY "at" DESC LIMIT ${Math.trunc(limit)}`,

@@ -89,6 +89,27 @@ export const SETTINGS = {
       .default("104w"),
     doc: "how long the hourly rollups, and the points derived for dashboards, are kept",
   },
+  AGRILUME_EMBEDDED_RAW_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 60d or 9w")
+      .default("60d"),
+    doc: "embedded store: how long raw readings are kept (whole China days; older ones are folded into the rollups, then deleted); under 60d, late readings older than it no longer correct their night's record",
+  },
+  AGRILUME_EMBEDDED_HOURLY_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 104w")
+      .default("104w"),
+    doc: "embedded store: how long the hourly rollups (min, avg, max, last of every field) are kept",
+  },
+  AGRILUME_EMBEDDED_DAILY_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^([1-9]\d{0,4}[dw]|forever)$/, "days or weeks, such as 520w, or forever")
+      .default("forever"),
+    doc: "embedded store: how long the daily rollups (China days) are kept; forever = for the life of the programme",
+  },
   AGRILUME_SPOOL_MAX_MB: {
     schema: positiveInt.max(1_000_000).default(2048),
     doc: "accepted readings waiting for the store (the write-ahead log) at most; beyond it devices are asked to retry",
@@ -241,6 +262,9 @@ const FlatSchema = z.object(
 type Flat = z.output<typeof FlatSchema>;
 export type Config = Readonly<ReturnType<typeof shape>>;
 
+/** "60d", "104w" in milliseconds (the forms the retention settings take). */
+const durationMs = (s: string) => Number.parseInt(s, 10) * (s.endsWith("w") ? 7 : 1) * 86_400_000;
+
 function shape(f: Flat) {
   return {
     dataDir: f.AGRILUME_DATA_DIR,
@@ -266,6 +290,11 @@ function shape(f: Flat) {
       batchSize: f.AGRILUME_STORE_BATCH_SIZE,
       flushMs: f.AGRILUME_STORE_FLUSH_MS,
       spoolMaxBytes: f.AGRILUME_SPOOL_MAX_MB * 1024 * 1024,
+      retention: {
+        rawMs: durationMs(f.AGRILUME_EMBEDDED_RAW_RETENTION),
+        hourlyMs: durationMs(f.AGRILUME_EMBEDDED_HOURLY_RETENTION),
+        dailyMs: f.AGRILUME_EMBEDDED_DAILY_RETENTION === "forever" ? null : durationMs(f.AGRILUME_EMBEDDED_DAILY_RETENTION),
+      },
       influx: {
         url: f.AGRILUME_INFLUX_URL,
         database: f.AGRILUME_INFLUX_DATABASE,

@@ -1,7 +1,20 @@
 import { join } from "node:path";
 import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import { type AggQuery, type AggRow, type RawQuery, type RawRow, type TelemetryStore, type TimeSpan, timeSpans } from "./telemetry-store.js";
+import { FIELD, NUMERIC, VALUE } from "./duckdb-fields.js";
+import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
+import {
+  type AggQuery,
+  type AggRow,
+  EVERY_MS,
+  type Every,
+  type RawQuery,
+  type RawRow,
+  type RetentionResult,
+  type TelemetryStore,
+  type TimeSpan,
+  timeSpans,
+} from "./telemetry-store.js";
 
 export const TELEMETRY_MIGRATIONS: Migration[] = [
   {
@@ -27,16 +40,20 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
     name: "numeric fields found in the payload when aggregating, not stored as points",
     sql: "DROP TABLE points;",
   },
+  {
+    version: 4,
+    // Readings older than the raw retention are folded into these before they are deleted (applyRetention). Sums, not
+    // averages, so that a rollup and raw readings (or a late reading folded in later) combine exactly. No primary key:
+    // an index over years of rollups would cost more memory than the rows; the retention job merges by its own range.
+    name: "hourly and daily rollups",
+    sql: `
+      CREATE TABLE rollup_hourly (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, bucket TIMESTAMP_MS NOT NULL, field VARCHAR NOT NULL,
+        min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
+      CREATE TABLE rollup_daily (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, bucket TIMESTAMP_MS NOT NULL, field VARCHAR NOT NULL,
+        min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
+    `,
+  },
 ];
-
-/**
- * A payload's numeric fields as rows (field, value) of json_tree `j`: every number or boolean (as 0/1) by its dotted
- * path, not inside an array, not the top-level ts. numericFields in devices/decode.ts says the same for InfluxDB; the
- * store contract test holds both to it.
- */
-const FIELD = "substr(j.fullkey, 3)";
-const VALUE = "CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END";
-const NUMERIC = "j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[')";
 
 /** The shape of a reading's line in the write-ahead log (src/ingest/wal.ts), for DuckDB's json_transform. */
 const WAL_READING = JSON.stringify({
@@ -54,13 +71,16 @@ const WAL_READING = JSON.stringify({
 
 /** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
+const bucketOf = (every: Every, col: string) => `time_bucket(INTERVAL '${BUCKET[every]}', ${col}${every === "day" ? ", INTERVAL '-8 hours'" : ""})`;
 
 /**
  * Embedded telemetry store on DuckDB (`telemetry.duckdb`). Columnar, so aggregation over a
  * time range is a scan of two columns; no index is kept, because duplicate detection only
  * looks at the rows in the batch's own time spans (`timeSpans`) and DuckDB's zone maps skip the rest.
  */
-export async function createDuckDbTelemetryStore(dataDir: string): Promise<TelemetryStore> {
+export async function createDuckDbTelemetryStore(dataDir: string, opts: { retention?: Retention; stepRows?: number } = {}): Promise<TelemetryStore> {
+  const retention = opts.retention ?? DEFAULT_RETENTION;
+  let retentionRun: Promise<RetentionResult> | null = null;
   const db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "telemetry.duckdb"), TELEMETRY_MIGRATIONS);
   // Temp tables live per connection: create the staging tables on every open.
   await db.run(`
@@ -187,24 +207,41 @@ export async function createDuckDbTelemetryStore(dataDir: string): Promise<Telem
       return out;
     },
     async aggregate(q: AggQuery) {
-      const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to)];
+      // Raw readings in the range, combined per bucket with the rollups of readings already pruned from raw (hour and day;
+      // a reading is in one or the other, moved in one transaction, so nothing counts twice). Within the raw retention the
+      // rollups hold nothing and the answer is the raw one; beyond it, whole buckets come from the rollups.
+      const width = EVERY_MS[q.every];
       const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";
-      if (q.fields?.length) params.push(...q.fields);
-      // The device's messages in the range first, then their numeric fields.
+      const fields = q.fields ?? [];
+      const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to), ...fields];
+      const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
+      if (rollup) params.push(q.deviceId, q.measurement, iso(q.from - width), iso(q.to), ...fields);
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `SELECT time_bucket(INTERVAL '${BUCKET[q.every]}', ts${q.every === "day" ? ", INTERVAL '-8 hours'" : ""}) AS bucket, field, min(value) AS min, avg(value) AS avg, max(value) AS max,
-                arg_max(value, ts) AS last, count(*) AS n
-         FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
-               FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
-                    json_tree(m.payload) j
-               WHERE ${NUMERIC})
-         WHERE true ${fieldFilter}
+        `WITH raw AS (
+           SELECT ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
+                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
+           FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
+                 FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
+                      json_tree(m.payload) j
+                 WHERE ${NUMERIC})
+           WHERE true ${fieldFilter}
+           GROUP BY bucket, field)
+         SELECT bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
+         FROM (SELECT * FROM raw
+               ${rollup ? `UNION ALL SELECT bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE device_id = ? AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""})
          GROUP BY bucket, field ORDER BY bucket, field`,
         params,
       );
       return rows.map(
         (r): AggRow => ({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) }),
       );
+    },
+    async applyRetention(now: number, signal?: AbortSignal) {
+      if (retentionRun) return retentionRun;
+      retentionRun = applyRetention(db, retention, now, { stepRows: opts.stepRows, signal }).finally(() => {
+        retentionRun = null;
+      });
+      return retentionRun;
     },
     async latest(deviceId, measurement) {
       const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(

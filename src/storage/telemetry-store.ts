@@ -46,11 +46,21 @@ export interface TelemetryStore {
   aggregate(q: AggQuery): Promise<AggRow[]>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;
+  /**
+   * Optional: the store's own retention, run by the service's scheduler (the embedded store: readings past the raw
+   * retention folded into hourly and daily rollups, then deleted; rollups past theirs deleted; in small steps). A store
+   * that keeps its retention itself (InfluxDB's retention policies and continuous query) has none. `signal` stops a run
+   * between two steps (the service stopping).
+   */
+  applyRetention?(now: number, signal?: AbortSignal): Promise<RetentionResult>;
   /** Points the service derives for dashboards (src/storage/dashboard-points.ts); best effort, not replayed. */
   writeDashboardPoints(points: DashboardPoint[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** What one retention run did. */
+export type RetentionResult = { rolledUp: number; prunedHourly: number; prunedDaily: number; prunedDerived: number; steps: number };
 
 export const EVERY_MS: Record<Every, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
 

@@ -1,0 +1,130 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { describe, expect, it } from "vitest";
+import { topics } from "../devices/index.js";
+import { connectDevice, publish, reading, registerLight, startTestApp, waitUntil } from "../harness/helpers.js";
+import { backupDataDir, restoreDataDir } from "../src/system/backup.js";
+import { tempDirPerTest } from "./dirs.js";
+import { serviceEnv } from "./process.js";
+
+const dir = tempDirPerTest();
+
+/** `bin.ts backup|restore <dir>` as an operator runs it (npm run backup), on `dataDir`. */
+const cli = (dataDir: string, ...args: string[]) => {
+  const res = spawnSync(process.execPath, ["--import", "tsx", join("src", "bin.ts"), ...args], {
+    cwd: process.cwd(),
+    env: serviceEnv(dataDir),
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  return { code: res.status, out: res.stdout, err: res.stderr };
+};
+
+/** Every table of a DuckDB file with its rows, in a fixed order, as JSON. */
+async function tables(file: string): Promise<Record<string, string>> {
+  const inst = await DuckDBInstance.create(file, { access_mode: "READ_ONLY" });
+  const c = await inst.connect();
+  try {
+    const names = (await c.runAndReadAll("SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name"))
+      .getRows()
+      .map((r) => String(r[0]));
+    const out: Record<string, string> = {};
+    for (const t of names) out[t] = JSON.stringify((await c.runAndReadAll(`SELECT * FROM "${t}" ORDER BY ALL`)).getRowsJson());
+    return out;
+  } finally {
+    c.closeSync();
+    inst.closeSync();
+  }
+}
+
+describe("backup and restore of a data directory (npm run backup / npm run restore)", () => {
+  it("refuses while the service runs; backs up once stopped; restores into an empty directory only; every table comes back", async () => {
+    const data = dir();
+    const t = await startTestApp({}, data);
+    let running = true;
+    let alertId = "";
+    try {
+      // devices (with their secrets), a key, an account's audit, an alert, readings through MQTT
+      const creds = await registerLight(t, "L-BAK-1");
+      await registerLight(t, "L-BAK-2");
+      expect((await t.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: "备份测试", role: "operator" }) })).status).toBe(201);
+      const alert = t.app.alerts.engine.observe("L-BAK-2", "dark", true, {
+        family: "streetlight",
+        town: "来苏镇",
+        village: "梳妆台村",
+        station: null,
+        detail: null,
+      });
+      expect(alert).not.toBeNull();
+      const client = await connectDevice(t, creds);
+      const now = Date.now();
+      for (let i = 0; i < 20; i++)
+        await publish(client, topics.uplink("streetlight", creds.id, "telemetry"), JSON.stringify(reading(now - (20 - i) * 300_000)));
+      client.end(true);
+      await waitUntil(async () => (await t.app.telemetry.count({ deviceId: "L-BAK-1" })) === 20, "readings stored");
+      await waitUntil(async () => (await t.app.state.db.all("SELECT id FROM alerts WHERE id = ?", [alert?.id ?? ""])).length === 1, "alert recorded");
+      alertId = alert?.id ?? "";
+
+      const refused = cli(data, "backup", join(dir(), "b"));
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain("The service is running");
+      expect(refused.err).toContain("state.duckdb");
+
+      await t.stop();
+      running = false;
+    } finally {
+      if (running) await t.stop();
+    }
+
+    const backup = join(dir(), "backup");
+    const made = cli(data, "backup", backup);
+    expect(made.err).toBe("");
+    expect(made.code).toBe(0);
+    expect(made.out).toMatch(/^Backed up to .*backup: \d+ files/);
+    const manifest = JSON.parse(readFileSync(join(backup, "manifest.json"), "utf8")) as { files: { path: string }[] };
+    const paths = manifest.files.map((f) => f.path);
+    expect(paths).toEqual(expect.arrayContaining(["state.duckdb", "telemetry.duckdb"]));
+    expect(paths.some((p) => p.startsWith("wal"))).toBe(true);
+    // one directory per backup; never a restore over existing data (the commands' other refusals, in this process)
+    await expect(backupDataDir(data, backup)).rejects.toMatchObject({ m: { code: "backup_target_not_empty" } });
+    await expect(restoreDataDir(backup, data)).rejects.toMatchObject({ m: { code: "restore_target_not_empty" } });
+    const restored = join(dir(), "restored");
+    const back = cli(restored, "restore", backup);
+    expect(back.err).toBe("");
+    expect(back).toMatchObject({ code: 0, out: expect.stringContaining("Restored the backup of") });
+
+    for (const db of ["state.duckdb", "telemetry.duckdb"]) {
+      const [a, b] = [await tables(join(data, db)), await tables(join(restored, db))];
+      expect(Object.keys(b)).toEqual(Object.keys(a));
+      for (const name of Object.keys(a)) expect(b[name], `${db} ${name}`).toBe(a[name]);
+    }
+    const state = await tables(join(restored, "state.duckdb"));
+    for (const name of ["devices", "api_keys", "alerts", "audit_log", "presence_events"])
+      expect(JSON.parse(state[name] ?? "[]").length, name).toBeGreaterThan(0);
+    expect(JSON.parse((await tables(join(restored, "telemetry.duckdb"))).messages ?? "[]")).toHaveLength(20);
+
+    // the restored directory is a service's data: devices, their readings and the alert are there
+    const again = await startTestApp({}, restored);
+    try {
+      const res = await again.api("/api/v1/devices/L-BAK-1/telemetry?from=2000-01-01T00:00:00Z&limit=100");
+      expect(((await res.json()) as { readings: unknown[] }).readings).toHaveLength(20);
+      expect(await again.app.alerts.engine.find(alertId)).toMatchObject({ deviceId: "L-BAK-2", type: "dark", state: "firing" });
+    } finally {
+      await again.stop();
+    }
+
+    // a damaged backup restores nothing
+    const file = join(backup, "data", "state.duckdb");
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    writeFileSync(file, bytes);
+    const empty = join(dir(), "empty");
+    await expect(restoreDataDir(backup, empty)).rejects.toMatchObject({ m: { code: "restore_corrupt", params: { file: "state.duckdb" } } });
+    expect(existsSync(empty)).toBe(false);
+    await expect(restoreDataDir(dir(), empty)).rejects.toMatchObject({ m: { code: "restore_not_backup" } });
+    await expect(backupDataDir(dir(), join(dir(), "b"))).rejects.toMatchObject({ m: { code: "backup_source_missing" } });
+    expect(cli(empty, "backup")).toMatchObject({ code: 2, err: expect.stringContaining("Usage: backup <backup dir>") });
+  }, 400_000);
+});
