@@ -32,6 +32,6 @@ export function attack(
       const line = out.split("\n")[0];
       if (out.includes("\n") && line) resolve({ ...(JSON.parse(line) as { attempts: number; outcomes: Record<string, number> }), stop });
     });
-    void exited.then((code) => reject(new Error(`attack exited ${code} before it answered`)));
+    void exited.then((code) => reject(new Error(`attack exited ${code} before it answered`)), reject);
   });
 }

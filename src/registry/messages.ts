@@ -18,7 +18,7 @@ export const REGISTRY_WORDS: Vocabulary<RegistryWords> = {
   row_registered: { zh: (p) => `${rowZh(p)}：该编号的设备已登记`, en: (p) => `${rowEn(p)}: a device with this id is already registered` },
   csv_unreadable: { zh: (p) => `第 ${p.line} 行附近无法按 CSV 读取`, en: (p) => `not a readable CSV (near line ${p.line})` },
   devices_registered: { zh: (p, f) => `已登记：${f.list(p.ids)}`, en: (p, f) => `already registered: ${f.list(p.ids)}` },
-  devices_csv_body: { zh: () => "请以 CSV（text/csv）上传设备清单，且不能为空", en: () => "send the device list as a non-empty CSV file (text/csv)" },
+  devices_csv_body: { zh: () => "请以 CSV 文件上传设备清单，且不能为空", en: () => "send the device list as a non-empty CSV file (text/csv)" },
   too_many_buckets: {
     zh: (p) => `按${EVERY_ZH[p.every]}汇总有 ${p.buckets} 段，最多 ${p.max} 段：请用更粗的粒度或更短的时间范围`,
     en: (p) => `${p.buckets} ${p.every} buckets is too many; at most ${p.max}: use a coarser every or a shorter range`,

@@ -146,7 +146,7 @@ export function createVerification(deps: {
       if (why === "view") return { ...r, reportId: null, digest: d };
       const reportId = randomUUID();
       await store.logReport({ id: reportId, kind, params: params as unknown as Record<string, unknown>, digest: d, keyName, createdAt: Date.now() });
-      if (kind === "json" && districtWide(params)) void writePoints(r); // (the report does not wait for the dashboard)
+      if (kind === "json" && districtWide(params)) void writePoints(r).catch(() => 0); // (the report does not wait for the dashboard)
       return { ...r, reportId, digest: d };
     },
     /**
