@@ -19,6 +19,7 @@ import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createMessages } from "./messages.js";
 import type { Config } from "./platform/config.js";
+import { instanceId } from "./platform/instance.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
 import { createScheduler, type Scheduler } from "./platform/scheduler.js";
@@ -93,10 +94,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     onCrash: (err) => log.error({ err }, "a worker thread failed"),
   });
 
+  const instance = instanceId(config.dataDir, config.instanceId);
   const state = await openStateStore(config.dataDir);
   const telemetry =
     config.store.kind === "influx"
-      ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
+      ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))
       : await createDuckDbTelemetryStore(config.dataDir);
   const registry = await createRegistry(state.devices, clock);
   // Commands and service messages go out through whichever broker runs (attached below).
@@ -271,6 +273,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   return {
     config,
+    /** This instance's id (AGRILUME_INSTANCE_ID, else kept in the data dir). */
+    instanceId: instance,
     registry,
     pipeline,
     blending,

@@ -53,6 +53,13 @@ export const SETTINGS = {
     schema: positiveInt.max(100_000).default(20),
     doc: "failed sign-in attempts one address may make per minute (a successful one gives its attempt back); past it they are answered 429",
   },
+  AGRILUME_INSTANCE_ID: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "1 to 64 letters, digits, '_', '.' or '-'")
+      .optional(),
+    doc: "this instance's name where several share one InfluxDB or state store (its write-ahead-log checkpoint is its own); unset = an id made on the first start and kept in the data dir (`instance-id`)",
+  },
   AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
   AGRILUME_INFLUX_URL: {
     schema: z
@@ -219,6 +226,7 @@ export type Config = Readonly<ReturnType<typeof shape>>;
 function shape(f: Flat) {
   return {
     dataDir: f.AGRILUME_DATA_DIR,
+    instanceId: f.AGRILUME_INSTANCE_ID,
     lang: f.AGRILUME_LANG,
     log: { level: f.AGRILUME_LOG_LEVEL },
     http: {
