@@ -95,7 +95,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
 
   const instance = instanceId(config.dataDir, config.instanceId);
-  const state = await openStateStore(config.dataDir);
+  const state = await openStateStore(config.dataDir, { url: config.stateUrl, instance });
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))

@@ -26,8 +26,8 @@ export const STATE_MIGRATIONS = [
  * Part of the composition root: opens the state database with every feature's migrations and hands each owner its
  * own queries. (Features build their stores on `db` themselves; these four are shared by several parts.)
  */
-export async function openStateStore(dataDir: string) {
-  const base = await openStateDb(dataDir, STATE_MIGRATIONS);
+export async function openStateStore(dataDir: string, opts: { url?: string | undefined; instance?: string } = {}) {
+  const base = await openStateDb(dataDir, STATE_MIGRATIONS, opts);
   return {
     ...base,
     devices: deviceStore(base.db),

@@ -1,5 +1,5 @@
 import { type Message, storedMessage } from "../platform/i18n.js";
-import type { Db, Migration } from "../storage/duckdb.js";
+import type { Db, Migration } from "../storage/sql.js";
 
 /** Part of the state database's first version (rejected messages); later changes get versions of their own. */
 export const REJECTS_MIGRATION: Migration = {
@@ -45,7 +45,7 @@ export function rejectStore(db: Db) {
       await db.tx(async (t) => {
         for (const r of rejects) {
           await t.run(
-            "INSERT OR IGNORE INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
               r.seq,
               r.deviceId,
@@ -113,7 +113,7 @@ export function rejectStore(db: Db) {
     /** Keeps the most recent rejects per device; counts are kept whole. */
     async pruneRejects(): Promise<void> {
       await db.run(
-        `DELETE FROM rejects WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER (PARTITION BY device_id ORDER BY seq DESC) AS rn FROM rejects) WHERE rn > ${REJECTS_KEPT_PER_DEVICE})`,
+        `DELETE FROM rejects WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER (PARTITION BY device_id ORDER BY seq DESC) AS rn FROM rejects) AS ranked WHERE rn > ${REJECTS_KEPT_PER_DEVICE})`,
       );
     },
   };

@@ -60,6 +60,13 @@ export const SETTINGS = {
       .optional(),
     doc: "this instance's name where several share one InfluxDB or state store (its write-ahead-log checkpoint is its own); unset = an id made on the first start and kept in the data dir (`instance-id`)",
   },
+  AGRILUME_STATE_URL: {
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "a postgres:// URL")
+      .optional(),
+    doc: "state store (registry, keys, users, alerts, orders, records…): unset = embedded DuckDB in the data dir; a postgres://user:password@host:port/database URL = PostgreSQL, which several instances can share",
+  },
   AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
   AGRILUME_INFLUX_URL: {
     schema: z
@@ -227,6 +234,7 @@ function shape(f: Flat) {
   return {
     dataDir: f.AGRILUME_DATA_DIR,
     instanceId: f.AGRILUME_INSTANCE_ID,
+    stateUrl: f.AGRILUME_STATE_URL,
     lang: f.AGRILUME_LANG,
     log: { level: f.AGRILUME_LOG_LEVEL },
     http: {
