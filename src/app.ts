@@ -109,7 +109,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     record: (events) => state.presence.insertPresenceEvents(events),
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
-  const blendStore = blendingStore(state.db);
+  const blendStore = blendingStore(state.db, state.checkpointKey("blending_seq"));
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
@@ -141,6 +141,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
   });
   const apiKeys = await createApiKeys(state.keys, clock);
+  // On a shared state store, a key made or revoked on another instance is read here too (within a notification's delay).
+  await state.db.listen?.("keys", () => {
+    apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
+  });
   const accounts = await createAccounts(state.users, config.accounts, clock);
   const authenticate = createAuthenticator(apiKeys, accounts);
 

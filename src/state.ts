@@ -28,12 +28,28 @@ export const STATE_MIGRATIONS = [
  */
 export async function openStateStore(dataDir: string, opts: { url?: string | undefined; instance?: string } = {}) {
   const base = await openStateDb(dataDir, STATE_MIGRATIONS, opts);
+  const keys = keyStore(base.db);
+  /** On a shared store, every instance hears of a change to the keys (best effort: missed, it is read at the next start). */
+  const changed = (topic: string) => base.db.notify?.(topic).catch(() => undefined);
+  /** A checkpoint's key in `meta`: the instance's own where the store may be shared (a write-ahead log's seqs are its own). */
+  const checkpointKey = (name: string) => (opts.url && opts.instance ? `${name}@${opts.instance}` : name);
   return {
     ...base,
     devices: deviceStore(base.db),
-    keys: keyStore(base.db),
+    keys: {
+      ...keys,
+      insertApiKey: async (k: Parameters<typeof keys.insertApiKey>[0]) => {
+        await keys.insertApiKey(k);
+        await changed("keys");
+      },
+      revokeApiKey: async (id: string, at: number) => {
+        await keys.revokeApiKey(id, at);
+        await changed("keys");
+      },
+    },
     users: usersStore(base.db),
-    rejects: rejectStore(base.db),
+    rejects: rejectStore(base.db, checkpointKey("rejects_seq")),
+    checkpointKey,
     presence: presenceStore(base.db),
   };
 }

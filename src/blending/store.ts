@@ -71,8 +71,11 @@ export type BatchRecord = {
   evaluation: Evaluation | null;
 };
 
-/** Blending records in the state store. Bodies are JSON; orders and formulas are read one at a time or by state. */
-export function blendingStore(db: Db) {
+/**
+ * Blending records in the state store. Bodies are JSON; orders and formulas are read one at a time or by state.
+ * `checkpointKey` names this instance's batch-record checkpoint in `meta` (per instance on a shared state store).
+ */
+export function blendingStore(db: Db, checkpointKey = "blending_seq") {
   const json = <T>(rows: { body: string }[]) => rows.map((r) => JSON.parse(r.body) as T);
   return {
     async stations(): Promise<Station[]> {
@@ -139,7 +142,7 @@ export function blendingStore(db: Db) {
       return json<BatchRecord>(await db.all("SELECT body FROM batches WHERE machine_id = ? AND batch_id = ?", [machineId, batchId]))[0];
     },
     async checkpoint(): Promise<number> {
-      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'blending_seq'");
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
     /** Batch records and the checkpoint in one transaction (see ingest/store-writer.ts). */
@@ -151,7 +154,8 @@ export function blendingStore(db: Db) {
             [b.machineId, b.batchId, b.orderId, JSON.stringify(b)],
           );
         }
-        await t.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+          checkpointKey,
           String(checkpoint),
         ]);
       });

@@ -32,12 +32,16 @@ export type RejectRecord = {
 /** Most recent rejects kept per device (and for messages naming no registered device). */
 export const REJECTS_KEPT_PER_DEVICE = 100;
 
-/** Rejected messages, kept for inspection, and their counts per device and reason. */
-export function rejectStore(db: Db) {
+/**
+ * Rejected messages, kept for inspection, and their counts per device and reason. `checkpointKey` names this
+ * instance's checkpoint in `meta` (each instance's log numbers its records on its own: on a shared state store
+ * each instance keeps its own, `rejects_seq@<instance>`).
+ */
+export function rejectStore(db: Db, checkpointKey = "rejects_seq") {
   return {
     /** Highest WAL sequence whose rejects are recorded here (see ingest/wal.ts). */
     async rejectCheckpoint(): Promise<number> {
-      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'rejects_seq'");
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
     /** Records rejects and their counts with the checkpoint in one transaction, so a replay never counts twice. */
@@ -65,7 +69,8 @@ export function rejectStore(db: Db) {
             [r.deviceId ?? "", r.reason, new Date(r.receivedAt).toISOString()],
           );
         }
-        await t.run("INSERT INTO meta (key, value) VALUES ('rejects_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+          checkpointKey,
           String(checkpoint),
         ]);
       });

@@ -105,8 +105,65 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
     }
   };
 
+  /** LISTEN needs a connection of its own (the queue's may sit in a long transaction); made again when lost. */
+  const handlers = new Map<string, Set<() => void>>();
+  let listener: pg.Client | null = null;
+  let listening: Promise<void> | null = null;
+  let relisten: NodeJS.Timeout | null = null;
+  const channel = (topic: string) => {
+    if (!/^[a-z_]{1,40}$/.test(topic)) throw new Error(`not a notification topic: ${topic}`);
+    return `agrilume_${topic}`;
+  };
+  const startListening = (): Promise<void> => {
+    listening ??= (async () => {
+      const c = new pg.Client({ connectionString: url, types, application_name: `${opts.applicationName ?? "agrilume"} listen`.slice(0, 63) });
+      const lost = () => {
+        if (listener !== c) return;
+        listener = null;
+        if (closed || relisten) return;
+        relisten = setTimeout(() => {
+          relisten = null;
+          void startListening().then(
+            () => {
+              for (const fns of handlers.values()) for (const fn of fns) fn();
+            },
+            () => lost(),
+          );
+        }, 1000);
+      };
+      c.on("error", lost);
+      c.on("end", lost);
+      c.on("notification", (n) => {
+        for (const fn of handlers.get(n.channel) ?? []) fn();
+      });
+      try {
+        await c.connect();
+        for (const ch of handlers.keys()) await c.query(`LISTEN ${ch}`);
+      } catch (e: unknown) {
+        await c.end().catch(() => undefined);
+        throw e;
+      }
+      listener = c;
+    })().finally(() => {
+      listening = null;
+    });
+    return listening;
+  };
+
   const db: Db = {
     dialect: "postgres",
+    notify: async (topic) => {
+      await db.run("SELECT pg_notify(?, '')", [channel(topic)]);
+    },
+    listen: async (topic, fn) => {
+      const ch = channel(topic);
+      const fns = handlers.get(ch) ?? new Set();
+      const first = fns.size === 0;
+      fns.add(fn);
+      handlers.set(ch, fns);
+      if (listener && first) await listener.query(`LISTEN ${ch}`);
+      else if (!listener) await startListening();
+    },
     all: (sql, params) => serial(async () => query(await connection(), sql, params)),
     run: (sql, params) =>
       serial(async () => {
@@ -130,10 +187,14 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
     close: async () => {
       if (closed) return;
       closed = true;
+      if (relisten) clearTimeout(relisten);
       await chain.catch(() => undefined);
       const c = client;
       client = null;
       await c?.end().catch(() => undefined);
+      const l = listener;
+      listener = null;
+      await l?.end().catch(() => undefined);
     },
   };
   try {

@@ -27,6 +27,16 @@ export type Db = {
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T>;
   /** Waits for queued statements, then closes; later calls fail with an error. */
   close(): Promise<void>;
+  /**
+   * A shared store only (PostgreSQL): tells every instance on the database that `topic` changed (`NOTIFY`), for
+   * them to read it again. Absent on the embedded store, which no other instance reads.
+   */
+  notify?(topic: string): Promise<void>;
+  /**
+   * A shared store only: calls `fn` whenever an instance (this one too) notifies `topic`, and after the listening
+   * connection was lost and made again (notifications may have been missed meanwhile).
+   */
+  listen?(topic: string, fn: () => void): Promise<void>;
 };
 
 /** The statements of a transaction under way. */
