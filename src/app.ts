@@ -141,7 +141,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
   });
   const apiKeys = await createApiKeys(state.keys, clock);
-  // On a shared state store, a key made or revoked on another instance is read here too (within a notification's delay).
+  // On a shared state store, devices registered or changed and keys made or revoked on another instance are read here
+  // too (within a notification's delay; everything again after the listening connection was lost).
+  await state.db.listen?.("devices", (ids) => {
+    (ids === null || ids === "*" ? state.devices.allDevices() : state.devices.devicesById(ids.split("\n")))
+      .then((records) => registry.refresh(records))
+      .catch((e: unknown) => log.warn({ err: e }, "could not read devices again after a change elsewhere"));
+  });
   await state.db.listen?.("keys", () => {
     apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
   });

@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { POSTGRES_BIN, type Postgres, serviceAvailable, startPostgres } from "../harness/services.js";
 
 const run = serviceAvailable("PostgreSQL", POSTGRES_BIN, "apt-get install postgresql");
 
-/** Issue 18: two instances on one PostgreSQL state store see each other's keys (LISTEN/NOTIFY), and keep their own checkpoints. */
+/**
+ * Issue 18: two instances on one PostgreSQL state store see each other's devices and keys (LISTEN/NOTIFY), and keep
+ * their own checkpoints.
+ */
 describe.skipIf(!run)("two instances on one PostgreSQL", () => {
   let postgres: Postgres;
   let a: TestApp;
@@ -37,6 +40,26 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     expect(revoked.status).toBeLessThan(300);
     await waitUntil(async () => (await status(b, key)) === 401, "B to refuse the key revoked on A", 5000);
     expect(await status(a, key)).toBe(401);
+  });
+
+  it("a light registered on A connects to B and its readings are stored there; a new secret made on A is the one B takes", async () => {
+    const creds = await registerLight(b, "TWO-0"); // (B's own, to see B's registry before it hears of A's)
+    expect(b.app.registry.get(creds.id)).toBeDefined();
+    const made = await registerLight(a, "TWO-1");
+    await waitUntil(() => b.app.registry.get("TWO-1"), "B to know the light registered on A", 5000);
+    expect(b.app.registry.counts().streetlight).toBe(2);
+    expect((await b.api("/api/v1/devices/TWO-1")).status).toBe(200);
+    const client = await connectDevice(b, made);
+    await publish(client, "streetlight/TWO-1/telemetry", JSON.stringify(reading(Date.now() - 60_000)));
+    client.end();
+    await b.app.writer.waitFor(b.app.wal.lastSeq());
+    expect(await b.app.telemetry.count({ deviceId: "TWO-1", measurement: "streetlight_telemetry" })).toBe(1);
+
+    const rotated = await a.api("/api/v1/devices/TWO-1/secret", { method: "POST" });
+    expect(rotated.status).toBe(200);
+    const { secret } = (await rotated.json()) as { secret: string };
+    await waitUntil(async () => (await b.app.registry.authenticate("TWO-1", secret)).ok, "B to take the new secret", 5000);
+    expect(await b.app.registry.authenticate("TWO-1", made.secret)).toEqual({ ok: false, reason: "bad_secret" });
   });
 
   it("a listening connection that is cut is made again, and what changed meanwhile is read", async () => {

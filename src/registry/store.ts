@@ -121,6 +121,16 @@ export function deviceStore(db: Db) {
       });
       return out;
     },
+    /** These devices (those that exist). */
+    async devicesById(ids: readonly string[]): Promise<DeviceRecord[]> {
+      const out: DeviceRecord[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = await db.all<DeviceRow>(`SELECT * FROM devices WHERE id IN (${chunk.map(() => "?").join(", ")})`, chunk);
+        for (const r of rows) out.push(toDevice(r));
+      }
+      return out;
+    },
     /** Inserts all or none. */
     async insertDevices(devices: DeviceRecord[]): Promise<void> {
       await db.tx(async (t) => {

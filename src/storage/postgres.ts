@@ -106,7 +106,7 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
   };
 
   /** LISTEN needs a connection of its own (the queue's may sit in a long transaction); made again when lost. */
-  const handlers = new Map<string, Set<() => void>>();
+  const handlers = new Map<string, Set<(payload: string | null) => void>>();
   let listener: pg.Client | null = null;
   let listening: Promise<void> | null = null;
   let relisten: NodeJS.Timeout | null = null;
@@ -125,7 +125,7 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
           relisten = null;
           void startListening().then(
             () => {
-              for (const fns of handlers.values()) for (const fn of fns) fn();
+              for (const fns of handlers.values()) for (const fn of fns) fn(null);
             },
             () => lost(),
           );
@@ -134,7 +134,7 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
       c.on("error", lost);
       c.on("end", lost);
       c.on("notification", (n) => {
-        for (const fn of handlers.get(n.channel) ?? []) fn();
+        for (const fn of handlers.get(n.channel) ?? []) fn(n.payload ?? "");
       });
       try {
         await c.connect();
@@ -152,8 +152,8 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
 
   const db: Db = {
     dialect: "postgres",
-    notify: async (topic) => {
-      await db.run("SELECT pg_notify(?, '')", [channel(topic)]);
+    notify: async (topic, payload = "") => {
+      await db.run("SELECT pg_notify(?, ?)", [channel(topic), payload]);
     },
     listen: async (topic, fn) => {
       const ch = channel(topic);

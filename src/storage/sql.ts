@@ -31,12 +31,12 @@ export type Db = {
    * A shared store only (PostgreSQL): tells every instance on the database that `topic` changed (`NOTIFY`), for
    * them to read it again. Absent on the embedded store, which no other instance reads.
    */
-  notify?(topic: string): Promise<void>;
+  notify?(topic: string, payload?: string): Promise<void>;
   /**
-   * A shared store only: calls `fn` whenever an instance (this one too) notifies `topic`, and after the listening
-   * connection was lost and made again (notifications may have been missed meanwhile).
+   * A shared store only: calls `fn` with the payload whenever an instance (this one too) notifies `topic`, and with
+   * null after the listening connection was lost and made again (notifications may have been missed meanwhile).
    */
-  listen?(topic: string, fn: () => void): Promise<void>;
+  listen?(topic: string, fn: (payload: string | null) => void): Promise<void>;
 };
 
 /** The statements of a transaction under way. */
