@@ -71,6 +71,24 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     await waitUntil(async () => (await status(b, key)) === 200, "B to accept the key made while it was not listening", 10_000);
   });
 
+  it("both go on after PostgreSQL restarts: they connect again, and what one changes after it the other hears", async () => {
+    await postgres.stop();
+    await postgres.start();
+    // the first statement on a connection PostgreSQL closed may fail; the next connects again
+    await waitUntil(
+      async () =>
+        (await a.api("/api/v1/keys", { method: "POST", body: JSON.stringify({ name: "张工", role: "technician", towns: ["来苏镇"] }) })).status ===
+        201,
+      "A to make a key again",
+      10_000,
+    );
+    const { key } = await makeKey(a, "赵工");
+    await waitUntil(async () => (await status(b, key)) === 200, "B to accept a key made after the restart", 10_000);
+    await registerLight(a, "TWO-2");
+    await waitUntil(() => b.app.registry.get("TWO-2"), "B to know a light registered after the restart", 10_000);
+    expect((await b.api("/ready")).status).toBe(200);
+  });
+
   it("each instance keeps its own ingest checkpoints in the shared meta table", async () => {
     // Both started their blending and rejects sinks: their checkpoints, once written, are named for the instance.
     await a.app.state.db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", ["probe", "1"]);

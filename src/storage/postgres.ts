@@ -114,22 +114,23 @@ export async function openPostgresDb(url: string, migrations: readonly Migration
     if (!/^[a-z_]{1,40}$/.test(topic)) throw new Error(`not a notification topic: ${topic}`);
     return `agrilume_${topic}`;
   };
+  /** Tries again every second until PostgreSQL answers; then every listener reads everything again. */
+  const scheduleRelisten = () => {
+    if (closed || relisten) return;
+    relisten = setTimeout(() => {
+      relisten = null;
+      startListening().then(() => {
+        for (const fns of handlers.values()) for (const fn of fns) fn(null);
+      }, scheduleRelisten);
+    }, 1000);
+  };
   const startListening = (): Promise<void> => {
     listening ??= (async () => {
       const c = new pg.Client({ connectionString: url, types, application_name: `${opts.applicationName ?? "agrilume"} listen`.slice(0, 63) });
       const lost = () => {
         if (listener !== c) return;
         listener = null;
-        if (closed || relisten) return;
-        relisten = setTimeout(() => {
-          relisten = null;
-          void startListening().then(
-            () => {
-              for (const fns of handlers.values()) for (const fn of fns) fn(null);
-            },
-            () => lost(),
-          );
-        }, 1000);
+        scheduleRelisten();
       };
       c.on("error", lost);
       c.on("end", lost);
