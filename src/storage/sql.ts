@@ -62,7 +62,7 @@ export function jsonText(dialect: Dialect, column: string, field: string): strin
  */
 export async function migrate(db: Db, migrations: readonly Migration[], lock?: { take: () => Promise<void>; release: () => Promise<void> }) {
   await db.run(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR(400) NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
   );
   await lock?.take();
   try {
