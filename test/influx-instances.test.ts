@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
 import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
+import { createLogger } from "../src/platform/log.js";
+import { createInfluxTelemetryStore } from "../src/storage/influx-telemetry.js";
 
 const run = serviceAvailable("InfluxDB", INFLUXD, "apt-get install influxdb");
 
@@ -101,5 +103,21 @@ describe.skipIf(!run)("two instances on one InfluxDB", () => {
       await t.app.stop();
       d.remove();
     }
+  });
+  it("an instance with no checkpoint of its own yet takes the untagged one written before instances were told apart", async () => {
+    const open = async (instance: string) =>
+      createInfluxTelemetryStore(
+        { url: influx.url, database: "upgrade", setup: true, rawRetention: "60d", rollupRetention: "104w", instance },
+        createLogger("silent"),
+      );
+    const first = await open("one");
+    expect(await first.checkpoint()).toBe(0);
+    // the checkpoint as the single-instance version wrote it: no instance tag
+    const res = await fetch(`${influx.url}/write?db=upgrade&precision=ms`, { method: "POST", body: `agrilume_meta checkpoint=1234 ${Date.now()}` });
+    expect(res.status).toBe(204);
+    expect(await first.checkpoint()).toBe(1234);
+    await first.write([], 1300);
+    expect(await first.checkpoint()).toBe(1300);
+    expect(await (await open("two")).checkpoint()).toBe(1234);
   });
 });
