@@ -9,7 +9,7 @@ import { round } from "./load.js";
 /** The store's write path (batches of 5,000 StoredReadings, with its checkpoint) against raw line protocol of the same points. */
 export async function benchInflux(influx: Influx, n: number, progress: (label: string, n: number, total: number) => void) {
   const store = await createInfluxTelemetryStore(
-    { url: influx.url, database: "bench_store", setup: true, rawRetention: "60d", rollupRetention: "104w" },
+    { url: influx.url, database: "bench_store", setup: true, rawRetention: "60d", rollupRetention: "104w", instance: "bench" },
     createLogger("silent"),
   );
   const t0 = Date.now() - 86_400_000;

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { chownSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { join } from "node:path";
+import pg from "pg";
 import { ADMIN_KEY, REQUIRE_SERVICES, tempDir } from "./helpers.js";
 
 /**
@@ -310,4 +311,113 @@ export function startServiceProcess(dataDir: string, env: Record<string, string>
     });
     void exited.then((code) => reject(new Error(`service exited (${code}) before it was ready:\n${stderr}`)), reject);
   });
+}
+
+/** Debian's PostgreSQL server binaries (`initdb`, `postgres`), the newest version installed, or null. */
+export const POSTGRES_BIN = ((): string | null => {
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return null;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, "bin", "initdb")) && existsSync(join(root, v, "bin", "postgres")))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] ? join(root, versions[0], "bin") : null;
+})();
+
+export type Postgres = {
+  port: number;
+  /** A URL for `database` (the superuser `agrilume`, trusted on loopback). */
+  url: (database?: string) => string;
+  /** Creates an empty database and gives its URL. */
+  createDatabase: (name: string) => Promise<string>;
+  /** Runs one statement as the superuser on the `postgres` database (pg_terminate_backend, inspection). */
+  query: <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+  stop: () => Promise<void>;
+  kill: () => Promise<void>;
+  start: () => Promise<void>;
+  remove: () => void;
+};
+
+/**
+ * A real PostgreSQL (Debian's postgresql) on a free port, its cluster made by `initdb` in a temporary directory, its
+ * socket there too; loopback connections are trusted. Started as root (a container), the server runs as the
+ * `postgres` user, as initdb and postgres refuse root. fsync is off: a test's cluster is thrown away.
+ */
+export async function startPostgres(): Promise<Postgres> {
+  if (!POSTGRES_BIN) throw new Error("PostgreSQL is not installed");
+  const bin = POSTGRES_BIN;
+  const dir = tempDir("agrilume-postgres-");
+  const port = await freePort();
+  const data = join(dir.path, "data");
+  const asUser: { uid?: number; gid?: number } = {};
+  if (process.getuid?.() === 0) {
+    const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim());
+    asUser.uid = id("-u");
+    asUser.gid = id("-g");
+    if (!Number.isInteger(asUser.uid) || !Number.isInteger(asUser.gid))
+      throw new Error("running as root, and there is no postgres user to run PostgreSQL as");
+    chownSync(dir.path, asUser.uid, asUser.gid);
+  }
+  const init = spawnSync(join(bin, "initdb"), ["-D", data, "-U", "agrilume", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"], {
+    encoding: "utf8",
+    ...asUser,
+  });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.error?.message}`);
+  const url = (database = "postgres") => `postgres://agrilume@127.0.0.1:${port}/${database}`;
+  let child: ChildProcess | null = null;
+  const up = async () => {
+    const c = spawn(
+      join(bin, "postgres"),
+      ["-D", data, "-p", String(port), "-k", dir.path, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
+      { stdio: ["ignore", "ignore", "pipe"], ...asUser },
+    );
+    child = c;
+    let stderr = "";
+    c.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const client = new pg.Client({ connectionString: url() });
+      const ok = await client.connect().then(
+        () => true,
+        () => false,
+      );
+      await client.end().catch(() => undefined);
+      if (ok) return;
+      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${stderr.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const down = async (signal: NodeJS.Signals) => {
+    const c = child as ChildProcess | null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    await exited;
+    child = null;
+  };
+  const query = async <T>(sql: string, params: unknown[] = []): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: url() });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  };
+  await up();
+  return {
+    port,
+    url,
+    createDatabase: async (name) => {
+      await query(`CREATE DATABASE "${name.replace(/"/g, "")}"`);
+      return url(name);
+    },
+    query,
+    // SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for every client to disconnect)
+    stop: () => down("SIGINT"),
+    kill: () => down("SIGKILL"),
+    start: up,
+    remove: dir.remove,
+  };
 }

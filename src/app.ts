@@ -21,6 +21,7 @@ import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createMessages } from "./messages.js";
 import { chinaDate } from "./platform/clock.js";
 import type { Config } from "./platform/config.js";
+import { instanceId } from "./platform/instance.js";
 import type { Logger } from "./platform/log.js";
 import { createMetrics } from "./platform/metrics.js";
 import { createScheduler, type Scheduler } from "./platform/scheduler.js";
@@ -105,10 +106,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     onCrash: (err) => log.error({ err }, "a worker thread failed"),
   });
 
-  const state = await openStateStore(config.dataDir);
+  const instance = instanceId(config.dataDir, config.instanceId);
+  const state = await openStateStore(config.dataDir, { url: config.stateUrl, instance });
   const telemetry =
     config.store.kind === "influx"
-      ? await createInfluxTelemetryStore(config.store.influx, log, (n) => metrics.storeDropped.inc(n))
+      ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))
       : await createDuckDbTelemetryStore(config.dataDir, { retention: config.store.retention });
   const registry = await createRegistry(state.devices, clock);
   // Commands and service messages go out through whichever broker runs (attached below).
@@ -119,7 +121,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     record: (events) => state.presence.insertPresenceEvents(events),
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
-  const blendStore = blendingStore(state.db);
+  const blendStore = blendingStore(state.db, state.checkpointKey("blending_seq"));
   const blending = await createBlending({ store: blendStore, registry, bus, clock });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
@@ -151,6 +153,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
   });
   const apiKeys = await createApiKeys(state.keys, clock);
+  // On a shared state store, devices registered or changed and keys made or revoked on another instance are read here
+  // too (within a notification's delay; everything again after the listening connection was lost).
+  await state.db.listen?.("devices", (ids) => {
+    (ids === null || ids === "*" ? state.devices.allDevices() : state.devices.devicesById(ids.split("\n")))
+      .then((records) => registry.refresh(records))
+      .catch((e: unknown) => log.warn({ err: e }, "could not read devices again after a change elsewhere"));
+  });
+  await state.db.listen?.("keys", () => {
+    apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
+  });
   const accounts = await createAccounts(state.users, config.accounts, clock);
   const authenticate = createAuthenticator(apiKeys, accounts);
 
@@ -333,6 +345,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   return {
     config,
+    /** This instance's id (AGRILUME_INSTANCE_ID, else kept in the data dir). */
+    instanceId: instance,
     registry,
     pipeline,
     blending,

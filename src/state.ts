@@ -27,14 +27,46 @@ export const STATE_MIGRATIONS = [
  * Part of the composition root: opens the state database with every feature's migrations and hands each owner its
  * own queries. (Features build their stores on `db` themselves; these four are shared by several parts.)
  */
-export async function openStateStore(dataDir: string) {
-  const base = await openStateDb(dataDir, STATE_MIGRATIONS);
+export async function openStateStore(dataDir: string, opts: { url?: string | undefined; instance?: string } = {}) {
+  const base = await openStateDb(dataDir, STATE_MIGRATIONS, opts);
+  const keys = keyStore(base.db);
+  const devices = deviceStore(base.db);
+  /** On a shared store, every instance hears of a change (best effort: missed, it is read at the next start). */
+  const changed = (topic: string, payload?: string) => base.db.notify?.(topic, payload).catch(() => undefined);
+  /** The devices' ids, a line each, or "*" (read them all) past what one notification carries (under 8,000 bytes). */
+  const devicesChanged = (ids: readonly string[]) => {
+    const payload = ids.join("\n");
+    return changed("devices", payload.length < 7000 ? payload : "*");
+  };
+  /** A checkpoint's key in `meta`: the instance's own where the store may be shared (a write-ahead log's seqs are its own). */
+  const checkpointKey = (name: string) => (opts.url && opts.instance ? `${name}@${opts.instance}` : name);
   return {
     ...base,
-    devices: deviceStore(base.db),
-    keys: keyStore(base.db),
+    devices: {
+      ...devices,
+      insertDevices: async (ds: Parameters<typeof devices.insertDevices>[0]) => {
+        await devices.insertDevices(ds);
+        await devicesChanged(ds.map((d) => d.id));
+      },
+      updateDevice: async (d: Parameters<typeof devices.updateDevice>[0]) => {
+        await devices.updateDevice(d);
+        await devicesChanged([d.id]);
+      },
+    },
+    keys: {
+      ...keys,
+      insertApiKey: async (k: Parameters<typeof keys.insertApiKey>[0]) => {
+        await keys.insertApiKey(k);
+        await changed("keys");
+      },
+      revokeApiKey: async (id: string, at: number) => {
+        await keys.revokeApiKey(id, at);
+        await changed("keys");
+      },
+    },
     users: usersStore(base.db),
-    rejects: rejectStore(base.db),
+    rejects: rejectStore(base.db, checkpointKey("rejects_seq")),
+    checkpointKey,
     presence: presenceStore(base.db),
   };
 }

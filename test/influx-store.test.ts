@@ -20,7 +20,7 @@ if (run) {
     const database = `contract_${process.pid}_${++n}`;
     const open = () =>
       createInfluxTelemetryStore(
-        { url: influx?.url ?? "", database, setup: true, rawRetention: "60d", rollupRetention: "104w" },
+        { url: influx?.url ?? "", database, setup: true, rawRetention: "60d", rollupRetention: "104w", instance: "contract" },
         createLogger("silent"),
       );
     return { open, cleanup: () => undefined };

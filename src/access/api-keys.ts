@@ -67,6 +67,12 @@ export async function createApiKeys(state: KeyStore, clock: () => number = Date.
       return k ? { keyId: k.id, name: k.name, role: k.role, towns: k.towns, stations: k.stations, kind: "key" } : null;
     },
     list: () => [...byHash.values()].map(({ keyHash: _h, ...rest }) => rest),
+    /** Reads the keys again: another instance on a shared state store made or revoked one. */
+    async reload(): Promise<void> {
+      const fresh = await state.allApiKeys();
+      byHash.clear();
+      for (const k of fresh) if (k.revokedAt === null) byHash.set(k.keyHash, k);
+    },
     async revoke(id: string): Promise<boolean> {
       for (const [hash, k] of byHash) {
         if (k.id === id) {

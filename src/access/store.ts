@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../storage/duckdb.js";
+import type { Db, Migration } from "../storage/sql.js";
 import type { Role } from "./roles.js";
 
 /** Part of the state database's first version (API keys); later changes get versions of their own. */
@@ -9,6 +9,11 @@ export const KEYS_MIGRATION: Migration = {
       CREATE TABLE api_keys (
         id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, key_hash VARCHAR NOT NULL UNIQUE,
         towns JSON, stations JSON, created_at TIMESTAMPTZ NOT NULL, revoked_at TIMESTAMPTZ);
+    `,
+  postgres: `
+      CREATE TABLE api_keys (
+        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, key_hash VARCHAR NOT NULL UNIQUE,
+        towns TEXT, stations TEXT, created_at TIMESTAMPTZ NOT NULL, revoked_at TIMESTAMPTZ);
     `,
 };
 

@@ -1,7 +1,7 @@
 import type { Catalogue, Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
 import type { Registry } from "../registry/registry.js";
-import type { Db } from "../storage/duckdb.js";
+import type { Db } from "../storage/sql.js";
 import type { NightStore } from "../streetlights/index.js";
 import { createDigest } from "./digest.js";
 import { createAlertEngine } from "./engine.js";

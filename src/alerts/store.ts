@@ -1,5 +1,5 @@
 import { storedMessage } from "../platform/i18n.js";
-import type { Db, Migration } from "../storage/duckdb.js";
+import { type Db, jsonText, type Migration } from "../storage/sql.js";
 import type { Alert, AlertQuery, HistoryEntry } from "./engine.js";
 
 export const ALERTS_MIGRATION: Migration = {
@@ -10,6 +10,12 @@ export const ALERTS_MIGRATION: Migration = {
     CREATE TABLE channels (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
     CREATE TABLE silences (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
     CREATE TABLE deliveries (id VARCHAR PRIMARY KEY, channel_id VARCHAR NOT NULL, body JSON NOT NULL);
+  `,
+  postgres: `
+    CREATE TABLE alerts (id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE channels (id VARCHAR PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE silences (id VARCHAR PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE deliveries (id VARCHAR PRIMARY KEY, channel_id VARCHAR NOT NULL, body TEXT NOT NULL);
   `,
 };
 
@@ -23,7 +29,7 @@ export function alertStore(db: Db) {
   const all = async <T>(table: string, where = "", params: string[] = []) =>
     (await db.all<{ body: string }>(`SELECT body FROM ${table} ${where}`, params)).map((r) => JSON.parse(r.body) as T);
   const put = (table: string, id: string, body: unknown) =>
-    db.run(`INSERT OR REPLACE INTO ${table} (id, body) VALUES (?, ?)`, [id, JSON.stringify(body)]);
+    db.run(`INSERT INTO ${table} (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body`, [id, JSON.stringify(body)]);
   return {
     openAlerts: async () => (await all<StoredAlert>("alerts", "WHERE state <> 'resolved'")).map(fromStored),
     getAlert: async (id: string): Promise<Alert | undefined> =>
@@ -33,7 +39,7 @@ export function alertStore(db: Db) {
       if (q.towns?.length === 0 || q.stations?.length === 0) return [];
       const where = ["state = 'resolved'"];
       const params: string[] = [];
-      const field = (name: string) => `json_extract_string(body, '$.${name}')`;
+      const field = (name: string) => jsonText(db.dialect, "body", name);
       for (const [name, value] of [
         ["type", q.type],
         ["town", q.town],
@@ -52,12 +58,17 @@ export function alertStore(db: Db) {
         params.push(...values);
       }
       const rows = await db.all<{ body: string }>(
-        `SELECT body FROM alerts WHERE ${where.join(" AND ")} ORDER BY CAST(json_extract(body, '$.since') AS BIGINT) DESC LIMIT ${Math.trunc(q.limit)}`,
+        `SELECT body FROM alerts WHERE ${where.join(" AND ")} ORDER BY CAST(${field("since")} AS BIGINT) DESC LIMIT ${Math.trunc(q.limit)}`,
         params,
       );
       return rows.map((r) => fromStored(JSON.parse(r.body) as StoredAlert));
     },
-    putAlert: (a: Alert) => db.run("INSERT OR REPLACE INTO alerts (id, state, body) VALUES (?, ?, ?)", [a.id, a.state, JSON.stringify(a)]),
+    putAlert: (a: Alert) =>
+      db.run("INSERT INTO alerts (id, state, body) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body", [
+        a.id,
+        a.state,
+        JSON.stringify(a),
+      ]),
     channels: <T>() => all<T>("channels"),
     putChannel: (id: string, c: unknown) => put("channels", id, c),
     deleteChannel: (id: string) => db.run("DELETE FROM channels WHERE id = ?", [id]),
@@ -65,14 +76,21 @@ export function alertStore(db: Db) {
     putSilence: (id: string, s: unknown) => put("silences", id, s),
     deleteSilence: (id: string) => db.run("DELETE FROM silences WHERE id = ?", [id]),
     putDelivery: (id: string, channelId: string, d: unknown) =>
-      db.run("INSERT OR REPLACE INTO deliveries (id, channel_id, body) VALUES (?, ?, ?)", [id, channelId, JSON.stringify(d)]),
+      db.run(
+        "INSERT INTO deliveries (id, channel_id, body) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET channel_id = excluded.channel_id, body = excluded.body",
+        [id, channelId, JSON.stringify(d)],
+      ),
     deliveries: <T>(channelId: string, limit: number) =>
-      all<T>("deliveries", `WHERE channel_id = ? ORDER BY json_extract(body, '$.createdAt') DESC LIMIT ${Math.trunc(limit)}`, [channelId]),
+      all<T>(
+        "deliveries",
+        `WHERE channel_id = ? ORDER BY CAST(${jsonText(db.dialect, "body", "createdAt")} AS BIGINT) DESC LIMIT ${Math.trunc(limit)}`,
+        [channelId],
+      ),
     /** Deletes the delivery records (sent or given up; never a pending one) made before `before` (docs/DATA.md: the
      * alerts themselves, with their history, are the evidence and are kept). */
     pruneDeliveries: (before: number) =>
       db.run(
-        "DELETE FROM deliveries WHERE json_extract_string(body, '$.status') <> 'pending' AND CAST(json_extract(body, '$.createdAt') AS BIGINT) < ?",
+        `DELETE FROM deliveries WHERE ${jsonText(db.dialect, "body", "status")} <> 'pending' AND CAST(${jsonText(db.dialect, "body", "createdAt")} AS BIGINT) < ?`,
         [Math.trunc(before)],
       ),
   };

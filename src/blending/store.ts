@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../storage/duckdb.js";
+import { type Db, jsonText, type Migration } from "../storage/sql.js";
 import type { Evaluation, Tolerance } from "./batch.js";
 import type { Material } from "./materials.js";
 import type { WorkingHours } from "./schedule.js";
@@ -13,6 +13,15 @@ export const BLENDING_MIGRATION: Migration = {
       UNIQUE (name, version));
     CREATE TABLE orders (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
     CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body JSON NOT NULL,
+      PRIMARY KEY (machine_id, batch_id));
+  `,
+  postgres: `
+    CREATE TABLE stations (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hours TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE materials (station VARCHAR NOT NULL, code VARCHAR NOT NULL, body TEXT NOT NULL, PRIMARY KEY (station, code));
+    CREATE TABLE formulas (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+      UNIQUE (name, version));
+    CREATE TABLE orders (id VARCHAR PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body TEXT NOT NULL,
       PRIMARY KEY (machine_id, batch_id));
   `,
 };
@@ -62,8 +71,11 @@ export type BatchRecord = {
   evaluation: Evaluation | null;
 };
 
-/** Blending records in the state store. Bodies are JSON; orders and formulas are read one at a time or by state. */
-export function blendingStore(db: Db) {
+/**
+ * Blending records in the state store. Bodies are JSON; orders and formulas are read one at a time or by state.
+ * `checkpointKey` names this instance's batch-record checkpoint in `meta` (per instance on a shared state store).
+ */
+export function blendingStore(db: Db, checkpointKey = "blending_seq") {
   const json = <T>(rows: { body: string }[]) => rows.map((r) => JSON.parse(r.body) as T);
   return {
     async stations(): Promise<Station[]> {
@@ -71,19 +83,21 @@ export function blendingStore(db: Db) {
       return rows.map((r) => ({ id: r.id, name: r.name, hours: JSON.parse(r.hours) as WorkingHours, createdAt: r.created_at.getTime() }));
     },
     async putStation(s: Station) {
-      await db.run("INSERT OR REPLACE INTO stations (id, name, hours, created_at) VALUES (?, ?, ?, ?)", [
-        s.id,
-        s.name,
-        JSON.stringify(s.hours),
-        new Date(s.createdAt).toISOString(),
-      ]);
+      await db.run(
+        "INSERT INTO stations (id, name, hours, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, hours = excluded.hours, created_at = excluded.created_at",
+        [s.id, s.name, JSON.stringify(s.hours), new Date(s.createdAt).toISOString()],
+      );
     },
     async materials(): Promise<(Material & { station: string })[]> {
       const rows = await db.all<{ station: string; body: string }>("SELECT station, body FROM materials ORDER BY station, code");
       return rows.map((r) => ({ ...(JSON.parse(r.body) as Material), station: r.station }));
     },
     async putMaterial(station: string, m: Material) {
-      await db.run("INSERT OR REPLACE INTO materials (station, code, body) VALUES (?, ?, ?)", [station, m.code, JSON.stringify(m)]);
+      await db.run("INSERT INTO materials (station, code, body) VALUES (?, ?, ?) ON CONFLICT (station, code) DO UPDATE SET body = excluded.body", [
+        station,
+        m.code,
+        JSON.stringify(m),
+      ]);
     },
     async formulas(): Promise<Formula[]> {
       return json<Formula>(await db.all("SELECT body FROM formulas ORDER BY name, version"));
@@ -109,8 +123,8 @@ export function blendingStore(db: Db) {
     async orders(which: "open" | "finished"): Promise<Order[]> {
       return json<Order>(
         await db.all(
-          `SELECT body FROM orders WHERE json_extract_string(body, '$.state') ${which === "open" ? "<>" : "="} 'finished'
-           ORDER BY CAST(json_extract(body, '$.createdAt') AS BIGINT), id`,
+          `SELECT body FROM orders WHERE ${jsonText(db.dialect, "body", "state")} ${which === "open" ? "<>" : "="} 'finished'
+           ORDER BY CAST(${jsonText(db.dialect, "body", "createdAt")} AS BIGINT), id`,
         ),
       );
     },
@@ -118,7 +132,7 @@ export function blendingStore(db: Db) {
       return json<Order>(await db.all("SELECT body FROM orders WHERE id = ?", [id]))[0];
     },
     async putOrder(o: Order) {
-      await db.run("INSERT OR REPLACE INTO orders (id, body) VALUES (?, ?)", [o.id, JSON.stringify(o)]);
+      await db.run("INSERT INTO orders (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body", [o.id, JSON.stringify(o)]);
     },
     async batchesOf(orderId: string): Promise<BatchRecord[]> {
       const rows = await db.all<{ body: string }>("SELECT body FROM batches WHERE order_id = ?", [orderId]);
@@ -128,21 +142,20 @@ export function blendingStore(db: Db) {
       return json<BatchRecord>(await db.all("SELECT body FROM batches WHERE machine_id = ? AND batch_id = ?", [machineId, batchId]))[0];
     },
     async checkpoint(): Promise<number> {
-      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'blending_seq'");
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
     /** Batch records and the checkpoint in one transaction (see ingest/store-writer.ts). */
     async writeBatches(records: BatchRecord[], checkpoint: number) {
       await db.tx(async (t) => {
         for (const b of records) {
-          await t.run("INSERT OR REPLACE INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?)", [
-            b.machineId,
-            b.batchId,
-            b.orderId,
-            JSON.stringify(b),
-          ]);
+          await t.run(
+            "INSERT INTO batches (machine_id, batch_id, order_id, body) VALUES (?, ?, ?, ?) ON CONFLICT (machine_id, batch_id) DO UPDATE SET order_id = excluded.order_id, body = excluded.body",
+            [b.machineId, b.batchId, b.orderId, JSON.stringify(b)],
+          );
         }
-        await t.run("INSERT INTO meta (key, value) VALUES ('blending_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+          checkpointKey,
           String(checkpoint),
         ]);
       });

@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../storage/duckdb.js";
+import type { Db, Migration } from "../storage/sql.js";
 
 /** Part of the state database's first version (presence history); later changes get versions of their own. */
 export const PRESENCE_MIGRATION: Migration = {

@@ -1,5 +1,5 @@
 import { type Message, storedMessage } from "../platform/i18n.js";
-import type { Db, Migration } from "../storage/duckdb.js";
+import type { Db, Migration } from "../storage/sql.js";
 
 /** Part of the state database's first version (rejected messages); later changes get versions of their own. */
 export const REJECTS_MIGRATION: Migration = {
@@ -32,12 +32,16 @@ export type RejectRecord = {
 /** Most recent rejects kept per device (and for messages naming no registered device). */
 export const REJECTS_KEPT_PER_DEVICE = 100;
 
-/** Rejected messages, kept for inspection, and their counts per device and reason. */
-export function rejectStore(db: Db) {
+/**
+ * Rejected messages, kept for inspection, and their counts per device and reason. `checkpointKey` names this
+ * instance's checkpoint in `meta` (each instance's log numbers its records on its own: on a shared state store
+ * each instance keeps its own, `rejects_seq@<instance>`).
+ */
+export function rejectStore(db: Db, checkpointKey = "rejects_seq") {
   return {
     /** Highest WAL sequence whose rejects are recorded here (see ingest/wal.ts). */
     async rejectCheckpoint(): Promise<number> {
-      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'rejects_seq'");
+      const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
     /** Records rejects and their counts with the checkpoint in one transaction, so a replay never counts twice. */
@@ -45,7 +49,7 @@ export function rejectStore(db: Db) {
       await db.tx(async (t) => {
         for (const r of rejects) {
           await t.run(
-            "INSERT OR IGNORE INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rejects (seq, device_id, client_id, topic, reason, detail, payload, payload_encoding, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
               r.seq,
               r.deviceId,
@@ -65,7 +69,8 @@ export function rejectStore(db: Db) {
             [r.deviceId ?? "", r.reason, new Date(r.receivedAt).toISOString()],
           );
         }
-        await t.run("INSERT INTO meta (key, value) VALUES ('rejects_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+        await t.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
+          checkpointKey,
           String(checkpoint),
         ]);
       });
@@ -113,7 +118,7 @@ export function rejectStore(db: Db) {
     /** Keeps the most recent rejects per device; counts are kept whole. */
     async pruneRejects(): Promise<void> {
       await db.run(
-        `DELETE FROM rejects WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER (PARTITION BY device_id ORDER BY seq DESC) AS rn FROM rejects) WHERE rn > ${REJECTS_KEPT_PER_DEVICE})`,
+        `DELETE FROM rejects WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER (PARTITION BY device_id ORDER BY seq DESC) AS rn FROM rejects) AS ranked WHERE rn > ${REJECTS_KEPT_PER_DEVICE})`,
       );
     },
   };

@@ -53,6 +53,20 @@ export const SETTINGS = {
     schema: positiveInt.max(100_000).default(20),
     doc: "failed sign-in attempts one address may make per minute (a successful one gives its attempt back); past it they are answered 429",
   },
+  AGRILUME_INSTANCE_ID: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "1 to 64 letters, digits, '_', '.' or '-'")
+      .optional(),
+    doc: "this instance's name where several share one InfluxDB or state store (its write-ahead-log checkpoint is its own); unset = an id made on the first start and kept in the data dir (`instance-id`)",
+  },
+  AGRILUME_STATE_URL: {
+    schema: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "a postgres:// URL")
+      .optional(),
+    doc: "state store (registry, keys, users, alerts, orders, records…): unset = embedded DuckDB in the data dir; a postgres://user:password@host:port/database URL = PostgreSQL, which several instances can share",
+  },
   AGRILUME_STORE: { schema: z.enum(["embedded", "influx"]).default("embedded"), doc: "telemetry store: embedded (DuckDB in the data dir) or influx" },
   AGRILUME_INFLUX_URL: {
     schema: z
@@ -268,6 +282,8 @@ const durationMs = (s: string) => Number.parseInt(s, 10) * (s.endsWith("w") ? 7 
 function shape(f: Flat) {
   return {
     dataDir: f.AGRILUME_DATA_DIR,
+    instanceId: f.AGRILUME_INSTANCE_ID,
+    stateUrl: f.AGRILUME_STATE_URL,
     lang: f.AGRILUME_LANG,
     log: { level: f.AGRILUME_LOG_LEVEL },
     http: {

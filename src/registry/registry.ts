@@ -230,6 +230,19 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       changed({ kind: disabled ? "disabled" : "enabled", ids: [id] });
       return next;
     },
+    /**
+     * Takes in devices registered or changed by another instance on a shared state store (as read from it): new ones
+     * join, changed ones replace what was held (a changed secret must be proved again).
+     */
+    refresh(records: readonly DeviceRecord[]) {
+      for (const r of records) {
+        const held = byId.get(r.id);
+        if (!held) perFamily[r.family]++;
+        else if (held.secretHash !== r.secretHash) verified.forget(r.id);
+        byId.set(r.id, r);
+      }
+      if (records.length > 0) villageIndex = null;
+    },
     /** True when this secret was proved for this device since start: checking it again costs a hash, not a scrypt. */
     provedBefore(id: string, secret: string): boolean {
       const d = byId.get(id);

@@ -1,5 +1,5 @@
 import type { Family } from "../../devices/index.js";
-import type { Db, Migration } from "../storage/duckdb.js";
+import type { Db, Migration } from "../storage/sql.js";
 
 /** Part of the state database's first version (devices); later changes get versions of their own. */
 export const REGISTRY_MIGRATION: Migration = {
@@ -9,6 +9,12 @@ export const REGISTRY_MIGRATION: Migration = {
       CREATE TABLE devices (
         id VARCHAR PRIMARY KEY, family VARCHAR NOT NULL, name VARCHAR, town VARCHAR, village VARCHAR, station VARCHAR,
         lat DOUBLE, lon DOUBLE, attrs JSON NOT NULL, secret_hash VARCHAR NOT NULL, disabled BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
+    `,
+  postgres: `
+      CREATE TABLE devices (
+        id VARCHAR PRIMARY KEY, family VARCHAR NOT NULL, name VARCHAR, town VARCHAR, village VARCHAR, station VARCHAR,
+        lat DOUBLE PRECISION, lon DOUBLE PRECISION, attrs TEXT NOT NULL, secret_hash VARCHAR NOT NULL, disabled BOOLEAN NOT NULL DEFAULT false,
         created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL);
     `,
 };
@@ -129,6 +135,16 @@ export function deviceStore(db: Db) {
       await db.each<DeviceRow>("SELECT * FROM devices", [], (rows) => {
         for (const r of rows) out.push(toDevice(r, intern));
       });
+      return out;
+    },
+    /** These devices (those that exist). */
+    async devicesById(ids: readonly string[]): Promise<DeviceRecord[]> {
+      const out: DeviceRecord[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = await db.all<DeviceRow>(`SELECT * FROM devices WHERE id IN (${chunk.map(() => "?").join(", ")})`, chunk);
+        for (const r of rows) out.push(toDevice(r));
+      }
       return out;
     },
     /** Inserts all or none. */

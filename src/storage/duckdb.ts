@@ -1,8 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from "@duckdb/node-api";
+import { type Migration, migrate } from "./sql.js";
 
+export type { Migration } from "./sql.js";
+
+/** A DuckDB database: the portable state `Db` (src/storage/sql.ts) with DuckDB's own connection, for the embedded telemetry store. */
 export type Db = {
+  readonly dialect: "duckdb";
   conn: DuckDBConnection;
   all<T = Record<string, unknown>>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
   run(sql: string, params?: DuckDBValue[]): Promise<void>;
@@ -23,14 +28,7 @@ export type Db = {
 };
 
 /** The statements of a transaction under way. */
-export type Tx = Pick<Db, "conn" | "all" | "run" | "each">;
-
-/**
- * A schema change. Features hand theirs to storage; several owners' parts may share one version (the first version
- * of the state database is made of the registry's, the keys', the rejects' and presence's tables), and a version's
- * parts are applied together in one transaction.
- */
-export type Migration = { version: number; name: string; sql: string };
+export type Tx = Pick<Db, "dialect" | "conn" | "all" | "run" | "each">;
 
 /**
  * One DuckDB database file with its migrations applied. DuckDB connections are not safe for
@@ -54,6 +52,7 @@ export async function openDb(path: string, migrations: readonly Migration[]): Pr
   };
   // Statements inside a transaction run directly through this; everyone else queues.
   const direct: Tx = {
+    dialect: "duckdb",
     conn,
     all: rawAll,
     run: async (sql, params) => {
@@ -65,6 +64,7 @@ export async function openDb(path: string, migrations: readonly Migration[]): Pr
     },
   };
   const db: Db = {
+    dialect: "duckdb",
     conn,
     all: (sql, params) => serial(() => direct.all(sql, params)),
     run: (sql, params) => serial(() => direct.run(sql, params)),
@@ -91,20 +91,4 @@ export async function openDb(path: string, migrations: readonly Migration[]): Pr
   };
   await migrate(db, migrations);
   return db;
-}
-
-async function migrate(db: Db, migrations: readonly Migration[]): Promise<void> {
-  await db.run(
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-  );
-  const done = new Set((await db.all<{ version: number }>("SELECT version FROM schema_migrations")).map((r) => r.version));
-  const byVersion = new Map<number, Migration[]>();
-  for (const m of migrations) byVersion.set(m.version, [...(byVersion.get(m.version) ?? []), m]);
-  for (const [version, parts] of [...byVersion].sort((a, b) => a[0] - b[0])) {
-    if (done.has(version)) continue;
-    await db.tx(async (t) => {
-      for (const m of parts) await t.run(m.sql);
-      await t.run("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, parts.map((m) => m.name).join(", ")]);
-    });
-  }
 }

@@ -15,7 +15,11 @@ import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore 
  * reads) and `receivedAt`. A point is identified by its series and timestamp, so writing the same
  * reading again overwrites it: replays from the write-ahead log are idempotent.
  *
- * The store's checkpoint is a point in `agrilume_meta`, written after each batch's data.
+ * The store's checkpoint is a point in `agrilume_meta`, written after each batch's data, tagged with the writing
+ * instance: each instance's write-ahead log numbers its records on its own, so where several instances share one
+ * database each reads back only its own checkpoint (issue 18: with one shared checkpoint, an instance took another's
+ * higher one for its own and skipped its spooled readings). A checkpoint written before instances were told apart
+ * (untagged) is read when the instance has none of its own yet.
  */
 export type InfluxOptions = {
   url: string;
@@ -26,6 +30,8 @@ export type InfluxOptions = {
   rawRetention: string;
   rollupRetention: string;
   timeoutMs?: number;
+  /** The instance whose checkpoint this store keeps (src/platform/instance.ts). */
+  instance: string;
 };
 
 const META = "agrilume_meta";
@@ -200,12 +206,17 @@ export async function createInfluxTelemetryStore(
         }
       }
       await rollUpLate(batch);
-      await influx.writePoints([{ measurement: META, fields: { checkpoint }, timestamp: Date.now() }], { precision: "ms" });
+      await influx.writePoints([{ measurement: META, tags: { instance: opts.instance }, fields: { checkpoint }, timestamp: Date.now() }], {
+        precision: "ms",
+      });
     },
     async checkpoint() {
       await ready();
-      const rows = await influx.query<{ last: number }>(`SELECT last("checkpoint") FROM ${q(META)}`);
-      return rows[0] ? Number(rows[0].last) : 0;
+      const own = await influx.query<{ last: number }>(`SELECT last("checkpoint") FROM ${q(META)} WHERE "instance" = ${lit(opts.instance)}`);
+      if (own[0]) return Number(own[0].last);
+      // (an empty tag matches the points that have none: the one checkpoint of a single instance before its upgrade)
+      const legacy = await influx.query<{ last: number }>(`SELECT last("checkpoint") FROM ${q(META)} WHERE "instance" = ''`);
+      return legacy[0] ? Number(legacy[0].last) : 0;
     },
     async raw(rq: RawQuery) {
       await ready();

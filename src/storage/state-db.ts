@@ -1,5 +1,7 @@
 import { join } from "node:path";
-import { type Db, type Migration, openDb } from "./duckdb.js";
+import { openDb } from "./duckdb.js";
+import { openPostgresDb } from "./postgres.js";
+import type { Db, Migration } from "./sql.js";
 
 /** Part of the state database's first version (meta); later changes get versions of their own. */
 export const META_MIGRATION: Migration = {
@@ -11,12 +13,17 @@ export const META_MIGRATION: Migration = {
 };
 
 /**
- * The state database: one embedded DuckDB file, `state.duckdb` in the data dir. Storage owns the handle, the
- * migration runner and a small key/value table (`meta`); every feature hands in its own migrations and keeps its
- * own queries, so nothing here knows a feature's tables.
+ * The state database: one embedded DuckDB file, `state.duckdb` in the data dir, or PostgreSQL when `url` is given
+ * (AGRILUME_STATE_URL; several instances can share it). Storage owns the handle, the migration runner (versions
+ * recorded in the database's `schema_migrations`) and a small key/value table (`meta`); every feature hands in its
+ * own migrations and keeps its own queries in the portable subset of src/storage/sql.ts, so nothing here knows a
+ * feature's tables.
  */
-export async function openStateDb(dataDir: string, migrations: readonly Migration[]) {
-  const db: Db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "state.duckdb"), [META_MIGRATION, ...migrations]);
+export async function openStateDb(dataDir: string, migrations: readonly Migration[], opts: { url?: string | undefined; instance?: string } = {}) {
+  const all = [META_MIGRATION, ...migrations];
+  const db: Db = opts.url
+    ? await openPostgresDb(opts.url, all, { applicationName: `agrilume ${opts.instance ?? ""}`.trim().slice(0, 63) })
+    : await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "state.duckdb"), all);
   return {
     db,
     async getMeta(key: string): Promise<string | undefined> {

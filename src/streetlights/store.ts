@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../storage/duckdb.js";
+import { type Db, jsonText, type Migration } from "../storage/sql.js";
 import { LIT_SHARE, type NightRecord } from "./nightly.js";
 
 export type LightWindow = { deviceId: string; litNights: number; pvDays: number; lastTs: number | null; lat: number | null; lon: number | null };
@@ -8,10 +8,18 @@ export const STREETLIGHT_MIGRATION: Migration = {
   name: "streetlights: nightly records",
   sql: `CREATE TABLE nights (device_id VARCHAR NOT NULL, date VARCHAR NOT NULL, classification VARCHAR NOT NULL, pv_wh DOUBLE, last_ts BIGINT,
     lat DOUBLE, lon DOUBLE, body JSON NOT NULL, PRIMARY KEY (device_id, date));`,
+  postgres: `CREATE TABLE nights (device_id VARCHAR NOT NULL, date VARCHAR NOT NULL, classification VARCHAR NOT NULL, pv_wh DOUBLE PRECISION,
+    last_ts BIGINT, lat DOUBLE PRECISION, lon DOUBLE PRECISION, body TEXT NOT NULL, PRIMARY KEY (device_id, date));`,
 };
 
 /** Nightly records in the state store; what verification and dashboards read. */
 export function nightStore(db: Db) {
+  const field = (name: string) => jsonText(db.dialect, "body", name);
+  /** The column's value at the night with the latest reading, among the nights that have both (PostgreSQL has no arg_max). */
+  const lastOf = (column: "lat" | "lon") =>
+    db.dialect === "postgres"
+      ? `(array_agg(CASE WHEN ${column} IS NOT NULL AND last_ts IS NOT NULL THEN ${column} END ORDER BY (${column} IS NULL OR last_ts IS NULL), last_ts DESC))[1]`
+      : `arg_max(${column}, last_ts) FILTER (WHERE ${column} IS NOT NULL)`;
   return {
     async write(records: NightRecord[]) {
       if (records.length === 0) return;
@@ -19,7 +27,9 @@ export function nightStore(db: Db) {
         for (let i = 0; i < records.length; i += 200) {
           const chunk = records.slice(i, i + 200);
           await t.run(
-            `INSERT OR REPLACE INTO nights (device_id, date, classification, pv_wh, last_ts, lat, lon, body) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+            `INSERT INTO nights (device_id, date, classification, pv_wh, last_ts, lat, lon, body) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+             ON CONFLICT (device_id, date) DO UPDATE SET classification = excluded.classification, pv_wh = excluded.pv_wh, last_ts = excluded.last_ts,
+               lat = excluded.lat, lon = excluded.lon, body = excluded.body`,
             chunk.flatMap((r) => [
               r.deviceId,
               r.date,
@@ -75,9 +85,9 @@ export function nightStore(db: Db) {
       }>(
         // A night counts as lit when lit for 80 % of its window (DOMAIN.md), also when the lamp switched on and off
         // more than it should (cycling: a maintenance finding, not a failed installation).
-        `SELECT device_id, count(*) FILTER (WHERE classification = 'lit'
-                  OR (classification = 'cycling' AND (body->>'$.litMin')::DOUBLE >= ${LIT_SHARE} * (body->>'$.coveredMin')::DOUBLE)) AS lit, count(*) FILTER (WHERE pv_wh >= ?) AS pv_days, max(last_ts) AS last_ts,
-                arg_max(lat, last_ts) FILTER (WHERE lat IS NOT NULL) AS lat, arg_max(lon, last_ts) FILTER (WHERE lon IS NOT NULL) AS lon
+        `SELECT device_id, count(CASE WHEN classification = 'lit'
+                  OR (classification = 'cycling' AND CAST(${field("litMin")} AS DOUBLE PRECISION) >= ${LIT_SHARE} * CAST(${field("coveredMin")} AS DOUBLE PRECISION)) THEN 1 END) AS lit,
+                count(CASE WHEN pv_wh >= ? THEN 1 END) AS pv_days, max(last_ts) AS last_ts, ${lastOf("lat")} AS lat, ${lastOf("lon")} AS lon
          FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
         [pvWh, from, to],
       );

@@ -1,4 +1,4 @@
-import type { Db, Migration } from "../storage/duckdb.js";
+import { type Db, jsonText, type Migration } from "../storage/sql.js";
 import type { Claim, Project } from "./claims.js";
 
 export const VERIFICATION_MIGRATION: Migration = {
@@ -8,6 +8,11 @@ export const VERIFICATION_MIGRATION: Migration = {
     CREATE TABLE projects (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
     CREATE TABLE claims (device_id VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, body JSON NOT NULL);
     CREATE TABLE reports (id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, params JSON NOT NULL, digest VARCHAR NOT NULL, key_name VARCHAR, created_at TIMESTAMPTZ NOT NULL);
+  `,
+  postgres: `
+    CREATE TABLE projects (id VARCHAR PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE claims (device_id VARCHAR PRIMARY KEY, project_id VARCHAR NOT NULL, body TEXT NOT NULL);
+    CREATE TABLE reports (id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, params TEXT NOT NULL, digest VARCHAR NOT NULL, key_name VARCHAR, created_at TIMESTAMPTZ NOT NULL);
   `,
 };
 
@@ -28,32 +33,41 @@ export function verificationStore(db: Db) {
     },
     /**
      * Upserts; returns how many rows were new, changed or already the same (importing a file twice changes nothing).
-     * The claims come as parts of JSON lines (`ClaimLines`): each part is one parameter, split and read by DuckDB into a
+     * The claims come as parts of JSON lines (`ClaimLines`): each part is one parameter, split and read by the database into a
      * staging table, and the comparison and the upsert are set operations there (100,000 claims as single-row
      * statements held the service's thread for minutes and DuckDB's memory grew past 3 GB: docs/BENCHMARKS.md).
      */
     async upsert(projects: Project[], claimParts: readonly string[]): Promise<{ created: number; updated: number; unchanged: number }> {
+      const pg = db.dialect === "postgres";
+      const field = (name: string) => jsonText(db.dialect, "line", name);
       const stage = (table: string, key: string) =>
-        `INSERT INTO ${table} SELECT json_extract_string(line, '$.${key}'), ${table === "claims_in" ? "json_extract_string(line, '$.projectId'), " : ""}line
-         FROM (SELECT unnest(string_split(?, chr(10))) AS line) WHERE line <> ''`;
+        `INSERT INTO ${table} SELECT ${field(key)}, ${table === "claims_in" ? `${field("projectId")}, ` : ""}line
+         FROM (SELECT unnest(${pg ? "string_to_array" : "string_split"}(?, chr(10))) AS line) AS lines WHERE line <> ''`;
+      // (PostgreSQL drops the staging tables with the transaction; DuckDB has no ON COMMIT DROP, so they are dropped below)
+      const temp = (table: string, columns: string) =>
+        pg ? `CREATE TEMP TABLE ${table} (${columns}) ON COMMIT DROP` : `CREATE OR REPLACE TEMP TABLE ${table} (${columns})`;
       return db.tx(async (t) => {
-        await t.run("CREATE OR REPLACE TEMP TABLE projects_in (id VARCHAR NOT NULL, body VARCHAR NOT NULL)");
-        await t.run("CREATE OR REPLACE TEMP TABLE claims_in (device_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, body VARCHAR NOT NULL)");
+        await t.run(temp("projects_in", "id VARCHAR NOT NULL, body VARCHAR NOT NULL"));
+        await t.run(temp("claims_in", "device_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, body VARCHAR NOT NULL"));
         if (projects.length > 0) await t.run(stage("projects_in", "id"), [projects.map((p) => JSON.stringify(p)).join("\n")]);
         for (const part of claimParts) await t.run(stage("claims_in", "deviceId"), [part]);
         const [n] = await t.all<{ created: bigint; updated: bigint; unchanged: bigint }>(
-          `SELECT count(*) FILTER (WHERE c.device_id IS NULL) AS created,
-                  count(*) FILTER (WHERE c.device_id IS NOT NULL AND c.body::VARCHAR <> i.body) AS updated,
-                  count(*) FILTER (WHERE c.body::VARCHAR = i.body) AS unchanged
+          `SELECT count(CASE WHEN c.device_id IS NULL THEN 1 END) AS created,
+                  count(CASE WHEN c.device_id IS NOT NULL AND CAST(c.body AS VARCHAR) <> i.body THEN 1 END) AS updated,
+                  count(CASE WHEN CAST(c.body AS VARCHAR) = i.body THEN 1 END) AS unchanged
            FROM claims_in i LEFT JOIN claims c ON c.device_id = i.device_id`,
         );
-        await t.run("DELETE FROM projects_in i USING projects p WHERE p.id = i.id AND p.body::VARCHAR = i.body");
-        await t.run("INSERT OR REPLACE INTO projects (id, body) SELECT id, body FROM projects_in");
-        await t.run("DELETE FROM claims_in i USING claims c WHERE c.device_id = i.device_id AND c.body::VARCHAR = i.body");
-        await t.run("INSERT OR REPLACE INTO claims (device_id, project_id, body) SELECT device_id, project_id, body FROM claims_in");
+        await t.run("DELETE FROM projects_in i USING projects p WHERE p.id = i.id AND CAST(p.body AS VARCHAR) = i.body");
+        await t.run("INSERT INTO projects (id, body) SELECT id, body FROM projects_in ON CONFLICT (id) DO UPDATE SET body = excluded.body");
+        await t.run("DELETE FROM claims_in i USING claims c WHERE c.device_id = i.device_id AND CAST(c.body AS VARCHAR) = i.body");
+        await t.run(
+          "INSERT INTO claims (device_id, project_id, body) SELECT device_id, project_id, body FROM claims_in ON CONFLICT (device_id) DO UPDATE SET project_id = excluded.project_id, body = excluded.body",
+        );
         // (a failed statement rolls the transaction back, and the staging tables with it)
-        await t.run("DROP TABLE temp.projects_in");
-        await t.run("DROP TABLE temp.claims_in");
+        if (!pg) {
+          await t.run("DROP TABLE temp.projects_in");
+          await t.run("DROP TABLE temp.claims_in");
+        }
         return { created: Number(n?.created ?? 0), updated: Number(n?.updated ?? 0), unchanged: Number(n?.unchanged ?? 0) };
       });
     },

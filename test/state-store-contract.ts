@@ -1,0 +1,396 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Alert } from "../src/alerts/engine.js";
+import { alertStore } from "../src/alerts/store.js";
+import { blendingStore, type Order } from "../src/blending/store.js";
+import type { DeviceRecord } from "../src/registry/store.js";
+import { openStateStore, STATE_MIGRATIONS, type StateStore } from "../src/state.js";
+import type { NightRecord } from "../src/streetlights/nightly.js";
+import { nightStore } from "../src/streetlights/store.js";
+import { verificationStore } from "../src/verification/store.js";
+
+/**
+ * The contract every state store passes (the embedded DuckDB and PostgreSQL): each feature's own queries, run through
+ * the portable `Db` (src/storage/sql.ts), give the same answers on either. `open` opens the store (a fresh one the
+ * first time; the same one again after a close, to show what survives).
+ */
+export function stateStoreContract(
+  name: string,
+  dialect: "duckdb" | "postgres",
+  factory: () => Promise<{ open: () => Promise<StateStore>; cleanup: () => Promise<void> | void }>,
+) {
+  describe(`state store contract: ${name}`, () => {
+    let state: StateStore;
+    let fx: Awaited<ReturnType<typeof factory>>;
+    beforeEach(async () => {
+      fx = await factory();
+      state = await fx.open();
+    });
+    afterEach(async () => {
+      await state.close();
+      await fx.cleanup();
+    });
+    const T = Date.UTC(2026, 10, 1, 4, 0, 0);
+
+    it("records every migration version once, and opens again without applying any twice", async () => {
+      expect(state.db.dialect).toBe(dialect);
+      const versions = [...new Set(STATE_MIGRATIONS.map((m) => m.version)), 1].sort((a, b) => a - b);
+      const rows = await state.db.all<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version");
+      expect(rows.map((r) => Number(r.version))).toEqual([...new Set(versions)]);
+      await state.setMeta("k", "v1");
+      await state.close();
+      state = await fx.open();
+      expect((await state.db.all("SELECT version FROM schema_migrations")).length).toBe(rows.length);
+      expect(await state.getMeta("k")).toBe("v1");
+      await state.setMeta("k", "v2");
+      expect(await state.getMeta("k")).toBe("v2");
+      expect(await state.getMeta("absent")).toBeUndefined();
+    });
+
+    it("rolls a failed transaction back whole, and reads 64-bit integers as bigint", async () => {
+      await expect(
+        state.db.tx(async (t) => {
+          await t.run("INSERT INTO meta (key, value) VALUES (?, ?)", ["tx", "1"]);
+          await t.run("INSERT INTO meta (key, value) VALUES (?, ?)", ["tx", "2"]); // the same key: refused
+        }),
+      ).rejects.toThrow();
+      expect(await state.getMeta("tx")).toBeUndefined();
+      const [n] = await state.db.all<{ n: bigint }>("SELECT count(*) AS n FROM meta WHERE key = ?", ["tx"]);
+      expect(n?.n).toBe(0n);
+      // a '?' inside a string literal is text, not a placeholder
+      const [q] = await state.db.all<{ s: string; v: string }>("SELECT 'why?' AS s, CAST(? AS VARCHAR) AS v", ["x"]);
+      expect(q).toEqual({ s: "why?", v: "x" });
+    });
+
+    it("devices: inserts all or none, updates in place, streams every device back (more than one chunk)", async () => {
+      const dev = (id: string, extra: Partial<DeviceRecord> = {}): DeviceRecord => ({
+        id,
+        family: "streetlight",
+        name: null,
+        town: "来苏镇",
+        village: "梳妆台村",
+        station: null,
+        lat: 29.3512,
+        lon: 105.9113,
+        attrs: { lampW: 30 },
+        secretHash: "h",
+        brokerHash: null,
+        disabled: false,
+        createdAt: T,
+        updatedAt: T,
+        ...extra,
+      });
+      const many = Array.from({ length: 2100 }, (_, i) => dev(`L-${String(i).padStart(5, "0")}`));
+      await state.devices.insertDevices(many);
+      await expect(state.devices.insertDevices([dev("NEW-1"), dev("L-00001")])).rejects.toThrow();
+      await state.devices.updateDevice({ ...dev("L-00002"), name: "村口", disabled: true, attrs: { lampW: 40 }, updatedAt: T + 1000 });
+      const all = await state.devices.allDevices();
+      expect(all).toHaveLength(2100);
+      expect(all.find((d) => d.id === "NEW-1")).toBeUndefined();
+      expect(all.find((d) => d.id === "L-00002")).toEqual({
+        ...dev("L-00002"),
+        name: "村口",
+        disabled: true,
+        attrs: { lampW: 40 },
+        updatedAt: T + 1000,
+      });
+      await state.devices.setBrokerHashes([{ id: "L-00003", brokerHash: "$7$101$salt$hash" }]);
+      expect((await state.devices.devicesById(["L-00003"]))[0]?.brokerHash).toBe("$7$101$salt$hash");
+    });
+
+    it("API keys and users: insert, revoke, update, delete; sessions; the audit log filtered", async () => {
+      await state.keys.insertApiKey({
+        id: "k1",
+        name: "镇上",
+        role: "operator",
+        keyHash: "hash1",
+        towns: ["来苏镇"],
+        stations: null,
+        createdAt: T,
+        revokedAt: null,
+      });
+      await state.keys.revokeApiKey("k1", T + 5000);
+      expect(await state.keys.allApiKeys()).toEqual([
+        { id: "k1", name: "镇上", role: "operator", keyHash: "hash1", towns: ["来苏镇"], stations: null, createdAt: T, revokedAt: T + 5000 },
+      ]);
+      expect(await state.users.anyUserEver()).toBe(false);
+      const user = {
+        id: "u1",
+        name: "admin",
+        role: "admin" as const,
+        towns: null,
+        stations: ["QJ"],
+        passwordHash: "p",
+        mustChangePassword: true,
+        disabled: false,
+        createdAt: T,
+        passwordChangedAt: T,
+      };
+      await state.users.insertUser(user);
+      await state.users.updateUser({ ...user, mustChangePassword: false, passwordChangedAt: T + 1 });
+      expect(await state.users.allUsers()).toEqual([{ ...user, mustChangePassword: false, passwordChangedAt: T + 1 }]);
+      await state.users.deleteUser("u1", T + 2);
+      expect(await state.users.allUsers()).toEqual([]);
+      expect(await state.users.anyUserEver()).toBe(true);
+
+      const session = { id: "s1", tokenHash: "t", userId: "u1", csrfToken: "c", createdAt: T, lastSeenAt: T, expiresAt: T + 60_000, ip: "127.0.0.1" };
+      await state.users.insertSession(session);
+      await state.users.touchSession("s1", T + 10);
+      expect(await state.users.liveSessions(T + 20)).toEqual([{ ...session, lastSeenAt: T + 10 }]);
+      expect(await state.users.liveSessions(T + 60_000)).toEqual([]);
+      await state.users.endSessions(["s1"], T + 30);
+      expect(await state.users.liveSessions(T + 40)).toEqual([]);
+
+      const entry = (route: string, at: number) => ({
+        at,
+        actorKind: "user" as const,
+        actorId: "u1",
+        actorName: "admin",
+        method: "POST",
+        route,
+        objectId: null,
+        status: 201,
+        ip: null,
+      });
+      await state.users.insertAudit(entry("/api/v1/devices", T));
+      await state.users.insertAudit(entry("/api/v1/keys", T + 1));
+      await state.users.insertAudit(entry("/api/v1/devices/:id", T + 2));
+      const audit = await state.users.audit({ limit: 10, route: "/api/v1/devices" });
+      expect(audit.map((a) => [a.route, a.at])).toEqual([
+        ["/api/v1/devices/:id", T + 2],
+        ["/api/v1/devices", T],
+      ]);
+      expect((await state.users.audit({ limit: 10, before: audit[0]?.id, from: T + 1 })).map((a) => a.route)).toEqual(["/api/v1/keys"]);
+    });
+
+    it("rejects: recorded once with their counts and checkpoint, pruned to the newest per device", async () => {
+      const reject = (seq: number, deviceId: string | null) => ({
+        seq,
+        deviceId,
+        clientId: deviceId,
+        topic: "streetlight/x/telemetry",
+        reason: "invalid_payload",
+        detail: { code: "invalid_json", params: {} },
+        payload: "{",
+        payloadEncoding: "utf8" as const,
+        payloadBytes: 1,
+        receivedAt: T + seq,
+      });
+      const batch = Array.from({ length: 120 }, (_, i) => reject(i + 1, "L1"));
+      await state.rejects.writeRejects(batch, 120);
+      await state.rejects.writeRejects([reject(121, null)], 121);
+      expect(await state.rejects.rejectCheckpoint()).toBe(121);
+      await state.rejects.pruneRejects();
+      const l1 = await state.rejects.rejectsFor("L1", 500);
+      expect(l1.counts).toEqual({ invalid_payload: 120 });
+      expect(l1.recent).toHaveLength(100);
+      expect(l1.recent[0]).toMatchObject({ seq: 120, deviceId: "L1", receivedAt: T + 120, detail: { code: "invalid_json" } });
+      expect((await state.rejects.rejectsFor(null, 10)).recent.map((r) => r.seq)).toEqual([121]);
+    });
+
+    it("presence history: events in, devices seen, a device's events newest first", async () => {
+      await state.presence.insertPresenceEvents([
+        { deviceId: "L1", online: true, cause: "connect", at: T },
+        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000 },
+        { deviceId: "L2", online: false, cause: "timeout", at: T },
+      ]);
+      expect(await state.presence.devicesSeen()).toEqual(new Set(["L1"]));
+      expect(await state.presence.presenceEvents("L1", 1)).toEqual([{ deviceId: "L1", online: false, cause: "timeout", at: T + 1000 }]);
+    });
+
+    it("blending: stations, materials, formulas by version, open and finished orders in order, batches with their checkpoint", async () => {
+      const b = blendingStore(state.db);
+      const hours = { days: [1, 2, 3, 4, 5], from: "08:00", to: "18:00" };
+      await b.putStation({ id: "QJ", name: "綦江", hours: hours as never, createdAt: T });
+      await b.putStation({ id: "QJ", name: "綦江智能配肥站", hours: hours as never, createdAt: T });
+      expect(await b.stations()).toEqual([{ id: "QJ", name: "綦江智能配肥站", hours, createdAt: T }]);
+      await b.putMaterial("QJ", { code: "urea", n: 46 } as never);
+      await b.putMaterial("QJ", { code: "urea", n: 46.2 } as never);
+      expect(await b.materials()).toEqual([{ code: "urea", n: 46.2, station: "QJ" }]);
+      const formula = {
+        id: "f1",
+        name: "玉米",
+        version: 1,
+        station: null,
+        grade: "15-15-15",
+        kgPerTonne: {},
+        trace: {},
+        materials: [],
+        createdAt: T,
+      };
+      await b.insertFormula(formula);
+      await b.insertFormula({ ...formula, id: "f2", version: 2 });
+      await expect(b.insertFormula({ ...formula, id: "f3", version: 2 })).rejects.toThrow();
+      expect(await b.formulaVersion("玉米")).toBe(2);
+      expect(await b.formulaVersion("none")).toBe(0);
+      expect((await b.formula("f2"))?.version).toBe(2);
+      const order = (id: string, createdAt: number, state: Order["state"]): Order =>
+        ({ id, station: "QJ", state, createdAt, updatedAt: createdAt }) as unknown as Order;
+      await b.putOrder(order("o-b", T + 2000, "planned"));
+      await b.putOrder(order("o-a", T + 10_000, "running"));
+      await b.putOrder(order("o-c", T + 100, "finished"));
+      await b.putOrder(order("o-b", T + 2000, "paused"));
+      expect((await b.orders("open")).map((o) => [o.id, o.state])).toEqual([
+        ["o-b", "paused"],
+        ["o-a", "running"],
+      ]);
+      expect((await b.orders("finished")).map((o) => o.id)).toEqual(["o-c"]);
+      const batch = (batchId: string, startedAt: number) => ({
+        machineId: "M1",
+        batchId,
+        orderId: "o-a",
+        state: "complete" as const,
+        startedAt,
+        endedAt: startedAt + 1,
+        targetKg: null,
+        actualKg: null,
+        bags: 1,
+        heldCount: 0,
+        events: [],
+        evaluation: null,
+      });
+      await b.writeBatches([batch("b2", T + 50), batch("b1", T)], 7);
+      await b.writeBatches([{ ...batch("b1", T), bags: 2 }], 9);
+      expect((await b.batchesOf("o-a")).map((x) => [x.batchId, x.bags])).toEqual([
+        ["b1", 2],
+        ["b2", 1],
+      ]);
+      expect(await b.checkpoint()).toBe(9);
+    });
+
+    it("nightly records: upserted, read by night and device, summed over a window with the last fix", async () => {
+      const nights = nightStore(state.db);
+      const rec = (deviceId: string, date: string, classification: NightRecord["classification"], extra: Partial<NightRecord> = {}): NightRecord => ({
+        deviceId,
+        date,
+        dusk: `${date}T19:00:00+08:00`,
+        dawn: `${date}T06:30:00+08:00`,
+        expectedMin: 690,
+        litMin: 690,
+        coveredMin: 690,
+        loadWh: 300,
+        pvWhDayBefore: 400,
+        switchOns: 1,
+        classification,
+        flags: [],
+        lastTs: `${date}T22:00:00.000Z`,
+        gps: { lat: 29.35, lon: 105.91, accM: 3 },
+        ...extra,
+      });
+      await nights.write([
+        rec("L1", "2026-10-01", "lit"),
+        rec("L1", "2026-10-02", "dark", { pvWhDayBefore: 5, gps: { lat: 29.36, lon: 105.92, accM: 3 } }),
+        rec("L1", "2026-10-03", "cycling", { litMin: 600, coveredMin: 690, gps: null, lastTs: "2026-10-03T23:00:00.000Z" }),
+        rec("L2", "2026-10-01", "cycling", { litMin: 300 }),
+      ]);
+      await nights.write([rec("L2", "2026-10-02", "lit"), rec("L2", "2026-10-01", "cycling", { litMin: 100 })]);
+      expect((await nights.on("2026-10-01", ["L1", "L2", "L3"])).map((r) => [r.deviceId, r.litMin]).sort()).toEqual([
+        ["L1", 690],
+        ["L2", 100],
+      ]);
+      expect(await nights.recordedOn("2026-10-02")).toEqual(new Set(["L1", "L2"]));
+      expect((await nights.of("L1", "2026-10-02", "2026-10-03")).map((r) => r.classification)).toEqual(["dark", "cycling"]);
+      expect(await nights.latestDate()).toBe("2026-10-03");
+      expect(await nights.classesOn("2026-10-01")).toEqual(
+        new Map([
+          ["L1", "lit"],
+          ["L2", "cycling"],
+        ]),
+      );
+      const summary = (await nights.summary("2026-10-01", "2026-10-03", 20)).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+      expect(summary).toEqual([
+        // lit, dark, and cycling but lit for 600 of 690 minutes (≥ 80 %); the last fix is the dark night's (the last night had none)
+        { deviceId: "L1", litNights: 2, pvDays: 2, lastTs: Date.parse("2026-10-03T23:00:00.000Z"), lat: 29.36, lon: 105.92 },
+        { deviceId: "L2", litNights: 1, pvDays: 2, lastTs: Date.parse("2026-10-02T22:00:00.000Z"), lat: 29.35, lon: 105.91 },
+      ]);
+    });
+
+    it("verification: an import counts new, changed and unchanged claims, and a second one changes nothing; reports logged", async () => {
+      const v = verificationStore(state.db);
+      const project = { id: "P1", town: "来苏镇", village: "梳妆台村", road: "", year: 2025, approvedLights: 2, subsidyYuan: 2700 };
+      const claim = (deviceId: string, serial: string) => JSON.stringify({ deviceId, projectId: "P1", controllerSerial: serial });
+      const parts = [`${claim("L1", "s1")}\n${claim("L2", "s2")}`, claim("L3", "s3")];
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 3, updated: 0, unchanged: 0 });
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 0, updated: 0, unchanged: 3 });
+      expect(await v.upsert([project as never], [`${claim("L1", "s1")}\n${claim("L2", "CHANGED")}\n${claim("L4", "s4")}`])).toEqual({
+        created: 1,
+        updated: 1,
+        unchanged: 1,
+      });
+      expect((await v.claims()).map((c) => [c.deviceId, (c as unknown as { controllerSerial: string }).controllerSerial])).toEqual([
+        ["L1", "s1"],
+        ["L2", "CHANGED"],
+        ["L3", "s3"],
+        ["L4", "s4"],
+      ]);
+      expect((JSON.parse(await v.claimsJson()) as { deviceId: string }[]).map((c) => c.deviceId)).toEqual(["L1", "L2", "L3", "L4"]);
+      expect(await v.projects()).toEqual([project]);
+      await v.logReport({ id: "r1", kind: "verification", params: { town: "来苏镇" }, digest: "d1", keyName: null, createdAt: T });
+      await v.logReport({ id: "r2", kind: "verification", params: {}, digest: "d2", keyName: "k", createdAt: T + 1 });
+      expect((await v.reports(10)).map((r) => [r.id, r.createdAt, r.params])).toEqual([
+        ["r2", T + 1, {}],
+        ["r1", T, { town: "来苏镇" }],
+      ]);
+    });
+
+    it("alerts: open ones back, resolved ones filtered and newest first; channels, silences and deliveries", async () => {
+      const store = alertStore(state.db);
+      const alert = (id: string, extra: Partial<Alert>): Alert => ({
+        id,
+        deviceId: "L1",
+        family: "streetlight",
+        type: "dark",
+        severity: "minor",
+        state: "firing",
+        since: T,
+        resolvedAt: null,
+        town: "来苏镇",
+        village: "梳妆台村",
+        station: null,
+        detail: null,
+        assignee: null,
+        suppressedBy: null,
+        history: [],
+        ...extra,
+      });
+      await store.putAlert(alert("a1", {}));
+      await store.putAlert(alert("a2", { state: "resolved", since: T + 10, resolvedAt: T + 20 }));
+      await store.putAlert(alert("a3", { state: "resolved", since: T + 30, town: "other", type: "offline" }));
+      await store.putAlert(alert("a4", { state: "resolved", since: T + 5, station: "QJ", town: null, family: "blender" }));
+      await store.putAlert(alert("a1", { state: "acknowledged", assignee: "u1" }));
+      expect((await store.openAlerts()).map((a) => [a.id, a.state, a.assignee])).toEqual([["a1", "acknowledged", "u1"]]);
+      expect((await store.getAlert("a2"))?.resolvedAt).toBe(T + 20);
+      expect((await store.resolvedAlerts({ limit: 10 })).map((a) => a.id)).toEqual(["a3", "a2", "a4"]);
+      expect((await store.resolvedAlerts({ limit: 10, towns: ["来苏镇"] })).map((a) => a.id)).toEqual(["a2"]);
+      expect((await store.resolvedAlerts({ limit: 10, type: "offline" })).map((a) => a.id)).toEqual(["a3"]);
+      expect((await store.resolvedAlerts({ limit: 10, station: "QJ" })).map((a) => a.id)).toEqual(["a4"]);
+      expect(await store.resolvedAlerts({ limit: 10, towns: [] })).toEqual([]);
+      expect((await store.resolvedAlerts({ limit: 1 })).map((a) => a.id)).toEqual(["a3"]);
+
+      await store.putChannel("c1", { id: "c1", n: 1 });
+      await store.putChannel("c1", { id: "c1", n: 2 });
+      await store.putSilence("s1", { id: "s1" });
+      expect(await store.channels()).toEqual([{ id: "c1", n: 2 }]);
+      await store.deleteChannel("c1");
+      expect(await store.channels()).toEqual([]);
+      expect(await store.silences()).toEqual([{ id: "s1" }]);
+      await store.deleteSilence("s1");
+      expect(await store.silences()).toEqual([]);
+      for (const [id, createdAt] of [
+        ["d1", T + 9],
+        ["d2", T + 100],
+        ["d3", T + 10],
+      ] as const)
+        await store.putDelivery(id, "c1", { id, createdAt });
+      await store.putDelivery("d4", "c2", { id: "d4", createdAt: T + 1000 });
+      expect((await store.deliveries<{ id: string }>("c1", 2)).map((d) => d.id)).toEqual(["d2", "d3"]);
+    });
+  });
+}
+
+/** A factory for the embedded store in `dir` (the default). */
+export function duckDbFactory(dir: () => { path: string; remove: () => void }) {
+  return async () => {
+    const d = dir();
+    return { open: () => openStateStore(d.path), cleanup: () => d.remove() };
+  };
+}
