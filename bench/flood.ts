@@ -28,9 +28,9 @@ export async function benchFlood(opts: { devices: number; rate: number; flood: n
   const state = await openStateStore(dir.path);
   const hash = await hashSecret(SECRET);
   await state.db.run(`INSERT INTO devices SELECT 'F-' || lpad(i::VARCHAR, 6, '0'), 'streetlight', NULL, 'town-f', 'village-f', NULL,
-    29.2 + (i % 100) * 0.0005, 105.8 + (i // 100) * 0.0005, '{}', '${hash}', false, now(), now() FROM range(${n}) t(i)`);
+    29.2 + (i % 100) * 0.0005, 105.8 + (i // 100) * 0.0005, '{}', '${hash}', false, now(), now(), NULL FROM range(${n}) t(i)`);
   await state.db.run(
-    `INSERT INTO devices VALUES ('${STORM_ID}', 'streetlight', NULL, 'town-f', 'village-f', NULL, 29.3, 105.9, '{}', '${hash}', false, now(), now())`,
+    `INSERT INTO devices VALUES ('${STORM_ID}', 'streetlight', NULL, 'town-f', 'village-f', NULL, 29.3, 105.9, '{}', '${hash}', false, now(), now(), NULL)`,
   );
   await state.close();
 

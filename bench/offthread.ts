@@ -48,7 +48,7 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     ["ST", storm],
   ] as const)
     await state.db.run(`INSERT INTO devices SELECT '${prefix}-' || lpad(i::VARCHAR, 6, '0'), 'streetlight', NULL, 'town-b', 'village-b', NULL,
-      29.2 + (i % 100) * 0.0005, 105.8 + (i // 100) * 0.0005, '{}', '${hash}', false, now(), now() FROM range(${count}) t(i)`);
+      29.2 + (i % 100) * 0.0005, 105.8 + (i // 100) * 0.0005, '{}', '${hash}', false, now(), now(), NULL FROM range(${count}) t(i)`);
   await state.close();
   progress("seeded", LIGHTS, LIGHTS);
 

@@ -18,7 +18,7 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
 /** Inserts `n` lights straight into the state store (registration's slow hash is not what is measured here). */
 async function seedLights(state: Awaited<ReturnType<typeof openStateStore>>, n: number) {
   await state.db.run(`INSERT INTO devices SELECT 'YC-' || lpad(i::VARCHAR, 7, '0'), 'streetlight', NULL, 'town-' || (i % 23)::VARCHAR, 'village-' || (i // 100)::VARCHAR, NULL,
-    29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{"lampW":30,"panelWp":120,"batteryAh":60}', 'scrypt$4096$c2FsdA$aGFzaA', false, now() - INTERVAL 60 DAY, now() - INTERVAL 60 DAY FROM range(${n}) t(i)`);
+    29.35 + (i % 1000) * 0.0005, 105.93 + (i // 1000) * 0.0005, '{"lampW":30,"panelWp":120,"batteryAh":60}', 'scrypt$4096$c2FsdA$aGFzaA', false, now() - INTERVAL 60 DAY, now() - INTERVAL 60 DAY, NULL FROM range(${n}) t(i)`);
 }
 
 /** Memory of a registry of `n` lights, and the cost of one presence sweep over all of them online. */

@@ -362,7 +362,7 @@ describe.skipIf(!influxd)("the Grafana dashboards on the demo's data in a real I
       // The finance dashboard's points are written by the nightly pass and by a district-wide report made on purpose
       // (src/verification; never by a view): one made here.
       const res = await t.api("/api/v1/verification/reports", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
-      expect(res.status).toBe(200);
+      expect(res.status).toBe(201);
       report = (await res.json()) as typeof report;
       await waitUntil(
         async () => (await influxQuery(influx.url, DB, 'SELECT count("claimed") FROM "rollup"."verification_summary"')).length > 0,

@@ -106,7 +106,10 @@ describe("package.json", () => {
       const { bin = {} } = JSON.parse(readFileSync(join("node_modules", d, "package.json"), "utf8")) as { bin?: string | Record<string, string> };
       const bins = typeof bin === "string" ? [d] : Object.keys(bin); // (a single bin is named after the package)
       const typesOf = d.startsWith("@types/") ? d.slice("@types/".length) : null;
-      const ok = imported.has(d) || bins.some((b) => commands.has(b)) || (typesOf !== null && (typesOf === "node" || typesOf in pkg.dependencies));
+      const ok =
+        imported.has(d) ||
+        bins.some((b) => commands.has(b)) ||
+        (typesOf !== null && (typesOf === "node" || typesOf in pkg.dependencies || imported.has(typesOf)));
       expect(ok, d).toBe(true);
     }
   });

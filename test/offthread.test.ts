@@ -63,7 +63,7 @@ describe("work in worker threads gives the in-thread results", () => {
     // 110 m (i % 17 = 0); dark for 10 of 30 nights (i % 7 = 0); no PV (i % 11 = 0); a shared serial (i % 60 = 5); a
     // pole 5 m from the next one (i % 70 = 9).
     await state.db.run(`INSERT INTO devices SELECT 'L-' || lpad(i::VARCHAR, 4, '0'), CASE WHEN i % 50 = 7 THEN 'blender' ELSE 'streetlight' END, NULL,
-      'town-' || (i % 3)::VARCHAR, 'village-' || (i // 50)::VARCHAR, NULL, 29.3 + i * 0.001, 105.9, '{}', 'scrypt$4096$c2FsdA$aGFzaA', false, now(), now()
+      'town-' || (i % 3)::VARCHAR, 'village-' || (i // 50)::VARCHAR, NULL, 29.3 + i * 0.001, 105.9, '{}', 'scrypt$4096$c2FsdA$aGFzaA', false, now(), now(), NULL
       FROM range(${LIGHTS}) t(i) WHERE i % 40 <> 3`);
     const dates = windowDates(UNTIL, 30);
     const night = dates.map((d, j) => `('${d}', ${j})`).join(", ");
