@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { type Running, startService } from "./process.js";
 
 /**
  * `npm run demo` as a new user meets it (issue 20 #14): its own process on free ports, its printed output read, the
@@ -12,38 +13,14 @@ import { afterAll, describe, expect, it } from "vitest";
  */
 const READY = /按 Ctrl\+C 停止|Press Ctrl\+C to stop/;
 
-type Demo = { child: ChildProcess; out: () => string; exited: Promise<number | null> };
-function startDemo(dataDir: string, env: Record<string, string> = {}): Promise<Demo> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/demo.ts", "--lights", "3"], {
+/** The demo started as a user starts it, ready once it says how to stop it. */
+const startDemo = (dataDir: string, env: Record<string, string> = {}) =>
+  startService(process.execPath, ["--import", "tsx", "scripts/demo.ts", "--lights", "3"], {
+    cwd: process.cwd(),
     env: { PATH: process.env.PATH, AGRILUME_DATA_DIR: dataDir, AGRILUME_HTTP_PORT: "0", AGRILUME_MQTT_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    readyMs: 150_000,
+    ready: READY,
   });
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`the demo was not ready within 150 s:\n${out}\n${err}`));
-    }, 150_000);
-    child.stdout?.on("data", () => {
-      if (READY.test(out)) {
-        clearTimeout(timer);
-        resolve({ child, out: () => out, exited });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the demo exited (${code}) before it was ready:\n${out}\n${err}`));
-    });
-  });
-}
 
 /** The printed output without the progress lines (rewritten with \r). */
 const printed = (out: string) =>
@@ -61,14 +38,14 @@ describe("npm run demo", () => {
   });
 
   /** Ctrl+C, as a user stops it; it says it stopped and exits 0 (also when a check failed, so the next run can start). */
-  const checkThenStop = async (demo: Demo, check: () => Promise<void>) => {
+  const checkThenStop = async (demo: Running, check: () => Promise<void>) => {
     try {
       await check();
     } finally {
       demo.child.kill("SIGINT");
       const code = await demo.exited;
       expect(code).toBe(0);
-      expect(demo.out()).toMatch(/已停止：数据已写入|Stopped: all data written/);
+      expect(demo.stdout()).toMatch(/已停止：数据已写入|Stopped: all data written/);
     }
   };
 
@@ -76,9 +53,9 @@ describe("npm run demo", () => {
     const demo = await startDemo(join(dir, "data"));
     running.push(demo.child);
     await checkThenStop(demo, async () => {
-      const lines = printed(demo.out());
-      const url = /(http:\/\/localhost:\d+)\/api\/v1\b/.exec(demo.out())?.[1] ?? "";
-      const key = /agl_[A-Za-z0-9_-]+/.exec(demo.out())?.[0] ?? "";
+      const lines = printed(demo.stdout());
+      const url = /(http:\/\/localhost:\d+)\/api\/v1\b/.exec(demo.stdout())?.[1] ?? "";
+      const key = /agl_[A-Za-z0-9_-]+/.exec(demo.stdout())?.[0] ?? "";
       expect(url).not.toBe("");
       expect(key).not.toBe("");
       // no English words outside commands, addresses, keys, ids and user names
@@ -86,7 +63,7 @@ describe("npm run demo", () => {
         const words = line.replace(/\S+:\/\/\S+|agl_\S+|demo-[a-z]+\s+\S+|[A-Z]{2}-[A-Z]{2}-\d+|Agrilume|Ctrl\+C/g, "");
         expect(words, line).not.toMatch(/[a-z]{3,}/);
       }
-      expect(demo.out()).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/); // no ISO timestamp
+      expect(demo.stdout()).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/); // no ISO timestamp
       const get = async (path: string, headers: Record<string, string> = { authorization: `Bearer ${key}` }) => {
         const res = await fetch(`${url}${path}`, { headers });
         expect(res.status, path).toBe(200);
@@ -106,7 +83,7 @@ describe("npm run demo", () => {
       const said = Number(/现在未处理的告警（条）：(\d+)/.exec(alertsLine)?.[1]);
       const open = ((await (await get("/api/v1/alerts?state=open")).json()) as { alerts: unknown[] }).alerts.length;
       expect(said).toBeLessThanOrEqual(open); // (an alert may be raised between the two)
-      expect(demo.out()).not.toContain("约 10 分钟后出现一条告警");
+      expect(demo.stdout()).not.toContain("约 10 分钟后出现一条告警");
       // the accounts: each role named in Chinese with its scope; signed in, each reaches only its scope
       const account = (name: string) => {
         const l = lines.find((x) => x.trimStart().startsWith(`${name} `)) ?? "";
@@ -145,7 +122,7 @@ describe("npm run demo", () => {
     const demo = await startDemo(join(dir, "data"), { AGRILUME_LANG: "en" });
     running.push(demo.child);
     await checkThenStop(demo, async () => {
-      const out = demo.out();
+      const out = demo.stdout();
       // (Chinese only in place names: the town, the station)
       expect(out).not.toMatch(/管理员|技术员|财政局|站点操作员|范围|演示|路灯|配肥机|告警|已启动|试试|停止/);
       expect(out).toMatch(/demo-operator\s+\S+\s+station operator \(scope: 綦江区供销社智能配肥站\)/);

@@ -33,13 +33,14 @@ export type Running = {
 export type Ended = { code: number | null; stdout: string; stderr: string };
 
 /**
- * Starts a process and waits for its `AGRILUME_READY` line; resolves with it running, or rejects with its output
- * when it exits first (or does not get ready within `readyMs`). `started` collects every child, to be killed after a test.
+ * Starts a process and waits for its `AGRILUME_READY` line (or, with `ready`, for output that matches it: then `ports`
+ * is `{ http: 0 }`); resolves with it running, or rejects with its output when it exits first (or does not get ready
+ * within `readyMs`). `started` collects every child, to be killed after a test.
  */
 export function startService(
   command: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; readyMs?: number; started?: ChildProcess[] },
+  options: { cwd: string; env: NodeJS.ProcessEnv; readyMs?: number; started?: ChildProcess[]; ready?: RegExp },
 ): Promise<Running> {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
   options.started?.push(child);
@@ -68,6 +69,11 @@ export function startService(
       reject(new Error(`not ready within ${options.readyMs ?? 30_000} ms:\n${out}\n${err}`));
     }, options.readyMs ?? 30_000);
     child.stdout?.on("data", () => {
+      if (options.ready) {
+        if (!options.ready.test(out)) return;
+        clearTimeout(timer);
+        return resolve({ ...running, ports: { http: 0 } });
+      }
       const m = /AGRILUME_READY (\{.*\})/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);

@@ -1,42 +1,29 @@
 import type { Db, Migration } from "../storage/sql.js";
 import type { Role } from "./roles.js";
 
+/** The tables, with the type that holds a JSON list (`JSON` on DuckDB, text on PostgreSQL). */
+const usersSql = (json: string) => `
+      CREATE TABLE users (
+        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, towns ${json}, stations ${json},
+        password_hash VARCHAR NOT NULL, must_change_password BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, password_changed_at TIMESTAMPTZ NOT NULL, deleted_at TIMESTAMPTZ);
+      CREATE TABLE sessions (
+        id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL UNIQUE, user_id VARCHAR NOT NULL, csrf_token VARCHAR NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL, last_seen_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ, ip VARCHAR);
+      CREATE SEQUENCE audit_seq;
+      CREATE TABLE audit_log (
+        id BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'), occurred_at TIMESTAMPTZ NOT NULL,
+        actor_kind VARCHAR, actor_id VARCHAR, actor_name VARCHAR,
+        method VARCHAR NOT NULL, route VARCHAR NOT NULL, object_id VARCHAR, status INTEGER NOT NULL, ip VARCHAR);
+      CREATE INDEX audit_occurred_at ON audit_log (occurred_at);
+    `;
 /** Version 6 of the state database (its access part): user accounts, their sessions and the audit log. */
 export const USERS_MIGRATION: Migration = {
   version: 6,
   name: "users, sessions and audit log",
-  sql: `
-      CREATE TABLE users (
-        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, towns JSON, stations JSON,
-        password_hash VARCHAR NOT NULL, must_change_password BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL, password_changed_at TIMESTAMPTZ NOT NULL, deleted_at TIMESTAMPTZ);
-      CREATE TABLE sessions (
-        id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL UNIQUE, user_id VARCHAR NOT NULL, csrf_token VARCHAR NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL, last_seen_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
-        ended_at TIMESTAMPTZ, ip VARCHAR);
-      CREATE SEQUENCE audit_seq;
-      CREATE TABLE audit_log (
-        id BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'), occurred_at TIMESTAMPTZ NOT NULL,
-        actor_kind VARCHAR, actor_id VARCHAR, actor_name VARCHAR,
-        method VARCHAR NOT NULL, route VARCHAR NOT NULL, object_id VARCHAR, status INTEGER NOT NULL, ip VARCHAR);
-      CREATE INDEX audit_occurred_at ON audit_log (occurred_at);
-    `,
-  postgres: `
-      CREATE TABLE users (
-        id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL, towns TEXT, stations TEXT,
-        password_hash VARCHAR NOT NULL, must_change_password BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL, password_changed_at TIMESTAMPTZ NOT NULL, deleted_at TIMESTAMPTZ);
-      CREATE TABLE sessions (
-        id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL UNIQUE, user_id VARCHAR NOT NULL, csrf_token VARCHAR NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL, last_seen_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL,
-        ended_at TIMESTAMPTZ, ip VARCHAR);
-      CREATE SEQUENCE audit_seq;
-      CREATE TABLE audit_log (
-        id BIGINT PRIMARY KEY DEFAULT nextval('audit_seq'), occurred_at TIMESTAMPTZ NOT NULL,
-        actor_kind VARCHAR, actor_id VARCHAR, actor_name VARCHAR,
-        method VARCHAR NOT NULL, route VARCHAR NOT NULL, object_id VARCHAR, status INTEGER NOT NULL, ip VARCHAR);
-      CREATE INDEX audit_occurred_at ON audit_log (occurred_at);
-    `,
+  sql: usersSql("JSON"),
+  postgres: usersSql("TEXT"),
 };
 
 export type UserRecord = {
