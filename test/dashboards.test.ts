@@ -92,6 +92,7 @@ describe.skipIf(!influxd)("the Grafana dashboards on the demo's data in a real I
       60_000,
     );
     await t.app.writer.waitFor(t.app.wal.lastSeq());
+    await t.app.telemetry.settleRollups?.(); // the history's hourly rollups (made after the writes)
   }, 300_000);
   afterAll(async () => {
     controller.abort();

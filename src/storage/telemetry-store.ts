@@ -53,6 +53,8 @@ export interface TelemetryStore {
    * between two steps (the service stopping).
    */
   applyRetention?(now: number, signal?: AbortSignal): Promise<RetentionResult>;
+  /** Optional: settles when the rollups of late readings written so far are made (InfluxDB makes them after the write). */
+  settleRollups?(): Promise<void>;
   /** Points the service derives for dashboards (src/storage/dashboard-points.ts); best effort, not replayed. */
   writeDashboardPoints(points: DashboardPoint[]): Promise<void>;
   ping(): Promise<void>;
