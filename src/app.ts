@@ -39,7 +39,7 @@ import { createReadiness } from "./system/readiness.js";
 import { systemRoutes } from "./system/routes.js";
 import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
-import { createEmqxAuth, createEmqxDisconnector } from "./transport/emqx.js";
+import { createEmqxAuth, createEmqxDisconnector, createEmqxDropWatch } from "./transport/emqx.js";
 import { createExternalSource } from "./transport/external-broker.js";
 import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
@@ -49,6 +49,8 @@ import { verificationStore } from "./verification/store.js";
 
 /** The external broker's drop count last reported (state meta), so a restart of the service does not report it again. */
 const BROKER_DROPPED_META = "broker_dropped_total";
+/** How often an external EMQX's drop count is read (its REST API), as Mosquitto publishes its own (sys_interval). */
+const EMQX_DROPS_EVERY_MS = 30_000;
 
 /** The periodic work of a running service, by name (the scheduler logs a failed run and goes on). */
 function scheduleTasks(
@@ -191,6 +193,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     log,
   });
   const emqxDisconnector = config.mqtt.emqx.api ? createEmqxDisconnector({ api: config.mqtt.emqx.api, registry, log }) : null;
+  // Behind EMQX, its drop count comes from its REST API (Mosquitto publishes its own under $SYS, read by the source).
+  const emqxDrops =
+    config.mqtt.emqx.api && external
+      ? createEmqxDropWatch({ api: config.mqtt.emqx.api, everyMs: EMQX_DROPS_EVERY_MS, onCount: (n) => external.droppedCount(n), log })
+      : null;
   const embedded = external
     ? null
     : await createEmbeddedBroker({
@@ -368,6 +375,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    /** Behind EMQX: its drop count read from its REST API (null otherwise). */
+    emqxDrops,
     mosquittoAccounts,
     /** One run of the hourly retention job, now (tests; the scheduler runs it). */
     runRetention,
@@ -435,6 +444,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         if (external) await step("external broker", () => external.stop());
         mosquittoAccounts?.stop();
         emqxDisconnector?.stop();
+        emqxDrops?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
         streetlights.events.off("condition", onCondition);

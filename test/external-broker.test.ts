@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_KEY, connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
@@ -320,6 +321,44 @@ describe.skipIf(!run)("external broker: the broker's own losses are visible", ()
     s.t = await startTestApp(s.env(), s.data.path);
     await waitUntil(async () => (await scrape(s.t, "agrilume_broker_dropped_messages")) === seen.dropped, "the count read again");
     expect((await alerts("en")).filter((a) => a.state !== "resolved")).toEqual([]);
+  });
+});
+
+describe.skipIf(!run)("behind EMQX: its own drop count, from its REST API", () => {
+  it("a rising delivery.dropped (GET /api/v5/metrics, the API key's basic auth) shows in /metrics and raises the admin's alert", async () => {
+    // EMQX's REST API as far as this reads it: the aggregated metrics (a stand-in: there is no EMQX here)
+    let dropped = 0;
+    const asked: (string | undefined)[] = [];
+    const api = createServer((req, res) => {
+      asked.push(req.headers.authorization);
+      req.resume();
+      if (req.method === "GET" && req.url === "/api/v5/metrics?aggregate=true")
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ "delivery.dropped": dropped, "messages.received": 10 }));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => api.listen(0, "127.0.0.1", () => r()));
+    const port = (api.address() as { port: number }).port;
+    const s = await setup({}, { AGRILUME_EMQX_API_URL: `http://127.0.0.1:${port}`, AGRILUME_EMQX_API_KEY: "k", AGRILUME_EMQX_API_SECRET: "s3cret" });
+    try {
+      const watch = s.t.app.emqxDrops;
+      if (!watch) throw new Error("no EMQX drop watch with AGRILUME_EMQX_API_URL set");
+      await watch.poll();
+      expect(await scrape(s.t, "agrilume_broker_dropped_messages")).toBe(0);
+      const open = async () =>
+        ((await (await s.t.api("/api/v1/alerts?type=broker_dropped")).json()) as { alerts: { state: string; detailParams: unknown }[] }).alerts;
+      expect(await open()).toEqual([]);
+      dropped = 42;
+      await watch.poll();
+      expect(await scrape(s.t, "agrilume_broker_dropped_messages")).toBe(42);
+      const [alert] = await open();
+      expect(alert).toMatchObject({ state: "firing", detailParams: { broker: s.broker.url, rise: 42, total: 42 } });
+      expect(asked.every((a) => a === `Basic ${Buffer.from("k:s3cret").toString("base64")}`)).toBe(true);
+    } finally {
+      await s.t.stop();
+      await s.broker.stop();
+      s.data.remove();
+      await new Promise<void>((r) => api.close(() => r()));
+    }
   });
 });
 

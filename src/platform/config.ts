@@ -179,7 +179,7 @@ export const SETTINGS = {
       .string()
       .regex(/^https?:\/\//, "an http:// or https:// URL")
       .optional(),
-    doc: "EMQX's REST API (e.g. http://emqx:18083): a device disabled or given a new secret is disconnected through it (DELETE /api/v5/clients/{id})",
+    doc: "EMQX's REST API (e.g. http://emqx:18083): a device disabled or given a new secret is disconnected through it (DELETE /api/v5/clients/{id}), and its drop count read every 30 s (GET /api/v5/metrics: delivery.dropped, the broker_dropped alert)",
   },
   AGRILUME_EMQX_API_KEY: { schema: z.string().min(1).optional(), doc: "EMQX REST API key (made in EMQX's dashboard, System → API Key)" },
   AGRILUME_EMQX_API_SECRET: { schema: z.string().min(1).optional(), doc: "EMQX REST API secret key of that key" },

@@ -179,3 +179,53 @@ export function createEmqxDisconnector(deps: {
     },
   };
 }
+
+/**
+ * An external EMQX's own count of messages it dropped on their way to a subscriber (`delivery.dropped`: a session's
+ * queue full, a message too large or expired; the service's session among them), read from its REST API
+ * (`GET /api/v5/metrics?aggregate=true`, the same API key as the disconnects) every `everyMs`: EMQX's equivalent of
+ * Mosquitto's `$SYS/broker/publish/messages/dropped` (PROTOCOL.md §7). A failed read is logged once until one succeeds.
+ */
+export function createEmqxDropWatch(deps: {
+  api: { url: string; key: string; secret: string };
+  everyMs: number;
+  onCount: (dropped: number) => void;
+  log: Logger;
+  fetch?: typeof fetch;
+}) {
+  const { api, log } = deps;
+  const doFetch = deps.fetch ?? fetch;
+  const auth = `Basic ${Buffer.from(`${api.key}:${api.secret}`).toString("base64")}`;
+  let failing = false;
+  const read = async (): Promise<number | null> => {
+    try {
+      const res = await doFetch(`${api.url}/api/v5/metrics?aggregate=true`, {
+        headers: { authorization: auth },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!res.ok) throw new Error(`EMQX answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+      const body = (await res.json()) as unknown;
+      // aggregated: one object; per node: a list of them
+      const nodes = (Array.isArray(body) ? body : [body]) as Record<string, unknown>[];
+      const counts = nodes.map((m) => Number(m?.["delivery.dropped"]));
+      if (counts.length === 0 || counts.some((n) => !Number.isFinite(n))) throw new Error("EMQX's metrics hold no delivery.dropped count");
+      failing = false;
+      return counts.reduce((a, b) => a + b, 0);
+    } catch (e: unknown) {
+      if (!failing) log.warn({ err: e instanceof Error ? e.message : String(e), url: api.url }, "emqx: could not read its drop count; trying again");
+      failing = true;
+      return null;
+    }
+  };
+  const poll = async () => {
+    const n = await read();
+    if (n !== null) deps.onCount(n);
+  };
+  const timer = setInterval(() => void poll().catch((e: unknown) => log.warn({ err: e }, "emqx: its drop count was not taken")), deps.everyMs);
+  timer.unref();
+  return {
+    /** One read now (the timer reads every `everyMs`). */
+    poll,
+    stop: () => clearInterval(timer),
+  };
+}

@@ -92,8 +92,8 @@ export function createExternalSource(deps: {
 
   const backoff = () => Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** Math.min(attempts, 10));
 
-  const onDropped = (payload: Buffer) => {
-    const n = Number(payload.toString("utf8").trim());
+  /** The broker's count of messages it dropped, however it was read ($SYS here, EMQX's REST API by `emqx.ts`). */
+  const droppedCount = (n: number) => {
     if (!Number.isFinite(n) || n < 0) return;
     metrics.brokerDropped.set(n);
     // A lower count than before: the broker restarted and counts from zero again.
@@ -106,6 +106,7 @@ export function createExternalSource(deps: {
     }
     lastDropped = n;
   };
+  const onDropped = (payload: Buffer) => droppedCount(Number(payload.toString("utf8").trim()));
 
   const subscribe = (c: MqttClient, conn: number) => {
     if (subscribeRetry) clearTimeout(subscribeRetry);
@@ -232,6 +233,7 @@ export function createExternalSource(deps: {
 
   return {
     filters,
+    droppedCount,
     isConnected: () => client?.connected === true,
     isReady,
     state: () => state,
