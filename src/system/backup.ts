@@ -64,7 +64,10 @@ async function lockDatabases(dir: string): Promise<{ conns: DuckDBConnection[]; 
 export async function backupDataDir(dataDir: string, target: string, now = Date.now()): Promise<{ files: number; bytes: number }> {
   const source = resolve(dataDir);
   const out = resolve(target);
-  if (!existsSync(join(source, "state.duckdb"))) fail("backup_source_missing", { dir: source, file: "state.duckdb" });
+  // (with the state in PostgreSQL, AGRILUME_STATE_URL, the data directory holds no state.duckdb: the log, the instance
+  // id and any embedded telemetry store are still the directory's, and PostgreSQL is backed up with its own tools)
+  if (!existsSync(join(source, "state.duckdb")) && !existsSync(join(source, "wal")))
+    fail("backup_source_missing", { dir: source, file: "state.duckdb" });
   if (!isEmptyDir(out)) fail("backup_target_not_empty", { dir: out });
   const locked = await lockDatabases(source);
   try {
