@@ -69,21 +69,20 @@ describe.skipIf(!run)("Mosquitto's accounts kept in step with the registry", () 
       return false;
     }, `the broker to refuse ${id}`);
 
+  /** The service behind this Mosquitto, writing its accounts. */
+  const serviceEnv = () => ({
+    AGRILUME_MQTT_URL: broker.url,
+    AGRILUME_MQTT_CLIENT_ID: MOSQUITTO_SERVICE.username,
+    AGRILUME_MQTT_USERNAME: MOSQUITTO_SERVICE.username,
+    AGRILUME_MQTT_PASSWORD: MOSQUITTO_SERVICE.password,
+    AGRILUME_MOSQUITTO_PASSWORD_FILE: broker.files.password,
+    AGRILUME_MOSQUITTO_ACL_FILE: broker.files.acl,
+    AGRILUME_MOSQUITTO_PID_FILE: broker.files.pid,
+  });
   beforeAll(async () => {
     broker = await startMosquitto({ extra: ["use_username_as_clientid true"] });
     data = tempDir();
-    t = await startTestApp(
-      {
-        AGRILUME_MQTT_URL: broker.url,
-        AGRILUME_MQTT_CLIENT_ID: MOSQUITTO_SERVICE.username,
-        AGRILUME_MQTT_USERNAME: MOSQUITTO_SERVICE.username,
-        AGRILUME_MQTT_PASSWORD: MOSQUITTO_SERVICE.password,
-        AGRILUME_MOSQUITTO_PASSWORD_FILE: broker.files.password,
-        AGRILUME_MOSQUITTO_ACL_FILE: broker.files.acl,
-        AGRILUME_MOSQUITTO_PID_FILE: broker.files.pid,
-      },
-      data.path,
-    );
+    t = await startTestApp(serviceEnv(), data.path);
   }, 60_000);
   afterAll(async () => {
     for (const c of open) c.end(true);
@@ -201,18 +200,7 @@ describe.skipIf(!run)("Mosquitto's accounts kept in step with the registry", () 
     await t.app.state.devices.updateDevice({ ...d, brokerHash: null });
     // the registry in memory still has the hash; reload it from the store as a restart would
     await t.stop();
-    t = await startTestApp(
-      {
-        AGRILUME_MQTT_URL: broker.url,
-        AGRILUME_MQTT_CLIENT_ID: MOSQUITTO_SERVICE.username,
-        AGRILUME_MQTT_USERNAME: MOSQUITTO_SERVICE.username,
-        AGRILUME_MQTT_PASSWORD: MOSQUITTO_SERVICE.password,
-        AGRILUME_MOSQUITTO_PASSWORD_FILE: broker.files.password,
-        AGRILUME_MOSQUITTO_ACL_FILE: broker.files.acl,
-        AGRILUME_MOSQUITTO_PID_FILE: broker.files.pid,
-      },
-      data.path,
-    );
+    t = await startTestApp(serviceEnv(), data.path);
     expect(t.app.registry.get("MQ-OLD-1")?.brokerHash).toBeNull();
     expect(readFileSync(broker.files.password, "utf8")).not.toContain("MQ-OLD-1:");
     await refusedSoon("MQ-OLD-1", secret);

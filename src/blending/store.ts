@@ -3,27 +3,21 @@ import type { Evaluation, Tolerance } from "./batch.js";
 import type { Material } from "./materials.js";
 import type { WorkingHours } from "./schedule.js";
 
+/** The tables, with the type that holds JSON (`JSON` on DuckDB, text on PostgreSQL). */
+const blendingSql = (json: string) => `
+    CREATE TABLE stations (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hours ${json} NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+    CREATE TABLE materials (station VARCHAR NOT NULL, code VARCHAR NOT NULL, body ${json} NOT NULL, PRIMARY KEY (station, code));
+    CREATE TABLE formulas (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL, body ${json} NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+      UNIQUE (name, version));
+    CREATE TABLE orders (id VARCHAR PRIMARY KEY, body ${json} NOT NULL);
+    CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body ${json} NOT NULL,
+      PRIMARY KEY (machine_id, batch_id));
+  `;
 export const BLENDING_MIGRATION: Migration = {
   version: 2,
   name: "blending: stations, materials, formulas, orders, batches",
-  sql: `
-    CREATE TABLE stations (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hours JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL);
-    CREATE TABLE materials (station VARCHAR NOT NULL, code VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (station, code));
-    CREATE TABLE formulas (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL, body JSON NOT NULL, created_at TIMESTAMPTZ NOT NULL,
-      UNIQUE (name, version));
-    CREATE TABLE orders (id VARCHAR PRIMARY KEY, body JSON NOT NULL);
-    CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body JSON NOT NULL,
-      PRIMARY KEY (machine_id, batch_id));
-  `,
-  postgres: `
-    CREATE TABLE stations (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hours TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL);
-    CREATE TABLE materials (station VARCHAR NOT NULL, code VARCHAR NOT NULL, body TEXT NOT NULL, PRIMARY KEY (station, code));
-    CREATE TABLE formulas (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL,
-      UNIQUE (name, version));
-    CREATE TABLE orders (id VARCHAR PRIMARY KEY, body TEXT NOT NULL);
-    CREATE TABLE batches (machine_id VARCHAR NOT NULL, batch_id VARCHAR NOT NULL, order_id VARCHAR NOT NULL, body TEXT NOT NULL,
-      PRIMARY KEY (machine_id, batch_id));
-  `,
+  sql: blendingSql("JSON"),
+  postgres: blendingSql("TEXT"),
 };
 
 export type Station = { id: string; name: string; hours: WorkingHours; createdAt: number };
