@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { type Answer, q, type Role, type Schemas } from "./api";
 import type { Key } from "./i18n";
-import { Badge, ErrorNote, errorText, formatTime, Loading, TableWrap, useLoad, useSession } from "./ui";
+import { Badge, ErrorNote, errorText, formatTime, ListTable, TableWrap, useLoad, useSession } from "./ui";
 
 type User = Schemas["User"];
 const ROLES: Role[] = ["admin", "operator", "technician", "finance", "metrics"];
@@ -123,62 +123,50 @@ export function UsersPage() {
       </form>
       {shown && <ShownOnce label={t("users.oneTimePassword", { name: shown.name })} value={shown.password} />}
       <ErrorNote error={error} />
-      <Loading when={list.loading && !list.data} />
-      <ErrorNote error={list.error} />
-      <TableWrap label={t("users.title")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("users.name")}</th>
-              <th scope="col">{t("users.role")}</th>
-              <th scope="col">{t("users.scope")}</th>
-              <th scope="col">{t("users.state")}</th>
-              <th scope="col">{t("users.actions")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data?.users ?? []).map((u) => (
-              <tr key={u.id}>
-                <th scope="row">{u.name}</th>
-                <td>{t(`role.${u.role}` as Key)}</td>
-                <td>{scope(u)}</td>
-                <td>
-                  {u.disabled ? <Badge tone="muted">{t("users.disabled")}</Badge> : <Badge tone="ok">{t("users.active")}</Badge>}{" "}
-                  {u.mustChangePassword && <Badge tone="warn">{t("users.mustChange")}</Badge>}
-                </td>
-                <td>
-                  <div class="actions">
-                    {u.name !== me.name && (
-                      <button
-                        type="button"
-                        class="secondary"
-                        onClick={() => act(() => client.patch(`/api/v1/users/${encodeURIComponent(u.id)}`, { disabled: !u.disabled }))}
-                      >
-                        {t(u.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{u.name}</span>
-                      </button>
-                    )}
-                    <button type="button" class="secondary" onClick={() => reset(u)}>
-                      {t("users.reset")} <span class="sr-only">{u.name}</span>
-                    </button>
-                    {u.name !== me.name && (
-                      <button
-                        type="button"
-                        class="secondary"
-                        onClick={() =>
-                          window.confirm(t("users.confirmDelete", { name: u.name })) &&
-                          act(() => client.del(`/api/v1/users/${encodeURIComponent(u.id)}`))
-                        }
-                      >
-                        {t("users.delete")} <span class="sr-only">{u.name}</span>
-                      </button>
-                    )}
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable
+        res={list}
+        label={t("users.title")}
+        columns={[t("users.name"), t("users.role"), t("users.scope"), t("users.state"), t("users.actions")]}
+      >
+        {(list.data?.users ?? []).map((u) => (
+          <tr key={u.id}>
+            <th scope="row">{u.name}</th>
+            <td>{t(`role.${u.role}` as Key)}</td>
+            <td>{scope(u)}</td>
+            <td>
+              {u.disabled ? <Badge tone="muted">{t("users.disabled")}</Badge> : <Badge tone="ok">{t("users.active")}</Badge>}{" "}
+              {u.mustChangePassword && <Badge tone="warn">{t("users.mustChange")}</Badge>}
+            </td>
+            <td>
+              <div class="actions">
+                {u.name !== me.name && (
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() => act(() => client.patch(`/api/v1/users/${encodeURIComponent(u.id)}`, { disabled: !u.disabled }))}
+                  >
+                    {t(u.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{u.name}</span>
+                  </button>
+                )}
+                <button type="button" class="secondary" onClick={() => reset(u)}>
+                  {t("users.reset")} <span class="sr-only">{u.name}</span>
+                </button>
+                {u.name !== me.name && (
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() =>
+                      window.confirm(t("users.confirmDelete", { name: u.name })) && act(() => client.del(`/api/v1/users/${encodeURIComponent(u.id)}`))
+                    }
+                  >
+                    {t("users.delete")} <span class="sr-only">{u.name}</span>
+                  </button>
+                )}
+              </div>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
     </>
   );
 }
@@ -232,36 +220,25 @@ export function KeysPage() {
       </form>
       {shown && <ShownOnce label={t("keys.newKey", { name: shown.name })} value={shown.key} />}
       <ErrorNote error={error} />
-      <Loading when={list.loading && !list.data} />
-      <ErrorNote error={list.error} />
-      <TableWrap label={t("keys.title")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("keys.name")}</th>
-              <th scope="col">{t("users.role")}</th>
-              <th scope="col">{t("users.scope")}</th>
-              <th scope="col">{t("keys.created")}</th>
-              <th scope="col">{t("users.actions")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data?.keys ?? []).map((k) => (
-              <tr key={k.id}>
-                <th scope="row">{k.name}</th>
-                <td>{t(`role.${k.role}` as Key)}</td>
-                <td>{scope(k)}</td>
-                <td>{formatTime(k.createdAt)}</td>
-                <td>
-                  <button type="button" class="secondary" onClick={() => window.confirm(t("keys.confirmRevoke", { name: k.name })) && revoke(k.id)}>
-                    {t("keys.revoke")} <span class="sr-only">{k.name}</span>
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable
+        res={list}
+        label={t("keys.title")}
+        columns={[t("keys.name"), t("users.role"), t("users.scope"), t("keys.created"), t("users.actions")]}
+      >
+        {(list.data?.keys ?? []).map((k) => (
+          <tr key={k.id}>
+            <th scope="row">{k.name}</th>
+            <td>{t(`role.${k.role}` as Key)}</td>
+            <td>{scope(k)}</td>
+            <td>{formatTime(k.createdAt)}</td>
+            <td>
+              <button type="button" class="secondary" onClick={() => window.confirm(t("keys.confirmRevoke", { name: k.name })) && revoke(k.id)}>
+                {t("keys.revoke")} <span class="sr-only">{k.name}</span>
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
     </>
   );
 }
@@ -295,44 +272,32 @@ export function AuditPage() {
         </label>
         <button type="submit">{t("audit.filter")}</button>
       </form>
-      <Loading when={log.loading && !log.data} />
-      <ErrorNote error={log.error} />
-      {log.data && log.data.entries.length === 0 && <p class="muted">{t("audit.none")}</p>}
-      <TableWrap label={t("audit.title")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("audit.at")}</th>
-              <th scope="col">{t("audit.actor")}</th>
-              <th scope="col">{t("audit.what")}</th>
-              <th scope="col">{t("audit.object")}</th>
-              <th scope="col">{t("audit.status")}</th>
-              <th scope="col">{t("audit.ip")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(log.data?.entries ?? []).map((e) => (
-              <tr key={e.id}>
-                <td>{formatTime(e.at)}</td>
-                <td>
-                  {e.actor.name ?? "—"}
-                  {e.actor.kind && <span class="muted"> ({t(e.actor.kind === "key" ? "audit.key" : "audit.user")})</span>}
-                </td>
-                <td>
-                  <code>
-                    {e.method} {e.route}
-                  </code>
-                </td>
-                <td>{e.objectId ?? "—"}</td>
-                <td>
-                  <Badge tone={e.status < 400 ? "ok" : "bad"}>{e.status}</Badge>
-                </td>
-                <td>{e.ip ?? "—"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable
+        res={log}
+        label={t("audit.title")}
+        empty={log.data && log.data.entries.length === 0 ? t("audit.none") : null}
+        columns={[t("audit.at"), t("audit.actor"), t("audit.what"), t("audit.object"), t("audit.status"), t("audit.ip")]}
+      >
+        {(log.data?.entries ?? []).map((e) => (
+          <tr key={e.id}>
+            <td>{formatTime(e.at)}</td>
+            <td>
+              {e.actor.name ?? "—"}
+              {e.actor.kind && <span class="muted"> ({t(e.actor.kind === "key" ? "audit.key" : "audit.user")})</span>}
+            </td>
+            <td>
+              <code>
+                {e.method} {e.route}
+              </code>
+            </td>
+            <td>{e.objectId ?? "—"}</td>
+            <td>
+              <Badge tone={e.status < 400 ? "ok" : "bad"}>{e.status}</Badge>
+            </td>
+            <td>{e.ip ?? "—"}</td>
+          </tr>
+        ))}
+      </ListTable>
     </>
   );
 }
@@ -451,56 +416,42 @@ export function DevicesPage() {
         </div>
       )}
       <ErrorNote error={error} />
-      <Loading when={list.loading && !list.data} />
-      <ErrorNote error={list.error} />
-      <TableWrap label={t("devices.title")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("devices.id")}</th>
-              <th scope="col">{t("devices.place")}</th>
-              <th scope="col">{t("users.state")}</th>
-              <th scope="col">{t("users.actions")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list.data?.devices ?? []).map((d: Device) => (
-              <tr key={d.id}>
-                <th scope="row">{d.id}</th>
-                <td>{[d.town, d.village, d.station].filter(Boolean).join(" · ") || "—"}</td>
-                <td>
-                  {d.disabled ? (
-                    <Badge tone="muted">{t("users.disabled")}</Badge>
-                  ) : (
-                    <Badge tone={d.online ? "ok" : "muted"}>{t(d.online ? "online" : "offline")}</Badge>
-                  )}
-                </td>
-                <td>
-                  <div class="actions">
-                    <button
-                      type="button"
-                      class="secondary"
-                      onClick={() => act(() => client.post(`/api/v1/devices/${encodeURIComponent(d.id)}/${d.disabled ? "enable" : "disable"}`))}
-                    >
-                      {t(d.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{d.id}</span>
-                    </button>
-                    <button
-                      type="button"
-                      class="secondary"
-                      onClick={() =>
-                        window.confirm(t("devices.confirmRotate", { id: d.id })) &&
-                        act(async () => setShown([await client.post<Credentials>(`/api/v1/devices/${encodeURIComponent(d.id)}/secret`)]))
-                      }
-                    >
-                      {t("devices.rotate")} <span class="sr-only">{d.id}</span>
-                    </button>
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable res={list} label={t("devices.title")} columns={[t("devices.id"), t("devices.place"), t("users.state"), t("users.actions")]}>
+        {(list.data?.devices ?? []).map((d: Device) => (
+          <tr key={d.id}>
+            <th scope="row">{d.id}</th>
+            <td>{[d.town, d.village, d.station].filter(Boolean).join(" · ") || "—"}</td>
+            <td>
+              {d.disabled ? (
+                <Badge tone="muted">{t("users.disabled")}</Badge>
+              ) : (
+                <Badge tone={d.online ? "ok" : "muted"}>{t(d.online ? "online" : "offline")}</Badge>
+              )}
+            </td>
+            <td>
+              <div class="actions">
+                <button
+                  type="button"
+                  class="secondary"
+                  onClick={() => act(() => client.post(`/api/v1/devices/${encodeURIComponent(d.id)}/${d.disabled ? "enable" : "disable"}`))}
+                >
+                  {t(d.disabled ? "users.enable" : "users.disable")} <span class="sr-only">{d.id}</span>
+                </button>
+                <button
+                  type="button"
+                  class="secondary"
+                  onClick={() =>
+                    window.confirm(t("devices.confirmRotate", { id: d.id })) &&
+                    act(async () => setShown([await client.post<Credentials>(`/api/v1/devices/${encodeURIComponent(d.id)}/secret`)]))
+                  }
+                >
+                  {t("devices.rotate")} <span class="sr-only">{d.id}</span>
+                </button>
+              </div>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
       {total > 100 && (
         <nav class="actions" aria-label={t("pager")}>
           <button type="button" class="secondary" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - 100))}>
@@ -599,41 +550,27 @@ export function AlertingPage() {
         </label>
         <button type="submit">{t("alerting.addChannel")}</button>
       </form>
-      <Loading when={channels.loading && !channels.data} />
-      <ErrorNote error={channels.error} />
-      <TableWrap label={t("alerting.channels")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("keys.name")}</th>
-              <th scope="col">{t("alerting.type")}</th>
-              <th scope="col">{t("users.scope")}</th>
-              <th scope="col">{t("users.actions")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(channels.data?.channels ?? []).map((c) => (
-              <tr key={c.id}>
-                <th scope="row">{c.name}</th>
-                <td>{t(`alerting.type.${c.type}` as Key)}</td>
-                <td>{scope({ towns: c.towns ?? null, stations: c.stations ?? null })}</td>
-                <td>
-                  <button
-                    type="button"
-                    class="secondary"
-                    onClick={() =>
-                      window.confirm(t("alerting.confirmRemove", { name: c.name })) &&
-                      act(() => client.del(`/api/v1/channels/${encodeURIComponent(c.id)}`))
-                    }
-                  >
-                    {t("alerting.remove")} <span class="sr-only">{c.name}</span>
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable res={channels} label={t("alerting.channels")} columns={[t("keys.name"), t("alerting.type"), t("users.scope"), t("users.actions")]}>
+        {(channels.data?.channels ?? []).map((c) => (
+          <tr key={c.id}>
+            <th scope="row">{c.name}</th>
+            <td>{t(`alerting.type.${c.type}` as Key)}</td>
+            <td>{scope({ towns: c.towns ?? null, stations: c.stations ?? null })}</td>
+            <td>
+              <button
+                type="button"
+                class="secondary"
+                onClick={() =>
+                  window.confirm(t("alerting.confirmRemove", { name: c.name })) &&
+                  act(() => client.del(`/api/v1/channels/${encodeURIComponent(c.id)}`))
+                }
+              >
+                {t("alerting.remove")} <span class="sr-only">{c.name}</span>
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
 
       <h2>{t("alerting.silences")}</h2>
       <form class="card filters" onSubmit={addSilence} aria-label={t("alerting.addSilence")}>
@@ -655,37 +592,26 @@ export function AlertingPage() {
         </label>
         <button type="submit">{t("alerting.addSilence")}</button>
       </form>
-      <Loading when={silences.loading && !silences.data} />
-      <ErrorNote error={silences.error} />
-      {silences.data && silences.data.silences.length === 0 && <p class="muted">{t("alerting.noSilences")}</p>}
-      <TableWrap label={t("alerting.silences")}>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t("alerting.what")}</th>
-              <th scope="col">{t("alerting.until")}</th>
-              <th scope="col">{t("alerting.reason")}</th>
-              <th scope="col">{t("alerting.by")}</th>
-              <th scope="col">{t("users.actions")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(silences.data?.silences ?? []).map((x) => (
-              <tr key={x.id}>
-                <th scope="row">{[x.town, x.deviceId, x.type].filter(Boolean).join(" · ")}</th>
-                <td>{formatTime(x.until)}</td>
-                <td>{x.reason}</td>
-                <td>{x.by}</td>
-                <td>
-                  <button type="button" class="secondary" onClick={() => act(() => client.del(`/api/v1/silences/${encodeURIComponent(x.id)}`))}>
-                    {t("alerting.remove")} <span class="sr-only">{x.reason}</span>
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <ListTable
+        res={silences}
+        label={t("alerting.silences")}
+        empty={silences.data && silences.data.silences.length === 0 ? t("alerting.noSilences") : null}
+        columns={[t("alerting.what"), t("alerting.until"), t("alerting.reason"), t("alerting.by"), t("users.actions")]}
+      >
+        {(silences.data?.silences ?? []).map((x) => (
+          <tr key={x.id}>
+            <th scope="row">{[x.town, x.deviceId, x.type].filter(Boolean).join(" · ")}</th>
+            <td>{formatTime(x.until)}</td>
+            <td>{x.reason}</td>
+            <td>{x.by}</td>
+            <td>
+              <button type="button" class="secondary" onClick={() => act(() => client.del(`/api/v1/silences/${encodeURIComponent(x.id)}`))}>
+                {t("alerting.remove")} <span class="sr-only">{x.reason}</span>
+              </button>
+            </td>
+          </tr>
+        ))}
+      </ListTable>
     </>
   );
 }

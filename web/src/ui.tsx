@@ -95,6 +95,40 @@ export function TableWrap(props: { label: string; children: ComponentChildren })
   );
 }
 
+/**
+ * A list loaded from the API as a table: the loading note, the error, what to say when it is empty, and the table with
+ * its column heads; `children` are the rows.
+ */
+export function ListTable(props: {
+  res: { loading: boolean; data: unknown; error: unknown };
+  label: string;
+  columns: string[];
+  empty?: string | null | undefined;
+  children: ComponentChildren;
+}) {
+  return (
+    <>
+      <Loading when={props.res.loading && !props.res.data} />
+      <ErrorNote error={props.res.error} />
+      {props.empty && <p class="muted">{props.empty}</p>}
+      <TableWrap label={props.label}>
+        <table>
+          <thead>
+            <tr>
+              {props.columns.map((c) => (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>{props.children}</tbody>
+        </table>
+      </TableWrap>
+    </>
+  );
+}
+
 /** A time as people read it, in either language: China time, `YYYY-MM-DD HH:mm` (src/platform/clock.ts). */
 export function formatTime(iso: string | number | null | undefined): string {
   if (iso === null || iso === undefined) return "—";
