@@ -65,6 +65,13 @@ async function setup(brokerOpts: Parameters<typeof startMosquitto>[0] = {}, extr
 }
 
 /** A device's connection once the broker lets it in (a reload of the password file takes a moment). */
+/** The service, the broker and the data directory gone. */
+async function teardown(s: Setup) {
+  await s.t.stop();
+  await s.broker.stop();
+  s.data.remove();
+}
+
 const device = (s: Setup, id: string, secret: string) =>
   waitUntil(() => connect(s.broker.url, { clientId: id, username: id, password: secret }).catch(() => false as const), `the broker to let ${id} in`);
 
@@ -82,9 +89,7 @@ describe.skipIf(!run)("external broker mode against a real Mosquitto", () => {
     secret = (await s.lights(["EXT-1"]))["EXT-1"] ?? "";
   });
   afterAll(async () => {
-    await s.t.stop();
-    await s.broker.stop();
-    s.data.remove();
+    await teardown(s);
   });
 
   it("subscribes through an MQTT 5 shared subscription and stores what devices publish", async () => {
@@ -197,9 +202,7 @@ describe.skipIf(!run)("external broker: never silently stop", () => {
     s = await setup();
   });
   afterAll(async () => {
-    await s.t.stop();
-    await s.broker.stop();
-    s.data.remove();
+    await teardown(s);
   });
 
   it("a clean Mosquitto restart mid-stream: the service subscribes again, ingest resumes, nothing acknowledged is lost", async () => {
@@ -259,9 +262,7 @@ describe.skipIf(!run)("external broker: the broker's own losses are visible", ()
     s = await setup({ maxQueued: 20 });
   });
   afterAll(async () => {
-    await s.t.stop();
-    await s.broker.stop();
-    s.data.remove();
+    await teardown(s);
   });
 
   it("readings the broker dropped while the service was away (max_queued_messages) show in /metrics", async () => {
@@ -354,9 +355,7 @@ describe.skipIf(!run)("behind EMQX: its own drop count, from its REST API", () =
       expect(alert).toMatchObject({ state: "firing", detailParams: { broker: s.broker.url, rise: 42, total: 42 } });
       expect(asked.every((a) => a === `Basic ${Buffer.from("k:s3cret").toString("base64")}`)).toBe(true);
     } finally {
-      await s.t.stop();
-      await s.broker.stop();
-      s.data.remove();
+      await teardown(s);
       await new Promise<void>((r) => api.close(() => r()));
     }
   });
@@ -371,9 +370,7 @@ describe.skipIf(!run).each([
     s = await setup({}, extraEnv);
   });
   afterAll(async () => {
-    await s.t.stop();
-    await s.broker.stop();
-    s.data.remove();
+    await teardown(s);
   });
 
   it("takes what the broker queued several at a time, with no PUBACK but the service's own", async () => {
@@ -515,9 +512,7 @@ describe.skipIf(!run)("external broker: a message the service cannot record", ()
     s = await setup({}, { AGRILUME_SPOOL_MAX_MB: "1", AGRILUME_STORE_FLUSH_MS: "5000", AGRILUME_STORE_BATCH_SIZE: "100000" });
   });
   afterAll(async () => {
-    await s.t.stop();
-    await s.broker.stop();
-    s.data.remove();
+    await teardown(s);
   });
 
   it("is not acknowledged: the service lets the connection go, the broker sends it again, all stored exactly once", async () => {
