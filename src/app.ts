@@ -209,6 +209,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           maxPacketBytes: config.ingest.maxPacketBytes,
           banMs: config.ingest.banMs,
           authPerSourcePerMinute: config.ingest.authPerSourcePerMinute,
+          refuseDelayMs: config.ingest.refuseDelayMs,
         },
         registry,
         pipeline,

@@ -200,10 +200,43 @@ describe("bounded cost per client (issue 16, V8 and V11)", () => {
   });
 });
 
+describe("refusals answered after a pause (issue 16, V8)", () => {
+  it("a refused CONNECT waits AGRILUME_MQTT_REFUSE_DELAY_MS for its answer, so an attacker retrying at once is held to one try per pause", async () => {
+    const t = await startTestApp({ AGRILUME_MQTT_REFUSE_DELAY_MS: "400" });
+    try {
+      const dev = await registerLight(t, "PAUSE-1");
+      const wrong = async (id: string) => {
+        const t0 = performance.now();
+        const e = await connectDevice(t, { id, secret: "wrong-secret-wrong-secret" }, { reconnectPeriod: 0 }).then(
+          (c) => {
+            c.end(true);
+            return "connected";
+          },
+          (err: unknown) => String(err),
+        );
+        return { e, ms: performance.now() - t0 };
+      };
+      // a registered device with a wrong secret, and an unknown one: both refused, neither before the pause
+      for (const id of [dev.id, "PAUSE-UNKNOWN"]) {
+        const r = await wrong(id);
+        expect(r.e).toMatch(/Bad username or password/);
+        expect(r.ms).toBeGreaterThanOrEqual(395);
+      }
+      // the right secret is not held back by the refusals before it
+      const ok = await connectDevice(t, dev);
+      expect(ok.connected).toBe(true);
+      ok.end(true);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 describe("reconnect storms (issue 16, V7)", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    // answered at once: this test counts thirty connects one after another
+    t = await startTestApp({ AGRILUME_MQTT_REFUSE_DELAY_MS: "0" });
   });
   afterAll(() => t.stop());
 

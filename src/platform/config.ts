@@ -193,6 +193,10 @@ export const SETTINGS = {
     schema: positiveInt.default(300),
     doc: "failed credential checks (scrypt) one address may cause per minute; a right secret gives its check back, and devices already proved since start need none; past it a CONNECT is refused as server unavailable",
   },
+  AGRILUME_MQTT_REFUSE_DELAY_MS: {
+    schema: z.coerce.number().int().min(0).max(10_000).default(1000),
+    doc: "a refused CONNECT (wrong or unknown credentials, a spent budget, a reconnect storm, a ban) is answered after this pause, so a client that retries at once costs one CONNECT per pause instead of thousands; 0 answers at once",
+  },
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
   AGRILUME_STREETLIGHT_REPORT_S: {
     schema: positiveInt.default(STREETLIGHT_REPORT_INTERVAL_S),
@@ -379,6 +383,7 @@ function shape(f: Flat) {
       rejectLimitPerMinute: f.AGRILUME_REJECT_LIMIT,
       banMs: f.AGRILUME_REJECT_BAN_S * 1000,
       authPerSourcePerMinute: f.AGRILUME_AUTH_PER_SOURCE_PER_MIN,
+      refuseDelayMs: f.AGRILUME_MQTT_REFUSE_DELAY_MS,
       reportIntervalS: { streetlight: f.AGRILUME_STREETLIGHT_REPORT_S, blender: f.AGRILUME_BLENDER_REPORT_S },
     },
   };
