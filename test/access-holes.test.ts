@@ -134,6 +134,38 @@ describe("scope holes found by the red team (issue 16)", () => {
     expect((await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "LS-2", "P-LS2") })).status).toBe(200);
   });
 
+  it("a finance key limited to 来苏镇 cannot move another town's project or light into its town by re-importing it (found by a new user)", async () => {
+    const before = (await json(await t.api("/api/v1/verification?town=" + encodeURIComponent(SANJIAO)))) as { lights: { deviceId: string }[] };
+    expect(before.lights.map((l) => l.deviceId)).toContain("SJ-1");
+    // the other town's project id, said to be in 来苏镇
+    const moved = await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "LS-9", "P-SJ") });
+    expect(moved.status).toBe(403);
+    expect(await json(moved)).toMatchObject({ error: { code: "out_of_scope", params: { town: SANJIAO } } });
+    // the other town's light, claimed under the key's own project
+    const taken = await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "SJ-1", "P-LS") });
+    expect(taken.status).toBe(403);
+    const after = (await json(await t.api("/api/v1/verification?town=" + encodeURIComponent(SANJIAO)))) as { lights: { deviceId: string }[] };
+    expect(after.lights.map((l) => l.deviceId)).toEqual(before.lights.map((l) => l.deviceId));
+    const own = (await json(await as(fin, "/api/v1/verification"))) as { lights: { deviceId: string }[] };
+    expect(own.lights.map((l) => l.deviceId)).not.toContain("SJ-1");
+    expect(own.lights.map((l) => l.deviceId)).not.toContain("LS-9");
+  });
+
+  it("an admin re-importing a project with a changed town is told the project changed", async () => {
+    const res = await t.api("/api/v1/projects/import", {
+      method: "POST",
+      body: claims(LAISU, "LS-3", "P-MOVE"),
+      headers: { "content-type": "text/csv" },
+    });
+    expect(await json(res)).toMatchObject({ projectsCreated: 1, projectsUpdated: 0, created: 1 });
+    const again = await t.api("/api/v1/projects/import", {
+      method: "POST",
+      body: claims(LAISU, "LS-3", "P-MOVE").replace("2024,1,1500", "2024,1,1800"),
+      headers: { "content-type": "text/csv" },
+    });
+    expect(await json(again)).toMatchObject({ projectsCreated: 0, projectsUpdated: 1 });
+  });
+
   it("an operator limited to one station cannot read another station's materials or formulas, nor create formulas for it", async () => {
     const own = await t.api("/api/v1/formulas", {
       method: "POST",

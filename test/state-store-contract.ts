@@ -309,13 +309,28 @@ export function stateStoreContract(
       const project = { id: "P1", town: "来苏镇", village: "梳妆台村", road: "", year: 2025, approvedLights: 2, subsidyYuan: 2700 };
       const claim = (deviceId: string, serial: string) => JSON.stringify({ deviceId, projectId: "P1", controllerSerial: serial });
       const parts = [`${claim("L1", "s1")}\n${claim("L2", "s2")}`, claim("L3", "s3")];
-      expect(await v.upsert([project as never], parts)).toEqual({ created: 3, updated: 0, unchanged: 0 });
-      expect(await v.upsert([project as never], parts)).toEqual({ created: 0, updated: 0, unchanged: 3 });
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 3, updated: 0, unchanged: 0, projectsCreated: 1, projectsUpdated: 0 });
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 0, updated: 0, unchanged: 3, projectsCreated: 0, projectsUpdated: 0 });
       expect(await v.upsert([project as never], [`${claim("L1", "s1")}\n${claim("L2", "CHANGED")}\n${claim("L4", "s4")}`])).toEqual({
         created: 1,
         updated: 1,
         unchanged: 1,
+        projectsCreated: 0,
+        projectsUpdated: 0,
       });
+      // what a file would overwrite is told before anything changes, and a refusal changes nothing
+      const told: string[][] = [];
+      const other = { ...project, id: "P2", town: "三教镇" };
+      const refuse = (towns: string[]) => {
+        told.push(towns);
+        throw new Error("refused");
+      };
+      await expect(v.upsert([other as never], [JSON.stringify({ deviceId: "L1", projectId: "P2", controllerSerial: "x" })], refuse)).rejects.toThrow(
+        "refused",
+      );
+      expect(told).toEqual([["来苏镇"]]); // L1 is held by P1, in 来苏镇; P2 is new
+      await expect(v.upsert([{ ...project, town: "三教镇" } as never], [], refuse)).rejects.toThrow("refused");
+      expect(told[1]).toEqual(["来苏镇"]); // P1 itself
       expect((await v.claims()).map((c) => [c.deviceId, (c as unknown as { controllerSerial: string }).controllerSerial])).toEqual([
         ["L1", "s1"],
         ["L2", "CHANGED"],

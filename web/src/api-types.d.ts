@@ -6259,7 +6259,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description How many projects the file holds, how many claims were new, changed or the same, and how the file was read */
+      /** @description How many projects the file holds, how many claims (and projects) were new, changed or the same, and how the file was read */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6271,6 +6271,8 @@ export interface operations {
            *       "created": 118,
            *       "updated": 2,
            *       "unchanged": 0,
+           *       "projectsCreated": 1,
+           *       "projectsUpdated": 0,
            *       "headerRow": 2,
            *       "encoding": "gb18030"
            *     }
@@ -6280,6 +6282,10 @@ export interface operations {
             created: number;
             updated: number;
             unchanged: number;
+            /** @description Projects the file added */
+            projectsCreated: number;
+            /** @description Projects already there whose row changed (town, subsidy, approved lights…) */
+            projectsUpdated: number;
             /** @description The row taken as the header (1 = the first; a title above it is skipped): the rows below it were imported */
             headerRow: number;
             /** @description How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX */
