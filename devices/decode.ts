@@ -95,6 +95,7 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
     const at = e instanceof Error ? /position (\d+)/.exec(e.message) : null;
     return { ok: false, reason: "bad_json", detail: { code: "payload_not_json", params: { position: at ? Number(at[1]) : null } } };
   }
+  if (deeperThan(payload, MAX_DEPTH)) return { ok: false, reason: "invalid", detail: { code: "payload_too_deep", params: { max: MAX_DEPTH } } };
   const unsound = unsoundJson(payload, text, json);
   if (unsound) return { ok: false, reason: "invalid", detail: unsound };
   const exact = contract.exact?.(json) === true;
@@ -120,6 +121,33 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
 }
 
 const COLON = 0x3a;
+/** Nesting of objects and arrays a payload may have: the contracts need 3; the checks below walk values recursively. */
+export const MAX_DEPTH = 16;
+
+/**
+ * True when objects and arrays nest deeper than `max` (outside strings). Cheap on the hot path: the exact walk runs
+ * only when the payload has more opening brackets than `max` at all (a reading has about six).
+ */
+function deeperThan(payload: Uint8Array, max: number): boolean {
+  let openers = 0;
+  for (let i = payload.indexOf(0x7b); i >= 0 && openers <= max; i = payload.indexOf(0x7b, i + 1)) openers++;
+  for (let i = payload.indexOf(0x5b); i >= 0 && openers <= max; i = payload.indexOf(0x5b, i + 1)) openers++;
+  if (openers <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < payload.length; i++) {
+    const b = payload[i];
+    if (inString) {
+      if (b === 0x5c)
+        i++; // a backslash escapes the next byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > max) return true;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
+}
 
 /**
  * What JSON.parse lets through and no store may take: an unpaired UTF-16 surrogate written as an escape (`"\\ud800"`:

@@ -56,6 +56,10 @@ export const INGEST_WORDS: Vocabulary<IngestWords> = {
     zh: () => "字符串或键中含有未配对的 UTF-16 代理项",
     en: () => "a string or key holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)",
   },
+  payload_too_deep: {
+    zh: (p) => `对象和数组嵌套超过 ${p.max} 层`,
+    en: (p) => `objects and arrays nest deeper than ${p.max} levels`,
+  },
   payload_duplicate_key: {
     zh: (p) => `键 “${p.path}” 在同一对象中出现两次`,
     en: (p) => `key "${p.path}" appears twice in one object`,
