@@ -53,6 +53,7 @@ export type DecodeProblem =
   | { code: "payload_invalid"; params: { issues: readonly z.core.$ZodIssue[] } }
   | { code: "payload_lone_surrogate"; params: Record<string, never> }
   | { code: "payload_duplicate_key"; params: { path: string } }
+  | { code: "payload_too_deep"; params: { max: number } }
   | { code: "ts_ahead"; params: { aheadS: number; limitS: number } }
   | { code: "ts_too_old"; params: { maxDays: number } };
 

@@ -113,6 +113,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     payload_lone_surrogate: [{}],
     payload_duplicate_key: [{ path: "soc" }],
     payload_too_deep: [{ max: 16 }],
+    payload_unreadable: [{}],
     payload_invalid: [{ problems: [{ code: "issue_too_big", params: { path: "battery.soc", origin: "number", maximum: 100, inclusive: true } }] }],
     ts_ahead: [{ aheadS: 3600, limitS: 300 }],
     ts_too_old: [{ maxDays: 60 }],
