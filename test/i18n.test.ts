@@ -135,6 +135,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     row_repeats_id: [{ line: 4, id: "IMP-1", first: 2 }],
     row_registered: [{ line: 4, id: "IMP-1" }],
     csv_unreadable: [{ line: 7 }],
+    csv_missing_columns: [{ missing: ["id", "family"], columns: ["code", "kind"] }],
     devices_registered: [{ ids: ["L-1", "L-2"] }],
     devices_csv_body: [{}],
     too_many_buckets: [{ buckets: 20_000, every: "minute", max: 10_000 }],
