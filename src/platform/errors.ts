@@ -21,7 +21,21 @@ export class DomainError extends Error {
 }
 
 /** Things a request can name that may not exist (or not be the caller's to see). */
-export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "user", "route", "silence"] as const;
+export const THINGS = [
+  "device",
+  "streetlight",
+  "order",
+  "formula",
+  "station",
+  "alert",
+  "channel",
+  "key",
+  "user",
+  "route",
+  "silence",
+  "work_order",
+  "photo",
+] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
   device: "设备",
@@ -35,6 +49,8 @@ const THING_ZH: Record<Thing, string> = {
   user: "用户",
   route: "接口",
   silence: "静默",
+  work_order: "工单",
+  photo: "照片",
 };
 
 /** The problems every part shares: something missing, something already there, a request with problems. */

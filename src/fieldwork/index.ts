@@ -1,0 +1,2 @@
+/** Field work's interface for other features: the figures a district manager reads (the morning digest). */
+export type { WorkOrder } from "./service.js";
