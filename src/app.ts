@@ -14,6 +14,8 @@ import { blendingStore } from "./blending/store.js";
 import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
 import { createFieldwork } from "./fieldwork/service.js";
 import { fieldworkStore } from "./fieldwork/store.js";
+import { visitRoutes } from "./fieldwork/visit-routes.js";
+import { createVisits, visitStore } from "./fieldwork/visits.js";
 import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
@@ -333,6 +335,28 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
   });
   verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
+  // Field verification visits: the bureau's visit list recorded at the poles, beside the report's data verdicts.
+  const claimAt = async (deviceId: string) => {
+    const found = await verificationStore(state.db).claimAt(deviceId);
+    if (!found?.project) return undefined;
+    const { claim, project } = found;
+    return {
+      deviceId: claim.deviceId,
+      town: project.town,
+      village: project.village,
+      lat: claim.lat,
+      lon: claim.lon,
+      controllerSerial: claim.controllerSerial,
+    };
+  };
+  visitRoutes(http, {
+    visits: createVisits({ store: visitStore(state.db), clock, claim: claimAt, settings: config.fieldwork }),
+    claim: claimAt,
+    dataReport: async (p) => (await reportJobs.report(p, "json", "view", null)).lights,
+    messages,
+    access,
+    clock,
+  });
   /**
    * The nightly pass (streetlights), then, when it recorded new nights, the finance dashboard's points from the
    * district's report of the 30 nights before today (DOMAIN.md §2): the dashboard has figures without anyone opening a

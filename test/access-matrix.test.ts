@@ -36,7 +36,10 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     formula: {} as Record<"A" | "B", string>,
     workOrder: {} as Record<"A" | "B", string>,
     photo: {} as Record<"A" | "B", string>,
+    visit: {} as Record<"A" | "B", string>,
+    visitImage: {} as Record<"A" | "B", string>,
   };
+  const visit = (s: Side) => ids.visit[s as "A" | "B"];
   const wo = (s: Side) => ids.workOrder[s as "A" | "B"];
   const admin = async (path: string, method = "GET", body?: unknown) => {
     const res = await t.api(path, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -276,6 +279,30 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
       at: "town",
       req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/photos/${ids.photo[s as "A" | "B"]}` }),
     },
+    "POST /api/v1/field-visits": {
+      at: "town",
+      sides: ["A", "B"],
+      req: (s) => ({ path: "/api/v1/field-visits", method: "POST", body: { deviceId: light(s), lat: 29.3512, lon: 105.9113, foundAtPole: true } }),
+    },
+    "GET /api/v1/field-visits": { at: "none", req: () => ({ path: "/api/v1/field-visits" }) },
+    "POST /api/v1/field-visits/:id/images": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/field-visits/${visit(s)}/images?kind=signature`, method: "POST", raw: jpeg(), type: "image/jpeg" }),
+    },
+    "GET /api/v1/field-visits/:id/images/:imageId": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/field-visits/${visit(s)}/images/${ids.visitImage[s as "A" | "B"]}` }),
+    },
+    "GET /api/v1/field-visits/report": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/field-visits/report${town(s) ? `?town=${town(s)}` : ""}` }),
+    },
+    "GET /api/v1/field-visits/report.xlsx": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/field-visits/report.xlsx${town(s) ? `?town=${town(s)}` : ""}` }),
+    },
     // verification
     "POST /api/v1/projects/import": {
       at: "town",
@@ -412,6 +439,15 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         detail: null,
       });
       await t.api("/api/v1/projects/import", { method: "POST", body: claimsCsv(s), headers: { "content-type": "text/csv" } });
+      ids.visit[s] = String(
+        (await admin("/api/v1/field-visits", "POST", { deviceId: light(s), lat: 29.3512, lon: 105.9113, foundAtPole: true }))?.id,
+      );
+      const image = await t.api(`/api/v1/field-visits/${ids.visit[s]}/images`, {
+        method: "POST",
+        body: jpeg(),
+        headers: { "content-type": "image/jpeg" },
+      });
+      ids.visitImage[s] = ((await image.json()) as { id: string }).id;
     }
   });
   afterAll(() => t?.stop());

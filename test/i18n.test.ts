@@ -318,6 +318,11 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     photo_too_many: [{ max: 20 }],
     idempotency_reused: [{ key: "k-1" }],
     time_in_future: [{ at: Date.UTC(2026, 11, 30, 12) }],
+    final_verdict: [{ verdict: "verified_by_data" }, { verdict: "not_found_on_site" }],
+    field_result: [{ result: "found" }, { result: "not_found" }, { result: "none" }],
+    visit_column: [{ column: "deviceId" }, { column: "finalVerdict" }],
+    visit_sheet: [{}],
+    yes_no: [{ value: true }, { value: false }],
   },
   system: {
     backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],

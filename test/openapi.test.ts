@@ -40,6 +40,8 @@ const SUCCESS_MEDIA: Record<string, string[]> = {
   getVerificationReportXlsx: [XLSX_TYPE],
   getVerificationReportCsv: ["text/csv"],
   getWorkOrderPhoto: ["image/jpeg", "image/png"],
+  getFieldVisitImage: ["image/jpeg", "image/png"],
+  getFieldVerificationReportXlsx: [XLSX_TYPE],
 };
 /** Binary bodies (a workbook, a photo): their schema says binary; an example of their bytes would say nothing. */
 const binary = (type: string) => type === XLSX_TYPE || type.startsWith("image/");

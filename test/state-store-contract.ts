@@ -4,6 +4,7 @@ import { alertStore } from "../src/alerts/store.js";
 import { blendingStore, type Order } from "../src/blending/store.js";
 import type { PhotoMeta, WorkOrder } from "../src/fieldwork/service.js";
 import { fieldworkStore } from "../src/fieldwork/store.js";
+import { type Visit, visitStore } from "../src/fieldwork/visits.js";
 import type { DeviceRecord } from "../src/registry/store.js";
 import { openStateStore, STATE_MIGRATIONS, type StateStore } from "../src/state.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
@@ -440,6 +441,50 @@ export function stateStoreContract(
       expect(await store.answer("k1")).toEqual({ fingerprint: "f1", status: 201, response: '{"id":"w1"}' });
       await store.pruneAnswers(T + 1);
       expect(await store.answer("k1")).toBeUndefined();
+    });
+
+    it("field visits: newest first by town; their images' bytes", async () => {
+      const store = visitStore(state.db);
+      const visit = (id: string, town: string, at: number): Visit => ({
+        id,
+        deviceId: `D-${id}`,
+        town,
+        village: null,
+        inspector: "张科员",
+        at,
+        receivedAt: at,
+        lat: 29.35,
+        lon: 105.91,
+        accuracyM: null,
+        distanceM: 3,
+        foundAtPole: true,
+        poleNumber: null,
+        controllerSerial: null,
+        serialMatches: null,
+        lit: null,
+        statement: null,
+        images: [],
+      });
+      await store.put(visit("v1", "来苏镇", T));
+      await store.put(visit("v2", "三角镇", T + 1));
+      await store.put(visit("v3", "来苏镇", T + 2));
+      expect((await store.list({ limit: 10 })).map((v) => v.id)).toEqual(["v3", "v2", "v1"]);
+      expect((await store.list({ limit: 10, towns: ["来苏镇"] })).map((v) => v.id)).toEqual(["v3", "v1"]);
+      expect(await store.list({ limit: 10, towns: [] })).toEqual([]);
+      const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
+      const meta = {
+        id: "i1",
+        visitId: "v1",
+        kind: "signature" as const,
+        mediaType: "image/png" as const,
+        bytes: 7,
+        at: T,
+        takenAt: null,
+        gps: null,
+      };
+      await store.putImage(meta, bytes);
+      expect((await store.image("v1", "i1"))?.data.equals(bytes)).toBe(true);
+      expect(await store.image("v2", "i1")).toBeUndefined();
     });
   });
 }

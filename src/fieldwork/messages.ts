@@ -1,5 +1,5 @@
 import { type Message, type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
-import type { Done, Found, WorkState } from "./rules.js";
+import type { Done, FinalVerdict, Found, WorkState } from "./rules.js";
 
 /** What field work says: states, what was found and done, a repair's proof, and its refusals. */
 export type FieldworkWords = {
@@ -27,6 +27,77 @@ export type FieldworkWords = {
   photo_too_many: { max: number };
   idempotency_reused: { key: string };
   time_in_future: { at: number };
+  final_verdict: { verdict: FinalVerdict };
+  /** A visit's outcome in the report: found at the claimed pole, not found, or no visit yet. */
+  field_result: { result: "found" | "not_found" | "none" };
+  visit_column: { column: VisitColumn };
+  visit_sheet: Record<string, never>;
+  yes_no: { value: boolean };
+};
+export type VisitColumn =
+  | "deviceId"
+  | "town"
+  | "village"
+  | "dataVerdict"
+  | "fieldResult"
+  | "distanceM"
+  | "poleNumber"
+  | "controllerSerial"
+  | "serialMatches"
+  | "lit"
+  | "statement"
+  | "inspector"
+  | "visitedAt"
+  | "finalVerdict"
+  | "photo"
+  | "signature";
+const COLUMN_ZH: Record<VisitColumn, string> = {
+  deviceId: "设备编号",
+  town: "镇街",
+  village: "村",
+  dataVerdict: "数据结论",
+  fieldResult: "现场结果",
+  distanceM: "距申报位置（米）",
+  poleNumber: "现场灯杆编号",
+  controllerSerial: "现场控制器序列号",
+  serialMatches: "序列号一致",
+  lit: "核查时亮灯",
+  statement: "住户陈述",
+  inspector: "核查人",
+  visitedAt: "核查时间",
+  finalVerdict: "最终结论",
+  photo: "照片",
+  signature: "签名",
+};
+const COLUMN_EN: Record<VisitColumn, string> = {
+  deviceId: "Device",
+  town: "Town",
+  village: "Village",
+  dataVerdict: "Data verdict",
+  fieldResult: "Field result",
+  distanceM: "From the claimed position (m)",
+  poleNumber: "Pole number on site",
+  controllerSerial: "Controller serial on site",
+  serialMatches: "Serial matches",
+  lit: "Lit at the visit",
+  statement: "Household statement",
+  inspector: "Inspector",
+  visitedAt: "Visited at",
+  finalVerdict: "Final verdict",
+  photo: "Photo",
+  signature: "Signature",
+};
+const FINAL_ZH: Record<FinalVerdict, string> = {
+  verified_by_data: "数据核实",
+  verified_on_site: "现场核实",
+  not_found_on_site: "现场未找到",
+  to_revisit: "需复查",
+};
+const FINAL_EN: Record<FinalVerdict, string> = {
+  verified_by_data: "verified by data",
+  verified_on_site: "verified on site",
+  not_found_on_site: "not found on site",
+  to_revisit: "to revisit",
 };
 
 const STATE_ZH: Record<WorkState, string> = {
@@ -169,6 +240,14 @@ export const FIELDWORK_WORDS: Vocabulary<FieldworkWords> = {
     zh: (p, f) => `时间 ${f.time(p.at)} 在未来：请检查手机时间`,
     en: (p, f) => `The time ${f.time(p.at)} is in the future: check the phone's clock`,
   },
+  final_verdict: { zh: (p) => FINAL_ZH[p.verdict], en: (p) => FINAL_EN[p.verdict] },
+  field_result: {
+    zh: (p) => ({ found: "在申报灯杆找到", not_found: "在申报灯杆未找到", none: "未核查" })[p.result],
+    en: (p) => ({ found: "found at the claimed pole", not_found: "not found at the claimed pole", none: "not visited" })[p.result],
+  },
+  visit_column: { zh: (p) => COLUMN_ZH[p.column], en: (p) => COLUMN_EN[p.column] },
+  visit_sheet: { zh: () => "现场核查", en: () => "Field visits" },
+  yes_no: { zh: (p) => (p.value ? "是" : "否"), en: (p) => (p.value ? "yes" : "no") },
 };
 export const fieldworkMessage = messageMaker<FieldworkWords>();
 export type FieldworkMessage = MessageOf<FieldworkWords>;

@@ -94,3 +94,24 @@ export function judgeReading(condition: string, types: readonly string[]): "prov
   if (condition === "lit") return "proves";
   return types.some((t) => LAMP_TYPES.has(t)) ? "waits" : "proves";
 }
+
+/** A claim's final verdict, for the bureau: the data's, or what an inspector found at the pole. */
+export const FINAL_VERDICTS = ["verified_by_data", "verified_on_site", "not_found_on_site", "to_revisit"] as const;
+export type FinalVerdict = (typeof FINAL_VERDICTS)[number];
+
+/**
+ * The final verdict of a claim from its data verdict (`verified`, or the first failing reason) and its latest field
+ * visit, if any. A visit decides where there is one: the light not found at the claimed pole is `not_found_on_site`
+ * whatever the data said; found, with the controller's serial as claimed (or not read) and not seen dark at a night
+ * visit, `verified_on_site`; found but with another serial, or dark, `to_revisit`. Without a visit, the data decides:
+ * `verified_by_data`, else `to_revisit`.
+ */
+export function finalVerdict(
+  dataVerdict: string,
+  visit: { foundAtPole: boolean; serialMatches: boolean | null; lit: boolean | null } | null,
+): FinalVerdict {
+  if (!visit) return dataVerdict === "verified" ? "verified_by_data" : "to_revisit";
+  if (!visit.foundAtPole) return "not_found_on_site";
+  if (visit.serialMatches === false || visit.lit === false) return "to_revisit";
+  return "verified_on_site";
+}

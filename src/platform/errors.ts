@@ -35,6 +35,8 @@ export const THINGS = [
   "silence",
   "work_order",
   "photo",
+  "claim",
+  "visit",
 ] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
@@ -51,6 +53,8 @@ const THING_ZH: Record<Thing, string> = {
   silence: "静默",
   work_order: "工单",
   photo: "照片",
+  claim: "申报路灯",
+  visit: "现场核查",
 };
 
 /** The problems every part shares: something missing, something already there, a request with problems. */

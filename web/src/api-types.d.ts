@@ -1168,6 +1168,110 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/field-visits": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Field visits of the caller's towns, newest first
+     * @description An inspector limited to towns sees those towns' visits.
+     */
+    get: operations["listFieldVisits"];
+    put?: never;
+    /**
+     * A field verification visit at a claimed pole, from the inspector's phone
+     * @description Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 403, an unknown one 404. The photo and the signature follow as images.
+     */
+    post: operations["recordFieldVisit"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself
+     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields).
+     */
+    post: operations["addFieldVisitImage"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images/{imageId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A visit's photo or signature
+     * @description Only to callers who may see the visit (404 otherwise, as for an unknown image).
+     */
+    get: operations["getFieldVisitImage"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Each claim's data verdict beside its field result, and the final verdict the bureau defends
+     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).
+     */
+    get: operations["getFieldVerificationReport"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures
+     * @description The links point at this service; they open for whoever may see the visit.
+     */
+    get: operations["getFieldVerificationReportXlsx"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/devices": {
     parameters: {
       query?: never;
@@ -1800,6 +1904,68 @@ export interface components {
       } & {
         [key: string]: unknown;
       };
+    };
+    /**
+     * @description A field verification visit at a claimed pole
+     * @example {
+     *       "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+     *       "deviceId": "YC-LS-0001",
+     *       "town": "来苏镇",
+     *       "village": "梳妆台村",
+     *       "inspector": "财政局 张科员",
+     *       "at": "2025-11-28T11:20:00.000Z",
+     *       "receivedAt": "2025-11-28T11:20:02.000Z",
+     *       "lat": 29.3513,
+     *       "lon": 105.9112,
+     *       "accuracyM": 6,
+     *       "distanceM": 14,
+     *       "foundAtPole": true,
+     *       "poleNumber": "梳-017",
+     *       "controllerSerial": "SL2024A00117",
+     *       "serialMatches": true,
+     *       "lit": true,
+     *       "statement": "每晚都亮",
+     *       "images": []
+     *     }
+     */
+    FieldVisit: {
+      id: string;
+      deviceId: string;
+      town: string;
+      village: string | null;
+      inspector: string;
+      /** Format: date-time */
+      at: string;
+      /** Format: date-time */
+      receivedAt: string;
+      lat: number;
+      lon: number;
+      accuracyM: number | null;
+      /** @description From the phone to the claimed pole's coordinates */
+      distanceM: number;
+      foundAtPole: boolean;
+      poleNumber: string | null;
+      controllerSerial: string | null;
+      /** @description The serial read on site against the claim's; null when none was read */
+      serialMatches: boolean | null;
+      lit: boolean | null;
+      statement: string | null;
+      images: {
+        id: string;
+        /** @enum {string} */
+        kind: "photo" | "signature";
+        /** @enum {string} */
+        mediaType: "image/jpeg" | "image/png";
+        bytes: number;
+        /** Format: date-time */
+        at: string;
+        takenAt: string | null;
+        gps: {
+          lat: number;
+          lon: number;
+        } | null;
+        url: string;
+      }[];
     };
     /**
      * @description A saved formula version: kg of each material per tonne of its grade
@@ -7831,6 +7997,477 @@ export interface operations {
         };
         content: {
           "text/csv": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listFieldVisits: {
+    parameters: {
+      query?: {
+        town?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Visits */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "visits": [
+           *         {
+           *           "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+           *           "deviceId": "YC-LS-0001",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "inspector": "财政局 张科员",
+           *           "at": "2025-11-28T11:20:00.000Z",
+           *           "receivedAt": "2025-11-28T11:20:02.000Z",
+           *           "lat": 29.3513,
+           *           "lon": 105.9112,
+           *           "accuracyM": 6,
+           *           "distanceM": 14,
+           *           "foundAtPole": true,
+           *           "poleNumber": "梳-017",
+           *           "controllerSerial": "SL2024A00117",
+           *           "serialMatches": true,
+           *           "lit": true,
+           *           "statement": "每晚都亮",
+           *           "images": []
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            visits: components["schemas"]["FieldVisit"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  recordFieldVisit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "deviceId": "YC-LS-0001",
+         *       "lat": 29.3513,
+         *       "lon": 105.9112,
+         *       "foundAtPole": true,
+         *       "controllerSerial": "SL2024A00117",
+         *       "lit": true
+         *     }
+         */
+        "application/json": {
+          deviceId: string;
+          lat: number;
+          lon: number;
+          accuracyM?: number;
+          foundAtPole: boolean;
+          poleNumber?: string;
+          controllerSerial?: string;
+          lit?: boolean;
+          statement?: string;
+          /** Format: date-time */
+          at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A field verification visit at a claimed pole */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["FieldVisit"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  addFieldVisitImage: {
+    parameters: {
+      query?: {
+        kind?: "photo" | "signature";
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** @description The image's bytes */
+    requestBody: {
+      content: {
+        "image/jpeg": string;
+        "image/png": string;
+      };
+    };
+    responses: {
+      /** @description The image as kept */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+           *       "kind": "signature",
+           *       "mediaType": "image/png",
+           *       "bytes": 8421,
+           *       "at": "2025-11-28T11:22:00.000Z",
+           *       "takenAt": null,
+           *       "gps": null,
+           *       "url": "/api/v1/field-visits/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/images/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+           *     }
+           */
+          "application/json": {
+            id: string;
+            /** @enum {string} */
+            kind: "photo" | "signature";
+            /** @enum {string} */
+            mediaType: "image/jpeg" | "image/png";
+            bytes: number;
+            /** Format: date-time */
+            at: string;
+            takenAt: string | null;
+            gps: {
+              lat: number;
+              lon: number;
+            } | null;
+            url: string;
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVisitImage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        imageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The image */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "image/jpeg": string;
+          "image/png": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReport: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The claims with their final verdicts, and how many of each */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "counts": {
+           *         "verified_by_data": 1
+           *       },
+           *       "claims": [
+           *         {
+           *           "deviceId": "YC-LS-0001",
+           *           "projectId": "YC-2024-017",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "dataVerdict": "verified",
+           *           "dataVerdictText": "核实通过",
+           *           "visit": null,
+           *           "finalVerdict": "verified_by_data",
+           *           "finalVerdictText": "数据核实"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            counts: {
+              [key: string]: number;
+            };
+            claims: {
+              deviceId: string;
+              projectId: string;
+              town: string;
+              village: string;
+              /** @description The verification report's verdict code (`verified`, or the first failing reason) */
+              dataVerdict: string;
+              dataVerdictText: string;
+              /** @description The latest field visit of this claim */
+              visit: components["schemas"]["FieldVisit"] | null;
+              /** @enum {string} */
+              finalVerdict: "verified_by_data" | "verified_on_site" | "not_found_on_site" | "to_revisit";
+              finalVerdictText: string;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReportXlsx: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
         };
       };
       /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
