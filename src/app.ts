@@ -289,6 +289,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
     },
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+    // (field work is made below, from the alerts: its line is asked for when the digest goes out)
+    digestMore: (town) => fieldwork.digestLine(town),
   });
   streetlights.events.on("condition", onCondition);
   onBrokerDropped = (e) => {
@@ -311,6 +313,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       return d ? streetlights.conditionOf(d) : { condition: "offline", detail: null };
     },
     lastReadingAt: (id) => streetlights.lastReadingAt(id),
+    nights,
     onError: (e) => log.warn({ err: e }, "could not judge a repaired light's reading"),
   });
   const onFieldReading = (r: AcceptedReading) => {

@@ -258,6 +258,11 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
       req: (s) => ({ path: "/api/v1/work-orders", method: "POST", body: { alertIds: [ids.alert[s as "A" | "B"]] } }),
     },
     "GET /api/v1/work-orders": { at: "none", req: () => ({ path: "/api/v1/work-orders" }) },
+    "GET /api/v1/work-orders/figures": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/work-orders/figures${town(s) ? `?town=${town(s)}` : ""}` }),
+    },
     "GET /api/v1/work-orders/:id": { at: "town", req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}` }) },
     "POST /api/v1/work-orders/:id/moves": {
       at: "town",

@@ -1,10 +1,13 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { connectDevice, publish, registerLight, startReceiver, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { jpeg, phoneJpeg } from "../harness/photos.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { cleanPhoto } from "../src/fieldwork/photo.js";
+import { addDays, chinaDate } from "../src/platform/clock.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
+import type { NightRecord } from "../src/streetlights/nightly.js";
+import { nightStore } from "../src/streetlights/store.js";
 
 /**
  * Issue 21, item 1: a work order from a dark light's alert to a repair the light proves (its next lit readings close
@@ -239,6 +242,69 @@ describe("work orders end to end: alert → order → check-in → done → the 
     const o = await order(a.id);
     expect(o.checkIns).toHaveLength(1);
     expect(o.history.find((h) => h.action === "checked_in")).toMatchObject({ lat: LAT, lon: LON });
+  });
+
+  it("the district manager's figures, and their line in the morning digest", async () => {
+    // FW-3 unlit on each of the last 4 nights; FW-4 lit on one of them
+    const today = chinaDate(Date.now());
+    const rec = (deviceId: string, date: string, classification: NightRecord["classification"]): NightRecord => ({
+      deviceId,
+      date,
+      dusk: `${date}T10:00:00Z`,
+      dawn: `${date}T23:30:00Z`,
+      expectedMin: 810,
+      litMin: classification === "lit" ? 800 : 0,
+      coveredMin: 810,
+      loadWh: 0,
+      pvWhDayBefore: 300,
+      switchOns: 1,
+      classification,
+      flags: [],
+      lastTs: null,
+      gps: null,
+    });
+    const dates = [1, 2, 3, 4].map((k) => addDays(today, -k));
+    await nightStore(t.app.state.db).write([
+      ...dates.map((d) => rec("FW-3", d, "dark")),
+      ...dates.map((d, i) => rec("FW-4", d, i === 2 ? "lit" : "dark")),
+    ]);
+    type Figures = {
+      openByTown: Record<string, { open: number; overdue: number }>;
+      timeToRepair: { cause: string; repairs: number; medianH: number; p90H: number }[];
+      closed: number;
+      firstTimeFix: number | null;
+      darkOver3Nights: Record<string, { count: number; ids: string[] }>;
+    };
+    const f = (await (await t.api("/api/v1/work-orders/figures", { key: tech })).json()) as Figures;
+    // FW-1 closed by its light the first time; FW-2 reopened (open again); FW-3, FW-4, FW-6 open; FW-5 cancelled
+    expect(f.closed).toBe(1);
+    expect(f.firstTimeFix).toBe(1);
+    expect(f.timeToRepair).toEqual([{ cause: "lamp", repairs: 1, medianH: expect.any(Number), p90H: expect.any(Number) }]);
+    expect(f.openByTown).toEqual({ 来苏镇: { open: 4, overdue: 0 } });
+    expect(f.darkOver3Nights).toEqual({ 来苏镇: { count: 1, ids: ["FW-3"] } });
+    const theirs = (await (await t.api("/api/v1/work-orders/figures", { key: otherTech })).json()) as Figures;
+    expect(theirs).toMatchObject({ openByTown: {}, closed: 0, firstTimeFix: null, darkOver3Nights: {} });
+    expect((await t.api(`/api/v1/work-orders/figures?town=${encodeURIComponent("来苏镇")}`, { key: otherTech })).status).toBe(403);
+    expect((await t.api("/api/v1/work-orders/figures", { key: finance })).status).toBe(403);
+
+    const receiver = await startReceiver();
+    try {
+      const ch = await t.api("/api/v1/channels", {
+        method: "POST",
+        body: JSON.stringify({ name: "来苏镇维修群", type: "webhook", url: `${receiver.url}/hook`, towns: ["来苏镇"] }),
+      });
+      expect(ch.status).toBe(201);
+      // (tomorrow morning's: the scheduler may have sent today's already, if this file ran past a minute)
+      const sent = await t.app.alerts.digest.run(Date.parse(`${addDays(today, 1)}T08:31:00+08:00`));
+      expect(sent).toContain("来苏镇");
+      await t.app.alerts.notifier.tick();
+      const got = await waitUntil(() => receiver.got.find((g) => (JSON.parse(g.body) as { kind: string }).kind === "digest"), "the digest");
+      expect((JSON.parse(got.body) as { text: string }).text).toContain(
+        "维修工单：未完成 4 张（逾期 0 张）；近 30 天修复 1 张，一次修复率 100%；连续 4 晚不亮的路灯 1 盏",
+      );
+    } finally {
+      await receiver.close();
+    }
   });
 });
 

@@ -288,6 +288,14 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
         open: 1,
       },
       { town: "来苏镇", date: "2026-12-01", lights: 40, causes: [], open: 0 },
+      {
+        town: "来苏镇",
+        date: "2026-12-01",
+        lights: 40,
+        causes: [],
+        open: 0,
+        more: { code: "field_digest", params: { open: 1, overdue: 0, closed: 2, firstTimeFix: 1, darkOver3: 0 } },
+      },
     ],
     digest_title: [{}],
     hint_channel_url: [{}],
@@ -323,6 +331,10 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     visit_column: [{ column: "deviceId" }, { column: "finalVerdict" }],
     visit_sheet: [{}],
     yes_no: [{ value: true }, { value: false }],
+    field_digest: [
+      { open: 3, overdue: 1, closed: 7, firstTimeFix: 0.857, darkOver3: 2 },
+      { open: 0, overdue: 0, closed: 0, firstTimeFix: null, darkOver3: 1 },
+    ],
   },
   system: {
     backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],

@@ -33,6 +33,8 @@ export type FieldworkWords = {
   visit_column: { column: VisitColumn };
   visit_sheet: Record<string, never>;
   yes_no: { value: boolean };
+  /** The morning digest's field-work line for a town (the last 30 days' orders and every open one). */
+  field_digest: { open: number; overdue: number; closed: number; firstTimeFix: number | null; darkOver3: number };
 };
 export type VisitColumn =
   | "deviceId"
@@ -248,6 +250,12 @@ export const FIELDWORK_WORDS: Vocabulary<FieldworkWords> = {
   visit_column: { zh: (p) => COLUMN_ZH[p.column], en: (p) => COLUMN_EN[p.column] },
   visit_sheet: { zh: () => "现场核查", en: () => "Field visits" },
   yes_no: { zh: (p) => (p.value ? "是" : "否"), en: (p) => (p.value ? "yes" : "no") },
+  field_digest: {
+    zh: (p, f) =>
+      `维修工单：未完成 ${f.num(p.open)} 张（逾期 ${f.num(p.overdue)} 张）；近 30 天修复 ${f.num(p.closed)} 张${p.firstTimeFix !== null ? `，一次修复率 ${f.num(p.firstTimeFix * 100, 0)}%` : ""}；连续 4 晚不亮的路灯 ${f.num(p.darkOver3)} 盏`,
+    en: (p, f) =>
+      `Work orders: ${f.num(p.open)} open (${f.num(p.overdue)} overdue); ${f.num(p.closed)} repaired in 30 days${p.firstTimeFix !== null ? `, ${f.num(p.firstTimeFix * 100, 0)}% fixed the first time` : ""}; ${f.num(p.darkOver3)} light(s) dark 4 nights in a row`,
+  },
 };
 export const fieldworkMessage = messageMaker<FieldworkWords>();
 export type FieldworkMessage = MessageOf<FieldworkWords>;

@@ -355,6 +355,49 @@ export function fieldworkRoutes(
   );
 
   app.get(
+    "/api/v1/work-orders/figures",
+    {
+      config: { roles: FIELD, touches: { kind: "place", from: "query" } },
+      schema: {
+        tags: ["field work"],
+        operationId: "getFieldFigures",
+        summary: "For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights",
+        description:
+          "Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.",
+        querystring: z.object({ town: z.string().optional(), days: z.coerce.number().int().min(1).max(366).default(30) }),
+        response: {
+          200: withExample(
+            z.object({
+              days: z.number().int(),
+              lastNight: z.string().nullable(),
+              openByTown: z.record(z.string(), z.object({ open: z.number().int(), overdue: z.number().int() })),
+              timeToRepair: z.array(z.object({ cause: z.string(), repairs: z.number().int(), medianH: z.number(), p90H: z.number() })),
+              closed: z.number().int(),
+              firstTimeFix: z.number().nullable().describe("Share of closed orders that never reopened (null: none closed)"),
+              darkOver3Nights: z.record(z.string(), z.object({ count: z.number().int(), ids: z.array(z.string()).describe("The first 50") })),
+            }),
+            {
+              days: 30,
+              lastNight: "2025-11-27",
+              openByTown: { 来苏镇: { open: 4, overdue: 1 } },
+              timeToRepair: [{ cause: "lamp", repairs: 12, medianH: 20.5, p90H: 51 }],
+              closed: 15,
+              firstTimeFix: 0.867,
+              darkOver3Nights: { 来苏镇: { count: 2, ids: ["YC-LS-0102", "YC-LS-0340"] } },
+            },
+            { description: "The figures" },
+          ),
+        },
+      },
+    },
+    async (req) => {
+      const reached = req.principal ? townsReached(req.principal) : [];
+      const towns = req.query.town !== undefined ? [req.query.town] : reached;
+      return fieldwork.figures({ towns, days: req.query.days });
+    },
+  );
+
+  app.get(
     "/api/v1/work-orders/:id",
     {
       config: { roles: FIELD, touches: { kind: "work_order", from: "params" } },

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { addDays, DAY_MS } from "../platform/clock.js";
 import { conflict, invalid, notFound } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
+import { DARK_NIGHTS, fieldFigures } from "./figures.js";
 import { fieldworkMessage as msg } from "./messages.js";
 import type { Change, PhotoMeta, Position, WorkOrder } from "./model.js";
 import { cleanPhoto } from "./photo.js";
@@ -57,6 +59,8 @@ export type FieldDeps = {
   /** The light's live condition as the monitor holds it now, and the time of its newest reading. */
   condition: (id: string) => { condition: string; detail: Message | null };
   lastReadingAt: (id: string) => number | null;
+  /** The nightly records (the streetlight feature's): the latest night recorded and each light's class that night. */
+  nights: { latestDate: () => Promise<string | null>; classesOn: (date: string) => Promise<Map<string, string>> };
   onError?: (e: unknown) => void;
 };
 
@@ -160,6 +164,36 @@ export async function createFieldwork(deps: FieldDeps) {
       return undefined;
     },
     list: (q: { states?: readonly string[] | undefined; towns?: readonly string[] | undefined; limit: number }) => store.orders(q),
+
+    /** The morning digest's field-work line for a town, or null when there is nothing to say. */
+    async digestLine(town: string, now = clock()): Promise<Message | null> {
+      const f = await this.figures({ towns: [town], days: 30 }, now);
+      const open = f.openByTown[town] ?? { open: 0, overdue: 0 };
+      const darkOver3 = f.darkOver3Nights[town]?.count ?? 0;
+      if (open.open === 0 && f.closed === 0 && darkOver3 === 0) return null;
+      return msg("field_digest", { open: open.open, overdue: open.overdue, closed: f.closed, firstTimeFix: f.firstTimeFix, darkOver3 });
+    },
+    /**
+     * The district manager's figures over orders made in the last `days` (and every order still open), of these towns
+     * (all when undefined); the lights unlit on each of the last DARK_NIGHTS recorded nights, by town.
+     */
+    async figures(q: { towns?: readonly string[] | undefined; days: number }, now = clock()) {
+      const orders = (await store.orders({ towns: q.towns, limit: 1_000_000 })).filter(
+        (o) => o.createdAt >= now - q.days * DAY_MS || !["closed", "cannot_fix", "cancelled"].includes(o.state),
+      );
+      const last = await deps.nights.latestDate();
+      const dark = new Map<string, string[]>();
+      if (last) {
+        const nights = await Promise.all(Array.from({ length: DARK_NIGHTS }, (_, k) => deps.nights.classesOn(addDays(last, -k))));
+        for (const [id, c] of nights[0] ?? new Map<string, string>()) {
+          if (c === "lit" || !nights.every((n) => n.has(id) && n.get(id) !== "lit")) continue;
+          const town = deps.light(id)?.town;
+          if (!town || (q.towns && !q.towns.includes(town))) continue;
+          dark.set(town, [...(dark.get(town) ?? []), id]);
+        }
+      }
+      return { ...fieldFigures(orders, dark, now), days: q.days, lastNight: last };
+    },
 
     async create(
       input: {

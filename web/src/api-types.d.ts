@@ -924,6 +924,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/work-orders/figures": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights
+     * @description Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
+     */
+    get: operations["getFieldFigures"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/work-orders/{id}": {
     parameters: {
       query?: never;
@@ -6981,6 +7001,112 @@ export interface operations {
       };
       /** @description Understood, but it cannot be done: the message says why */
       422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldFigures: {
+    parameters: {
+      query?: {
+        town?: string;
+        days?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The figures */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "days": 30,
+           *       "lastNight": "2025-11-27",
+           *       "openByTown": {
+           *         "来苏镇": {
+           *           "open": 4,
+           *           "overdue": 1
+           *         }
+           *       },
+           *       "timeToRepair": [
+           *         {
+           *           "cause": "lamp",
+           *           "repairs": 12,
+           *           "medianH": 20.5,
+           *           "p90H": 51
+           *         }
+           *       ],
+           *       "closed": 15,
+           *       "firstTimeFix": 0.867,
+           *       "darkOver3Nights": {
+           *         "来苏镇": {
+           *           "count": 2,
+           *           "ids": [
+           *             "YC-LS-0102",
+           *             "YC-LS-0340"
+           *           ]
+           *         }
+           *       }
+           *     }
+           */
+          "application/json": {
+            days: number;
+            lastNight: string | null;
+            openByTown: {
+              [key: string]: {
+                open: number;
+                overdue: number;
+              };
+            };
+            timeToRepair: {
+              cause: string;
+              repairs: number;
+              medianH: number;
+              p90H: number;
+            }[];
+            closed: number;
+            /** @description Share of closed orders that never reopened (null: none closed) */
+            firstTimeFix: number | null;
+            darkOver3Nights: {
+              [key: string]: {
+                count: number;
+                /** @description The first 50 */
+                ids: string[];
+              };
+            };
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
         headers: {
           [name: string]: unknown;
         };
