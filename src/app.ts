@@ -11,11 +11,17 @@ import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
+import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
+import { createFieldwork } from "./fieldwork/service.js";
+import { fieldworkStore } from "./fieldwork/store.js";
+import { visitRoutes } from "./fieldwork/visit-routes.js";
+import { createVisits, visitStore } from "./fieldwork/visits.js";
 import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
 import { openDurableIngest } from "./ingest/durable.js";
+import type { AcceptedReading } from "./ingest/pipeline.js";
 import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createMessages } from "./messages.js";
@@ -56,7 +62,16 @@ const EMQX_DROPS_EVERY_MS = 30_000;
 function scheduleTasks(
   scheduler: Scheduler,
   run: Record<
-    "gauges" | "pruneRejects" | "retention" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported" | "settleRestored",
+    | "gauges"
+    | "pruneRejects"
+    | "retention"
+    | "blendingConditions"
+    | "alertDeliveries"
+    | "digest"
+    | "nightly"
+    | "neverReported"
+    | "settleRestored"
+    | "repairProofs",
     () => Promise<unknown> | unknown
   >,
 ) {
@@ -72,6 +87,8 @@ function scheduleTasks(
   scheduler.every("lights that never reported", 5 * 60_000, run.neverReported);
   // Lights restored at start that did not connect again: once the presence timeout has passed (it is at most an hour).
   scheduler.every("restored lights that did not come back", 60_000, run.settleRestored);
+  // Repaired lights that said nothing within the proof window: their work orders reopen.
+  scheduler.every("repairs without proof", 10 * 60_000, run.repairProofs);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
 }
@@ -273,6 +290,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
     },
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+    // (field work is made below, from the alerts: its line is asked for when the digest goes out)
+    digestMore: (town) => fieldwork.digestLine(town),
   });
   streetlights.events.on("condition", onCondition);
   onBrokerDropped = (e) => {
@@ -280,6 +299,29 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     state.setMeta(BROKER_DROPPED_META, String(e.total)).catch((err: unknown) => log.warn({ err }, "could not record the broker's drop count"));
   };
   alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
+  // Field work: work orders from alerts, closed only when the light's next readings prove the repair (after the
+  // monitor has applied each reading: this listener is added after its own).
+  const fieldStore = fieldworkStore(state.db);
+  const fieldwork = await createFieldwork({
+    store: fieldStore,
+    clock,
+    settings: config.fieldwork,
+    alert: (id) => engine.find(id),
+    light: (id) => registry.get(id),
+    villageLights: (town, village) => registry.village("streetlight", town, village),
+    condition: (id) => {
+      const d = registry.get(id);
+      return d ? streetlights.conditionOf(d) : { condition: "offline", detail: null };
+    },
+    lastReadingAt: (id) => streetlights.lastReadingAt(id),
+    nights,
+    onError: (e) => log.warn({ err: e }, "could not judge a repaired light's reading"),
+  });
+  const onFieldReading = (r: AcceptedReading) => {
+    if (r.device.family === "streetlight" && r.message.kind === "telemetry") void fieldwork.onReading(r.device.id, r.ts);
+  };
+  pipeline.events.on("reading", onFieldReading);
+  fieldworkRoutes(http, { fieldwork, store: fieldStore, messages, access, clock });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,
@@ -297,6 +339,28 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
   });
   verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
+  // Field verification visits: the bureau's visit list recorded at the poles, beside the report's data verdicts.
+  const claimAt = async (deviceId: string) => {
+    const found = await verificationStore(state.db).claimAt(deviceId);
+    if (!found?.project) return undefined;
+    const { claim, project } = found;
+    return {
+      deviceId: claim.deviceId,
+      town: project.town,
+      village: project.village,
+      lat: claim.lat,
+      lon: claim.lon,
+      controllerSerial: claim.controllerSerial,
+    };
+  };
+  visitRoutes(http, {
+    visits: createVisits({ store: visitStore(state.db), clock, claim: claimAt, settings: config.fieldwork }),
+    claim: claimAt,
+    dataReport: async (p) => (await reportJobs.report(p, "json", "view", null)).lights,
+    messages,
+    access,
+    clock,
+  });
   /**
    * The nightly pass (streetlights), then, when it recorded new nights, the finance dashboard's points from the
    * district's report of the 30 nights before today (DOMAIN.md §2): the dashboard has figures without anyone opening a
@@ -346,6 +410,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     if (retentionStop.signal.aborted) return done;
     await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
     await pruneDeliveries(now);
+    await fieldStore.pruneAnswers(now - ANSWERS_KEPT_MS);
     return done;
   };
 
@@ -361,6 +426,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     blendingMonitor,
     streetlights,
     alerts: { engine, notifier, digest },
+    fieldwork,
     presence,
     telemetry,
     state,
@@ -418,6 +484,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         nightly: () => runNightly(),
         neverReported: () => streetlights.checkNeverReported(),
         settleRestored: () => streetlights.settleRestored(),
+        repairProofs: () => fieldwork.checkProofs(),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
@@ -448,6 +515,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         emqxDrops?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
+        pipeline.events.off("reading", onFieldReading);
         streetlights.events.off("condition", onCondition);
         await step("write-ahead log", () => wal.close());
         await step("store writer", () => writer.stop());

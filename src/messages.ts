@@ -1,6 +1,7 @@
 import { ACCESS_WORDS } from "./access/messages.js";
 import { ALERT_WORDS } from "./alerts/messages.js";
 import { BLENDING_WORDS } from "./blending/messages.js";
+import { FIELDWORK_WORDS } from "./fieldwork/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
 import { INGEST_WORDS } from "./ingest/messages.js";
 import { ERROR_WORDS } from "./platform/errors.js";
@@ -27,6 +28,7 @@ export const VOCABULARIES = {
   blending: BLENDING_WORDS,
   verification: VERIFICATION_WORDS,
   alerts: ALERT_WORDS,
+  fieldwork: FIELDWORK_WORDS,
   system: SYSTEM_WORDS,
 } as const;
 

@@ -2,6 +2,8 @@ import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
 import { ALERTS_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
+import { FIELDWORK_MIGRATION } from "./fieldwork/store.js";
+import { VISITS_MIGRATION } from "./fieldwork/visits.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
@@ -21,6 +23,8 @@ export const STATE_MIGRATIONS = [
   ALERTS_MIGRATION,
   USERS_MIGRATION,
   REGISTRY_BROKER_HASH_MIGRATION,
+  FIELDWORK_MIGRATION,
+  VISITS_MIGRATION,
 ];
 
 /**

@@ -6,6 +6,7 @@ import { reading } from "../harness/helpers.js";
 import type { AccessWords } from "../src/access/messages.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
+import type { FieldworkWords } from "../src/fieldwork/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
 import type { IngestWords } from "../src/ingest/messages.js";
 import { createMessages, VOCABULARIES } from "../src/messages.js";
@@ -290,10 +291,53 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
         open: 1,
       },
       { town: "来苏镇", date: "2026-12-01", lights: 40, causes: [], open: 0 },
+      {
+        town: "来苏镇",
+        date: "2026-12-01",
+        lights: 40,
+        causes: [],
+        open: 0,
+        more: { code: "field_digest", params: { open: 1, overdue: 0, closed: 2, firstTimeFix: 1, darkOver3: 0 } },
+      },
     ],
     digest_title: [{}],
     hint_channel_url: [{}],
     hint_silence_scope: [{}],
+  },
+  fieldwork: {
+    work_state: [{ state: "open" }, { state: "done" }, { state: "cannot_fix" }],
+    found: [{ code: "lamp" }, { code: "nothing_found" }],
+    done_code: [{ code: "lamp_replaced" }, { code: "cleaned" }],
+    repair_proven: [{ lights: 1, reading: Date.UTC(2026, 10, 30, 12) }],
+    repair_not_proven: [
+      { deviceId: "L-1", condition: "dark", readings: 3, reading: Date.UTC(2026, 10, 30, 12), detail: lamp },
+      { deviceId: "L-1", condition: "dark", readings: 3, reading: Date.UTC(2026, 10, 30, 12), detail: null },
+    ],
+    repair_no_readings: [{ hours: 48 }],
+    check_in_far: [{ distanceM: 240, flagM: 100 }],
+    check_in_too_far: [{ distanceM: 5012, maxM: 1000 }],
+    check_in_no_pole: [{}],
+    move_not_allowed: [{ from: "closed", to: "on_site" }],
+    reason_required: [{}],
+    assignee_required: [{}],
+    order_empty: [{}],
+    order_towns: [{ towns: ["来苏镇", "三角镇"] }],
+    alert_not_light: [{ alertId: "a-1", type: "stalled" }],
+    not_a_light: [{ id: "M-1" }],
+    photo_not_image: [{}],
+    photo_too_large: [{ bytes: 5 * 1048576, maxBytes: 3 * 1048576 }],
+    photo_too_many: [{ max: 20 }],
+    idempotency_reused: [{ key: "k-1" }],
+    time_in_future: [{ at: Date.UTC(2026, 11, 30, 12) }],
+    final_verdict: [{ verdict: "verified_by_data" }, { verdict: "not_found_on_site" }],
+    field_result: [{ result: "found" }, { result: "not_found" }, { result: "none" }],
+    visit_column: [{ column: "deviceId" }, { column: "finalVerdict" }],
+    visit_sheet: [{}],
+    yes_no: [{ value: true }, { value: false }],
+    field_digest: [
+      { open: 3, overdue: 1, closed: 7, firstTimeFix: 0.857, darkOver3: 2 },
+      { open: 0, overdue: 0, closed: 0, firstTimeFix: null, darkOver3: 1 },
+    ],
   },
   system: {
     backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],
@@ -320,6 +364,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   blending: BlendingWords;
   verification: VerificationWords;
   alerts: AlertWords;
+  fieldwork: FieldworkWords;
   system: SystemWords;
 }[V];
 
@@ -369,7 +414,7 @@ const DATA_KEYS = new Set([
  * too (single letters are symbols: W, V, N, A-Z).
  */
 const TECHNICAL = new Set(
-  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest ts cmd true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );

@@ -2,6 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/engine.js";
 import { alertStore } from "../src/alerts/store.js";
 import { blendingStore, type Order } from "../src/blending/store.js";
+import type { PhotoMeta, WorkOrder } from "../src/fieldwork/service.js";
+import { fieldworkStore } from "../src/fieldwork/store.js";
+import { type Visit, visitStore } from "../src/fieldwork/visits.js";
 import type { DeviceRecord } from "../src/registry/store.js";
 import { openStateStore, STATE_MIGRATIONS, type StateStore } from "../src/state.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
@@ -398,6 +401,105 @@ export function stateStoreContract(
         await store.putDelivery(id, "c1", { id, createdAt });
       await store.putDelivery("d4", "c2", { id: "d4", createdAt: T + 1000 });
       expect((await store.deliveries<{ id: string }>("c1", 2)).map((d) => d.id)).toEqual(["d2", "d3"]);
+    });
+
+    it("work orders: upserted with their state, listed by state and town newest first; photos' bytes; idempotent answers once", async () => {
+      const store = fieldworkStore(state.db);
+      const order = (id: string, extra: Partial<WorkOrder>): WorkOrder => ({
+        id,
+        town: "来苏镇",
+        lights: [{ id: "L1", village: "梳妆台村", lat: 29.35, lon: 105.91 }],
+        alertIds: [],
+        types: ["dark"],
+        problem: null,
+        priority: "major",
+        dueAt: T + 72 * 3600_000,
+        assignee: null,
+        state: "open",
+        reason: null,
+        createdAt: T,
+        createdBy: "王工",
+        updatedAt: T,
+        closedAt: null,
+        reopened: 0,
+        checkIns: [],
+        record: null,
+        photos: [],
+        proof: null,
+        history: [],
+        ...extra,
+      });
+      await store.putOrder(order("w1", {}));
+      await store.putOrder(order("w2", { createdAt: T + 10, town: "三角镇" }));
+      await store.putOrder(order("w3", { createdAt: T + 20, state: "done" }));
+      await store.putOrder(order("w1", { state: "assigned", assignee: "李师傅" }));
+      expect((await store.getOrder("w1"))?.assignee).toBe("李师傅");
+      expect(await store.getOrder("absent")).toBeUndefined();
+      expect((await store.orders({ limit: 10 })).map((o) => o.id)).toEqual(["w3", "w2", "w1"]);
+      expect((await store.orders({ limit: 10, states: ["assigned", "done"], towns: ["来苏镇"] })).map((o) => [o.id, o.state])).toEqual([
+        ["w3", "done"],
+        ["w1", "assigned"],
+      ]);
+      expect(await store.orders({ limit: 10, towns: [] })).toEqual([]);
+      expect((await store.orders({ limit: 1 })).map((o) => o.id)).toEqual(["w3"]);
+
+      const bytes = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x01, 0xfe, 0xff, 0xd9]);
+      const meta: PhotoMeta = { id: "p1", orderId: "w1", mediaType: "image/jpeg", bytes: bytes.length, at: T, who: "王工", takenAt: null, gps: null };
+      await store.putPhoto(meta, bytes);
+      const got = await store.photo("w1", "p1");
+      expect(got?.meta).toEqual(meta);
+      expect(got?.data.equals(bytes)).toBe(true);
+      expect(await store.photo("w2", "p1")).toBeUndefined(); // another order's photo id is not this order's
+
+      await store.putAnswer("k1", { fingerprint: "f1", status: 201, response: '{"id":"w1"}' }, T);
+      await store.putAnswer("k1", { fingerprint: "f2", status: 200, response: "{}" }, T + 1); // the first answer stays
+      expect(await store.answer("k1")).toEqual({ fingerprint: "f1", status: 201, response: '{"id":"w1"}' });
+      await store.pruneAnswers(T + 1);
+      expect(await store.answer("k1")).toBeUndefined();
+    });
+
+    it("field visits: newest first by town; their images' bytes", async () => {
+      const store = visitStore(state.db);
+      const visit = (id: string, town: string, at: number): Visit => ({
+        id,
+        deviceId: `D-${id}`,
+        town,
+        village: null,
+        inspector: "张科员",
+        at,
+        receivedAt: at,
+        lat: 29.35,
+        lon: 105.91,
+        accuracyM: null,
+        distanceM: 3,
+        foundAtPole: true,
+        poleNumber: null,
+        controllerSerial: null,
+        serialMatches: null,
+        lit: null,
+        statement: null,
+        images: [],
+      });
+      await store.put(visit("v1", "来苏镇", T));
+      await store.put(visit("v2", "三角镇", T + 1));
+      await store.put(visit("v3", "来苏镇", T + 2));
+      expect((await store.list({ limit: 10 })).map((v) => v.id)).toEqual(["v3", "v2", "v1"]);
+      expect((await store.list({ limit: 10, towns: ["来苏镇"] })).map((v) => v.id)).toEqual(["v3", "v1"]);
+      expect(await store.list({ limit: 10, towns: [] })).toEqual([]);
+      const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
+      const meta = {
+        id: "i1",
+        visitId: "v1",
+        kind: "signature" as const,
+        mediaType: "image/png" as const,
+        bytes: 7,
+        at: T,
+        takenAt: null,
+        gps: null,
+      };
+      await store.putImage(meta, bytes);
+      expect((await store.image("v1", "i1"))?.data.equals(bytes)).toBe(true);
+      expect(await store.image("v2", "i1")).toBeUndefined();
     });
   });
 }

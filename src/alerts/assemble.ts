@@ -29,6 +29,8 @@ export async function createAlerting(deps: {
   publish: (topic: string, body: unknown) => Promise<void>;
   deliveries: { sent: (type: string) => void; failed: (type: string) => void };
   meta: { get: (key: string) => Promise<string | undefined>; set: (key: string, value: string) => Promise<void> };
+  /** Another feature's line for a town's morning digest (field work's figures). */
+  digestMore?: (town: string) => Promise<Message | null>;
 }) {
   const { clock, log, registry } = deps;
   const store = alertStore(deps.db);
@@ -53,7 +55,7 @@ export async function createAlerting(deps: {
     metrics: deps.deliveries,
   });
   await notifier.load();
-  const digest = createDigest({ registry, nights: deps.nights, engine, notifier, clock, meta: deps.meta });
+  const digest = createDigest({ registry, nights: deps.nights, engine, notifier, clock, meta: deps.meta, more: deps.digestMore });
   return {
     engine,
     notifier,

@@ -1,4 +1,5 @@
 import { addDays, chinaClock, chinaDate } from "../platform/clock.js";
+import type { Message } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import { type NightClass, type NightStore, streetlightMessage } from "../streetlights/index.js";
 import type { AlertEngine } from "./engine.js";
@@ -21,6 +22,8 @@ export function createDigest(deps: {
   /** Where the date of the last digest is kept, so a restart does not send it twice. */
   meta: { get: (key: string) => Promise<string | undefined>; set: (key: string, value: string) => Promise<void> };
   at?: string;
+  /** A line of another feature's for a town's digest (field work's figures), if it has one. */
+  more?: ((town: string) => Promise<Message | null>) | undefined;
 }) {
   const at = deps.at ?? DIGEST_AT;
   return {
@@ -44,7 +47,8 @@ export function createDigest(deps: {
       for (const [town, t] of towns) {
         const open = deps.engine.list().filter((a) => a.state !== "resolved" && a.town === town);
         const causes = [...t.byCause].map(([c, ids]) => ({ cause: streetlightMessage("night_class", { class: c }), ids, count: ids.length }));
-        const digest = alertMessage("digest", { town, date: lastNight, lights: t.lights, causes, open: open.length });
+        const more = deps.more ? await deps.more(town).catch(() => null) : null;
+        const digest = alertMessage("digest", { town, date: lastNight, lights: t.lights, causes, open: open.length, more });
         await deps.notifier.sendMessage(town, "digest", digest, open);
         sent.push(town);
       }

@@ -254,6 +254,54 @@ export const SETTINGS = {
     schema: positiveInt.max(10_000_000).default(100_000),
     doc: "rows a claims or device import may hold; a longer file is refused whole (422 `import_too_many_rows`); each import's body limit is 256 bytes a row (8 MiB at least), an XLSX's entries may inflate to 2 KiB a row (plus 16 MiB)",
   },
+  AGRILUME_FIELD_DUE_CRITICAL_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(24),
+    doc: "field work: a work order of critical priority (a village outage) is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_DUE_MAJOR_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(72),
+    doc: "field work: a work order of major priority (a dark light) is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_DUE_MINOR_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(168),
+    doc: "field work: a work order of minor priority is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_CHECKIN_FLAG_M: {
+    schema: z.coerce.number().positive().max(100_000).default(100),
+    doc: "field work: a check-in further than this from the order's nearest pole is recorded and flagged",
+  },
+  AGRILUME_FIELD_CHECKIN_MAX_M: {
+    schema: z.coerce.number().positive().max(100_000).default(1000),
+    doc: "field work: a check-in further than this from the order's nearest pole is refused (the phone is not at the pole)",
+  },
+  AGRILUME_FIELD_PHOTO_MAX_KB: {
+    schema: positiveInt.max(20 * 1024).default(3072),
+    doc: "field work: the largest photo accepted, in KiB (phones resize before sending)",
+  },
+  AGRILUME_FIELD_PROOF_READINGS: {
+    schema: positiveInt.max(100).default(3),
+    doc: "field work: faulty readings in a row after a repair that reopen its work order",
+  },
+  AGRILUME_FIELD_PROOF_WINDOW_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 30)
+      .default(48),
+    doc: "field work: a repaired light that sends no reading within this many hours reopens its work order",
+  },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
 
@@ -368,6 +416,14 @@ function shape(f: Flat) {
     imports: importLimits(f.AGRILUME_IMPORT_MAX_ROWS),
     alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
     neverReportedMs: f.AGRILUME_NEVER_REPORTED_H * 3600_000,
+    fieldwork: {
+      dueH: { critical: f.AGRILUME_FIELD_DUE_CRITICAL_H, major: f.AGRILUME_FIELD_DUE_MAJOR_H, minor: f.AGRILUME_FIELD_DUE_MINOR_H },
+      checkInFlagM: f.AGRILUME_FIELD_CHECKIN_FLAG_M,
+      checkInMaxM: f.AGRILUME_FIELD_CHECKIN_MAX_M,
+      photoMaxBytes: f.AGRILUME_FIELD_PHOTO_MAX_KB * 1024,
+      proofBadReadings: f.AGRILUME_FIELD_PROOF_READINGS,
+      proofWindowMs: f.AGRILUME_FIELD_PROOF_WINDOW_H * 3600_000,
+    },
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,
       duplicatePoleM: f.AGRILUME_VERIFY_DUPLICATE_POLE_M,

@@ -375,6 +375,8 @@ export function createStreetlightMonitor(deps: {
       if (n.end + BAND_MS + 5 * 60_000 <= clock()) markStale(n.date, r.device.id, r.seq);
     },
     conditionOf,
+    /** The time of a light's newest reading applied to its live state (null before its first). */
+    lastReadingAt: (id: string): number | null => states.get(id)?.lastTs ?? null,
     /**
      * After a restart: every light's live state, from its readings of the last RESTORE_MS in the store, applied in
      * time order as they came (neighbours included), so the API and the dashboards say the last known condition, not

@@ -69,6 +69,7 @@ export async function report(
     logReport: (r) => ask("logReport", r),
     upsert: notInWorker("upsert"),
     reports: notInWorker("reports"),
+    claimAt: notInWorker("claimAt"),
   };
   const nights: NightStore = {
     summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),

@@ -96,6 +96,14 @@ export function verificationStore(db: Db) {
         };
       });
     },
+    /** One claim with its project's town and village (a field visit's), or undefined. */
+    async claimAt(deviceId: string): Promise<{ claim: Claim; project: Project | null } | undefined> {
+      const [row] = await db.all<{ claim: string; project: string | null }>(
+        "SELECT c.body AS claim, p.body AS project FROM claims c LEFT JOIN projects p ON p.id = c.project_id WHERE c.device_id = ?",
+        [deviceId],
+      );
+      return row ? { claim: JSON.parse(row.claim) as Claim, project: row.project === null ? null : (JSON.parse(row.project) as Project) } : undefined;
+    },
     async logReport(r: ReportLog) {
       await db.run("INSERT INTO reports (id, kind, params, digest, key_name, created_at) VALUES (?, ?, ?, ?, ?, ?)", [
         r.id,

@@ -900,6 +900,170 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/work-orders": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Work orders of the caller's towns, newest first
+     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).
+     */
+    get: operations["listWorkOrders"];
+    put?: never;
+    /**
+     * A work order from one alert or several (a village outage, a road's lights), or from lights
+     * @description Its lights are the alerts' lights (a village outage: the village's lights) and any named; all in one town. Priority is the alerts' highest severity unless given, and the due time follows from it (AGRILUME_FIELD_DUE_*_H). With an assignee it starts assigned, else open.
+     */
+    post: operations["createWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/figures": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights
+     * @description Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
+     */
+    get: operations["getFieldFigures"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One work order
+     * @description 404 for an unknown order or one outside the caller's towns.
+     */
+    get: operations["getWorkOrder"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/moves": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Assign, on the way, on site, cannot fix (with a reason), cancel (with a reason)
+     * @description Each change is kept with who, when (the phone's time, for an entry made offline) and where. A move the order's state does not allow answers 409.
+     */
+    post: operations["moveWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/check-ins": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * At the pole: the phone's position, and its distance to the order's nearest pole
+     * @description Further than AGRILUME_FIELD_CHECKIN_FLAG_M is recorded and flagged; further than AGRILUME_FIELD_CHECKIN_MAX_M is refused (422 `check_in_too_far`: nothing is recorded). The order is then on site.
+     */
+    post: operations["checkInWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/done": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * On site: what was found and done, parts, notes; the order is done and awaits the light's proof
+     * @description The alerts are not resolved by this: the light's next readings decide. Normal ones (for a lamp fault: lit when it should be) close the order; AGRILUME_FIELD_PROOF_READINGS faulty ones in a row, or no reading within AGRILUME_FIELD_PROOF_WINDOW_H, reopen it with the evidence.
+     */
+    post: operations["completeWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/photos": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A photo (JPEG or PNG, the body itself), kept without its metadata
+     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields.
+     */
+    post: operations["addWorkOrderPhoto"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/photos/{photoId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A work order's photo
+     * @description Only to callers who may see the work order (404 otherwise, as for an unknown photo).
+     */
+    get: operations["getWorkOrderPhoto"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/projects/import": {
     parameters: {
       query?: never;
@@ -1016,6 +1180,110 @@ export interface paths {
      * @description The report as a file to keep, named for its town and date; the headers x-report-id and x-report-digest name the recorded report it is.
      */
     get: operations["getVerificationReportCsv"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Field visits of the caller's towns, newest first
+     * @description An inspector limited to towns sees those towns' visits.
+     */
+    get: operations["listFieldVisits"];
+    put?: never;
+    /**
+     * A field verification visit at a claimed pole, from the inspector's phone
+     * @description Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 403, an unknown one 404. The photo and the signature follow as images.
+     */
+    post: operations["recordFieldVisit"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself
+     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields).
+     */
+    post: operations["addFieldVisitImage"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images/{imageId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A visit's photo or signature
+     * @description Only to callers who may see the visit (404 otherwise, as for an unknown image).
+     */
+    get: operations["getFieldVisitImage"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Each claim's data verdict beside its field result, and the final verdict the bureau defends
+     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).
+     */
+    get: operations["getFieldVerificationReport"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures
+     * @description The links point at this service; they open for whoever may see the visit.
+     */
+    get: operations["getFieldVerificationReportXlsx"];
     put?: never;
     post?: never;
     delete?: never;
@@ -1656,6 +1924,68 @@ export interface components {
       } & {
         [key: string]: unknown;
       };
+    };
+    /**
+     * @description A field verification visit at a claimed pole
+     * @example {
+     *       "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+     *       "deviceId": "YC-LS-0001",
+     *       "town": "来苏镇",
+     *       "village": "梳妆台村",
+     *       "inspector": "财政局 张科员",
+     *       "at": "2025-11-28T11:20:00.000Z",
+     *       "receivedAt": "2025-11-28T11:20:02.000Z",
+     *       "lat": 29.3513,
+     *       "lon": 105.9112,
+     *       "accuracyM": 6,
+     *       "distanceM": 14,
+     *       "foundAtPole": true,
+     *       "poleNumber": "梳-017",
+     *       "controllerSerial": "SL2024A00117",
+     *       "serialMatches": true,
+     *       "lit": true,
+     *       "statement": "每晚都亮",
+     *       "images": []
+     *     }
+     */
+    FieldVisit: {
+      id: string;
+      deviceId: string;
+      town: string;
+      village: string | null;
+      inspector: string;
+      /** Format: date-time */
+      at: string;
+      /** Format: date-time */
+      receivedAt: string;
+      lat: number;
+      lon: number;
+      accuracyM: number | null;
+      /** @description From the phone to the claimed pole's coordinates */
+      distanceM: number;
+      foundAtPole: boolean;
+      poleNumber: string | null;
+      controllerSerial: string | null;
+      /** @description The serial read on site against the claim's; null when none was read */
+      serialMatches: boolean | null;
+      lit: boolean | null;
+      statement: string | null;
+      images: {
+        id: string;
+        /** @enum {string} */
+        kind: "photo" | "signature";
+        /** @enum {string} */
+        mediaType: "image/jpeg" | "image/png";
+        bytes: number;
+        /** Format: date-time */
+        at: string;
+        takenAt: string | null;
+        gps: {
+          lat: number;
+          lon: number;
+        } | null;
+        url: string;
+      }[];
     };
     /**
      * @description A saved formula version: kg of each material per tonne of its grade
@@ -2349,6 +2679,239 @@ export interface components {
         /** @description The evidence in the reader's language */
         evidenceText: string;
       }[];
+    };
+    /**
+     * @description A work order with its check-ins, on-site record, photos, the light's proof and its history
+     * @example {
+     *       "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
+     *       "town": "来苏镇",
+     *       "lights": [
+     *         {
+     *           "id": "YC-LS-0001",
+     *           "village": "梳妆台村",
+     *           "lat": 29.3512,
+     *           "lon": 105.9113
+     *         }
+     *       ],
+     *       "alertIds": [
+     *         "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+     *       ],
+     *       "types": [
+     *         "dark"
+     *       ],
+     *       "problem": "灯不亮",
+     *       "priority": "major",
+     *       "dueAt": "2025-12-01T10:42:00.000Z",
+     *       "assignee": "李师傅",
+     *       "state": "on_site",
+     *       "stateText": "已到场",
+     *       "reason": null,
+     *       "createdAt": "2025-11-28T10:42:00.000Z",
+     *       "createdBy": "李师傅",
+     *       "updatedAt": "2025-11-28T14:02:00.000Z",
+     *       "closedAt": null,
+     *       "reopened": 0,
+     *       "checkIns": [
+     *         {
+     *           "at": "2025-11-28T14:02:00.000Z",
+     *           "who": "李师傅",
+     *           "lat": 29.3513,
+     *           "lon": 105.9112,
+     *           "accuracyM": 8,
+     *           "poleId": "YC-LS-0001",
+     *           "distanceM": 14,
+     *           "flagged": false
+     *         }
+     *       ],
+     *       "record": null,
+     *       "photos": [],
+     *       "proof": null,
+     *       "history": [
+     *         {
+     *           "at": "2025-11-28T10:42:00.000Z",
+     *           "receivedAt": "2025-11-28T10:42:00.000Z",
+     *           "who": "李师傅",
+     *           "action": "created",
+     *           "lat": null,
+     *           "lon": null
+     *         },
+     *         {
+     *           "at": "2025-11-28T14:02:00.000Z",
+     *           "receivedAt": "2025-11-28T14:02:01.000Z",
+     *           "who": "李师傅",
+     *           "action": "on_site",
+     *           "lat": 29.3513,
+     *           "lon": 105.9112
+     *         }
+     *       ]
+     *     }
+     */
+    WorkOrder: {
+      id: string;
+      town: string;
+      lights: {
+        id: string;
+        village: string | null;
+        lat: number | null;
+        lon: number | null;
+      }[];
+      alertIds: string[];
+      /** @description The alerts' types (what the light must prove), or `manual` */
+      types: string[];
+      problem: string | null;
+      /** @enum {string} */
+      priority: "critical" | "major" | "minor";
+      /** Format: date-time */
+      dueAt: string;
+      assignee: string | null;
+      /** @enum {string} */
+      state: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled";
+      /** @description The state in the reader's language */
+      stateText: string;
+      /** @description Why it cannot be fixed, or was cancelled */
+      reason: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      createdBy: string;
+      /** Format: date-time */
+      updatedAt: string;
+      closedAt: string | null;
+      /** @description Times the light did not prove a repair and the order came back (0: fixed the first time) */
+      reopened: number;
+      checkIns: {
+        /** Format: date-time */
+        at: string;
+        who: string;
+        lat: number;
+        lon: number;
+        accuracyM: number | null;
+        poleId: string | null;
+        /** @description From the phone to the order's nearest pole */
+        distanceM: number | null;
+        /** @description Further from the pole than AGRILUME_FIELD_CHECKIN_FLAG_M */
+        flagged: boolean;
+      }[];
+      record: {
+        found: ("lamp" | "battery" | "controller" | "panel" | "wiring" | "relay" | "dirt" | "nothing_found")[];
+        done: (
+          | "lamp_replaced"
+          | "battery_replaced"
+          | "controller_replaced"
+          | "panel_replaced"
+          | "wiring_replaced"
+          | "relay_replaced"
+          | "cleaned"
+          | "nothing_done"
+        )[];
+        parts: {
+          name: string;
+          qty: number;
+        }[];
+        notes: string | null;
+      } | null;
+      photos: {
+        id: string;
+        /** @enum {string} */
+        mediaType: "image/jpeg" | "image/png";
+        bytes: number;
+        /** Format: date-time */
+        at: string;
+        who: string;
+        /** @description When the photo was taken (its EXIF time, China time unless it says its offset) */
+        takenAt: string | null;
+        /** @description Where (its EXIF GPS); the file itself keeps no metadata */
+        gps: {
+          lat: number;
+          lon: number;
+        } | null;
+        /** @description The image (served only to callers who may see the work order) */
+        url: string;
+      }[];
+      /** @description Once done: each light's proof from its readings after the repair */
+      proof: {
+        /** Format: date-time */
+        since: string;
+        lights: {
+          [key: string]: {
+            /** @enum {string} */
+            state: "pending" | "proven" | "failed";
+            bad: number;
+            provenAt: string | null;
+            last: {
+              /** Format: date-time */
+              ts: string;
+              condition: string;
+              text?: string;
+              textCode?: string;
+              textParams?: {
+                [key: string]: unknown;
+              };
+            } | null;
+          };
+        };
+      } | null;
+      history: {
+        /** Format: date-time */
+        at: string;
+        /** Format: date-time */
+        receivedAt: string;
+        who: string;
+        /** @enum {string} */
+        action:
+          | "open"
+          | "assigned"
+          | "on_the_way"
+          | "on_site"
+          | "done"
+          | "closed"
+          | "cannot_fix"
+          | "cancelled"
+          | "created"
+          | "checked_in"
+          | "photo"
+          | "reopened";
+        lat: number | null;
+        lon: number | null;
+        text?: string;
+        textCode?: string;
+        textParams?: {
+          [key: string]: unknown;
+        };
+      }[];
+    };
+    /**
+     * @description A photo of a work order, kept without its metadata
+     * @example {
+     *       "id": "9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e",
+     *       "mediaType": "image/jpeg",
+     *       "bytes": 184320,
+     *       "at": "2025-11-28T14:10:00.000Z",
+     *       "who": "李师傅",
+     *       "takenAt": "2025-11-28T14:09:41.000Z",
+     *       "gps": {
+     *         "lat": 29.3513,
+     *         "lon": 105.9112
+     *       },
+     *       "url": "/api/v1/work-orders/3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c/photos/9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"
+     *     }
+     */
+    WorkOrderPhoto: {
+      id: string;
+      /** @enum {string} */
+      mediaType: "image/jpeg" | "image/png";
+      bytes: number;
+      /** Format: date-time */
+      at: string;
+      who: string;
+      /** @description When the photo was taken (its EXIF time, China time unless it says its offset) */
+      takenAt: string | null;
+      /** @description Where (its EXIF GPS); the file itself keeps no metadata */
+      gps: {
+        lat: number;
+        lon: number;
+      } | null;
+      /** @description The image (served only to callers who may see the work order) */
+      url: string;
     };
   };
   responses: never;
@@ -6236,6 +6799,843 @@ export interface operations {
       };
     };
   };
+  listWorkOrders: {
+    parameters: {
+      query?: {
+        state?: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled" | "active";
+        town?: string;
+        mine?: "true" | "false";
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Work orders */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "workOrders": [
+           *         {
+           *           "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
+           *           "town": "来苏镇",
+           *           "lights": [
+           *             {
+           *               "id": "YC-LS-0001",
+           *               "village": "梳妆台村",
+           *               "lat": 29.3512,
+           *               "lon": 105.9113
+           *             }
+           *           ],
+           *           "alertIds": [
+           *             "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+           *           ],
+           *           "types": [
+           *             "dark"
+           *           ],
+           *           "problem": "灯不亮",
+           *           "priority": "major",
+           *           "dueAt": "2025-12-01T10:42:00.000Z",
+           *           "assignee": "李师傅",
+           *           "state": "on_site",
+           *           "stateText": "已到场",
+           *           "reason": null,
+           *           "createdAt": "2025-11-28T10:42:00.000Z",
+           *           "createdBy": "李师傅",
+           *           "updatedAt": "2025-11-28T14:02:00.000Z",
+           *           "closedAt": null,
+           *           "reopened": 0,
+           *           "checkIns": [
+           *             {
+           *               "at": "2025-11-28T14:02:00.000Z",
+           *               "who": "李师傅",
+           *               "lat": 29.3513,
+           *               "lon": 105.9112,
+           *               "accuracyM": 8,
+           *               "poleId": "YC-LS-0001",
+           *               "distanceM": 14,
+           *               "flagged": false
+           *             }
+           *           ],
+           *           "record": null,
+           *           "photos": [],
+           *           "proof": null,
+           *           "history": [
+           *             {
+           *               "at": "2025-11-28T10:42:00.000Z",
+           *               "receivedAt": "2025-11-28T10:42:00.000Z",
+           *               "who": "李师傅",
+           *               "action": "created",
+           *               "lat": null,
+           *               "lon": null
+           *             },
+           *             {
+           *               "at": "2025-11-28T14:02:00.000Z",
+           *               "receivedAt": "2025-11-28T14:02:01.000Z",
+           *               "who": "李师傅",
+           *               "action": "on_site",
+           *               "lat": 29.3513,
+           *               "lon": 105.9112
+           *             }
+           *           ]
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            workOrders: components["schemas"]["WorkOrder"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  createWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "alertIds": [
+         *         "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+         *       ],
+         *       "problem": "灯不亮",
+         *       "assignee": "李师傅"
+         *     }
+         */
+        "application/json": {
+          alertIds?: string[];
+          lightIds?: string[];
+          problem?: string;
+          /** @enum {string} */
+          priority?: "critical" | "major" | "minor";
+          assignee?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldFigures: {
+    parameters: {
+      query?: {
+        town?: string;
+        days?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The figures */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "days": 30,
+           *       "lastNight": "2025-11-27",
+           *       "openByTown": {
+           *         "来苏镇": {
+           *           "open": 4,
+           *           "overdue": 1
+           *         }
+           *       },
+           *       "timeToRepair": [
+           *         {
+           *           "cause": "lamp",
+           *           "repairs": 12,
+           *           "medianH": 20.5,
+           *           "p90H": 51
+           *         }
+           *       ],
+           *       "closed": 15,
+           *       "firstTimeFix": 0.867,
+           *       "darkOver3Nights": {
+           *         "来苏镇": {
+           *           "count": 2,
+           *           "ids": [
+           *             "YC-LS-0102",
+           *             "YC-LS-0340"
+           *           ]
+           *         }
+           *       }
+           *     }
+           */
+          "application/json": {
+            days: number;
+            lastNight: string | null;
+            openByTown: {
+              [key: string]: {
+                open: number;
+                overdue: number;
+              };
+            };
+            timeToRepair: {
+              cause: string;
+              repairs: number;
+              medianH: number;
+              p90H: number;
+            }[];
+            closed: number;
+            /** @description Share of closed orders that never reopened (null: none closed) */
+            firstTimeFix: number | null;
+            darkOver3Nights: {
+              [key: string]: {
+                count: number;
+                /** @description The first 50 */
+                ids: string[];
+              };
+            };
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  moveWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "to": "on_the_way",
+         *       "lat": 29.34,
+         *       "lon": 105.9
+         *     }
+         */
+        "application/json": {
+          /** @enum {string} */
+          to: "assigned" | "on_the_way" | "on_site" | "cannot_fix" | "cancelled";
+          assignee?: string;
+          reason?: string;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+          lat?: number;
+          lon?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  checkInWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "lat": 29.3513,
+         *       "lon": 105.9112,
+         *       "accuracyM": 8
+         *     }
+         */
+        "application/json": {
+          lat: number;
+          lon: number;
+          accuracyM?: number;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  completeWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "found": [
+         *         "lamp"
+         *       ],
+         *       "done": [
+         *         "lamp_replaced"
+         *       ],
+         *       "parts": [
+         *         {
+         *           "name": "30W LED 灯头",
+         *           "qty": 1
+         *         }
+         *       ],
+         *       "notes": "灯头进水"
+         *     }
+         */
+        "application/json": {
+          found: ("lamp" | "battery" | "controller" | "panel" | "wiring" | "relay" | "dirt" | "nothing_found")[];
+          done: (
+            | "lamp_replaced"
+            | "battery_replaced"
+            | "controller_replaced"
+            | "panel_replaced"
+            | "wiring_replaced"
+            | "relay_replaced"
+            | "cleaned"
+            | "nothing_done"
+          )[];
+          /** @default [] */
+          parts?: {
+            name: string;
+            qty: number;
+          }[];
+          notes?: string;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+          lat?: number;
+          lon?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  addWorkOrderPhoto: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** @description The image's bytes */
+    requestBody: {
+      content: {
+        "image/jpeg": string;
+        "image/png": string;
+      };
+    };
+    responses: {
+      /** @description A photo of a work order, kept without its metadata */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrderPhoto"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getWorkOrderPhoto: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        photoId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The image */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "image/jpeg": string;
+          "image/png": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   importProjects: {
     parameters: {
       query?: never;
@@ -6729,6 +8129,477 @@ export interface operations {
         };
         content: {
           "text/csv": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listFieldVisits: {
+    parameters: {
+      query?: {
+        town?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Visits */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "visits": [
+           *         {
+           *           "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+           *           "deviceId": "YC-LS-0001",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "inspector": "财政局 张科员",
+           *           "at": "2025-11-28T11:20:00.000Z",
+           *           "receivedAt": "2025-11-28T11:20:02.000Z",
+           *           "lat": 29.3513,
+           *           "lon": 105.9112,
+           *           "accuracyM": 6,
+           *           "distanceM": 14,
+           *           "foundAtPole": true,
+           *           "poleNumber": "梳-017",
+           *           "controllerSerial": "SL2024A00117",
+           *           "serialMatches": true,
+           *           "lit": true,
+           *           "statement": "每晚都亮",
+           *           "images": []
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            visits: components["schemas"]["FieldVisit"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  recordFieldVisit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "deviceId": "YC-LS-0001",
+         *       "lat": 29.3513,
+         *       "lon": 105.9112,
+         *       "foundAtPole": true,
+         *       "controllerSerial": "SL2024A00117",
+         *       "lit": true
+         *     }
+         */
+        "application/json": {
+          deviceId: string;
+          lat: number;
+          lon: number;
+          accuracyM?: number;
+          foundAtPole: boolean;
+          poleNumber?: string;
+          controllerSerial?: string;
+          lit?: boolean;
+          statement?: string;
+          /** Format: date-time */
+          at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A field verification visit at a claimed pole */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["FieldVisit"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  addFieldVisitImage: {
+    parameters: {
+      query?: {
+        kind?: "photo" | "signature";
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** @description The image's bytes */
+    requestBody: {
+      content: {
+        "image/jpeg": string;
+        "image/png": string;
+      };
+    };
+    responses: {
+      /** @description The image as kept */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+           *       "kind": "signature",
+           *       "mediaType": "image/png",
+           *       "bytes": 8421,
+           *       "at": "2025-11-28T11:22:00.000Z",
+           *       "takenAt": null,
+           *       "gps": null,
+           *       "url": "/api/v1/field-visits/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/images/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+           *     }
+           */
+          "application/json": {
+            id: string;
+            /** @enum {string} */
+            kind: "photo" | "signature";
+            /** @enum {string} */
+            mediaType: "image/jpeg" | "image/png";
+            bytes: number;
+            /** Format: date-time */
+            at: string;
+            takenAt: string | null;
+            gps: {
+              lat: number;
+              lon: number;
+            } | null;
+            url: string;
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVisitImage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        imageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The image */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "image/jpeg": string;
+          "image/png": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReport: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The claims with their final verdicts, and how many of each */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "counts": {
+           *         "verified_by_data": 1
+           *       },
+           *       "claims": [
+           *         {
+           *           "deviceId": "YC-LS-0001",
+           *           "projectId": "YC-2024-017",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "dataVerdict": "verified",
+           *           "dataVerdictText": "核实通过",
+           *           "visit": null,
+           *           "finalVerdict": "verified_by_data",
+           *           "finalVerdictText": "数据核实"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            counts: {
+              [key: string]: number;
+            };
+            claims: {
+              deviceId: string;
+              projectId: string;
+              town: string;
+              village: string;
+              /** @description The verification report's verdict code (`verified`, or the first failing reason) */
+              dataVerdict: string;
+              dataVerdictText: string;
+              /** @description The latest field visit of this claim */
+              visit: components["schemas"]["FieldVisit"] | null;
+              /** @enum {string} */
+              finalVerdict: "verified_by_data" | "verified_on_site" | "not_found_on_site" | "to_revisit";
+              finalVerdictText: string;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReportXlsx: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
         };
       };
       /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
