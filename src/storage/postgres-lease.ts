@@ -37,8 +37,9 @@ export function createAdvisoryLease(opts: {
   timeoutMs?: number;
   retryMs?: number;
 }) {
-  const checkMs = opts.checkMs ?? 1000;
-  const timeoutMs = opts.timeoutMs ?? 3000;
+  const checkMs = opts.checkMs ?? 2000;
+  // (long enough for a busy event loop: a lease lost to a slow answer is a needless takeover)
+  const timeoutMs = opts.timeoutMs ?? 8000;
   const retryMs = opts.retryMs ?? 1000;
   const key = leaseKey(opts.name);
   let state: LeaseState = "connecting";
