@@ -152,7 +152,7 @@ export const SETTINGS = {
       .string()
       .regex(/^[A-Za-z0-9_-]*$/)
       .default("agrilume"),
-    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription",
+    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription. Not high availability: the broker strands a dead member's share in its session (docs/DEPLOYMENT.md); ignored with AGRILUME_INGEST_FAILOVER=lease",
   },
   AGRILUME_INGEST_FAILOVER: {
     schema: z.enum(["off", "lease"]).default("off"),
