@@ -39,7 +39,7 @@ export function createIngestFailover(deps: {
   const clock = deps.clock ?? Date.now;
   let role: IngestRole = "standby";
   let since = clock();
-  /** When the last holder was lost as this instance saw it (its own loss), for the takeover time in the log. */
+  /** The role changes (and `since` with it) and the metric says it. */
   const setRole = (next: IngestRole) => {
     role = next;
     since = clock();
@@ -56,7 +56,7 @@ export function createIngestFailover(deps: {
         { instance: deps.instance, clientId: options.clientId },
         "ingest lease taken: this instance is the active one, connecting to the broker",
       );
-      void source.start({ waitMs: 0 });
+      source.start({ waitMs: 0 }).catch((e: unknown) => log.error({ err: e }, "could not start the broker connection after taking the ingest lease"));
     },
     onLost: (why) => {
       // Fencing first: no more readings taken or acknowledged on this instance.
