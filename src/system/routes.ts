@@ -106,7 +106,7 @@ export function systemRoutes(
         operationId: "getReady",
         summary: "Stores and broker are up",
         description:
-          "200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease with its publishing connection up. Needs no key.",
+          "200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease. Needs no key.",
         response: { 200: Readiness, 503: Readiness },
       },
     },

@@ -29,7 +29,7 @@ export interface paths {
     };
     /**
      * Stores and broker are up
-     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease with its publishing connection up. Needs no key.
+     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease. Needs no key.
      */
     get: operations["getReady"];
     put?: never;
