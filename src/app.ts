@@ -47,6 +47,7 @@ import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
 import { createEmqxAuth, createEmqxDisconnector, createEmqxDropWatch } from "./transport/emqx.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { createIngestFailover } from "./transport/failover.js";
 import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
@@ -235,7 +236,23 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         log,
       });
 
-  const source = embedded ?? external;
+  // Active/standby ingest: the external source connects only while this instance holds the lease (docs/DEPLOYMENT.md).
+  const failover =
+    external && config.mqtt.external?.failover === "lease" && config.stateUrl
+      ? createIngestFailover({
+          stateUrl: config.stateUrl,
+          instance,
+          options: config.mqtt.external,
+          source: external,
+          relay: {
+            send: (payload) => state.db.notify?.("relay", payload) ?? Promise.reject(new Error("the state store cannot notify")),
+            listen: async (fn) => state.db.listen?.("relay", fn),
+          },
+          log,
+          metrics,
+        })
+      : null;
+  const source = embedded ?? failover ?? external;
   if (source) bus.attach(source);
 
   // The one access owner: routes declare what they touch, each kind's owner says where its objects are (src/access).
@@ -259,10 +276,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     readiness: createReadiness({
       telemetry,
       state: { ping: () => state.db.all("SELECT 1") },
-      broker: () => (external ? external.isReady() : embedded?.ports.mqtt !== undefined),
+      broker: () => (failover ? failover.isReady() : external ? external.isReady() : embedded?.ports.mqtt !== undefined),
       writerFailingSince: () => writer.failingSince(),
       clock,
     }),
+    ingestRole: () => failover?.role() ?? null,
   });
   accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
@@ -442,6 +460,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    /** Active/standby ingest (AGRILUME_INGEST_FAILOVER=lease), else null. */
+    failover,
     /** Behind EMQX: its drop count read from its REST API (null otherwise). */
     emqxDrops,
     mosquittoAccounts,
@@ -461,7 +481,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       if (embedded) Object.assign(ports, await embedded.start());
       // (the files first: the service's own account is in them)
       if (mosquittoAccounts) await mosquittoAccounts.sync();
-      if (external) await external.start();
+      if (failover) await failover.start();
+      else if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
       scheduleTasks(scheduler, {
@@ -509,7 +530,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
-        if (external) await step("external broker", () => external.stop());
+        if (failover) await step("ingest failover", () => failover.stop());
+        else if (external) await step("external broker", () => external.stop());
         mosquittoAccounts?.stop();
         emqxDisconnector?.stop();
         emqxDrops?.stop();

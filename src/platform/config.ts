@@ -152,7 +152,11 @@ export const SETTINGS = {
       .string()
       .regex(/^[A-Za-z0-9_-]*$/)
       .default("agrilume"),
-    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription",
+    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription. Not high availability: the broker strands a dead member's share in its session (docs/DEPLOYMENT.md); ignored with AGRILUME_INGEST_FAILOVER=lease",
+  },
+  AGRILUME_INGEST_FAILOVER: {
+    schema: z.enum(["off", "lease"]).default("off"),
+    doc: "several instances behind one external broker: `lease` = active/standby ingest, the holder of a PostgreSQL advisory lock takes the readings through the one persistent session (AGRILUME_MQTT_CLIENT_ID, plain subscription) and a standby takes over when it dies (docs/DEPLOYMENT.md); needs AGRILUME_MQTT_URL and a postgres:// AGRILUME_STATE_URL; off = each instance subscribes itself",
   },
   AGRILUME_MQTT_IN_FLIGHT: {
     schema: positiveInt.max(65535).default(1000),
@@ -388,8 +392,10 @@ function shape(f: Flat) {
             password: f.AGRILUME_MQTT_PASSWORD,
             clientId: f.AGRILUME_MQTT_CLIENT_ID,
             protocolVersion: Number(f.AGRILUME_MQTT_PROTOCOL) as 4 | 5,
-            sharedGroup: f.AGRILUME_MQTT_SHARED_GROUP,
+            // (active/standby: one subscriber, the lease holder, on the one session; a shared group would strand queues)
+            sharedGroup: f.AGRILUME_INGEST_FAILOVER === "lease" ? "" : f.AGRILUME_MQTT_SHARED_GROUP,
             inFlight: f.AGRILUME_MQTT_IN_FLIGHT,
+            failover: f.AGRILUME_INGEST_FAILOVER,
           }
         : undefined,
       mosquitto:
@@ -489,6 +495,11 @@ export function loadConfig(env: Record<string, string | undefined>, file: Record
     if (f.AGRILUME_MOSQUITTO_PASSWORD_FILE && !(f.AGRILUME_MQTT_URL && f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD)) {
       errors.push(
         "AGRILUME_MOSQUITTO_PASSWORD_FILE: the password file holds the service's own account too: set AGRILUME_MQTT_URL, AGRILUME_MQTT_USERNAME and AGRILUME_MQTT_PASSWORD",
+      );
+    }
+    if (f.AGRILUME_INGEST_FAILOVER === "lease" && !(f.AGRILUME_MQTT_URL && f.AGRILUME_STATE_URL?.startsWith("postgres"))) {
+      errors.push(
+        "AGRILUME_INGEST_FAILOVER: the ingest lease is held in PostgreSQL and hands over an external broker's session: set AGRILUME_MQTT_URL and a postgres:// AGRILUME_STATE_URL",
       );
     }
     if (f.AGRILUME_MOSQUITTO_PID_FILE && !f.AGRILUME_MOSQUITTO_PASSWORD_FILE) {

@@ -29,7 +29,7 @@ export interface paths {
     };
     /**
      * Stores and broker are up
-     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). Needs no key.
+     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease. Needs no key.
      */
     get: operations["getReady"];
     put?: never;
@@ -2246,6 +2246,11 @@ export interface components {
       checks: {
         [key: string]: boolean;
       };
+      /**
+       * @description With AGRILUME_INGEST_FAILOVER=lease: whether this instance takes the readings (active) or waits to take over (standby)
+       * @enum {string}
+       */
+      ingest?: "active" | "standby";
     };
     /**
      * @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header
