@@ -28,6 +28,7 @@ import { createScheduler, type Scheduler } from "./platform/scheduler.js";
 import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { openStateStore } from "./state.js";
+import { jobClaims } from "./storage/claims.js";
 import type { DashboardPoint } from "./storage/dashboard-points.js";
 import { createDuckDbTelemetryStore } from "./storage/duckdb-telemetry.js";
 import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
@@ -110,6 +111,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const instance = instanceId(config.dataDir, config.instanceId);
   const state = await openStateStore(config.dataDir, { url: config.stateUrl, instance });
+  /** Jobs that run once per due time across the instances sharing the state store (src/storage/claims.ts). */
+  const claims = jobClaims(state.db, instance, clock);
+  /** A periodic job claimed per interval: of the instances whose timers fire in one interval, the first runs it. */
+  const claimed = (job: string, everyMs: number, fn: () => Promise<unknown> | unknown) => (): Promise<unknown> =>
+    claims.run(job, String(Math.floor(clock() / everyMs)), fn);
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))
@@ -272,6 +278,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
     },
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+    claims,
+    instance,
   });
   streetlights.events.on("condition", onCondition);
   onBrokerDropped = (e) => {
@@ -345,6 +353,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     if (retentionStop.signal.aborted) return done;
     await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
     await pruneDeliveries(now);
+    await claims.prune(now - 7 * 86_400_000);
     return done;
   };
 
@@ -363,6 +372,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     presence,
     telemetry,
     state,
+    claims,
     runNightly,
     writer,
     wal,
@@ -409,12 +419,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           updateGauges();
           return presence.flush();
         },
-        pruneRejects: () => state.rejects.pruneRejects(),
-        retention: runRetention,
-        blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
+        // (claimed: once per interval across the instances on one state store; the digest claims its day itself,
+        // deliveries their reminders; the rest is this instance's own)
+        pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
+        retention: claimed("retention", 3_600_000, runRetention),
+        blendingConditions: claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
-        nightly: () => runNightly(),
+        nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
         neverReported: () => streetlights.checkNeverReported(),
         settleRestored: () => streetlights.settleRestored(),
       });

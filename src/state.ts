@@ -1,10 +1,11 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
-import { ALERTS_MIGRATION } from "./alerts/store.js";
+import { ALERTS_MIGRATION, ALERTS_ONE_OPEN_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
+import { CLAIMS_MIGRATION } from "./storage/claims.js";
 import { openStateDb } from "./storage/state-db.js";
 import { STREETLIGHT_MIGRATION } from "./streetlights/store.js";
 import { VERIFICATION_MIGRATION } from "./verification/store.js";
@@ -21,6 +22,8 @@ export const STATE_MIGRATIONS = [
   ALERTS_MIGRATION,
   USERS_MIGRATION,
   REGISTRY_BROKER_HASH_MIGRATION,
+  CLAIMS_MIGRATION,
+  ALERTS_ONE_OPEN_MIGRATION,
 ];
 
 /**

@@ -1,5 +1,6 @@
 import { addDays, chinaClock, chinaDate } from "../platform/clock.js";
 import type { Registry } from "../registry/registry.js";
+import type { JobClaims } from "../storage/claims.js";
 import { type NightClass, type NightStore, streetlightMessage } from "../streetlights/index.js";
 import type { AlertEngine } from "./engine.js";
 import { alertMessage } from "./messages.js";
@@ -20,6 +21,11 @@ export function createDigest(deps: {
   clock: () => number;
   /** Where the date of the last digest is kept, so a restart does not send it twice. */
   meta: { get: (key: string) => Promise<string | undefined>; set: (key: string, value: string) => Promise<void> };
+  /**
+   * The day's digest is a claimed job (issue 18): one instance of those sharing the state store sends it, each
+   * channel's under the claim's fencing token, and another finishes it when that one's claim is taken over.
+   */
+  claims: JobClaims;
   at?: string;
 }) {
   const at = deps.at ?? DIGEST_AT;
@@ -28,7 +34,8 @@ export function createDigest(deps: {
     async run(now = deps.clock()): Promise<string[]> {
       const today = chinaDate(now);
       if (chinaClock(now) < at || (await deps.meta.get("digest_date")) === today) return [];
-      await deps.meta.set("digest_date", today);
+      const claim = await deps.claims.claim("digest", today);
+      if (!claim) return [];
       const lastNight = addDays(today, -1);
       const classes = await deps.nights.classesOn(lastNight);
       const towns = new Map<string, { byCause: Map<NightClass, string[]>; lights: number }>();
@@ -45,9 +52,11 @@ export function createDigest(deps: {
         const open = deps.engine.list().filter((a) => a.state !== "resolved" && a.town === town);
         const causes = [...t.byCause].map(([c, ids]) => ({ cause: streetlightMessage("night_class", { class: c }), ids, count: ids.length }));
         const digest = alertMessage("digest", { town, date: lastNight, lights: t.lights, causes, open: open.length });
-        await deps.notifier.sendMessage(town, "digest", digest, open);
+        if (!(await deps.claims.holds(claim))) return sent; // taken over: the new holder sends the rest
+        await deps.notifier.sendMessage(town, "digest", digest, open, { id: `digest/${today}/${town}`, claim });
         sent.push(town);
       }
+      if (await deps.claims.done(claim)) await deps.meta.set("digest_date", today);
       return sent;
     },
   };
