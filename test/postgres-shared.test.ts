@@ -145,7 +145,10 @@ describe.skipIf(!run)("two instances share alerts and claimed jobs on one Postgr
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => new Promise<void>((r) => setImmediate(() => r(condition(i % 2 === 0 ? a : b, "SH-2", "dark") as never)))),
     );
-    const rows = async () => sql<{ id: string; state: string }>("SELECT id, state FROM alerts WHERE device_id = 'SH-2' AND alert_type = 'dark'");
+    const rows = async () =>
+      sql<{ id: string; state: string }>(
+        "SELECT id, state FROM alerts WHERE CAST(body AS json) ->> 'deviceId' = 'SH-2' AND CAST(body AS json) ->> 'type' = 'dark'",
+      );
     // both engines opened one each at first (neither had heard of the other's yet): the database kept one
     const [kept] = await waitUntil(async () => {
       const r = await rows();
