@@ -130,7 +130,24 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
   const blendStore = blendingStore(state.db, state.checkpointKey("blending_seq"));
-  const blending = await createBlending({ store: blendStore, registry, bus, clock });
+  // On a shared state store, stations, materials and orders changed here are announced, and those changed elsewhere read again.
+  const blending = await createBlending({
+    store: blendStore,
+    registry,
+    bus,
+    clock,
+    changed: state.db.notify
+      ? async (what) =>
+          state.db.notify?.("blending", `${instance}\n${what}`).catch((e: unknown) => log.warn({ err: e }, "could not announce a change"))
+      : undefined,
+  });
+  await state.db.listen?.("blending", (payload) => {
+    const [from, what = ""] = (payload ?? "").split("\n");
+    if (payload !== null && from === instance) return;
+    blending
+      .refresh(payload === null ? null : what)
+      .catch((e: unknown) => log.warn({ err: e }, "could not read blending again after a change elsewhere"));
+  });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));

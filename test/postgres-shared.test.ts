@@ -169,6 +169,31 @@ describe.skipIf(!run)("two instances share alerts and claimed jobs on one Postgr
     );
   });
 
+  it("a station made on A takes orders on B; an order made on B is open on A, and finished on A it leaves B", async () => {
+    const post = (t: TestApp, path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
+    expect((await post(a, "/api/v1/stations", { id: "QJ-SH", name: "綦江智能配肥站" })).status).toBe(201);
+    const f = (await (await post(a, "/api/v1/formulas", { name: "水稻专用肥", grade: "15-15-15" })).json()) as { id: string };
+    await waitUntil(() => b.app.blending.station("QJ-SH"), "B to know the station made on A", 5000);
+    const made = await post(b, "/api/v1/orders", {
+      station: "QJ-SH",
+      customer: "合作社",
+      crop: "水稻",
+      formulaId: f.id,
+      targetT: 10,
+      dueDate: "2031-04-01",
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    const listed = async (t: TestApp) =>
+      ((await (await t.api("/api/v1/orders?state=planned")).json()) as { orders: { id: string }[] }).orders.some((o) => o.id === id);
+    await waitUntil(() => listed(a), "A to list the order made on B", 5000);
+    expect(a.app.blending.formulaOf(a.app.blending.openOrders().find((o) => o.id === id) as never)?.id).toBe(f.id);
+    // finished on A: it leaves B's open orders too
+    expect((await post(a, `/api/v1/orders/${id}/finish`, {})).status).toBe(200);
+    await waitUntil(() => !b.app.blending.openOrders().some((o) => o.id === id), "B to drop the order finished on A", 5000);
+    expect(await listed(b)).toBe(false);
+  });
+
   it("a channel made on A is B's too, and the morning digest goes out once across both", async () => {
     const made = await a.api("/api/v1/channels", {
       method: "POST",
