@@ -169,7 +169,7 @@ describe.skipIf(!run)("two instances share alerts and claimed jobs on one Postgr
     );
   });
 
-  it("a station made on A takes orders on B; an order made on B is open on A, and finished on A it leaves B", async () => {
+  it("a station made on A takes orders on B; an order made on B is open on A, and finished on A it leaves B (and B's live stream shows it)", async () => {
     const post = (t: TestApp, path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
     expect((await post(a, "/api/v1/stations", { id: "QJ-SH", name: "綦江智能配肥站" })).status).toBe(201);
     const f = (await (await post(a, "/api/v1/formulas", { name: "水稻专用肥", grade: "15-15-15" })).json()) as { id: string };
@@ -188,10 +188,24 @@ describe.skipIf(!run)("two instances share alerts and claimed jobs on one Postgr
       ((await (await t.api("/api/v1/orders?state=planned")).json()) as { orders: { id: string }[] }).orders.some((o) => o.id === id);
     await waitUntil(() => listed(a), "A to list the order made on B", 5000);
     expect(a.app.blending.formulaOf(a.app.blending.openOrders().find((o) => o.id === id) as never)?.id).toBe(f.id);
-    // finished on A: it leaves B's open orders too
-    expect((await post(a, `/api/v1/orders/${id}/finish`, {})).status).toBe(200);
-    await waitUntil(() => !b.app.blending.openOrders().some((o) => o.id === id), "B to drop the order finished on A", 5000);
-    expect(await listed(b)).toBe(false);
+    // finished on A: it leaves B's open orders too, and the order's live stream on B says so
+    const controller = new AbortController();
+    const stream = await fetch(`${b.started.httpUrl}/api/v1/orders/${id}/stream`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      signal: controller.signal,
+    });
+    const progress: unknown[] = [];
+    const reading = readSse(stream, (d) => progress.push(d));
+    try {
+      await waitUntil(() => progress.length >= 1, "the order's progress at once on B", 5000);
+      expect((await post(a, `/api/v1/orders/${id}/finish`, {})).status).toBe(200);
+      await waitUntil(() => !b.app.blending.openOrders().some((o) => o.id === id), "B to drop the order finished on A", 5000);
+      expect(await listed(b)).toBe(false);
+      await waitUntil(() => progress.length >= 2, "B's live stream to show the order finished on A", 5000);
+    } finally {
+      controller.abort();
+      await reading;
+    }
   });
 
   it("a channel made on A is B's too, and the morning digest goes out once across both", async () => {

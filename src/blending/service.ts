@@ -43,7 +43,8 @@ export async function createBlending(deps: {
     const f = inUse.get(o.formulaId) ?? (await store.formula(o.formulaId));
     if (f) inUse.set(f.id, f);
   }
-  const events = new EventEmitter<{ order: [Order] }>();
+  /** An order changed: here (`elsewhere` false), or on another instance sharing the state store (read back after its notice). */
+  const events = new EventEmitter<{ order: [Order, boolean] }>();
   const find = async (id: string): Promise<Order | undefined> => open.get(id) ?? (await store.order(id));
   const findFormula = async (id: string): Promise<Formula | undefined> => inUse.get(id) ?? (await store.formula(id));
   /** Formula saves, one at a time: a version is the next after those stored under its name. */
@@ -83,7 +84,7 @@ export async function createBlending(deps: {
       open.delete(next.id);
       if (![...open.values()].some((x) => x.formulaId === next.formulaId)) inUse.delete(next.formulaId);
     } else open.set(next.id, next);
-    events.emit("order", next);
+    events.emit("order", next, false);
     await changed(`order ${next.id}`);
     return next;
   };
@@ -99,7 +100,7 @@ export async function createBlending(deps: {
       if (f) inUse.set(f.id, f);
       open.set(o.id, o);
     }
-    events.emit("order", o);
+    events.emit("order", o, true);
   };
 
   /** The control recipe for one batch (PROTOCOL.md, `blender/{id}/cmd/recipe`; devices/blender.ts RecipeCommandSchema). */
@@ -135,6 +136,8 @@ export async function createBlending(deps: {
       if (what === null) for (const o of [...open.values(), ...(await store.orders("open"))]) await refreshOrder(o.id);
       else if (what.startsWith("order ")) await refreshOrder(what.slice("order ".length));
     },
+    /** Tells the other instances that an order's batches changed (their live streams show its progress). */
+    batchesChanged: (orderId: string) => changed(`order ${orderId}`),
     catalog,
     hoursOf,
     solveFor,
