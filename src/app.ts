@@ -34,6 +34,7 @@ import { createScheduler, type Scheduler } from "./platform/scheduler.js";
 import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { openStateStore } from "./state.js";
+import { jobClaims } from "./storage/claims.js";
 import type { DashboardPoint } from "./storage/dashboard-points.js";
 import { createDuckDbTelemetryStore } from "./storage/duckdb-telemetry.js";
 import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
@@ -128,6 +129,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const instance = instanceId(config.dataDir, config.instanceId);
   const state = await openStateStore(config.dataDir, { url: config.stateUrl, instance });
+  /** Jobs that run once per due time across the instances sharing the state store (src/storage/claims.ts). */
+  const claims = jobClaims(state.db, instance, clock);
+  /** A periodic job claimed per interval: of the instances whose timers fire in one interval, the first runs it. */
+  const claimed = (job: string, everyMs: number, fn: () => Promise<unknown> | unknown) => (): Promise<unknown> =>
+    claims.run(job, String(Math.floor(clock() / everyMs)), fn);
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))
@@ -142,7 +148,24 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
   const blendStore = blendingStore(state.db, state.checkpointKey("blending_seq"));
-  const blending = await createBlending({ store: blendStore, registry, bus, clock });
+  // On a shared state store, stations, materials and orders changed here are announced, and those changed elsewhere read again.
+  const blending = await createBlending({
+    store: blendStore,
+    registry,
+    bus,
+    clock,
+    changed: state.db.notify
+      ? async (what) =>
+          state.db.notify?.("blending", `${instance}\n${what}`).catch((e: unknown) => log.warn({ err: e }, "could not announce a change"))
+      : undefined,
+  });
+  await state.db.listen?.("blending", (payload) => {
+    const [from, what = ""] = (payload ?? "").split("\n");
+    if (payload !== null && from === instance) return;
+    blending
+      .refresh(payload === null ? null : what)
+      .catch((e: unknown) => log.warn({ err: e }, "could not read blending again after a change elsewhere"));
+  });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
@@ -310,6 +333,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
     // (field work is made below, from the alerts: its line is asked for when the digest goes out)
     digestMore: (town) => fieldwork.digestLine(town),
+    claims,
+    instance,
   });
   streetlights.events.on("condition", onCondition);
   onBrokerDropped = (e) => {
@@ -429,6 +454,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
     await pruneDeliveries(now);
     await fieldStore.pruneAnswers(now - ANSWERS_KEPT_MS);
+    await claims.prune(now - 7 * 86_400_000);
     return done;
   };
 
@@ -448,6 +474,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     presence,
     telemetry,
     state,
+    claims,
     runNightly,
     writer,
     wal,
@@ -497,12 +524,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           updateGauges();
           return presence.flush();
         },
-        pruneRejects: () => state.rejects.pruneRejects(),
-        retention: runRetention,
-        blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
+        // (claimed: once per interval across the instances on one state store; the digest claims its day itself,
+        // deliveries their reminders; the rest is this instance's own)
+        pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
+        retention: claimed("retention", 3_600_000, runRetention),
+        blendingConditions: claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
-        nightly: () => runNightly(),
+        nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
         neverReported: () => streetlights.checkNeverReported(),
         settleRestored: () => streetlights.settleRestored(),
         repairProofs: () => fieldwork.checkProofs(),

@@ -1,12 +1,13 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
-import { ALERTS_MIGRATION } from "./alerts/store.js";
+import { ALERTS_MIGRATION, ALERTS_ONE_OPEN_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
 import { FIELDWORK_MIGRATION } from "./fieldwork/store.js";
 import { VISITS_MIGRATION } from "./fieldwork/visits.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
+import { CLAIMS_MIGRATION } from "./storage/claims.js";
 import { openStateDb } from "./storage/state-db.js";
 import { STREETLIGHT_MIGRATION } from "./streetlights/store.js";
 import { VERIFICATION_MIGRATION } from "./verification/store.js";
@@ -25,6 +26,8 @@ export const STATE_MIGRATIONS = [
   REGISTRY_BROKER_HASH_MIGRATION,
   FIELDWORK_MIGRATION,
   VISITS_MIGRATION,
+  CLAIMS_MIGRATION,
+  ALERTS_ONE_OPEN_MIGRATION,
 ];
 
 /**

@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/engine.js";
-import { alertStore } from "../src/alerts/store.js";
+import { alertStore, isOpenAlertConflict } from "../src/alerts/store.js";
 import { blendingStore, type Order } from "../src/blending/store.js";
 import type { PhotoMeta, WorkOrder } from "../src/fieldwork/service.js";
 import { fieldworkStore } from "../src/fieldwork/store.js";
 import { type Visit, visitStore } from "../src/fieldwork/visits.js";
 import type { DeviceRecord } from "../src/registry/store.js";
 import { openStateStore, STATE_MIGRATIONS, type StateStore } from "../src/state.js";
+import { jobClaims } from "../src/storage/claims.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
 import { verificationStore } from "../src/verification/store.js";
@@ -500,6 +501,90 @@ export function stateStoreContract(
       await store.putImage(meta, bytes);
       expect((await store.image("v1", "i1"))?.data.equals(bytes)).toBe(true);
       expect(await store.image("v2", "i1")).toBeUndefined();
+    });
+
+    it("claimed jobs: one holder per (job, due), taken over only once abandoned (token + 1), fenced deliveries recorded once", async () => {
+      let now = T;
+      const a = jobClaims(state.db, "A", () => now, 60_000);
+      const b = jobClaims(state.db, "B", () => now, 60_000);
+      const c1 = await a.claim("digest", "2026-11-01");
+      expect(c1).toEqual({ job: "digest", due: "2026-11-01", token: 1 });
+      expect(await b.claim("digest", "2026-11-01")).toBeNull(); // held, and A's session is alive
+      expect(await b.claim("digest", "2026-11-02")).toEqual({ job: "digest", due: "2026-11-02", token: 1 });
+      // a delivery under A's claim is recorded once, whoever asks next
+      const store = alertStore(state.db);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c1", "c1", { id: "x", createdAt: T }, c1 as never)).toBe(true);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c1", "c1", { id: "x", createdAt: T }, c1 as never)).toBe(false);
+      // past the lease, B takes it over: A's token no longer holds, so A records nothing more and cannot finish it
+      now += 60_001;
+      const c2 = await b.claim("digest", "2026-11-01");
+      expect(c2?.token).toBe(2);
+      expect(await a.holds(c1 as never)).toBe(false);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c2", "c2", { id: "y", createdAt: T }, c1 as never)).toBe(false);
+      expect(await a.done(c1 as never)).toBe(false);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c2", "c2", { id: "y", createdAt: T }, c2 as never)).toBe(true);
+      expect(await b.done(c2 as never)).toBe(true);
+      // done: nobody takes it over any more, however long after
+      now += 3_600_000;
+      expect(await a.claim("digest", "2026-11-01")).toBeNull();
+      // once: the first caller only; run: fn only for the holder, and a failed run stays open for a takeover
+      expect(await a.once("reminder", "c1/a1/1")).toBe(true);
+      expect(await b.once("reminder", "c1/a1/1")).toBe(false);
+      expect(await a.run("nightly records", "7", () => "ran")).toBe("ran");
+      expect(await b.run("nightly records", "7", () => "ran")).toBeUndefined();
+      await expect(a.run("retention", "9", () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+      now += 60_001;
+      expect(await b.run("retention", "9", () => "again")).toBe("again");
+      await a.prune(now - 1000);
+      expect(await state.db.all("SELECT job FROM job_claims")).toEqual([{ job: "retention" }]);
+    });
+
+    it("alerts: the open one of a device and type; a change made apart is merged; a second open alert is refused where shared", async () => {
+      const store = alertStore(state.db);
+      const base: Alert = {
+        id: "m1",
+        deviceId: "L9",
+        family: "streetlight",
+        type: "dark",
+        severity: "major",
+        state: "firing",
+        since: T,
+        resolvedAt: null,
+        town: "来苏镇",
+        village: null,
+        station: null,
+        detail: null,
+        assignee: null,
+        suppressedBy: null,
+        history: [{ at: T, who: "system", action: "fired" }],
+      };
+      await store.putAlert(base);
+      expect((await store.openAlertFor("L9", "dark"))?.id).toBe("m1");
+      expect(await store.openAlertFor("L9", "offline")).toBeUndefined();
+      // two copies changed apart: an acknowledgement on one, a comment (later) on the other
+      const acked: Alert = { ...base, state: "acknowledged", history: [...base.history, { at: T + 1, who: "王工", action: "acknowledged" }] };
+      const commented: Alert = { ...base, history: [...base.history, { at: T + 2, who: "李工", action: "commented", text: "换灯" }] };
+      await store.putAlert(acked);
+      const written = await store.putAlert(commented);
+      if (dialect === "postgres") {
+        // the shared store keeps both (each instance writes its own copy)
+        expect(written.history.map((h) => h.action)).toEqual(["fired", "acknowledged", "commented"]);
+        expect((await store.getAlert("m1"))?.history).toHaveLength(3);
+        const second = { ...base, id: "m2" };
+        const refused = await store.putAlert(second).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(isOpenAlertConflict(refused)).toBe(true);
+        // resolved, the problem may open again
+        await store.putAlert({ ...(written as Alert), state: "resolved", resolvedAt: T + 3 });
+        await store.putAlert(second);
+        expect((await store.openAlertFor("L9", "dark"))?.id).toBe("m2");
+      } else {
+        // the embedded store has one instance, whose engine writes its one copy: the last write is the alert
+        expect(written).toBe(commented);
+        expect((await store.getAlert("m1"))?.history).toHaveLength(2);
+      }
     });
   });
 }
