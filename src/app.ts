@@ -273,8 +273,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           },
           log,
           metrics,
+          // taking over: the lights' live conditions read again from the store (the last active one kept them
+          // current), and every device held online gets a timeout to speak before it is called silent
+          onActive: () => {
+            presence.grace(clock());
+            streetlights.restore().catch((e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions on taking ingest over"));
+          },
         })
       : null;
+  /** This instance takes the readings: always, except a standby under active/standby ingest. */
+  const ingesting = () => failover === null || failover.role() === "active";
   const source = embedded ?? failover ?? external;
   if (source) bus.attach(source);
 
@@ -519,7 +527,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           metrics.spoolBytes.set(wal.unstoredBytes());
           metrics.walBytes.set(wal.bytes());
           metrics.storeQueueDepth.set(writer.queued());
-          presence.sweep(clock());
+          // (judged from the readings this instance takes: a standby hears none, and would call every device silent)
+          if (ingesting()) presence.sweep(clock());
           brokerFeed.tick(clock());
           updateGauges();
           return presence.flush();
@@ -528,12 +537,14 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         // deliveries their reminders; the rest is this instance's own)
         pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
         retention: claimed("retention", 3_600_000, runRetention),
-        blendingConditions: claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
+        // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
+        blendingConditions: () =>
+          ingesting() ? claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()))() : 0,
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
         nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
-        neverReported: () => streetlights.checkNeverReported(),
-        settleRestored: () => streetlights.settleRestored(),
+        neverReported: () => (ingesting() ? streetlights.checkNeverReported() : 0),
+        settleRestored: () => (ingesting() ? streetlights.settleRestored() : 0),
         repairProofs: () => fieldwork.checkProofs(),
       });
       updateGauges();

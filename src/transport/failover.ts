@@ -34,6 +34,8 @@ export function createIngestFailover(deps: {
   log: Logger;
   metrics: Metrics;
   clock?: () => number;
+  /** Told when this instance becomes the active one (before readings arrive): what it judges from them starts afresh. */
+  onActive?: () => void;
 }) {
   const { options, source, log } = deps;
   const clock = deps.clock ?? Date.now;
@@ -56,6 +58,11 @@ export function createIngestFailover(deps: {
         { instance: deps.instance, clientId: options.clientId },
         "ingest lease taken: this instance is the active one, connecting to the broker",
       );
+      try {
+        deps.onActive?.();
+      } catch (e: unknown) {
+        log.warn({ err: e }, "could not prepare for taking readings");
+      }
       source.start({ waitMs: 0 }).catch((e: unknown) => log.error({ err: e }, "could not start the broker connection after taking the ingest lease"));
     },
     onLost: (why) => {
