@@ -207,6 +207,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
   });
   const accounts = await createAccounts(state.users, config.accounts, clock);
+  await state.db.listen?.("accounts", () => {
+    accounts.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the accounts again after a change elsewhere"));
+  });
   const authenticate = createAuthenticator(apiKeys, accounts);
 
   pipeline.events.on("reading", blendingMonitor.onReading);

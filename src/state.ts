@@ -71,10 +71,32 @@ export async function openStateStore(dataDir: string, opts: { url?: string | und
         await changed("keys");
       },
     },
-    users: usersStore(base.db),
+    users: accountsAnnounced(usersStore(base.db), () => changed("accounts")),
     rejects: rejectStore(base.db, checkpointKey("rejects_seq")),
     checkpointKey,
     presence: presenceStore(base.db),
   };
 }
 export type StateStore = Awaited<ReturnType<typeof openStateStore>>;
+
+/**
+ * The accounts store, with every change of an account or a session announced (`accounts`), so that other instances on
+ * a shared state store read them again: a user disabled on one instance cannot sign in, nor keep a session, on another.
+ */
+function accountsAnnounced(users: ReturnType<typeof usersStore>, changed: () => Promise<unknown> | undefined): ReturnType<typeof usersStore> {
+  const announced =
+    <A extends unknown[]>(fn: (...a: A) => Promise<void>) =>
+    async (...a: A) => {
+      await fn(...a);
+      await changed();
+    };
+  return {
+    ...users,
+    insertUser: announced(users.insertUser),
+    updateUser: announced(users.updateUser),
+    deleteUser: announced(users.deleteUser),
+    insertSession: announced(users.insertSession),
+    touchSession: announced(users.touchSession),
+    endSessions: announced(users.endSessions),
+  };
+}
