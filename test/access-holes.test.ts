@@ -62,9 +62,16 @@ describe("scope holes found by the red team (issue 16)", () => {
     const everywhere = await as(tech, "/api/v1/silences", { method: "POST", body: { type: "dark", until: "2030-01-01T00:00:00Z", reason: "x" } });
     expect(everywhere.status).toBe(403);
     expect(await json(everywhere)).toMatchObject({ error: { code: "out_of_scope", params: { everywhere: true } } });
-    // another town's light named by its id is the same
+    // another town's light named by its id is answered as an unknown one: neither that it exists nor its town is told
     const device = await as(tech, "/api/v1/silences", { method: "POST", body: { deviceId: "SJ-1", until: "2030-01-01T00:00:00Z", reason: "x" } });
-    expect(device.status).toBe(403);
+    const unknown = await as(tech, "/api/v1/silences", {
+      method: "POST",
+      body: { deviceId: "NO-SUCH-1", until: "2030-01-01T00:00:00Z", reason: "x" },
+    });
+    expect([device.status, unknown.status]).toEqual([404, 404]);
+    const [a, b] = [await json(device), await json(unknown)];
+    expect((a.error as { code: string }).code).toBe((b.error as { code: string }).code);
+    expect(JSON.stringify(a)).not.toContain(SANJIAO);
     // its own town: yes
     expect((await as(tech, "/api/v1/silences", { method: "POST", body: { town: LAISU, until: "2030-01-01T00:00:00Z", reason: "x" } })).status).toBe(
       201,
