@@ -1,6 +1,7 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
 import { ALERTS_MIGRATION } from "./alerts/store.js";
+import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION } from "./control/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
@@ -21,6 +22,8 @@ export const STATE_MIGRATIONS = [
   ALERTS_MIGRATION,
   USERS_MIGRATION,
   REGISTRY_BROKER_HASH_MIGRATION,
+  CONTROL_MIGRATION,
+  CAMPAIGN_MIGRATION,
 ];
 
 /**

@@ -1,0 +1,60 @@
+import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
+
+/** Streetlight control's words (src/control): the contract's hints (devices/control.ts) and the problems of a request. */
+export type ControlWords = {
+  hint_command_id: Record<string, never>;
+  hint_dim_range: Record<string, never>;
+  hint_profile_gap: Record<string, never>;
+  hint_profile_hours: Record<string, never>;
+  hint_config_empty: Record<string, never>;
+  hint_lvd_range: Record<string, never>;
+  hint_ack_reason: Record<string, never>;
+  hint_clock_time: Record<string, never>;
+  /** A campaign whose target holds no light the caller may control. */
+  campaign_no_lights: Record<string, never>;
+  /** A campaign target that names neither a place nor lights. */
+  campaign_target: Record<string, never>;
+  /** A campaign that has ended (cancelled or done) cannot be paused or resumed. */
+  campaign_ended: { id: string; state: string };
+  /** Lights of a list that are not streetlights the caller may control. */
+  lights_unknown: { ids: readonly string[] };
+};
+
+export const CONTROL_WORDS: Vocabulary<ControlWords> = {
+  hint_command_id: { zh: () => "命令编号应为 1–64 个字符，只含 A-Z a-z 0-9 _ -", en: () => "a command id is 1–64 characters of A-Z a-z 0-9 _ -" },
+  hint_dim_range: { zh: () => "调光等级应在 0–100 % 之间", en: () => "a dim level is 0–100 %" },
+  hint_profile_gap: {
+    zh: () => "照明方案的第一段应从黄昏开始（afterDuskH: 0），否则夜里有一段无人定义",
+    en: () => "a profile's first stage starts at dusk (afterDuskH: 0); otherwise part of the night is left undefined",
+  },
+  hint_profile_hours: { zh: () => "dusk_plus 方案须给出亮灯小时数 hours", en: () => "a dusk_plus profile says how many hours (hours)" },
+  hint_config_empty: {
+    zh: () => "配置命令至少要设置上报间隔或低压断开电压之一",
+    en: () => "a config sets the report interval, the low-voltage disconnect, or both",
+  },
+  hint_lvd_range: {
+    zh: () => "低压断开电压超出该电池类型的安全范围（每 12 V：铅酸 10.5–11.5 V，磷酸铁锂 10.0–11.6 V；类型未登记时 10.5–11.5 V）",
+    en: () =>
+      "the low-voltage disconnect is outside the battery's safe range (per 12 V: lead-acid 10.5–11.5 V, LiFePO4 10.0–11.6 V; 10.5–11.5 V when the chemistry is not registered)",
+  },
+  hint_ack_reason: {
+    zh: () => "拒绝时须给出原因代码（小写字母、数字、_）",
+    en: () => "a rejection gives a reason code (lower-case letters, digits, _)",
+  },
+  hint_clock_time: { zh: () => "时刻应为 HH:MM，00:00–23:59（北京时间）", en: () => "a clock time is HH:MM, 00:00–23:59 (China time)" },
+  campaign_no_lights: { zh: () => "目标范围内没有可控制的路灯", en: () => "the target holds no streetlight you may control" },
+  campaign_target: {
+    zh: () => "目标须指定乡镇、村、道路或路灯编号列表",
+    en: () => "a target names a town, a village, a road or a list of light ids",
+  },
+  campaign_ended: {
+    zh: (p) => `控制任务 ${p.id} 已${p.state === "cancelled" ? "取消" : "结束"}，不能再暂停或继续`,
+    en: (p) => `campaign ${p.id} is ${p.state}: it can no longer be paused or resumed`,
+  },
+  lights_unknown: {
+    zh: (p, f) => `以下编号不是路灯：${f.list(p.ids.map(String))}`,
+    en: (p, f) => `these ids are not streetlights: ${f.list(p.ids.map(String))}`,
+  },
+};
+export const controlMessage = messageMaker<ControlWords>();
+export type ControlMessage = MessageOf<ControlWords>;
