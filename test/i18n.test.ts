@@ -103,7 +103,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     topic_family: [{ topic: "tractor/T1/telemetry" }],
     topic_device_id: [{}],
     topic_command: [{}],
-    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status"] }],
+    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status", "streetlight/<id>/ack"] }],
     kind_not_published: [
       { family: "streetlight", kind: "batch" },
       { family: "blender", kind: "other" },

@@ -24,7 +24,8 @@ describe("streetlight control (protocol v1.1)", () => {
   let techB = "";
   let operator = "";
   let finance = "";
-  const post = async (path: string, body: unknown, key?: string) => t.api(path, { method: "POST", body: JSON.stringify(body), ...(key ? { key } : {}) });
+  const post = async (path: string, body: unknown, key?: string) =>
+    t.api(path, { method: "POST", body: JSON.stringify(body), ...(key ? { key } : {}) });
   const get = async <T>(path: string, key?: string) => (await (await t.api(path, key ? { key } : {})).json()) as T;
 
   /** A light online: a v1.1 controller that obeys (or refuses), or a v1 light that never subscribes. */
@@ -32,7 +33,8 @@ describe("streetlight control (protocol v1.1)", () => {
     const l = lights.get(lightId) as Light;
     const client = await connectDevice(t, { id: lightId, secret: l.secret });
     client.on("message", (topic, payload) => l.inbox.push({ topic, body: payload.toString() }));
-    if (!opts.v1) await obeyCommands(client, lightId, l.state, { ...(opts.refuse ? { refuse: opts.refuse } : {}), onAnswer: (a) => l.answers.push(a) });
+    if (!opts.v1)
+      await obeyCommands(client, lightId, l.state, { ...(opts.refuse ? { refuse: opts.refuse } : {}), onAnswer: (a) => l.answers.push(a) });
     l.client = client;
     return client;
   };
@@ -70,7 +72,19 @@ describe("streetlight control (protocol v1.1)", () => {
       [422, { name: "config", config: { lvdV: 5 } }],
       [422, { name: "config", config: { lvdV: 10.2 } }], // a LiFePO4 level, and this light's chemistry is not registered
       [400, { name: "profile", profile: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 2, pct: 100 }] } }],
-      [400, { name: "profile", profile: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 100 }, { at: "25:00", pct: 50 }] } }],
+      [
+        400,
+        {
+          name: "profile",
+          profile: {
+            mode: "dusk_to_dawn",
+            stages: [
+              { afterDuskH: 0, pct: 100 },
+              { at: "25:00", pct: 50 },
+            ],
+          },
+        },
+      ],
     ] as const;
     for (const [status, command] of hostile) {
       const res = await post("/api/v1/control/commands", { deviceId: id(1), command }, techA);
@@ -85,9 +99,15 @@ describe("streetlight control (protocol v1.1)", () => {
       headers: { "accept-language": "en" },
       body: JSON.stringify({ deviceId: id(1), command: { name: "config", config: { lvdV: 5 } } }),
     });
-    expect(((await en.json()) as { error: { message: string } }).error.message).toContain("low-voltage disconnect is outside the battery's safe range");
+    expect(((await en.json()) as { error: { message: string } }).error.message).toContain(
+      "low-voltage disconnect is outside the battery's safe range",
+    );
     // a good one after them: it is the only command the light ever saw
-    const ok = await post("/api/v1/control/commands", { deviceId: id(1), command: { name: "config", config: { lvdV: 11.2, reportIntervalS: 600 } } }, techA);
+    const ok = await post(
+      "/api/v1/control/commands",
+      { deviceId: id(1), command: { name: "config", config: { lvdV: 11.2, reportIntervalS: 600 } } },
+      techA,
+    );
     expect(ok.status).toBe(201);
     const cmd = (await ok.json()) as { id: string; state: string };
     const l = lights.get(id(1)) as Light;
@@ -126,11 +146,21 @@ describe("streetlight control (protocol v1.1)", () => {
     await goOnline(id(2), { refuse: (name) => (name === "profile" ? "unsupported" : null) });
     await goOnline(id(3), { v1: true });
     for (let i = 5; i <= LIGHTS; i++) await goOnline(id(i));
-    const profile = { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 100 }, { afterDuskH: 4, pct: 50 }, { beforeDawnH: 1, pct: 100 }] };
+    const profile = {
+      mode: "dusk_to_dawn",
+      stages: [
+        { afterDuskH: 0, pct: 100 },
+        { afterDuskH: 4, pct: 50 },
+        { beforeDawnH: 1, pct: 100 },
+      ],
+    };
     const request = { name: "梳妆台村冬季调光", target: { town: TOWN, village: VILLAGE }, command: { name: "profile", profile } };
     const est = await post("/api/v1/control/campaigns/estimate", request, techA);
     expect(est.status).toBe(200);
-    const { lights: n, estimate } = (await est.json()) as { lights: number; estimate: { nightKWhNow: number; nightKWhNew: number; savingPct: number; autonomyDaysNew: number; autonomyDaysNow: number } };
+    const { lights: n, estimate } = (await est.json()) as {
+      lights: number;
+      estimate: { nightKWhNow: number; nightKWhNew: number; savingPct: number; autonomyDaysNew: number; autonomyDaysNow: number };
+    };
     expect(n).toBe(LIGHTS);
     expect(estimate.nightKWhNew).toBeLessThan(estimate.nightKWhNow);
     expect(estimate.savingPct).toBeGreaterThan(20);
@@ -169,7 +199,10 @@ describe("streetlight control (protocol v1.1)", () => {
     // what each light applied: shown per light, with the one that refused shown as not applied
     const ok = await get<{ judgedBy: string; profileStatus: string; appliedProfile: unknown }>(`/api/v1/streetlights/${id(5)}/control`, techA);
     expect(ok).toMatchObject({ judgedBy: "applied", profileStatus: "applied", appliedProfile: profile });
-    const refused = await get<{ judgedBy: string; profileStatus: string; lastRejected: { reason: string } | null }>(`/api/v1/streetlights/${id(2)}/control`, techA);
+    const refused = await get<{ judgedBy: string; profileStatus: string; lastRejected: { reason: string } | null }>(
+      `/api/v1/streetlights/${id(2)}/control`,
+      techA,
+    );
     expect(refused).toMatchObject({ judgedBy: "registered", profileStatus: "rejected", lastRejected: { reason: "unsupported" } });
     const v1 = await get<{ judgedBy: string; profileStatus: string }>(`/api/v1/streetlights/${id(3)}/control`, techA);
     expect(v1).toMatchObject({ judgedBy: "registered", profileStatus: "pending" });
@@ -184,7 +217,11 @@ describe("streetlight control (protocol v1.1)", () => {
     await waitUntil(() => !t.app.presence.isOnline(lightId), "the light offline");
     const res = await post(
       "/api/v1/control/commands",
-      { deviceId: lightId, command: { name: "profile", profile: { mode: "dusk_plus", hours: 6, stages: [{ afterDuskH: 0, pct: 70 }] } }, expiresInH: 0.0002 },
+      {
+        deviceId: lightId,
+        command: { name: "profile", profile: { mode: "dusk_plus", hours: 6, stages: [{ afterDuskH: 0, pct: 70 }] } },
+        expiresInH: 0.0002,
+      },
       techA,
     );
     expect(res.status).toBe(201);
@@ -210,7 +247,9 @@ describe("streetlight control (protocol v1.1)", () => {
     }
     await waitUntil(async () => (await get<{ judgedBy: string }>(`/api/v1/streetlights/${dimmed}/control`)).judgedBy === "applied", "applied");
     await waitUntil(
-      async () => (await get<{ lastRejected: { commandId: string } | null; pending: unknown[] }>(`/api/v1/streetlights/${refusing}/control`)).pending.length === 0,
+      async () =>
+        (await get<{ lastRejected: { commandId: string } | null; pending: unknown[] }>(`/api/v1/streetlights/${refusing}/control`)).pending.length ===
+        0,
       "refused",
     );
     // last night, 22:00 to 22:30 China time, lit at half power (15 W of 30)

@@ -24,10 +24,10 @@ export const CONTROL_WORDS: Vocabulary<ControlWords> = {
   hint_command_id: { zh: () => "命令编号应为 1–64 个字符，只含 A-Z a-z 0-9 _ -", en: () => "a command id is 1–64 characters of A-Z a-z 0-9 _ -" },
   hint_dim_range: { zh: () => "调光等级应在 0–100 % 之间", en: () => "a dim level is 0–100 %" },
   hint_profile_gap: {
-    zh: () => "照明方案的第一段应从黄昏开始（afterDuskH: 0），否则夜里有一段无人定义",
-    en: () => "a profile's first stage starts at dusk (afterDuskH: 0); otherwise part of the night is left undefined",
+    zh: () => "照明方案的第一段应从黄昏开始（黄昏后 0 小时），否则夜里开头一段没有调光等级",
+    en: () => "a profile's first stage starts at dusk (0 hours after dusk); otherwise the start of the night has no dim level",
   },
-  hint_profile_hours: { zh: () => "dusk_plus 方案须给出亮灯小时数 hours", en: () => "a dusk_plus profile says how many hours (hours)" },
+  hint_profile_hours: { zh: () => "“黄昏后亮若干小时”的方案须给出小时数", en: () => "a profile lit for some hours after dusk says how many hours" },
   hint_config_empty: {
     zh: () => "配置命令至少要设置上报间隔或低压断开电压之一",
     en: () => "a config sets the report interval, the low-voltage disconnect, or both",

@@ -348,7 +348,8 @@ export function controlRoutes(
       schema: {
         tags: ["control"],
         operationId: "estimateLightCampaign",
-        description: "For a profile: tonight's modelled load at each light's position now and at the new profile, the lights' own mean nightly load and PV over the last 7 nights (their nightly records), and the median days a full battery carries a light without sun. Nothing is sent. `estimate` is null for an override or a config.",
+        description:
+          "For a profile: tonight's modelled load at each light's position now and at the new profile, the lights' own mean nightly load and PV over the last 7 nights (their nightly records), and the median days a full battery carries a light without sun. Nothing is sent. `estimate` is null for an override or a config.",
         summary: "Before sending: what a campaign's profile saves, and the batteries' days of autonomy at it",
         body: CampaignRequest,
         response: { 200: z.object({ lights: z.number().int(), estimate: Estimate.nullable() }), ...errors(403, 422) },
@@ -455,7 +456,8 @@ export function controlRoutes(
       schema: {
         tags: ["control"],
         operationId: "getLightCampaign",
-        description: "`sent`: commands published at least once; `awaitingAnswer`: sent, not answered (a v1 light never answers); `queued`: waiting for a wave; `waitingOffline`: unanswered and the light offline (sent when it reconnects, until the campaign expires).",
+        description:
+          "`sent`: commands published at least once; `awaitingAnswer`: sent, not answered (a v1 light never answers); `queued`: waiting for a wave; `waitingOffline`: unanswered and the light offline (sent when it reconnects, until the campaign expires).",
         summary: "A campaign with its live counts: sent, applied, rejected, waiting for lights offline",
         params: IdParam,
         response: { 200: CampaignOut, ...errors(404) },
