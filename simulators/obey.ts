@@ -56,7 +56,8 @@ export async function obeyCommands(
     if (typeof cmdId !== "string") return;
     const before = answered.get(cmdId);
     if (before) return answer(before);
-    if (!(LIGHT_COMMANDS as readonly string[]).includes(name)) return answer({ id: cmdId, cmd: "profile", result: "rejected", reason: "unsupported" });
+    if (!(LIGHT_COMMANDS as readonly string[]).includes(name))
+      return answer({ id: cmdId, cmd: "profile", result: "rejected", reason: "unsupported" });
     const parsed = LIGHT_COMMAND_SCHEMAS[name].safeParse(json);
     if (!parsed.success) return answer({ id: cmdId, cmd: name, result: "rejected", reason: "invalid" });
     const body = (parsed.data as Record<string, unknown>)[name];

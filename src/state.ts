@@ -1,8 +1,8 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
 import { ALERTS_MIGRATION } from "./alerts/store.js";
-import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION } from "./control/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
+import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION } from "./control/store.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";

@@ -148,7 +148,7 @@ export function createLightControl(deps: {
   const heldBy = (c: LightCommand) => {
     if (!c.campaignId) return false;
     const k = campaigns.get(c.campaignId);
-    return !k || k.state !== "running";
+    return k?.state !== "running";
   };
 
   /** When a light comes online, everything unanswered and not expired goes to it again (it answers each id once). */

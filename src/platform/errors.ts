@@ -21,7 +21,20 @@ export class DomainError extends Error {
 }
 
 /** Things a request can name that may not exist (or not be the caller's to see). */
-export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "user", "route", "silence", "campaign"] as const;
+export const THINGS = [
+  "device",
+  "streetlight",
+  "order",
+  "formula",
+  "station",
+  "alert",
+  "channel",
+  "key",
+  "user",
+  "route",
+  "silence",
+  "campaign",
+] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
   device: "设备",
