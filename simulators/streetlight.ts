@@ -61,7 +61,8 @@ export function streetlightReading(spec: LightSpec, s: LightPhysics, t: number, 
   const capacityWh = spec.batteryAh * 12.8 * (spec.fault === "aged_battery" ? 0.1 : 1);
   const batteryV = 11.0 + (s.socPct / 100) * 2.6;
   if (s.disconnected && batteryV >= 12.0) s.disconnected = false;
-  if (!s.disconnected && s.socPct <= 0.5) s.disconnected = true; // low-voltage disconnect at 11.0 V
+  // low-voltage disconnect at 11.0 V, or where `cmd/config` set it
+  if (!s.disconnected && (s.socPct <= 0.5 || batteryV <= (spec.control?.lvdV ?? 0))) s.disconnected = true;
   const relay = spec.fault === "stuck_relay" || ((override !== null ? override > 0 : night) && !s.disconnected);
   const dimPct = override !== null ? override : night ? levelAt(t, n, profile) : 100;
   const loadW = !relay || s.disconnected ? 0 : spec.fault === "failed_lamp" ? 0.3 : (spec.lampW * dimPct) / 100;
