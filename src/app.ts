@@ -276,7 +276,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
-  controlRoutes(http, { control, registry, nights, clock, access });
+  controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const {
     engine,

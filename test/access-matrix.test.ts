@@ -134,6 +134,16 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "GET /api/v1/streetlights/:id": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}` }) },
     "GET /api/v1/streetlights/:id/nights": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/nights` }) },
     // streetlight control (issue 22): technicians and admins of the light's town
+    "GET /api/v1/streetlights/energy": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
+    "GET /api/v1/streetlights/energy.xlsx": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy.xlsx?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
     "GET /api/v1/streetlights/:id/control": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/control` }) },
     "POST /api/v1/control/commands": {
       at: "town",

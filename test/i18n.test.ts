@@ -147,6 +147,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     hint_lvd_range: [{}],
     hint_ack_reason: [{}],
     hint_clock_time: [{}],
+    hint_month: [{}],
     campaign_no_lights: [{}],
     campaign_target: [{}],
     campaign_ended: [
@@ -154,6 +155,13 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
       { id: "K1", state: "done" },
     ],
     lights_unknown: [{ ids: ["X-1", "X-2"] }],
+    energy_sheet: [{ month: "2026-11" }],
+    energy_title: [
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "light" },
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "town" },
+    ],
+    energy_column: [{ column: "light" }, { column: "availability" }, { column: "flatNights" }, { column: "kWhGenerated" }],
+    energy_total: [{}],
   },
   streetlights: {
     light_moved: [{ distanceM: 120 }],

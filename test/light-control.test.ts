@@ -1,8 +1,11 @@
+import ExcelJS from "exceljs";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Ack, topics } from "../devices/index.js";
 import { connectDevice, publish, reading, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { type LightControlState, newControlState, obeyCommands } from "../simulators/obey.js";
+import type { NightRecord } from "../src/streetlights/nightly.js";
+import { nightStore } from "../src/streetlights/store.js";
 
 /**
  * Issue 22: commands to streetlights over a real broker, to real MQTT lights (the simulator's v1.1 controller,
@@ -269,6 +272,95 @@ describe("streetlight control (protocol v1.1)", () => {
     expect(await waitUntil(async () => ((await condition(dimmed)) === "lit" ? "lit" : false), "the dimmed light judged")).toBe("lit");
     expect(await waitUntil(async () => ((await condition(refusing)) === "dim_mismatch" ? "dim_mismatch" : false), "the refusing light judged")).toBe(
       "dim_mismatch",
+    );
+  });
+
+  it("reports energy and availability per light, village and town for a month, in JSON and XLSX, within the caller's towns", async () => {
+    const month = "2026-10";
+    const night = (deviceId: string, date: string, o: Partial<NightRecord>): NightRecord => ({
+      deviceId,
+      date,
+      dusk: `${date}T10:00:00.000Z`,
+      dawn: `${date}T22:00:00.000Z`,
+      expectedMin: 720,
+      litMin: 720,
+      coveredMin: 720,
+      loadWh: 300,
+      pvWhDayBefore: 500,
+      switchOns: 1,
+      classification: "lit",
+      flags: [],
+      lastTs: null,
+      gps: null,
+      ...o,
+    });
+    await nightStore(t.app.state.db).write([
+      night(id(10), `${month}-01`, {}),
+      night(id(10), `${month}-02`, { litMin: 360, loadWh: 150, classification: "energy_limited" }),
+      night(id(11), `${month}-01`, { pvWhDayBefore: 100 }),
+      night(id(11), `${month}-31`, {}),
+      night(id(11), "2026-11-01", {}), // the next month: not counted
+      night("OT-0001", `${month}-01`, { litMin: 0, loadWh: 0, classification: "dark" }),
+    ]);
+    type Report = { total: Record<string, unknown>; rows: Record<string, unknown>[] };
+    const byLight = await get<Report>(`/api/v1/streetlights/energy?month=${month}&town=${encodeURIComponent(TOWN)}`, techA);
+    expect(byLight.rows).toEqual([
+      {
+        key: id(10),
+        town: TOWN,
+        village: VILLAGE,
+        lights: 1,
+        nights: 2,
+        burnHours: 18,
+        kWhConsumed: 0.45,
+        kWhGenerated: 1,
+        availability: 0.75,
+        flatBatteryNights: 1,
+      },
+      {
+        key: id(11),
+        town: TOWN,
+        village: VILLAGE,
+        lights: 1,
+        nights: 2,
+        burnHours: 24,
+        kWhConsumed: 0.6,
+        kWhGenerated: 0.6,
+        availability: 1,
+        flatBatteryNights: 0,
+      },
+    ]);
+    const byTown = await get<Report>(`/api/v1/streetlights/energy?month=${month}&by=town`);
+    expect(byTown.rows.map((r) => [r.key, r.lights, r.availability])).toEqual([
+      [OTHER, 1, 0],
+      [TOWN, 2, 0.875],
+    ]);
+    expect(byTown.total).toMatchObject({ lights: 3, nights: 5, kWhConsumed: 1.05, flatBatteryNights: 1 });
+    // a technician of another town: its own town only, and 403 for this one
+    expect((await get<Report>(`/api/v1/streetlights/energy?month=${month}&by=town`, techB)).rows.map((r) => r.key)).toEqual([OTHER]);
+    expect((await t.api(`/api/v1/streetlights/energy?month=${month}&town=${encodeURIComponent(TOWN)}`, { key: techB })).status).toBe(403);
+    expect((await t.api("/api/v1/streetlights/energy?month=2026-13")).status).toBe(400);
+    const xlsx = await t.api(`/api/v1/streetlights/energy.xlsx?month=${month}&by=village`);
+    expect(xlsx.status).toBe(200);
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(Buffer.from(await xlsx.arrayBuffer()) as never);
+    const ws = wb.worksheets[0] as ExcelJS.Worksheet;
+    expect(ws.getRow(2).values).toEqual([
+      undefined,
+      "村",
+      "镇街",
+      "村",
+      "路灯数",
+      "记录夜数",
+      "亮灯小时",
+      "用电（千瓦时）",
+      "发电（千瓦时）",
+      "亮灯率",
+      "电池耗尽夜数",
+    ]);
+    expect(ws.getRow(3).values).toEqual([undefined, "某村", OTHER, "某村", 1, 1, 0, 0, 0.5, 0, 0]);
+    expect(ws.getRow(5).values).toEqual(
+      [undefined, "合计", undefined, undefined, 3, 5, 42, 1.05, 2.1, 0.7, 1].map((v, i) => (i === 2 || i === 3 ? "" : v)),
     );
   });
 

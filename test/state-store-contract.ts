@@ -303,6 +303,11 @@ export function stateStoreContract(
         { deviceId: "L1", litNights: 2, pvDays: 2, lastTs: Date.parse("2026-10-03T23:00:00.000Z"), lat: 29.36, lon: 105.92 },
         { deviceId: "L2", litNights: 1, pvDays: 2, lastTs: Date.parse("2026-10-02T22:00:00.000Z"), lat: 29.35, lon: 105.91 },
       ]);
+      // the energy report's sums per light (src/control/energy.ts)
+      expect((await nights.energy("2026-10-02", "2026-10-03")).sort((a, b) => a.deviceId.localeCompare(b.deviceId))).toEqual([
+        { deviceId: "L1", nights: 2, expectedMin: 1380, litMin: 1290, coveredMin: 1380, loadWh: 600, pvWh: 405, flatNights: 0 },
+        { deviceId: "L2", nights: 1, expectedMin: 690, litMin: 690, coveredMin: 690, loadWh: 300, pvWh: 400, flatNights: 0 },
+      ]);
     });
 
     it("verification: an import counts new, changed and unchanged claims, and a second one changes nothing; reports logged", async () => {

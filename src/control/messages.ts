@@ -1,5 +1,43 @@
 import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
 
+/** The energy report's columns (energy.ts). */
+export type EnergyColumn =
+  | "light"
+  | "town"
+  | "village"
+  | "lights"
+  | "nights"
+  | "burnHours"
+  | "kWhConsumed"
+  | "kWhGenerated"
+  | "availability"
+  | "flatNights";
+const COLUMN_ZH: Record<EnergyColumn, string> = {
+  light: "路灯编号",
+  town: "镇街",
+  village: "村",
+  lights: "路灯数",
+  nights: "记录夜数",
+  burnHours: "亮灯小时",
+  kWhConsumed: "用电（千瓦时）",
+  kWhGenerated: "发电（千瓦时）",
+  availability: "亮灯率",
+  flatNights: "电池耗尽夜数",
+};
+const COLUMN_EN: Record<EnergyColumn, string> = {
+  light: "Light",
+  town: "Town",
+  village: "Village",
+  lights: "Lights",
+  nights: "Nights recorded",
+  burnHours: "Burn hours",
+  kWhConsumed: "kWh consumed",
+  kWhGenerated: "kWh generated",
+  availability: "Availability",
+  flatNights: "Nights lost to flat batteries",
+};
+const BY_ZH = { light: "按路灯", village: "按村", town: "按镇街" } as const;
+
 /** Streetlight control's words (src/control): the contract's hints (devices/control.ts) and the problems of a request. */
 export type ControlWords = {
   hint_command_id: Record<string, never>;
@@ -10,6 +48,7 @@ export type ControlWords = {
   hint_lvd_range: Record<string, never>;
   hint_ack_reason: Record<string, never>;
   hint_clock_time: Record<string, never>;
+  hint_month: Record<string, never>;
   /** A campaign whose target holds no light the caller may control. */
   campaign_no_lights: Record<string, never>;
   /** A campaign target that names neither a place nor lights. */
@@ -18,6 +57,10 @@ export type ControlWords = {
   campaign_ended: { id: string; state: string };
   /** Lights of a list that are not streetlights the caller may control. */
   lights_unknown: { ids: readonly string[] };
+  energy_sheet: { month: string };
+  energy_title: { month: string; from: string; to: string; by: "light" | "village" | "town" };
+  energy_column: { column: EnergyColumn };
+  energy_total: Record<string, never>;
 };
 
 export const CONTROL_WORDS: Vocabulary<ControlWords> = {
@@ -42,6 +85,7 @@ export const CONTROL_WORDS: Vocabulary<ControlWords> = {
     en: () => "a rejection gives a reason code (lower-case letters, digits, _)",
   },
   hint_clock_time: { zh: () => "时刻应为 HH:MM，00:00–23:59（北京时间）", en: () => "a clock time is HH:MM, 00:00–23:59 (China time)" },
+  hint_month: { zh: () => "月份应为 YYYY-MM", en: () => "a month as YYYY-MM" },
   campaign_no_lights: { zh: () => "目标范围内没有可控制的路灯", en: () => "the target holds no streetlight you may control" },
   campaign_target: {
     zh: () => "目标须指定乡镇、村、道路或路灯编号列表",
@@ -55,6 +99,13 @@ export const CONTROL_WORDS: Vocabulary<ControlWords> = {
     zh: (p, f) => `以下编号不是路灯：${f.list(p.ids.map(String))}`,
     en: (p, f) => `these ids are not streetlights: ${f.list(p.ids.map(String))}`,
   },
+  energy_sheet: { zh: (p) => `${p.month} 能耗`, en: (p) => `Energy ${p.month}` },
+  energy_title: {
+    zh: (p) => `路灯能耗与亮灯率，${p.month}（${p.from} 至 ${p.to} 的夜晚，${BY_ZH[p.by]}）`,
+    en: (p) => `Streetlight energy and availability, ${p.month} (nights from ${p.from} to ${p.to}, by ${p.by})`,
+  },
+  energy_column: { zh: (p) => COLUMN_ZH[p.column], en: (p) => COLUMN_EN[p.column] },
+  energy_total: { zh: () => "合计", en: () => "Total" },
 };
 export const controlMessage = messageMaker<ControlWords>();
 export type ControlMessage = MessageOf<ControlWords>;

@@ -2,13 +2,16 @@ import { z } from "zod";
 import { DeviceIdSchema, OverrideBodySchema, ProfileBodySchema } from "../../devices/index.js";
 import type { Role } from "../access/roles.js";
 import { type Access, type Place, placeOf, townsReached } from "../access/scope.js";
-import { errors, IdParam, IsoTime, withExample } from "../http/schemas.js";
+import { errors, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
+import { chinaDate } from "../platform/clock.js";
 import { conflict, invalid, notFound } from "../platform/errors.js";
+import type { Catalogue } from "../platform/i18n.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import { DEFAULT_PROFILE, ProfileSchema } from "../streetlights/expectation.js";
 import type { NightStore } from "../streetlights/store.js";
+import { energyReport, energyXlsx } from "./energy.js";
 import { currentProfile, estimateProfile } from "./estimate.js";
 import { controlMessage } from "./messages.js";
 import type { LightControl } from "./service.js";
@@ -176,7 +179,7 @@ const CampaignOut = withExample(
 
 export function controlRoutes(
   app: Api,
-  deps: { control: LightControl; registry: Registry; nights: NightStore; clock: () => number; access: Access },
+  deps: { control: LightControl; registry: Registry; nights: NightStore; clock: () => number; access: Access; messages: Catalogue },
 ) {
   const { control, registry, clock } = deps;
   const lightOf = (id: string) => {
@@ -498,4 +501,119 @@ export function controlRoutes(
       },
     );
   }
+
+  const EnergyQuery = z.object({
+    month: z
+      .string()
+      .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "hint_month")
+      .optional(),
+    town: z.string().max(64).optional(),
+    village: z.string().max(64).optional(),
+    by: z.enum(["light", "village", "town"]).default("light"),
+  });
+  const EnergyRow = z.object({
+    key: z.string(),
+    town: z.string().nullable(),
+    village: z.string().nullable(),
+    lights: z.number().int(),
+    nights: z.number().int(),
+    burnHours: z.number(),
+    kWhConsumed: z.number(),
+    kWhGenerated: z.number(),
+    availability: z.number().nullable(),
+    flatBatteryNights: z.number().int(),
+  });
+  const energyOf = (q: z.infer<typeof EnergyQuery>, principal: Parameters<typeof townsReached>[0] | null) =>
+    energyReport(deps.nights, registry, {
+      month: q.month ?? chinaDate(clock()).slice(0, 7),
+      town: q.town,
+      village: q.village,
+      by: q.by,
+      towns: principal ? townsReached(principal) : [],
+    });
+  app.get(
+    "/api/v1/streetlights/energy",
+    {
+      config: { roles: ALL_ROLES, touches: { kind: "place", from: "query" } },
+      schema: {
+        tags: ["streetlights"],
+        operationId: "getStreetlightEnergy",
+        summary:
+          "Energy and availability per light, village or town for a month: burn hours, kWh consumed and generated, nights lost to flat batteries",
+        description:
+          "From the nightly records of the nights that began in `month` (China dates; default this month): availability is the share of the expected lit minutes that were lit; `flatBatteryNights` the nights classed `energy_limited`. Over the caller's towns.",
+        querystring: EnergyQuery,
+        response: {
+          200: withExample(
+            z.object({
+              month: z.string(),
+              from: z.string(),
+              to: z.string(),
+              by: z.enum(["light", "village", "town"]),
+              total: EnergyRow,
+              rows: z.array(EnergyRow),
+            }),
+            {
+              month: "2026-11",
+              from: "2026-11-01",
+              to: "2026-11-30",
+              by: "village",
+              total: {
+                key: "",
+                town: null,
+                village: null,
+                lights: 270,
+                nights: 8010,
+                burnHours: 95_300,
+                kWhConsumed: 2105.4,
+                kWhGenerated: 3980.2,
+                availability: 0.962,
+                flatBatteryNights: 41,
+              },
+              rows: [
+                {
+                  key: "梳妆台村",
+                  town: "来苏镇",
+                  village: "梳妆台村",
+                  lights: 270,
+                  nights: 8010,
+                  burnHours: 95_300,
+                  kWhConsumed: 2105.4,
+                  kWhGenerated: 3980.2,
+                  availability: 0.962,
+                  flatBatteryNights: 41,
+                },
+              ],
+            },
+            { description: "A row per light, village or town, and their total" },
+          ),
+          ...errors(403),
+        },
+      },
+    },
+    async (req) => energyOf(req.query, req.principal),
+  );
+  app.get(
+    "/api/v1/streetlights/energy.xlsx",
+    {
+      config: { roles: ALL_ROLES, touches: { kind: "place", from: "query" } },
+      schema: {
+        tags: ["streetlights"],
+        operationId: "getStreetlightEnergyXlsx",
+        summary: "The energy and availability report as XLSX, headers in the reader's language",
+        description: "As GET /api/v1/streetlights/energy, one sheet: a title row, the headers, a row per light, village or town, and the total.",
+        querystring: EnergyQuery,
+        response: { 200: xlsxFile("The workbook"), ...errors(403) },
+      },
+    },
+    async (req, reply) => {
+      const r = await energyOf(req.query, req.principal);
+      const body = await energyXlsx(r, deps.messages.in(req.lang));
+      const name = `energy-${req.query.town ?? "district"}-${r.month}.xlsx`;
+      return reply
+        .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
+        .type(XLSX_TYPE)
+        .send(body);
+    },
+  );
 }

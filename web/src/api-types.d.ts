@@ -820,6 +820,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/streetlights/energy": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Energy and availability per light, village or town for a month: burn hours, kWh consumed and generated, nights lost to flat batteries
+     * @description From the nightly records of the nights that began in `month` (China dates; default this month): availability is the share of the expected lit minutes that were lit; `flatBatteryNights` the nights classed `energy_limited`. Over the caller's towns.
+     */
+    get: operations["getStreetlightEnergy"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/energy.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The energy and availability report as XLSX, headers in the reader's language
+     * @description As GET /api/v1/streetlights/energy, one sheet: a title row, the headers, a row per light, village or town, and the total.
+     */
+    get: operations["getStreetlightEnergyXlsx"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/alerts": {
     parameters: {
       query?: never;
@@ -6400,6 +6440,174 @@ export interface operations {
       };
       /** @description Conflicts with what exists */
       409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergy: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A row per light, village or town, and their total */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "month": "2026-11",
+           *       "from": "2026-11-01",
+           *       "to": "2026-11-30",
+           *       "by": "village",
+           *       "total": {
+           *         "key": "",
+           *         "town": null,
+           *         "village": null,
+           *         "lights": 270,
+           *         "nights": 8010,
+           *         "burnHours": 95300,
+           *         "kWhConsumed": 2105.4,
+           *         "kWhGenerated": 3980.2,
+           *         "availability": 0.962,
+           *         "flatBatteryNights": 41
+           *       },
+           *       "rows": [
+           *         {
+           *           "key": "梳妆台村",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "lights": 270,
+           *           "nights": 8010,
+           *           "burnHours": 95300,
+           *           "kWhConsumed": 2105.4,
+           *           "kWhGenerated": 3980.2,
+           *           "availability": 0.962,
+           *           "flatBatteryNights": 41
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            month: string;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            by: "light" | "village" | "town";
+            total: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            };
+            rows: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergyXlsx: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
         headers: {
           [name: string]: unknown;
         };
