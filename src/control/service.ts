@@ -331,6 +331,11 @@ export function createLightControl(deps: {
       if (k.state === "cancelled" || k.state === "done") return k;
       k.state = state;
       campaigns.set(id, k);
+      if (state === "running") {
+        // resumed: its unsent commands go out in the waves again (those of lights that came back while it was paused too)
+        const queued = new Set(queue);
+        for (const list of pending.values()) for (const c of list) if (c.campaignId === id && c.state === "created" && !queued.has(c)) queue.push(c);
+      }
       if (state === "cancelled") {
         const changed: LightCommand[] = [];
         for (const c of queue.filter((x) => x.campaignId === id && x.state === "created")) {
