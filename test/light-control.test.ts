@@ -364,6 +364,53 @@ describe("streetlight control (protocol v1.1)", () => {
     );
   });
 
+  it("holds a paused campaign's commands, also for a light that comes back meanwhile, and sends them on resume", async () => {
+    const request = {
+      name: "暂停测试",
+      target: { deviceIds: ["OT-0001"] },
+      command: { name: "override", override: { action: "dim", pct: 40, minutes: 30 } },
+    };
+    const k = (await (await post("/api/v1/control/campaigns", request)).json()) as { id: string; town: string; counts: Record<string, number> };
+    expect(k).toMatchObject({ town: OTHER, counts: { lights: 1, waitingOffline: 1 } });
+    expect((await post(`/api/v1/control/campaigns/${k.id}/pause`, {}, techA)).status).toBe(404); // another town's campaign
+    const paused = await post(`/api/v1/control/campaigns/${k.id}/pause`, {}, techB);
+    expect(((await paused.json()) as { state: string }).state).toBe("paused");
+    await goOnline("OT-0001");
+    const l = lights.get("OT-0001") as Light;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(l.inbox).toEqual([]);
+    expect((await post(`/api/v1/control/campaigns/${k.id}/resume`, {}, techB)).status).toBe(200);
+    await waitUntil(() => l.answers.length === 1, "the answer after resume");
+    expect(l.state.override?.pct).toBe(40);
+    const done = await waitUntil(async () => {
+      const s = await get<{ state: string; counts: Record<string, number> }>(`/api/v1/control/campaigns/${k.id}`);
+      return s.state === "done" ? s : false;
+    }, "the campaign done");
+    expect(done.counts).toMatchObject({ applied: 1, sent: 1, waitingOffline: 0 });
+    const late = await post(`/api/v1/control/campaigns/${k.id}/cancel`, {}, techB);
+    expect(late.status).toBe(409);
+    expect(((await late.json()) as { error: { code: string } }).error.code).toBe("campaign_ended");
+  });
+
+  it("sends the time to a light whose clock is off by more than the tolerance, once", async () => {
+    const l = lights.get(id(12)) as Light;
+    l.state.clockOffsetMs = 10 * 60_000; // ten minutes fast (its readings would soon be refused as from the future)
+    const res = await post(
+      "/api/v1/control/commands",
+      { deviceId: id(12), command: { name: "override", override: { action: "on", minutes: 10 } } },
+      techA,
+    );
+    expect(res.status).toBe(201);
+    await waitUntil(() => l.state.clockOffsetMs === 0, "the light's clock set");
+    const cs = await waitUntil(async () => {
+      const r = await get<{ commands: { name: string; state: string; createdBy: string }[] }>(`/api/v1/control/commands?deviceId=${id(12)}&limit=10`);
+      return r.commands.some((c) => c.name === "time" && c.state === "applied") ? r.commands : false;
+    }, "the time command applied");
+    expect(cs.filter((c) => c.name === "time")).toEqual([expect.objectContaining({ createdBy: "service", state: "applied" })]);
+    const view = await get<{ clockOffsetS: number }>(`/api/v1/streetlights/${id(12)}/control`);
+    expect(Math.abs(view.clockOffsetS)).toBeLessThan(5);
+  });
+
   it("a light may read only its own commands and publish only its own answers", async () => {
     const c = lights.get(id(8))?.client as MqttClient;
     await expect(c.subscribeAsync(topics.commandFilter("streetlight", id(9)), { qos: 1 })).rejects.toThrow(/Subscribe error/);
