@@ -8,8 +8,9 @@ import mqtt, { type MqttClient } from "mqtt";
 import { topics } from "../devices/index.js";
 import { startTestApp } from "../harness/helpers.js";
 import { INFLUXD, MOSQUITTO, MOSQUITTO_SERVICE, POSTGRES_BIN, startInflux, startMosquitto } from "../harness/services.js";
-import { planDistrict } from "../simulators/district.js";
+import { DISTRICT_LIGHTS, planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { benchCampaign, campaignRows } from "./campaign.js";
 import { benchFlood, floodRows } from "./flood.js";
 import { benchImports, importRows } from "./imports.js";
 import { benchLateBatch } from "./late.js";
@@ -19,7 +20,7 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 import { benchSize, sizeRows } from "./size.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx|size|ha]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx|size|ha|campaign]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
@@ -33,7 +34,9 @@ import { benchSize, sizeRows } from "./size.js";
  * `--only size` a simulated district-month (100 lights, or `--lights N`) through the embedded store's write path: bytes per
  * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them;
  * `--only ha` two instances on active/standby ingest (PostgreSQL, Mosquitto, InfluxDB): the active one's throughput and
- * the time a standby takes over after a SIGKILL (docs/DEPLOYMENT.md).
+ * the time a standby takes over after a SIGKILL (docs/DEPLOYMENT.md);
+ * `--only campaign` a profile campaign to 18,105 lights (or `--lights N`), each on its own connection and answering, while
+ * ingest runs at district load: time to reach all, and ingest's PUBACK p99 meanwhile.
  */
 const { values } = parseArgs({
   options: {
@@ -44,7 +47,7 @@ const { values } = parseArgs({
     lights: { type: "string" },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -174,6 +177,20 @@ if (values.only === "ha") {
   await haStep();
   rows.push(...haRows());
   finish("-ha");
+  process.exit(0);
+}
+if (values.only === "campaign") {
+  // (not in the full run: a district's lights each on their own connection is a machine's worth of load by itself)
+  const lights = values.lights !== undefined ? Number(values.lights) : DISTRICT_LIGHTS;
+  if (!Number.isInteger(lights) || lights < 1 || lights > 40_000) {
+    process.stderr.write(`--lights: a whole number from 1 to 40000 (got "${values.lights}")\n`);
+    process.exit(2);
+  }
+  step(`a profile campaign to ${lights} lights at 50 commands/s while ${Math.min(lights, 1000)} of them report at the district's 60.4 readings/s`);
+  const r = await benchCampaign({ lights, ratePerS: 50, streamDevices: 1000, streamRate: 60.4, progress });
+  results.campaign = r;
+  rows.push(...campaignRows(r));
+  finish("-campaign");
   process.exit(0);
 }
 if (values.only === "flood" || values.only === "imports" || values.only === "late" || values.only === "size") {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { type BlenderBatch, BlenderBatchSchema, type BlenderTelemetry, BlenderTelemetrySchema } from "./blender.js";
+import { type Ack, AckSchema } from "./control.js";
 import { compileExact, type Exact } from "./exact.js";
 import type { Family } from "./ids.js";
 import { type Status, StatusSchema } from "./status.js";
@@ -11,7 +12,8 @@ export type DecodedMessage =
   | { family: "streetlight"; kind: "telemetry"; body: StreetlightTelemetry }
   | { family: "blender"; kind: "telemetry"; body: BlenderTelemetry }
   | { family: "blender"; kind: "batch"; body: BlenderBatch }
-  | { family: Family; kind: "status"; body: Status };
+  | { family: Family; kind: "status"; body: Status }
+  | { family: "streetlight"; kind: "ack"; body: Ack };
 
 /** Stable reject reasons: they are counted per device and appear in metrics and the API. */
 export const REJECT_REASONS = [
@@ -58,7 +60,7 @@ export type DecodeProblem =
   | { code: "ts_too_old"; params: { maxDays: number } };
 
 const SCHEMAS: Record<Family, Partial<Record<UplinkKind, z.ZodType>>> = {
-  streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema },
+  streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema, ack: AckSchema },
   blender: { telemetry: BlenderTelemetrySchema, batch: BlenderBatchSchema, status: StatusSchema },
 };
 

@@ -11,6 +11,9 @@ import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
+import { controlRoutes } from "./control/routes.js";
+import { createLightControl } from "./control/service.js";
+import { controlStore } from "./control/store.js";
 import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
 import { createFieldwork } from "./fieldwork/service.js";
 import { fieldworkStore } from "./fieldwork/store.js";
@@ -73,7 +76,9 @@ function scheduleTasks(
     | "nightly"
     | "neverReported"
     | "settleRestored"
-    | "repairProofs",
+    | "repairProofs"
+    | "controlWaves"
+    | "controlExpiry",
     () => Promise<unknown> | unknown
   >,
 ) {
@@ -93,6 +98,9 @@ function scheduleTasks(
   scheduler.every("repairs without proof", 10 * 60_000, run.repairProofs);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
+  // Streetlight campaigns: a wave a second, within AGRILUME_CONTROL_RATE_PER_S; commands past their expiry.
+  scheduler.every("light campaign waves", 1_000, run.controlWaves);
+  scheduler.every("light commands expiry", 30_000, run.controlExpiry);
 }
 
 export type Started = {
@@ -171,6 +179,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
   const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, log, writeDashboardPoints });
   const nights = nightStore(state.db);
+  // Streetlight control (protocol v1.1): commands, their delivery, what each light applied, campaigns.
+  const control = createLightControl({
+    store: controlStore(state.db, state.checkpointKey("control_seq")),
+    registry,
+    presence,
+    bus,
+    clock,
+    log,
+    settings: config.control,
+  });
   const streetlights = createStreetlightMonitor({
     registry,
     presence,
@@ -182,12 +200,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
     storedSeq: () => Math.min(...Object.values(writer.checkpoints())),
     neverReported: { seen: () => state.presence.devicesSeen(), graceMs: config.neverReportedMs },
+    control,
   });
 
   // Everything that consumes durable records, each with its own checkpoint, fed from the write-ahead log.
   const { wal, writer, pipeline } = await openDurableIngest({
     config,
-    sinks: (logLines) => [telemetrySink(telemetry, logLines), rejectSink(state.rejects), blendingMonitor.sink],
+    sinks: (logLines) => [telemetrySink(telemetry, logLines), rejectSink(state.rejects), blendingMonitor.sink, control.sink],
     registry,
     presence,
     metrics,
@@ -319,6 +338,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
+  controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const {
     engine,
@@ -480,6 +500,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     blending,
     blendingMonitor,
     streetlights,
+    control,
     alerts: { engine, notifier, digest },
     fieldwork,
     presence,
@@ -506,6 +527,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     /** One run of the hourly retention job, now (tests; the scheduler runs it). */
     runRetention,
     async start(): Promise<Started> {
+      // (pending commands first: answers replayed from the log apply to them)
+      await control.load();
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
       // Each light's last known condition, from its latest readings in the store, before any light connects again.
@@ -549,6 +572,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         neverReported: () => (ingesting() ? streetlights.checkNeverReported() : 0),
         settleRestored: () => (ingesting() ? streetlights.settleRestored() : 0),
         repairProofs: () => fieldwork.checkProofs(),
+        // (commands go out through the broker connection of the instance taking readings: only it sends them)
+        controlWaves: () => (ingesting() ? control.wave() : 0),
+        controlExpiry: () => (ingesting() ? control.expire() : 0),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
@@ -569,6 +595,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         streetlights.halt();
+        control.halt();
         retentionStop.abort(); // a retention run under way ends after its current step
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());

@@ -30,7 +30,14 @@ const uniq = (p: string) => `${p}${++seq}`;
 describe("access matrix: every route × role × scope (issue 16)", () => {
   let t: TestApp;
   const keys = new Map<string, string>();
+  /** A campaign's request: one town's lights, or a list across both towns (shared: only a caller without limits sends it). */
+  const campaignBody = (s: Side) => ({
+    name: uniq("k"),
+    target: s === "shared" ? { deviceIds: [light("A"), light("B")] } : { town: town(s) },
+    command: { name: "override", override: { action: "on", minutes: 5 } },
+  });
   const ids = {
+    campaign: {} as Record<"A" | "B", string>,
     alert: {} as Record<"A" | "B", string>,
     order: {} as Record<"A" | "B", string>,
     formula: {} as Record<"A" | "B", string>,
@@ -133,6 +140,51 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "GET /api/v1/streetlights/map": { at: "none", req: () => ({ path: "/api/v1/streetlights/map" }) },
     "GET /api/v1/streetlights/:id": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}` }) },
     "GET /api/v1/streetlights/:id/nights": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/nights` }) },
+    // streetlight control (issue 22): technicians and admins of the light's town
+    "GET /api/v1/streetlights/energy": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
+    "GET /api/v1/streetlights/energy.xlsx": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy.xlsx?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
+    "GET /api/v1/streetlights/:id/control": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/control` }) },
+    "POST /api/v1/control/commands": {
+      at: "town",
+      req: (s) => ({
+        path: "/api/v1/control/commands",
+        method: "POST",
+        body: { deviceId: light(s), command: { name: "override", override: { action: "on", minutes: 5 } } },
+      }),
+    },
+    "GET /api/v1/control/commands": { at: "none", req: () => ({ path: "/api/v1/control/commands" }) },
+    "POST /api/v1/control/campaigns/estimate": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: "/api/v1/control/campaigns/estimate", method: "POST", body: campaignBody(s) }),
+    },
+    "POST /api/v1/control/campaigns": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: "/api/v1/control/campaigns", method: "POST", body: campaignBody(s) }),
+    },
+    "GET /api/v1/control/campaigns": { at: "none", req: () => ({ path: "/api/v1/control/campaigns" }) },
+    "GET /api/v1/control/campaigns/:id": { at: "town", req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}` }) },
+    "POST /api/v1/control/campaigns/:id/pause": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/pause`, method: "POST" }),
+    },
+    "POST /api/v1/control/campaigns/:id/resume": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/resume`, method: "POST" }),
+    },
+    "POST /api/v1/control/campaigns/:id/cancel": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/cancel`, method: "POST" }),
+    },
     // blending
     "GET /api/v1/materials": {
       at: "station",
@@ -454,6 +506,7 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
       });
       ids.visitImage[s] = ((await image.json()) as { id: string }).id;
     }
+    for (const s of ["A", "B"] as const) ids.campaign[s] = String((await admin("/api/v1/control/campaigns", "POST", campaignBody(s)))?.id);
   });
   afterAll(() => t?.stop());
 

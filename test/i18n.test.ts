@@ -6,6 +6,7 @@ import { reading } from "../harness/helpers.js";
 import type { AccessWords } from "../src/access/messages.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
+import type { ControlWords } from "../src/control/messages.js";
 import type { FieldworkWords } from "../src/fieldwork/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
 import type { IngestWords } from "../src/ingest/messages.js";
@@ -103,7 +104,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     topic_family: [{ topic: "tractor/T1/telemetry" }],
     topic_device_id: [{}],
     topic_command: [{}],
-    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status"] }],
+    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status", "streetlight/<id>/ack"] }],
     kind_not_published: [
       { family: "streetlight", kind: "batch" },
       { family: "blender", kind: "other" },
@@ -140,6 +141,31 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     devices_registered: [{ ids: ["L-1", "L-2"] }],
     devices_csv_body: [{}],
     too_many_buckets: [{ buckets: 20_000, every: "minute", max: 10_000 }],
+  },
+  control: {
+    hint_command_id: [{}],
+    hint_dim_range: [{}],
+    hint_profile_gap: [{}],
+    hint_profile_hours: [{}],
+    hint_config_empty: [{}],
+    hint_lvd_range: [{}],
+    hint_ack_reason: [{}],
+    hint_clock_time: [{}],
+    hint_month: [{}],
+    campaign_no_lights: [{}],
+    campaign_target: [{}],
+    campaign_ended: [
+      { id: "K1", state: "cancelled" },
+      { id: "K1", state: "done" },
+    ],
+    lights_unknown: [{ ids: ["X-1", "X-2"] }],
+    energy_sheet: [{ month: "2026-11" }],
+    energy_title: [
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "light" },
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "town" },
+    ],
+    energy_column: [{ column: "light" }, { column: "availability" }, { column: "flatNights" }, { column: "kWhGenerated" }],
+    energy_total: [{}],
   },
   streetlights: {
     light_moved: [{ distanceM: 120 }],
@@ -358,6 +384,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   issues: IssueWords;
   http: HttpWords;
   access: AccessWords;
+  control: ControlWords;
   ingest: IngestWords;
   registry: RegistryWords;
   streetlights: StreetlightWords;

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/engine.js";
 import { alertStore, isOpenAlertConflict } from "../src/alerts/store.js";
 import { blendingStore, type Order } from "../src/blending/store.js";
+import { type Applied, type Campaign, controlStore, type LightCommand } from "../src/control/store.js";
 import type { PhotoMeta, WorkOrder } from "../src/fieldwork/service.js";
 import { fieldworkStore } from "../src/fieldwork/store.js";
 import { type Visit, visitStore } from "../src/fieldwork/visits.js";
@@ -306,6 +307,11 @@ export function stateStoreContract(
         { deviceId: "L1", litNights: 2, pvDays: 2, lastTs: Date.parse("2026-10-03T23:00:00.000Z"), lat: 29.36, lon: 105.92 },
         { deviceId: "L2", litNights: 1, pvDays: 2, lastTs: Date.parse("2026-10-02T22:00:00.000Z"), lat: 29.35, lon: 105.91 },
       ]);
+      // the energy report's sums per light (src/control/energy.ts)
+      expect((await nights.energy("2026-10-02", "2026-10-03")).sort((a, b) => a.deviceId.localeCompare(b.deviceId))).toEqual([
+        { deviceId: "L1", nights: 2, expectedMin: 1380, litMin: 1290, coveredMin: 1380, loadWh: 600, pvWh: 405, flatNights: 0 },
+        { deviceId: "L2", nights: 1, expectedMin: 690, litMin: 690, coveredMin: 690, loadWh: 300, pvWh: 400, flatNights: 0 },
+      ]);
     });
 
     it("verification: an import counts new, changed and unchanged claims, and a second one changes nothing; reports logged", async () => {
@@ -585,6 +591,73 @@ export function stateStoreContract(
         expect(written).toBe(commented);
         expect((await store.getAlert("m1"))?.history).toHaveLength(2);
       }
+    });
+
+    it("light control: commands written many at a time and updated in place, pending back, counts, applied settings, campaigns", async () => {
+      const store = controlStore(state.db, "control_seq");
+      const cmd = (i: number, extra: Partial<LightCommand> = {}): LightCommand => ({
+        id: `C${i}`,
+        deviceId: `L-${i % 3}`,
+        town: i % 2 ? "来苏镇" : "三角镇",
+        campaignId: i < 250 ? "K1" : null,
+        name: "profile",
+        body: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 50 }] },
+        state: "created",
+        createdBy: "王工",
+        createdAt: T + i,
+        sentAt: null,
+        sends: 0,
+        answeredAt: null,
+        expiresAt: T + 3_600_000,
+        reason: null,
+        ...extra,
+      });
+      await store.writeCommands(Array.from({ length: 260 }, (_, i) => cmd(i)));
+      await store.writeCommands([cmd(1, { state: "sent", sentAt: T + 5, sends: 1 }), cmd(2, { state: "sent", sentAt: T + 5, sends: 1 })]);
+      const applied: Applied = {
+        deviceId: "L-1",
+        profile: { commandId: "C1", body: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 50 }] }, at: T + 9 },
+        override: null,
+        config: null,
+        rejected: null,
+        clockOffsetMs: -1500,
+        timeSentAt: null,
+      };
+      await store.writeAnswers(
+        [
+          cmd(1, { state: "applied", sentAt: T + 5, sends: 1, answeredAt: T + 9 }),
+          cmd(2, { state: "rejected", sentAt: T + 5, sends: 1, answeredAt: T + 9, reason: "unsupported" }),
+        ],
+        [applied],
+        42,
+      );
+      expect(await store.checkpoint()).toBe(42);
+      expect(await store.command("C2")).toEqual(cmd(2, { state: "rejected", sentAt: T + 5, sends: 1, answeredAt: T + 9, reason: "unsupported" }));
+      expect((await store.pending()).length).toBe(258);
+      expect(await store.countsOf("K1")).toEqual({ byState: { created: 248, applied: 1, rejected: 1 }, sent: 2 });
+      expect((await store.list({ deviceId: "L-1", towns: ["来苏镇"], limit: 5 })).map((c) => c.id)).toEqual(["C259", "C253", "C247", "C241", "C235"]);
+      expect(await store.list({ towns: [], limit: 5 })).toEqual([]);
+      expect(await store.allApplied()).toEqual([applied]);
+      const k: Campaign = {
+        id: "K1",
+        name: "冬季调光",
+        target: { town: "来苏镇", village: "梳妆台村" },
+        town: "来苏镇",
+        command: { name: "profile", body: {} },
+        state: "running",
+        createdBy: "王工",
+        createdAt: T,
+        expiresAt: T + 3_600_000,
+        lights: 250,
+        estimate: null,
+      };
+      await store.putCampaign(k);
+      await store.putCampaign({ ...k, state: "paused" });
+      expect(await store.campaign("K1")).toEqual({ ...k, state: "paused" });
+      expect(await store.campaigns(10)).toEqual([{ ...k, state: "paused" }]);
+      await state.close();
+      state = await fx.open();
+      expect((await controlStore(state.db, "control_seq").pending()).length).toBe(258);
     });
   });
 }

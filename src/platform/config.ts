@@ -250,6 +250,22 @@ export const SETTINGS = {
     schema: z.coerce.number().positive().default(72),
     doc: "a light registered and past its installation day (installedOn, else the day it was registered) by this many hours without ever connecting is offline, with an alert (a phantom until proven otherwise; proposal, like verification's 72 h)",
   },
+  AGRILUME_CONTROL_RATE_PER_S: {
+    schema: positiveInt.max(10_000).default(50),
+    doc: "streetlight campaigns send at most this many commands a second, all campaigns together (a district's 18,105 lights in about 6 minutes at 50)",
+  },
+  AGRILUME_CONTROL_EXPIRY_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(72),
+    doc: "a command to a light (and a campaign's) waits this many hours for a light that is offline, then expires unapplied",
+  },
+  AGRILUME_CONTROL_CLOCK_TOLERANCE_S: {
+    schema: positiveInt.max(86_400).default(120),
+    doc: "a light whose clock (the `clock` of its answers, protocol v1.1) is off by more than this many seconds is sent the time (at most once an hour)",
+  },
   AGRILUME_ALERT_REMIND_MIN: {
     schema: positiveInt.max(7 * 24 * 60).default(120),
     doc: "a firing alert nobody acknowledged is sent again after this many minutes",
@@ -429,6 +445,11 @@ function shape(f: Flat) {
       photoMaxBytes: f.AGRILUME_FIELD_PHOTO_MAX_KB * 1024,
       proofBadReadings: f.AGRILUME_FIELD_PROOF_READINGS,
       proofWindowMs: f.AGRILUME_FIELD_PROOF_WINDOW_H * 3600_000,
+    },
+    control: {
+      ratePerS: f.AGRILUME_CONTROL_RATE_PER_S,
+      expiryMs: f.AGRILUME_CONTROL_EXPIRY_H * 3600_000,
+      clockToleranceMs: f.AGRILUME_CONTROL_CLOCK_TOLERANCE_S * 1000,
     },
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,

@@ -37,6 +37,7 @@ export const THINGS = [
   "photo",
   "claim",
   "visit",
+  "campaign",
 ] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
@@ -55,6 +56,7 @@ const THING_ZH: Record<Thing, string> = {
   photo: "照片",
   claim: "申报路灯",
   visit: "现场核查",
+  campaign: "控制任务",
 };
 
 /** The problems every part shares: something missing, something already there, a request with problems. */

@@ -45,6 +45,8 @@ export function createStreetlightMonitor(deps: {
   storedSeq: () => number;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
+  /** What each light applied by command (src/control): it is judged by that profile and override, not its registered one. */
+  control?: { profileOf: (id: string) => Profile | null; overrideAt: (id: string, t: number) => { pct: number } | null };
   /** Every device that has ever connected (presence history), and how long after installation a silent light is a problem. */
   neverReported?: { seen: () => Promise<Set<string>>; graceMs: number };
 }) {
@@ -134,7 +136,15 @@ export function createStreetlightMonitor(deps: {
       a = { lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null, profile: p.success ? p.data : DEFAULT_PROFILE };
       parsed.set(d.attrs, a);
     }
-    return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
+    const control = deps.control;
+    if (!control) return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
+    return {
+      lat: d.lat ?? 0,
+      lon: d.lon ?? 0,
+      lampW: a.lampW,
+      profile: control.profileOf(d.id) ?? a.profile,
+      overrideAt: (t: number) => control.overrideAt(d.id, t),
+    };
   };
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 

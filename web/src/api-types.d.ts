@@ -652,6 +652,214 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/control/commands": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Commands to lights and their delivery, newest first (by light, campaign or state)
+     * @description Over the lights in the caller's towns; `limit` at most 1000.
+     */
+    get: operations["listLightCommands"];
+    put?: never;
+    /**
+     * Send a command to one light: a profile, an override, a config or the time (protocol v1.1)
+     * @description Checked against the hardware limits first (dim 0–100 %, a profile without a gap, an LVD within the battery's safe range): a command outside them is refused here and never reaches the light. Sent at once when the light is online, else when it reconnects, until it expires (`expiresInH`, default AGRILUME_CONTROL_EXPIRY_H). Technicians and admins of the light's town only.
+     */
+    post: operations["sendLightCommand"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/{id}/control": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What a light applied (profile, override, config), what it is judged by, and what waits for it
+     * @description `judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which).
+     */
+    get: operations["getLightControl"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/estimate": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Before sending: what a campaign's profile saves, and the batteries' days of autonomy at it
+     * @description For a profile: tonight's modelled load at each light's position now and at the new profile, the lights' own mean nightly load and PV over the last 7 nights (their nightly records), and the median days a full battery carries a light without sun. Nothing is sent. `estimate` is null for an override or a config.
+     */
+    post: operations["estimateLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Campaigns, newest first (those in the caller's towns)
+     * @description A caller limited to towns sees the campaigns of its towns; one across several towns only a caller without limits.
+     */
+    get: operations["listLightCampaigns"];
+    put?: never;
+    /**
+     * Send a profile, override or config to a road, a village, a town or a list of lights, in waves
+     * @description Every light's command is checked first (one light outside the limits refuses the whole campaign). Commands go out at most AGRILUME_CONTROL_RATE_PER_S a second (all campaigns together) to lights online; lights offline get theirs when they reconnect, until the campaign expires. A list spanning several towns needs a caller without town limits.
+     */
+    post: operations["startLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A campaign with its live counts: sent, applied, rejected, waiting for lights offline
+     * @description `sent`: commands published at least once; `awaitingAnswer`: sent, not answered (a v1 light never answers); `queued`: waiting for a wave; `waitingOffline`: unanswered and the light offline (sent when it reconnects, until the campaign expires).
+     */
+    get: operations["getLightCampaign"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/pause": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Pause a campaign: no more waves, and lights reconnecting wait
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["pauseLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/resume": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resume a paused campaign
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["resumeLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/cancel": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a campaign: commands not yet sent are cancelled; those sent are still tracked
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["cancelLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/energy": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Energy and availability per light, village or town for a month: burn hours, kWh consumed and generated, nights lost to flat batteries
+     * @description From the nightly records of the nights that began in `month` (China dates; default this month): availability is the share of the expected lit minutes that were lit; `flatBatteryNights` the nights classed `energy_limited`. Over the caller's towns.
+     */
+    get: operations["getStreetlightEnergy"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/energy.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The energy and availability report as XLSX, headers in the reader's language
+     * @description As GET /api/v1/streetlights/energy, one sheet: a title row, the headers, a row per light, village or town, and the total.
+     */
+    get: operations["getStreetlightEnergyXlsx"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/alerts": {
     parameters: {
       query?: never;
@@ -1705,6 +1913,10 @@ export interface components {
           lampW?: number;
           panelWp?: number;
           batteryAh?: number;
+          /** @enum {string} */
+          batteryChemistry?: "lead_acid" | "lifepo4";
+          systemV?: 12 | 24;
+          road?: string;
           controllerSerial?: string;
           moduleImei?: string;
           profile?: {
@@ -1729,6 +1941,10 @@ export interface components {
                 }
               | {
                   beforeDawnH: number;
+                  pct: number;
+                }
+              | {
+                  at: string;
                   pct: number;
                 }
             )[];
@@ -1835,6 +2051,10 @@ export interface components {
           lampW?: number;
           panelWp?: number;
           batteryAh?: number;
+          /** @enum {string} */
+          batteryChemistry?: "lead_acid" | "lifepo4";
+          systemV?: 12 | 24;
+          road?: string;
           controllerSerial?: string;
           moduleImei?: string;
           profile?: {
@@ -1859,6 +2079,10 @@ export interface components {
                 }
               | {
                   beforeDawnH: number;
+                  pct: number;
+                }
+              | {
+                  at: string;
                   pct: number;
                 }
             )[];
@@ -2026,6 +2250,141 @@ export interface components {
       materials: string[];
       /** Format: date-time */
       createdAt: string;
+    };
+    /**
+     * @description A campaign: one command to many lights, sent in waves, with live counts
+     * @example {
+     *       "id": "K5b2e0c9a41d3",
+     *       "name": "梳妆台村冬季调光",
+     *       "town": "来苏镇",
+     *       "target": {
+     *         "town": "来苏镇",
+     *         "village": "梳妆台村"
+     *       },
+     *       "command": {
+     *         "name": "profile",
+     *         "body": {
+     *           "mode": "dusk_to_dawn",
+     *           "stages": [
+     *             {
+     *               "afterDuskH": 0,
+     *               "pct": 100
+     *             },
+     *             {
+     *               "afterDuskH": 4,
+     *               "pct": 50
+     *             },
+     *             {
+     *               "beforeDawnH": 1,
+     *               "pct": 100
+     *             }
+     *           ]
+     *         }
+     *       },
+     *       "state": "running",
+     *       "createdBy": "王工",
+     *       "createdAt": "2026-11-30T10:00:00.000Z",
+     *       "expiresAt": "2026-12-03T10:00:00.000Z",
+     *       "estimate": null,
+     *       "counts": {
+     *         "lights": 270,
+     *         "sent": 250,
+     *         "awaitingAnswer": 12,
+     *         "queued": 0,
+     *         "waitingOffline": 20,
+     *         "applied": 230,
+     *         "rejected": 8,
+     *         "expired": 0,
+     *         "cancelled": 0
+     *       }
+     *     }
+     */
+    LightCampaign: {
+      id: string;
+      name: string;
+      town: string | null;
+      target: {
+        town?: string;
+        village?: string;
+        road?: string;
+        deviceIds?: string[];
+      };
+      command: {
+        name: string;
+        body: unknown;
+      };
+      /** @enum {string} */
+      state: "running" | "paused" | "cancelled" | "done";
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      expiresAt: string;
+      estimate: {
+        lights: number;
+        nightKWhNow: number;
+        nightKWhNew: number;
+        savingPct: number;
+        recentLoadKWh: number | null;
+        recentPvKWh: number | null;
+        autonomyDaysNow: number;
+        autonomyDaysNew: number;
+        lightsShortOfPv: number;
+        nightsFrom: string;
+        nightsTo: string;
+      } | null;
+      counts?: {
+        lights: number;
+        sent: number;
+        awaitingAnswer: number;
+        queued: number;
+        waitingOffline: number;
+        applied: number;
+        rejected: number;
+        expired: number;
+        cancelled: number;
+      };
+    };
+    /**
+     * @description A command to a light and its delivery: created → sent → applied | rejected | expired (a campaign's unsent ones: cancelled)
+     * @example {
+     *       "id": "C3f9a1c0d2b7e4f5a6b7c",
+     *       "deviceId": "YC-LS-0001",
+     *       "campaignId": null,
+     *       "name": "override",
+     *       "body": {
+     *         "action": "dim",
+     *         "pct": 50,
+     *         "minutes": 120
+     *       },
+     *       "state": "applied",
+     *       "createdBy": "王工",
+     *       "createdAt": "2026-11-30T10:02:00.000Z",
+     *       "sentAt": "2026-11-30T10:02:00.120Z",
+     *       "sends": 1,
+     *       "answeredAt": "2026-11-30T10:02:01.003Z",
+     *       "expiresAt": "2026-12-03T10:02:00.000Z",
+     *       "reason": null
+     *     }
+     */
+    LightCommand: {
+      id: string;
+      deviceId: string;
+      campaignId: string | null;
+      /** @enum {string} */
+      name: "profile" | "override" | "config" | "time";
+      body: unknown;
+      /** @enum {string} */
+      state: "created" | "sent" | "applied" | "rejected" | "expired" | "cancelled";
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      sentAt: string | null;
+      sends: number;
+      answeredAt: string | null;
+      /** Format: date-time */
+      expiresAt: string;
+      reason: string | null;
     };
     /**
      * @description A raw material: N-P2O5-K2O and trace elements, % by mass
@@ -2366,6 +2725,10 @@ export interface components {
       lampW?: number;
       panelWp?: number;
       batteryAh?: number;
+      /** @enum {string} */
+      batteryChemistry?: "lead_acid" | "lifepo4";
+      systemV?: 12 | 24;
+      road?: string;
       controllerSerial?: string;
       moduleImei?: string;
       profile?: {
@@ -2390,6 +2753,10 @@ export interface components {
             }
           | {
               beforeDawnH: number;
+              pct: number;
+            }
+          | {
+              at: string;
               pct: number;
             }
         )[];
@@ -5807,6 +6174,1017 @@ export interface operations {
       };
     };
   };
+  listLightCommands: {
+    parameters: {
+      query?: {
+        deviceId?: string;
+        campaignId?: string;
+        state?: "created" | "sent" | "applied" | "rejected" | "expired" | "cancelled";
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            commands: components["schemas"]["LightCommand"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  sendLightCommand: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "deviceId": "YC-LS-0001",
+         *       "command": {
+         *         "name": "override",
+         *         "override": {
+         *           "action": "dim",
+         *           "pct": 50,
+         *           "minutes": 120
+         *         }
+         *       }
+         *     }
+         */
+        "application/json": {
+          deviceId: string;
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "time";
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A command to a light and its delivery: created → sent → applied | rejected | expired (a campaign's unsent ones: cancelled) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCommand"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getLightControl: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            deviceId: string;
+            registeredProfile: unknown;
+            appliedProfile: unknown | null;
+            /** @enum {string} */
+            judgedBy: "applied" | "registered";
+            /** @enum {string} */
+            profileStatus: "applied" | "rejected" | "pending" | "never_sent";
+            override: {
+              action: string;
+              pct: number | null;
+              /** Format: date-time */
+              until: string;
+            } | null;
+            config: unknown | null;
+            lastRejected: {
+              commandId: string;
+              name: string;
+              reason: string;
+              /** Format: date-time */
+              at: string;
+            } | null;
+            clockOffsetS: number | null;
+            pending: components["schemas"]["LightCommand"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  estimateLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          name: string;
+          target: {
+            town?: string;
+            village?: string;
+            road?: string;
+            deviceIds?: string[];
+          };
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            lights: number;
+            estimate: {
+              lights: number;
+              nightKWhNow: number;
+              nightKWhNew: number;
+              savingPct: number;
+              recentLoadKWh: number | null;
+              recentPvKWh: number | null;
+              autonomyDaysNow: number;
+              autonomyDaysNew: number;
+              lightsShortOfPv: number;
+              nightsFrom: string;
+              nightsTo: string;
+            } | null;
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listLightCampaigns: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Default Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            campaigns: components["schemas"]["LightCampaign"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  startLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "梳妆台村冬季调光",
+         *       "target": {
+         *         "town": "来苏镇",
+         *         "village": "梳妆台村"
+         *       },
+         *       "command": {
+         *         "name": "profile",
+         *         "profile": {
+         *           "mode": "dusk_to_dawn",
+         *           "stages": [
+         *             {
+         *               "afterDuskH": 0,
+         *               "pct": 100
+         *             },
+         *             {
+         *               "afterDuskH": 4,
+         *               "pct": 50
+         *             },
+         *             {
+         *               "beforeDawnH": 1,
+         *               "pct": 100
+         *             }
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
+        "application/json": {
+          name: string;
+          target: {
+            town?: string;
+            village?: string;
+            road?: string;
+            deviceIds?: string[];
+          };
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  pauseLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  resumeLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  cancelLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergy: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A row per light, village or town, and their total */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "month": "2026-11",
+           *       "from": "2026-11-01",
+           *       "to": "2026-11-30",
+           *       "by": "village",
+           *       "total": {
+           *         "key": "",
+           *         "town": null,
+           *         "village": null,
+           *         "lights": 270,
+           *         "nights": 8010,
+           *         "burnHours": 95300,
+           *         "kWhConsumed": 2105.4,
+           *         "kWhGenerated": 3980.2,
+           *         "availability": 0.962,
+           *         "flatBatteryNights": 41
+           *       },
+           *       "rows": [
+           *         {
+           *           "key": "梳妆台村",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "lights": 270,
+           *           "nights": 8010,
+           *           "burnHours": 95300,
+           *           "kWhConsumed": 2105.4,
+           *           "kWhGenerated": 3980.2,
+           *           "availability": 0.962,
+           *           "flatBatteryNights": 41
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            month: string;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            by: "light" | "village" | "town";
+            total: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            };
+            rows: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergyXlsx: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   listAlerts: {
     parameters: {
       query?: {
@@ -8753,6 +10131,10 @@ export interface operations {
               lampW?: number;
               panelWp?: number;
               batteryAh?: number;
+              /** @enum {string} */
+              batteryChemistry?: "lead_acid" | "lifepo4";
+              systemV?: 12 | 24;
+              road?: string;
               controllerSerial?: string;
               moduleImei?: string;
               profile?: {
@@ -8777,6 +10159,10 @@ export interface operations {
                     }
                   | {
                       beforeDawnH: number;
+                      pct: number;
+                    }
+                  | {
+                      at: string;
                       pct: number;
                     }
                 )[];
