@@ -372,6 +372,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     backup_source_missing: [{ dir: "/srv/agrilume/data", file: "state.duckdb" }],
     backup_done: [{ dir: "/backup/2026-11-30", files: 12, mb: 812.4, seconds: 9.3 }],
     backup_influx_note: [{ store: "InfluxDB", url: "http://localhost:8086", tool: "influxd backup -portable" }],
+    backup_state_note: [{ store: "PostgreSQL", url: "postgres://agrilume@db:5432/agrilume", tool: "pg_dump" }],
     restore_not_backup: [{ dir: "/backup/x", file: "manifest.json" }],
     restore_target_not_empty: [{ dir: "/srv/agrilume/data" }],
     restore_corrupt: [{ file: "telemetry.duckdb" }],
