@@ -1,4 +1,5 @@
 import { loadavg } from "node:os";
+import { WINTER_DIMMING } from "../devices/index.js";
 import { ADMIN_KEY, tempDir } from "../harness/helpers.js";
 import { startServiceProcess } from "../harness/services.js";
 import { newControlState, obeyCommands } from "../simulators/obey.js";
@@ -57,14 +58,7 @@ export async function benchCampaign(opts: { lights: number; ratePerS: number; st
       target: { town: "town-c" },
       command: {
         name: "profile",
-        profile: {
-          mode: "dusk_to_dawn",
-          stages: [
-            { afterDuskH: 0, pct: 100 },
-            { afterDuskH: 4, pct: 50 },
-            { beforeDawnH: 1, pct: 100 },
-          ],
-        },
+        profile: WINTER_DIMMING,
       },
     }),
   });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DeviceClockSchema } from "./status.js";
 import { StageSchema } from "./streetlight.js";
 
 /*
@@ -41,6 +42,19 @@ export const ProfileBodySchema = z
   });
 export type ProfileBody = z.infer<typeof ProfileBodySchema>;
 export const ProfileCommandSchema = z.object({ id: CommandIdSchema, profile: ProfileBodySchema });
+
+/**
+ * A dimming schedule that carries a battery through rainy days (DOMAIN.md): full at dusk, half four hours after it,
+ * full again the hour before dawn. The example in PROTOCOL.md §3a, the API's example, the demo's and the bench's campaign.
+ */
+export const WINTER_DIMMING: ProfileBody = {
+  mode: "dusk_to_dawn",
+  stages: [
+    { afterDuskH: 0, pct: 100 },
+    { afterDuskH: 4, pct: 50 },
+    { beforeDawnH: 1, pct: 100 },
+  ],
+};
 
 /** `cmd/override`: on, off or a dim level for `minutes`, then back to the schedule. */
 export const OverrideBodySchema = z
@@ -117,12 +131,7 @@ export const AckSchema = z
     cmd: z.enum(LIGHT_COMMANDS),
     result: z.enum(["applied", "rejected"]),
     reason: AckReasonSchema.optional(),
-    clock: z
-      .number()
-      .int()
-      .min(0)
-      .max(Date.UTC(2100, 0, 1))
-      .optional(),
+    clock: DeviceClockSchema.optional(),
   })
   .refine((a) => a.result === "applied" || a.reason !== undefined, { message: "hint_ack_reason", path: ["reason"] });
 export type Ack = z.infer<typeof AckSchema>;

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { WINTER_DIMMING } from "../devices/index.js";
 import { startFleet } from "../simulators/fleet.js";
 import { STATION } from "../simulators/station.js";
 import { generatePassword } from "../src/access/accounts.js";
@@ -101,14 +102,7 @@ const campaign = first
         target: { town: first.town, ...(first.village ? { village: first.village } : {}) },
         command: {
           name: "profile",
-          profile: {
-            mode: "dusk_to_dawn",
-            stages: [
-              { afterDuskH: 0, pct: 100 },
-              { afterDuskH: 4, pct: 50 },
-              { beforeDawnH: 1, pct: 100 },
-            ],
-          },
+          profile: WINTER_DIMMING,
         },
       }),
     }).then(async (r) => (r.ok ? ((await r.json()) as { id: string }).id : null))

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DeviceIdSchema, OverrideBodySchema, ProfileBodySchema } from "../../devices/index.js";
+import { DeviceIdSchema, OverrideBodySchema, ProfileBodySchema, WINTER_DIMMING } from "../../devices/index.js";
 import type { Role } from "../access/roles.js";
 import { type Access, type Place, placeOf, townsReached } from "../access/scope.js";
 import { errors, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
@@ -158,14 +158,7 @@ const CampaignOut = withExample(
     target: { town: "来苏镇", village: "梳妆台村" },
     command: {
       name: "profile",
-      body: {
-        mode: "dusk_to_dawn",
-        stages: [
-          { afterDuskH: 0, pct: 100 },
-          { afterDuskH: 4, pct: 50 },
-          { beforeDawnH: 1, pct: 100 },
-        ],
-      },
+      body: WINTER_DIMMING,
     },
     state: "running",
     createdBy: "王工",
@@ -399,14 +392,7 @@ export function controlRoutes(
           target: { town: "来苏镇", village: "梳妆台村" },
           command: {
             name: "profile",
-            profile: {
-              mode: "dusk_to_dawn",
-              stages: [
-                { afterDuskH: 0, pct: 100 },
-                { afterDuskH: 4, pct: 50 },
-                { beforeDawnH: 1, pct: 100 },
-              ],
-            },
+            profile: WINTER_DIMMING,
           },
         }),
         response: { 201: CampaignOut, ...errors(403, 422) },
