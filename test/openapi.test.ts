@@ -42,6 +42,7 @@ const SUCCESS_MEDIA: Record<string, string[]> = {
   getWorkOrderPhoto: ["image/jpeg", "image/png"],
   getFieldVisitImage: ["image/jpeg", "image/png"],
   getFieldVerificationReportXlsx: [XLSX_TYPE],
+  getStreetlightEnergyXlsx: [XLSX_TYPE],
 };
 /** Binary bodies (a workbook, a photo): their schema says binary; an example of their bytes would say nothing. */
 const binary = (type: string) => type === XLSX_TYPE || type.startsWith("image/");

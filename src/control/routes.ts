@@ -132,6 +132,24 @@ const Counts = z.object({
   expired: z.number().int(),
   cancelled: z.number().int(),
 });
+/** A campaign as the API shows it (the example of CampaignOut and of the list). */
+const CAMPAIGN_EXAMPLE = {
+  id: "K5b2e0c9a41d3",
+  name: "梳妆台村冬季调光",
+  town: "来苏镇",
+  target: { town: "来苏镇", village: "梳妆台村" },
+  command: {
+    name: "profile",
+    body: WINTER_DIMMING,
+  },
+  state: "running" as const,
+  createdBy: "王工",
+  createdAt: "2026-11-30T10:00:00.000Z",
+  expiresAt: "2026-12-03T10:00:00.000Z",
+  estimate: null,
+  counts: { lights: 270, sent: 250, awaitingAnswer: 12, queued: 0, waitingOffline: 20, applied: 230, rejected: 8, expired: 0, cancelled: 0 },
+};
+
 const CampaignOut = withExample(
   z.object({
     id: z.string(),
@@ -151,22 +169,7 @@ const CampaignOut = withExample(
     estimate: Estimate.nullable(),
     counts: Counts.optional(),
   }),
-  {
-    id: "K5b2e0c9a41d3",
-    name: "梳妆台村冬季调光",
-    town: "来苏镇",
-    target: { town: "来苏镇", village: "梳妆台村" },
-    command: {
-      name: "profile",
-      body: WINTER_DIMMING,
-    },
-    state: "running",
-    createdBy: "王工",
-    createdAt: "2026-11-30T10:00:00.000Z",
-    expiresAt: "2026-12-03T10:00:00.000Z",
-    estimate: null,
-    counts: { lights: 270, sent: 250, awaitingAnswer: 12, queued: 0, waitingOffline: 20, applied: 230, rejected: 8, expired: 0, cancelled: 0 },
-  },
+  CAMPAIGN_EXAMPLE,
   { id: "LightCampaign", description: "A campaign: one command to many lights, sent in waves, with live counts" },
 );
 
@@ -257,7 +260,31 @@ export function controlRoutes(
           state: z.enum(COMMAND_STATES).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
-        response: { 200: z.object({ commands: z.array(Command) }) },
+        response: {
+          200: withExample(
+            z.object({ commands: z.array(Command) }),
+            {
+              commands: [
+                {
+                  id: "C3f9a1c0d2b7e4f5a6b7c",
+                  deviceId: "YC-LS-0001",
+                  campaignId: null,
+                  name: "override",
+                  body: { action: "dim", pct: 50, minutes: 120 },
+                  state: "applied",
+                  createdBy: "王工",
+                  createdAt: "2026-11-30T10:02:00.000Z",
+                  sentAt: "2026-11-30T10:02:00.120Z",
+                  sends: 1,
+                  answeredAt: "2026-11-30T10:02:01.003Z",
+                  expiresAt: "2026-12-03T10:02:00.000Z",
+                  reason: null,
+                },
+              ],
+            },
+            { description: "The commands, newest first, each with its delivery state and the light's answer" },
+          ),
+        },
       },
     },
     async (req) => {
@@ -279,18 +306,33 @@ export function controlRoutes(
           "`judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which).",
         params: IdParam,
         response: {
-          200: z.object({
-            deviceId: z.string(),
-            registeredProfile: z.unknown(),
-            appliedProfile: z.unknown().nullable(),
-            judgedBy: z.enum(["applied", "registered"]),
-            profileStatus: z.enum(["applied", "rejected", "pending", "never_sent"]),
-            override: z.object({ action: z.string(), pct: z.number().nullable(), until: IsoTime }).nullable(),
-            config: z.unknown().nullable(),
-            lastRejected: z.object({ commandId: z.string(), name: z.string(), reason: z.string(), at: IsoTime }).nullable(),
-            clockOffsetS: z.number().nullable(),
-            pending: z.array(Command),
-          }),
+          200: withExample(
+            z.object({
+              deviceId: z.string(),
+              registeredProfile: z.unknown(),
+              appliedProfile: z.unknown().nullable(),
+              judgedBy: z.enum(["applied", "registered"]),
+              profileStatus: z.enum(["applied", "rejected", "pending", "never_sent"]),
+              override: z.object({ action: z.string(), pct: z.number().nullable(), until: IsoTime }).nullable(),
+              config: z.unknown().nullable(),
+              lastRejected: z.object({ commandId: z.string(), name: z.string(), reason: z.string(), at: IsoTime }).nullable(),
+              clockOffsetS: z.number().nullable(),
+              pending: z.array(Command),
+            }),
+            {
+              deviceId: "YC-LS-0001",
+              registeredProfile: { mode: "dusk_to_dawn", dimAfterH: 4, dimPct: 50 },
+              appliedProfile: WINTER_DIMMING,
+              judgedBy: "applied",
+              profileStatus: "applied",
+              override: null,
+              config: { reportIntervalS: 300 },
+              lastRejected: null,
+              clockOffsetS: 2,
+              pending: [],
+            },
+            { description: "What the light applied, what it is judged by, and the commands still on their way" },
+          ),
           ...errors(404),
         },
       },
@@ -336,6 +378,15 @@ export function controlRoutes(
   });
   const estimateFor = async (ds: readonly DeviceRecord[], c: z.infer<typeof CampaignCommand>) =>
     c.name === "profile" ? estimateProfile(ds, ProfileSchema.parse(c.profile), currentProfile(control.profileOf), deps.nights, clock()) : null;
+  /** A campaign's request, with the example the API shows (a village's winter dimming). */
+  const CampaignRequestWithExample = withExample(CampaignRequest, {
+    name: "梳妆台村冬季调光",
+    target: { town: "来苏镇", village: "梳妆台村" },
+    command: {
+      name: "profile",
+      profile: WINTER_DIMMING,
+    },
+  });
 
   app.post(
     "/api/v1/control/campaigns/estimate",
@@ -347,8 +398,30 @@ export function controlRoutes(
         description:
           "For a profile: tonight's modelled load at each light's position now and at the new profile, the lights' own mean nightly load and PV over the last 7 nights (their nightly records), and the median days a full battery carries a light without sun. Nothing is sent. `estimate` is null for an override or a config.",
         summary: "Before sending: what a campaign's profile saves, and the batteries' days of autonomy at it",
-        body: CampaignRequest,
-        response: { 200: z.object({ lights: z.number().int(), estimate: Estimate.nullable() }), ...errors(403, 422) },
+        body: CampaignRequestWithExample,
+        response: {
+          200: withExample(
+            z.object({ lights: z.number().int(), estimate: Estimate.nullable() }),
+            {
+              lights: 270,
+              estimate: {
+                lights: 270,
+                nightKWhNow: 8.1,
+                nightKWhNew: 5.9,
+                savingPct: 27,
+                recentLoadKWh: 8.3,
+                recentPvKWh: 31.4,
+                autonomyDaysNow: 2.9,
+                autonomyDaysNew: 4,
+                lightsShortOfPv: 12,
+                nightsFrom: "2026-11-23",
+                nightsTo: "2026-11-29",
+              },
+            },
+            { description: "The lights the campaign would reach, and its estimate (null when they have no nightly records yet)" },
+          ),
+          ...errors(403, 422),
+        },
       },
     },
     async (req) => {
@@ -387,14 +460,7 @@ export function controlRoutes(
         summary: "Send a profile, override or config to a road, a village, a town or a list of lights, in waves",
         description:
           "Every light's command is checked first (one light outside the limits refuses the whole campaign). Commands go out at most AGRILUME_CONTROL_RATE_PER_S a second (all campaigns together) to lights online; lights offline get theirs when they reconnect, until the campaign expires. A list spanning several towns needs a caller without town limits.",
-        body: withExample(CampaignRequest, {
-          name: "梳妆台村冬季调光",
-          target: { town: "来苏镇", village: "梳妆台村" },
-          command: {
-            name: "profile",
-            profile: WINTER_DIMMING,
-          },
-        }),
+        body: CampaignRequestWithExample,
         response: { 201: CampaignOut, ...errors(403, 422) },
       },
     },
@@ -428,7 +494,13 @@ export function controlRoutes(
         description: "A caller limited to towns sees the campaigns of its towns; one across several towns only a caller without limits.",
         summary: "Campaigns, newest first (those in the caller's towns)",
         querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
-        response: { 200: z.object({ campaigns: z.array(CampaignOut) }) },
+        response: {
+          200: withExample(
+            z.object({ campaigns: z.array(CampaignOut) }),
+            { campaigns: [CAMPAIGN_EXAMPLE] },
+            { description: "The campaigns, newest first, with their live counts" },
+          ),
+        },
       },
     },
     async (req) => {

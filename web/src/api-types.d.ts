@@ -6188,12 +6188,37 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description The commands, newest first, each with its delivery state and the light's answer */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "commands": [
+           *         {
+           *           "id": "C3f9a1c0d2b7e4f5a6b7c",
+           *           "deviceId": "YC-LS-0001",
+           *           "campaignId": null,
+           *           "name": "override",
+           *           "body": {
+           *             "action": "dim",
+           *             "pct": 50,
+           *             "minutes": 120
+           *           },
+           *           "state": "applied",
+           *           "createdBy": "王工",
+           *           "createdAt": "2026-11-30T10:02:00.000Z",
+           *           "sentAt": "2026-11-30T10:02:00.120Z",
+           *           "sends": 1,
+           *           "answeredAt": "2026-11-30T10:02:01.003Z",
+           *           "expiresAt": "2026-12-03T10:02:00.000Z",
+           *           "reason": null
+           *         }
+           *       ]
+           *     }
+           */
           "application/json": {
             commands: components["schemas"]["LightCommand"][];
           };
@@ -6370,12 +6395,48 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description What the light applied, what it is judged by, and the commands still on their way */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "deviceId": "YC-LS-0001",
+           *       "registeredProfile": {
+           *         "mode": "dusk_to_dawn",
+           *         "dimAfterH": 4,
+           *         "dimPct": 50
+           *       },
+           *       "appliedProfile": {
+           *         "mode": "dusk_to_dawn",
+           *         "stages": [
+           *           {
+           *             "afterDuskH": 0,
+           *             "pct": 100
+           *           },
+           *           {
+           *             "afterDuskH": 4,
+           *             "pct": 50
+           *           },
+           *           {
+           *             "beforeDawnH": 1,
+           *             "pct": 100
+           *           }
+           *         ]
+           *       },
+           *       "judgedBy": "applied",
+           *       "profileStatus": "applied",
+           *       "override": null,
+           *       "config": {
+           *         "reportIntervalS": 300
+           *       },
+           *       "lastRejected": null,
+           *       "clockOffsetS": 2,
+           *       "pending": []
+           *     }
+           */
           "application/json": {
             deviceId: string;
             registeredProfile: unknown;
@@ -6450,6 +6511,35 @@ export interface operations {
     };
     requestBody: {
       content: {
+        /**
+         * @example {
+         *       "name": "梳妆台村冬季调光",
+         *       "target": {
+         *         "town": "来苏镇",
+         *         "village": "梳妆台村"
+         *       },
+         *       "command": {
+         *         "name": "profile",
+         *         "profile": {
+         *           "mode": "dusk_to_dawn",
+         *           "stages": [
+         *             {
+         *               "afterDuskH": 0,
+         *               "pct": 100
+         *             },
+         *             {
+         *               "afterDuskH": 4,
+         *               "pct": 50
+         *             },
+         *             {
+         *               "beforeDawnH": 1,
+         *               "pct": 100
+         *             }
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
         "application/json": {
           name: string;
           target: {
@@ -6505,12 +6595,30 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description The lights the campaign would reach, and its estimate (null when they have no nightly records yet) */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "lights": 270,
+           *       "estimate": {
+           *         "lights": 270,
+           *         "nightKWhNow": 8.1,
+           *         "nightKWhNew": 5.9,
+           *         "savingPct": 27,
+           *         "recentLoadKWh": 8.3,
+           *         "recentPvKWh": 31.4,
+           *         "autonomyDaysNow": 2.9,
+           *         "autonomyDaysNew": 4,
+           *         "lightsShortOfPv": 12,
+           *         "nightsFrom": "2026-11-23",
+           *         "nightsTo": "2026-11-29"
+           *       }
+           *     }
+           */
           "application/json": {
             lights: number;
             estimate: {
@@ -6578,12 +6686,63 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description The campaigns, newest first, with their live counts */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
+          /**
+           * @example {
+           *       "campaigns": [
+           *         {
+           *           "id": "K5b2e0c9a41d3",
+           *           "name": "梳妆台村冬季调光",
+           *           "town": "来苏镇",
+           *           "target": {
+           *             "town": "来苏镇",
+           *             "village": "梳妆台村"
+           *           },
+           *           "command": {
+           *             "name": "profile",
+           *             "body": {
+           *               "mode": "dusk_to_dawn",
+           *               "stages": [
+           *                 {
+           *                   "afterDuskH": 0,
+           *                   "pct": 100
+           *                 },
+           *                 {
+           *                   "afterDuskH": 4,
+           *                   "pct": 50
+           *                 },
+           *                 {
+           *                   "beforeDawnH": 1,
+           *                   "pct": 100
+           *                 }
+           *               ]
+           *             }
+           *           },
+           *           "state": "running",
+           *           "createdBy": "王工",
+           *           "createdAt": "2026-11-30T10:00:00.000Z",
+           *           "expiresAt": "2026-12-03T10:00:00.000Z",
+           *           "estimate": null,
+           *           "counts": {
+           *             "lights": 270,
+           *             "sent": 250,
+           *             "awaitingAnswer": 12,
+           *             "queued": 0,
+           *             "waitingOffline": 20,
+           *             "applied": 230,
+           *             "rejected": 8,
+           *             "expired": 0,
+           *             "cancelled": 0
+           *           }
+           *         }
+           *       ]
+           *     }
+           */
           "application/json": {
             campaigns: components["schemas"]["LightCampaign"][];
           };
