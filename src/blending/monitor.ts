@@ -171,7 +171,7 @@ export function createBlendingMonitor(deps: {
       const touched = new Set([...changed.values()].map((b) => b.orderId));
       for (const orderId of touched) {
         void publishProgress(orderId, orders.get(orderId));
-        void blending.batchesChanged(orderId);
+        blending.batchesChanged(orderId)?.catch((e: unknown) => log.warn({ err: e, orderId }, "could not announce an order's new batches"));
       }
     },
   };

@@ -92,9 +92,11 @@ export async function createFieldwork(deps: FieldDeps) {
     const run = (chains.get(id) ?? Promise.resolve()).then(fn, fn);
     const tail = run.catch(() => undefined);
     chains.set(id, tail);
-    void tail.then(() => {
-      if (chains.get(id) === tail) chains.delete(id);
-    });
+    tail
+      .then(() => {
+        if (chains.get(id) === tail) chains.delete(id);
+      })
+      .catch(() => undefined); // (tail never rejects; the deletion cannot throw)
     return run;
   };
   const load = async (id: string) => {

@@ -69,7 +69,9 @@ export function createAdvisoryLease(opts: {
     enter("connecting", why);
     if (wasHeld) opts.onLost(why);
     c?.end().catch(() => undefined);
-    timer = setTimeout(() => void run(), retryMs);
+    timer = setTimeout(() => {
+      run().catch((e: unknown) => lose(attempt, `the lease could not be tried again: ${String(e)}`));
+    }, retryMs);
   };
 
   const check = (n: number, c: pg.Client) => {
@@ -119,7 +121,7 @@ export function createAdvisoryLease(opts: {
     heldSince: () => heldSince,
     /** Starts trying to take the lease (and keeps trying); resolves at once. */
     start() {
-      void run();
+      run().catch((e: unknown) => lose(attempt, `the lease could not be tried: ${String(e)}`));
     },
     /** Lets the lease go (ending the session frees the lock); `onLost` does not run. */
     async stop() {
