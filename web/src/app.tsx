@@ -7,10 +7,23 @@ import { type Key, type Lang, translate } from "./i18n";
 import { LightPage } from "./light";
 import { MapPage } from "./map";
 import { StationsPage } from "./stations";
-import { WorkPage } from "./work";
 import { errorText, type Session, SessionContext, useSession } from "./ui";
+import { WorkPage } from "./work";
 
-type Page = "work" | "stations" | "alerts" | "map" | "light" | "finance" | "devices" | "alerting" | "claims" | "users" | "keys" | "audit" | "password";
+type Page =
+  | "work"
+  | "stations"
+  | "alerts"
+  | "map"
+  | "light"
+  | "finance"
+  | "devices"
+  | "alerting"
+  | "claims"
+  | "users"
+  | "keys"
+  | "audit"
+  | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
   admin: ["stations", "alerts", "work", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],

@@ -30,8 +30,7 @@ const AFTER: Record<string, Order["state"]> = {
 
 function metres(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
   const rad = Math.PI / 180;
-  const h =
-    Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2;
+  const h = Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2;
   return 2 * 6_371_000 * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 const nearest = (o: Order, at: Where | null): number | null => {
@@ -189,39 +188,39 @@ export function WorkPage() {
 }
 
 function AlertCard(props: { alert: Alert; onTaken: () => Promise<void> }) {
-    const { client, t, me } = useSession();
-    const a = props.alert;
-    const [error, setError] = useState<unknown>(null);
-    const [busy, setBusy] = useState(false);
-    const take = async () => {
-      setBusy(true);
-      setError(null);
-      try {
-        // (made online only: an order is the service's to number; the moves after it may wait for a signal)
-        await client.post("/api/v1/work-orders", { alertIds: [a.id], assignee: me.name }, { "idempotency-key": `alert-${a.id}-${me.name}` });
-        await props.onTaken();
-      } catch (e) {
-        setError(e);
-      } finally {
-        setBusy(false);
-      }
-    };
-    return (
-      <li class="card" aria-label={`${t("work.alert")} ${a.deviceId}`}>
-        <p>
-          <strong>{a.deviceId}</strong> <Badge tone={PRIORITY_TONE[a.severity]}>{t(`severity.${a.severity}` as Key)}</Badge>{" "}
-          {[a.town, a.village].filter(Boolean).join(" · ")}
-        </p>
-        <p class="muted">
-          {a.detail} · {t("since")} {formatTime(a.since)}
-        </p>
-        <ErrorNote error={error} />
-        <button type="button" onClick={take} disabled={busy}>
-          {t("work.takeAlert")}
-        </button>
-      </li>
-    );
-  }
+  const { client, t, me } = useSession();
+  const a = props.alert;
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const take = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      // (made online only: an order is the service's to number; the moves after it may wait for a signal)
+      await client.post("/api/v1/work-orders", { alertIds: [a.id], assignee: me.name }, { "idempotency-key": `take-${a.id}` });
+      await props.onTaken();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <li class="card" aria-label={`${t("work.alert")} ${a.deviceId}`}>
+      <p>
+        <strong>{a.deviceId}</strong> <Badge tone={PRIORITY_TONE[a.severity]}>{t(`severity.${a.severity}` as Key)}</Badge>{" "}
+        {[a.town, a.village].filter(Boolean).join(" · ")}
+      </p>
+      <p class="muted">
+        {a.detail} · {t("since")} {formatTime(a.since)}
+      </p>
+      <ErrorNote error={error} />
+      <button type="button" onClick={take} disabled={busy}>
+        {t("work.takeAlert")}
+      </button>
+    </li>
+  );
+}
 
 function NavLinks(props: { id: string; lat: number; lon: number }) {
   const { t } = useSession();
