@@ -331,4 +331,23 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     expect((await orderOf("PH-2"))?.history.length).toBe(o?.history.length);
     expect(errors).toEqual([]);
   });
+
+  it("the light's page on the phone: charts of the last days, asset details, its work history", async () => {
+    await page.goto(`${t.started.httpUrl}/#/lights/PH-1`);
+    await page.getByRole("heading", { name: "最近 3 天（每小时平均）" }).waitFor();
+    const charts = page.getByRole("img", { name: /^(电池电压|电池电量|光伏功率|负载功率): / });
+    await poll(() => charts.count()).toBe(4);
+    // the load chart's words: the dark readings (≈0 W) and the lit ones after the repair (≈30 W)
+    const load = (await page.getByRole("img", { name: /^负载功率: / }).getAttribute("aria-label")) ?? "";
+    const [lo, hi] = (/: ([\d.]+)–([\d.]+) W/.exec(load) ?? []).slice(1).map(Number);
+    expect(lo).toBeLessThan(5);
+    expect(hi).toBeGreaterThan(5);
+    await page.getByRole("heading", { name: "设备资料" }).waitFor();
+    expect(await page.locator("dt", { hasText: "灯头功率" }).locator("xpath=following-sibling::dd").textContent()).toBe("30 W");
+    await page.getByRole("heading", { name: "维修记录" }).waitFor();
+    await poll(() => page.getByRole("listitem").filter({ hasText: "更换灯头" }).count()).toBe(1);
+    await accessible();
+    await page.screenshot({ path: join(SHOTS, "technician-light-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+  });
 });

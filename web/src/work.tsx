@@ -231,13 +231,13 @@ function NavLinks(props: { id: string; lat: number; lon: number }) {
   return (
     <span class="nav-links">
       {t("work.navigate")}:{" "}
-      <a href={amap} target="_blank" rel="noopener noreferrer" aria-label={`${t("work.amap")} ${props.id}`}>
+      <a class="maplink" href={amap} target="_blank" rel="noopener noreferrer" aria-label={`${t("work.amap")} ${props.id}`}>
         {t("work.amap")}
       </a>{" "}
-      <a href={baidu} aria-label={`${t("work.baidu")} ${props.id}`}>
+      <a class="maplink" href={baidu} aria-label={`${t("work.baidu")} ${props.id}`}>
         {t("work.baidu")}
       </a>{" "}
-      <a href={baiduWeb} target="_blank" rel="noopener noreferrer" aria-label={`${t("work.baiduWeb")} ${props.id}`}>
+      <a class="maplink" href={baiduWeb} target="_blank" rel="noopener noreferrer" aria-label={`${t("work.baiduWeb")} ${props.id}`}>
         {t("work.baiduWeb")}
       </a>
     </span>
