@@ -350,4 +350,43 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     await page.screenshot({ path: join(SHOTS, "technician-light-phone.png"), fullPage: true });
     expect(errors).toEqual([]);
   });
+
+  it("the map: 2,000 more lights cluster, pan and zoom", async () => {
+    // lights on a grid about 20 km across, registered as an admin would (CSV)
+    // (2,000, not the district's 18,105: registering a device hashes its secret, and 18,105 take minutes here)
+    const N = 2000;
+    const rows = ["id,family,town,village,lat,lon,lampW"];
+    for (let i = 0; i < N; i++)
+      rows.push(
+        `DS-${i},streetlight,来苏镇,网格村,${(LAT - 0.09 + Math.floor(i / 45) * 0.004).toFixed(5)},${(LON - 0.09 + (i % 45) * 0.004).toFixed(5)},30`,
+      );
+    const imported = await t.api("/api/v1/devices/import", { method: "POST", body: rows.join("\n"), headers: { "content-type": "text/csv" } });
+    expect(imported.status, await imported.clone().text()).toBe(201);
+    await page.goto(`${t.started.httpUrl}/#/map`);
+    const canvas = page.getByRole("img", { name: new RegExp(`^${N + 2} 盏路灯`) });
+    await canvas.waitFor({ timeout: 30_000 });
+    const drawn = async () => Number(await canvas.getAttribute("data-drawn"));
+    const view = async () => ((await canvas.getAttribute("data-view")) ?? "").split(",").map(Number) as [number, number, number];
+    await poll(drawn).toBeGreaterThan(0);
+    const whole = await drawn();
+    expect(whole).toBeLessThan(N / 4); // clustered: far fewer marks than lights
+    const [s0, tx0, ty0] = await view();
+    // zoom in with the buttons: more, smaller clusters
+    for (let i = 0; i < 4; i++) await page.getByRole("button", { name: "放大" }).click();
+    await poll(async () => (await view())[0]).toBeCloseTo(s0 * 16, 0);
+    // drag pans by as much as the finger moved
+    const box = (await canvas.boundingBox()) as { x: number; y: number; width: number; height: number };
+    const [, tx1, ty1] = await view();
+    await page.mouse.move(box.x + 100, box.y + 100);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 160, box.y + 130, { steps: 5 });
+    await page.mouse.up();
+    await poll(async () => (await view()).slice(1)).toEqual([tx1 + 60, ty1 + 30]);
+    await page.getByRole("button", { name: "全览" }).click();
+    await poll(view).toEqual([s0, tx0, ty0]);
+    expect(await drawn()).toBe(whole);
+    await accessible();
+    await page.screenshot({ path: join(SHOTS, "technician-map-district-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
 });

@@ -290,6 +290,9 @@ const zh = {
   "history.commented": "备注",
   "history.reopened": "重新打开",
 
+  "map.zoomIn": "放大",
+  "map.zoomOut": "缩小",
+  "map.reset": "全览",
   "map.title": "路灯地图",
   "map.none": "没有可显示的路灯（缺少坐标或不在您的乡镇）",
   "map.legend": "图例与数量",
@@ -680,6 +683,9 @@ const en: Record<Key, string> = {
   "history.commented": "comment",
   "history.reopened": "reopened",
 
+  "map.zoomIn": "Zoom in",
+  "map.zoomOut": "Zoom out",
+  "map.reset": "Whole area",
   "map.title": "Light map",
   "map.none": "No lights to show (no coordinates, or none in your towns)",
   "map.legend": "Legend and counts",
