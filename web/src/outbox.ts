@@ -10,6 +10,8 @@ export type Entry = {
   key: string;
   /** Order made (IndexedDB's own counter). */
   seq?: number;
+  /** Who made it: sent only in their session (a shared phone, another user signed in, keeps it for them). */
+  user: string;
   orderId: string;
   /** What it is (for the page): a move's target state, `check_in`, `photo`, `done`. */
   kind: string;
@@ -51,8 +53,9 @@ export function onOutbox(fn: () => void): () => void {
   return () => listeners.delete(fn);
 }
 
-/** Every entry still waiting, oldest first. */
-export const waiting = (): Promise<Entry[]> => tx("readonly", (s) => s.getAll() as IDBRequest<Entry[]>);
+/** Every entry of this user still waiting, oldest first. */
+export const waiting = async (user: string): Promise<Entry[]> =>
+  (await tx("readonly", (s) => s.getAll() as IDBRequest<Entry[]>)).filter((e) => e.user === user);
 
 /** Keeps an entry (its key made now); the caller then asks for a flush. */
 export async function keep(entry: Omit<Entry, "key" | "madeAt" | "seq">): Promise<void> {
@@ -66,11 +69,11 @@ let flushing: Promise<void> | null = null;
  * (a check-in too far, a move the order's state no longer allows): dropped, and the service's message handed to
  * `refused` (sending it again would be refused again).
  */
-export function flush(client: Client, refused: (r: Refused) => void): Promise<void> {
+export function flush(client: Client, user: string, refused: (r: Refused) => void): Promise<void> {
   flushing ??= (async () => {
     try {
       // (read again after each: an entry made while sending joins the end of the line)
-      for (let [e] = await waiting(); e; [e] = await waiting()) {
+      for (let [e] = await waiting(user); e; [e] = await waiting(user)) {
         try {
           const headers = { "idempotency-key": e.key };
           if (e.photo) await client.postText(e.path, e.photo, e.photo.type || "image/jpeg", headers);

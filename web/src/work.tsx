@@ -71,12 +71,12 @@ export function WorkPage() {
   const [search, setSearch] = useState("");
 
   const send = () =>
-    flush(client, (r) => setRefused((rs) => [...rs, r])).finally(() => {
+    flush(client, me.name, (r) => setRefused((rs) => [...rs, r])).finally(() => {
       void orders.reload();
       void alerts.reload();
     });
   useEffect(() => {
-    const read = () => void waiting().then(setKept);
+    const read = () => void waiting(me.name).then(setKept);
     read();
     const off = onOutbox(read);
     const up = () => {
@@ -99,9 +99,9 @@ export function WorkPage() {
     };
   }, [client]);
 
-  const make = async (entry: Omit<Entry, "key" | "madeAt" | "seq">) => {
+  const make = async (entry: Omit<Entry, "key" | "madeAt" | "seq" | "user">) => {
     setRefused((rs) => rs.filter((r) => r.orderId !== entry.orderId));
-    await keep(entry);
+    await keep({ ...entry, user: me.name });
     if (navigator.onLine) await send();
   };
 
@@ -251,7 +251,7 @@ function OrderCard(props: {
   me: string;
   kept: Entry[];
   refused: Refused[];
-  make: (e: Omit<Entry, "key" | "madeAt" | "seq">) => Promise<void>;
+  make: (e: Omit<Entry, "key" | "madeAt" | "seq" | "user">) => Promise<void>;
 }) {
   const { t } = useSession();
   const o = props.order;
@@ -333,7 +333,7 @@ function OrderCard(props: {
 }
 
 /** On site: what was found and done, parts, notes, a photo; sent (or kept) as the photo first, then the record. */
-function Record(props: { order: Order; at: Where | null; base: string; make: (e: Omit<Entry, "key" | "madeAt" | "seq">) => Promise<void> }) {
+function Record(props: { order: Order; at: Where | null; base: string; make: (e: Omit<Entry, "key" | "madeAt" | "seq" | "user">) => Promise<void> }) {
   const { t } = useSession();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
