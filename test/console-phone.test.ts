@@ -93,6 +93,13 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
       .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ") + " " + (n.failureSummary || "")).join("; ")))`);
     expect(violations).toEqual([]);
   }
+  async function newPage() {
+    page = await context.newPage();
+    page.on("console", (m) => {
+      if (m.type() === "error" && !m.text().includes("net::ERR_INTERNET_DISCONNECTED")) errors.push(`console: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+  }
   const card = (light: string) => page.getByRole("listitem", { name: `工单 ${light}`, exact: true });
 
   beforeAll(async () => {
@@ -144,11 +151,7 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
       permissions: ["geolocation"],
       geolocation: { latitude: LAT + 0.0001, longitude: LON, accuracy: 5 },
     });
-    page = await context.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error" && !m.text().includes("net::ERR_INTERNET_DISCONNECTED")) errors.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
+    await newPage();
     await page.goto(t.started.httpUrl);
     await page.getByLabel("用户名", { exact: true }).fill(user.name);
     await page.getByLabel("密码", { exact: true }).fill(user.password);
@@ -332,6 +335,26 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     expect(errors).toEqual([]);
   });
 
+  it("offline: an entry kept when the page was closed is sent at the next visit", async () => {
+    await darkLight("PH-3", LAT);
+    await page.reload();
+    await page.getByRole("listitem", { name: "告警 PH-3" }).getByRole("button", { name: "接单" }).click();
+    await card("PH-3").getByRole("button", { name: "出发" }).waitFor();
+    await context.setOffline(true);
+    await page.getByText(/无信号/).waitFor();
+    await card("PH-3").getByRole("button", { name: "出发" }).click();
+    await poll(() => page.getByTestId("outbox").textContent()).toBe("1 条记录等待发送");
+    await page.close();
+    expect((await orderOf("PH-3"))?.state).toBe("assigned");
+    await context.setOffline(false);
+    await newPage();
+    await page.goto(`${t.started.httpUrl}/#/work`);
+    await poll(async () => (await orderOf("PH-3"))?.state).toBe("on_the_way");
+    await poll(() => page.getByTestId("outbox").count()).toBe(0);
+    expect((await orderOf("PH-3"))?.history.filter((h) => h.action === "on_the_way")).toHaveLength(1);
+    expect(errors).toEqual([]);
+  });
+
   it("the light's page on the phone: charts of the last days, asset details, its work history", async () => {
     await page.goto(`${t.started.httpUrl}/#/lights/PH-1`);
     await page.getByRole("heading", { name: "最近 3 天（每小时平均）" }).waitFor();
@@ -363,7 +386,7 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     const imported = await t.api("/api/v1/devices/import", { method: "POST", body: rows.join("\n"), headers: { "content-type": "text/csv" } });
     expect(imported.status, await imported.clone().text()).toBe(201);
     await page.goto(`${t.started.httpUrl}/#/map`);
-    const canvas = page.getByRole("img", { name: new RegExp(`^${N + 2} 盏路灯`) });
+    const canvas = page.getByRole("img", { name: new RegExp(`^${N + Object.keys(lights).length} 盏路灯`) });
     await canvas.waitFor({ timeout: 30_000 });
     const drawn = async () => Number(await canvas.getAttribute("data-drawn"));
     const view = async () => ((await canvas.getAttribute("data-view")) ?? "").split(",").map(Number) as [number, number, number];
