@@ -1,3 +1,4 @@
+import type { FastifyReply } from "fastify";
 /**
  * A photo from a phone, made safe to keep: its type judged by its bytes (JPEG, PNG), never by its name or header, and
  * its metadata removed: a JPEG keeps only the segments a decoder needs (JFIF, the ICC colour profile, Adobe's colour
@@ -138,4 +139,9 @@ export function readExif(t: Buffer): Pick<CleanPhoto, "takenAt" | "gps"> {
     if (lat !== null && lon !== null && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) gps = { lat, lon };
   }
   return { takenAt: takenAt !== null && Number.isFinite(takenAt) ? takenAt : null, gps };
+}
+
+/** An image's bytes to the one caller allowed to see them: cached privately, never sniffed as another type. */
+export function sendImage(reply: FastifyReply, mediaType: string, data: Buffer) {
+  return reply.type(mediaType).header("cache-control", "private, max-age=86400").header("x-content-type-options", "nosniff").send(data);
 }

@@ -3,11 +3,12 @@ import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { type Access, sees, townsReached } from "../access/scope.js";
 import { fileBody } from "../http/file-body.js";
-import { errors, Id, IdParam, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
+import { errors, Id, IdParam, IsoTime, imageFile, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { invalid, notFound } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
 import { fieldworkMessage as msg } from "./messages.js";
+import { sendImage } from "./photo.js";
 import { DONE, FOUND, MOVES, STATES } from "./rules.js";
 import type { Fieldwork, WorkOrder } from "./service.js";
 import type { FieldworkStore } from "./store.js";
@@ -567,13 +568,7 @@ export function fieldworkRoutes(
         description: "Only to callers who may see the work order (404 otherwise, as for an unknown photo).",
         params: z.object({ id: Id, photoId: Id }),
         response: {
-          200: {
-            description: "The image",
-            content: {
-              "image/jpeg": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
-              "image/png": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
-            },
-          },
+          200: imageFile("The image"),
           ...errors(404),
         },
       },
@@ -581,7 +576,7 @@ export function fieldworkRoutes(
     async (req, reply) => {
       const p = await fieldwork.photo(req.params.id, req.params.photoId);
       if (!p) throw notFound("photo", req.params.photoId);
-      return reply.type(p.meta.mediaType).header("cache-control", "private, max-age=86400").header("x-content-type-options", "nosniff").send(p.data);
+      return sendImage(reply, p.meta.mediaType, p.data);
     },
   );
 }

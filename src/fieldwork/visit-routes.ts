@@ -1,12 +1,13 @@
 import ExcelJS from "exceljs";
 import { z } from "zod";
 import { type Access, sees, townsReached } from "../access/scope.js";
-import { errors, Id, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
+import { errors, Id, IdParam, IsoTime, imageFile, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { chinaDate, chinaTime } from "../platform/clock.js";
 import { notFound } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
 import { fieldworkMessage as msg, type VisitColumn } from "./messages.js";
+import { sendImage } from "./photo.js";
 import { FINAL_VERDICTS, finalVerdict } from "./rules.js";
 import type { ClaimAt, Visit, VisitImage, Visits } from "./visits.js";
 
@@ -239,13 +240,7 @@ export function visitRoutes(
         description: "Only to callers who may see the visit (404 otherwise, as for an unknown image).",
         params: z.object({ id: Id, imageId: Id }),
         response: {
-          200: {
-            description: "The image",
-            content: {
-              "image/jpeg": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
-              "image/png": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
-            },
-          },
+          200: imageFile("The image"),
           ...errors(404),
         },
       },
@@ -253,7 +248,7 @@ export function visitRoutes(
     async (req, reply) => {
       const i = await visits.image(req.params.id, req.params.imageId);
       if (!i) throw notFound("photo", req.params.imageId);
-      return reply.type(i.meta.mediaType).header("cache-control", "private, max-age=86400").header("x-content-type-options", "nosniff").send(i.data);
+      return sendImage(reply, i.meta.mediaType, i.data);
     },
   );
 
