@@ -53,6 +53,23 @@ const ExpiresInH = z
   .max(24 * 90)
   .optional();
 
+/** A command as the API shows it (the example of Command and of the list). */
+const COMMAND_EXAMPLE = {
+  id: "C3f9a1c0d2b7e4f5a6b7c",
+  deviceId: "YC-LS-0001",
+  campaignId: null,
+  name: "override",
+  body: { action: "dim", pct: 50, minutes: 120 },
+  state: "applied",
+  createdBy: "王工",
+  createdAt: "2026-11-30T10:02:00.000Z",
+  sentAt: "2026-11-30T10:02:00.120Z",
+  sends: 1,
+  answeredAt: "2026-11-30T10:02:01.003Z",
+  expiresAt: "2026-12-03T10:02:00.000Z",
+  reason: null,
+} as const;
+
 const Command = withExample(
   z.object({
     id: z.string(),
@@ -69,21 +86,7 @@ const Command = withExample(
     expiresAt: IsoTime,
     reason: z.string().nullable(),
   }),
-  {
-    id: "C3f9a1c0d2b7e4f5a6b7c",
-    deviceId: "YC-LS-0001",
-    campaignId: null,
-    name: "override",
-    body: { action: "dim", pct: 50, minutes: 120 },
-    state: "applied",
-    createdBy: "王工",
-    createdAt: "2026-11-30T10:02:00.000Z",
-    sentAt: "2026-11-30T10:02:00.120Z",
-    sends: 1,
-    answeredAt: "2026-11-30T10:02:01.003Z",
-    expiresAt: "2026-12-03T10:02:00.000Z",
-    reason: null,
-  },
+  COMMAND_EXAMPLE,
   {
     id: "LightCommand",
     description: "A command to a light and its delivery: created → sent → applied | rejected | expired (a campaign's unsent ones: cancelled)",
@@ -263,25 +266,7 @@ export function controlRoutes(
         response: {
           200: withExample(
             z.object({ commands: z.array(Command) }),
-            {
-              commands: [
-                {
-                  id: "C3f9a1c0d2b7e4f5a6b7c",
-                  deviceId: "YC-LS-0001",
-                  campaignId: null,
-                  name: "override",
-                  body: { action: "dim", pct: 50, minutes: 120 },
-                  state: "applied",
-                  createdBy: "王工",
-                  createdAt: "2026-11-30T10:02:00.000Z",
-                  sentAt: "2026-11-30T10:02:00.120Z",
-                  sends: 1,
-                  answeredAt: "2026-11-30T10:02:01.003Z",
-                  expiresAt: "2026-12-03T10:02:00.000Z",
-                  reason: null,
-                },
-              ],
-            },
+            { commands: [COMMAND_EXAMPLE] },
             { description: "The commands, newest first, each with its delivery state and the light's answer" },
           ),
         },
