@@ -226,7 +226,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
   });
   const accounts = await createAccounts(state.users, config.accounts, clock);
-  await state.db.listen?.("accounts", () => {
+  // (a change this instance made is already in its memory: only another instance's, or a lost connection's null, is read)
+  await state.db.listen?.("accounts", (from) => {
+    if (from !== null && from === instance) return;
     accounts.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the accounts again after a change elsewhere"));
   });
   const authenticate = createAuthenticator(apiKeys, accounts);
@@ -305,6 +307,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       : null;
   /** This instance takes the readings: always, except a standby under active/standby ingest. */
   const ingesting = () => failover === null || failover.role() === "active";
+  /** A periodic task judged from the readings (or sent through the broker connection) of the instance taking them. */
+  const onlyIngesting = (fn: () => Promise<unknown> | unknown) => (): Promise<unknown> | unknown => (ingesting() ? fn() : undefined);
   const source = embedded ?? failover ?? external;
   if (source) bus.attach(source);
 
@@ -565,17 +569,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
         retention: claimed("retention", 3_600_000, runRetention),
         // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
-        blendingConditions: () =>
-          ingesting() ? claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()))() : 0,
+        blendingConditions: onlyIngesting(
+          claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
+        ),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
         nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
-        neverReported: () => (ingesting() ? streetlights.checkNeverReported() : 0),
-        settleRestored: () => (ingesting() ? streetlights.settleRestored() : 0),
+        neverReported: onlyIngesting(() => streetlights.checkNeverReported()),
+        settleRestored: onlyIngesting(() => streetlights.settleRestored()),
         repairProofs: () => fieldwork.checkProofs(),
         // (commands go out through the broker connection of the instance taking readings: only it sends them)
-        controlWaves: () => (ingesting() ? control.wave() : 0),
-        controlExpiry: () => (ingesting() ? control.expire() : 0),
+        controlWaves: onlyIngesting(() => control.wave()),
+        controlExpiry: onlyIngesting(() => control.expire()),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;

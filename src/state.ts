@@ -74,7 +74,7 @@ export async function openStateStore(dataDir: string, opts: { url?: string | und
         await changed("keys");
       },
     },
-    users: accountsAnnounced(usersStore(base.db), () => changed("accounts")),
+    users: accountsAnnounced(usersStore(base.db), () => changed("accounts", opts.instance)),
     rejects: rejectStore(base.db, checkpointKey("rejects_seq")),
     checkpointKey,
     presence: presenceStore(base.db),
