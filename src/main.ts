@@ -14,7 +14,10 @@ export class StartError extends Error {
 }
 
 /** Why a start stopped: `what` names the directory or address, `settings` the settings that chose it (these belong in i18n.ts once it is free to edit). */
-const WHY: Record<"dataDir" | "inUse" | "denied" | "noAddress", Record<Lang, (what: string, settings: string) => string>> = {
+const WHY: Record<
+  "dataDir" | "inUse" | "denied" | "noAddress" | "locked" | "stateUnreachable" | "stateRefused",
+  Record<Lang, (what: string, settings: string) => string>
+> = {
   dataDir: {
     zh: (what, settings) => `服务未能启动：数据目录 ${what} 无法写入（${settings}）`,
     en: (what, settings) => `The service could not start: the data directory ${what} cannot be written (${settings})`,
@@ -30,6 +33,22 @@ const WHY: Record<"dataDir" | "inUse" | "denied" | "noAddress", Record<Lang, (wh
   noAddress: {
     zh: (what, settings) => `服务未能启动：本机没有地址 ${what}（${settings}）`,
     en: (what, settings) => `The service could not start: this machine has no address ${what} (${settings})`,
+  },
+  locked: {
+    zh: (what, settings) =>
+      `服务未能启动：数据库文件 ${what} 正被另一个进程使用（${settings}）；一个数据目录只能由一个 Agrilume 进程打开：请先停止那个进程，或给这个实例另设 AGRILUME_DATA_DIR（多个实例共用数据须用 PostgreSQL 状态库，见 docs/DEPLOYMENT.md）`,
+    en: (what, settings) =>
+      `The service could not start: the database file ${what} is in use by another process (${settings}); one data directory is opened by one Agrilume process: stop that process first, or give this instance its own AGRILUME_DATA_DIR (instances that share data need the PostgreSQL state store, docs/DEPLOYMENT.md)`,
+  },
+  stateUnreachable: {
+    zh: (what, settings) => `服务未能启动：无法连接 PostgreSQL 状态库 ${what}（${settings}）；请确认数据库已启动、地址和端口正确、防火墙放行`,
+    en: (what, settings) =>
+      `The service could not start: cannot reach the PostgreSQL state store at ${what} (${settings}); check that the database runs and that the host, port and firewall are right`,
+  },
+  stateRefused: {
+    zh: (what, settings) => `服务未能启动：PostgreSQL 状态库 ${what} 拒绝了连接（${settings}）；请检查用户名、密码和数据库名`,
+    en: (what, settings) =>
+      `The service could not start: the PostgreSQL state store at ${what} refused the connection (${settings}); check the user, password and database name`,
   },
 };
 
@@ -49,7 +68,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const config = result.config;
   checkDataDir(config);
   const log = createLogger(config.log.level);
-  const app = await createApp(config, { log });
+  const app = await createApp(config, { log }).catch((e: unknown) => {
+    throw explainOpenError(e, config) ?? e;
+  });
   const started = await app.start().catch((e: unknown) => {
     throw explainListenError(e, config) ?? e;
   });
@@ -113,4 +134,38 @@ function explainListenError(e: unknown, config: Config): StartError | null {
   const what = err.port !== undefined ? `${err.address}:${err.port}` : `${err.address}`;
   const settings = l ? `${l[0]}=${l[1]}, ${l[2]}=${l[3]}` : "AGRILUME_*_HOST, AGRILUME_*_PORT";
   return new StartError(`${WHY[reason][config.lang](what, settings)}\n  ${err.message}`);
+}
+
+/** The URL without its password, as it may be shown. */
+function shownUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = "***";
+  return u.toString();
+}
+
+/**
+ * A store that could not open for a reason the operator can fix: the data directory's database held by another
+ * process (DuckDB's file lock), the PostgreSQL state store unreachable or refusing the login; null for any other error.
+ */
+export function explainOpenError(e: unknown, config: Config): StartError | null {
+  const err = e as (Error & { code?: string; address?: string; port?: number; hostname?: string }) | undefined;
+  const message = err instanceof Error ? err.message : String(e);
+  const lock = /Could not set lock on file "([^"]+)": Conflicting lock is held in (.+?) \(PID (\d+)\)/.exec(message);
+  if (lock) {
+    const [, file = "", program = "", pid = ""] = lock;
+    return new StartError(`${WHY.locked[config.lang](file, `PID ${pid}: ${program}`)}\n  ${message}`);
+  }
+  if (!config.stateUrl) return null;
+  const url = new URL(config.stateUrl);
+  const settings = `AGRILUME_STATE_URL=${shownUrl(config.stateUrl)}`;
+  const where = `${url.hostname}:${url.port || 5432}`;
+  const network = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET"];
+  const aimedAtState =
+    (err?.port !== undefined && String(err.port) === String(url.port || 5432)) || err?.hostname === url.hostname || /timeout/i.test(message);
+  if (err?.code && network.includes(err.code) && aimedAtState)
+    return new StartError(`${WHY.stateUnreachable[config.lang](where, settings)}\n  ${message}`);
+  // PostgreSQL's own refusals: a wrong password or user (28P01, 28000), a database that does not exist (3D000).
+  if (err?.code && ["28P01", "28000", "3D000"].includes(err.code))
+    return new StartError(`${WHY.stateRefused[config.lang](where, settings)}\n  ${message}`);
+  return null;
 }
