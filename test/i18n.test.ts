@@ -50,6 +50,11 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     unauthorized: [{}],
     forbidden: [{ roles: ["admin", "operator"] }, { station: "qijiang" }, {}],
     out_of_scope: [{ town: "来苏镇" }, { station: "QJ-01" }, { town: "来苏镇", station: "QJ-01" }, { everywhere: true }, {}],
+    store_unavailable: [
+      { store: "influxdb", cause: "ECONNREFUSED" },
+      { store: "influxdb", cause: "no_host" },
+      { store: "influxdb", cause: "EPIPE" },
+    ],
   },
   issues: {
     issue_missing: [at],
@@ -436,13 +441,15 @@ const DATA_KEYS = new Set([
   "backup",
   "restore",
   "setting",
+  // a network's error code (ECONNREFUSED), shown beside its words
+  "cause",
 ]);
 /**
  * Latin words a Chinese text may contain: units, formats, field names and protocol words that are written so in Chinese
  * too (single letters are symbols: W, V, N, A-Z).
  */
 const TECHNICAL = new Set(
-  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key soilSupplyKgPerMu soilTest ts cmd true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key InfluxDB soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );

@@ -50,6 +50,17 @@ describe.skipIf(!run)("the service on InfluxDB, through an InfluxDB outage", () 
     await waitUntil(async () => (await metrics()).some((l) => /^agrilume_store_write_errors_total [1-9]/.test(l)), "failed writes counted", 20_000);
     await waitUntil(async () => (await metrics()).some((l) => /^agrilume_spool_records [1-9]/.test(l)), "the spool counted", 20_000);
     expect((await t.api("/ready")).status).toBe(503);
+    // a person asking for the light's readings meanwhile is told the store is away and to try again, not "internal error"
+    for (const path of ["/api/v1/devices/OUT-1/telemetry", "/api/v1/devices/OUT-1/telemetry?every=hour"]) {
+      const res = await t.api(path, { headers: { "accept-language": "zh" } });
+      const text = await res.clone().text();
+      expect(res.status, text).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      const body = (await res.json()) as { error: { code: string; message: string; params: { cause: string } } };
+      expect(body.error.code).toBe("store_unavailable");
+      expect(["ECONNREFUSED", "no_host"]).toContain(body.error.params.cause); // (the client marks the host down after its first refusal)
+      expect(body.error.message).toContain("时序数据库（InfluxDB）暂时无法访问");
+    }
 
     await influx.start();
     await send(500, 100);

@@ -359,7 +359,7 @@ export function deviceRoutes(
         operationId: "getDeviceTelemetry",
         summary: "Readings in a time range: raw, or aggregated per minute/hour/day (min, avg, max, last per field)",
         description:
-          "The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`.",
+          "The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`. 503 (`store_unavailable`, with Retry-After) while InfluxDB does not answer.",
         params: IdParams,
         querystring: z.object({
           from: z.coerce.date().optional(),
@@ -369,7 +369,7 @@ export function deviceRoutes(
           fields: z.string().optional(),
           limit: z.coerce.number().int().min(1).max(MAX_POINTS).default(1000),
         }),
-        response: { 200: Telemetry, ...errors(404, 422) },
+        response: { 200: Telemetry, ...errors(404, 422, 503) },
       },
     },
     async (req) => {

@@ -2,7 +2,15 @@ import type { ErrorKind } from "../platform/errors.js";
 import { messageMaker, type Vocabulary } from "../platform/i18n.js";
 
 /** The status of each kind of domain error: the one place the domain's errors meet HTTP. */
-export const STATUS: Record<ErrorKind, number> = { invalid: 422, not_found: 404, conflict: 409, forbidden: 403, unauthorized: 401, too_many: 429 };
+export const STATUS: Record<ErrorKind, number> = {
+  invalid: 422,
+  not_found: 404,
+  conflict: 409,
+  forbidden: 403,
+  unauthorized: 401,
+  too_many: 429,
+  unavailable: 503,
+};
 
 /** Problems of HTTP itself, before a route runs: the body could not be read, or the service failed. */
 export type HttpWords = {

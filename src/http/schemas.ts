@@ -49,7 +49,7 @@ export const ErrorBodySchema = withExample(
   },
 );
 
-type ErrorStatus = 403 | 404 | 409 | 422 | 429;
+type ErrorStatus = 403 | 404 | 409 | 422 | 429 | 503;
 /** The error answers a route can give beyond the ones routes share (400, 401 and 403: `documentRoute` adds them). */
 export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, typeof ErrorBodySchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBodySchema])) as Record<S, typeof ErrorBodySchema>;

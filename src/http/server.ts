@@ -170,6 +170,7 @@ export async function createHttpServer(deps: {
     if (err instanceof DomainError) {
       const render = messages.in(lang(req));
       const details = typeof err.details === "function" ? err.details(render) : err.details;
+      if (err.kind === "unavailable") reply.header("retry-after", String(BUSY_RETRY_AFTER_S));
       return reply.status(STATUS[err.kind]).send(body(req, err.detail, details));
     }
     if (hasZodFastifySchemaValidationErrors(err)) {

@@ -5,8 +5,11 @@ import { type Format, type Message, type MessageOf, messageMaker, type Vocabular
  * message (code and parameters, rendered in the reader's language by the one error handler). Domain code throws these,
  * never HTTP errors.
  */
-/** `too_many`: refused for now (sign-in attempts over their limit); the message says how long to wait. */
-export type ErrorKind = "invalid" | "not_found" | "conflict" | "forbidden" | "unauthorized" | "too_many";
+/**
+ * `too_many`: refused for now (sign-in attempts over their limit); the message says how long to wait. `unavailable`: a
+ * store the answer needs does not answer (InfluxDB down): nothing is wrong with the request, try again later.
+ */
+export type ErrorKind = "invalid" | "not_found" | "conflict" | "forbidden" | "unauthorized" | "too_many" | "unavailable";
 
 export class DomainError extends Error {
   constructor(
@@ -81,9 +84,27 @@ export type ErrorWords = {
    * `everywhere` for something that applies to every town and station, which only a caller without limits may change.
    */
   out_of_scope: { town?: string; station?: string; everywhere?: true };
+  /** The telemetry store does not answer (`cause`: the network's or the store's own error code), so the request cannot be answered now. */
+  store_unavailable: { store: "influxdb"; cause: string };
 };
 const when = (t: number | string, f: Format) => (typeof t === "number" ? f.time(t) : t);
 const ROLE_ZH: Record<string, string> = { admin: "管理员", operator: "站点操作员", technician: "技术员", finance: "财政局", metrics: "监控采集" };
+
+/** Why a store did not answer: the network's codes people meet most, and the influx client's two. */
+const CAUSE_ZH: Record<string, string> = {
+  ECONNREFUSED: "连接被拒绝",
+  ETIMEDOUT: "连接超时",
+  ENOTFOUND: "找不到主机",
+  no_host: "没有可用的主机",
+  server_error: "服务器出错",
+};
+const CAUSE_EN: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ETIMEDOUT: "timed out",
+  ENOTFOUND: "host not found",
+  no_host: "no host available",
+  server_error: "server error",
+};
 
 export const ERROR_WORDS: Vocabulary<ErrorWords> = {
   not_found: { zh: (p) => `未找到${THING_ZH[p.what]} ${p.id}`, en: (p) => `Not found: ${p.what} ${p.id}` },
@@ -109,6 +130,11 @@ export const ERROR_WORDS: Vocabulary<ErrorWords> = {
   unauthorized: {
     zh: () => "未登录，或会话已结束；或缺少、无效的 API 密钥（Authorization: Bearer <密钥>）",
     en: () => "Not signed in, or the session has ended; or a missing or invalid API key (Authorization: Bearer <key>)",
+  },
+  store_unavailable: {
+    zh: (p) => `时序数据库（InfluxDB）暂时无法访问（${CAUSE_ZH[p.cause] ?? p.cause}），请稍后再试；已接收的读数不会丢失，会在它恢复后写入`,
+    en: (p) =>
+      `The time-series store (InfluxDB) does not answer (${CAUSE_EN[p.cause] ?? p.cause}); try again later. Accepted readings are not lost: they are written when it is back`,
   },
   forbidden: {
     zh: (p, f) =>
@@ -140,6 +166,8 @@ export const alreadyExists = (what: Thing, id: string) => new DomainError("confl
 export const invalid = (problems: Message | readonly Message[], details?: DomainError["details"]) =>
   new DomainError("invalid", errorMessage("validation", { problems: Array.isArray(problems) ? problems : [problems as Message] }), details);
 /** A conflict with the state of things (an order already finished, a machine busy), said by the domain's own message. */
+/** The telemetry store could not be reached: 503, to be tried again (Retry-After). */
+export const storeUnavailable = (cause: string) => new DomainError("unavailable", errorMessage("store_unavailable", { store: "influxdb", cause }));
 export const conflict = (detail: Message, details?: unknown) => new DomainError("conflict", detail, details);
 
 /** Rows shown in the error's own message; every row is in its details. */

@@ -1,6 +1,7 @@
 import { InfluxDB, type IPoint } from "influx";
 import { ConstantBackoff } from "influx/lib/src/backoff/constant.js";
 import { numericFields as fieldsOf } from "../../devices/index.js";
+import { storeUnavailable } from "../platform/errors.js";
 import type { Logger } from "../platform/log.js";
 import type { AggQuery, AggRow, RawQuery, RawRow, StoredReading, TelemetryStore } from "./telemetry-store.js";
 
@@ -237,7 +238,7 @@ export async function createInfluxTelemetryStore(
     return tags;
   };
 
-  return {
+  return unavailableWhenUnreachable({
     kind: "influx",
     async write(batch: StoredReading[], checkpoint: number) {
       await ready();
@@ -367,5 +368,30 @@ export async function createInfluxTelemetryStore(
       // (a rollup under way is waited for a while, not for ever: what it leaves is said in docs/DATA.md)
       await settleWithin(rolling, 5000);
     },
+  });
+}
+
+/** What a network that does not reach InfluxDB (or an InfluxDB that cannot serve) throws, by code or name. */
+const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
+/** The methods that answer a request: what a person asked for cannot be had now (503, not 500); writes keep their errors (the log holds the readings). */
+const READS = ["raw", "rawMany", "aggregate", "aggregateMany", "latest", "count"] as const;
+
+function unavailableWhenUnreachable<S extends object>(store: S): S {
+  const translate = (e: unknown): never => {
+    const err = e as { code?: string; message?: string };
+    if (err?.code && UNREACHABLE.has(err.code)) throw storeUnavailable(err.code);
+    // the influx client's own: no host answers (ServiceNotAvailableError), or the server's 5xx (RequestError); their
+    // names are only their classes' (the client sets no `name`), which it does not export
+    const kind = (e as object | undefined)?.constructor?.name;
+    if (kind === "ServiceNotAvailableError") throw storeUnavailable("no_host");
+    if (kind === "RequestError" && /^A 5\d\d /.test(String(err.message))) throw storeUnavailable("server_error");
+    throw e;
   };
+  const methods = store as Record<string, unknown>;
+  for (const name of READS) {
+    const fn = methods[name];
+    if (typeof fn === "function")
+      methods[name] = (...args: unknown[]) => (fn as (...a: unknown[]) => Promise<unknown>).apply(store, args).catch(translate);
+  }
+  return store;
 }

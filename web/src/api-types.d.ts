@@ -1573,7 +1573,7 @@ export interface paths {
     };
     /**
      * Readings in a time range: raw, or aggregated per minute/hour/day (min, avg, max, last per field)
-     * @description The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`.
+     * @description The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`. 503 (`store_unavailable`, with Retry-After) while InfluxDB does not answer.
      */
     get: operations["getDeviceTelemetry"];
     put?: never;
@@ -10666,6 +10666,15 @@ export interface operations {
       };
       /** @description Understood, but it cannot be done: the message says why */
       422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Default Response */
+      503: {
         headers: {
           [name: string]: unknown;
         };
