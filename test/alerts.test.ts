@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { type AddressInfo, createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Received, startReceiver, tempDir } from "../harness/helpers.js";
 import { type Alert, createAlertEngine } from "../src/alerts/engine.js";
@@ -263,6 +264,18 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     await n.tick();
     deliveries = await n.deliveries(only.id, 10);
     expect(deliveries[0]).toMatchObject({ status: "sent", attempts: 2, lastError: null });
+
+    // a receiver nobody listens on: the delivery says why (Node's fetch alone says only "fetch failed")
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const dead = await n.addChannel({ name: "dead", type: "webhook", url: `http://127.0.0.1:${deadPort}/hook`, towns: ["吴滩镇"] });
+    engine.observe("W1", "dark", true, { ...ctx, town: "吴滩镇" });
+    now += 61_000;
+    await n.tick();
+    expect((await n.deliveries(dead.id, 10))[0]?.lastError).toBe(`fetch failed (connect ECONNREFUSED 127.0.0.1:${deadPort})`);
+    await n.removeChannel(dead.id);
 
     // a channel removed while a delivery waits for its retry: nothing more is sent there, and the delivery ends as failed
     failNext = 1;

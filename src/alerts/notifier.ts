@@ -210,7 +210,7 @@ export function createNotifier(deps: {
       d.lastError = null;
       deps.metrics?.sent(c.type);
     } catch (e: unknown) {
-      d.lastError = e instanceof Error ? e.message : String(e);
+      d.lastError = failure(e);
       deps.metrics?.failed(c.type);
       if (d.attempts >= o.maxAttempts) d.status = "failed";
       else retries.push({ d, channel: c, alerts, due: clock() + Math.min(300_000, 1000 * 2 ** (d.attempts - 1)) });
@@ -359,3 +359,15 @@ export function createNotifier(deps: {
   };
 }
 export type Notifier = ReturnType<typeof createNotifier>;
+
+/**
+ * Why a delivery failed, as its channel's owner can act on it: Node's fetch says only "fetch failed" and keeps the
+ * reason in its cause (ECONNREFUSED 10.0.0.5:8080, a certificate, a name that does not resolve), so that is added.
+ */
+export function failure(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause as (Error & { code?: string }) | undefined;
+  if (!cause) return e.message;
+  const why = cause.code && !cause.message.includes(cause.code) ? `${cause.code}: ${cause.message}` : (cause.message ?? String(cause));
+  return `${e.message} (${why})`;
+}
