@@ -131,7 +131,7 @@ out(`${t(lang, "demo.try")}`);
 out(`  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/devices?online=true'`);
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/devices/${fleet.lights[0]}`);
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/orders/${fleet.orderId}`);
-out(`  curl -N '${started.httpUrl}/api/v1/orders/${fleet.orderId}/stream?key=${key}'`);
+out(`  curl -N -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/orders/${fleet.orderId}/stream`);
 out(`  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/streetlights/summary'`);
 out(
   `  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/alerts?state=open'   # ${t(lang, "demo.alertsOpen")}${lang === "zh" ? "：" : ": "}${openAlerts ?? "?"}`,
