@@ -217,8 +217,9 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await page.getByRole("heading", { name: /綦江智能配肥站/ }).waitFor();
     const machineCard = page.getByRole("article", { name: "配肥机 QJ-BL-01" });
     await machineCard.getByText("在线").waitFor();
-    // kcl 120 kg is under the 300 kg refill level: flagged in the hopper table
-    await poll(() => machineCard.locator("tr.bad-row").textContent()).toContain("kcl");
+    // kcl 120 kg is under the 300 kg refill level: flagged in the hopper table, the material named in Chinese
+    await poll(() => machineCard.locator("tr.bad-row").textContent()).toContain("氯化钾");
+    expect(await machineCard.locator("tbody").textContent()).toContain("尿素");
 
     const card = page.getByRole("article", { name: /永兴村合作社/ });
     await card.getByText("待生产").waitFor();
@@ -252,6 +253,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     const bad = card.locator("tr.bad-row");
     await poll(() => bad.textContent()).toContain("B-2");
     expect(await bad.textContent()).toContain("超差");
+    expect(await bad.textContent()).toContain("氯化钾"); // the short material, named
     expect(await card.locator("tr.bad-row").count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, "operator.png"), fullPage: true });
 

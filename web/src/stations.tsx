@@ -29,9 +29,17 @@ export function StationsPage() {
   );
 }
 
+/** A material's name in the reader's language (the station's catalogue: its own materials and the built-in ones); its code when unknown. */
+type MaterialName = (code: string) => string;
+
 function StationView(props: { station: Station; progress: Map<string, Progress> }) {
   const { client, t, lang } = useSession();
   const s = props.station;
+  const materials = useLoad(() => client.get<Answer<"listMaterials">>(`/api/v1/materials${q({ station: s.id })}`), [s.id]);
+  const materialName: MaterialName = (code) => {
+    const m = materials.data?.materials.find((x) => x.code === code);
+    return m ? (lang === "zh" ? m.nameZh : m.nameEn) : code;
+  };
   const machines = useLoad(
     async () => {
       const list = await client.get<Answer<"listDevices">>(`/api/v1/devices${q({ family: "blender", station: s.id, limit: 1000 })}`);
@@ -102,7 +110,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
                     const low = lowHoppers.has(`${m.id}:${code}`);
                     return (
                       <tr key={code} class={low ? "bad-row" : undefined}>
-                        <td>{code}</td>
+                        <td title={code}>{materialName(code)}</td>
                         <td class="num">
                           {formatNumber(lang, kg, 0)} {low && <Badge tone="warn">{t("cond.hopper_low")}</Badge>}
                         </td>
@@ -122,6 +130,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
       {orders.data && open.length === 0 && <p class="muted">{t("stations.noOrders")}</p>}
       {open.map((o) => (
         <OrderView
+          materialName={materialName}
           key={o.id}
           order={o}
           progress={props.progress.get(o.id) ?? null}
@@ -133,7 +142,7 @@ function StationView(props: { station: Station; progress: Map<string, Progress> 
   );
 }
 
-function OrderView(props: { order: Order; progress: Progress | null; machines: Machine[]; onChange: () => void }) {
+function OrderView(props: { order: Order; progress: Progress | null; machines: Machine[]; onChange: () => void; materialName: MaterialName }) {
   const { client, t, lang } = useSession();
   const o = props.order;
   // Until the stream speaks about this order (an order created after the page opened), ask once.
@@ -237,12 +246,12 @@ function OrderView(props: { order: Order; progress: Progress | null; machines: M
         </button>
       </div>
       <ErrorNote error={error} />
-      {showBatches && <Batches orderId={o.id} version={progress?.batches ?? 0} />}
+      {showBatches && <Batches orderId={o.id} version={progress?.batches ?? 0} materialName={props.materialName} />}
     </article>
   );
 }
 
-function Batches(props: { orderId: string; version: number }) {
+function Batches(props: { orderId: string; version: number; materialName: MaterialName }) {
   const { client, t, lang } = useSession();
   const batches = useLoad(
     () => client.get<Answer<"listOrderBatches">>(`/api/v1/orders/${encodeURIComponent(props.orderId)}/batches`),
@@ -279,8 +288,8 @@ function Batches(props: { orderId: string; version: number }) {
                 <td>
                   {b.deviation
                     ? Object.entries(b.deviation).map(([code, d]) => (
-                        <span key={code} class={d.ok ? "dev" : "dev bad"}>
-                          {code} {d.kg > 0 ? "+" : ""}
+                        <span key={code} class={d.ok ? "dev" : "dev bad"} title={code}>
+                          {props.materialName(code)} {d.kg > 0 ? "+" : ""}
                           {formatNumber(lang, d.kg, 1)} kg{" "}
                         </span>
                       ))
