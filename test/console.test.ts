@@ -355,7 +355,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     const detail = page.getByRole("region", { name: "逐灯结论" });
     await poll(() => detail.locator("tbody tr").count()).toBe(4);
     const dark = detail.getByRole("row", { name: /LS-DARK/ });
-    expect(await dark.textContent()).toContain("亮灯不足");
+    expect(await dark.textContent()).toContain("夜间亮灯不足"); // the words the XLSX and CSV use (the service's catalogue)
     expect(await dark.textContent()).toMatch(/2 晚中 \d 晚亮灯达标，需 \d 晚/);
     // yuan claimed, verified and withheld side by side (issue 20 #9)
     type Yuan = { town: string; claimedSubsidyYuan: number; verifiedSubsidyYuan: number; withheldSubsidyYuan: number };
@@ -385,13 +385,15 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     const csvText = readFileSync((await csv.path()) ?? "", "utf8");
     expect(csvText.charCodeAt(0)).toBe(0xfeff);
     expect(csvText).toContain("LS-DARK");
+    // the file words a verdict as the page does
+    expect(csvText.split("\n").find((l) => l.includes("LS-DARK"))).toContain("夜间亮灯不足");
     expect(csvText).not.toContain("OT-1"); // the town drilled into is the town downloaded
 
     await page.getByRole("button", { name: "English" }).click();
     await page.getByRole("heading", { name: "Subsidised light verification" }).waitFor();
     await poll(() => page.getAttribute("html", "lang")).toBe("en");
     const detailEn = page.getByRole("region", { name: "Each light" });
-    expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough");
+    expect(await detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toContain("not lit enough at night");
     // the evidence is worded by the API: asked for again in English
     await poll(() => detailEn.getByRole("row", { name: /LS-DARK/ }).textContent()).toMatch(/lit to standard on \d+ of \d+ nights; \d+ needed/);
     await page.screenshot({ path: join(SHOTS, "finance-en.png"), fullPage: true });

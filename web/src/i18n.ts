@@ -380,14 +380,14 @@ const zh = {
   "finance.making": "正在生成…",
   "finance.made": "已存档报告 {id}",
   "finance.notRecorded": "浏览不存档；下载或生成报告时存档",
-  "verdict.verified": "核实",
-  "verdict.not_reporting": "未上报",
-  "verdict.silent": "长期无数据",
+  "verdict.verified": "已核实",
+  "verdict.not_reporting": "未上报数据",
+  "verdict.silent": "超过72小时无数据（需现场核查）",
   "verdict.location_mismatch": "位置不符",
-  "verdict.not_lit": "亮灯不足",
-  "verdict.no_charging": "充电不足",
-  "verdict.duplicate_device": "重复设备",
-  "verdict.duplicate_pole": "重复灯杆",
+  "verdict.not_lit": "夜间亮灯不足",
+  "verdict.no_charging": "光伏不发电",
+  "verdict.duplicate_device": "设备重复申报",
+  "verdict.duplicate_pole": "灯杆位置重复",
 };
 export type Key = keyof typeof zh;
 
@@ -775,12 +775,12 @@ const en: Record<Key, string> = {
   "finance.notRecorded": "Viewing records nothing; downloading or generating a report records it",
   "verdict.verified": "verified",
   "verdict.not_reporting": "not reporting",
-  "verdict.silent": "silent",
+  "verdict.silent": "silent over 72 h (to visit)",
   "verdict.location_mismatch": "location mismatch",
-  "verdict.not_lit": "not lit enough",
-  "verdict.no_charging": "not charging",
-  "verdict.duplicate_device": "duplicate device",
-  "verdict.duplicate_pole": "duplicate pole",
+  "verdict.not_lit": "not lit enough at night",
+  "verdict.no_charging": "PV not charging",
+  "verdict.duplicate_device": "device claimed twice",
+  "verdict.duplicate_pole": "pole claimed twice",
 };
 
 export type Lang = "zh" | "en";
