@@ -73,7 +73,25 @@ describe("claims files as Chinese offices save them", () => {
     expect(res.status).toBe(422);
     const body = (await res.json()) as { error: { details: { rows: { line: number; reason: string }[] } } };
     expect(body.error.details.rows).toHaveLength(1);
-    expect(body.error.details.rows[0]).toMatchObject({ line: 4, reason: expect.stringMatching(/^第 4 行（YC-LS-000007）：lat/) });
+    expect(body.error.details.rows[0]).toMatchObject({ line: 4, reason: expect.stringMatching(/^第 4 行（YC-LS-000007）：纬度/) }); // the file's column, not a field name
+  });
+
+  it("reads numbers and dates as offices type them (2,700; ¥1,500 元; 2024/9/12; 2024年9月2日), and refuses a date that does not exist", async () => {
+    const typed = (i: number, subsidy: string, date: string) =>
+      claimRow(i).map((v, k) => (k === 6 ? subsidy : k === 12 ? date : v)).map((v) => (String(v).includes(",") ? `"${v}"` : v));
+    const rows = [typed(20, "1,500", "2024/9/12"), typed(21, "¥1,500 元", "2024年9月2日"), typed(22, "1，500", "2024.9.12")];
+    const res = await post(`${[CLAIM_HEADER.join(","), ...rows.map((r) => r.join(","))].join("\r\n")}\r\n`, "text/csv");
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ created: 3, projectsUpdated: 0 }); // (an existing project: 1,500 is its 1500)
+    // what was read from each row
+    const parsed = await parseClaims(`${[CLAIM_HEADER.join(","), ...rows.map((r) => r.join(","))].join("\n")}\n`, "csv");
+    expect(parsed.errors).toEqual([]);
+    expect(parsed.claims.map((c) => c.installedAt)).toEqual(["2024-09-12", "2024-09-02", "2024-09-12"]);
+    expect(parsed.projects.map((p) => p.subsidyYuan)).toEqual([1500]);
+    const bad = await post(`${[CLAIM_HEADER.join(","), typed(23, "1500", "2024/2/30").join(",")].join("\r\n")}\r\n`, "text/csv");
+    expect(bad.status).toBe(422);
+    const reason = ((await bad.json()) as { error: { details: { rows: { reason: string }[] } } }).error.details.rows[0]?.reason;
+    expect(reason).toMatch(/^第 2 行（YC-LS-000023）：安装日期/);
   });
 
   it("finds an XLSX's header below a merged title, a unit line and a blank row; lines are the sheet's rows", async () => {

@@ -85,6 +85,12 @@ describe("bulk import of devices from CSV", () => {
     expect(res.status).toBe(201);
     const light = (await (await t.api("/api/v1/devices/GBK-1")).json()) as Record<string, unknown>;
     expect(light).toMatchObject({ family: "streetlight", town: "来苏镇", village: "梳妆台村", lampW: 30 });
+    // a row's problem names the file's own column (纬度), not the field behind it (lat)
+    const bad = gbk(["设备编号,类型,镇街,村,纬度,经度", "GBK-2,路灯,来苏镇,梳妆台村,95,105.9113"].join("\r\n"));
+    const refused = await t.api("/api/v1/devices/import", { method: "POST", body: bad, headers: { "content-type": "text/csv" } });
+    expect(refused.status).toBe(422);
+    const reason = ((await refused.json()) as { error: { details: { rows: { reason: string }[] } } }).error.details.rows[0]?.reason;
+    expect(reason).toMatch(/^第 2 行（GBK-2）：纬度 应不大于 90/);
   });
 
   it("says which columns are missing, and what the file's header was", async () => {

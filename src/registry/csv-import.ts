@@ -93,6 +93,8 @@ export function parseDeviceCsv(
     if (errors.length < MAX_ROW_ERRORS) errors.push(e);
   };
   const seen = new Map<string, number>();
+  /** Each field's column as the file names it (纬度, not lat): a row's problem names the file's column. */
+  let headerOf: Record<string, string> = {};
   let i = 0;
   const TOO_MANY = new Error("too many rows");
   const check = (row: Record<string, string>) => {
@@ -113,7 +115,15 @@ export function parseDeviceCsv(
     const id = typeof obj.id === "string" ? obj.id : null;
     const parsed = DeviceInputSchema.safeParse(obj);
     if (!parsed.success) {
-      error({ line, id, problem: errorMessage("row_problems", { line, id, problems: parsed.error.issues.map((x) => issueMessage(x)) }) });
+      error({
+        line,
+        id,
+        problem: errorMessage("row_problems", {
+          line,
+          id,
+          problems: parsed.error.issues.map((x) => issueMessage({ ...x, path: x.path.map((k, n) => (n === 0 ? (headerOf[String(k)] ?? k) : k)) })),
+        }),
+      });
       return;
     }
     const first = seen.get(parsed.data.id);
@@ -131,6 +141,7 @@ export function parseDeviceCsv(
       // each heading to its field; an unknown heading is kept as it is (and ignored by the schema)
       columns: (headers: string[]) => {
         const fields = headers.map((h) => columnOf(h) ?? h);
+        headerOf = Object.fromEntries(fields.map((f, n) => [f, (headers[n] ?? f).trim()]));
         const absent = REQUIRED_COLUMNS.filter((c) => !fields.includes(c));
         if (absent.length > 0) {
           missing = registryMessage("csv_missing_columns", { missing: absent, columns: headers.map((h) => h.trim()).slice(0, 20) });

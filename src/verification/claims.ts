@@ -89,6 +89,29 @@ const COLUMNS: Record<string, keyof (Project & Claim) | "projectId"> = {
   installedat: "installedAt",
   installdate: "installedAt",
 };
+/** Numbers as offices type them: thousands separators (2,700; 2，700), spaces, a currency sign or 元. */
+const NUMERIC = new Set(["year", "approvedLights", "subsidyYuan", "lat", "lon"]);
+/** Dates as offices type them: 2025-6-1, 2025/6/1, 2025.6.1, 2025年6月1日. */
+const LOOSE_DATE = /^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$/;
+
+/** A cell's text in the form its field's schema reads; anything else is left as it is, for the schema to refuse. */
+function tidy(field: string, v: string): string {
+  if (NUMERIC.has(field)) {
+    const n = v.replace(/^[\s¥￥]+|[\s元]+$/g, "");
+    return /^-?\d{1,3}([,，]\d{3})+(\.\d+)?$/.test(n) ? n.replace(/[,，]/g, "") : n;
+  }
+  if (field === "installedAt") {
+    const m = LOOSE_DATE.exec(v.trim());
+    if (!m) return v.trim();
+    const [, y, mo, d] = m;
+    const iso = `${y}-${(mo ?? "").padStart(2, "0")}-${(d ?? "").padStart(2, "0")}`;
+    // a date that does not exist (2025-2-30) stays as typed, to be refused
+    const ms = Date.parse(`${iso}T00:00:00Z`);
+    return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === iso ? iso : v.trim();
+  }
+  return v;
+}
+
 const REQUIRED = [
   "projectId",
   "town",
@@ -278,6 +301,8 @@ export async function readClaims(
   const projects = new Map<string, { p: Project; line: number; json: string }>();
   const seen = new Map<string, number>();
   let mapped: (string | null)[] = [];
+  /** Each field's column as the file names it (a row's problem names the file's column, not the field). */
+  let headerOf: Record<string, string> = {};
   /** The row most like a header so far (the one whose missing columns are said if none has them all). */
   let best: { line: number; missing: string[] } | null = null;
   let headerRow = 0;
@@ -298,6 +323,8 @@ export async function readClaims(
         const missing = REQUIRED.filter((f) => !fields.includes(f));
         if (missing.length === 0) {
           mapped = fields;
+          headerOf = Object.fromEntries(fields.flatMap((f, i) => (f ? [[f, (headers[i] ?? f).trim()]] : [])));
+          headerOf.id = headerOf.projectId ?? "projectId";
           headerRow = line;
           return true;
         }
@@ -313,12 +340,14 @@ export async function readClaims(
         for (let i = 0; i < mapped.length; i++) {
           const f = mapped[i];
           const v = cells[i];
-          if (f && v !== undefined && v !== "") o[f] = v;
+          if (f && v !== undefined && v !== "") o[f] = tidy(f, v);
         }
         const p = ProjectSchema.safeParse({ ...o, id: o.projectId });
         const c = ClaimSchema.safeParse(o);
         if (!p.success || !c.success) {
-          const issues = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map((x) => issueMessage(x));
+          const issues = [...(p.success ? [] : p.error.issues), ...(c.success ? [] : c.error.issues)].map((x) =>
+            issueMessage({ ...x, path: x.path.map((k) => headerOf[String(k)] ?? String(k)) }),
+          );
           // (a field both schemas check, such as the project id, is said once)
           const problems = [...new Map(issues.map((m) => [JSON.stringify(m), m])).values()];
           error({ line, problem: errorMessage("row_problems", { line, id: o.deviceId ?? null, problems }) });
