@@ -57,8 +57,7 @@ export function VisitsPage() {
 
   const make: Make = async (entry) => {
     setRefused((rs) => rs.filter((r) => r.orderId !== entry.orderId));
-    const key = await keep({ ...entry, user: me.name });
-    return key;
+    return keep({ ...entry, user: me.name });
   };
   const madeAll = async () => {
     if (navigator.onLine) await send();
@@ -79,7 +78,8 @@ export function VisitsPage() {
     [list.data, at, q],
   );
   const listed = new Set((list.data?.visits ?? []).map((l) => l.deviceId));
-  const extra = [...new Set(kept.concat(refused.map((r) => ({ orderId: r.orderId }) as Entry)).map((e) => e.orderId))]
+  // claims not on the list with entries waiting or refused (typed in below): shown as cards too
+  const extra = [...new Set([...kept.map((e) => e.orderId), ...refused.map((r) => r.orderId)])]
     .filter((o) => o.startsWith("visit:") && !listed.has(o.slice(6)))
     .map((o) => o.slice(6));
 
