@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ExcelJS from "exceljs";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -268,6 +269,56 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     expect(links.map((l) => new URL(l).pathname)).toEqual([p?.url, sig?.url]);
     expect(errors).toEqual([]);
   });
+
+  it("the camera reads the controller serial's QR code (Chromium's stand-in camera playing a video of one)", async () => {
+    // a Y4M video (what Chromium's stand-in camera plays) of a QR code: 320 × 240, black modules on white
+    const qr = QRCode.create("SNA0002", { errorCorrectionLevel: "M" }).modules;
+    const [W, H, PX] = [320, 240, 6];
+    const y = Buffer.alloc(W * H, 255);
+    const x0 = (W - qr.size * PX) / 2;
+    const y0 = (H - qr.size * PX) / 2;
+    for (let r = 0; r < qr.size; r++)
+      for (let c = 0; c < qr.size; c++)
+        if (qr.get(r, c)) for (let dy = 0; dy < PX; dy++) y.fill(0, (y0 + r * PX + dy) * W + x0 + c * PX, (y0 + r * PX + dy) * W + x0 + (c + 1) * PX);
+    const frame = Buffer.concat([Buffer.from("FRAME\n"), y, Buffer.alloc((W * H) / 2, 128)]);
+    const dir = mkdtempSync(join(tmpdir(), "agrilume-camera-"));
+    const video = join(dir, "qr.y4m");
+    writeFileSync(video, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\n`), frame, frame]));
+    const camera = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        `--use-file-for-fake-video-capture=${video}`,
+      ],
+    });
+    try {
+      const ctx = await camera.newContext({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+        permissions: ["geolocation", "camera"],
+        geolocation: { latitude: LAT + 0.01, longitude: LON, accuracy: 5 },
+      });
+      const p = await ctx.newPage();
+      await p.goto(t.started.httpUrl);
+      await p.getByLabel("用户名", { exact: true }).fill(user.name);
+      await p.getByLabel("密码", { exact: true }).fill(user.password);
+      await p.getByRole("button", { name: "登录" }).click();
+      await p.getByRole("link", { name: "走访核查" }).click();
+      const v2 = p.getByRole("listitem", { name: "申报路灯 V-2", exact: true });
+      await v2.getByRole("button", { name: "记录走访" }).click();
+      await v2.getByRole("button", { name: "扫码：控制器序列号" }).click();
+      await expect.poll(() => v2.getByLabel("控制器序列号", { exact: true }).inputValue(), { timeout: 30_000, interval: 200 }).toBe("SNA0002");
+      // found: the camera is let go
+      expect(await v2.getByLabel("相机画面（控制器序列号）").count()).toBe(0);
+    } finally {
+      await camera.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("a claim of another town, typed in: refused with the service's words, nothing stored", async () => {
     await page.getByLabel("设备编号", { exact: true }).fill("V-3");
