@@ -21,7 +21,7 @@ import { visitRoutes } from "./fieldwork/visit-routes.js";
 import { createVisits, visitStore } from "./fieldwork/visits.js";
 import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
-import { registerConsole } from "./http/console.js";
+import { registerConsole, tileOrigins } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
 import { openDurableIngest } from "./ingest/durable.js";
 import type { AcceptedReading } from "./ingest/pipeline.js";
@@ -341,7 +341,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
-  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
+  streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access, mapTiles: config.mapTiles });
   controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const {
@@ -436,6 +436,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     visits: createVisits({ store: visitStore(state.db), clock, claim: claimAt, settings: config.fieldwork }),
     claim: claimAt,
     dataReport: async (p) => (await reportJobs.report(p, "json", "view", null)).lights,
+    answers: fieldStore,
     messages,
     access,
     clock,
@@ -467,7 +468,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   brokerRoutes(http, { emqx: emqxAuth, authSecret: config.mqtt.emqx.authSecret });
   const undefinedKinds = access.undefinedKinds();
   if (undefinedKinds.length > 0) throw new Error(`routes touch kinds no owner defined: ${undefinedKinds.join(", ")}`);
-  const webConsole = await registerConsole(http);
+  const webConsole = await registerConsole(http, undefined, tileOrigins(config.mapTiles));
   if (!webConsole.built) log.warn("the web console is not built (run npm install or npm run build:web); / explains this");
 
   const scheduler = createScheduler({ log });

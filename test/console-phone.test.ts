@@ -6,6 +6,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { exifBlock } from "../harness/photos.js";
 import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
@@ -35,7 +36,7 @@ type Order = {
   alertIds: string[];
   checkIns: { distanceM: number | null }[];
   record: { found: string[]; done: string[]; parts: { name: string; qty: number }[] } | null;
-  photos: { url: string; bytes: number }[];
+  photos: { url: string; bytes: number; takenAt: string | null; gps: { lat: number; lon: number } | null }[];
   history: { action: string; who: string }[];
 };
 
@@ -256,7 +257,13 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
       "base64",
     );
     expect(jpegSize(big)).toEqual({ width: 2400, height: 1800 });
-    await record.getByLabel("现场照片").setInputFiles({ name: "lamp.jpg", mimeType: "image/jpeg", buffer: big });
+    // with the EXIF a phone's camera writes: when and where (the resize on the phone drops it; the phone reads it first)
+    const exif = Buffer.concat([Buffer.from("Exif\0\0", "latin1"), exifBlock({ make: "Phone", taken: "2025:11:28 21:05:30", lat: LAT, lon: LON })]);
+    const app1 = Buffer.alloc(4);
+    app1.writeUInt16BE(0xffe1, 0);
+    app1.writeUInt16BE(exif.length + 2, 2);
+    const camera = Buffer.concat([big.subarray(0, 2), app1, exif, big.subarray(2)]);
+    await record.getByLabel("现场照片").setInputFiles({ name: "lamp.jpg", mimeType: "image/jpeg", buffer: camera });
     await page.screenshot({ path: join(SHOTS, "technician-work-phone.png"), fullPage: true });
     await record.getByRole("button", { name: "完工" }).click();
     const done = await waitUntil(
@@ -273,6 +280,10 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     expect(done.photos).toHaveLength(1);
     const photo = Buffer.from(await (await t.api(done.photos[0]?.url ?? "")).arrayBuffer());
     expect(jpegSize(photo)).toEqual({ width: 1600, height: 1200 }); // shrunk on the phone
+    expect(photo.includes(Buffer.from("Exif\0\0", "latin1"))).toBe(false);
+    expect(done.photos[0]?.takenAt).toBe("2025-11-28T13:05:30.000Z"); // (China time on the camera's clock)
+    expect(done.photos[0]?.gps?.lat).toBeCloseTo(LAT, 4);
+    expect(done.photos[0]?.gps?.lon).toBeCloseTo(LON, 4);
     await page.getByRole("heading", { name: "已完工，等待路灯读数确认" }).waitFor();
 
     await lights["PH-1"]?.fixed(3);

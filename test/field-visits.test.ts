@@ -1,7 +1,7 @@
 import ExcelJS from "exceljs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
-import { jpeg } from "../harness/photos.js";
+import { jpeg, phoneJpeg } from "../harness/photos.js";
 import { finalVerdict } from "../src/fieldwork/rules.js";
 
 /**
@@ -121,6 +121,39 @@ describe("field verification visits", () => {
     expect(all.visits.map((v) => v.deviceId).sort()).toEqual(["V-1", "V-2"]);
     const theirs = (await (await t.api("/api/v1/field-visits", { key: otherInspector })).json()) as { visits: Visit[] };
     expect(theirs.visits).toEqual([]);
+  });
+
+  it("an image resized on the phone keeps the time and place the phone read from its EXIF; the file's own EXIF wins; a visit resent with its key is done once", async () => {
+    const key = "visit-entry-1";
+    const first = await t.api("/api/v1/field-visits", {
+      method: "POST",
+      key: inspector,
+      headers: { "idempotency-key": key },
+      body: JSON.stringify({ deviceId: "V-2", lat: 29.3512, lon: 105.9123, foundAtPole: true }),
+    });
+    expect(first.status).toBe(201);
+    const again = await t.api("/api/v1/field-visits", {
+      method: "POST",
+      key: inspector,
+      headers: { "idempotency-key": key },
+      body: JSON.stringify({ deviceId: "V-2", lat: 29.3512, lon: 105.9123, foundAtPole: true }),
+    });
+    expect(again.status).toBe(201);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    const v = (await first.json()) as Visit;
+    expect(((await again.json()) as Visit).id).toBe(v.id);
+    const image = (query: string, body: Buffer) =>
+      t.api(`/api/v1/field-visits/${v.id}/images?${query}`, { method: "POST", body, key: inspector, headers: { "content-type": "image/jpeg" } });
+    const read = await image("kind=photo&takenAt=2025-11-28T11:20:00.000Z&lat=29.3513&lon=105.9112", jpeg());
+    expect(read.status).toBe(201);
+    expect(await read.json()).toMatchObject({ takenAt: "2025-11-28T11:20:00.000Z", gps: { lat: 29.3513, lon: 105.9112 } });
+    const own = await image(
+      "kind=photo&takenAt=2025-11-28T11:20:00.000Z&lat=29.3513&lon=105.9112",
+      phoneJpeg({ make: "Phone", taken: "2025:11:27 20:00:00", lat: 29.35, lon: 105.91, comment: "x" }),
+    );
+    expect(await own.json()).toMatchObject({ takenAt: "2025-11-27T12:00:00.000Z", gps: { lat: expect.closeTo(29.35, 4) } });
+    const bad = await image("kind=photo&lat=200&lon=105.9", jpeg());
+    expect(bad.status).toBe(400);
   });
 
   it("final verdicts", () => {

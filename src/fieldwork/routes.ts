@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { type Access, sees, townsReached } from "../access/scope.js";
 import { fileBody } from "../http/file-body.js";
@@ -8,6 +6,7 @@ import type { Api } from "../http/server.js";
 import { invalid, notFound } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
 import { fieldworkMessage as msg } from "./messages.js";
+import { idempotency, PhotoTaken } from "./once.js";
 import { sendImage } from "./photo.js";
 import { DONE, FOUND, MOVES, STATES } from "./rules.js";
 import type { Fieldwork, WorkOrder } from "./service.js";
@@ -244,50 +243,7 @@ export function fieldworkRoutes(
     return o;
   };
 
-  /**
-   * A change sent with an `Idempotency-Key` header is done once: the same key again (a phone resending what it made
-   * offline, not knowing the first try arrived) gets the first answer back; the key with another request is refused.
-   */
-  const pending = new Map<string, Promise<unknown>>();
-  const once = async (
-    req: { headers: Record<string, unknown>; principal: { keyId: string } | null; method: string; url: string; body: unknown },
-    reply: FastifyReply,
-    status: number,
-    fn: () => Promise<unknown>,
-  ) => {
-    const header = req.headers["idempotency-key"];
-    if (typeof header !== "string" || header.length === 0) return reply.status(status).send(await fn());
-    if (header.length > 200) throw invalid(msg("idempotency_reused", { key: header.slice(0, 40) }));
-    const key = `${req.principal?.keyId ?? ""}:${header}`;
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(JSON.stringify(req.body ?? null));
-    const fingerprint = createHash("sha256").update(`${req.method} ${req.url}\n`).update(body).digest("hex");
-    const run = async () => {
-      const prior = await deps.store.answer(key);
-      if (prior) {
-        if (prior.fingerprint !== fingerprint) throw invalid(msg("idempotency_reused", { key: header }));
-        return { status: prior.status, body: JSON.parse(prior.response) as unknown, replayed: true };
-      }
-      const out = await fn();
-      await deps.store.putAnswer(key, { fingerprint, status, response: JSON.stringify(out) }, deps.clock());
-      return { status, body: out, replayed: false };
-    };
-    const chained = (pending.get(key) ?? Promise.resolve()).then(run, run);
-    pending.set(key, chained);
-    try {
-      const r = await chained;
-      if (r.replayed) reply.header("idempotent-replayed", "true");
-      return reply.status(r.status).send(r.body);
-    } finally {
-      if (pending.get(key) === chained) pending.delete(key);
-    }
-  };
-  const idempotencyHeader = z.object({
-    "idempotency-key": z
-      .string()
-      .max(200)
-      .optional()
-      .describe("A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once"),
-  });
+  const { once, header: idempotencyHeader } = idempotency(deps);
 
   app.post(
     "/api/v1/work-orders",
@@ -532,8 +488,9 @@ export function fieldworkRoutes(
         operationId: "addWorkOrderPhoto",
         summary: "A photo (JPEG or PNG, the body itself), kept without its metadata",
         description:
-          "Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields.",
+          "Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).",
         params: IdParam,
+        querystring: PhotoTaken,
         headers: idempotencyHeader,
         consumes: ["image/jpeg", "image/png"],
         body: z.unknown().meta({ type: "string", format: "binary", description: "The image's bytes" }),
@@ -543,7 +500,7 @@ export function fieldworkRoutes(
     async (req, reply) =>
       once(req, reply, 201, async () => {
         if (!Buffer.isBuffer(req.body)) throw invalid(msg("photo_not_image", {}));
-        const p = await fieldwork.addPhoto(req.params.id, req.body, { who: who(req.principal) });
+        const p = await fieldwork.addPhoto(req.params.id, req.body, { who: who(req.principal) }, req.query);
         return {
           id: p.id,
           mediaType: p.mediaType,

@@ -5,6 +5,7 @@ import type { Message } from "../platform/i18n.js";
 import { DARK_NIGHTS, fieldFigures } from "./figures.js";
 import { fieldworkMessage as msg } from "./messages.js";
 import type { Change, PhotoMeta, Position, WorkOrder } from "./model.js";
+import { type PhotoTakenInput, taken } from "./once.js";
 import { cleanPhoto } from "./photo.js";
 import {
   type Done,
@@ -322,7 +323,7 @@ export async function createFieldwork(deps: FieldDeps) {
       }),
 
     /** A photo for the order: a JPEG or PNG (by its bytes) within the size limit, kept without its metadata. */
-    async addPhoto(id: string, bytes: Buffer, by: By): Promise<PhotoMeta> {
+    async addPhoto(id: string, bytes: Buffer, by: By, read?: PhotoTakenInput): Promise<PhotoMeta> {
       if (bytes.length > settings.photoMaxBytes) throw invalid(msg("photo_too_large", { bytes: bytes.length, maxBytes: settings.photoMaxBytes }));
       const clean = cleanPhoto(bytes);
       if (!clean) throw invalid(msg("photo_not_image", {}));
@@ -336,8 +337,7 @@ export async function createFieldwork(deps: FieldDeps) {
           bytes: clean.data.length,
           at: when(by.at, clock()),
           who: by.who,
-          takenAt: clean.takenAt,
-          gps: clean.gps,
+          ...taken(clean, read),
         };
         await store.putPhoto(meta, clean.data);
         o.photos.push(meta);

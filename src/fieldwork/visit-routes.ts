@@ -7,8 +7,10 @@ import { chinaDate, chinaTime } from "../platform/clock.js";
 import { notFound } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
 import { fieldworkMessage as msg, type VisitColumn } from "./messages.js";
+import { idempotency, PhotoTaken } from "./once.js";
 import { sendImage } from "./photo.js";
 import { FINAL_VERDICTS, finalVerdict } from "./rules.js";
+import type { FieldworkStore } from "./store.js";
 import type { ClaimAt, Visit, VisitImage, Visits } from "./visits.js";
 
 const FINANCE = ["admin", "finance"] as const;
@@ -117,9 +119,12 @@ export function visitRoutes(
     messages: Catalogue;
     access: Access;
     clock: () => number;
+    /** Where an `Idempotency-Key`'s first answer is kept (the work orders' store). */
+    answers: Pick<FieldworkStore, "answer" | "putAnswer">;
   },
 ) {
   const { visits, messages } = deps;
+  const { once, header: idempotencyHeader } = idempotency({ store: deps.answers, clock: deps.clock });
   deps.access.define("claim", async (body) => {
     const id = (body as { deviceId?: unknown } | null)?.deviceId;
     const c = typeof id === "string" ? await deps.claim(id) : undefined;
@@ -155,16 +160,16 @@ export function visitRoutes(
           }),
           { deviceId: "YC-LS-0001", lat: 29.3513, lon: 105.9112, foundAtPole: true, controllerSerial: "SL2024A00117", lit: true },
         ),
+        headers: idempotencyHeader,
         response: { 201: VisitSchema, ...errors(403, 404, 422) },
       },
     },
-    async (req, reply) => {
-      const v = await visits.record(
-        { ...req.body, at: req.body.at !== undefined ? Date.parse(req.body.at) : undefined },
-        req.principal?.name ?? "unknown",
-      );
-      return reply.status(201).send(visitView(v));
-    },
+    async (req, reply) =>
+      once(req, reply, 201, async () =>
+        visitView(
+          await visits.record({ ...req.body, at: req.body.at !== undefined ? Date.parse(req.body.at) : undefined }, req.principal?.name ?? "unknown"),
+        ),
+      ),
   );
 
   app.get(
@@ -199,9 +204,10 @@ export function visitRoutes(
         operationId: "addFieldVisitImage",
         summary: "The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself",
         description:
-          "Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields).",
+          "Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.",
         params: IdParam,
-        querystring: z.object({ kind: z.enum(["photo", "signature"]).default("photo") }),
+        querystring: PhotoTaken.extend({ kind: z.enum(["photo", "signature"]).default("photo") }),
+        headers: idempotencyHeader,
         consumes: ["image/jpeg", "image/png"],
         body: z.unknown().meta({ type: "string", format: "binary", description: "The image's bytes" }),
         response: {
@@ -223,10 +229,12 @@ export function visitRoutes(
         },
       },
     },
-    async (req, reply) => {
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      return reply.status(201).send(imageView(await visits.addImage(req.params.id, req.query.kind, body)));
-    },
+    async (req, reply) =>
+      once(req, reply, 201, async () => {
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const { kind, ...read } = req.query;
+        return imageView(await visits.addImage(req.params.id, kind, body, read));
+      }),
   );
 
   app.get(

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { invalid, notFound } from "../platform/errors.js";
 import type { Db, Migration } from "../storage/sql.js";
 import { fieldworkMessage as msg } from "./messages.js";
+import { type PhotoTakenInput, taken } from "./once.js";
 import { cleanPhoto } from "./photo.js";
 import { metres } from "./rules.js";
 
@@ -147,7 +148,7 @@ export function createVisits(deps: {
       return v;
     },
     /** The visit's photo or the household's signature (an image), kept without its metadata. */
-    async addImage(visitId: string, kind: "photo" | "signature", bytes: Buffer): Promise<VisitImage> {
+    async addImage(visitId: string, kind: "photo" | "signature", bytes: Buffer, read?: PhotoTakenInput): Promise<VisitImage> {
       if (bytes.length > settings.photoMaxBytes) throw invalid(msg("photo_too_large", { bytes: bytes.length, maxBytes: settings.photoMaxBytes }));
       const clean = cleanPhoto(bytes);
       if (!clean) throw invalid(msg("photo_not_image", {}));
@@ -161,8 +162,7 @@ export function createVisits(deps: {
         mediaType: clean.mediaType,
         bytes: clean.data.length,
         at: clock(),
-        takenAt: clean.takenAt,
-        gps: clean.gps,
+        ...taken(clean, read),
       };
       await store.putImage(image, clean.data);
       v.images.push(image);

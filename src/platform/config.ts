@@ -322,6 +322,25 @@ export const SETTINGS = {
       .default(48),
     doc: "field work: a repaired light that sends no reading within this many hours reopens its work order",
   },
+  AGRILUME_MAP_TILE_URL: {
+    schema: z
+      .string()
+      .regex(/^https?:\/\/[^/]+\/.*\{z\}.*/, "an http(s) URL with {z}, {x} and {y} (and {s} for a subdomain)")
+      .refine((u) => u.includes("{x}") && u.includes("{y}"), "an http(s) URL with {z}, {x} and {y}")
+      .optional(),
+    doc: "console map: a base map's tile URL ({z}/{x}/{y}, Web Mercator; {s} for a subdomain; a key as the tile server wants it, e.g. Tianditu's tk=). None by default: the map works offline. The console's content policy lets the page load images from its host only when set",
+  },
+  AGRILUME_MAP_TILE_SUBDOMAINS: {
+    schema: z
+      .string()
+      .regex(/^[a-z0-9]{1,16}$/i, "letters or digits, one per subdomain")
+      .default("abc"),
+    doc: "console map: the characters {s} in AGRILUME_MAP_TILE_URL takes in turn (Tianditu: 01234567)",
+  },
+  AGRILUME_MAP_TILE_ATTRIBUTION: {
+    schema: z.string().max(200).default(""),
+    doc: "console map: the base map's attribution, shown under the map (e.g. ©天地图)",
+  },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
 
@@ -446,6 +465,9 @@ function shape(f: Flat) {
       proofBadReadings: f.AGRILUME_FIELD_PROOF_READINGS,
       proofWindowMs: f.AGRILUME_FIELD_PROOF_WINDOW_H * 3600_000,
     },
+    mapTiles: f.AGRILUME_MAP_TILE_URL
+      ? { url: f.AGRILUME_MAP_TILE_URL, subdomains: f.AGRILUME_MAP_TILE_SUBDOMAINS, attribution: f.AGRILUME_MAP_TILE_ATTRIBUTION }
+      : null,
     control: {
       ratePerS: f.AGRILUME_CONTROL_RATE_PER_S,
       expiryMs: f.AGRILUME_CONTROL_EXPIRY_H * 3600_000,

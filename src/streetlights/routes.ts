@@ -62,12 +62,23 @@ const Summary = withExample(
 /** [id, lat, lon, condition, town]: compact, for drawing thousands of lights. */
 const MapLight = z.tuple([z.string(), z.number(), z.number(), ConditionSchema, z.string().nullable()]);
 const LightMap = withExample(
-  z.object({ lights: z.array(MapLight) }),
+  z.object({
+    lights: z.array(MapLight),
+    baseMap: z
+      .object({
+        url: z.string().describe("Tile URL with {z}/{x}/{y} (Web Mercator) and {s} for a subdomain"),
+        subdomains: z.string().describe("The characters {s} takes in turn"),
+        attribution: z.string(),
+      })
+      .nullable()
+      .describe("The optional base map (AGRILUME_MAP_TILE_URL); null: the lights on a plain canvas (works offline)"),
+  }),
   {
     lights: [
       ["YC-LS-0001", 29.3512, 105.9113, "lit", "来苏镇"],
       ["YC-LS-0002", 29.3518, 105.9121, "dark", "来苏镇"],
     ],
+    baseMap: null,
   },
   { description: "Every light in scope that has a position: [id, lat, lon, condition, town]" },
 );
@@ -150,7 +161,16 @@ const Night = withExample(
 
 export function streetlightRoutes(
   app: Api,
-  deps: { registry: Registry; monitor: StreetlightMonitor; nights: NightStore; clock: () => number; messages: Catalogue; access: Access },
+  deps: {
+    registry: Registry;
+    monitor: StreetlightMonitor;
+    nights: NightStore;
+    clock: () => number;
+    messages: Catalogue;
+    access: Access;
+    /** AGRILUME_MAP_TILE_URL and its subdomains and attribution (null: no base map). */
+    mapTiles?: { url: string; subdomains: string; attribution: string } | null;
+  },
 ) {
   const { registry, monitor, nights, messages } = deps;
   deps.access.define("streetlight", (id) => {
@@ -211,6 +231,7 @@ export function streetlightRoutes(
         .list({ family: "streetlight", town: req.query.town })
         .filter((d) => sees(req.principal, d) && d.lat !== null && d.lon !== null)
         .map((d): z.output<typeof MapLight> => [d.id, d.lat as number, d.lon as number, monitor.conditionOf(d).condition, d.town]),
+      baseMap: deps.mapTiles ?? null,
     }),
   );
 

@@ -1243,7 +1243,7 @@ export interface paths {
     put?: never;
     /**
      * A photo (JPEG or PNG, the body itself), kept without its metadata
-     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields.
+     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).
      */
     post: operations["addWorkOrderPhoto"];
     delete?: never;
@@ -1431,7 +1431,7 @@ export interface paths {
     put?: never;
     /**
      * The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself
-     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields).
+     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.
      */
     post: operations["addFieldVisitImage"];
     delete?: never;
@@ -5969,7 +5969,8 @@ export interface operations {
            *           "dark",
            *           "来苏镇"
            *         ]
-           *       ]
+           *       ],
+           *       "baseMap": null
            *     }
            */
           "application/json": {
@@ -5980,6 +5981,14 @@ export interface operations {
               "lit" | "off" | "dark" | "dim_mismatch" | "day_burner" | "energy_limited" | "charge_fault" | "cycling" | "offline" | "moved",
               string | null,
             ][];
+            /** @description The optional base map (AGRILUME_MAP_TILE_URL); null: the lights on a plain canvas (works offline) */
+            baseMap: {
+              /** @description Tile URL with {z}/{x}/{y} (Web Mercator) and {s} for a subdomain */
+              url: string;
+              /** @description The characters {s} takes in turn */
+              subdomains: string;
+              attribution: string;
+            } | null;
           };
         };
       };
@@ -9044,7 +9053,14 @@ export interface operations {
   };
   addWorkOrderPhoto: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description EXIF DateTimeOriginal, read on the phone (the file's own EXIF wins) */
+        takenAt?: string;
+        /** @description EXIF GPS latitude, read on the phone */
+        lat?: number;
+        /** @description EXIF GPS longitude, read on the phone */
+        lon?: number;
+      };
       header?: {
         /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
         "idempotency-key"?: string;
@@ -9783,7 +9799,10 @@ export interface operations {
   recordFieldVisit: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
       path?: never;
       cookie?: never;
     };
@@ -9874,9 +9893,18 @@ export interface operations {
   addFieldVisitImage: {
     parameters: {
       query?: {
+        /** @description EXIF DateTimeOriginal, read on the phone (the file's own EXIF wins) */
+        takenAt?: string;
+        /** @description EXIF GPS latitude, read on the phone */
+        lat?: number;
+        /** @description EXIF GPS longitude, read on the phone */
+        lon?: number;
         kind?: "photo" | "signature";
       };
-      header?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
       path: {
         id: string;
       };

@@ -8,10 +8,12 @@ import { LightPage } from "./light";
 import { MapPage } from "./map";
 import { StationsPage } from "./stations";
 import { errorText, type Session, SessionContext, useSession } from "./ui";
+import { VisitsPage } from "./visits";
 import { WorkPage } from "./work";
 
 type Page =
   | "work"
+  | "visits"
   | "stations"
   | "alerts"
   | "map"
@@ -26,15 +28,16 @@ type Page =
   | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "work", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "work", "map", "finance", "visits", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
   technician: ["alerts", "work", "map"],
-  finance: ["finance"],
+  finance: ["finance", "visits"],
   // (a Prometheus key: nothing to show, and it does not sign in here)
   metrics: [],
 };
 const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   work: "nav.work",
+  visits: "nav.visits",
   stations: "nav.stations",
   alerts: "nav.alerts",
   map: "nav.map",
@@ -200,6 +203,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "stations" && <StationsPage />}
         {current === "alerts" && <AlertsPage />}
         {current === "work" && <WorkPage />}
+        {current === "visits" && <VisitsPage />}
         {current === "map" && <MapPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}

@@ -7,10 +7,12 @@ import { Badge, CONDITION_COLOUR, CONDITION_TONE, ErrorNote, Loading, TownSelect
 type Light = Answer<"getStreetlightMap">["lights"][number];
 const NORMAL = new Set(["lit", "off"]);
 
+type BaseMap = NonNullable<Answer<"getStreetlightMap">["baseMap"]>;
+
 /**
- * Lights drawn from their own coordinates on a plain canvas: no map tiles, so it works on a district
- * office network without the internet. Problems are drawn larger and on top; the list below says the
- * same in words for screen readers and small screens.
+ * Lights drawn from their own coordinates on a canvas: no map tiles by default, so it works on a district office
+ * network without the internet; with a base map set (AGRILUME_MAP_TILE_URL), its tiles are drawn under the lights.
+ * Problems are drawn larger and on top; the list below says the same in words for screen readers and small screens.
  */
 export function MapPage() {
   const { client, t } = useSession();
@@ -44,7 +46,12 @@ export function MapPage() {
               </li>
             ))}
           </ul>
-          <LightCanvas lights={lights} label={t("map.canvas", { n: lights.length, problems: problems.length })} />
+          <LightCanvas lights={lights} baseMap={all.data?.baseMap ?? null} label={t("map.canvas", { n: lights.length, problems: problems.length })} />
+          {all.data?.baseMap?.attribution && (
+            <p class="map-attribution muted">
+              {t("map.attribution")}: {all.data.baseMap.attribution}
+            </p>
+          )}
           <h2>{t("map.problems", { n: problems.length })}</h2>
           <ul class="problem-list">
             {problems.slice(0, 200).map((l) => (
@@ -62,6 +69,13 @@ export function MapPage() {
 }
 
 type View = { s: number; tx: number; ty: number };
+/** Web Mercator's northing, in degrees (as longitude is): tiles and lights share it. */
+const mercator = (lat: number) => (Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) * 180) / Math.PI;
+/** (for tests and a browser trace: the tiles asked for and those drawn) */
+const markTiles = (c: HTMLCanvasElement | null, tiles: Map<string, HTMLImageElement>) => {
+  if (!c) return;
+  c.dataset.tiles = String([...tiles.values()].filter((i) => i.complete && i.naturalWidth > 0).length);
+};
 type Hit = { x: number; y: number; id: string | null; n: number };
 type Cell = { x: number; y: number; n: number; id: string; cond: string };
 /** Screen cells of this many px gather the normal lights in them into one counted circle. */
@@ -73,7 +87,7 @@ const MAX_ZOOM = 4000;
  * zooms into it) and clusters: lights sharing a screen cell are one circle with their count, normal lights and
  * problems apart, problems on top. Each frame projects only what the view shows: 18,105 lights stay smooth.
  */
-function LightCanvas(props: { lights: Light[]; label: string }) {
+function LightCanvas(props: { lights: Light[]; label: string; baseMap: BaseMap | null }) {
   const { t } = useSession();
   const canvas = useRef<HTMLCanvasElement>(null);
   const [width, setWidth] = useState(0);
@@ -91,7 +105,7 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
     return () => ro.disconnect();
   }, []);
 
-  // Equirectangular with the longitude squeezed by cos(latitude): true to shape over a district.
+  // Web Mercator (in degrees of longitude), as map tiles are: true to shape over a district, and a base map fits under it.
   const base = useMemo(() => {
     const ls = props.lights;
     let minLat = Infinity;
@@ -104,15 +118,25 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
       minLon = Math.min(minLon, lon);
       maxLon = Math.max(maxLon, lon);
     }
-    const k = Math.cos((((minLat + maxLat) / 2) * Math.PI) / 180);
+    const top = mercator(maxLat);
     const xs = new Float64Array(ls.length);
     const ys = new Float64Array(ls.length);
     ls.forEach(([, lat, lon], i) => {
-      xs[i] = (lon - minLon) * k;
-      ys[i] = maxLat - lat;
+      xs[i] = lon - minLon;
+      ys[i] = top - mercator(lat);
     });
-    return { xs, ys, spanX: Math.max((maxLon - minLon) * k, 1e-4), spanY: Math.max(maxLat - minLat, 1e-4) };
+    return {
+      xs,
+      ys,
+      minLon,
+      top,
+      /** Metres in one degree of longitude at the district's middle (the scale bar's). */
+      metresPerDeg: 111_195 * Math.cos((((minLat + maxLat) / 2) * Math.PI) / 180),
+      spanX: Math.max(maxLon - minLon, 1e-4),
+      spanY: Math.max(top - mercator(minLat), 1e-4),
+    };
   }, [props.lights]);
+  const tiles = useRef(new Map<string, HTMLImageElement>());
 
   const whole = (w: number, h: number): View => {
     const pad = 16;
@@ -132,6 +156,7 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#f4f6f4";
     ctx.fillRect(0, 0, width, height);
+    if (props.baseMap) drawTiles(ctx, props.baseMap, v, width, height);
     const ls = props.lights;
     const out: Hit[] = [];
     // normal lights and problems gathered apart, per screen cell: problems are drawn after, so none hides
@@ -191,7 +216,7 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
     c.dataset.view = `${v.s.toFixed(3)},${v.tx.toFixed(1)},${v.ty.toFixed(1)}`;
 
     // A scale bar: 1, 2 or 5 × 10ⁿ metres, about a fifth of the width.
-    const metresPerPx = 111_195 / v.s;
+    const metresPerPx = base.metresPerDeg / v.s;
     const want = (width / 5) * metresPerPx;
     const pow = 10 ** Math.floor(Math.log10(want));
     const metres = [5, 2, 1].map((m) => m * pow).find((m) => m <= want) ?? pow;
@@ -237,6 +262,46 @@ function LightCanvas(props: { lights: Light[]; label: string }) {
   };
   const redraw = () => {
     if (!frame.current) frame.current = requestAnimationFrame(draw);
+  };
+  /** The base map's tiles that the view shows, at the zoom nearest its scale; each drawn when it has arrived. */
+  const drawTiles = (ctx: CanvasRenderingContext2D, map: BaseMap, v: View, width: number, height: number) => {
+    // one tile spans 360 / 2^z degrees of longitude, drawn 256 px wide at that zoom
+    const z = Math.max(0, Math.min(19, Math.round(Math.log2((v.s * 360) / 256))));
+    const n = 2 ** z;
+    const deg = 360 / n;
+    const toX = (lon: number) => (lon - base.minLon) * v.s + v.tx;
+    const toY = (m: number) => (base.top - m) * v.s + v.ty;
+    // tile columns and rows the view covers (mercator degrees: 180 at the top row, −180 at the bottom)
+    const lon0 = base.minLon + (0 - v.tx) / v.s;
+    const lon1 = base.minLon + (width - v.tx) / v.s;
+    const m0 = base.top - (0 - v.ty) / v.s;
+    const m1 = base.top - (height - v.ty) / v.s;
+    const cx0 = Math.max(0, Math.floor((lon0 + 180) / deg));
+    const cx1 = Math.min(n - 1, Math.floor((lon1 + 180) / deg));
+    const cy0 = Math.max(0, Math.floor((180 - m0) / deg));
+    const cy1 = Math.min(n - 1, Math.floor((180 - m1) / deg));
+    if ((cx1 - cx0 + 1) * (cy1 - cy0 + 1) > 64) return; // (a view this wide is the world, not a district)
+    for (let x = cx0; x <= cx1; x++)
+      for (let y = cy0; y <= cy1; y++) {
+        const sub = map.subdomains[(x + y) % map.subdomains.length] ?? "";
+        const url = map.url.replaceAll("{s}", sub).replaceAll("{z}", String(z)).replaceAll("{x}", String(x)).replaceAll("{y}", String(y));
+        let img = tiles.current.get(url);
+        if (!img) {
+          if (tiles.current.size > 400) tiles.current.clear();
+          img = new Image();
+          img.onload = redraw;
+          img.referrerPolicy = "no-referrer";
+          img.src = url;
+          tiles.current.set(url, img);
+        }
+        if (img.complete && img.naturalWidth > 0) {
+          const px = toX(x * deg - 180);
+          const py = toY(180 - y * deg);
+          // (+0.5: no hairline seams between tiles)
+          ctx.drawImage(img, px, py, deg * v.s + 0.5, deg * v.s + 0.5);
+        }
+      }
+    markTiles(canvas.current, tiles.current);
   };
 
   useEffect(() => {

@@ -1,7 +1,9 @@
 /**
- * Entries a technician makes on the phone, kept in IndexedDB until the service has them: each gets its
+ * Entries a technician or an inspector makes on the phone, kept in IndexedDB until the service has them: each gets its
  * `Idempotency-Key` when it is made, so a resend (after a lost answer, a reload, the signal coming back) is done
  * once by the service, which answers a repeated key with its first answer. Sent one at a time, in the order made.
+ * An entry can wait for another's answer: a visit's photo and signature name the visit the service numbers when it
+ * gets the visit (`after`, and `{id}` in the path, filled from that answer's `id`).
  */
 import { ApiError, type Client } from "./api";
 
@@ -12,10 +14,14 @@ export type Entry = {
   seq?: number;
   /** Who made it: sent only in their session (a shared phone, another user signed in, keeps it for them). */
   user: string;
+  /** The record it belongs to (a work order's id; `visit:` and the claim's device id for a visit). */
   orderId: string;
-  /** What it is (for the page): a move's target state, `check_in`, `photo`, `done`. */
+  /** What it is (for the page): a move's target state, `check_in`, `photo`, `done`; `visit`, `signature`. */
   kind: string;
+  /** Where it goes; `{id}` is filled from the answer to the entry `after` names. */
   path: string;
+  /** The key of an entry made before this one whose answer's `id` fills `{id}` in the path. */
+  after?: string;
   json?: unknown;
   photo?: Blob;
   madeAt: number;
@@ -57,10 +63,25 @@ export function onOutbox(fn: () => void): () => void {
 export const waiting = async (user: string): Promise<Entry[]> =>
   (await tx("readonly", (s) => s.getAll() as IDBRequest<Entry[]>)).filter((e) => e.user === user);
 
-/** Keeps an entry (its key made now); the caller then asks for a flush. */
-export async function keep(entry: Omit<Entry, "key" | "madeAt" | "seq">): Promise<void> {
-  await tx("readwrite", (s) => s.add({ ...entry, key: crypto.randomUUID(), madeAt: Date.now() }));
+/** Keeps an entry (its key made now, and handed back for entries that wait for its answer); the caller then asks for a flush. */
+export async function keep(entry: Omit<Entry, "key" | "madeAt" | "seq">): Promise<string> {
+  const key = crypto.randomUUID();
+  await tx("readwrite", (s) => s.add({ ...entry, key, madeAt: Date.now() }));
   changed();
+  return key;
+}
+
+/** The entries waiting for `e`'s answer: given the id it answered with, or (refused) dropped with it. */
+async function settleAfter(user: string, e: Entry, id: string | null, refused: (r: Refused) => void, message: string, code: string) {
+  for (const d of (await waiting(user)).filter((x) => x.after === e.key)) {
+    if (id === null) {
+      refused({ orderId: d.orderId, kind: d.kind, message, code });
+      await tx("readwrite", (s) => s.delete(d.seq as number));
+    } else {
+      const { after: _, ...rest } = d;
+      await tx("readwrite", (s) => s.put({ ...rest, path: rest.path.replaceAll("{id}", encodeURIComponent(id)) }));
+    }
+  }
 }
 
 let flushing: Promise<void> | null = null;
@@ -74,13 +95,19 @@ export function flush(client: Client, user: string, refused: (r: Refused) => voi
     try {
       // (read again after each: an entry made while sending joins the end of the line)
       for (let [e] = await waiting(user); e; [e] = await waiting(user)) {
+        if (e.after) return; // (its first entry is gone without an answer: cannot happen, as each is settled with it)
         try {
           const headers = { "idempotency-key": e.key };
-          if (e.photo) await client.postText(e.path, e.photo, e.photo.type || "image/jpeg", headers);
-          else await client.post(e.path, e.json ?? {}, headers);
+          const answer = e.photo
+            ? await client.postText<unknown>(e.path, e.photo, e.photo.type || "image/jpeg", headers)
+            : await client.post<unknown>(e.path, e.json ?? {}, headers);
+          const id = (answer as { id?: unknown } | null)?.id;
+          // (the waiting entries learn the id before this one goes: a crash between resends it, and the key answers the same)
+          await settleAfter(user, e, typeof id === "string" ? id : null, refused, "", "no_id");
         } catch (err) {
           if (!(err instanceof ApiError) || err.status === 0 || err.status === 401 || err.status >= 500) return; // kept
           refused({ orderId: e.orderId, kind: e.kind, message: err.message, code: err.code });
+          await settleAfter(user, e, null, refused, err.message, err.code);
         }
         await tx("readwrite", (s) => s.delete(e.seq as number));
         changed();

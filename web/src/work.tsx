@@ -1,12 +1,13 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Answer, Schemas } from "./api";
+import { NO_EXIF, readTaken, takenQuery } from "./exif";
 import type { Key } from "./i18n";
 import { type Entry, flush, keep, onOutbox, type Refused, shrink, waiting } from "./outbox";
 import { Badge, ErrorNote, formatTime, Loading, useLoad, useSession } from "./ui";
 
 type Order = Schemas["WorkOrder"];
 type Alert = Schemas["Alert"];
-type Where = { lat: number; lon: number; accuracyM: number };
+export type Where = { lat: number; lon: number; accuracyM: number };
 
 const FOUND = ["lamp", "battery", "controller", "panel", "wiring", "relay", "dirt", "nothing_found"] as const;
 const DONE = [
@@ -28,7 +29,7 @@ const AFTER: Record<string, Order["state"]> = {
   done: "done",
 };
 
-function metres(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+export function metres(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
   const rad = Math.PI / 180;
   const h = Math.sin(((b.lat - a.lat) * rad) / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(((b.lon - a.lon) * rad) / 2) ** 2;
   return 2 * 6_371_000 * Math.asin(Math.min(1, Math.sqrt(h)));
@@ -38,10 +39,10 @@ const nearest = (o: Order, at: Where | null): number | null => {
   const d = o.lights.filter((l) => l.lat !== null && l.lon !== null).map((l) => metres(at, { lat: l.lat as number, lon: l.lon as number }));
   return d.length ? Math.min(...d) : null;
 };
-const distanceText = (m: number) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`);
+export const distanceText = (m: number) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`);
 
 /** The phone's position while the page is open (null until the phone says, or when it may not). */
-function usePosition(): { at: Where | null; denied: boolean } {
+export function usePosition(): { at: Where | null; denied: boolean } {
   const [at, setAt] = useState<Where | null>(null);
   const [denied, setDenied] = useState(false);
   useEffect(() => {
@@ -222,7 +223,7 @@ function AlertCard(props: { alert: Alert; onTaken: () => Promise<void> }) {
   );
 }
 
-function NavLinks(props: { id: string; lat: number; lon: number }) {
+export function NavLinks(props: { id: string; lat: number; lon: number }) {
   const { t } = useSession();
   const name = encodeURIComponent(props.id);
   const amap = `https://uri.amap.com/marker?position=${props.lon},${props.lat}&name=${name}&coordinate=wgs84&callnative=1&src=agrilume`;
@@ -352,9 +353,11 @@ function Record(props: { order: Order; at: Where | null; base: string; make: (e:
     setError(null);
     try {
       if (file instanceof File && file.size > 0) {
+        // (its time and place read before the resize loses them, and sent beside it)
+        const taken = takenQuery(await readTaken(file).catch(() => NO_EXIF));
         const photo = await shrink(file).catch(() => null);
         if (!photo) return setError(t("work.photoUnreadable"));
-        await props.make({ orderId: props.order.id, kind: "photo", path: `${props.base}/photos`, photo });
+        await props.make({ orderId: props.order.id, kind: "photo", path: `${props.base}/photos${taken ? `?${taken}` : ""}`, photo });
       }
       await props.make({
         orderId: props.order.id,
