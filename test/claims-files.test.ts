@@ -78,7 +78,9 @@ describe("claims files as Chinese offices save them", () => {
 
   it("reads numbers and dates as offices type them (2,700; ¥1,500 元; 2024/9/12; 2024年9月2日), and refuses a date that does not exist", async () => {
     const typed = (i: number, subsidy: string, date: string) =>
-      claimRow(i).map((v, k) => (k === 6 ? subsidy : k === 12 ? date : v)).map((v) => (String(v).includes(",") ? `"${v}"` : v));
+      claimRow(i)
+        .map((v, k) => (k === 6 ? subsidy : k === 12 ? date : v))
+        .map((v) => (String(v).includes(",") ? `"${v}"` : v));
     const rows = [typed(20, "1,500", "2024/9/12"), typed(21, "¥1,500 元", "2024年9月2日"), typed(22, "1，500", "2024.9.12")];
     const res = await post(`${[CLAIM_HEADER.join(","), ...rows.map((r) => r.join(","))].join("\r\n")}\r\n`, "text/csv");
     expect(res.status, await res.clone().text()).toBe(200);

@@ -129,7 +129,9 @@ describe("a start that cannot proceed exits non-zero with a message saying why",
     const first = await startService(node, bin(), { cwd: current, env: serviceEnv(dir), started });
     const end = await startFailing(node, bin(), { cwd: current, env: serviceEnv(dir), started });
     expect(end.code).toBe(1);
-    expect(end.stderr).toContain(`The service could not start: the database file ${join(dir, "state.duckdb")} is in use by another process (PID ${first.child.pid}`);
+    expect(end.stderr).toContain(
+      `The service could not start: the database file ${join(dir, "state.duckdb")} is in use by another process (PID ${first.child.pid}`,
+    );
     expect(end.stderr).toContain("give this instance its own AGRILUME_DATA_DIR");
     expect(end.stderr).not.toMatch(/\n\s+at /);
     expect(await first.stop()).toBe(0);
@@ -141,9 +143,15 @@ describe("a start that cannot proceed exits non-zero with a message saying why",
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((r) => closed.close(() => r()));
     const url = `postgres://agrilume:s3cret-pw@127.0.0.1:${port}/agrilume`;
-    const end = await startFailing(node, bin(), { cwd: current, env: serviceEnv(dataDir(), { AGRILUME_LANG: "zh", AGRILUME_STATE_URL: url }), started });
+    const end = await startFailing(node, bin(), {
+      cwd: current,
+      env: serviceEnv(dataDir(), { AGRILUME_LANG: "zh", AGRILUME_STATE_URL: url }),
+      started,
+    });
     expect(end.code).toBe(1);
-    expect(end.stderr).toContain(`服务未能启动：无法连接 PostgreSQL 状态库 127.0.0.1:${port}（AGRILUME_STATE_URL=postgres://agrilume:***@127.0.0.1:${port}/agrilume）`);
+    expect(end.stderr).toContain(
+      `服务未能启动：无法连接 PostgreSQL 状态库 127.0.0.1:${port}（AGRILUME_STATE_URL=postgres://agrilume:***@127.0.0.1:${port}/agrilume）`,
+    );
     expect(end.stderr).toContain("ECONNREFUSED");
     expect(end.stderr).not.toContain("s3cret-pw");
     expect(end.stderr).not.toMatch(/\n\s+at /);
