@@ -158,6 +158,26 @@ describe("scope holes found by the red team (issue 16)", () => {
     expect(own.lights.map((l) => l.deviceId)).not.toContain("LS-9");
   });
 
+  it("a finance key limited to 来苏镇 cannot claim a light the registry puts in another town, unclaimed so far (found by a tester)", async () => {
+    await t.api("/api/v1/devices", {
+      method: "POST",
+      body: JSON.stringify({ id: "SJ-FREE", family: "streetlight", town: SANJIAO, village: "某村", lat: 29.35, lon: 105.91, lampW: 30 }),
+    });
+    const res = await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "SJ-FREE", "P-LS3") });
+    expect(res.status).toBe(403);
+    expect(await json(res)).toMatchObject({ error: { code: "out_of_scope", params: { town: SANJIAO } } });
+    const own = (await json(await as(fin, "/api/v1/verification"))) as { lights: { deviceId: string }[] };
+    expect(own.lights.map((l) => l.deviceId)).not.toContain("SJ-FREE");
+    // nor record a field visit for it
+    const visit = await as(fin, "/api/v1/field-visits", { body: { deviceId: "SJ-FREE", foundAtPole: true } });
+    expect(visit.status).not.toBe(201);
+    // an admin may (the verdict then says what the data shows)
+    expect(
+      (await t.api("/api/v1/projects/import", { method: "POST", body: claims(SANJIAO, "SJ-FREE", "P-SJ3"), headers: { "content-type": "text/csv" } }))
+        .status,
+    ).toBe(200);
+  });
+
   it("an admin re-importing a project with a changed town is told the project changed", async () => {
     const res = await t.api("/api/v1/projects/import", {
       method: "POST",

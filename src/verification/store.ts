@@ -42,7 +42,8 @@ export function verificationStore(db: Db) {
       claimParts: readonly string[],
       /**
        * Told, before anything changes, the towns of the stored projects and claims this file would overwrite (a project
-       * id or a light already there); it throws to refuse the import, which then changes nothing.
+       * id or a light already there) and of the registered lights it claims; it throws to refuse the import, which then
+       * changes nothing.
        */
       overwrites: (towns: string[]) => void = () => {},
     ): Promise<{ created: number; updated: number; unchanged: number; projectsCreated: number; projectsUpdated: number }> {
@@ -60,9 +61,12 @@ export function verificationStore(db: Db) {
         if (projects.length > 0) await t.run(stage("projects_in", "id"), [projects.map((p) => JSON.stringify(p)).join("\n")]);
         for (const part of claimParts) await t.run(stage("claims_in", "deviceId"), [part]);
         const town = jsonText(db.dialect, "p.body", "town");
+        // ...and the towns the registry puts the claimed lights in: a claim is evidence about a light, so it may name
+        // only a light of the caller's towns (the registry's table, read in the same transaction)
         const touched = await t.all<{ town: string }>(
           `SELECT DISTINCT ${town} AS town FROM projects p WHERE p.id IN (SELECT id FROM projects_in)
-              OR p.id IN (SELECT c.project_id FROM claims c JOIN claims_in i ON c.device_id = i.device_id)`,
+              OR p.id IN (SELECT c.project_id FROM claims c JOIN claims_in i ON c.device_id = i.device_id)
+           UNION SELECT DISTINCT d.town FROM devices d JOIN claims_in i ON d.id = i.device_id WHERE d.town IS NOT NULL`,
         );
         overwrites(touched.map((r) => r.town));
         const [pn] = await t.all<{ created: bigint; updated: bigint }>(
