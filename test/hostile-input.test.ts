@@ -359,6 +359,28 @@ describe("slow HTTP clients (issue 16, V12)", () => {
   it("closes a request whose body never finishes (idle past the timeout; 408 once Node's periodic check sees it)", async () => {
     const said = await slowBody(`POST /api/v1/devices/import HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${ADMIN_KEY}`);
     expect(said === "" || /^HTTP\/1\.1 408/.test(said), said).toBe(true);
+    if (said !== "") expect(said).toContain('"code":"request_timeout"');
+  });
+
+  it("a URL with raw UTF-8 (a town's name pasted into curl) gets the JSON error every other error has, saying to encode it", async () => {
+    const url = new URL(t.started.httpUrl);
+    const said = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(Number(url.port), "127.0.0.1", () =>
+        socket.write(
+          Buffer.concat([Buffer.from("GET /api/v1/streetlights/summary?town="), Buffer.from("仙龙镇"), Buffer.from(" HTTP/1.1\r\nhost: x\r\n\r\n")]),
+        ),
+      );
+      let out = "";
+      socket.on("data", (d) => {
+        out += d.toString("utf8");
+      });
+      socket.on("close", () => resolve(out));
+      socket.on("error", reject);
+    });
+    expect(said).toMatch(/^HTTP\/1\.1 400/);
+    expect(said).toMatch(/content-type: application\/json; charset=utf-8/i);
+    const body = JSON.parse(said.slice(said.indexOf("\r\n\r\n") + 4)) as { error: { code: string; message: string; params: unknown } };
+    expect(body.error).toEqual({ code: "bad_request", message: expect.stringContaining("请对查询参数做 URL 编码"), params: { reason: "url" } });
   });
 
   it("closes it also after answering 401 without a key", async () => {

@@ -88,7 +88,8 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     hint_id: [{}],
   },
   http: {
-    bad_request: [{ reason: "json" }, { reason: "empty_json" }, { reason: "content_length" }, { reason: "other" }],
+    bad_request: [{ reason: "json" }, { reason: "empty_json" }, { reason: "content_length" }, { reason: "url" }, { reason: "other" }],
+    request_timeout: [{}],
     payload_too_large: [{ limitBytes: 8 * 1024 * 1024 }],
     unsupported_media_type: [{ type: "application/json" }, { type: "" }],
     internal: [{}],

@@ -83,6 +83,18 @@ export async function createHttpServer(deps: {
     connectionTimeout: 2 * deps.requestTimeoutMs,
     // On stop, close every connection, live streams (SSE) included, instead of waiting for clients to leave.
     forceCloseConnections: true,
+    // A request Node's parser refuses (a URL with raw UTF-8 such as ?town=仙龙镇 pasted into curl, broken headers) gets
+    // the same JSON error as every other, in the service's language (no header was readable), then the connection closes.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+      const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      const reason = err.code === "HPE_INVALID_URL" ? "url" : "other";
+      const message = timeout ? httpMessage("request_timeout", {}) : httpMessage("bad_request", { reason });
+      const text = JSON.stringify({ error: { code: message.code, message: messages.render(deps.lang, message), params: message.params } });
+      socket.end(
+        `HTTP/1.1 ${timeout ? "408 Request Timeout" : "400 Bad Request"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
