@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, publish, registerLight, startReceiver, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { jpeg, phoneJpeg } from "../harness/photos.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
-import { cleanPhoto } from "../src/fieldwork/photo.js";
+import { cleanPhoto, takePhoto } from "../src/fieldwork/photo.js";
 import { addDays, chinaDate } from "../src/platform/clock.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
@@ -195,6 +195,12 @@ describe("work orders end to end: alert → order → check-in → done → the 
     expect(tooLarge.status).toBe(422);
     expect(((await tooLarge.json()) as Err).error.message).toMatch(/超过上限/);
     expect((await upload(jpeg(), "image/gif")).status).toBe(415);
+    // a small file declaring 60,000 × 60,000 pixels, which every browser showing the order would try to decode (found by a tester)
+    const bomb = await upload(declaredPng(60_000, 60_000), "image/png");
+    expect(bomb.status).toBe(422);
+    expect(((await bomb.json()) as Err).error.params).toMatchObject({
+      problems: [{ code: "photo_too_many_pixels", params: { width: 60_000, height: 60_000, maxMegapixels: 50 } }],
+    });
     expect((await order(o.id)).photos.map((p) => p.id)).toEqual([photo.id]);
   });
 
@@ -308,14 +314,34 @@ describe("work orders end to end: alert → order → check-in → done → the 
   });
 });
 
+const pngChunk = (type: string, data: Buffer) => {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  return Buffer.concat([len, Buffer.from(type, "latin1"), data, Buffer.alloc(4)]);
+};
+const PNG_SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** A tiny PNG whose header declares `width` × `height`. */
+function declaredPng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([PNG_SIG, pngChunk("IHDR", ihdr), pngChunk("IDAT", Buffer.from([1, 2, 3])), pngChunk("IEND", Buffer.alloc(0))]);
+}
+
 describe("photo cleaning", () => {
+  it("reads the size a file declares: a PNG's IHDR, a JPEG's frame header", () => {
+    expect(cleanPhoto(declaredPng(4000, 3000))).toMatchObject({ width: 4000, height: 3000 });
+    expect(cleanPhoto(jpeg())).toMatchObject({ width: expect.any(Number), height: expect.any(Number) });
+    expect(() => takePhoto(declaredPng(8160, 6144), 1 << 20)).toThrow(); // 50.1 MP
+    expect(takePhoto(declaredPng(8000, 6000), 1 << 20).width).toBe(8000); // 48 MP
+    expect(() => takePhoto(declaredPng(20_000, 100), 1 << 20)).toThrow(); // a side over 16,384
+  });
+
   it("keeps a PNG's image chunks and drops its text", () => {
-    const chunk = (type: string, data: Buffer) => {
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(data.length);
-      return Buffer.concat([len, Buffer.from(type, "latin1"), data, Buffer.alloc(4)]);
-    };
-    const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const chunk = pngChunk;
+    const sig = PNG_SIG;
     const ihdr = chunk("IHDR", Buffer.alloc(13, 1));
     const idat = chunk("IDAT", Buffer.from([1, 2, 3]));
     const iend = chunk("IEND", Buffer.alloc(0));

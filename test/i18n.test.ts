@@ -358,6 +358,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     not_a_light: [{ id: "M-1" }],
     photo_not_image: [{}],
     photo_too_large: [{ bytes: 5 * 1048576, maxBytes: 3 * 1048576 }],
+    photo_too_many_pixels: [{ width: 60_000, height: 60_000, maxMegapixels: 50 }],
     photo_too_many: [{ max: 20 }],
     idempotency_reused: [{ key: "k-1" }],
     time_in_future: [{ at: Date.UTC(2026, 11, 30, 12) }],

@@ -24,6 +24,8 @@ export type FieldworkWords = {
   not_a_light: { id: string };
   photo_not_image: Record<string, never>;
   photo_too_large: { bytes: number; maxBytes: number };
+  /** A file declaring more pixels than a browser can show (src/fieldwork/photo.ts MAX_PHOTO_MEGAPIXELS). */
+  photo_too_many_pixels: { width: number; height: number; maxMegapixels: number };
   photo_too_many: { max: number };
   idempotency_reused: { key: string };
   time_in_future: { at: number };
@@ -232,6 +234,10 @@ export const FIELDWORK_WORDS: Vocabulary<FieldworkWords> = {
   photo_too_large: {
     zh: (p, f) => `照片 ${f.num(p.bytes / 1048576)} MB，超过上限 ${f.num(p.maxBytes / 1048576)} MB：请在手机上缩小后再上传`,
     en: (p, f) => `The photo is ${f.num(p.bytes / 1048576)} MB, over the ${f.num(p.maxBytes / 1048576)} MB limit: resize it on the phone`,
+  },
+  photo_too_many_pixels: {
+    zh: (p, f) => `照片尺寸 ${f.num(p.width)} × ${f.num(p.height)} 像素，超过 ${f.num(p.maxMegapixels)} 百万像素的上限：请缩小后再上传`,
+    en: (p, f) => `The photo is ${f.num(p.width)} × ${f.num(p.height)} pixels, over the ${f.num(p.maxMegapixels)}-megapixel limit: resize it`,
   },
   photo_too_many: { zh: (p) => `每张工单最多 ${p.max} 张照片`, en: (p) => `At most ${p.max} photos per work order` },
   idempotency_reused: {

@@ -1,4 +1,6 @@
 import type { FastifyReply } from "fastify";
+import { invalid } from "../platform/errors.js";
+import { fieldworkMessage as msg } from "./messages.js";
 /**
  * A photo from a phone, made safe to keep: its type judged by its bytes (JPEG, PNG), never by its name or header, and
  * its metadata removed: a JPEG keeps only the segments a decoder needs (JFIF, the ICC colour profile, Adobe's colour
@@ -14,7 +16,28 @@ export type CleanPhoto = {
   takenAt: number | null;
   /** Where (EXIF GPS). */
   gps: { lat: number; lon: number } | null;
+  /** The size the file declares (a JPEG's frame header, a PNG's IHDR): what a browser would decode. */
+  width: number;
+  height: number;
 };
+
+/**
+ * The most pixels a kept photo may declare: a phone's camera makes 12–50 megapixels (the phone pages resize to 1600 px
+ * first). A file of a few KB can declare 60,000 × 60,000 (3.6 gigapixels) and stall or crash every browser that shows it.
+ */
+export const MAX_PHOTO_MEGAPIXELS = 50;
+const MAX_PHOTO_SIDE = 16_384;
+
+/** A photo as a work order or a visit keeps it: within `maxBytes`, a JPEG or PNG by its bytes, of a size a browser can show; else a clear 422. */
+export function takePhoto(bytes: Buffer, maxBytes: number): CleanPhoto {
+  if (bytes.length > maxBytes) throw invalid(msg("photo_too_large", { bytes: bytes.length, maxBytes }));
+  const clean = cleanPhoto(bytes);
+  if (!clean) throw invalid(msg("photo_not_image", {}));
+  const { width, height } = clean;
+  if (width > MAX_PHOTO_SIDE || height > MAX_PHOTO_SIDE || width * height > MAX_PHOTO_MEGAPIXELS * 1_000_000)
+    throw invalid(msg("photo_too_many_pixels", { width, height, maxMegapixels: MAX_PHOTO_MEGAPIXELS }));
+  return clean;
+}
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** PNG chunks kept: the image and its colour; everything else (text, time, eXIf, private chunks) is dropped. */
@@ -30,6 +53,8 @@ export function cleanPhoto(bytes: Buffer): CleanPhoto | null {
 function cleanJpeg(b: Buffer): CleanPhoto | null {
   const out: Buffer[] = [b.subarray(0, 2)];
   let meta: Pick<CleanPhoto, "takenAt" | "gps"> = { takenAt: null, gps: null };
+  /** From the frame header (SOF0–SOF15 but DHT, JPG and DAC); a JPEG without one is not an image. */
+  let size: { width: number; height: number } | null = null;
   let i = 2;
   while (i + 4 <= b.length) {
     if (b[i] !== 0xff) return null;
@@ -40,7 +65,7 @@ function cleanJpeg(b: Buffer): CleanPhoto | null {
     }
     if (marker === 0xd9) {
       out.push(b.subarray(i, i + 2));
-      return { mediaType: "image/jpeg", data: Buffer.concat(out), ...meta };
+      return size ? { mediaType: "image/jpeg", data: Buffer.concat(out), ...meta, ...size } : null;
     }
     if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
       out.push(b.subarray(i, i + 2));
@@ -54,10 +79,12 @@ function cleanJpeg(b: Buffer): CleanPhoto | null {
       // the scan: everything from here to the end is image data (with its own markers), kept as it is
       out.push(b.subarray(i));
       const end = b.lastIndexOf(Buffer.from([0xff, 0xd9]));
-      if (end < i) return null;
-      return { mediaType: "image/jpeg", data: Buffer.concat(out), ...meta };
+      if (end < i || !size) return null;
+      return { mediaType: "image/jpeg", data: Buffer.concat(out), ...meta, ...size };
     }
     const payload = seg.subarray(4);
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc && payload.length >= 5)
+      size = { height: payload.readUInt16BE(1), width: payload.readUInt16BE(3) };
     const app = marker >= 0xe0 && marker <= 0xef;
     if (marker === 0xe1 && payload.subarray(0, 6).toString("latin1") === "Exif\0\0") meta = readExif(payload.subarray(6));
     const keep =
@@ -74,15 +101,17 @@ function cleanJpeg(b: Buffer): CleanPhoto | null {
 function cleanPng(b: Buffer): CleanPhoto | null {
   const out: Buffer[] = [PNG_SIGNATURE];
   let meta: Pick<CleanPhoto, "takenAt" | "gps"> = { takenAt: null, gps: null };
+  let size: { width: number; height: number } | null = null;
   let i = 8;
   while (i + 12 <= b.length) {
     const len = b.readUInt32BE(i);
     const type = b.subarray(i + 4, i + 8).toString("latin1");
     if (i + 12 + len > b.length) return null;
     if (type === "eXIf") meta = readExif(b.subarray(i + 8, i + 8 + len));
+    if (type === "IHDR" && len >= 8) size = { width: b.readUInt32BE(i + 8), height: b.readUInt32BE(i + 12) };
     if (PNG_KEEP.has(type)) out.push(b.subarray(i, i + 12 + len));
     i += 12 + len;
-    if (type === "IEND") return out.length > 2 ? { mediaType: "image/png", data: Buffer.concat(out), ...meta } : null;
+    if (type === "IEND") return out.length > 2 && size ? { mediaType: "image/png", data: Buffer.concat(out), ...meta, ...size } : null;
   }
   return null;
 }

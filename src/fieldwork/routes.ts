@@ -488,7 +488,7 @@ export function fieldworkRoutes(
         operationId: "addWorkOrderPhoto",
         summary: "A photo (JPEG or PNG, the body itself), kept without its metadata",
         description:
-          "Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).",
+          "Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`) and 50 megapixels, 16,384 px a side, as its header declares (422 `photo_too_many_pixels`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).",
         params: IdParam,
         querystring: PhotoTaken,
         headers: idempotencyHeader,

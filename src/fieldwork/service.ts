@@ -6,7 +6,7 @@ import { DARK_NIGHTS, fieldFigures } from "./figures.js";
 import { fieldworkMessage as msg } from "./messages.js";
 import type { Change, PhotoMeta, Position, WorkOrder } from "./model.js";
 import { type PhotoTakenInput, taken } from "./once.js";
-import { cleanPhoto } from "./photo.js";
+import { takePhoto } from "./photo.js";
 import {
   type Done,
   dueAt,
@@ -324,9 +324,7 @@ export async function createFieldwork(deps: FieldDeps) {
 
     /** A photo for the order: a JPEG or PNG (by its bytes) within the size limit, kept without its metadata. */
     async addPhoto(id: string, bytes: Buffer, by: By, read?: PhotoTakenInput): Promise<PhotoMeta> {
-      if (bytes.length > settings.photoMaxBytes) throw invalid(msg("photo_too_large", { bytes: bytes.length, maxBytes: settings.photoMaxBytes }));
-      const clean = cleanPhoto(bytes);
-      if (!clean) throw invalid(msg("photo_not_image", {}));
+      const clean = takePhoto(bytes, settings.photoMaxBytes);
       let meta: PhotoMeta | undefined;
       await update(id, async (o) => {
         if (o.photos.length >= PHOTOS_PER_ORDER) throw invalid(msg("photo_too_many", { max: PHOTOS_PER_ORDER }));

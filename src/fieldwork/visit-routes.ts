@@ -204,7 +204,7 @@ export function visitRoutes(
         operationId: "addFieldVisitImage",
         summary: "The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself",
         description:
-          "Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.",
+          "Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`) and 50 megapixels (422 `photo_too_many_pixels`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.",
         params: IdParam,
         querystring: PhotoTaken.extend({ kind: z.enum(["photo", "signature"]).default("photo") }),
         headers: idempotencyHeader,

@@ -3,7 +3,7 @@ import { invalid, notFound } from "../platform/errors.js";
 import type { Db, Migration } from "../storage/sql.js";
 import { fieldworkMessage as msg } from "./messages.js";
 import { type PhotoTakenInput, taken } from "./once.js";
-import { cleanPhoto } from "./photo.js";
+import { takePhoto } from "./photo.js";
 import { metres } from "./rules.js";
 
 /** Field verification visits (the bureau's visit list, recorded at the poles) and their images (photo, signature). */
@@ -149,9 +149,7 @@ export function createVisits(deps: {
     },
     /** The visit's photo or the household's signature (an image), kept without its metadata. */
     async addImage(visitId: string, kind: "photo" | "signature", bytes: Buffer, read?: PhotoTakenInput): Promise<VisitImage> {
-      if (bytes.length > settings.photoMaxBytes) throw invalid(msg("photo_too_large", { bytes: bytes.length, maxBytes: settings.photoMaxBytes }));
-      const clean = cleanPhoto(bytes);
-      if (!clean) throw invalid(msg("photo_not_image", {}));
+      const clean = takePhoto(bytes, settings.photoMaxBytes);
       const v = await store.get(visitId);
       if (!v) throw notFound("visit", visitId);
       if (v.images.length >= 10) throw invalid(msg("photo_too_many", { max: 10 }));

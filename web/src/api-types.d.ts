@@ -1243,7 +1243,7 @@ export interface paths {
     put?: never;
     /**
      * A photo (JPEG or PNG, the body itself), kept without its metadata
-     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).
+     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`) and 50 megapixels, 16,384 px a side, as its header declares (422 `photo_too_many_pixels`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields (from its EXIF, or, for a photo the phone resized, from `takenAt`, `lat` and `lon`, which the phone read from the EXIF before resizing).
      */
     post: operations["addWorkOrderPhoto"];
     delete?: never;
@@ -1431,7 +1431,7 @@ export interface paths {
     put?: never;
     /**
      * The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself
-     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.
+     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`) and 50 megapixels (422 `photo_too_many_pixels`), kept without its metadata (time and place become fields: from its EXIF, or `takenAt`, `lat`, `lon` that the phone read before resizing it). The phone's signature pad sends a PNG with `kind=signature`.
      */
     post: operations["addFieldVisitImage"];
     delete?: never;
