@@ -325,33 +325,40 @@ export function fieldworkRoutes(
         operationId: "listWorkOrders",
         summary: "Work orders of the caller's towns, newest first",
         description:
-          "`state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).",
+          "`state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name). `light`: the orders with this light among theirs (a light's work history; none for a light unknown or outside the caller's towns). Paged by `limit` and `offset`; `total` is how many match.",
         querystring: z.object({
           state: z.enum([...STATES, "active"]).optional(),
           town: z.string().optional(),
+          light: Id.optional().describe("A light's device id"),
           mine: z.enum(["true", "false"]).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(200),
+          offset: z.coerce.number().int().min(0).default(0),
         }),
         response: {
-          200: withExample(z.object({ workOrders: z.array(WorkOrderSchema) }), { workOrders: [EXAMPLE_ORDER] }, { description: "Work orders" }),
+          200: withExample(
+            z.object({ total: z.number().int().describe("Orders matching, over every page"), workOrders: z.array(WorkOrderSchema) }),
+            { total: 1, workOrders: [EXAMPLE_ORDER] },
+            { description: "Work orders" },
+          ),
         },
       },
     },
     async (req) => {
       const p = req.principal;
+      const q = req.query;
+      // a light unknown or outside the caller's towns has no orders the caller may see (as another town has none)
+      if (q.light !== undefined) {
+        const town = fieldwork.lightTown(q.light);
+        if (town === undefined || !sees(p, { town, station: null })) return { total: 0, workOrders: [] };
+      }
       const reached = p ? townsReached(p) : [];
-      const towns = req.query.town !== undefined ? (reached && !reached.includes(req.query.town) ? [] : [req.query.town]) : reached;
+      const towns = q.town !== undefined ? (reached && !reached.includes(q.town) ? [] : [q.town]) : reached;
       const states =
-        req.query.state === "active"
-          ? STATES.filter((s) => !["closed", "cannot_fix", "cancelled"].includes(s))
-          : req.query.state
-            ? [req.query.state]
-            : undefined;
-      const orders = (await fieldwork.list({ states, towns, limit: req.query.limit }))
-        .filter((o) => sees(p, { town: o.town, station: null }))
-        .filter((o) => req.query.mine !== "true" || o.assignee === p?.name);
+        q.state === "active" ? STATES.filter((s) => !["closed", "cannot_fix", "cancelled"].includes(s)) : q.state ? [q.state] : undefined;
+      const query = { states, towns, light: q.light, assignee: q.mine === "true" ? (p?.name ?? "") : undefined };
+      const [orders, total] = await Promise.all([fieldwork.list({ ...query, limit: q.limit, offset: q.offset }), fieldwork.count(query)]);
       const render = messages.in(req.lang);
-      return { workOrders: orders.map((o) => view(o, render)) };
+      return { total, workOrders: orders.filter((o) => sees(p, { town: o.town, station: null })).map((o) => view(o, render)) };
     },
   );
 

@@ -20,7 +20,7 @@ import {
   type Severity,
   type WorkState,
 } from "./rules.js";
-import type { FieldworkStore } from "./store.js";
+import type { FieldworkStore, OrderQuery } from "./store.js";
 
 export type { Change, CheckIn, LightProof, PhotoMeta, Position, WorkOrder } from "./model.js";
 
@@ -165,7 +165,13 @@ export async function createFieldwork(deps: FieldDeps) {
       }
       return undefined;
     },
-    list: (q: { states?: readonly string[] | undefined; towns?: readonly string[] | undefined; limit: number }) => store.orders(q),
+    list: (q: OrderQuery & { limit: number; offset?: number }) => store.orders(q),
+    count: (q: OrderQuery) => store.count(q),
+    /** A light's town, for scoping a list by light (undefined: no such light). */
+    lightTown: (id: string): string | null | undefined => {
+      const l = deps.light(id);
+      return l ? l.town : undefined;
+    },
 
     /** The morning digest's field-work line for a town, or null when there is nothing to say. */
     async digestLine(town: string, now = clock()): Promise<Message | null> {

@@ -1117,7 +1117,7 @@ export interface paths {
     };
     /**
      * Work orders of the caller's towns, newest first
-     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).
+     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name). `light`: the orders with this light among theirs (a light's work history; none for a light unknown or outside the caller's towns). Paged by `limit` and `offset`; `total` is how many match.
      */
     get: operations["listWorkOrders"];
     put?: never;
@@ -1469,7 +1469,7 @@ export interface paths {
     };
     /**
      * Each claim's data verdict beside its field result, and the final verdict the bureau defends
-     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).
+     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp). Made in a worker thread (503 `busy` when too many reports wait).
      */
     get: operations["getFieldVerificationReport"];
     put?: never;
@@ -1489,7 +1489,7 @@ export interface paths {
     };
     /**
      * XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures
-     * @description The links point at this service; they open for whoever may see the visit.
+     * @description The links point at this service; they open for whoever may see the visit. Made in a worker thread.
      */
     get: operations["getFieldVerificationReportXlsx"];
     put?: never;
@@ -8346,8 +8346,11 @@ export interface operations {
       query?: {
         state?: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled" | "active";
         town?: string;
+        /** @description A light's device id */
+        light?: string;
         mine?: "true" | "false";
         limit?: number;
+        offset?: number;
       };
       header?: never;
       path?: never;
@@ -8363,6 +8366,7 @@ export interface operations {
         content: {
           /**
            * @example {
+           *       "total": 1,
            *       "workOrders": [
            *         {
            *           "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
@@ -8431,6 +8435,8 @@ export interface operations {
            *     }
            */
           "application/json": {
+            /** @description Orders matching, over every page */
+            total: number;
             workOrders: components["schemas"]["WorkOrder"][];
           };
         };
