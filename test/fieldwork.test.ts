@@ -274,6 +274,11 @@ describe("work orders end to end: alert → order → check-in → done → the 
       closed: number;
       firstTimeFix: number | null;
       darkOver3Nights: Record<string, { count: number; ids: string[] }>;
+      from: string;
+      to: string;
+      lastNight: string | null;
+      darkNights: { first: string; last: string } | null;
+      byTown: { town: string; closed: number; firstTimeFix: number | null; darkOver3Nights: number }[];
     };
     const f = (await (await t.api("/api/v1/work-orders/figures", { key: tech })).json()) as Figures;
     // FW-1 closed by its light the first time; FW-2 reopened (open again); FW-3, FW-4, FW-6 open; FW-5 cancelled
@@ -282,6 +287,15 @@ describe("work orders end to end: alert → order → check-in → done → the 
     expect(f.timeToRepair).toEqual([{ cause: "lamp", repairs: 1, medianH: expect.any(Number), p90H: expect.any(Number) }]);
     expect(f.openByTown).toEqual({ 来苏镇: { open: 4, overdue: 0 } });
     expect(f.darkOver3Nights).toEqual({ 来苏镇: { count: 1, ids: ["FW-3"] } });
+    // each figure by town too, the window as instants, the nights as China dates
+    expect(f.byTown).toEqual([
+      { town: "来苏镇", open: 4, overdue: 0, closed: 1, firstTimeFixed: 1, firstTimeFix: 1, timeToRepair: f.timeToRepair, darkOver3Nights: 1 },
+    ]);
+    expect(Date.parse(f.to) - Date.parse(f.from)).toBe(30 * 86_400_000);
+    expect(f.lastNight).toBe(dates[0]);
+    expect(f.darkNights).toEqual({ first: dates[3], last: dates[0] });
+    const week = (await (await t.api("/api/v1/work-orders/figures?days=7", { key: tech })).json()) as Figures;
+    expect(Date.parse(week.to) - Date.parse(week.from)).toBe(7 * 86_400_000);
     const theirs = (await (await t.api("/api/v1/work-orders/figures", { key: otherTech })).json()) as Figures;
     expect(theirs).toMatchObject({ openByTown: {}, closed: 0, firstTimeFix: null, darkOver3Nights: {} });
     expect((await t.api(`/api/v1/work-orders/figures?town=${encodeURIComponent("来苏镇")}`, { key: otherTech })).status).toBe(403);

@@ -200,7 +200,15 @@ export async function createFieldwork(deps: FieldDeps) {
           dark.set(town, [...(dark.get(town) ?? []), id]);
         }
       }
-      return { ...fieldFigures(orders, dark, now), days: q.days, lastNight: last };
+      for (const ids of dark.values()) ids.sort();
+      return {
+        ...fieldFigures(orders, dark, now),
+        days: q.days,
+        from: now - q.days * DAY_MS,
+        to: now,
+        lastNight: last,
+        darkNights: last ? { first: addDays(last, -(DARK_NIGHTS - 1)), last } : null,
+      };
     },
 
     async create(

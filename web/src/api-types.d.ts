@@ -1141,7 +1141,7 @@ export interface paths {
     };
     /**
      * For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights
-     * @description Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
+     * @description Over the orders made in the last `days` (from `from` to `to`) and every order still open, of the caller's towns (or `town`); each figure for the whole and for each town (`byTown`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
      */
     get: operations["getFieldFigures"];
     put?: never;
@@ -8579,7 +8579,13 @@ export interface operations {
           /**
            * @example {
            *       "days": 30,
+           *       "from": "2025-10-29T02:00:00.000Z",
+           *       "to": "2025-11-28T02:00:00.000Z",
            *       "lastNight": "2025-11-27",
+           *       "darkNights": {
+           *         "first": "2025-11-24",
+           *         "last": "2025-11-27"
+           *       },
            *       "openByTown": {
            *         "来苏镇": {
            *           "open": 4,
@@ -8604,12 +8610,47 @@ export interface operations {
            *             "YC-LS-0340"
            *           ]
            *         }
-           *       }
+           *       },
+           *       "byTown": [
+           *         {
+           *           "town": "来苏镇",
+           *           "open": 4,
+           *           "overdue": 1,
+           *           "closed": 15,
+           *           "firstTimeFixed": 13,
+           *           "firstTimeFix": 0.867,
+           *           "timeToRepair": [
+           *             {
+           *               "cause": "lamp",
+           *               "repairs": 12,
+           *               "medianH": 20.5,
+           *               "p90H": 51
+           *             }
+           *           ],
+           *           "darkOver3Nights": 2
+           *         }
+           *       ]
            *     }
            */
           "application/json": {
             days: number;
+            /**
+             * Format: date-time
+             * @description The window's start: orders made since (and every order still open) count
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description The window's end: when the figures were made
+             */
+            to: string;
+            /** @description The latest night recorded (its China date) */
             lastNight: string | null;
+            /** @description The nights (China dates) a light must have been unlit on, each, to count as dark more than 3 nights */
+            darkNights: {
+              first: string;
+              last: string;
+            } | null;
             openByTown: {
               [key: string]: {
                 open: number;
@@ -8617,6 +8658,7 @@ export interface operations {
               };
             };
             timeToRepair: {
+              /** @description The first thing found on site (a `found` code), or `unknown` */
               cause: string;
               repairs: number;
               medianH: number;
@@ -8628,10 +8670,28 @@ export interface operations {
             darkOver3Nights: {
               [key: string]: {
                 count: number;
-                /** @description The first 50 */
+                /** @description The first 50, by id (each links to the light's page) */
                 ids: string[];
               };
             };
+            /** @description The four figures for each town that has any of them */
+            byTown: {
+              town: string;
+              open: number;
+              overdue: number;
+              closed: number;
+              /** @description Closed orders that never reopened */
+              firstTimeFixed: number;
+              firstTimeFix: number | null;
+              timeToRepair: {
+                /** @description The first thing found on site (a `found` code), or `unknown` */
+                cause: string;
+                repairs: number;
+                medianH: number;
+                p90H: number;
+              }[];
+              darkOver3Nights: number;
+            }[];
           };
         };
       };
