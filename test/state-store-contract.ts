@@ -503,6 +503,11 @@ export function stateStoreContract(
       expect((await store.list({ limit: 10 })).map((v) => v.id)).toEqual(["v3", "v2", "v1"]);
       expect((await store.list({ limit: 10, towns: ["来苏镇"] })).map((v) => v.id)).toEqual(["v3", "v1"]);
       expect(await store.list({ limit: 10, towns: [] })).toEqual([]);
+      // as one JSON text (for the report's worker thread): the same visits, in the same order
+      expect(JSON.parse(await store.listJson())).toEqual(await store.list({ limit: 10 }));
+      expect(JSON.parse(await store.listJson(["来苏镇"]))).toEqual(await store.list({ limit: 10, towns: ["来苏镇"] }));
+      expect(await store.listJson(["石角镇"])).toBe("[]");
+      expect(await store.listJson([])).toBe("[]");
       const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
       const meta = {
         id: "i1",
