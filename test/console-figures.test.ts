@@ -127,11 +127,12 @@ describe.skipIf(!haveChromium)("the field-work figures page (Chromium)", () => {
 
   /** Everything the page shows, read off it: the tiles, the town table, the repairs table, the dark lights' links. */
   async function readPage(page: Page) {
-    const figure = async (name: string) => shown((await page.locator(`[data-figure="${name}"]`).first().innerText()).split("(")[0] as string);
+    const figure = async (name: string) =>
+      shown(((await page.locator(`[data-figure="${name}"]`).first().textContent()) ?? "").split("(")[0] as string);
     const rows = async (table: string) =>
       page
         .locator(`table[data-table="${table}"] tbody tr`)
-        .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("th, td")].map((c) => (c as unknown as { innerText: string }).innerText.trim())));
+        .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("th, td")].map((c) => (c.textContent ?? "").trim())));
     const links = await page.locator("ul.light-links").evaluateAll((uls) =>
       uls.map((ul) => ({
         town: ul.getAttribute("data-town"),
@@ -140,7 +141,7 @@ describe.skipIf(!haveChromium)("the field-work figures page (Chromium)", () => {
     );
     return {
       open: await figure("open"),
-      overdue: shown(await page.locator('[data-figure="overdue"]').innerText()),
+      overdue: shown((await page.locator('[data-figure="overdue"]').textContent()) ?? ""),
       closed: await figure("closed"),
       firstTimeFix: await figure("firstTimeFix"),
       dark: await figure("dark"),
@@ -149,7 +150,7 @@ describe.skipIf(!haveChromium)("the field-work figures page (Chromium)", () => {
         ? (await rows("repairs")).map(([town, cause, ...n]) => [town, cause, ...n.map(shown)])
         : [],
       links,
-      window: await page.locator("p[data-window]").innerText(),
+      window: (await page.locator("p[data-window]").textContent()) ?? "",
     };
   }
   const CAUSE: Record<string, string> = { lamp: "灯头", battery: "蓄电池", controller: "控制器" };
