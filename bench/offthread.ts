@@ -35,7 +35,8 @@ const SECRET = "bench-offthread-secret";
  * PUBACK latency of a steady stream of QoS 1 readings while the service does long work, and while it is quiet, in one
  * run: a district's verification XLSX (18,105 lights × 30 nights), a 100,000-row claims import and a 100,000-row
  * device import (each file with one bad row at its end: every row is parsed and checked, nothing is stored), and many
- * devices connecting at once (a scrypt each). The service runs in its own process, as `npm start` runs it: in the
+ * devices connecting at once (a scrypt each); and the field-visit report of the district's claims (one in ten visited), as
+ * JSON and as XLSX. The service runs in its own process, as `npm start` runs it: in the
  * benchmark's process a stall of the service's thread would stall the load generator too, which would then neither
  * send nor time anything during it.
  */
@@ -44,6 +45,7 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   const dir = tempDir();
   const state = await openStateStore(dir.path);
   await seedDistrict(state, LIGHTS, NIGHTS);
+  await seedVisits(state.db, LIGHTS);
   // The stream's devices and the storm's, all with one real secret (each still costs a scrypt on its first CONNECT).
   const hash = await hashSecret(SECRET);
   for (const [prefix, count] of [
@@ -110,7 +112,7 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
       generatorLagMaxMs,
       ...(note ? { note } : {}),
     });
-    progress(`${name}`, phases.length, 5);
+    progress(`${name}`, phases.length, 6);
     await sleep(2000);
   };
   const api = (path: string, init: RequestInit = {}) =>
@@ -125,6 +127,15 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     const bytes = (await res.arrayBuffer()).byteLength;
     if (res.status !== 200) throw new Error(`report.xlsx: ${res.status}`);
     return `${LIGHTS.toLocaleString()} lights, ${Math.round(bytes / 1024)} KB`;
+  });
+  await measure("field-visit report + XLSX", async () => {
+    const json = await api(`/api/v1/field-visits/report?nights=${NIGHTS}`);
+    const report = (await json.json()) as { claims?: unknown[] };
+    if (json.status !== 200 || report.claims?.length !== LIGHTS) throw new Error(`field-visits/report: ${json.status}`);
+    const res = await api(`/api/v1/field-visits/report.xlsx?nights=${NIGHTS}`);
+    const bytes = (await res.arrayBuffer()).byteLength;
+    if (res.status !== 200) throw new Error(`field-visits/report.xlsx: ${res.status}`);
+    return `${LIGHTS.toLocaleString()} claims, ${VISITS.toLocaleString()} visits; JSON then XLSX ${Math.round(bytes / 1024)} KB`;
   });
   await measure("claims import, 100,000 rows", async () => {
     const res = await api("/api/v1/projects/import", { method: "POST", body: claimsBody, headers: { "content-type": "text/csv" } });
@@ -155,6 +166,19 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   await service.exited;
   dir.remove();
   return { devices: n, rate, lights: LIGHTS, nights: NIGHTS, errors: stream.errors(), phases };
+}
+
+/** The bureau's visit list recorded: one claim in ten visited (every tenth of those not found, one in seven with a photo). */
+const VISITS = Math.ceil(LIGHTS / 10);
+export async function seedVisits(db: Awaited<ReturnType<typeof openStateStore>>["db"], lights: number) {
+  await db.run(`INSERT INTO field_visits SELECT v.id, v.device, v.town, v.at, json_object('id', v.id, 'deviceId', v.device, 'town', v.town,
+      'village', 'village-' || (i // 100)::VARCHAR, 'inspector', '财政局 张科员', 'at', v.at, 'receivedAt', v.at, 'lat', 29.35, 'lon', 105.93,
+      'accuracyM', 6, 'distanceM', 12, 'foundAtPole', i % 100 <> 0, 'poleNumber', 'P' || i::VARCHAR, 'controllerSerial', 'SN' || i::VARCHAR,
+      'serialMatches', true, 'lit', i % 30 <> 0, 'statement', '每晚都亮', 'images',
+      CASE WHEN i % 70 = 0 THEN json_array(json_object('id', v.id || '-p', 'visitId', v.id, 'kind', 'photo', 'mediaType', 'image/jpeg',
+        'bytes', 180000, 'at', v.at, 'takenAt', NULL, 'gps', NULL)) ELSE json_array() END)
+    FROM (SELECT i, 'V-' || i::VARCHAR AS id, 'YC-' || lpad(i::VARCHAR, 7, '0') AS device, 'town-' || (((i // 100) * 100) % 23)::VARCHAR AS town,
+      epoch_ms(now())::BIGINT - 86400000 AS at FROM range(0, ${lights}, 10) t(i)) v`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

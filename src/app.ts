@@ -17,6 +17,7 @@ import { controlStore } from "./control/store.js";
 import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
 import { createFieldwork } from "./fieldwork/service.js";
 import { fieldworkStore } from "./fieldwork/store.js";
+import { visitReportJobs } from "./fieldwork/visit-jobs.js";
 import { visitRoutes } from "./fieldwork/visit-routes.js";
 import { createVisits, visitStore } from "./fieldwork/visits.js";
 import { brokerRoutes } from "./fleet/broker-routes.js";
@@ -435,8 +436,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   visitRoutes(http, {
     visits: createVisits({ store: visitStore(state.db), clock, claim: claimAt, settings: config.fieldwork }),
     claim: claimAt,
-    dataReport: async (p) => (await reportJobs.report(p, "json", "view", null)).lights,
     answers: fieldStore,
+    report: visitReportJobs({ pool: workers, visits: visitStore(state.db), verification: reportJobs }),
     messages,
     access,
     clock,

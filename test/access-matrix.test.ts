@@ -309,7 +309,8 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
       sides: ["A", "B"],
       req: (s) => ({ path: "/api/v1/work-orders", method: "POST", body: { alertIds: [ids.alert[s as "A" | "B"]] } }),
     },
-    "GET /api/v1/work-orders": { at: "none", req: () => ({ path: "/api/v1/work-orders" }) },
+    // (a light's work history: the list filtered by light, kept to what the caller sees)
+    "GET /api/v1/work-orders": { at: "none", req: () => ({ path: `/api/v1/work-orders?light=${light("A")}` }) },
     "GET /api/v1/work-orders/figures": {
       at: "town",
       sides: ["A", "B", "shared"],

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
 import { jpeg, phoneJpeg } from "../harness/photos.js";
 import { finalVerdict } from "../src/fieldwork/rules.js";
+import { type DataVerdict, visitReportBody, visitReportRows, visitReportXlsx } from "../src/fieldwork/visit-report.js";
+import type { Visit as StoredVisit } from "../src/fieldwork/visits.js";
+import { createMessages } from "../src/messages.js";
 
 /**
  * Issue 21, item 2: the bureau's visit list recorded at the poles. An inspector records a claim "not found on site";
@@ -121,6 +124,56 @@ describe("field verification visits", () => {
     expect(all.visits.map((v) => v.deviceId).sort()).toEqual(["V-1", "V-2"]);
     const theirs = (await (await t.api("/api/v1/field-visits", { key: otherInspector })).json()) as { visits: Visit[] };
     expect(theirs.visits).toEqual([]);
+  });
+
+  it("the report made in a worker thread equals the one the service's thread made (JSON and XLSX, both languages)", async () => {
+    // a third visit, to a claim already visited: the newer one counts
+    expect((await visit({ deviceId: "V-2", lat: 29.3512, lon: 105.9123, foundAtPole: true, controllerSerial: "OTHER", lit: false })).status).toBe(
+      201,
+    );
+    const cells = async (body: ArrayBuffer) => {
+      const wb = new ExcelJS.Workbook();
+      await wb.xlsx.load(body);
+      const rows: unknown[][] = [];
+      wb.worksheets[0]?.eachRow((r) => {
+        rows.push((r.values as unknown[]).slice(1).map((c) => (c === undefined || c === null ? "" : c)));
+      });
+      return rows;
+    };
+    for (const lang of ["zh", "en"] as const) {
+      const headers = { "accept-language": lang };
+      // The inputs as the service holds them, read through the API (the data verdicts, the visits with their times)…
+      const data = ((await (await t.api("/api/v1/verification?nights=30", { headers })).json()) as { lights: DataVerdict[] }).lights;
+      const visits = (
+        (await (await t.api("/api/v1/field-visits", { headers })).json()) as { visits: (StoredVisit & { at: string; receivedAt: string })[] }
+      ).visits;
+      expect(visits).toHaveLength(3);
+      const stored = visits.map((v) => ({
+        ...v,
+        at: Date.parse(v.at),
+        receivedAt: Date.parse(v.receivedAt),
+        images: v.images.map((i) => {
+          const seen = i as unknown as { at: string; takenAt: string | null; url: string };
+          return { ...i, url: undefined, visitId: v.id, at: Date.parse(seen.at), takenAt: seen.takenAt === null ? null : Date.parse(seen.takenAt) };
+        }),
+      })) as StoredVisit[];
+      // …joined here, on this thread, by the functions the service's thread ran before the report moved to a worker
+      const render = createMessages().in(lang);
+      const expected = visitReportBody(visitReportRows(data, stored, render));
+      const res = await t.api("/api/v1/field-visits/report", { headers });
+      expect(res.headers.get("content-type")).toContain("application/json");
+      const report = (await res.json()) as ReturnType<typeof visitReportBody>;
+      expect(report).toEqual(JSON.parse(JSON.stringify(expected)));
+      expect(report.claims.map((c) => c.deviceId).sort()).toEqual(["V-1", "V-2", "V-3"]);
+      expect(report.claims.find((c) => c.deviceId === "V-2")).toMatchObject({ finalVerdict: "to_revisit", visit: { controllerSerial: "OTHER" } });
+      const xlsx = await t.api("/api/v1/field-visits/report.xlsx", { headers });
+      expect(xlsx.status).toBe(200);
+      const base = new URL(t.started.httpUrl).origin;
+      const got = await cells(await xlsx.arrayBuffer());
+      const want = await cells((await visitReportXlsx(expected.claims, base, render)) as unknown as ArrayBuffer);
+      expect(got.length).toBe(4);
+      expect(got).toEqual(want);
+    }
   });
 
   it("an image resized on the phone keeps the time and place the phone read from its EXIF; the file's own EXIF wins; a visit resent with its key is done once", async () => {

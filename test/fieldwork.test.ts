@@ -280,6 +280,11 @@ describe("work orders end to end: alert → order → check-in → done → the 
       closed: number;
       firstTimeFix: number | null;
       darkOver3Nights: Record<string, { count: number; ids: string[] }>;
+      from: string;
+      to: string;
+      lastNight: string | null;
+      darkNights: { first: string; last: string } | null;
+      byTown: { town: string; closed: number; firstTimeFix: number | null; darkOver3Nights: number }[];
     };
     const f = (await (await t.api("/api/v1/work-orders/figures", { key: tech })).json()) as Figures;
     // FW-1 closed by its light the first time; FW-2 reopened (open again); FW-3, FW-4, FW-6 open; FW-5 cancelled
@@ -288,6 +293,15 @@ describe("work orders end to end: alert → order → check-in → done → the 
     expect(f.timeToRepair).toEqual([{ cause: "lamp", repairs: 1, medianH: expect.any(Number), p90H: expect.any(Number) }]);
     expect(f.openByTown).toEqual({ 来苏镇: { open: 4, overdue: 0 } });
     expect(f.darkOver3Nights).toEqual({ 来苏镇: { count: 1, ids: ["FW-3"] } });
+    // each figure by town too, the window as instants, the nights as China dates
+    expect(f.byTown).toEqual([
+      { town: "来苏镇", open: 4, overdue: 0, closed: 1, firstTimeFixed: 1, firstTimeFix: 1, timeToRepair: f.timeToRepair, darkOver3Nights: 1 },
+    ]);
+    expect(Date.parse(f.to) - Date.parse(f.from)).toBe(30 * 86_400_000);
+    expect(f.lastNight).toBe(dates[0]);
+    expect(f.darkNights).toEqual({ first: dates[3], last: dates[0] });
+    const week = (await (await t.api("/api/v1/work-orders/figures?days=7", { key: tech })).json()) as Figures;
+    expect(Date.parse(week.to) - Date.parse(week.from)).toBe(7 * 86_400_000);
     const theirs = (await (await t.api("/api/v1/work-orders/figures", { key: otherTech })).json()) as Figures;
     expect(theirs).toMatchObject({ openByTown: {}, closed: 0, firstTimeFix: null, darkOver3Nights: {} });
     expect((await t.api(`/api/v1/work-orders/figures?town=${encodeURIComponent("来苏镇")}`, { key: otherTech })).status).toBe(403);
@@ -311,6 +325,39 @@ describe("work orders end to end: alert → order → check-in → done → the 
     } finally {
       await receiver.close();
     }
+  });
+  it("a light's work history: the list filtered by light on the service, in the caller's towns, paged", async () => {
+    type List = { total: number; workOrders: Order[] };
+    const list = async (query: string, k = tech) => {
+      const res = await t.api(`/api/v1/work-orders?${query}`, { key: k });
+      expect(res.status).toBe(200);
+      return (await res.json()) as List;
+    };
+    // FW-6 has one order (the idempotency test's); two more, and one for FWX7, whose id the pattern FW_7 would match
+    for (const extra of [{ lightIds: ["FW-6"] }, { lightIds: ["FW-6", "FW-1"] }])
+      expect((await post("/api/v1/work-orders", extra, tech)).status).toBe(201);
+    await registerLight(t, "FWX7");
+    await registerLight(t, "FW_7");
+    expect((await post("/api/v1/work-orders", { lightIds: ["FWX7"] }, tech)).status).toBe(201);
+    const all = await list("light=FW-6");
+    expect(all.total).toBe(3);
+    expect(all.workOrders).toHaveLength(3);
+    for (const o of all.workOrders) expect(o.lights.map((l) => l.id)).toContain("FW-6");
+    const first = await list("light=FW-6&limit=2");
+    const rest = await list("light=FW-6&limit=2&offset=2");
+    expect([first.total, first.workOrders.length, rest.workOrders.length]).toEqual([3, 2, 1]);
+    expect([...first.workOrders, ...rest.workOrders].map((o) => o.id)).toEqual(all.workOrders.map((o) => o.id));
+    expect((await list("light=FW-1")).workOrders.map((o) => o.lights.length).sort()).toEqual([1, 2]); // FW-1's own, and the one with FW-6
+    expect((await list("light=FW-6&state=cancelled")).total).toBe(0);
+    expect(await list("light=FW_7")).toEqual({ total: 0, workOrders: [] }); // "_" is not a wildcard
+    expect((await list("light=FWX7")).total).toBe(1);
+    // another town's technician: nothing of the light, as for a light that does not exist; finance: no work orders
+    expect(await list("light=FW-6", otherTech)).toEqual({ total: 0, workOrders: [] });
+    expect(await list("light=NOPE")).toEqual({ total: 0, workOrders: [] });
+    expect((await t.api("/api/v1/work-orders?light=FW-6", { key: finance })).status).toBe(403);
+    const bad = await t.api("/api/v1/work-orders?light=FW-6&offset=-1", { key: tech });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as Err).error.message).toMatch(/offset/);
   });
 });
 

@@ -449,6 +449,16 @@ export function stateStoreContract(
       ]);
       expect(await store.orders({ limit: 10, towns: [] })).toEqual([]);
       expect((await store.orders({ limit: 1 })).map((o) => o.id)).toEqual(["w3"]);
+      // by light (a light's work history) and by assignee, paged, counted; "_" in an id is no wildcard
+      await store.putOrder(order("w4", { createdAt: T + 30, lights: [{ id: "L_2", village: null, lat: null, lon: null }] }));
+      await store.putOrder(order("w5", { createdAt: T + 40, lights: [{ id: "LX2", village: null, lat: null, lon: null }] }));
+      expect((await store.orders({ limit: 10, light: "L1" })).map((o) => o.id)).toEqual(["w3", "w2", "w1"]);
+      expect((await store.orders({ limit: 1, offset: 1, light: "L1" })).map((o) => o.id)).toEqual(["w2"]);
+      expect(await store.count({ light: "L1", towns: ["来苏镇"] })).toBe(2);
+      expect((await store.orders({ limit: 10, light: "L_2" })).map((o) => o.id)).toEqual(["w4"]);
+      expect(await store.count({ light: "L%" })).toBe(0);
+      expect((await store.orders({ limit: 10, assignee: "李师傅" })).map((o) => o.id)).toEqual(["w1"]);
+      expect(await store.count({ towns: [] })).toBe(0);
 
       const bytes = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x01, 0xfe, 0xff, 0xd9]);
       const meta: PhotoMeta = { id: "p1", orderId: "w1", mediaType: "image/jpeg", bytes: bytes.length, at: T, who: "王工", takenAt: null, gps: null };
@@ -493,6 +503,11 @@ export function stateStoreContract(
       expect((await store.list({ limit: 10 })).map((v) => v.id)).toEqual(["v3", "v2", "v1"]);
       expect((await store.list({ limit: 10, towns: ["来苏镇"] })).map((v) => v.id)).toEqual(["v3", "v1"]);
       expect(await store.list({ limit: 10, towns: [] })).toEqual([]);
+      // as one JSON text (for the report's worker thread): the same visits, in the same order
+      expect(JSON.parse(await store.listJson())).toEqual(await store.list({ limit: 10 }));
+      expect(JSON.parse(await store.listJson(["来苏镇"]))).toEqual(await store.list({ limit: 10, towns: ["来苏镇"] }));
+      expect(await store.listJson(["石角镇"])).toBe("[]");
+      expect(await store.listJson([])).toBe("[]");
       const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
       const meta = {
         id: "i1",

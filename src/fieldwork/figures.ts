@@ -13,17 +13,32 @@ const quantile = (sorted: readonly number[], q: number): number | null => {
 };
 const hours = (ms: number) => Math.round((ms / 3600_000) * 10) / 10;
 
+/** Time to repair by cause over closed orders: made → closed by the light's proof, by the first thing found on site. */
+function repairsByCause(closed: readonly WorkOrder[]) {
+  const repairs = new Map<string, number[]>();
+  for (const o of closed) {
+    const cause = o.record?.found[0] ?? "unknown";
+    repairs.set(cause, [...(repairs.get(cause) ?? []), (o.closedAt as number) - o.createdAt]);
+  }
+  return [...repairs]
+    .map(([cause, ms]) => {
+      const s = [...ms].sort((a, b) => a - b);
+      return { cause, repairs: s.length, medianH: hours(quantile(s, 0.5) as number), p90H: hours(quantile(s, 0.9) as number) };
+    })
+    .sort((a, b) => b.repairs - a.repairs || a.cause.localeCompare(b.cause));
+}
+const rate = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 1000) / 1000 : null);
+
 /**
  * What a district manager asks of field work, over the orders given (the caller's towns, made in the window):
  * open work by town (and how much is overdue), time to repair by cause (made → closed by the light's proof; the cause
  * is the first thing found on site), the first-time-fix rate (closed without ever reopening, of the closed), and the
- * lights unlit on each of the last DARK_NIGHTS nights, by town.
+ * lights unlit on each of the last DARK_NIGHTS nights, by town. `byTown` says each of the four for each town that has
+ * any of them.
  */
 export function fieldFigures(orders: readonly WorkOrder[], darkLights: ReadonlyMap<string, readonly string[]>, now: number) {
   const openByTown: Record<string, { open: number; overdue: number }> = {};
-  const repairs = new Map<string, number[]>();
-  let closed = 0;
-  let firstTime = 0;
+  const closedOrders: WorkOrder[] = [];
   for (const o of orders) {
     if (!FINISHED.has(o.state)) {
       const t = openByTown[o.town] ?? { open: 0, overdue: 0 };
@@ -31,25 +46,33 @@ export function fieldFigures(orders: readonly WorkOrder[], darkLights: ReadonlyM
       if (o.dueAt < now) t.overdue++;
       openByTown[o.town] = t;
     }
-    if (o.state === "closed" && o.closedAt !== null) {
-      closed++;
-      if (o.reopened === 0) firstTime++;
-      const cause = o.record?.found[0] ?? "unknown";
-      repairs.set(cause, [...(repairs.get(cause) ?? []), o.closedAt - o.createdAt]);
-    }
+    if (o.state === "closed" && o.closedAt !== null) closedOrders.push(o);
   }
-  const timeToRepair = [...repairs]
-    .map(([cause, ms]) => {
-      const s = [...ms].sort((a, b) => a - b);
-      return { cause, repairs: s.length, medianH: hours(quantile(s, 0.5) as number), p90H: hours(quantile(s, 0.9) as number) };
-    })
-    .sort((a, b) => b.repairs - a.repairs || a.cause.localeCompare(b.cause));
+  const firstTime = (list: readonly WorkOrder[]) => list.filter((o) => o.reopened === 0).length;
+  const towns = [...new Set([...Object.keys(openByTown), ...closedOrders.map((o) => o.town), ...darkLights.keys()])].sort((a, b) =>
+    a.localeCompare(b, "zh-CN"),
+  );
+  const byTown = towns.map((town) => {
+    const closed = closedOrders.filter((o) => o.town === town);
+    const fixed = firstTime(closed);
+    return {
+      town,
+      open: openByTown[town]?.open ?? 0,
+      overdue: openByTown[town]?.overdue ?? 0,
+      closed: closed.length,
+      firstTimeFixed: fixed,
+      firstTimeFix: rate(fixed, closed.length),
+      timeToRepair: repairsByCause(closed),
+      darkOver3Nights: darkLights.get(town)?.length ?? 0,
+    };
+  });
   return {
     openByTown,
-    timeToRepair,
-    closed,
-    firstTimeFix: closed > 0 ? Math.round((firstTime / closed) * 1000) / 1000 : null,
+    timeToRepair: repairsByCause(closedOrders),
+    closed: closedOrders.length,
+    firstTimeFix: rate(firstTime(closedOrders), closedOrders.length),
     darkOver3Nights: Object.fromEntries([...darkLights].map(([town, ids]) => [town, { count: ids.length, ids: ids.slice(0, 50) }])),
+    byTown,
   };
 }
 export type FieldFigures = ReturnType<typeof fieldFigures>;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { type Access, sees, townsReached } from "../access/scope.js";
 import { fileBody } from "../http/file-body.js";
-import { errors, Id, IdParam, IsoTime, imageFile, MessageCode, MessageParams, withExample } from "../http/schemas.js";
+import { DateOnly, errors, Id, IdParam, IsoTime, imageFile, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { invalid, notFound } from "../platform/errors.js";
 import type { Catalogue, Message } from "../platform/i18n.js";
@@ -13,6 +13,12 @@ import type { Fieldwork, WorkOrder } from "./service.js";
 import type { FieldworkStore } from "./store.js";
 
 const FIELD = ["admin", "operator", "technician"] as const;
+const TimeToRepair = z.object({
+  cause: z.string().describe("The first thing found on site (a `found` code), or `unknown`"),
+  repairs: z.number().int(),
+  medianH: z.number(),
+  p90H: z.number(),
+});
 const IMAGE_TYPES = ["image/jpeg", "image/png", "application/octet-stream"];
 /** How long an Idempotency-Key's answer is kept (a phone resends what it made offline within days). */
 export const ANSWERS_KEPT_MS = 30 * 86_400_000;
@@ -281,33 +287,40 @@ export function fieldworkRoutes(
         operationId: "listWorkOrders",
         summary: "Work orders of the caller's towns, newest first",
         description:
-          "`state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).",
+          "`state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name). `light`: the orders with this light among theirs (a light's work history; none for a light unknown or outside the caller's towns). Paged by `limit` and `offset`; `total` is how many match.",
         querystring: z.object({
           state: z.enum([...STATES, "active"]).optional(),
           town: z.string().optional(),
+          light: Id.optional().describe("A light's device id"),
           mine: z.enum(["true", "false"]).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(200),
+          offset: z.coerce.number().int().min(0).default(0),
         }),
         response: {
-          200: withExample(z.object({ workOrders: z.array(WorkOrderSchema) }), { workOrders: [EXAMPLE_ORDER] }, { description: "Work orders" }),
+          200: withExample(
+            z.object({ total: z.number().int().describe("Orders matching, over every page"), workOrders: z.array(WorkOrderSchema) }),
+            { total: 1, workOrders: [EXAMPLE_ORDER] },
+            { description: "Work orders" },
+          ),
         },
       },
     },
     async (req) => {
       const p = req.principal;
+      const q = req.query;
+      // a light unknown or outside the caller's towns has no orders the caller may see (as another town has none)
+      if (q.light !== undefined) {
+        const town = fieldwork.lightTown(q.light);
+        if (town === undefined || !sees(p, { town, station: null })) return { total: 0, workOrders: [] };
+      }
       const reached = p ? townsReached(p) : [];
-      const towns = req.query.town !== undefined ? (reached && !reached.includes(req.query.town) ? [] : [req.query.town]) : reached;
+      const towns = q.town !== undefined ? (reached && !reached.includes(q.town) ? [] : [q.town]) : reached;
       const states =
-        req.query.state === "active"
-          ? STATES.filter((s) => !["closed", "cannot_fix", "cancelled"].includes(s))
-          : req.query.state
-            ? [req.query.state]
-            : undefined;
-      const orders = (await fieldwork.list({ states, towns, limit: req.query.limit }))
-        .filter((o) => sees(p, { town: o.town, station: null }))
-        .filter((o) => req.query.mine !== "true" || o.assignee === p?.name);
+        q.state === "active" ? STATES.filter((s) => !["closed", "cannot_fix", "cancelled"].includes(s)) : q.state ? [q.state] : undefined;
+      const query = { states, towns, light: q.light, assignee: q.mine === "true" ? (p?.name ?? "") : undefined };
+      const [orders, total] = await Promise.all([fieldwork.list({ ...query, limit: q.limit, offset: q.offset }), fieldwork.count(query)]);
       const render = messages.in(req.lang);
-      return { workOrders: orders.map((o) => view(o, render)) };
+      return { total, workOrders: orders.filter((o) => sees(p, { town: o.town, station: null })).map((o) => view(o, render)) };
     },
   );
 
@@ -320,27 +333,65 @@ export function fieldworkRoutes(
         operationId: "getFieldFigures",
         summary: "For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights",
         description:
-          "Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.",
+          "Over the orders made in the last `days` (from `from` to `to`) and every order still open, of the caller's towns (or `town`); each figure for the whole and for each town (`byTown`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.",
         querystring: z.object({ town: z.string().optional(), days: z.coerce.number().int().min(1).max(366).default(30) }),
         response: {
           200: withExample(
             z.object({
               days: z.number().int(),
-              lastNight: z.string().nullable(),
+              from: IsoTime.describe("The window's start: orders made since (and every order still open) count"),
+              to: IsoTime.describe("The window's end: when the figures were made"),
+              lastNight: DateOnly.nullable().describe("The latest night recorded (its China date)"),
+              darkNights: z
+                .object({ first: DateOnly, last: DateOnly })
+                .nullable()
+                .describe("The nights (China dates) a light must have been unlit on, each, to count as dark more than 3 nights"),
               openByTown: z.record(z.string(), z.object({ open: z.number().int(), overdue: z.number().int() })),
-              timeToRepair: z.array(z.object({ cause: z.string(), repairs: z.number().int(), medianH: z.number(), p90H: z.number() })),
+              timeToRepair: z.array(TimeToRepair),
               closed: z.number().int(),
               firstTimeFix: z.number().nullable().describe("Share of closed orders that never reopened (null: none closed)"),
-              darkOver3Nights: z.record(z.string(), z.object({ count: z.number().int(), ids: z.array(z.string()).describe("The first 50") })),
+              darkOver3Nights: z.record(
+                z.string(),
+                z.object({ count: z.number().int(), ids: z.array(z.string()).describe("The first 50, by id (each links to the light's page)") }),
+              ),
+              byTown: z
+                .array(
+                  z.object({
+                    town: z.string(),
+                    open: z.number().int(),
+                    overdue: z.number().int(),
+                    closed: z.number().int(),
+                    firstTimeFixed: z.number().int().describe("Closed orders that never reopened"),
+                    firstTimeFix: z.number().nullable(),
+                    timeToRepair: z.array(TimeToRepair),
+                    darkOver3Nights: z.number().int(),
+                  }),
+                )
+                .describe("The four figures for each town that has any of them"),
             }),
             {
               days: 30,
+              from: "2025-10-29T02:00:00.000Z",
+              to: "2025-11-28T02:00:00.000Z",
               lastNight: "2025-11-27",
+              darkNights: { first: "2025-11-24", last: "2025-11-27" },
               openByTown: { 来苏镇: { open: 4, overdue: 1 } },
               timeToRepair: [{ cause: "lamp", repairs: 12, medianH: 20.5, p90H: 51 }],
               closed: 15,
               firstTimeFix: 0.867,
               darkOver3Nights: { 来苏镇: { count: 2, ids: ["YC-LS-0102", "YC-LS-0340"] } },
+              byTown: [
+                {
+                  town: "来苏镇",
+                  open: 4,
+                  overdue: 1,
+                  closed: 15,
+                  firstTimeFixed: 13,
+                  firstTimeFix: 0.867,
+                  timeToRepair: [{ cause: "lamp", repairs: 12, medianH: 20.5, p90H: 51 }],
+                  darkOver3Nights: 2,
+                },
+              ],
             },
             { description: "The figures" },
           ),
@@ -350,7 +401,8 @@ export function fieldworkRoutes(
     async (req) => {
       const reached = req.principal ? townsReached(req.principal) : [];
       const towns = req.query.town !== undefined ? [req.query.town] : reached;
-      return fieldwork.figures({ towns, days: req.query.days });
+      const f = await fieldwork.figures({ towns, days: req.query.days });
+      return { ...f, from: iso(f.from) as string, to: iso(f.to) as string };
     },
   );
 

@@ -21,7 +21,7 @@ import {
   type Severity,
   type WorkState,
 } from "./rules.js";
-import type { FieldworkStore } from "./store.js";
+import type { FieldworkStore, OrderQuery } from "./store.js";
 
 export type { Change, CheckIn, LightProof, PhotoMeta, Position, WorkOrder } from "./model.js";
 
@@ -166,7 +166,13 @@ export async function createFieldwork(deps: FieldDeps) {
       }
       return undefined;
     },
-    list: (q: { states?: readonly string[] | undefined; towns?: readonly string[] | undefined; limit: number }) => store.orders(q),
+    list: (q: OrderQuery & { limit: number; offset?: number }) => store.orders(q),
+    count: (q: OrderQuery) => store.count(q),
+    /** A light's town, for scoping a list by light (undefined: no such light). */
+    lightTown: (id: string): string | null | undefined => {
+      const l = deps.light(id);
+      return l ? l.town : undefined;
+    },
 
     /** The morning digest's field-work line for a town, or null when there is nothing to say. */
     async digestLine(town: string, now = clock()): Promise<Message | null> {
@@ -195,7 +201,15 @@ export async function createFieldwork(deps: FieldDeps) {
           dark.set(town, [...(dark.get(town) ?? []), id]);
         }
       }
-      return { ...fieldFigures(orders, dark, now), days: q.days, lastNight: last };
+      for (const ids of dark.values()) ids.sort();
+      return {
+        ...fieldFigures(orders, dark, now),
+        days: q.days,
+        from: now - q.days * DAY_MS,
+        to: now,
+        lastNight: last,
+        darkNights: last ? { first: addDays(last, -(DARK_NIGHTS - 1)), last } : null,
+      };
     },
 
     async create(

@@ -18,6 +18,39 @@ export const FIELDWORK_MIGRATION: Migration = {
   `,
 };
 
+export type OrderQuery = {
+  states?: readonly string[] | undefined;
+  towns?: readonly string[] | undefined;
+  /** A light (device id) the order is for. */
+  light?: string | undefined;
+  assignee?: string | undefined;
+};
+/** A LIKE pattern for a JSON member's exact text (its wildcards escaped with a backslash). */
+const member = (name: string, value: string) => `%${`${JSON.stringify(name)}:${JSON.stringify(value)}`.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** The WHERE clause of an order query, or null when nothing can match. */
+function filter(q: OrderQuery): { sql: string; params: string[] } | null {
+  if (q.towns?.length === 0 || q.states?.length === 0) return null;
+  const where: string[] = [];
+  const params: string[] = [];
+  if (q.states) {
+    where.push(`state IN (${q.states.map(() => "?").join(", ")})`);
+    params.push(...q.states);
+  }
+  if (q.towns) {
+    where.push(`town IN (${q.towns.map(() => "?").join(", ")})`);
+    params.push(...q.towns);
+  }
+  for (const [name, value] of [
+    ["id", q.light],
+    ["assignee", q.assignee],
+  ] as const) {
+    if (value === undefined) continue;
+    where.push(`CAST(body AS VARCHAR) LIKE ? ESCAPE '\\'`);
+    params.push(member(name, value));
+  }
+  return { sql: where.length ? `WHERE ${where.join(" AND ")}` : "", params };
+}
+
 export type StoredAnswer = { fingerprint: string; status: number; response: string };
 
 /** Work orders and their photos in the state store. A photo's bytes are kept as base64 text (both engines; shared
@@ -31,24 +64,28 @@ export function fieldworkStore(db: Db) {
       ),
     getOrder: async (id: string): Promise<WorkOrder | undefined> =>
       (await db.all<{ body: string }>("SELECT body FROM work_orders WHERE id = ?", [id])).map((r) => JSON.parse(r.body) as WorkOrder)[0],
-    /** Orders, newest first: of these states (all when none), these towns (all when undefined). */
-    async orders(q: { states?: readonly string[] | undefined; towns?: readonly string[] | undefined; limit: number }): Promise<WorkOrder[]> {
-      if (q.towns?.length === 0 || q.states?.length === 0) return [];
-      const where: string[] = [];
-      const params: string[] = [];
-      if (q.states) {
-        where.push(`state IN (${q.states.map(() => "?").join(", ")})`);
-        params.push(...q.states);
-      }
-      if (q.towns) {
-        where.push(`town IN (${q.towns.map(() => "?").join(", ")})`);
-        params.push(...q.towns);
-      }
+    /**
+     * Orders, newest first: of these states (all when none), these towns (all when undefined), with this light among
+     * theirs, assigned to this name; `offset` of them skipped. The light and the assignee are found in the order's body
+     * (its text holds `"id":"<light>"`, `"assignee":"<name>"`) and then checked on the order itself.
+     */
+    async orders(q: OrderQuery & { limit: number; offset?: number }): Promise<WorkOrder[]> {
+      const where = filter(q);
+      if (!where) return [];
       const rows = await db.all<{ body: string }>(
-        `SELECT body FROM work_orders ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id LIMIT ${Math.trunc(q.limit)}`,
-        params,
+        `SELECT body FROM work_orders ${where.sql} ORDER BY created_at DESC, id LIMIT ${Math.trunc(q.limit)} OFFSET ${Math.trunc(q.offset ?? 0)}`,
+        where.params,
       );
-      return rows.map((r) => JSON.parse(r.body) as WorkOrder);
+      return rows
+        .map((r) => JSON.parse(r.body) as WorkOrder)
+        .filter((o) => (q.light === undefined || o.lights.some((l) => l.id === q.light)) && (q.assignee === undefined || o.assignee === q.assignee));
+    },
+    /** How many orders `orders()` would give without a limit. */
+    async count(q: OrderQuery): Promise<number> {
+      const where = filter(q);
+      if (!where) return 0;
+      const rows = await db.all<{ n: number | bigint | string }>(`SELECT count(*) AS n FROM work_orders ${where.sql}`, where.params);
+      return Number(rows[0]?.n ?? 0);
     },
     putPhoto: (p: PhotoMeta, data: Buffer) =>
       db.run("INSERT INTO work_photos (id, order_id, media_type, data, body) VALUES (?, ?, ?, ?, ?)", [

@@ -1,24 +1,19 @@
-import ExcelJS from "exceljs";
 import { z } from "zod";
 import { type Access, sees, townsReached } from "../access/scope.js";
 import { errors, Id, IdParam, IsoTime, imageFile, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
-import { chinaDate, chinaTime } from "../platform/clock.js";
+import { chinaDate } from "../platform/clock.js";
 import { notFound } from "../platform/errors.js";
-import type { Catalogue, Message } from "../platform/i18n.js";
-import { fieldworkMessage as msg, type VisitColumn } from "./messages.js";
+import type { Catalogue } from "../platform/i18n.js";
 import { idempotency, PhotoTaken } from "./once.js";
 import { sendImage } from "./photo.js";
-import { FINAL_VERDICTS, finalVerdict } from "./rules.js";
+import { FINAL_VERDICTS } from "./rules.js";
 import type { FieldworkStore } from "./store.js";
-import type { ClaimAt, Visit, VisitImage, Visits } from "./visits.js";
+import type { VisitReportJobs } from "./visit-jobs.js";
+import { imageView, visitView } from "./visit-report.js";
+import type { ClaimAt, Visits } from "./visits.js";
 
 const FINANCE = ["admin", "finance"] as const;
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-
-/** A claimed light with its data verdict, from the verification report (the composition root hands it in). */
-export type DataVerdict = { deviceId: string; projectId: string; town: string; village: string; lat: number; lon: number; verdict: string };
-export type DataReport = (p: { town?: string | undefined; towns?: string[] | undefined; until: string; nights: number }) => Promise<DataVerdict[]>;
 
 const ImageSchema = z.object({
   id: z.string(),
@@ -74,22 +69,6 @@ const VisitSchema = withExample(
   EXAMPLE_VISIT,
   { id: "FieldVisit", description: "A field verification visit at a claimed pole" },
 );
-const visitView = (v: Visit) => ({
-  ...v,
-  at: iso(v.at) as string,
-  receivedAt: iso(v.receivedAt) as string,
-  images: v.images.map((i) => imageView(i)),
-});
-const imageView = (i: VisitImage) => ({
-  id: i.id,
-  kind: i.kind,
-  mediaType: i.mediaType,
-  bytes: i.bytes,
-  at: iso(i.at) as string,
-  takenAt: iso(i.takenAt),
-  gps: i.gps,
-  url: `/api/v1/field-visits/${i.visitId}/images/${i.id}`,
-});
 const ReportQuery = z.object({
   town: z.string().optional(),
   until: z
@@ -115,7 +94,8 @@ export function visitRoutes(
   deps: {
     visits: Visits;
     claim: (deviceId: string) => Promise<ClaimAt | undefined>;
-    dataReport: DataReport;
+    /** The report (JSON bytes, or the workbook), made in a worker thread (./visit-jobs.ts). */
+    report: VisitReportJobs;
     messages: Catalogue;
     access: Access;
     clock: () => number;
@@ -123,7 +103,7 @@ export function visitRoutes(
     answers: Pick<FieldworkStore, "answer" | "putAnswer">;
   },
 ) {
-  const { visits, messages } = deps;
+  const { visits } = deps;
   const { once, header: idempotencyHeader } = idempotency({ store: deps.answers, clock: deps.clock });
   deps.access.define("claim", async (body) => {
     const id = (body as { deviceId?: unknown } | null)?.deviceId;
@@ -260,28 +240,13 @@ export function visitRoutes(
     },
   );
 
-  /** Each claim of the report with its data verdict, its latest visit and its final verdict. */
-  const rows = async (q: z.infer<typeof ReportQuery>, caller: Parameters<typeof townsReached>[0] | null, render: (m: Message) => string) => {
+  /** The report's parameters and the towns whose visits count, as the caller may see them. */
+  const scope = (q: z.infer<typeof ReportQuery>, caller: Parameters<typeof townsReached>[0] | null) => {
     const towns = q.town === undefined && caller ? townsReached(caller) : undefined;
-    const data = await deps.dataReport({ town: q.town, towns, until: q.until ?? chinaDate(deps.clock()), nights: q.nights });
-    const latest = new Map<string, Visit>();
-    for (const v of await visits.list({ towns: q.town !== undefined ? [q.town] : towns, limit: 1_000_000 }))
-      if (!latest.has(v.deviceId)) latest.set(v.deviceId, v); // newest first
-    return data.map((d) => {
-      const v = latest.get(d.deviceId) ?? null;
-      const final = finalVerdict(d.verdict, v);
-      return {
-        deviceId: d.deviceId,
-        projectId: d.projectId,
-        town: d.town,
-        village: d.village,
-        dataVerdict: d.verdict,
-        dataVerdictText: render({ code: "verdict", params: { verdict: d.verdict } }),
-        visit: v ? visitView(v) : null,
-        finalVerdict: final,
-        finalVerdictText: render(msg("final_verdict", { verdict: final })),
-      };
-    });
+    return {
+      params: { town: q.town, towns, until: q.until ?? chinaDate(deps.clock()), nights: q.nights },
+      visitTowns: q.town !== undefined ? [q.town] : towns,
+    };
   };
 
   app.get(
@@ -293,7 +258,7 @@ export function visitRoutes(
         operationId: "getFieldVerificationReport",
         summary: "Each claim's data verdict beside its field result, and the final verdict the bureau defends",
         description:
-          "verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).",
+          "verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp). Made in a worker thread (503 `busy` when too many reports wait).",
         querystring: ReportQuery,
         response: {
           200: withExample(
@@ -319,11 +284,10 @@ export function visitRoutes(
         },
       },
     },
-    async (req) => {
-      const claims = await rows(req.query, req.principal, messages.in(req.lang));
-      const counts: Record<string, number> = {};
-      for (const c of claims) counts[c.finalVerdict] = (counts[c.finalVerdict] ?? 0) + 1;
-      return { counts, claims };
+    async (req, reply) => {
+      // (the body comes from the worker thread as the JSON bytes of this schema: sent as they are)
+      const body = await deps.report({ ...scope(req.query, req.principal), kind: "json", lang: req.lang, base: "" });
+      return reply.type("application/json; charset=utf-8").send(body as never); // (bytes: fastify sends them unserialized)
     },
   );
 
@@ -335,68 +299,14 @@ export function visitRoutes(
         tags: ["field work"],
         operationId: "getFieldVerificationReportXlsx",
         summary: "XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures",
-        description: "The links point at this service; they open for whoever may see the visit.",
+        description: "The links point at this service; they open for whoever may see the visit. Made in a worker thread.",
         querystring: ReportQuery,
         response: { 200: xlsxFile("The workbook") },
       },
     },
     async (req, reply) => {
-      const render = messages.in(req.lang);
-      const claims = await rows(req.query, req.principal, render);
       const base = `${req.protocol}://${req.host}`;
-      const wb = new ExcelJS.Workbook();
-      const ws = wb.addWorksheet(render(msg("visit_sheet", {})));
-      const columns: VisitColumn[] = [
-        "deviceId",
-        "town",
-        "village",
-        "dataVerdict",
-        "fieldResult",
-        "distanceM",
-        "poleNumber",
-        "controllerSerial",
-        "serialMatches",
-        "lit",
-        "statement",
-        "inspector",
-        "visitedAt",
-        "finalVerdict",
-        "photo",
-        "signature",
-      ];
-      ws.addRow(columns.map((column) => render(msg("visit_column", { column }))));
-      ws.getRow(1).font = { bold: true };
-      ws.views = [{ state: "frozen", ySplit: 1 }];
-      const yesNo = (b: boolean | null) => (b === null ? "" : render(msg("yes_no", { value: b })));
-      for (const c of claims) {
-        const v = c.visit;
-        const link = (kind: "photo" | "signature") => {
-          const i = v?.images.filter((x) => x.kind === kind).at(-1);
-          return i ? { text: render(msg("visit_column", { column: kind })), hyperlink: `${base}${i.url}` } : "";
-        };
-        ws.addRow([
-          c.deviceId,
-          c.town,
-          c.village,
-          c.dataVerdictText,
-          render(msg("field_result", { result: v ? (v.foundAtPole ? "found" : "not_found") : "none" })),
-          v ? v.distanceM : "",
-          v?.poleNumber ?? "",
-          v?.controllerSerial ?? "",
-          yesNo(v ? v.serialMatches : null),
-          yesNo(v ? v.lit : null),
-          v?.statement ?? "",
-          v?.inspector ?? "",
-          v ? chinaTime(Date.parse(v.at)) : "",
-          c.finalVerdictText,
-          link("photo"),
-          link("signature"),
-        ]);
-      }
-      ws.columns.forEach((col, i) => {
-        col.width = i === 10 ? 30 : 16;
-      });
-      const body = Buffer.from(await wb.xlsx.writeBuffer());
+      const body = await deps.report({ ...scope(req.query, req.principal), kind: "xlsx", lang: req.lang, base });
       const name = `field-verification-${req.query.town ?? "district"}-${req.query.until ?? chinaDate(deps.clock())}.xlsx`;
       return reply
         .header("content-disposition", `attachment; filename*=UTF-8''${encodeURIComponent(name)}`)

@@ -27,7 +27,7 @@ import type { VerifySettings } from "./verdict.js";
 type Report = Awaited<ReturnType<Verification["report"]>>;
 
 /** What the report job asks the service's thread for. */
-type ReportHost = {
+export type ReportHost = {
   projects: () => Promise<Project[]>;
   /** The claims, as the text of a JSON array (`claimsJson`). */
   claims: () => Promise<string>;
@@ -178,6 +178,9 @@ export function verificationJobs(deps: {
   const run = (params: ReportParams, kind: "json" | "visits" | "xlsx" | "csv" | "points", why: "made" | "view", lang: Lang, keyName: string | null) =>
     deps.pool.run(jobs, "report", { params, kind, why, lang, keyName, settings: deps.settings }, { host });
   return {
+    /** What a report made in another feature's job asks this thread for (`report` run in that job's thread: index.ts). */
+    host,
+    settings: deps.settings,
     /** What a claims file may hold (its route's body limit too). */
     limits: deps.limits,
     /** `Verification.report` (`made`: recorded, and a district-wide one writes the dashboard's points; `view`: neither). */

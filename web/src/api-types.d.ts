@@ -1117,7 +1117,7 @@ export interface paths {
     };
     /**
      * Work orders of the caller's towns, newest first
-     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).
+     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name). `light`: the orders with this light among theirs (a light's work history; none for a light unknown or outside the caller's towns). Paged by `limit` and `offset`; `total` is how many match.
      */
     get: operations["listWorkOrders"];
     put?: never;
@@ -1141,7 +1141,7 @@ export interface paths {
     };
     /**
      * For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights
-     * @description Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
+     * @description Over the orders made in the last `days` (from `from` to `to`) and every order still open, of the caller's towns (or `town`); each figure for the whole and for each town (`byTown`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
      */
     get: operations["getFieldFigures"];
     put?: never;
@@ -1469,7 +1469,7 @@ export interface paths {
     };
     /**
      * Each claim's data verdict beside its field result, and the final verdict the bureau defends
-     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).
+     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp). Made in a worker thread (503 `busy` when too many reports wait).
      */
     get: operations["getFieldVerificationReport"];
     put?: never;
@@ -1489,7 +1489,7 @@ export interface paths {
     };
     /**
      * XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures
-     * @description The links point at this service; they open for whoever may see the visit.
+     * @description The links point at this service; they open for whoever may see the visit. Made in a worker thread.
      */
     get: operations["getFieldVerificationReportXlsx"];
     put?: never;
@@ -8355,8 +8355,11 @@ export interface operations {
       query?: {
         state?: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled" | "active";
         town?: string;
+        /** @description A light's device id */
+        light?: string;
         mine?: "true" | "false";
         limit?: number;
+        offset?: number;
       };
       header?: never;
       path?: never;
@@ -8372,6 +8375,7 @@ export interface operations {
         content: {
           /**
            * @example {
+           *       "total": 1,
            *       "workOrders": [
            *         {
            *           "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
@@ -8440,6 +8444,8 @@ export interface operations {
            *     }
            */
           "application/json": {
+            /** @description Orders matching, over every page */
+            total: number;
             workOrders: components["schemas"]["WorkOrder"][];
           };
         };
@@ -8582,7 +8588,13 @@ export interface operations {
           /**
            * @example {
            *       "days": 30,
+           *       "from": "2025-10-29T02:00:00.000Z",
+           *       "to": "2025-11-28T02:00:00.000Z",
            *       "lastNight": "2025-11-27",
+           *       "darkNights": {
+           *         "first": "2025-11-24",
+           *         "last": "2025-11-27"
+           *       },
            *       "openByTown": {
            *         "来苏镇": {
            *           "open": 4,
@@ -8607,12 +8619,47 @@ export interface operations {
            *             "YC-LS-0340"
            *           ]
            *         }
-           *       }
+           *       },
+           *       "byTown": [
+           *         {
+           *           "town": "来苏镇",
+           *           "open": 4,
+           *           "overdue": 1,
+           *           "closed": 15,
+           *           "firstTimeFixed": 13,
+           *           "firstTimeFix": 0.867,
+           *           "timeToRepair": [
+           *             {
+           *               "cause": "lamp",
+           *               "repairs": 12,
+           *               "medianH": 20.5,
+           *               "p90H": 51
+           *             }
+           *           ],
+           *           "darkOver3Nights": 2
+           *         }
+           *       ]
            *     }
            */
           "application/json": {
             days: number;
+            /**
+             * Format: date-time
+             * @description The window's start: orders made since (and every order still open) count
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description The window's end: when the figures were made
+             */
+            to: string;
+            /** @description The latest night recorded (its China date) */
             lastNight: string | null;
+            /** @description The nights (China dates) a light must have been unlit on, each, to count as dark more than 3 nights */
+            darkNights: {
+              first: string;
+              last: string;
+            } | null;
             openByTown: {
               [key: string]: {
                 open: number;
@@ -8620,6 +8667,7 @@ export interface operations {
               };
             };
             timeToRepair: {
+              /** @description The first thing found on site (a `found` code), or `unknown` */
               cause: string;
               repairs: number;
               medianH: number;
@@ -8631,10 +8679,28 @@ export interface operations {
             darkOver3Nights: {
               [key: string]: {
                 count: number;
-                /** @description The first 50 */
+                /** @description The first 50, by id (each links to the light's page) */
                 ids: string[];
               };
             };
+            /** @description The four figures for each town that has any of them */
+            byTown: {
+              town: string;
+              open: number;
+              overdue: number;
+              closed: number;
+              /** @description Closed orders that never reopened */
+              firstTimeFixed: number;
+              firstTimeFix: number | null;
+              timeToRepair: {
+                /** @description The first thing found on site (a `found` code), or `unknown` */
+                cause: string;
+                repairs: number;
+                medianH: number;
+                p90H: number;
+              }[];
+              darkOver3Nights: number;
+            }[];
           };
         };
       };

@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
 import { AlertingPage, AuditPage, ClaimsPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
 import { AlertsPage } from "./alerts";
 import { createClient, type Me, type Role, signIn, whoAmI } from "./api";
+import { FiguresPage } from "./figures";
 import { FinancePage } from "./finance";
 import { type Key, type Lang, translate } from "./i18n";
 import { LightPage } from "./light";
@@ -14,6 +15,7 @@ import { WorkPage } from "./work";
 type Page =
   | "work"
   | "visits"
+  | "figures"
   | "stations"
   | "alerts"
   | "map"
@@ -28,9 +30,9 @@ type Page =
   | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "work", "map", "finance", "visits", "devices", "alerting", "claims", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "work", "figures", "map", "finance", "visits", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
-  technician: ["alerts", "work", "map"],
+  technician: ["alerts", "work", "figures", "map"],
   finance: ["finance", "visits"],
   // (a Prometheus key: nothing to show, and it does not sign in here)
   metrics: [],
@@ -38,6 +40,7 @@ const PAGES: Record<Role, Page[]> = {
 const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   work: "nav.work",
   visits: "nav.visits",
+  figures: "nav.figures",
   stations: "nav.stations",
   alerts: "nav.alerts",
   map: "nav.map",
@@ -204,6 +207,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "alerts" && <AlertsPage />}
         {current === "work" && <WorkPage />}
         {current === "visits" && <VisitsPage />}
+        {current === "figures" && <FiguresPage />}
         {current === "map" && <MapPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}

@@ -1,9 +1,12 @@
+import { useState } from "preact/hooks";
 import type { Answer, Schemas } from "./api";
 import { LineChart, type Point } from "./chart";
 import type { Key } from "./i18n";
 import { Badge, CONDITION_TONE, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession } from "./ui";
 
 const CHART_DAYS = 3;
+/** Work orders shown at first, and added by each "more". */
+const WORK_PAGE = 20;
 const CHART_FIELDS = ["battery.v", "battery.soc", "pv.w", "load.w"];
 
 const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
@@ -41,15 +44,15 @@ export function LightPage(props: { id: string }) {
     [id],
     300_000,
   );
-  // (the light's work: the caller's orders that name it; only field roles may see work orders)
+  // (the light's work: the orders that name it, filtered by the service in the caller's towns, newest first, a page at a
+  // time; only field roles may see work orders)
+  const [shown, setShown] = useState(WORK_PAGE);
   const work = useLoad(
     async () =>
       me.role === "finance"
-        ? []
-        : (await client.get<Answer<"listWorkOrders">>("/api/v1/work-orders?limit=1000")).workOrders.filter((o) =>
-            o.lights.some((x) => x.id === props.id),
-          ),
-    [id, lang],
+        ? { total: 0, workOrders: [] }
+        : await client.get<Answer<"listWorkOrders">>(`/api/v1/work-orders?light=${id}&limit=${shown}`),
+    [id, lang, shown],
   );
   const l = light.data;
   const d = device.data;
@@ -152,10 +155,10 @@ export function LightPage(props: { id: string }) {
         <>
           <h2>{t("light.work")}</h2>
           <ErrorNote error={work.error} />
-          {work.data && work.data.length === 0 && <p class="muted">{t("light.noWork")}</p>}
-          {work.data && work.data.length > 0 && (
+          {work.data && work.data.total === 0 && <p class="muted">{t("light.noWork")}</p>}
+          {work.data && work.data.workOrders.length > 0 && (
             <ul class="plain">
-              {work.data.map((o) => (
+              {work.data.workOrders.map((o) => (
                 <li key={o.id}>
                   {formatTime(o.createdAt)} · <Badge tone={o.state === "closed" ? "ok" : "info"}>{o.stateText}</Badge>
                   {o.problem ? ` · ${o.problem}` : ""}
@@ -165,6 +168,13 @@ export function LightPage(props: { id: string }) {
                 </li>
               ))}
             </ul>
+          )}
+          {work.data && work.data.total > work.data.workOrders.length && (
+            <p>
+              <button type="button" disabled={work.loading} onClick={() => setShown((n) => n + WORK_PAGE)}>
+                {t("light.moreWork", { shown: work.data.workOrders.length, total: work.data.total })}
+              </button>
+            </p>
           )}
         </>
       )}
