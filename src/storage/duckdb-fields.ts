@@ -6,3 +6,139 @@
 export const FIELD = "substr(j.fullkey, 3)";
 export const VALUE = "CASE WHEN j.type = 'BOOLEAN' THEN CASE WHEN j.atom = 'true' THEN 1.0 ELSE 0.0 END ELSE CAST(j.atom AS DOUBLE) END";
 export const NUMERIC = "j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'BOOLEAN') AND j.fullkey <> '$.ts' AND NOT contains(j.fullkey, '[')";
+
+/** The measurement whose readings are kept in typed columns: nearly all of a district's readings (18,105 lights every 5 minutes). */
+export const TYPED_MEASUREMENT = "streetlight_telemetry";
+
+/**
+ * The typed columns of a streetlight reading (devices/streetlight.ts, contract v1): each numeric field of the payload
+ * by its dotted path, and its column. A reading is kept in these columns (and the rest of its payload, with these fields
+ * and its ts taken out, as text: `{"pv":{},…,"faults":[],"gps":{}}`, which DuckDB keeps in a dictionary) when every one
+ * it has is of its type; otherwise (another measurement, or a payload that does not fit) its whole payload is kept as text.
+ */
+export const COLUMNS: readonly { path: string; col: string; bool?: true }[] = [
+  { path: "pv.v", col: "pv_v" },
+  { path: "pv.a", col: "pv_a" },
+  { path: "pv.w", col: "pv_w" },
+  { path: "battery.v", col: "battery_v" },
+  { path: "battery.soc", col: "battery_soc" },
+  { path: "battery.tempC", col: "battery_temp_c" },
+  { path: "load.on", col: "load_on", bool: true },
+  { path: "load.w", col: "load_w" },
+  { path: "load.a", col: "load_a" },
+  { path: "load.dimPct", col: "load_dim_pct" },
+  { path: "energyToday.pvWh", col: "energy_pv_wh" },
+  { path: "energyToday.loadWh", col: "energy_load_wh" },
+  { path: "gps.lat", col: "gps_lat" },
+  { path: "gps.lon", col: "gps_lon" },
+  { path: "gps.accM", col: "gps_acc_m" },
+];
+const PARENTS = [...new Set(COLUMNS.map((c) => c.path.split(".")[0] as string))];
+
+/**
+ * The fields of a streetlight reading that the hourly and daily rollups keep (other measurements: every numeric field).
+ * Left out: the panel's and the lamp's voltage and current (`pv.v`, `pv.a`, `load.a`: their power is kept, and a chart
+ * over months shows power) and the position (`gps.*`: not a time series; the registry and the latest reading hold it).
+ * An aggregate over a range past the raw retention has these fields only (docs/DATA.md).
+ */
+export const ROLLUP_FIELDS: readonly string[] = [
+  "pv.w",
+  "battery.v",
+  "battery.soc",
+  "battery.tempC",
+  "load.on",
+  "load.w",
+  "load.dimPct",
+  "energyToday.pvWh",
+  "energyToday.loadWh",
+];
+
+/** The readings table's columns in order (migration 5). */
+export const READINGS_COLUMNS = `measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL, received_at TIMESTAMP_MS NOT NULL,
+  seq BIGINT NOT NULL, town VARCHAR, village VARCHAR, station VARCHAR,
+  ${COLUMNS.map((c) => `${c.col} ${c.bool ? "BOOLEAN" : "DOUBLE"}`).join(", ")}, typed BOOLEAN NOT NULL, rest VARCHAR NOT NULL`;
+
+/**
+ * The rows of `source` (measurement, device_id, ts, received_at, seq, town, village, station, payload: the payload's JSON
+ * text) as rows of `readings`: a streetlight reading whose fields fit (each present one a number, load.on a boolean, their
+ * parents objects, its ts the reading's, nothing else numeric left) goes into the typed columns and `rest`; any other keeps
+ * its whole payload in `rest`. What DuckDB runs on a batch's new readings, and the migration on a store's old ones.
+ */
+export function typedSelect(source: string): string {
+  const paths = [...COLUMNS.map((c) => `'$.${c.path}'`), ...PARENTS.map((p) => `'$.${p}'`), "'$.ts'"];
+  const leaf = (i: number) => `x[${i + 1}]`;
+  const parent = (p: string) => `x[${COLUMNS.length + PARENTS.indexOf(p) + 1}]`;
+  const tsAt = `x[${paths.length}]`;
+  const fits = [
+    `measurement = '${TYPED_MEASUREMENT}'`,
+    `json_type(${tsAt}) IN ('BIGINT', 'UBIGINT') AND TRY_CAST(${tsAt} AS BIGINT) = epoch_ms(ts)`,
+    ...PARENTS.map((p) => `(${parent(p)} IS NULL OR json_type(${parent(p)}) = 'OBJECT')`),
+    ...COLUMNS.map(
+      (c, i) => `(${leaf(i)} IS NULL OR json_type(${leaf(i)}) ${c.bool ? "= 'BOOLEAN'" : "IN ('BIGINT', 'UBIGINT', 'DOUBLE')"})`,
+    ),
+  ].join(" AND ");
+  // The merge patch that takes the typed fields and the ts out, for the parents the payload has (a patch names a parent
+  // the payload lacks would add it, empty).
+  const patch = [
+    "'{\"ts\":null'",
+    ...PARENTS.map(
+      (p) =>
+        `CASE WHEN ${parent(p)} IS NULL THEN '' ELSE '${`,"${p}":{${COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
+          .map((c) => `"${c.path.slice(p.length + 1)}":null`)
+          .join(",")}}`}' END`,
+    ),
+    "'}'",
+  ].join(" || ");
+  return `SELECT measurement, device_id, ts, received_at, seq, town, village, station,
+      ${COLUMNS.map((c, i) => `CASE WHEN typed THEN CAST(${leaf(i)} AS ${c.bool ? "BOOLEAN" : "DOUBLE"}) END`).join(", ")},
+      typed, CASE WHEN typed THEN rest ELSE payload END
+    FROM (SELECT *, coalesce(rest IS NOT NULL AND NOT regexp_matches(rest, '[0-9]|true|false'), false) AS typed
+          FROM (SELECT *, CASE WHEN ${fits} THEN json_merge_patch(payload, ${patch})::VARCHAR END AS rest
+                FROM (SELECT *, json_extract(payload, [${paths.join(", ")}]) AS x FROM ${source})))`;
+}
+
+/** A typed row's numeric fields as rows (field, value) by unnest: the columns of `paths` (all when undefined). */
+export function typedFields(paths?: readonly string[]): { names: string; values: string } | null {
+  const cols = COLUMNS.filter((c) => !paths || paths.includes(c.path));
+  if (cols.length === 0) return null;
+  return {
+    names: `[${cols.map((c) => `'${c.path}'`).join(", ")}]`,
+    values: `[${cols.map((c) => (c.bool ? `CASE WHEN ${c.col} THEN 1.0 WHEN NOT ${c.col} THEN 0.0 END` : `${c.col}::DOUBLE`)).join(", ")}]`,
+  };
+}
+
+/** A readings row as the payload the device sent: `rest` with the typed fields and the ts put back. */
+export function payloadOf(row: Record<string, unknown> & { ts: Date; typed: boolean; rest: string }): Record<string, unknown> {
+  const rest = JSON.parse(row.rest) as Record<string, unknown>;
+  if (!row.typed) return rest;
+  const payload: Record<string, unknown> = { ts: row.ts.getTime(), ...rest };
+  for (const c of COLUMNS) {
+    const v = row[c.col];
+    if (v === null || v === undefined) continue;
+    const [p, k] = c.path.split(".") as [string, string];
+    (payload[p] as Record<string, unknown>)[k] = v;
+  }
+  return payload;
+}
+
+/** The columns a query reads to rebuild payloads with payloadOf. */
+export const PAYLOAD_COLUMNS = `typed, rest, ${COLUMNS.map((c) => c.col).join(", ")}`;
+
+/**
+ * The numeric fields of the readings in `src` (a relation with the readings table's columns) as rows (measurement,
+ * device_id, ts, field, value): a typed row's columns of `paths` (all when undefined) by unnest, any other row's payload
+ * by json_tree, where `jsonWhere` (SQL on FIELD and `m.measurement`) holds as well.
+ */
+export function fieldRows(src: string, paths: readonly string[] | undefined, jsonWhere = "true"): string {
+  const typed = typedFields(paths);
+  const fromJson = `SELECT m.measurement, m.device_id, m.ts, ${FIELD} AS field, ${VALUE} AS value
+    FROM (SELECT measurement, device_id, ts, rest FROM ${src} WHERE NOT typed) m, json_tree(m.rest) j WHERE ${NUMERIC} AND (${jsonWhere})`;
+  if (!typed) return fromJson;
+  return `SELECT measurement, device_id, ts, field, value FROM (
+      SELECT measurement, device_id, ts, unnest(${typed.names}) AS field, unnest(${typed.values}) AS value FROM ${src} WHERE typed)
+    WHERE value IS NOT NULL
+    UNION ALL ${fromJson}`;
+}
+
+/** SQL: whether a field row of `m.measurement` (by FIELD) goes into the rollups (ROLLUP_FIELDS). */
+export const ROLLED_UP = `(m.measurement <> '${TYPED_MEASUREMENT}' OR ${FIELD} IN (${ROLLUP_FIELDS.map((f) => `'${f}'`).join(", ")}))`;

@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import { FIELD, NUMERIC, VALUE } from "./duckdb-fields.js";
+import {
+  fieldRows,
+  PAYLOAD_COLUMNS,
+  payloadOf,
+  READINGS_COLUMNS,
+  typedSelect,
+} from "./duckdb-fields.js";
 import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
 import {
   type AggQuery,
@@ -53,6 +59,36 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
         min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
     `,
   },
+  {
+    version: 5,
+    // A reading as JSON text was ~89 bytes on disk and every aggregate parsed it (docs/BENCHMARKS.md "Size of a district").
+    // Streetlight readings now go into typed columns (duckdb-fields.ts), the rest of their payload as text that repeats;
+    // every other reading (and any that does not fit) keeps its payload as text. The old rows are converted here.
+    name: "readings in typed columns",
+    sql: `
+      CREATE TABLE readings (${READINGS_COLUMNS});
+      INSERT INTO readings ${typedSelect("messages")};
+      DROP TABLE messages;
+    `,
+  },
+  {
+    version: 6,
+    // Rollup rows in the order (measurement, device, field, bucket): runs of one device and one field, whose buckets
+    // step by an hour or a day, compress to a few bytes a row, and a device's rows lie in few row groups.
+    name: "rollups sorted by device, field and bucket",
+    sql: `
+${["rollup_hourly", "rollup_daily"]
+        .map(
+          (t) => `
+      CREATE TABLE ${t}_sorted (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, bucket TIMESTAMP_MS NOT NULL, field VARCHAR NOT NULL,
+        min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
+      INSERT INTO ${t}_sorted SELECT * FROM ${t} ORDER BY measurement, device_id, field, bucket;
+      DROP TABLE ${t};
+      ALTER TABLE ${t}_sorted RENAME TO ${t};`,
+        )
+        .join("")}
+    `,
+  },
 ];
 
 /** The shape of a reading's line in the write-ahead log (src/ingest/wal.ts), for DuckDB's json_transform. */
@@ -88,11 +124,12 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
   `);
 
-  const toRaw = (r: { ts: Date; received_at: Date; measurement: string; payload: string }): RawRow => ({
+  type Row = { ts: Date; received_at: Date; measurement: string; typed: boolean; rest: string };
+  const toRaw = (r: Row): RawRow => ({
     ts: r.ts.getTime(),
     receivedAt: r.received_at.getTime(),
     measurement: r.measurement,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    payload: payloadOf(r),
   });
 
   /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
@@ -115,14 +152,15 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
       // First copy of each (measurement, device, ts), and only if not stored already: one statement per span, so the
       // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
+      // New readings go into the typed columns where they fit (typedSelect).
       const inserts = spans.map(
-        ([from, to]) => `INSERT INTO messages
+        ([from, to]) => `INSERT INTO readings ${typedSelect(`(
          SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
            SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages
            WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
          WHERE rn = 1 AND NOT EXISTS (
-           SELECT 1 FROM messages m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
-             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);`,
+           SELECT 1 FROM readings m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
+             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement)) fresh`)};`,
       );
       await t.run(
         `${inserts.join("\n")}
@@ -182,8 +220,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     async raw(q: RawQuery) {
       const params = [q.deviceId, iso(q.from), iso(q.to)];
       if (q.measurement) params.push(q.measurement);
-      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
-        `SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+      const rows = await db.all<Row>(
+        `SELECT ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE device_id = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
          ${q.measurement ? "AND measurement = ?" : ""} ORDER BY ts LIMIT ${Math.trunc(q.limit)}`,
         params,
       );
@@ -193,8 +231,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       const out = new Map<string, RawRow[]>();
       for (let i = 0; i < q.deviceIds.length; i += 500) {
         const ids = q.deviceIds.slice(i, i + 500);
-        const rows = await db.all<{ device_id: string; ts: Date; received_at: Date; measurement: string; payload: string }>(
-          `SELECT device_id, ts, received_at, measurement, payload FROM messages WHERE measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+        const rows = await db.all<Row & { device_id: string }>(
+          `SELECT device_id, ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
            AND device_id IN (${ids.map(() => "?").join(", ")}) ORDER BY device_id, ts`,
           [q.measurement, iso(q.from), iso(q.to), ...ids],
         );
@@ -211,19 +249,18 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       // a reading is in one or the other, moved in one transaction, so nothing counts twice). Within the raw retention the
       // rollups hold nothing and the answer is the raw one; beyond it, whole buckets come from the rollups.
       const width = EVERY_MS[q.every];
-      const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";
       const fields = q.fields ?? [];
+      const fieldFilter = fields.length ? `AND field IN (${fields.map(() => "?").join(", ")})` : "";
       const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to), ...fields];
       const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
       if (rollup) params.push(q.deviceId, q.measurement, iso(q.from - width), iso(q.to), ...fields);
+      // Typed readings are read by their columns (only those asked for), the others from their payload's text.
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `WITH raw AS (
+        `WITH src AS (SELECT * FROM readings WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
+         raw AS (
            SELECT ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
                   arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
-           FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
-                 FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
-                      json_tree(m.payload) j
-                 WHERE ${NUMERIC})
+           FROM (${fieldRows("src", q.fields?.length ? q.fields : undefined)})
            WHERE true ${fieldFilter}
            GROUP BY bucket, field)
          SELECT bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
@@ -244,8 +281,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       return retentionRun;
     },
     async latest(deviceId, measurement) {
-      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
-        "SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND measurement = ? ORDER BY ts DESC LIMIT 1",
+      const rows = await db.all<Row>(
+        `SELECT ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE device_id = ? AND measurement = ? ORDER BY ts DESC LIMIT 1`,
         [deviceId, measurement],
       );
       return rows[0] ? toRaw(rows[0]) : undefined;
@@ -262,7 +299,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
         params.push(q.measurement);
       }
       const rows = await db.all<{ n: bigint | number }>(
-        `SELECT count(*) AS n FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
+        `SELECT count(*) AS n FROM readings ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
         params,
       );
       return Number(rows[0]?.n ?? 0);
