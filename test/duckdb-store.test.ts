@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
 import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/storage/duckdb.js";
+import { ROLLUP_FIELDS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -71,6 +72,170 @@ describe("embedded telemetry store schema upgrades", () => {
       ["pv.w", 12.5],
     ]);
     expect(await store.count({ deviceId: "L1" })).toBe(1);
+    await store.close();
+  });
+});
+
+describe("embedded telemetry store: typed columns (schema versions 5 and 6)", () => {
+  const T = Date.now() - 3 * 3600_000;
+  /** A controller's reading as devices/streetlight.ts declares it. */
+  const full = (ts: number, soc: number) => ({
+    ts,
+    pv: { v: 17.42, a: 1.03, w: 18.55 },
+    battery: { v: 12.93, soc, tempC: -4.5 },
+    load: { on: true, w: 29.6, a: 2.29, dimPct: 100 },
+    energyToday: { pvWh: 120, loadWh: 44 },
+    faults: ["over_discharge"],
+    gps: { lat: 30.123456, lon: 104.654321, accM: 3 },
+  });
+  const payloads: [string, string, number, Record<string, unknown>][] = [
+    ["streetlight_telemetry", "L1", T, full(T, 78)],
+    ["streetlight_telemetry", "L1", T + 300_000, full(T + 300_000, 77)],
+    // no gps (it is optional), an empty parent
+    ["streetlight_telemetry", "L1", T + 600_000, { ts: T + 600_000, pv: {}, battery: { soc: 76 }, load: { on: false }, faults: [] }],
+    // does not fit the columns: load.on a number, a field the columns do not have, a null
+    ["streetlight_telemetry", "L2", T, { ts: T, load: { on: 1, w: 3 }, extra: { n: 2 }, spare: null }],
+    ["blender_telemetry", "M1", T, { ts: T, hopperKg: { urea: 1200.5, kcl: 0 }, running: true }],
+  ];
+  const kinds = async (path: string) => {
+    const db = await openDb(join(path, "telemetry.duckdb"), []);
+    try {
+      return await db.all<{ device_id: string; typed: boolean }>("SELECT device_id, typed FROM readings ORDER BY device_id, ts");
+    } finally {
+      await db.close();
+    }
+  };
+
+  it("keeps a streetlight reading in its columns and gives back the payload it was sent with; others keep their text", async () => {
+    const path = dir();
+    const store = await createDuckDbTelemetryStore(path);
+    let seq = 0;
+    await store.write(
+      payloads.map(([measurement, deviceId, ts, payload]) => ({ seq: ++seq, measurement, deviceId, ts, receivedAt: ts + 9, tags: {}, payload })),
+      seq,
+    );
+    for (const [measurement, deviceId, ts, payload] of payloads) {
+      const rows = await store.raw({ deviceId, measurement, from: ts, to: ts + 1, limit: 1 });
+      expect(rows).toEqual([{ ts, receivedAt: ts + 9, measurement, payload }]);
+    }
+    expect((await store.latest("L1", "streetlight_telemetry"))?.payload).toEqual(payloads[2]?.[3]);
+    await store.close();
+    expect(await kinds(path)).toEqual([
+      { device_id: "L1", typed: true },
+      { device_id: "L1", typed: true },
+      { device_id: "L1", typed: true },
+      { device_id: "L2", typed: false },
+      { device_id: "M1", typed: false },
+    ]);
+  });
+
+  it("converts a store written before version 5 (readings as JSON text, rollups by bucket then field): nothing is lost", async () => {
+    const path = dir();
+    const old = await openDb(
+      join(path, "telemetry.duckdb"),
+      TELEMETRY_MIGRATIONS.filter((m) => m.version <= 4),
+    );
+    for (const [i, [measurement, deviceId, ts, payload]] of payloads.entries())
+      await old.run("INSERT INTO messages VALUES (?, ?, ?::TIMESTAMP_MS, ?::TIMESTAMP_MS, ?, '来苏镇', NULL, NULL, ?)", [
+        measurement,
+        deviceId,
+        new Date(ts).toISOString(),
+        new Date(ts + 9).toISOString(),
+        i + 1,
+        JSON.stringify(payload),
+      ]);
+    // rollups of readings folded long ago, of a field the new rollups leave out too (pv.v): kept
+    const day = chinaDayStart(T - 100 * 86_400_000);
+    for (const [table, bucket] of [
+      ["rollup_hourly", day + 3_600_000],
+      ["rollup_daily", day],
+    ] as const)
+      for (const [field, v] of [
+        ["pv.v", 17],
+        ["battery.soc", 50],
+      ] as const)
+        await old.run(`INSERT INTO ${table} VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, ?, ?, ?, ?, ?, ?::TIMESTAMP_MS, 2)`, [
+          new Date(bucket).toISOString(),
+          field,
+          v - 1,
+          2 * v,
+          v + 1,
+          v,
+          new Date(bucket + 60_000).toISOString(),
+        ]);
+    await old.run("INSERT INTO meta VALUES ('seq', '5')");
+    await old.close();
+
+    const store = await createDuckDbTelemetryStore(path);
+    expect(await store.checkpoint()).toBe(5);
+    expect(await store.count({})).toBe(payloads.length);
+    for (const [measurement, deviceId, ts, payload] of payloads)
+      expect(await store.raw({ deviceId, measurement, from: ts, to: ts + 1, limit: 1 })).toEqual([{ ts, receivedAt: ts + 9, measurement, payload }]);
+    const soc = await store.aggregate({
+      deviceId: "L1",
+      measurement: "streetlight_telemetry",
+      from: T,
+      to: T + 3600_000,
+      every: "hour",
+      fields: ["battery.soc"],
+    });
+    expect(soc.map((a) => [a.min, a.max, a.last, a.count])).toEqual([[76, 78, 76, 3]]);
+    const blender = await store.aggregate({ deviceId: "M1", measurement: "blender_telemetry", from: T, to: T + 1, every: "minute" });
+    expect(blender.map((a) => [a.field, a.last])).toEqual([
+      ["hopperKg.kcl", 0],
+      ["hopperKg.urea", 1200.5],
+      ["running", 1],
+    ]);
+    for (const every of ["hour", "day"] as const) {
+      const rolled = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: day, to: day + 86_400_000, every });
+      expect(rolled.map((a) => [a.field, a.min, a.avg, a.max, a.last, a.count])).toEqual([
+        ["battery.soc", 49, 50, 51, 50, 2],
+        ["pv.v", 16, 17, 18, 17, 2],
+      ]);
+    }
+    // a duplicate of a converted reading is still found
+    await store.write([{ seq: 6, measurement: "streetlight_telemetry", deviceId: "L1", ts: T, receivedAt: T, tags: {}, payload: full(T, 1) }], 6);
+    expect(await store.count({ deviceId: "L1" })).toBe(3);
+    await store.close();
+    expect((await kinds(path)).map((k) => k.typed)).toEqual([true, true, true, false, false]);
+  });
+
+  it("rolls up a streetlight's charted fields (ROLLUP_FIELDS) and every field of other measurements", async () => {
+    const NOW = Date.now();
+    const store = await createDuckDbTelemetryStore(dir(), { retention: { rawMs: 10 * 86_400_000, hourlyMs: 30 * 86_400_000, dailyMs: null } });
+    const old = chinaDayStart(NOW - 15 * 86_400_000) + 5 * 3_600_000;
+    let seq = 0;
+    await store.write(
+      [
+        { seq: ++seq, measurement: "streetlight_telemetry", deviceId: "L1", ts: old, receivedAt: old, tags: {}, payload: full(old, 60) },
+        // (not typed: its fields come from the text, and only the charted ones are kept as well)
+        {
+          seq: ++seq,
+          measurement: "streetlight_telemetry",
+          deviceId: "L2",
+          ts: old,
+          receivedAt: old,
+          tags: {},
+          payload: { ts: old, pv: { v: 1, w: 2 }, x: 1 },
+        },
+        {
+          seq: ++seq,
+          measurement: "blender_telemetry",
+          deviceId: "M1",
+          ts: old,
+          receivedAt: old,
+          tags: {},
+          payload: { ts: old, hopperKg: { urea: 5 } },
+        },
+      ],
+      seq,
+    );
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 3 });
+    const fields = async (deviceId: string, measurement: string) =>
+      (await store.aggregate({ deviceId, measurement, from: old - 86_400_000, to: old + 86_400_000, every: "hour" })).map((a) => a.field);
+    expect(await fields("L1", "streetlight_telemetry")).toEqual([...ROLLUP_FIELDS].sort());
+    expect(await fields("L2", "streetlight_telemetry")).toEqual(["pv.w"]);
+    expect(await fields("M1", "blender_telemetry")).toEqual(["hopperKg.urea"]);
     await store.close();
   });
 });

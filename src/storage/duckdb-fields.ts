@@ -73,9 +73,7 @@ export function typedSelect(source: string): string {
     `measurement = '${TYPED_MEASUREMENT}'`,
     `json_type(${tsAt}) IN ('BIGINT', 'UBIGINT') AND TRY_CAST(${tsAt} AS BIGINT) = epoch_ms(ts)`,
     ...PARENTS.map((p) => `(${parent(p)} IS NULL OR json_type(${parent(p)}) = 'OBJECT')`),
-    ...COLUMNS.map(
-      (c, i) => `(${leaf(i)} IS NULL OR json_type(${leaf(i)}) ${c.bool ? "= 'BOOLEAN'" : "IN ('BIGINT', 'UBIGINT', 'DOUBLE')"})`,
-    ),
+    ...COLUMNS.map((c, i) => `(${leaf(i)} IS NULL OR json_type(${leaf(i)}) ${c.bool ? "= 'BOOLEAN'" : "IN ('BIGINT', 'UBIGINT', 'DOUBLE')"})`),
   ].join(" AND ");
   // The merge patch that takes the typed fields and the ts out, for the parents the payload has (a patch names a parent
   // the payload lacks would add it, empty).

@@ -1,13 +1,7 @@
 import { join } from "node:path";
 import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import {
-  fieldRows,
-  PAYLOAD_COLUMNS,
-  payloadOf,
-  READINGS_COLUMNS,
-  typedSelect,
-} from "./duckdb-fields.js";
+import { fieldRows, PAYLOAD_COLUMNS, payloadOf, READINGS_COLUMNS, typedSelect } from "./duckdb-fields.js";
 import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
 import {
   type AggQuery,
@@ -78,15 +72,15 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
     name: "rollups sorted by device, field and bucket",
     sql: `
 ${["rollup_hourly", "rollup_daily"]
-        .map(
-          (t) => `
+  .map(
+    (t) => `
       CREATE TABLE ${t}_sorted (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, bucket TIMESTAMP_MS NOT NULL, field VARCHAR NOT NULL,
         min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
       INSERT INTO ${t}_sorted SELECT * FROM ${t} ORDER BY measurement, device_id, field, bucket;
       DROP TABLE ${t};
       ALTER TABLE ${t}_sorted RENAME TO ${t};`,
-        )
-        .join("")}
+  )
+  .join("")}
     `,
   },
 ];
@@ -154,7 +148,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
       // New readings go into the typed columns where they fit (typedSelect).
       const inserts = spans.map(
-        ([from, to]) => `INSERT INTO readings ${typedSelect(`(
+        ([from, to]) =>
+          `INSERT INTO readings ${typedSelect(`(
          SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
            SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages
            WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
