@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
 import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/storage/duckdb.js";
-import { ROLLUP_FIELDS } from "../src/storage/duckdb-fields.js";
+import { DAILY_FIELDS, HOURLY_FIELDS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -200,7 +200,7 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
     expect((await kinds(path)).map((k) => k.typed)).toEqual([true, true, true, false, false]);
   });
 
-  it("rolls up a streetlight's charted fields (ROLLUP_FIELDS) and every field of other measurements", async () => {
+  it("rolls up a streetlight's charted fields (HOURLY_FIELDS, DAILY_FIELDS) and every field of other measurements", async () => {
     const NOW = Date.now();
     const store = await createDuckDbTelemetryStore(dir(), { retention: { rawMs: 10 * 86_400_000, hourlyMs: 30 * 86_400_000, dailyMs: null } });
     const old = chinaDayStart(NOW - 15 * 86_400_000) + 5 * 3_600_000;
@@ -231,11 +231,12 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
       seq,
     );
     expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 3 });
-    const fields = async (deviceId: string, measurement: string) =>
-      (await store.aggregate({ deviceId, measurement, from: old - 86_400_000, to: old + 86_400_000, every: "hour" })).map((a) => a.field);
-    expect(await fields("L1", "streetlight_telemetry")).toEqual([...ROLLUP_FIELDS].sort());
-    expect(await fields("L2", "streetlight_telemetry")).toEqual(["pv.w"]);
-    expect(await fields("M1", "blender_telemetry")).toEqual(["hopperKg.urea"]);
+    const fields = async (deviceId: string, measurement: string, every: "hour" | "day") =>
+      (await store.aggregate({ deviceId, measurement, from: old - 86_400_000, to: old + 86_400_000, every })).map((a) => a.field);
+    expect(await fields("L1", "streetlight_telemetry", "hour")).toEqual([...HOURLY_FIELDS].sort());
+    expect(await fields("L1", "streetlight_telemetry", "day")).toEqual([...DAILY_FIELDS].sort());
+    expect(await fields("L2", "streetlight_telemetry", "hour")).toEqual(["pv.w"]);
+    for (const every of ["hour", "day"] as const) expect(await fields("M1", "blender_telemetry", every)).toEqual(["hopperKg.urea"]);
     await store.close();
   });
 });
@@ -317,7 +318,13 @@ describe("time spans of a batch (what the duplicate check reads)", () => {
   });
 });
 
-describe("embedded telemetry store retention (docs/DATA.md)", () => {
+// Twice: readings with a few fields (their rollups a row per field: rollup_hourly, rollup_daily), and streetlight readings
+// with every field (a row per light and bucket: rollup_hourly_lights, rollup_daily_lights).
+describe.each([
+  { shape: "a few fields", rowsPerBucket: 3 },
+  { shape: "a streetlight's every field", rowsPerBucket: 1 },
+])("embedded telemetry store retention (docs/DATA.md), readings with $shape", ({ rowsPerBucket }) => {
+  const complete = rowsPerBucket === 1;
   const DAY = 86_400_000;
   const HOUR = 3_600_000;
   /** Now: 10:00 China time, so a China day ends well before and after it. */
@@ -331,7 +338,16 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     ts,
     receivedAt: ts + 50,
     tags: { town: "来苏镇" },
-    payload: { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
+    payload: complete
+      ? {
+          ts,
+          pv: { v: 17, a: soc / 100, w: soc / 10 },
+          battery: { v: 12 + (soc % 7) / 10, soc, tempC: 14 },
+          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
+          energyToday: { pvWh: soc * 3, loadWh: soc },
+          faults: [],
+        }
+      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
   });
   /** Three lights every 10 minutes over `days` days from `from`, values that vary by light and time. */
   const fleet = (from: number, days: number) =>
@@ -349,7 +365,10 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     const batch = fleet(start, 7); // 14 to 7 days ago: the first four days are past the 10 days of raw
     await store.write(batch, seq);
     const range = [start - DAY, NOW] as const;
-    const before = { hour: await agg(store, "L2", ...range, "hour"), day: await agg(store, "L2", ...range, "day") };
+    // (the rollups keep a streetlight's charted fields: what the aggregates answer before, of those)
+    const kept = async (every: "hour" | "day") =>
+      (await agg(store, "L2", ...range, every)).filter((a) => (every === "hour" ? HOURLY_FIELDS : DAILY_FIELDS).includes(a.field));
+    const before = { hour: await kept("hour"), day: await kept("day") };
     expect(before.day.length).toBeGreaterThanOrEqual(7);
     const done = await store.applyRetention?.(NOW);
     const cutoff = chinaDayStart(NOW - 10 * DAY);
@@ -358,11 +377,11 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     expect(done?.steps).toBeGreaterThan(folded / 200); // a day's 432 readings in shares of ≤ 200
     expect(await store.count({})).toBe(batch.length - folded);
     expect(await store.raw({ deviceId: "L2", from: start, to: cutoff, limit: 10 })).toEqual([]);
-    expect(await agg(store, "L2", ...range, "hour")).toEqual(before.hour);
-    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    expect(await kept("hour")).toEqual(before.hour);
+    expect(await kept("day")).toEqual(before.day);
     // a second run finds nothing to do
     expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 0, steps: 0 });
-    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    expect(await kept("day")).toEqual(before.day);
     await store.close();
   });
 
@@ -407,9 +426,10 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     ]);
     const done = await store.applyRetention?.(NOW);
     expect(done).toMatchObject({ rolledUp: 1, prunedDerived: 1, prunedDaily: 0 });
-    expect(done?.prunedHourly).toBe(3); // the old reading's hour: battery.soc, battery.v, load.on
+    expect(done?.prunedHourly).toBe(rowsPerBucket); // the old reading's hour: battery.soc, battery.v, load.on, or the light's row
     expect(await agg(store, "L1", old - DAY, old + DAY, "hour")).toEqual([]);
-    expect((await agg(store, "L1", old - DAY, old + DAY, "day")).map((a) => [a.field, a.last])).toEqual([
+    const kept = (await agg(store, "L1", old - DAY, old + DAY, "day")).filter((a) => ["battery.soc", "battery.v", "load.on"].includes(a.field));
+    expect(kept.map((a) => [a.field, a.last])).toEqual([
       ["battery.soc", 70],
       ["battery.v", 12],
       ["load.on", 1],
@@ -418,7 +438,7 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     await store.close();
     // a daily retention, when one is set
     const shorter = await createDuckDbTelemetryStore(path, { retention: { ...opts.retention, dailyMs: 20 * DAY } });
-    expect(await shorter.applyRetention?.(NOW)).toMatchObject({ prunedDaily: 3 });
+    expect(await shorter.applyRetention?.(NOW)).toMatchObject({ prunedDaily: rowsPerBucket });
     expect(await agg(shorter, "L1", old - DAY, old + DAY, "day")).toEqual([]);
     await shorter.close();
   });

@@ -36,22 +36,82 @@ export const COLUMNS: readonly { path: string; col: string; bool?: true }[] = [
 const PARENTS = [...new Set(COLUMNS.map((c) => c.path.split(".")[0] as string))];
 
 /**
- * The fields of a streetlight reading that the hourly and daily rollups keep (other measurements: every numeric field).
- * Left out: the panel's and the lamp's voltage and current (`pv.v`, `pv.a`, `load.a`: their power is kept, and a chart
- * over months shows power) and the position (`gps.*`: not a time series; the registry and the latest reading hold it).
- * An aggregate over a range past the raw retention has these fields only (docs/DATA.md).
+ * The fields of a streetlight reading that the rollups keep (other measurements: every numeric field). Hourly: the
+ * battery, the panel's and the lamp's power and whether it was lit, what a chart of a light over months shows. Daily, as
+ * well: the battery's temperature, the dimming level and the day's energy counters (the last of a day is that day's
+ * energy). Left out of both: the panel's and the lamp's voltage and current (`pv.v`, `pv.a`, `load.a`: their power is
+ * kept) and the position (`gps.*`: not a time series; the registry and the latest reading hold it). An aggregate over a
+ * range past the raw retention has these fields only (docs/DATA.md).
  */
-export const ROLLUP_FIELDS: readonly string[] = [
-  "pv.w",
-  "battery.v",
-  "battery.soc",
-  "battery.tempC",
-  "load.on",
-  "load.w",
-  "load.dimPct",
-  "energyToday.pvWh",
-  "energyToday.loadWh",
-];
+export const HOURLY_FIELDS: readonly string[] = ["pv.w", "battery.v", "battery.soc", "load.on", "load.w"];
+export const DAILY_FIELDS: readonly string[] = [...HOURLY_FIELDS, "battery.tempC", "load.dimPct", "energyToday.pvWh", "energyToday.loadWh"];
+
+/**
+ * The rollups of streetlight readings, one row per light and hour (or day): its readings' count, the offset of the
+ * newest of them from the bucket's start, and min, sum, max and last of each field. A row per field (the other rollup
+ * tables' form) repeated the light, the bucket and the newest reading's time for every field: three times the bytes.
+ * `bucket_h`: the bucket's start in hours since 1970 (a China day starts on a whole hour).
+ */
+export const LIGHT_ROLLUPS = {
+  hourly: { table: "rollup_hourly_lights", fields: HOURLY_FIELDS },
+  daily: { table: "rollup_daily_lights", fields: DAILY_FIELDS },
+} as const;
+const column = (path: string) => COLUMNS.find((c) => c.path === path) as (typeof COLUMNS)[number];
+/** A typed column's value as a number (a boolean as 0/1). */
+const valueOf = (c: (typeof COLUMNS)[number]) => (c.bool ? `CASE WHEN ${c.col} THEN 1.0 WHEN NOT ${c.col} THEN 0.0 END` : `${c.col}::DOUBLE`);
+const STATS = ["min", "sum", "max", "last"] as const;
+
+/** The DDL of a light rollup table (migration 6). */
+export const lightRollupColumns = (fields: readonly string[]) =>
+  `device_id VARCHAR NOT NULL, bucket_h INTEGER NOT NULL, n INTEGER NOT NULL, last_ms INTEGER NOT NULL, ${fields
+    .flatMap((f) => STATS.map((s) => `${s}_${column(f).col} DOUBLE NOT NULL`))
+    .join(", ")}`;
+
+/** SQL: a readings row that goes into the light rollups: a typed streetlight reading with every field they keep. */
+export const COMPLETE = `(typed AND measurement = '${TYPED_MEASUREMENT}' AND ${DAILY_FIELDS.map((f) => `${column(f).col} IS NOT NULL`).join(" AND ")})`;
+
+/**
+ * The light rollup rows (into temp table `into`) of the readings `src` that are COMPLETE, by `bucket` (SQL on ts, a
+ * TIMESTAMP_MS), then merged with the rows `table` holds for the same light and bucket in [fromH, toH): deleted and
+ * written back combined. Sums, not averages, so that rows combine exactly.
+ */
+export function foldLights(table: string, fields: readonly string[], src: string, bucket: string, fromH: number, toH: number): string {
+  const cols = fields.map(column);
+  const stats = (c: (typeof COLUMNS)[number]) =>
+    `min(${valueOf(c)}) AS min_${c.col}, sum(${valueOf(c)}) AS sum_${c.col}, max(${valueOf(c)}) AS max_${c.col}, arg_max(${valueOf(c)}, ts) AS last_${c.col}`;
+  const merged = (c: (typeof COLUMNS)[number]) =>
+    `min(min_${c.col}) AS min_${c.col}, sum(sum_${c.col}) AS sum_${c.col}, max(max_${c.col}) AS max_${c.col}, arg_max(last_${c.col}, last_ms) AS last_${c.col}`;
+  const same = `i.device_id = h.device_id AND i.bucket_h = h.bucket_h`;
+  const range = `h.bucket_h >= ${Math.trunc(fromH)} AND h.bucket_h < ${Math.trunc(toH)}`;
+  return `
+    CREATE OR REPLACE TEMP TABLE roll_lights AS
+      SELECT device_id, (epoch_ms(b) // 3600000)::INTEGER AS bucket_h, count(*)::INTEGER AS n, (epoch_ms(max(ts)) - epoch_ms(b))::INTEGER AS last_ms,
+             ${cols.map(stats).join(", ")}
+      FROM (SELECT *, ${bucket} AS b FROM ${src} WHERE ${COMPLETE}) GROUP BY device_id, b;
+    CREATE OR REPLACE TEMP TABLE roll_lights_merged AS
+      SELECT device_id, bucket_h, sum(n)::INTEGER AS n, max(last_ms) AS last_ms, ${cols.map(merged).join(", ")}
+      FROM (SELECT * FROM roll_lights UNION ALL BY NAME
+            SELECT h.* FROM ${table} h WHERE ${range} AND EXISTS (SELECT 1 FROM roll_lights i WHERE ${same}))
+      GROUP BY device_id, bucket_h;
+    DELETE FROM ${table} h WHERE ${range} AND EXISTS (SELECT 1 FROM roll_lights i WHERE ${same});
+    INSERT INTO ${table} BY NAME SELECT * FROM roll_lights_merged ORDER BY device_id, bucket_h;
+    DROP TABLE roll_lights; DROP TABLE roll_lights_merged;`;
+}
+
+/**
+ * The rows of a light rollup table as rows of the per-field form (bucket, field, min, sum, max, last, last_ts, n): of the
+ * fields `paths` asks for (all it keeps when undefined), for `where` (SQL on device_id and bucket_h). Null when it keeps
+ * none of them.
+ */
+export function lightRollupRows(table: string, fields: readonly string[], paths: readonly string[] | undefined, where: string): string | null {
+  const cols = fields.filter((f) => !paths || paths.includes(f)).map(column);
+  if (cols.length === 0) return null;
+  const list = (s: string) => `unnest([${cols.map((c) => `${s}_${c.col}`).join(", ")}])`;
+  return `SELECT make_timestamp_ms(bucket_h::BIGINT * 3600000) AS bucket, unnest([${cols.map((c) => `'${c.path}'`).join(", ")}]) AS field,
+      ${list("min")} AS min, ${list("sum")} AS sum, ${list("max")} AS max, ${list("last")} AS last,
+      make_timestamp_ms(bucket_h::BIGINT * 3600000 + last_ms) AS last_ts, n
+    FROM ${table} WHERE ${where}`;
+}
 
 /** The readings table's columns in order (migration 5). */
 export const READINGS_COLUMNS = `measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, ts TIMESTAMP_MS NOT NULL, received_at TIMESTAMP_MS NOT NULL,
@@ -101,7 +161,7 @@ export function typedFields(paths?: readonly string[]): { names: string; values:
   if (cols.length === 0) return null;
   return {
     names: `[${cols.map((c) => `'${c.path}'`).join(", ")}]`,
-    values: `[${cols.map((c) => (c.bool ? `CASE WHEN ${c.col} THEN 1.0 WHEN NOT ${c.col} THEN 0.0 END` : `${c.col}::DOUBLE`)).join(", ")}]`,
+    values: `[${cols.map(valueOf).join(", ")}]`,
   };
 }
 
@@ -138,5 +198,6 @@ export function fieldRows(src: string, paths: readonly string[] | undefined, jso
     UNION ALL ${fromJson}`;
 }
 
-/** SQL: whether a field row of `m.measurement` (by FIELD) goes into the rollups (ROLLUP_FIELDS). */
-export const ROLLED_UP = `(m.measurement <> '${TYPED_MEASUREMENT}' OR ${FIELD} IN (${ROLLUP_FIELDS.map((f) => `'${f}'`).join(", ")}))`;
+/** SQL: whether a field row of `m.measurement` (by FIELD) goes into rollups that keep `fields` of a streetlight reading. */
+export const rolledUp = (fields: readonly string[]) =>
+  `(m.measurement <> '${TYPED_MEASUREMENT}' OR ${FIELD} IN (${fields.map((f) => `'${f}'`).join(", ")}))`;

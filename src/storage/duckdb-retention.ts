@@ -1,5 +1,5 @@
 import type { Db } from "./duckdb.js";
-import { fieldRows, ROLLED_UP, ROLLUP_FIELDS } from "./duckdb-fields.js";
+import { COMPLETE, fieldRows, foldLights, LIGHT_ROLLUPS, rolledUp } from "./duckdb-fields.js";
 import type { RetentionResult } from "./telemetry-store.js";
 
 /**
@@ -9,6 +9,8 @@ import type { RetentionResult } from "./telemetry-store.js";
 export type Retention = { rawMs: number; hourlyMs: number; dailyMs: number | null };
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const { hourly, daily } = LIGHT_ROLLUPS;
 const CHINA = 8 * 3_600_000;
 export const DEFAULT_RETENTION: Retention = { rawMs: 60 * DAY, hourlyMs: 104 * 7 * DAY, dailyMs: null };
 
@@ -74,14 +76,17 @@ export async function applyRetention(
           CREATE OR REPLACE TEMP TABLE roll_hour AS
             SELECT measurement, device_id, time_bucket(INTERVAL '1 hour', ts) AS bucket, field, min(value) AS min, sum(value) AS sum,
                    max(value) AS max, arg_max(value, ts) AS last, max(ts) AS last_ts, count(*)::BIGINT AS n
-            FROM (${fieldRows(`(SELECT * FROM readings WHERE ${share})`, ROLLUP_FIELDS, ROLLED_UP)})
+            FROM (${fieldRows(`(SELECT * FROM readings WHERE ${share} AND NOT ${COMPLETE})`, hourly.fields, rolledUp(hourly.fields))})
             GROUP BY measurement, device_id, bucket, field;
           CREATE OR REPLACE TEMP TABLE roll_day AS
-            SELECT measurement, device_id, ${at(day)} AS bucket, field, min(min) AS min, sum(sum) AS sum, max(max) AS max,
-                   arg_max(last, last_ts) AS last, max(last_ts) AS last_ts, sum(n)::BIGINT AS n
-            FROM roll_hour GROUP BY measurement, device_id, field;
+            SELECT measurement, device_id, ${at(day)} AS bucket, field, min(value) AS min, sum(value) AS sum,
+                   max(value) AS max, arg_max(value, ts) AS last, max(ts) AS last_ts, count(*)::BIGINT AS n
+            FROM (${fieldRows(`(SELECT * FROM readings WHERE ${share} AND NOT ${COMPLETE})`, daily.fields, rolledUp(daily.fields))})
+            GROUP BY measurement, device_id, field;
           ${merge("rollup_hourly", "roll_hour", day, end)}
           ${merge("rollup_daily", "roll_day", day, end)}
+          ${foldLights(hourly.table, hourly.fields, `(SELECT * FROM readings WHERE ${share})`, "time_bucket(INTERVAL '1 hour', ts)", day / HOUR, end / HOUR)}
+          ${foldLights(daily.table, daily.fields, `(SELECT * FROM readings WHERE ${share})`, at(day), day / HOUR, end / HOUR)}
           DELETE FROM readings WHERE ${share};
           DROP TABLE roll_hour; DROP TABLE roll_day; DROP TABLE roll_merged;`);
       });
@@ -101,8 +106,13 @@ export async function applyRetention(
     }
     return deleted;
   };
-  result.prunedHourly = await prune("rollup_hourly", "bucket", chinaDayStart(now - retention.hourlyMs));
-  if (retention.dailyMs !== null) result.prunedDaily = await prune("rollup_daily", "bucket", chinaDayStart(now - retention.dailyMs));
+  const lightBucket = "make_timestamp_ms(bucket_h::BIGINT * 3600000)";
+  const hourlyCutoff = chinaDayStart(now - retention.hourlyMs);
+  result.prunedHourly = (await prune("rollup_hourly", "bucket", hourlyCutoff)) + (await prune(hourly.table, lightBucket, hourlyCutoff));
+  if (retention.dailyMs !== null) {
+    const dailyCutoff = chinaDayStart(now - retention.dailyMs);
+    result.prunedDaily = (await prune("rollup_daily", "bucket", dailyCutoff)) + (await prune(daily.table, lightBucket, dailyCutoff));
+  }
   result.prunedDerived = await prune("derived", "ts", rawCutoff);
   return result;
 }

@@ -1,7 +1,17 @@
 import { join } from "node:path";
 import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import { fieldRows, PAYLOAD_COLUMNS, payloadOf, READINGS_COLUMNS, typedSelect } from "./duckdb-fields.js";
+import {
+  fieldRows,
+  LIGHT_ROLLUPS,
+  lightRollupColumns,
+  lightRollupRows,
+  PAYLOAD_COLUMNS,
+  payloadOf,
+  READINGS_COLUMNS,
+  TYPED_MEASUREMENT,
+  typedSelect,
+} from "./duckdb-fields.js";
 import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
 import {
   type AggQuery,
@@ -67,21 +77,13 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
   },
   {
     version: 6,
-    // Rollup rows in the order (measurement, device, field, bucket): runs of one device and one field, whose buckets
-    // step by an hour or a day, compress to a few bytes a row, and a device's rows lie in few row groups.
-    name: "rollups sorted by device, field and bucket",
-    sql: `
-${["rollup_hourly", "rollup_daily"]
-  .map(
-    (t) => `
-      CREATE TABLE ${t}_sorted (measurement VARCHAR NOT NULL, device_id VARCHAR NOT NULL, bucket TIMESTAMP_MS NOT NULL, field VARCHAR NOT NULL,
-        min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
-      INSERT INTO ${t}_sorted SELECT * FROM ${t} ORDER BY measurement, device_id, field, bucket;
-      DROP TABLE ${t};
-      ALTER TABLE ${t}_sorted RENAME TO ${t};`,
-  )
-  .join("")}
-    `,
+    // Streetlight readings' rollups a row per light and bucket with a column per field (duckdb-fields.ts LIGHT_ROLLUPS),
+    // of the fields charts read only: a row per field was 6.8 kB a light-day (docs/BENCHMARKS.md). Rollups made before
+    // stay in rollup_hourly and rollup_daily, where other measurements' rollups go on being made, until they are pruned.
+    name: "streetlight rollups a row per light and bucket",
+    sql: Object.values(LIGHT_ROLLUPS)
+      .map((r) => `CREATE TABLE ${r.table} (${lightRollupColumns(r.fields)});`)
+      .join("\n"),
   },
 ];
 
@@ -249,6 +251,18 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to), ...fields];
       const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
       if (rollup) params.push(q.deviceId, q.measurement, iso(q.from - width), iso(q.to), ...fields);
+      // a streetlight's rollups, a row per light and bucket (the device id as a parameter, the bounds numbers computed here)
+      const lights = q.every === "minute" ? null : LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"];
+      const lightRows =
+        lights && q.measurement === TYPED_MEASUREMENT
+          ? lightRollupRows(
+              lights.table,
+              lights.fields,
+              q.fields?.length ? q.fields : undefined,
+              `device_id = ? AND bucket_h::BIGINT * 3600000 > ${Math.trunc(q.from - width)} AND bucket_h::BIGINT * 3600000 < ${Math.trunc(q.to)}`,
+            )
+          : null;
+      if (lightRows) params.push(q.deviceId);
       // Typed readings are read by their columns (only those asked for), the others from their payload's text.
       const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
         `WITH src AS (SELECT * FROM readings WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
@@ -260,7 +274,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
            GROUP BY bucket, field)
          SELECT bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
          FROM (SELECT * FROM raw
-               ${rollup ? `UNION ALL SELECT bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE device_id = ? AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""})
+               ${rollup ? `UNION ALL SELECT bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE device_id = ? AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""}
+               ${lightRows ? `UNION ALL ${lightRows}` : ""})
          GROUP BY bucket, field ORDER BY bucket, field`,
         params,
       );
