@@ -237,6 +237,14 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
     expect(await fields("L1", "streetlight_telemetry", "day")).toEqual([...DAILY_FIELDS].sort());
     expect(await fields("L2", "streetlight_telemetry", "hour")).toEqual(["pv.w"]);
     for (const every of ["hour", "day"] as const) expect(await fields("M1", "blender_telemetry", every)).toEqual(["hopperKg.urea"]);
+    // a town's lights at once: the same rows, from both forms of rollup
+    const q = { measurement: "streetlight_telemetry", from: old - 86_400_000, to: old + 86_400_000 };
+    for (const every of ["hour", "day"] as const) {
+      const many = await store.aggregateMany({ ...q, every, deviceIds: ["L1", "L2"] });
+      expect(many.get("L1")).toEqual(await store.aggregate({ ...q, every, deviceId: "L1" }));
+      expect(many.get("L2")).toEqual(await store.aggregate({ ...q, every, deviceId: "L2" }));
+      expect(many.get("L1")?.length).toBeGreaterThan(0);
+    }
     await store.close();
   });
 });

@@ -99,7 +99,7 @@ export function foldLights(table: string, fields: readonly string[], src: string
 }
 
 /**
- * The rows of a light rollup table as rows of the per-field form (bucket, field, min, sum, max, last, last_ts, n): of the
+ * The rows of a light rollup table as rows of the per-field form (device_id, bucket, field, min, sum, max, last, last_ts, n): of the
  * fields `paths` asks for (all it keeps when undefined), for `where` (SQL on device_id and bucket_h). Null when it keeps
  * none of them.
  */
@@ -107,7 +107,7 @@ export function lightRollupRows(table: string, fields: readonly string[], paths:
   const cols = fields.filter((f) => !paths || paths.includes(f)).map(column);
   if (cols.length === 0) return null;
   const list = (s: string) => `unnest([${cols.map((c) => `${s}_${c.col}`).join(", ")}])`;
-  return `SELECT make_timestamp_ms(bucket_h::BIGINT * 3600000) AS bucket, unnest([${cols.map((c) => `'${c.path}'`).join(", ")}]) AS field,
+  return `SELECT device_id, make_timestamp_ms(bucket_h::BIGINT * 3600000) AS bucket, unnest([${cols.map((c) => `'${c.path}'`).join(", ")}]) AS field,
       ${list("min")} AS min, ${list("sum")} AS sum, ${list("max")} AS max, ${list("last")} AS last,
       make_timestamp_ms(bucket_h::BIGINT * 3600000 + last_ms) AS last_ts, n
     FROM ${table} WHERE ${where}`;

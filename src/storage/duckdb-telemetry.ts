@@ -128,6 +128,69 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     payload: payloadOf(r),
   });
 
+  /**
+   * Aggregates of many devices in one query (up to 1,000 at a time), by device. Raw readings in the range, combined per
+   * bucket with the rollups of readings already pruned from raw (hour and day; a reading is in one or the other, moved in
+   * one transaction, so nothing counts twice). Within the raw retention the rollups hold nothing and the answer is the raw
+   * one; beyond it, whole buckets come from the rollups.
+   */
+  const aggregateMany = async (deviceIds: readonly string[], q: Omit<AggQuery, "deviceId">) => {
+    const out = new Map<string, AggRow[]>();
+    const width = EVERY_MS[q.every];
+    const fields = q.fields ?? [];
+    const asked = fields.length ? fields : undefined;
+    const fieldFilter = fields.length ? `AND field IN (${fields.map(() => "?").join(", ")})` : "";
+    const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
+    const lights = q.every === "minute" || q.measurement !== TYPED_MEASUREMENT ? null : LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"];
+    for (let i = 0; i < deviceIds.length; i += 1000) {
+      const ids = deviceIds.slice(i, i + 1000);
+      const idList = `device_id IN (${ids.map(() => "?").join(", ")})`;
+      const params: string[] = [...ids, q.measurement, iso(q.from), iso(q.to), ...fields];
+      if (rollup) params.push(...ids, q.measurement, iso(q.from - width), iso(q.to), ...fields);
+      // a streetlight's rollups, a row per light and bucket (the device ids as parameters, the bounds numbers computed here)
+      const lightRows = lights
+        ? lightRollupRows(
+            lights.table,
+            lights.fields,
+            asked,
+            `${idList} AND bucket_h::BIGINT * 3600000 > ${Math.trunc(q.from - width)} AND bucket_h::BIGINT * 3600000 < ${Math.trunc(q.to)}`,
+          )
+        : null;
+      if (lightRows) params.push(...ids);
+      // Typed readings are read by their columns (only those asked for), the others from their payload's text.
+      const rows = await db.all<{
+        device_id: string;
+        bucket: Date;
+        field: string;
+        min: number;
+        avg: number;
+        max: number;
+        last: number;
+        n: bigint | number;
+      }>(
+        `WITH src AS (SELECT * FROM readings WHERE ${idList} AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
+         raw AS (
+           SELECT device_id, ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
+                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
+           FROM (${fieldRows("src", asked)})
+           WHERE true ${fieldFilter}
+           GROUP BY device_id, bucket, field)
+         SELECT device_id, bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
+         FROM (SELECT * FROM raw
+               ${rollup ? `UNION ALL SELECT device_id, bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE ${idList} AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""}
+               ${lightRows ? `UNION ALL ${lightRows}` : ""})
+         GROUP BY device_id, bucket, field ORDER BY device_id, bucket, field`,
+        params,
+      );
+      for (const r of rows) {
+        const list = out.get(r.device_id) ?? [];
+        list.push({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) });
+        out.set(r.device_id, list);
+      }
+    }
+    return out;
+  };
+
   /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
   /** One transaction: `stage` fills stage_messages (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
@@ -242,47 +305,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       return out;
     },
     async aggregate(q: AggQuery) {
-      // Raw readings in the range, combined per bucket with the rollups of readings already pruned from raw (hour and day;
-      // a reading is in one or the other, moved in one transaction, so nothing counts twice). Within the raw retention the
-      // rollups hold nothing and the answer is the raw one; beyond it, whole buckets come from the rollups.
-      const width = EVERY_MS[q.every];
-      const fields = q.fields ?? [];
-      const fieldFilter = fields.length ? `AND field IN (${fields.map(() => "?").join(", ")})` : "";
-      const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to), ...fields];
-      const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
-      if (rollup) params.push(q.deviceId, q.measurement, iso(q.from - width), iso(q.to), ...fields);
-      // a streetlight's rollups, a row per light and bucket (the device id as a parameter, the bounds numbers computed here)
-      const lights = q.every === "minute" ? null : LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"];
-      const lightRows =
-        lights && q.measurement === TYPED_MEASUREMENT
-          ? lightRollupRows(
-              lights.table,
-              lights.fields,
-              q.fields?.length ? q.fields : undefined,
-              `device_id = ? AND bucket_h::BIGINT * 3600000 > ${Math.trunc(q.from - width)} AND bucket_h::BIGINT * 3600000 < ${Math.trunc(q.to)}`,
-            )
-          : null;
-      if (lightRows) params.push(q.deviceId);
-      // Typed readings are read by their columns (only those asked for), the others from their payload's text.
-      const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `WITH src AS (SELECT * FROM readings WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
-         raw AS (
-           SELECT ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
-                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
-           FROM (${fieldRows("src", q.fields?.length ? q.fields : undefined)})
-           WHERE true ${fieldFilter}
-           GROUP BY bucket, field)
-         SELECT bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
-         FROM (SELECT * FROM raw
-               ${rollup ? `UNION ALL SELECT bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE device_id = ? AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""}
-               ${lightRows ? `UNION ALL ${lightRows}` : ""})
-         GROUP BY bucket, field ORDER BY bucket, field`,
-        params,
-      );
-      return rows.map(
-        (r): AggRow => ({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) }),
-      );
+      return (await aggregateMany([q.deviceId], q)).get(q.deviceId) ?? [];
     },
+    aggregateMany: (q) => aggregateMany(q.deviceIds, q),
     async applyRetention(now: number, signal?: AbortSignal) {
       if (retentionRun) return retentionRun;
       retentionRun = applyRetention(db, retention, now, { stepRows: opts.stepRows, signal }).finally(() => {
