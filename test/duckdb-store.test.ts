@@ -95,6 +95,9 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
     ["streetlight_telemetry", "L1", T + 600_000, { ts: T + 600_000, pv: {}, battery: { soc: 76 }, load: { on: false }, faults: [] }],
     // does not fit the columns: load.on a number, a field the columns do not have, a null
     ["streetlight_telemetry", "L2", T, { ts: T, load: { on: 1, w: 3 }, extra: { n: 2 }, spare: null }],
+    // a parent that is not an object (kept as it is, beside the columns); a field of the wrong type, an explicit null
+    ["streetlight_telemetry", "L3", T, { ts: T, pv: "off", load: { on: false } }],
+    ["streetlight_telemetry", "L4", T, { ts: T, battery: { soc: "78" }, load: { on: null } }],
     ["blender_telemetry", "M1", T, { ts: T, hopperKg: { urea: 1200.5, kcl: 0 }, running: true }],
   ];
   const kinds = async (path: string) => {
@@ -125,6 +128,8 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
       { device_id: "L1", typed: true },
       { device_id: "L1", typed: true },
       { device_id: "L2", typed: false },
+      { device_id: "L3", typed: true },
+      { device_id: "L4", typed: false },
       { device_id: "M1", typed: false },
     ]);
   });
@@ -197,7 +202,7 @@ describe("embedded telemetry store: typed columns (schema versions 5 and 6)", ()
     await store.write([{ seq: 6, measurement: "streetlight_telemetry", deviceId: "L1", ts: T, receivedAt: T, tags: {}, payload: full(T, 1) }], 6);
     expect(await store.count({ deviceId: "L1" })).toBe(3);
     await store.close();
-    expect((await kinds(path)).map((k) => k.typed)).toEqual([true, true, true, false, false]);
+    expect((await kinds(path)).map((k) => k.typed)).toEqual([true, true, true, false, true, false, false]);
   });
 
   it("rolls up a streetlight's charted fields (HOURLY_FIELDS, DAILY_FIELDS) and every field of other measurements", async () => {

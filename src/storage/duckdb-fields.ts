@@ -120,39 +120,54 @@ export const READINGS_COLUMNS = `measurement VARCHAR NOT NULL, device_id VARCHAR
 
 /**
  * The rows of `source` (measurement, device_id, ts, received_at, seq, town, village, station, payload: the payload's JSON
- * text) as rows of `readings`: a streetlight reading whose fields fit (each present one a number, load.on a boolean, their
- * parents objects, its ts the reading's, nothing else numeric left) goes into the typed columns and `rest`; any other keeps
- * its whole payload in `rest`. What DuckDB runs on a batch's new readings, and the migration on a store's old ones.
+ * text) as rows of `readings`: a streetlight reading whose fields fit (each present one a number, load.on a boolean, its
+ * ts the reading's, no null anywhere, nothing numeric left besides) goes into the typed columns and `rest`; any other
+ * keeps its whole payload in `rest`. What DuckDB runs on a batch's new readings, and the migration on a store's old ones.
+ * The payload is parsed once (json_transform, each field as its JSON text: a number's text casts to DOUBLE, a string's
+ * quoted text does not) and once more to take the fields out (json_merge_patch): a parent is patched only when one of
+ * its fields was found, so it was an object (a patch naming a parent the payload lacks, or has as a string, would make
+ * it an empty object).
  */
 export function typedSelect(source: string): string {
-  const paths = [...COLUMNS.map((c) => `'$.${c.path}'`), ...PARENTS.map((p) => `'$.${p}'`), "'$.ts'"];
-  const leaf = (i: number) => `x[${i + 1}]`;
-  const parent = (p: string) => `x[${COLUMNS.length + PARENTS.indexOf(p) + 1}]`;
-  const tsAt = `x[${paths.length}]`;
+  const shape: Record<string, Record<string, string> | string> = { ts: "JSON" };
+  for (const c of COLUMNS) {
+    const [p, k] = c.path.split(".") as [string, string];
+    shape[p] = { ...(shape[p] as Record<string, string> | undefined), [k]: "JSON" };
+  }
+  const leaf = (c: (typeof COLUMNS)[number]) =>
+    `x.${c.path
+      .split(".")
+      .map((k) => `"${k}"`)
+      .join(".")}`;
+  const value = (c: (typeof COLUMNS)[number]) =>
+    c.bool ? `CASE ${leaf(c)}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END` : `TRY_CAST(${leaf(c)}::VARCHAR AS DOUBLE)`;
+  const found = (p: string) =>
+    COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
+      .map((c) => `${leaf(c)} IS NOT NULL`)
+      .join(" OR ");
   const fits = [
     `measurement = '${TYPED_MEASUREMENT}'`,
-    `json_type(${tsAt}) IN ('BIGINT', 'UBIGINT') AND TRY_CAST(${tsAt} AS BIGINT) = epoch_ms(ts)`,
-    ...PARENTS.map((p) => `(${parent(p)} IS NULL OR json_type(${parent(p)}) = 'OBJECT')`),
-    ...COLUMNS.map((c, i) => `(${leaf(i)} IS NULL OR json_type(${leaf(i)}) ${c.bool ? "= 'BOOLEAN'" : "IN ('BIGINT', 'UBIGINT', 'DOUBLE')"})`),
+    `TRY_CAST(x.ts::VARCHAR AS BIGINT) = epoch_ms(ts)`,
+    "NOT contains(payload, 'null')",
+    ...COLUMNS.map((c) => `(${leaf(c)} IS NULL OR v_${c.col} IS NOT NULL)`),
   ].join(" AND ");
-  // The merge patch that takes the typed fields and the ts out, for the parents the payload has (a patch names a parent
-  // the payload lacks would add it, empty).
   const patch = [
     "'{\"ts\":null'",
     ...PARENTS.map(
       (p) =>
-        `CASE WHEN ${parent(p)} IS NULL THEN '' ELSE '${`,"${p}":{${COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
+        `CASE WHEN ${found(p)} THEN '${`,"${p}":{${COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
           .map((c) => `"${c.path.slice(p.length + 1)}":null`)
-          .join(",")}}`}' END`,
+          .join(",")}}`}' ELSE '' END`,
     ),
     "'}'",
   ].join(" || ");
   return `SELECT measurement, device_id, ts, received_at, seq, town, village, station,
-      ${COLUMNS.map((c, i) => `CASE WHEN typed THEN CAST(${leaf(i)} AS ${c.bool ? "BOOLEAN" : "DOUBLE"}) END`).join(", ")},
+      ${COLUMNS.map((c) => `CASE WHEN typed THEN v_${c.col} END`).join(", ")},
       typed, CASE WHEN typed THEN rest ELSE payload END
     FROM (SELECT *, coalesce(rest IS NOT NULL AND NOT regexp_matches(rest, '[0-9]|true|false'), false) AS typed
           FROM (SELECT *, CASE WHEN ${fits} THEN json_merge_patch(payload, ${patch})::VARCHAR END AS rest
-                FROM (SELECT *, json_extract(payload, [${paths.join(", ")}]) AS x FROM ${source})))`;
+                FROM (SELECT *, ${COLUMNS.map((c) => `${value(c)} AS v_${c.col}`).join(", ")}
+                      FROM (SELECT *, json_transform(payload, '${JSON.stringify(shape)}') AS x FROM ${source}))))`;
 }
 
 /** A typed row's numeric fields as rows (field, value) by unnest: the columns of `paths` (all when undefined). */
