@@ -4,6 +4,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { tempDir } from "../harness/helpers.js";
 import { DISTRICT_LIGHTS, planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { LIGHT_ROLLUPS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart, DEFAULT_RETENTION } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -154,8 +155,18 @@ export async function benchSize(opts: { lights: number; days: number; progress: 
       return statSync(path).size - before;
     };
     const rows = async (table: string) => Number((await c.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]?.[0] ?? 0);
-    const hourly = { rows: await rows("rollup_hourly"), bytes: await tableBytes("rollup_hourly") };
-    const daily = { rows: await rows("rollup_daily"), bytes: await tableBytes("rollup_daily") };
+    // both forms: a row per light and bucket (streetlight readings with every field), a row per field (any other)
+    const both = async (tables: string[]) => {
+      let r = 0;
+      let b = 0;
+      for (const t of tables) {
+        r += await rows(t);
+        b += await tableBytes(t);
+      }
+      return { rows: r, bytes: b };
+    };
+    const hourly = await both(["rollup_hourly", LIGHT_ROLLUPS.hourly.table]);
+    const daily = await both(["rollup_daily", LIGHT_ROLLUPS.daily.table]);
     c.closeSync();
     inst.closeSync();
 
