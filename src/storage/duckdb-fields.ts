@@ -58,7 +58,7 @@ export const LIGHT_ROLLUPS = {
 } as const;
 const column = (path: string) => COLUMNS.find((c) => c.path === path) as (typeof COLUMNS)[number];
 /** A typed column's value as a number (a boolean as 0/1). */
-const valueOf = (c: (typeof COLUMNS)[number]) => (c.bool ? `CASE WHEN ${c.col} THEN 1.0 WHEN NOT ${c.col} THEN 0.0 END` : `${c.col}::DOUBLE`);
+const numberOf = (c: (typeof COLUMNS)[number]) => (c.bool ? `CASE WHEN ${c.col} THEN 1.0 WHEN NOT ${c.col} THEN 0.0 END` : `${c.col}::DOUBLE`);
 const STATS = ["min", "sum", "max", "last"] as const;
 
 /** The DDL of a light rollup table (migration 6). */
@@ -78,7 +78,7 @@ export const COMPLETE = `(typed AND measurement = '${TYPED_MEASUREMENT}' AND ${D
 export function foldLights(table: string, fields: readonly string[], src: string, bucket: string, fromH: number, toH: number): string {
   const cols = fields.map(column);
   const stats = (c: (typeof COLUMNS)[number]) =>
-    `min(${valueOf(c)}) AS min_${c.col}, sum(${valueOf(c)}) AS sum_${c.col}, max(${valueOf(c)}) AS max_${c.col}, arg_max(${valueOf(c)}, ts) AS last_${c.col}`;
+    `min(${numberOf(c)}) AS min_${c.col}, sum(${numberOf(c)}) AS sum_${c.col}, max(${numberOf(c)}) AS max_${c.col}, arg_max(${numberOf(c)}, ts) AS last_${c.col}`;
   const merged = (c: (typeof COLUMNS)[number]) =>
     `min(min_${c.col}) AS min_${c.col}, sum(sum_${c.col}) AS sum_${c.col}, max(max_${c.col}) AS max_${c.col}, arg_max(last_${c.col}, last_ms) AS last_${c.col}`;
   const same = `i.device_id = h.device_id AND i.bucket_h = h.bucket_h`;
@@ -176,7 +176,7 @@ export function typedFields(paths?: readonly string[]): { names: string; values:
   if (cols.length === 0) return null;
   return {
     names: `[${cols.map((c) => `'${c.path}'`).join(", ")}]`,
-    values: `[${cols.map(valueOf).join(", ")}]`,
+    values: `[${cols.map(numberOf).join(", ")}]`,
   };
 }
 
