@@ -12,7 +12,7 @@
  *   composition                          src/app.ts, src/state.ts, src/messages.ts, src/main.ts and the entry file
  * A feature imports another feature only through that feature's index.ts (its declared interface).
  */
-const FEATURES = "(streetlights|blending|alerts|verification|fleet|system)";
+const FEATURES = "(streetlights|blending|alerts|verification|fleet|system|fieldwork)";
 const layer = (name, folders, allowed) => ({
   name: `layer-${name}`,
   comment: `${folders} may import only ${allowed.join(", ")} (and itself)`,

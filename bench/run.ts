@@ -7,9 +7,10 @@ import { Aedes } from "aedes";
 import mqtt, { type MqttClient } from "mqtt";
 import { topics } from "../devices/index.js";
 import { startTestApp } from "../harness/helpers.js";
-import { INFLUXD, MOSQUITTO, MOSQUITTO_SERVICE, startInflux, startMosquitto } from "../harness/services.js";
-import { planDistrict } from "../simulators/district.js";
+import { INFLUXD, MOSQUITTO, MOSQUITTO_SERVICE, POSTGRES_BIN, startInflux, startMosquitto } from "../harness/services.js";
+import { DISTRICT_LIGHTS, planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { benchCampaign, campaignRows } from "./campaign.js";
 import { benchFlood, floodRows } from "./flood.js";
 import { benchImports, importRows } from "./imports.js";
 import { benchLateBatch } from "./late.js";
@@ -19,7 +20,7 @@ import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 import { benchSize, sizeRows } from "./size.js";
 
 /**
- * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx|size]: throughput, latency and memory of the real pipeline against baselines
+ * npm run bench [-- --quick] [-- --only ingest|external|offthread|flood|imports|late|influx|size|ha|campaign]: throughput, latency and memory of the real pipeline against baselines
  * measured in the same run (a bare aedes that only acknowledges; Mosquitto relaying to one
  * subscriber; raw line-protocol writes to the same InfluxDB). Prints a table and writes JSON.
  * `--only ingest` runs the ingest scenarios alone (the pipeline and its two baselines), for profiling; `--only external`
@@ -31,7 +32,11 @@ import { benchSize, sizeRows } from "./size.js";
  * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store; `--only
  * influx` the InfluxDB store's write path against raw line protocol to the same influxd;
  * `--only size` a simulated district-month (100 lights, or `--lights N`) through the embedded store's write path: bytes per
- * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them.
+ * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them;
+ * `--only ha` two instances on active/standby ingest (PostgreSQL, Mosquitto, InfluxDB): the active one's throughput and
+ * the time a standby takes over after a SIGKILL (docs/DEPLOYMENT.md);
+ * `--only campaign` a profile campaign to 18,105 lights (or `--lights N`), each on its own connection and answering, while
+ * ingest runs at district load: time to reach all, and ingest's PUBACK p99 meanwhile.
  */
 const { values } = parseArgs({
   options: {
@@ -42,7 +47,7 @@ const { values } = parseArgs({
     lights: { type: "string" },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -145,6 +150,49 @@ const sizeStep = async () => {
   results.size = r;
   rows.push(...sizeRows(r));
 };
+/** 12. Two instances on active/standby ingest: the active one's throughput, and takeovers after a SIGKILL. */
+const haStep = async () => {
+  if (!(POSTGRES_BIN && MOSQUITTO && INFLUXD)) {
+    results.ha = "not run: needs postgresql, mosquitto and influxdb (apt-get install postgresql mosquitto influxdb)";
+    return;
+  }
+  step("two instances, active/standby ingest: throughput, and takeover after SIGKILL of the active one");
+  const { benchHa } = await import("./ha.js");
+  results.ha = await benchHa({ readings: quick ? 5_000 : 20_000, kills: quick ? 2 : 5, say });
+};
+const haRows = (): [string, string, string][] => {
+  const r = results.ha as import("./ha.js").HaResult | string | undefined;
+  if (r === undefined) return [];
+  if (typeof r === "string") return [["two instances (active/standby ingest)", r, ""]];
+  return [
+    [`two instances (active/standby): ${r.readings.toLocaleString()} readings through the active one`, `${r.rate}/s`, ""],
+    [
+      `  takeover after SIGKILL (${r.takeovers.length}×): lease, readings again (median / max)`,
+      `${r.leaseMs.median} / ${r.leaseMs.max} ms, ${r.readingsMs.median} / ${r.readingsMs.max} ms`,
+      "",
+    ],
+  ];
+};
+if (values.only === "ha") {
+  await haStep();
+  rows.push(...haRows());
+  finish("-ha");
+  process.exit(0);
+}
+if (values.only === "campaign") {
+  // (not in the full run: a district's lights each on their own connection is a machine's worth of load by itself)
+  const lights = values.lights !== undefined ? Number(values.lights) : DISTRICT_LIGHTS;
+  if (!Number.isInteger(lights) || lights < 1 || lights > 40_000) {
+    process.stderr.write(`--lights: a whole number from 1 to 40000 (got "${values.lights}")\n`);
+    process.exit(2);
+  }
+  step(`a profile campaign to ${lights} lights at 50 commands/s while ${Math.min(lights, 1000)} of them report at the district's 60.4 readings/s`);
+  const r = await benchCampaign({ lights, ratePerS: 50, streamDevices: 1000, streamRate: 60.4, progress });
+  results.campaign = r;
+  rows.push(...campaignRows(r));
+  finish("-campaign");
+  process.exit(0);
+}
 if (values.only === "flood" || values.only === "imports" || values.only === "late" || values.only === "size") {
   await (values.only === "flood" ? floodStep() : values.only === "imports" ? importsStep() : values.only === "late" ? lateStep() : sizeStep());
   finish(`-${values.only}`);
@@ -358,6 +406,7 @@ if (!ingestOnly && !externalOnly) {
   await floodStep();
   await importsStep();
   await lateStep();
+  await haStep();
 }
 
 clearInterval(sampler);
@@ -414,6 +463,7 @@ if (storm && reg && regSvc && rep)
     [`verification: ${rep.lights} lights × ${rep.nights} nights (target ≤ 2 s)`, `${rep.verificationMs} ms`, target(rep.verificationMs <= 2000)],
     ["order progress query p50 / p99", `${rep.progressP50Ms} / ${rep.progressP99Ms} ms`, ""],
   );
+rows.push(...haRows());
 rows.push(["peak RSS of this run, CPU", `${Math.round(peakRss / 1e6)} MB, user ${round(cpu.user / 1e6)} s, system ${round(cpu.system / 1e6)} s`, ""]);
 finish(ingestOnly ? "-ingest" : externalOnly ? "-external" : "");
 process.exit(0);

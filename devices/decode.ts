@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { type BlenderBatch, BlenderBatchSchema, type BlenderTelemetry, BlenderTelemetrySchema } from "./blender.js";
+import { type Ack, AckSchema } from "./control.js";
 import { compileExact, type Exact } from "./exact.js";
 import type { Family } from "./ids.js";
 import { type Status, StatusSchema } from "./status.js";
@@ -11,7 +12,8 @@ export type DecodedMessage =
   | { family: "streetlight"; kind: "telemetry"; body: StreetlightTelemetry }
   | { family: "blender"; kind: "telemetry"; body: BlenderTelemetry }
   | { family: "blender"; kind: "batch"; body: BlenderBatch }
-  | { family: Family; kind: "status"; body: Status };
+  | { family: Family; kind: "status"; body: Status }
+  | { family: "streetlight"; kind: "ack"; body: Ack };
 
 /** Stable reject reasons: they are counted per device and appear in metrics and the API. */
 export const REJECT_REASONS = [
@@ -53,11 +55,12 @@ export type DecodeProblem =
   | { code: "payload_invalid"; params: { issues: readonly z.core.$ZodIssue[] } }
   | { code: "payload_lone_surrogate"; params: Record<string, never> }
   | { code: "payload_duplicate_key"; params: { path: string } }
+  | { code: "payload_too_deep"; params: { max: number } }
   | { code: "ts_ahead"; params: { aheadS: number; limitS: number } }
   | { code: "ts_too_old"; params: { maxDays: number } };
 
 const SCHEMAS: Record<Family, Partial<Record<UplinkKind, z.ZodType>>> = {
-  streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema },
+  streetlight: { telemetry: StreetlightTelemetrySchema, status: StatusSchema, ack: AckSchema },
   blender: { telemetry: BlenderTelemetrySchema, batch: BlenderBatchSchema, status: StatusSchema },
 };
 
@@ -95,6 +98,7 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
     const at = e instanceof Error ? /position (\d+)/.exec(e.message) : null;
     return { ok: false, reason: "bad_json", detail: { code: "payload_not_json", params: { position: at ? Number(at[1]) : null } } };
   }
+  if (deeperThan(payload, MAX_DEPTH)) return { ok: false, reason: "invalid", detail: { code: "payload_too_deep", params: { max: MAX_DEPTH } } };
   const unsound = unsoundJson(payload, text, json);
   if (unsound) return { ok: false, reason: "invalid", detail: unsound };
   const exact = contract.exact?.(json) === true;
@@ -120,6 +124,33 @@ export function decodePayload(family: Family, kind: UplinkKind, payload: Uint8Ar
 }
 
 const COLON = 0x3a;
+/** Nesting of objects and arrays a payload may have: the contracts need 3; the checks below walk values recursively. */
+export const MAX_DEPTH = 16;
+
+/**
+ * True when objects and arrays nest deeper than `max` (outside strings). Cheap on the hot path: the exact walk runs
+ * only when the payload has more opening brackets than `max` at all (a reading has about six).
+ */
+function deeperThan(payload: Uint8Array, max: number): boolean {
+  let openers = 0;
+  for (let i = payload.indexOf(0x7b); i >= 0 && openers <= max; i = payload.indexOf(0x7b, i + 1)) openers++;
+  for (let i = payload.indexOf(0x5b); i >= 0 && openers <= max; i = payload.indexOf(0x5b, i + 1)) openers++;
+  if (openers <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < payload.length; i++) {
+    const b = payload[i];
+    if (inString) {
+      if (b === 0x5c)
+        i++; // a backslash escapes the next byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > max) return true;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
+}
 
 /**
  * What JSON.parse lets through and no store may take: an unpaired UTF-16 surrogate written as an escape (`"\\ud800"`:

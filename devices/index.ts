@@ -4,10 +4,12 @@
  * (`hint_…`); the service words both for people (src/ingest/messages.ts).
  */
 export * from "./blender.js";
+export * from "./control.js";
 export * from "./decode.js";
 export * from "./ids.js";
 export * from "./status.js";
 export * from "./streetlight.js";
 export * from "./time.js";
 export * from "./topics.js";
-export const CONTRACT_VERSION = 1;
+/** 1.1: commands to streetlights and their acknowledgements (devices/control.ts), backward compatible with 1. */
+export const CONTRACT_VERSION = 1.1;

@@ -62,6 +62,8 @@ export const STREETLIGHT_REPORT_INTERVAL_S = 300;
 export const StageSchema = z.union([
   z.object({ afterDuskH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
   z.object({ beforeDawnH: z.number().min(0).max(16), pct: z.number().min(0).max(100) }),
+  /** From v1.1: a China clock time, "HH:MM" (from 12:00 the evening of the night, before it the next morning). */
+  z.object({ at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "hint_clock_time"), pct: z.number().min(0).max(100) }),
 ]);
 export const ProfileSchema = z.object({
   /** dusk_to_dawn, or dusk_plus: lit for `hours` after dusk. */

@@ -3,12 +3,13 @@ import { type DeviceId, FAMILIES, type Family, isDeviceId } from "./ids.js";
 /**
  * The one module that builds and parses MQTT topics (PROTOCOL.md "Topics"); nothing else writes a topic by hand.
  *   {family}/{id}/telemetry | batch | status     device → service
+ *   streetlight/{id}/ack                          light → service (v1.1: the answer to a command)
  *   {family}/{id}/cmd/{name}                      service → device
  *   stations/{station}/orders/{order}/progress    service → station displays (retained)
  *   alerts/{town or station}/{type}               service → MQTT alert channel subscribers
  */
-export const UPLINK_KINDS = { streetlight: ["telemetry", "status"], blender: ["telemetry", "batch", "status"] } as const;
-export type UplinkKind = "telemetry" | "batch" | "status";
+export const UPLINK_KINDS = { streetlight: ["telemetry", "status", "ack"], blender: ["telemetry", "batch", "status"] } as const;
+export type UplinkKind = "telemetry" | "batch" | "status" | "ack";
 
 /** Why a topic is not one a device may publish on, as a code with its figures (the service words it: src/ingest/messages.ts). */
 export type TopicProblem =
@@ -51,6 +52,8 @@ export function parseTopic(topic: string): ParsedTopic {
 export const topics = {
   uplink: (family: Family, id: DeviceId | string, kind: UplinkKind) => `${family}/${id}/${kind}`,
   command: (family: Family, id: DeviceId | string, name: string) => `${family}/${id}/cmd/${name}`,
+  /** A light's answers to commands (contract v1.1). */
+  ack: (id: DeviceId | string) => `streetlight/${id}/ack`,
   /** What a device may subscribe to: its own commands. */
   commandFilter: (family: Family, id: DeviceId | string) => `${family}/${id}/cmd/#`,
   /** What the service subscribes to on an external broker. */

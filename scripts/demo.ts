@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { WINTER_DIMMING } from "../devices/index.js";
 import { startFleet } from "../simulators/fleet.js";
 import { STATION } from "../simulators/station.js";
 import { generatePassword } from "../src/access/accounts.js";
@@ -87,6 +88,25 @@ for (const role of ["admin", "operator", "technician", "finance"] as const) {
   const where = scope.stations ? scope.stations.map((s) => (s === STATION.id ? STATION.name : s)) : (scope.towns ?? [t(lang, "demo.everywhere")]);
   accounts.push({ name, role, password, scope: where.join(lang === "zh" ? "、" : ", ") });
 }
+/**
+ * A small campaign: the winter dimming schedule (DOMAIN.md §2: 100 % from dusk, 50 % after 4 h, 100 % the last hour)
+ * to the first light's village, sent in waves; the v1 lights among them never answer, so it shows every count.
+ */
+const first = app.registry.get(fleet.lights[0] ?? "");
+const campaign = first
+  ? await fetch(`${started.httpUrl}/api/v1/control/campaigns`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        name: t(lang, "demo.campaignName"),
+        target: { town: first.town, ...(first.village ? { village: first.village } : {}) },
+        command: {
+          name: "profile",
+          profile: WINTER_DIMMING,
+        },
+      }),
+    }).then(async (r) => (r.ok ? ((await r.json()) as { id: string }).id : null))
+  : null;
 /** What is open now, said as it is (the history's faulty lights have usually raised their alerts already). */
 const open = await fetch(`${started.httpUrl}/api/v1/alerts?state=open`, { headers: { authorization: `Bearer ${key}` } });
 const openAlerts = open.ok ? ((await open.json()) as { alerts: unknown[] }).alerts.length : null;
@@ -117,6 +137,7 @@ out(
   `  curl -H 'Authorization: Bearer ${key}' '${started.httpUrl}/api/v1/alerts?state=open'   # ${t(lang, "demo.alertsOpen")}${lang === "zh" ? "：" : ": "}${openAlerts ?? "?"}`,
 );
 if (openAlerts === 0) out(`    # ${t(lang, "demo.alertsLater")}`);
+if (campaign) out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/api/v1/control/campaigns/${campaign}   # ${t(lang, "demo.campaign")}`);
 out(`  curl -H 'Authorization: Bearer ${key}' ${started.httpUrl}/metrics`);
 out();
 out(t(lang, "demo.stop"));

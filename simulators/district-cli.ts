@@ -7,6 +7,7 @@ import { seeded } from "./random.js";
 /**
  * npm run sim:district -- --key <admin key> [--lights 18105] [--speed 1] [--hours 14] [--interval-s 300]
  *   [--night] [--planted planted.json] [--api http://localhost:8080] [--mqtt mqtt://localhost:1883] [--seed 1]
+ *   [--v1-share 0.1] (share of lights that are protocol v1 controllers, which never answer commands)
  * The Yongchuan district against a running service. --night replays the most recent night (dusk − 1 h to
  * dawn + 1 h) at --speed (e.g. 600: a night in about 90 s). Each light has its own connection and credentials.
  */
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     night: { type: "boolean", default: false },
     planted: { type: "string" },
     seed: { type: "string", default: "1" },
+    "v1-share": { type: "string", default: "0.1" },
   },
 });
 if (!values.key) {
@@ -103,6 +105,7 @@ const run = await runDistrict({
   intervalMs: interval,
   cloud,
   signal: controller.signal,
+  v1Share: Number(values["v1-share"]),
   onProgress: (t, sent) =>
     out(
       `\r  ${new Date(t + 8 * 3600_000).toISOString().slice(0, 16).replace("T", " ")} (UTC+8)  ${Math.round(((t - from) / (until - from)) * 100)} %  ${sent} 条 / messages   `,

@@ -2,6 +2,7 @@ import type { MqttClient } from "mqtt";
 import { topics } from "../devices/index.js";
 import type { Credentials } from "./api.js";
 import type { SimClock } from "./clock.js";
+import { newControlState, obeyCommands } from "./obey.js";
 import { seeded } from "./random.js";
 import { connectDevice, LIGHT_FAULTS, type LightFault, type LightPhysics, type LightSpec, newPhysics, streetlightReading } from "./streetlight.js";
 
@@ -123,11 +124,22 @@ export async function runDistrict(opts: {
   onProgress?: (simT: number, sent: number) => void;
   /** Past readings first, on the same connections: from `history.from` to `from`, one every `history.intervalMs`. */
   history?: { from: number; intervalMs: number; onProgress?: (sent: number, total: number) => void };
+  /**
+   * Share of the lights that are protocol v1 controllers, which never subscribe to commands (spread evenly); the others
+   * obey (simulators/obey.ts): they apply profiles, overrides and config, reject what they cannot do, and answer.
+   */
+  v1Share?: number;
 }): Promise<{ sent: number; close: () => Promise<void> }> {
   const live: { plan: PlannedLight; client: MqttClient; physics: LightPhysics; next: number; topic: string }[] = [];
-  for (const { plan, creds } of opts.lights) {
+  const v1Share = opts.v1Share ?? 0;
+  for (const [i, { plan, creds }] of opts.lights.entries()) {
     if (plan.fault === "phantom") continue;
-    const client = await connectDevice(opts.mqttUrl, "streetlight", creds, "sim-2.0");
+    const v1 = Math.floor((i + 1) * v1Share) > Math.floor(i * v1Share);
+    const client = await connectDevice(opts.mqttUrl, "streetlight", creds, v1 ? "sim-1.0" : "sim-2.1");
+    if (!v1) {
+      plan.control = newControlState();
+      await obeyCommands(client, plan.id, plan.control, { now: () => opts.clock.now() });
+    }
     live.push({
       plan,
       client,
@@ -162,7 +174,8 @@ export async function runDistrict(opts: {
           break;
         }
         const past = history !== undefined && l.next < opts.from;
-        const stepMs = past ? history.intervalMs : opts.intervalMs;
+        // (a light told another report interval by `cmd/config` keeps it)
+        const stepMs = past ? history.intervalMs : l.plan.control?.reportIntervalS ? l.plan.control.reportIntervalS * 1000 : opts.intervalMs;
         pending.push(l.client.publishAsync(l.topic, JSON.stringify(streetlightReading(l.plan, l.physics, l.next, stepMs / 1000)), { qos: 1 }));
         l.next = past ? Math.min(l.next + stepMs, opts.from) : l.next + stepMs;
         sent++;

@@ -19,6 +19,8 @@ export async function startFleet(opts: {
   historyNights?: number;
   historyIntervalMs?: number;
   onHistory?: (sent: number, total: number) => void;
+  /** Share of lights that are v1 controllers and never answer commands (runDistrict). */
+  v1Share?: number;
 }): Promise<{ lights: string[]; blender: string; orderId: string; historySent: number }> {
   // one lamp that fails at night and one relay stuck on by day: an alert appears whatever the hour (after the 10-minute latch)
   const plans = planDistrict({ lights: opts.lights, faultCounts: { failed_lamp: 1, stuck_relay: 1 } });
@@ -65,6 +67,7 @@ export async function startFleet(opts: {
     intervalMs: opts.lightIntervalMs,
     lossAt: Number.POSITIVE_INFINITY,
     signal: opts.signal,
+    v1Share: opts.v1Share ?? 0.1,
     ...(withHistory
       ? {
           history: {

@@ -3,6 +3,7 @@ import SunCalc from "suncalc";
 import { type StreetlightTelemetry, topics } from "../devices/index.js";
 import { DEFAULT_PROFILE, levelAt, nightAround, type Profile } from "../src/streetlights/expectation.js";
 import type { Credentials } from "./api.js";
+import { type LightControlState, overrideAt } from "./obey.js";
 
 /**
  * A solar streetlight controller (DOMAIN.md §2): a PV panel following the sun at the light's own
@@ -21,6 +22,8 @@ export type LightSpec = {
   batteryAh: number;
   fault?: LightFault | null;
   profile?: Profile;
+  /** What it applied by command (protocol v1.1: simulators/obey.ts); absent for a v1 light. */
+  control?: LightControlState;
 };
 
 export type LightPhysics = {
@@ -50,16 +53,18 @@ export function streetlightReading(spec: LightSpec, s: LightPhysics, t: number, 
   const alt = SunCalc.getPosition(new Date(t), spec.lat, spec.lon).altitude;
   const panel = spec.fault === "stolen_panel" ? 0 : spec.panelWp;
   const pvW = alt > 0 ? panel * 0.8 * Math.sin(alt) * s.cloud(t) : 0;
-  const profile = spec.profile ?? DEFAULT_PROFILE;
+  const profile = spec.control?.profile ?? spec.profile ?? DEFAULT_PROFILE;
+  const override = spec.control ? overrideAt(spec.control, t) : null;
   const n = nightAround(t, spec.lat, spec.lon, profile);
   // the controller switches on a few minutes after sunset and off a few minutes before sunrise (inside the ±30 min band)
   const night = t >= n.start + 5 * 60_000 && t < n.end - 5 * 60_000;
   const capacityWh = spec.batteryAh * 12.8 * (spec.fault === "aged_battery" ? 0.1 : 1);
   const batteryV = 11.0 + (s.socPct / 100) * 2.6;
   if (s.disconnected && batteryV >= 12.0) s.disconnected = false;
-  if (!s.disconnected && s.socPct <= 0.5) s.disconnected = true; // low-voltage disconnect at 11.0 V
-  const relay = spec.fault === "stuck_relay" || (night && !s.disconnected);
-  const dimPct = night ? levelAt(t, n, profile) : 100;
+  // low-voltage disconnect at 11.0 V, or where `cmd/config` set it
+  if (!s.disconnected && (s.socPct <= 0.5 || batteryV <= (spec.control?.lvdV ?? 0))) s.disconnected = true;
+  const relay = spec.fault === "stuck_relay" || ((override !== null ? override > 0 : night) && !s.disconnected);
+  const dimPct = override !== null ? override : night ? levelAt(t, n, profile) : 100;
   const loadW = !relay || s.disconnected ? 0 : spec.fault === "failed_lamp" ? 0.3 : (spec.lampW * dimPct) / 100;
   const wh = (w: number) => (w * stepS) / 3600;
   s.pvWh += wh(pvW);

@@ -11,11 +11,20 @@ import { createBlendingMonitor } from "./blending/monitor.js";
 import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
+import { controlRoutes } from "./control/routes.js";
+import { createLightControl } from "./control/service.js";
+import { controlStore } from "./control/store.js";
+import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
+import { createFieldwork } from "./fieldwork/service.js";
+import { fieldworkStore } from "./fieldwork/store.js";
+import { visitRoutes } from "./fieldwork/visit-routes.js";
+import { createVisits, visitStore } from "./fieldwork/visits.js";
 import { brokerRoutes } from "./fleet/broker-routes.js";
 import { deviceRoutes } from "./fleet/routes.js";
 import { registerConsole } from "./http/console.js";
 import { createHttpServer } from "./http/server.js";
 import { openDurableIngest } from "./ingest/durable.js";
+import type { AcceptedReading } from "./ingest/pipeline.js";
 import { createPresence } from "./ingest/presence.js";
 import { rejectSink, telemetrySink } from "./ingest/sinks.js";
 import { createMessages } from "./messages.js";
@@ -28,6 +37,7 @@ import { createScheduler, type Scheduler } from "./platform/scheduler.js";
 import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
 import { openStateStore } from "./state.js";
+import { jobClaims } from "./storage/claims.js";
 import type { DashboardPoint } from "./storage/dashboard-points.js";
 import { createDuckDbTelemetryStore } from "./storage/duckdb-telemetry.js";
 import { createInfluxTelemetryStore } from "./storage/influx-telemetry.js";
@@ -41,6 +51,7 @@ import { createCommandBus } from "./transport/command-bus.js";
 import { createEmbeddedBroker } from "./transport/embedded-broker.js";
 import { createEmqxAuth, createEmqxDisconnector, createEmqxDropWatch } from "./transport/emqx.js";
 import { createExternalSource } from "./transport/external-broker.js";
+import { createIngestFailover } from "./transport/failover.js";
 import { createMosquittoAccounts } from "./transport/mosquitto-accounts.js";
 import { verificationJobs } from "./verification/jobs.js";
 import { verificationRoutes } from "./verification/routes.js";
@@ -56,7 +67,18 @@ const EMQX_DROPS_EVERY_MS = 30_000;
 function scheduleTasks(
   scheduler: Scheduler,
   run: Record<
-    "gauges" | "pruneRejects" | "retention" | "blendingConditions" | "alertDeliveries" | "digest" | "nightly" | "neverReported" | "settleRestored",
+    | "gauges"
+    | "pruneRejects"
+    | "retention"
+    | "blendingConditions"
+    | "alertDeliveries"
+    | "digest"
+    | "nightly"
+    | "neverReported"
+    | "settleRestored"
+    | "repairProofs"
+    | "controlWaves"
+    | "controlExpiry",
     () => Promise<unknown> | unknown
   >,
 ) {
@@ -72,8 +94,13 @@ function scheduleTasks(
   scheduler.every("lights that never reported", 5 * 60_000, run.neverReported);
   // Lights restored at start that did not connect again: once the presence timeout has passed (it is at most an hour).
   scheduler.every("restored lights that did not come back", 60_000, run.settleRestored);
+  // Repaired lights that said nothing within the proof window: their work orders reopen.
+  scheduler.every("repairs without proof", 10 * 60_000, run.repairProofs);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
+  // Streetlight campaigns: a wave a second, within AGRILUME_CONTROL_RATE_PER_S; commands past their expiry.
+  scheduler.every("light campaign waves", 1_000, run.controlWaves);
+  scheduler.every("light commands expiry", 30_000, run.controlExpiry);
 }
 
 export type Started = {
@@ -110,6 +137,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   const instance = instanceId(config.dataDir, config.instanceId);
   const state = await openStateStore(config.dataDir, { url: config.stateUrl, instance });
+  /** Jobs that run once per due time across the instances sharing the state store (src/storage/claims.ts). */
+  const claims = jobClaims(state.db, instance, clock);
+  /** A periodic job claimed per interval: of the instances whose timers fire in one interval, the first runs it. */
+  const claimed = (job: string, everyMs: number, fn: () => Promise<unknown> | unknown) => (): Promise<unknown> =>
+    claims.run(job, String(Math.floor(clock() / everyMs)), fn);
   const telemetry =
     config.store.kind === "influx"
       ? await createInfluxTelemetryStore({ ...config.store.influx, instance }, log, (n) => metrics.storeDropped.inc(n))
@@ -124,12 +156,39 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     onError: (e) => log.warn({ err: e }, "could not record presence changes; will retry"),
   });
   const blendStore = blendingStore(state.db, state.checkpointKey("blending_seq"));
-  const blending = await createBlending({ store: blendStore, registry, bus, clock });
+  // On a shared state store, stations, materials and orders changed here are announced, and those changed elsewhere read again.
+  const blending = await createBlending({
+    store: blendStore,
+    registry,
+    bus,
+    clock,
+    changed: state.db.notify
+      ? async (what) =>
+          state.db.notify?.("blending", `${instance}\n${what}`).catch((e: unknown) => log.warn({ err: e }, "could not announce a change"))
+      : undefined,
+  });
+  await state.db.listen?.("blending", (payload) => {
+    const [from, what = ""] = (payload ?? "").split("\n");
+    if (payload !== null && from === instance) return;
+    blending
+      .refresh(payload === null ? null : what)
+      .catch((e: unknown) => log.warn({ err: e }, "could not read blending again after a change elsewhere"));
+  });
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
   const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, log, writeDashboardPoints });
   const nights = nightStore(state.db);
+  // Streetlight control (protocol v1.1): commands, their delivery, what each light applied, campaigns.
+  const control = createLightControl({
+    store: controlStore(state.db, state.checkpointKey("control_seq")),
+    registry,
+    presence,
+    bus,
+    clock,
+    log,
+    settings: config.control,
+  });
   const streetlights = createStreetlightMonitor({
     registry,
     presence,
@@ -141,12 +200,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
     storedSeq: () => Math.min(...Object.values(writer.checkpoints())),
     neverReported: { seen: () => state.presence.devicesSeen(), graceMs: config.neverReportedMs },
+    control,
   });
 
   // Everything that consumes durable records, each with its own checkpoint, fed from the write-ahead log.
   const { wal, writer, pipeline } = await openDurableIngest({
     config,
-    sinks: (logLines) => [telemetrySink(telemetry, logLines), rejectSink(state.rejects), blendingMonitor.sink],
+    sinks: (logLines) => [telemetrySink(telemetry, logLines), rejectSink(state.rejects), blendingMonitor.sink, control.sink],
     registry,
     presence,
     metrics,
@@ -166,6 +226,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     apiKeys.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the API keys again after a change elsewhere"));
   });
   const accounts = await createAccounts(state.users, config.accounts, clock);
+  // (a change this instance made is already in its memory: only another instance's, or a lost connection's null, is read)
+  await state.db.listen?.("accounts", (from) => {
+    if (from !== null && from === instance) return;
+    accounts.reload().catch((e: unknown) => log.warn({ err: e }, "could not read the accounts again after a change elsewhere"));
+  });
   const authenticate = createAuthenticator(apiKeys, accounts);
 
   pipeline.events.on("reading", blendingMonitor.onReading);
@@ -209,6 +274,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           maxPacketBytes: config.ingest.maxPacketBytes,
           banMs: config.ingest.banMs,
           authPerSourcePerMinute: config.ingest.authPerSourcePerMinute,
+          refuseDelayMs: config.ingest.refuseDelayMs,
         },
         registry,
         pipeline,
@@ -217,7 +283,33 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         log,
       });
 
-  const source = embedded ?? external;
+  // Active/standby ingest: the external source connects only while this instance holds the lease (docs/DEPLOYMENT.md).
+  const failover =
+    external && config.mqtt.external?.failover === "lease" && config.stateUrl
+      ? createIngestFailover({
+          stateUrl: config.stateUrl,
+          instance,
+          options: config.mqtt.external,
+          source: external,
+          relay: {
+            send: (payload) => state.db.notify?.("relay", payload) ?? Promise.reject(new Error("the state store cannot notify")),
+            listen: async (fn) => state.db.listen?.("relay", fn),
+          },
+          log,
+          metrics,
+          // taking over: the lights' live conditions read again from the store (the last active one kept them
+          // current), and every device held online gets a timeout to speak before it is called silent
+          onActive: () => {
+            presence.grace(clock());
+            streetlights.restore().catch((e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions on taking ingest over"));
+          },
+        })
+      : null;
+  /** This instance takes the readings: always, except a standby under active/standby ingest. */
+  const ingesting = () => failover === null || failover.role() === "active";
+  /** A periodic task judged from the readings (or sent through the broker connection) of the instance taking them. */
+  const onlyIngesting = (fn: () => Promise<unknown> | unknown) => (): Promise<unknown> | unknown => (ingesting() ? fn() : undefined);
+  const source = embedded ?? failover ?? external;
   if (source) bus.attach(source);
 
   // The one access owner: routes declare what they touch, each kind's owner says where its objects are (src/access).
@@ -241,14 +333,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     readiness: createReadiness({
       telemetry,
       state: { ping: () => state.db.all("SELECT 1") },
-      broker: () => (external ? external.isReady() : embedded?.ports.mqtt !== undefined),
+      broker: () => (failover ? failover.isReady() : external ? external.isReady() : embedded?.ports.mqtt !== undefined),
       writerFailingSince: () => writer.failingSince(),
       clock,
     }),
+    ingestRole: () => failover?.role() ?? null,
   });
   accountRoutes(http, { accounts, audit: state.users });
   blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access });
+  controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
   const {
     engine,
@@ -272,6 +366,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       failed: (type) => metrics.alertDeliveries.inc({ channel: type, outcome: "failed" }),
     },
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+    // (field work is made below, from the alerts: its line is asked for when the digest goes out)
+    digestMore: (town) => fieldwork.digestLine(town),
+    claims,
+    instance,
   });
   streetlights.events.on("condition", onCondition);
   onBrokerDropped = (e) => {
@@ -279,6 +377,30 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     state.setMeta(BROKER_DROPPED_META, String(e.total)).catch((err: unknown) => log.warn({ err }, "could not record the broker's drop count"));
   };
   alertRoutes(http, { engine, notifier, messages, access, deviceAt: (id) => registry.get(id) ?? null });
+  // Field work: work orders from alerts, closed only when the light's next readings prove the repair (after the
+  // monitor has applied each reading: this listener is added after its own).
+  const fieldStore = fieldworkStore(state.db);
+  const fieldwork = await createFieldwork({
+    store: fieldStore,
+    clock,
+    settings: config.fieldwork,
+    alert: (id) => engine.find(id),
+    light: (id) => registry.get(id),
+    villageLights: (town, village) => registry.village("streetlight", town, village),
+    condition: (id) => {
+      const d = registry.get(id);
+      return d ? streetlights.conditionOf(d) : { condition: "offline", detail: null };
+    },
+    lastReadingAt: (id) => streetlights.lastReadingAt(id),
+    nights,
+    onError: (e) => log.warn({ err: e }, "could not judge a repaired light's reading"),
+  });
+  const onFieldReading = (r: AcceptedReading) => {
+    if (r.device.family === "streetlight" && r.message.kind === "telemetry")
+      fieldwork.onReading(r.device.id, r.ts).catch((e: unknown) => log.warn({ err: e }, "could not judge a repaired light's reading"));
+  };
+  pipeline.events.on("reading", onFieldReading);
+  fieldworkRoutes(http, { fieldwork, store: fieldStore, messages, access, clock });
   const verification = createVerification({
     store: verificationStore(state.db),
     nights,
@@ -296,6 +418,28 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     writeDashboardPoints,
   });
   verificationRoutes(http, { verification, jobs: reportJobs, clock, messages, access });
+  // Field verification visits: the bureau's visit list recorded at the poles, beside the report's data verdicts.
+  const claimAt = async (deviceId: string) => {
+    const found = await verificationStore(state.db).claimAt(deviceId);
+    if (!found?.project) return undefined;
+    const { claim, project } = found;
+    return {
+      deviceId: claim.deviceId,
+      town: project.town,
+      village: project.village,
+      lat: claim.lat,
+      lon: claim.lon,
+      controllerSerial: claim.controllerSerial,
+    };
+  };
+  visitRoutes(http, {
+    visits: createVisits({ store: visitStore(state.db), clock, claim: claimAt, settings: config.fieldwork }),
+    claim: claimAt,
+    dataReport: async (p) => (await reportJobs.report(p, "json", "view", null)).lights,
+    messages,
+    access,
+    clock,
+  });
   /**
    * The nightly pass (streetlights), then, when it recorded new nights, the finance dashboard's points from the
    * district's report of the 30 nights before today (DOMAIN.md §2): the dashboard has figures without anyone opening a
@@ -345,6 +489,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     if (retentionStop.signal.aborted) return done;
     await state.presence.prunePresenceEvents(now - config.store.retention.hourlyMs);
     await pruneDeliveries(now);
+    await fieldStore.pruneAnswers(now - ANSWERS_KEPT_MS);
+    await claims.prune(now - 7 * 86_400_000);
     return done;
   };
 
@@ -359,10 +505,13 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     blending,
     blendingMonitor,
     streetlights,
+    control,
     alerts: { engine, notifier, digest },
+    fieldwork,
     presence,
     telemetry,
     state,
+    claims,
     runNightly,
     writer,
     wal,
@@ -375,12 +524,16 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     workers,
     broker: embedded,
     external,
+    /** Active/standby ingest (AGRILUME_INGEST_FAILOVER=lease), else null. */
+    failover,
     /** Behind EMQX: its drop count read from its REST API (null otherwise). */
     emqxDrops,
     mosquittoAccounts,
     /** One run of the hourly retention job, now (tests; the scheduler runs it). */
     runRetention,
     async start(): Promise<Started> {
+      // (pending commands first: answers replayed from the log apply to them)
+      await control.load();
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
       // Each light's last known condition, from its latest readings in the store, before any light connects again.
@@ -394,7 +547,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       if (embedded) Object.assign(ports, await embedded.start());
       // (the files first: the service's own account is in them)
       if (mosquittoAccounts) await mosquittoAccounts.sync();
-      if (external) await external.start();
+      if (failover) await failover.start();
+      else if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
       scheduleTasks(scheduler, {
@@ -404,19 +558,29 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           metrics.spoolBytes.set(wal.unstoredBytes());
           metrics.walBytes.set(wal.bytes());
           metrics.storeQueueDepth.set(writer.queued());
-          presence.sweep(clock());
+          // (judged from the readings this instance takes: a standby hears none, and would call every device silent)
+          if (ingesting()) presence.sweep(clock());
           brokerFeed.tick(clock());
           updateGauges();
           return presence.flush();
         },
-        pruneRejects: () => state.rejects.pruneRejects(),
-        retention: runRetention,
-        blendingConditions: async () => blendingFeed.apply(await blendingMonitor.conditions(), clock()),
+        // (claimed: once per interval across the instances on one state store; the digest claims its day itself,
+        // deliveries their reminders; the rest is this instance's own)
+        pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
+        retention: claimed("retention", 3_600_000, runRetention),
+        // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
+        blendingConditions: onlyIngesting(
+          claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
+        ),
         alertDeliveries: () => notifier.tick(),
         digest: () => digest.run(),
-        nightly: () => runNightly(),
-        neverReported: () => streetlights.checkNeverReported(),
-        settleRestored: () => streetlights.settleRestored(),
+        nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
+        neverReported: onlyIngesting(() => streetlights.checkNeverReported()),
+        settleRestored: onlyIngesting(() => streetlights.settleRestored()),
+        repairProofs: () => fieldwork.checkProofs(),
+        // (commands go out through the broker connection of the instance taking readings: only it sends them)
+        controlWaves: onlyIngesting(() => control.wave()),
+        controlExpiry: onlyIngesting(() => control.expire()),
       });
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
@@ -437,16 +601,19 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           await fn();
         };
         streetlights.halt();
+        control.halt();
         retentionStop.abort(); // a retention run under way ends after its current step
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
         if (embedded) await step("broker", () => embedded.stop());
-        if (external) await step("external broker", () => external.stop());
+        if (failover) await step("ingest failover", () => failover.stop());
+        else if (external) await step("external broker", () => external.stop());
         mosquittoAccounts?.stop();
         emqxDisconnector?.stop();
         emqxDrops?.stop();
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
+        pipeline.events.off("reading", onFieldReading);
         streetlights.events.off("condition", onCondition);
         await step("write-ahead log", () => wal.close());
         await step("store writer", () => writer.stop());

@@ -12,6 +12,9 @@ const fatal = (what: string) => (e: unknown) => {
   process.exit(1);
 };
 process.on("uncaughtException", fatal("uncaught exception"));
+// What the service and its backups write (device secrets' and passwords' hashes, claims, the write-ahead log) is its
+// own user's only; a file another program must read (Mosquitto's accounts) is given its mode explicitly.
+process.umask(0o077);
 process.on("unhandledRejection", fatal("unhandled promise rejection"));
 
 // `backup <dir>` and `restore <dir>` (src/system/backup-cli.ts); anything else starts the service.

@@ -1,6 +1,8 @@
 import { ACCESS_WORDS } from "./access/messages.js";
 import { ALERT_WORDS } from "./alerts/messages.js";
 import { BLENDING_WORDS } from "./blending/messages.js";
+import { CONTROL_WORDS } from "./control/messages.js";
+import { FIELDWORK_WORDS } from "./fieldwork/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
 import { INGEST_WORDS } from "./ingest/messages.js";
 import { ERROR_WORDS } from "./platform/errors.js";
@@ -24,9 +26,11 @@ export const VOCABULARIES = {
   ingest: INGEST_WORDS,
   registry: REGISTRY_WORDS,
   streetlights: STREETLIGHT_WORDS,
+  control: CONTROL_WORDS,
   blending: BLENDING_WORDS,
   verification: VERIFICATION_WORDS,
   alerts: ALERT_WORDS,
+  fieldwork: FIELDWORK_WORDS,
   system: SYSTEM_WORDS,
 } as const;
 

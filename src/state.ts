@@ -1,10 +1,14 @@
 import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
-import { ALERTS_MIGRATION } from "./alerts/store.js";
+import { ALERTS_MIGRATION, ALERTS_ONE_OPEN_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
+import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION } from "./control/store.js";
+import { FIELDWORK_MIGRATION } from "./fieldwork/store.js";
+import { VISITS_MIGRATION } from "./fieldwork/visits.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
+import { CLAIMS_MIGRATION } from "./storage/claims.js";
 import { openStateDb } from "./storage/state-db.js";
 import { STREETLIGHT_MIGRATION } from "./streetlights/store.js";
 import { VERIFICATION_MIGRATION } from "./verification/store.js";
@@ -21,6 +25,12 @@ export const STATE_MIGRATIONS = [
   ALERTS_MIGRATION,
   USERS_MIGRATION,
   REGISTRY_BROKER_HASH_MIGRATION,
+  FIELDWORK_MIGRATION,
+  VISITS_MIGRATION,
+  CLAIMS_MIGRATION,
+  ALERTS_ONE_OPEN_MIGRATION,
+  CONTROL_MIGRATION,
+  CAMPAIGN_MIGRATION,
 ];
 
 /**
@@ -64,10 +74,32 @@ export async function openStateStore(dataDir: string, opts: { url?: string | und
         await changed("keys");
       },
     },
-    users: usersStore(base.db),
+    users: accountsAnnounced(usersStore(base.db), () => changed("accounts", opts.instance)),
     rejects: rejectStore(base.db, checkpointKey("rejects_seq")),
     checkpointKey,
     presence: presenceStore(base.db),
   };
 }
 export type StateStore = Awaited<ReturnType<typeof openStateStore>>;
+
+/**
+ * The accounts store, with every change of an account or a session announced (`accounts`), so that other instances on
+ * a shared state store read them again: a user disabled on one instance cannot sign in, nor keep a session, on another.
+ */
+function accountsAnnounced(users: ReturnType<typeof usersStore>, changed: () => Promise<unknown> | undefined): ReturnType<typeof usersStore> {
+  const announced =
+    <A extends unknown[]>(fn: (...a: A) => Promise<void>) =>
+    async (...a: A) => {
+      await fn(...a);
+      await changed();
+    };
+  return {
+    ...users,
+    insertUser: announced(users.insertUser),
+    updateUser: announced(users.updateUser),
+    deleteUser: announced(users.deleteUser),
+    insertSession: announced(users.insertSession),
+    touchSession: announced(users.touchSession),
+    endSessions: announced(users.endSessions),
+  };
+}

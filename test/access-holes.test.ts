@@ -62,9 +62,16 @@ describe("scope holes found by the red team (issue 16)", () => {
     const everywhere = await as(tech, "/api/v1/silences", { method: "POST", body: { type: "dark", until: "2030-01-01T00:00:00Z", reason: "x" } });
     expect(everywhere.status).toBe(403);
     expect(await json(everywhere)).toMatchObject({ error: { code: "out_of_scope", params: { everywhere: true } } });
-    // another town's light named by its id is the same
+    // another town's light named by its id is answered as an unknown one: neither that it exists nor its town is told
     const device = await as(tech, "/api/v1/silences", { method: "POST", body: { deviceId: "SJ-1", until: "2030-01-01T00:00:00Z", reason: "x" } });
-    expect(device.status).toBe(403);
+    const unknown = await as(tech, "/api/v1/silences", {
+      method: "POST",
+      body: { deviceId: "NO-SUCH-1", until: "2030-01-01T00:00:00Z", reason: "x" },
+    });
+    expect([device.status, unknown.status]).toEqual([404, 404]);
+    const [a, b] = [await json(device), await json(unknown)];
+    expect((a.error as { code: string }).code).toBe((b.error as { code: string }).code);
+    expect(JSON.stringify(a)).not.toContain(SANJIAO);
     // its own town: yes
     expect((await as(tech, "/api/v1/silences", { method: "POST", body: { town: LAISU, until: "2030-01-01T00:00:00Z", reason: "x" } })).status).toBe(
       201,
@@ -132,6 +139,38 @@ describe("scope holes found by the red team (issue 16)", () => {
     const all = (await json(await t.api("/api/v1/verification"))) as { lights: { deviceId: string }[] };
     expect(all.lights.map((l) => l.deviceId)).not.toContain("SJ-2");
     expect((await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "LS-2", "P-LS2") })).status).toBe(200);
+  });
+
+  it("a finance key limited to 来苏镇 cannot move another town's project or light into its town by re-importing it (found by a new user)", async () => {
+    const before = (await json(await t.api("/api/v1/verification?town=" + encodeURIComponent(SANJIAO)))) as { lights: { deviceId: string }[] };
+    expect(before.lights.map((l) => l.deviceId)).toContain("SJ-1");
+    // the other town's project id, said to be in 来苏镇
+    const moved = await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "LS-9", "P-SJ") });
+    expect(moved.status).toBe(403);
+    expect(await json(moved)).toMatchObject({ error: { code: "out_of_scope", params: { town: SANJIAO } } });
+    // the other town's light, claimed under the key's own project
+    const taken = await as(fin, "/api/v1/projects/import", { raw: claims(LAISU, "SJ-1", "P-LS") });
+    expect(taken.status).toBe(403);
+    const after = (await json(await t.api("/api/v1/verification?town=" + encodeURIComponent(SANJIAO)))) as { lights: { deviceId: string }[] };
+    expect(after.lights.map((l) => l.deviceId)).toEqual(before.lights.map((l) => l.deviceId));
+    const own = (await json(await as(fin, "/api/v1/verification"))) as { lights: { deviceId: string }[] };
+    expect(own.lights.map((l) => l.deviceId)).not.toContain("SJ-1");
+    expect(own.lights.map((l) => l.deviceId)).not.toContain("LS-9");
+  });
+
+  it("an admin re-importing a project with a changed town is told the project changed", async () => {
+    const res = await t.api("/api/v1/projects/import", {
+      method: "POST",
+      body: claims(LAISU, "LS-3", "P-MOVE"),
+      headers: { "content-type": "text/csv" },
+    });
+    expect(await json(res)).toMatchObject({ projectsCreated: 1, projectsUpdated: 0, created: 1 });
+    const again = await t.api("/api/v1/projects/import", {
+      method: "POST",
+      body: claims(LAISU, "LS-3", "P-MOVE").replace("2024,1,1500", "2024,1,1800"),
+      headers: { "content-type": "text/csv" },
+    });
+    expect(await json(again)).toMatchObject({ projectsCreated: 0, projectsUpdated: 1 });
   });
 
   it("an operator limited to one station cannot read another station's materials or formulas, nor create formulas for it", async () => {

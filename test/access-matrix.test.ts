@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
+import { jpeg } from "../harness/photos.js";
 import { ROLES, type Role } from "../src/access/roles.js";
 import type { RouteDeclaration } from "../src/access/scope.js";
 
@@ -29,7 +30,24 @@ const uniq = (p: string) => `${p}${++seq}`;
 describe("access matrix: every route × role × scope (issue 16)", () => {
   let t: TestApp;
   const keys = new Map<string, string>();
-  const ids = { alert: {} as Record<"A" | "B", string>, order: {} as Record<"A" | "B", string>, formula: {} as Record<"A" | "B", string> };
+  /** A campaign's request: one town's lights, or a list across both towns (shared: only a caller without limits sends it). */
+  const campaignBody = (s: Side) => ({
+    name: uniq("k"),
+    target: s === "shared" ? { deviceIds: [light("A"), light("B")] } : { town: town(s) },
+    command: { name: "override", override: { action: "on", minutes: 5 } },
+  });
+  const ids = {
+    campaign: {} as Record<"A" | "B", string>,
+    alert: {} as Record<"A" | "B", string>,
+    order: {} as Record<"A" | "B", string>,
+    formula: {} as Record<"A" | "B", string>,
+    workOrder: {} as Record<"A" | "B", string>,
+    photo: {} as Record<"A" | "B", string>,
+    visit: {} as Record<"A" | "B", string>,
+    visitImage: {} as Record<"A" | "B", string>,
+  };
+  const visit = (s: Side) => ids.visit[s as "A" | "B"];
+  const wo = (s: Side) => ids.workOrder[s as "A" | "B"];
   const admin = async (path: string, method = "GET", body?: unknown) => {
     const res = await t.api(path, { method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -122,6 +140,51 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "GET /api/v1/streetlights/map": { at: "none", req: () => ({ path: "/api/v1/streetlights/map" }) },
     "GET /api/v1/streetlights/:id": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}` }) },
     "GET /api/v1/streetlights/:id/nights": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/nights` }) },
+    // streetlight control (issue 22): technicians and admins of the light's town
+    "GET /api/v1/streetlights/energy": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
+    "GET /api/v1/streetlights/energy.xlsx": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/energy.xlsx?by=town${town(s) ? `&town=${encodeURIComponent(town(s) as string)}` : ""}` }),
+    },
+    "GET /api/v1/streetlights/:id/control": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/control` }) },
+    "POST /api/v1/control/commands": {
+      at: "town",
+      req: (s) => ({
+        path: "/api/v1/control/commands",
+        method: "POST",
+        body: { deviceId: light(s), command: { name: "override", override: { action: "on", minutes: 5 } } },
+      }),
+    },
+    "GET /api/v1/control/commands": { at: "none", req: () => ({ path: "/api/v1/control/commands" }) },
+    "POST /api/v1/control/campaigns/estimate": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: "/api/v1/control/campaigns/estimate", method: "POST", body: campaignBody(s) }),
+    },
+    "POST /api/v1/control/campaigns": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: "/api/v1/control/campaigns", method: "POST", body: campaignBody(s) }),
+    },
+    "GET /api/v1/control/campaigns": { at: "none", req: () => ({ path: "/api/v1/control/campaigns" }) },
+    "GET /api/v1/control/campaigns/:id": { at: "town", req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}` }) },
+    "POST /api/v1/control/campaigns/:id/pause": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/pause`, method: "POST" }),
+    },
+    "POST /api/v1/control/campaigns/:id/resume": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/resume`, method: "POST" }),
+    },
+    "POST /api/v1/control/campaigns/:id/cancel": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/cancel`, method: "POST" }),
+    },
     // blending
     "GET /api/v1/materials": {
       at: "station",
@@ -239,6 +302,63 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         path: `/api/v1/silences/${(await admin("/api/v1/silences", "POST", { town: town(s), until: "2030-01-01T00:00:00Z", reason: "检修" }))?.id}`,
         method: "DELETE",
       }),
+    },
+    // field work
+    "POST /api/v1/work-orders": {
+      at: "town",
+      sides: ["A", "B"],
+      req: (s) => ({ path: "/api/v1/work-orders", method: "POST", body: { alertIds: [ids.alert[s as "A" | "B"]] } }),
+    },
+    "GET /api/v1/work-orders": { at: "none", req: () => ({ path: "/api/v1/work-orders" }) },
+    "GET /api/v1/work-orders/figures": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/work-orders/figures${town(s) ? `?town=${town(s)}` : ""}` }),
+    },
+    "GET /api/v1/work-orders/:id": { at: "town", req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}` }) },
+    "POST /api/v1/work-orders/:id/moves": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/moves`, method: "POST", body: { to: "assigned", assignee: "李师傅" } }),
+    },
+    "POST /api/v1/work-orders/:id/check-ins": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/check-ins`, method: "POST", body: { lat: 29.3512, lon: 105.9113 } }),
+    },
+    "POST /api/v1/work-orders/:id/done": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/done`, method: "POST", body: { found: ["lamp"], done: ["lamp_replaced"] } }),
+    },
+    "POST /api/v1/work-orders/:id/photos": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/photos`, method: "POST", raw: jpeg(), type: "image/jpeg" }),
+    },
+    "GET /api/v1/work-orders/:id/photos/:photoId": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/work-orders/${wo(s)}/photos/${ids.photo[s as "A" | "B"]}` }),
+    },
+    "POST /api/v1/field-visits": {
+      at: "town",
+      sides: ["A", "B"],
+      req: (s) => ({ path: "/api/v1/field-visits", method: "POST", body: { deviceId: light(s), lat: 29.3512, lon: 105.9113, foundAtPole: true } }),
+    },
+    "GET /api/v1/field-visits": { at: "none", req: () => ({ path: "/api/v1/field-visits" }) },
+    "POST /api/v1/field-visits/:id/images": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/field-visits/${visit(s)}/images?kind=signature`, method: "POST", raw: jpeg(), type: "image/jpeg" }),
+    },
+    "GET /api/v1/field-visits/:id/images/:imageId": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/field-visits/${visit(s)}/images/${ids.visitImage[s as "A" | "B"]}` }),
+    },
+    "GET /api/v1/field-visits/report": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/field-visits/report${town(s) ? `?town=${town(s)}` : ""}` }),
+    },
+    "GET /api/v1/field-visits/report.xlsx": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/field-visits/report.xlsx${town(s) ? `?town=${town(s)}` : ""}` }),
     },
     // verification
     "POST /api/v1/projects/import": {
@@ -361,6 +481,13 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         detail: null,
       });
       ids.alert[s] = alert?.id as string;
+      ids.workOrder[s] = String((await admin("/api/v1/work-orders", "POST", { alertIds: [ids.alert[s]] }))?.id);
+      const photo = await t.api(`/api/v1/work-orders/${ids.workOrder[s]}/photos`, {
+        method: "POST",
+        body: jpeg(),
+        headers: { "content-type": "image/jpeg" },
+      });
+      ids.photo[s] = ((await photo.json()) as { id: string }).id;
       t.app.alerts.engine.observe(machine(s), "stalled", true, {
         family: "blender",
         town: null,
@@ -369,7 +496,17 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         detail: null,
       });
       await t.api("/api/v1/projects/import", { method: "POST", body: claimsCsv(s), headers: { "content-type": "text/csv" } });
+      ids.visit[s] = String(
+        (await admin("/api/v1/field-visits", "POST", { deviceId: light(s), lat: 29.3512, lon: 105.9113, foundAtPole: true }))?.id,
+      );
+      const image = await t.api(`/api/v1/field-visits/${ids.visit[s]}/images`, {
+        method: "POST",
+        body: jpeg(),
+        headers: { "content-type": "image/jpeg" },
+      });
+      ids.visitImage[s] = ((await image.json()) as { id: string }).id;
     }
+    for (const s of ["A", "B"] as const) ids.campaign[s] = String((await admin("/api/v1/control/campaigns", "POST", campaignBody(s)))?.id);
   });
   afterAll(() => t?.stop());
 

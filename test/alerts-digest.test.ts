@@ -8,6 +8,7 @@ import { createMessages } from "../src/messages.js";
 import { createLogger } from "../src/platform/log.js";
 import { createRegistry, DeviceInputSchema } from "../src/registry/registry.js";
 import { openStateStore, type StateStore } from "../src/state.js";
+import { jobClaims } from "../src/storage/claims.js";
 import { streetlightMessage } from "../src/streetlights/messages.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
@@ -78,6 +79,7 @@ describe("the morning digest (fake time)", () => {
         notifier,
         clock: () => now,
         meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
+        claims: jobClaims(state.db, "here", () => now),
       });
     const digest = makeDigest();
 

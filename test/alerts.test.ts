@@ -282,3 +282,88 @@ describe("notifications to a real HTTP receiver (fake time)", () => {
     expect((await n.deliveries(only.id, 10))[0]).toMatchObject({ status: "failed", attempts: 1, lastError: "channel_removed" });
   });
 });
+
+/**
+ * Issue 18: what the engine does with a shared store, without the database (test/postgres-shared.test.ts has it with
+ * PostgreSQL): another instance's change read back, and its own new alert refused in favour of the one there.
+ */
+describe("alert engine on a shared store", () => {
+  const other = (extra: Partial<Alert> = {}): Alert => ({
+    id: "theirs",
+    deviceId: "L1",
+    family: "streetlight",
+    type: "dark",
+    severity: "major",
+    state: "firing",
+    since: 10,
+    resolvedAt: null,
+    town: "来苏镇",
+    village: "梳妆台村",
+    station: null,
+    detail: null,
+    assignee: null,
+    suppressedBy: null,
+    history: [{ at: 10, who: "system", action: "fired" }],
+    ...extra,
+  });
+
+  it("takes a change made elsewhere into memory and emits it as made elsewhere; the notifier does not send it", async () => {
+    const e = createAlertEngine({ clock: () => 20, persist: () => undefined });
+    const seen: [string, string, string][] = [];
+    e.events.on("change", (a, h, origin) => seen.push([a.id, h.action, origin]));
+    e.refresh(other());
+    expect(e.openFor("L1", "dark")?.id).toBe("theirs");
+    e.refresh(other({ state: "acknowledged", history: [...other().history, { at: 15, who: "王工", action: "acknowledged" }] }));
+    expect(e.get("theirs")?.state).toBe("acknowledged");
+    // already known: nothing again
+    e.refresh(other({ state: "acknowledged", history: [...other().history, { at: 15, who: "王工", action: "acknowledged" }] }));
+    expect(seen).toEqual([
+      ["theirs", "fired", "elsewhere"],
+      ["theirs", "acknowledged", "elsewhere"],
+    ]);
+    // resolved elsewhere: it leaves memory, and the condition here fires a new one
+    e.refresh(other({ state: "resolved", resolvedAt: 18, history: [...other().history, { at: 18, who: "system", action: "resolved" }] }));
+    expect(e.get("theirs")).toBeUndefined();
+    expect(e.openFor("L1", "dark")).toBeUndefined();
+  });
+
+  it("a new alert refused by the database (another instance's is open) gives way to that one, and is not notified", async () => {
+    const refused = Object.assign(new Error('duplicate key value violates unique constraint "alerts_one_open"'), { code: "23505" });
+    const e = createAlertEngine({
+      clock: () => 20,
+      persist: (a) => (a.id === "theirs" || a.deviceId !== "L1" ? undefined : Promise.reject(refused)),
+      conflict: { is: (x) => (x as { code?: string }).code === "23505", current: async (deviceId) => (deviceId === "L1" ? other() : undefined) },
+    });
+    const got: Received[] = [];
+    let now = 1_000_000;
+    const n = createNotifier({
+      engine: e,
+      store: { putDelivery: async () => undefined } as never,
+      clock: () => now,
+      log: createLogger("silent"),
+      messages: createMessages(),
+      publish: async () => undefined,
+      fetchImpl: (async (_url: string, init: RequestInit) => {
+        got.push({ body: String(init.body) } as Received);
+        return new Response("{}");
+      }) as typeof fetch,
+    });
+    (n as unknown as { channels: () => unknown[] }).channels().push({ id: "c", type: "webhook", url: "http://x/", name: "c", createdAt: 0 });
+    const mine = e.observe("L1", "dark", true, ctx, 20);
+    expect(mine?.id).not.toBe("theirs");
+    await new Promise((r) => setTimeout(r, 10));
+    expect(e.openFor("L1", "dark")?.id).toBe("theirs");
+    expect(e.get(mine?.id ?? "")).toBeUndefined();
+    expect(e.list().map((a) => a.id)).toEqual(["theirs"]);
+    // (the refused alert's group is not sent: the instance whose alert it is sends it)
+    // another light's alert, opened here and not refused, is sent once its group's window has passed; the refused one is not
+    e.observe("L2", "dark", true, ctx, 20);
+    now += 120_000;
+    await n.tick();
+    expect(got).toHaveLength(1);
+    expect(JSON.parse(got[0]?.body ?? "{}").alerts.map((a: { deviceId: string }) => a.deviceId)).toEqual(["L2"]);
+    // the condition clears here: the adopted alert resolves
+    e.observe("L1", "dark", false, ctx, 30);
+    expect(e.get("theirs")?.state).toBe("resolved");
+  });
+});

@@ -107,7 +107,15 @@ describe.skipIf(!run)("Mosquitto's accounts kept in step with the registry", () 
       async () => (await t.app.telemetry.count({ deviceId: "MQ-NEW-1", measurement: "streetlight_telemetry" })) === 1,
       "the reading to be stored",
     );
-    expect(readFileSync(broker.files.acl, "utf8")).toContain("user MQ-NEW-1\ntopic write streetlight/MQ-NEW-1/telemetry\n");
+    expect(readFileSync(broker.files.acl, "utf8")).toContain(
+      "user MQ-NEW-1\ntopic write streetlight/MQ-NEW-1/telemetry\ntopic write streetlight/MQ-NEW-1/status\ntopic write streetlight/MQ-NEW-1/ack\ntopic read streetlight/MQ-NEW-1/cmd/#\n",
+    );
+    // v1.1: its answer to a command, through Mosquitto's ACL to the service
+    await publish(c, "streetlight/MQ-NEW-1/ack", JSON.stringify({ id: "C1", cmd: "profile", result: "rejected", reason: "unsupported" }));
+    await waitUntil(
+      async () => (await t.app.telemetry.count({ deviceId: "MQ-NEW-1", measurement: "streetlight_ack" })) === 1,
+      "the answer to be recorded",
+    );
   });
 
   it("refuses a disabled device within seconds, disconnects it, and lets it in again once enabled", async () => {

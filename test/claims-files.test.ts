@@ -40,12 +40,30 @@ describe("claims files as Chinese offices save them", () => {
     expect(new TextDecoder("utf-8", { fatal: false }).decode(file)).not.toContain("来苏镇"); // (really not UTF-8)
     const res = await post(file, "text/csv");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ projects: 1, created: 3, updated: 0, unchanged: 0, headerRow: 2, encoding: "gb18030" });
+    expect(await res.json()).toEqual({
+      projects: 1,
+      created: 3,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 1,
+      projectsUpdated: 0,
+      headerRow: 2,
+      encoding: "gb18030",
+    });
     const got = (await lights()).find((l) => l.deviceId === "YC-LS-000000");
     expect(got).toMatchObject({ town: "镇0", village: "村0", road: "村道0号" });
     // the same claims in UTF-8 with a BOM are the same claims
     const utf8 = await post(`\uFEFF${csvLines(3).join("\r\n")}\r\n`, "text/csv");
-    expect(await utf8.json()).toEqual({ projects: 1, created: 0, updated: 0, unchanged: 3, headerRow: 1, encoding: "utf-8" });
+    expect(await utf8.json()).toEqual({
+      projects: 1,
+      created: 0,
+      updated: 0,
+      unchanged: 3,
+      projectsCreated: 0,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: "utf-8",
+    });
   });
 
   it("gives a GBK file's bad rows their lines in the file, in Chinese", async () => {
@@ -62,7 +80,16 @@ describe("claims files as Chinese offices save them", () => {
     const file = await titledXlsx([claimRow(10), claimRow(11)]);
     const res = await post(file, XLSX);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ projects: 1, created: 2, updated: 0, unchanged: 0, headerRow: 4, encoding: null });
+    expect(await res.json()).toEqual({
+      projects: 1,
+      created: 2,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 0,
+      projectsUpdated: 0,
+      headerRow: 4,
+      encoding: null,
+    });
     expect((await lights()).map((l) => l.deviceId)).toContain("YC-LS-000011");
     const bad = await post(await titledXlsx([claimRow(12), claimRow(13).map((v, i) => (i === 11 ? "86000" : v))]), XLSX);
     const rows = ((await bad.json()) as { error: { details: { rows: { line: number }[] } } }).error.details.rows;

@@ -49,6 +49,21 @@ describe("configuration", () => {
     expect(loadConfig({ AGRILUME_MQTT_URL: "http://broker" }).ok).toBe(false);
   });
 
+  it("active/standby ingest needs an external broker and a PostgreSQL state store, and subscribes plainly", () => {
+    for (const env of [{}, { AGRILUME_MQTT_URL: "mqtt://broker:1883" }, { AGRILUME_STATE_URL: "postgres://a@db/agrilume" }]) {
+      const r = loadConfig({ ...env, AGRILUME_INGEST_FAILOVER: "lease" });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.errors.join("\n")).toContain("AGRILUME_INGEST_FAILOVER: the ingest lease is held in PostgreSQL");
+    }
+    const r = loadConfig({
+      AGRILUME_MQTT_URL: "mqtt://broker:1883",
+      AGRILUME_STATE_URL: "postgres://a@db/agrilume",
+      AGRILUME_INGEST_FAILOVER: "lease",
+    });
+    expect(r.ok && r.config.mqtt.external).toMatchObject({ failover: "lease", sharedGroup: "" });
+    expect(loadConfig({ AGRILUME_INGEST_FAILOVER: "active" }).ok).toBe(false);
+  });
+
   it("reads a config file, with the environment winning", () => {
     const r = loadConfig({ AGRILUME_HTTP_PORT: "9000" }, { AGRILUME_HTTP_PORT: 7000, AGRILUME_LANG: "en" });
     expect(r.ok && r.config.http.port).toBe(9000);

@@ -5,6 +5,7 @@ import type { MqttClient } from "mqtt";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gbk } from "../harness/claims.js";
 import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
@@ -458,7 +459,8 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await page.getByLabel("申报清单文件").setInputFiles({
       name: "claims.csv",
       mimeType: "text/csv",
-      buffer: Buffer.from(
+      // saved by Excel on Chinese Windows: GBK (the console once read it as UTF-8 text before sending it)
+      buffer: gbk(
         "项目编号,镇街,村,道路,年度,批准数量,补助标准,设备编号,经度,纬度,控制器序列号,IMEI,安装日期\nADM-2026,来苏镇,梳妆台村,村道1号,2026,1,1500,ADM-1,105.92,29.36,SL-ADM-1,861234567890999,2026-03-01\n",
       ),
     });

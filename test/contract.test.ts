@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { LIGHT_COMMAND_SCHEMAS, lvdRange } from "../devices/control.js";
 import { compileExact } from "../devices/exact.js";
 import {
   BlenderBatchSchema,
@@ -15,6 +16,7 @@ import {
 } from "../devices/index.js";
 import { EXACT_KNOWN } from "../devices/time.js";
 import { reading } from "../harness/helpers.js";
+import { levelAt, nightOf } from "../src/streetlights/expectation.js";
 
 const NOW = Date.UTC(2025, 10, 21, 10, 5);
 const enc = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
@@ -32,7 +34,7 @@ describe("topics", () => {
     expect(parseTopic(topic)).toEqual(expected);
   });
 
-  const publishes = { family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status"] };
+  const publishes = { family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status", "streetlight/<id>/ack"] };
   it.each([
     ["tractor/T1/telemetry", { code: "topic_family", params: { topic: "tractor/T1/telemetry" } }],
     ["streetlight/L 1/telemetry", { code: "topic_device_id", params: {} }],
@@ -55,6 +57,7 @@ describe("topics", () => {
     expect(topics.serviceFilters()).toEqual([
       "streetlight/+/telemetry",
       "streetlight/+/status",
+      "streetlight/+/ack",
       "blender/+/telemetry",
       "blender/+/batch",
       "blender/+/status",
@@ -317,5 +320,58 @@ describe("the contract's fast path (devices/exact.ts) never vouches for what zod
     const bom = decodePayload("streetlight", "telemetry", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), enc(reading(NOW))]), NOW, 65536);
     expect(bom.ok && bom.message.body).toStrictEqual(plain.ok && plain.message.body);
     expect(bom.ok && bom.ownJson).toBeUndefined();
+  });
+});
+
+describe("streetlight commands and answers, v1.1", () => {
+  const ok = (name: keyof typeof LIGHT_COMMAND_SCHEMAS, body: unknown) => LIGHT_COMMAND_SCHEMAS[name].safeParse({ id: "C1", [name]: body }).success;
+  it("keeps to the hardware's limits: dim 0–100 %, no gap at dusk, an LVD in the battery's range", () => {
+    expect(ok("override", { action: "dim", pct: 50, minutes: 30 })).toBe(true);
+    expect(ok("override", { action: "dim", pct: 250, minutes: 30 })).toBe(false);
+    expect(ok("override", { action: "dim", minutes: 30 })).toBe(false);
+    expect(ok("override", { action: "off", minutes: 0 })).toBe(false);
+    expect(
+      ok("profile", {
+        mode: "dusk_to_dawn",
+        stages: [
+          { afterDuskH: 0, pct: 100 },
+          { at: "23:30", pct: 40 },
+          { beforeDawnH: 1, pct: 100 },
+        ],
+      }),
+    ).toBe(true);
+    expect(ok("profile", { mode: "dusk_to_dawn", stages: [{ afterDuskH: 1, pct: 100 }] })).toBe(false);
+    expect(ok("profile", { mode: "dusk_plus", stages: [{ afterDuskH: 0, pct: 100 }] })).toBe(false);
+    expect(ok("profile", { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: -1 }] })).toBe(false);
+    expect(ok("config", { lvdV: 11, battery: { chemistry: "lead_acid", nominalV: 12 } })).toBe(true);
+    expect(ok("config", { lvdV: 5, battery: { chemistry: "lead_acid", nominalV: 12 } })).toBe(false);
+    expect(ok("config", { lvdV: 10.2, battery: { chemistry: "lifepo4", nominalV: 12 } })).toBe(true);
+    expect(ok("config", { lvdV: 10.2, battery: { chemistry: "lead_acid", nominalV: 12 } })).toBe(false);
+    expect(ok("config", { lvdV: 22, battery: { chemistry: "lead_acid", nominalV: 24 } })).toBe(true);
+    expect(ok("config", {})).toBe(false);
+    expect(lvdRange(null, 12)).toEqual({ min: 10.5, max: 11.5 });
+  });
+  it("takes a light's answer on its ack topic, stored at the time it arrived (a drifting clock does not lose it)", () => {
+    const ack = (v: unknown) => decodePayload("streetlight", "ack", enc(v), NOW, 65536);
+    expect(ack({ id: "C1", cmd: "profile", result: "applied", clock: NOW + 3_600_000 })).toMatchObject({ ok: true, ts: NOW });
+    expect(ack({ id: "C1", cmd: "profile", result: "rejected", reason: "unsupported" })).toMatchObject({ ok: true });
+    expect(ack({ id: "C1", cmd: "profile", result: "rejected" })).toMatchObject({ ok: false, reason: "invalid" });
+    expect(ack({ id: "C1", cmd: "reboot", result: "applied" })).toMatchObject({ ok: false, reason: "invalid" });
+    expect(decodePayload("blender", "ack", enc({}), NOW, 65536)).toMatchObject({ ok: false, reason: "bad_topic" });
+  });
+  it("places a clock-time stage in the evening from 12:00 and the next morning before it", () => {
+    const profile = {
+      mode: "dusk_to_dawn" as const,
+      stages: [
+        { afterDuskH: 0, pct: 100 },
+        { at: "22:00", pct: 50 },
+        { at: "05:00", pct: 100 },
+      ],
+    };
+    const n = nightOf("2025-12-21", 29.35, 105.9, profile);
+    expect(levelAt(Date.parse("2025-12-21T21:59:00+08:00"), n, profile)).toBe(100);
+    expect(levelAt(Date.parse("2025-12-21T22:00:00+08:00"), n, profile)).toBe(50);
+    expect(levelAt(Date.parse("2025-12-22T04:59:00+08:00"), n, profile)).toBe(50);
+    expect(levelAt(Date.parse("2025-12-22T05:00:00+08:00"), n, profile)).toBe(100);
   });
 });

@@ -146,6 +146,9 @@ describe("Agrilume as EMQX's HTTP authenticator and authorizer", () => {
     const cases: [string, string, "allow" | "deny"][] = [
       ["publish", "streetlight/EM-ACL-1/telemetry", "allow"],
       ["publish", "streetlight/EM-ACL-1/status", "allow"],
+      ["publish", "streetlight/EM-ACL-1/ack", "allow"], // v1.1: its answers to commands
+      ["publish", "streetlight/EM-A-1/ack", "deny"], // another light's answers
+      ["publish", "blender/EM-ACL-1/ack", "deny"],
       ["publish", "streetlight/EM-ACL-1/batch", "deny"], // a blender's topic
       ["publish", "blender/EM-ACL-1/telemetry", "deny"],
       ["publish", "streetlight/EM-A-1/telemetry", "deny"], // another device
@@ -168,6 +171,7 @@ describe("Agrilume as EMQX's HTTP authenticator and authorizer", () => {
     const cases: [string, string, "allow" | "deny"][] = [
       ["subscribe", "$share/agrilume/streetlight/+/telemetry", "allow"],
       ["subscribe", "streetlight/+/status", "allow"],
+      ["subscribe", "$share/agrilume/streetlight/+/ack", "allow"],
       ["subscribe", "blender/+/batch", "allow"],
       ["subscribe", "$SYS/broker/publish/messages/dropped", "allow"],
       ["publish", "streetlight/EM-A-1/cmd/dim", "allow"],

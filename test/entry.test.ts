@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -72,7 +72,8 @@ describe("the service started from a path with Chinese characters and a space", 
       console: false,
     },
   ])("$how: prints the ready line, answers /health, stops on SIGTERM with exit 0", async (c) => {
-    const s = await startService(node, c.args(), { cwd: c.cwd(), env: serviceEnv(dataDir()), started });
+    const dir = dataDir();
+    const s = await startService(node, c.args(), { cwd: c.cwd(), env: serviceEnv(dir), started });
     expect(s.stdout()).toContain("Agrilume is running");
     // the first start made the `admin` account and printed its one-time password, once
     expect(s.stdout()).toMatch(/An admin account was created[^\n]*\n\s+admin \/ \w{16}\n/);
@@ -86,6 +87,10 @@ describe("the service started from a path with Chinese characters and a space", 
     if (c.console) expect(await page.text()).toMatch(/<script type="module" [^>]*src="\/assets\/index-[^"]+\.js"/);
     expect(await s.stop()).toBe(0);
     expect(s.stdout()).toContain("Stopped: all data written");
+    // what it wrote (secrets' and passwords' hashes, claims, the log) is readable by its own user only
+    const made = readdirSync(dir, { recursive: true, withFileTypes: true }).map((e) => join(e.parentPath, e.name));
+    expect(made.length).toBeGreaterThan(2);
+    for (const f of made) expect((statSync(f).mode & 0o077).toString(8), f).toBe("0");
   });
 });
 

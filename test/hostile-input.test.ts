@@ -39,6 +39,20 @@ describe("hostile payloads", () => {
     await otherStillStored(Date.now() - 20_000);
   });
 
+  it("a payload nested 30,000 deep (60 KB, under the size limit) is acknowledged, refused as invalid and kept, not retried forever (found by a new user)", async () => {
+    const deepDev = await registerLight(t, "HOST-DEEP");
+    const c = await connectDevice(t, deepDev);
+    const now = Date.now();
+    // with an escape too, so the surrogate check (which walks values) would see it
+    await publish(c, `streetlight/${deepDev.id}/telemetry`, `{"x":"\\u0041","a":${"[".repeat(30_000)}${"]".repeat(30_000)}}`);
+    await publish(c, `streetlight/${deepDev.id}/status`, `{"online":true,"fw":${'{"a":'.repeat(20)}1${"}".repeat(20)}}`);
+    c.end();
+    await otherStillStored(now - 1000);
+    const r = await rejects(deepDev.id);
+    expect(r.counts).toEqual({ invalid: 2 });
+    expect(r.recent.map((x) => x.detail)).toEqual([expect.stringMatching(/嵌套超过 16 层/), expect.stringMatching(/嵌套超过 16 层/)]);
+  });
+
   it("V1: a lone UTF-16 surrogate, in a value or a key, is refused as invalid, and everything else is still stored", async () => {
     const c = await connectDevice(t, dev);
     const now = Date.now();
@@ -122,6 +136,15 @@ describe("decodePayload: sound JSON only", () => {
   ])("%s → accepted %s", (json, ok) => {
     expect(status(json).ok).toBe(ok);
   });
+  it("refuses nesting deeper than 16 levels, counted outside strings only", () => {
+    const nested = (n: number) => `{"online":true,"x":${"[".repeat(n - 1)}${"]".repeat(n - 1)}}`;
+    expect(status(nested(16)).ok).toBe(true);
+    const deep = status(nested(17));
+    expect(deep.ok).toBe(false);
+    if (!deep.ok) expect(deep.detail).toEqual({ code: "payload_too_deep", params: { max: 16 } });
+    // brackets inside a string (with an escaped quote before them) are text, not nesting
+    expect(status(`{"online":true,"fw":"\\"${"[".repeat(40)}"}`).ok).toBe(true);
+  });
   it("finds a duplicate key in a nested object, and not across sibling objects", () => {
     const tel = (extra: string) =>
       decodePayload(
@@ -200,10 +223,43 @@ describe("bounded cost per client (issue 16, V8 and V11)", () => {
   });
 });
 
+describe("refusals answered after a pause (issue 16, V8)", () => {
+  it("a refused CONNECT waits AGRILUME_MQTT_REFUSE_DELAY_MS for its answer, so an attacker retrying at once is held to one try per pause", async () => {
+    const t = await startTestApp({ AGRILUME_MQTT_REFUSE_DELAY_MS: "400" });
+    try {
+      const dev = await registerLight(t, "PAUSE-1");
+      const wrong = async (id: string) => {
+        const t0 = performance.now();
+        const e = await connectDevice(t, { id, secret: "wrong-secret-wrong-secret" }, { reconnectPeriod: 0 }).then(
+          (c) => {
+            c.end(true);
+            return "connected";
+          },
+          (err: unknown) => String(err),
+        );
+        return { e, ms: performance.now() - t0 };
+      };
+      // a registered device with a wrong secret, and an unknown one: both refused, neither before the pause
+      for (const id of [dev.id, "PAUSE-UNKNOWN"]) {
+        const r = await wrong(id);
+        expect(r.e).toMatch(/Bad username or password/);
+        expect(r.ms).toBeGreaterThanOrEqual(395);
+      }
+      // the right secret is not held back by the refusals before it
+      const ok = await connectDevice(t, dev);
+      expect(ok.connected).toBe(true);
+      ok.end(true);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 describe("reconnect storms (issue 16, V7)", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    // answered at once: this test counts thirty connects one after another
+    t = await startTestApp({ AGRILUME_MQTT_REFUSE_DELAY_MS: "0" });
   });
   afterAll(() => t.stop());
 

@@ -6,6 +6,8 @@ import { reading } from "../harness/helpers.js";
 import type { AccessWords } from "../src/access/messages.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
+import type { ControlWords } from "../src/control/messages.js";
+import type { FieldworkWords } from "../src/fieldwork/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
 import type { IngestWords } from "../src/ingest/messages.js";
 import { createMessages, VOCABULARIES } from "../src/messages.js";
@@ -102,7 +104,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     topic_family: [{ topic: "tractor/T1/telemetry" }],
     topic_device_id: [{}],
     topic_command: [{}],
-    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status"] }],
+    topic_kind: [{ family: "streetlight", topics: ["streetlight/<id>/telemetry", "streetlight/<id>/status", "streetlight/<id>/ack"] }],
     kind_not_published: [
       { family: "streetlight", kind: "batch" },
       { family: "blender", kind: "other" },
@@ -112,6 +114,8 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     payload_not_json: [{ position: 9 }, { position: null }],
     payload_lone_surrogate: [{}],
     payload_duplicate_key: [{ path: "soc" }],
+    payload_too_deep: [{ max: 16 }],
+    payload_unreadable: [{}],
     payload_invalid: [{ problems: [{ code: "issue_too_big", params: { path: "battery.soc", origin: "number", maximum: 100, inclusive: true } }] }],
     ts_ahead: [{ aheadS: 3600, limitS: 300 }],
     ts_too_old: [{ maxDays: 60 }],
@@ -133,9 +137,35 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     row_repeats_id: [{ line: 4, id: "IMP-1", first: 2 }],
     row_registered: [{ line: 4, id: "IMP-1" }],
     csv_unreadable: [{ line: 7 }],
+    csv_missing_columns: [{ missing: ["id", "family"], columns: ["code", "kind"] }],
     devices_registered: [{ ids: ["L-1", "L-2"] }],
     devices_csv_body: [{}],
     too_many_buckets: [{ buckets: 20_000, every: "minute", max: 10_000 }],
+  },
+  control: {
+    hint_command_id: [{}],
+    hint_dim_range: [{}],
+    hint_profile_gap: [{}],
+    hint_profile_hours: [{}],
+    hint_config_empty: [{}],
+    hint_lvd_range: [{}],
+    hint_ack_reason: [{}],
+    hint_clock_time: [{}],
+    hint_month: [{}],
+    campaign_no_lights: [{}],
+    campaign_target: [{}],
+    campaign_ended: [
+      { id: "K1", state: "cancelled" },
+      { id: "K1", state: "done" },
+    ],
+    lights_unknown: [{ ids: ["X-1", "X-2"] }],
+    energy_sheet: [{ month: "2026-11" }],
+    energy_title: [
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "light" },
+      { month: "2026-11", from: "2026-11-01", to: "2026-11-30", by: "town" },
+    ],
+    energy_column: [{ column: "light" }, { column: "availability" }, { column: "flatNights" }, { column: "kWhGenerated" }],
+    energy_total: [{}],
   },
   streetlights: {
     light_moved: [{ distanceM: 120 }],
@@ -287,10 +317,53 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
         open: 1,
       },
       { town: "来苏镇", date: "2026-12-01", lights: 40, causes: [], open: 0 },
+      {
+        town: "来苏镇",
+        date: "2026-12-01",
+        lights: 40,
+        causes: [],
+        open: 0,
+        more: { code: "field_digest", params: { open: 1, overdue: 0, closed: 2, firstTimeFix: 1, darkOver3: 0 } },
+      },
     ],
     digest_title: [{}],
     hint_channel_url: [{}],
     hint_silence_scope: [{}],
+  },
+  fieldwork: {
+    work_state: [{ state: "open" }, { state: "done" }, { state: "cannot_fix" }],
+    found: [{ code: "lamp" }, { code: "nothing_found" }],
+    done_code: [{ code: "lamp_replaced" }, { code: "cleaned" }],
+    repair_proven: [{ lights: 1, reading: Date.UTC(2026, 10, 30, 12) }],
+    repair_not_proven: [
+      { deviceId: "L-1", condition: "dark", readings: 3, reading: Date.UTC(2026, 10, 30, 12), detail: lamp },
+      { deviceId: "L-1", condition: "dark", readings: 3, reading: Date.UTC(2026, 10, 30, 12), detail: null },
+    ],
+    repair_no_readings: [{ hours: 48 }],
+    check_in_far: [{ distanceM: 240, flagM: 100 }],
+    check_in_too_far: [{ distanceM: 5012, maxM: 1000 }],
+    check_in_no_pole: [{}],
+    move_not_allowed: [{ from: "closed", to: "on_site" }],
+    reason_required: [{}],
+    assignee_required: [{}],
+    order_empty: [{}],
+    order_towns: [{ towns: ["来苏镇", "三角镇"] }],
+    alert_not_light: [{ alertId: "a-1", type: "stalled" }],
+    not_a_light: [{ id: "M-1" }],
+    photo_not_image: [{}],
+    photo_too_large: [{ bytes: 5 * 1048576, maxBytes: 3 * 1048576 }],
+    photo_too_many: [{ max: 20 }],
+    idempotency_reused: [{ key: "k-1" }],
+    time_in_future: [{ at: Date.UTC(2026, 11, 30, 12) }],
+    final_verdict: [{ verdict: "verified_by_data" }, { verdict: "not_found_on_site" }],
+    field_result: [{ result: "found" }, { result: "not_found" }, { result: "none" }],
+    visit_column: [{ column: "deviceId" }, { column: "finalVerdict" }],
+    visit_sheet: [{}],
+    yes_no: [{ value: true }, { value: false }],
+    field_digest: [
+      { open: 3, overdue: 1, closed: 7, firstTimeFix: 0.857, darkOver3: 2 },
+      { open: 0, overdue: 0, closed: 0, firstTimeFix: null, darkOver3: 1 },
+    ],
   },
   system: {
     backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],
@@ -299,6 +372,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     backup_source_missing: [{ dir: "/srv/agrilume/data", file: "state.duckdb" }],
     backup_done: [{ dir: "/backup/2026-11-30", files: 12, mb: 812.4, seconds: 9.3 }],
     backup_influx_note: [{ store: "InfluxDB", url: "http://localhost:8086", tool: "influxd backup -portable" }],
+    backup_state_note: [{ store: "PostgreSQL", url: "postgres://agrilume@db:5432/agrilume", tool: "pg_dump" }],
     restore_not_backup: [{ dir: "/backup/x", file: "manifest.json" }],
     restore_target_not_empty: [{ dir: "/srv/agrilume/data" }],
     restore_corrupt: [{ file: "telemetry.duckdb" }],
@@ -311,12 +385,14 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   issues: IssueWords;
   http: HttpWords;
   access: AccessWords;
+  control: ControlWords;
   ingest: IngestWords;
   registry: RegistryWords;
   streetlights: StreetlightWords;
   blending: BlendingWords;
   verification: VerificationWords;
   alerts: AlertWords;
+  fieldwork: FieldworkWords;
   system: SystemWords;
 }[V];
 
@@ -366,7 +442,7 @@ const DATA_KEYS = new Set([
  * too (single letters are symbols: W, V, N, A-Z).
  */
 const TECHNICAL = new Set(
-  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url soilSupplyKgPerMu soilTest ts cmd true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gbk } from "../harness/claims.js";
 import { connectDevice, publish, reading, startTestApp, type TestApp } from "../harness/helpers.js";
 
 const HEADER = "id,family,town,village,lat,lon,lampW,panelWp,batteryAh,controllerSerial,moduleImei,station,hopperMaterials";
@@ -76,5 +77,25 @@ describe("bulk import of devices from CSV", () => {
     const again = await post(csv);
     expect(again.status).toBe(422);
     expect(((await (await t.api("/api/v1/devices")).json()) as { total: number }).total).toBe(3);
+  });
+  it("reads a GBK file with Chinese column names and family names, as a district's asset list is saved by Excel (found by a new user)", async () => {
+    const csv = ["设备编号,类型,镇街,村,纬度,经度,灯具功率（W）,备注", "GBK-1,路灯,来苏镇,梳妆台村,29.3512,105.9113,30,村口"].join("\r\n");
+    const bytes = gbk(csv);
+    const res = await t.api("/api/v1/devices/import", { method: "POST", body: bytes, headers: { "content-type": "text/csv" } });
+    expect(res.status).toBe(201);
+    const light = (await (await t.api("/api/v1/devices/GBK-1")).json()) as Record<string, unknown>;
+    expect(light).toMatchObject({ family: "streetlight", town: "来苏镇", village: "梳妆台村", lampW: 30 });
+  });
+
+  it("says which columns are missing, and what the file's header was", async () => {
+    const res = await t.api("/api/v1/devices/import", {
+      method: "POST",
+      body: "编码,种类,镇街\nX-1,路灯,来苏镇\n",
+      headers: { "content-type": "text/csv", "accept-language": "en" },
+    });
+    expect(res.status).toBe(422);
+    const text = JSON.stringify(await res.json());
+    expect(text).toContain("the header lacks these columns: id, family");
+    expect(text).toContain("编码");
   });
 });

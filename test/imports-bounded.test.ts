@@ -145,7 +145,16 @@ describe("XLSX zip bombs (issue 16, V10)", () => {
   it("still imports a real workbook after them", async () => {
     const res = await post(await claimsXlsx(50));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ projects: 1, created: 50, updated: 0, unchanged: 0, headerRow: 1, encoding: null });
+    expect(await res.json()).toEqual({
+      projects: 1,
+      created: 50,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 1,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: null,
+    });
   });
 });
 
@@ -174,7 +183,16 @@ describe("import row limit and body limit (issue 16, V9)", () => {
     }
     const ok = await post("/api/v1/projects/import", claimsCsv(1000));
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual({ projects: 10, created: 1000, updated: 0, unchanged: 0, headerRow: 1, encoding: "utf-8" });
+    expect(await ok.json()).toEqual({
+      projects: 10,
+      created: 1000,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 10,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: "utf-8",
+    });
   });
 
   it("refuses a device list of more rows than the limit", async () => {
@@ -227,9 +245,27 @@ describe("a district's claims file (issue 16, V9)", () => {
     expect(Buffer.byteLength(csv)).toBeGreaterThan(8 * 2 ** 20);
     const res = await post(csv);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ projects: 1000, created: 100_000, updated: 0, unchanged: 0, headerRow: 1, encoding: "utf-8" });
+    expect(await res.json()).toEqual({
+      projects: 1000,
+      created: 100_000,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 1000,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: "utf-8",
+    });
     const again = await post(csv.replace(`,${claimRow(5).slice(8).join(",")}`, `,${claimRow(5).slice(8, 12).join(",")},2024-09-13`));
-    expect(await again.json()).toEqual({ projects: 1000, created: 0, updated: 1, unchanged: 99_999, headerRow: 1, encoding: "utf-8" });
+    expect(await again.json()).toEqual({
+      projects: 1000,
+      created: 0,
+      updated: 1,
+      unchanged: 99_999,
+      projectsCreated: 0,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: "utf-8",
+    });
   }, 120_000);
 
   it("a file of many bad rows reports the first 1,000 and counts them all", async () => {

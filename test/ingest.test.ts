@@ -305,7 +305,7 @@ describe("the bounded spool across a restart", () => {
       await t.app.stop();
 
       t = await startTestApp(env, dir.path);
-      expect(t.app.writer.checkpoints()).toEqual({ telemetry: last, rejects: last, blending: last });
+      expect(t.app.writer.checkpoints()).toEqual({ telemetry: last, rejects: last, blending: last, control: last });
       expect(t.app.wal.unstoredBytes()).toBe(0);
       client = await connectDevice(t, creds);
       await send(200); // acknowledged, every one (a refusal closes the connection and rejects)

@@ -22,13 +22,14 @@ describe("start and stop", () => {
         readings: app.pipeline.events as EventEmitter,
         conditions: app.streetlights.events as EventEmitter,
       };
-      // the parts listen while the service runs: the streetlight monitor to presence, the blending monitor to orders,
-      // the notifier to alerts, both monitors to readings, the light feed to conditions
+      // the parts listen while the service runs: the streetlight monitor and light control (commands waiting for a
+      // light that reconnects) to presence, the blending monitor to orders, the notifier to alerts, both monitors and
+      // field work (a repaired light's proof) to readings, the light feed to conditions
       expect(Object.fromEntries(Object.entries(emitters).map(([k, e]) => [k, listeners(e)]))).toEqual({
-        presence: { change: 1 },
+        presence: { change: 2 },
         orders: { order: 1 },
         alerts: { change: 1 },
-        readings: { reading: 2 },
+        readings: { reading: 3 },
         conditions: { condition: 1 },
       });
       await registerLight(t, "LC-1");

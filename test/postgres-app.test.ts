@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -5,6 +6,7 @@ import { connectDevice, publish, registerLight, startTestApp, type TestApp, temp
 import { POSTGRES_BIN, type Postgres, serviceAvailable, startPostgres } from "../harness/services.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
+import { serviceEnv } from "./process.js";
 
 const run = serviceAvailable("PostgreSQL", POSTGRES_BIN, "apt-get install postgresql");
 
@@ -101,6 +103,28 @@ describe.skipIf(!run)("the service with its state in PostgreSQL", () => {
       expect((await t.api("/ready")).status).toBe(200);
     } finally {
       await t.app.stop();
+    }
+  });
+
+  it("npm run backup with the state in PostgreSQL says the state is not in the backup, and how to back it up, without the password (found by a new user)", async () => {
+    const url = new URL(await postgres.createDatabase("agrilume_backup"));
+    url.password = "s3cret-pw"; // (the test's PostgreSQL trusts local connections, so any password works)
+    expect(url.toString()).toContain(":s3cret-pw@");
+    const data = tempDir();
+    try {
+      const t = await startTestApp({ AGRILUME_STATE_URL: url.toString() }, data.path);
+      await t.stop();
+      const res = spawnSync(process.execPath, ["--import", "tsx", join("src", "bin.ts"), "backup", join(data.path, "..", `${Date.now()}-bak`)], {
+        env: serviceEnv(data.path, { AGRILUME_STATE_URL: url.toString() }),
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      expect(res.status, res.stderr).toBe(0);
+      expect(res.stdout).toContain("PostgreSQL");
+      expect(res.stdout).toContain("pg_dump");
+      expect(res.stdout + res.stderr).not.toContain("s3cret-pw");
+    } finally {
+      data.remove();
     }
   });
 });

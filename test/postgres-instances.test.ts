@@ -42,6 +42,21 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     expect(await status(a, key)).toBe(401);
   });
 
+  it("an account made on A signs in on B, its session works on A, and disabled on A it is refused and signed out on B (found by a new user)", async () => {
+    const made = await a.api("/api/v1/users", { method: "POST", body: JSON.stringify({ name: "lisi", role: "technician", towns: ["来苏镇"] }) });
+    expect(made.status).toBe(201);
+    const { user, password } = (await made.json()) as { user: { id: string }; password: string };
+    const signIn = (t: TestApp) => t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: "lisi", password }) });
+    await waitUntil(async () => (await signIn(b)).status === 200, "B to know the account made on A", 5000);
+    const res = await signIn(b);
+    const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const me = (t: TestApp) => t.api("/api/v1/me", { key: null, headers: { cookie } });
+    await waitUntil(async () => (await me(a)).status === 200, "A to know the session made on B", 5000);
+    expect((await a.api(`/api/v1/users/${user.id}`, { method: "PATCH", body: JSON.stringify({ disabled: true }) })).status).toBe(200);
+    await waitUntil(async () => (await me(b)).status === 401, "B to end the session of the account disabled on A", 5000);
+    expect((await signIn(b)).status).toBe(401);
+  });
+
   it("a light registered on A connects to B and its readings are stored there; a new secret made on A is the one B takes", async () => {
     const creds = await registerLight(b, "TWO-0"); // (B's own, to see B's registry before it hears of A's)
     expect(b.app.registry.get(creds.id)).toBeDefined();

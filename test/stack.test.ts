@@ -9,17 +9,33 @@ import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/
 import { loadConfig } from "../src/platform/config.js";
 import { DASHBOARD_POINTS } from "../src/storage/dashboard-points.js";
 
-type Compose = {
-  services: Record<
-    string,
-    { image?: string; build?: string; environment?: Record<string, string>; volumes?: string[]; ports?: string[]; healthcheck?: unknown }
-  >;
+type Service = {
+  image?: string;
+  build?: string;
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: unknown;
+  profiles?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  pid?: string;
+  entrypoint?: string[];
+  command?: string[];
 };
-const compose = parse(readFileSync("docker-compose.yml", "utf8")) as Compose;
+type Compose = { services: Record<string, Service>; volumes: Record<string, unknown> };
+// (merge keys: the HA profile's second instance is the first's with its own id, port and data)
+const compose = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as Compose;
+/** The services `docker compose up` starts: those in no profile. */
+const single = Object.fromEntries(Object.entries(compose.services).filter(([, s]) => !s.profiles));
+/** The placeholder values of `${VAR:?…}` for a configuration check. */
+const envOf = (s: Service | undefined) =>
+  Object.fromEntries(
+    Object.entries(s?.environment ?? {}).map(([k, v]) => [k, String(v).replace(/\$\{[^}]+\}/g, "an-admin-key-of-at-least-24-characters")]),
+  );
 
 describe("docker-compose.yml", () => {
   it("has InfluxDB 1.x, Grafana and the service, each with a health check", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["agrilume", "grafana", "influxdb"]);
+    expect(Object.keys(single).sort()).toEqual(["agrilume", "grafana", "influxdb"]);
     expect(compose.services.influxdb?.image).toMatch(/^influxdb:1\./);
     expect(compose.services.agrilume?.build).toBe(".");
     for (const s of Object.values(compose.services)) expect(s.healthcheck).toBeDefined();
@@ -42,15 +58,55 @@ describe("docker-compose.yml", () => {
     expect(dockerfile).toContain("COPY --from=build /app/dist ./dist");
   });
   it("configures the service for InfluxDB with settings that pass the configuration schema", () => {
-    const env = Object.fromEntries(
-      Object.entries(compose.services.agrilume?.environment ?? {}).map(([k, v]) => [
-        k,
-        String(v).replace(/\$\{[^}]+\}/g, "an-admin-key-of-at-least-24-characters"),
-      ]),
-    );
-    const r = loadConfig(env);
+    const r = loadConfig(envOf(compose.services.agrilume));
     expect(r.ok ? [] : r.errors).toEqual([]);
     expect(r.ok && r.config.store).toMatchObject({ kind: "influx", influx: { url: "http://influxdb:8086", database: "agrilume" } });
+  });
+  it("profile ha: two instances on active/standby ingest, a PostgreSQL primary and standby, one Mosquitto, the same InfluxDB", () => {
+    const ha = Object.fromEntries(Object.entries(compose.services).filter(([, s]) => s.profiles?.includes("ha")));
+    expect(Object.keys(ha).sort()).toEqual(["agrilume-a", "agrilume-b", "mosquitto", "postgres", "postgres-standby"]);
+    for (const s of Object.values(ha)) expect(s.healthcheck).toBeDefined();
+    const [a, b] = [ha["agrilume-a"], ha["agrilume-b"]];
+    const configs = [a, b].map((s) => {
+      const r = loadConfig(envOf(s));
+      expect(r.ok ? [] : r.errors).toEqual([]);
+      if (!r.ok) throw new Error("invalid");
+      return r.config;
+    });
+    const [ca, cb] = configs as [(typeof configs)[0], (typeof configs)[0]];
+    // One lease, one session: the same client id, state store, broker and telemetry store; each its own id and log.
+    for (const c of [ca, cb]) {
+      expect(c.mqtt.external).toMatchObject({ url: "mqtt://mosquitto:1883", clientId: "agrilume-ingest", failover: "lease", sharedGroup: "" });
+      expect(c.stateUrl).toMatch(/^postgres:\/\/agrilume:.+@postgres:5432\/agrilume$/);
+      expect(c.store).toMatchObject({ kind: "influx", influx: { url: "http://influxdb:8086" } });
+    }
+    expect(ca.mqtt.external?.clientId).toBe(cb.mqtt.external?.clientId);
+    expect(ca.instanceId).toBe("district-a");
+    expect(cb.instanceId).toBe("district-b");
+    const dataVolume = (s: Service | undefined) => s?.volumes?.find((v) => v.endsWith(":/data"));
+    expect(dataVolume(a)).toBe("agrilume-a-data:/data");
+    expect(dataVolume(b)).toBe("agrilume-b-data:/data");
+    for (const s of [a, b]) {
+      expect(Object.keys(s?.depends_on ?? {}).sort()).toEqual(["influxdb", "mosquitto", "postgres"]);
+      expect(s?.pid).toBe("service:mosquitto");
+    }
+    // The services started together (docker compose --profile ha up agrilume-a agrilume-b postgres-standby grafana)
+    // publish each host port once, and every named volume is declared.
+    const started = ["agrilume-a", "agrilume-b", "postgres-standby", "grafana", "postgres", "mosquitto", "influxdb"];
+    const hostPorts = started.flatMap((n) => (compose.services[n]?.ports ?? []).map((p) => p.split(":")[0]));
+    expect(new Set(hostPorts).size).toBe(hostPorts.length);
+    for (const s of Object.values(compose.services))
+      for (const v of s.volumes ?? []) if (!v.startsWith("./")) expect(compose.volumes, v).toHaveProperty(v.split(":")[0] as string);
+    // Mosquitto: its configuration is the documented one's with the accounts where the instances write them.
+    const conf = readFileSync("docs/deploy/mosquitto-ha.conf", "utf8");
+    expect(ha.mosquitto?.volumes).toContain("./docs/deploy/mosquitto-ha.conf:/mosquitto/config/mosquitto.conf:ro");
+    expect(conf).toContain(`password_file ${ca.mqtt.mosquitto?.passwordFile}`);
+    expect(conf).toContain(`acl_file ${ca.mqtt.mosquitto?.aclFile}`);
+    expect(conf).toContain(`pid_file ${ca.mqtt.mosquitto?.pidFile}`);
+    expect(conf).toMatch(/^persistence true$/m);
+    // PostgreSQL: the standby streams from the primary (a base backup with -R on its first start).
+    expect(readFileSync("docs/deploy/postgres-standby.sh", "utf8")).toContain('pg_basebackup -h postgres -U replicator -D "$PGDATA" -R');
+    expect(ha.postgres?.command).toEqual(expect.arrayContaining(["wal_level=replica"]));
   });
   it("provisions the datasource the dashboards use and the dashboards folder it mounts", () => {
     const ds = parse(readFileSync("grafana/provisioning/datasources/influxdb.yml", "utf8")) as { datasources: { uid: string; database: string }[] };

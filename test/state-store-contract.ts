@@ -1,9 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/engine.js";
-import { alertStore } from "../src/alerts/store.js";
+import { alertStore, isOpenAlertConflict } from "../src/alerts/store.js";
 import { blendingStore, type Order } from "../src/blending/store.js";
+import { type Applied, type Campaign, controlStore, type LightCommand } from "../src/control/store.js";
+import type { PhotoMeta, WorkOrder } from "../src/fieldwork/service.js";
+import { fieldworkStore } from "../src/fieldwork/store.js";
+import { type Visit, visitStore } from "../src/fieldwork/visits.js";
 import type { DeviceRecord } from "../src/registry/store.js";
 import { openStateStore, STATE_MIGRATIONS, type StateStore } from "../src/state.js";
+import { jobClaims } from "../src/storage/claims.js";
 import type { NightRecord } from "../src/streetlights/nightly.js";
 import { nightStore } from "../src/streetlights/store.js";
 import { verificationStore } from "../src/verification/store.js";
@@ -302,6 +307,11 @@ export function stateStoreContract(
         { deviceId: "L1", litNights: 2, pvDays: 2, lastTs: Date.parse("2026-10-03T23:00:00.000Z"), lat: 29.36, lon: 105.92 },
         { deviceId: "L2", litNights: 1, pvDays: 2, lastTs: Date.parse("2026-10-02T22:00:00.000Z"), lat: 29.35, lon: 105.91 },
       ]);
+      // the energy report's sums per light (src/control/energy.ts)
+      expect((await nights.energy("2026-10-02", "2026-10-03")).sort((a, b) => a.deviceId.localeCompare(b.deviceId))).toEqual([
+        { deviceId: "L1", nights: 2, expectedMin: 1380, litMin: 1290, coveredMin: 1380, loadWh: 600, pvWh: 405, flatNights: 0 },
+        { deviceId: "L2", nights: 1, expectedMin: 690, litMin: 690, coveredMin: 690, loadWh: 300, pvWh: 400, flatNights: 0 },
+      ]);
     });
 
     it("verification: an import counts new, changed and unchanged claims, and a second one changes nothing; reports logged", async () => {
@@ -309,13 +319,28 @@ export function stateStoreContract(
       const project = { id: "P1", town: "来苏镇", village: "梳妆台村", road: "", year: 2025, approvedLights: 2, subsidyYuan: 2700 };
       const claim = (deviceId: string, serial: string) => JSON.stringify({ deviceId, projectId: "P1", controllerSerial: serial });
       const parts = [`${claim("L1", "s1")}\n${claim("L2", "s2")}`, claim("L3", "s3")];
-      expect(await v.upsert([project as never], parts)).toEqual({ created: 3, updated: 0, unchanged: 0 });
-      expect(await v.upsert([project as never], parts)).toEqual({ created: 0, updated: 0, unchanged: 3 });
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 3, updated: 0, unchanged: 0, projectsCreated: 1, projectsUpdated: 0 });
+      expect(await v.upsert([project as never], parts)).toEqual({ created: 0, updated: 0, unchanged: 3, projectsCreated: 0, projectsUpdated: 0 });
       expect(await v.upsert([project as never], [`${claim("L1", "s1")}\n${claim("L2", "CHANGED")}\n${claim("L4", "s4")}`])).toEqual({
         created: 1,
         updated: 1,
         unchanged: 1,
+        projectsCreated: 0,
+        projectsUpdated: 0,
       });
+      // what a file would overwrite is told before anything changes, and a refusal changes nothing
+      const told: string[][] = [];
+      const other = { ...project, id: "P2", town: "三教镇" };
+      const refuse = (towns: string[]) => {
+        told.push(towns);
+        throw new Error("refused");
+      };
+      await expect(v.upsert([other as never], [JSON.stringify({ deviceId: "L1", projectId: "P2", controllerSerial: "x" })], refuse)).rejects.toThrow(
+        "refused",
+      );
+      expect(told).toEqual([["来苏镇"]]); // L1 is held by P1, in 来苏镇; P2 is new
+      await expect(v.upsert([{ ...project, town: "三教镇" } as never], [], refuse)).rejects.toThrow("refused");
+      expect(told[1]).toEqual(["来苏镇"]); // P1 itself
       expect((await v.claims()).map((c) => [c.deviceId, (c as unknown as { controllerSerial: string }).controllerSerial])).toEqual([
         ["L1", "s1"],
         ["L2", "CHANGED"],
@@ -383,6 +408,256 @@ export function stateStoreContract(
         await store.putDelivery(id, "c1", { id, createdAt });
       await store.putDelivery("d4", "c2", { id: "d4", createdAt: T + 1000 });
       expect((await store.deliveries<{ id: string }>("c1", 2)).map((d) => d.id)).toEqual(["d2", "d3"]);
+    });
+
+    it("work orders: upserted with their state, listed by state and town newest first; photos' bytes; idempotent answers once", async () => {
+      const store = fieldworkStore(state.db);
+      const order = (id: string, extra: Partial<WorkOrder>): WorkOrder => ({
+        id,
+        town: "来苏镇",
+        lights: [{ id: "L1", village: "梳妆台村", lat: 29.35, lon: 105.91 }],
+        alertIds: [],
+        types: ["dark"],
+        problem: null,
+        priority: "major",
+        dueAt: T + 72 * 3600_000,
+        assignee: null,
+        state: "open",
+        reason: null,
+        createdAt: T,
+        createdBy: "王工",
+        updatedAt: T,
+        closedAt: null,
+        reopened: 0,
+        checkIns: [],
+        record: null,
+        photos: [],
+        proof: null,
+        history: [],
+        ...extra,
+      });
+      await store.putOrder(order("w1", {}));
+      await store.putOrder(order("w2", { createdAt: T + 10, town: "三角镇" }));
+      await store.putOrder(order("w3", { createdAt: T + 20, state: "done" }));
+      await store.putOrder(order("w1", { state: "assigned", assignee: "李师傅" }));
+      expect((await store.getOrder("w1"))?.assignee).toBe("李师傅");
+      expect(await store.getOrder("absent")).toBeUndefined();
+      expect((await store.orders({ limit: 10 })).map((o) => o.id)).toEqual(["w3", "w2", "w1"]);
+      expect((await store.orders({ limit: 10, states: ["assigned", "done"], towns: ["来苏镇"] })).map((o) => [o.id, o.state])).toEqual([
+        ["w3", "done"],
+        ["w1", "assigned"],
+      ]);
+      expect(await store.orders({ limit: 10, towns: [] })).toEqual([]);
+      expect((await store.orders({ limit: 1 })).map((o) => o.id)).toEqual(["w3"]);
+
+      const bytes = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x01, 0xfe, 0xff, 0xd9]);
+      const meta: PhotoMeta = { id: "p1", orderId: "w1", mediaType: "image/jpeg", bytes: bytes.length, at: T, who: "王工", takenAt: null, gps: null };
+      await store.putPhoto(meta, bytes);
+      const got = await store.photo("w1", "p1");
+      expect(got?.meta).toEqual(meta);
+      expect(got?.data.equals(bytes)).toBe(true);
+      expect(await store.photo("w2", "p1")).toBeUndefined(); // another order's photo id is not this order's
+
+      await store.putAnswer("k1", { fingerprint: "f1", status: 201, response: '{"id":"w1"}' }, T);
+      await store.putAnswer("k1", { fingerprint: "f2", status: 200, response: "{}" }, T + 1); // the first answer stays
+      expect(await store.answer("k1")).toEqual({ fingerprint: "f1", status: 201, response: '{"id":"w1"}' });
+      await store.pruneAnswers(T + 1);
+      expect(await store.answer("k1")).toBeUndefined();
+    });
+
+    it("field visits: newest first by town; their images' bytes", async () => {
+      const store = visitStore(state.db);
+      const visit = (id: string, town: string, at: number): Visit => ({
+        id,
+        deviceId: `D-${id}`,
+        town,
+        village: null,
+        inspector: "张科员",
+        at,
+        receivedAt: at,
+        lat: 29.35,
+        lon: 105.91,
+        accuracyM: null,
+        distanceM: 3,
+        foundAtPole: true,
+        poleNumber: null,
+        controllerSerial: null,
+        serialMatches: null,
+        lit: null,
+        statement: null,
+        images: [],
+      });
+      await store.put(visit("v1", "来苏镇", T));
+      await store.put(visit("v2", "三角镇", T + 1));
+      await store.put(visit("v3", "来苏镇", T + 2));
+      expect((await store.list({ limit: 10 })).map((v) => v.id)).toEqual(["v3", "v2", "v1"]);
+      expect((await store.list({ limit: 10, towns: ["来苏镇"] })).map((v) => v.id)).toEqual(["v3", "v1"]);
+      expect(await store.list({ limit: 10, towns: [] })).toEqual([]);
+      const bytes = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]);
+      const meta = {
+        id: "i1",
+        visitId: "v1",
+        kind: "signature" as const,
+        mediaType: "image/png" as const,
+        bytes: 7,
+        at: T,
+        takenAt: null,
+        gps: null,
+      };
+      await store.putImage(meta, bytes);
+      expect((await store.image("v1", "i1"))?.data.equals(bytes)).toBe(true);
+      expect(await store.image("v2", "i1")).toBeUndefined();
+    });
+
+    it("claimed jobs: one holder per (job, due), taken over only once abandoned (token + 1), fenced deliveries recorded once", async () => {
+      let now = T;
+      const a = jobClaims(state.db, "A", () => now, 60_000);
+      const b = jobClaims(state.db, "B", () => now, 60_000);
+      const c1 = await a.claim("digest", "2026-11-01");
+      expect(c1).toEqual({ job: "digest", due: "2026-11-01", token: 1 });
+      expect(await b.claim("digest", "2026-11-01")).toBeNull(); // held, and A's session is alive
+      expect(await b.claim("digest", "2026-11-02")).toEqual({ job: "digest", due: "2026-11-02", token: 1 });
+      // a delivery under A's claim is recorded once, whoever asks next
+      const store = alertStore(state.db);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c1", "c1", { id: "x", createdAt: T }, c1 as never)).toBe(true);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c1", "c1", { id: "x", createdAt: T }, c1 as never)).toBe(false);
+      // past the lease, B takes it over: A's token no longer holds, so A records nothing more and cannot finish it
+      now += 60_001;
+      const c2 = await b.claim("digest", "2026-11-01");
+      expect(c2?.token).toBe(2);
+      expect(await a.holds(c1 as never)).toBe(false);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c2", "c2", { id: "y", createdAt: T }, c1 as never)).toBe(false);
+      expect(await a.done(c1 as never)).toBe(false);
+      expect(await store.claimDelivery("digest/2026-11-01/t/c2", "c2", { id: "y", createdAt: T }, c2 as never)).toBe(true);
+      expect(await b.done(c2 as never)).toBe(true);
+      // done: nobody takes it over any more, however long after
+      now += 3_600_000;
+      expect(await a.claim("digest", "2026-11-01")).toBeNull();
+      // once: the first caller only; run: fn only for the holder, and a failed run stays open for a takeover
+      expect(await a.once("reminder", "c1/a1/1")).toBe(true);
+      expect(await b.once("reminder", "c1/a1/1")).toBe(false);
+      expect(await a.run("nightly records", "7", () => "ran")).toBe("ran");
+      expect(await b.run("nightly records", "7", () => "ran")).toBeUndefined();
+      await expect(a.run("retention", "9", () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+      now += 60_001;
+      expect(await b.run("retention", "9", () => "again")).toBe("again");
+      await a.prune(now - 1000);
+      expect(await state.db.all("SELECT job FROM job_claims")).toEqual([{ job: "retention" }]);
+    });
+
+    it("alerts: the open one of a device and type; a change made apart is merged; a second open alert is refused where shared", async () => {
+      const store = alertStore(state.db);
+      const base: Alert = {
+        id: "m1",
+        deviceId: "L9",
+        family: "streetlight",
+        type: "dark",
+        severity: "major",
+        state: "firing",
+        since: T,
+        resolvedAt: null,
+        town: "来苏镇",
+        village: null,
+        station: null,
+        detail: null,
+        assignee: null,
+        suppressedBy: null,
+        history: [{ at: T, who: "system", action: "fired" }],
+      };
+      await store.putAlert(base);
+      expect((await store.openAlertFor("L9", "dark"))?.id).toBe("m1");
+      expect(await store.openAlertFor("L9", "offline")).toBeUndefined();
+      // two copies changed apart: an acknowledgement on one, a comment (later) on the other
+      const acked: Alert = { ...base, state: "acknowledged", history: [...base.history, { at: T + 1, who: "王工", action: "acknowledged" }] };
+      const commented: Alert = { ...base, history: [...base.history, { at: T + 2, who: "李工", action: "commented", text: "换灯" }] };
+      await store.putAlert(acked);
+      const written = await store.putAlert(commented);
+      if (dialect === "postgres") {
+        // the shared store keeps both (each instance writes its own copy)
+        expect(written.history.map((h) => h.action)).toEqual(["fired", "acknowledged", "commented"]);
+        expect((await store.getAlert("m1"))?.history).toHaveLength(3);
+        const second = { ...base, id: "m2" };
+        const refused = await store.putAlert(second).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(isOpenAlertConflict(refused)).toBe(true);
+        // resolved, the problem may open again
+        await store.putAlert({ ...(written as Alert), state: "resolved", resolvedAt: T + 3 });
+        await store.putAlert(second);
+        expect((await store.openAlertFor("L9", "dark"))?.id).toBe("m2");
+      } else {
+        // the embedded store has one instance, whose engine writes its one copy: the last write is the alert
+        expect(written).toBe(commented);
+        expect((await store.getAlert("m1"))?.history).toHaveLength(2);
+      }
+    });
+
+    it("light control: commands written many at a time and updated in place, pending back, counts, applied settings, campaigns", async () => {
+      const store = controlStore(state.db, "control_seq");
+      const cmd = (i: number, extra: Partial<LightCommand> = {}): LightCommand => ({
+        id: `C${i}`,
+        deviceId: `L-${i % 3}`,
+        town: i % 2 ? "来苏镇" : "三角镇",
+        campaignId: i < 250 ? "K1" : null,
+        name: "profile",
+        body: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 50 }] },
+        state: "created",
+        createdBy: "王工",
+        createdAt: T + i,
+        sentAt: null,
+        sends: 0,
+        answeredAt: null,
+        expiresAt: T + 3_600_000,
+        reason: null,
+        ...extra,
+      });
+      await store.writeCommands(Array.from({ length: 260 }, (_, i) => cmd(i)));
+      await store.writeCommands([cmd(1, { state: "sent", sentAt: T + 5, sends: 1 }), cmd(2, { state: "sent", sentAt: T + 5, sends: 1 })]);
+      const applied: Applied = {
+        deviceId: "L-1",
+        profile: { commandId: "C1", body: { mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct: 50 }] }, at: T + 9 },
+        override: null,
+        config: null,
+        rejected: null,
+        clockOffsetMs: -1500,
+        timeSentAt: null,
+      };
+      await store.writeAnswers(
+        [
+          cmd(1, { state: "applied", sentAt: T + 5, sends: 1, answeredAt: T + 9 }),
+          cmd(2, { state: "rejected", sentAt: T + 5, sends: 1, answeredAt: T + 9, reason: "unsupported" }),
+        ],
+        [applied],
+        42,
+      );
+      expect(await store.checkpoint()).toBe(42);
+      expect(await store.command("C2")).toEqual(cmd(2, { state: "rejected", sentAt: T + 5, sends: 1, answeredAt: T + 9, reason: "unsupported" }));
+      expect((await store.pending()).length).toBe(258);
+      expect(await store.countsOf("K1")).toEqual({ byState: { created: 248, applied: 1, rejected: 1 }, sent: 2 });
+      expect((await store.list({ deviceId: "L-1", towns: ["来苏镇"], limit: 5 })).map((c) => c.id)).toEqual(["C259", "C253", "C247", "C241", "C235"]);
+      expect(await store.list({ towns: [], limit: 5 })).toEqual([]);
+      expect(await store.allApplied()).toEqual([applied]);
+      const k: Campaign = {
+        id: "K1",
+        name: "冬季调光",
+        target: { town: "来苏镇", village: "梳妆台村" },
+        town: "来苏镇",
+        command: { name: "profile", body: {} },
+        state: "running",
+        createdBy: "王工",
+        createdAt: T,
+        expiresAt: T + 3_600_000,
+        lights: 250,
+        estimate: null,
+      };
+      await store.putCampaign(k);
+      await store.putCampaign({ ...k, state: "paused" });
+      expect(await store.campaign("K1")).toEqual({ ...k, state: "paused" });
+      expect(await store.campaigns(10)).toEqual([{ ...k, state: "paused" }]);
+      await state.close();
+      state = await fx.open();
+      expect((await controlStore(state.db, "control_seq").pending()).length).toBe(258);
     });
   });
 }

@@ -109,9 +109,27 @@ describe("finance verification", () => {
   it("imports the bureau's XLSX with Chinese headers; the same file again changes nothing", async () => {
     const file = await claimsXlsx(rowsFor());
     const first = await post("/api/v1/projects/import", file, XLSX);
-    expect(await first.json()).toEqual({ projects: 2, created: CASES.length, updated: 0, unchanged: 0, headerRow: 1, encoding: null });
+    expect(await first.json()).toEqual({
+      projects: 2,
+      created: CASES.length,
+      updated: 0,
+      unchanged: 0,
+      projectsCreated: 2,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: null,
+    });
     const again = await post("/api/v1/projects/import", file, XLSX);
-    expect(await again.json()).toEqual({ projects: 2, created: 0, updated: 0, unchanged: CASES.length, headerRow: 1, encoding: null });
+    expect(await again.json()).toEqual({
+      projects: 2,
+      created: 0,
+      updated: 0,
+      unchanged: CASES.length,
+      projectsCreated: 0,
+      projectsUpdated: 0,
+      headerRow: 1,
+      encoding: null,
+    });
   });
 
   it("reports bad rows with their line numbers and imports nothing", async () => {

@@ -239,6 +239,22 @@ export async function createAccounts(store: UsersStore, settings: AccountSetting
           await store.endSessions([s.id], clock());
         }
     },
+    /**
+     * Reads accounts and live sessions again: another instance on a shared state store changed one (a user made,
+     * disabled or deleted, a sign-in, a sign-out, a session's use). A session's last use is the later of the two.
+     */
+    async reload(): Promise<void> {
+      const [fresh, live] = await Promise.all([store.allUsers(), store.liveSessions(clock())]);
+      users.clear();
+      for (const u of fresh) users.set(u.id, u);
+      const held = new Map(sessions);
+      sessions.clear();
+      for (const s of live) {
+        const mine = held.get(s.tokenHash);
+        const lastSeenAt = Math.max(s.lastSeenAt, mine?.lastSeenAt ?? 0);
+        sessions.set(s.tokenHash, { ...s, lastSeenAt, touchedAt: mine?.touchedAt ?? s.lastSeenAt });
+      }
+    },
     /** The session of a cookie's token and its user, or null: unknown, ended, expired, idle too long, or its user disabled. */
     session(t: string): { session: SessionRecord; user: PublicUser } | null {
       const h = sha256(t);

@@ -75,7 +75,8 @@ export function placeOf(fields: { town?: string | null | undefined; station?: st
 export type Touches = "public" | "caller" | "everything" | "list" | "rows" | { kind: string; from: "params" | "query" | "body"; read?: true };
 
 /** Resolves an object (its id, or the request's query or body) to its place; `null` for an unknown object. */
-export type Resolver = (subject: unknown) => Place | null | Promise<Place | null>;
+/** Where a subject is (null: nowhere known). Given the caller, an owner may answer an id the caller may not see as not found (it throws). */
+export type Resolver = (subject: unknown, caller: Scope) => Place | null | Promise<Place | null>;
 
 export type Refusal = { status: 403 | 404; kind: string; id: string | null; outside: Place | null };
 
@@ -146,7 +147,7 @@ export function createAccess() {
       const resolve = resolvers.get(touches.kind);
       if (!resolve) throw new Error(`access: no owner defined kind "${touches.kind}"`);
       const subject = subjectOf(touches, req);
-      const place = await resolve(subject);
+      const place = await resolve(subject, caller);
       const id = typeof subject === "string" ? subject : null;
       if (place === null) return touches.from === "params" ? { status: 404, kind: touches.kind, id, outside: null } : null;
       const read = touches.read === true || req.method === "GET" || req.method === "HEAD";

@@ -64,7 +64,9 @@ export type Alert = {
 };
 export type Context = { family: Alert["family"]; town: string | null; village: string | null; station: string | null; detail: Message | null };
 
-export type AlertEvents = { change: [Alert, HistoryEntry] };
+/** Where a change was made: on this instance, or on another one sharing the state store (read back after its notice). */
+export type Origin = "here" | "elsewhere";
+export type AlertEvents = { change: [Alert, HistoryEntry, Origin] };
 
 /** A history query; `towns`/`stations` are the reader's limits (null: none). */
 export type AlertQuery = {
@@ -94,7 +96,13 @@ export const matches = (a: Alert, q: Omit<AlertQuery, "limit">) =>
  */
 export function createAlertEngine(deps: {
   clock: () => number;
+  /** Writes an alert; may settle with what the store holds after it (a shared store merges a change made elsewhere). */
   persist: (a: Alert) => unknown;
+  /**
+   * A shared store only: the write of a new alert was refused because another instance holds the open alert of that
+   * device and type (the database's constraint); `current` reads that one, which this engine then adopts.
+   */
+  conflict?: { is: (e: unknown) => boolean; current: (deviceId: string, type: string) => Promise<Alert | undefined> } | undefined;
   history?: AlertHistory;
   onPersistError?: (e: unknown, a: Alert) => void;
   /** The open alerts (resolved ones given here are not held: they are in the store already). */
@@ -118,6 +126,71 @@ export function createAlertEngine(deps: {
     open.set(key(a.deviceId, a.type), a);
   }
 
+  /**
+   * Another copy of an alert (written by another instance, or merged by the store with a change made there): memory
+   * takes the entries it lacks and, when the other copy's last entry is the later, its fields; the new entries are
+   * emitted as made elsewhere. A resolved alert leaves memory (unless a write of it is under way here).
+   */
+  const refresh = (stored: Alert) => {
+    const here = byId.get(stored.id);
+    const k = key(stored.deviceId, stored.type);
+    if (!here) {
+      if (stored.state === "resolved") return;
+      const other = open.get(k);
+      if (other && other.id !== stored.id) {
+        // this instance opened its own alert for the problem meanwhile: its write will conflict, and it adopts this one
+        byId.delete(other.id);
+      }
+      open.set(k, stored);
+      byId.set(stored.id, stored);
+      for (const h of stored.history) events.emit("change", stored, h, "elsewhere");
+      return;
+    }
+    const known = new Set(here.history.map((h) => JSON.stringify(h)));
+    const added = stored.history.filter((h) => !known.has(JSON.stringify(h)));
+    const last = (x: Alert) => x.history[x.history.length - 1]?.at ?? 0;
+    if (added.length === 0) {
+      if (!writing.has(here.id)) here.suppressedBy = stored.suppressedBy;
+      return;
+    }
+    const later = last(stored) > last(here);
+    here.history = [...here.history, ...added].sort((x, y) => x.at - y.at);
+    if (later) {
+      here.state = stored.state;
+      here.resolvedAt = stored.resolvedAt;
+      here.assignee = stored.assignee;
+      here.suppressedBy = stored.suppressedBy;
+    }
+    if (here.state === "resolved") {
+      if (open.get(k) === here) open.delete(k);
+      if (!writing.has(here.id)) byId.delete(here.id);
+    }
+    for (const h of added) events.emit("change", here, h, "elsewhere");
+  };
+  /** This engine's new alert lost to another instance's open alert of the problem: that one replaces it here. */
+  const adopt = async (mine: Alert) => {
+    const winner = await deps.conflict?.current(mine.deviceId, mine.type);
+    const k = key(mine.deviceId, mine.type);
+    byId.delete(mine.id);
+    if (open.get(k) === mine) open.delete(k);
+    if (!winner) {
+      // resolved meanwhile: this one is the open alert after all (if still open here)
+      if (mine.state !== "resolved" && !open.has(k)) {
+        open.set(k, mine);
+        byId.set(mine.id, mine);
+        save(mine);
+      }
+      return;
+    }
+    refresh(winner);
+    // an action taken here on the loser meanwhile goes to the one adopted
+    const kept = byId.get(winner.id);
+    if (kept && mine.suppressedBy && !kept.suppressedBy) {
+      kept.suppressedBy = mine.suppressedBy;
+      save(kept);
+    }
+  };
+
   const save = (a: Alert) => {
     const w = writing.get(a.id) ?? { pending: 0, latest: 0, ok: false };
     writing.set(a.id, w);
@@ -137,10 +210,17 @@ export function createAlertEngine(deps: {
       result = Promise.reject(e);
     }
     Promise.resolve(result).then(
-      () => written(true),
+      (stored: unknown) => {
+        written(true);
+        if (stored && typeof stored === "object" && stored !== a && (stored as Alert).id === a.id) refresh(stored as Alert);
+      },
       (e: unknown) => {
-        deps.onPersistError?.(e, a);
         written(false);
+        if (deps.conflict?.is(e)) {
+          adopt(a).catch((err: unknown) => deps.onPersistError?.(err, a));
+          return;
+        }
+        deps.onPersistError?.(e, a);
       },
     );
   };
@@ -148,7 +228,7 @@ export function createAlertEngine(deps: {
     if (!byId.has(a.id)) byId.set(a.id, a); // a resolved alert read back for an action: held until it is written
     a.history.push(entry);
     save(a);
-    events.emit("change", a, entry);
+    events.emit("change", a, entry, "here");
   };
   /**
    * Acts on an alert: one in memory is changed at once (before this returns); a resolved one is read back from the
@@ -169,6 +249,8 @@ export function createAlertEngine(deps: {
 
   return {
     events,
+    /** A shared store only: another instance changed this alert (its copy, read back after the notice). */
+    refresh,
     /** An alert held in memory: open, or resolved with its write under way. */
     get: (id: string) => byId.get(id),
     /** Any alert; resolved ones are read from the store. */

@@ -19,6 +19,8 @@ export type AlertWords = {
     lights: number;
     causes: readonly { cause: Message; ids: readonly string[]; count: number }[];
     open: number;
+    /** Another feature's line for the town (field work's figures), when it has one. */
+    more?: Message | null;
   };
   digest_title: Record<string, never>;
   hint_channel_url: Record<string, never>;
@@ -76,6 +78,7 @@ export const ALERT_WORDS: Vocabulary<AlertWords> = {
           ? p.causes.map((c) => `- ${f.render(c.cause)}：${c.count} 盏（${c.ids.slice(0, IDS_SHOWN).join("、")}${c.count > IDS_SHOWN ? " 等" : ""}）`)
           : ["- 无"]),
         `仍未处理的告警：${p.open} 条`,
+        ...(p.more ? [f.render(p.more)] : []),
       ].join("\n"),
     en: (p, f) =>
       [
@@ -85,6 +88,7 @@ export const ALERT_WORDS: Vocabulary<AlertWords> = {
           ? p.causes.map((c) => `- ${f.render(c.cause)}: ${c.count} (${c.ids.slice(0, IDS_SHOWN).join(", ")}${c.count > IDS_SHOWN ? " …" : ""})`)
           : ["- none"]),
         `Alerts still open: ${p.open}`,
+        ...(p.more ? [f.render(p.more)] : []),
       ].join("\n"),
   },
   digest_title: { zh: () => "今晨路灯简报", en: () => "Morning streetlight digest" },

@@ -3,7 +3,8 @@ import { z } from "zod";
 import { topics } from "../../devices/index.js";
 import { type Catalogue, detailFields, type Lang, type Message } from "../platform/i18n.js";
 import type { Logger } from "../platform/log.js";
-import type { Alert, AlertEngine, HistoryEntry } from "./engine.js";
+import type { Claim, JobClaims } from "../storage/claims.js";
+import type { Alert, AlertEngine, HistoryEntry, Origin } from "./engine.js";
 import { alertMessage } from "./messages.js";
 import type { AlertStore } from "./store.js";
 
@@ -70,6 +71,13 @@ export function createNotifier(deps: {
   publish: (topic: string, body: unknown) => Promise<void>;
   metrics?: { sent: (type: string) => void; failed: (type: string) => void };
   fetchImpl?: typeof fetch;
+  /**
+   * Claims in the state store (issue 18): a reminder of an alert on a channel is sent by the one instance that claims
+   * it; several instances share the alerts, and each would find it due.
+   */
+  claims?: JobClaims;
+  /** A shared store only: tells the other instances that channels or silences changed (they `load()` again). */
+  settingsChanged?: (() => Promise<unknown>) | undefined;
 }) {
   const o = { ...DEFAULT_NOTIFY, ...deps.options };
   const { engine, store, clock, log } = deps;
@@ -95,8 +103,9 @@ export function createNotifier(deps: {
   const quiet = (a: Alert, now: number) => a.suppressedBy !== null || silenced(a, now);
 
   // Removed by stop().
-  const onChange = (a: Alert, e: HistoryEntry) => {
-    if (e.action !== "fired" && e.action !== "resolved") return;
+  // (a change made on another instance is that instance's to send: each alert fires and resolves on one)
+  const onChange = (a: Alert, e: HistoryEntry, origin: Origin = "here") => {
+    if (origin !== "here" || (e.action !== "fired" && e.action !== "resolved")) return;
     const now = clock();
     if (quiet(a, now)) return;
     for (const c of channels) {
@@ -210,10 +219,15 @@ export function createNotifier(deps: {
     await store.putDelivery(d.id, c.id, d).catch((e: unknown) => log.warn({ err: e }, "could not record a delivery"));
   }
 
-  const enqueue = (c: Channel, kind: Delivery["kind"], alerts: Alert[], text?: Message) => {
+  /**
+   * `once`: the delivery's id, the same on every instance, and the job's claim: the delivery is recorded (pending)
+   * before it is sent, only while the claim is still this instance's and only if no instance recorded it first; so a
+   * holder whose claim was taken over, or that stalled after recording it, never sends it a second time.
+   */
+  const enqueue = async (c: Channel, kind: Delivery["kind"], alerts: Alert[], text?: Message, once?: { id: string; claim: Claim }) => {
     const r = render(c);
     const d: Delivery = {
-      id: randomUUID(),
+      id: once?.id ?? randomUUID(),
       channelId: c.id,
       kind,
       alertIds: alerts.map((a) => a.id),
@@ -224,6 +238,7 @@ export function createNotifier(deps: {
       sentAt: null,
       text: text ? r(text) : [`### ${r(title(kind, alerts.length))}`, ...alerts.map((a) => r(line(a)))].join("\n"),
     };
+    if (once && !(await store.claimDelivery(d.id, c.id, d, once.claim))) return;
     return deliver(c, d, alerts);
   };
 
@@ -238,11 +253,13 @@ export function createNotifier(deps: {
       const c: Channel = { ...input, id: randomUUID(), createdAt: clock() };
       await store.putChannel(c.id, c);
       channels.push(c);
+      await deps.settingsChanged?.();
       return c;
     },
     /** Nothing more goes to a removed channel: its grouped alerts are dropped and its retries end as failed. */
     async removeChannel(id: string) {
       await store.deleteChannel(id);
+      await deps.settingsChanged?.();
       const before = channels.length;
       channels = channels.filter((c) => c.id !== id);
       for (const [k, g] of pending) if (g.channel.id === id) pending.delete(k);
@@ -270,11 +287,13 @@ export function createNotifier(deps: {
       };
       await store.putSilence(s.id, s);
       silences.push(s);
+      await deps.settingsChanged?.();
       return s;
     },
     async removeSilence(id: string) {
       await store.deleteSilence(id);
       silences = silences.filter((s) => s.id !== id);
+      await deps.settingsChanged?.();
     },
     /** Sends what is due: groups whose window has passed, reminders, retries. Called on a timer (and by tests with fake time). */
     async tick() {
@@ -288,7 +307,8 @@ export function createNotifier(deps: {
       for (const [k, g] of pending) {
         if (now - g.first < o.groupMs) continue;
         pending.delete(k);
-        const still = g.alerts.filter((a) => !quiet(a, now) && (g.kind === "resolved" || a.state !== "resolved"));
+        // (a new alert that lost to another instance's for the same problem has left the engine: that one is sent there)
+        const still = g.alerts.filter((a) => !quiet(a, now) && (g.kind === "resolved" || (a.state !== "resolved" && engine.get(a.id) === a)));
         if (still.length > 0) work.push(enqueue(g.channel, g.kind, still));
       }
       for (const c of channels) {
@@ -304,7 +324,15 @@ export function createNotifier(deps: {
           );
         if (due.length === 0) continue;
         for (const a of due) lastReminder.set(`${c.id}|${a.id}`, now);
-        work.push(enqueue(c, "reminder", due));
+        work.push(
+          (async () => {
+            // the n-th reminder of an alert on a channel goes out from the instance that claims it first
+            const mine: Alert[] = [];
+            for (const a of due)
+              if (!deps.claims || (await deps.claims.once("reminder", `${c.id}/${a.id}/${Math.floor((now - a.since) / o.remindMs)}`))) mine.push(a);
+            if (mine.length > 0) await enqueue(c, "reminder", mine);
+          })(),
+        );
       }
       const due = retries.filter((x) => x.due <= now);
       retries = retries.filter((x) => x.due > now);
@@ -317,9 +345,16 @@ export function createNotifier(deps: {
     stop() {
       engine.events.off("change", onChange);
     },
-    /** A message of its own to the channels covering a town (the morning digest), in each channel's language. */
-    async sendMessage(town: string, kind: Delivery["kind"], message: Message, alerts: Alert[]) {
-      await Promise.all(channels.filter((c) => (!c.towns && !c.stations) || c.towns?.includes(town)).map((c) => enqueue(c, kind, alerts, message)));
+    /**
+     * A message of its own to the channels covering a town (the morning digest), in each channel's language. With
+     * `once`, each channel's delivery has the id `${once.id}/${channel}` and is sent only under the job's claim (see enqueue).
+     */
+    async sendMessage(town: string, kind: Delivery["kind"], message: Message, alerts: Alert[], once?: { id: string; claim: Claim }) {
+      await Promise.all(
+        channels
+          .filter((c) => (!c.towns && !c.stations) || c.towns?.includes(town))
+          .map((c) => enqueue(c, kind, alerts, message, once && { id: `${once.id}/${c.id}`, claim: once.claim })),
+      );
     },
   };
 }

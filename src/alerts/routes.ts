@@ -132,8 +132,17 @@ export function alertRoutes(
     const a = await engine.find(String(id));
     return a ? alertPlace(a) : null;
   });
-  deps.access.define("silence", (subject) => {
-    if (typeof subject !== "string") return silencePlace(subject as { town?: string; deviceId?: string });
+  deps.access.define("silence", (subject, caller) => {
+    if (typeof subject !== "string") {
+      const body = subject as { town?: string; deviceId?: string };
+      // a device named in a new silence: one the caller may not see is answered as an unknown one (404), so that a
+      // limited caller learns neither that it exists nor its town
+      if (body.deviceId !== undefined) {
+        const at = deps.deviceAt(body.deviceId);
+        if (!at || !sees(caller, at)) throw notFound("device", body.deviceId);
+      }
+      return silencePlace(body);
+    }
     const s = notifier.silences().find((x) => x.id === subject);
     return s ? silencePlace(s) : null;
   });

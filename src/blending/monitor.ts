@@ -169,7 +169,10 @@ export function createBlendingMonitor(deps: {
           }),
       );
       const touched = new Set([...changed.values()].map((b) => b.orderId));
-      for (const orderId of touched) void publishProgress(orderId, orders.get(orderId));
+      for (const orderId of touched) {
+        void publishProgress(orderId, orders.get(orderId));
+        blending.batchesChanged(orderId)?.catch((e: unknown) => log.warn({ err: e, orderId }, "could not announce an order's new batches"));
+      }
     },
   };
 
@@ -217,7 +220,19 @@ export function createBlendingMonitor(deps: {
     );
   }
   let progressRefused = false;
-  const onOrder = (o: Order) => void publishProgress(o.id, o);
+  /**
+   * An order changed here: its progress to live streams, the dashboard and the broker. Changed on another instance
+   * (which did the rest): to this instance's live streams only.
+   */
+  const onOrder = (o: Order, elsewhere: boolean) => {
+    if (!elsewhere) return void publishProgress(o.id, o);
+    const p: Promise<void> = (async () => {
+      events.emit("progress", o.id, await blending.progress(o.id, await store.batchesOf(o.id)), o);
+    })()
+      .catch((e: unknown) => log.warn({ err: e, orderId: o.id }, "could not read an order's progress after a change elsewhere"))
+      .finally(() => publishing.delete(p));
+    publishing.add(p);
+  };
   blending.events.on("order", onOrder);
 
   /** Live machine state from telemetry (not durable: it is rebuilt from the next readings). */

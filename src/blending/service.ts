@@ -18,8 +18,19 @@ export const DEFAULT_MATERIALS = ["urea", "map", "kcl", "filler"];
  * Stations, materials, formulas and orders: what an operator sets up, and the commands that
  * carry an order to a machine. Batch records come from the machines (monitor.ts).
  */
-export async function createBlending(deps: { store: BlendingStore; registry: Registry; bus: CommandBus; clock: () => number }) {
+export async function createBlending(deps: {
+  store: BlendingStore;
+  registry: Registry;
+  bus: CommandBus;
+  clock: () => number;
+  /**
+   * A shared store only (issue 18): tells the other instances what changed here, as `refresh` takes it: "stations",
+   * "materials" or `order <id>`.
+   */
+  changed?: ((what: string) => Promise<unknown>) | undefined;
+}) {
   const { store, registry, bus, clock } = deps;
+  const changed = (what: string) => deps.changed?.(what);
   /** One per station registered (as many as an admin sets up). */
   const stations = new Map((await store.stations()).map((s) => [s.id, s]));
   /** The materials stations defined (likewise). */
@@ -32,7 +43,8 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
     const f = inUse.get(o.formulaId) ?? (await store.formula(o.formulaId));
     if (f) inUse.set(f.id, f);
   }
-  const events = new EventEmitter<{ order: [Order] }>();
+  /** An order changed: here (`elsewhere` false), or on another instance sharing the state store (read back after its notice). */
+  const events = new EventEmitter<{ order: [Order, boolean] }>();
   const find = async (id: string): Promise<Order | undefined> => open.get(id) ?? (await store.order(id));
   const findFormula = async (id: string): Promise<Formula | undefined> => inUse.get(id) ?? (await store.formula(id));
   /** Formula saves, one at a time: a version is the next after those stored under its name. */
@@ -72,8 +84,23 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       open.delete(next.id);
       if (![...open.values()].some((x) => x.formulaId === next.formulaId)) inUse.delete(next.formulaId);
     } else open.set(next.id, next);
-    events.emit("order", next);
+    events.emit("order", next, false);
+    await changed(`order ${next.id}`);
     return next;
+  };
+  /** An order read back after a change elsewhere: held while open (with its formula), emitted for live streams. */
+  const refreshOrder = async (id: string) => {
+    const o = await store.order(id);
+    if (!o) return;
+    if (o.state === "finished") {
+      open.delete(o.id);
+      if (![...open.values()].some((x) => x.formulaId === o.formulaId)) inUse.delete(o.formulaId);
+    } else {
+      const f = inUse.get(o.formulaId) ?? (await store.formula(o.formulaId));
+      if (f) inUse.set(f.id, f);
+      open.set(o.id, o);
+    }
+    events.emit("order", o, true);
   };
 
   /** The control recipe for one batch (PROTOCOL.md, `blender/{id}/cmd/recipe`; devices/blender.ts RecipeCommandSchema). */
@@ -96,6 +123,21 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
 
   return {
     events,
+    /**
+     * A shared store only: another instance changed stations ("stations"), materials ("materials") or an order
+     * (`order <id>`); null: anything may have changed (the notices were not heard for a while), everything is read again.
+     */
+    async refresh(what: string | null) {
+      if (what === null || what === "stations") {
+        stations.clear();
+        for (const st of await store.stations()) stations.set(st.id, st);
+      }
+      if (what === null || what === "materials") custom.splice(0, custom.length, ...(await store.materials()));
+      if (what === null) for (const o of [...open.values(), ...(await store.orders("open"))]) await refreshOrder(o.id);
+      else if (what.startsWith("order ")) await refreshOrder(what.slice("order ".length));
+    },
+    /** Tells the other instances that an order's batches changed (their live streams show its progress). */
+    batchesChanged: (orderId: string) => changed(`order ${orderId}`),
     catalog,
     hoursOf,
     solveFor,
@@ -111,6 +153,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       };
       await store.putStation(s);
       stations.set(s.id, s);
+      await changed("stations");
       return s;
     },
     materials: (station?: string) => [...catalog(station).values()],
@@ -120,6 +163,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       const i = custom.findIndex((c) => c.station === (station ?? "") && c.code === m.code);
       if (i >= 0) custom.splice(i, 1);
       custom.push({ ...m, station: station ?? "" });
+      await changed("materials");
       return m;
     },
 
@@ -193,6 +237,7 @@ export async function createBlending(deps: { store: BlendingStore; registry: Reg
       await store.putOrder(o);
       open.set(o.id, o);
       inUse.set(f.id, f);
+      await changed(`order ${o.id}`);
       return o;
     },
     /** Sends the recipe to a machine of the order's station (retained, so a machine that reconnects gets it) and marks the order running. */

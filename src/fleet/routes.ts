@@ -263,12 +263,12 @@ export function deviceRoutes(
         operationId: "importDevices",
         summary: "Register many devices from CSV (text/csv): all rows or none, with a report per row",
         description:
-          "One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`; 409 names ids already registered. The answer holds every new device's secret, shown only here.",
+          "One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …) or their Chinese headings (设备编号, 类型, 镇街, 村, 纬度, 经度, 灯具功率, …; family may be 路灯 or 配肥机; a unit in brackets after a heading is ignored, other columns are ignored). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`, an id already registered among them; 409 when another request registered one of the ids meanwhile. The answer holds every new device's secret, shown only here.",
         consumes: ["text/csv"],
         body: z.unknown().meta({
           type: "string",
           format: "binary",
-          description: "The CSV file (UTF-8, with or without BOM)",
+          description: "The CSV file: UTF-8 (with or without BOM), or GBK/GB18030 as Excel on Chinese Windows saves it",
           examples: ["id,family,town,village,lat,lon,lampW\nYC-LS-0001,streetlight,来苏镇,梳妆台村,29.3512,105.9113,30\n"],
         }),
         response: {

@@ -74,6 +74,14 @@ export const xlsxFile = (description: string) => ({
   description,
   content: { [XLSX_TYPE]: { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) } },
 });
+/** An image answered as its bytes: a JPEG or a PNG (a work order's photo, a visit's photo or signature). */
+export const imageFile = (description: string) => ({
+  description,
+  content: {
+    "image/jpeg": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
+    "image/png": { schema: z.instanceof(Buffer).meta({ type: "string", format: "binary" }) },
+  },
+});
 
 /**
  * A Server-Sent Events stream. OpenAPI 3.1 cannot describe a stream of events (3.2's `itemSchema` can), so the

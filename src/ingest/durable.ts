@@ -68,6 +68,7 @@ export async function openDurableIngest(deps: {
     maxPayloadBytes: config.ingest.maxPayloadBytes,
     spoolMaxBytes: config.store.spoolMaxBytes,
     rejectLimitPerMinute: config.ingest.rejectLimitPerMinute,
+    log: deps.log,
   });
   return { wal, writer, pipeline };
 }

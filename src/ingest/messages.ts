@@ -13,6 +13,7 @@ type ParamsOf<C extends Problem["code"]> = Extract<Problem, { code: C }>["params
 export type IngestWords = { [C in Exclude<Problem["code"], "payload_invalid">]: ParamsOf<C> } & {
   payload_invalid: { problems: readonly Message[] };
   cmd_topic: Record<string, never>;
+  payload_unreadable: Record<string, never>;
   device_unknown: { deviceId: string };
   device_family: { deviceId: string; family: Family };
   device_disabled: { deviceId: string };
@@ -55,6 +56,11 @@ export const INGEST_WORDS: Vocabulary<IngestWords> = {
   payload_lone_surrogate: {
     zh: () => "字符串或键中含有未配对的 UTF-16 代理项",
     en: () => "a string or key holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)",
+  },
+  payload_unreadable: { zh: () => "服务无法解读此消息（已保留供检查）", en: () => "the service could not read this payload (kept for inspection)" },
+  payload_too_deep: {
+    zh: (p) => `对象和数组嵌套超过 ${p.max} 层`,
+    en: (p) => `objects and arrays nest deeper than ${p.max} levels`,
   },
   payload_duplicate_key: {
     zh: (p) => `键 “${p.path}” 在同一对象中出现两次`,

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { type DecodedMessage, decodePayload, type Family, parseTopic, type RejectReason } from "../../devices/index.js";
+import type { Logger } from "../platform/log.js";
 import type { Metrics } from "../platform/metrics.js";
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
@@ -32,6 +33,7 @@ export function createPipeline(deps: {
   rejectLimitPerMinute: number;
   /** The write-ahead log may hold at most this much not yet stored; beyond it nothing is acknowledged. */
   spoolMaxBytes?: number;
+  log?: Logger;
 }) {
   const { registry, wal, writer, presence, metrics } = deps;
   const events = new EventEmitter<{ reading: [AcceptedReading] }>();
@@ -152,7 +154,15 @@ export function createPipeline(deps: {
     }
     if (device.disabled) return reject(msg, device, device.family, "disabled", ingestMessage("device_disabled", { deviceId: device.id }), done);
 
-    const decoded = decodePayload(topic.family, topic.kind, msg.payload, msg.receivedAt, deps.maxPayloadBytes);
+    let decoded: ReturnType<typeof decodePayload>;
+    try {
+      decoded = decodePayload(topic.family, topic.kind, msg.payload, msg.receivedAt, deps.maxPayloadBytes);
+    } catch (e: unknown) {
+      // The decoder never throws by design; if some payload still makes it, that payload is refused and kept like any
+      // bad one (left unacknowledged, the device would send it again forever).
+      deps.log?.warn({ err: e, deviceId: device.id, topic: msg.topic }, "the decoder failed on a payload; refused as invalid");
+      return reject(msg, device, device.family, "invalid", ingestMessage("payload_unreadable", {}), done);
+    }
     if (!decoded.ok) return reject(msg, device, device.family, decoded.reason, rejectDetail(decoded.detail), done);
 
     const kind = kindOf(topic.family, topic.kind);

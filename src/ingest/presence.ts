@@ -63,6 +63,13 @@ export function createPresence(deps: {
       if (s && fw) s.fw = fw;
     },
     /** Marks silent devices offline; runs on a timer (server clock). */
+    /**
+     * Every device held online gets one more timeout from `now` to speak: an instance that takes ingest over from
+     * another last heard its devices when it last held it, and must not call them silent before their next readings.
+     */
+    grace(now: number) {
+      for (const s of states.values()) if (s.online) s.lastSeen = Math.max(s.lastSeen ?? s.since, now);
+    },
     sweep(now: number) {
       for (const [id, s] of states) {
         if (!s.online) continue;

@@ -152,7 +152,11 @@ export const SETTINGS = {
       .string()
       .regex(/^[A-Za-z0-9_-]*$/)
       .default("agrilume"),
-    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription",
+    doc: "MQTT 5 shared-subscription group, so several instances share the load; empty = plain subscription. Not high availability: the broker strands a dead member's share in its session (docs/DEPLOYMENT.md); ignored with AGRILUME_INGEST_FAILOVER=lease",
+  },
+  AGRILUME_INGEST_FAILOVER: {
+    schema: z.enum(["off", "lease"]).default("off"),
+    doc: "several instances behind one external broker: `lease` = active/standby ingest, the holder of a PostgreSQL advisory lock takes the readings through the one persistent session (AGRILUME_MQTT_CLIENT_ID, plain subscription) and a standby takes over when it dies (docs/DEPLOYMENT.md); needs AGRILUME_MQTT_URL and a postgres:// AGRILUME_STATE_URL; off = each instance subscribes itself",
   },
   AGRILUME_MQTT_IN_FLIGHT: {
     schema: positiveInt.max(65535).default(1000),
@@ -192,6 +196,10 @@ export const SETTINGS = {
   AGRILUME_AUTH_PER_SOURCE_PER_MIN: {
     schema: positiveInt.default(300),
     doc: "failed credential checks (scrypt) one address may cause per minute; a right secret gives its check back, and devices already proved since start need none; past it a CONNECT is refused as server unavailable",
+  },
+  AGRILUME_MQTT_REFUSE_DELAY_MS: {
+    schema: z.coerce.number().int().min(0).max(10_000).default(1000),
+    doc: "a refused CONNECT (wrong or unknown credentials, a spent budget, a reconnect storm, a ban) is answered after this pause, so a client that retries at once costs one CONNECT per pause instead of thousands; 0 answers at once",
   },
   AGRILUME_REJECT_BAN_S: { schema: positiveInt.default(60), doc: "how long a device disconnected for flooding is refused" },
   AGRILUME_STREETLIGHT_REPORT_S: {
@@ -242,6 +250,22 @@ export const SETTINGS = {
     schema: z.coerce.number().positive().default(72),
     doc: "a light registered and past its installation day (installedOn, else the day it was registered) by this many hours without ever connecting is offline, with an alert (a phantom until proven otherwise; proposal, like verification's 72 h)",
   },
+  AGRILUME_CONTROL_RATE_PER_S: {
+    schema: positiveInt.max(10_000).default(50),
+    doc: "streetlight campaigns send at most this many commands a second, all campaigns together (a district's 18,105 lights in about 6 minutes at 50)",
+  },
+  AGRILUME_CONTROL_EXPIRY_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(72),
+    doc: "a command to a light (and a campaign's) waits this many hours for a light that is offline, then expires unapplied",
+  },
+  AGRILUME_CONTROL_CLOCK_TOLERANCE_S: {
+    schema: positiveInt.max(86_400).default(120),
+    doc: "a light whose clock (the `clock` of its answers, protocol v1.1) is off by more than this many seconds is sent the time (at most once an hour)",
+  },
   AGRILUME_ALERT_REMIND_MIN: {
     schema: positiveInt.max(7 * 24 * 60).default(120),
     doc: "a firing alert nobody acknowledged is sent again after this many minutes",
@@ -249,6 +273,54 @@ export const SETTINGS = {
   AGRILUME_IMPORT_MAX_ROWS: {
     schema: positiveInt.max(10_000_000).default(100_000),
     doc: "rows a claims or device import may hold; a longer file is refused whole (422 `import_too_many_rows`); each import's body limit is 256 bytes a row (8 MiB at least), an XLSX's entries may inflate to 2 KiB a row (plus 16 MiB)",
+  },
+  AGRILUME_FIELD_DUE_CRITICAL_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(24),
+    doc: "field work: a work order of critical priority (a village outage) is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_DUE_MAJOR_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(72),
+    doc: "field work: a work order of major priority (a dark light) is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_DUE_MINOR_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 90)
+      .default(168),
+    doc: "field work: a work order of minor priority is due this many hours after it is made",
+  },
+  AGRILUME_FIELD_CHECKIN_FLAG_M: {
+    schema: z.coerce.number().positive().max(100_000).default(100),
+    doc: "field work: a check-in further than this from the order's nearest pole is recorded and flagged",
+  },
+  AGRILUME_FIELD_CHECKIN_MAX_M: {
+    schema: z.coerce.number().positive().max(100_000).default(1000),
+    doc: "field work: a check-in further than this from the order's nearest pole is refused (the phone is not at the pole)",
+  },
+  AGRILUME_FIELD_PHOTO_MAX_KB: {
+    schema: positiveInt.max(20 * 1024).default(3072),
+    doc: "field work: the largest photo accepted, in KiB (phones resize before sending)",
+  },
+  AGRILUME_FIELD_PROOF_READINGS: {
+    schema: positiveInt.max(100).default(3),
+    doc: "field work: faulty readings in a row after a repair that reopen its work order",
+  },
+  AGRILUME_FIELD_PROOF_WINDOW_H: {
+    schema: z.coerce
+      .number()
+      .positive()
+      .max(24 * 30)
+      .default(48),
+    doc: "field work: a repaired light that sends no reading within this many hours reopens its work order",
   },
   AGRILUME_TRUST_PROXY: { schema: boolish.default(false), doc: "trust X-Forwarded-* headers from a reverse proxy" },
 } as const;
@@ -336,8 +408,10 @@ function shape(f: Flat) {
             password: f.AGRILUME_MQTT_PASSWORD,
             clientId: f.AGRILUME_MQTT_CLIENT_ID,
             protocolVersion: Number(f.AGRILUME_MQTT_PROTOCOL) as 4 | 5,
-            sharedGroup: f.AGRILUME_MQTT_SHARED_GROUP,
+            // (active/standby: one subscriber, the lease holder, on the one session; a shared group would strand queues)
+            sharedGroup: f.AGRILUME_INGEST_FAILOVER === "lease" ? "" : f.AGRILUME_MQTT_SHARED_GROUP,
             inFlight: f.AGRILUME_MQTT_IN_FLIGHT,
+            failover: f.AGRILUME_INGEST_FAILOVER,
           }
         : undefined,
       mosquitto:
@@ -364,6 +438,19 @@ function shape(f: Flat) {
     imports: importLimits(f.AGRILUME_IMPORT_MAX_ROWS),
     alerts: { groupMs: f.AGRILUME_ALERT_GROUP_S * 1000, remindMs: f.AGRILUME_ALERT_REMIND_MIN * 60_000 },
     neverReportedMs: f.AGRILUME_NEVER_REPORTED_H * 3600_000,
+    fieldwork: {
+      dueH: { critical: f.AGRILUME_FIELD_DUE_CRITICAL_H, major: f.AGRILUME_FIELD_DUE_MAJOR_H, minor: f.AGRILUME_FIELD_DUE_MINOR_H },
+      checkInFlagM: f.AGRILUME_FIELD_CHECKIN_FLAG_M,
+      checkInMaxM: f.AGRILUME_FIELD_CHECKIN_MAX_M,
+      photoMaxBytes: f.AGRILUME_FIELD_PHOTO_MAX_KB * 1024,
+      proofBadReadings: f.AGRILUME_FIELD_PROOF_READINGS,
+      proofWindowMs: f.AGRILUME_FIELD_PROOF_WINDOW_H * 3600_000,
+    },
+    control: {
+      ratePerS: f.AGRILUME_CONTROL_RATE_PER_S,
+      expiryMs: f.AGRILUME_CONTROL_EXPIRY_H * 3600_000,
+      clockToleranceMs: f.AGRILUME_CONTROL_CLOCK_TOLERANCE_S * 1000,
+    },
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,
       duplicatePoleM: f.AGRILUME_VERIFY_DUPLICATE_POLE_M,
@@ -379,6 +466,7 @@ function shape(f: Flat) {
       rejectLimitPerMinute: f.AGRILUME_REJECT_LIMIT,
       banMs: f.AGRILUME_REJECT_BAN_S * 1000,
       authPerSourcePerMinute: f.AGRILUME_AUTH_PER_SOURCE_PER_MIN,
+      refuseDelayMs: f.AGRILUME_MQTT_REFUSE_DELAY_MS,
       reportIntervalS: { streetlight: f.AGRILUME_STREETLIGHT_REPORT_S, blender: f.AGRILUME_BLENDER_REPORT_S },
     },
   };
@@ -428,6 +516,11 @@ export function loadConfig(env: Record<string, string | undefined>, file: Record
     if (f.AGRILUME_MOSQUITTO_PASSWORD_FILE && !(f.AGRILUME_MQTT_URL && f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD)) {
       errors.push(
         "AGRILUME_MOSQUITTO_PASSWORD_FILE: the password file holds the service's own account too: set AGRILUME_MQTT_URL, AGRILUME_MQTT_USERNAME and AGRILUME_MQTT_PASSWORD",
+      );
+    }
+    if (f.AGRILUME_INGEST_FAILOVER === "lease" && !(f.AGRILUME_MQTT_URL && f.AGRILUME_STATE_URL?.startsWith("postgres"))) {
+      errors.push(
+        "AGRILUME_INGEST_FAILOVER: the ingest lease is held in PostgreSQL and hands over an external broker's session: set AGRILUME_MQTT_URL and a postgres:// AGRILUME_STATE_URL",
       );
     }
     if (f.AGRILUME_MOSQUITTO_PID_FILE && !f.AGRILUME_MOSQUITTO_PASSWORD_FILE) {

@@ -21,7 +21,24 @@ export class DomainError extends Error {
 }
 
 /** Things a request can name that may not exist (or not be the caller's to see). */
-export const THINGS = ["device", "streetlight", "order", "formula", "station", "alert", "channel", "key", "user", "route", "silence"] as const;
+export const THINGS = [
+  "device",
+  "streetlight",
+  "order",
+  "formula",
+  "station",
+  "alert",
+  "channel",
+  "key",
+  "user",
+  "route",
+  "silence",
+  "work_order",
+  "photo",
+  "claim",
+  "visit",
+  "campaign",
+] as const;
 export type Thing = (typeof THINGS)[number];
 const THING_ZH: Record<Thing, string> = {
   device: "设备",
@@ -35,6 +52,11 @@ const THING_ZH: Record<Thing, string> = {
   user: "用户",
   route: "接口",
   silence: "静默",
+  work_order: "工单",
+  photo: "照片",
+  claim: "申报路灯",
+  visit: "现场核查",
+  campaign: "控制任务",
 };
 
 /** The problems every part shares: something missing, something already there, a request with problems. */

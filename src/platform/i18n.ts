@@ -177,6 +177,11 @@ const CONSOLE_WORDS = {
     en: "a faulty light's alert appears once its fault has lasted 10 minutes (the failed lamp at night, the stuck relay by day)",
   },
   "demo.scope": { zh: "范围", en: "scope" },
+  "demo.campaignName": { zh: "冬季调光（演示）", en: "Winter dimming (demo)" },
+  "demo.campaign": {
+    zh: "一个冬季调光任务已按波次发往一个村的路灯（部分模拟灯是不应答的 v1 灯）；查看进度",
+    en: "a winter dimming campaign went out in waves to one village's lights (some simulated lights are v1 lights that never answer); its progress",
+  },
   "demo.everywhere": { zh: "全区", en: "the whole district" },
   "role.admin": { zh: "管理员", en: "administrator" },
   "role.operator": { zh: "站点操作员", en: "station operator" },

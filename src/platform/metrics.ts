@@ -80,6 +80,11 @@ export function createMetrics() {
       labelNames: ["channel", "outcome"],
       registers: [registry],
     }),
+    ingestActive: new Gauge({
+      name: "agrilume_ingest_active",
+      help: "1 while this instance holds the ingest lease and takes readings from the broker (AGRILUME_INGEST_FAILOVER=lease), 0 while it stands by",
+      registers: [registry],
+    }),
     brokerDropped: new Gauge({
       name: "agrilume_broker_dropped_messages",
       help: "Messages the external broker says it dropped since it started (Mosquitto's $SYS/broker/publish/messages/dropped): a queue that overflowed loses readings the broker acknowledged",

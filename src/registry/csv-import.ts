@@ -12,12 +12,73 @@ const NUMERIC = new Set(["lat", "lon", "lampW", "panelWp", "batteryAh"]);
 const LISTS = new Set(["hopperMaterials"]);
 
 /**
- * Parses a device list (header row, comma-separated, UTF-8 with or without BOM). Returns every
+ * Accepted column names → field: the fields' own (English) names, and the Chinese names a district's asset list uses.
+ * Names are compared without case, spaces or a unit in brackets (`灯具功率（W）` is `灯具功率`).
+ */
+const COLUMNS: Record<string, string> = {
+  id: "id",
+  设备编号: "id",
+  编号: "id",
+  family: "family",
+  类型: "family",
+  设备类型: "family",
+  name: "name",
+  名称: "name",
+  town: "town",
+  镇街: "town",
+  镇: "town",
+  街道: "town",
+  village: "village",
+  村: "village",
+  村社区: "village",
+  lat: "lat",
+  latitude: "lat",
+  纬度: "lat",
+  lon: "lon",
+  longitude: "lon",
+  经度: "lon",
+  projectid: "projectId",
+  项目编号: "projectId",
+  lampw: "lampW",
+  灯具功率: "lampW",
+  灯功率: "lampW",
+  panelwp: "panelWp",
+  组件功率: "panelWp",
+  光伏组件功率: "panelWp",
+  batteryah: "batteryAh",
+  电池容量: "batteryAh",
+  controllerserial: "controllerSerial",
+  控制器序列号: "controllerSerial",
+  控制器编号: "controllerSerial",
+  moduleimei: "moduleImei",
+  imei: "moduleImei",
+  模块imei: "moduleImei",
+  通信模块imei: "moduleImei",
+  station: "station",
+  站点: "station",
+  配肥站: "station",
+  hoppermaterials: "hopperMaterials",
+  料仓物料: "hopperMaterials",
+};
+const REQUIRED_COLUMNS = ["id", "family"];
+/** A family named as people write it in a list. */
+const FAMILIES: Record<string, string> = { 路灯: "streetlight", 太阳能路灯: "streetlight", 配肥机: "blender", 智能配肥机: "blender" };
+const columnOf = (header: string) =>
+  COLUMNS[
+    header
+      .trim()
+      .toLowerCase()
+      .replace(/\s+/g, "")
+      .replace(/[(（][^)）]*[)）]$/, "")
+  ];
+
+/**
+ * Parses a device list (header row, comma-separated; the text as `csvText` read it). Returns every
  * row's problem with its line number (the first MAX_ROW_ERRORS; `errorRows` counts them all); the caller imports
  * nothing unless there are none. Rows are checked as the parser reads them (it keeps none); past `maxRows` the file is
  * refused whole (`refused`), before the rest is read.
- * Columns: id, family, town, village, lat, lon, name, projectId, lampW, panelWp, batteryAh,
- * controllerSerial, moduleImei, station, hopperMaterials (separated by `;`).
+ * Columns (or their Chinese names, `COLUMNS`): id, family (or 路灯, 配肥机), town, village, lat, lon, name, projectId, lampW,
+ * panelWp, batteryAh, controllerSerial, moduleImei, station, hopperMaterials (separated by `;`).
  */
 export function parseDeviceCsv(
   text: string,
@@ -47,7 +108,7 @@ export function parseDeviceCsv(
           .split(";")
           .map((s) => s.trim())
           .filter(Boolean);
-      else obj[key] = value;
+      else obj[key] = key === "family" ? (FAMILIES[value] ?? value) : value;
     }
     const id = typeof obj.id === "string" ? obj.id : null;
     const parsed = DeviceInputSchema.safeParse(obj);
@@ -63,9 +124,20 @@ export function parseDeviceCsv(
       devices.push(parsed.data);
     }
   };
+  const MISSING = new Error("missing columns");
+  let missing: Message | null = null;
   try {
     parse(text.replace(/^\uFEFF/, ""), {
-      columns: true,
+      // each heading to its field; an unknown heading is kept as it is (and ignored by the schema)
+      columns: (headers: string[]) => {
+        const fields = headers.map((h) => columnOf(h) ?? h);
+        const absent = REQUIRED_COLUMNS.filter((c) => !fields.includes(c));
+        if (absent.length > 0) {
+          missing = registryMessage("csv_missing_columns", { missing: absent, columns: headers.map((h) => h.trim()).slice(0, 20) });
+          throw MISSING;
+        }
+        return fields;
+      },
       skip_empty_lines: true,
       trim: true,
       relax_column_count: false,
@@ -75,6 +147,7 @@ export function parseDeviceCsv(
       },
     });
   } catch (e: unknown) {
+    if (e === MISSING && missing) return { devices: [], errors: [{ line: 1, id: null, problem: missing }], errorRows: 1, refused: null };
     if (e === TOO_MANY) return { devices: [], errors: [], errorRows: 0, refused: errorMessage("import_too_many_rows", { max: maxRows }) };
     const line = (e as { lines?: number }).lines ?? 0;
     return { devices: [], errors: [{ line, id: null, problem: registryMessage("csv_unreadable", { line }) }], errorRows: 1, refused: null };

@@ -1,4 +1,5 @@
 import type { ImportLimits } from "../platform/config.js";
+import { csvText } from "../platform/csv.js";
 import { DomainError, rowsRejected } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
 import { type Host, hostApi, jobModule, ownBytes, sendInParts, type WorkerPool } from "../platform/workers.js";
@@ -20,7 +21,9 @@ type DeviceCsvHost = {
 /** The job: how many rows had problems (the first MAX_ROW_ERRORS are sent), or why the file is refused whole. */
 export async function deviceCsv(input: { bytes: Uint8Array; maxRows: number }, host: Host): Promise<{ errorRows: number; refused: Message | null }> {
   const ask = hostApi<DeviceCsvHost>(host);
-  const text = new TextDecoder("utf-8").decode(input.bytes); // (drops a BOM)
+  // UTF-8, or GBK as Excel on Chinese Windows saves a CSV (a GBK file read as UTF-8 would register towns no one can name)
+  const read = csvText(Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength)).text;
+  const text = typeof read === "string" ? read : new TextDecoder("utf-8").decode(read); // (drops a BOM)
   const checked: string[] = [];
   let parsed = parseDeviceCsv(
     text,

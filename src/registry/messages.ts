@@ -5,10 +5,13 @@ export type RegistryWords = {
   row_repeats_id: { line: number; id: string | null; first: number };
   row_registered: { line: number; id: string | null };
   csv_unreadable: { line: number };
+  csv_missing_columns: { missing: readonly string[]; columns: readonly string[] };
   devices_registered: { ids: readonly string[] };
   devices_csv_body: Record<string, never>;
   too_many_buckets: { buckets: number; every: "minute" | "hour" | "day"; max: number };
 };
+/** A required column's Chinese heading (the import takes either name). */
+const COLUMN_ZH: Record<string, string> = { id: "设备编号", family: "类型" };
 const EVERY_ZH = { minute: "分钟", hour: "小时", day: "天" } as const;
 const rowZh = (p: { line: number; id: string | null }) => `第 ${p.line} 行${p.id ? `（${p.id}）` : ""}`;
 const rowEn = (p: { line: number; id: string | null }) => `line ${p.line}${p.id ? ` (${p.id})` : ""}`;
@@ -17,6 +20,10 @@ export const REGISTRY_WORDS: Vocabulary<RegistryWords> = {
   row_repeats_id: { zh: (p) => `${rowZh(p)}：编号与第 ${p.first} 行重复`, en: (p) => `${rowEn(p)}: the id repeats line ${p.first}` },
   row_registered: { zh: (p) => `${rowZh(p)}：该编号的设备已登记`, en: (p) => `${rowEn(p)}: a device with this id is already registered` },
   csv_unreadable: { zh: (p) => `第 ${p.line} 行附近无法按 CSV 读取`, en: (p) => `not a readable CSV (near line ${p.line})` },
+  csv_missing_columns: {
+    zh: (p, f) => `表头缺少这些列：${f.list(p.missing.map((c) => COLUMN_ZH[c] ?? c))}；文件的表头是：${f.list(p.columns)}`,
+    en: (p, f) => `the header lacks these columns: ${f.list(p.missing)} (or their Chinese headings); the file's header is: ${f.list(p.columns)}`,
+  },
   devices_registered: { zh: (p, f) => `已登记：${f.list(p.ids)}`, en: (p, f) => `already registered: ${f.list(p.ids)}` },
   devices_csv_body: { zh: () => "请以 CSV 文件上传设备清单，且不能为空", en: () => "send the device list as a non-empty CSV file (text/csv)" },
   too_many_buckets: {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DeviceIdSchema, type Family, MaterialCodeSchema, ProfileSchema } from "../../devices/index.js";
+import { CHEMISTRIES, DeviceIdSchema, type Family, MaterialCodeSchema, ProfileSchema } from "../../devices/index.js";
 import { createVerifiedCache, hashSecret, mosquittoHash, newSecret, verifySecret } from "./secrets.js";
 import type { DeviceRecord, DeviceStore } from "./store.js";
 
@@ -21,6 +21,11 @@ export const StreetlightInputSchema = z.object({
   lampW: z.number().positive().max(500).optional(),
   panelWp: z.number().positive().max(1000).optional(),
   batteryAh: z.number().positive().max(2000).optional(),
+  /** The battery's chemistry and nominal voltage: the range a low-voltage disconnect may be set to (DOMAIN.md §2). */
+  batteryChemistry: z.enum(CHEMISTRIES).optional(),
+  systemV: z.union([z.literal(12), z.literal(24)]).optional(),
+  /** The road it stands on, for campaigns by road. */
+  road: text(64).optional(),
   controllerSerial: text(64).optional(),
   moduleImei: z
     .string()

@@ -102,10 +102,16 @@ export function nightAround(t: number, lat: number, lon: number, profile: Profil
 export function levelAt(t: number, n: Night, profile: Profile): number {
   let pct = 0;
   for (const s of profile.stages) {
-    const from = "afterDuskH" in s ? n.start + s.afterDuskH * 3600_000 : n.end - s.beforeDawnH * 3600_000;
+    const from = "afterDuskH" in s ? n.start + s.afterDuskH * 3600_000 : "beforeDawnH" in s ? n.end - s.beforeDawnH * 3600_000 : clockTime(n, s.at);
     if (t >= from) pct = s.pct;
   }
   return pct;
+}
+
+/** A stage's China clock time ("HH:MM") within night n: from 12:00 on the evening's date, before it the next morning. */
+function clockTime(n: Night, at: string): number {
+  const h = Number(at.slice(0, 2));
+  return Date.parse(`${n.date}T${at}:00+08:00`) + (h < 12 ? DAY : 0);
 }
 
 /** What a light should be doing at t. Its night is shared (nightAround): do not modify it. */

@@ -45,6 +45,8 @@ export function createStreetlightMonitor(deps: {
   storedSeq: () => number;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
+  /** What each light applied by command (src/control): it is judged by that profile and override, not its registered one. */
+  control?: { profileOf: (id: string) => Profile | null; overrideAt: (id: string, t: number) => { pct: number } | null };
   /** Every device that has ever connected (presence history), and how long after installation a silent light is a problem. */
   neverReported?: { seen: () => Promise<Set<string>>; graceMs: number };
 }) {
@@ -134,7 +136,15 @@ export function createStreetlightMonitor(deps: {
       a = { lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null, profile: p.success ? p.data : DEFAULT_PROFILE };
       parsed.set(d.attrs, a);
     }
-    return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
+    const control = deps.control;
+    if (!control) return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
+    return {
+      lat: d.lat ?? 0,
+      lon: d.lon ?? 0,
+      lampW: a.lampW,
+      profile: control.profileOf(d.id) ?? a.profile,
+      overrideAt: (t: number) => control.overrideAt(d.id, t),
+    };
   };
   const profileOf = (d: DeviceRecord): Profile => info(d).profile;
 
@@ -375,6 +385,8 @@ export function createStreetlightMonitor(deps: {
       if (n.end + BAND_MS + 5 * 60_000 <= clock()) markStale(n.date, r.device.id, r.seq);
     },
     conditionOf,
+    /** The time of a light's newest reading applied to its live state (null before its first). */
+    lastReadingAt: (id: string): number | null => states.get(id)?.lastTs ?? null,
     /**
      * After a restart: every light's live state, from its readings of the last RESTORE_MS in the store, applied in
      * time order as they came (neighbours included), so the API and the dashboards say the last known condition, not

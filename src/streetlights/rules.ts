@@ -1,5 +1,5 @@
 import type { StreetlightTelemetry } from "../../devices/index.js";
-import { distanceM, type Expectation, expectationAt, fullDaylight, type Profile } from "./expectation.js";
+import { distanceM, type Expectation, expectationAt, fullDaylight, nightAround, type Profile } from "./expectation.js";
 import { streetlightMessage as msg, type StreetlightMessage } from "./messages.js";
 
 /**
@@ -42,7 +42,24 @@ export const RULES = {
   latchMs: 10 * 60_000,
 };
 
-export type LightInfo = { lat: number; lon: number; lampW: number | null; profile: Profile };
+export type LightInfo = {
+  lat: number;
+  lon: number;
+  lampW: number | null;
+  /** The profile the light applied by command (src/control), else its registered one. */
+  profile: Profile;
+  /** An override the light applied, in force at t (src/control): it is judged by that instead of its profile. */
+  overrideAt?: (t: number) => { pct: number } | null;
+};
+
+/** What a light should be doing at t: its profile's expectation, or its override's while one is in force. */
+export function expectationFor(t: number, light: LightInfo): Expectation {
+  const e = expectationAt(t, light.lat, light.lon, light.profile);
+  const o = light.overrideAt?.(t);
+  if (!o) return e;
+  const night = e.night ?? nightAround(t, light.lat, light.lon, light.profile);
+  return o.pct === 0 ? { state: "off", night: e.night } : { state: "on", pct: o.pct, night };
+}
 /** What the neighbours (same village, within a distance) were doing around this time. */
 export type NeighbourView = { reporting: number; charging: number; lit: number };
 /** The view, or a function giving it: it is needed only for daylight readings with the lamp on or no PV, so the monitor
@@ -91,7 +108,7 @@ export function instantCondition(
     const d = distanceM(r.gps, light);
     if (d - (r.gps.accM ?? 0) > RULES.movedM) return { condition: "moved", detail: msg("light_moved", { distanceM: Math.round(d) }) };
   }
-  const exp = expectation ?? expectationAt(r.ts, light.lat, light.lon, light.profile);
+  const exp = expectation ?? expectationFor(r.ts, light);
   const on = r.load.on && r.load.w > 0;
   const expectedW = light.lampW && exp.state !== "off" ? (light.lampW * exp.pct) / 100 : null;
   const lowBattery = r.faults.includes("over_discharge") || r.battery.v <= RULES.lvdV;
@@ -131,7 +148,7 @@ export function instantCondition(
 export function step(prev: LightState, r: StreetlightTelemetry & { ts: number }, light: LightInfo, nb: Neighbours): LightState {
   if (r.ts <= prev.lastTs) return prev; // late or repeated data does not rewind the live state
   const s = { ...prev, lastTs: r.ts };
-  const exp = expectationAt(r.ts, light.lat, light.lon, light.profile);
+  const exp = expectationFor(r.ts, light);
   const nightStart = exp.state === "off" ? null : exp.night.start;
   if (nightStart !== s.nightStart && nightStart !== null) s.switchOns = 0;
   s.nightStart = nightStart ?? s.nightStart;

@@ -1,6 +1,16 @@
 import { type Db, jsonText, type Migration } from "../storage/sql.js";
 import { LIT_SHARE, type NightRecord } from "./nightly.js";
 
+export type LightEnergy = {
+  deviceId: string;
+  nights: number;
+  expectedMin: number;
+  litMin: number;
+  coveredMin: number;
+  loadWh: number;
+  pvWh: number;
+  flatNights: number;
+};
 export type LightWindow = { deviceId: string; litNights: number; pvDays: number; lastTs: number | null; lat: number | null; lon: number | null };
 
 export const STREETLIGHT_MIGRATION: Migration = {
@@ -98,6 +108,31 @@ export function nightStore(db: Db) {
         lastTs: r.last_ts === null ? null : Number(r.last_ts),
         lat: r.lat,
         lon: r.lon,
+      }));
+    },
+    /**
+     * Per light over the nights from `from` to `to`: nights recorded, minutes expected lit, lit and covered by data,
+     * load and PV energy (Wh), and nights lost to a flat battery (`energy_limited`); for the energy report.
+     */
+    async energy(from: string, to: string): Promise<LightEnergy[]> {
+      const num = (name: string) => `sum(CAST(${field(name)} AS DOUBLE PRECISION))`;
+      const rows = await db.all<Record<string, number | bigint | string | null>>(
+        `SELECT device_id, count(*) AS nights, ${num("expectedMin")} AS expected_min, ${num("litMin")} AS lit_min,
+                ${num("coveredMin")} AS covered_min, ${num("loadWh")} AS load_wh, sum(pv_wh) AS pv_wh,
+                count(CASE WHEN classification = 'energy_limited' THEN 1 END) AS flat
+         FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
+        [from, to],
+      );
+      const n = (v: number | bigint | string | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
+      return rows.map((r) => ({
+        deviceId: String(r.device_id),
+        nights: n(r.nights),
+        expectedMin: n(r.expected_min),
+        litMin: n(r.lit_min),
+        coveredMin: n(r.covered_min),
+        loadWh: n(r.load_wh),
+        pvWh: n(r.pv_wh),
+        flatNights: n(r.flat),
       }));
     },
     async classesOn(date: string): Promise<Map<string, string>> {

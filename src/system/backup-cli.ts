@@ -36,6 +36,11 @@ export async function backupCommand(args: string[], env: NodeJS.ProcessEnv = pro
       });
       if (config.store.kind === "influx")
         say({ code: "backup_influx_note", params: { store: "InfluxDB", url: config.store.influx.url, tool: "influxd backup -portable" } });
+      if (config.stateUrl) {
+        const url = new URL(config.stateUrl);
+        url.password = ""; // (never printed)
+        say({ code: "backup_state_note", params: { store: "PostgreSQL", url: url.toString(), tool: "pg_dump" } });
+      }
     } else {
       const done = await restoreDataDir(dir, config.dataDir);
       say({ code: "restore_done", params: { dir: resolve(config.dataDir), files: done.files, createdAt: done.createdAt } });

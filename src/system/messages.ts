@@ -8,6 +8,7 @@ export type SystemWords = {
   backup_source_missing: { dir: string; file: string };
   backup_done: { dir: string; files: number; mb: number; seconds: number };
   backup_influx_note: { store: string; url: string; tool: string };
+  backup_state_note: { store: string; url: string; tool: string };
   restore_not_backup: { dir: string; file: string };
   restore_target_not_empty: { dir: string };
   restore_corrupt: { file: string };
@@ -39,6 +40,11 @@ export const SYSTEM_WORDS: Vocabulary<SystemWords> = {
   backup_influx_note: {
     zh: (p) => `读数存放在 ${p.store}（${p.url}），不在本备份中：请用 ${p.tool} 另行备份`,
     en: (p) => `Readings are kept in ${p.store} (${p.url}), not in this backup: back them up with ${p.tool}`,
+  },
+  backup_state_note: {
+    zh: (p) => `设备、账号、告警、申报等状态存放在 ${p.store}（${p.url}），不在本备份中：请在同一时间用 ${p.tool} 另行备份`,
+    en: (p) =>
+      `Devices, accounts, alerts, claims and the rest of the state are kept in ${p.store} (${p.url}), not in this backup: back them up at the same time with ${p.tool}`,
   },
   restore_not_backup: {
     zh: (p) => `${p.dir} 不是完整的备份目录（没有清单 ${p.file}）`,

@@ -8,7 +8,14 @@ import type { Metrics } from "../platform/metrics.js";
 
 const RoleSchema = z.enum(ROLES);
 const Readiness = withExample(
-  z.object({ ready: z.boolean(), checks: z.record(z.string(), z.boolean()) }),
+  z.object({
+    ready: z.boolean(),
+    checks: z.record(z.string(), z.boolean()),
+    ingest: z
+      .enum(["active", "standby"])
+      .optional()
+      .describe("With AGRILUME_INGEST_FAILOVER=lease: whether this instance takes the readings (active) or waits to take over (standby)"),
+  }),
   { ready: true, checks: { telemetryStore: true, stateStore: true, broker: true, storeWriter: true } },
   { id: "Readiness", description: "Whether each part the service needs answers" },
 );
@@ -65,7 +72,16 @@ const KeyList = withExample(
 );
 
 /** Health, readiness, metrics and API key management. */
-export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKeys; readiness: () => Promise<Record<string, boolean>> }) {
+export function systemRoutes(
+  app: Api,
+  deps: {
+    metrics: Metrics;
+    apiKeys: ApiKeys;
+    readiness: () => Promise<Record<string, boolean>>;
+    /** Active/standby ingest: this instance's role (null: not in that mode). */
+    ingestRole?: () => "active" | "standby" | null;
+  },
+) {
   app.get(
     "/health",
     {
@@ -90,14 +106,15 @@ export function systemRoutes(app: Api, deps: { metrics: Metrics; apiKeys: ApiKey
         operationId: "getReady",
         summary: "Stores and broker are up",
         description:
-          "200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). Needs no key.",
+          "200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease. Needs no key.",
         response: { 200: Readiness, 503: Readiness },
       },
     },
     async (_req, reply) => {
       const checks = await deps.readiness();
       const ready = Object.values(checks).every(Boolean);
-      return reply.status(ready ? 200 : 503).send({ ready, checks });
+      const ingest = deps.ingestRole?.() ?? undefined;
+      return reply.status(ready ? 200 : 503).send({ ready, checks, ...(ingest ? { ingest } : {}) });
     },
   );
 

@@ -43,7 +43,12 @@ export type EmbeddedBrokerOptions = {
   maxPacketBytes: number;
   banMs: number;
   authPerSourcePerMinute: number;
+  /** How long a refused CONNECT waits for its answer (0: at once). */
+  refuseDelayMs: number;
 };
+
+/** Refused CONNECTs held back at once (each a socket and a timer); past this a refusal is answered at once. */
+export const REFUSALS_HELD_MAX = 2000;
 
 /**
  * The embedded MQTT broker (aedes) as a message source.
@@ -71,6 +76,8 @@ export async function createEmbeddedBroker(deps: {
   const stormLogged = new Set<string>();
   /** One per connected device. */
   const connections = new Map<string, DeviceClient>();
+  /** Refusals waiting for their answer (see `refuse`). */
+  const held = new Set<NodeJS.Timeout>();
 
   const broker = await Aedes.createBroker({
     id: "agrilume",
@@ -85,7 +92,16 @@ export async function createEmbeddedBroker(deps: {
     const refuse = (code: number, reason: string) => {
       metrics.refused.inc({ reason });
       const err = Object.assign(new Error(reason), { returnCode: code });
-      done(err as never, false);
+      // A refusal is answered after a pause, as a login form answers a wrong password: a client that connects again as
+      // soon as it is answered (a guesser, a flood, a misconfigured device, one id fought over by many clients) then
+      // costs a CONNECT a second per connection instead of thousands, and a real device retries as it would anyway.
+      // If the client goes away meanwhile, aedes drops the late answer.
+      if (options.refuseDelayMs <= 0 || held.size >= REFUSALS_HELD_MAX) return done(err as never, false);
+      const t = setTimeout(() => {
+        held.delete(t);
+        done(err as never, false);
+      }, options.refuseDelayMs);
+      held.add(t);
     };
     if (!username || !password) return refuse(CONNACK.BAD_CREDENTIALS, "no_credentials");
     const until = banned.get(username);
@@ -279,6 +295,8 @@ export async function createEmbeddedBroker(deps: {
     },
     /** Stops accepting connections, then closes the broker (which disconnects every client). */
     async stop() {
+      for (const t of held) clearTimeout(t);
+      held.clear();
       // Stop listening first; a server's close completes only once its connections are gone, so close those next.
       const listening = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await new Promise<void>((resolve) => broker.close(() => resolve()));

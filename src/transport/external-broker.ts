@@ -13,6 +13,8 @@ export type ExternalBrokerOptions = {
   sharedGroup: string;
   /** QoS 1 messages in the pipeline at once, awaiting their PUBACK (MQTT 5: the receive maximum the service asks for). */
   inFlight: number;
+  /** `lease`: one instance at a time connects, the holder of the ingest lease (failover.ts); `off`: each instance does. */
+  failover?: "off" | "lease";
 };
 
 /** Mosquitto's count of messages it dropped (a full queue, a message too large), published under $SYS every sys_interval. */
@@ -162,6 +164,8 @@ export function createExternalSource(deps: {
     c.connected && c.stream === stream && stream !== failedStream && !(stream as { destroyed?: boolean }).destroyed;
 
   const flushAcks = (c: MqttClient) => {
+    // (a connection halted and replaced: the window is the new one's)
+    if (c !== client) return;
     while (pending.length > 0 && pending[0]?.state !== "waiting") {
       const p = pending.shift() as Pending;
       // Not recorded, or its connection is gone: no PUBACK; the broker sends it again.
@@ -193,6 +197,8 @@ export function createExternalSource(deps: {
       onDropped(payload);
       return done();
     }
+    // A connection halted (fencing) still hands over what it had read: the broker sends it again to the next holder.
+    if (c !== client || stopped) return;
     const stream = c.stream;
     const ingest = () => pipeline.ingest({ topic: packet.topic, payload, receivedAt: Date.now(), clientId: null, authenticatedAs: null });
     // Accepted, or rejected and recorded: either way it is ours now. A full spool leaves it with the broker.
@@ -242,7 +248,11 @@ export function createExternalSource(deps: {
     /** The mqtt.js client, for tests that watch the packets it sends. */
     client: () => client,
     /** Connects and resolves once subscribed, or after 10 s if not (it keeps trying; `/ready` says so meanwhile). */
-    async start(): Promise<void> {
+    async start(opts: { waitMs?: number } = {}): Promise<void> {
+      // (again after `halt`: a new connection, nothing of the last one's window kept)
+      stopped = false;
+      pending = [];
+      held = null;
       const c = mqtt.connect(options.url, {
         clientId: options.clientId,
         clean: false,
@@ -271,6 +281,7 @@ export function createExternalSource(deps: {
         }
       });
       c.on("connect", (connack) => {
+        if (c !== client) return;
         connection++;
         subscribed = false;
         attempts = 0;
@@ -284,6 +295,7 @@ export function createExternalSource(deps: {
         c.options.reconnectPeriod = backoff();
       });
       c.on("close", () => {
+        if (c !== client) return;
         connection++;
         subscribed = false;
         // Their PUBACKs cannot go on another connection: the broker sends them again instead.
@@ -298,14 +310,32 @@ export function createExternalSource(deps: {
         else if (!client?.connected && !stopped) enter("unreachable", { err: e.message });
         else log.debug({ err: e.message }, "external broker error");
       });
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + (opts.waitMs ?? 10_000);
       while (!isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      if (!isReady()) log.warn({ url: options.url, state }, "external broker: not subscribed yet; the service starts and keeps trying");
+      if (!isReady() && opts.waitMs !== 0)
+        log.warn({ url: options.url, state }, "external broker: not subscribed yet; the service starts and keeps trying");
     },
     publish(topic: string, payload: Buffer, retain: boolean): Promise<void> {
       if (!client) return Promise.reject(new Error("not connected"));
       const c = client;
       return new Promise((resolve, reject) => c.publish(topic, payload, { qos: 1, retain }, (err) => (err ? reject(err) : resolve())));
+    },
+    /**
+     * Fencing (failover.ts): drops the connection now, without a DISCONNECT or waiting for anything, and does not
+     * reconnect. Nothing taken but not yet acknowledged gets its PUBACK (the connection is gone): the broker keeps it in
+     * the session for whoever connects next with this client id. `start` connects again.
+     */
+    halt() {
+      stopped = true;
+      if (subscribeRetry) clearTimeout(subscribeRetry);
+      subscribeRetry = null;
+      subscribed = false;
+      const c = client;
+      if (!c) return;
+      // (mqtt.js's end(true) closes the stream at once; the listeners see "close" and the pending window is dropped)
+      c.end(true);
+      c.stream?.destroy();
+      enter("stopped");
     },
     async stop() {
       stopped = true;

@@ -95,6 +95,7 @@ export async function writeAtomically(path: string, text: string | Buffer, mode:
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const fh = await open(tmp, "w", mode);
   try {
+    await fh.chmod(mode); // (the mode given to open is narrowed by the process's umask: 077 in the service)
     await fh.writeFile(text);
     await fh.sync();
   } finally {

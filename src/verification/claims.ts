@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
 import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
@@ -6,6 +5,7 @@ import { z } from "zod";
 import { DeviceIdSchema } from "../../devices/index.js";
 import { chinaDate } from "../platform/clock.js";
 import { type ImportLimits, importLimits } from "../platform/config.js";
+import { type CsvEncoding, csvText } from "../platform/csv.js";
 import { errorMessage, MAX_ROW_ERRORS } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
 import { issueMessage } from "../platform/validation.js";
@@ -127,19 +127,6 @@ export type ParsedClaims = {
   headerRow: number;
   encoding: CsvEncoding | null;
 };
-
-/** How a CSV's bytes were read: UTF-8 (with or without a BOM), or GB18030 (GBK is its two-byte part). */
-export type CsvEncoding = "utf-8" | "gb18030";
-/**
- * A CSV's text. Valid UTF-8 is read as UTF-8; anything else is taken for what Excel on Chinese Windows saves ("CSV (逗号
- *分隔)": GBK, the ANSI code page 936), decoded with the WHATWG GB18030 decoder Node has with full ICU (GBK is a subset).
- * A GBK file of Chinese text is almost never valid UTF-8 as well: its lead bytes 0x81–0xFE would each need continuation
- * bytes 0x80–0xBF after them, and GBK's second bytes are mostly outside that range.
- */
-export function csvText(body: Buffer): { text: string | Buffer; encoding: CsvEncoding } {
-  if (isUtf8(body)) return { text: body, encoding: "utf-8" }; // (parsed as bytes, without a copy)
-  return { text: new TextDecoder("gb18030").decode(body), encoding: "gb18030" };
-}
 
 /** How far down a sheet the header row is looked for (a title, a unit line and a blank row above it are common). */
 export const HEADER_SEARCH_ROWS = 10;

@@ -1,5 +1,6 @@
 import type { Family } from "../../devices/index.js";
 import type { ImportLimits } from "../platform/config.js";
+import type { CsvEncoding } from "../platform/csv.js";
 import { DomainError, MAX_ROW_ERRORS, rowsRejected } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
 import { createCatalogue, type Lang } from "../platform/i18n.js";
@@ -8,7 +9,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
 import type { LightWindow, NightStore } from "../streetlights/index.js";
-import { type Claim, type ClaimLines, type ClaimsLimits, type CsvEncoding, type Project, type RowError, readClaims } from "./claims.js";
+import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
 import type { ReportLog, VerificationStore } from "./store.js";
@@ -68,6 +69,7 @@ export async function report(
     logReport: (r) => ask("logReport", r),
     upsert: notInWorker("upsert"),
     reports: notInWorker("reports"),
+    claimAt: notInWorker("claimAt"),
   };
   const nights: NightStore = {
     summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
@@ -77,6 +79,7 @@ export async function report(
     of: notInWorker("nights.of"),
     latestDate: () => ask("latestDate"),
     classesOn: notInWorker("nights.classesOn"),
+    energy: notInWorker("nights.energy"),
   };
   // The report reads a claimed device's family from the registry, and nothing else of it.
   const registry = {

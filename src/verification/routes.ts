@@ -192,6 +192,8 @@ export function verificationRoutes(
               created: z.number().int(),
               updated: z.number().int(),
               unchanged: z.number().int(),
+              projectsCreated: z.number().int().describe("Projects the file added"),
+              projectsUpdated: z.number().int().describe("Projects already there whose row changed (town, subsidy, approved lights…)"),
               headerRow: z
                 .number()
                 .int()
@@ -201,8 +203,11 @@ export function verificationRoutes(
                 .nullable()
                 .describe("How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX"),
             }),
-            { projects: 4, created: 118, updated: 2, unchanged: 0, headerRow: 2, encoding: "gb18030" },
-            { description: "How many projects the file holds, how many claims were new, changed or the same, and how the file was read" },
+            { projects: 4, created: 118, updated: 2, unchanged: 0, projectsCreated: 1, projectsUpdated: 0, headerRow: 2, encoding: "gb18030" },
+            {
+              description:
+                "How many projects the file holds, how many claims (and projects) were new, changed or the same, and how the file was read",
+            },
           ),
           ...errors(422),
         },
@@ -215,8 +220,11 @@ export function verificationRoutes(
       if (!(typeof req.body === "string" || Buffer.isBuffer(req.body))) throw invalid(verificationMessage("claims_body", {}));
       const parsed = await jobs.parseClaims(req.body, isXlsx ? "xlsx" : "csv");
       if (parsed.errors.length > 0) throw rowsRejected(parsed.errors);
-      refuseRows(req.principal, parsed.projects, (p) => ({ town: p.town, station: null }));
-      return { projects: parsed.projects.length, ...(await verification.import(parsed)), headerRow: parsed.headerRow, encoding: parsed.encoding };
+      const place = (town: string) => ({ town, station: null });
+      // the file's own towns, and the towns of what it would overwrite (a project or a light another town holds)
+      refuseRows(req.principal, parsed.projects, (p) => place(p.town));
+      const counts = await verification.import(parsed, (towns) => refuseRows(req.principal, towns, place));
+      return { projects: parsed.projects.length, ...counts, headerRow: parsed.headerRow, encoding: parsed.encoding };
     },
   );
 

@@ -127,8 +127,8 @@ export function createVerification(deps: {
 
   return {
     /** The claims as parts of JSON lines (`ClaimLines`, as the import's parse in a worker thread gives them). */
-    async import(parsed: { projects: Project[]; claims: readonly string[] }) {
-      return store.upsert(parsed.projects, parsed.claims);
+    async import(parsed: { projects: Project[]; claims: readonly string[] }, overwrites?: (towns: string[]) => void) {
+      return store.upsert(parsed.projects, parsed.claims, overwrites);
     },
     /**
      * Builds the report. `made`: someone generated it on purpose (`POST /verification/reports`) or downloaded its file:

@@ -37,7 +37,15 @@ export function verificationStore(db: Db) {
      * staging table, and the comparison and the upsert are set operations there (100,000 claims as single-row
      * statements held the service's thread for minutes and DuckDB's memory grew past 3 GB: docs/BENCHMARKS.md).
      */
-    async upsert(projects: Project[], claimParts: readonly string[]): Promise<{ created: number; updated: number; unchanged: number }> {
+    async upsert(
+      projects: Project[],
+      claimParts: readonly string[],
+      /**
+       * Told, before anything changes, the towns of the stored projects and claims this file would overwrite (a project
+       * id or a light already there); it throws to refuse the import, which then changes nothing.
+       */
+      overwrites: (towns: string[]) => void = () => {},
+    ): Promise<{ created: number; updated: number; unchanged: number; projectsCreated: number; projectsUpdated: number }> {
       const pg = db.dialect === "postgres";
       const field = (name: string) => jsonText(db.dialect, "line", name);
       const stage = (table: string, key: string) =>
@@ -51,6 +59,17 @@ export function verificationStore(db: Db) {
         await t.run(temp("claims_in", "device_id VARCHAR NOT NULL, project_id VARCHAR NOT NULL, body VARCHAR NOT NULL"));
         if (projects.length > 0) await t.run(stage("projects_in", "id"), [projects.map((p) => JSON.stringify(p)).join("\n")]);
         for (const part of claimParts) await t.run(stage("claims_in", "deviceId"), [part]);
+        const town = jsonText(db.dialect, "p.body", "town");
+        const touched = await t.all<{ town: string }>(
+          `SELECT DISTINCT ${town} AS town FROM projects p WHERE p.id IN (SELECT id FROM projects_in)
+              OR p.id IN (SELECT c.project_id FROM claims c JOIN claims_in i ON c.device_id = i.device_id)`,
+        );
+        overwrites(touched.map((r) => r.town));
+        const [pn] = await t.all<{ created: bigint; updated: bigint }>(
+          `SELECT count(CASE WHEN p.id IS NULL THEN 1 END) AS created,
+                  count(CASE WHEN p.id IS NOT NULL AND CAST(p.body AS VARCHAR) <> i.body THEN 1 END) AS updated
+           FROM projects_in i LEFT JOIN projects p ON p.id = i.id`,
+        );
         const [n] = await t.all<{ created: bigint; updated: bigint; unchanged: bigint }>(
           `SELECT count(CASE WHEN c.device_id IS NULL THEN 1 END) AS created,
                   count(CASE WHEN c.device_id IS NOT NULL AND CAST(c.body AS VARCHAR) <> i.body THEN 1 END) AS updated,
@@ -68,8 +87,22 @@ export function verificationStore(db: Db) {
           await t.run("DROP TABLE temp.projects_in");
           await t.run("DROP TABLE temp.claims_in");
         }
-        return { created: Number(n?.created ?? 0), updated: Number(n?.updated ?? 0), unchanged: Number(n?.unchanged ?? 0) };
+        return {
+          created: Number(n?.created ?? 0),
+          updated: Number(n?.updated ?? 0),
+          unchanged: Number(n?.unchanged ?? 0),
+          projectsCreated: Number(pn?.created ?? 0),
+          projectsUpdated: Number(pn?.updated ?? 0),
+        };
       });
+    },
+    /** One claim with its project's town and village (a field visit's), or undefined. */
+    async claimAt(deviceId: string): Promise<{ claim: Claim; project: Project | null } | undefined> {
+      const [row] = await db.all<{ claim: string; project: string | null }>(
+        "SELECT c.body AS claim, p.body AS project FROM claims c LEFT JOIN projects p ON p.id = c.project_id WHERE c.device_id = ?",
+        [deviceId],
+      );
+      return row ? { claim: JSON.parse(row.claim) as Claim, project: row.project === null ? null : (JSON.parse(row.project) as Project) } : undefined;
     },
     async logReport(r: ReportLog) {
       await db.run("INSERT INTO reports (id, kind, params, digest, key_name, created_at) VALUES (?, ?, ?, ?, ?, ?)", [

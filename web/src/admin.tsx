@@ -347,7 +347,8 @@ export function DevicesPage() {
     const file = (form.elements.namedItem("file") as HTMLInputElement).files?.[0];
     if (!file) return;
     return act(async () => {
-      const made = await client.postText<Answer<"importDevices", 201>>("/api/v1/devices/import", await file.text(), "text/csv");
+      // the file's bytes as they are: the service reads UTF-8 or GBK (file.text() would turn GBK into U+FFFD first)
+      const made = await client.postText<Answer<"importDevices", 201>>("/api/v1/devices/import", file, "text/csv");
       setShown(made.devices);
       form.reset();
     });
@@ -631,7 +632,8 @@ export function ClaimsPage() {
     try {
       const xlsx = file.name.toLowerCase().endsWith(".xlsx");
       setDone(
-        await client.postText<Answer<"importProjects">>("/api/v1/projects/import", xlsx ? file : await file.text(), xlsx ? XLSX_TYPE : "text/csv"),
+        // the file's bytes as they are (a GBK CSV read as text here would reach the service as U+FFFD)
+        await client.postText<Answer<"importProjects">>("/api/v1/projects/import", file, xlsx ? XLSX_TYPE : "text/csv"),
       );
       form.reset();
     } catch (err) {

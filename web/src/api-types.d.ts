@@ -29,7 +29,7 @@ export interface paths {
     };
     /**
      * Stores and broker are up
-     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). Needs no key.
+     * @description 200 when the telemetry store, the state store and the broker all answer, 503 (same body) when one does not (a readiness probe). With active/standby ingest, `ingest` says this instance's role, and a standby is ready while it is in line for the lease. Needs no key.
      */
     get: operations["getReady"];
     put?: never;
@@ -652,6 +652,214 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/control/commands": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Commands to lights and their delivery, newest first (by light, campaign or state)
+     * @description Over the lights in the caller's towns; `limit` at most 1000.
+     */
+    get: operations["listLightCommands"];
+    put?: never;
+    /**
+     * Send a command to one light: a profile, an override, a config or the time (protocol v1.1)
+     * @description Checked against the hardware limits first (dim 0–100 %, a profile without a gap, an LVD within the battery's safe range): a command outside them is refused here and never reaches the light. Sent at once when the light is online, else when it reconnects, until it expires (`expiresInH`, default AGRILUME_CONTROL_EXPIRY_H). Technicians and admins of the light's town only.
+     */
+    post: operations["sendLightCommand"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/{id}/control": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What a light applied (profile, override, config), what it is judged by, and what waits for it
+     * @description `judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which).
+     */
+    get: operations["getLightControl"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/estimate": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Before sending: what a campaign's profile saves, and the batteries' days of autonomy at it
+     * @description For a profile: tonight's modelled load at each light's position now and at the new profile, the lights' own mean nightly load and PV over the last 7 nights (their nightly records), and the median days a full battery carries a light without sun. Nothing is sent. `estimate` is null for an override or a config.
+     */
+    post: operations["estimateLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Campaigns, newest first (those in the caller's towns)
+     * @description A caller limited to towns sees the campaigns of its towns; one across several towns only a caller without limits.
+     */
+    get: operations["listLightCampaigns"];
+    put?: never;
+    /**
+     * Send a profile, override or config to a road, a village, a town or a list of lights, in waves
+     * @description Every light's command is checked first (one light outside the limits refuses the whole campaign). Commands go out at most AGRILUME_CONTROL_RATE_PER_S a second (all campaigns together) to lights online; lights offline get theirs when they reconnect, until the campaign expires. A list spanning several towns needs a caller without town limits.
+     */
+    post: operations["startLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A campaign with its live counts: sent, applied, rejected, waiting for lights offline
+     * @description `sent`: commands published at least once; `awaitingAnswer`: sent, not answered (a v1 light never answers); `queued`: waiting for a wave; `waitingOffline`: unanswered and the light offline (sent when it reconnects, until the campaign expires).
+     */
+    get: operations["getLightCampaign"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/pause": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Pause a campaign: no more waves, and lights reconnecting wait
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["pauseLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/resume": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resume a paused campaign
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["resumeLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/control/campaigns/{id}/cancel": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a campaign: commands not yet sent are cancelled; those sent are still tracked
+     * @description Technicians and admins of the campaign's town; 409 once it is cancelled or done.
+     */
+    post: operations["cancelLightCampaign"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/energy": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Energy and availability per light, village or town for a month: burn hours, kWh consumed and generated, nights lost to flat batteries
+     * @description From the nightly records of the nights that began in `month` (China dates; default this month): availability is the share of the expected lit minutes that were lit; `flatBatteryNights` the nights classed `energy_limited`. Over the caller's towns.
+     */
+    get: operations["getStreetlightEnergy"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/streetlights/energy.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The energy and availability report as XLSX, headers in the reader's language
+     * @description As GET /api/v1/streetlights/energy, one sheet: a title row, the headers, a row per light, village or town, and the total.
+     */
+    get: operations["getStreetlightEnergyXlsx"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/alerts": {
     parameters: {
       query?: never;
@@ -900,6 +1108,170 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/work-orders": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Work orders of the caller's towns, newest first
+     * @description `state=active` is every state before closed, cannot fix and cancelled (done included: awaiting the light's proof). `mine=true`: assigned to the caller (by name).
+     */
+    get: operations["listWorkOrders"];
+    put?: never;
+    /**
+     * A work order from one alert or several (a village outage, a road's lights), or from lights
+     * @description Its lights are the alerts' lights (a village outage: the village's lights) and any named; all in one town. Priority is the alerts' highest severity unless given, and the due time follows from it (AGRILUME_FIELD_DUE_*_H). With an assignee it starts assigned, else open.
+     */
+    post: operations["createWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/figures": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * For a district manager: open work by town, time to repair by cause, first-time-fix rate, lights dark more than 3 nights
+     * @description Over the orders made in the last `days` and every order still open, of the caller's towns (or `town`). Time to repair runs from the order's making to its closing by the light's proof, by the first thing found on site (median and 90th percentile, hours). First-time fix: closed orders that never reopened, of all closed. Dark: lights unlit on each of the last 4 recorded nights.
+     */
+    get: operations["getFieldFigures"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One work order
+     * @description 404 for an unknown order or one outside the caller's towns.
+     */
+    get: operations["getWorkOrder"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/moves": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Assign, on the way, on site, cannot fix (with a reason), cancel (with a reason)
+     * @description Each change is kept with who, when (the phone's time, for an entry made offline) and where. A move the order's state does not allow answers 409.
+     */
+    post: operations["moveWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/check-ins": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * At the pole: the phone's position, and its distance to the order's nearest pole
+     * @description Further than AGRILUME_FIELD_CHECKIN_FLAG_M is recorded and flagged; further than AGRILUME_FIELD_CHECKIN_MAX_M is refused (422 `check_in_too_far`: nothing is recorded). The order is then on site.
+     */
+    post: operations["checkInWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/done": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * On site: what was found and done, parts, notes; the order is done and awaits the light's proof
+     * @description The alerts are not resolved by this: the light's next readings decide. Normal ones (for a lamp fault: lit when it should be) close the order; AGRILUME_FIELD_PROOF_READINGS faulty ones in a row, or no reading within AGRILUME_FIELD_PROOF_WINDOW_H, reopen it with the evidence.
+     */
+    post: operations["completeWorkOrder"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/photos": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A photo (JPEG or PNG, the body itself), kept without its metadata
+     * @description Its type is judged by its bytes (422 `photo_not_image` otherwise); at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`). EXIF, XMP and text chunks are removed from the file; the time and place it was taken are kept as the photo's fields.
+     */
+    post: operations["addWorkOrderPhoto"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/work-orders/{id}/photos/{photoId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A work order's photo
+     * @description Only to callers who may see the work order (404 otherwise, as for an unknown photo).
+     */
+    get: operations["getWorkOrderPhoto"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/projects/import": {
     parameters: {
       query?: never;
@@ -1024,6 +1396,110 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/field-visits": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Field visits of the caller's towns, newest first
+     * @description An inspector limited to towns sees those towns' visits.
+     */
+    get: operations["listFieldVisits"];
+    put?: never;
+    /**
+     * A field verification visit at a claimed pole, from the inspector's phone
+     * @description Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 403, an unknown one 404. The photo and the signature follow as images.
+     */
+    post: operations["recordFieldVisit"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * The visit's photo, or the household's signature (an image): JPEG or PNG, the body itself
+     * @description Judged by its bytes (422 `photo_not_image`), at most AGRILUME_FIELD_PHOTO_MAX_KB (422 `photo_too_large`), kept without its metadata (time and place become fields).
+     */
+    post: operations["addFieldVisitImage"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/{id}/images/{imageId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A visit's photo or signature
+     * @description Only to callers who may see the visit (404 otherwise, as for an unknown image).
+     */
+    get: operations["getFieldVisitImage"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Each claim's data verdict beside its field result, and the final verdict the bureau defends
+     * @description verified_by_data (no visit needed), verified_on_site, not_found_on_site (the visit decides, whatever the data said), to_revisit (failing data without a visit, or a visit that found another serial or a dark lamp).
+     */
+    get: operations["getFieldVerificationReport"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/v1/field-visits/report.xlsx": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * XLSX: each claim's data verdict, field result and final verdict, with links to the photos and signatures
+     * @description The links point at this service; they open for whoever may see the visit.
+     */
+    get: operations["getFieldVerificationReportXlsx"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/devices": {
     parameters: {
       query?: never;
@@ -1059,7 +1535,7 @@ export interface paths {
     put?: never;
     /**
      * Register many devices from CSV (text/csv): all rows or none, with a report per row
-     * @description One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`; 409 names ids already registered. The answer holds every new device's secret, shown only here.
+     * @description One device per row, with a header row naming the registration's fields (id, family, town, village, lat, lon, lampW, …) or their Chinese headings (设备编号, 类型, 镇街, 村, 纬度, 经度, 灯具功率, …; family may be 路灯 or 配肥机; a unit in brackets after a heading is ignored, other columns are ignored). Nothing is registered unless every row is good: 422 lists each bad row in `details.rows`, an id already registered among them; 409 when another request registered one of the ids meanwhile. The answer holds every new device's secret, shown only here.
      */
     post: operations["importDevices"];
     delete?: never;
@@ -1437,6 +1913,10 @@ export interface components {
           lampW?: number;
           panelWp?: number;
           batteryAh?: number;
+          /** @enum {string} */
+          batteryChemistry?: "lead_acid" | "lifepo4";
+          systemV?: 12 | 24;
+          road?: string;
           controllerSerial?: string;
           moduleImei?: string;
           profile?: {
@@ -1461,6 +1941,10 @@ export interface components {
                 }
               | {
                   beforeDawnH: number;
+                  pct: number;
+                }
+              | {
+                  at: string;
                   pct: number;
                 }
             )[];
@@ -1567,6 +2051,10 @@ export interface components {
           lampW?: number;
           panelWp?: number;
           batteryAh?: number;
+          /** @enum {string} */
+          batteryChemistry?: "lead_acid" | "lifepo4";
+          systemV?: 12 | 24;
+          road?: string;
           controllerSerial?: string;
           moduleImei?: string;
           profile?: {
@@ -1591,6 +2079,10 @@ export interface components {
                 }
               | {
                   beforeDawnH: number;
+                  pct: number;
+                }
+              | {
+                  at: string;
                   pct: number;
                 }
             )[];
@@ -1658,6 +2150,68 @@ export interface components {
       };
     };
     /**
+     * @description A field verification visit at a claimed pole
+     * @example {
+     *       "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+     *       "deviceId": "YC-LS-0001",
+     *       "town": "来苏镇",
+     *       "village": "梳妆台村",
+     *       "inspector": "财政局 张科员",
+     *       "at": "2025-11-28T11:20:00.000Z",
+     *       "receivedAt": "2025-11-28T11:20:02.000Z",
+     *       "lat": 29.3513,
+     *       "lon": 105.9112,
+     *       "accuracyM": 6,
+     *       "distanceM": 14,
+     *       "foundAtPole": true,
+     *       "poleNumber": "梳-017",
+     *       "controllerSerial": "SL2024A00117",
+     *       "serialMatches": true,
+     *       "lit": true,
+     *       "statement": "每晚都亮",
+     *       "images": []
+     *     }
+     */
+    FieldVisit: {
+      id: string;
+      deviceId: string;
+      town: string;
+      village: string | null;
+      inspector: string;
+      /** Format: date-time */
+      at: string;
+      /** Format: date-time */
+      receivedAt: string;
+      lat: number;
+      lon: number;
+      accuracyM: number | null;
+      /** @description From the phone to the claimed pole's coordinates */
+      distanceM: number;
+      foundAtPole: boolean;
+      poleNumber: string | null;
+      controllerSerial: string | null;
+      /** @description The serial read on site against the claim's; null when none was read */
+      serialMatches: boolean | null;
+      lit: boolean | null;
+      statement: string | null;
+      images: {
+        id: string;
+        /** @enum {string} */
+        kind: "photo" | "signature";
+        /** @enum {string} */
+        mediaType: "image/jpeg" | "image/png";
+        bytes: number;
+        /** Format: date-time */
+        at: string;
+        takenAt: string | null;
+        gps: {
+          lat: number;
+          lon: number;
+        } | null;
+        url: string;
+      }[];
+    };
+    /**
      * @description A saved formula version: kg of each material per tonne of its grade
      * @example {
      *       "id": "6b0c1e52-8d7a-4f3e-9a21-4c5d6e7f8a90",
@@ -1696,6 +2250,141 @@ export interface components {
       materials: string[];
       /** Format: date-time */
       createdAt: string;
+    };
+    /**
+     * @description A campaign: one command to many lights, sent in waves, with live counts
+     * @example {
+     *       "id": "K5b2e0c9a41d3",
+     *       "name": "梳妆台村冬季调光",
+     *       "town": "来苏镇",
+     *       "target": {
+     *         "town": "来苏镇",
+     *         "village": "梳妆台村"
+     *       },
+     *       "command": {
+     *         "name": "profile",
+     *         "body": {
+     *           "mode": "dusk_to_dawn",
+     *           "stages": [
+     *             {
+     *               "afterDuskH": 0,
+     *               "pct": 100
+     *             },
+     *             {
+     *               "afterDuskH": 4,
+     *               "pct": 50
+     *             },
+     *             {
+     *               "beforeDawnH": 1,
+     *               "pct": 100
+     *             }
+     *           ]
+     *         }
+     *       },
+     *       "state": "running",
+     *       "createdBy": "王工",
+     *       "createdAt": "2026-11-30T10:00:00.000Z",
+     *       "expiresAt": "2026-12-03T10:00:00.000Z",
+     *       "estimate": null,
+     *       "counts": {
+     *         "lights": 270,
+     *         "sent": 250,
+     *         "awaitingAnswer": 12,
+     *         "queued": 0,
+     *         "waitingOffline": 20,
+     *         "applied": 230,
+     *         "rejected": 8,
+     *         "expired": 0,
+     *         "cancelled": 0
+     *       }
+     *     }
+     */
+    LightCampaign: {
+      id: string;
+      name: string;
+      town: string | null;
+      target: {
+        town?: string;
+        village?: string;
+        road?: string;
+        deviceIds?: string[];
+      };
+      command: {
+        name: string;
+        body: unknown;
+      };
+      /** @enum {string} */
+      state: "running" | "paused" | "cancelled" | "done";
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      expiresAt: string;
+      estimate: {
+        lights: number;
+        nightKWhNow: number;
+        nightKWhNew: number;
+        savingPct: number;
+        recentLoadKWh: number | null;
+        recentPvKWh: number | null;
+        autonomyDaysNow: number;
+        autonomyDaysNew: number;
+        lightsShortOfPv: number;
+        nightsFrom: string;
+        nightsTo: string;
+      } | null;
+      counts?: {
+        lights: number;
+        sent: number;
+        awaitingAnswer: number;
+        queued: number;
+        waitingOffline: number;
+        applied: number;
+        rejected: number;
+        expired: number;
+        cancelled: number;
+      };
+    };
+    /**
+     * @description A command to a light and its delivery: created → sent → applied | rejected | expired (a campaign's unsent ones: cancelled)
+     * @example {
+     *       "id": "C3f9a1c0d2b7e4f5a6b7c",
+     *       "deviceId": "YC-LS-0001",
+     *       "campaignId": null,
+     *       "name": "override",
+     *       "body": {
+     *         "action": "dim",
+     *         "pct": 50,
+     *         "minutes": 120
+     *       },
+     *       "state": "applied",
+     *       "createdBy": "王工",
+     *       "createdAt": "2026-11-30T10:02:00.000Z",
+     *       "sentAt": "2026-11-30T10:02:00.120Z",
+     *       "sends": 1,
+     *       "answeredAt": "2026-11-30T10:02:01.003Z",
+     *       "expiresAt": "2026-12-03T10:02:00.000Z",
+     *       "reason": null
+     *     }
+     */
+    LightCommand: {
+      id: string;
+      deviceId: string;
+      campaignId: string | null;
+      /** @enum {string} */
+      name: "profile" | "override" | "config" | "time";
+      body: unknown;
+      /** @enum {string} */
+      state: "created" | "sent" | "applied" | "rejected" | "expired" | "cancelled";
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      sentAt: string | null;
+      sends: number;
+      answeredAt: string | null;
+      /** Format: date-time */
+      expiresAt: string;
+      reason: string | null;
     };
     /**
      * @description A raw material: N-P2O5-K2O and trace elements, % by mass
@@ -1916,6 +2605,11 @@ export interface components {
       checks: {
         [key: string]: boolean;
       };
+      /**
+       * @description With AGRILUME_INGEST_FAILOVER=lease: whether this instance takes the readings (active) or waits to take over (standby)
+       * @enum {string}
+       */
+      ingest?: "active" | "standby";
     };
     /**
      * @description Signed in: the session is in the HttpOnly cookie `agrilume_session`; every write (not GET) must send `csrfToken` in the `x-csrf-token` header
@@ -2031,6 +2725,10 @@ export interface components {
       lampW?: number;
       panelWp?: number;
       batteryAh?: number;
+      /** @enum {string} */
+      batteryChemistry?: "lead_acid" | "lifepo4";
+      systemV?: 12 | 24;
+      road?: string;
       controllerSerial?: string;
       moduleImei?: string;
       profile?: {
@@ -2055,6 +2753,10 @@ export interface components {
             }
           | {
               beforeDawnH: number;
+              pct: number;
+            }
+          | {
+              at: string;
               pct: number;
             }
         )[];
@@ -2349,6 +3051,239 @@ export interface components {
         /** @description The evidence in the reader's language */
         evidenceText: string;
       }[];
+    };
+    /**
+     * @description A work order with its check-ins, on-site record, photos, the light's proof and its history
+     * @example {
+     *       "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
+     *       "town": "来苏镇",
+     *       "lights": [
+     *         {
+     *           "id": "YC-LS-0001",
+     *           "village": "梳妆台村",
+     *           "lat": 29.3512,
+     *           "lon": 105.9113
+     *         }
+     *       ],
+     *       "alertIds": [
+     *         "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+     *       ],
+     *       "types": [
+     *         "dark"
+     *       ],
+     *       "problem": "灯不亮",
+     *       "priority": "major",
+     *       "dueAt": "2025-12-01T10:42:00.000Z",
+     *       "assignee": "李师傅",
+     *       "state": "on_site",
+     *       "stateText": "已到场",
+     *       "reason": null,
+     *       "createdAt": "2025-11-28T10:42:00.000Z",
+     *       "createdBy": "李师傅",
+     *       "updatedAt": "2025-11-28T14:02:00.000Z",
+     *       "closedAt": null,
+     *       "reopened": 0,
+     *       "checkIns": [
+     *         {
+     *           "at": "2025-11-28T14:02:00.000Z",
+     *           "who": "李师傅",
+     *           "lat": 29.3513,
+     *           "lon": 105.9112,
+     *           "accuracyM": 8,
+     *           "poleId": "YC-LS-0001",
+     *           "distanceM": 14,
+     *           "flagged": false
+     *         }
+     *       ],
+     *       "record": null,
+     *       "photos": [],
+     *       "proof": null,
+     *       "history": [
+     *         {
+     *           "at": "2025-11-28T10:42:00.000Z",
+     *           "receivedAt": "2025-11-28T10:42:00.000Z",
+     *           "who": "李师傅",
+     *           "action": "created",
+     *           "lat": null,
+     *           "lon": null
+     *         },
+     *         {
+     *           "at": "2025-11-28T14:02:00.000Z",
+     *           "receivedAt": "2025-11-28T14:02:01.000Z",
+     *           "who": "李师傅",
+     *           "action": "on_site",
+     *           "lat": 29.3513,
+     *           "lon": 105.9112
+     *         }
+     *       ]
+     *     }
+     */
+    WorkOrder: {
+      id: string;
+      town: string;
+      lights: {
+        id: string;
+        village: string | null;
+        lat: number | null;
+        lon: number | null;
+      }[];
+      alertIds: string[];
+      /** @description The alerts' types (what the light must prove), or `manual` */
+      types: string[];
+      problem: string | null;
+      /** @enum {string} */
+      priority: "critical" | "major" | "minor";
+      /** Format: date-time */
+      dueAt: string;
+      assignee: string | null;
+      /** @enum {string} */
+      state: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled";
+      /** @description The state in the reader's language */
+      stateText: string;
+      /** @description Why it cannot be fixed, or was cancelled */
+      reason: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      createdBy: string;
+      /** Format: date-time */
+      updatedAt: string;
+      closedAt: string | null;
+      /** @description Times the light did not prove a repair and the order came back (0: fixed the first time) */
+      reopened: number;
+      checkIns: {
+        /** Format: date-time */
+        at: string;
+        who: string;
+        lat: number;
+        lon: number;
+        accuracyM: number | null;
+        poleId: string | null;
+        /** @description From the phone to the order's nearest pole */
+        distanceM: number | null;
+        /** @description Further from the pole than AGRILUME_FIELD_CHECKIN_FLAG_M */
+        flagged: boolean;
+      }[];
+      record: {
+        found: ("lamp" | "battery" | "controller" | "panel" | "wiring" | "relay" | "dirt" | "nothing_found")[];
+        done: (
+          | "lamp_replaced"
+          | "battery_replaced"
+          | "controller_replaced"
+          | "panel_replaced"
+          | "wiring_replaced"
+          | "relay_replaced"
+          | "cleaned"
+          | "nothing_done"
+        )[];
+        parts: {
+          name: string;
+          qty: number;
+        }[];
+        notes: string | null;
+      } | null;
+      photos: {
+        id: string;
+        /** @enum {string} */
+        mediaType: "image/jpeg" | "image/png";
+        bytes: number;
+        /** Format: date-time */
+        at: string;
+        who: string;
+        /** @description When the photo was taken (its EXIF time, China time unless it says its offset) */
+        takenAt: string | null;
+        /** @description Where (its EXIF GPS); the file itself keeps no metadata */
+        gps: {
+          lat: number;
+          lon: number;
+        } | null;
+        /** @description The image (served only to callers who may see the work order) */
+        url: string;
+      }[];
+      /** @description Once done: each light's proof from its readings after the repair */
+      proof: {
+        /** Format: date-time */
+        since: string;
+        lights: {
+          [key: string]: {
+            /** @enum {string} */
+            state: "pending" | "proven" | "failed";
+            bad: number;
+            provenAt: string | null;
+            last: {
+              /** Format: date-time */
+              ts: string;
+              condition: string;
+              text?: string;
+              textCode?: string;
+              textParams?: {
+                [key: string]: unknown;
+              };
+            } | null;
+          };
+        };
+      } | null;
+      history: {
+        /** Format: date-time */
+        at: string;
+        /** Format: date-time */
+        receivedAt: string;
+        who: string;
+        /** @enum {string} */
+        action:
+          | "open"
+          | "assigned"
+          | "on_the_way"
+          | "on_site"
+          | "done"
+          | "closed"
+          | "cannot_fix"
+          | "cancelled"
+          | "created"
+          | "checked_in"
+          | "photo"
+          | "reopened";
+        lat: number | null;
+        lon: number | null;
+        text?: string;
+        textCode?: string;
+        textParams?: {
+          [key: string]: unknown;
+        };
+      }[];
+    };
+    /**
+     * @description A photo of a work order, kept without its metadata
+     * @example {
+     *       "id": "9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e",
+     *       "mediaType": "image/jpeg",
+     *       "bytes": 184320,
+     *       "at": "2025-11-28T14:10:00.000Z",
+     *       "who": "李师傅",
+     *       "takenAt": "2025-11-28T14:09:41.000Z",
+     *       "gps": {
+     *         "lat": 29.3513,
+     *         "lon": 105.9112
+     *       },
+     *       "url": "/api/v1/work-orders/3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c/photos/9b1c2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"
+     *     }
+     */
+    WorkOrderPhoto: {
+      id: string;
+      /** @enum {string} */
+      mediaType: "image/jpeg" | "image/png";
+      bytes: number;
+      /** Format: date-time */
+      at: string;
+      who: string;
+      /** @description When the photo was taken (its EXIF time, China time unless it says its offset) */
+      takenAt: string | null;
+      /** @description Where (its EXIF GPS); the file itself keeps no metadata */
+      gps: {
+        lat: number;
+        lon: number;
+      } | null;
+      /** @description The image (served only to callers who may see the work order) */
+      url: string;
     };
   };
   responses: never;
@@ -5239,6 +6174,1176 @@ export interface operations {
       };
     };
   };
+  listLightCommands: {
+    parameters: {
+      query?: {
+        deviceId?: string;
+        campaignId?: string;
+        state?: "created" | "sent" | "applied" | "rejected" | "expired" | "cancelled";
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The commands, newest first, each with its delivery state and the light's answer */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "commands": [
+           *         {
+           *           "id": "C3f9a1c0d2b7e4f5a6b7c",
+           *           "deviceId": "YC-LS-0001",
+           *           "campaignId": null,
+           *           "name": "override",
+           *           "body": {
+           *             "action": "dim",
+           *             "pct": 50,
+           *             "minutes": 120
+           *           },
+           *           "state": "applied",
+           *           "createdBy": "王工",
+           *           "createdAt": "2026-11-30T10:02:00.000Z",
+           *           "sentAt": "2026-11-30T10:02:00.120Z",
+           *           "sends": 1,
+           *           "answeredAt": "2026-11-30T10:02:01.003Z",
+           *           "expiresAt": "2026-12-03T10:02:00.000Z",
+           *           "reason": null
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            commands: components["schemas"]["LightCommand"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  sendLightCommand: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "deviceId": "YC-LS-0001",
+         *       "command": {
+         *         "name": "override",
+         *         "override": {
+         *           "action": "dim",
+         *           "pct": 50,
+         *           "minutes": 120
+         *         }
+         *       }
+         *     }
+         */
+        "application/json": {
+          deviceId: string;
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "time";
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A command to a light and its delivery: created → sent → applied | rejected | expired (a campaign's unsent ones: cancelled) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCommand"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getLightControl: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description What the light applied, what it is judged by, and the commands still on their way */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "deviceId": "YC-LS-0001",
+           *       "registeredProfile": {
+           *         "mode": "dusk_to_dawn",
+           *         "dimAfterH": 4,
+           *         "dimPct": 50
+           *       },
+           *       "appliedProfile": {
+           *         "mode": "dusk_to_dawn",
+           *         "stages": [
+           *           {
+           *             "afterDuskH": 0,
+           *             "pct": 100
+           *           },
+           *           {
+           *             "afterDuskH": 4,
+           *             "pct": 50
+           *           },
+           *           {
+           *             "beforeDawnH": 1,
+           *             "pct": 100
+           *           }
+           *         ]
+           *       },
+           *       "judgedBy": "applied",
+           *       "profileStatus": "applied",
+           *       "override": null,
+           *       "config": {
+           *         "reportIntervalS": 300
+           *       },
+           *       "lastRejected": null,
+           *       "clockOffsetS": 2,
+           *       "pending": []
+           *     }
+           */
+          "application/json": {
+            deviceId: string;
+            registeredProfile: unknown;
+            appliedProfile: unknown | null;
+            /** @enum {string} */
+            judgedBy: "applied" | "registered";
+            /** @enum {string} */
+            profileStatus: "applied" | "rejected" | "pending" | "never_sent";
+            override: {
+              action: string;
+              pct: number | null;
+              /** Format: date-time */
+              until: string;
+            } | null;
+            config: unknown | null;
+            lastRejected: {
+              commandId: string;
+              name: string;
+              reason: string;
+              /** Format: date-time */
+              at: string;
+            } | null;
+            clockOffsetS: number | null;
+            pending: components["schemas"]["LightCommand"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  estimateLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "梳妆台村冬季调光",
+         *       "target": {
+         *         "town": "来苏镇",
+         *         "village": "梳妆台村"
+         *       },
+         *       "command": {
+         *         "name": "profile",
+         *         "profile": {
+         *           "mode": "dusk_to_dawn",
+         *           "stages": [
+         *             {
+         *               "afterDuskH": 0,
+         *               "pct": 100
+         *             },
+         *             {
+         *               "afterDuskH": 4,
+         *               "pct": 50
+         *             },
+         *             {
+         *               "beforeDawnH": 1,
+         *               "pct": 100
+         *             }
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
+        "application/json": {
+          name: string;
+          target: {
+            town?: string;
+            village?: string;
+            road?: string;
+            deviceIds?: string[];
+          };
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description The lights the campaign would reach, and its estimate (null when they have no nightly records yet) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "lights": 270,
+           *       "estimate": {
+           *         "lights": 270,
+           *         "nightKWhNow": 8.1,
+           *         "nightKWhNew": 5.9,
+           *         "savingPct": 27,
+           *         "recentLoadKWh": 8.3,
+           *         "recentPvKWh": 31.4,
+           *         "autonomyDaysNow": 2.9,
+           *         "autonomyDaysNew": 4,
+           *         "lightsShortOfPv": 12,
+           *         "nightsFrom": "2026-11-23",
+           *         "nightsTo": "2026-11-29"
+           *       }
+           *     }
+           */
+          "application/json": {
+            lights: number;
+            estimate: {
+              lights: number;
+              nightKWhNow: number;
+              nightKWhNew: number;
+              savingPct: number;
+              recentLoadKWh: number | null;
+              recentPvKWh: number | null;
+              autonomyDaysNow: number;
+              autonomyDaysNew: number;
+              lightsShortOfPv: number;
+              nightsFrom: string;
+              nightsTo: string;
+            } | null;
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  listLightCampaigns: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The campaigns, newest first, with their live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "campaigns": [
+           *         {
+           *           "id": "K5b2e0c9a41d3",
+           *           "name": "梳妆台村冬季调光",
+           *           "town": "来苏镇",
+           *           "target": {
+           *             "town": "来苏镇",
+           *             "village": "梳妆台村"
+           *           },
+           *           "command": {
+           *             "name": "profile",
+           *             "body": {
+           *               "mode": "dusk_to_dawn",
+           *               "stages": [
+           *                 {
+           *                   "afterDuskH": 0,
+           *                   "pct": 100
+           *                 },
+           *                 {
+           *                   "afterDuskH": 4,
+           *                   "pct": 50
+           *                 },
+           *                 {
+           *                   "beforeDawnH": 1,
+           *                   "pct": 100
+           *                 }
+           *               ]
+           *             }
+           *           },
+           *           "state": "running",
+           *           "createdBy": "王工",
+           *           "createdAt": "2026-11-30T10:00:00.000Z",
+           *           "expiresAt": "2026-12-03T10:00:00.000Z",
+           *           "estimate": null,
+           *           "counts": {
+           *             "lights": 270,
+           *             "sent": 250,
+           *             "awaitingAnswer": 12,
+           *             "queued": 0,
+           *             "waitingOffline": 20,
+           *             "applied": 230,
+           *             "rejected": 8,
+           *             "expired": 0,
+           *             "cancelled": 0
+           *           }
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            campaigns: components["schemas"]["LightCampaign"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  startLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "梳妆台村冬季调光",
+         *       "target": {
+         *         "town": "来苏镇",
+         *         "village": "梳妆台村"
+         *       },
+         *       "command": {
+         *         "name": "profile",
+         *         "profile": {
+         *           "mode": "dusk_to_dawn",
+         *           "stages": [
+         *             {
+         *               "afterDuskH": 0,
+         *               "pct": 100
+         *             },
+         *             {
+         *               "afterDuskH": 4,
+         *               "pct": 50
+         *             },
+         *             {
+         *               "beforeDawnH": 1,
+         *               "pct": 100
+         *             }
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
+        "application/json": {
+          name: string;
+          target: {
+            town?: string;
+            village?: string;
+            road?: string;
+            deviceIds?: string[];
+          };
+          command:
+            | {
+                /** @enum {string} */
+                name: "profile";
+                profile: {
+                  /** @enum {string} */
+                  mode: "dusk_to_dawn" | "dusk_plus";
+                  hours?: number;
+                  stages: (
+                    | {
+                        afterDuskH: number;
+                        pct: number;
+                      }
+                    | {
+                        beforeDawnH: number;
+                        pct: number;
+                      }
+                    | {
+                        at: string;
+                        pct: number;
+                      }
+                  )[];
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "override";
+                override: {
+                  /** @enum {string} */
+                  action: "on" | "off" | "dim";
+                  pct?: number;
+                  minutes: number;
+                };
+              }
+            | {
+                /** @enum {string} */
+                name: "config";
+                config: {
+                  reportIntervalS?: number;
+                  lvdV?: number;
+                };
+              };
+          expiresInH?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  pauseLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  resumeLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  cancelLightCampaign: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A campaign: one command to many lights, sent in waves, with live counts */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergy: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A row per light, village or town, and their total */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "month": "2026-11",
+           *       "from": "2026-11-01",
+           *       "to": "2026-11-30",
+           *       "by": "village",
+           *       "total": {
+           *         "key": "",
+           *         "town": null,
+           *         "village": null,
+           *         "lights": 270,
+           *         "nights": 8010,
+           *         "burnHours": 95300,
+           *         "kWhConsumed": 2105.4,
+           *         "kWhGenerated": 3980.2,
+           *         "availability": 0.962,
+           *         "flatBatteryNights": 41
+           *       },
+           *       "rows": [
+           *         {
+           *           "key": "梳妆台村",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "lights": 270,
+           *           "nights": 8010,
+           *           "burnHours": 95300,
+           *           "kWhConsumed": 2105.4,
+           *           "kWhGenerated": 3980.2,
+           *           "availability": 0.962,
+           *           "flatBatteryNights": 41
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            month: string;
+            from: string;
+            to: string;
+            /** @enum {string} */
+            by: "light" | "village" | "town";
+            total: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            };
+            rows: {
+              key: string;
+              town: string | null;
+              village: string | null;
+              lights: number;
+              nights: number;
+              burnHours: number;
+              kWhConsumed: number;
+              kWhGenerated: number;
+              availability: number | null;
+              flatBatteryNights: number;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getStreetlightEnergyXlsx: {
+    parameters: {
+      query?: {
+        month?: string;
+        town?: string;
+        village?: string;
+        by?: "light" | "village" | "town";
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   listAlerts: {
     parameters: {
       query?: {
@@ -6236,6 +8341,843 @@ export interface operations {
       };
     };
   };
+  listWorkOrders: {
+    parameters: {
+      query?: {
+        state?: "open" | "assigned" | "on_the_way" | "on_site" | "done" | "closed" | "cannot_fix" | "cancelled" | "active";
+        town?: string;
+        mine?: "true" | "false";
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Work orders */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "workOrders": [
+           *         {
+           *           "id": "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c",
+           *           "town": "来苏镇",
+           *           "lights": [
+           *             {
+           *               "id": "YC-LS-0001",
+           *               "village": "梳妆台村",
+           *               "lat": 29.3512,
+           *               "lon": 105.9113
+           *             }
+           *           ],
+           *           "alertIds": [
+           *             "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+           *           ],
+           *           "types": [
+           *             "dark"
+           *           ],
+           *           "problem": "灯不亮",
+           *           "priority": "major",
+           *           "dueAt": "2025-12-01T10:42:00.000Z",
+           *           "assignee": "李师傅",
+           *           "state": "on_site",
+           *           "stateText": "已到场",
+           *           "reason": null,
+           *           "createdAt": "2025-11-28T10:42:00.000Z",
+           *           "createdBy": "李师傅",
+           *           "updatedAt": "2025-11-28T14:02:00.000Z",
+           *           "closedAt": null,
+           *           "reopened": 0,
+           *           "checkIns": [
+           *             {
+           *               "at": "2025-11-28T14:02:00.000Z",
+           *               "who": "李师傅",
+           *               "lat": 29.3513,
+           *               "lon": 105.9112,
+           *               "accuracyM": 8,
+           *               "poleId": "YC-LS-0001",
+           *               "distanceM": 14,
+           *               "flagged": false
+           *             }
+           *           ],
+           *           "record": null,
+           *           "photos": [],
+           *           "proof": null,
+           *           "history": [
+           *             {
+           *               "at": "2025-11-28T10:42:00.000Z",
+           *               "receivedAt": "2025-11-28T10:42:00.000Z",
+           *               "who": "李师傅",
+           *               "action": "created",
+           *               "lat": null,
+           *               "lon": null
+           *             },
+           *             {
+           *               "at": "2025-11-28T14:02:00.000Z",
+           *               "receivedAt": "2025-11-28T14:02:01.000Z",
+           *               "who": "李师傅",
+           *               "action": "on_site",
+           *               "lat": 29.3513,
+           *               "lon": 105.9112
+           *             }
+           *           ]
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            workOrders: components["schemas"]["WorkOrder"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  createWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "alertIds": [
+         *         "a7c3e9d2-41b8-4f6a-9e0d-2b5c8f1a3d47"
+         *       ],
+         *       "problem": "灯不亮",
+         *       "assignee": "李师傅"
+         *     }
+         */
+        "application/json": {
+          alertIds?: string[];
+          lightIds?: string[];
+          problem?: string;
+          /** @enum {string} */
+          priority?: "critical" | "major" | "minor";
+          assignee?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldFigures: {
+    parameters: {
+      query?: {
+        town?: string;
+        days?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The figures */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "days": 30,
+           *       "lastNight": "2025-11-27",
+           *       "openByTown": {
+           *         "来苏镇": {
+           *           "open": 4,
+           *           "overdue": 1
+           *         }
+           *       },
+           *       "timeToRepair": [
+           *         {
+           *           "cause": "lamp",
+           *           "repairs": 12,
+           *           "medianH": 20.5,
+           *           "p90H": 51
+           *         }
+           *       ],
+           *       "closed": 15,
+           *       "firstTimeFix": 0.867,
+           *       "darkOver3Nights": {
+           *         "来苏镇": {
+           *           "count": 2,
+           *           "ids": [
+           *             "YC-LS-0102",
+           *             "YC-LS-0340"
+           *           ]
+           *         }
+           *       }
+           *     }
+           */
+          "application/json": {
+            days: number;
+            lastNight: string | null;
+            openByTown: {
+              [key: string]: {
+                open: number;
+                overdue: number;
+              };
+            };
+            timeToRepair: {
+              cause: string;
+              repairs: number;
+              medianH: number;
+              p90H: number;
+            }[];
+            closed: number;
+            /** @description Share of closed orders that never reopened (null: none closed) */
+            firstTimeFix: number | null;
+            darkOver3Nights: {
+              [key: string]: {
+                count: number;
+                /** @description The first 50 */
+                ids: string[];
+              };
+            };
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  moveWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "to": "on_the_way",
+         *       "lat": 29.34,
+         *       "lon": 105.9
+         *     }
+         */
+        "application/json": {
+          /** @enum {string} */
+          to: "assigned" | "on_the_way" | "on_site" | "cannot_fix" | "cancelled";
+          assignee?: string;
+          reason?: string;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+          lat?: number;
+          lon?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  checkInWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "lat": 29.3513,
+         *       "lon": 105.9112,
+         *       "accuracyM": 8
+         *     }
+         */
+        "application/json": {
+          lat: number;
+          lon: number;
+          accuracyM?: number;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  completeWorkOrder: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "found": [
+         *         "lamp"
+         *       ],
+         *       "done": [
+         *         "lamp_replaced"
+         *       ],
+         *       "parts": [
+         *         {
+         *           "name": "30W LED 灯头",
+         *           "qty": 1
+         *         }
+         *       ],
+         *       "notes": "灯头进水"
+         *     }
+         */
+        "application/json": {
+          found: ("lamp" | "battery" | "controller" | "panel" | "wiring" | "relay" | "dirt" | "nothing_found")[];
+          done: (
+            | "lamp_replaced"
+            | "battery_replaced"
+            | "controller_replaced"
+            | "panel_replaced"
+            | "wiring_replaced"
+            | "relay_replaced"
+            | "cleaned"
+            | "nothing_done"
+          )[];
+          /** @default [] */
+          parts?: {
+            name: string;
+            qty: number;
+          }[];
+          notes?: string;
+          /**
+           * Format: date-time
+           * @description When it happened on the phone (an entry made offline is sent later); default: now
+           */
+          at?: string;
+          lat?: number;
+          lon?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description A work order with its check-ins, on-site record, photos, the light's proof and its history */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrder"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Conflicts with what exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  addWorkOrderPhoto: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description A key the phone makes for this entry: sent again (after a lost answer, or from the offline queue), it is done once */
+        "idempotency-key"?: string;
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** @description The image's bytes */
+    requestBody: {
+      content: {
+        "image/jpeg": string;
+        "image/png": string;
+      };
+    };
+    responses: {
+      /** @description A photo of a work order, kept without its metadata */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["WorkOrderPhoto"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getWorkOrderPhoto: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        photoId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The image */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "image/jpeg": string;
+          "image/png": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   importProjects: {
     parameters: {
       query?: never;
@@ -6259,7 +9201,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description How many projects the file holds, how many claims were new, changed or the same, and how the file was read */
+      /** @description How many projects the file holds, how many claims (and projects) were new, changed or the same, and how the file was read */
       200: {
         headers: {
           [name: string]: unknown;
@@ -6271,6 +9213,8 @@ export interface operations {
            *       "created": 118,
            *       "updated": 2,
            *       "unchanged": 0,
+           *       "projectsCreated": 1,
+           *       "projectsUpdated": 0,
            *       "headerRow": 2,
            *       "encoding": "gb18030"
            *     }
@@ -6280,6 +9224,10 @@ export interface operations {
             created: number;
             updated: number;
             unchanged: number;
+            /** @description Projects the file added */
+            projectsCreated: number;
+            /** @description Projects already there whose row changed (town, subsidy, approved lights…) */
+            projectsUpdated: number;
             /** @description The row taken as the header (1 = the first; a title above it is skipped): the rows below it were imported */
             headerRow: number;
             /** @description How a CSV's bytes were read: UTF-8, or GB18030/GBK as Excel on Chinese Windows saves it; null for XLSX */
@@ -6754,6 +9702,477 @@ export interface operations {
       };
     };
   };
+  listFieldVisits: {
+    parameters: {
+      query?: {
+        town?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Visits */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "visits": [
+           *         {
+           *           "id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+           *           "deviceId": "YC-LS-0001",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "inspector": "财政局 张科员",
+           *           "at": "2025-11-28T11:20:00.000Z",
+           *           "receivedAt": "2025-11-28T11:20:02.000Z",
+           *           "lat": 29.3513,
+           *           "lon": 105.9112,
+           *           "accuracyM": 6,
+           *           "distanceM": 14,
+           *           "foundAtPole": true,
+           *           "poleNumber": "梳-017",
+           *           "controllerSerial": "SL2024A00117",
+           *           "serialMatches": true,
+           *           "lit": true,
+           *           "statement": "每晚都亮",
+           *           "images": []
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            visits: components["schemas"]["FieldVisit"][];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  recordFieldVisit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "deviceId": "YC-LS-0001",
+         *       "lat": 29.3513,
+         *       "lon": 105.9112,
+         *       "foundAtPole": true,
+         *       "controllerSerial": "SL2024A00117",
+         *       "lit": true
+         *     }
+         */
+        "application/json": {
+          deviceId: string;
+          lat: number;
+          lon: number;
+          accuracyM?: number;
+          foundAtPole: boolean;
+          poleNumber?: string;
+          controllerSerial?: string;
+          lit?: boolean;
+          statement?: string;
+          /** Format: date-time */
+          at?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description A field verification visit at a claimed pole */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["FieldVisit"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  addFieldVisitImage: {
+    parameters: {
+      query?: {
+        kind?: "photo" | "signature";
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** @description The image's bytes */
+    requestBody: {
+      content: {
+        "image/jpeg": string;
+        "image/png": string;
+      };
+    };
+    responses: {
+      /** @description The image as kept */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+           *       "kind": "signature",
+           *       "mediaType": "image/png",
+           *       "bytes": 8421,
+           *       "at": "2025-11-28T11:22:00.000Z",
+           *       "takenAt": null,
+           *       "gps": null,
+           *       "url": "/api/v1/field-visits/5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9/images/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+           *     }
+           */
+          "application/json": {
+            id: string;
+            /** @enum {string} */
+            kind: "photo" | "signature";
+            /** @enum {string} */
+            mediaType: "image/jpeg" | "image/png";
+            bytes: number;
+            /** Format: date-time */
+            at: string;
+            takenAt: string | null;
+            gps: {
+              lat: number;
+              lon: number;
+            } | null;
+            url: string;
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVisitImage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        imageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The image */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "image/jpeg": string;
+          "image/png": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReport: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The claims with their final verdicts, and how many of each */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "counts": {
+           *         "verified_by_data": 1
+           *       },
+           *       "claims": [
+           *         {
+           *           "deviceId": "YC-LS-0001",
+           *           "projectId": "YC-2024-017",
+           *           "town": "来苏镇",
+           *           "village": "梳妆台村",
+           *           "dataVerdict": "verified",
+           *           "dataVerdictText": "核实通过",
+           *           "visit": null,
+           *           "finalVerdict": "verified_by_data",
+           *           "finalVerdictText": "数据核实"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            counts: {
+              [key: string]: number;
+            };
+            claims: {
+              deviceId: string;
+              projectId: string;
+              town: string;
+              village: string;
+              /** @description The verification report's verdict code (`verified`, or the first failing reason) */
+              dataVerdict: string;
+              dataVerdictText: string;
+              /** @description The latest field visit of this claim */
+              visit: components["schemas"]["FieldVisit"] | null;
+              /** @enum {string} */
+              finalVerdict: "verified_by_data" | "verified_on_site" | "not_found_on_site" | "to_revisit";
+              finalVerdictText: string;
+            }[];
+          };
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getFieldVerificationReportXlsx: {
+    parameters: {
+      query?: {
+        town?: string;
+        until?: string;
+        nights?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The workbook */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
   listDevices: {
     parameters: {
       query?: {
@@ -6871,6 +10290,10 @@ export interface operations {
               lampW?: number;
               panelWp?: number;
               batteryAh?: number;
+              /** @enum {string} */
+              batteryChemistry?: "lead_acid" | "lifepo4";
+              systemV?: 12 | 24;
+              road?: string;
               controllerSerial?: string;
               moduleImei?: string;
               profile?: {
@@ -6895,6 +10318,10 @@ export interface operations {
                     }
                   | {
                       beforeDawnH: number;
+                      pct: number;
+                    }
+                  | {
+                      at: string;
                       pct: number;
                     }
                 )[];
@@ -6970,7 +10397,7 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
-    /** @description The CSV file (UTF-8, with or without BOM) */
+    /** @description The CSV file: UTF-8 (with or without BOM), or GBK/GB18030 as Excel on Chinese Windows saves it */
     requestBody: {
       content: {
         /**

@@ -27,10 +27,11 @@ export class ApiError extends Error {
 
 export type Client = {
   get<T>(path: string): Promise<T>;
-  post<T>(path: string, body?: unknown): Promise<T>;
+  /** `headers`: extra ones (an `Idempotency-Key`, for an entry the phone may send again). */
+  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
   /** POST of a file as it is (a CSV or XLSX import). */
-  postText<T>(path: string, body: string | Blob, type: string): Promise<T>;
+  postText<T>(path: string, body: string | Blob, type: string, headers?: Record<string, string>): Promise<T>;
   /** DELETE; answers nothing (204). */
   del(path: string): Promise<void>;
   /** Fetches a file and hands it to the browser as a download; returns the file name. */
@@ -66,12 +67,12 @@ export function createClient(csrf: string, lang: () => string, onUnauthorized: (
     async get<T>(path: string) {
       return (await (await call(path)).json()) as T;
     },
-    async post<T>(path: string, body: unknown = {}) {
-      const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    async post<T>(path: string, body: unknown = {}, extra: Record<string, string> = {}) {
+      const res = await call(path, { method: "POST", body: JSON.stringify(body), headers: { ...extra, "content-type": "application/json" } });
       return (res.status === 204 ? undefined : await res.json()) as T;
     },
-    async postText<T>(path: string, body: string | Blob, type: string) {
-      const res = await call(path, { method: "POST", body, headers: { "content-type": type } });
+    async postText<T>(path: string, body: string | Blob, type: string, extra: Record<string, string> = {}) {
+      const res = await call(path, { method: "POST", body, headers: { ...extra, "content-type": type } });
       return (await res.json()) as T;
     },
     async patch<T>(path: string, body: unknown) {

@@ -8,18 +8,33 @@ import { LightPage } from "./light";
 import { MapPage } from "./map";
 import { StationsPage } from "./stations";
 import { errorText, type Session, SessionContext, useSession } from "./ui";
+import { WorkPage } from "./work";
 
-type Page = "stations" | "alerts" | "map" | "light" | "finance" | "devices" | "alerting" | "claims" | "users" | "keys" | "audit" | "password";
+type Page =
+  | "work"
+  | "stations"
+  | "alerts"
+  | "map"
+  | "light"
+  | "finance"
+  | "devices"
+  | "alerting"
+  | "claims"
+  | "users"
+  | "keys"
+  | "audit"
+  | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "work", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
-  technician: ["alerts", "map"],
+  technician: ["alerts", "work", "map"],
   finance: ["finance"],
   // (a Prometheus key: nothing to show, and it does not sign in here)
   metrics: [],
 };
 const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
+  work: "nav.work",
   stations: "nav.stations",
   alerts: "nav.alerts",
   map: "nav.map",
@@ -184,6 +199,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
       <main id="main" tabIndex={-1}>
         {current === "stations" && <StationsPage />}
         {current === "alerts" && <AlertsPage />}
+        {current === "work" && <WorkPage />}
         {current === "map" && <MapPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}

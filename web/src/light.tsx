@@ -1,6 +1,10 @@
 import type { Answer, Schemas } from "./api";
+import { LineChart, type Point } from "./chart";
 import type { Key } from "./i18n";
 import { Badge, CONDITION_TONE, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession } from "./ui";
+
+const CHART_DAYS = 3;
+const CHART_FIELDS = ["battery.v", "battery.soc", "pv.w", "load.w"];
 
 const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
   lit: "ok",
@@ -13,11 +17,40 @@ const NIGHT_TONE: Record<string, "ok" | "warn" | "bad" | "info" | "muted"> = {
 
 /** A light: what it is doing, what is expected of it, and its last nights. */
 export function LightPage(props: { id: string }) {
-  const { client, t, lang } = useSession();
+  const { client, t, lang, me } = useSession();
   const id = encodeURIComponent(props.id);
   const light = useLoad(() => client.get<Schemas["Streetlight"]>(`/api/v1/streetlights/${id}`), [id, lang], 30_000);
   const device = useLoad(() => client.get<Schemas["DeviceDetail"]>(`/api/v1/devices/${id}`), [id], 30_000);
   const nights = useLoad(() => client.get<Answer<"listStreetlightNights">>(`/api/v1/streetlights/${id}/nights`), [id]);
+  // the last days and nights, hour by hour (an hour's mean)
+  const series = useLoad(
+    async () => {
+      const from = new Date(Date.now() - CHART_DAYS * 86_400_000).toISOString();
+      const r = await client.get<{ buckets?: { ts: string; field: string; avg: number | null }[] }>(
+        `/api/v1/devices/${id}/telemetry?every=hour&from=${encodeURIComponent(from)}&fields=${CHART_FIELDS.join(",")}&limit=10000`,
+      );
+      const by: Record<string, Point[]> = {};
+      for (const b of r.buckets ?? []) {
+        if (b.avg === null) continue;
+        by[b.field] ??= [];
+        by[b.field]?.push({ ts: Date.parse(b.ts), v: b.avg });
+      }
+      for (const pts of Object.values(by)) pts.sort((a, b) => a.ts - b.ts);
+      return by;
+    },
+    [id],
+    300_000,
+  );
+  // (the light's work: the caller's orders that name it; only field roles may see work orders)
+  const work = useLoad(
+    async () =>
+      me.role === "finance"
+        ? []
+        : (await client.get<Answer<"listWorkOrders">>("/api/v1/work-orders?limit=1000")).workOrders.filter((o) =>
+            o.lights.some((x) => x.id === props.id),
+          ),
+    [id, lang],
+  );
   const l = light.data;
   const d = device.data;
   // (the light's own reading: a device of another family has no light page)
@@ -72,6 +105,68 @@ export function LightPage(props: { id: string }) {
             </div>
           )}
         </dl>
+      )}
+      {l && (
+        <>
+          <h2>{t("light.asset")}</h2>
+          <dl class="facts">
+            <div>
+              <dt>{t("light.lampW")}</dt>
+              <dd>{l.lampW !== undefined ? `${formatNumber(lang, l.lampW, 0)} W` : "—"}</dd>
+            </div>
+            <div>
+              <dt>{t("light.panel")}</dt>
+              <dd>{l.panelWp !== undefined ? `${formatNumber(lang, l.panelWp, 0)} Wp` : "—"}</dd>
+            </div>
+            <div>
+              <dt>{t("light.batteryAh")}</dt>
+              <dd>{l.batteryAh !== undefined ? `${formatNumber(lang, l.batteryAh, 0)} Ah` : "—"}</dd>
+            </div>
+            <div>
+              <dt>{t("light.project")}</dt>
+              <dd>{l.projectId ?? "—"}</dd>
+            </div>
+            <div>
+              <dt>{t("light.installed")}</dt>
+              <dd>{l.installedOn ?? "—"}</dd>
+            </div>
+            <div>
+              <dt>{t("light.serial")}</dt>
+              <dd>{l.controllerSerial ?? "—"}</dd>
+            </div>
+          </dl>
+        </>
+      )}
+      <h2>{t("light.charts", { days: CHART_DAYS })}</h2>
+      <ErrorNote error={series.error} />
+      {series.data && Object.keys(series.data).length === 0 && <p class="muted">{t("light.noReadings")}</p>}
+      {series.data && (
+        <div class="charts">
+          <LineChart title={t("light.chartV")} unit="V" points={series.data["battery.v"] ?? []} lang={lang} digits={2} colour="#2563eb" />
+          <LineChart title={t("light.chartSoc")} unit="%" points={series.data["battery.soc"] ?? []} lang={lang} digits={0} colour="#15803d" />
+          <LineChart title={t("light.chartPv")} unit="W" points={series.data["pv.w"] ?? []} lang={lang} colour="#b45309" />
+          <LineChart title={t("light.chartLoad")} unit="W" points={series.data["load.w"] ?? []} lang={lang} colour="#7c3aed" />
+        </div>
+      )}
+      {me.role !== "finance" && (
+        <>
+          <h2>{t("light.work")}</h2>
+          <ErrorNote error={work.error} />
+          {work.data && work.data.length === 0 && <p class="muted">{t("light.noWork")}</p>}
+          {work.data && work.data.length > 0 && (
+            <ul class="plain">
+              {work.data.map((o) => (
+                <li key={o.id}>
+                  {formatTime(o.createdAt)} · <Badge tone={o.state === "closed" ? "ok" : "info"}>{o.stateText}</Badge>
+                  {o.problem ? ` · ${o.problem}` : ""}
+                  {o.record ? ` · ${o.record.done.map((d) => t(`did.${d}` as Key)).join(lang === "zh" ? "、" : ", ")}` : ""}
+                  {o.assignee ? ` · ${o.assignee}` : ""}
+                  {o.reopened > 0 ? ` · ${t("work.reopened", { n: o.reopened })}` : ""}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
       )}
       <h2>{t("light.nights")}</h2>
       <ErrorNote error={nights.error} />

@@ -1,0 +1,419 @@
+import { randomUUID } from "node:crypto";
+import { type Ack, CHEMISTRIES, type Chemistry, LIGHT_COMMAND_SCHEMAS, type LightCommandName } from "../../devices/index.js";
+import type { Presence, PresenceChange } from "../ingest/presence.js";
+import type { Sink } from "../ingest/store-writer.js";
+import type { WalRecord } from "../ingest/wal.js";
+import { invalid } from "../platform/errors.js";
+import type { Logger } from "../platform/log.js";
+import { issueMessage } from "../platform/validation.js";
+import type { Registry } from "../registry/registry.js";
+import type { DeviceRecord } from "../registry/store.js";
+import { type Profile, ProfileSchema } from "../streetlights/expectation.js";
+import type { CommandBus } from "../transport/command-bus.js";
+import type { Applied, Campaign, ControlStore, LightCommand } from "./store.js";
+
+export type ControlSettings = {
+  /** Commands a second sent by campaigns, all together (AGRILUME_CONTROL_RATE_PER_S). */
+  ratePerS: number;
+  /** How long a command waits for a light that is offline before it expires (AGRILUME_CONTROL_EXPIRY_H). */
+  expiryMs: number;
+  /** A light whose clock is off by more than this gets a `time` command (AGRILUME_CONTROL_CLOCK_TOLERANCE_S). */
+  clockToleranceMs: number;
+};
+/** At most one clock sync an hour per light: a light that cannot keep time is not sent one at every answer. */
+const TIME_RESEND_MS = 3600_000;
+
+/** The battery a light's registration names (`batteryChemistry`, `systemV`), for the LVD range of `cmd/config`. */
+export const batteryOf = (d: DeviceRecord): { chemistry: Chemistry | null; nominalV: 12 | 24 } => {
+  const c = d.attrs.batteryChemistry;
+  return { chemistry: (CHEMISTRIES as readonly unknown[]).includes(c) ? (c as Chemistry) : null, nominalV: d.attrs.systemV === 24 ? 24 : 12 };
+};
+
+/**
+ * Streetlight control (PROTOCOL.md §3a): commands to lights, each tracked created → sent → applied | rejected |
+ * expired; what each light applied (the monitor judges a light by it); campaigns sent in waves under a rate limit.
+ *
+ * Pending commands are held in memory by light (bounded by the registry times the command kinds: a newer command of
+ * the same kind to a light replaces an unanswered older one, which expires). A light's answers come through the
+ * write-ahead log (the `control` sink), so an answer PUBACKed is never lost to a crash.
+ */
+export function createLightControl(deps: {
+  store: ControlStore;
+  registry: Registry;
+  presence: Presence;
+  bus: CommandBus;
+  clock: () => number;
+  log: Logger;
+  settings: ControlSettings;
+}) {
+  const { store, registry, presence, bus, clock, log, settings } = deps;
+  /** Unanswered commands by light, oldest first. */
+  const pending = new Map<string, LightCommand[]>();
+  const applied = new Map<string, Applied>();
+  const campaigns = new Map<string, Campaign>();
+  /** Campaign commands not yet sent, in the order they go out. */
+  const queue: LightCommand[] = [];
+  /** Sends of the last second, for the rate limit. */
+  let windowStart = 0;
+  let sentInWindow = 0;
+
+  const appliedOf = (id: string): Applied =>
+    applied.get(id) ?? { deviceId: id, profile: null, override: null, config: null, rejected: null, clockOffsetMs: null, timeSentAt: null };
+
+  /** The profile a light applied, parsed once per answer (the monitor asks at every reading). */
+  const parsedProfiles = new Map<string, Profile>();
+  const setApplied = (a: Applied) => {
+    applied.set(a.deviceId, a);
+    parsedProfiles.delete(a.deviceId);
+    if (a.profile) {
+      const p = ProfileSchema.safeParse(a.profile.body);
+      if (p.success) parsedProfiles.set(a.deviceId, p.data);
+    }
+  };
+
+  const addPending = (c: LightCommand) => {
+    const list = pending.get(c.deviceId) ?? [];
+    list.push(c);
+    pending.set(c.deviceId, list);
+  };
+  const dropPending = (c: LightCommand) => {
+    const list = pending.get(c.deviceId);
+    if (!list) return;
+    const i = list.indexOf(c);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) pending.delete(c.deviceId);
+  };
+
+  /** Validates a command's body for a light, with the light's battery for `config`; the problems as a 422. */
+  const validate = (name: LightCommandName, body: unknown, d: DeviceRecord): unknown => {
+    const filled = name === "config" && body && typeof body === "object" ? { ...(body as object), battery: batteryOf(d) } : body;
+    const parsed = LIGHT_COMMAND_SCHEMAS[name].safeParse({ id: "check", [name]: filled });
+    if (!parsed.success) throw invalid(parsed.error.issues.slice(0, 10).map((i) => issueMessage(i, "body")));
+    return (parsed.data as Record<string, unknown>)[name];
+  };
+
+  const make = (d: DeviceRecord, name: LightCommandName, body: unknown, by: string, expiresAt: number, campaignId: string | null): LightCommand => ({
+    id: `C${randomUUID().replaceAll("-", "").slice(0, 20)}`,
+    deviceId: d.id,
+    town: d.town,
+    campaignId,
+    name,
+    body,
+    state: "created",
+    createdBy: by,
+    createdAt: clock(),
+    sentAt: null,
+    sends: 0,
+    answeredAt: null,
+    expiresAt,
+    reason: null,
+  });
+
+  /** Publishes a command (the profile retained, so a light that reconnects gets it from the broker too). */
+  const publish = async (c: LightCommand, at: number) => {
+    await bus.command("streetlight", c.deviceId, c.name, { id: c.id, [c.name]: c.body }, { retain: c.name === "profile" });
+    c.state = "sent";
+    c.sentAt = at;
+    c.sends++;
+  };
+
+  /** An older unanswered command of the same kind to the same light is superseded: it expires now. */
+  const supersede = (c: LightCommand, changed: LightCommand[]) => {
+    for (const old of [...(pending.get(c.deviceId) ?? [])]) {
+      if (old !== c && old.name === c.name && old.name !== "time") {
+        old.state = "expired";
+        old.reason = "superseded";
+        old.answeredAt = clock();
+        dropPending(old);
+        changed.push(old);
+      }
+    }
+  };
+
+  /** Sends what may go now to an online light (commands not held by a paused campaign); the rest wait. */
+  /** Publishes each; `at` is when they went out (a wave's second, for the rate limit). */
+  const sendNow = async (cs: LightCommand[], at = clock()): Promise<LightCommand[]> => {
+    const sent: LightCommand[] = [];
+    for (const c of cs) {
+      try {
+        await publish(c, at);
+        sent.push(c);
+      } catch (e: unknown) {
+        log.warn({ err: e, deviceId: c.deviceId, command: c.name }, "could not send a command; it is sent again when the light reconnects");
+      }
+    }
+    return sent;
+  };
+
+  const heldBy = (c: LightCommand) => {
+    if (!c.campaignId) return false;
+    const k = campaigns.get(c.campaignId);
+    return k?.state !== "running";
+  };
+
+  /** When a light comes online, everything unanswered and not expired goes to it again (it answers each id once). */
+  const onPresence = (ch: PresenceChange) => {
+    if (!ch.online || ch.family !== "streetlight") return;
+    const now = clock();
+    const cs = (pending.get(ch.deviceId) ?? []).filter((c) => c.expiresAt > now && !heldBy(c));
+    if (cs.length === 0) return;
+    void sendNow(cs)
+      .then((sent) => store.writeCommands(sent))
+      .catch((e: unknown) => log.warn({ err: e }, "could not record commands sent on reconnect"));
+  };
+  presence.events.on("change", onPresence);
+
+  /** A light's answer (from the write-ahead log, in order), applied to its command and its settings. */
+  const answer = (deviceId: string, ack: Ack, at: number, changed: Map<string, LightCommand>, appliedChanged: Map<string, Applied>) => {
+    const list = pending.get(deviceId) ?? [];
+    const c = list.find((x) => x.id === ack.id);
+    let a = appliedChanged.get(deviceId) ?? appliedOf(deviceId);
+    if (ack.clock !== undefined) a = { ...a, clockOffsetMs: ack.clock - at };
+    if (c && c.name === ack.cmd) {
+      c.state = ack.result;
+      c.answeredAt = at;
+      c.reason = ack.result === "rejected" ? (ack.reason ?? "unspecified") : null;
+      dropPending(c);
+      changed.set(c.id, c);
+      if (ack.result === "rejected") a = { ...a, rejected: { commandId: c.id, name: c.name, reason: c.reason ?? "unspecified", at } };
+      else if (c.name === "profile") a = { ...a, profile: { commandId: c.id, body: c.body, at } };
+      else if (c.name === "config") a = { ...a, config: { commandId: c.id, body: c.body, at } };
+      else if (c.name === "override") {
+        const o = c.body as { action: "on" | "off" | "dim"; pct?: number; minutes: number };
+        a = { ...a, override: { commandId: c.id, action: o.action, pct: o.pct ?? null, from: at, until: at + o.minutes * 60_000 } };
+      }
+    }
+    appliedChanged.set(deviceId, a);
+  };
+
+  /** The sink that reads the lights' answers from the write-ahead log (checkpointed with them, in one transaction). */
+  const sink: Sink = {
+    name: "control",
+    accepts: (r) => r.kind === "reading" && r.reading.measurement === "streetlight_ack",
+    checkpoint: () => store.checkpoint(),
+    async write(records: WalRecord[], checkpoint: number) {
+      const changed = new Map<string, LightCommand>();
+      const appliedChanged = new Map<string, Applied>();
+      for (const r of records) {
+        if (r.kind !== "reading" || r.reading.measurement !== "streetlight_ack") continue;
+        answer(r.reading.deviceId, r.reading.payload as unknown as Ack, r.reading.receivedAt, changed, appliedChanged);
+      }
+      await store.writeAnswers([...changed.values()], [...appliedChanged.values()], checkpoint);
+      for (const a of appliedChanged.values()) setApplied(a);
+      for (const a of appliedChanged.values()) syncClock(a);
+    },
+  };
+
+  /** A light whose clock is off by more than the tolerance gets the time (at most once an hour). */
+  const syncClock = (a: Applied) => {
+    const now = clock();
+    if (a.clockOffsetMs === null || Math.abs(a.clockOffsetMs) <= settings.clockToleranceMs) return;
+    if (a.timeSentAt !== null && now - a.timeSentAt < TIME_RESEND_MS) return;
+    const d = registry.get(a.deviceId);
+    if (d?.family !== "streetlight") return;
+    const c = make(d, "time", { serverMs: now }, "service", now + TIME_RESEND_MS, null);
+    const next = { ...a, timeSentAt: now };
+    setApplied(next);
+    addPending(c);
+    void (async () => {
+      if (presence.isOnline(d.id)) await sendNow([c]);
+      await store.writeAnswers([c], [next], null);
+    })().catch((e: unknown) => log.warn({ err: e, deviceId: d.id }, "could not send a clock sync"));
+  };
+
+  /** Takes commands to many lights: written as created, then the direct ones sent at once to the lights online. */
+  const create = async (cs: LightCommand[], direct: boolean) => {
+    const changed: LightCommand[] = [...cs];
+    for (const c of cs) {
+      supersede(c, changed);
+      addPending(c);
+    }
+    if (direct) await sendNow(cs.filter((c) => presence.isOnline(c.deviceId)));
+    else queue.push(...cs);
+    await store.writeCommands(changed);
+  };
+
+  /** One wave: campaign commands up to the rate limit of this second, to lights online; offline ones wait for reconnect. */
+  const wave = async (): Promise<number> => {
+    const now = clock();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      sentInWindow = 0;
+    }
+    const batch: LightCommand[] = [];
+    for (let i = 0; i < queue.length && sentInWindow + batch.length < settings.ratePerS; ) {
+      const c = queue[i] as LightCommand;
+      const k = c.campaignId ? campaigns.get(c.campaignId) : undefined;
+      if (c.state !== "created" || !k || k.state === "cancelled" || k.state === "done") {
+        queue.splice(i, 1);
+        continue;
+      }
+      if (k.state === "paused") {
+        i++;
+        continue;
+      }
+      queue.splice(i, 1);
+      if (presence.isOnline(c.deviceId)) batch.push(c);
+    }
+    if (batch.length === 0) return 0;
+    sentInWindow += batch.length;
+    const sent = await sendNow(batch, now);
+    await store.writeCommands(sent);
+    return sent.length;
+  };
+
+  /** Commands past their expiry, unanswered: expired, and a profile's retained message taken back. */
+  const expire = async (now = clock()) => {
+    const changed: LightCommand[] = [];
+    for (const list of [...pending.values()]) {
+      for (const c of [...list]) {
+        if (c.expiresAt > now) continue;
+        c.state = "expired";
+        c.answeredAt = now;
+        dropPending(c);
+        changed.push(c);
+        if (c.name === "profile" && c.sentAt !== null && !(pending.get(c.deviceId) ?? []).some((x) => x.name === "profile")) {
+          // the broker would give it to the light when it reconnects: an empty retained payload clears it
+          await bus.command("streetlight", c.deviceId, "profile", "", { retain: true }).catch(() => undefined);
+        }
+      }
+    }
+    await store.writeCommands(changed);
+    return changed.length;
+  };
+
+  return {
+    sink,
+    async load() {
+      for (const a of await store.allApplied()) setApplied(a);
+      for (const k of await store.campaigns(1000)) if (k.state === "running" || k.state === "paused") campaigns.set(k.id, k);
+      for (const c of await store.pending()) {
+        addPending(c);
+        if (c.state === "created" && c.campaignId) queue.push(c);
+      }
+    },
+    validate,
+    /** Commands to one light or a few, sent at once to those online. */
+    async command(ds: readonly DeviceRecord[], name: LightCommandName, body: unknown, by: string, expiresInMs = settings.expiryMs) {
+      const checked = ds.map((d) => validate(name, body, d));
+      const expiresAt = clock() + expiresInMs;
+      const cs = ds.map((d, i) => make(d, name, checked[i], by, expiresAt, null));
+      await create(cs, true);
+      return cs;
+    },
+    /** A campaign: its commands, created now and sent in waves (`wave`, every second). */
+    async startCampaign(
+      k: Omit<Campaign, "id" | "state" | "createdAt" | "lights" | "expiresAt">,
+      ds: readonly DeviceRecord[],
+      expiresInMs = settings.expiryMs,
+    ) {
+      const checked = ds.map((d) => validate(k.command.name, k.command.body, d));
+      const now = clock();
+      const campaign: Campaign = {
+        ...k,
+        id: `K${randomUUID().replaceAll("-", "").slice(0, 12)}`,
+        state: "running",
+        createdAt: now,
+        expiresAt: now + expiresInMs,
+        lights: ds.length,
+      };
+      await store.putCampaign(campaign);
+      campaigns.set(campaign.id, campaign);
+      await create(
+        ds.map((d, i) => make(d, k.command.name, checked[i], k.createdBy, campaign.expiresAt, campaign.id)),
+        false,
+      );
+      return campaign;
+    },
+    async setCampaignState(id: string, state: "running" | "paused" | "cancelled") {
+      const k = campaigns.get(id) ?? (await store.campaign(id));
+      if (!k) return null;
+      if (k.state === "cancelled" || k.state === "done") return k;
+      k.state = state;
+      campaigns.set(id, k);
+      if (state === "running") {
+        // resumed: its unsent commands go out in the waves again (those of lights that came back while it was paused too)
+        const queued = new Set(queue);
+        for (const list of pending.values()) for (const c of list) if (c.campaignId === id && c.state === "created" && !queued.has(c)) queue.push(c);
+      }
+      if (state === "cancelled") {
+        const changed: LightCommand[] = [];
+        for (const c of queue.filter((x) => x.campaignId === id && x.state === "created")) {
+          c.state = "cancelled";
+          c.answeredAt = clock();
+          dropPending(c);
+          changed.push(c);
+        }
+        for (const list of [...pending.values()]) {
+          for (const c of [...list]) {
+            if (c.campaignId === id && c.state === "created") {
+              c.state = "cancelled";
+              c.answeredAt = clock();
+              dropPending(c);
+              changed.push(c);
+            }
+          }
+        }
+        await store.writeCommands(changed);
+        campaigns.delete(id);
+      }
+      await store.putCampaign(k);
+      return k;
+    },
+    /** A campaign's live counts: by state, and of the unanswered, how many wait for a light offline. */
+    async campaignStatus(id: string) {
+      const k = campaigns.get(id) ?? (await store.campaign(id));
+      if (!k) return null;
+      const { byState, sent } = await store.countsOf(id);
+      if (k.state === "running" && (byState.created ?? 0) + (byState.sent ?? 0) === 0) {
+        // every light answered, or its command expired: the campaign is done
+        k.state = "done";
+        campaigns.delete(id);
+        await store.putCampaign(k);
+      }
+      let waitingOffline = 0;
+      let queued = 0;
+      for (const list of pending.values()) {
+        for (const c of list) {
+          if (c.campaignId !== id) continue;
+          if (!presence.isOnline(c.deviceId)) waitingOffline++;
+          else if (c.state === "created") queued++;
+        }
+      }
+      return {
+        campaign: k,
+        counts: {
+          lights: k.lights,
+          sent,
+          awaitingAnswer: byState.sent ?? 0,
+          queued,
+          waitingOffline,
+          applied: byState.applied ?? 0,
+          rejected: byState.rejected ?? 0,
+          expired: byState.expired ?? 0,
+          cancelled: byState.cancelled ?? 0,
+        },
+      };
+    },
+    campaign: async (id: string) => campaigns.get(id) ?? (await store.campaign(id)),
+    campaigns: (limit: number) => store.campaigns(limit),
+    list: (q: Parameters<ControlStore["list"]>[0]) => store.list(q),
+    wave,
+    expire,
+    /** What a light applied, for the monitor and the API. */
+    applied: (id: string): Applied => appliedOf(id),
+    /** The profile a light applied by command, or null (a v1 light, or none sent): it is judged by its registered one. */
+    profileOf: (id: string): Profile | null => parsedProfiles.get(id) ?? null,
+    /** The override in force on a light at t, if any. */
+    overrideAt(id: string, t: number): { pct: number } | null {
+      const o = applied.get(id)?.override;
+      if (!o || t < o.from || t >= o.until) return null;
+      return { pct: o.action === "off" ? 0 : o.action === "on" ? 100 : (o.pct ?? 100) };
+    },
+    pendingOf: (id: string): readonly LightCommand[] => pending.get(id) ?? [],
+    halt() {
+      presence.events.off("change", onPresence);
+    },
+  };
+}
+export type LightControl = ReturnType<typeof createLightControl>;
