@@ -118,55 +118,52 @@ export const READINGS_COLUMNS = `measurement VARCHAR NOT NULL, device_id VARCHAR
   seq BIGINT NOT NULL, town VARCHAR, village VARCHAR, station VARCHAR,
   ${COLUMNS.map((c) => `${c.col} ${c.bool ? "BOOLEAN" : "DOUBLE"}`).join(", ")}, typed BOOLEAN NOT NULL, rest VARCHAR NOT NULL`;
 
+/** The keys of the typed fields (their last part) and of the top-level ts: a value of one that is not a number (`on`: not a boolean) keeps a payload as text. */
+const NUMBER_KEYS = [...new Set(["ts", ...COLUMNS.filter((c) => !c.bool).map((c) => c.path.split(".")[1] as string)])];
+const BOOL_KEYS = [...new Set(COLUMNS.filter((c) => c.bool).map((c) => c.path.split(".")[1] as string))];
+
 /**
  * The rows of `source` (measurement, device_id, ts, received_at, seq, town, village, station, payload: the payload's JSON
  * text) as rows of `readings`: a streetlight reading whose fields fit (each present one a number, load.on a boolean, its
  * ts the reading's, no null anywhere, nothing numeric left besides) goes into the typed columns and `rest`; any other
- * keeps its whole payload in `rest`. What DuckDB runs on a batch's new readings, and the migration on a store's old ones.
- * The payload is parsed once (json_transform, each field as its JSON text: a number's text casts to DOUBLE, a string's
- * quoted text does not) and once more to take the fields out (json_merge_patch): a parent is patched only when one of
- * its fields was found, so it was an object (a patch naming a parent the payload lacks, or has as a string, would make
- * it an empty object).
+ * keeps its whole payload in `rest`. What DuckDB runs on a batch's new readings (in the statement that reads the
+ * write-ahead log's lines), and the migration on a store's old ones.
+ *
+ * The payload is read twice, each time once: json_transform into the typed values (DuckDB's transform is lenient: a
+ * string "12" would become 12.0, so a payload in which a typed field's key holds anything but a number, or `on` anything
+ * but a boolean, or that has an escape, keeps its text: one pass of a regular expression over the text says so), and
+ * json_merge_patch to take the fields out (a parent is patched only when one of its fields was found, so it was an
+ * object: a patch naming a parent the payload lacks, or has as a string, would make it an empty object). Each is
+ * computed once in an inner query (an earlier form cast each field's JSON text to a number in expressions DuckDB
+ * repeated: three times the CPU of the whole batch, docs/BENCHMARKS.md).
  */
 export function typedSelect(source: string): string {
-  const shape: Record<string, Record<string, string> | string> = { ts: "JSON" };
+  const shape: Record<string, Record<string, string> | string> = { ts: "BIGINT" };
   for (const c of COLUMNS) {
     const [p, k] = c.path.split(".") as [string, string];
-    shape[p] = { ...(shape[p] as Record<string, string> | undefined), [k]: "JSON" };
+    shape[p] = { ...(shape[p] as Record<string, string> | undefined), [k]: c.bool ? "BOOLEAN" : "DOUBLE" };
   }
   const leaf = (c: (typeof COLUMNS)[number]) =>
     `x.${c.path
       .split(".")
       .map((k) => `"${k}"`)
       .join(".")}`;
-  const value = (c: (typeof COLUMNS)[number]) =>
-    c.bool ? `CASE ${leaf(c)}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END` : `TRY_CAST(${leaf(c)}::VARCHAR AS DOUBLE)`;
-  const found = (p: string) =>
-    COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
-      .map((c) => `${leaf(c)} IS NOT NULL`)
-      .join(" OR ");
-  const fits = [
-    `measurement = '${TYPED_MEASUREMENT}'`,
-    `TRY_CAST(x.ts::VARCHAR AS BIGINT) = epoch_ms(ts)`,
-    "NOT contains(payload, 'null')",
-    ...COLUMNS.map((c) => `(${leaf(c)} IS NULL OR v_${c.col} IS NOT NULL)`),
-  ].join(" AND ");
-  const patch = [
-    "'{\"ts\":null'",
-    ...PARENTS.map(
-      (p) =>
-        `CASE WHEN ${found(p)} THEN '${`,"${p}":{${COLUMNS.filter((c) => c.path.startsWith(`${p}.`))
-          .map((c) => `"${c.path.slice(p.length + 1)}":null`)
-          .join(",")}}`}' ELSE '' END`,
-    ),
-    "'}'",
-  ].join(" || ");
+  const keys = `"(${[...NUMBER_KEYS, ...BOOL_KEYS].join("|")})"\\s*:\\s*`;
+  const badType = `"(${NUMBER_KEYS.join("|")})"\\s*:\\s*[^-0-9]|"(${BOOL_KEYS.join("|")})"\\s*:\\s*[^tf]`;
+  const value = "(-?[0-9][-+.eE0-9]*|true|false)";
+  // as many of those keys in the text as fields found (and the ts): none of them is anywhere else in the payload
+  const present = ["1", ...COLUMNS.map((c) => `(${leaf(c)} IS NOT NULL)::INTEGER`)].join(" + ");
+  // The fields taken out of the text: a pair after a comma with its comma, then a pair first in its object with the comma
+  // after it. A string holds no quote (a payload with an escape is not typed), so a quote followed by a colon is a key.
+  const rest = `regexp_replace(regexp_replace(payload, ',\\s*${keys}${value}', '', 'g'), '${keys}${value}\\s*,?', '', 'g')`;
   return `SELECT measurement, device_id, ts, received_at, seq, town, village, station,
-      ${COLUMNS.map((c) => `CASE WHEN typed THEN v_${c.col} END`).join(", ")},
+      ${COLUMNS.map((c) => `CASE WHEN typed THEN ${leaf(c)} END`).join(", ")},
       typed, CASE WHEN typed THEN rest ELSE payload END
     FROM (SELECT *, coalesce(rest IS NOT NULL AND NOT regexp_matches(rest, '[0-9]|true|false'), false) AS typed
-          FROM (SELECT *, CASE WHEN ${fits} THEN json_merge_patch(payload, ${patch})::VARCHAR END AS rest
-                FROM (SELECT *, ${COLUMNS.map((c) => `${value(c)} AS v_${c.col}`).join(", ")}
+          FROM (SELECT *, CASE WHEN fits THEN ${rest} END AS rest
+                FROM (SELECT *, measurement = '${TYPED_MEASUREMENT}' AND x.ts = epoch_ms(ts) AND NOT contains(payload, 'null')
+                        AND NOT contains(payload, '\\') AND NOT regexp_matches(payload, '${badType}')
+                        AND len(regexp_extract_all(payload, '${keys}')) = ${present} AS fits
                       FROM (SELECT *, json_transform(payload, '${JSON.stringify(shape)}') AS x FROM ${source}))))`;
 }
 
@@ -216,3 +213,53 @@ export function fieldRows(src: string, paths: readonly string[] | undefined, jso
 /** SQL: whether a field row of `m.measurement` (by FIELD) goes into rollups that keep `fields` of a streetlight reading. */
 export const rolledUp = (fields: readonly string[]) =>
   `(m.measurement <> '${TYPED_MEASUREMENT}' OR ${FIELD} IN (${fields.map((f) => `'${f}'`).join(", ")}))`;
+
+/** A reading split as typedSelect splits it, in JavaScript: the typed columns' values (in COLUMNS' order) and `rest`. */
+export type TypedSplit = { values: (number | boolean | null)[]; rest: string } | null;
+
+const NOT_TYPED = /[0-9]|true|false|null/;
+/**
+ * What typedSelect makes of a reading, from the payload object (the store's `write`, whose readings JavaScript holds
+ * already): null when it keeps its whole payload as text. The same rules: a streetlight reading, its ts the reading's,
+ * each typed field present a finite number (`load.on` a boolean), its parents objects, and nothing numeric, boolean or
+ * null left in the rest. test/duckdb-store.test.ts holds both to the same payloads.
+ */
+export function splitTyped(measurement: string, ts: number, payload: Record<string, unknown>): TypedSplit {
+  if (measurement !== TYPED_MEASUREMENT || payload.ts !== ts) return null;
+  const values: (number | boolean | null)[] = [];
+  const rest: Record<string, unknown> = {};
+  for (const k in payload) if (k !== "ts") rest[k] = payload[k];
+  let i = 0;
+  for (const p of PARENTS) {
+    const obj = payload[p];
+    const cols = PARENT_COLUMNS[i++] as { key: string; bool?: true }[];
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+      for (let j = 0; j < cols.length; j++) values.push(null);
+      continue;
+    }
+    const o = obj as Record<string, unknown>;
+    let found = false;
+    for (const c of cols) {
+      const v = o[c.key];
+      if (v === undefined) {
+        values.push(null);
+        continue;
+      }
+      if (c.bool ? typeof v !== "boolean" : typeof v !== "number" || !Number.isFinite(v)) return null;
+      values.push(v as number | boolean);
+      found = true;
+    }
+    let copy: Record<string, unknown> | null = null;
+    if (found) {
+      copy = {};
+      for (const k in o) if (!cols.some((c) => c.key === k)) copy[k] = o[k];
+    }
+    if (copy) rest[p] = copy;
+  }
+  const text = JSON.stringify(rest);
+  return NOT_TYPED.test(text) ? null : { values, rest: text };
+}
+/** COLUMNS grouped by parent, in PARENTS' order. */
+const PARENT_COLUMNS = PARENTS.map((p) =>
+  COLUMNS.filter((c) => c.path.startsWith(`${p}.`)).map((c) => ({ key: c.path.slice(p.length + 1), ...(c.bool ? { bool: c.bool } : {}) })),
+);

@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
+import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
 import {
+  COLUMNS,
   fieldRows,
   LIGHT_ROLLUPS,
   lightRollupColumns,
@@ -9,6 +10,7 @@ import {
   PAYLOAD_COLUMNS,
   payloadOf,
   READINGS_COLUMNS,
+  splitTyped,
   TYPED_MEASUREMENT,
   typedSelect,
 } from "./duckdb-fields.js";
@@ -87,20 +89,6 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
   },
 ];
 
-/** The shape of a reading's line in the write-ahead log (src/ingest/wal.ts), for DuckDB's json_transform. */
-const WAL_READING = JSON.stringify({
-  seq: "BIGINT",
-  kind: "VARCHAR",
-  reading: {
-    measurement: "VARCHAR",
-    deviceId: "VARCHAR",
-    ts: "BIGINT",
-    receivedAt: "BIGINT",
-    tags: { town: "VARCHAR", village: "VARCHAR", station: "VARCHAR" },
-    payload: "JSON",
-  },
-});
-
 /** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
 const bucketOf = (every: Every, col: string) => `time_bucket(INTERVAL '${BUCKET[every]}', ${col}${every === "day" ? ", INTERVAL '-8 hours'" : ""})`;
@@ -115,10 +103,10 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
   let retentionRun: Promise<RetentionResult> | null = null;
   const db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "telemetry.duckdb"), TELEMETRY_MIGRATIONS);
   // Temp tables live per connection: create the staging tables on every open.
-  await db.run(`
-    CREATE TEMP TABLE IF NOT EXISTS stage_messages (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, received_at TIMESTAMP_MS,
-      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
-  `);
+  // A batch is split into the readings' columns in JavaScript as it is staged (splitTyped); what goes on to `readings` is
+  // then a copy of the new rows. (It has no `writeLines`: DuckDB splitting the log's lines cost it 2–3 times the CPU of
+  // the whole batch, more than the split and the appender cost the service's thread: docs/BENCHMARKS.md.)
+  await db.run(`CREATE TEMP TABLE IF NOT EXISTS stage_readings (${READINGS_COLUMNS.replace(/ NOT NULL/g, "")});`);
 
   type Row = { ts: Date; received_at: Date; measurement: string; typed: boolean; rest: string };
   const toRaw = (r: Row): RawRow => ({
@@ -191,9 +179,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     return out;
   };
 
-  /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
+  /** Whether stage_readings may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
-  /** One transaction: `stage` fills stage_messages (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
+  /** One transaction: `stage` fills stage_readings (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
   const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<TimeSpan[]>) | null) => {
     const dirty = stageDirty;
     stageDirty = true;
@@ -202,8 +190,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
         await t.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
         return;
       }
-      // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
-      if (dirty) await t.run("DELETE FROM stage_messages");
+      // stage_readings is emptied at the end of each batch; after a failed one it may still hold rows.
+      if (dirty) await t.run("DELETE FROM stage_readings");
       const spans = await stage(t);
       // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
       // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
@@ -211,20 +199,18 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
       // First copy of each (measurement, device, ts), and only if not stored already: one statement per span, so the
       // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
-      // New readings go into the typed columns where they fit (typedSelect).
       const inserts = spans.map(
         ([from, to]) =>
-          `INSERT INTO readings ${typedSelect(`(
-         SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
-           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages
+          `INSERT INTO readings SELECT * EXCLUDE (rn) FROM (
+           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_readings
            WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
          WHERE rn = 1 AND NOT EXISTS (
            SELECT 1 FROM readings m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
-             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement)) fresh`)};`,
+             AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);`,
       );
       await t.run(
         `${inserts.join("\n")}
-         DELETE FROM stage_messages;
+         DELETE FROM stage_readings;
          INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
       );
     });
@@ -239,7 +225,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
           ? null
           : async (t) => {
               // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
-              const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
+              const msgs = await t.conn.createAppender("stage_readings", "main", "temp");
               for (const r of batch) {
                 const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
                 msgs.appendVarchar(r.measurement);
@@ -250,28 +236,21 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
                 appendOptVarchar(msgs, r.tags.town);
                 appendOptVarchar(msgs, r.tags.village);
                 appendOptVarchar(msgs, r.tags.station);
-                msgs.appendVarchar(JSON.stringify(r.payload));
+                const split = splitTyped(r.measurement, r.ts, r.payload);
+                for (let i = 0; i < COLUMNS.length; i++) {
+                  const v = split?.values[i] ?? null;
+                  if (v === null) msgs.appendNull();
+                  else if (typeof v === "boolean") msgs.appendBoolean(v);
+                  else msgs.appendDouble(v);
+                }
+                msgs.appendBoolean(split !== null);
+                msgs.appendVarchar(split ? split.rest : JSON.stringify(r.payload));
                 msgs.endRow();
               }
               msgs.closeSync();
               return timeSpans(batch.map((r) => r.ts));
             },
       );
-    },
-    async writeLines(lines, range, checkpoint) {
-      await writeBatch(checkpoint, async (t) => {
-        // DuckDB parses the log's lines itself: nothing per reading on the service's thread. The bytes go in as a BLOB
-        // (copied as they are; as text they were decoded to a string and encoded again, a few MB a batch for the collector).
-        await t.run(
-          `INSERT INTO stage_messages
-           SELECT r.reading.measurement, r.reading.deviceId, make_timestamp_ms(r.reading.ts), make_timestamp_ms(r.reading.receivedAt), r.seq,
-             r.reading.tags.town, r.reading.tags.village, r.reading.tags.station, r.reading.payload
-           FROM (SELECT json_transform(line, '${WAL_READING}') AS r FROM (SELECT unnest(string_split(decode(?), chr(10))) AS line) WHERE line <> '')
-           WHERE r.kind = 'reading' AND r.seq BETWEEN ${Math.trunc(range.fromSeq)} AND ${Math.trunc(range.toSeq)}`,
-          [blobValue(lines)],
-        );
-        return range.spans;
-      });
     },
     async checkpoint() {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'seq'");
