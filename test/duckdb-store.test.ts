@@ -76,7 +76,8 @@ describe("embedded telemetry store schema upgrades", () => {
 });
 
 describe("embedded telemetry store: typed columns (schema versions 5 and 6)", () => {
-  const T = Date.now() - 3 * 3600_000;
+  // a minute into an hour, so that its three readings 5 minutes apart share their hour whenever the test runs
+  const T = Math.floor(Date.now() / 3600_000) * 3600_000 - 3 * 3600_000 + 60_000;
   /** A controller's reading as devices/streetlight.ts declares it. */
   const full = (ts: number, soc: number) => ({
     ts,

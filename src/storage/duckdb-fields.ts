@@ -263,3 +263,28 @@ export function splitTyped(measurement: string, ts: number, payload: Record<stri
 const PARENT_COLUMNS = PARENTS.map((p) =>
   COLUMNS.filter((c) => c.path.startsWith(`${p}.`)).map((c) => ({ key: c.path.slice(p.length + 1), ...(c.bool ? { bool: c.bool } : {}) })),
 );
+
+/**
+ * The raw aggregate rows (device_id, bucket, field, min, sum, max, last, last_ts, n) of the typed rows of `src` by
+ * `bucket` (SQL on ts), of the columns of `paths` (all when undefined): grouped a row per device and bucket with the
+ * statistics of every column side by side, then unnested into a row per field. (Unnesting each reading into a row per
+ * field first, and grouping those, made a town's month 15 times as many rows to group: docs/BENCHMARKS.md.) Null when
+ * none of the columns is asked for.
+ */
+export function typedAggRows(src: string, bucket: string, paths: readonly string[] | undefined): string | null {
+  const cols = COLUMNS.filter((c) => !paths || paths.includes(c.path));
+  if (cols.length === 0) return null;
+  const stats = cols
+    .map((c, i) => {
+      const v = numberOf(c);
+      return `min(${v}) AS mn${i}, sum(${v}) AS sm${i}, max(${v}) AS mx${i}, arg_max(${v}, ts) FILTER (WHERE ${c.col} IS NOT NULL) AS ls${i},
+        max(ts) FILTER (WHERE ${c.col} IS NOT NULL) AS lt${i}, count(${c.col}) AS n${i}`;
+    })
+    .join(",\n        ");
+  const list = (s: string) => `unnest([${cols.map((_, i) => `${s}${i}`).join(", ")}])`;
+  return `SELECT * FROM (
+      SELECT device_id, bucket, unnest([${cols.map((c) => `'${c.path}'`).join(", ")}]) AS field, ${list("mn")} AS min, ${list("sm")} AS sum,
+        ${list("mx")} AS max, ${list("ls")} AS last, ${list("lt")} AS last_ts, ${list("n")} AS n
+      FROM (SELECT device_id, ${bucket} AS bucket, ${stats} FROM ${src} WHERE typed GROUP BY device_id, bucket))
+    WHERE n > 0`;
+}

@@ -12,6 +12,7 @@ import {
   READINGS_COLUMNS,
   splitTyped,
   TYPED_MEASUREMENT,
+  typedAggRows,
   typedSelect,
 } from "./duckdb-fields.js";
 import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
@@ -141,11 +142,14 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
             lights.table,
             lights.fields,
             asked,
-            `${idList} AND bucket_h::BIGINT * 3600000 > ${Math.trunc(q.from - width)} AND bucket_h::BIGINT * 3600000 < ${Math.trunc(q.to)}`,
+            // bounds on the column itself, so that DuckDB's zone maps skip the row groups of other times
+            `${idList} AND bucket_h BETWEEN ${Math.floor((q.from - width) / HOUR) + 1} AND ${Math.ceil(q.to / HOUR) - 1}`,
           )
         : null;
       if (lightRows) params.push(...ids);
-      // Typed readings are read by their columns (only those asked for), the others from their payload's text.
+      // Typed readings are read by their columns (only those asked for), grouped a row per device and bucket before they
+      // are split into a row per field; the others from their payload's text.
+      const typedRows = q.measurement === TYPED_MEASUREMENT ? typedAggRows("src", bucketOf(q.every, "ts"), asked) : null;
       const rows = await db.all<{
         device_id: string;
         bucket: Date;
@@ -158,9 +162,10 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       }>(
         `WITH src AS (SELECT * FROM readings WHERE ${idList} AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
          raw AS (
+           ${typedRows ? `${typedRows} UNION ALL` : ""}
            SELECT device_id, ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
                   arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
-           FROM (${fieldRows("src", asked)})
+           FROM (${fieldRows("src", typedRows ? [] : asked)})
            WHERE true ${fieldFilter}
            GROUP BY device_id, bucket, field)
          SELECT device_id, bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
@@ -342,6 +347,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const HOUR = 3_600_000;
 function appendOptVarchar(a: DuckDBAppender, v: string | undefined) {
   if (v === undefined) a.appendNull();
   else a.appendVarchar(v);
