@@ -256,6 +256,11 @@ export function sizeRows(r: Awaited<ReturnType<typeof benchSize>>): [string, str
       perTown(r.fromRaw.townOneQueryDailyMs) <= 1000 ? "✓" : "✗",
     ],
     [
+      `all ${r.lights} lights of the run in one query, daily, every field: raw / rollups (median; measured)`,
+      `${r.fromRaw.allLightsOneQueryDailyAllFieldsMs} / ${r.fromRollups.allLightsOneQueryDailyAllFieldsMs} ms`,
+      "",
+    ],
+    [
       `the same for a town of ${Math.round(DISTRICT_LIGHTS / 23)} lights (a district's average; linear)`,
       `${perTown(r.fromRaw.townMonthDailyMs)} / ${perTown(r.fromRollups.townMonthDailyMs)} ms`,
       perTown(r.fromRaw.townMonthDailyMs) <= 1000 ? "✓" : "✗",
