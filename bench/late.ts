@@ -22,8 +22,10 @@ export async function benchLateBatch(opts: { rows: number; rounds: number; progr
     const chunk = 200;
     for (let s = 0; s < steps; s += chunk) {
       await c.run(
-        `INSERT INTO messages SELECT 'streetlight_telemetry', 'L' || d, make_timestamp_ms(${t0} + s * 300000), make_timestamp_ms(${t0} + s * 300000 + 200),
-           s * ${lights} + d, '来苏镇', '梳妆台村', NULL, '{"pv":{"w":0},"battery":{"soc":78}}'
+        // the readings below, as the store keeps them: typed (src/storage/duckdb-fields.ts)
+        `INSERT INTO readings (measurement, device_id, ts, received_at, seq, town, village, station, pv_w, battery_soc, typed, rest)
+         SELECT 'streetlight_telemetry', 'L' || d, make_timestamp_ms(${t0} + s * 300000), make_timestamp_ms(${t0} + s * 300000 + 200),
+           s * ${lights} + d, '来苏镇', '梳妆台村', NULL, 0, 78, true, '{"pv":{},"battery":{}}'
          FROM range(${s}, ${Math.min(steps, s + chunk)}) r(s), range(${lights}) q(d) ORDER BY s, d`,
       );
       opts.progress("stored readings", Math.min(steps, s + chunk) * lights, steps * lights);

@@ -31,7 +31,7 @@ import { benchSize, sizeRows } from "./size.js";
  * `--compiled`, the service built in dist/ by `npm run build:service`, as `npm start` runs it, rather than through tsx);
  * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store; `--only
  * influx` the InfluxDB store's write path against raw line protocol to the same influxd;
- * `--only size` a simulated district-month (100 lights, or `--lights N`) through the embedded store's write path: bytes per
+ * `--only size` a simulated district-month (100 lights, or `--lights N`; 30 days, or `--days N`) through the embedded store's write path: bytes per
  * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them;
  * `--only ha` two instances on active/standby ingest (PostgreSQL, Mosquitto, InfluxDB): the active one's throughput and
  * the time a standby takes over after a SIGKILL (docs/DEPLOYMENT.md);
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     compiled: { type: "boolean", default: false },
     lights: { type: "string" },
+    days: { type: "string" },
   },
 });
 const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign"];
@@ -145,8 +146,13 @@ const sizeStep = async () => {
     process.stderr.write(`--lights: a whole number from 1 to 20000 (got "${values.lights}")\n`);
     process.exit(2);
   }
-  step(`size: a simulated district-month (${lights} lights, every 5 minutes) through the embedded store`);
-  const r = await benchSize({ lights, days: quick ? 7 : 30, progress });
+  const days = values.days !== undefined ? Number(values.days) : quick ? 7 : 30;
+  if (!Number.isInteger(days) || days < 1 || days > 60) {
+    process.stderr.write(`--days: a whole number from 1 to 60 (got "${values.days}")\n`);
+    process.exit(2);
+  }
+  step(`size: a simulated district-month (${lights} lights × ${days} days, every 5 minutes) through the embedded store`);
+  const r = await benchSize({ lights, days, progress });
   results.size = r;
   rows.push(...sizeRows(r));
 };

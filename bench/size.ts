@@ -4,6 +4,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { tempDir } from "../harness/helpers.js";
 import { DISTRICT_LIGHTS, planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
+import { LIGHT_ROLLUPS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart, DEFAULT_RETENTION } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -17,7 +18,7 @@ const PER_DAY = DAY / STEP;
  * What a district's embedded store weighs (issue 19): `lights` of the district's plan report every 5 minutes for `days`
  * (the simulator's physics, time accelerated: readings are made as fast as the store takes them), through the store's
  * own `write` in batches of 5,000 as the store writer sends them. Measured: bytes on disk per raw reading; the time of a
- * month's aggregate of one light and of every light of a town, from raw; the retention run that folds the month into
+ * month's aggregate of one light and of every light of a town (light by light, and in one query), from raw; the retention run that folds the month into
  * rollups, and the rollups' bytes per light-day; the same aggregates from the rollups. Projected from those, linearly
  * (the fleet is scaled down, and said so): a district-year of 18,105 lights with the default retention.
  */
@@ -99,12 +100,45 @@ export async function benchSize(opts: { lights: number; days: number; progress: 
         });
         opts.progress(`a town's month, light by light (${label})`, i + 1, townLights.length);
       }
+      // the same town in one query (aggregateMany), as a chart or report of a town asks: median of 3
+      const townQuery = (every: "hour" | "day") =>
+        s.aggregateMany({
+          deviceIds: townLights,
+          measurement: "streetlight_telemetry",
+          from: start,
+          to: end,
+          every,
+          fields: ["battery.soc", "load.w", "pv.w"],
+        });
+      const townDay: number[] = [];
+      const townHour: number[] = [];
+      let townOneBuckets = 0;
+      for (let r = 0; r < 3; r++) {
+        townDay.push(
+          await time(async () => {
+            townOneBuckets = [...(await townQuery("day")).values()].reduce((n, rows) => n + rows.length, 0);
+          }),
+        );
+        townHour.push(await time(() => townQuery("hour")));
+      }
+      if (townOneBuckets !== buckets) throw new Error(`a town in one query gave ${townOneBuckets} buckets, light by light ${buckets}`);
+      // every light of the run in one query (with `--lights 787`, an average town's 787 lights: 18,105 / 23)
+      const allDay: number[] = [];
+      for (let r = 0; r < 3; r++)
+        allDay.push(
+          await time(() =>
+            s.aggregateMany({ deviceIds: plan.map((l) => l.id), measurement: "streetlight_telemetry", from: start, to: end, every: "day" }),
+          ),
+        );
       await s.close();
       return {
         lightMonthDailyMs: round(median(lightDay)),
         lightMonthHourlyMs: round(median(lightHour)),
         townMonthDailyMs: round(townMs),
         townBuckets: buckets,
+        townOneQueryDailyMs: round(median(townDay)),
+        townOneQueryHourlyMs: round(median(townHour)),
+        allLightsOneQueryDailyAllFieldsMs: round(median(allDay)),
       };
     };
     const fromRaw = await queries("raw");
@@ -130,8 +164,18 @@ export async function benchSize(opts: { lights: number; days: number; progress: 
       return statSync(path).size - before;
     };
     const rows = async (table: string) => Number((await c.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]?.[0] ?? 0);
-    const hourly = { rows: await rows("rollup_hourly"), bytes: await tableBytes("rollup_hourly") };
-    const daily = { rows: await rows("rollup_daily"), bytes: await tableBytes("rollup_daily") };
+    // both forms: a row per light and bucket (streetlight readings with every field), a row per field (any other)
+    const both = async (tables: string[]) => {
+      let r = 0;
+      let b = 0;
+      for (const t of tables) {
+        r += await rows(t);
+        b += await tableBytes(t);
+      }
+      return { rows: r, bytes: b };
+    };
+    const hourly = await both(["rollup_hourly", LIGHT_ROLLUPS.hourly.table]);
+    const daily = await both(["rollup_daily", LIGHT_ROLLUPS.daily.table]);
     c.closeSync();
     inst.closeSync();
 
@@ -195,6 +239,26 @@ export function sizeRows(r: Awaited<ReturnType<typeof benchSize>>): [string, str
       `a town's month (${r.town.lights} lights, one query each), daily: raw / rollups`,
       `${r.fromRaw.townMonthDailyMs} / ${r.fromRollups.townMonthDailyMs} ms`,
       r.fromRaw.townMonthDailyMs <= 1000 ? "✓" : "✗",
+    ],
+    [
+      `a town's month in one query (aggregateMany), daily: raw / rollups (median)`,
+      `${r.fromRaw.townOneQueryDailyMs} / ${r.fromRollups.townOneQueryDailyMs} ms`,
+      r.fromRaw.townOneQueryDailyMs <= 1000 ? "✓" : "✗",
+    ],
+    [
+      `a town's month in one query, hourly: raw / rollups (median)`,
+      `${r.fromRaw.townOneQueryHourlyMs} / ${r.fromRollups.townOneQueryHourlyMs} ms`,
+      r.fromRaw.townOneQueryHourlyMs <= 1000 ? "✓" : "✗",
+    ],
+    [
+      `one query for a town of ${Math.round(DISTRICT_LIGHTS / 23)} lights, daily (linear in its lights)`,
+      `${perTown(r.fromRaw.townOneQueryDailyMs)} / ${perTown(r.fromRollups.townOneQueryDailyMs)} ms`,
+      perTown(r.fromRaw.townOneQueryDailyMs) <= 1000 ? "✓" : "✗",
+    ],
+    [
+      `all ${r.lights} lights of the run in one query, daily, every field: raw / rollups (median; measured)`,
+      `${r.fromRaw.allLightsOneQueryDailyAllFieldsMs} / ${r.fromRollups.allLightsOneQueryDailyAllFieldsMs} ms`,
+      "",
     ],
     [
       `the same for a town of ${Math.round(DISTRICT_LIGHTS / 23)} lights (a district's average; linear)`,

@@ -129,6 +129,11 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "GET /api/v1/devices": { at: "none", req: () => ({ path: "/api/v1/devices" }) },
     "GET /api/v1/devices/:id": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}` }) },
     "GET /api/v1/devices/:id/telemetry": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}/telemetry` }) },
+    "GET /api/v1/telemetry/aggregate": {
+      at: "town",
+      sides: ["A", "B"],
+      req: (s) => ({ path: `/api/v1/telemetry/aggregate?town=${encodeURIComponent(town(s) as string)}&every=day` }),
+    },
     "GET /api/v1/devices/:id/rejects": { at: "station", req: (s) => ({ path: `/api/v1/devices/${machine(s)}/rejects` }) },
     "GET /api/v1/devices/:id/presence": { at: "station", req: (s) => ({ path: `/api/v1/devices/${machine(s)}/presence` }) },
     "GET /api/v1/rejects/unregistered": { at: "none", req: () => ({ path: "/api/v1/rejects/unregistered" }) },

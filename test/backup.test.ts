@@ -103,7 +103,7 @@ describe("backup and restore of a data directory (npm run backup / npm run resto
     const state = await tables(join(restored, "state.duckdb"));
     for (const name of ["devices", "api_keys", "alerts", "audit_log", "presence_events"])
       expect(JSON.parse(state[name] ?? "[]").length, name).toBeGreaterThan(0);
-    expect(JSON.parse((await tables(join(restored, "telemetry.duckdb"))).messages ?? "[]")).toHaveLength(20);
+    expect(JSON.parse((await tables(join(restored, "telemetry.duckdb"))).readings ?? "[]")).toHaveLength(20);
 
     // the restored directory is a service's data: devices, their readings and the alert are there
     const again = await startTestApp({}, restored);

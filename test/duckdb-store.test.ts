@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
-import { openWal } from "../src/ingest/wal.js";
 import { openDb } from "../src/storage/duckdb.js";
+import { DAILY_FIELDS, HOURLY_FIELDS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -75,60 +75,185 @@ describe("embedded telemetry store schema upgrades", () => {
   });
 });
 
-describe("embedded telemetry store: a batch from the write-ahead log's lines", () => {
-  it("stores from the log's lines exactly what it stores from the records, ignoring other records and other seqs", async () => {
-    const wal = await openWal(dir());
-    const ts = Date.now() - 3600_000;
-    const reading = (i: number) => ({
-      kind: "reading" as const,
-      reading: {
-        measurement: "streetlight_telemetry",
-        deviceId: `L${i % 3}`,
-        ts: ts + i * 1000,
-        receivedAt: ts + i * 1000 + 5,
-        tags: { town: "来苏镇", village: i % 2 ? "梳妆台村" : undefined },
-        // (reading 2 goes into the log as the device's own bytes, UTF-8 past ASCII included)
-        payload: { ts: ts + i * 1000, pv: { w: i }, load: { on: i % 2 === 0 }, faults: [], ...(i === 2 ? { note: "灯亮了 😀" } : {}) },
-      },
-    });
-    const records = await Promise.all([
-      wal.append(reading(1)),
-      wal.append({
-        kind: "reject",
-        reject: {
-          deviceId: "L1",
-          clientId: "L1",
-          topic: "t",
-          reason: "bad_json",
-          detail: "x",
-          payload: "{",
-          payloadEncoding: "utf8",
-          payloadBytes: 1,
-          receivedAt: ts,
-        },
-      }),
-      wal.append(reading(2), Buffer.from(JSON.stringify(reading(2).reading.payload))),
-      // (a device's own bytes may hold a carriage return or tabs between tokens: JSON whitespace, not a line break)
-      wal.append(reading(3), Buffer.from(JSON.stringify(reading(3).reading.payload).replaceAll(",", ",\r\t"))),
-      wal.append(reading(4)),
-    ]);
-    const readings = records.flatMap((r) => (r.kind === "reading" ? [{ ...r.reading, seq: r.seq }] : []));
-    const inRange = readings.filter((r) => r.seq <= 4); // seq 5 is outside the batch
-    const viaRecords = await createDuckDbTelemetryStore(dir());
-    const viaLines = await createDuckDbTelemetryStore(dir());
-    await viaRecords.write(inRange, 4);
-    const lines = wal.lines(1, 4);
-    expect(lines).not.toBeNull();
-    await viaLines.writeLines?.(lines ?? new Uint8Array(), { fromSeq: 1, toSeq: 4, spans: [[ts, ts + 3000]] }, 4);
-    for (const id of ["L0", "L1", "L2"]) {
-      const q = { deviceId: id, from: ts - 1, to: ts + 10_000, limit: 10 };
-      expect(await viaLines.raw(q)).toEqual(await viaRecords.raw(q));
+describe("embedded telemetry store: typed columns (schema versions 5 and 6)", () => {
+  // a minute into an hour, so that its three readings 5 minutes apart share their hour whenever the test runs
+  const T = Math.floor(Date.now() / 3600_000) * 3600_000 - 3 * 3600_000 + 60_000;
+  /** A controller's reading as devices/streetlight.ts declares it. */
+  const full = (ts: number, soc: number) => ({
+    ts,
+    pv: { v: 17.42, a: 1.03, w: 18.55 },
+    battery: { v: 12.93, soc, tempC: -4.5 },
+    load: { on: true, w: 29.6, a: 2.29, dimPct: 100 },
+    energyToday: { pvWh: 120, loadWh: 44 },
+    faults: ["over_discharge"],
+    gps: { lat: 30.123456, lon: 104.654321, accM: 3 },
+  });
+  const payloads: [string, string, number, Record<string, unknown>][] = [
+    ["streetlight_telemetry", "L1", T, full(T, 78)],
+    ["streetlight_telemetry", "L1", T + 300_000, full(T + 300_000, 77)],
+    // no gps (it is optional), an empty parent
+    ["streetlight_telemetry", "L1", T + 600_000, { ts: T + 600_000, pv: {}, battery: { soc: 76 }, load: { on: false }, faults: [] }],
+    // does not fit the columns: load.on a number, a field the columns do not have, a null
+    ["streetlight_telemetry", "L2", T, { ts: T, load: { on: 1, w: 3 }, extra: { n: 2 }, spare: null }],
+    // a parent that is not an object (kept as it is, beside the columns); a field of the wrong type, an explicit null
+    ["streetlight_telemetry", "L3", T, { ts: T, pv: "off", load: { on: false } }],
+    ["streetlight_telemetry", "L4", T, { ts: T, battery: { soc: "78" }, load: { on: null } }],
+    // a key of a typed field elsewhere, holding text (a payload's text keeps it whole)
+    ["streetlight_telemetry", "L5", T, { ts: T, pv: { w: 5 }, fw: { v: "1.2" }, faults: [] }],
+    ["blender_telemetry", "M1", T, { ts: T, hopperKg: { urea: 1200.5, kcl: 0 }, running: true }],
+  ];
+  const kinds = async (path: string) => {
+    const db = await openDb(join(path, "telemetry.duckdb"), []);
+    try {
+      return await db.all<{ device_id: string; typed: boolean }>("SELECT device_id, typed FROM readings ORDER BY device_id, ts");
+    } finally {
+      await db.close();
     }
-    expect(await viaLines.count({})).toBe(3);
-    expect(await viaLines.checkpoint()).toBe(4);
-    const agg = { deviceId: "L1", measurement: "streetlight_telemetry", from: ts - 1, to: ts + 10_000, every: "hour" as const };
-    expect(await viaLines.aggregate(agg)).toEqual(await viaRecords.aggregate(agg));
-    await Promise.all([viaRecords.close(), viaLines.close(), wal.close()]);
+  };
+
+  it("keeps a streetlight reading in its columns and gives back the payload it was sent with; others keep their text", async () => {
+    const path = dir();
+    const store = await createDuckDbTelemetryStore(path);
+    let seq = 0;
+    await store.write(
+      payloads.map(([measurement, deviceId, ts, payload]) => ({ seq: ++seq, measurement, deviceId, ts, receivedAt: ts + 9, tags: {}, payload })),
+      seq,
+    );
+    for (const [measurement, deviceId, ts, payload] of payloads) {
+      const rows = await store.raw({ deviceId, measurement, from: ts, to: ts + 1, limit: 1 });
+      expect(rows).toEqual([{ ts, receivedAt: ts + 9, measurement, payload }]);
+    }
+    expect((await store.latest("L1", "streetlight_telemetry"))?.payload).toEqual(payloads[2]?.[3]);
+    await store.close();
+    expect(await kinds(path)).toEqual([
+      { device_id: "L1", typed: true },
+      { device_id: "L1", typed: true },
+      { device_id: "L1", typed: true },
+      { device_id: "L2", typed: false },
+      { device_id: "L3", typed: true },
+      { device_id: "L4", typed: false },
+      { device_id: "L5", typed: false },
+      { device_id: "M1", typed: false },
+    ]);
+  });
+
+  it("converts a store written before version 5 (readings as JSON text, rollups by bucket then field): nothing is lost", async () => {
+    const path = dir();
+    const old = await openDb(
+      join(path, "telemetry.duckdb"),
+      TELEMETRY_MIGRATIONS.filter((m) => m.version <= 4),
+    );
+    for (const [i, [measurement, deviceId, ts, payload]] of payloads.entries())
+      await old.run("INSERT INTO messages VALUES (?, ?, ?::TIMESTAMP_MS, ?::TIMESTAMP_MS, ?, '来苏镇', NULL, NULL, ?)", [
+        measurement,
+        deviceId,
+        new Date(ts).toISOString(),
+        new Date(ts + 9).toISOString(),
+        i + 1,
+        JSON.stringify(payload),
+      ]);
+    // rollups of readings folded long ago, of a field the new rollups leave out too (pv.v): kept
+    const day = chinaDayStart(T - 100 * 86_400_000);
+    for (const [table, bucket] of [
+      ["rollup_hourly", day + 3_600_000],
+      ["rollup_daily", day],
+    ] as const)
+      for (const [field, v] of [
+        ["pv.v", 17],
+        ["battery.soc", 50],
+      ] as const)
+        await old.run(`INSERT INTO ${table} VALUES ('streetlight_telemetry', 'L1', ?::TIMESTAMP_MS, ?, ?, ?, ?, ?, ?::TIMESTAMP_MS, 2)`, [
+          new Date(bucket).toISOString(),
+          field,
+          v - 1,
+          2 * v,
+          v + 1,
+          v,
+          new Date(bucket + 60_000).toISOString(),
+        ]);
+    await old.run("INSERT INTO meta VALUES ('seq', '5')");
+    await old.close();
+
+    const store = await createDuckDbTelemetryStore(path);
+    expect(await store.checkpoint()).toBe(5);
+    expect(await store.count({})).toBe(payloads.length);
+    for (const [measurement, deviceId, ts, payload] of payloads)
+      expect(await store.raw({ deviceId, measurement, from: ts, to: ts + 1, limit: 1 })).toEqual([{ ts, receivedAt: ts + 9, measurement, payload }]);
+    const soc = await store.aggregate({
+      deviceId: "L1",
+      measurement: "streetlight_telemetry",
+      from: T,
+      to: T + 3600_000,
+      every: "hour",
+      fields: ["battery.soc"],
+    });
+    expect(soc.map((a) => [a.min, a.max, a.last, a.count])).toEqual([[76, 78, 76, 3]]);
+    const blender = await store.aggregate({ deviceId: "M1", measurement: "blender_telemetry", from: T, to: T + 1, every: "minute" });
+    expect(blender.map((a) => [a.field, a.last])).toEqual([
+      ["hopperKg.kcl", 0],
+      ["hopperKg.urea", 1200.5],
+      ["running", 1],
+    ]);
+    for (const every of ["hour", "day"] as const) {
+      const rolled = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: day, to: day + 86_400_000, every });
+      expect(rolled.map((a) => [a.field, a.min, a.avg, a.max, a.last, a.count])).toEqual([
+        ["battery.soc", 49, 50, 51, 50, 2],
+        ["pv.v", 16, 17, 18, 17, 2],
+      ]);
+    }
+    // a duplicate of a converted reading is still found
+    await store.write([{ seq: 6, measurement: "streetlight_telemetry", deviceId: "L1", ts: T, receivedAt: T, tags: {}, payload: full(T, 1) }], 6);
+    expect(await store.count({ deviceId: "L1" })).toBe(3);
+    await store.close();
+    expect((await kinds(path)).map((k) => k.typed)).toEqual([true, true, true, false, true, false, false, false]);
+  });
+
+  it("rolls up a streetlight's charted fields (HOURLY_FIELDS, DAILY_FIELDS) and every field of other measurements", async () => {
+    const NOW = Date.now();
+    const store = await createDuckDbTelemetryStore(dir(), { retention: { rawMs: 10 * 86_400_000, hourlyMs: 30 * 86_400_000, dailyMs: null } });
+    const old = chinaDayStart(NOW - 15 * 86_400_000) + 5 * 3_600_000;
+    let seq = 0;
+    await store.write(
+      [
+        { seq: ++seq, measurement: "streetlight_telemetry", deviceId: "L1", ts: old, receivedAt: old, tags: {}, payload: full(old, 60) },
+        // (not typed: its fields come from the text, and only the charted ones are kept as well)
+        {
+          seq: ++seq,
+          measurement: "streetlight_telemetry",
+          deviceId: "L2",
+          ts: old,
+          receivedAt: old,
+          tags: {},
+          payload: { ts: old, pv: { v: 1, w: 2 }, x: 1 },
+        },
+        {
+          seq: ++seq,
+          measurement: "blender_telemetry",
+          deviceId: "M1",
+          ts: old,
+          receivedAt: old,
+          tags: {},
+          payload: { ts: old, hopperKg: { urea: 5 } },
+        },
+      ],
+      seq,
+    );
+    expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 3 });
+    const fields = async (deviceId: string, measurement: string, every: "hour" | "day") =>
+      (await store.aggregate({ deviceId, measurement, from: old - 86_400_000, to: old + 86_400_000, every })).map((a) => a.field);
+    expect(await fields("L1", "streetlight_telemetry", "hour")).toEqual([...HOURLY_FIELDS].sort());
+    expect(await fields("L1", "streetlight_telemetry", "day")).toEqual([...DAILY_FIELDS].sort());
+    expect(await fields("L2", "streetlight_telemetry", "hour")).toEqual(["pv.w"]);
+    for (const every of ["hour", "day"] as const) expect(await fields("M1", "blender_telemetry", every)).toEqual(["hopperKg.urea"]);
+    // a town's lights at once: the same rows, from both forms of rollup
+    const q = { measurement: "streetlight_telemetry", from: old - 86_400_000, to: old + 86_400_000 };
+    for (const every of ["hour", "day"] as const) {
+      const many = await store.aggregateMany({ ...q, every, deviceIds: ["L1", "L2"] });
+      expect(many.get("L1")).toEqual(await store.aggregate({ ...q, every, deviceId: "L1" }));
+      expect(many.get("L2")).toEqual(await store.aggregate({ ...q, every, deviceId: "L2" }));
+      expect(many.get("L1")?.length).toBeGreaterThan(0);
+    }
+    await store.close();
   });
 });
 
@@ -152,7 +277,13 @@ describe("time spans of a batch (what the duplicate check reads)", () => {
   });
 });
 
-describe("embedded telemetry store retention (docs/DATA.md)", () => {
+// Twice: readings with a few fields (their rollups a row per field: rollup_hourly, rollup_daily), and streetlight readings
+// with every field (a row per light and bucket: rollup_hourly_lights, rollup_daily_lights).
+describe.each([
+  { shape: "a few fields", rowsPerBucket: 3 },
+  { shape: "a streetlight's every field", rowsPerBucket: 1 },
+])("embedded telemetry store retention (docs/DATA.md), readings with $shape", ({ rowsPerBucket }) => {
+  const complete = rowsPerBucket === 1;
   const DAY = 86_400_000;
   const HOUR = 3_600_000;
   /** Now: 10:00 China time, so a China day ends well before and after it. */
@@ -166,7 +297,16 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     ts,
     receivedAt: ts + 50,
     tags: { town: "来苏镇" },
-    payload: { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
+    payload: complete
+      ? {
+          ts,
+          pv: { v: 17, a: soc / 100, w: soc / 10 },
+          battery: { v: 12 + (soc % 7) / 10, soc, tempC: 14 },
+          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
+          energyToday: { pvWh: soc * 3, loadWh: soc },
+          faults: [],
+        }
+      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
   });
   /** Three lights every 10 minutes over `days` days from `from`, values that vary by light and time. */
   const fleet = (from: number, days: number) =>
@@ -184,7 +324,10 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     const batch = fleet(start, 7); // 14 to 7 days ago: the first four days are past the 10 days of raw
     await store.write(batch, seq);
     const range = [start - DAY, NOW] as const;
-    const before = { hour: await agg(store, "L2", ...range, "hour"), day: await agg(store, "L2", ...range, "day") };
+    // (the rollups keep a streetlight's charted fields: what the aggregates answer before, of those)
+    const kept = async (every: "hour" | "day") =>
+      (await agg(store, "L2", ...range, every)).filter((a) => (every === "hour" ? HOURLY_FIELDS : DAILY_FIELDS).includes(a.field));
+    const before = { hour: await kept("hour"), day: await kept("day") };
     expect(before.day.length).toBeGreaterThanOrEqual(7);
     const done = await store.applyRetention?.(NOW);
     const cutoff = chinaDayStart(NOW - 10 * DAY);
@@ -193,11 +336,11 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     expect(done?.steps).toBeGreaterThan(folded / 200); // a day's 432 readings in shares of ≤ 200
     expect(await store.count({})).toBe(batch.length - folded);
     expect(await store.raw({ deviceId: "L2", from: start, to: cutoff, limit: 10 })).toEqual([]);
-    expect(await agg(store, "L2", ...range, "hour")).toEqual(before.hour);
-    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    expect(await kept("hour")).toEqual(before.hour);
+    expect(await kept("day")).toEqual(before.day);
     // a second run finds nothing to do
     expect(await store.applyRetention?.(NOW)).toMatchObject({ rolledUp: 0, steps: 0 });
-    expect(await agg(store, "L2", ...range, "day")).toEqual(before.day);
+    expect(await kept("day")).toEqual(before.day);
     await store.close();
   });
 
@@ -242,9 +385,10 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     ]);
     const done = await store.applyRetention?.(NOW);
     expect(done).toMatchObject({ rolledUp: 1, prunedDerived: 1, prunedDaily: 0 });
-    expect(done?.prunedHourly).toBe(3); // the old reading's hour: battery.soc, battery.v, load.on
+    expect(done?.prunedHourly).toBe(rowsPerBucket); // the old reading's hour: battery.soc, battery.v, load.on, or the light's row
     expect(await agg(store, "L1", old - DAY, old + DAY, "hour")).toEqual([]);
-    expect((await agg(store, "L1", old - DAY, old + DAY, "day")).map((a) => [a.field, a.last])).toEqual([
+    const kept = (await agg(store, "L1", old - DAY, old + DAY, "day")).filter((a) => ["battery.soc", "battery.v", "load.on"].includes(a.field));
+    expect(kept.map((a) => [a.field, a.last])).toEqual([
       ["battery.soc", 70],
       ["battery.v", 12],
       ["load.on", 1],
@@ -253,7 +397,7 @@ describe("embedded telemetry store retention (docs/DATA.md)", () => {
     await store.close();
     // a daily retention, when one is set
     const shorter = await createDuckDbTelemetryStore(path, { retention: { ...opts.retention, dailyMs: 20 * DAY } });
-    expect(await shorter.applyRetention?.(NOW)).toMatchObject({ prunedDaily: 3 });
+    expect(await shorter.applyRetention?.(NOW)).toMatchObject({ prunedDaily: rowsPerBucket });
     expect(await agg(shorter, "L1", old - DAY, old + DAY, "day")).toEqual([]);
     await shorter.close();
   });

@@ -151,6 +151,23 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(want["load.on"]).toBe(1);
     });
 
+    it("aggregates many devices at once, by device, as it aggregates each", async () => {
+      const batch = ["L1", "L2", "L3"].flatMap((id, d) =>
+        [0, 1, 2].map((i) => r(id, T0 + i * 20 * 60_000 + d, { "battery.soc": 50 + d * 10 + i, "load.w": d * i })),
+      );
+      await store.write(batch, seq);
+      const q = { measurement: "streetlight_telemetry", from: T0, to: T0 + 3600_000, every: "hour" as const };
+      const many = await store.aggregateMany({ ...q, deviceIds: ["L1", "L3", "L9"], fields: ["battery.soc"] });
+      expect([...many.keys()].sort()).toEqual(["L1", "L3"]);
+      for (const id of ["L1", "L3"]) expect(many.get(id)).toEqual(await store.aggregate({ ...q, deviceId: id, fields: ["battery.soc"] }));
+      expect(many.get("L3")).toEqual([{ ts: T0, field: "battery.soc", min: 70, avg: 71, max: 72, last: 72, count: 3 }]);
+      const all = await store.aggregateMany({ ...q, deviceIds: ["L2"] });
+      expect(all.get("L2")?.map((a) => [a.field, a.max])).toEqual([
+        ["battery.soc", 62],
+        ["load.w", 2],
+      ]);
+    });
+
     it("reads many devices at once, by device", async () => {
       await store.write([r("L1", T0, { "pv.w": 1 }), r("L2", T0 + 1, { "pv.w": 2 }), r("L2", T0 + 2, { "pv.w": 3 }), r("L3", T0, { "pv.w": 4 })], 4);
       const m = await store.rawMany({ deviceIds: ["L1", "L2", "L9"], measurement: "streetlight_telemetry", from: T0, to: T0 + 10 });

@@ -16,7 +16,7 @@ import { parseDeviceCsvInWorker } from "../registry/jobs.js";
 import { registryMessage } from "../registry/messages.js";
 import { BlenderInputSchema, DeviceInputSchema, type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
-import type { TelemetryStore } from "../storage/telemetry-store.js";
+import type { AggRow, TelemetryStore } from "../storage/telemetry-store.js";
 import { EVERY_MS } from "../storage/telemetry-store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
@@ -130,6 +130,45 @@ const Telemetry = withExample(
   },
   { description: "Raw readings (`readings`), or with `every` one bucket per field and step (`buckets`)" },
 );
+const Bucket = z.object({
+  ts: IsoTime,
+  field: z.string(),
+  min: z.number(),
+  avg: z.number(),
+  max: z.number(),
+  last: z.number(),
+  count: z.number().int(),
+});
+const TownAggregates = withExample(
+  z.object({
+    town: z.string(),
+    village: z.string().nullable(),
+    measurement: z.string(),
+    every: z.enum(["hour", "day"]),
+    from: IsoTime,
+    to: IsoTime,
+    lights: z.array(z.object({ deviceId: z.string(), buckets: z.array(Bucket) })),
+  }),
+  {
+    town: "来苏镇",
+    village: null,
+    measurement: "streetlight_telemetry",
+    every: "day",
+    from: "2025-10-31T16:00:00.000Z",
+    to: "2025-11-30T16:00:00.000Z",
+    lights: [
+      {
+        deviceId: "YC-LS-0001",
+        buckets: [
+          { ts: "2025-10-31T16:00:00.000Z", field: "battery.soc", min: 41, avg: 68.2, max: 97, last: 88, count: 288 },
+          { ts: "2025-10-31T16:00:00.000Z", field: "load.w", min: 0, avg: 11.9, max: 30.2, last: 0, count: 288 },
+        ],
+      },
+      { deviceId: "YC-LS-0002", buckets: [] },
+    ],
+  },
+  { id: "TownAggregates", description: "Each light of the town (or village), by id, with one bucket per field and step" },
+);
 const Reject = z.object({
   seq: z.number().int(),
   deviceId: z.string().nullable(),
@@ -162,6 +201,8 @@ const RejectCounts = z.record(z.string(), z.number().int());
 
 /** Longest range for a raw query, and for each aggregation step (keeps one query's result bounded). */
 const MAX_POINTS = 10_000;
+/** A town's aggregates: at most this many lights × steps (a town of 787 lights: a month of days; a day of hours). */
+const MAX_LIGHT_BUCKETS = 100_000;
 
 export function deviceRoutes(
   app: Api,
@@ -403,6 +444,57 @@ export function deviceRoutes(
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
         readings: rows.map((r) => ({ ...r.payload, ts: new Date(r.ts).toISOString(), receivedAt: new Date(r.receivedAt).toISOString() })),
+      };
+    },
+  );
+
+  app.get(
+    "/api/v1/telemetry/aggregate",
+    {
+      config: { roles: ALL_ROLES, touches: { kind: "place", from: "query" } },
+      schema: {
+        tags: ["devices"],
+        operationId: "getTownAggregates",
+        summary: "A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last per field and light",
+        description: `Every streetlight registered in \`town\` (and \`village\`, when given), each with its buckets (none for a light that sent nothing in the range): what a chart or a report of a town reads. \`town\` is required; a key limited to other towns gets 403. The last 30 days by default (with \`every=day\` the buckets are China days); \`fields\` limits it to some fields (dotted paths such as \`battery.soc\`). Past the raw retention (60 days by default) only the fields the rollups keep answer (docs/DATA.md). 422 when \`from\` is not before \`to\`, or when lights × steps of \`every\` exceed ${MAX_LIGHT_BUCKETS.toLocaleString("en")}.`,
+        querystring: z.object({
+          town: z.string().min(1),
+          village: z.string().min(1).optional(),
+          from: z.coerce.date().optional(),
+          to: z.coerce.date().optional(),
+          every: z.enum(["hour", "day"]).default("day"),
+          fields: z.string().optional(),
+        }),
+        response: { 200: TownAggregates, ...errors(403, 422) },
+      },
+    },
+    async (req) => {
+      const { town, village, every } = req.query;
+      const to = req.query.to?.getTime() ?? deps.clock() + 1;
+      const from = req.query.from?.getTime() ?? to - 30 * 86_400_000;
+      if (!(from < to)) throw invalid(errorMessage("range_order", { from, to }));
+      const lights = registry.list({ family: "streetlight", town, village }).map((d) => d.id);
+      const buckets = Math.ceil((to - from) / EVERY_MS[every]) * Math.max(lights.length, 1);
+      if (buckets > MAX_LIGHT_BUCKETS) throw invalid(registryMessage("too_many_buckets", { buckets, every, max: MAX_LIGHT_BUCKETS }));
+      const fields = req.query.fields
+        ?.split(",")
+        .map((f) => f.trim())
+        .filter(Boolean);
+      const measurement = "streetlight_telemetry";
+      const rows = lights.length
+        ? await telemetry.aggregateMany({ deviceIds: lights, measurement, from, to, every, fields })
+        : new Map<string, AggRow[]>();
+      return {
+        town,
+        village: village ?? null,
+        measurement,
+        every,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        lights: lights.map((deviceId) => ({
+          deviceId,
+          buckets: (rows.get(deviceId) ?? []).map((r) => ({ ...r, ts: new Date(r.ts).toISOString() })),
+        })),
       };
     },
   );

@@ -1,5 +1,5 @@
 import type { Db } from "./duckdb.js";
-import { FIELD, NUMERIC, VALUE } from "./duckdb-fields.js";
+import { COMPLETE, fieldRows, foldLights, LIGHT_ROLLUPS, rolledUp } from "./duckdb-fields.js";
 import type { RetentionResult } from "./telemetry-store.js";
 
 /**
@@ -9,6 +9,8 @@ import type { RetentionResult } from "./telemetry-store.js";
 export type Retention = { rawMs: number; hourlyMs: number; dailyMs: number | null };
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const { hourly, daily } = LIGHT_ROLLUPS;
 const CHINA = 8 * 3_600_000;
 export const DEFAULT_RETENTION: Retention = { rawMs: 60 * DAY, hourlyMs: 104 * 7 * DAY, dailyMs: null };
 
@@ -33,7 +35,7 @@ const merge = (table: string, input: string, from: number, to: number) => `
     GROUP BY measurement, device_id, bucket, field;
   DELETE FROM ${table} h WHERE h.bucket >= ${at(from)} AND h.bucket < ${at(to)} AND EXISTS (SELECT 1 FROM ${input} i
     WHERE i.measurement = h.measurement AND i.device_id = h.device_id AND i.bucket = h.bucket AND i.field = h.field);
-  INSERT INTO ${table} SELECT * FROM roll_merged ORDER BY measurement, device_id, bucket, field;`;
+  INSERT INTO ${table} SELECT * FROM roll_merged ORDER BY measurement, device_id, field, bucket;`;
 
 /**
  * One retention run of the embedded store. Raw readings of every China day that ended before `now - rawMs` are folded
@@ -60,10 +62,10 @@ export async function applyRetention(
     return rows[0]?.t ? rows[0].t.getTime() : null;
   };
   // 1. Raw readings past retention, into the rollups.
-  for (let t = await first("messages", "ts", 0, rawCutoff); t !== null && !stopped(); ) {
+  for (let t = await first("readings", "ts", 0, rawCutoff); t !== null && !stopped(); ) {
     const day = chinaDayStart(t);
     const end = day + DAY;
-    const count = await db.all<{ n: bigint | number }>(`SELECT count(*) AS n FROM messages WHERE ts >= ${at(day)} AND ts < ${at(end)}`);
+    const count = await db.all<{ n: bigint | number }>(`SELECT count(*) AS n FROM readings WHERE ts >= ${at(day)} AND ts < ${at(end)}`);
     const n = Number(count[0]?.n ?? 0);
     const shares = Math.max(1, Math.ceil(n / stepRows));
     for (let k = 0; k < shares; k++) {
@@ -74,23 +76,24 @@ export async function applyRetention(
           CREATE OR REPLACE TEMP TABLE roll_hour AS
             SELECT measurement, device_id, time_bucket(INTERVAL '1 hour', ts) AS bucket, field, min(value) AS min, sum(value) AS sum,
                    max(value) AS max, arg_max(value, ts) AS last, max(ts) AS last_ts, count(*)::BIGINT AS n
-            FROM (SELECT m.measurement, m.device_id, m.ts, ${FIELD} AS field, ${VALUE} AS value
-                  FROM (SELECT measurement, device_id, ts, payload FROM messages WHERE ${share}) m, json_tree(m.payload) j
-                  WHERE ${NUMERIC})
+            FROM (${fieldRows(`(SELECT * FROM readings WHERE ${share} AND NOT ${COMPLETE})`, hourly.fields, rolledUp(hourly.fields))})
             GROUP BY measurement, device_id, bucket, field;
           CREATE OR REPLACE TEMP TABLE roll_day AS
-            SELECT measurement, device_id, ${at(day)} AS bucket, field, min(min) AS min, sum(sum) AS sum, max(max) AS max,
-                   arg_max(last, last_ts) AS last, max(last_ts) AS last_ts, sum(n)::BIGINT AS n
-            FROM roll_hour GROUP BY measurement, device_id, field;
+            SELECT measurement, device_id, ${at(day)} AS bucket, field, min(value) AS min, sum(value) AS sum,
+                   max(value) AS max, arg_max(value, ts) AS last, max(ts) AS last_ts, count(*)::BIGINT AS n
+            FROM (${fieldRows(`(SELECT * FROM readings WHERE ${share} AND NOT ${COMPLETE})`, daily.fields, rolledUp(daily.fields))})
+            GROUP BY measurement, device_id, field;
           ${merge("rollup_hourly", "roll_hour", day, end)}
           ${merge("rollup_daily", "roll_day", day, end)}
-          DELETE FROM messages WHERE ${share};
+          ${foldLights(hourly.table, hourly.fields, `(SELECT * FROM readings WHERE ${share})`, "time_bucket(INTERVAL '1 hour', ts)", day / HOUR, end / HOUR)}
+          ${foldLights(daily.table, daily.fields, `(SELECT * FROM readings WHERE ${share})`, at(day), day / HOUR, end / HOUR)}
+          DELETE FROM readings WHERE ${share};
           DROP TABLE roll_hour; DROP TABLE roll_day; DROP TABLE roll_merged;`);
       });
       result.steps++;
     }
     result.rolledUp += n;
-    t = await first("messages", "ts", end, rawCutoff);
+    t = await first("readings", "ts", end, rawCutoff);
   }
   // 2. Rollups and dashboard points past theirs, a day at a time.
   const prune = async (table: string, col: string, cutoff: number) => {
@@ -103,8 +106,13 @@ export async function applyRetention(
     }
     return deleted;
   };
-  result.prunedHourly = await prune("rollup_hourly", "bucket", chinaDayStart(now - retention.hourlyMs));
-  if (retention.dailyMs !== null) result.prunedDaily = await prune("rollup_daily", "bucket", chinaDayStart(now - retention.dailyMs));
+  const lightBucket = "make_timestamp_ms(bucket_h::BIGINT * 3600000)";
+  const hourlyCutoff = chinaDayStart(now - retention.hourlyMs);
+  result.prunedHourly = (await prune("rollup_hourly", "bucket", hourlyCutoff)) + (await prune(hourly.table, lightBucket, hourlyCutoff));
+  if (retention.dailyMs !== null) {
+    const dailyCutoff = chinaDayStart(now - retention.dailyMs);
+    result.prunedDaily = (await prune("rollup_daily", "bucket", dailyCutoff)) + (await prune(daily.table, lightBucket, dailyCutoff));
+  }
   result.prunedDerived = await prune("derived", "ts", rawCutoff);
   return result;
 }

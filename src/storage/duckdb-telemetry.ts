@@ -1,7 +1,20 @@
 import { join } from "node:path";
-import { blobValue, type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
+import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
-import { FIELD, NUMERIC, VALUE } from "./duckdb-fields.js";
+import {
+  COLUMNS,
+  fieldRows,
+  LIGHT_ROLLUPS,
+  lightRollupColumns,
+  lightRollupRows,
+  PAYLOAD_COLUMNS,
+  payloadOf,
+  READINGS_COLUMNS,
+  splitTyped,
+  TYPED_MEASUREMENT,
+  typedAggRows,
+  typedSelect,
+} from "./duckdb-fields.js";
 import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
 import {
   type AggQuery,
@@ -53,21 +66,29 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
         min DOUBLE NOT NULL, sum DOUBLE NOT NULL, max DOUBLE NOT NULL, last DOUBLE NOT NULL, last_ts TIMESTAMP_MS NOT NULL, n BIGINT NOT NULL);
     `,
   },
-];
-
-/** The shape of a reading's line in the write-ahead log (src/ingest/wal.ts), for DuckDB's json_transform. */
-const WAL_READING = JSON.stringify({
-  seq: "BIGINT",
-  kind: "VARCHAR",
-  reading: {
-    measurement: "VARCHAR",
-    deviceId: "VARCHAR",
-    ts: "BIGINT",
-    receivedAt: "BIGINT",
-    tags: { town: "VARCHAR", village: "VARCHAR", station: "VARCHAR" },
-    payload: "JSON",
+  {
+    version: 5,
+    // A reading as JSON text was ~89 bytes on disk and every aggregate parsed it (docs/BENCHMARKS.md "Size of a district").
+    // Streetlight readings now go into typed columns (duckdb-fields.ts), the rest of their payload as text that repeats;
+    // every other reading (and any that does not fit) keeps its payload as text. The old rows are converted here.
+    name: "readings in typed columns",
+    sql: `
+      CREATE TABLE readings (${READINGS_COLUMNS});
+      INSERT INTO readings ${typedSelect("messages")};
+      DROP TABLE messages;
+    `,
   },
-});
+  {
+    version: 6,
+    // Streetlight readings' rollups a row per light and bucket with a column per field (duckdb-fields.ts LIGHT_ROLLUPS),
+    // of the fields charts read only: a row per field was 6.8 kB a light-day (docs/BENCHMARKS.md). Rollups made before
+    // stay in rollup_hourly and rollup_daily, where other measurements' rollups go on being made, until they are pruned.
+    name: "streetlight rollups a row per light and bucket",
+    sql: Object.values(LIGHT_ROLLUPS)
+      .map((r) => `CREATE TABLE ${r.table} (${lightRollupColumns(r.fields)});`)
+      .join("\n"),
+  },
+];
 
 /** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
 const BUCKET: Record<AggQuery["every"], string> = { minute: "1 minute", hour: "1 hour", day: "1 day" };
@@ -83,21 +104,89 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
   let retentionRun: Promise<RetentionResult> | null = null;
   const db = await openDb(dataDir === ":memory:" ? ":memory:" : join(dataDir, "telemetry.duckdb"), TELEMETRY_MIGRATIONS);
   // Temp tables live per connection: create the staging tables on every open.
-  await db.run(`
-    CREATE TEMP TABLE IF NOT EXISTS stage_messages (measurement VARCHAR, device_id VARCHAR, ts TIMESTAMP_MS, received_at TIMESTAMP_MS,
-      seq BIGINT, town VARCHAR, village VARCHAR, station VARCHAR, payload VARCHAR);
-  `);
+  // A batch is split into the readings' columns in JavaScript as it is staged (splitTyped); what goes on to `readings` is
+  // then a copy of the new rows. (It has no `writeLines`: DuckDB splitting the log's lines cost it 2–3 times the CPU of
+  // the whole batch, more than the split and the appender cost the service's thread: docs/BENCHMARKS.md.)
+  await db.run(`CREATE TEMP TABLE IF NOT EXISTS stage_readings (${READINGS_COLUMNS.replace(/ NOT NULL/g, "")});`);
 
-  const toRaw = (r: { ts: Date; received_at: Date; measurement: string; payload: string }): RawRow => ({
+  type Row = { ts: Date; received_at: Date; measurement: string; typed: boolean; rest: string };
+  const toRaw = (r: Row): RawRow => ({
     ts: r.ts.getTime(),
     receivedAt: r.received_at.getTime(),
     measurement: r.measurement,
-    payload: JSON.parse(r.payload) as Record<string, unknown>,
+    payload: payloadOf(r),
   });
 
-  /** Whether stage_messages may hold rows of an earlier batch (true until a batch has emptied it). */
+  /**
+   * Aggregates of many devices in one query (up to 1,000 at a time), by device. Raw readings in the range, combined per
+   * bucket with the rollups of readings already pruned from raw (hour and day; a reading is in one or the other, moved in
+   * one transaction, so nothing counts twice). Within the raw retention the rollups hold nothing and the answer is the raw
+   * one; beyond it, whole buckets come from the rollups.
+   */
+  const aggregateMany = async (deviceIds: readonly string[], q: Omit<AggQuery, "deviceId">) => {
+    const out = new Map<string, AggRow[]>();
+    const width = EVERY_MS[q.every];
+    const fields = q.fields ?? [];
+    const asked = fields.length ? fields : undefined;
+    const fieldFilter = fields.length ? `AND field IN (${fields.map(() => "?").join(", ")})` : "";
+    const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
+    const lights = q.every === "minute" || q.measurement !== TYPED_MEASUREMENT ? null : LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"];
+    for (let i = 0; i < deviceIds.length; i += 1000) {
+      const ids = deviceIds.slice(i, i + 1000);
+      const idList = `device_id IN (${ids.map(() => "?").join(", ")})`;
+      const params: string[] = [...ids, q.measurement, iso(q.from), iso(q.to), ...fields];
+      if (rollup) params.push(...ids, q.measurement, iso(q.from - width), iso(q.to), ...fields);
+      // a streetlight's rollups, a row per light and bucket (the device ids as parameters, the bounds numbers computed here)
+      const lightRows = lights
+        ? lightRollupRows(
+            lights.table,
+            lights.fields,
+            asked,
+            // bounds on the column itself, so that DuckDB's zone maps skip the row groups of other times
+            `${idList} AND bucket_h BETWEEN ${Math.floor((q.from - width) / HOUR) + 1} AND ${Math.ceil(q.to / HOUR) - 1}`,
+          )
+        : null;
+      if (lightRows) params.push(...ids);
+      // Typed readings are read by their columns (only those asked for), grouped a row per device and bucket before they
+      // are split into a row per field; the others from their payload's text.
+      const typedRows = q.measurement === TYPED_MEASUREMENT ? typedAggRows("src", bucketOf(q.every, "ts"), asked) : null;
+      const rows = await db.all<{
+        device_id: string;
+        bucket: Date;
+        field: string;
+        min: number;
+        avg: number;
+        max: number;
+        last: number;
+        n: bigint | number;
+      }>(
+        `WITH src AS (SELECT * FROM readings WHERE ${idList} AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
+         raw AS (
+           ${typedRows ? `${typedRows} UNION ALL` : ""}
+           SELECT device_id, ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
+                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
+           FROM (${fieldRows("src", typedRows ? [] : asked)})
+           WHERE true ${fieldFilter}
+           GROUP BY device_id, bucket, field)
+         SELECT device_id, bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
+         FROM (SELECT * FROM raw
+               ${rollup ? `UNION ALL SELECT device_id, bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE ${idList} AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""}
+               ${lightRows ? `UNION ALL ${lightRows}` : ""})
+         GROUP BY device_id, bucket, field ORDER BY device_id, bucket, field`,
+        params,
+      );
+      for (const r of rows) {
+        const list = out.get(r.device_id) ?? [];
+        list.push({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) });
+        out.set(r.device_id, list);
+      }
+    }
+    return out;
+  };
+
+  /** Whether stage_readings may hold rows of an earlier batch (true until a batch has emptied it). */
   let stageDirty = true;
-  /** One transaction: `stage` fills stage_messages (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
+  /** One transaction: `stage` fills stage_readings (null: an empty batch) and says the spans its readings lie in, then the rest in one round trip. */
   const writeBatch = async (checkpoint: number, stage: ((t: Tx) => Promise<TimeSpan[]>) | null) => {
     const dirty = stageDirty;
     stageDirty = true;
@@ -106,8 +195,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
         await t.run("INSERT INTO meta (key, value) VALUES ('seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(checkpoint)]);
         return;
       }
-      // stage_messages is emptied at the end of each batch; after a failed one it may still hold rows.
-      if (dirty) await t.run("DELETE FROM stage_messages");
+      // stage_readings is emptied at the end of each batch; after a failed one it may still hold rows.
+      if (dirty) await t.run("DELETE FROM stage_readings");
       const spans = await stage(t);
       // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
       // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
@@ -116,17 +205,17 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       // First copy of each (measurement, device, ts), and only if not stored already: one statement per span, so the
       // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
       const inserts = spans.map(
-        ([from, to]) => `INSERT INTO messages
-         SELECT measurement, device_id, ts, received_at, seq, town, village, station, payload FROM (
-           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_messages
+        ([from, to]) =>
+          `INSERT INTO readings SELECT * EXCLUDE (rn) FROM (
+           SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_readings
            WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
          WHERE rn = 1 AND NOT EXISTS (
-           SELECT 1 FROM messages m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
+           SELECT 1 FROM readings m WHERE m.ts BETWEEN ${at(from)} AND ${at(to)}
              AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);`,
       );
       await t.run(
         `${inserts.join("\n")}
-         DELETE FROM stage_messages;
+         DELETE FROM stage_readings;
          INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
       );
     });
@@ -141,7 +230,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
           ? null
           : async (t) => {
               // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
-              const msgs = await t.conn.createAppender("stage_messages", "main", "temp");
+              const msgs = await t.conn.createAppender("stage_readings", "main", "temp");
               for (const r of batch) {
                 const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
                 msgs.appendVarchar(r.measurement);
@@ -152,28 +241,21 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
                 appendOptVarchar(msgs, r.tags.town);
                 appendOptVarchar(msgs, r.tags.village);
                 appendOptVarchar(msgs, r.tags.station);
-                msgs.appendVarchar(JSON.stringify(r.payload));
+                const split = splitTyped(r.measurement, r.ts, r.payload);
+                for (let i = 0; i < COLUMNS.length; i++) {
+                  const v = split?.values[i] ?? null;
+                  if (v === null) msgs.appendNull();
+                  else if (typeof v === "boolean") msgs.appendBoolean(v);
+                  else msgs.appendDouble(v);
+                }
+                msgs.appendBoolean(split !== null);
+                msgs.appendVarchar(split ? split.rest : JSON.stringify(r.payload));
                 msgs.endRow();
               }
               msgs.closeSync();
               return timeSpans(batch.map((r) => r.ts));
             },
       );
-    },
-    async writeLines(lines, range, checkpoint) {
-      await writeBatch(checkpoint, async (t) => {
-        // DuckDB parses the log's lines itself: nothing per reading on the service's thread. The bytes go in as a BLOB
-        // (copied as they are; as text they were decoded to a string and encoded again, a few MB a batch for the collector).
-        await t.run(
-          `INSERT INTO stage_messages
-           SELECT r.reading.measurement, r.reading.deviceId, make_timestamp_ms(r.reading.ts), make_timestamp_ms(r.reading.receivedAt), r.seq,
-             r.reading.tags.town, r.reading.tags.village, r.reading.tags.station, r.reading.payload
-           FROM (SELECT json_transform(line, '${WAL_READING}') AS r FROM (SELECT unnest(string_split(decode(?), chr(10))) AS line) WHERE line <> '')
-           WHERE r.kind = 'reading' AND r.seq BETWEEN ${Math.trunc(range.fromSeq)} AND ${Math.trunc(range.toSeq)}`,
-          [blobValue(lines)],
-        );
-        return range.spans;
-      });
     },
     async checkpoint() {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = 'seq'");
@@ -182,8 +264,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     async raw(q: RawQuery) {
       const params = [q.deviceId, iso(q.from), iso(q.to)];
       if (q.measurement) params.push(q.measurement);
-      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
-        `SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+      const rows = await db.all<Row>(
+        `SELECT ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE device_id = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
          ${q.measurement ? "AND measurement = ?" : ""} ORDER BY ts LIMIT ${Math.trunc(q.limit)}`,
         params,
       );
@@ -193,8 +275,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       const out = new Map<string, RawRow[]>();
       for (let i = 0; i < q.deviceIds.length; i += 500) {
         const ids = q.deviceIds.slice(i, i + 500);
-        const rows = await db.all<{ device_id: string; ts: Date; received_at: Date; measurement: string; payload: string }>(
-          `SELECT device_id, ts, received_at, measurement, payload FROM messages WHERE measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
+        const rows = await db.all<Row & { device_id: string }>(
+          `SELECT device_id, ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS
            AND device_id IN (${ids.map(() => "?").join(", ")}) ORDER BY device_id, ts`,
           [q.measurement, iso(q.from), iso(q.to), ...ids],
         );
@@ -207,35 +289,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       return out;
     },
     async aggregate(q: AggQuery) {
-      // Raw readings in the range, combined per bucket with the rollups of readings already pruned from raw (hour and day;
-      // a reading is in one or the other, moved in one transaction, so nothing counts twice). Within the raw retention the
-      // rollups hold nothing and the answer is the raw one; beyond it, whole buckets come from the rollups.
-      const width = EVERY_MS[q.every];
-      const fieldFilter = q.fields?.length ? `AND field IN (${q.fields.map(() => "?").join(", ")})` : "";
-      const fields = q.fields ?? [];
-      const params: string[] = [q.deviceId, q.measurement, iso(q.from), iso(q.to), ...fields];
-      const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
-      if (rollup) params.push(q.deviceId, q.measurement, iso(q.from - width), iso(q.to), ...fields);
-      const rows = await db.all<{ bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
-        `WITH raw AS (
-           SELECT ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
-                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
-           FROM (SELECT m.ts, ${FIELD} AS field, ${VALUE} AS value
-                 FROM (SELECT ts, payload FROM messages WHERE device_id = ? AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS) m,
-                      json_tree(m.payload) j
-                 WHERE ${NUMERIC})
-           WHERE true ${fieldFilter}
-           GROUP BY bucket, field)
-         SELECT bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
-         FROM (SELECT * FROM raw
-               ${rollup ? `UNION ALL SELECT bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE device_id = ? AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""})
-         GROUP BY bucket, field ORDER BY bucket, field`,
-        params,
-      );
-      return rows.map(
-        (r): AggRow => ({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) }),
-      );
+      return (await aggregateMany([q.deviceId], q)).get(q.deviceId) ?? [];
     },
+    aggregateMany: (q) => aggregateMany(q.deviceIds, q),
     async applyRetention(now: number, signal?: AbortSignal) {
       if (retentionRun) return retentionRun;
       retentionRun = applyRetention(db, retention, now, { stepRows: opts.stepRows, signal }).finally(() => {
@@ -244,8 +300,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       return retentionRun;
     },
     async latest(deviceId, measurement) {
-      const rows = await db.all<{ ts: Date; received_at: Date; measurement: string; payload: string }>(
-        "SELECT ts, received_at, measurement, payload FROM messages WHERE device_id = ? AND measurement = ? ORDER BY ts DESC LIMIT 1",
+      const rows = await db.all<Row>(
+        `SELECT ts, received_at, measurement, ${PAYLOAD_COLUMNS} FROM readings WHERE device_id = ? AND measurement = ? ORDER BY ts DESC LIMIT 1`,
         [deviceId, measurement],
       );
       return rows[0] ? toRaw(rows[0]) : undefined;
@@ -262,7 +318,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
         params.push(q.measurement);
       }
       const rows = await db.all<{ n: bigint | number }>(
-        `SELECT count(*) AS n FROM messages ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
+        `SELECT count(*) AS n FROM readings ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`,
         params,
       );
       return Number(rows[0]?.n ?? 0);
@@ -291,6 +347,7 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const HOUR = 3_600_000;
 function appendOptVarchar(a: DuckDBAppender, v: string | undefined) {
   if (v === undefined) a.appendNull();
   else a.appendVarchar(v);

@@ -238,7 +238,7 @@ export async function createInfluxTelemetryStore(
     return tags;
   };
 
-  return unavailableWhenUnreachable({
+  const store: TelemetryStore = {
     kind: "influx",
     async write(batch: StoredReading[], checkpoint: number) {
       await ready();
@@ -323,6 +323,15 @@ export async function createInfluxTelemetryStore(
       }
       return out.sort((a, b) => a.ts - b.ts || (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
     },
+    async aggregateMany(aq) {
+      // InfluxDB answers a device's fields a query each already; a device at a time (GROUP BY "device" would be one query a field)
+      const out = new Map<string, AggRow[]>();
+      for (const deviceId of aq.deviceIds) {
+        const rows = await store.aggregate({ ...aq, deviceId });
+        if (rows.length) out.set(deviceId, rows);
+      }
+      return out;
+    },
     async latest(deviceId, measurement) {
       await ready();
       const rows = await influx.query<{ time: { getTime(): number }; payload: string; receivedAt: number }>(
@@ -368,7 +377,8 @@ export async function createInfluxTelemetryStore(
       // (a rollup under way is waited for a while, not for ever: what it leaves is said in docs/DATA.md)
       await settleWithin(rolling, 5000);
     },
-  });
+  };
+  return unavailableWhenUnreachable(store);
 }
 
 /** What a network that does not reach InfluxDB (or an InfluxDB that cannot serve) throws, by code or name. */

@@ -44,6 +44,8 @@ export interface TelemetryStore {
   /** Raw rows of many devices at once (for jobs over a fleet), by device. */
   rawMany(q: { deviceIds: string[]; measurement: string; from: number; to: number }): Promise<Map<string, RawRow[]>>;
   aggregate(q: AggQuery): Promise<AggRow[]>;
+  /** The same for many devices at once (a town's lights for a chart or a report), by device; devices with none are left out. */
+  aggregateMany(q: Omit<AggQuery, "deviceId"> & { deviceIds: string[] }): Promise<Map<string, AggRow[]>>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;
   /**

@@ -1584,6 +1584,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/telemetry/aggregate": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last per field and light
+     * @description Every streetlight registered in `town` (and `village`, when given), each with its buckets (none for a light that sent nothing in the range): what a chart or a report of a town reads. `town` is required; a key limited to other towns gets 403. The last 30 days by default (with `every=day` the buckets are China days); `fields` limits it to some fields (dotted paths such as `battery.soc`). Past the raw retention (60 days by default) only the fields the rollups keep answer (docs/DATA.md). 422 when `from` is not before `to`, or when lights × steps of `every` exceed 100,000.
+     */
+    get: operations["getTownAggregates"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/devices/{id}/rejects": {
     parameters: {
       query?: never;
@@ -2827,6 +2847,70 @@ export interface components {
       };
       /** Format: date-time */
       receivedAt: string;
+    };
+    /**
+     * @description Each light of the town (or village), by id, with one bucket per field and step
+     * @example {
+     *       "town": "来苏镇",
+     *       "village": null,
+     *       "measurement": "streetlight_telemetry",
+     *       "every": "day",
+     *       "from": "2025-10-31T16:00:00.000Z",
+     *       "to": "2025-11-30T16:00:00.000Z",
+     *       "lights": [
+     *         {
+     *           "deviceId": "YC-LS-0001",
+     *           "buckets": [
+     *             {
+     *               "ts": "2025-10-31T16:00:00.000Z",
+     *               "field": "battery.soc",
+     *               "min": 41,
+     *               "avg": 68.2,
+     *               "max": 97,
+     *               "last": 88,
+     *               "count": 288
+     *             },
+     *             {
+     *               "ts": "2025-10-31T16:00:00.000Z",
+     *               "field": "load.w",
+     *               "min": 0,
+     *               "avg": 11.9,
+     *               "max": 30.2,
+     *               "last": 0,
+     *               "count": 288
+     *             }
+     *           ]
+     *         },
+     *         {
+     *           "deviceId": "YC-LS-0002",
+     *           "buckets": []
+     *         }
+     *       ]
+     *     }
+     */
+    TownAggregates: {
+      town: string;
+      village: string | null;
+      measurement: string;
+      /** @enum {string} */
+      every: "hour" | "day";
+      /** Format: date-time */
+      from: string;
+      /** Format: date-time */
+      to: string;
+      lights: {
+        deviceId: string;
+        buckets: {
+          /** Format: date-time */
+          ts: string;
+          field: string;
+          min: number;
+          avg: number;
+          max: number;
+          last: number;
+          count: number;
+        }[];
+      }[];
     };
     /**
      * @description A person's account: role, the towns or stations it is limited to (null: all), and whether it may sign in
@@ -10769,6 +10853,69 @@ export interface operations {
       };
       /** @description Default Response */
       503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getTownAggregates: {
+    parameters: {
+      query: {
+        town: string;
+        village?: string;
+        from?: unknown;
+        to?: unknown;
+        every?: "hour" | "day";
+        fields?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Each light of the town (or village), by id, with one bucket per field and step */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["TownAggregates"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Understood, but it cannot be done: the message says why */
+      422: {
         headers: {
           [name: string]: unknown;
         };
