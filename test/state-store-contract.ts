@@ -301,6 +301,8 @@ export function stateStoreContract(
           ["L2", "cycling"],
         ]),
       );
+      expect(await nights.unlitOn("2026-10-01")).toEqual(new Map([["L2", "cycling"]]));
+      expect(await nights.unlitOn("2026-10-02")).toEqual(new Map([["L1", "dark"]]));
       const summary = (await nights.summary("2026-10-01", "2026-10-03", 20)).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
       expect(summary).toEqual([
         // lit, dark, and cycling but lit for 600 of 690 minutes (≥ 80 %); the last fix is the dark night's (the last night had none)

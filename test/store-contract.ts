@@ -168,6 +168,18 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       ]);
     });
 
+    it("keeps a payload's text, its field names and the tags exactly, whatever characters they hold", async () => {
+      const payload = { ts: T0, note: 'a "quoted", back\\slash \\" = and\nnewline 路灯', "odd key, =x": { w: 3 }, on: true };
+      const reading: StoredReading = { ...r("L1", T0, {}), tags: { town: "来苏 镇,=", village: "村 a=b,c" }, payload };
+      await store.write([reading], 1);
+      expect((await store.raw({ deviceId: "L1", from: T0, to: T0 + 1, limit: 10 }))[0]?.payload).toEqual(payload);
+      const agg = await store.aggregate({ deviceId: "L1", measurement: "streetlight_telemetry", from: T0, to: T0 + 60_000, every: "minute" });
+      expect(agg.map((a) => [a.field, a.last]).sort()).toEqual([
+        ["odd key, =x.w", 3],
+        ["on", 1],
+      ]);
+    });
+
     it("reads many devices at once, by device", async () => {
       await store.write([r("L1", T0, { "pv.w": 1 }), r("L2", T0 + 1, { "pv.w": 2 }), r("L2", T0 + 2, { "pv.w": 3 }), r("L3", T0, { "pv.w": 4 })], 4);
       const m = await store.rawMany({ deviceIds: ["L1", "L2", "L9"], measurement: "streetlight_telemetry", from: T0, to: T0 + 10 });

@@ -40,7 +40,7 @@ export function createDigest(deps: {
       const claim = await deps.claims.claim("digest", today);
       if (!claim) return [];
       const lastNight = addDays(today, -1);
-      const classes = await deps.nights.classesOn(lastNight);
+      const classes = await deps.nights.unlitOn(lastNight); // (a lit light is in no cause)
       const towns = new Map<string, { byCause: Map<NightClass, string[]>; lights: number }>();
       for (const d of deps.registry.list({ family: "streetlight" })) {
         if (!d.town) continue;

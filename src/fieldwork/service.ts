@@ -60,8 +60,8 @@ export type FieldDeps = {
   /** The light's live condition as the monitor holds it now, and the time of its newest reading. */
   condition: (id: string) => { condition: string; detail: Message | null };
   lastReadingAt: (id: string) => number | null;
-  /** The nightly records (the streetlight feature's): the latest night recorded and each light's class that night. */
-  nights: { latestDate: () => Promise<string | null>; classesOn: (date: string) => Promise<Map<string, string>> };
+  /** The nightly records (the streetlight feature's): the latest night recorded and the class of each light not lit that night. */
+  nights: { latestDate: () => Promise<string | null>; unlitOn: (date: string) => Promise<Map<string, string>> };
   onError?: (e: unknown) => void;
 };
 
@@ -193,9 +193,10 @@ export async function createFieldwork(deps: FieldDeps) {
       const last = await deps.nights.latestDate();
       const dark = new Map<string, string[]>();
       if (last) {
-        const nights = await Promise.all(Array.from({ length: DARK_NIGHTS }, (_, k) => deps.nights.classesOn(addDays(last, -k))));
-        for (const [id, c] of nights[0] ?? new Map<string, string>()) {
-          if (c === "lit" || !nights.every((n) => n.has(id) && n.get(id) !== "lit")) continue;
+        // (only the lights not lit each night: every light's class, 4 nights a town, held the service's thread)
+        const nights = await Promise.all(Array.from({ length: DARK_NIGHTS }, (_, k) => deps.nights.unlitOn(addDays(last, -k))));
+        for (const id of (nights[0] ?? new Map<string, string>()).keys()) {
+          if (!nights.every((n) => n.has(id))) continue;
           const town = deps.light(id)?.town;
           if (!town || (q.towns && !q.towns.includes(town))) continue;
           dark.set(town, [...(dark.get(town) ?? []), id]);

@@ -1,4 +1,4 @@
-import { InfluxDB, type IPoint } from "influx";
+import { InfluxDB } from "influx";
 import { ConstantBackoff } from "influx/lib/src/backoff/constant.js";
 import { numericFields as fieldsOf } from "../../devices/index.js";
 import { storeUnavailable } from "../platform/errors.js";
@@ -40,6 +40,12 @@ const DATA = /^(streetlight|blender)_/;
 const q = (name: string) => `"${name.replace(/"/g, '\\"')}"`;
 const lit = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 const ns = (ms: number) => `${Math.trunc(ms)}ms`;
+/** Line protocol's escapes: a measurement's commas and spaces; a tag key or value's or a field key's, and equals signs too; a
+ * string field's quotes and backslashes. */
+const MEASUREMENT_SPECIAL = /[, ]/g;
+const KEY_SPECIAL = /[,= ]/g;
+const QUOTED_SPECIAL = /["\\]/g;
+const escapeKey = (s: string, special = KEY_SPECIAL) => (s.search(special) < 0 ? s : s.replace(special, "\\$&"));
 /** True once `p` settles within `ms` (its rejection thrown), false if it has not by then (it is left to settle alone). */
 async function settleWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -220,37 +226,53 @@ export async function createInfluxTelemetryStore(
       payload: JSON.parse(r.payload) as Record<string, unknown>,
     });
 
-  /** The reading's numeric fields (numericFields) with its payload and receipt time, in one object: a spread of that
-   * many dotted keys into another cost ~3 µs a point. */
-  const pointFields = (r: StoredReading): Record<string, number | string> => {
-    const fields: Record<string, number | string> = { payload: JSON.stringify(r.payload), receivedAt: r.receivedAt };
-    fieldsOf(r.payload, "", fields as Record<string, number>);
-    return fields;
-  };
-
-  /** device, family and the non-empty store tags. */
-  const pointTags = (r: StoredReading): Record<string, string> => {
+  /**
+   * A reading as a line of line protocol, made here rather than by the `influx` client: the client builds a point
+   * object, a fields object, an array of sorted key/value pairs and a regex-escaped copy of each key for every reading,
+   * and encodes the whole body twice (once for its length). A CPU profile of `npm run bench -- --only influx` showed
+   * that path and the garbage it leaves (the collector's work grows with a large heap, as the service's is) costing the
+   * store most of its gap to raw line protocol (0.76–0.89 of its rate: docs/BENCHMARKS.md). The line is what the client wrote: the
+   * same tags (device, family, then the store tags that are not empty), every numeric field as a float (booleans 0/1),
+   * `payload` as a string and `receivedAt`, the reading's time in ms.
+   */
+  const lineOf = (r: StoredReading): string => {
     const cut = r.measurement.indexOf("_");
-    const tags: Record<string, string> = { device: r.deviceId, family: cut < 0 ? r.measurement : r.measurement.slice(0, cut) };
-    if (r.tags.town) tags.town = r.tags.town;
-    if (r.tags.village) tags.village = r.tags.village;
-    if (r.tags.station) tags.station = r.tags.station;
-    return tags;
+    let line = `${escapeKey(r.measurement, MEASUREMENT_SPECIAL)},device=${escapeKey(r.deviceId)},family=${escapeKey(cut < 0 ? r.measurement : r.measurement.slice(0, cut))}`;
+    if (r.tags.town) line += `,town=${escapeKey(r.tags.town)}`;
+    if (r.tags.village) line += `,village=${escapeKey(r.tags.village)}`;
+    if (r.tags.station) line += `,station=${escapeKey(r.tags.station)}`;
+    const fields = fieldsOf(r.payload);
+    let sep = " ";
+    for (const k in fields) {
+      line += `${sep}${escapeKey(k)}=${fields[k]}`;
+      sep = ",";
+    }
+    return `${line}${sep}payload="${JSON.stringify(r.payload).replace(QUOTED_SPECIAL, "\\$&")}",receivedAt=${r.receivedAt} ${Math.trunc(r.ts)}`;
+  };
+  const writeUrl = new URL("/write", opts.url);
+  writeUrl.searchParams.set("db", opts.database);
+  writeUrl.searchParams.set("precision", "ms");
+  const writeHeaders: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
+  if (opts.username !== undefined) writeHeaders.authorization = `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ""}`).toString("base64")}`;
+  /** Line protocol to /write: 204, or an error whose message holds InfluxDB's answer (a partial write's `dropped=N`). */
+  const writeLines = async (body: string) => {
+    const res = await fetch(writeUrl, { method: "POST", headers: writeHeaders, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 30_000) });
+    if (res.status === 204) return;
+    throw new Error(`InfluxDB write: ${res.status} ${res.statusText}: ${(await res.text()).slice(0, 500)}`);
   };
 
   const store: TelemetryStore = {
     kind: "influx",
     async write(batch: StoredReading[], checkpoint: number) {
       await ready();
-      const points: IPoint[] = batch.map((r) => ({
-        measurement: r.measurement,
-        tags: pointTags(r),
-        fields: pointFields(r),
-        timestamp: r.ts,
-      }));
-      for (let i = 0; i < points.length; i += 5000) {
+      for (let i = 0; i < batch.length; i += 5000) {
         try {
-          await influx.writePoints(points.slice(i, i + 5000), { precision: "ms" });
+          await writeLines(
+            batch
+              .slice(i, i + 5000)
+              .map(lineOf)
+              .join("\n"),
+          );
         } catch (e: unknown) {
           // InfluxDB writes the rest of a batch and reports the points it dropped (beyond retention, type conflict):
           // retrying cannot bring those back, so they are counted, not retried.

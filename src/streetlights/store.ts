@@ -139,6 +139,18 @@ export function nightStore(db: Db) {
       const rows = await db.all<{ device_id: string; classification: string }>("SELECT device_id, classification FROM nights WHERE date = ?", [date]);
       return new Map(rows.map((r) => [r.device_id, r.classification]));
     },
+    /**
+     * The class of each light not lit on `date` (about one in twenty): what the digest and the field-work figures need.
+     * A district's whole night (`classesOn`, 18,105 rows) made into objects on the service's thread held it 30–80 ms
+     * a time, and the digest asked for it 4 times a town (docs/BENCHMARKS.md).
+     */
+    async unlitOn(date: string): Promise<Map<string, string>> {
+      const rows = await db.all<{ device_id: string; classification: string }>(
+        "SELECT device_id, classification FROM nights WHERE date = ? AND classification <> 'lit'",
+        [date],
+      );
+      return new Map(rows.map((r) => [r.device_id, r.classification]));
+    },
   };
 }
 export type NightStore = ReturnType<typeof nightStore>;

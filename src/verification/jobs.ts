@@ -79,6 +79,7 @@ export async function report(
     of: notInWorker("nights.of"),
     latestDate: () => ask("latestDate"),
     classesOn: notInWorker("nights.classesOn"),
+    unlitOn: notInWorker("nights.unlitOn"),
     energy: notInWorker("nights.energy"),
   };
   // The report reads a claimed device's family from the registry, and nothing else of it.
