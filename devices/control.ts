@@ -1,6 +1,25 @@
 import { z } from "zod";
 import { DeviceClockSchema } from "./status.js";
-import { StageSchema } from "./streetlight.js";
+import type { StageSchema } from "./streetlight.js";
+
+/** A key a stage must not carry beside its own start (a stage has exactly one start). */
+const NotAlso = z.never({ error: "hint_stage_start" }).optional();
+/**
+ * A stage of a profile sent to a light: as a registered profile's (`StageSchema`), and with one start only: a stage
+ * giving two (`afterDuskH` and `at`, say) is refused rather than one of them silently dropped.
+ */
+const CommandStageSchema = z.union([
+  z.object({ afterDuskH: z.number().min(0).max(16), pct: z.number().min(0).max(100), beforeDawnH: NotAlso, at: NotAlso }),
+  z.object({ beforeDawnH: z.number().min(0).max(16), pct: z.number().min(0).max(100), afterDuskH: NotAlso, at: NotAlso }),
+  z.object({
+    at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "hint_clock_time"),
+    pct: z.number().min(0).max(100),
+    afterDuskH: NotAlso,
+    beforeDawnH: NotAlso,
+  }),
+]);
+/** (the same stages as a registered profile's, and the profile's schema still accepts them) */
+export type CommandStage = z.infer<typeof CommandStageSchema> & z.infer<typeof StageSchema>;
 
 /*
  * Contract v1.1: commands to streetlights (PROTOCOL.md §3a). The service publishes each on
@@ -22,20 +41,23 @@ const Pct = z.number().min(0, "hint_dim_range").max(100, "hint_dim_range");
  * `cmd/profile` (retained: a light that reconnects gets it): the lighting schedule. Stages are relative to dusk
  * (`afterDuskH`), to dawn (`beforeDawnH`) or at a China clock time (`at`, "HH:MM": from 12:00 the evening, before it
  * the next morning), each with a dim level; a later stage wins once reached. No gap: the first stage starts at dusk
- * (a schedule that leaves the start of the night unlit is refused), and `dusk_plus` says how many hours.
+ * (a schedule that leaves the start of the night unlit is refused), and `dusk_plus` says how many hours (1–16;
+ * `dusk_to_dawn` none). A profile dark all night (every stage 0 %) is a valid schedule and is accepted.
  */
 export const ProfileBodySchema = z
   .object({
     mode: z.enum(["dusk_to_dawn", "dusk_plus"]),
     hours: z.number().positive().max(16).optional(),
-    stages: z.array(StageSchema).min(1).max(8),
+    stages: z.array(CommandStageSchema).min(1).max(8),
   })
   .superRefine((p, ctx) => {
     const first = p.stages[0];
     if (!first || !("afterDuskH" in first) || first.afterDuskH !== 0) {
       ctx.addIssue({ code: "custom", path: ["stages", 0], message: "hint_profile_gap" });
     }
-    if (p.mode === "dusk_plus" && p.hours === undefined) ctx.addIssue({ code: "custom", path: ["hours"], message: "hint_profile_hours" });
+    if (p.mode === "dusk_plus" && (p.hours === undefined || p.hours < 1))
+      ctx.addIssue({ code: "custom", path: ["hours"], message: "hint_profile_hours" });
+    if (p.mode === "dusk_to_dawn" && p.hours !== undefined) ctx.addIssue({ code: "custom", path: ["hours"], message: "hint_profile_no_hours" });
     for (const [i, s] of p.stages.entries()) {
       if (s.pct < 0 || s.pct > 100) ctx.addIssue({ code: "custom", path: ["stages", i, "pct"], message: "hint_dim_range" });
     }
@@ -56,7 +78,7 @@ export const WINTER_DIMMING: ProfileBody = {
   ],
 };
 
-/** `cmd/override`: on, off or a dim level for `minutes`, then back to the schedule. */
+/** `cmd/override`: on, off or a dim level for `minutes`, then back to the schedule. Only `dim` carries `pct`. */
 export const OverrideBodySchema = z
   .object({
     action: z.enum(["on", "off", "dim"]),
@@ -69,6 +91,7 @@ export const OverrideBodySchema = z
   })
   .superRefine((o, ctx) => {
     if (o.action === "dim" && o.pct === undefined) ctx.addIssue({ code: "custom", path: ["pct"], message: "hint_dim_range" });
+    if (o.action !== "dim" && o.pct !== undefined) ctx.addIssue({ code: "custom", path: ["pct"], message: "hint_override_pct" });
   });
 export type OverrideBody = z.infer<typeof OverrideBodySchema>;
 export const OverrideCommandSchema = z.object({ id: CommandIdSchema, override: OverrideBodySchema });
@@ -118,8 +141,11 @@ export const LIGHT_COMMAND_SCHEMAS = {
   time: TimeCommandSchema,
 } as const;
 
-/** Why a light refused a command: a code (lower-case words), e.g. `invalid`, `unsupported`, `lvd_out_of_range`. */
-export const AckReasonSchema = z.string().regex(/^[a-z][a-z0-9_]{0,47}$/, "hint_ack_reason");
+/**
+ * Why a light refused a command: a code of 1–48 lower-case letters, digits and `_` (it may start with a digit:
+ * `1st_stage_bad`), e.g. `invalid`, `unsupported`, `lvd_out_of_range`.
+ */
+export const AckReasonSchema = z.string().regex(/^[a-z0-9][a-z0-9_]{0,47}$/, "hint_ack_reason");
 
 /**
  * `streetlight/{id}/ack` (light → service, QoS 1, not retained): the answer to command `id`. `clock` is the light's

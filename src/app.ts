@@ -189,6 +189,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     clock,
     log,
     settings: config.control,
+    rejectAcks: async (rs) => {
+      await state.rejects.writeRejects(rs, null);
+      for (const r of rs) metrics.rejected.inc({ family: "streetlight", reason: r.reason });
+    },
   });
   const streetlights = createStreetlightMonitor({
     registry,
@@ -236,6 +240,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
 
   pipeline.events.on("reading", blendingMonitor.onReading);
   pipeline.events.on("reading", streetlights.onReading);
+  pipeline.events.on("reading", control.onReading);
 
   /** The alerts' broker feed, once assembled below (the source starts after it). */
   let onBrokerDropped: (e: { broker: string; rise: number; total: number; at: number }) => void = () => undefined;

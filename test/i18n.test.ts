@@ -158,6 +158,13 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     hint_ack_reason: [{}],
     hint_clock_time: [{}],
     hint_month: [{}],
+    hint_stage_start: [{}],
+    hint_profile_no_hours: [{}],
+    hint_override_pct: [{}],
+    config_battery: [{ deviceId: "YC-LS-0001" }],
+    ack_unknown_command: [{ id: "C1", cmd: "profile" }],
+    ack_other_light: [{ id: "C1", cmd: "profile" }],
+    ack_cmd_mismatch: [{ id: "C1", cmd: "override" }],
     campaign_no_lights: [{}],
     campaign_target: [{}],
     campaign_ended: [

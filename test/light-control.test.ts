@@ -38,6 +38,8 @@ describe("streetlight control (protocol v1.1)", () => {
     client.on("message", (topic, payload) => l.inbox.push({ topic, body: payload.toString() }));
     if (!opts.v1)
       await obeyCommands(client, lightId, l.state, { ...(opts.refuse ? { refuse: opts.refuse } : {}), onAnswer: (a) => l.answers.push(a) });
+    // a v1 light never subscribes; it reports at once (its commands go out, unheard, at its first message: PROTOCOL.md §3a)
+    else await publish(client, topics.uplink("streetlight", lightId, "telemetry"), JSON.stringify(reading(Date.now())));
     l.client = client;
     return client;
   };

@@ -37,6 +37,7 @@ const COLUMN_EN: Record<EnergyColumn, string> = {
   flatNights: "Nights lost to flat batteries",
 };
 const BY_ZH = { light: "按路灯", village: "按村", town: "按镇街" } as const;
+const CMD_ZH: Record<string, string> = { profile: "照明方案", override: "临时控制", config: "配置", time: "校时" };
 
 /** Streetlight control's words (src/control): the contract's hints (devices/control.ts) and the problems of a request. */
 export type ControlWords = {
@@ -49,6 +50,15 @@ export type ControlWords = {
   hint_ack_reason: Record<string, never>;
   hint_clock_time: Record<string, never>;
   hint_month: Record<string, never>;
+  hint_stage_start: Record<string, never>;
+  hint_profile_no_hours: Record<string, never>;
+  hint_override_pct: Record<string, never>;
+  /** A config's `battery` that is not the light's registered one. */
+  config_battery: { deviceId: string };
+  /** A light's answer kept as a reject: it names no command known, another light's, or the wrong command name. */
+  ack_unknown_command: { id: string; cmd: string };
+  ack_other_light: { id: string; cmd: string };
+  ack_cmd_mismatch: { id: string; cmd: string };
   /** A campaign whose target holds no light the caller may control. */
   campaign_no_lights: Record<string, never>;
   /** A campaign target that names neither a place nor lights. */
@@ -70,7 +80,10 @@ export const CONTROL_WORDS: Vocabulary<ControlWords> = {
     zh: () => "照明方案的第一段应从黄昏开始（黄昏后 0 小时），否则夜里开头一段没有调光等级",
     en: () => "a profile's first stage starts at dusk (0 hours after dusk); otherwise the start of the night has no dim level",
   },
-  hint_profile_hours: { zh: () => "“黄昏后亮若干小时”的方案须给出小时数", en: () => "a profile lit for some hours after dusk says how many hours" },
+  hint_profile_hours: {
+    zh: () => "“黄昏后亮若干小时”的方案须给出小时数（1–16）",
+    en: () => "a profile lit for some hours after dusk says how many hours (1–16)",
+  },
   hint_config_empty: {
     zh: () => "配置命令至少要设置上报间隔或低压断开电压之一",
     en: () => "a config sets the report interval, the low-voltage disconnect, or both",
@@ -81,11 +94,39 @@ export const CONTROL_WORDS: Vocabulary<ControlWords> = {
       "the low-voltage disconnect is outside the battery's safe range (per 12 V: lead-acid 10.5–11.5 V, LiFePO4 10.0–11.6 V; 10.5–11.5 V when the chemistry is not registered)",
   },
   hint_ack_reason: {
-    zh: () => "拒绝时须给出原因代码（小写字母、数字、_）",
-    en: () => "a rejection gives a reason code (lower-case letters, digits, _)",
+    zh: () => "拒绝时须给出原因代码（1–48 个小写字母、数字、_）",
+    en: () => "a rejection gives a reason code (1–48 lower-case letters, digits, _)",
   },
   hint_clock_time: { zh: () => "时刻应为 HH:MM，00:00–23:59（北京时间）", en: () => "a clock time is HH:MM, 00:00–23:59 (China time)" },
-  hint_month: { zh: () => "月份应为 YYYY-MM", en: () => "a month as YYYY-MM" },
+  hint_month: { zh: () => "月份应为 YYYY-MM，2000-01 至 2100-12", en: () => "a month as YYYY-MM, 2000-01 to 2100-12" },
+  hint_stage_start: {
+    zh: () => "每段只能有一个开始时间：黄昏后小时数、黎明前小时数或时刻，三者选一",
+    en: () => "a stage has one start: hours after dusk, hours before dawn or a clock time, not several",
+  },
+  hint_profile_no_hours: {
+    zh: () => "“黄昏到黎明”的方案不带小时数（小时数只用于“黄昏后亮若干小时”）",
+    en: () => "a dusk-to-dawn profile has no hours (hours are for a profile lit some hours after dusk)",
+  },
+  hint_override_pct: {
+    zh: () => "只有调光才带调光等级；开灯为 100 %，关灯为 0 %",
+    en: () => "only a dim carries a level; on is 100 %, off is 0 %",
+  },
+  config_battery: {
+    zh: (p) => `电池类型与电压取自路灯 ${p.deviceId} 的登记信息，不能在命令中另行指定；请修改登记信息`,
+    en: (p) => `the battery is the one registered for light ${p.deviceId} and cannot be given in a command; change the registration instead`,
+  },
+  ack_unknown_command: {
+    zh: (p) => `应答所指的命令 ${p.id}（${CMD_ZH[p.cmd] ?? "未知命令"}）不存在`,
+    en: (p) => `the answer names command ${p.id} (${p.cmd}), which is not known`,
+  },
+  ack_other_light: {
+    zh: (p) => `应答所指的命令 ${p.id}（${CMD_ZH[p.cmd] ?? "未知命令"}）是发给另一盏路灯的`,
+    en: (p) => `the answer names command ${p.id} (${p.cmd}), which was sent to another light`,
+  },
+  ack_cmd_mismatch: {
+    zh: (p) => `应答的命令类型“${CMD_ZH[p.cmd] ?? "未知命令"}”与命令 ${p.id} 不符`,
+    en: (p) => `the answer says ${p.cmd}, but command ${p.id} is of another kind`,
+  },
   campaign_no_lights: { zh: () => "目标范围内没有可控制的路灯", en: () => "the target holds no streetlight you may control" },
   campaign_target: {
     zh: () => "目标须指定乡镇、村、道路或路灯编号列表",

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DeviceIdSchema, OverrideBodySchema, ProfileBodySchema, WINTER_DIMMING } from "../../devices/index.js";
+import { CHEMISTRIES, DeviceIdSchema, OverrideBodySchema, ProfileBodySchema, WINTER_DIMMING } from "../../devices/index.js";
 import type { Role } from "../access/roles.js";
 import { type Access, type Place, placeOf, townsReached } from "../access/scope.js";
 import { errors, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
@@ -20,10 +20,17 @@ import { COMMAND_STATES, type LightCommand } from "./store.js";
 /** Technicians and admins of a town may control its lights; operators and finance may not (issue 22). */
 const CONTROL: readonly Role[] = ["admin", "technician"];
 
-/** What a request asks a light to do (the light's battery is added for `config`: devices/control.ts). */
+/**
+ * What a request asks a light to do. For `config` the light's registered battery is used (devices/control.ts): a
+ * `battery` given must be that one (else 422 `config_battery`); it cannot change what `lvdV` is checked against.
+ */
 const ConfigRequest = z.object({
   reportIntervalS: z.number().int().min(60).max(3600).optional(),
   lvdV: z.number().min(0).max(32).optional(),
+  battery: z
+    .object({ chemistry: z.enum(CHEMISTRIES).nullable(), nominalV: z.union([z.literal(12), z.literal(24)]) })
+    .optional()
+    .describe("Optional, and only as registered for the light (batteryChemistry, systemV): another is refused with 422"),
 });
 export const CommandRequest = z.discriminatedUnion("name", [
   z.object({ name: z.literal("profile"), profile: ProfileBodySchema }),
@@ -199,9 +206,10 @@ export function controlRoutes(
     const b = (subject ?? {}) as { deviceId?: string; target?: Target };
     return targetPlace(b.deviceId !== undefined ? { deviceId: b.deviceId } : (b.target ?? {}));
   });
+  // (a campaign across several towns is in no one town: only a caller without town limits reaches it, as in the list)
   deps.access.define("campaign", async (id) => {
     const k = await control.campaign(String(id));
-    return k ? (k.town === null ? { town: null, station: null, shared: true } : placeOf({ town: k.town })) : null;
+    return k ? { town: k.town, station: null } : null;
   });
 
   /** The lights of a target: a list (every id a streetlight), else a town and optionally its village and road. */
@@ -288,7 +296,7 @@ export function controlRoutes(
         operationId: "getLightControl",
         summary: "What a light applied (profile, override, config), what it is judged by, and what waits for it",
         description:
-          "`judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which).",
+          "`judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which). `profileStatus` of the last profile sent: `pending` (on its way), `applied`, `rejected` (the light refused it), `expired` (expired or superseded without an answer: the light runs `appliedProfile`, or its registered one), `not_applied` (cancelled before it was sent), `never_sent`.",
         params: IdParam,
         response: {
           200: withExample(
@@ -297,7 +305,7 @@ export function controlRoutes(
               registeredProfile: z.unknown(),
               appliedProfile: z.unknown().nullable(),
               judgedBy: z.enum(["applied", "registered"]),
-              profileStatus: z.enum(["applied", "rejected", "pending", "never_sent"]),
+              profileStatus: z.enum(["applied", "rejected", "expired", "not_applied", "pending", "never_sent"]),
               override: z.object({ action: z.string(), pct: z.number().nullable(), until: IsoTime }).nullable(),
               config: z.unknown().nullable(),
               lastRejected: z.object({ commandId: z.string(), name: z.string(), reason: z.string(), at: IsoTime }).nullable(),
@@ -329,15 +337,18 @@ export function controlRoutes(
       const pending = control.pendingOf(d.id);
       const registered = ProfileSchema.safeParse(d.attrs.profile);
       const lastProfile = (await control.list({ deviceId: d.id, name: "profile", limit: 1 }))[0];
-      const profileStatus: "applied" | "rejected" | "pending" | "never_sent" = pending.some((c) => c.name === "profile")
+      // (a light that never answered did not reject anything: an expired or superseded profile is `expired`)
+      const profileStatus: "applied" | "rejected" | "expired" | "not_applied" | "pending" | "never_sent" = pending.some((c) => c.name === "profile")
         ? "pending"
-        : lastProfile?.state === "rejected" || lastProfile?.state === "expired"
+        : lastProfile?.state === "rejected"
           ? "rejected"
-          : a.profile
-            ? "applied"
-            : lastProfile
-              ? "rejected"
-              : "never_sent";
+          : lastProfile?.state === "expired"
+            ? "expired"
+            : a.profile
+              ? "applied"
+              : lastProfile
+                ? "not_applied"
+                : "never_sent";
       const now = clock();
       return {
         deviceId: d.id,
@@ -549,6 +560,7 @@ export function controlRoutes(
     month: z
       .string()
       .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "hint_month")
+      .refine((m) => m >= "2000-01" && m <= "2100-12", "hint_month")
       .optional(),
     town: z.string().max(64).optional(),
     village: z.string().max(64).optional(),

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { type Ack, CHEMISTRIES, type Chemistry, LIGHT_COMMAND_SCHEMAS, type LightCommandName } from "../../devices/index.js";
-import type { Presence, PresenceChange } from "../ingest/presence.js";
+import { type Ack, CHEMISTRIES, type Chemistry, LIGHT_COMMAND_SCHEMAS, type LightCommandName, topics } from "../../devices/index.js";
+import type { Presence, PresenceChange, Subscribed } from "../ingest/presence.js";
+import type { RejectRecord } from "../ingest/rejects.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
 import { invalid } from "../platform/errors.js";
@@ -10,6 +11,7 @@ import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import { type Profile, ProfileSchema } from "../streetlights/expectation.js";
 import type { CommandBus } from "../transport/command-bus.js";
+import { controlMessage } from "./messages.js";
 import type { Applied, Campaign, ControlStore, LightCommand } from "./store.js";
 
 export type ControlSettings = {
@@ -45,6 +47,8 @@ export function createLightControl(deps: {
   clock: () => number;
   log: Logger;
   settings: ControlSettings;
+  /** Answers that name no command of theirs, kept as rejects (the rejects store and metric, as for bad readings). */
+  rejectAcks?: (rs: RejectRecord[]) => Promise<void>;
 }) {
   const { store, registry, presence, bus, clock, log, settings } = deps;
   /** Unanswered commands by light, oldest first. */
@@ -86,6 +90,12 @@ export function createLightControl(deps: {
 
   /** Validates a command's body for a light, with the light's battery for `config`; the problems as a 422. */
   const validate = (name: LightCommandName, body: unknown, d: DeviceRecord): unknown => {
+    const given =
+      name === "config" && body && typeof body === "object" ? (body as { battery?: { chemistry: unknown; nominalV: unknown } }).battery : undefined;
+    const own = batteryOf(d);
+    // the range `lvdV` is checked against is the registered battery's: a caller cannot name another
+    if (given && (given.chemistry !== own.chemistry || given.nominalV !== own.nominalV))
+      throw invalid(controlMessage("config_battery", { deviceId: d.id }));
     const filled = name === "config" && body && typeof body === "object" ? { ...(body as object), battery: batteryOf(d) } : body;
     const parsed = LIGHT_COMMAND_SCHEMAS[name].safeParse({ id: "check", [name]: filled });
     if (!parsed.success) throw invalid(parsed.error.issues.slice(0, 10).map((i) => issueMessage(i, "body")));
@@ -111,24 +121,36 @@ export function createLightControl(deps: {
 
   /** Publishes a command (the profile retained, so a light that reconnects gets it from the broker too). */
   const publish = async (c: LightCommand, at: number) => {
+    // the time as it leaves, not as it was made: a `time` sent again on reconnect carries the clock of that send
+    if (c.name === "time") c.body = { serverMs: clock() };
     await bus.command("streetlight", c.deviceId, c.name, { id: c.id, [c.name]: c.body }, { retain: c.name === "profile" });
     c.state = "sent";
     c.sentAt = at;
     c.sends++;
   };
 
-  /** An older unanswered command of the same kind to the same light is superseded: it expires now. */
-  const supersede = (c: LightCommand, changed: LightCommand[]) => {
+  /**
+   * An older unanswered command of the same kind to the same light is superseded: it expires now (unanswered: no
+   * `answeredAt`). True when it was a profile already published (retained on the broker).
+   */
+  const supersede = (c: LightCommand, changed: LightCommand[]): boolean => {
+    let retained = false;
     for (const old of [...(pending.get(c.deviceId) ?? [])]) {
-      if (old !== c && old.name === c.name && old.name !== "time") {
+      if (old !== c && old.name === c.name) {
         old.state = "expired";
         old.reason = "superseded";
-        old.answeredAt = clock();
+        if (old.name === "profile" && old.sentAt !== null) retained = true;
         dropPending(old);
         changed.push(old);
       }
     }
+    return retained;
   };
+  /** Takes a light's retained profile off the broker (an empty retained payload), so a light that reconnects does not get a stale one. */
+  const clearRetained = (deviceId: string) =>
+    bus
+      .command("streetlight", deviceId, "profile", "", { retain: true })
+      .catch((e: unknown) => log.warn({ err: e, deviceId }, "could not clear a retained profile"));
 
   /** Sends what may go now to an online light (commands not held by a paused campaign); the rest wait. */
   /** Publishes each; `at` is when they went out (a wave's second, for the rate limit). */
@@ -151,25 +173,77 @@ export function createLightControl(deps: {
     return k?.state !== "running";
   };
 
-  /** When a light comes online, everything unanswered and not expired goes to it again (it answers each id once). */
-  const onPresence = (ch: PresenceChange) => {
-    if (!ch.online || ch.family !== "streetlight") return;
+  /**
+   * Lights connected to the embedded broker that have not yet subscribed to their commands: what is published now
+   * would be lost (a clean session has no subscription before its SUBSCRIBE). Theirs go out when they subscribe to
+   * `cmd/#`, or at their first message after connecting (a persistent session that does not subscribe again).
+   */
+  const awaiting = new Set<string>();
+  const ready = (id: string) => presence.isOnline(id) && !awaiting.has(id);
+
+  /** Everything unanswered and not expired goes to a light that is ready again (it answers each id once). */
+  const flush = (deviceId: string) => {
+    awaiting.delete(deviceId);
     const now = clock();
-    const cs = (pending.get(ch.deviceId) ?? []).filter((c) => c.expiresAt > now && !heldBy(c));
+    const cs = (pending.get(deviceId) ?? []).filter((c) => c.expiresAt > now && !heldBy(c));
     if (cs.length === 0) return;
     void sendNow(cs)
       .then((sent) => store.writeCommands(sent))
       .catch((e: unknown) => log.warn({ err: e }, "could not record commands sent on reconnect"));
   };
+  /**
+   * A light online: connected to the embedded broker, it waits for its SUBSCRIBE; seen first by a message (an external
+   * broker, whose subscriptions the service cannot see), it is sent its commands now.
+   */
+  const onPresence = (ch: PresenceChange) => {
+    if (ch.family !== "streetlight") return;
+    if (!ch.online) awaiting.delete(ch.deviceId);
+    else if (ch.cause === "connected") awaiting.add(ch.deviceId);
+    else flush(ch.deviceId);
+  };
+  const onSubscribed = (s: Subscribed) => {
+    const prefix = topics.commandFilter("streetlight", s.deviceId).slice(0, -1);
+    if (registry.get(s.deviceId)?.family === "streetlight" && s.filters.some((f) => f.startsWith(prefix))) flush(s.deviceId);
+  };
+  /** A light's first message after connecting without subscribing (its session kept its subscription). */
+  const onReading = (e: { device: DeviceRecord }) => {
+    if (awaiting.has(e.device.id)) flush(e.device.id);
+  };
   presence.events.on("change", onPresence);
+  presence.events.on("subscribed", onSubscribed);
 
-  /** A light's answer (from the write-ahead log, in order), applied to its command and its settings. */
-  const answer = (deviceId: string, ack: Ack, at: number, changed: Map<string, LightCommand>, appliedChanged: Map<string, Applied>) => {
+  /**
+   * A light's answer (from the write-ahead log, in order), applied to its command and its settings. `known` holds the
+   * commands it names that are no longer pending (read from the store): an `applied` to a superseded or expired one
+   * (a retained profile the light got on reconnecting) is what the light runs, and is recorded. An answer naming
+   * another light's command, an unknown one, or the wrong command name is the reason it returns (kept as a reject).
+   */
+  const answer = (
+    deviceId: string,
+    ack: Ack,
+    at: number,
+    changed: Map<string, LightCommand>,
+    appliedChanged: Map<string, Applied>,
+    known: Map<string, LightCommand | undefined>,
+  ): "ack_unknown_command" | "ack_other_light" | "ack_cmd_mismatch" | null => {
     const list = pending.get(deviceId) ?? [];
-    const c = list.find((x) => x.id === ack.id);
+    let c = changed.get(ack.id) ?? list.find((x) => x.id === ack.id);
     let a = appliedChanged.get(deviceId) ?? appliedOf(deviceId);
     if (ack.clock !== undefined) a = { ...a, clockOffsetMs: ack.clock - at };
-    if (c && c.name === ack.cmd) {
+    appliedChanged.set(deviceId, a);
+    let late = false;
+    if (!c) {
+      c = known.get(ack.id);
+      if (!c) return "ack_unknown_command";
+      if (c.deviceId !== deviceId) return "ack_other_light";
+      if (c.name !== ack.cmd) return "ack_cmd_mismatch";
+      // answered already (a retained profile applied again after a reconnect), or refused late: nothing new
+      if (!(c.state === "expired" && ack.result === "applied")) return null;
+      late = true;
+    }
+    if (c.deviceId !== deviceId) return "ack_other_light";
+    if (c.name !== ack.cmd) return "ack_cmd_mismatch";
+    if (late || c.state === "created" || c.state === "sent") {
       c.state = ack.result;
       c.answeredAt = at;
       c.reason = ack.result === "rejected" ? (ack.reason ?? "unspecified") : null;
@@ -184,20 +258,56 @@ export function createLightControl(deps: {
       }
     }
     appliedChanged.set(deviceId, a);
+    return null;
   };
 
   /** The sink that reads the lights' answers from the write-ahead log (checkpointed with them, in one transaction). */
   const sink: Sink = {
     name: "control",
-    accepts: (r) => r.kind === "reading" && r.reading.measurement === "streetlight_ack",
+    accepts: (r) => r.kind === "reading" && (r.reading.measurement === "streetlight_ack" || r.reading.measurement === "streetlight_status"),
     checkpoint: () => store.checkpoint(),
     async write(records: WalRecord[], checkpoint: number) {
       const changed = new Map<string, LightCommand>();
       const appliedChanged = new Map<string, Applied>();
+      // the commands answered that are no longer pending (rare: read one by one)
+      const known = new Map<string, LightCommand | undefined>();
       for (const r of records) {
         if (r.kind !== "reading" || r.reading.measurement !== "streetlight_ack") continue;
-        answer(r.reading.deviceId, r.reading.payload as unknown as Ack, r.reading.receivedAt, changed, appliedChanged);
+        const ack = r.reading.payload as unknown as Ack;
+        if (!known.has(ack.id) && !(pending.get(r.reading.deviceId) ?? []).some((x) => x.id === ack.id))
+          known.set(ack.id, await store.command(ack.id));
       }
+      const bad: RejectRecord[] = [];
+      for (const r of records) {
+        if (r.kind !== "reading") continue;
+        const { deviceId, receivedAt, payload } = r.reading;
+        if (r.reading.measurement === "streetlight_status") {
+          // a light may put its clock in its status message too (PROTOCOL.md §3a)
+          const lightClock = (payload as { clock?: unknown }).clock;
+          if (typeof lightClock === "number")
+            appliedChanged.set(deviceId, { ...(appliedChanged.get(deviceId) ?? appliedOf(deviceId)), clockOffsetMs: lightClock - receivedAt });
+          continue;
+        }
+        if (r.reading.measurement !== "streetlight_ack") continue;
+        const ack = payload as unknown as Ack;
+        const why = answer(deviceId, ack, receivedAt, changed, appliedChanged, known);
+        if (why !== null) {
+          const text = JSON.stringify(payload);
+          bad.push({
+            seq: r.seq,
+            deviceId,
+            clientId: null,
+            topic: topics.ack(deviceId),
+            reason: why,
+            detail: controlMessage(why, { id: ack.id, cmd: ack.cmd }),
+            payload: text.slice(0, 1024),
+            payloadEncoding: "utf8",
+            payloadBytes: Buffer.byteLength(text),
+            receivedAt,
+          });
+        }
+      }
+      if (bad.length > 0 && deps.rejectAcks) await deps.rejectAcks(bad);
       await store.writeAnswers([...changed.values()], [...appliedChanged.values()], checkpoint);
       for (const a of appliedChanged.values()) setApplied(a);
       for (const a of appliedChanged.values()) syncClock(a);
@@ -214,21 +324,27 @@ export function createLightControl(deps: {
     const c = make(d, "time", { serverMs: now }, "service", now + TIME_RESEND_MS, null);
     const next = { ...a, timeSentAt: now };
     setApplied(next);
+    const changed = [c];
+    supersede(c, changed); // only the newest time waits for a light
     addPending(c);
     void (async () => {
-      if (presence.isOnline(d.id)) await sendNow([c]);
-      await store.writeAnswers([c], [next], null);
+      if (ready(d.id)) await sendNow([c]);
+      await store.writeAnswers(changed, [next], null);
     })().catch((e: unknown) => log.warn({ err: e, deviceId: d.id }, "could not send a clock sync"));
   };
 
   /** Takes commands to many lights: written as created, then the direct ones sent at once to the lights online. */
   const create = async (cs: LightCommand[], direct: boolean) => {
     const changed: LightCommand[] = [...cs];
+    const stale: string[] = [];
     for (const c of cs) {
-      supersede(c, changed);
+      if (supersede(c, changed) && !ready(c.deviceId)) stale.push(c.deviceId);
       addPending(c);
     }
-    if (direct) await sendNow(cs.filter((c) => presence.isOnline(c.deviceId)));
+    // a superseded profile already published stays retained on the broker: taken back, so a light that reconnects
+    // does not get it before (or, if the new one expires, instead of) the new one
+    for (const id of stale) await clearRetained(id);
+    if (direct) await sendNow(cs.filter((c) => ready(c.deviceId)));
     else queue.push(...cs);
     await store.writeCommands(changed);
   };
@@ -253,7 +369,7 @@ export function createLightControl(deps: {
         continue;
       }
       queue.splice(i, 1);
-      if (presence.isOnline(c.deviceId)) batch.push(c);
+      if (ready(c.deviceId)) batch.push(c);
     }
     if (batch.length === 0) return 0;
     sentInWindow += batch.length;
@@ -272,9 +388,10 @@ export function createLightControl(deps: {
         c.answeredAt = now;
         dropPending(c);
         changed.push(c);
-        if (c.name === "profile" && c.sentAt !== null && !(pending.get(c.deviceId) ?? []).some((x) => x.name === "profile")) {
-          // the broker would give it to the light when it reconnects: an empty retained payload clears it
-          await bus.command("streetlight", c.deviceId, "profile", "", { retain: true }).catch(() => undefined);
+        if (c.name === "profile" && !(pending.get(c.deviceId) ?? []).some((x) => x.name === "profile")) {
+          // the broker would give the light, when it reconnects, this profile or (unsent) an older one it still
+          // retains: an empty retained payload clears it
+          await clearRetained(c.deviceId);
         }
       }
     }
@@ -411,8 +528,11 @@ export function createLightControl(deps: {
       return { pct: o.action === "off" ? 0 : o.action === "on" ? 100 : (o.pct ?? 100) };
     },
     pendingOf: (id: string): readonly LightCommand[] => pending.get(id) ?? [],
+    /** For the pipeline's `reading` event: a light's first message after connecting releases what waits for it. */
+    onReading,
     halt() {
       presence.events.off("change", onPresence);
+      presence.events.off("subscribed", onSubscribed);
     },
   };
 }

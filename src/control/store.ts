@@ -138,7 +138,7 @@ export function controlStore(db: Db, checkpointKey = "control_seq") {
     .join(", ")})`;
   const upsertMany = (n: number) => `INSERT INTO light_commands (${COLS}) VALUES ${Array.from({ length: n }, () => row).join(", ")}
     ON CONFLICT (id) DO UPDATE SET state = excluded.state, sent_at = excluded.sent_at, sends = excluded.sends,
-      answered_at = excluded.answered_at, reason = excluded.reason`;
+      answered_at = excluded.answered_at, reason = excluded.reason, body = excluded.body`;
   const upsert = upsertMany(1);
   return {
     /** Commands new or changed, written together. */

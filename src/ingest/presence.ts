@@ -4,6 +4,8 @@ import type { PresenceEvent } from "./presence-store.js";
 
 export type PresenceState = { online: boolean; since: number; lastSeen: number | null; cause: string; connected: boolean; fw?: string };
 export type PresenceChange = { deviceId: string; family: Family; online: boolean; cause: string; at: number };
+/** A device connected to the embedded broker subscribed (the broker holds its subscription: what is published now reaches it). */
+export type Subscribed = { deviceId: string; filters: string[] };
 
 /**
  * Online/offline per device, from three signals: the MQTT connection, the device's status topic
@@ -18,7 +20,7 @@ export function createPresence(deps: {
 }) {
   /** One per registered device seen (set() ignores ids the registry does not know): bounded by the registry. */
   const states = new Map<string, PresenceState>();
-  const events = new EventEmitter<{ change: [PresenceChange] }>();
+  const events = new EventEmitter<{ change: [PresenceChange]; subscribed: [Subscribed] }>();
   let buffered: PresenceEvent[] = [];
 
   const set = (deviceId: string, online: boolean, cause: string, at: number) => {
@@ -50,6 +52,10 @@ export function createPresence(deps: {
       const s = states.get(id);
       if (s) s.connected = false;
       set(id, false, cause, at);
+    },
+    /** The embedded broker granted the device's SUBSCRIBE (an external broker's subscriptions are not seen). */
+    subscribed(id: string, filters: string[]) {
+      events.emit("subscribed", { deviceId: id, filters });
     },
     /** Any accepted or rejected message from the device. */
     seen(id: string, at: number) {

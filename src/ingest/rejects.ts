@@ -44,8 +44,11 @@ export function rejectStore(db: Db, checkpointKey = "rejects_seq") {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
-    /** Records rejects and their counts with the checkpoint in one transaction, so a replay never counts twice. */
-    async writeRejects(rejects: RejectRecord[], checkpoint: number): Promise<void> {
+    /**
+     * Records rejects and their counts with the checkpoint in one transaction, so a replay never counts twice. Without
+     * a checkpoint (null: a light's answer the control sink found naming no command of its own) the checkpoint stays.
+     */
+    async writeRejects(rejects: RejectRecord[], checkpoint: number | null): Promise<void> {
       await db.tx(async (t) => {
         for (const r of rejects) {
           await t.run(
@@ -69,6 +72,7 @@ export function rejectStore(db: Db, checkpointKey = "rejects_seq") {
             [r.deviceId ?? "", r.reason, new Date(r.receivedAt).toISOString()],
           );
         }
+        if (checkpoint === null) return;
         await t.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [
           checkpointKey,
           String(checkpoint),

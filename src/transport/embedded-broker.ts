@@ -216,6 +216,14 @@ export async function createEmbeddedBroker(deps: {
     metrics.connected.set(connections.size);
     presence.connected(device.id, Date.now());
   });
+  broker.on("subscribe", (subs, client) => {
+    const device = client ? (client as DeviceClient)[DEVICE] : undefined;
+    if (device && connections.get(device.id) === client)
+      presence.subscribed(
+        device.id,
+        subs.map((s) => s.topic),
+      );
+  });
   broker.on("clientDisconnect", (client) => {
     const device = (client as DeviceClient)[DEVICE];
     if (!device || connections.get(device.id) !== client) return;

@@ -685,7 +685,7 @@ export interface paths {
     };
     /**
      * What a light applied (profile, override, config), what it is judged by, and what waits for it
-     * @description `judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which).
+     * @description `judgedBy`: `applied` when the monitor judges the light by the profile it confirmed, `registered` when it never confirmed one (a v1 light, nothing sent, or it rejected it: `profileStatus` says which). `profileStatus` of the last profile sent: `pending` (on its way), `applied`, `rejected` (the light refused it), `expired` (expired or superseded without an answer: the light runs `appliedProfile`, or its registered one), `not_applied` (cancelled before it was sent), `never_sent`.
      */
     get: operations["getLightControl"];
     put?: never;
@@ -6382,14 +6382,20 @@ export interface operations {
                     | {
                         afterDuskH: number;
                         pct: number;
+                        beforeDawnH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         beforeDawnH: number;
                         pct: number;
+                        afterDuskH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         at: string;
                         pct: number;
+                        afterDuskH?: unknown;
+                        beforeDawnH?: unknown;
                       }
                   )[];
                 };
@@ -6410,6 +6416,11 @@ export interface operations {
                 config: {
                   reportIntervalS?: number;
                   lvdV?: number;
+                  /** @description Optional, and only as registered for the light (batteryChemistry, systemV): another is refused with 422 */
+                  battery?: {
+                    chemistry: ("lead_acid" | "lifepo4") | null;
+                    nominalV: 12 | 24;
+                  };
                 };
               }
             | {
@@ -6537,7 +6548,7 @@ export interface operations {
             /** @enum {string} */
             judgedBy: "applied" | "registered";
             /** @enum {string} */
-            profileStatus: "applied" | "rejected" | "pending" | "never_sent";
+            profileStatus: "applied" | "rejected" | "expired" | "not_applied" | "pending" | "never_sent";
             override: {
               action: string;
               pct: number | null;
@@ -6653,14 +6664,20 @@ export interface operations {
                     | {
                         afterDuskH: number;
                         pct: number;
+                        beforeDawnH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         beforeDawnH: number;
                         pct: number;
+                        afterDuskH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         at: string;
                         pct: number;
+                        afterDuskH?: unknown;
+                        beforeDawnH?: unknown;
                       }
                   )[];
                 };
@@ -6681,6 +6698,11 @@ export interface operations {
                 config: {
                   reportIntervalS?: number;
                   lvdV?: number;
+                  /** @description Optional, and only as registered for the light (batteryChemistry, systemV): another is refused with 422 */
+                  battery?: {
+                    chemistry: ("lead_acid" | "lifepo4") | null;
+                    nominalV: 12 | 24;
+                  };
                 };
               };
           expiresInH?: number;
@@ -6928,14 +6950,20 @@ export interface operations {
                     | {
                         afterDuskH: number;
                         pct: number;
+                        beforeDawnH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         beforeDawnH: number;
                         pct: number;
+                        afterDuskH?: unknown;
+                        at?: unknown;
                       }
                     | {
                         at: string;
                         pct: number;
+                        afterDuskH?: unknown;
+                        beforeDawnH?: unknown;
                       }
                   )[];
                 };
@@ -6956,6 +6984,11 @@ export interface operations {
                 config: {
                   reportIntervalS?: number;
                   lvdV?: number;
+                  /** @description Optional, and only as registered for the light (batteryChemistry, systemV): another is refused with 422 */
+                  battery?: {
+                    chemistry: ("lead_acid" | "lifepo4") | null;
+                    nominalV: 12 | 24;
+                  };
                 };
               };
           expiresInH?: number;
