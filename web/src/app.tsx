@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
 import { AlertingPage, AuditPage, ClaimsPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
 import { AlertsPage } from "./alerts";
 import { createClient, type Me, type Role, signIn, whoAmI } from "./api";
+import { ControlPage } from "./control";
 import { FinancePage } from "./finance";
 import { type Key, type Lang, translate } from "./i18n";
 import { LightPage } from "./light";
@@ -15,6 +16,7 @@ type Page =
   | "stations"
   | "alerts"
   | "map"
+  | "control"
   | "light"
   | "finance"
   | "devices"
@@ -26,9 +28,9 @@ type Page =
   | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "work", "map", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "work", "map", "control", "finance", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
-  technician: ["alerts", "work", "map"],
+  technician: ["alerts", "work", "map", "control"],
   finance: ["finance"],
   // (a Prometheus key: nothing to show, and it does not sign in here)
   metrics: [],
@@ -38,6 +40,7 @@ const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   stations: "nav.stations",
   alerts: "nav.alerts",
   map: "nav.map",
+  control: "nav.control",
   finance: "nav.finance",
   devices: "nav.devices",
   alerting: "nav.alerting",
@@ -201,6 +204,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "alerts" && <AlertsPage />}
         {current === "work" && <WorkPage />}
         {current === "map" && <MapPage />}
+        {current === "control" && <ControlPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}
         {current === "devices" && <DevicesPage />}
