@@ -27,6 +27,15 @@ export async function benchCampaign(opts: { lights: number; ratePerS: number; st
     29.2 + (i % 100) * 0.0005, 105.8 + (i // 100) * 0.0005, '{"lampW":30}', '${hash}', false, now(), now(), NULL FROM range(${n}) t(i)`);
   await state.close();
   const service = await startServiceProcess(dir.path, { AGRILUME_LOG_LEVEL: "error", AGRILUME_CONTROL_RATE_PER_S: String(opts.ratePerS) });
+  // (the service's last words, should it die: a bench that stops says why)
+  let serviceErr = "";
+  service.child.stderr?.on("data", (d: Buffer) => {
+    serviceErr = (serviceErr + d.toString()).slice(-4000);
+  });
+  let serviceExit: number | null | undefined;
+  void service.exited.then((code) => {
+    serviceExit = code;
+  });
   const url = `mqtt://127.0.0.1:${service.mqtt}`;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${service.http}${path}`, {
@@ -69,8 +78,20 @@ export async function benchCampaign(opts: { lights: number; ratePerS: number; st
   let appliedAllS: number | null = null;
   let counts: Record<string, number> = {};
   const limit = performance.now() + (n / opts.ratePerS) * 1000 * 3 + 60_000;
+  let pollErrors = 0;
   while (performance.now() < limit) {
-    counts = ((await (await api(`/api/v1/control/campaigns/${id}`)).json()) as { counts: Record<string, number> }).counts;
+    try {
+      const res = await api(`/api/v1/control/campaigns/${id}`);
+      if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+      counts = ((await res.json()) as { counts: Record<string, number> }).counts;
+    } catch (e: unknown) {
+      // a poll refused or cut under load is counted and tried again; a service that died ends the bench, saying why
+      pollErrors++;
+      if (serviceExit !== undefined) throw new Error(`the service exited (${serviceExit}) during the campaign:\n${serviceErr}`);
+      if (pollErrors === 1 || pollErrors % 20 === 0) process.stderr.write(`\npoll failed (${pollErrors}): ${String(e)}\n`);
+      await sleep(500);
+      continue;
+    }
     progress("campaign: applied", counts.applied ?? 0, n);
     if (sentAllS === null && (counts.sent ?? 0) >= n) sentAllS = round((performance.now() - c0) / 1000);
     if ((counts.applied ?? 0) >= n) {
@@ -97,6 +118,7 @@ export async function benchCampaign(opts: { lights: number; ratePerS: number; st
     sentAllS,
     appliedAllS,
     answeredByLights: answered,
+    pollErrors,
     counts,
     quiet,
     during,

@@ -12,7 +12,7 @@ import { blendingRoutes } from "./blending/routes.js";
 import { createBlending } from "./blending/service.js";
 import { blendingStore } from "./blending/store.js";
 import { controlRoutes } from "./control/routes.js";
-import { createLightControl } from "./control/service.js";
+import { WAVE_MS as CONTROL_WAVE_MS, createLightControl } from "./control/service.js";
 import { controlStore } from "./control/store.js";
 import { ANSWERS_KEPT_MS, fieldworkRoutes } from "./fieldwork/routes.js";
 import { createFieldwork } from "./fieldwork/service.js";
@@ -99,8 +99,8 @@ function scheduleTasks(
   scheduler.every("repairs without proof", 10 * 60_000, run.repairProofs);
   // Catch up soon after a start, not only five minutes in.
   scheduler.once("nightly records", 10_000, run.nightly);
-  // Streetlight campaigns: a wave a second, within AGRILUME_CONTROL_RATE_PER_S; commands past their expiry.
-  scheduler.every("light campaign waves", 1_000, run.controlWaves);
+  // Streetlight commands: waves every 100 ms, each what AGRILUME_CONTROL_RATE_PER_S allows; commands past their expiry.
+  scheduler.every("light campaign waves", CONTROL_WAVE_MS, run.controlWaves);
   scheduler.every("light commands expiry", 30_000, run.controlExpiry);
 }
 
@@ -498,6 +498,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     await pruneDeliveries(now);
     await fieldStore.pruneAnswers(now - ANSWERS_KEPT_MS);
     await claims.prune(now - 7 * 86_400_000);
+    await control.prune(now);
     return done;
   };
 

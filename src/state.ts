@@ -2,7 +2,7 @@ import { KEYS_MIGRATION, keyStore } from "./access/store.js";
 import { USERS_MIGRATION, usersStore } from "./access/users-store.js";
 import { ALERTS_MIGRATION, ALERTS_ONE_OPEN_MIGRATION } from "./alerts/store.js";
 import { BLENDING_MIGRATION } from "./blending/store.js";
-import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION } from "./control/store.js";
+import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION, PROFILE_HISTORY_MIGRATION } from "./control/store.js";
 import { FIELDWORK_MIGRATION } from "./fieldwork/store.js";
 import { VISITS_MIGRATION } from "./fieldwork/visits.js";
 import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
@@ -31,6 +31,7 @@ export const STATE_MIGRATIONS = [
   ALERTS_ONE_OPEN_MIGRATION,
   CONTROL_MIGRATION,
   CAMPAIGN_MIGRATION,
+  PROFILE_HISTORY_MIGRATION,
 ];
 
 /**

@@ -178,6 +178,10 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     },
     "GET /api/v1/control/campaigns": { at: "none", req: () => ({ path: "/api/v1/control/campaigns" }) },
     "GET /api/v1/control/campaigns/:id": { at: "town", req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}` }) },
+    "GET /api/v1/control/campaigns/:id/outcome": {
+      at: "town",
+      req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/outcome` }),
+    },
     "POST /api/v1/control/campaigns/:id/pause": {
       at: "town",
       req: (s) => ({ path: `/api/v1/control/campaigns/${ids.campaign[s as "A" | "B"]}/pause`, method: "POST" }),

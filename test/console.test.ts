@@ -326,6 +326,56 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     expect(errors).toEqual([]);
   });
 
+  it("technician: a village campaign, its estimate before sending, its live counts, pause; a light's control and an override; the energy report", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const { page, errors } = await open(context);
+    await signIn(page, users.technician);
+    await page.getByRole("link", { name: "路灯控制" }).click();
+    await page.getByRole("heading", { name: "路灯控制", level: 1 }).waitFor();
+    const form = page.getByRole("region", { name: "新建控制任务" });
+    await form.getByLabel("任务名称").fill("梳妆台村冬季调光");
+    await form.getByLabel("村", { exact: true }).fill("梳妆台村");
+    await form.getByRole("button", { name: "估算（不发送）" }).click();
+    // the estimate comes before anything is sent
+    await form.getByText("将发送到 3 盏路灯").waitFor();
+    await form.getByText("电池无日照可支撑天数（中位数）").waitFor();
+    expect(((await (await t.api("/api/v1/control/campaigns")).json()) as { campaigns: unknown[] }).campaigns).toEqual([]);
+    await accessible(page);
+    await form.getByRole("button", { name: "发送到 3 盏路灯" }).click();
+    await form.getByText("已开始发送：").waitFor();
+    const row = page.getByRole("row", { name: /梳妆台村冬季调光/ });
+    await poll(() => row.textContent()).toContain("3 / 3"); // sent to the three lights online (they do not answer: v1)
+    await row.getByRole("button", { name: "暂停" }).click();
+    await poll(() => row.textContent()).toContain("已暂停");
+    const [k] = ((await (await t.api("/api/v1/control/campaigns")).json()) as { campaigns: { state: string; createdBy: string }[] }).campaigns;
+    expect(k).toMatchObject({ state: "paused", createdBy: "王工" });
+    await row.getByText("估算与实测对比").click();
+    await row.getByText(/0 盏已执行的路灯/).waitFor();
+    await page.screenshot({ path: join(SHOTS, "technician-control.png"), fullPage: true });
+    await accessible(page);
+
+    // the energy report, and its workbook
+    const energy = page.getByRole("region", { name: "能耗与亮灯率" });
+    await energy.getByRole("table").waitFor();
+    const [download] = await Promise.all([page.waitForEvent("download"), energy.getByRole("button", { name: "下载 Excel" }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^energy-.*\.xlsx$/);
+
+    // a light's control on its page: the campaign's profile in its history, and an override sent from here
+    await page.goto(`${t.started.httpUrl}/#/lights/LS-1`);
+    const control = page.getByRole("region", { name: "控制" });
+    await control.getByText("照明方案").first().waitFor();
+    await control.getByLabel("亮度（%）").fill("40");
+    await control.getByRole("button", { name: "发送临时控制" }).click();
+    await control.getByRole("cell", { name: "临时控制" }).waitFor();
+    const cs = (await (await t.api("/api/v1/control/commands?deviceId=LS-1")).json()) as {
+      commands: { name: string; body: unknown; createdBy: string }[];
+    };
+    expect(cs.commands[0]).toMatchObject({ name: "override", body: { action: "dim", pct: 40, minutes: 60 }, createdBy: "王工" });
+    await accessible(page);
+    await context.close();
+    expect(errors).toEqual([]);
+  });
+
   it("finance: verification by town and project, drill down to each light's evidence, XLSX and CSV downloads, in English too", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const { page, errors } = await open(context);
@@ -333,6 +383,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     await page.getByRole("heading", { name: "补贴路灯核查" }).waitFor();
     // finance sees only its page
     expect(await page.getByRole("link", { name: "告警" }).count()).toBe(0);
+    expect(await page.getByRole("link", { name: "路灯控制" }).count()).toBe(0); // nor the lights' control
     await Promise.all([
       page.waitForResponse((r) => r.url().includes("/api/v1/verification?") && r.url().includes("nights=2")),
       page

@@ -676,6 +676,66 @@ export function stateStoreContract(
       state = await fx.open();
       expect((await controlStore(state.db, "control_seq").pending()).length).toBe(258);
     });
+
+    it("light control: each light's profile history, and the retention of commands, campaigns and replaced profiles", async () => {
+      const store = controlStore(state.db, "control_seq");
+      const p = (pct: number) => ({ mode: "dusk_to_dawn", stages: [{ afterDuskH: 0, pct }] });
+      await store.writeAnswers([], [], null, [
+        { deviceId: "L-1", at: T - 500, commandId: "C-a", body: p(100) },
+        { deviceId: "L-1", at: T - 300, commandId: "C-b", body: p(70) },
+        { deviceId: "L-1", at: T - 100, commandId: "C-c", body: p(50) },
+        { deviceId: "L-2", at: T - 400, commandId: "C-d", body: p(60) },
+      ]);
+      // written again (a replayed log): no second row
+      await store.writeAnswers([], [], null, [{ deviceId: "L-1", at: T - 500, commandId: "C-a", body: p(100) }]);
+      expect((await store.profileHistory()).map((h) => [h.deviceId, h.commandId, h.body])).toEqual([
+        ["L-1", "C-a", p(100)],
+        ["L-1", "C-b", p(70)],
+        ["L-1", "C-c", p(50)],
+        ["L-2", "C-d", p(60)],
+      ]);
+      const cmd = (id: string, state: LightCommand["state"], at: number, campaignId: string | null): LightCommand => ({
+        id,
+        deviceId: "L-1",
+        town: "来苏镇",
+        campaignId,
+        name: "override",
+        body: {},
+        state,
+        createdBy: "王工",
+        createdAt: at,
+        sentAt: null,
+        sends: 0,
+        answeredAt: state === "created" ? null : at,
+        expiresAt: at + 1000,
+        reason: null,
+      });
+      await store.writeCommands([cmd("P1", "applied", T - 400, "K-P"), cmd("P2", "created", T - 400, null), cmd("P3", "expired", T - 100, "K-Q")]);
+      for (const [id, at] of [
+        ["K-P", T - 450],
+        ["K-Q", T - 450],
+      ] as const) {
+        await store.putCampaign({
+          id,
+          name: id,
+          target: {},
+          town: null,
+          command: { name: "override", body: {} },
+          state: "done",
+          createdBy: "王工",
+          createdAt: at,
+          expiresAt: at,
+          lights: 1,
+          estimate: null,
+        });
+      }
+      expect(await store.prune(T - 200)).toEqual({ commands: 1, campaigns: 1, profiles: 1 });
+      expect((await store.profileHistory()).map((h) => h.commandId)).toEqual(["C-b", "C-c", "C-d"]);
+      expect(await store.command("P1")).toBeUndefined();
+      expect((await store.command("P2"))?.state).toBe("created");
+      expect(await store.campaign("K-P")).toBeUndefined();
+      expect((await store.campaign("K-Q"))?.id).toBe("K-Q");
+    });
   });
 }
 

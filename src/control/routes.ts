@@ -12,7 +12,7 @@ import type { DeviceRecord } from "../registry/store.js";
 import { DEFAULT_PROFILE, ProfileSchema } from "../streetlights/expectation.js";
 import type { NightStore } from "../streetlights/store.js";
 import { energyReport, energyXlsx } from "./energy.js";
-import { currentProfile, estimateProfile } from "./estimate.js";
+import { checkOutcome, currentProfile, estimateProfile } from "./estimate.js";
 import { controlMessage } from "./messages.js";
 import type { LightControl } from "./service.js";
 import { COMMAND_STATES, type LightCommand } from "./store.js";
@@ -521,6 +521,86 @@ export function controlRoutes(
       },
     },
     async (req) => campaignOut(req.params.id),
+  );
+
+  const Outcome = z
+    .object({
+      nightsFrom: z.string(),
+      nightsTo: z.string(),
+      lights: z.number().int(),
+      nights: z.number().int(),
+      loadKWh: z.number().nullable(),
+      pvKWh: z.number().nullable(),
+      modelledLoadKWh: z.number().nullable(),
+      loadVsModelPct: z.number().nullable(),
+      loadBeforeKWh: z.number().nullable(),
+      savingPct: z.number().nullable(),
+      autonomyDays: z.number().nullable(),
+      lightsShortOfPv: z.number().int(),
+    })
+    .describe("What the campaign's lights reported over the nights since they applied it");
+  app.get(
+    "/api/v1/control/campaigns/:id/outcome",
+    {
+      config: { roles: ALL_ROLES, touches: { kind: "campaign", from: "params" } },
+      schema: {
+        tags: ["control"],
+        operationId: "getLightCampaignOutcome",
+        summary: "A campaign's estimate checked afterwards: what its lights then reported against what was estimated",
+        description:
+          "For each light that applied the command, its nightly records of the nights that began after it answered (from the campaign's day to yesterday, at most 30 nights): mean nightly load and the day's PV, the model's load at the campaign's profile for the same lights and nights, the same lights' load over the 7 nights before (the saving measured), and the median days of autonomy at the load measured. `estimate` is what was estimated before sending. Figures are null until a light has a night recorded after applying it.",
+        params: IdParam,
+        response: {
+          200: withExample(
+            z.object({ campaignId: z.string(), estimate: Estimate.nullable(), outcome: Outcome }),
+            {
+              campaignId: "K5b2e0c9a41d3",
+              estimate: {
+                lights: 270,
+                nightKWhNow: 8.1,
+                nightKWhNew: 5.9,
+                savingPct: 27,
+                recentLoadKWh: 8.3,
+                recentPvKWh: 31.4,
+                autonomyDaysNow: 2.9,
+                autonomyDaysNew: 4,
+                lightsShortOfPv: 12,
+                nightsFrom: "2026-11-23",
+                nightsTo: "2026-11-29",
+              },
+              outcome: {
+                nightsFrom: "2026-11-30",
+                nightsTo: "2026-12-06",
+                lights: 262,
+                nights: 1834,
+                loadKWh: 5.8,
+                pvKWh: 29.7,
+                modelledLoadKWh: 5.7,
+                loadVsModelPct: 1.8,
+                loadBeforeKWh: 8.1,
+                savingPct: 28.4,
+                autonomyDays: 4.1,
+                lightsShortOfPv: 9,
+              },
+            },
+            { description: "The estimate made before sending, and what the lights reported since" },
+          ),
+          ...errors(404),
+        },
+      },
+    },
+    async (req) => {
+      const k = await control.campaign(req.params.id);
+      if (!k) throw notFound("campaign", req.params.id);
+      const appliedAt = await control.appliedIn(k.id);
+      const ds = [...appliedAt.keys()].flatMap((id) => lightOf(id) ?? []);
+      const p = k.command.name === "profile" ? ProfileSchema.safeParse(k.command.body) : null;
+      return {
+        campaignId: k.id,
+        estimate: (k.estimate ?? null) as z.infer<typeof Estimate> | null,
+        outcome: await checkOutcome(ds, appliedAt, p?.success ? p.data : null, k.createdAt, deps.nights, clock()),
+      };
+    },
   );
 
   for (const [action, state] of [

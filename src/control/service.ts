@@ -12,7 +12,7 @@ import type { DeviceRecord } from "../registry/store.js";
 import { type Profile, ProfileSchema } from "../streetlights/expectation.js";
 import type { CommandBus } from "../transport/command-bus.js";
 import { controlMessage } from "./messages.js";
-import type { Applied, Campaign, ControlStore, LightCommand } from "./store.js";
+import type { Applied, AppliedProfile, Campaign, ControlStore, LightCommand } from "./store.js";
 
 export type ControlSettings = {
   /** Commands a second sent by campaigns, all together (AGRILUME_CONTROL_RATE_PER_S). */
@@ -21,7 +21,11 @@ export type ControlSettings = {
   expiryMs: number;
   /** A light whose clock is off by more than this gets a `time` command (AGRILUME_CONTROL_CLOCK_TOLERANCE_S). */
   clockToleranceMs: number;
+  /** Finished commands older than this are deleted by the retention job (AGRILUME_CONTROL_COMMAND_RETENTION). */
+  commandRetentionMs: number;
 };
+/** How often the waves run: a send goes as soon as the rate allows it (the gate below), not only on the second. */
+export const WAVE_MS = 100;
 /** At most one clock sync an hour per light: a light that cannot keep time is not sent one at every answer. */
 const TIME_RESEND_MS = 3600_000;
 
@@ -57,9 +61,39 @@ export function createLightControl(deps: {
   const campaigns = new Map<string, Campaign>();
   /** Campaign commands not yet sent, in the order they go out. */
   const queue: LightCommand[] = [];
-  /** Sends of the last second, for the rate limit. */
-  let windowStart = 0;
-  let sentInWindow = 0;
+  /**
+   * Commands to send again to lights that came back online, and clock syncs: they go out before the campaigns' in the
+   * same waves, under the same rate (5,000 lights reconnecting after a power cut are not all sent theirs at once).
+   * A command is in it once (`inResend`); bounded by the pending commands.
+   */
+  const resend: { c: LightCommand; notBefore: number }[] = [];
+  const inResend = new Set<LightCommand>();
+  /**
+   * The rate limit: when each of the latest sends finished (ascending, at most `ratePerS`). A send starts only while
+   * fewer than `ratePerS` finished within the second before, so the broker never gets more than `ratePerS` commands
+   * in any second, however late a wave runs or however long a publish takes.
+   */
+  const doneAt: number[] = [];
+  const allowance = (now: number) => {
+    while (doneAt.length > 0 && (doneAt[0] as number) <= now - 1000) doneAt.shift();
+    return Math.max(0, settings.ratePerS - doneAt.length);
+  };
+  const noteSent = () => {
+    doneAt.push(clock());
+    if (doneAt.length > settings.ratePerS) doneAt.shift();
+  };
+  /** A wave under way (the waves' timer may fire while one still sends). */
+  let waving = false;
+  /** Each light's profiles with the time it applied each, oldest first (what a past night is judged by). */
+  const history = new Map<string, { at: number; profile: Profile }[]>();
+  const noteProfile = (p: AppliedProfile) => {
+    const parsed = ProfileSchema.safeParse(p.body);
+    if (!parsed.success) return;
+    const list = history.get(p.deviceId) ?? [];
+    list.push({ at: p.at, profile: parsed.data });
+    list.sort((a, b) => a.at - b.at);
+    history.set(p.deviceId, list);
+  };
 
   const appliedOf = (id: string): Applied =>
     applied.get(id) ?? { deviceId: id, profile: null, override: null, config: null, rejected: null, clockOffsetMs: null, timeSentAt: null };
@@ -120,10 +154,15 @@ export function createLightControl(deps: {
   });
 
   /** Publishes a command (the profile retained, so a light that reconnects gets it from the broker too). */
-  const publish = async (c: LightCommand, at: number) => {
+  const publish = async (c: LightCommand) => {
+    const at = clock();
     // the time as it leaves, not as it was made: a `time` sent again on reconnect carries the clock of that send
-    if (c.name === "time") c.body = { serverMs: clock() };
-    await bus.command("streetlight", c.deviceId, c.name, { id: c.id, [c.name]: c.body }, { retain: c.name === "profile" });
+    if (c.name === "time") c.body = { serverMs: at };
+    try {
+      await bus.command("streetlight", c.deviceId, c.name, { id: c.id, [c.name]: c.body }, { retain: c.name === "profile" });
+    } finally {
+      noteSent();
+    }
     c.state = "sent";
     c.sentAt = at;
     c.sends++;
@@ -152,13 +191,12 @@ export function createLightControl(deps: {
       .command("streetlight", deviceId, "profile", "", { retain: true })
       .catch((e: unknown) => log.warn({ err: e, deviceId }, "could not clear a retained profile"));
 
-  /** Sends what may go now to an online light (commands not held by a paused campaign); the rest wait. */
-  /** Publishes each; `at` is when they went out (a wave's second, for the rate limit). */
-  const sendNow = async (cs: LightCommand[], at = clock()): Promise<LightCommand[]> => {
+  /** Publishes each (`sentAt`: when its publish began); one that fails waits for the light's next reconnect. */
+  const sendNow = async (cs: LightCommand[]): Promise<LightCommand[]> => {
     const sent: LightCommand[] = [];
     for (const c of cs) {
       try {
-        await publish(c, at);
+        await publish(c);
         sent.push(c);
       } catch (e: unknown) {
         log.warn({ err: e, deviceId: c.deviceId, command: c.name }, "could not send a command; it is sent again when the light reconnects");
@@ -173,6 +211,14 @@ export function createLightControl(deps: {
     return k?.state !== "running";
   };
 
+  /** (Entries are in the order of their `notBefore`: a reconnect's settle is the same for all, a clock sync's is none.) */
+  const toResend = (c: LightCommand, notBefore: number) => {
+    if (inResend.has(c)) return;
+    inResend.add(c);
+    let i = resend.length;
+    while (i > 0 && (resend[i - 1] as { notBefore: number }).notBefore > notBefore) i--;
+    resend.splice(i, 0, { c, notBefore });
+  };
   /**
    * Lights connected to the embedded broker that have not yet subscribed to their commands: what is published now
    * would be lost (a clean session has no subscription before its SUBSCRIBE). Theirs go out when they subscribe to
@@ -187,9 +233,8 @@ export function createLightControl(deps: {
     const now = clock();
     const cs = (pending.get(deviceId) ?? []).filter((c) => c.expiresAt > now && !heldBy(c));
     if (cs.length === 0) return;
-    void sendNow(cs)
-      .then((sent) => store.writeCommands(sent))
-      .catch((e: unknown) => log.warn({ err: e }, "could not record commands sent on reconnect"));
+    // (in the next waves, under the rate limit: 5,000 lights back after a power cut do not get everything at once)
+    for (const c of cs) toResend(c, now);
   };
   /**
    * A light online: connected to the embedded broker, it waits for its SUBSCRIBE; seen first by a message (an external
@@ -308,7 +353,13 @@ export function createLightControl(deps: {
         }
       }
       if (bad.length > 0 && deps.rejectAcks) await deps.rejectAcks(bad);
-      await store.writeAnswers([...changed.values()], [...appliedChanged.values()], checkpoint);
+      const profiles: AppliedProfile[] = [];
+      for (const c of changed.values()) {
+        if (c.name === "profile" && c.state === "applied")
+          profiles.push({ deviceId: c.deviceId, at: c.answeredAt as number, commandId: c.id, body: c.body });
+      }
+      await store.writeAnswers([...changed.values()], [...appliedChanged.values()], checkpoint, profiles);
+      for (const p of profiles) noteProfile(p);
       for (const a of appliedChanged.values()) setApplied(a);
       for (const a of appliedChanged.values()) syncClock(a);
     },
@@ -327,10 +378,13 @@ export function createLightControl(deps: {
     const changed = [c];
     supersede(c, changed); // only the newest time waits for a light
     addPending(c);
-    void (async () => {
-      if (ready(d.id)) await sendNow([c]);
-      await store.writeAnswers(changed, [next], null);
-    })().catch((e: unknown) => log.warn({ err: e, deviceId: d.id }, "could not send a clock sync"));
+    // (sent in the next wave, under the rate limit: lights back after a power cut may all have drifted)
+    void store
+      .writeAnswers(changed, [next], null)
+      .then(() => {
+        if (ready(d.id)) toResend(c, clock());
+      })
+      .catch((e: unknown) => log.warn({ err: e, deviceId: d.id }, "could not record a clock sync"));
   };
 
   /** Takes commands to many lights: written as created, then the direct ones sent at once to the lights online. */
@@ -349,15 +403,29 @@ export function createLightControl(deps: {
     await store.writeCommands(changed);
   };
 
-  /** One wave: campaign commands up to the rate limit of this second, to lights online; offline ones wait for reconnect. */
+  /**
+   * One wave: what the rate limit allows now, commands to lights that came back first, then the campaigns', to lights
+   * online; offline ones wait for reconnect.
+   */
   const wave = async (): Promise<number> => {
-    const now = clock();
-    if (now - windowStart >= 1000) {
-      windowStart = now;
-      sentInWindow = 0;
+    if (waving || (resend.length === 0 && queue.length === 0)) return 0;
+    waving = true;
+    try {
+      return await waveNow();
+    } finally {
+      waving = false;
     }
+  };
+  const waveNow = async (): Promise<number> => {
+    const now = clock();
+    const allowed = allowance(now);
     const batch: LightCommand[] = [];
-    for (let i = 0; i < queue.length && sentInWindow + batch.length < settings.ratePerS; ) {
+    while (resend.length > 0 && batch.length < allowed && (resend[0] as { notBefore: number }).notBefore <= now) {
+      const { c } = resend.shift() as { c: LightCommand };
+      inResend.delete(c);
+      if ((c.state === "created" || c.state === "sent") && c.expiresAt > now && !heldBy(c) && ready(c.deviceId)) batch.push(c);
+    }
+    for (let i = 0; i < queue.length && batch.length < allowed; ) {
       const c = queue[i] as LightCommand;
       const k = c.campaignId ? campaigns.get(c.campaignId) : undefined;
       if (c.state !== "created" || !k || k.state === "cancelled" || k.state === "done") {
@@ -369,11 +437,10 @@ export function createLightControl(deps: {
         continue;
       }
       queue.splice(i, 1);
-      if (ready(c.deviceId)) batch.push(c);
+      if (ready(c.deviceId) && !inResend.has(c)) batch.push(c);
     }
     if (batch.length === 0) return 0;
-    sentInWindow += batch.length;
-    const sent = await sendNow(batch, now);
+    const sent = await sendNow(batch);
     await store.writeCommands(sent);
     return sent.length;
   };
@@ -403,6 +470,7 @@ export function createLightControl(deps: {
     sink,
     async load() {
       for (const a of await store.allApplied()) setApplied(a);
+      for (const p of await store.profileHistory()) noteProfile(p);
       for (const k of await store.campaigns(1000)) if (k.state === "running" || k.state === "paused") campaigns.set(k.id, k);
       for (const c of await store.pending()) {
         addPending(c);
@@ -514,6 +582,8 @@ export function createLightControl(deps: {
     },
     campaign: async (id: string) => campaigns.get(id) ?? (await store.campaign(id)),
     campaigns: (limit: number) => store.campaigns(limit),
+    /** When each light of a campaign applied its command. */
+    appliedIn: (campaignId: string) => store.appliedIn(campaignId),
     list: (q: Parameters<ControlStore["list"]>[0]) => store.list(q),
     wave,
     expire,
@@ -521,6 +591,32 @@ export function createLightControl(deps: {
     applied: (id: string): Applied => appliedOf(id),
     /** The profile a light applied by command, or null (a v1 light, or none sent): it is judged by its registered one. */
     profileOf: (id: string): Profile | null => parsedProfiles.get(id) ?? null,
+    /**
+     * The profile a light had applied at `t` (the latest it confirmed at or before then), or null when it had none yet:
+     * a past night is judged by it, not by the profile the light runs now.
+     */
+    profileAt(id: string, t: number): Profile | null {
+      const list = history.get(id);
+      if (!list) return null;
+      let found: Profile | null = null;
+      for (const e of list) {
+        if (e.at > t) break;
+        found = e.profile;
+      }
+      return found;
+    },
+    /** The retention job's part (docs/DATA.md): finished commands, emptied campaigns and replaced profiles past the retention. */
+    async prune(now = clock()) {
+      const before = now - settings.commandRetentionMs;
+      const done = await store.prune(before);
+      for (const [id, list] of history) {
+        // as the store: a profile replaced before the cutoff goes; the one in force then stays
+        let keepFrom = 0;
+        for (let i = 1; i < list.length; i++) if ((list[i] as { at: number }).at <= before) keepFrom = i;
+        if (keepFrom > 0) history.set(id, list.slice(keepFrom));
+      }
+      return done;
+    },
     /** The override in force on a light at t, if any. */
     overrideAt(id: string, t: number): { pct: number } | null {
       const o = applied.get(id)?.override;

@@ -80,6 +80,31 @@ export const CAMPAIGN_MIGRATION: Migration = {
   postgres: "CREATE TABLE light_campaigns (id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, created_at BIGINT NOT NULL, body TEXT NOT NULL);",
 };
 
+/**
+ * Each profile a light applied, from the time it answered (issue 22): a past night is judged by the profile the light
+ * had applied that night, not the one it runs now. Filled at migration from what each light applied then.
+ */
+export const PROFILE_HISTORY_MIGRATION: Migration = {
+  version: 13,
+  name: "the profiles each light applied, from when",
+  sql: `
+    CREATE TABLE light_profiles (device_id VARCHAR NOT NULL, applied_at BIGINT NOT NULL, command_id VARCHAR NOT NULL, body JSON NOT NULL,
+      PRIMARY KEY (device_id, applied_at, command_id));
+    INSERT INTO light_profiles SELECT device_id, CAST(json_extract_string(body, '$.profile.at') AS BIGINT),
+      json_extract_string(body, '$.profile.commandId'), json_extract(body, '$.profile.body') FROM light_applied
+      WHERE json_type(body, '$.profile') = 'OBJECT';
+  `,
+  postgres: `
+    CREATE TABLE light_profiles (device_id VARCHAR NOT NULL, applied_at BIGINT NOT NULL, command_id VARCHAR NOT NULL, body TEXT NOT NULL,
+      PRIMARY KEY (device_id, applied_at, command_id));
+    INSERT INTO light_profiles SELECT device_id, (body::json->'profile'->>'at')::BIGINT, body::json->'profile'->>'commandId',
+      (body::json->'profile'->'body')::TEXT FROM light_applied WHERE json_typeof(body::json->'profile') = 'object';
+  `,
+};
+
+/** A profile a light applied, from `at` (its answer) until the next one. */
+export type AppliedProfile = { deviceId: string; at: number; commandId: string; body: unknown };
+
 type Row = {
   id: string;
   device_id: string;
@@ -205,6 +230,14 @@ export function controlStore(db: Db, checkpointKey = "control_seq") {
       );
       return { byState: Object.fromEntries(rows.map((r) => [r.state, Number(r.n)])), sent: rows.reduce((n, r) => n + Number(r.sent), 0) };
     },
+    /** When each light of a campaign applied its command (the lights that did). */
+    async appliedIn(campaignId: string): Promise<Map<string, number>> {
+      const rows = await db.all<{ device_id: string; answered_at: bigint | number }>(
+        "SELECT device_id, answered_at FROM light_commands WHERE campaign_id = ? AND state = 'applied'",
+        [campaignId],
+      );
+      return new Map(rows.map((r) => [r.device_id, Number(r.answered_at)]));
+    },
     async allApplied(): Promise<Applied[]> {
       return (await db.all<{ body: string }>("SELECT body FROM light_applied")).map((r) => JSON.parse(r.body) as Applied);
     },
@@ -212,10 +245,23 @@ export function controlStore(db: Db, checkpointKey = "control_seq") {
       const rows = await db.all<{ value: string }>("SELECT value FROM meta WHERE key = ?", [checkpointKey]);
       return rows[0] ? Number(rows[0].value) : 0;
     },
-    /** The answers of one write: commands and applied settings changed, and the checkpoint, in one transaction. */
-    async writeAnswers(cs: readonly LightCommand[], applied: readonly Applied[], checkpoint: number | null) {
+    /** The answers of one write: commands and applied settings changed, profiles newly applied, and the checkpoint, in one transaction. */
+    async writeAnswers(
+      cs: readonly LightCommand[],
+      applied: readonly Applied[],
+      checkpoint: number | null,
+      profiles: readonly AppliedProfile[] = [],
+    ) {
       await db.tx(async (t) => {
         for (const c of cs) await t.run(upsert, values(c));
+        for (const p of profiles) {
+          await t.run("INSERT INTO light_profiles (device_id, applied_at, command_id, body) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [
+            p.deviceId,
+            p.at,
+            p.commandId,
+            JSON.stringify(p.body),
+          ]);
+        }
         for (const a of applied) {
           await t.run("INSERT INTO light_applied (device_id, body) VALUES (?, ?) ON CONFLICT (device_id) DO UPDATE SET body = excluded.body", [
             a.deviceId,
@@ -228,6 +274,35 @@ export function controlStore(db: Db, checkpointKey = "control_seq") {
             String(checkpoint),
           ]);
         }
+      });
+    },
+    /** Every light's profile history, oldest first (read at start; kept short by `prune`). */
+    async profileHistory(): Promise<AppliedProfile[]> {
+      const rows = await db.all<{ device_id: string; applied_at: bigint | number; command_id: string; body: string }>(
+        "SELECT device_id, applied_at, command_id, body FROM light_profiles ORDER BY device_id, applied_at, command_id",
+      );
+      return rows.map((r) => ({ deviceId: r.device_id, at: Number(r.applied_at), commandId: r.command_id, body: JSON.parse(r.body) }));
+    },
+    /**
+     * The retention (docs/DATA.md): commands finished (applied, rejected, expired, cancelled) before `before`, never
+     * one still pending; the campaigns created before it that have no command left; and profiles a light stopped
+     * running before it (each light's profile in force at `before` is kept: a night after it is judged by it).
+     */
+    async prune(before: number): Promise<{ commands: number; campaigns: number; profiles: number }> {
+      return db.tx(async (t) => {
+        const count = async (sql: string, params: SqlValue[]) => Number((await t.all<{ n: bigint | number }>(sql, params))[0]?.n ?? 0);
+        const finished = "state NOT IN ('created', 'sent') AND COALESCE(answered_at, created_at) < ?";
+        const commands = await count(`SELECT count(*) AS n FROM light_commands WHERE ${finished}`, [before]);
+        await t.run(`DELETE FROM light_commands WHERE ${finished}`, [before]);
+        const orphan = "created_at < ? AND NOT EXISTS (SELECT 1 FROM light_commands c WHERE c.campaign_id = light_campaigns.id)";
+        const campaigns = await count(`SELECT count(*) AS n FROM light_campaigns WHERE ${orphan}`, [before]);
+        await t.run(`DELETE FROM light_campaigns WHERE ${orphan}`, [before]);
+        // a profile replaced by a later one that was applied before the cutoff
+        const replaced = `applied_at < ? AND EXISTS (SELECT 1 FROM light_profiles n WHERE n.device_id = light_profiles.device_id
+          AND n.applied_at > light_profiles.applied_at AND n.applied_at <= ?)`;
+        const profiles = await count(`SELECT count(*) AS n FROM light_profiles WHERE ${replaced}`, [before, before]);
+        await t.run(`DELETE FROM light_profiles WHERE ${replaced}`, [before, before]);
+        return { commands, campaigns, profiles };
       });
     },
     async putCampaign(c: Campaign) {

@@ -266,6 +266,14 @@ export const SETTINGS = {
     schema: positiveInt.max(86_400).default(120),
     doc: "a light whose clock (the `clock` of its answers, protocol v1.1) is off by more than this many seconds is sent the time (at most once an hour)",
   },
+  AGRILUME_CONTROL_COMMAND_RETENTION: {
+    schema: z
+      .string()
+      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 400d")
+      .refine((s) => durationMs(s) >= 90 * 86_400_000, "at least 90d: a night is judged again by its light's profile then for 60 days")
+      .default("400d"),
+    doc: "finished commands to lights (applied, rejected, expired, cancelled) are deleted this long after their answer, with the campaigns left empty and the profiles a light stopped running before then; the audit of control for a year's subsidy review and its appeals",
+  },
   AGRILUME_ALERT_REMIND_MIN: {
     schema: positiveInt.max(7 * 24 * 60).default(120),
     doc: "a firing alert nobody acknowledged is sent again after this many minutes",
@@ -472,6 +480,7 @@ function shape(f: Flat) {
       ratePerS: f.AGRILUME_CONTROL_RATE_PER_S,
       expiryMs: f.AGRILUME_CONTROL_EXPIRY_H * 3600_000,
       clockToleranceMs: f.AGRILUME_CONTROL_CLOCK_TOLERANCE_S * 1000,
+      commandRetentionMs: durationMs(f.AGRILUME_CONTROL_COMMAND_RETENTION),
     },
     verification: {
       locationM: f.AGRILUME_VERIFY_LOCATION_M,

@@ -45,8 +45,15 @@ export function createStreetlightMonitor(deps: {
   storedSeq: () => number;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => Promise<void> | void;
-  /** What each light applied by command (src/control): it is judged by that profile and override, not its registered one. */
-  control?: { profileOf: (id: string) => Profile | null; overrideAt: (id: string, t: number) => { pct: number } | null };
+  /**
+   * What each light applied by command (src/control): it is judged by that profile and override, not its registered
+   * one; a past night by the profile it had applied then (`profileAt`).
+   */
+  control?: {
+    profileOf: (id: string) => Profile | null;
+    profileAt: (id: string, t: number) => Profile | null;
+    overrideAt: (id: string, t: number) => { pct: number } | null;
+  };
   /** Every device that has ever connected (presence history), and how long after installation a silent light is a problem. */
   neverReported?: { seen: () => Promise<Set<string>>; graceMs: number };
 }) {
@@ -129,13 +136,17 @@ export function createStreetlightMonitor(deps: {
   // Per attributes object (the registry shares one among lights with the same attributes), so a reading
   // does not parse the profile again, and a large registry does not hold an entry per light.
   const parsed = new WeakMap<object, { lampW: number | null; profile: Profile }>();
-  const info = (d: DeviceRecord): LightInfo => {
+  const registered = (d: DeviceRecord) => {
     let a = parsed.get(d.attrs);
     if (!a) {
       const p = ProfileSchema.safeParse(d.attrs.profile);
       a = { lampW: typeof d.attrs.lampW === "number" ? d.attrs.lampW : null, profile: p.success ? p.data : DEFAULT_PROFILE };
       parsed.set(d.attrs, a);
     }
+    return a;
+  };
+  const info = (d: DeviceRecord): LightInfo => {
+    const a = registered(d);
     const control = deps.control;
     if (!control) return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
     return {
@@ -146,7 +157,16 @@ export function createStreetlightMonitor(deps: {
       overrideAt: (t: number) => control.overrideAt(d.id, t),
     };
   };
-  const profileOf = (d: DeviceRecord): Profile => info(d).profile;
+  /**
+   * The profile a light is judged by on the night of `date`: the one it had applied at that night's dusk (a profile
+   * applied later, today's too, does not change how an earlier night is judged), else its registered one.
+   */
+  const profileOf = (d: DeviceRecord, date: string): Profile => {
+    const control = deps.control;
+    if (!control) return info(d).profile;
+    const dusk = nightOf(date, d.lat as number, d.lon as number, DEFAULT_PROFILE).dusk;
+    return control.profileAt(d.id, dusk) ?? registered(d).profile;
+  };
 
   /** The nearest NEIGHBOUR_MAX of the same village within NEIGHBOUR_M, computed once per light (and again if the registry grows). */
   const neighboursOf = (id: string): string[] => {
@@ -285,7 +305,7 @@ export function createStreetlightMonitor(deps: {
         const d = lights[i] as DeviceRecord;
         if (stale.get(date)?.has(d.id)) continue;
         if (done.has(d.id) && !redo.has(d.id)) continue;
-        const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
+        const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d, date));
         if (n.end + BAND_MS + 5 * 60_000 <= now) due.push(d);
       }
       for (const chunk of byVillages(due, 500)) {
@@ -304,15 +324,15 @@ export function createStreetlightMonitor(deps: {
         // A night counts for a light registered before it began, or that reported during it.
         const records: NightRecord[] = chunk
           .filter((d) => {
-            const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d));
+            const n = nightOf(date, d.lat as number, d.lon as number, profileOf(d, date));
             return d.createdAt < n.start || (rows.get(d.id) ?? []).some((x) => x.ts >= n.start && x.ts < n.end);
           })
           .map((d) =>
             computeNight({
               deviceId: d.id,
-              night: nightOf(date, d.lat as number, d.lon as number, profileOf(d)),
+              night: nightOf(date, d.lat as number, d.lon as number, profileOf(d, date)),
               lampW: info(d).lampW,
-              profile: profileOf(d),
+              profile: profileOf(d, date),
               maxGapMs: 2 * deps.reportIntervalMs,
               readings: (rows.get(d.id) ?? []).map((x) => ({ ...(x.payload as unknown as StreetlightTelemetry), ts: x.ts })),
             }),

@@ -760,6 +760,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/v1/control/campaigns/{id}/outcome": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A campaign's estimate checked afterwards: what its lights then reported against what was estimated
+     * @description For each light that applied the command, its nightly records of the nights that began after it answered (from the campaign's day to yesterday, at most 30 nights): mean nightly load and the day's PV, the model's load at the campaign's profile for the same lights and nights, the same lights' load over the 7 nights before (the saving measured), and the median days of autonomy at the load measured. `estimate` is what was estimated before sending. Figures are null until a light has a night recorded after applying it.
+     */
+    get: operations["getLightCampaignOutcome"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/v1/control/campaigns/{id}/pause": {
     parameters: {
       query?: never;
@@ -7061,6 +7081,126 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["LightCampaign"];
+        };
+      };
+      /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description No key or session, or a key or session not in force */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description The key's role, or its towns or stations, do not allow this */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+    };
+  };
+  getLightCampaignOutcome: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The estimate made before sending, and what the lights reported since */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "campaignId": "K5b2e0c9a41d3",
+           *       "estimate": {
+           *         "lights": 270,
+           *         "nightKWhNow": 8.1,
+           *         "nightKWhNew": 5.9,
+           *         "savingPct": 27,
+           *         "recentLoadKWh": 8.3,
+           *         "recentPvKWh": 31.4,
+           *         "autonomyDaysNow": 2.9,
+           *         "autonomyDaysNew": 4,
+           *         "lightsShortOfPv": 12,
+           *         "nightsFrom": "2026-11-23",
+           *         "nightsTo": "2026-11-29"
+           *       },
+           *       "outcome": {
+           *         "nightsFrom": "2026-11-30",
+           *         "nightsTo": "2026-12-06",
+           *         "lights": 262,
+           *         "nights": 1834,
+           *         "loadKWh": 5.8,
+           *         "pvKWh": 29.7,
+           *         "modelledLoadKWh": 5.7,
+           *         "loadVsModelPct": 1.8,
+           *         "loadBeforeKWh": 8.1,
+           *         "savingPct": 28.4,
+           *         "autonomyDays": 4.1,
+           *         "lightsShortOfPv": 9
+           *       }
+           *     }
+           */
+          "application/json": {
+            campaignId: string;
+            estimate: {
+              lights: number;
+              nightKWhNow: number;
+              nightKWhNew: number;
+              savingPct: number;
+              recentLoadKWh: number | null;
+              recentPvKWh: number | null;
+              autonomyDaysNow: number;
+              autonomyDaysNew: number;
+              lightsShortOfPv: number;
+              nightsFrom: string;
+              nightsTo: string;
+            } | null;
+            /** @description What the campaign's lights reported over the nights since they applied it */
+            outcome: {
+              nightsFrom: string;
+              nightsTo: string;
+              lights: number;
+              nights: number;
+              loadKWh: number | null;
+              pvKWh: number | null;
+              modelledLoadKWh: number | null;
+              loadVsModelPct: number | null;
+              loadBeforeKWh: number | null;
+              savingPct: number | null;
+              autonomyDays: number | null;
+              lightsShortOfPv: number;
+            };
+          };
         };
       };
       /** @description The request cannot be read or does not match the schema (`validation`: `details` lists each problem) */

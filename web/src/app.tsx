@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useState } from "preact/hooks";
 import { AlertingPage, AuditPage, ClaimsPage, DevicesPage, KeysPage, PasswordForm, UsersPage } from "./admin";
 import { AlertsPage } from "./alerts";
 import { createClient, type Me, type Role, signIn, whoAmI } from "./api";
+import { ControlPage } from "./control";
 import { FiguresPage } from "./figures";
 import { FinancePage } from "./finance";
 import { type Key, type Lang, translate } from "./i18n";
@@ -19,6 +20,7 @@ type Page =
   | "stations"
   | "alerts"
   | "map"
+  | "control"
   | "light"
   | "finance"
   | "devices"
@@ -30,9 +32,9 @@ type Page =
   | "password";
 /** What each role is shown; the API enforces the same, this only keeps the menu honest. */
 const PAGES: Record<Role, Page[]> = {
-  admin: ["stations", "alerts", "work", "figures", "map", "finance", "visits", "devices", "alerting", "claims", "users", "keys", "audit"],
+  admin: ["stations", "alerts", "work", "figures", "map", "control", "finance", "visits", "devices", "alerting", "claims", "users", "keys", "audit"],
   operator: ["stations", "alerts"],
-  technician: ["alerts", "work", "figures", "map"],
+  technician: ["alerts", "work", "figures", "map", "control"],
   finance: ["finance", "visits"],
   // (a Prometheus key: nothing to show, and it does not sign in here)
   metrics: [],
@@ -44,6 +46,7 @@ const NAV_LABEL: Record<Exclude<Page, "light" | "password">, Key> = {
   stations: "nav.stations",
   alerts: "nav.alerts",
   map: "nav.map",
+  control: "nav.control",
   finance: "nav.finance",
   devices: "nav.devices",
   alerting: "nav.alerting",
@@ -209,6 +212,7 @@ function Shell(props: { langSwitch: preact.ComponentChildren; onSignOut: () => v
         {current === "visits" && <VisitsPage />}
         {current === "figures" && <FiguresPage />}
         {current === "map" && <MapPage />}
+        {current === "control" && <ControlPage />}
         {current === "light" && <LightPage id={arg} />}
         {current === "finance" && <FinancePage />}
         {current === "devices" && <DevicesPage />}

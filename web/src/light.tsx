@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Answer, Schemas } from "./api";
 import { LineChart, type Point } from "./chart";
+import { LightControlSection } from "./control";
 import type { Key } from "./i18n";
 import { Badge, CONDITION_TONE, ErrorNote, formatNumber, formatTime, Loading, TableWrap, useLoad, useSession } from "./ui";
 
@@ -222,6 +223,7 @@ export function LightPage(props: { id: string }) {
           </table>
         </TableWrap>
       )}
+      <LightControlSection id={props.id} />
     </>
   );
 }
