@@ -23,13 +23,14 @@ describe("start and stop", () => {
         conditions: app.streetlights.events as EventEmitter,
       };
       // the parts listen while the service runs: the streetlight monitor and light control (commands waiting for a
-      // light that reconnects) to presence, the blending monitor to orders, the notifier to alerts, both monitors and
-      // field work (a repaired light's proof) to readings, the light feed to conditions
+      // light that reconnects, sent once it has subscribed) to presence, the blending monitor to orders, the notifier
+      // to alerts, both monitors, field work (a repaired light's proof) and light control (a light's first message
+      // after connecting) to readings, the light feed to conditions
       expect(Object.fromEntries(Object.entries(emitters).map(([k, e]) => [k, listeners(e)]))).toEqual({
-        presence: { change: 2 },
+        presence: { change: 2, subscribed: 1 },
         orders: { order: 1 },
         alerts: { change: 1 },
-        readings: { reading: 3 },
+        readings: { reading: 4 },
         conditions: { condition: 1 },
       });
       await registerLight(t, "LC-1");
