@@ -622,6 +622,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         pipeline.events.off("reading", blendingMonitor.onReading);
         pipeline.events.off("reading", streetlights.onReading);
         pipeline.events.off("reading", onFieldReading);
+        pipeline.events.off("reading", control.onReading);
         streetlights.events.off("condition", onCondition);
         await step("write-ahead log", () => wal.close());
         await step("store writer", () => writer.stop());
