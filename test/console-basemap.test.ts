@@ -1,13 +1,12 @@
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium } from "../harness/browser.js";
 import { startTestApp, type TestApp } from "../harness/helpers.js";
-import { serviceAvailable } from "../harness/services.js";
 import { tileOrigins } from "../src/http/console.js";
 
 /**
@@ -16,8 +15,7 @@ import { tileOrigins } from "../src/http/console.js";
  * images from the tile host and nowhere else, and the phone's map draws the tiles (served here by a local tile server)
  * under the lights.
  */
-const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const haveChromium = chromiumAvailable();
 
 /** A 256 × 256 one-colour PNG (a tile). */
 function png(rgb: [number, number, number]): Buffer {
@@ -95,10 +93,7 @@ describe("the optional base map", () => {
       expect((await t.api("/api/v1/devices/import", { method: "POST", body: rows.join("\n"), headers: { "content-type": "text/csv" } })).status).toBe(
         201,
       );
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-      });
+      browser = await launchChromium();
     }, 120_000);
     afterAll(async () => {
       await browser?.close();

@@ -1,12 +1,12 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium } from "../harness/browser.js";
 import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
-import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { addDays, chinaDate, chinaTime } from "../src/platform/clock.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
@@ -22,8 +22,7 @@ import { nightStore } from "../src/streetlights/store.js";
  * (The nights that make a light "dark more than 3 nights" are written as the nightly pass writes them: four nights of
  * readings would take four nights.)
  */
-const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const haveChromium = chromiumAvailable();
 const SHOTS = join(import.meta.dirname, "..", "test-results", "console");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const A = "来苏镇";
@@ -243,18 +242,7 @@ describe.skipIf(!haveChromium)("the field-work figures page (Chromium)", () => {
     });
     await nightStore(t.app.state.db).write([1, 2, 3, 4].flatMap((k) => ["FG-3", "FG-5"].map((id) => night(id, addDays(today, -k)))));
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 180_000);
 
   afterAll(async () => {

@@ -1,15 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ExcelJS from "exceljs";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import QRCode from "qrcode";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
 import { startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { exifBlock } from "../harness/photos.js";
-import { serviceAvailable } from "../harness/services.js";
 
 /**
  * Issue 21, item 2 on the phone (Chromium at 390 × 844, the phone's position granted): an inspector of one town opens
@@ -18,8 +18,7 @@ import { serviceAvailable } from "../harness/services.js";
  * the three entries (visit, photo, signature) arrive once each when it returns, and the verification report's final
  * verdict and its XLSX show the visit. A claim of another town is refused with the service's words.
  */
-const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const haveChromium = chromiumAvailable();
 const SHOTS = join(import.meta.dirname, "..", "test-results", "console");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 20_000, interval: 100 });
@@ -91,23 +90,9 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     });
     expect(changed.status).toBe(204);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-      deviceScaleFactor: 2,
+      ...PHONE,
       permissions: ["geolocation"],
       geolocation: { latitude: LAT + 0.0001, longitude: LON, accuracy: 5 },
     });
@@ -284,16 +269,11 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     const dir = mkdtempSync(join(tmpdir(), "agrilume-camera-"));
     const video = join(dir, "qr.y4m");
     writeFileSync(video, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\n`), frame, frame]));
-    const camera = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        `--use-file-for-fake-video-capture=${video}`,
-      ],
-    });
+    const camera = await launchChromium([
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      `--use-file-for-fake-video-capture=${video}`,
+    ]);
     try {
       const ctx = await camera.newContext({
         viewport: { width: 390, height: 844 },

@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
 import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { exifBlock } from "../harness/photos.js";
-import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
 
@@ -18,8 +18,7 @@ import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expecta
  * it done, and the light's next lit readings close the order. Offline: three entries made with the network cut are
  * kept, shown as waiting, and each arrives once when the network returns.
  */
-const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const haveChromium = chromiumAvailable();
 const SHOTS = join(import.meta.dirname, "..", "test-results", "console");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -132,23 +131,9 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     await darkLight("PH-1", LAT);
     await darkLight("PH-2", LAT2);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({
-      viewport: { width: 390, height: 844 },
-      isMobile: true,
-      hasTouch: true,
-      deviceScaleFactor: 2,
+      ...PHONE,
       permissions: ["geolocation"],
       geolocation: { latitude: LAT + 0.0001, longitude: LON, accuracy: 5 },
     });

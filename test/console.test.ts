@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
 import { gbk } from "../harness/claims.js";
 import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
-import { serviceAvailable } from "../harness/services.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
 
@@ -17,8 +17,7 @@ import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expecta
  * day's work; every page is checked for console errors and with axe for accessibility; screenshots
  * land in test-results/console/.
  */
-const CHROMIUM = process.env.AGRILUME_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = serviceAvailable("Chromium", existsSync(CHROMIUM) ? CHROMIUM : null, "apt-get install chromium");
+const haveChromium = chromiumAvailable();
 const SHOTS = join(import.meta.dirname, "..", "test-results", "console");
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -144,18 +143,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
     });
     orderId = ((await order.json()) as { id: string }).id;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
@@ -266,7 +254,7 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
   });
 
   it("technician on a phone: their town's alert, acknowledged and resolved; the offline map; a light's nights", async () => {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const context = await browser.newContext({ ...PHONE });
     const { page, errors } = await open(context);
     await signIn(page, users.technician);
     await page.getByRole("heading", { name: "告警", level: 1 }).waitFor();

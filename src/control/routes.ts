@@ -183,6 +183,21 @@ const CampaignOut = withExample(
   { id: "LightCampaign", description: "A campaign: one command to many lights, sent in waves, with live counts" },
 );
 
+/** An estimate as the API answers it (the estimate route's example, and a campaign's and its outcome's). */
+const ESTIMATE_EXAMPLE = {
+  lights: 270,
+  nightKWhNow: 8.1,
+  nightKWhNew: 5.9,
+  savingPct: 27,
+  recentLoadKWh: 8.3,
+  recentPvKWh: 31.4,
+  autonomyDaysNow: 2.9,
+  autonomyDaysNew: 4,
+  lightsShortOfPv: 12,
+  nightsFrom: "2026-11-23",
+  nightsTo: "2026-11-29",
+};
+
 export function controlRoutes(
   app: Api,
   deps: { control: LightControl; registry: Registry; nights: NightStore; clock: () => number; access: Access; messages: Catalogue },
@@ -400,19 +415,7 @@ export function controlRoutes(
             z.object({ lights: z.number().int(), estimate: Estimate.nullable() }),
             {
               lights: 270,
-              estimate: {
-                lights: 270,
-                nightKWhNow: 8.1,
-                nightKWhNew: 5.9,
-                savingPct: 27,
-                recentLoadKWh: 8.3,
-                recentPvKWh: 31.4,
-                autonomyDaysNow: 2.9,
-                autonomyDaysNew: 4,
-                lightsShortOfPv: 12,
-                nightsFrom: "2026-11-23",
-                nightsTo: "2026-11-29",
-              },
+              estimate: ESTIMATE_EXAMPLE,
             },
             { description: "The lights the campaign would reach, and its estimate (null when they have no nightly records yet)" },
           ),
@@ -555,19 +558,7 @@ export function controlRoutes(
             z.object({ campaignId: z.string(), estimate: Estimate.nullable(), outcome: Outcome }),
             {
               campaignId: "K5b2e0c9a41d3",
-              estimate: {
-                lights: 270,
-                nightKWhNow: 8.1,
-                nightKWhNew: 5.9,
-                savingPct: 27,
-                recentLoadKWh: 8.3,
-                recentPvKWh: 31.4,
-                autonomyDaysNow: 2.9,
-                autonomyDaysNew: 4,
-                lightsShortOfPv: 12,
-                nightsFrom: "2026-11-23",
-                nightsTo: "2026-11-29",
-              },
+              estimate: ESTIMATE_EXAMPLE,
               outcome: {
                 nightsFrom: "2026-11-30",
                 nightsTo: "2026-12-06",

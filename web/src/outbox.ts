@@ -5,6 +5,7 @@
  * An entry can wait for another's answer: a visit's photo and signature name the visit the service numbers when it
  * gets the visit (`after`, and `{id}` in the path, filled from that answer's `id`).
  */
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Client } from "./api";
 
 export type Entry = {
@@ -129,4 +130,40 @@ export async function shrink(file: Blob, max = 1600): Promise<Blob> {
   canvas.getContext("2d")?.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   bitmap.close();
   return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("canvas"))), "image/jpeg", 0.85));
+}
+
+/**
+ * A page's outbox on this phone, for `user`: the entries waiting, those the service refused, whether the phone has
+ * signal, and `send`, which sends what waits: when the page opens (what an earlier visit kept), when the signal comes
+ * back, and every 30 s (a phone's `online` event is not always told of a signal that comes back). `sent` is told after
+ * each sending, to reload what the page shows.
+ */
+export function useOutbox(client: Client, user: string, sent: () => void) {
+  const [kept, setKept] = useState<Entry[]>([]);
+  const [refused, setRefused] = useState<Refused[]>([]);
+  const [online, setOnline] = useState(navigator.onLine);
+  const send = () => flush(client, user, (r) => setRefused((rs) => [...rs, r])).finally(sent);
+  useEffect(() => {
+    const read = () => void waiting(user).then(setKept);
+    read();
+    const off = onOutbox(read);
+    const up = () => {
+      setOnline(true);
+      void send();
+    };
+    const down = () => setOnline(false);
+    window.addEventListener("online", up);
+    window.addEventListener("offline", down);
+    void send();
+    const timer = setInterval(() => {
+      if (navigator.onLine) void send();
+    }, 30_000);
+    return () => {
+      off();
+      window.removeEventListener("online", up);
+      window.removeEventListener("offline", down);
+      clearInterval(timer);
+    };
+  }, [client]);
+  return { kept, refused, setRefused, online, send };
 }

@@ -2,10 +2,10 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Answer, Schemas } from "./api";
 import { NO_EXIF, readTaken, takenQuery } from "./exif";
 import type { Key } from "./i18n";
-import { type Entry, flush, keep, onOutbox, type Refused, shrink, waiting } from "./outbox";
+import { type Entry, keep, type Refused, shrink, useOutbox } from "./outbox";
 import { preloadScanner, Scanner } from "./scan";
 import { Badge, ErrorNote, formatTime, Loading, useLoad, useSession } from "./ui";
-import { distanceText, metres, NavLinks, usePosition, type Where } from "./work";
+import { distanceText, FieldStatus, metres, NavLinks, usePosition, type Where } from "./work";
 
 type ToVisit = Answer<"getVerificationVisits">["visits"][number];
 type Visit = Schemas["FieldVisit"];
@@ -24,36 +24,12 @@ export function VisitsPage() {
   const list = useLoad(() => client.get<Answer<"getVerificationVisits">>("/api/v1/verification/visits"), [lang]);
   const done = useLoad(() => client.get<Answer<"listFieldVisits">>("/api/v1/field-visits?limit=5000"), [lang], 60_000);
   const { at, denied } = usePosition();
-  const [kept, setKept] = useState<Entry[]>([]);
-  const [refused, setRefused] = useState<Refused[]>([]);
-  const [online, setOnline] = useState(navigator.onLine);
   const [search, setSearch] = useState("");
   const [other, setOther] = useState("");
-
-  const send = () => flush(client, me.name, (r) => setRefused((rs) => [...rs, r])).finally(() => void done.reload());
+  const { kept, refused, setRefused, online, send } = useOutbox(client, me.name, () => void done.reload());
   useEffect(() => {
     void preloadScanner().catch(() => undefined); // (while there is signal: the scanner then works without)
-    const read = () => void waiting(me.name).then(setKept);
-    read();
-    const off = onOutbox(read);
-    const up = () => {
-      setOnline(true);
-      void send();
-    };
-    const down = () => setOnline(false);
-    window.addEventListener("online", up);
-    window.addEventListener("offline", down);
-    void send();
-    const timer = setInterval(() => {
-      if (navigator.onLine) void send();
-    }, 30_000);
-    return () => {
-      off();
-      window.removeEventListener("online", up);
-      window.removeEventListener("offline", down);
-      clearInterval(timer);
-    };
-  }, [client]);
+  }, []);
 
   const make: Make = async (entry) => {
     setRefused((rs) => rs.filter((r) => r.orderId !== entry.orderId));
@@ -86,15 +62,7 @@ export function VisitsPage() {
   return (
     <>
       <h1>{t("visit.title")}</h1>
-      <p class="muted" aria-live="polite">
-        {online ? "" : `${t("work.offline")} · `}
-        {at ? t("work.here", { m: Math.round(at.accuracyM) }) : denied ? t("work.noPosition") : t("work.locating")}
-      </p>
-      {kept.length > 0 && (
-        <p class="note" role="status" data-testid="outbox">
-          {t("work.waiting", { n: kept.length })}
-        </p>
-      )}
+      <FieldStatus online={online} at={at} denied={denied} waiting={kept.length} />
       <label for="visit-search">{t("visit.search")}</label>
       <input id="visit-search" type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
       <Loading when={list.loading && !list.data} />

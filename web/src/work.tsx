@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { Answer, Schemas } from "./api";
 import { NO_EXIF, readTaken, takenQuery } from "./exif";
 import type { Key } from "./i18n";
-import { type Entry, flush, keep, onOutbox, type Refused, shrink, waiting } from "./outbox";
+import { type Entry, keep, type Refused, shrink, useOutbox } from "./outbox";
 import { Badge, ErrorNote, formatTime, Loading, useLoad, useSession } from "./ui";
 
 type Order = Schemas["WorkOrder"];
@@ -66,39 +66,11 @@ export function WorkPage() {
   const orders = useLoad(() => client.get<Answer<"listWorkOrders">>("/api/v1/work-orders?state=active"), [lang], 30_000);
   const alerts = useLoad(() => client.get<Answer<"listAlerts">>("/api/v1/alerts?state=open"), [lang], 30_000);
   const { at, denied } = usePosition();
-  const [kept, setKept] = useState<Entry[]>([]);
-  const [refused, setRefused] = useState<Refused[]>([]);
-  const [online, setOnline] = useState(navigator.onLine);
   const [search, setSearch] = useState("");
-
-  const send = () =>
-    flush(client, me.name, (r) => setRefused((rs) => [...rs, r])).finally(() => {
-      void orders.reload();
-      void alerts.reload();
-    });
-  useEffect(() => {
-    const read = () => void waiting(me.name).then(setKept);
-    read();
-    const off = onOutbox(read);
-    const up = () => {
-      setOnline(true);
-      void send();
-    };
-    const down = () => setOnline(false);
-    window.addEventListener("online", up);
-    window.addEventListener("offline", down);
-    void send(); // what an earlier visit kept
-    // (and now and then: a phone's `online` event is not always told of a signal that comes back)
-    const timer = setInterval(() => {
-      if (navigator.onLine) void send();
-    }, 30_000);
-    return () => {
-      off();
-      window.removeEventListener("online", up);
-      window.removeEventListener("offline", down);
-      clearInterval(timer);
-    };
-  }, [client]);
+  const { kept, refused, setRefused, online, send } = useOutbox(client, me.name, () => {
+    void orders.reload();
+    void alerts.reload();
+  });
 
   const make = async (entry: Omit<Entry, "key" | "madeAt" | "seq" | "user">) => {
     setRefused((rs) => rs.filter((r) => r.orderId !== entry.orderId));
@@ -126,15 +98,7 @@ export function WorkPage() {
   return (
     <>
       <h1>{t("work.title")}</h1>
-      <p class="muted" aria-live="polite">
-        {online ? "" : `${t("work.offline")} · `}
-        {at ? t("work.here", { m: Math.round(at.accuracyM) }) : denied ? t("work.noPosition") : t("work.locating")}
-      </p>
-      {kept.length > 0 && (
-        <p class="note" role="status" data-testid="outbox">
-          {t("work.waiting", { n: kept.length })}
-        </p>
-      )}
+      <FieldStatus online={online} at={at} denied={denied} waiting={kept.length} />
       <label for="work-search">{t("work.search")}</label>
       <input id="work-search" type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
       <Loading when={orders.loading && !orders.data} />
@@ -220,6 +184,25 @@ function AlertCard(props: { alert: Alert; onTaken: () => Promise<void> }) {
         {t("work.takeAlert")}
       </button>
     </li>
+  );
+}
+
+/** Where the phone is, whether it has signal, and how many entries wait in its outbox (the work and visit pages). */
+export function FieldStatus(props: { online: boolean; at: Where | null; denied: boolean; waiting: number }) {
+  const { t } = useSession();
+  const { at } = props;
+  return (
+    <>
+      <p class="muted" aria-live="polite">
+        {props.online ? "" : `${t("work.offline")} · `}
+        {at ? t("work.here", { m: Math.round(at.accuracyM) }) : props.denied ? t("work.noPosition") : t("work.locating")}
+      </p>
+      {props.waiting > 0 && (
+        <p class="note" role="status" data-testid="outbox">
+          {t("work.waiting", { n: props.waiting })}
+        </p>
+      )}
+    </>
   );
 }
 
