@@ -210,3 +210,28 @@ export async function startStation(
   await machine.subscribeAsync(opts.topics, { qos: 1 });
   return { machine, inbox };
 }
+
+/**
+ * A person's account as an admin makes it (with a first password someone else chose) and as its owner then has it:
+ * signed in once and the password changed to `password`, as the console's first sign-in asks. Returns its name and password.
+ */
+export async function personWithPassword(
+  t: TestApp,
+  account: { name: string; password: string; role: string; towns?: readonly string[]; stations?: readonly string[] },
+): Promise<{ name: string; password: string }> {
+  const { password, ...rest } = account;
+  const first = "first-password-0";
+  const made = await t.api("/api/v1/users", { method: "POST", body: JSON.stringify({ ...rest, password: first }) });
+  if (made.status !== 201) throw new Error(`the account ${account.name} was not made: ${made.status} ${await made.text()}`);
+  const signedIn = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: account.name, password: first }) });
+  const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
+  const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
+  const changed = await t.api("/api/v1/me/password", {
+    key: null,
+    method: "POST",
+    headers: { cookie, "x-csrf-token": csrfToken },
+    body: JSON.stringify({ currentPassword: first, newPassword: password }),
+  });
+  if (changed.status !== 204) throw new Error(`the password of ${account.name} was not changed: ${changed.status} ${await changed.text()}`);
+  return { name: account.name, password };
+}

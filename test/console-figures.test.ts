@@ -6,7 +6,7 @@ import type { Browser, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumAvailable, launchChromium } from "../harness/browser.js";
-import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { connectDevice, personWithPassword, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { addDays, chinaDate, chinaTime } from "../src/platform/clock.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
@@ -184,23 +184,8 @@ describe.skipIf(!haveChromium)("the field-work figures page (Chromium)", () => {
     mkdirSync(SHOTS, { recursive: true });
     t = await startTestApp();
     for (const [who, u] of Object.entries(users)) {
-      const { password, ...account } = u;
-      expect((await t.api("/api/v1/users", { method: "POST", body: JSON.stringify({ ...account, password: "first-password-0" }) })).status).toBe(201);
-      const signedIn = await t.api("/api/v1/session", {
-        key: null,
-        method: "POST",
-        body: JSON.stringify({ name: u.name, password: "first-password-0" }),
-      });
-      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
-      const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
-      const changed = await t.api("/api/v1/me/password", {
-        key: null,
-        method: "POST",
-        headers: { cookie, "x-csrf-token": csrfToken },
-        body: JSON.stringify({ currentPassword: "first-password-0", newPassword: password }),
-      });
-      expect(changed.status).toBe(204);
-      const again = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: u.name, password }) });
+      await personWithPassword(t, u);
+      const again = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: u.name, password: u.password }) });
       cookies[who] = (again.headers.get("set-cookie") ?? "").split(";")[0] as string;
     }
 

@@ -8,7 +8,7 @@ import QRCode from "qrcode";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
-import { startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { personWithPassword, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { exifBlock } from "../harness/photos.js";
 
 /**
@@ -67,28 +67,7 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     mkdirSync(SHOTS, { recursive: true });
     t = await startTestApp();
     expect((await t.api("/api/v1/projects/import", { method: "POST", body: csv, headers: { "content-type": "text/csv" } })).status).toBe(200);
-    expect(
-      (
-        await t.api("/api/v1/users", {
-          method: "POST",
-          body: JSON.stringify({ ...user, password: "first-password-0", role: "finance", towns: [A] }),
-        })
-      ).status,
-    ).toBe(201);
-    const signedIn = await t.api("/api/v1/session", {
-      key: null,
-      method: "POST",
-      body: JSON.stringify({ name: user.name, password: "first-password-0" }),
-    });
-    const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
-    const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
-    const changed = await t.api("/api/v1/me/password", {
-      key: null,
-      method: "POST",
-      headers: { cookie, "x-csrf-token": csrfToken },
-      body: JSON.stringify({ currentPassword: "first-password-0", newPassword: user.password }),
-    });
-    expect(changed.status).toBe(204);
+    await personWithPassword(t, { ...user, role: "finance", towns: [A] });
 
     browser = await launchChromium();
     context = await browser.newContext({

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
-import { connectDevice, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import { connectDevice, personWithPassword, publish, registerLight, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
 import { exifBlock } from "../harness/photos.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
@@ -106,28 +106,7 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     await build({ configFile: join(import.meta.dirname, "..", "web", "vite.config.ts"), logLevel: "error" });
     mkdirSync(SHOTS, { recursive: true });
     t = await startTestApp();
-    expect(
-      (
-        await t.api("/api/v1/users", {
-          method: "POST",
-          body: JSON.stringify({ ...user, password: "first-password-0", role: "technician", towns: ["来苏镇"] }),
-        })
-      ).status,
-    ).toBe(201);
-    const signedIn = await t.api("/api/v1/session", {
-      key: null,
-      method: "POST",
-      body: JSON.stringify({ name: user.name, password: "first-password-0" }),
-    });
-    const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
-    const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
-    const changed = await t.api("/api/v1/me/password", {
-      key: null,
-      method: "POST",
-      headers: { cookie, "x-csrf-token": csrfToken },
-      body: JSON.stringify({ currentPassword: "first-password-0", newPassword: user.password }),
-    });
-    expect(changed.status).toBe(204);
+    await personWithPassword(t, { ...user, role: "technician", towns: ["来苏镇"] });
     await darkLight("PH-1", LAT);
     await darkLight("PH-2", LAT2);
 

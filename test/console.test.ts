@@ -7,7 +7,16 @@ import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumAvailable, launchChromium, PHONE } from "../harness/browser.js";
 import { gbk } from "../harness/claims.js";
-import { connectDevice, publish, registerLight, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import {
+  connectDevice,
+  personWithPassword,
+  publish,
+  registerLight,
+  startStation,
+  startTestApp,
+  type TestApp,
+  waitUntil,
+} from "../harness/helpers.js";
 import { type LightSpec, newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DEFAULT_PROFILE, localDate, nightOf } from "../src/streetlights/expectation.js";
 
@@ -61,18 +70,8 @@ describe.skipIf(!haveChromium)("web console (Chromium)", () => {
       ["finance", {}],
     ] as const) {
       const name = role === "technician" ? "王工" : `${role}-test`;
-      expect((await post("/api/v1/users", { name, role, password: "first-password-0", ...extra })).status).toBe(201);
       // (the first password is someone else's: changed once here, as the console's first sign-in would)
-      const signedIn = await t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name, password: "first-password-0" }) });
-      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0] as string;
-      const { csrfToken } = (await signedIn.json()) as { csrfToken: string };
-      const changed = await t.api("/api/v1/me/password", {
-        key: null,
-        method: "POST",
-        headers: { cookie, "x-csrf-token": csrfToken },
-        body: JSON.stringify({ currentPassword: "first-password-0", newPassword: `${role}-password-1` }),
-      });
-      expect(changed.status).toBe(204);
+      await personWithPassword(t, { name, role, password: `${role}-password-1`, ...extra });
       users[role] = { name, password: `${role}-password-1` };
     }
 
