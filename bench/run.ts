@@ -15,6 +15,7 @@ import { benchFlood, floodRows } from "./flood.js";
 import { benchImports, importRows } from "./imports.js";
 import { benchLateBatch } from "./late.js";
 import { connectAll, type LoadResult, pctile, round, runLoad } from "./load.js";
+import { benchMap } from "./map.js";
 import { benchOffThread, offThreadRows } from "./offthread.js";
 import { benchRegistry, benchRegistryService, benchReports } from "./scale.js";
 import { benchSize, sizeRows } from "./size.js";
@@ -48,7 +49,7 @@ const { values } = parseArgs({
     days: { type: "string" },
   },
 });
-const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign"];
+const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign", "map"];
 if (values.only !== undefined && !ONLY.includes(values.only)) {
   process.stderr.write(`--only: the choices are ${ONLY.map((o) => `"${o}"`).join(", ")} (got "${values.only}")\n`);
   process.exit(2);
@@ -183,6 +184,29 @@ if (values.only === "ha") {
   await haStep();
   rows.push(...haRows());
   finish("-ha");
+  process.exit(0);
+}
+if (values.only === "map") {
+  // (not in the full run: a browser of its own beside the service)
+  const lights = values.lights !== undefined ? Number(values.lights) : DISTRICT_LIGHTS;
+  if (!Number.isInteger(lights) || lights < 1 || lights > 100_000) {
+    process.stderr.write(`--lights: a whole number from 1 to 100000 (got "${values.lights}")\n`);
+    process.exit(2);
+  }
+  step(`the console's map with ${lights} lights in headless Chromium at 390 x 844: first drawing, then frames while panning and zooming`);
+  const r = await benchMap({ lights, progress: (line) => say(`  ${line}\n`) });
+  results.map = r;
+  rows.push(
+    ["console map (--only map)", "", ""],
+    [`  ${r.lights} lights: first drawing after the map's answer`, `${r.firstDrawMs} ms (${r.drawn} marks)`, ""],
+    [
+      "  frame interval while a finger pans: median / p95 / max",
+      `${r.pan.medianMs} / ${r.pan.p95Ms} / ${r.pan.maxMs} ms (${r.pan.frames} frames)`,
+      "60 Hz = 16.7 ms",
+    ],
+    ["  … while the buttons zoom in and out", `${r.zoom.medianMs} / ${r.zoom.p95Ms} / ${r.zoom.maxMs} ms (${r.zoom.frames} frames)`, ""],
+  );
+  finish("-map");
   process.exit(0);
 }
 if (values.only === "campaign") {
