@@ -33,9 +33,14 @@ export async function benchCampaign(opts: { lights: number; ratePerS: number; st
     serviceErr = (serviceErr + d.toString()).slice(-4000);
   });
   let serviceExit: number | null | undefined;
-  void service.exited.then((code) => {
-    serviceExit = code;
-  });
+  service.exited.then(
+    (code) => {
+      serviceExit = code;
+    },
+    () => {
+      serviceExit = null;
+    },
+  );
   const url = `mqtt://127.0.0.1:${service.mqtt}`;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${service.http}${path}`, {
