@@ -66,7 +66,7 @@ export function createLightControl(deps: {
    * same waves, under the same rate (5,000 lights reconnecting after a power cut are not all sent theirs at once).
    * A command is in it once (`inResend`); bounded by the pending commands.
    */
-  const resend: { c: LightCommand; notBefore: number }[] = [];
+  const resend: LightCommand[] = [];
   const inResend = new Set<LightCommand>();
   /**
    * The rate limit: when each of the latest sends finished (ascending, at most `ratePerS`). A send starts only while
@@ -211,13 +211,11 @@ export function createLightControl(deps: {
     return k?.state !== "running";
   };
 
-  /** (Entries are in the order of their `notBefore`: a reconnect's settle is the same for all, a clock sync's is none.) */
-  const toResend = (c: LightCommand, notBefore: number) => {
+  /** Queued for the next waves (once; a light that is not ready by then is queued again when it is). */
+  const toResend = (c: LightCommand) => {
     if (inResend.has(c)) return;
     inResend.add(c);
-    let i = resend.length;
-    while (i > 0 && (resend[i - 1] as { notBefore: number }).notBefore > notBefore) i--;
-    resend.splice(i, 0, { c, notBefore });
+    resend.push(c);
   };
   /**
    * Lights connected to the embedded broker that have not yet subscribed to their commands: what is published now
@@ -234,7 +232,7 @@ export function createLightControl(deps: {
     const cs = (pending.get(deviceId) ?? []).filter((c) => c.expiresAt > now && !heldBy(c));
     if (cs.length === 0) return;
     // (in the next waves, under the rate limit: 5,000 lights back after a power cut do not get everything at once)
-    for (const c of cs) toResend(c, now);
+    for (const c of cs) toResend(c);
   };
   /**
    * A light online: connected to the embedded broker, it waits for its SUBSCRIBE; seen first by a message (an external
@@ -382,7 +380,7 @@ export function createLightControl(deps: {
     void store
       .writeAnswers(changed, [next], null)
       .then(() => {
-        if (ready(d.id)) toResend(c, clock());
+        if (ready(d.id)) toResend(c);
       })
       .catch((e: unknown) => log.warn({ err: e, deviceId: d.id }, "could not record a clock sync"));
   };
@@ -420,8 +418,8 @@ export function createLightControl(deps: {
     const now = clock();
     const allowed = allowance(now);
     const batch: LightCommand[] = [];
-    while (resend.length > 0 && batch.length < allowed && (resend[0] as { notBefore: number }).notBefore <= now) {
-      const { c } = resend.shift() as { c: LightCommand };
+    while (resend.length > 0 && batch.length < allowed) {
+      const c = resend.shift() as LightCommand;
       inResend.delete(c);
       if ((c.state === "created" || c.state === "sent") && c.expiresAt > now && !heldBy(c) && ready(c.deviceId)) batch.push(c);
     }
