@@ -76,7 +76,6 @@ function scheduleTasks(
     | "digest"
     | "nightly"
     | "neverReported"
-    | "settleRestored"
     | "repairProofs"
     | "controlWaves"
     | "controlExpiry",
@@ -93,8 +92,6 @@ function scheduleTasks(
   scheduler.every("morning digest", 60_000, run.digest);
   scheduler.every("nightly records", 5 * 60_000, run.nightly);
   scheduler.every("lights that never reported", 5 * 60_000, run.neverReported);
-  // Lights restored at start that did not connect again: once the presence timeout has passed (it is at most an hour).
-  scheduler.every("restored lights that did not come back", 60_000, run.settleRestored);
   // Repaired lights that said nothing within the proof window: their work orders reopen.
   scheduler.every("repairs without proof", 10 * 60_000, run.repairProofs);
   // Catch up soon after a start, not only five minutes in.
@@ -307,10 +304,18 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
           // current), and every device held online gets a timeout to speak before it is called silent
           onActive: () => {
             presence.grace(clock());
-            streetlights.restore().catch((e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions on taking ingest over"));
+            restoreLive().catch((e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions on taking ingest over"));
           },
         })
       : null;
+  /**
+   * Each device's presence as last recorded, then each light's live state from its readings in the store: after a
+   * start (or a takeover) the API and the dashboards say what was last known, not "never reported" or `off`.
+   */
+  const restoreLive = async () => {
+    presence.restore(await state.presence.latestPresence(), clock());
+    return streetlights.restore();
+  };
   /** This instance takes the readings: always, except a standby under active/standby ingest. */
   const ingesting = () => failover === null || failover.role() === "active";
   /** A periodic task judged from the readings (or sent through the broker connection) of the instance taking them. */
@@ -545,7 +550,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const { replayed } = await writer.start();
       if (replayed > 0) log.info({ replayed }, "replayed acknowledged messages from the write-ahead log into the stores");
       // Each light's last known condition, from its latest readings in the store, before any light connects again.
-      await streetlights.restore().then(
+      await restoreLive().then(
         (n) => n > 0 && log.info({ lights: n }, "restored the lights' live conditions from the store"),
         (e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions from the store; each light's next readings decide it"),
       );
@@ -584,7 +589,6 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         digest: () => digest.run(),
         nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
         neverReported: onlyIngesting(() => streetlights.checkNeverReported()),
-        settleRestored: onlyIngesting(() => streetlights.settleRestored()),
         repairProofs: () => fieldwork.checkProofs(),
         // (commands go out through the broker connection of the instance taking readings: only it sends them)
         controlWaves: onlyIngesting(() => control.wave()),
@@ -613,6 +617,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         retentionStop.abort(); // a retention run under way ends after its current step
         await step("periodic tasks", () => scheduler.stop());
         await step("http", () => http.close());
+        // (the connections the broker closes now are not devices going offline: the next start restores what was recorded)
+        presence.stop();
         if (embedded) await step("broker", () => embedded.stop());
         if (failover) await step("ingest failover", () => failover.stop());
         else if (external) await step("external broker", () => external.stop());

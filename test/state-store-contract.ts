@@ -200,6 +200,13 @@ export function stateStoreContract(
       ]);
       expect(await state.presence.devicesSeen()).toEqual(new Set(["L1"]));
       expect(await state.presence.presenceEvents("L1", 1)).toEqual([{ deviceId: "L1", online: false, cause: "timeout", at: T + 1000 }]);
+      await state.presence.insertPresenceEvents([{ deviceId: "L2", online: true, cause: "connected", at: T + 5 }]);
+      // each device's newest event: what a start restores
+      const latest = (await state.presence.latestPresence()).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+      expect(latest).toEqual([
+        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000 },
+        { deviceId: "L2", online: true, cause: "connected", at: T + 5 },
+      ]);
     });
 
     it("blending: stations, materials, formulas by version, open and finished orders in order, batches with their checkpoint", async () => {

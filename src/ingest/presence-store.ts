@@ -44,6 +44,13 @@ export function presenceStore(db: Db) {
         [new Date(before).toISOString()],
       );
     },
+    /** Each device's newest online/offline event: its presence as last recorded, restored at a start. */
+    async latestPresence(): Promise<PresenceEvent[]> {
+      const rows = await db.all<{ device_id: string; online: boolean; cause: string; at: Date }>(
+        `SELECT DISTINCT ON (device_id) device_id, online, cause, "at" AS at FROM presence_events ORDER BY device_id, "at" DESC`,
+      );
+      return rows.map((r) => ({ deviceId: r.device_id, online: r.online, cause: r.cause, at: r.at.getTime() }));
+    },
     async presenceEvents(deviceId: string, limit: number): Promise<PresenceEvent[]> {
       const rows = await db.all<{ online: boolean; cause: string; at: Date }>(
         `SELECT online, cause, "at" AS at FROM presence_events WHERE device_id = ? ORDER BY "at" DESC LIMIT ${Math.trunc(limit)}`,

@@ -2,7 +2,16 @@ import { EventEmitter } from "node:events";
 import type { Family } from "../../devices/index.js";
 import type { PresenceEvent } from "./presence-store.js";
 
-export type PresenceState = { online: boolean; since: number; lastSeen: number | null; cause: string; connected: boolean; fw?: string };
+export type PresenceState = {
+  online: boolean;
+  since: number;
+  lastSeen: number | null;
+  cause: string;
+  connected: boolean;
+  fw?: string;
+  /** Silence is counted from here when it is later than lastSeen: a start or a takeover gives a device one timeout to speak. */
+  graceFrom?: number;
+};
 export type PresenceChange = { deviceId: string; family: Family; online: boolean; cause: string; at: number };
 /** A device connected to the embedded broker subscribed (the broker holds its subscription: what is published now reaches it). */
 export type Subscribed = { deviceId: string; filters: string[] };
@@ -22,8 +31,10 @@ export function createPresence(deps: {
   const states = new Map<string, PresenceState>();
   const events = new EventEmitter<{ change: [PresenceChange]; subscribed: [Subscribed] }>();
   let buffered: PresenceEvent[] = [];
+  let stopped = false;
 
   const set = (deviceId: string, online: boolean, cause: string, at: number) => {
+    if (stopped) return;
     const family = deps.familyOf(deviceId);
     if (!family) return;
     const s = states.get(deviceId) ?? { online: false, since: at, lastSeen: null, cause: "never_seen", connected: false };
@@ -74,14 +85,45 @@ export function createPresence(deps: {
      * another last heard its devices when it last held it, and must not call them silent before their next readings.
      */
     grace(now: number) {
-      for (const s of states.values()) if (s.online) s.lastSeen = Math.max(s.lastSeen ?? s.since, now);
+      for (const s of states.values()) if (s.online) s.graceFrom = now;
+    },
+    /**
+     * After a start: each device as last recorded (its newest presence event), so the API, the map and the counts say
+     * its last known state, not "never reported", until it speaks. One online then gets one timeout from `now` to speak
+     * before the sweep calls it silent (that change is recorded and heard, as any). Devices already known are left
+     * alone; nothing is recorded or emitted here: nothing changed.
+     */
+    restore(last: { deviceId: string; online: boolean; cause: string; at: number }[], now: number) {
+      for (const e of last) {
+        if (states.has(e.deviceId) || !deps.familyOf(e.deviceId)) continue;
+        states.set(e.deviceId, {
+          online: e.online,
+          since: e.at,
+          lastSeen: e.online ? e.at : null,
+          cause: e.cause,
+          connected: false,
+          ...(e.online ? { graceFrom: now } : {}),
+        });
+      }
+    },
+    /** A device's newest reading found in the store at a start (presence knows when it last spoke). */
+    heard(id: string, at: number) {
+      const s = states.get(id);
+      if (s) s.lastSeen = Math.max(s.lastSeen ?? 0, at);
+    },
+    /**
+     * The service is stopping: the connections the broker closes now are not devices going offline, and are not recorded
+     * (what was last recorded is what the next start restores).
+     */
+    stop() {
+      stopped = true;
     },
     sweep(now: number) {
       for (const [id, s] of states) {
         if (!s.online) continue;
         const family = deps.familyOf(id);
         if (!family) continue;
-        if (now - (s.lastSeen ?? s.since) > deps.timeoutMs[family]) set(id, false, "silent", now);
+        if (now - Math.max(s.lastSeen ?? s.since, s.graceFrom ?? 0) > deps.timeoutMs[family]) set(id, false, "silent", now);
       }
     },
     counts(): Record<string, number> {

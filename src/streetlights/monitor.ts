@@ -110,8 +110,6 @@ export function createStreetlightMonitor(deps: {
     events.emit("condition", d.id, "offline", msg("light_silent", { cause: c.cause }), c.at);
   };
   presence.events.on("change", onPresence);
-  /** The lights restore() found, until settleRestored() has said which did not come back. */
-  let restored: { at: number; ids: Set<string> } | null = null;
   /** Each light's latest reading, for its neighbours' rules: bounded likewise. */
   const recent = new Map<string, Recent>();
   const noteRecent = (id: string, ts: number, body: StreetlightTelemetry) => {
@@ -437,27 +435,14 @@ export function createStreetlightMonitor(deps: {
         );
         noteRecent(d.id, ts, body);
       }
-      for (const { d, ts } of rows) pointAt.set(d.id, Math.max(ts, pointAt.get(d.id) ?? 0));
-      restored = { at: now, ids: new Set(rows.map((r) => r.d.id)) };
-      return restored.ids.size;
-    },
-    /**
-     * After a restart, presence knows no light until it connects: a restored light that has not connected again within
-     * the presence timeout (3 report intervals) is offline, as the API says, and is said so once (the dashboards get
-     * its `offline` point, alerts hear it). Run by the scheduler; returns the lights said.
-     */
-    settleRestored(now = clock()): number {
-      if (!restored || now - restored.at < 3 * deps.reportIntervalMs) return 0;
-      let said = 0;
-      for (const id of restored.ids) {
-        const d = registry.get(id);
-        if (!d || presence.get(id)) continue; // connected since (its presence changes speak for it)
-        said++;
-        void pushPoints([conditionPoint(d, "offline", false, now)]);
-        events.emit("condition", id, "offline", msg("light_silent", { cause: "silent" }), now);
+      const newest = new Map<string, number>();
+      for (const { d, ts } of rows) {
+        pointAt.set(d.id, Math.max(ts, pointAt.get(d.id) ?? 0));
+        newest.set(d.id, Math.max(ts, newest.get(d.id) ?? 0));
       }
-      restored = null;
-      return said;
+      // what presence restored from its history learns when each light last spoke
+      for (const [id, at] of newest) presence.heard(id, at);
+      return newest.size;
     },
     expectedOf: (d: DeviceRecord) => info(d),
     /**
