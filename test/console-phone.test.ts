@@ -340,6 +340,9 @@ describe.skipIf(!haveChromium)("today's work on a phone (Chromium)", () => {
     const [lo, hi] = (/: ([\d.]+)–([\d.]+) W/.exec(load) ?? []).slice(1).map(Number);
     expect(lo).toBeLessThan(5);
     expect(hi).toBeGreaterThan(5);
+    // the charts' legends name the time in the page's language (uPlot's own word is "Time")
+    const timeLabels = await page.locator(".u-legend .u-series:first-child .u-label").allTextContents();
+    expect(timeLabels).toEqual(["时间", "时间", "时间", "时间"]);
     await page.getByRole("heading", { name: "设备资料" }).waitFor();
     expect(await page.locator("dt", { hasText: "灯头功率" }).locator("xpath=following-sibling::dd").textContent()).toBe("30 W");
     await page.getByRole("heading", { name: "维修记录" }).waitFor();

@@ -6,13 +6,25 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import type { Lang } from "./i18n";
+import { type Lang, translate } from "./i18n";
 import { formatNumber, formatTime } from "./ui";
 
 export type Point = { ts: number; v: number };
 const H = 140;
 /** A gap of more than 3 hours between readings breaks the line (the light said nothing then). */
 const GAP_MS = 3 * 3600_000;
+const DAY_S = 86_400;
+const hourMinute = uPlot.fmtDate("{HH}:{mm}");
+const monthDay = uPlot.fmtDate("{MM}-{DD}");
+/**
+ * The time axis' labels in China time on the 24-hour clock, as the rest of the console (uPlot's default is "12am"/"3pm"
+ * in English): the date where the steps are days or a day begins, else the hour.
+ */
+const timeLabels = (_u: uPlot, splits: number[], _axis: number, _space: number, step: number) =>
+  splits.map((s) => {
+    const d = uPlot.tzDate(new Date(s * 1000), "Asia/Shanghai");
+    return step >= DAY_S || (d.getHours() === 0 && d.getMinutes() === 0) ? monthDay(d) : hourMinute(d);
+  });
 
 export function LineChart(props: { title: string; unit: string; points: Point[]; lang: Lang; digits?: number; colour?: string }) {
   const { points, unit, lang } = props;
@@ -43,9 +55,9 @@ export function LineChart(props: { title: string; unit: string; points: Point[];
         cursor: { drag: { x: false, y: false }, points: { size: 6 } },
         scales: { x: { time: true } },
         axes: [
-          { size: 28, font: "10px system-ui, sans-serif", stroke: "currentColor", grid: { stroke: "rgba(0,0,0,0.08)" } },
+          { size: 28, font: "10px system-ui, sans-serif", stroke: "currentColor", grid: { stroke: "rgba(0,0,0,0.08)" }, values: timeLabels },
           {
-            size: 40,
+            size: 48, // "12.82" whole at 10 px
             font: "10px system-ui, sans-serif",
             stroke: "currentColor",
             grid: { stroke: "rgba(0,0,0,0.08)" },
@@ -53,7 +65,7 @@ export function LineChart(props: { title: string; unit: string; points: Point[];
           },
         ],
         series: [
-          { value: (_u, ts) => (ts ? formatTime(ts * 1000) : "–") },
+          { label: translate(lang, "chart.time"), value: (_u, ts) => (ts ? formatTime(ts * 1000) : "–") },
           { label: props.title, stroke: props.colour ?? "#1b1b1b", width: 1.5, spanGaps: false, value },
         ],
       },
