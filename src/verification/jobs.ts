@@ -8,7 +8,8 @@ import { collectGarbage, type Host, hostApi, jobModule, ownBytes, PART, sendInPa
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
-import type { LightWindow, NightStore } from "../streetlights/index.js";
+import { type BigText, readBigText } from "../storage/sql.js";
+import { lightWindows, type NightStore } from "../streetlights/index.js";
 import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
@@ -29,11 +30,12 @@ type Report = Awaited<ReturnType<Verification["report"]>>;
 /** What the report job asks the service's thread for. */
 export type ReportHost = {
   projects: () => Promise<Project[]>;
-  /** The claims, as the text of a JSON array (`claimsJson`). */
-  claims: () => Promise<string>;
+  /** The claims, as the text of a JSON array (`claimsText`: read here with `readBigText`). */
+  claims: () => Promise<BigText>;
   /** The registry's family of each device (null: not registered). */
   families: (ids: string[]) => (Family | null)[];
-  summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
+  /** `NightStore.summaryText`: one text, read here (`lightWindows`). */
+  summaryText: (a: { from: string; to: string; pvWh: number }) => Promise<BigText>;
   latestDate: () => Promise<string | null>;
   logReport: (r: ReportLog) => Promise<void>;
   points: (points: DashboardPoint[]) => Promise<void> | undefined;
@@ -58,21 +60,22 @@ export async function report(
   const store: VerificationStore = {
     projects: () => ask("projects"),
     claims: async () => {
-      const claims = JSON.parse(await ask("claims")) as Claim[];
+      const claims = JSON.parse(readBigText(await ask("claims"))) as Claim[];
       const ids = claims.map((c) => c.deviceId);
       (await ask("families", ids)).forEach((f, i) => {
         families.set(ids[i] as string, f);
       });
       return claims;
     },
-    claimsJson: notInWorker("claimsJson"),
+    claimsText: notInWorker("claimsText"),
     logReport: (r) => ask("logReport", r),
     upsert: notInWorker("upsert"),
     reports: notInWorker("reports"),
     claimAt: notInWorker("claimAt"),
   };
   const nights: NightStore = {
-    summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
+    summary: async (from, to, pvWh) => lightWindows(readBigText(await ask("summaryText", { from, to, pvWh }))),
+    summaryText: notInWorker("nights.summaryText"),
     write: notInWorker("nights.write"),
     recordedOn: notInWorker("nights.recordedOn"),
     on: notInWorker("nights.on"),
@@ -160,7 +163,7 @@ const jobs = jobModule<{ report: typeof report; claims: typeof claims }>(import.
 export function verificationJobs(deps: {
   pool: WorkerPool;
   store: VerificationStore;
-  nights: Pick<NightStore, "summary" | "latestDate">;
+  nights: Pick<NightStore, "summaryText" | "latestDate">;
   registry: Pick<Registry, "get">;
   settings: VerifySettings;
   /** What a claims file may hold (AGRILUME_IMPORT_MAX_ROWS). */
@@ -169,9 +172,9 @@ export function verificationJobs(deps: {
 }) {
   const host: ReportHost = {
     projects: () => deps.store.projects(),
-    claims: () => deps.store.claimsJson(),
+    claims: () => deps.store.claimsText(),
     families: (ids) => ids.map((id) => deps.registry.get(id)?.family ?? null),
-    summary: (a) => deps.nights.summary(a.from, a.to, a.pvWh),
+    summaryText: (a) => deps.nights.summaryText(a.from, a.to, a.pvWh),
     latestDate: () => deps.nights.latestDate(),
     logReport: (r) => deps.store.logReport(r),
     points: (points) => deps.writeDashboardPoints?.(points),
