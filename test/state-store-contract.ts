@@ -102,6 +102,16 @@ export function stateStoreContract(
       });
       await state.devices.setBrokerHashes([{ id: "L-00003", brokerHash: "$7$101$salt$hash" }]);
       expect((await state.devices.devicesById(["L-00003"]))[0]?.brokerHash).toBe("$7$101$salt$hash");
+      // many at once (more than one statement), each to its own device, the others untouched
+      const learnt = Array.from({ length: 1001 }, (_, i) => ({ id: `L-${String(i).padStart(5, "0")}`, brokerHash: `$7$101$s${i}$h${i}` }));
+      const before = await state.devices.allDevices();
+      const held = new Set(before.map((d) => d.id));
+      await state.devices.setBrokerHashes(learnt.filter((h) => held.has(h.id) && h.id !== "L-00001"));
+      for (const d of await state.devices.allDevices()) {
+        const i = Number(d.id.slice(2));
+        const was = before.find((b) => b.id === d.id);
+        expect(d.brokerHash).toBe(i <= 1000 && d.id !== "L-00001" ? `$7$101$s${i}$h${i}` : was?.brokerHash);
+      }
     });
 
     it("API keys and users: insert, revoke, update, delete; sessions; the audit log filtered", async () => {

@@ -22,9 +22,9 @@ export function scryptJob(input: { secret: string; salt: Uint8Array; cost: numbe
   return new Uint8Array(scryptSync(input.secret, input.salt, KEYLEN, { N: input.cost, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
 }
 
-/** The other job they run: `mosquittoHash`. */
-export function mosquittoJob(input: { secret: string; iterations: number; salt: Uint8Array }): string {
-  return mosquittoHash(input.secret, input.iterations, Buffer.from(input.salt));
+/** The other job they run: `mosquittoHash` (its salt made there too). */
+export function mosquittoJob(input: { secret: string; iterations: number }): string {
+  return mosquittoHash(input.secret, input.iterations);
 }
 
 /**
@@ -103,7 +103,7 @@ export function mosquittoHash(secret: string, iterations = MOSQUITTO_ITERATIONS,
  * Node's asynchronous `pbkdf2`: that runs on the libuv pool, where the write-ahead log's writes wait (issue 15).
  */
 export async function mosquittoHashAsync(secret: string, iterations = MOSQUITTO_ITERATIONS): Promise<string> {
-  return threads().run(thisModule, "mosquittoJob", { secret, iterations, salt: new Uint8Array(randomBytes(12)) });
+  return threads().run(thisModule, "mosquittoJob", { secret, iterations });
 }
 
 /** True when `secret` is the one a `$7$` hash was made from. */
