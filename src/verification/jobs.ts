@@ -123,18 +123,18 @@ export async function report(
 
 /**
  * The job: the claims file read and checked row by row (`readClaims`: nothing of a row is kept but its claim, as a line
- * of JSON); the claims go to the host in parts of PART lines (one string each) as they are made, then, if any row has a
- * problem, the first MAX_ROW_ERRORS problems (the host then drops the parts). A file refused whole (too many rows, a
- * workbook that would inflate past its cap) is said by `refused`.
+ * of JSON, joined in parts of PART lines); once the file is read whole, the parts go to the host one at a time, each
+ * dropped here as it goes, or, if any row has a problem, only the first MAX_ROW_ERRORS problems: the claims of a file
+ * that is refused never reach the service's thread (100,000 of them were ~25 MB of strings it took in and threw away,
+ * docs/BENCHMARKS.md). A file refused whole (too many rows, a workbook that would inflate past its cap) is said by
+ * `refused`.
  */
 export async function claims(
   input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
   host: Host,
 ): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null; headerRow: number; encoding: CsvEncoding | null }> {
   const lines: string[] = [];
-  const sent: Promise<unknown>[] = [];
-  // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
-  const send = () => sent.push(host.call("claims", lines.splice(0).join("\n")));
+  const parts: string[] = [];
   const errors: RowError[] = [];
   const body = typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
   let count = 0;
@@ -145,19 +145,19 @@ export async function claims(
     (c) => {
       count++;
       lines.push(JSON.stringify(c));
-      if (lines.length === PART) send();
+      if (lines.length === PART) parts.push(lines.splice(0).join("\n"));
     },
     (e) => {
       if (errors.length < MAX_ROW_ERRORS) errors.push(e);
     },
     collectGarbage,
   );
-  if (lines.length > 0 && r.errorRows === 0 && !r.refused) send();
-  await Promise.all(sent);
   if (r.refused || r.errorRows > 0) {
     await sendInParts(host, "errors", errors);
     return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused, headerRow: r.headerRow, encoding: r.encoding };
   }
+  if (lines.length > 0) parts.push(lines.splice(0).join("\n"));
+  for (let part = parts.shift(); part !== undefined; part = parts.shift()) await host.call("claims", part);
   return { projects: r.projects, claims: count, errorRows: 0, refused: null, headerRow: r.headerRow, encoding: r.encoding };
 }
 
