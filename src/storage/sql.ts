@@ -76,7 +76,12 @@ export async function bigText(db: Db, sql: string, params: SqlValue[], empty: st
     const row = rows[0];
     return { text: (row ? Object.values(row)[0] : null) ?? empty };
   }
-  bigTextDir ??= mkdtempSync(join(tmpdir(), "agrilume-text-"));
+  if (bigTextDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "agrilume-text-"));
+    bigTextDir = dir;
+    // (a text whose job failed before reading it goes with the directory when the process ends)
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
   const file = join(bigTextDir, `${randomUUID()}.txt`);
   // (a CSV of one value whose delimiter and quote are control characters no JSON text holds unescaped: the value
   // is written as it is, then a newline; the path is ours, made above)
