@@ -25,6 +25,9 @@ export type Phase = {
   /** The longest this process's event loop was held during the phase (it times the PUBACKs). */
   generatorLagMaxMs?: number;
   note?: string;
+  /** When the phase began and ended, on the wall clock (ms since 1970): where it lies in a profile of the service. */
+  from?: number;
+  to?: number;
 };
 
 const LIGHTS = 18_105;
@@ -79,7 +82,12 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   const claimsBody = Buffer.from(claimsCsv.join("\n"));
   const devicesBody = Buffer.from(devicesCsv.join("\n"));
 
-  const service = await startServiceProcess(dir.path, { AGRILUME_LOG_LEVEL: "error" });
+  // AGRILUME_BENCH_PROFILE=DIR: the service's thread is profiled (bench/profile-preload.cjs), written to DIR at the end
+  const profileDir = process.env.AGRILUME_BENCH_PROFILE;
+  const profiling = profileDir
+    ? { NODE_OPTIONS: `--require ${new URL("./profile-preload.cjs", import.meta.url).pathname}`, BENCH_PROFILE_DIR: profileDir }
+    : {};
+  const service = await startServiceProcess(dir.path, { AGRILUME_LOG_LEVEL: "error", ...profiling });
   const http = `http://127.0.0.1:${service.http}`;
   const url = `mqtt://127.0.0.1:${service.mqtt}`;
   const ids = Array.from({ length: n }, (_, i) => `S-${String(i).padStart(6, "0")}`);
@@ -111,6 +119,8 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
       load: round(loadavg()[0] ?? 0),
       generatorLagMaxMs,
       ...(note ? { note } : {}),
+      from: Math.round(performance.timeOrigin + t0),
+      to: Math.round(performance.timeOrigin + t1),
     });
     progress(`${name}`, phases.length, 6);
     await sleep(2000);
@@ -128,15 +138,20 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     if (res.status !== 200) throw new Error(`report.xlsx: ${res.status}`);
     return `${LIGHTS.toLocaleString()} lights, ${Math.round(bytes / 1024)} KB`;
   });
+  // (the JSON answer is read after the phase: parsing its 18,105 claims here held this process's event loop, which
+  // times the PUBACKs, ~100 ms in one piece, as a browser parses it on another machine)
+  let visitJson: ArrayBuffer | null = null;
   await measure("field-visit report + XLSX", async () => {
     const json = await api(`/api/v1/field-visits/report?nights=${NIGHTS}`);
-    const report = (await json.json()) as { claims?: unknown[] };
-    if (json.status !== 200 || report.claims?.length !== LIGHTS) throw new Error(`field-visits/report: ${json.status}`);
+    if (json.status !== 200) throw new Error(`field-visits/report: ${json.status}`);
+    visitJson = await json.arrayBuffer();
     const res = await api(`/api/v1/field-visits/report.xlsx?nights=${NIGHTS}`);
     const bytes = (await res.arrayBuffer()).byteLength;
     if (res.status !== 200) throw new Error(`field-visits/report.xlsx: ${res.status}`);
-    return `${LIGHTS.toLocaleString()} claims, ${VISITS.toLocaleString()} visits; JSON then XLSX ${Math.round(bytes / 1024)} KB`;
+    return `${LIGHTS.toLocaleString()} claims, ${VISITS.toLocaleString()} visits; JSON ${Math.round((visitJson?.byteLength ?? 0) / 1024)} KB then XLSX ${Math.round(bytes / 1024)} KB`;
   });
+  const report = JSON.parse(Buffer.from(visitJson ?? new ArrayBuffer(0)).toString()) as { claims?: unknown[] };
+  if (report.claims?.length !== LIGHTS) throw new Error(`field-visits/report: ${report.claims?.length} claims, expected ${LIGHTS}`);
   await measure("claims import, 100,000 rows", async () => {
     const res = await api("/api/v1/projects/import", { method: "POST", body: claimsBody, headers: { "content-type": "text/csv" } });
     const body = (await res.json()) as { error?: { details?: { rows?: unknown[] } } };
@@ -161,6 +176,15 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   stream.stop();
   for (const c of clients) c.end(true);
   await (crowd as Awaited<ReturnType<typeof attack>> | null)?.stop();
+  if (profileDir) {
+    const written = new Promise<void>((resolve) => {
+      service.child.stderr?.on("data", (d: Buffer) => {
+        if (d.toString().includes("AGRILUME_PROFILE_WRITTEN")) resolve();
+      });
+    });
+    service.child.kill("SIGUSR2");
+    await Promise.race([written, sleep(60_000)]);
+  }
   // (not SIGTERM: a clean stop first writes the storm's thousands of presence events one statement each, for minutes here)
   service.child.kill("SIGKILL");
   await service.exited;

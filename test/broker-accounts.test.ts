@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, connectDevice, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
 import { MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_SERVICE, type Mosquitto, serviceAvailable, startMosquitto } from "../harness/services.js";
 import { loadConfig } from "../src/platform/config.js";
-import { mosquittoHash, verifyMosquittoHash } from "../src/registry/secrets.js";
+import { mosquittoHash, mosquittoHashAsync, verifyMosquittoHash } from "../src/registry/secrets.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 
@@ -37,6 +37,16 @@ describe("Mosquitto's password hash", () => {
     } finally {
       dir.remove();
     }
+  });
+
+  it("is the same when made in the scrypt threads (a connect that learns a device's hash)", async () => {
+    const hash = await mosquittoHashAsync("s3cret-one");
+    expect(hash).toMatch(/^\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$/);
+    expect(verifyMosquittoHash("s3cret-one", hash)).toBe(true);
+    expect(verifyMosquittoHash("s3cret-two", hash)).toBe(false);
+    const salt = Buffer.from(hash.split("$")[3] as string, "base64");
+    expect(mosquittoHash("s3cret-one", 101, salt)).toBe(hash);
+    expect(await mosquittoHashAsync("s3cret-one")).not.toBe(hash); // a new salt each time
   });
 });
 

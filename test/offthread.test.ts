@@ -12,7 +12,7 @@ import { importLimits } from "../src/platform/config.js";
 import type { DomainError } from "../src/platform/errors.js";
 import type { Message } from "../src/platform/i18n.js";
 import { createLogger } from "../src/platform/log.js";
-import { createWorkerPool } from "../src/platform/workers.js";
+import { createWorkerPool, jobModule } from "../src/platform/workers.js";
 import { parseDeviceCsv } from "../src/registry/csv-import.js";
 import { parseDeviceCsvInWorker } from "../src/registry/jobs.js";
 import { createRegistry } from "../src/registry/registry.js";
@@ -20,7 +20,7 @@ import { openStateStore, type StateStore } from "../src/state.js";
 import { createDuckDbTelemetryStore } from "../src/storage/duckdb-telemetry.js";
 import { nightStore } from "../src/streetlights/store.js";
 import { parseClaims } from "../src/verification/claims.js";
-import { verificationJobs } from "../src/verification/jobs.js";
+import { type claims, verificationJobs } from "../src/verification/jobs.js";
 import { createVerification, toCsv, toXlsx, windowDates } from "../src/verification/service.js";
 import { verificationStore } from "../src/verification/store.js";
 
@@ -53,6 +53,7 @@ async function rejected(p: Promise<unknown>) {
 describe("work in worker threads gives the in-thread results", () => {
   const dir = tempDir();
   const pool = createWorkerPool({ size: 1, maxQueued: 8 });
+  const claimsJob = jobModule<{ claims: typeof claims }>(import.meta.url, "../src/verification/jobs");
   let state: StateStore;
   let inThread: ReturnType<typeof createVerification>;
   let jobs: ReturnType<typeof verificationJobs>;
@@ -162,6 +163,16 @@ describe("work in worker threads gives the in-thread results", () => {
     expect(lines.claims.flatMap((part) => part.split("\n").map((l) => JSON.parse(l)))).toEqual(g.claims);
     expect(lines.projects).toEqual(g.projects);
     expect(lines.count).toBe(g.claims.length);
+    // what reaches the service's thread: a refused file's problems and none of its claims; a good file's claims in parts
+    const reached = async (body: string) => {
+      const got: string[] = [];
+      const host = { claims: () => void got.push("claims"), errors: () => void got.push("errors") };
+      const input = { body: new Uint8Array(Buffer.from(body)), kind: "csv" as const, limits: { maxRows: 100_000, xlsx: importLimits(100_000).xlsx } };
+      await pool.run(claimsJob, "claims", input, { host });
+      return got;
+    };
+    expect(await reached(csv)).toEqual(["errors"]);
+    expect(await reached(good)).toEqual(["claims", "claims", "claims"]);
     const wb = new ExcelJS.Workbook();
     const ws = wb.addWorksheet("申报清单");
     ws.addRow(["项目编号", "镇街", "村", "道路", "年度", "批准数量", "补助标准", "设备编号", "经度", "纬度", "控制器序列号", "IMEI", "安装日期"]);

@@ -1,6 +1,7 @@
 import type { Lang } from "../platform/i18n.js";
 import { createCatalogue } from "../platform/i18n.js";
 import { type Host, hostApi, jobModule, ownBytes, Transfer, transfer, type WorkerPool } from "../platform/workers.js";
+import { type BigText, readBigText } from "../storage/sql.js";
 import { type ReportHost, type ReportParams, VERIFICATION_WORDS, type VerifySettings, verificationReport } from "../verification/index.js";
 import { FIELDWORK_WORDS } from "./messages.js";
 import { visitReportBody, visitReportRows, visitReportXlsx } from "./visit-report.js";
@@ -16,8 +17,8 @@ import type { Visit, VisitStore } from "./visits.js";
  * made in the thread.
  */
 type VisitHost = ReportHost & {
-  /** The visits of these towns (all: null), newest first, as the text of a JSON array. */
-  visits: (towns: string[] | null) => Promise<string>;
+  /** The visits of these towns (all: null), newest first, as the text of a JSON array (read here: `readBigText`). */
+  visits: (towns: string[] | null) => Promise<BigText>;
 };
 
 /** The job: the report as JSON bytes (the API's answer) or as the workbook's bytes. */
@@ -40,7 +41,7 @@ export async function visitReport(
   );
   const report = data instanceof Transfer ? null : data.report;
   if (!report) throw new Error("the verification report job returned no report");
-  const visits = JSON.parse(await hostApi<VisitHost>(host)("visits", input.visitTowns)) as Visit[];
+  const visits = JSON.parse(readBigText(await hostApi<VisitHost>(host)("visits", input.visitTowns))) as Visit[];
   const render = createCatalogue({ verification: VERIFICATION_WORDS, fieldwork: FIELDWORK_WORDS }).in(input.lang);
   const claims = visitReportRows(report.lights, visits, render);
   const bytes = ownBytes(
@@ -54,7 +55,7 @@ const jobs = jobModule<{ visitReport: typeof visitReport }>(import.meta.url);
 
 /** The service's side: the report's JSON (bytes to send as they are) or its workbook. */
 export function visitReportJobs(deps: { pool: WorkerPool; visits: VisitStore; verification: { host: ReportHost; settings: VerifySettings } }) {
-  const host: VisitHost = { ...deps.verification.host, visits: (towns) => deps.visits.listJson(towns ?? undefined) };
+  const host: VisitHost = { ...deps.verification.host, visits: (towns) => deps.visits.listText(towns ?? undefined) };
   return async (q: { params: ReportParams; visitTowns: readonly string[] | undefined; kind: "json" | "xlsx"; lang: Lang; base: string }) => {
     const out = await deps.pool.run(
       jobs,

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { invalid, notFound } from "../platform/errors.js";
-import type { Db, Migration } from "../storage/sql.js";
+import { type BigText, bigText, type Db, type Migration } from "../storage/sql.js";
 import { fieldworkMessage as msg } from "./messages.js";
 import { type PhotoTakenInput, taken } from "./once.js";
 import { takePhoto } from "./photo.js";
@@ -75,16 +75,17 @@ export function visitStore(db: Db) {
       );
       return rows.map((r) => JSON.parse(r.body) as Visit);
     },
-    /** `list()`'s visits (every one) as the text of one JSON array, made by the database: one string for this thread
-     * instead of a row each (for the report's worker thread to parse). */
-    async listJson(towns?: readonly string[]): Promise<string> {
-      if (towns?.length === 0) return "[]";
+    /** `list()`'s visits (every one) as the text of one JSON array, made by the database for the report's worker thread
+     * (`readBigText`): no row, nor the text, is made into a string on this thread. */
+    async listText(towns?: readonly string[]): Promise<BigText> {
+      if (towns?.length === 0) return { text: "[]" };
       const where = towns ? `WHERE town IN (${towns.map(() => "?").join(", ")})` : "";
-      const rows = await db.all<{ json: string | null }>(
+      return bigText(
+        db,
         `SELECT '[' || coalesce(string_agg(body, ',' ORDER BY visited_at DESC, id), '') || ']' AS json FROM field_visits ${where}`,
         towns ? [...towns] : [],
+        "[]",
       );
-      return rows[0]?.json ?? "[]";
     },
     putImage: (i: VisitImage, data: Buffer) =>
       db.run("INSERT INTO visit_images (id, visit_id, media_type, data, body) VALUES (?, ?, ?, ?, ?)", [

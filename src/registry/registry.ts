@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CHEMISTRIES, DeviceIdSchema, type Family, MaterialCodeSchema, ProfileSchema } from "../../devices/index.js";
-import { createVerifiedCache, hashSecret, mosquittoHash, newSecret, verifySecret } from "./secrets.js";
+import { createVerifiedCache, hashSecret, mosquittoHashAsync, newSecret, verifySecret } from "./secrets.js";
 import type { DeviceRecord, DeviceStore } from "./store.js";
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -78,8 +78,21 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
   };
   /** Broker hashes learnt from a proved secret, written together (a dusk of reconnects after an upgrade: one write a second). */
   let learning: Map<string, string> | null = null;
+  /** Devices whose broker hash is being made (in the scrypt threads: `mosquittoHashAsync`). */
+  const hashing = new Set<string>();
   const learn = (id: string, secret: string) => {
-    if (learning?.has(id)) return;
+    if (learning?.has(id) || hashing.has(id)) return;
+    hashing.add(id);
+    const proved = byId.get(id)?.secretHash;
+    mosquittoHashAsync(secret).then(
+      (brokerHash) => {
+        hashing.delete(id);
+        if (byId.get(id)?.secretHash === proved) learnt(id, brokerHash); // (not if rotated meanwhile)
+      },
+      () => hashing.delete(id), // (the threads refused it: learnt at the device's next connect)
+    );
+  };
+  const learnt = (id: string, brokerHash: string) => {
     if (!learning) {
       const batch = new Map<string, string>();
       learning = batch;
@@ -103,7 +116,7 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
         );
       }, 1000).unref();
     }
-    learning.set(id, mosquittoHash(secret));
+    learning.set(id, brokerHash);
   };
   const byId = new Map<string, DeviceRecord>();
   for (const d of await state.allDevices()) byId.set(d.id, d);
@@ -194,7 +207,8 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
         const hashed = await Promise.all(
           chunk.map(async (input) => {
             const secret = newSecret();
-            return { input, secret, hash: await hashSecret(secret), brokerHash: mosquittoHash(secret) };
+            const [hash, brokerHash] = await Promise.all([hashSecret(secret), mosquittoHashAsync(secret)]);
+            return { input, secret, hash, brokerHash };
           }),
         );
         for (const h of hashed) {
@@ -219,7 +233,8 @@ export async function createRegistry(state: DeviceStore, clock: () => number = D
       const d = byId.get(id);
       if (!d) return undefined;
       const secret = newSecret();
-      const next = { ...d, secretHash: await hashSecret(secret), brokerHash: mosquittoHash(secret), updatedAt: clock() };
+      const [secretHash, brokerHash] = await Promise.all([hashSecret(secret), mosquittoHashAsync(secret)]);
+      const next = { ...d, secretHash, brokerHash, updatedAt: clock() };
       await state.updateDevice(next);
       byId.set(id, next);
       verified.forget(id);

@@ -22,6 +22,11 @@ export function scryptJob(input: { secret: string; salt: Uint8Array; cost: numbe
   return new Uint8Array(scryptSync(input.secret, input.salt, KEYLEN, { N: input.cost, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
 }
 
+/** The other job they run: `mosquittoHash` (its salt made there too). */
+export function mosquittoJob(input: { secret: string; iterations: number }): string {
+  return mosquittoHash(input.secret, input.iterations);
+}
+
 /**
  * scrypt's own threads. Node's asynchronous scrypt runs on the libuv thread pool (4 threads), where the write-ahead log's
  * writes run too: a storm of CONNECTs queued thousands of scrypts there, and every PUBACK waited behind them
@@ -32,12 +37,15 @@ export function scryptJob(input: { secret: string; salt: Uint8Array; cost: numbe
 let scryptThreads: WorkerPool | null = null;
 const SCRYPT_THREADS = Math.min(4, availableParallelism());
 // (typed by the job itself: a type import of this module by itself would be a cycle)
-const thisModule = jobModule<{ scryptJob: typeof scryptJob }>(import.meta.url);
+const thisModule = jobModule<{ scryptJob: typeof scryptJob; mosquittoJob: typeof mosquittoJob }>(import.meta.url);
+const threads = () => {
+  scryptThreads ??= createWorkerPool({ size: SCRYPT_THREADS, maxQueued: 20_000, eager: true });
+  return scryptThreads;
+};
 
 async function scryptAsync(secret: string, salt: Buffer, cost = N): Promise<Buffer> {
-  scryptThreads ??= createWorkerPool({ size: SCRYPT_THREADS, maxQueued: 20_000, eager: true });
   // (a tight copy of the salt: a view of Node's shared 8 KB buffer pool would be sent whole)
-  const key = await scryptThreads.run(thisModule, "scryptJob", { secret, salt: new Uint8Array(salt), cost });
+  const key = await threads().run(thisModule, "scryptJob", { secret, salt: new Uint8Array(salt), cost });
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
 }
 
@@ -87,6 +95,15 @@ export const MOSQUITTO_ITERATIONS = 101;
 export function mosquittoHash(secret: string, iterations = MOSQUITTO_ITERATIONS, salt: Buffer = randomBytes(12)): string {
   const key = pbkdf2Sync(secret, salt, iterations, 64, "sha512");
   return `$7$${iterations}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+/**
+ * `mosquittoHash` in the scrypt threads: a device seeded without a broker hash gets one on its first CONNECT, and a
+ * storm of such CONNECTs made them one after another on the service's thread (~0.15 ms each, docs/BENCHMARKS.md). Not
+ * Node's asynchronous `pbkdf2`: that runs on the libuv pool, where the write-ahead log's writes wait (issue 15).
+ */
+export async function mosquittoHashAsync(secret: string, iterations = MOSQUITTO_ITERATIONS): Promise<string> {
+  return threads().run(thisModule, "mosquittoJob", { secret, iterations });
 }
 
 /** True when `secret` is the one a `$7$` hash was made from. */

@@ -153,10 +153,20 @@ export function deviceStore(db: Db) {
         for (const d of devices) await t.run(INSERT_DEVICE, deviceParams(d));
       });
     },
-    /** Broker hashes learnt for devices registered before they were kept, in one transaction (a column without an index). */
+    /**
+     * Broker hashes learnt for devices registered before they were kept, in one transaction (a column without an index),
+     * a statement per 500 devices (a statement each was a prepared statement made and freed on the service's thread per
+     * device: a storm of first connects queued a thousand of them, docs/BENCHMARKS.md).
+     */
     async setBrokerHashes(hashes: readonly { id: string; brokerHash: string }[]): Promise<void> {
       await db.tx(async (t) => {
-        for (const h of hashes) await t.run("UPDATE devices SET broker_hash = ? WHERE id = ?", [h.brokerHash, h.id]);
+        for (let i = 0; i < hashes.length; i += 500) {
+          const chunk = hashes.slice(i, i + 500);
+          await t.run(
+            `UPDATE devices SET broker_hash = v.h FROM (VALUES ${chunk.map(() => "(?, ?)").join(", ")}) AS v(id, h) WHERE devices.id = v.id`,
+            chunk.flatMap((h) => [h.id, h.brokerHash]),
+          );
+        }
       });
     },
     async updateDevice(d: DeviceRecord): Promise<void> {

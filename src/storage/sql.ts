@@ -1,3 +1,8 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 /**
  * The state database as features see it, whichever engine holds it: the embedded DuckDB file (the default) or
  * PostgreSQL (AGRILUME_STATE_URL). Features write their SQL once, with `?` placeholders, in the subset both engines
@@ -54,6 +59,49 @@ export type Migration = { version: number; name: string; sql: string; postgres?:
 export function jsonText(dialect: Dialect, column: string, field: string): string {
   if (!/^[A-Za-z0-9_]+$/.test(field)) throw new Error(`not a plain JSON field name: ${field}`);
   return dialect === "postgres" ? `(CAST(${column} AS json) ->> '${field}')` : `json_extract_string(${column}, '$.${field}')`;
+}
+
+/**
+ * A large text a query makes (a report's claims, visits or nights, as one JSON text), to be read by a worker thread:
+ * the embedded store writes it to a file from DuckDB's own threads (`file`), because a result of several MB turned
+ * into a string on the service's thread held it 80–90 ms a time, and a report asks for three (docs/BENCHMARKS.md);
+ * PostgreSQL's answer is the text itself (`text`). `readBigText` reads either, once.
+ */
+export type BigText = { file: string } | { text: string };
+
+/** `sql`, a query of one row and one text column, as a `BigText` (its text null: `empty`). */
+export async function bigText(db: Db, sql: string, params: SqlValue[], empty: string): Promise<BigText> {
+  if (db.dialect === "postgres") {
+    const rows = await db.all<Record<string, string | null>>(sql, params);
+    const row = rows[0];
+    return { text: (row ? Object.values(row)[0] : null) ?? empty };
+  }
+  if (bigTextDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "agrilume-text-"));
+    bigTextDir = dir;
+    // (a text whose job failed before reading it goes with the directory when the process ends)
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const file = join(bigTextDir, `${randomUUID()}.txt`);
+  // (a CSV of one value whose delimiter and quote are control characters no JSON text holds unescaped: the value
+  // is written as it is, then a newline; the path is ours, made above)
+  await db.run(
+    `COPY (SELECT coalesce((${sql}), '${empty.replaceAll("'", "''")}')) TO '${file.replaceAll("'", "''")}' (FORMAT csv, HEADER false, DELIMITER E'\\x02', QUOTE E'\\x01', ESCAPE E'\\x01')`,
+    params,
+  );
+  return { file };
+}
+let bigTextDir: string | undefined;
+
+/** The text of a `BigText`; its file is removed. */
+export function readBigText(t: BigText): string {
+  if ("text" in t) return t.text;
+  try {
+    const text = readFileSync(t.file, "utf8");
+    return text.endsWith("\n") ? text.slice(0, -1) : text;
+  } finally {
+    rmSync(t.file, { force: true });
+  }
 }
 
 /**

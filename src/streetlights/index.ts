@@ -5,4 +5,4 @@
 export { distanceM } from "./expectation.js";
 export { streetlightMessage } from "./messages.js";
 export type { NightClass } from "./nightly.js";
-export type { LightWindow, NightStore } from "./store.js";
+export { type LightWindow, lightWindows, type NightStore } from "./store.js";

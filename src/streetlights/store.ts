@@ -1,4 +1,4 @@
-import { type Db, jsonText, type Migration } from "../storage/sql.js";
+import { type BigText, bigText, type Db, jsonText, type Migration, readBigText } from "../storage/sql.js";
 import { LIT_SHARE, type NightRecord } from "./nightly.js";
 
 export type LightEnergy = {
@@ -22,6 +22,20 @@ export const STREETLIGHT_MIGRATION: Migration = {
     last_ts BIGINT, lat DOUBLE PRECISION, lon DOUBLE PRECISION, body TEXT NOT NULL, PRIMARY KEY (device_id, date));`,
 };
 
+/** The light windows of `NightStore.summaryText`'s text. */
+export function lightWindows(json: string): LightWindow[] {
+  return (JSON.parse(json) as [string, number, number, number | null, number | null, number | null][]).map(
+    ([deviceId, litNights, pvDays, lastTs, lat, lon]) => ({
+      deviceId,
+      litNights,
+      pvDays,
+      lastTs,
+      lat,
+      lon,
+    }),
+  );
+}
+
 /** Nightly records in the state store; what verification and dashboards read. */
 export function nightStore(db: Db) {
   const field = (name: string) => jsonText(db.dialect, "body", name);
@@ -30,6 +44,27 @@ export function nightStore(db: Db) {
     db.dialect === "postgres"
       ? `(array_agg(CASE WHEN ${column} IS NOT NULL AND last_ts IS NOT NULL THEN ${column} END ORDER BY (${column} IS NULL OR last_ts IS NULL), last_ts DESC))[1]`
       : `arg_max(${column}, last_ts) FILTER (WHERE ${column} IS NOT NULL)`;
+  /**
+   * `summary` as the database writes it, one JSON text of `[deviceId, litNights, pvDays, lastTs, lat, lon]` rows
+   * (`lightWindows` reads it) for a worker thread: for a district, 18,105 rows made into objects and copied to the
+   * thread held the service's thread, which sends every PUBACK (docs/BENCHMARKS.md).
+   */
+  const summaryText = (from: string, to: string, pvWh: number): Promise<BigText> => {
+    // A night counts as lit when lit for 80 % of its window (DOMAIN.md), also when the lamp switched on and off
+    // more than it should (cycling: a maintenance finding, not a failed installation).
+    const windows = `SELECT device_id, count(CASE WHEN classification = 'lit'
+                OR (classification = 'cycling' AND CAST(${field("litMin")} AS DOUBLE PRECISION) >= ${LIT_SHARE} * CAST(${field("coveredMin")} AS DOUBLE PRECISION)) THEN 1 END) AS lit,
+              count(CASE WHEN pv_wh >= ? THEN 1 END) AS pv_days, max(last_ts) AS last_ts, ${lastOf("lat")} AS lat, ${lastOf("lon")} AS lon
+       FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`;
+    return bigText(
+      db,
+      db.dialect === "postgres"
+        ? `SELECT json_agg(json_build_array(device_id, lit, pv_days, last_ts, lat, lon))::text AS json FROM (${windows}) w`
+        : `SELECT '[' || string_agg(json_array(device_id, lit, pv_days, last_ts, lat, lon)::VARCHAR, ',') || ']' AS json FROM (${windows}) w`,
+      [pvWh, from, to],
+      "[]",
+    );
+  };
   return {
     async write(records: NightRecord[]) {
       if (records.length === 0) return;
@@ -85,31 +120,9 @@ export function nightStore(db: Db) {
     },
     /** Per light over a window of nights: nights lit (lit for 80 % of the window, cycling or not), days with PV above `pvWh`, the last reading and the last fix (what verification reads). */
     async summary(from: string, to: string, pvWh: number): Promise<LightWindow[]> {
-      const rows = await db.all<{
-        device_id: string;
-        lit: bigint | number;
-        pv_days: bigint | number;
-        last_ts: bigint | number | null;
-        lat: number | null;
-        lon: number | null;
-      }>(
-        // A night counts as lit when lit for 80 % of its window (DOMAIN.md), also when the lamp switched on and off
-        // more than it should (cycling: a maintenance finding, not a failed installation).
-        `SELECT device_id, count(CASE WHEN classification = 'lit'
-                  OR (classification = 'cycling' AND CAST(${field("litMin")} AS DOUBLE PRECISION) >= ${LIT_SHARE} * CAST(${field("coveredMin")} AS DOUBLE PRECISION)) THEN 1 END) AS lit,
-                count(CASE WHEN pv_wh >= ? THEN 1 END) AS pv_days, max(last_ts) AS last_ts, ${lastOf("lat")} AS lat, ${lastOf("lon")} AS lon
-         FROM nights WHERE date >= ? AND date <= ? GROUP BY device_id`,
-        [pvWh, from, to],
-      );
-      return rows.map((r) => ({
-        deviceId: r.device_id,
-        litNights: Number(r.lit),
-        pvDays: Number(r.pv_days),
-        lastTs: r.last_ts === null ? null : Number(r.last_ts),
-        lat: r.lat,
-        lon: r.lon,
-      }));
+      return lightWindows(readBigText(await summaryText(from, to, pvWh)));
     },
+    summaryText,
     /**
      * Per light over the nights from `from` to `to`: nights recorded, minutes expected lit, lit and covered by data,
      * load and PV energy (Wh), and nights lost to a flat battery (`energy_limited`); for the energy report.

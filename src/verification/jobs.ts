@@ -8,7 +8,8 @@ import { collectGarbage, type Host, hostApi, jobModule, ownBytes, PART, sendInPa
 import type { Registry } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { DashboardPoint } from "../storage/dashboard-points.js";
-import type { LightWindow, NightStore } from "../streetlights/index.js";
+import { type BigText, readBigText } from "../storage/sql.js";
+import { lightWindows, type NightStore } from "../streetlights/index.js";
 import { type Claim, type ClaimLines, type ClaimsLimits, type Project, type RowError, readClaims } from "./claims.js";
 import { VERIFICATION_WORDS } from "./messages.js";
 import { createVerification, type ReportParams, toCsv, toXlsx, type Verification } from "./service.js";
@@ -29,16 +30,18 @@ type Report = Awaited<ReturnType<Verification["report"]>>;
 /** What the report job asks the service's thread for. */
 export type ReportHost = {
   projects: () => Promise<Project[]>;
-  /** The claims, as the text of a JSON array (`claimsJson`). */
-  claims: () => Promise<string>;
+  /** The claims, as the text of a JSON array (`claimsText`: read here with `readBigText`). */
+  claims: () => Promise<BigText>;
   /** The registry's family of each device (null: not registered). */
   families: (ids: string[]) => (Family | null)[];
-  summary: (a: { from: string; to: string; pvWh: number }) => Promise<LightWindow[]>;
+  /** `NightStore.summaryText`: one text, read here (`lightWindows`). */
+  summaryText: (a: { from: string; to: string; pvWh: number }) => Promise<BigText>;
   latestDate: () => Promise<string | null>;
   logReport: (r: ReportLog) => Promise<void>;
   points: (points: DashboardPoint[]) => Promise<void> | undefined;
 };
 
+const FAMILIES_PART = 2000;
 const notInWorker = (what: string) => () => Promise.reject(new Error(`${what} is not available to a report in a worker thread`));
 
 /** The job: a report, as `createVerification(...).report` makes it, and its file. */
@@ -58,21 +61,26 @@ export async function report(
   const store: VerificationStore = {
     projects: () => ask("projects"),
     claims: async () => {
-      const claims = JSON.parse(await ask("claims")) as Claim[];
+      const claims = JSON.parse(readBigText(await ask("claims"))) as Claim[];
       const ids = claims.map((c) => c.deviceId);
-      (await ask("families", ids)).forEach((f, i) => {
-        families.set(ids[i] as string, f);
-      });
+      // (asked in parts: 18,105 ids and their answer copied in one go held the service's thread ~15 ms, profiled)
+      for (let i = 0; i < ids.length; i += FAMILIES_PART) {
+        const part = ids.slice(i, i + FAMILIES_PART);
+        (await ask("families", part)).forEach((f, k) => {
+          families.set(part[k] as string, f);
+        });
+      }
       return claims;
     },
-    claimsJson: notInWorker("claimsJson"),
+    claimsText: notInWorker("claimsText"),
     logReport: (r) => ask("logReport", r),
     upsert: notInWorker("upsert"),
     reports: notInWorker("reports"),
     claimAt: notInWorker("claimAt"),
   };
   const nights: NightStore = {
-    summary: (from, to, pvWh) => ask("summary", { from, to, pvWh }),
+    summary: async (from, to, pvWh) => lightWindows(readBigText(await ask("summaryText", { from, to, pvWh }))),
+    summaryText: notInWorker("nights.summaryText"),
     write: notInWorker("nights.write"),
     recordedOn: notInWorker("nights.recordedOn"),
     on: notInWorker("nights.on"),
@@ -115,18 +123,18 @@ export async function report(
 
 /**
  * The job: the claims file read and checked row by row (`readClaims`: nothing of a row is kept but its claim, as a line
- * of JSON); the claims go to the host in parts of PART lines (one string each) as they are made, then, if any row has a
- * problem, the first MAX_ROW_ERRORS problems (the host then drops the parts). A file refused whole (too many rows, a
- * workbook that would inflate past its cap) is said by `refused`.
+ * of JSON, joined in parts of PART lines); once the file is read whole, the parts go to the host one at a time, each
+ * dropped here as it goes, or, if any row has a problem, only the first MAX_ROW_ERRORS problems: the claims of a file
+ * that is refused never reach the service's thread (100,000 of them were ~25 MB of strings it took in and threw away,
+ * docs/BENCHMARKS.md). A file refused whole (too many rows, a workbook that would inflate past its cap) is said by
+ * `refused`.
  */
 export async function claims(
   input: { body: string | Uint8Array; kind: "csv" | "xlsx"; limits: ClaimsLimits },
   host: Host,
 ): Promise<{ projects: Project[]; claims: number; errorRows: number; refused: Message | null; headerRow: number; encoding: CsvEncoding | null }> {
   const lines: string[] = [];
-  const sent: Promise<unknown>[] = [];
-  // (posted at once, copied as it is posted: the thread keeps no part; the answers are awaited at the end)
-  const send = () => sent.push(host.call("claims", lines.splice(0).join("\n")));
+  const parts: string[] = [];
   const errors: RowError[] = [];
   const body = typeof input.body === "string" ? input.body : Buffer.from(input.body.buffer, input.body.byteOffset, input.body.byteLength);
   let count = 0;
@@ -137,19 +145,19 @@ export async function claims(
     (c) => {
       count++;
       lines.push(JSON.stringify(c));
-      if (lines.length === PART) send();
+      if (lines.length === PART) parts.push(lines.splice(0).join("\n"));
     },
     (e) => {
       if (errors.length < MAX_ROW_ERRORS) errors.push(e);
     },
     collectGarbage,
   );
-  if (lines.length > 0 && r.errorRows === 0 && !r.refused) send();
-  await Promise.all(sent);
   if (r.refused || r.errorRows > 0) {
     await sendInParts(host, "errors", errors);
     return { projects: [], claims: 0, errorRows: r.errorRows, refused: r.refused, headerRow: r.headerRow, encoding: r.encoding };
   }
+  if (lines.length > 0) parts.push(lines.splice(0).join("\n"));
+  for (let part = parts.shift(); part !== undefined; part = parts.shift()) await host.call("claims", part);
   return { projects: r.projects, claims: count, errorRows: 0, refused: null, headerRow: r.headerRow, encoding: r.encoding };
 }
 
@@ -160,7 +168,7 @@ const jobs = jobModule<{ report: typeof report; claims: typeof claims }>(import.
 export function verificationJobs(deps: {
   pool: WorkerPool;
   store: VerificationStore;
-  nights: Pick<NightStore, "summary" | "latestDate">;
+  nights: Pick<NightStore, "summaryText" | "latestDate">;
   registry: Pick<Registry, "get">;
   settings: VerifySettings;
   /** What a claims file may hold (AGRILUME_IMPORT_MAX_ROWS). */
@@ -169,9 +177,9 @@ export function verificationJobs(deps: {
 }) {
   const host: ReportHost = {
     projects: () => deps.store.projects(),
-    claims: () => deps.store.claimsJson(),
+    claims: () => deps.store.claimsText(),
     families: (ids) => ids.map((id) => deps.registry.get(id)?.family ?? null),
-    summary: (a) => deps.nights.summary(a.from, a.to, a.pvWh),
+    summaryText: (a) => deps.nights.summaryText(a.from, a.to, a.pvWh),
     latestDate: () => deps.nights.latestDate(),
     logReport: (r) => deps.store.logReport(r),
     points: (points) => deps.writeDashboardPoints?.(points),

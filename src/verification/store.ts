@@ -1,4 +1,4 @@
-import { type Db, jsonText, type Migration } from "../storage/sql.js";
+import { type BigText, bigText, type Db, jsonText, type Migration } from "../storage/sql.js";
 import type { Claim, Project } from "./claims.js";
 
 export const VERIFICATION_MIGRATION: Migration = {
@@ -27,10 +27,9 @@ export function verificationStore(db: Db) {
       return (await db.all<{ body: string }>("SELECT body FROM claims ORDER BY device_id")).map((r) => JSON.parse(r.body) as Claim);
     },
     /** `claims()` as the text of one JSON array, made by DuckDB: one string for this thread instead of a row each (for a worker thread to parse). */
-    async claimsJson(): Promise<string> {
-      const rows = await db.all<{ json: string }>("SELECT '[' || coalesce(string_agg(body, ',' ORDER BY device_id), '') || ']' AS json FROM claims");
-      return rows[0]?.json ?? "[]";
-    },
+    /** The claims as the text of a JSON array, for a worker thread (`readBigText`). */
+    claimsText: (): Promise<BigText> =>
+      bigText(db, "SELECT '[' || coalesce(string_agg(body, ',' ORDER BY device_id), '') || ']' AS json FROM claims", [], "[]"),
     /**
      * Upserts; returns how many rows were new, changed or already the same (importing a file twice changes nothing).
      * The claims come as parts of JSON lines (`ClaimLines`): each part is one parameter, split and read by the database into a
