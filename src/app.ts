@@ -549,8 +549,6 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         (n) => n > 0 && log.info({ lights: n }, "restored the lights' live conditions from the store"),
         (e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions from the store; each light's next readings decide it"),
       );
-      const { created } = await apiKeys.bootstrap(config.adminKey);
-      const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
       // (the files first: the service's own account is in them)
@@ -559,6 +557,10 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       else if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
+      // The first admin key and `admin` account only once every listener is open: a start that fails (a port in use)
+      // creates neither, so the start that succeeds creates them and prints them (they are shown once, never stored in clear).
+      const { created } = await apiKeys.bootstrap(config.adminKey);
+      const firstAccount = await accounts.bootstrap(config.adminPassword);
       scheduleTasks(scheduler, {
         gauges: () => {
           const stored = Math.min(...Object.values(writer.checkpoints()));
