@@ -84,7 +84,7 @@ export async function backupDataDir(dataDir: string, target: string, now = Date.
   if (!existsSync(join(source, "state.duckdb")) && !existsSync(join(source, "wal")))
     fail("backup_source_missing", { dir: source, file: "state.duckdb" });
   // (a backup inside the data directory would be copied into the next backup, and that one into the next)
-  if (within(out, source) || within(source, out)) fail("backup_target_inside", { dir: out, data: source });
+  if (within(out, source) || within(source, out)) fail("backup_target_inside", { dir: out, dataDir: source });
   if (!isEmptyDir(out)) fail("backup_target_not_empty", { dir: out });
   const locked = await lockDatabases(source, "backup_corrupt");
   try {
