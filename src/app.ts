@@ -567,43 +567,41 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       const { created } = await apiKeys.bootstrap(config.adminKey);
       const firstAccount = await accounts.bootstrap(config.adminPassword);
       const startedAt = clock();
-      scheduleTasks(
-        scheduler,
-        (tasks = {
-          gauges: () => {
-            const stored = Math.min(...Object.values(writer.checkpoints()));
-            metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
-            metrics.spoolBytes.set(wal.unstoredBytes());
-            metrics.walBytes.set(wal.bytes());
-            metrics.storeQueueDepth.set(writer.queued());
-            // (judged from the readings this instance takes: a standby hears none, and would call every device silent)
-            if (ingesting()) presence.sweep(clock());
-            brokerFeed.tick(clock());
-            updateGauges();
-            return presence.flush();
-          },
-          // (claimed: once per interval across the instances on one state store; the digest claims its day itself,
-          // deliveries their reminders; the rest is this instance's own)
-          pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
-          retention: claimed("retention", 3_600_000, runRetention),
-          // (a minute after each start, whatever ran this hour: a changed retention applies at once; claimed by this start,
-          // so it runs once, while the hourly passes stay one per hour across the instances)
-          retentionAfterStart: () => claims.run("retention after start", `${instance} ${startedAt}`, runRetention),
-          // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
-          blendingConditions: onlyIngesting(
-            claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
-          ),
-          alertDeliveries: () => notifier.tick(),
-          digest: () => digest.run(),
-          nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
-          neverReported: onlyIngesting(() => streetlights.checkNeverReported()),
-          settleRestored: onlyIngesting(() => streetlights.settleRestored()),
-          repairProofs: () => fieldwork.checkProofs(),
-          // (commands go out through the broker connection of the instance taking readings: only it sends them)
-          controlWaves: onlyIngesting(() => control.wave()),
-          controlExpiry: onlyIngesting(() => control.expire()),
-        }),
-      );
+      tasks = {
+        gauges: () => {
+          const stored = Math.min(...Object.values(writer.checkpoints()));
+          metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
+          metrics.spoolBytes.set(wal.unstoredBytes());
+          metrics.walBytes.set(wal.bytes());
+          metrics.storeQueueDepth.set(writer.queued());
+          // (judged from the readings this instance takes: a standby hears none, and would call every device silent)
+          if (ingesting()) presence.sweep(clock());
+          brokerFeed.tick(clock());
+          updateGauges();
+          return presence.flush();
+        },
+        // (claimed: once per interval across the instances on one state store; the digest claims its day itself,
+        // deliveries their reminders; the rest is this instance's own)
+        pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
+        retention: claimed("retention", 3_600_000, runRetention),
+        // (a minute after each start, whatever ran this hour: a changed retention applies at once; claimed by this start,
+        // so it runs once, while the hourly passes stay one per hour across the instances)
+        retentionAfterStart: () => claims.run("retention after start", `${instance} ${startedAt}`, runRetention),
+        // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
+        blendingConditions: onlyIngesting(
+          claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
+        ),
+        alertDeliveries: () => notifier.tick(),
+        digest: () => digest.run(),
+        nightly: claimed("nightly records", 5 * 60_000, () => runNightly()),
+        neverReported: onlyIngesting(() => streetlights.checkNeverReported()),
+        settleRestored: onlyIngesting(() => streetlights.settleRestored()),
+        repairProofs: () => fieldwork.checkProofs(),
+        // (commands go out through the broker connection of the instance taking readings: only it sends them)
+        controlWaves: onlyIngesting(() => control.wave()),
+        controlExpiry: onlyIngesting(() => control.expire()),
+      };
+      scheduleTasks(scheduler, tasks);
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {
