@@ -16,13 +16,15 @@ COPY src ./src
 RUN npm run build && test -f dist/src/bin.js && test -f dist/web/dist/index.html
 
 # Runtime stage: production dependencies (no TypeScript, tsx, Vite or Preact) and the compiled JavaScript with the
-# built console, nothing else. No production dependency has an install script.
+# built console, and the launcher of the backup and restore scripts, nothing else. No production dependency has an install script.
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# npm run backup / npm run restore: runs dist/src/bin.js here (no tsx), docs/DATA.md
+COPY scripts/agrilume.mjs ./scripts/
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV AGRILUME_DATA_DIR=/data

@@ -29,7 +29,7 @@ export type TestApp = {
 };
 
 /** The real service on free ports with a fresh data dir. */
-export async function startTestApp(env: Record<string, string> = {}, dataDir?: string): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, dataDir?: string, deps: { clock?: () => number } = {}): Promise<TestApp> {
   const dir = dataDir ? { path: dataDir, remove: () => undefined } : tempDir();
   const result = loadConfig({
     AGRILUME_DATA_DIR: dir.path,
@@ -43,7 +43,7 @@ export async function startTestApp(env: Record<string, string> = {}, dataDir?: s
     ...env,
   });
   if (!result.ok) throw new Error(result.errors.join("\n"));
-  const app = await createApp(result.config, { log: createLogger(result.config.log.level) });
+  const app = await createApp(result.config, { log: createLogger(result.config.log.level), clock: deps.clock ?? Date.now });
   const started = await app.start();
   const api = (path: string, init: RequestInit & { key?: string | null } = {}) => {
     const { key = ADMIN_KEY, ...rest } = init;

@@ -71,6 +71,7 @@ function scheduleTasks(
     | "gauges"
     | "pruneRejects"
     | "retention"
+    | "retentionAfterStart"
     | "blendingConditions"
     | "alertDeliveries"
     | "digest"
@@ -86,7 +87,7 @@ function scheduleTasks(
   scheduler.every("prune rejects", 10 * 60_000, run.pruneRejects);
   // Telemetry rollups and pruning, and the state tables that are not kept as evidence (docs/DATA.md); small steps.
   scheduler.every("retention", 3_600_000, run.retention);
-  scheduler.once("retention", 60_000, run.retention);
+  scheduler.once("retention", 60_000, run.retentionAfterStart);
   scheduler.every("blending conditions", 30_000, run.blendingConditions);
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
@@ -508,6 +509,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   };
 
   let stopping: Promise<void> | null = null;
+  /** The periodic work handed to the scheduler by start() (null before it). */
+  let tasks: Parameters<typeof scheduleTasks>[1] | null = null;
 
   return {
     config,
@@ -544,6 +547,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     mosquittoAccounts,
     /** One run of the hourly retention job, now (tests; the scheduler runs it). */
     runRetention,
+    /** The periodic work as the scheduler runs it, claims included (tests), once started. */
+    tasks: () => tasks,
     async start(): Promise<Started> {
       // (pending commands first: answers replayed from the log apply to them)
       await control.load();
@@ -554,8 +559,6 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         (n) => n > 0 && log.info({ lights: n }, "restored the lights' live conditions from the store"),
         (e: unknown) => log.warn({ err: e }, "could not restore the lights' conditions from the store; each light's next readings decide it"),
       );
-      const { created } = await apiKeys.bootstrap(config.adminKey);
-      const firstAccount = await accounts.bootstrap(config.adminPassword);
       const ports: Started["ports"] = { http: 0 };
       if (embedded) Object.assign(ports, await embedded.start());
       // (the files first: the service's own account is in them)
@@ -564,7 +567,12 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
       else if (external) await external.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       ports.http = (http.server.address() as AddressInfo).port;
-      scheduleTasks(scheduler, {
+      // The first admin key and `admin` account only once every listener is open: a start that fails (a port in use)
+      // creates neither, so the start that succeeds creates them and prints them (they are shown once, never stored in clear).
+      const { created } = await apiKeys.bootstrap(config.adminKey);
+      const firstAccount = await accounts.bootstrap(config.adminPassword);
+      const startedAt = clock();
+      tasks = {
         gauges: () => {
           const stored = Math.min(...Object.values(writer.checkpoints()));
           metrics.spoolRecords.set(Math.max(0, wal.lastSeq() - stored));
@@ -581,6 +589,9 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         // deliveries their reminders; the rest is this instance's own)
         pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
         retention: claimed("retention", 3_600_000, runRetention),
+        // (a minute after each start, whatever ran this hour: a changed retention applies at once; claimed by this start,
+        // so it runs once, while the hourly passes stay one per hour across the instances)
+        retentionAfterStart: () => claims.run("retention after start", `${instance} ${startedAt}`, runRetention),
         // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
         blendingConditions: onlyIngesting(
           claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
@@ -593,7 +604,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         // (commands go out through the broker connection of the instance taking readings: only it sends them)
         controlWaves: onlyIngesting(() => control.wave()),
         controlExpiry: onlyIngesting(() => control.expire()),
-      });
+      };
+      scheduleTasks(scheduler, tasks);
       updateGauges();
       const host = config.http.host === "0.0.0.0" || config.http.host === "::" ? "localhost" : config.http.host;
       return {

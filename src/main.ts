@@ -15,7 +15,7 @@ export class StartError extends Error {
 
 /** Why a start stopped: `what` names the directory or address, `settings` the settings that chose it (these belong in i18n.ts once it is free to edit). */
 const WHY: Record<
-  "dataDir" | "inUse" | "denied" | "noAddress" | "locked" | "stateUnreachable" | "stateRefused",
+  "dataDir" | "inUse" | "denied" | "noAddress" | "locked" | "corrupt" | "stateUnreachable" | "stateRefused",
   Record<Lang, (what: string, settings: string) => string>
 > = {
   dataDir: {
@@ -39,6 +39,12 @@ const WHY: Record<
       `服务未能启动：数据库文件 ${what} 正被另一个进程使用（${settings}）；一个数据目录只能由一个 Agrilume 进程打开：请先停止那个进程，或给这个实例另设 AGRILUME_DATA_DIR（多个实例共用数据须用 PostgreSQL 状态库，见 docs/DEPLOYMENT.md）`,
     en: (what, settings) =>
       `The service could not start: the database file ${what} is in use by another process (${settings}); one data directory is opened by one Agrilume process: stop that process first, or give this instance its own AGRILUME_DATA_DIR (instances that share data need the PostgreSQL state store, docs/DEPLOYMENT.md)`,
+  },
+  corrupt: {
+    zh: (what, settings) =>
+      `服务未能启动：数据库文件 ${what} 已损坏，无法打开（${settings}）；请停止使用这个数据目录（保留它以备查），用最近一次完好的备份恢复到一个新的空数据目录（npm run restore，见 docs/DATA.md），再用 AGRILUME_DATA_DIR 指向它启动`,
+    en: (what, settings) =>
+      `The service could not start: the database file ${what} is damaged and cannot be opened (${settings}); keep this data directory aside, restore the newest good backup into a new, empty data directory (npm run restore, docs/DATA.md) and start with AGRILUME_DATA_DIR pointing there`,
   },
   stateUnreachable: {
     zh: (what, settings) => `服务未能启动：无法连接 PostgreSQL 状态库 ${what}（${settings}）；请确认数据库已启动、地址和端口正确、防火墙放行`,
@@ -148,12 +154,17 @@ function shownUrl(url: string): string {
  * process (DuckDB's file lock), the PostgreSQL state store unreachable or refusing the login; null for any other error.
  */
 export function explainOpenError(e: unknown, config: Config): StartError | null {
-  const err = e as (Error & { code?: string; address?: string; port?: number; hostname?: string }) | undefined;
+  const err = e as (Error & { code?: string; address?: string; port?: number; hostname?: string; file?: string }) | undefined;
   const message = err instanceof Error ? err.message : String(e);
   const lock = /Could not set lock on file "([^"]+)": Conflicting lock is held in (.+?) \(PID (\d+)\)/.exec(message);
   if (lock) {
     const [, file = "", program = "", pid = ""] = lock;
     return new StartError(`${WHY.locked[config.lang](file, `PID ${pid}: ${program}`)}\n  ${message}`);
+  }
+  // DuckDB's checksums or header refused the file: a damaged disk or copy, not something a restart mends
+  if (/Corrupt database file|not a valid DuckDB database file/i.test(message)) {
+    const file = err?.file ?? resolve(config.dataDir);
+    return new StartError(`${WHY.corrupt[config.lang](file, `AGRILUME_DATA_DIR=${config.dataDir}`)}\n  ${message.split("\n")[0]}`);
   }
   if (!config.stateUrl) return null;
   const url = new URL(config.stateUrl);

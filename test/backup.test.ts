@@ -1,19 +1,20 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
 import { topics } from "../devices/index.js";
 import { connectDevice, publish, reading, registerLight, startTestApp, waitUntil } from "../harness/helpers.js";
 import { backupDataDir, restoreDataDir } from "../src/system/backup.js";
 import { tempDirPerTest } from "./dirs.js";
-import { serviceEnv } from "./process.js";
+import { serviceEnv, startFailing } from "./process.js";
 
 const dir = tempDirPerTest();
 
-/** `bin.ts backup|restore <dir>` as an operator runs it (npm run backup), on `dataDir`. */
+/** `backup|restore <dir>` as an operator runs it (npm run backup: scripts/agrilume.mjs, here through tsx), on `dataDir`. */
 const cli = (dataDir: string, ...args: string[]) => {
-  const res = spawnSync(process.execPath, ["--import", "tsx", join("src", "bin.ts"), ...args], {
+  const res = spawnSync(process.execPath, [join("scripts", "agrilume.mjs"), ...args], {
     cwd: process.cwd(),
     env: serviceEnv(dataDir),
     encoding: "utf8",
@@ -127,4 +128,103 @@ describe("backup and restore of a data directory (npm run backup / npm run resto
     await expect(backupDataDir(dir(), join(dir(), "b"))).rejects.toMatchObject({ m: { code: "backup_source_missing" } });
     expect(cli(empty, "backup")).toMatchObject({ code: 2, err: expect.stringContaining("Usage: backup <backup dir>") });
   }, 400_000);
+});
+
+/** A data directory with a state database of one table (what backup and restore need of it). */
+async function smallDataDir(data: string): Promise<void> {
+  mkdirSync(data, { recursive: true });
+  const inst = await DuckDBInstance.create(join(data, "state.duckdb"));
+  const c = await inst.connect();
+  await c.run("CREATE TABLE kept AS SELECT range AS x FROM range(100000)");
+  c.closeSync();
+  inst.closeSync();
+}
+
+/** Damages a DuckDB file as a failing disk would (bytes flipped through it, its first block's among them). */
+function damage(file: string): void {
+  const bytes = readFileSync(file);
+  for (let i = 0; i < bytes.length; i += 997) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+  writeFileSync(file, bytes);
+}
+
+describe("a damaged database and a backup in the wrong place", () => {
+  it("restore of a damaged database (its manifest matching) says it is damaged, not in use, and leaves nothing behind; a retry can succeed", async () => {
+    const data = dir();
+    await smallDataDir(data);
+    const backup = join(dir(), "backup");
+    expect(cli(data, "backup", backup)).toMatchObject({ code: 0, err: "" });
+    const good = join(dir(), "good");
+    expect(cli(good, "restore", backup).code).toBe(0);
+
+    // the damage hidden from the checksums: the manifest rewritten to match
+    const file = join(backup, "data", "state.duckdb");
+    damage(file);
+    const manifestPath = join(backup, "manifest.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { files: { path: string; bytes: number; sha256: string }[] };
+    for (const f of manifest.files) {
+      const b = readFileSync(join(backup, "data", f.path));
+      Object.assign(f, { bytes: b.length, sha256: createHash("sha256").update(b).digest("hex") });
+    }
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+
+    // into a directory not there yet, and into an empty one that exists (a mount point, a Docker volume)
+    const parent = dir();
+    const absent = join(parent, "restored");
+    const emptyDir = join(parent, "volume");
+    mkdirSync(emptyDir);
+    for (const target of [absent, emptyDir]) {
+      const res = cli(target, "restore", backup);
+      expect(res.code).toBe(1);
+      expect(res.err).toContain(`The backup's database file ${file} is damaged and cannot be opened`);
+      expect(res.err).toContain("Corrupt database file");
+      expect(res.err).not.toContain("running");
+    }
+    expect(readdirSync(parent)).toEqual(["volume"]);
+    expect(readdirSync(emptyDir)).toEqual([]);
+    // in Chinese, by default
+    const zh = spawnSync(process.execPath, [join("scripts", "agrilume.mjs"), "restore", backup], {
+      env: serviceEnv(absent, { AGRILUME_LANG: "zh" }),
+      encoding: "utf8",
+    });
+    expect(zh.stderr).toContain(`备份中的数据库文件 ${file} 已损坏，无法打开`);
+
+    // the same directory takes a good backup afterwards ("not empty" was the retry's answer before)
+    const other = join(dir(), "other");
+    expect(cli(good, "backup", other).code).toBe(0);
+    expect(cli(emptyDir, "restore", other)).toMatchObject({ code: 0, err: "" });
+    expect(readdirSync(emptyDir).sort()).toEqual(readdirSync(good).sort());
+    expect(readdirSync(parent)).toEqual(["volume"]);
+  }, 200_000);
+
+  it("a backup and a start on a damaged data directory say that it is damaged and what to do", async () => {
+    const data = dir();
+    await smallDataDir(data);
+    damage(join(data, "state.duckdb"));
+    const refused = cli(data, "backup", join(dir(), "b"));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`The database file ${join(data, "state.duckdb")} is damaged and cannot be opened`);
+    expect(refused.err).not.toContain("running");
+
+    const start = await startFailing(process.execPath, ["--import", "tsx", join("src", "bin.ts")], {
+      cwd: process.cwd(),
+      env: serviceEnv(data, { AGRILUME_LANG: "zh" }),
+    });
+    expect(start.code).toBe(1);
+    expect(start.stderr).toContain(`服务未能启动：数据库文件 ${join(data, "state.duckdb")} 已损坏，无法打开`);
+    expect(start.stderr).toContain("npm run restore");
+    expect(start.stderr).not.toMatch(/\n\s+at /); // a message, not a stack
+  }, 200_000);
+
+  it("refuses a backup directory inside the data directory, and a data directory inside the backup directory", async () => {
+    const data = join(dir(), "data");
+    await smallDataDir(data);
+    const inside = cli(data, "backup", join(data, "inside"));
+    expect(inside.code).toBe(1);
+    expect(inside.err).toContain(`The backup directory ${join(data, "inside")} and the data directory ${data} lie one inside the other`);
+    expect(existsSync(join(data, "inside"))).toBe(false);
+    const around = cli(data, "backup", dirname(data));
+    expect(around.code).toBe(1);
+    expect(around.err).toContain("lie one inside the other");
+    expect(cli(data, "backup", join(data, "..", "beside")).code).toBe(0);
+  }, 200_000);
 });

@@ -1,4 +1,4 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -68,8 +68,8 @@ describe("Dockerfile", () => {
     expect(runs(runtime).some((r) => /^npm ci (?=.*--omit=dev)/.test(r))).toBe(true);
     const copies = runtime.steps.filter((s) => s.op === "COPY").map((s) => s.args);
     expect(copies).toContain("--from=build /app/dist ./dist");
-    // From the context only what npm ci reads: no sources, no TypeScript.
-    expect(copies.filter((c) => !c.startsWith("--from="))).toEqual(["package.json package-lock.json ./"]);
+    // From the context only what npm ci reads and the launcher of npm run backup / restore: no sources, no TypeScript.
+    expect(copies.filter((c) => !c.startsWith("--from="))).toEqual(["package.json package-lock.json ./", "scripts/agrilume.mjs ./scripts/"]);
     expect(cmd.slice(0, 1)).toEqual(["node"]);
     expect(cmd.at(-1)).toMatch(/^dist\/.+\.js$/);
     for (const s of runtime.steps) expect(s.args, `${s.op} ${s.args}`).not.toMatch(/\btsx\b|\.ts\b|--import|(?<![\w/.-])src\b/);
@@ -241,7 +241,8 @@ describe("the Dockerfile carried out without Docker", () => {
 
   it("the runtime stage holds the production dependencies and the compiled service, nothing else", () => {
     const app = dirs.runtime;
-    expect(readdirSync(app).sort()).toEqual(["dist", "node_modules", "package-lock.json", "package.json"]);
+    expect(readdirSync(app).sort()).toEqual(["dist", "node_modules", "package-lock.json", "package.json", "scripts"]);
+    expect(readdirSync(join(app, "scripts"))).toEqual(["agrilume.mjs"]);
     for (const t of TOOLS) expect(existsSync(join(app, "node_modules", t)), t).toBe(false);
     for (const d of Object.keys(pkg.dependencies)) expect(existsSync(join(app, "node_modules", d, "package.json")), d).toBe(true);
     const files = (dir: string): string[] =>
@@ -250,6 +251,28 @@ describe("the Dockerfile carried out without Docker", () => {
     expect(dist.filter((f) => !f.endsWith(".js") && !f.startsWith("dist/web/dist/"))).toEqual([]);
     expect(dist).toEqual(expect.arrayContaining([cmd.at(-1), "dist/web/dist/index.html"]));
     expect(skipped).toEqual(["npm cache clean --force", "mkdir -p /data", "chown node:node /data"]);
+  });
+
+  it("npm run backup and npm run restore work there, without tsx (the compiled service)", async () => {
+    const data = join(tmp.path, "backed-up");
+    const [, ...args] = cmd;
+    const s = await startService(process.execPath, args, { cwd: dirs.runtime, env: serviceEnv(data), started });
+    expect(await s.stop()).toBe(0);
+    const npm = (dataDir: string, ...words: string[]) =>
+      spawnSync("npm", ["run", "-s", ...words], { cwd: dirs.runtime, env: serviceEnv(dataDir), encoding: "utf8", timeout: 120_000 });
+    const backup = join(tmp.path, "backup");
+    const made = npm(data, "backup", "--", backup);
+    expect(made.stderr).toBe("");
+    expect(made.status).toBe(0);
+    expect(made.stdout).toMatch(/^Backed up to /);
+    const restored = join(tmp.path, "restored");
+    const back = npm(restored, "restore", "--", backup);
+    expect(back.stderr).toBe("");
+    expect(back.status).toBe(0);
+    expect(back.stdout).toContain("Restored the backup of");
+    expect(existsSync(join(restored, "state.duckdb"))).toBe(true);
+    // a refusal's exit code comes through the launcher
+    expect(npm(restored, "restore", "--", backup).status).toBe(1);
   });
 
   it("its CMD starts the service, which serves the API and the console; its HEALTHCHECK passes while it runs and fails once it stopped", async () => {

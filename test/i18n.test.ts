@@ -383,6 +383,10 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     backup_usage: [{ backup: "backup", restore: "restore", setting: "AGRILUME_DATA_DIR" }],
     backup_running: [{ file: "/srv/agrilume/data/state.duckdb", detail: "Conflicting lock is held in node (PID 4242)" }],
     backup_target_not_empty: [{ dir: "/backup/2026-11-30" }],
+    backup_target_inside: [{ dir: "/srv/agrilume/data/backup", dataDir: "/srv/agrilume/data" }],
+    backup_corrupt: [
+      { file: "/srv/agrilume/data/state.duckdb", detail: "IO Error: Corrupt database file: computed checksum 1 does not match stored checksum 2" },
+    ],
     backup_source_missing: [{ dir: "/srv/agrilume/data", file: "state.duckdb" }],
     backup_done: [{ dir: "/backup/2026-11-30", files: 12, mb: 812.4, seconds: 9.3 }],
     backup_influx_note: [{ store: "InfluxDB", url: "http://localhost:8086", tool: "influxd backup -portable" }],
@@ -390,6 +394,9 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     restore_not_backup: [{ dir: "/backup/x", file: "manifest.json" }],
     restore_target_not_empty: [{ dir: "/srv/agrilume/data" }],
     restore_corrupt: [{ file: "telemetry.duckdb" }],
+    restore_database_corrupt: [
+      { file: "/backup/x/data/state.duckdb", detail: "IO Error: Corrupt database file: computed checksum 1 does not match stored checksum 2" },
+    ],
     restore_done: [{ dir: "/srv/agrilume/data", files: 12, createdAt: Date.UTC(2026, 10, 30, 4) }],
   },
 };
@@ -442,6 +449,7 @@ const DATA_KEYS = new Set([
   "broker",
   // backup and restore: paths, a database's own error, commands and settings
   "dir",
+  "dataDir",
   "file",
   "detail",
   "url",

@@ -36,7 +36,10 @@ export type Tx = Pick<Db, "dialect" | "conn" | "all" | "run" | "each">;
  */
 export async function openDb(path: string, migrations: readonly Migration[]): Promise<Db> {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const instance = await DuckDBInstance.create(path);
+  // (an error names the file it is about, for the start's message: DuckDB's own may not, e.g. "Corrupt database file")
+  const instance = await DuckDBInstance.create(path).catch((e: unknown) => {
+    throw Object.assign(e instanceof Error ? e : new Error(String(e)), { file: path });
+  });
   const conn = await instance.connect();
   let chain: Promise<unknown> = Promise.resolve();
   let closed = false;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Message } from "../platform/i18n.js";
 
@@ -38,8 +38,18 @@ const filesUnder = (dir: string): string[] =>
     .sort();
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-/** Opens the DuckDB files of `dir` (top level) for this process: fails, as the service running, when another holds one. */
-async function lockDatabases(dir: string): Promise<{ conns: DuckDBConnection[]; close: () => void }> {
+/** DuckDB's refusal to open a file another process holds (its lock); any other failure to open is a damaged file. */
+const LOCKED = /Could not set lock on file/;
+
+/**
+ * Opens the DuckDB files of `dir` (top level) for this process. Fails, as the service running (`backup_running`), when
+ * another holds one; as a damaged file (`corrupt`, with the file's name as `shown`) when one cannot be opened otherwise.
+ */
+async function lockDatabases(
+  dir: string,
+  corrupt: "backup_corrupt" | "restore_database_corrupt",
+  shown: (name: string) => string = (name) => join(dir, name),
+): Promise<{ conns: DuckDBConnection[]; close: () => void }> {
   const held: { inst: DuckDBInstance; conn: DuckDBConnection }[] = [];
   const close = () => {
     for (const h of held) {
@@ -53,12 +63,17 @@ async function lockDatabases(dir: string): Promise<{ conns: DuckDBConnection[]; 
       held.push({ inst, conn: await inst.connect() });
     } catch (e: unknown) {
       close();
-      const detail = e instanceof Error ? e.message.split("\n")[0] : String(e);
-      return fail("backup_running", { file: join(dir, name), detail: detail ?? "" });
+      const message = e instanceof Error ? e.message : String(e);
+      const detail = message.split("\n")[0] ?? "";
+      if (LOCKED.test(message)) return fail("backup_running", { file: join(dir, name), detail });
+      return fail(corrupt, { file: shown(name), detail });
     }
   }
   return { conns: held.map((h) => h.conn), close };
 }
+
+/** Whether `inner` is `outer` or lies under it. */
+const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
 
 /** Backs up `dataDir` into `target` (absent or empty). The service must not be running (see above). */
 export async function backupDataDir(dataDir: string, target: string, now = Date.now()): Promise<{ files: number; bytes: number }> {
@@ -68,8 +83,10 @@ export async function backupDataDir(dataDir: string, target: string, now = Date.
   // id and any embedded telemetry store are still the directory's, and PostgreSQL is backed up with its own tools)
   if (!existsSync(join(source, "state.duckdb")) && !existsSync(join(source, "wal")))
     fail("backup_source_missing", { dir: source, file: "state.duckdb" });
+  // (a backup inside the data directory would be copied into the next backup, and that one into the next)
+  if (within(out, source) || within(source, out)) fail("backup_target_inside", { dir: out, dataDir: source });
   if (!isEmptyDir(out)) fail("backup_target_not_empty", { dir: out });
-  const locked = await lockDatabases(source);
+  const locked = await lockDatabases(source, "backup_corrupt");
   try {
     for (const c of locked.conns) await c.run("CHECKPOINT");
     const manifest: Manifest = { format: 1, createdAt: now, files: [] };
@@ -88,7 +105,13 @@ export async function backupDataDir(dataDir: string, target: string, now = Date.
   }
 }
 
-/** Restores the backup in `backupDir` into `dataDir` (absent or empty), after checking every file against the manifest. */
+/**
+ * Restores the backup in `backupDir` into `dataDir` (absent or empty), after checking every file against the manifest.
+ * The files are copied into a directory of their own and opened there; only then are they moved into place, so a
+ * restore that fails leaves `dataDir` as it was. That directory is beside `dataDir` when `dataDir` does not exist yet
+ * (moved into place by one rename), inside it when it exists (a mount point, e.g. a Docker volume, cannot be replaced:
+ * its entries are moved up).
+ */
 export async function restoreDataDir(backupDir: string, dataDir: string): Promise<{ files: number; createdAt: number }> {
   const from = resolve(backupDir);
   const to = resolve(dataDir);
@@ -99,16 +122,29 @@ export async function restoreDataDir(backupDir: string, dataDir: string): Promis
   if (!isEmptyDir(to)) fail("restore_target_not_empty", { dir: to });
   for (const f of manifest.files) {
     const path = join(from, DATA, f.path);
-    if (!resolve(path).startsWith(join(from, DATA)) || !existsSync(path) || statSync(path).size !== f.bytes || sha256(path) !== f.sha256)
+    if (!within(resolve(path), join(from, DATA)) || !existsSync(path) || statSync(path).size !== f.bytes || sha256(path) !== f.sha256)
       fail("restore_corrupt", { file: f.path });
   }
-  for (const f of manifest.files) {
-    const dest = join(to, f.path);
-    mkdirSync(dirname(dest), { recursive: true });
-    copyFileSync(join(from, DATA, f.path), dest);
+  const existed = existsSync(to);
+  const staging = existed ? join(to, `.agrilume-restore-${process.pid}`) : join(dirname(to), `.${basename(to)}.agrilume-restore-${process.pid}`);
+  try {
+    mkdirSync(staging, { recursive: true });
+    for (const f of manifest.files) {
+      const dest = join(staging, f.path);
+      mkdirSync(dirname(dest), { recursive: true });
+      copyFileSync(join(from, DATA, f.path), dest);
+    }
+    // each database opens (the service will migrate it if it is older); one that does not is damaged
+    (await lockDatabases(staging, "restore_database_corrupt", (name) => join(from, DATA, name))).close();
+  } catch (e: unknown) {
+    rmSync(staging, { recursive: true, force: true });
+    throw e;
   }
-  mkdirSync(to, { recursive: true });
-  // each database opens (the service will migrate it if it is older)
-  (await lockDatabases(to)).close();
+  if (existed) {
+    for (const name of readdirSync(staging)) renameSync(join(staging, name), join(to, name));
+    rmSync(staging, { recursive: true, force: true });
+  } else {
+    renameSync(staging, to);
+  }
   return { files: manifest.files.length, createdAt: manifest.createdAt };
 }

@@ -5,6 +5,8 @@ export type SystemWords = {
   backup_usage: { backup: string; restore: string; setting: string };
   backup_running: { file: string; detail: string };
   backup_target_not_empty: { dir: string };
+  backup_target_inside: { dir: string; dataDir: string };
+  backup_corrupt: { file: string; detail: string };
   backup_source_missing: { dir: string; file: string };
   backup_done: { dir: string; files: number; mb: number; seconds: number };
   backup_influx_note: { store: string; url: string; tool: string };
@@ -12,6 +14,7 @@ export type SystemWords = {
   restore_not_backup: { dir: string; file: string };
   restore_target_not_empty: { dir: string };
   restore_corrupt: { file: string };
+  restore_database_corrupt: { file: string; detail: string };
   restore_done: { dir: string; files: number; createdAt: number };
 };
 export const SYSTEM_WORDS: Vocabulary<SystemWords> = {
@@ -28,6 +31,16 @@ export const SYSTEM_WORDS: Vocabulary<SystemWords> = {
   backup_target_not_empty: {
     zh: (p) => `备份目录 ${p.dir} 不是空的；请指定一个新目录（每次备份一个目录）`,
     en: (p) => `The backup directory ${p.dir} is not empty; give a new one (one directory per backup)`,
+  },
+  backup_target_inside: {
+    zh: (p) => `备份目录 ${p.dir} 与数据目录 ${p.dataDir} 互相包含；请把备份放在数据目录之外（最好在另一块磁盘上）`,
+    en: (p) =>
+      `The backup directory ${p.dir} and the data directory ${p.dataDir} lie one inside the other; put backups outside the data directory (best on another disk)`,
+  },
+  backup_corrupt: {
+    zh: (p) => `数据库文件 ${p.file} 已损坏，无法打开（${p.detail}）；未做备份。请保留这个数据目录，用最近一次完好的备份恢复到新的数据目录`,
+    en: (p) =>
+      `The database file ${p.file} is damaged and cannot be opened (${p.detail}); nothing was backed up. Keep this data directory, and restore the newest good backup into a new data directory`,
   },
   backup_source_missing: {
     zh: (p) => `数据目录 ${p.dir} 中没有状态数据库 ${p.file}；请检查数据目录的设置`,
@@ -58,6 +71,10 @@ export const SYSTEM_WORDS: Vocabulary<SystemWords> = {
   restore_corrupt: {
     zh: (p) => `备份中的文件 ${p.file} 与清单不符（大小或校验和不同）；未恢复任何内容`,
     en: (p) => `The backup's file ${p.file} does not match its manifest (size or checksum); nothing was restored`,
+  },
+  restore_database_corrupt: {
+    zh: (p) => `备份中的数据库文件 ${p.file} 已损坏，无法打开（${p.detail}）；未恢复任何内容，请换一个备份`,
+    en: (p) => `The backup's database file ${p.file} is damaged and cannot be opened (${p.detail}); nothing was restored: use another backup`,
   },
   restore_done: {
     zh: (p, f) => `已将 ${f.time(p.createdAt)} 的备份恢复到 ${p.dir}（${p.files} 个文件），可以启动服务`,
