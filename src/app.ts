@@ -71,6 +71,7 @@ function scheduleTasks(
     | "gauges"
     | "pruneRejects"
     | "retention"
+    | "rollups"
     | "blendingConditions"
     | "alertDeliveries"
     | "digest"
@@ -88,6 +89,8 @@ function scheduleTasks(
   // Telemetry rollups and pruning, and the state tables that are not kept as evidence (docs/DATA.md); small steps.
   scheduler.every("retention", 3_600_000, run.retention);
   scheduler.once("retention", 60_000, run.retention);
+  // The embedded store's live rollups: the hours that closed since, and late readings (docs/DATA.md); small steps.
+  scheduler.every("rollups", 5 * 60_000, run.rollups);
   scheduler.every("blending conditions", 30_000, run.blendingConditions);
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
@@ -576,6 +579,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         // deliveries their reminders; the rest is this instance's own)
         pruneRejects: claimed("prune rejects", 10 * 60_000, () => state.rejects.pruneRejects()),
         retention: claimed("retention", 3_600_000, runRetention),
+        // (not claimed: the embedded store is this instance's own)
+        rollups: async () => {
+          const done = await telemetry.rollUp?.(clock(), retentionStop.signal);
+          if (done && done.steps > 0) log.debug({ ...done }, "telemetry rollups");
+        },
         // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
         blendingConditions: onlyIngesting(
           claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),
