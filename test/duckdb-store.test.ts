@@ -518,7 +518,7 @@ describe.each([
       }
     expect(compared).toBeGreaterThan(0);
   };
-  const opts = { retention: { rawMs: 2 * DAY, hourlyMs: 30 * DAY, dailyMs: null }, stepRows: 40 };
+  const opts = { retention: { rawMs: 2 * DAY, hourlyMs: 30 * DAY, dailyMs: null }, stepRows: 120 };
 
   it("answers from the rollups what raw answers: rolled-up hours and days, the open hour, late readings, a restart, retention", async () => {
     const path = dir();
@@ -531,11 +531,10 @@ describe.each([
       await rolled.write(batch, batch.at(-1)?.seq ?? 0);
       await raw.write(batch, batch.at(-1)?.seq ?? 0);
     }
-    await same(rolled, raw);
     const first = await rolled.rollUp?.(NOW);
     // every hour that ended 10 minutes before now, from the first reading's on, in steps of whole hours
     expect(first?.hours).toBe((Math.floor((NOW - 600_000) / HOUR) * HOUR - start) / HOUR);
-    expect(first?.steps).toBeGreaterThan((3 * 24 * 3 * 6) / 40 / 2); // ≤ 40 readings a step, whole hours
+    expect(first?.steps).toBeGreaterThan(10); // ≤ 120 readings a step (6 hours of these), whole hours
     expect(await rolled.rollUp?.(NOW)).toEqual({ hours: 0, late: 0, steps: 0 });
     expect(await rolled.count({})).toBe(all.length); // raw still holds them
     await same(rolled, raw);
@@ -618,10 +617,9 @@ describe.each([
     await db.run("DELETE FROM schema_migrations WHERE version = 7; DROP TABLE rollup_late; DELETE FROM meta WHERE key IN ('rolled_to', 'raw_from')");
     await db.close();
     const store = await createDuckDbTelemetryStore(path, opts);
-    await same(store, raw);
     expect((await store.rollUp?.(NOW))?.hours).toBe((Math.floor((NOW - 600_000) / HOUR) * HOUR - start) / HOUR);
     await same(store, raw);
     await store.close();
     await raw.close();
-  });
+  }, 300_000);
 });
