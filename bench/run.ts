@@ -33,7 +33,9 @@ import { benchSize, sizeRows } from "./size.js";
  * `--only late` a store batch with one 13-day-old reading against a live batch, on a 10 M-row embedded store; `--only
  * influx` the InfluxDB store's write path against raw line protocol to the same influxd;
  * `--only size` a simulated district-month (100 lights, or `--lights N`; 30 days, or `--days N`) through the embedded store's write path: bytes per
- * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them;
+ * reading, the rollups' bytes, a town's month of aggregates, and a district-year's size projected from them (`--batch N`
+ * readings a store write, 5,000 by default: more writes the month faster through the same `write`; `--skip-raw`: leaves
+ * out the month's queries from raw and the town's lights a query each, minutes at 787 lights × 30 days);
  * `--only ha` two instances on active/standby ingest (PostgreSQL, Mosquitto, InfluxDB): the active one's throughput and
  * the time a standby takes over after a SIGKILL (docs/DEPLOYMENT.md);
  * `--only campaign` a profile campaign to 18,105 lights (or `--lights N`), each on its own connection and answering, while
@@ -47,6 +49,8 @@ const { values } = parseArgs({
     compiled: { type: "boolean", default: false },
     lights: { type: "string" },
     days: { type: "string" },
+    batch: { type: "string" },
+    "skip-raw": { type: "boolean", default: false },
   },
 });
 const ONLY = ["ingest", "external", "offthread", "flood", "imports", "late", "influx", "size", "ha", "campaign", "map"];
@@ -152,8 +156,13 @@ const sizeStep = async () => {
     process.stderr.write(`--days: a whole number from 1 to 60 (got "${values.days}")\n`);
     process.exit(2);
   }
-  step(`size: a simulated district-month (${lights} lights × ${days} days, every 5 minutes) through the embedded store`);
-  const r = await benchSize({ lights, days, progress });
+  const batch = values.batch !== undefined ? Number(values.batch) : 5000;
+  if (!Number.isInteger(batch) || batch < 1 || batch > 1_000_000) {
+    process.stderr.write(`--batch: readings a store write, a whole number from 1 to 1000000 (got "${values.batch}")\n`);
+    process.exit(2);
+  }
+  step(`size: a simulated district-month (${lights} lights × ${days} days, every 5 minutes) through the embedded store, ${batch} readings a write`);
+  const r = await benchSize({ lights, days, batch, skipRaw: values["skip-raw"], progress });
   results.size = r;
   rows.push(...sizeRows(r));
 };

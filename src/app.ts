@@ -72,6 +72,7 @@ function scheduleTasks(
     | "pruneRejects"
     | "retention"
     | "retentionAfterStart"
+    | "rollups"
     | "blendingConditions"
     | "alertDeliveries"
     | "digest"
@@ -88,6 +89,8 @@ function scheduleTasks(
   // Telemetry rollups and pruning, and the state tables that are not kept as evidence (docs/DATA.md); small steps.
   scheduler.every("retention", 3_600_000, run.retention);
   scheduler.once("retention", 60_000, run.retentionAfterStart);
+  // The embedded store's live rollups: the hours that closed since, and late readings (docs/DATA.md); small steps.
+  scheduler.every("rollups", 5 * 60_000, run.rollups);
   scheduler.every("blending conditions", 30_000, run.blendingConditions);
   scheduler.every("alert deliveries", 5_000, run.alertDeliveries);
   scheduler.every("morning digest", 60_000, run.digest);
@@ -592,6 +595,11 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         // (a minute after each start, whatever ran this hour: a changed retention applies at once; claimed by this start,
         // so it runs once, while the hourly passes stay one per hour across the instances)
         retentionAfterStart: () => claims.run("retention after start", `${instance} ${startedAt}`, runRetention),
+        // (not claimed: the embedded store is this instance's own)
+        rollups: async () => {
+          const done = await telemetry.rollUp?.(clock(), retentionStop.signal);
+          if (done && done.steps > 0) log.debug({ ...done }, "telemetry rollups");
+        },
         // (these three judge from the readings and presence this instance holds: only the one taking readings runs them)
         blendingConditions: onlyIngesting(
           claimed("blending conditions", 30_000, async () => blendingFeed.apply(await blendingMonitor.conditions(), clock())),

@@ -432,3 +432,194 @@ describe.each([
     await store.close();
   });
 });
+
+// Live rollups (schema version 7, docs/DATA.md): closed hours rolled up while raw still holds them. Each aggregate is
+// held to the same one from a store that never rolls up (raw only): a reading counted twice or missed changes a count.
+describe.each([
+  { shape: "a few fields", complete: false },
+  { shape: "a streetlight's every field", complete: true },
+])("embedded telemetry store: live rollups, readings with $shape", ({ complete }) => {
+  const DAY = 86_400_000;
+  const HOUR = 3_600_000;
+  /** Now: 37 minutes into an hour, so that the open hour holds readings. */
+  const NOW = Math.floor(Date.now() / HOUR) * HOUR + 37 * 60_000;
+  const M = "streetlight_telemetry";
+  let seq = 0;
+  const reading = (deviceId: string, ts: number, soc: number, on: boolean): StoredReading => ({
+    seq: ++seq,
+    measurement: M,
+    deviceId,
+    ts,
+    receivedAt: ts + 50,
+    tags: { town: "来苏镇" },
+    payload: complete
+      ? {
+          ts,
+          pv: { v: 17 + (soc % 3), a: soc / 100, w: soc / 10 },
+          battery: { v: 12 + (soc % 7) / 10, soc, tempC: 14 - (soc % 5) },
+          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
+          energyToday: { pvWh: soc * 3, loadWh: soc },
+          faults: [],
+          gps: { lat: 30.1, lon: 104.6, accM: 3 },
+        }
+      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
+  });
+  const blender = (ts: number, kg: number): StoredReading => ({
+    seq: ++seq,
+    measurement: "blender_telemetry",
+    deviceId: "B1",
+    ts,
+    receivedAt: ts,
+    tags: {},
+    payload: { ts, hopperKg: { urea: kg, kcl: kg / 2 }, running: kg > 500 },
+  });
+  const start = chinaDayStart(NOW - 3 * DAY);
+  /** Three lights every 10 minutes and a blender every 30, from three China days ago up to now. */
+  const fleet = () => {
+    const out: StoredReading[] = [];
+    for (let ts = start; ts < NOW - 60_000; ts += 600_000) {
+      const k = (ts - start) / 600_000;
+      ["L1", "L2", "L3"].forEach((id, d) => {
+        out.push(reading(id, ts + d * 1000, 20 + ((k * 7 + d * 13) % 80), (k + d) % 3 === 0));
+      });
+      if (k % 3 === 0) out.push(blender(ts + 5000, 100 + ((k * 37) % 1000)));
+    }
+    return out;
+  };
+  /** Both stores' answers, rounded to 9 digits (sums added in another order). */
+  const round = (rows: Map<string, { avg: number }[]>) =>
+    [...rows.entries()].map(([id, list]) => [id, list.map((a) => ({ ...a, avg: Math.round(a.avg * 1e9) / 1e9 }))]);
+  const ranges = () => [
+    [start, NOW + HOUR], // everything: rolled-up days, the watermark's day, the open hour
+    [start + 5 * HOUR, NOW - 2 * HOUR], // from an hour's start into a rolled-up hour
+    [start + 5 * HOUR + 17 * 60_000, NOW - 26 * HOUR - 60_000], // both ends inside rolled-up hours (and days)
+    [chinaDayStart(NOW), NOW + HOUR], // today: its rolled-up hours and the open one
+  ];
+  const same = async (
+    rolled: TelemetryStore,
+    raw: TelemetryStore,
+    fields: (every: "hour" | "day") => string[] | undefined = () => undefined,
+    everies: readonly ("minute" | "hour" | "day")[] = ["hour", "day"],
+    which = ranges(),
+  ) => {
+    let compared = 0;
+    for (const every of everies)
+      for (const [from, to] of which) {
+        for (const [measurement, deviceIds] of [
+          [M, ["L1", "L2", "L3"]],
+          ["blender_telemetry", ["B1"]],
+        ] as const) {
+          const f = every === "minute" ? undefined : fields(every);
+          const q = { measurement, deviceIds: [...deviceIds], from: from as number, to: to as number, every, ...(f ? { fields: f } : {}) };
+          const want = round(await raw.aggregateMany(q));
+          expect(round(await rolled.aggregateMany(q)), `${measurement} ${every} ${new Date(from as number).toISOString()}`).toEqual(want);
+          compared += want.reduce((n, [, list]) => n + (list as unknown[]).length, 0);
+        }
+      }
+    expect(compared).toBeGreaterThan(0);
+  };
+  const opts = { retention: { rawMs: 2 * DAY, hourlyMs: 30 * DAY, dailyMs: null }, stepRows: 120 };
+
+  it("answers from the rollups what raw answers: rolled-up hours and days, the open hour, late readings, a restart, retention", async () => {
+    const path = dir();
+    let rolled = await createDuckDbTelemetryStore(path, opts);
+    const raw = await createDuckDbTelemetryStore(dir()); // never rolls up: the reference
+    const all = fleet();
+    // in batches, as the store writer sends them
+    for (let i = 0; i < all.length; i += 500) {
+      const batch = all.slice(i, i + 500);
+      await rolled.write(batch, batch.at(-1)?.seq ?? 0);
+      await raw.write(batch, batch.at(-1)?.seq ?? 0);
+    }
+    const first = await rolled.rollUp?.(NOW);
+    // every hour that ended 10 minutes before now, from the first reading's on, in steps of whole hours
+    expect(first?.hours).toBe((Math.floor((NOW - 600_000) / HOUR) * HOUR - start) / HOUR);
+    expect(first?.steps).toBeGreaterThan(10); // ≤ 120 readings a step (6 hours of these), whole hours
+    expect(await rolled.rollUp?.(NOW)).toEqual({ hours: 0, late: 0, steps: 0 });
+    expect(await rolled.count({})).toBe(all.length); // raw still holds them
+    await same(rolled, raw);
+    await same(rolled, raw, (every) => (every === "hour" ? ["battery.soc", "pv.v"] : ["battery.soc", "energyToday.pvWh", "gps.lat"]), [
+      "minute",
+      "hour",
+      "day",
+    ]);
+
+    // late readings into rolled-up hours (a new minimum, and the newest of its hour), one sent again (a duplicate of a
+    // stored reading: counted once), and one in the open hour
+    const lateHour = Math.floor((NOW - 5 * HOUR) / HOUR) * HOUR;
+    const late = [
+      reading("L2", lateHour + 59 * 60_000, 1, true),
+      reading("L1", start + 26 * HOUR + 123, 99, false),
+      { ...(all.find((r) => r.deviceId === "L3" && r.ts >= lateHour) as StoredReading), seq: ++seq },
+      reading("L1", NOW - 2 * 60_000, 3, true),
+      blender(lateHour + 1234, 5),
+    ];
+    await rolled.write(late, seq);
+    await raw.write(late, seq);
+    await same(rolled, raw); // before the next run: from rollup_late
+
+    // a restart (the write-ahead log's refill sends the batch again: nothing new), then the next run adds them
+    await rolled.close();
+    rolled = await createDuckDbTelemetryStore(path, opts);
+    await rolled.write(late, seq);
+    await same(rolled, raw);
+    expect(await rolled.rollUp?.(NOW)).toMatchObject({ hours: 0, late: 3 }); // (not the duplicate, not the open hour's)
+    expect(await rolled.rollUp?.(NOW)).toEqual({ hours: 0, late: 0, steps: 0 });
+    await same(rolled, raw);
+    await rolled.write(late, seq); // once more, after they were added: still once
+    await same(rolled, raw);
+
+    // two hours on: the open hour is rolled up too
+    expect((await rolled.rollUp?.(NOW + 2 * HOUR))?.hours).toBe(2);
+    await same(rolled, raw);
+
+    // retention: the days past 2 days of raw are deleted from raw (not folded again); the fields the rollups keep answer
+    // as raw did
+    const done = await rolled.applyRetention?.(NOW + 2 * HOUR);
+    const cutoff = chinaDayStart(NOW + 2 * HOUR - 2 * DAY);
+    const pruned = [...all, ...late.slice(0, 2), late[4] as StoredReading].filter((r) => r.ts < cutoff).length;
+    expect(done).toMatchObject({ rolledUp: pruned });
+    expect(await rolled.count({})).toBe(all.length + 4 - pruned); // (the late ones and the open hour's)
+    const keptFields = (every: "hour" | "day") => [...(every === "hour" ? HOURLY_FIELDS : DAILY_FIELDS)];
+    // (an end of a range inside a bucket raw no longer holds takes that bucket whole, as before: whole buckets only)
+    const compare = () => same(rolled, raw, keptFields, ["hour", "day"], [ranges()[0] as number[], ranges()[3] as number[]]);
+    await compare();
+    // and the blender (every field kept)
+    const blenderRanges = { measurement: "blender_telemetry", deviceIds: ["B1"], from: start, to: NOW + HOUR };
+    for (const every of ["hour", "day"] as const)
+      expect(round(await rolled.aggregateMany({ ...blenderRanges, every }))).toEqual(round(await raw.aggregateMany({ ...blenderRanges, every })));
+
+    // a late reading of a day pruned from raw: counted at once, added by the next run, deleted by the next retention
+    const older = [reading("L3", start + 3 * HOUR + 777, 2, false)];
+    await rolled.write(older, seq);
+    await raw.write(older, seq);
+    await compare();
+    await rolled.close();
+    rolled = await createDuckDbTelemetryStore(path, opts);
+    expect(await rolled.applyRetention?.(NOW + 2 * HOUR)).toMatchObject({ rolledUp: 1 });
+    await compare();
+    expect(await rolled.applyRetention?.(NOW + 2 * HOUR)).toMatchObject({ rolledUp: 0, steps: 0 });
+    await compare();
+    await rolled.close();
+    await raw.close();
+  }, 300_000); // (a few hundred aggregates compared: slow on a loaded machine)
+
+  it("takes the readings a store held before schema version 7 as not rolled up: none lost, none counted twice", async () => {
+    const path = dir();
+    const store6 = await createDuckDbTelemetryStore(path, opts);
+    const raw = await createDuckDbTelemetryStore(dir());
+    const all = fleet();
+    await store6.write(all, seq);
+    await raw.write(all, seq);
+    await store6.close();
+    // as a store of schema version 6 holds them: readings, no watermark, no rollup_late
+    const db = await openDb(join(path, "telemetry.duckdb"), []);
+    await db.run("DELETE FROM schema_migrations WHERE version = 7; DROP TABLE rollup_late; DELETE FROM meta WHERE key IN ('rolled_to', 'raw_from')");
+    await db.close();
+    const store = await createDuckDbTelemetryStore(path, opts);
+    expect((await store.rollUp?.(NOW))?.hours).toBe((Math.floor((NOW - 600_000) / HOUR) * HOUR - start) / HOUR);
+    await same(store, raw);
+    await store.close();
+    await raw.close();
+  }, 300_000);
+});

@@ -3,7 +3,10 @@ import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
 import {
   COLUMNS,
+  DAILY_FIELDS,
+  FIELD,
   fieldRows,
+  HOURLY_FIELDS,
   LIGHT_ROLLUPS,
   lightRollupColumns,
   lightRollupRows,
@@ -15,7 +18,17 @@ import {
   typedAggRows,
   typedSelect,
 } from "./duckdb-fields.js";
-import { applyRetention, DEFAULT_RETENTION, type Retention } from "./duckdb-retention.js";
+import {
+  applyRetention,
+  chinaDayStart,
+  DEFAULT_RETENTION,
+  RAW_FROM,
+  type Retention,
+  ROLLED_TO,
+  type Rolling,
+  type RollUpResult,
+  rollUp,
+} from "./duckdb-retention.js";
 import {
   type AggQuery,
   type AggRow,
@@ -88,6 +101,21 @@ export const TELEMETRY_MIGRATIONS: Migration[] = [
       .map((r) => `CREATE TABLE ${r.table} (${lightRollupColumns(r.fields)});`)
       .join("\n"),
   },
+  {
+    version: 7,
+    // Rollups of live data (duckdb-retention.ts rollUp, docs/DATA.md): closed hours are rolled up while raw still holds
+    // them. `rolled_to` (meta) is the watermark: every reading before it is in the rollups, or in `rollup_late` (stored
+    // after its hour was rolled up) until the next run adds it. Until now the rollups held only readings pruned from raw,
+    // so every stored reading is not in them: the watermark starts at the hour of the first (0 when there is none).
+    // `raw_from`: raw holds every reading from then on (the retention moves it); aggregates take a bucket before it whole
+    // from the rollups, as they always did past the raw retention.
+    name: "live rollups: a watermark and the late readings to add",
+    sql: `
+      CREATE TABLE rollup_late (${READINGS_COLUMNS});
+      INSERT INTO meta (key, value) SELECT 'rolled_to', coalesce(epoch_ms(time_bucket(INTERVAL '1 hour', min(ts))), 0)::VARCHAR FROM readings;
+      INSERT INTO meta (key, value) SELECT 'raw_from', value FROM meta WHERE key = 'rolled_to';
+    `,
+  },
 ];
 
 /** Bucket widths; a day is a China day (UTC+8: buckets offset by -8 h from UTC midnight), as people there count days. */
@@ -108,6 +136,16 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
   // then a copy of the new rows. (It has no `writeLines`: DuckDB splitting the log's lines cost it 2–3 times the CPU of
   // the whole batch, more than the split and the appender cost the service's thread: docs/BENCHMARKS.md.)
   await db.run(`CREATE TEMP TABLE IF NOT EXISTS stage_readings (${READINGS_COLUMNS.replace(/ NOT NULL/g, "")});`);
+  const rolledTo = Number((await db.all<{ value: string }>(`SELECT value FROM meta WHERE key = '${ROLLED_TO}'`))[0]?.value ?? 0);
+  const roll: Rolling = { to: rolledTo, target: rolledTo };
+  let rollRun: Promise<RollUpResult> | null = null;
+  /** The rollup job and the retention run (which starts with it) one at a time. */
+  let jobs: Promise<unknown> = Promise.resolve();
+  const oneJob = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = jobs.then(fn, fn);
+    jobs = next.catch(() => undefined);
+    return next;
+  };
 
   type Row = { ts: Date; received_at: Date; measurement: string; typed: boolean; rest: string };
   const toRaw = (r: Row): RawRow => ({
@@ -118,63 +156,106 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
   });
 
   /**
-   * Aggregates of many devices in one query (up to 1,000 at a time), by device. Raw readings in the range, combined per
-   * bucket with the rollups of readings already pruned from raw (hour and day; a reading is in one or the other, moved in
-   * one transaction, so nothing counts twice). Within the raw retention the rollups hold nothing and the answer is the raw
-   * one; beyond it, whole buckets come from the rollups.
+   * Aggregates of many devices in one query (up to 1,000 at a time), by device. Each reading is counted once, from one
+   * of: the rollups (hour and day) for readings before the watermark (`rolled_to`: closed hours, rolled up live, and
+   * readings pruned from raw); `rollup_late` for readings stored after their hour was rolled up, until the next run adds
+   * them; raw for readings from the watermark on. Whole buckets come from the rollups (as past the raw retention).
+   * Fields the rollups do not keep (a streetlight's `pv.v`, `gps.*`, …: duckdb-fields.ts) come from raw over the whole
+   * range, as far as raw holds it. Minutes come from raw only. The watermark is read in the same turn of the
+   * connection as the query, so a rollup step cannot fall between the two.
    */
   const aggregateMany = async (deviceIds: readonly string[], q: Omit<AggQuery, "deviceId">) => {
     const out = new Map<string, AggRow[]>();
     const width = EVERY_MS[q.every];
-    const fields = q.fields ?? [];
-    const asked = fields.length ? fields : undefined;
-    const fieldFilter = fields.length ? `AND field IN (${fields.map(() => "?").join(", ")})` : "";
-    const rollup = q.every === "minute" ? null : q.every === "hour" ? "rollup_hourly" : "rollup_daily";
-    const lights = q.every === "minute" || q.measurement !== TYPED_MEASUREMENT ? null : LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"];
+    const asked = q.fields?.length ? q.fields : undefined;
+    const streetlight = q.measurement === TYPED_MEASUREMENT;
+    // the fields this width's rollups keep: none (minutes), every one (other measurements), or a streetlight's list
+    const kept: readonly string[] | null | undefined =
+      q.every === "minute" ? null : streetlight ? (q.every === "hour" ? HOURLY_FIELDS : DAILY_FIELDS) : undefined;
+    /** What the rollups answer: undefined every field, else a list (perhaps empty). */
+    const rolled = kept === null ? [] : kept === undefined ? asked : asked ? asked.filter((f) => kept.includes(f)) : kept;
+    /** The typed fields asked for that the rollups do not keep (from raw over the whole range). */
+    const other = kept ? (asked ?? COLUMNS.map((c) => c.path)).filter((f) => !kept.includes(f)) : [];
+    const sqlList = (fields: readonly string[]) => fields.map((f) => `'${f.replace(/'/g, "''")}'`).join(", ");
+    const lights = kept && streetlight ? LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"] : null;
+    const table = q.every === "hour" ? "rollup_hourly" : "rollup_daily";
+    const bucket = bucketOf(q.every, "ts");
+    /** Aggregate rows (device_id, bucket, field, min, sum, max, last, last_ts, n) of the readings `src`: typed ones by
+     * their columns `typed` (undefined: all), the others from their text where `json` (SQL on FIELD) holds. */
+    const aggOf = (src: string, typed: readonly string[] | undefined, json: string | null) => {
+      const parts: string[] = [];
+      const t = streetlight ? typedAggRows(src, bucket, typed) : null;
+      if (t) parts.push(t);
+      if (json !== null)
+        parts.push(`SELECT device_id, ${bucket} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
+          arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n FROM (${fieldRows(src, [], json)}) GROUP BY device_id, bucket, field`);
+      return parts;
+    };
     for (let i = 0; i < deviceIds.length; i += 1000) {
       const ids = deviceIds.slice(i, i + 1000);
-      const idList = `device_id IN (${ids.map(() => "?").join(", ")})`;
-      const params: string[] = [...ids, q.measurement, iso(q.from), iso(q.to), ...fields];
-      if (rollup) params.push(...ids, q.measurement, iso(q.from - width), iso(q.to), ...fields);
-      // a streetlight's rollups, a row per light and bucket (the device ids as parameters, the bounds numbers computed here)
-      const lightRows = lights
-        ? lightRollupRows(
-            lights.table,
-            lights.fields,
-            asked,
-            // bounds on the column itself, so that DuckDB's zone maps skip the row groups of other times
-            `${idList} AND bucket_h BETWEEN ${Math.floor((q.from - width) / HOUR) + 1} AND ${Math.ceil(q.to / HOUR) - 1}`,
+      const idList = `device_id IN (${ids.map((_, k) => `$${k + 1}`).join(", ")})`;
+      const mine = `${idList} AND measurement = $${ids.length + 1}`;
+      const rows = await db.tx(async (t) => {
+        const state = (
+          await t.all<{ w: string | null; p: string | null; late: bigint | number }>(
+            `SELECT (SELECT value FROM meta WHERE key = '${ROLLED_TO}') AS w, (SELECT value FROM meta WHERE key = '${RAW_FROM}') AS p,
+              (SELECT count(*) FROM rollup_late) AS late`,
           )
-        : null;
-      if (lightRows) params.push(...ids);
-      // Typed readings are read by their columns (only those asked for), grouped a row per device and bucket before they
-      // are split into a row per field; the others from their payload's text.
-      const typedRows = q.measurement === TYPED_MEASUREMENT ? typedAggRows("src", bucketOf(q.every, "ts"), asked) : null;
-      const rows = await db.all<{
-        device_id: string;
-        bucket: Date;
-        field: string;
-        min: number;
-        avg: number;
-        max: number;
-        last: number;
-        n: bigint | number;
-      }>(
-        `WITH src AS (SELECT * FROM readings WHERE ${idList} AND measurement = ? AND ts >= ?::TIMESTAMP_MS AND ts < ?::TIMESTAMP_MS),
-         raw AS (
-           ${typedRows ? `${typedRows} UNION ALL` : ""}
-           SELECT device_id, ${bucketOf(q.every, "ts")} AS bucket, field, min(value) AS min, sum(value) AS sum, max(value) AS max,
-                  arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n
-           FROM (${fieldRows("src", typedRows ? [] : asked)})
-           WHERE true ${fieldFilter}
-           GROUP BY device_id, bucket, field)
-         SELECT device_id, bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
-         FROM (SELECT * FROM raw
-               ${rollup ? `UNION ALL SELECT device_id, bucket, field, min, sum, max, last, last_ts, n FROM ${rollup} WHERE ${idList} AND measurement = ? AND bucket > ?::TIMESTAMP_MS AND bucket < ?::TIMESTAMP_MS ${fieldFilter}` : ""}
-               ${lightRows ? `UNION ALL ${lightRows}` : ""})
-         GROUP BY device_id, bucket, field ORDER BY device_id, bucket, field`,
-        params,
-      );
+        )[0];
+        const watermark = Number(state?.w ?? 0);
+        const rawFrom = Number(state?.p ?? 0);
+        // [a, c): the buckets read from the rollups, those wholly in the range; at an end of the range in a bucket raw no
+        // longer holds (before rawFrom), that bucket whole, as the rollups hold it. Minutes: none.
+        let a = q.from;
+        let c = q.from;
+        if (kept !== null) {
+          const floor = (x: number) => (q.every === "day" ? chinaDayStart(x) : Math.floor(x / HOUR) * HOUR);
+          const ceil = (x: number) => (floor(x) === x ? x : floor(x) + width);
+          a = q.from < rawFrom ? floor(q.from) : ceil(q.from);
+          c = floor(q.to) < rawFrom ? ceil(q.to) : floor(q.to);
+          if (a >= c) c = a = q.from;
+        }
+        // the rollups hold the readings of [a, c) before the watermark; raw the rest of the range
+        const w = Math.max(a, Math.min(c, watermark));
+        const ranges = [
+          [q.from, Math.max(q.from, a)],
+          [Math.max(q.from, w), q.to],
+        ].filter(([x, y]) => (x as number) < (y as number));
+        const ctes = [
+          `recent AS (${(ranges.length ? ranges : [[q.from, q.from]])
+            .map(([x, y]) => `SELECT * FROM readings WHERE ${mine} AND ts >= ${at(x as number)} AND ts < ${at(y as number)}`)
+            .join(" UNION ALL ")})`,
+        ];
+        const raw = aggOf("recent", asked, asked ? `${FIELD} IN (${sqlList(asked)})` : "true");
+        if (w > a && Number(state?.late ?? 0) > 0 && (rolled === undefined || rolled.length > 0)) {
+          ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
+          raw.push(...aggOf("late", rolled, rolled ? `${FIELD} IN (${sqlList(rolled)})` : "true"));
+        }
+        // the fields the rollups do not keep, from raw where the rollups answer the others
+        if (w > Math.max(q.from, a) && kept && (!asked || asked.some((f) => !kept.includes(f)))) {
+          ctes.push(`old AS (SELECT * FROM readings WHERE ${mine} AND ts >= ${at(Math.max(q.from, a))} AND ts < ${at(w)})`);
+          raw.push(...aggOf("old", other, `${FIELD} NOT IN (${sqlList(kept)})${asked ? ` AND ${FIELD} IN (${sqlList(asked)})` : ""}`));
+        }
+        const sources = [...raw];
+        // the rollups: every field they hold of those asked for (rollups made before schema version 6 hold all 15 of a
+        // streetlight's, of readings pruned long ago; no rollup holds a field it does not keep of a reading still in raw)
+        if (a < c) {
+          sources.push(`SELECT device_id, bucket, field, min, sum, max, last, last_ts, n FROM ${table}
+            WHERE ${mine} AND bucket >= ${at(a)} AND bucket < ${at(c)}${asked ? ` AND field IN (${sqlList(asked)})` : ""}`);
+          // a streetlight's rollups, a row per light and bucket: bounds on the column itself, so that DuckDB's zone maps skip the row groups of other times
+          const l = lights
+            ? lightRollupRows(lights.table, lights.fields, asked, `${idList} AND bucket_h >= ${a / HOUR} AND bucket_h < ${c / HOUR}`)
+            : null;
+          if (l) sources.push(l);
+        }
+        return t.all<{ device_id: string; bucket: Date; field: string; min: number; avg: number; max: number; last: number; n: bigint | number }>(
+          `WITH ${ctes.join(",\n")}
+           SELECT device_id, bucket, field, min(min) AS min, sum(sum) / sum(n) AS avg, max(max) AS max, arg_max(last, last_ts) AS last, sum(n) AS n
+           FROM (${sources.join("\nUNION ALL\n")})
+           GROUP BY device_id, bucket, field ORDER BY device_id, bucket, field`,
+          [...ids, q.measurement],
+        );
+      });
       for (const r of rows) {
         const list = out.get(r.device_id) ?? [];
         list.push({ ts: r.bucket.getTime(), field: r.field, min: r.min, avg: r.avg, max: r.max, last: r.last, count: Number(r.n) });
@@ -201,12 +282,15 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       // One round trip for the rest of the batch: under a full ingest load each await on DuckDB waits a turn
       // of a busy event loop, so fewer of them is what keeps the store near the ingest rate (docs/BENCHMARKS.md).
       // The values inlined are numbers this function computed, never text from a device.
-      const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
       // First copy of each (measurement, device, ts), and only if not stored already: one statement per span, so the
       // search for stored copies reads only the row groups of that span (zone maps), never the days between two spans.
+      // A batch with a reading before the live rollups' target (late: its hour may be rolled up already) keeps its new
+      // readings in a temp table first, so that those before the watermark are copied into rollup_late as well, in this
+      // transaction: the next rollup run adds them (once). A live batch goes straight into readings.
+      const late = spans.some(([from]) => from < roll.target);
       const inserts = spans.map(
         ([from, to]) =>
-          `INSERT INTO readings SELECT * EXCLUDE (rn) FROM (
+          `INSERT INTO ${late ? "stage_new" : "readings"} SELECT * EXCLUDE (rn) FROM (
            SELECT *, row_number() OVER (PARTITION BY measurement, device_id, ts ORDER BY seq) AS rn FROM stage_readings
            WHERE ts BETWEEN ${at(from)} AND ${at(to)}) s
          WHERE rn = 1 AND NOT EXISTS (
@@ -214,7 +298,15 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
              AND m.ts = s.ts AND m.device_id = s.device_id AND m.measurement = s.measurement);`,
       );
       await t.run(
-        `${inserts.join("\n")}
+        `${late ? "CREATE OR REPLACE TEMP TABLE stage_new AS SELECT * FROM stage_readings WHERE false;" : ""}
+         ${inserts.join("\n")}
+         ${
+           late
+             ? `INSERT INTO readings SELECT * FROM stage_new;
+                INSERT INTO rollup_late SELECT * FROM stage_new WHERE epoch_ms(ts) < (SELECT value::BIGINT FROM meta WHERE key = '${ROLLED_TO}');
+                DROP TABLE stage_new;`
+             : ""
+         }
          DELETE FROM stage_readings;
          INSERT INTO meta (key, value) VALUES ('seq', '${Math.trunc(checkpoint)}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`,
       );
@@ -292,9 +384,16 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
       return (await aggregateMany([q.deviceId], q)).get(q.deviceId) ?? [];
     },
     aggregateMany: (q) => aggregateMany(q.deviceIds, q),
+    async rollUp(now: number, signal?: AbortSignal) {
+      if (rollRun) return rollRun;
+      rollRun = oneJob(() => rollUp(db, roll, now, { stepRows: opts.stepRows, signal })).finally(() => {
+        rollRun = null;
+      });
+      return rollRun;
+    },
     async applyRetention(now: number, signal?: AbortSignal) {
       if (retentionRun) return retentionRun;
-      retentionRun = applyRetention(db, retention, now, { stepRows: opts.stepRows, signal }).finally(() => {
+      retentionRun = oneJob(() => applyRetention(db, retention, roll, now, { stepRows: opts.stepRows, signal })).finally(() => {
         retentionRun = null;
       });
       return retentionRun;
@@ -347,6 +446,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** A time computed here (never text from a request) as SQL. */
+const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
 const HOUR = 3_600_000;
 function appendOptVarchar(a: DuckDBAppender, v: string | undefined) {
   if (v === undefined) a.appendNull();

@@ -55,6 +55,12 @@ export interface TelemetryStore {
    * between two steps (the service stopping).
    */
   applyRetention?(now: number, signal?: AbortSignal): Promise<RetentionResult>;
+  /**
+   * Optional: the embedded store's live rollups (docs/DATA.md), run by the service's scheduler every few minutes: the
+   * hours that closed since the last run, and readings stored late for hours rolled up already, added to the hourly and
+   * daily rollups, in small steps off the write path. `signal` stops a run between two steps.
+   */
+  rollUp?(now: number, signal?: AbortSignal): Promise<{ hours: number; late: number; steps: number }>;
   /** Optional: settles when the rollups of late readings written so far are made (InfluxDB makes them after the write). */
   settleRollups?(): Promise<void>;
   /** Points the service derives for dashboards (src/storage/dashboard-points.ts); best effort, not replayed. */
