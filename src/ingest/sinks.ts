@@ -10,6 +10,7 @@ export function telemetrySink(store: TelemetryStore, logLines?: (from: number, t
   return {
     name: "telemetry",
     accepts: (r) => r.kind === "reading",
+    readsLogLines: store.writeLines !== undefined && logLines !== undefined,
     checkpoint: () => store.checkpoint(),
     write: (records, checkpoint) => {
       const first = records[0];

@@ -103,9 +103,16 @@ export async function openWal(
     floorSeq?: number;
     /** What a `write` callback threw (a bug in its caller; the record itself is on disk). */
     onCallbackError?: (error: unknown) => void;
+    /**
+     * Keep what was written in memory for `lines` (default true). Off when no store reads the log's lines: the kept
+     * batches held the write buffers, so every flush took a new one that grew again by doubling copies (2 % of the
+     * service's thread in a profile of the ingest pass, and up to 64 MB held: docs/BENCHMARKS.md).
+     */
+    keepLines?: boolean;
   } = {},
 ) {
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+  const keepLines = opts.keepLines ?? true;
   mkdirSync(dir, { recursive: true });
 
   // The segments, oldest first, read from the directory once; afterwards this list is the log's own record of them
@@ -292,12 +299,14 @@ export async function openWal(
           stretch.end += bytes.length;
         } else marks.push({ last, start: writtenAt, end: writtenAt + bytes.length });
         writtenAt += bytes.length;
-        // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
-        const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
-        if (keep === bytes) reuse = false;
-        kept.push({ first, last, bytes: keep });
-        keptBytes += keep.length;
-        while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
+        if (keepLines) {
+          // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
+          const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
+          if (keep === bytes) reuse = false;
+          kept.push({ first, last, bytes: keep });
+          keptBytes += keep.length;
+          while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
+        }
       } catch (e: unknown) {
         failed = e ?? new Error("write-ahead log write failed");
       }
