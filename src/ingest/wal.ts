@@ -50,12 +50,13 @@ const asciiJson = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, 
  * The start of a device's reading lines, up to the value of `ts`, per tags object (the pipeline makes one per device
  * record), for the measurement it last sent. Every character past ASCII is escaped, so it is written byte for byte.
  */
-const heads = new WeakMap<object, { measurement: string; deviceId: string; head: string }>();
-function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): string {
+const heads = new WeakMap<object, { measurement: string; deviceId: string; head: Buffer }>();
+/** (as bytes: copied into the write buffer, not encoded from a string for every reading) */
+function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): Buffer {
   let h = heads.get(r.tags);
   if (h === undefined || h.measurement !== r.measurement || h.deviceId !== r.deviceId) {
     const head = `{"kind":"reading","reading":{"measurement":${asciiJson(r.measurement)},"deviceId":${asciiJson(r.deviceId)},"tags":${asciiJson(r.tags)},"ts":`;
-    h = { measurement: r.measurement, deviceId: r.deviceId, head };
+    h = { measurement: r.measurement, deviceId: r.deviceId, head: Buffer.from(head, "latin1") };
     heads.set(r.tags, h);
   }
   return h.head;
@@ -233,8 +234,8 @@ export async function openWal(
   const putReading = (seq: number, r: Extract<WalEntry, { kind: "reading" }>["reading"], payload: Uint8Array): boolean => {
     if (!isCount(r.ts) || !isCount(r.receivedAt)) return false;
     const head = readingHead(r);
-    room(head.length + payload.byteLength + 3 * 16 + 40); // three numbers of at most 16 digits, the fixed parts
-    used += out.write(head, used, "latin1");
+    room(head.byteLength + payload.byteLength + 3 * 16 + 40); // three numbers of at most 16 digits, the fixed parts
+    putBytes(head);
     putCount(r.ts);
     putBytes(RECEIVED_AT);
     putCount(r.receivedAt);
