@@ -412,7 +412,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   });
   const onFieldReading = (r: AcceptedReading) => {
     if (r.device.family === "streetlight" && r.message.kind === "telemetry")
-      fieldwork.onReading(r.device.id, r.ts).catch((e: unknown) => log.warn({ err: e }, "could not judge a repaired light's reading"));
+      fieldwork.onReading(r.device.id, r.ts)?.catch((e: unknown) => log.warn({ err: e }, "could not judge a repaired light's reading"));
   };
   pipeline.events.on("reading", onFieldReading);
   fieldworkRoutes(http, { fieldwork, store: fieldStore, messages, access, clock });

@@ -313,4 +313,21 @@ describe("write-ahead log", () => {
     expect(again.lines(4, 4)).toBeNull(); // after a restart the stores read the files
     await again.close();
   });
+
+  it("keeps no lines when no store reads them (keepLines: false), and its batches are written and read back whole", async () => {
+    const path = dir();
+    const wal = await openWal(path, { keepLines: false });
+    // batches larger than the write buffer's first size (1 MiB): it grows, and is reused, with nothing held for `lines`
+    const big = (i: number): WalEntry => {
+      const e = entry(i);
+      return e.kind === "reading" ? { ...e, reading: { ...e.reading, payload: { ts: e.reading.ts, note: "x".repeat(4000) } } } : e;
+    };
+    for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 400 }, (_, k) => wal.append(big(round * 400 + k + 1))));
+    expect(wal.lines(1, 1)).toBeNull();
+    expect(wal.lines(1200, 1200)).toBeNull();
+    await wal.close();
+    const again = await openWal(path);
+    expect([...again.replay(0)].map((r) => r.seq)).toEqual(Array.from({ length: 1200 }, (_, k) => k + 1));
+    await again.close();
+  });
 });

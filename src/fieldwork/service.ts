@@ -362,11 +362,11 @@ export async function createFieldwork(deps: FieldDeps) {
 
     /**
      * A reading was accepted and applied by the streetlight monitor (this listens after it): for each order awaiting
-     * this light's proof, the light's condition now is judged. Returns when the orders concerned are written.
+     * this light's proof, the light's condition now is judged. Returns when the orders concerned are written (null when none waits).
      */
-    onReading(deviceId: string, ts: number): Promise<void> {
+    onReading(deviceId: string, ts: number): Promise<void> | null {
       const ids = awaiting.get(deviceId);
-      if (!ids || ids.size === 0) return Promise.resolve();
+      if (!ids || ids.size === 0) return null; // (no promise for the readings of lights no order waits for: nearly all)
       const seen = deps.condition(deviceId); // now, before a later reading changes it
       return Promise.all(
         [...ids].map((orderId) =>

@@ -14,7 +14,8 @@ import { createLogReader } from "./wal-reader.js";
 /**
  * Durable ingest, assembled: the write-ahead log (opened past every sink's checkpoint), the store writer that feeds
  * the sinks from it, and the pipeline that accepts into it. `sinks` is called with the log's own lines for batches it
- * still holds in memory (the embedded store writes those bytes instead of re-encoding records).
+ * still holds in memory, for a store that writes those bytes instead of re-encoding records (none does today: the log
+ * keeps them only for a sink that says it reads them, `readsLogLines`).
  */
 export async function openDurableIngest(deps: {
   config: Pick<Config, "dataDir" | "store" | "ingest">;
@@ -33,6 +34,7 @@ export async function openDurableIngest(deps: {
   const floorSeq = Math.max(...(await Promise.all(sinks.map((s) => s.checkpoint().catch(() => 0)))));
   const wal = await openWal(join(config.dataDir, "wal"), {
     floorSeq,
+    keepLines: sinks.some((s) => s.readsLogLines === true),
     onTornRecord: (_file, where) => log.warn(where, "skipped a torn record at the end of a write-ahead log segment (it was never acknowledged)"),
     onCorruptRecord: (where) => {
       metrics.walCorruptRecords.inc();

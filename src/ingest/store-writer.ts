@@ -28,6 +28,8 @@ export type Sink = {
   checkpoint(): Promise<number>;
   /** `records` are those with seq > this sink's checkpoint, in order; `checkpoint` is the batch's last seq. */
   write(records: WalRecord[], checkpoint: number): Promise<void>;
+  /** True when it reads the log's own lines (`Wal.lines`): the log keeps them in memory only then. */
+  readsLogLines?: boolean;
 };
 
 /**

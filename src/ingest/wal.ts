@@ -50,12 +50,13 @@ const asciiJson = (v: unknown) => JSON.stringify(v).replace(/[\u007f-\uffff]/g, 
  * The start of a device's reading lines, up to the value of `ts`, per tags object (the pipeline makes one per device
  * record), for the measurement it last sent. Every character past ASCII is escaped, so it is written byte for byte.
  */
-const heads = new WeakMap<object, { measurement: string; deviceId: string; head: string }>();
-function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): string {
+const heads = new WeakMap<object, { measurement: string; deviceId: string; head: Buffer }>();
+/** (as bytes: copied into the write buffer, not encoded from a string for every reading) */
+function readingHead(r: Extract<WalEntry, { kind: "reading" }>["reading"]): Buffer {
   let h = heads.get(r.tags);
   if (h === undefined || h.measurement !== r.measurement || h.deviceId !== r.deviceId) {
     const head = `{"kind":"reading","reading":{"measurement":${asciiJson(r.measurement)},"deviceId":${asciiJson(r.deviceId)},"tags":${asciiJson(r.tags)},"ts":`;
-    h = { measurement: r.measurement, deviceId: r.deviceId, head };
+    h = { measurement: r.measurement, deviceId: r.deviceId, head: Buffer.from(head, "latin1") };
     heads.set(r.tags, h);
   }
   return h.head;
@@ -103,9 +104,16 @@ export async function openWal(
     floorSeq?: number;
     /** What a `write` callback threw (a bug in its caller; the record itself is on disk). */
     onCallbackError?: (error: unknown) => void;
+    /**
+     * Keep what was written in memory for `lines` (default true). Off when no store reads the log's lines: the kept
+     * batches held the write buffers, so every flush took a new one that grew again by doubling copies (2 % of the
+     * service's thread in a profile of the ingest pass, and up to 64 MB held: docs/BENCHMARKS.md).
+     */
+    keepLines?: boolean;
   } = {},
 ) {
   const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+  const keepLines = opts.keepLines ?? true;
   mkdirSync(dir, { recursive: true });
 
   // The segments, oldest first, read from the directory once; afterwards this list is the log's own record of them
@@ -226,8 +234,8 @@ export async function openWal(
   const putReading = (seq: number, r: Extract<WalEntry, { kind: "reading" }>["reading"], payload: Uint8Array): boolean => {
     if (!isCount(r.ts) || !isCount(r.receivedAt)) return false;
     const head = readingHead(r);
-    room(head.length + payload.byteLength + 3 * 16 + 40); // three numbers of at most 16 digits, the fixed parts
-    used += out.write(head, used, "latin1");
+    room(head.byteLength + payload.byteLength + 3 * 16 + 40); // three numbers of at most 16 digits, the fixed parts
+    putBytes(head);
     putCount(r.ts);
     putBytes(RECEIVED_AT);
     putCount(r.receivedAt);
@@ -292,12 +300,14 @@ export async function openWal(
           stretch.end += bytes.length;
         } else marks.push({ last, start: writtenAt, end: writtenAt + bytes.length });
         writtenAt += bytes.length;
-        // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
-        const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
-        if (keep === bytes) reuse = false;
-        kept.push({ first, last, bytes: keep });
-        keptBytes += keep.length;
-        while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
+        if (keepLines) {
+          // Kept for the stores (`lines`): a copy when it fills less than half its buffer, which is then reused.
+          const keep = bytes.length * 2 < buffer.length ? Buffer.from(bytes) : bytes;
+          if (keep === bytes) reuse = false;
+          kept.push({ first, last, bytes: keep });
+          keptBytes += keep.length;
+          while (keptBytes > KEEP_BYTES) keptBytes -= kept.shift()?.bytes.length ?? keptBytes;
+        }
       } catch (e: unknown) {
         failed = e ?? new Error("write-ahead log write failed");
       }

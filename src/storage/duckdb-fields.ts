@@ -218,51 +218,70 @@ export const rolledUp = (fields: readonly string[]) =>
 export type TypedSplit = { values: (number | boolean | null)[]; rest: string } | null;
 
 const NOT_TYPED = /[0-9]|true|false|null/;
+/** Each parent's typed keys: the column (index in COLUMNS) of each, and whether it holds a boolean. */
+const TYPED_KEYS = new Map<string, Map<string, { index: number; bool: boolean }>>(
+  PARENTS.map((p) => [
+    p,
+    new Map(
+      COLUMNS.flatMap((c, index) => (c.path.startsWith(`${p}.`) ? [[c.path.slice(p.length + 1), { index, bool: c.bool === true }] as const] : [])),
+    ),
+  ]),
+);
+/** A key as JSON text, made once for the keys that recur (a key is JSON.stringify'd otherwise). */
+const KEY_JSON = new Map<string, string>();
+const keyJson = (k: string) => {
+  let j = KEY_JSON.get(k);
+  if (j === undefined) {
+    j = JSON.stringify(k);
+    if (KEY_JSON.size < 256) KEY_JSON.set(k, j);
+  }
+  return j;
+};
 /**
  * What typedSelect makes of a reading, from the payload object (the store's `write`, whose readings JavaScript holds
  * already): null when it keeps its whole payload as text. The same rules: a streetlight reading, its ts the reading's,
  * each typed field present a finite number (`load.on` a boolean), its parents objects, and nothing numeric, boolean or
  * null left in the rest. test/duckdb-store.test.ts holds both to the same payloads.
+ *
+ * `rest` is the text JSON.stringify gives of the payload without its ts and with the typed fields taken out of their
+ * parents, written here in one pass (no copy of the payload and its parents to stringify: it runs for every reading a
+ * batch stages, on the service's thread, docs/BENCHMARKS.md).
  */
 export function splitTyped(measurement: string, ts: number, payload: Record<string, unknown>): TypedSplit {
   if (measurement !== TYPED_MEASUREMENT || payload.ts !== ts) return null;
-  const values: (number | boolean | null)[] = [];
-  const rest: Record<string, unknown> = {};
-  for (const k in payload) if (k !== "ts") rest[k] = payload[k];
-  let i = 0;
-  for (const p of PARENTS) {
-    const obj = payload[p];
-    const cols = PARENT_COLUMNS[i++] as { key: string; bool?: true }[];
-    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-      for (let j = 0; j < cols.length; j++) values.push(null);
-      continue;
-    }
-    const o = obj as Record<string, unknown>;
-    let found = false;
-    for (const c of cols) {
-      const v = o[c.key];
-      if (v === undefined) {
-        values.push(null);
-        continue;
+  const values: (number | boolean | null)[] = new Array(COLUMNS.length).fill(null);
+  let text = "{";
+  for (const k in payload) {
+    if (k === "ts") continue;
+    const v = payload[k];
+    if (v === undefined) continue; // (as JSON.stringify leaves it out)
+    const typed = TYPED_KEYS.get(k);
+    let piece: string | undefined;
+    if (typed && v !== null && typeof v === "object" && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      let found = false;
+      for (const [key, c] of typed) {
+        const x = o[key];
+        if (x === undefined) continue;
+        if (c.bool ? typeof x !== "boolean" : typeof x !== "number" || !Number.isFinite(x)) return null;
+        values[c.index] = x as number | boolean;
+        found = true;
       }
-      if (c.bool ? typeof v !== "boolean" : typeof v !== "number" || !Number.isFinite(v)) return null;
-      values.push(v as number | boolean);
-      found = true;
+      if (found) {
+        piece = "{";
+        for (const kk in o) {
+          const x = o[kk];
+          if (typed.has(kk) || x === undefined) continue;
+          piece += `${piece.length > 1 ? "," : ""}${keyJson(kk)}:${JSON.stringify(x)}`;
+        }
+        piece += "}";
+      }
     }
-    let copy: Record<string, unknown> | null = null;
-    if (found) {
-      copy = {};
-      for (const k in o) if (!cols.some((c) => c.key === k)) copy[k] = o[k];
-    }
-    if (copy) rest[p] = copy;
+    text += `${text.length > 1 ? "," : ""}${keyJson(k)}:${piece ?? JSON.stringify(v)}`;
   }
-  const text = JSON.stringify(rest);
+  text += "}";
   return NOT_TYPED.test(text) ? null : { values, rest: text };
 }
-/** COLUMNS grouped by parent, in PARENTS' order. */
-const PARENT_COLUMNS = PARENTS.map((p) =>
-  COLUMNS.filter((c) => c.path.startsWith(`${p}.`)).map((c) => ({ key: c.path.slice(p.length + 1), ...(c.bool ? { bool: c.bool } : {}) })),
-);
 
 /**
  * The raw aggregate rows (device_id, bucket, field, min, sum, max, last, last_ts, n) of the typed rows of `src` by

@@ -1,5 +1,16 @@
 import { join } from "node:path";
-import { type DuckDBAppender, timestampMillisValue } from "@duckdb/node-api";
+import {
+  BIGINT,
+  BOOLEAN,
+  DOUBLE,
+  DuckDBDataChunk,
+  type DuckDBTimestampMillisecondsValue,
+  type DuckDBValue,
+  type DuckDBVector,
+  TIMESTAMP_MS,
+  timestampMillisValue,
+  VARCHAR,
+} from "@duckdb/node-api";
 import { type Migration, openDb, type Tx } from "./duckdb.js";
 import {
   COLUMNS,
@@ -37,6 +48,7 @@ import {
   type RawQuery,
   type RawRow,
   type RetentionResult,
+  type StoredReading,
   type TelemetryStore,
   type TimeSpan,
   timeSpans,
@@ -322,27 +334,35 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
           ? null
           : async (t) => {
               // One row per reading, staged so that duplicates (within the batch and against what is stored) are left out.
+              // Column by column into data chunks (a number is written into the chunk's own array), not value by value
+              // through the appender: its calls into the binding, ~25 a reading, cost the service's thread more than the
+              // split itself (docs/BENCHMARKS.md).
               const msgs = await t.conn.createAppender("stage_readings", "main", "temp");
-              for (const r of batch) {
-                const ts = timestampMillisValue(BigInt(Math.trunc(r.ts)));
-                msgs.appendVarchar(r.measurement);
-                msgs.appendVarchar(r.deviceId);
-                msgs.appendTimestampMilliseconds(ts);
-                msgs.appendTimestampMilliseconds(timestampMillisValue(BigInt(Math.trunc(r.receivedAt))));
-                msgs.appendBigInt(BigInt(r.seq));
-                appendOptVarchar(msgs, r.tags.town);
-                appendOptVarchar(msgs, r.tags.village);
-                appendOptVarchar(msgs, r.tags.station);
-                const split = splitTyped(r.measurement, r.ts, r.payload);
-                for (let i = 0; i < COLUMNS.length; i++) {
-                  const v = split?.values[i] ?? null;
-                  if (v === null) msgs.appendNull();
-                  else if (typeof v === "boolean") msgs.appendBoolean(v);
-                  else msgs.appendDouble(v);
+              for (let at = 0; at < batch.length; at += CHUNK_ROWS) {
+                const n = Math.min(CHUNK_ROWS, batch.length - at);
+                const chunk = DuckDBDataChunk.create(STAGE_TYPES, n);
+                const vec = <T extends DuckDBValue>(i: number) => chunk.getColumnVector(i) as DuckDBVector<T>;
+                const [measurement, deviceId, ts, receivedAt] = [vec<string>(0), vec<string>(1), vec<TimestampMs>(2), vec<TimestampMs>(3)];
+                const [seq, town, village, station] = [vec<bigint>(4), vec<string>(5), vec<string>(6), vec<string>(7)];
+                const fields = COLUMNS.map((_, i) => vec<number | boolean>(8 + i));
+                const [typed, rest] = [vec<boolean>(8 + COLUMNS.length), vec<string>(9 + COLUMNS.length)];
+                for (let j = 0; j < n; j++) {
+                  const r = batch[at + j] as StoredReading;
+                  measurement.setItem(j, r.measurement);
+                  deviceId.setItem(j, r.deviceId);
+                  ts.setItem(j, timestampMillisValue(BigInt(Math.trunc(r.ts))));
+                  receivedAt.setItem(j, timestampMillisValue(BigInt(Math.trunc(r.receivedAt))));
+                  seq.setItem(j, BigInt(r.seq));
+                  town.setItem(j, r.tags.town ?? null);
+                  village.setItem(j, r.tags.village ?? null);
+                  station.setItem(j, r.tags.station ?? null);
+                  const split = splitTyped(r.measurement, r.ts, r.payload);
+                  for (let i = 0; i < fields.length; i++) (fields[i] as DuckDBVector<number | boolean>).setItem(j, split?.values[i] ?? null);
+                  typed.setItem(j, split !== null);
+                  rest.setItem(j, split ? split.rest : JSON.stringify(r.payload));
                 }
-                msgs.appendBoolean(split !== null);
-                msgs.appendVarchar(split ? split.rest : JSON.stringify(r.payload));
-                msgs.endRow();
+                for (let i = 0; i < STAGE_TYPES.length; i++) chunk.getColumnVector(i).flush();
+                msgs.appendDataChunk(chunk);
               }
               msgs.closeSync();
               return timeSpans(batch.map((r) => r.ts));
@@ -449,7 +469,20 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** A time computed here (never text from a request) as SQL. */
 const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
 const HOUR = 3_600_000;
-function appendOptVarchar(a: DuckDBAppender, v: string | undefined) {
-  if (v === undefined) a.appendNull();
-  else a.appendVarchar(v);
-}
+/** stage_readings' column types, in its order (READINGS_COLUMNS). */
+const STAGE_TYPES = [
+  VARCHAR,
+  VARCHAR,
+  TIMESTAMP_MS,
+  TIMESTAMP_MS,
+  BIGINT,
+  VARCHAR,
+  VARCHAR,
+  VARCHAR,
+  ...COLUMNS.map((c) => (c.bool ? BOOLEAN : DOUBLE)),
+  BOOLEAN,
+  VARCHAR,
+];
+type TimestampMs = DuckDBTimestampMillisecondsValue;
+/** Rows in a data chunk: DuckDB's vector size (2,048). */
+const CHUNK_ROWS = 2048;

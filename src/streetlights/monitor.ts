@@ -143,18 +143,30 @@ export function createStreetlightMonitor(deps: {
     }
     return a;
   };
+  /**
+   * What a light is judged by, per device record (a record is replaced when the device changes), made again only when
+   * the profile it applied by command changes: every reading asks for it, and a new object with a new closure each time
+   * was garbage on the reading path (under tsx a closure made in an object literal is named by a helper each time: 1 %
+   * of the service's thread, docs/BENCHMARKS.md). The override is read live through the closure.
+   */
+  const infos = new WeakMap<DeviceRecord, LightInfo>();
   const info = (d: DeviceRecord): LightInfo => {
     const a = registered(d);
     const control = deps.control;
-    if (!control) return { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile: a.profile };
-    return {
-      lat: d.lat ?? 0,
-      lon: d.lon ?? 0,
-      lampW: a.lampW,
-      profile: control.profileOf(d.id) ?? a.profile,
-      overrideAt: (t: number) => control.overrideAt(d.id, t),
-    };
+    const profile = control?.profileOf(d.id) ?? a.profile;
+    let i = infos.get(d);
+    if (i === undefined || i.profile !== profile || i.lampW !== a.lampW) {
+      i = control
+        ? { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile, overrideAt: overrideOf(control, d.id) }
+        : { lat: d.lat ?? 0, lon: d.lon ?? 0, lampW: a.lampW, profile };
+      infos.set(d, i);
+    }
+    return i;
   };
+  const overrideOf =
+    (control: NonNullable<typeof deps.control>, id: string) =>
+    (t: number): { pct: number } | null =>
+      control.overrideAt(id, t);
   /**
    * The profile a light is judged by on the night of `date`: the one it had applied at that night's dusk (a profile
    * applied later, today's too, does not change how an earlier night is judged), else its registered one.
