@@ -130,10 +130,11 @@ export async function rollUp(
     const from = roll.to;
     const next = time(await one(`SELECT min(ts) AS v FROM readings WHERE ts >= ${at(from)} AND ts < ${at(target)}`));
     let to = target;
-    let first = target;
+    // the hours the watermark moves (a fresh store's, whose watermark is 0, from its first reading on)
+    let first = from > 0 ? from : target;
     if (next !== null) {
       const h = Math.floor(next / HOUR) * HOUR;
-      first = Math.max(from, h);
+      if (from === 0) first = h;
       const n = Number((await one(`SELECT count(*) AS v FROM readings WHERE ts >= ${at(h)} AND ts < ${at(h + HOUR)}`)) ?? 0);
       const hours = Math.max(1, Math.floor(stepRows / Math.max(1, n)));
       to = Math.min(target, chinaDayStart(h) + DAY, h + hours * HOUR);
@@ -145,7 +146,7 @@ export async function rollUp(
         INSERT INTO meta (key, value) VALUES ('${ROLLED_TO}', '${to}') ON CONFLICT (key) DO UPDATE SET value = excluded.value;`);
     });
     roll.to = to;
-    result.hours += (to - first) / HOUR; // (the hours from the first reading on: a fresh store's watermark is 0)
+    result.hours += (to - first) / HOUR;
     result.steps++;
   }
   return result;
