@@ -178,7 +178,20 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
-  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, log, writeDashboardPoints });
+  const blendingMonitor = createBlendingMonitor({
+    store: blendStore,
+    blending,
+    registry,
+    presence,
+    bus,
+    clock,
+    log,
+    writeDashboardPoints,
+    rejectBatches: async (rs) => {
+      await state.rejects.writeRejects(rs, null);
+      for (const r of rs) metrics.rejected.inc({ family: "blender", reason: r.reason });
+    },
+  });
   const nights = nightStore(state.db);
   // Streetlight control (protocol v1.1): commands, their delivery, what each light applied, campaigns.
   const control = createLightControl({

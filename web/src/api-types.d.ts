@@ -11161,7 +11161,7 @@ export interface operations {
               deviceId: string | null;
               clientId: string | null;
               topic: string;
-              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
+              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled; a batch event: not_machines_order, batch_over_capacity; a light's answer: ack_unknown_command, ack_other_light, ack_cmd_mismatch (docs/PROTOCOL.md) */
               reason: string;
               /** @description Why, in the reader's language */
               detail: string;
@@ -11276,7 +11276,7 @@ export interface operations {
               deviceId: string | null;
               clientId: string | null;
               topic: string;
-              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
+              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled; a batch event: not_machines_order, batch_over_capacity; a light's answer: ack_unknown_command, ack_other_light, ack_cmd_mismatch (docs/PROTOCOL.md) */
               reason: string;
               /** @description Why, in the reader's language */
               detail: string;
