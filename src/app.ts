@@ -359,7 +359,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     ingestRole: () => failover?.role() ?? null,
   });
   accountRoutes(http, { accounts, audit: state.users });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access, registry });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access, mapTiles: config.mapTiles });
   controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
