@@ -387,6 +387,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
     // (field work is made below, from the alerts: its line is asked for when the digest goes out)
     digestMore: (town) => fieldwork.digestLine(town),
+    stationName: (id) => blending.station(id)?.name,
     claims,
     instance,
   });

@@ -1,7 +1,18 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { ADMIN_KEY, connectDevice, publish, readSse, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import {
+  ADMIN_KEY,
+  connectDevice,
+  publish,
+  readSse,
+  startReceiver,
+  startStation,
+  startTestApp,
+  type TestApp,
+  waitUntil,
+} from "../harness/helpers.js";
+import { createBlendingFeed } from "../src/alerts/feeds.js";
 
 const STATION = "qijiang";
 
@@ -252,15 +263,15 @@ describe("blending station end to end", () => {
     const types = conditions.map((c) => c.type).sort();
     expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]); // QJ-BL-01 is connected, so not offline
     // the rule's wording in the reader's language: Chinese by default, English when asked
-    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map 料仓 300 kg，低于补料线 577 kg");
+    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("磷酸一铵料仓 300 kg，低于补料线 577 kg");
     expect(conditions.find((c) => c.type === "hopper_low")).toMatchObject({
       detailCode: "hopper_below_refill",
-      detailParams: { material: "map", kg: 300, refillKg: 577 },
+      detailParams: { material: "map", name: { zh: "磷酸一铵", en: "Monoammonium phosphate" }, kg: 300, refillKg: 577 },
     });
     const en = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`, { headers: { "accept-language": "en" } })).json()) as {
       conditions: { type: string; detail: string }[];
     };
-    expect(en.conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map: 300 kg, refill below 577 kg");
+    expect(en.conditions.find((c) => c.type === "hopper_low")?.detail).toBe("Monoammonium phosphate: 300 kg, refill below 577 kg");
     for (const c of conditions) expect(c.detail, c.type).toMatch(/[\u4e00-\u9fff]/);
 
     const late = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "maize", formulaId, targetT: 500, dueDate: "2020-01-01" });
@@ -355,7 +366,7 @@ describe("a batch event counts only toward its own machine's order, with weights
   });
 
   it("another station's machine, a machine the order was not started on, and impossible weights are kept as rejects", async () => {
-    t = await startTestApp();
+    t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" });
     const qj1 = await machineOf("qijiang", "QJ-BL-01");
     const reg = await post("/api/v1/devices", { id: "QJ-BL-02", family: "blender", town: "綦江区", station: "qijiang", hopperMaterials: ["urea"] });
     const qj2 = await connectDevice(t, (await reg.json()) as { id: string; secret: string });
@@ -442,5 +453,56 @@ describe("a batch event counts only toward its own machine's order, with weights
     // counted in the metric as any reject
     const metrics = await (await t.api("/metrics")).text();
     expect(metrics).toMatch(/agrilume_messages_rejected_total\{family="blender",reason="not_machines_order"\} 5\b/);
+  });
+
+  it("alert texts name the station and the materials, not their codes (API, webhook)", async () => {
+    const receiver = await startReceiver();
+    try {
+      const ch = await post("/api/v1/channels", { name: "綦江站", type: "webhook", url: `${receiver.url}/hook`, stations: ["qijiang"] });
+      expect(ch.status).toBe(201);
+      const orderId = t.app.blending.openOrders()[0]?.id ?? "";
+      const qj1 = clients[0] as MqttClient;
+      const ts = Date.now() - 60_000;
+      const kg = { urea: 257.1, map: 288.5, kcl: 250, filler: 204.4 };
+      await publish(qj1, "blender/QJ-BL-01/batch", JSON.stringify({ ts, event: "started", batchId: "OT-1", orderId, targetKg: kg }));
+      await publish(
+        qj1,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: ts + 30_000, event: "completed", batchId: "OT-1", orderId, actualKg: { ...kg, kcl: 240 }, bags: 20 }),
+      );
+      await publish(
+        qj1,
+        "blender/QJ-BL-01/telemetry",
+        JSON.stringify({
+          ts: ts + 40_000,
+          state: "running",
+          hopperKg: { urea: 2000, map: 2000, kcl: 10, filler: 2000 },
+          scaleKg: 0,
+          mixerA: 10,
+          bagsTotal: 0,
+        }),
+      );
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      // what the scheduler does every 30 s
+      createBlendingFeed({ engine: t.app.alerts.engine, registry: t.app.registry }).apply(await t.app.blendingMonitor.conditions(), Date.now());
+      const got = await waitUntil(() => {
+        const text = receiver.got.map((g) => (JSON.parse(g.body) as { text: string }).text).join("\n");
+        return text.includes("超差") && text.includes("料仓") && text;
+      }, "the alerts at the webhook");
+      expect(got).toContain("批次 OT-1 超差：氯化钾 -10 kg");
+      expect(got).toContain("氯化钾料仓 10 kg");
+      expect(got).toContain("綦江智能配肥站");
+      expect(got).not.toMatch(/\bkcl\b|\bqijiang\b/);
+      const alerts = async (lang: string) =>
+        (
+          (await (await t.api("/api/v1/alerts?station=qijiang", { headers: { "accept-language": lang } })).json()) as {
+            alerts: { type: string; detail: string }[];
+          }
+        ).alerts;
+      expect((await alerts("zh")).find((a) => a.type === "hopper_low")?.detail).toBe("氯化钾料仓 10 kg，低于补料线 500 kg");
+      expect((await alerts("en")).find((a) => a.type === "out_of_tolerance")?.detail).toBe("batch OT-1: Potassium chloride -10 kg");
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -200,9 +200,15 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
   },
   blending: {
     machine_offline_in_hours: [{}],
-    batch_out_of_tolerance: [{ batchId: "B-3", deviations: [{ material: "kcl", kg: -10 }] }],
+    batch_out_of_tolerance: [
+      { batchId: "B-3", deviations: [{ material: "kcl", kg: -10 }] },
+      { batchId: "B-3", deviations: [{ material: "kcl", name: { zh: "氯化钾", en: "Potassium chloride" }, kg: -10 }] },
+    ],
     scale_still: [{ kg: 500, seconds: 200 }],
-    hopper_below_refill: [{ material: "map", kg: 300, refillKg: 577 }],
+    hopper_below_refill: [
+      { material: "map", kg: 300, refillKg: 577 },
+      { material: "map", name: { zh: "磷酸一铵", en: "Monoammonium phosphate" }, kg: 300, refillKg: 577 },
+    ],
     finish_after_due: [{ eta: "2026-12-01T16:00:19.000Z", dueDate: "2026-11-30" }],
     past_due_idle: [{ dueDate: "2026-11-30" }],
     material_builtin: [{ material: "urea" }],

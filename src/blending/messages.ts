@@ -2,6 +2,8 @@ import type { Format } from "../platform/i18n.js";
 import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
 
 type Nutrient = "n" | "p2o5" | "k2o";
+/** A material's names as its catalogue gives them (src/blending/materials.ts). */
+export type MaterialName = { zh: string; en: string };
 type OrderState = "planned" | "running" | "paused" | "finished";
 type BatchState = "running" | "held" | "complete" | "aborted";
 
@@ -12,9 +14,10 @@ type BatchState = "running" | "held" | "complete" | "aborted";
 export type BlendingWords = {
   // conditions
   machine_offline_in_hours: Record<string, never>;
-  batch_out_of_tolerance: { batchId: string; deviations: readonly { material: string; kg: number }[] };
+  /** `name`: the material's names in the station's catalogue (absent in details stored before they were given). */
+  batch_out_of_tolerance: { batchId: string; deviations: readonly { material: string; name?: MaterialName; kg: number }[] };
   scale_still: { kg: number; seconds: number };
-  hopper_below_refill: { material: string; kg: number; refillKg: number };
+  hopper_below_refill: { material: string; name?: MaterialName; kg: number; refillKg: number };
   /** `eta`: ISO 8601. */
   finish_after_due: { eta: string; dueDate: string };
   past_due_idle: { dueDate: string };
@@ -66,16 +69,16 @@ const signed = (kg: number, f: Format) => `${kg > 0 ? "+" : ""}${f.num(kg, 2)}`;
 export const BLENDING_WORDS: Vocabulary<BlendingWords> = {
   machine_offline_in_hours: { zh: () => "工作时间内离线", en: () => "offline during working hours" },
   batch_out_of_tolerance: {
-    zh: (p, f) => `批次 ${p.batchId} 超差：${f.list(p.deviations.map((d) => `${d.material} ${signed(d.kg, f)} kg`))}`,
-    en: (p, f) => `batch ${p.batchId}: ${f.list(p.deviations.map((d) => `${d.material} ${signed(d.kg, f)} kg`))}`,
+    zh: (p, f) => `批次 ${p.batchId} 超差：${f.list(p.deviations.map((d) => `${d.name?.zh ?? d.material} ${signed(d.kg, f)} kg`))}`,
+    en: (p, f) => `batch ${p.batchId}: ${f.list(p.deviations.map((d) => `${d.name?.en ?? d.material} ${signed(d.kg, f)} kg`))}`,
   },
   scale_still: {
     zh: (p, f) => `运行中，秤重 ${f.num(p.kg)} kg 已 ${p.seconds} 秒未变`,
     en: (p, f) => `running, scale at ${f.num(p.kg)} kg without change for ${p.seconds} s`,
   },
   hopper_below_refill: {
-    zh: (p, f) => `${p.material} 料仓 ${f.num(p.kg)} kg，低于补料线 ${f.num(p.refillKg, 0)} kg`,
-    en: (p, f) => `${p.material}: ${f.num(p.kg)} kg, refill below ${f.num(p.refillKg, 0)} kg`,
+    zh: (p, f) => `${p.name?.zh ?? p.material}料仓 ${f.num(p.kg)} kg，低于补料线 ${f.num(p.refillKg, 0)} kg`,
+    en: (p, f) => `${p.name?.en ?? p.material}: ${f.num(p.kg)} kg, refill below ${f.num(p.refillKg, 0)} kg`,
   },
   finish_after_due: {
     zh: (p, f) => `预计 ${f.time(p.eta)} 完成，晚于交货期 ${p.dueDate}`,

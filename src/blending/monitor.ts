@@ -336,6 +336,11 @@ export function createBlendingMonitor(deps: {
     },
     async conditions(station?: string): Promise<Condition[]> {
       const now = clock();
+      /** A material's names in its station's catalogue, for the texts people read. */
+      const nameOf = (st: string, code: string) => {
+        const m = blending.catalog(st).get(code);
+        return m ? { name: { zh: m.nameZh, en: m.nameEn } } : {};
+      };
       const out: Condition[] = [];
       const iso = (t: number) => new Date(t).toISOString();
       for (const d of registry.list({ family: "blender", station })) {
@@ -360,7 +365,7 @@ export function createBlendingMonitor(deps: {
             since: iso(lb.endedAt ?? now),
             detail: msg("batch_out_of_tolerance", {
               batchId: lb.batchId,
-              deviations: lb.evaluation.outOfTolerance.map((c) => ({ material: c, kg: lb.evaluation?.deviation[c]?.kg ?? 0 })),
+              deviations: lb.evaluation.outOfTolerance.map((c) => ({ material: c, ...nameOf(st, c), kg: lb.evaluation?.deviation[c]?.kg ?? 0 })),
             }),
           });
         }
@@ -381,7 +386,12 @@ export function createBlendingMonitor(deps: {
             machineId: d.id,
             material: code,
             since: iso(since),
-            detail: msg("hopper_below_refill", { material: code, kg: m.hopperKg[code] ?? 0, refillKg: Math.round(refillLevel(d.id, code)) }),
+            detail: msg("hopper_below_refill", {
+              material: code,
+              ...nameOf(st, code),
+              kg: m.hopperKg[code] ?? 0,
+              refillKg: Math.round(refillLevel(d.id, code)),
+            }),
           });
         }
       }
