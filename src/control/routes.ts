@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CHEMISTRIES, DeviceIdSchema, OverrideBodySchema, ProfileBodySchema, WINTER_DIMMING } from "../../devices/index.js";
 import type { Role } from "../access/roles.js";
-import { type Access, named, type Place, placeOf, type Resolved, townsReached } from "../access/scope.js";
+import { type Access, named, placeOf, type Resolved, townsReached } from "../access/scope.js";
 import { errors, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
