@@ -6,13 +6,22 @@ export const MaterialCodeSchema = z.string().regex(/^[a-z0-9_]{1,32}$/, "hint_ma
 /** kg per material; a hopper or batch never holds more than 20 t of one material. */
 const KgByMaterial = z.record(MaterialCodeSchema, z.number().min(0).max(20_000)).refine((m) => Object.keys(m).length <= 32, "hint_materials_max");
 
+/**
+ * The most one batch can weigh: the weigh scale reads up to 5,000 kg (`scaleKg` below) and a recipe's batch is at most
+ * that (`batchKg` in cmd/recipe). DOMAIN.md §1 makes 1 t batches; a batch event whose materials add up to more cannot be
+ * real and is rejected (`batch_over_capacity`, PROTOCOL.md §2).
+ */
+export const BATCH_MAX_KG = 5_000;
+/** The materials of a batch event added up, in kg. */
+export const batchTotalKg = (kg: Record<string, number> | undefined): number => Object.values(kg ?? {}).reduce((s, x) => s + x, 0);
+
 export const MACHINE_STATES = ["idle", "running", "held", "paused", "stopped", "fault"] as const;
 
 export const BlenderTelemetrySchema = z.object({
   ts: TimestampSchema,
   state: z.enum(MACHINE_STATES),
   hopperKg: KgByMaterial,
-  scaleKg: z.number().min(-50).max(5_000), // small negative values are tare drift
+  scaleKg: z.number().min(-50).max(BATCH_MAX_KG), // small negative values are tare drift
   mixerA: z.number().min(0).max(200),
   bagsTotal: z.number().int().min(0).max(1e9),
 });
@@ -48,7 +57,7 @@ const ToleranceSchema = z.union([
 export const RecipeCommandSchema = z.object({
   orderId: z.string().min(1).max(64),
   formula: z.object({ id: z.string(), name: z.string(), version: z.number().int().positive(), grade: z.string() }),
-  batchKg: z.number().positive().max(5000),
+  batchKg: z.number().positive().max(BATCH_MAX_KG),
   bagKg: z.number().positive().max(1000),
   bagsPerBatch: z.number().int().min(0),
   targetT: z.number().positive(),

@@ -179,7 +179,20 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   /** Dashboard points; the promise settles when they are written (the nightly pass waits, so its writes cannot pile up). */
   const writeDashboardPoints = (points: DashboardPoint[]): Promise<void> =>
     telemetry.writeDashboardPoints(points).catch((e: unknown) => log.warn({ err: e, points: points.length }, "could not write dashboard points"));
-  const blendingMonitor = createBlendingMonitor({ store: blendStore, blending, registry, presence, bus, clock, log, writeDashboardPoints });
+  const blendingMonitor = createBlendingMonitor({
+    store: blendStore,
+    blending,
+    registry,
+    presence,
+    bus,
+    clock,
+    log,
+    writeDashboardPoints,
+    rejectBatches: async (rs) => {
+      await state.rejects.writeRejects(rs, null);
+      for (const r of rs) metrics.rejected.inc({ family: "blender", reason: r.reason });
+    },
+  });
   const nights = nightStore(state.db);
   // Streetlight control (protocol v1.1): commands, their delivery, what each light applied, campaigns.
   const control = createLightControl({
@@ -355,7 +368,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     ingestRole: () => failover?.role() ?? null,
   });
   accountRoutes(http, { accounts, audit: state.users });
-  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access });
+  blendingRoutes(http, { blending, monitor: blendingMonitor, store: blendStore, messages, access, registry });
   streetlightRoutes(http, { registry, monitor: streetlights, nights, clock, messages, access, mapTiles: config.mapTiles });
   controlRoutes(http, { control, registry, nights, clock, access, messages });
   // Alerts: conditions → alerts (one open per device and type) → channels.
@@ -383,6 +396,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     meta: { get: (k) => state.getMeta(k), set: (k, v) => state.setMeta(k, v) },
     // (field work is made below, from the alerts: its line is asked for when the digest goes out)
     digestMore: (town) => fieldwork.digestLine(town),
+    stationName: (id) => blending.station(id)?.name,
     claims,
     instance,
   });

@@ -5,6 +5,7 @@ import { CONTROL_WORDS } from "./control/messages.js";
 import { FIELDWORK_WORDS } from "./fieldwork/messages.js";
 import { HTTP_WORDS } from "./http/errors.js";
 import { INGEST_WORDS } from "./ingest/messages.js";
+import { CONFIG_WORDS } from "./platform/config-messages.js";
 import { ERROR_WORDS } from "./platform/errors.js";
 import { type Catalogue, createCatalogue, LEGACY_WORDS } from "./platform/i18n.js";
 import { ISSUE_WORDS } from "./platform/validation.js";
@@ -32,6 +33,7 @@ export const VOCABULARIES = {
   alerts: ALERT_WORDS,
   fieldwork: FIELDWORK_WORDS,
   system: SYSTEM_WORDS,
+  config: CONFIG_WORDS,
 } as const;
 
 export function createMessages(): Catalogue {

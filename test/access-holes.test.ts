@@ -238,4 +238,50 @@ describe("scope holes found by the red team (issue 16)", () => {
     expect(((await json(await as(tech, "/api/v1/alerts"))) as { alerts: { station: string | null }[] }).alerts.filter((a) => a.station)).toEqual([]);
     expect(((await json(await as(tech, "/api/v1/stations"))) as { stations: unknown[] }).stations).toEqual([]);
   });
+  it("an object outside the scope named in a body answers exactly as an unknown one; a list filtered outside answers 403", async () => {
+    // the fresh-clone tester's findings: each answer named the other town or station
+    const sameAsUnknown = async (path: string, outside: unknown, unknown: unknown, k: string, id: string, unknownId: string) => {
+      const a = await as(k, path, { body: outside });
+      const b = await as(k, path, { body: unknown });
+      const [ta, tb] = [await a.text(), await b.text()];
+      expect([a.status, b.status], `${path}: ${ta}`).toEqual([404, 404]);
+      expect(ta.split(id).join("ID")).toBe(tb.split(unknownId).join("ID"));
+      for (const place of [SANJIAO, "QJ-02"]) expect(ta).not.toContain(place);
+    };
+    const command = (deviceId: string) => ({ deviceId, command: { name: "override", override: { action: "on", minutes: 5 } } });
+    await sameAsUnknown("/api/v1/control/commands", command("SJ-1"), command("NOPE-1"), tech, "SJ-1", "NOPE-1");
+    await sameAsUnknown("/api/v1/work-orders", { lightIds: ["LS-1", "SJ-1"] }, { lightIds: ["LS-1", "NOPE-1"] }, tech, "SJ-1", "NOPE-1");
+    await t.api("/api/v1/devices", {
+      method: "POST",
+      body: JSON.stringify({ id: "QJ2-BL", family: "blender", town: "石角镇", station: "QJ-02", hopperMaterials: ["urea"] }),
+    });
+    const formula = (await json(await t.api("/api/v1/formulas", { method: "POST", body: JSON.stringify({ name: "F", grade: "15-15-15" }) }))).id;
+    const order = (
+      await json(
+        await t.api("/api/v1/orders", {
+          method: "POST",
+          body: JSON.stringify({ station: "QJ-01", customer: "c", crop: "rice", formulaId: formula, targetT: 10, dueDate: "2030-01-01" }),
+        }),
+      )
+    ).id as string;
+    await sameAsUnknown(`/api/v1/orders/${order}/start`, { machineId: "QJ2-BL" }, { machineId: "NOPE-1" }, op, "QJ2-BL", "NOPE-1");
+    // a claimed light of another town, for an inspector of 来苏镇
+    const visit = (deviceId: string) => ({ deviceId, lat: 29.3512, lon: 105.9113, foundAtPole: true });
+    await sameAsUnknown("/api/v1/field-visits", visit("SJ-1"), visit("NOPE-1"), fin, "SJ-1", "NOPE-1");
+
+    for (const path of [
+      `/api/v1/alerts?town=${SANJIAO}`,
+      `/api/v1/devices?town=${SANJIAO}`,
+      `/api/v1/work-orders?town=${SANJIAO}`,
+      `/api/v1/streetlights/map?town=${SANJIAO}`,
+      `/api/v1/streetlights/summary?town=${SANJIAO}`,
+    ]) {
+      const res = await as(tech, encodeURI(path));
+      expect(res.status, path).toBe(403);
+      expect(((await res.json()) as { error: { code: string } }).error.code, path).toBe("out_of_scope");
+      expect((await as(tech, encodeURI(path.replace(SANJIAO, LAISU)))).status, path).toBe(200);
+    }
+    expect((await as(op, "/api/v1/orders?station=QJ-02")).status).toBe(403);
+    expect((await as(op, "/api/v1/orders?station=QJ-01")).status).toBe(200);
+  });
 });

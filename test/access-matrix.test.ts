@@ -21,8 +21,12 @@ const SB = "ST-B";
 type Side = "A" | "B" | "shared";
 type Caller = { role: Role; limit: "none" | "towns" | "stations" };
 type Req = { path: string; method?: string; body?: unknown; raw?: string | Buffer; type?: string };
-/** Where a template's object is (for the oracle): a town's (lights), a station's (machines, orders), or neither. */
-type Template = { at: "town" | "station" | "none"; sides?: Side[]; req: (side: Side) => Req | Promise<Req> };
+/**
+ * Where a template's object is (for the oracle): a town's (lights), a station's (machines, orders), or neither.
+ * `named`: the sides on which the request names objects by their id in its body (a light, an alert, a claim): outside
+ * the caller's scope that answers 404, as an unknown id does, where a town or station would answer 403.
+ */
+type Template = { at: "town" | "station" | "none"; sides?: Side[]; named?: Side[]; req: (side: Side) => Req | Promise<Req> };
 
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}`;
@@ -55,6 +59,8 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
   };
   const town = (s: Side) => (s === "A" ? A : s === "B" ? B : undefined);
   const station = (s: Side) => (s === "A" ? SA : s === "B" ? SB : undefined);
+  const townQuery = (s: Side) => (town(s) ? `?town=${encodeURIComponent(town(s) as string)}` : "");
+  const stationQuery = (s: Side) => (station(s) ? `?station=${station(s)}` : "");
   const light = (s: Side) => (s === "B" ? "LB-0001" : "LA-0001");
   const machine = (s: Side) => (s === "B" ? "MB-01" : "MA-01");
   const claimsCsv = (s: Side) =>
@@ -126,7 +132,7 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         type: "text/csv",
       }),
     },
-    "GET /api/v1/devices": { at: "none", req: () => ({ path: "/api/v1/devices" }) },
+    "GET /api/v1/devices": { at: "town", sides: ["A", "B", "shared"], req: (s) => ({ path: `/api/v1/devices${townQuery(s)}` }) },
     "GET /api/v1/devices/:id": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}` }) },
     "GET /api/v1/devices/:id/telemetry": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}/telemetry` }) },
     "GET /api/v1/telemetry/aggregate": {
@@ -141,8 +147,12 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "POST /api/v1/devices/:id/disable": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}/disable`, method: "POST" }) },
     "POST /api/v1/devices/:id/enable": { at: "town", req: (s) => ({ path: `/api/v1/devices/${light(s)}/enable`, method: "POST" }) },
     // streetlights
-    "GET /api/v1/streetlights/summary": { at: "none", req: () => ({ path: "/api/v1/streetlights/summary" }) },
-    "GET /api/v1/streetlights/map": { at: "none", req: () => ({ path: "/api/v1/streetlights/map" }) },
+    "GET /api/v1/streetlights/summary": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/streetlights/summary${townQuery(s)}` }),
+    },
+    "GET /api/v1/streetlights/map": { at: "town", sides: ["A", "B", "shared"], req: (s) => ({ path: `/api/v1/streetlights/map${townQuery(s)}` }) },
     "GET /api/v1/streetlights/:id": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}` }) },
     "GET /api/v1/streetlights/:id/nights": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/nights` }) },
     // streetlight control (issue 22): technicians and admins of the light's town
@@ -159,6 +169,7 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "GET /api/v1/streetlights/:id/control": { at: "town", req: (s) => ({ path: `/api/v1/streetlights/${light(s)}/control` }) },
     "POST /api/v1/control/commands": {
       at: "town",
+      named: ["A", "B"],
       req: (s) => ({
         path: "/api/v1/control/commands",
         method: "POST",
@@ -169,11 +180,13 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "POST /api/v1/control/campaigns/estimate": {
       at: "town",
       sides: ["A", "B", "shared"],
+      named: ["shared"],
       req: (s) => ({ path: "/api/v1/control/campaigns/estimate", method: "POST", body: campaignBody(s) }),
     },
     "POST /api/v1/control/campaigns": {
       at: "town",
       sides: ["A", "B", "shared"],
+      named: ["shared"],
       req: (s) => ({ path: "/api/v1/control/campaigns", method: "POST", body: campaignBody(s) }),
     },
     "GET /api/v1/control/campaigns": { at: "none", req: () => ({ path: "/api/v1/control/campaigns" }) },
@@ -250,7 +263,7 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
         body: { station: station(s), customer: "合作社", crop: "水稻", formulaId: ids.formula[s as "A" | "B"], targetT: 10, dueDate: "2030-01-01" },
       }),
     },
-    "GET /api/v1/orders": { at: "none", req: () => ({ path: "/api/v1/orders" }) },
+    "GET /api/v1/orders": { at: "station", sides: ["A", "B", "shared"], req: (s) => ({ path: `/api/v1/orders${stationQuery(s)}` }) },
     "GET /api/v1/orders/:id": { at: "station", req: (s) => ({ path: `/api/v1/orders/${ids.order[s as "A" | "B"]}` }) },
     "POST /api/v1/orders/:id/start": {
       at: "station",
@@ -259,11 +272,19 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "POST /api/v1/orders/:id/pause": { at: "station", req: (s) => ({ path: `/api/v1/orders/${ids.order[s as "A" | "B"]}/pause`, method: "POST" }) },
     "POST /api/v1/orders/:id/finish": { at: "station", req: (s) => ({ path: `/api/v1/orders/${ids.order[s as "A" | "B"]}/finish`, method: "POST" }) },
     "GET /api/v1/orders/:id/batches": { at: "station", req: (s) => ({ path: `/api/v1/orders/${ids.order[s as "A" | "B"]}/batches` }) },
-    "GET /api/v1/orders/stream": { at: "none", req: () => ({ path: "/api/v1/orders/stream" }) },
+    "GET /api/v1/orders/stream": {
+      at: "station",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/orders/stream${stationQuery(s)}` }),
+    },
     "GET /api/v1/orders/:id/stream": { at: "station", req: (s) => ({ path: `/api/v1/orders/${ids.order[s as "A" | "B"]}/stream` }) },
-    "GET /api/v1/blending/conditions": { at: "none", req: () => ({ path: "/api/v1/blending/conditions" }) },
+    "GET /api/v1/blending/conditions": {
+      at: "station",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/blending/conditions${stationQuery(s)}` }),
+    },
     // alerts
-    "GET /api/v1/alerts": { at: "none", req: () => ({ path: "/api/v1/alerts" }) },
+    "GET /api/v1/alerts": { at: "town", sides: ["A", "B", "shared"], req: (s) => ({ path: `/api/v1/alerts${townQuery(s)}` }) },
     "GET /api/v1/alerts/:id": { at: "town", req: (s) => ({ path: `/api/v1/alerts/${ids.alert[s as "A" | "B"]}` }) },
     "POST /api/v1/alerts/:id/ack": {
       at: "town",
@@ -316,10 +337,15 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "POST /api/v1/work-orders": {
       at: "town",
       sides: ["A", "B"],
+      named: ["A", "B"],
       req: (s) => ({ path: "/api/v1/work-orders", method: "POST", body: { alertIds: [ids.alert[s as "A" | "B"]] } }),
     },
     // (a light's work history: the list filtered by light, kept to what the caller sees)
-    "GET /api/v1/work-orders": { at: "none", req: () => ({ path: `/api/v1/work-orders?light=${light("A")}` }) },
+    "GET /api/v1/work-orders": {
+      at: "town",
+      sides: ["A", "B", "shared"],
+      req: (s) => ({ path: `/api/v1/work-orders${town(s) ? townQuery(s) : `?light=${light("A")}`}` }),
+    },
     "GET /api/v1/work-orders/figures": {
       at: "town",
       sides: ["A", "B", "shared"],
@@ -349,9 +375,10 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     "POST /api/v1/field-visits": {
       at: "town",
       sides: ["A", "B"],
+      named: ["A", "B"],
       req: (s) => ({ path: "/api/v1/field-visits", method: "POST", body: { deviceId: light(s), lat: 29.3512, lon: 105.9113, foundAtPole: true } }),
     },
-    "GET /api/v1/field-visits": { at: "none", req: () => ({ path: "/api/v1/field-visits" }) },
+    "GET /api/v1/field-visits": { at: "town", sides: ["A", "B", "shared"], req: (s) => ({ path: `/api/v1/field-visits${townQuery(s)}` }) },
     "POST /api/v1/field-visits/:id/images": {
       at: "town",
       req: (s) => ({ path: `/api/v1/field-visits/${visit(s)}/images?kind=signature`, method: "POST", raw: jpeg(), type: "image/jpeg" }),
@@ -530,6 +557,24 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     expect(Object.keys(templates).filter((k) => !known.has(k))).toEqual([]);
   });
 
+  it("every list that takes a town or station filter is called with one inside and one outside the caller's scope", () => {
+    // from the API's own description: a new list with such a filter and no template trying it fails here
+    const doc = t.app.http.swagger() as { paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>> };
+    const filtered = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).flatMap(([method, op]) =>
+        (op.parameters ?? []).some((p) => p.in === "query" && (p.name === "town" || p.name === "station"))
+          ? [`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`]
+          : [],
+      ),
+    );
+    expect(filtered.length).toBeGreaterThan(10);
+    const untried = filtered.filter((k) => {
+      const tpl = templates[k];
+      return !tpl || tpl.at === "none" || !(tpl.sides ?? []).includes("B") || !(tpl.sides ?? []).includes("A");
+    });
+    expect(untried).toEqual([]);
+  });
+
   it("answers every route × role × scope as the oracle says, with nothing outside the caller's scope in a body", async () => {
     const problems: string[] = [];
     const routes = t.app.access.routes().filter((r) => r.roles !== "public");
@@ -559,8 +604,12 @@ describe("access matrix: every route × role × scope (issue 16)", () => {
     if (!allowedRole) return 403;
     const t = route.touches;
     if (t === "everything") return c.limit === "none" ? "ok" : 403;
-    if (t === "caller" || t === "public" || t === "list") return "ok";
+    if (t === "caller" || t === "public") return "ok";
+    // a list: every row it answers is the caller's; filtered by a town or station outside the caller's scope, 403
+    if (t === "list") return reaches(c, tpl.at, side, false) ? "ok" : 403;
     const write = t === "rows" || (typeof t === "object" && !t.read && route.method !== "GET");
+    // objects named by id in a body: each must be the caller's (a list across both sides is outside any limited caller)
+    if (tpl.named?.includes(side)) return c.limit === "none" || (side !== "shared" && reaches(c, tpl.at, side, write)) ? "ok" : 404;
     const ok = reaches(c, tpl.at, side, write);
     if (ok) return "ok";
     return typeof t === "object" && t.from === "params" ? 404 : 403;

@@ -1,7 +1,18 @@
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecipeCommandSchema } from "../devices/index.js";
-import { ADMIN_KEY, publish, readSse, startStation, startTestApp, type TestApp, waitUntil } from "../harness/helpers.js";
+import {
+  ADMIN_KEY,
+  connectDevice,
+  publish,
+  readSse,
+  startReceiver,
+  startStation,
+  startTestApp,
+  type TestApp,
+  waitUntil,
+} from "../harness/helpers.js";
+import { createBlendingFeed } from "../src/alerts/feeds.js";
 
 const STATION = "qijiang";
 
@@ -252,15 +263,15 @@ describe("blending station end to end", () => {
     const types = conditions.map((c) => c.type).sort();
     expect(types).toEqual(["hopper_low", "out_of_tolerance", "stalled"]); // QJ-BL-01 is connected, so not offline
     // the rule's wording in the reader's language: Chinese by default, English when asked
-    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map 料仓 300 kg，低于补料线 577 kg");
+    expect(conditions.find((c) => c.type === "hopper_low")?.detail).toBe("磷酸一铵料仓 300 kg，低于补料线 577 kg");
     expect(conditions.find((c) => c.type === "hopper_low")).toMatchObject({
       detailCode: "hopper_below_refill",
-      detailParams: { material: "map", kg: 300, refillKg: 577 },
+      detailParams: { material: "map", name: { zh: "磷酸一铵", en: "Monoammonium phosphate" }, kg: 300, refillKg: 577 },
     });
     const en = (await (await t.api(`/api/v1/blending/conditions?station=${STATION}`, { headers: { "accept-language": "en" } })).json()) as {
       conditions: { type: string; detail: string }[];
     };
-    expect(en.conditions.find((c) => c.type === "hopper_low")?.detail).toBe("map: 300 kg, refill below 577 kg");
+    expect(en.conditions.find((c) => c.type === "hopper_low")?.detail).toBe("Monoammonium phosphate: 300 kg, refill below 577 kg");
     for (const c of conditions) expect(c.detail, c.type).toMatch(/[\u4e00-\u9fff]/);
 
     const late = await post("/api/v1/orders", { station: STATION, customer: "x", crop: "maize", formulaId, targetT: 500, dueDate: "2020-01-01" });
@@ -331,5 +342,167 @@ describe("blending station end to end", () => {
     t = await startTestApp({}, dir);
     const o = (await (await t.api(`/api/v1/orders/${orderId}`)).json()) as { producedT: number; state: string };
     expect(o).toMatchObject({ producedT: 2.991, state: "finished" });
+  });
+});
+
+describe("a batch event counts only toward its own machine's order, with weights a batch can have (PROTOCOL.md §2)", () => {
+  let t: TestApp;
+  const clients: MqttClient[] = [];
+  const post = async (path: string, body: unknown) => t.api(path, { method: "POST", body: JSON.stringify(body) });
+  const machineOf = async (station: string, machineId: string) => {
+    const s = await startStation(t, { station, machineId, topics: [`blender/${machineId}/cmd/#`] });
+    clients.push(s.machine);
+    return s.machine;
+  };
+  const rejects = async (id: string, lang?: string) =>
+    (await (await t.api(`/api/v1/devices/${id}/rejects`, lang ? { headers: { "accept-language": lang } } : {})).json()) as {
+      counts: Record<string, number>;
+      recent: { reason: string; detail: string; detailCode: string; topic: string }[];
+    };
+  const order = async (id: string) => (await (await t.api(`/api/v1/orders/${id}`)).json()) as { producedT: number; bags: number; batches: number };
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    await t?.stop();
+  });
+
+  it("another station's machine, a machine the order was not started on, and impossible weights are kept as rejects", async () => {
+    t = await startTestApp({ AGRILUME_ALERT_GROUP_S: "1" });
+    const qj1 = await machineOf("qijiang", "QJ-BL-01");
+    const reg = await post("/api/v1/devices", { id: "QJ-BL-02", family: "blender", town: "綦江区", station: "qijiang", hopperMaterials: ["urea"] });
+    const qj2 = await connectDevice(t, (await reg.json()) as { id: string; secret: string });
+    clients.push(qj2);
+    const tl = await machineOf("tongliang", "TL-BL-01");
+    const formulaId = ((await (await post("/api/v1/formulas", { name: "水稻配方肥", grade: "15-15-15" })).json()) as { id: string }).id;
+    const created = await post("/api/v1/orders", {
+      station: "qijiang",
+      customer: "永兴村",
+      crop: "rice",
+      formulaId,
+      targetT: 300,
+      dueDate: "2099-12-31",
+    });
+    const orderId = ((await created.json()) as { id: string }).id;
+    expect((await post(`/api/v1/orders/${orderId}/start`, { machineId: "QJ-BL-01" })).status).toBe(200);
+
+    const ts = Date.now() - 600_000;
+    const kg = { urea: 257.1, map: 288.5, kcl: 250, filler: 204.4 };
+    const batch = (
+      client: MqttClient,
+      id: string,
+      batchId: string,
+      done: { actualKg: Record<string, number>; bags: number },
+      other?: string,
+      targetKg = kg,
+    ) =>
+      Promise.all([
+        publish(client, `blender/${id}/batch`, JSON.stringify({ ts, event: "started", batchId, orderId, targetKg })),
+        publish(client, `blender/${id}/batch`, JSON.stringify({ ts: ts + 240_000, event: "completed", batchId, orderId: other ?? orderId, ...done })),
+      ]);
+    // the tester's repro: another station's machine names this order (weights a batch can have, so only the order is wrong)
+    await batch(tl, "TL-BL-01", "TL-1", { actualKg: kg, bags: 20 });
+    // a machine of the order's station the order was not started on
+    await batch(qj2, "QJ-BL-02", "QJ2-1", { actualKg: kg, bags: 20 });
+    // the order's own machine: 20 t in one batch, and 1000 bags from one tonne
+    const big = { urea: 5000, map: 5000, kcl: 5000, filler: 5000 };
+    await batch(qj1, "QJ-BL-01", "BIG-1", { actualKg: big, bags: 20 }, undefined, big);
+    await batch(qj1, "QJ-BL-01", "BAGS-1", { actualKg: kg, bags: 1000 });
+    // a batch started for the order and completed naming another one
+    await batch(qj1, "QJ-BL-01", "SWAP-1", { actualKg: kg, bags: 20 }, "ORD-ELSEWHERE");
+    // and one real batch, which counts
+    await batch(qj1, "QJ-BL-01", "OK-1", { actualKg: kg, bags: 20 });
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
+
+    const o = await waitUntil(async () => {
+      const x = await order(orderId);
+      return x.batches >= 1 && x;
+    }, "the real batch counted");
+    // BAGS-1's and SWAP-1's starts were real and are running batches; their completions are not counted
+    expect(o).toMatchObject({ producedT: 1, bags: 20, batches: 1 });
+    const listed = (await (await t.api(`/api/v1/orders/${orderId}/batches`)).json()) as { batches: { batchId: string; state: string }[] };
+    expect(listed.batches.map((b) => [b.batchId, b.state]).sort()).toEqual([
+      ["BAGS-1", "running"],
+      ["OK-1", "complete"],
+      ["SWAP-1", "running"],
+    ]);
+    const csv = await (await t.api(`/api/v1/orders/${orderId}/batches?format=csv`)).text();
+    expect(csv).not.toContain("TL-1");
+    expect(csv).not.toContain("BIG-1");
+
+    const theirs = await rejects("TL-BL-01");
+    expect(theirs.counts).toEqual({ not_machines_order: 2 });
+    expect(theirs.recent[0]).toMatchObject({
+      reason: "not_machines_order",
+      detailCode: "batch_not_machines_order",
+      topic: "blender/TL-BL-01/batch",
+      detail: `订单 ${orderId} 不是在配肥机 TL-BL-01 上开始生产的订单：批次只计入本机正在生产的订单`,
+    });
+    expect((await rejects("TL-BL-01", "en")).recent[0]?.detail).toBe(
+      `order ${orderId} was not started on machine TL-BL-01: a batch counts only toward its own machine's order`,
+    );
+    expect((await rejects("QJ-BL-02")).counts).toEqual({ not_machines_order: 2 });
+    const own = await rejects("QJ-BL-01");
+    expect(own.counts).toEqual({ batch_over_capacity: 3, not_machines_order: 1 });
+    expect(own.recent.map((r) => r.detailCode).sort()).toEqual([
+      "batch_bags_over_weight",
+      "batch_order_changed",
+      "batch_over_capacity",
+      "batch_over_capacity",
+    ]);
+    expect(own.recent.find((r) => r.detailCode === "batch_over_capacity")?.detail).toBe("批次原料合计 20000 kg，超过一批的上限 5000 kg（秤的量程）");
+    expect(own.recent.find((r) => r.detailCode === "batch_bags_over_weight")?.detail).toBe("1000 袋超过这批料能装的 21 袋（每袋 50 kg）");
+    // counted in the metric as any reject
+    const metrics = await (await t.api("/metrics")).text();
+    expect(metrics).toMatch(/agrilume_messages_rejected_total\{family="blender",reason="not_machines_order"\} 5\b/);
+  });
+
+  it("alert texts name the station and the materials, not their codes (API, webhook)", async () => {
+    const receiver = await startReceiver();
+    try {
+      const ch = await post("/api/v1/channels", { name: "綦江站", type: "webhook", url: `${receiver.url}/hook`, stations: ["qijiang"] });
+      expect(ch.status).toBe(201);
+      const orderId = t.app.blending.openOrders()[0]?.id ?? "";
+      const qj1 = clients[0] as MqttClient;
+      const ts = Date.now() - 60_000;
+      const kg = { urea: 257.1, map: 288.5, kcl: 250, filler: 204.4 };
+      await publish(qj1, "blender/QJ-BL-01/batch", JSON.stringify({ ts, event: "started", batchId: "OT-1", orderId, targetKg: kg }));
+      await publish(
+        qj1,
+        "blender/QJ-BL-01/batch",
+        JSON.stringify({ ts: ts + 30_000, event: "completed", batchId: "OT-1", orderId, actualKg: { ...kg, kcl: 240 }, bags: 20 }),
+      );
+      await publish(
+        qj1,
+        "blender/QJ-BL-01/telemetry",
+        JSON.stringify({
+          ts: ts + 40_000,
+          state: "running",
+          hopperKg: { urea: 2000, map: 2000, kcl: 10, filler: 2000 },
+          scaleKg: 0,
+          mixerA: 10,
+          bagsTotal: 0,
+        }),
+      );
+      await t.app.writer.waitFor(t.app.wal.lastSeq());
+      // what the scheduler does every 30 s
+      createBlendingFeed({ engine: t.app.alerts.engine, registry: t.app.registry }).apply(await t.app.blendingMonitor.conditions(), Date.now());
+      const got = await waitUntil(() => {
+        const text = receiver.got.map((g) => (JSON.parse(g.body) as { text: string }).text).join("\n");
+        return text.includes("超差") && text.includes("料仓") && text;
+      }, "the alerts at the webhook");
+      expect(got).toContain("批次 OT-1 超差：氯化钾 -10 kg");
+      expect(got).toContain("氯化钾料仓 10 kg");
+      expect(got).toContain("綦江智能配肥站");
+      expect(got).not.toMatch(/\bkcl\b|\bqijiang\b/);
+      const alerts = async (lang: string) =>
+        (
+          (await (await t.api("/api/v1/alerts?station=qijiang", { headers: { "accept-language": lang } })).json()) as {
+            alerts: { type: string; detail: string }[];
+          }
+        ).alerts;
+      expect((await alerts("zh")).find((a) => a.type === "hopper_low")?.detail).toBe("氯化钾料仓 10 kg，低于补料线 500 kg");
+      expect((await alerts("en")).find((a) => a.type === "out_of_tolerance")?.detail).toBe("batch OT-1: Potassium chloride -10 kg");
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -240,7 +240,7 @@ describe("the brokers' settings", () => {
     expect(errorsOf({ AGRILUME_MOSQUITTO_PASSWORD_FILE: "/x/passwd", AGRILUME_MOSQUITTO_ACL_FILE: "/x/acl" }).join()).toMatch(
       /AGRILUME_MQTT_USERNAME/,
     );
-    expect(errorsOf({ AGRILUME_MOSQUITTO_PID_FILE: "/x/pid" }).join()).toMatch(/only used with/);
+    expect(errorsOf({ AGRILUME_MOSQUITTO_PID_FILE: "/x/pid" }).join()).toMatch(/只与 AGRILUME_MOSQUITTO_PASSWORD_FILE/);
     expect(errorsOf({ AGRILUME_EMQX_API_URL: "http://emqx:18083" }).join()).toMatch(/AGRILUME_EMQX_API_KEY/);
     expect(errorsOf({ AGRILUME_EMQX_AUTH_SECRET: "short" }).join()).toMatch(/AGRILUME_EMQX_AUTH_SECRET/);
     const ok = loadConfig({ ...base, AGRILUME_MOSQUITTO_PASSWORD_FILE: "/x/passwd", AGRILUME_MOSQUITTO_ACL_FILE: "/x/acl" });

@@ -114,8 +114,9 @@ describe("field verification visits", () => {
 
   it("a visit for a claim outside the inspector's towns, or 5 km from the pole, is refused and nothing is stored", async () => {
     const outside = await visit({ deviceId: "V-3", lat: 29.3, lon: 105.8, foundAtPole: true });
-    expect(outside.status).toBe(403);
-    expect(((await outside.json()) as { error: { code: string } }).error.code).toBe("out_of_scope");
+    // named by its id: answered as an unknown claim is (README "Access"), naming no town
+    expect(outside.status).toBe(404);
+    expect(((await outside.json()) as { error: { code: string } }).error.code).toBe("not_found");
     const far = await visit({ deviceId: "V-1", lat: 29.3962, lon: 105.9113, foundAtPole: true });
     expect(far.status).toBe(422);
     expect((await visit({ deviceId: "NOPE", lat: 29.3, lon: 105.8, foundAtPole: true })).status).toBe(404);

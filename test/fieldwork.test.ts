@@ -206,7 +206,8 @@ describe("work orders end to end: alert → order → check-in → done → the 
 
   it("scope and roles: another town's technician sees nothing and changes nothing; finance has no work orders", async () => {
     const light = await darkLight("FW-5");
-    expect((await post("/api/v1/work-orders", { alertIds: [light.alertId] }, otherTech)).status).toBe(403);
+    // another town's alert named by its id: 404, as an unknown one (README "Access")
+    expect((await post("/api/v1/work-orders", { alertIds: [light.alertId] }, otherTech)).status).toBe(404);
     expect((await post("/api/v1/work-orders", { alertIds: [light.alertId] }, finance)).status).toBe(403);
     const o = (await (await post("/api/v1/work-orders", { alertIds: [light.alertId] }, tech)).json()) as Order;
     expect((await t.api(`/api/v1/work-orders/${o.id}`, { key: otherTech })).status).toBe(404);
@@ -224,7 +225,7 @@ describe("work orders end to end: alert → order → check-in → done → the 
     expect(again.status).toBe(409);
     expect(((await again.json()) as Err).error.code).toBe("move_not_allowed");
     expect((await post("/api/v1/work-orders", {}, tech)).status).toBe(422);
-    expect((await post("/api/v1/work-orders", { lightIds: ["NOPE"] }, tech)).status).toBe(422);
+    expect((await post("/api/v1/work-orders", { lightIds: ["NOPE"] }, tech)).status).toBe(404); // an unknown light, as one outside the town
   });
 
   it("an entry sent again with its Idempotency-Key is done once; the key with another entry is refused", async () => {

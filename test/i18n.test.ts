@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { reading } from "../harness/helpers.js";
+import { reading, startTestApp } from "../harness/helpers.js";
 import type { AccessWords } from "../src/access/messages.js";
 import type { AlertWords } from "../src/alerts/messages.js";
 import type { BlendingWords } from "../src/blending/messages.js";
@@ -11,8 +11,9 @@ import type { FieldworkWords } from "../src/fieldwork/messages.js";
 import type { HttpWords } from "../src/http/errors.js";
 import type { IngestWords } from "../src/ingest/messages.js";
 import { createMessages, VOCABULARIES } from "../src/messages.js";
+import type { ConfigWords } from "../src/platform/config-messages.js";
 import type { ErrorWords } from "../src/platform/errors.js";
-import { createCatalogue, LANGS, type Message, type Params, storedMessage } from "../src/platform/i18n.js";
+import { createCatalogue, LANGS, langFromHeader, type Message, type Params, storedMessage } from "../src/platform/i18n.js";
 import { type IssueWords, issueMessage } from "../src/platform/validation.js";
 import type { RegistryWords } from "../src/registry/messages.js";
 import { DEFAULT_PROFILE } from "../src/streetlights/expectation.js";
@@ -199,9 +200,15 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
   },
   blending: {
     machine_offline_in_hours: [{}],
-    batch_out_of_tolerance: [{ batchId: "B-3", deviations: [{ material: "kcl", kg: -10 }] }],
+    batch_out_of_tolerance: [
+      { batchId: "B-3", deviations: [{ material: "kcl", kg: -10 }] },
+      { batchId: "B-3", deviations: [{ material: "kcl", name: { zh: "氯化钾", en: "Potassium chloride" }, kg: -10 }] },
+    ],
     scale_still: [{ kg: 500, seconds: 200 }],
-    hopper_below_refill: [{ material: "map", kg: 300, refillKg: 577 }],
+    hopper_below_refill: [
+      { material: "map", kg: 300, refillKg: 577 },
+      { material: "map", name: { zh: "磷酸一铵", en: "Monoammonium phosphate" }, kg: 300, refillKg: 577 },
+    ],
     finish_after_due: [{ eta: "2026-12-01T16:00:19.000Z", dueDate: "2026-11-30" }],
     past_due_idle: [{ dueDate: "2026-11-30" }],
     material_builtin: [{ material: "urea" }],
@@ -234,6 +241,10 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
       { n: 0, p2o5: 3.2, k2o: 6.7 },
       { n: 2, p2o5: 30, k2o: 0 },
     ],
+    batch_not_machines_order: [{ orderId: "ORD-1", machineId: "TL-BL-01" }],
+    batch_order_changed: [{ batchId: "B-1", orderId: "ORD-2", batchOrderId: "ORD-1" }],
+    batch_over_capacity: [{ kg: 40_000, maxKg: 5_000 }],
+    batch_bags_over_weight: [{ bags: 1000, bagKg: 50, maxBags: 21 }],
     hint_hhmm: [{}],
     hint_period_order: [{}],
     hint_periods_overlap: [{}],
@@ -399,6 +410,25 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     ],
     restore_done: [{ dir: "/srv/agrilume/data", files: 12, createdAt: Date.UTC(2026, 10, 30, 4) }],
   },
+  config: {
+    config_not_agrilume: [{ setting: "dataDir" }],
+    config_unknown_setting: [{ setting: "AGRILUME_HTTP_PROT" }],
+    config_together: [{ setting: "AGRILUME_MQTT_TLS_PORT", settings: ["AGRILUME_MQTT_TLS_PORT", "AGRILUME_MQTT_TLS_CERT", "AGRILUME_MQTT_TLS_KEY"] }],
+    config_mosquitto_acl: [{ setting: "AGRILUME_MOSQUITTO_PASSWORD_FILE", other: "AGRILUME_MOSQUITTO_ACL_FILE" }],
+    config_mosquitto_account: [{ setting: "AGRILUME_MOSQUITTO_PASSWORD_FILE", settings: ["AGRILUME_MQTT_URL", "AGRILUME_MQTT_USERNAME"] }],
+    config_failover_lease: [{ setting: "AGRILUME_INGEST_FAILOVER", settings: ["AGRILUME_MQTT_URL", "AGRILUME_STATE_URL"] }],
+    config_only_with: [{ setting: "AGRILUME_MOSQUITTO_PID_FILE", settings: ["AGRILUME_MOSQUITTO_PASSWORD_FILE"] }],
+    config_port_clash: [{ setting: "AGRILUME_MQTT_PORT", port: 1883, other: "AGRILUME_HTTP_PORT" }],
+    hint_instance_id: [{}],
+    hint_postgres_url: [{}],
+    hint_http_url: [{}],
+    hint_mqtt_url: [{}],
+    hint_days_weeks: [{}],
+    hint_days_weeks_forever: [{}],
+    hint_control_retention_min: [{}],
+    hint_tile_url: [{}],
+    hint_tile_subdomains: [{}],
+  },
 };
 type WordsOf<V extends keyof typeof VOCABULARIES> = {
   legacy: { legacy_text: { text: string } };
@@ -415,6 +445,7 @@ type WordsOf<V extends keyof typeof VOCABULARIES> = {
   alerts: AlertWords;
   fieldwork: FieldworkWords;
   system: SystemWords;
+  config: ConfigWords;
 }[V];
 
 /** Parameters that are names and figures from the data (ids, places, codes a device sent): they may be in Latin letters. */
@@ -424,6 +455,7 @@ const DATA_KEYS = new Set([
   "ids",
   "deviceId",
   "batchId",
+  "batchOrderId",
   "orderId",
   "machineId",
   "formulaId",
@@ -458,6 +490,8 @@ const DATA_KEYS = new Set([
   "backup",
   "restore",
   "setting",
+  "settings",
+  "other",
   // a network's error code (ECONNREFUSED), shown beside its words
   "cause",
 ]);
@@ -466,7 +500,7 @@ const DATA_KEYS = new Set([
  * too (single letters are symbols: W, V, N, A-Z).
  */
 const TECHNICAL = new Set(
-  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key InfluxDB soilSupplyKgPerMu soilTest ts cmd true false null".split(
+  "kg Wh MB P2O5 K2O Zn IMEI PV URL UUID ISO JSON UTF RFC SHA API HTTP POST api v1 stations CSV XLSX YYYY MM DD HH Content Type Length application json Authorization Bearer webhook url JPEG PNG EXIF Idempotency Key InfluxDB PostgreSQL MQTT ACL AGRILUME README postgres http https mqtt mqtts ws wss forever soilSupplyKgPerMu soilTest ts cmd true false null".split(
     " ",
   ),
 );
@@ -688,6 +722,41 @@ describe("the rules' details in Chinese", () => {
       expect(c).toEqual({ condition, detail });
       expect(messages.render("zh", c.detail as Message)).toMatch(CJK);
       expect(messages.render("en", c.detail as Message)).not.toMatch(CJK);
+    }
+  });
+});
+
+describe("the reader's language from Accept-Language", () => {
+  it("honours q-values: the one of zh and en the reader weighs highest", () => {
+    const table: [string | undefined, "zh" | "en"][] = [
+      [undefined, "zh"],
+      ["en", "en"],
+      ["en-US,en;q=0.9", "en"],
+      ["zh-CN,zh;q=0.9,en;q=0.8", "zh"],
+      ["en;q=0.1, zh;q=0.9", "zh"],
+      ["zh;q=0.1, en;q=0.9", "en"],
+      ["fr-FR, en;q=0.5, zh;q=0.4", "en"],
+      ["fr, de;q=0.9", "zh"],
+      ["en;q=0, zh;q=0.1", "zh"],
+      ["zh;q=0.5, en;q=0.5", "zh"],
+      ["en;q=0.5, zh;q=0.5", "en"],
+      ["english, zh;q=0.2", "zh"],
+      ["en;q=nonsense", "zh"],
+    ];
+    expect(table.map(([h]) => [h, langFromHeader(h, "zh")])).toEqual(table);
+    expect(langFromHeader("fr", "en")).toBe("en");
+  });
+
+  it("over HTTP too", async () => {
+    const t = await startTestApp();
+    try {
+      const msg = async (lang: string) =>
+        ((await (await t.api("/api/v1/orders/NOPE", { headers: { "accept-language": lang } })).json()) as { error: { message: string } }).error
+          .message;
+      expect(await msg("en;q=0.1, zh;q=0.9")).toMatch(/[\u4e00-\u9fff]/);
+      expect(await msg("zh;q=0.1, en;q=0.9")).not.toMatch(/[\u4e00-\u9fff]/);
+    } finally {
+      await t.stop();
     }
   });
 });

@@ -157,7 +157,7 @@ describe("finished commands are pruned by the retention job", () => {
     const { loadConfig } = await import("../src/platform/config.js");
     const r = loadConfig({ AGRILUME_CONTROL_COMMAND_RETENTION: "30d" });
     expect(r.ok).toBe(false);
-    expect(r.ok ? "" : r.errors.join("\n")).toMatch(/AGRILUME_CONTROL_COMMAND_RETENTION.*at least 90d/);
+    expect(r.ok ? "" : r.errors.join("\n")).toMatch(/AGRILUME_CONTROL_COMMAND_RETENTION：至少 90d/);
   });
 });
 

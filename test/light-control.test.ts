@@ -128,9 +128,9 @@ describe("streetlight control (protocol v1.1)", () => {
     expect(light.connected).toBe(true);
   });
 
-  it("lets technicians and admins of the light's town control it; another town's technician, operators and finance get 403", async () => {
+  it("lets technicians and admins of the light's town control it; another town's technician gets 404 (as for an unknown light), operators and finance 403", async () => {
     const body = { deviceId: id(1), command: { name: "override", override: { action: "on", minutes: 5 } } };
-    expect((await post("/api/v1/control/commands", body, techB)).status).toBe(403);
+    expect((await post("/api/v1/control/commands", body, techB)).status).toBe(404);
     expect((await post("/api/v1/control/commands", body, operator)).status).toBe(403);
     expect((await post("/api/v1/control/commands", body, finance)).status).toBe(403);
     const campaign = { name: "x", target: { town: TOWN, village: VILLAGE }, command: { name: "override", override: { action: "on", minutes: 5 } } };

@@ -66,17 +66,40 @@ export function placeOf(fields: { town?: string | null | undefined; station?: st
  * - `"public"`: nothing of anyone's (health, readiness);
  * - `"caller"`: only the caller's own account;
  * - `"everything"`: settings for the whole service (keys, channels, stations): callers without limits only;
- * - `"list"`: a list or stream; the handler keeps only rows the caller `sees`;
+ * - `"list"`: a list or stream; the handler keeps only rows the caller `sees`; a `town` or `station` in its query
+ *   outside the caller's scope answers 403 (`filterPlace`);
  * - `"rows"`: an import; the handler refuses the whole file when a row is outside the caller's scope (`refuseRows`);
  * - `{ kind, from }`: one object, resolved to its place by the resolver the kind's owner defined. From `params`
- *   (its id): outside the caller's scope answers 404, as for an unknown id. From `query` or `body` (the fields that
- *   say where, e.g. `town`, `station`, `deviceId`): outside answers 403. `read: true` for a POST that changes nothing.
+ *   (its id): outside the caller's scope answers 404, as for an unknown id. From `query` or `body`: the fields that
+ *   say where (`town`, `station`) outside answer 403; an object the body names by its id (`deviceId`, `lightIds`,
+ *   `machineId`: the resolver answers it as `Named`) outside or unknown answers 404, as an unknown one does.
+ *   `read: true` for a POST that changes nothing.
  */
 export type Touches = "public" | "caller" | "everything" | "list" | "rows" | { kind: string; from: "params" | "query" | "body"; read?: true };
 
-/** Resolves an object (its id, or the request's query or body) to its place; `null` for an unknown object. */
-/** Where a subject is (null: nowhere known). Given the caller, an owner may answer an id the caller may not see as not found (it throws). */
-export type Resolver = (subject: unknown, caller: Scope) => Place | null | Promise<Place | null>;
+/**
+ * An object a request names by its id in its body (a light to command, the lights of a work order, the machine to
+ * start an order on): one unknown, or outside the caller's scope, answers 404 alike, naming neither town nor station.
+ */
+export type Named = { named: Thing; id: string; place: Place | null };
+/** A resolver's answer: the places a request's fields say (`town`, `station`: outside answers 403) and the objects it names. */
+export type Resolved = Place | Named | readonly (Place | Named)[] | null;
+/**
+ * Resolves an object (its id, or the request's query or body) to its place; `null` for an unknown object. `request`:
+ * the whole request, for a route whose path names one object and whose body another.
+ */
+export type Resolver = (subject: unknown, caller: Scope, request: { query: unknown; body: unknown }) => Resolved | Promise<Resolved>;
+/** The objects a body names by id, each with its place (null: unknown). */
+export const named = (kind: Thing, ids: readonly string[], placeOfId: (id: string) => Place | null): Named[] =>
+  ids.map((id) => ({ named: kind, id, place: placeOfId(id) }));
+
+/** The `town` and `station` a list's query filters by: a place, or null when it filters by neither. */
+export function filterPlace(query: unknown): Place | null {
+  const q = (query ?? {}) as { town?: unknown; station?: unknown };
+  const town = typeof q.town === "string" && q.town !== "" ? q.town : null;
+  const station = typeof q.station === "string" && q.station !== "" ? q.station : null;
+  return town === null && station === null ? null : { town, station };
+}
 
 export type Refusal = { status: 403 | 404; kind: string; id: string | null; outside: Place | null };
 
@@ -141,20 +164,39 @@ export function createAccess() {
       caller: Scope | null,
       req: { method: string; params: unknown; query: unknown; body: unknown },
     ): Promise<Refusal | null> {
-      if (touches === "public" || touches === "caller" || touches === "list" || touches === "rows") return null;
+      if (touches === "public" || touches === "caller" || touches === "rows") return null;
+      if (touches === "list") {
+        // a list filtered by a town or station outside the caller's scope is refused (403), not answered empty
+        const f = filterPlace(req.query);
+        return f === null || (caller && sees(caller, f)) ? null : { status: 403, kind: "list", id: null, outside: f };
+      }
       if (!caller) return { status: 403, kind: "route", id: null, outside: null };
       if (touches === "everything") return unlimited(caller) ? null : { status: 403, kind: "everything", id: null, outside: null };
       const resolve = resolvers.get(touches.kind);
       if (!resolve) throw new Error(`access: no owner defined kind "${touches.kind}"`);
       const subject = subjectOf(touches, req);
-      const place = await resolve(subject, caller);
+      const resolved = await resolve(subject, caller, { query: req.query, body: req.body });
       const id = typeof subject === "string" ? subject : null;
-      if (place === null) return touches.from === "params" ? { status: 404, kind: touches.kind, id, outside: null } : null;
       const read = touches.read === true || req.method === "GET" || req.method === "HEAD";
-      if (read ? sees(caller, place) : mayChange(caller, place)) return null;
-      return touches.from === "params"
-        ? { status: 404, kind: touches.kind, id, outside: place }
-        : { status: 403, kind: touches.kind, id, outside: place };
+      const allowed = (p: Place) => (read ? sees(caller, p) : mayChange(caller, p));
+      const all: readonly (Place | Named | null)[] = Array.isArray(resolved) ? resolved : [resolved as Place | Named | null];
+      // objects named by id first: unknown or outside, 404 alike (a refusal must not say where an object is)
+      for (const x of all) {
+        if (x === null || !("named" in x)) continue;
+        if (x.place === null || !allowed(x.place)) return { status: 404, kind: x.named, id: x.id, outside: null };
+      }
+      for (const x of all) {
+        if (x !== null && "named" in x) continue;
+        if (x === null) {
+          if (touches.from === "params") return { status: 404, kind: touches.kind, id, outside: null };
+          continue;
+        }
+        if (allowed(x)) continue;
+        return touches.from === "params"
+          ? { status: 404, kind: touches.kind, id, outside: null }
+          : { status: 403, kind: touches.kind, id, outside: x };
+      }
+      return null;
     },
   };
 }

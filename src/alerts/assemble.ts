@@ -35,6 +35,8 @@ export async function createAlerting(deps: {
   /** Claimed jobs in the state store (the digest, reminders), and this instance's id (issue 18). */
   claims: JobClaims;
   instance: string;
+  /** A station's name for the texts people read (its id when it has none). */
+  stationName?: (id: string) => string | undefined;
 }) {
   const { clock, log, registry, db, instance } = deps;
   const store = alertStore(db);
@@ -70,6 +72,7 @@ export async function createAlerting(deps: {
     publish: deps.publish,
     metrics: deps.deliveries,
     claims: deps.claims,
+    ...(deps.stationName ? { stationName: deps.stationName } : {}),
     settingsChanged: shared ? () => announce("alert_settings", instance) : undefined,
   });
   await notifier.load();

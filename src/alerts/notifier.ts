@@ -69,6 +69,8 @@ export function createNotifier(deps: {
   messages: Catalogue;
   options?: Partial<NotifierOptions>;
   publish: (topic: string, body: unknown) => Promise<void>;
+  /** A station's name, for the texts people read (the station's id when it has none). */
+  stationName?: (id: string) => string | undefined;
   metrics?: { sent: (type: string) => void; failed: (type: string) => void };
   fetchImpl?: typeof fetch;
   /**
@@ -123,7 +125,7 @@ export function createNotifier(deps: {
   const line = (a: Alert): Message =>
     alertMessage("alert_line", {
       type: a.type,
-      where: [a.town, a.village, a.station].filter(Boolean).join(" "),
+      where: [a.town, a.village, a.station && (deps.stationName?.(a.station) ?? a.station)].filter(Boolean).join(" "),
       deviceId: a.deviceId,
       detail: a.detail,
       since: new Date(a.since).toISOString(),

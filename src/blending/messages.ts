@@ -2,6 +2,8 @@ import type { Format } from "../platform/i18n.js";
 import { type MessageOf, messageMaker, type Vocabulary } from "../platform/i18n.js";
 
 type Nutrient = "n" | "p2o5" | "k2o";
+/** A material's names as its catalogue gives them (src/blending/materials.ts). */
+export type MaterialName = { zh: string; en: string };
 type OrderState = "planned" | "running" | "paused" | "finished";
 type BatchState = "running" | "held" | "complete" | "aborted";
 
@@ -12,9 +14,10 @@ type BatchState = "running" | "held" | "complete" | "aborted";
 export type BlendingWords = {
   // conditions
   machine_offline_in_hours: Record<string, never>;
-  batch_out_of_tolerance: { batchId: string; deviations: readonly { material: string; kg: number }[] };
+  /** `name`: the material's names in the station's catalogue (absent in details stored before they were given). */
+  batch_out_of_tolerance: { batchId: string; deviations: readonly { material: string; name?: MaterialName; kg: number }[] };
   scale_still: { kg: number; seconds: number };
-  hopper_below_refill: { material: string; kg: number; refillKg: number };
+  hopper_below_refill: { material: string; name?: MaterialName; kg: number; refillKg: number };
   /** `eta`: ISO 8601. */
   finish_after_due: { eta: string; dueDate: string };
   past_due_idle: { dueDate: string };
@@ -41,6 +44,13 @@ export type BlendingWords = {
   soil_sufficient: Record<string, never>;
   /** The nutrients needed (kg per mu) are in a ratio the station's materials cannot blend (every phosphate carries N). */
   ratio_not_blendable: { n: number; p2o5: number; k2o: number };
+  // batch events kept as rejects (PROTOCOL.md §2)
+  /** The event names an order that is not this machine's: unknown, never started on it, or of another station. */
+  batch_not_machines_order: { orderId: string; machineId: string };
+  /** A later event of a batch names another order than the batch's first event did. */
+  batch_order_changed: { batchId: string; orderId: string; batchOrderId: string };
+  batch_over_capacity: { kg: number; maxKg: number };
+  batch_bags_over_weight: { bags: number; bagKg: number; maxBags: number };
   // schema explanations
   hint_hhmm: Record<string, never>;
   hint_period_order: Record<string, never>;
@@ -59,16 +69,16 @@ const signed = (kg: number, f: Format) => `${kg > 0 ? "+" : ""}${f.num(kg, 2)}`;
 export const BLENDING_WORDS: Vocabulary<BlendingWords> = {
   machine_offline_in_hours: { zh: () => "工作时间内离线", en: () => "offline during working hours" },
   batch_out_of_tolerance: {
-    zh: (p, f) => `批次 ${p.batchId} 超差：${f.list(p.deviations.map((d) => `${d.material} ${signed(d.kg, f)} kg`))}`,
-    en: (p, f) => `batch ${p.batchId}: ${f.list(p.deviations.map((d) => `${d.material} ${signed(d.kg, f)} kg`))}`,
+    zh: (p, f) => `批次 ${p.batchId} 超差：${f.list(p.deviations.map((d) => `${d.name?.zh ?? d.material} ${signed(d.kg, f)} kg`))}`,
+    en: (p, f) => `batch ${p.batchId}: ${f.list(p.deviations.map((d) => `${d.name?.en ?? d.material} ${signed(d.kg, f)} kg`))}`,
   },
   scale_still: {
     zh: (p, f) => `运行中，秤重 ${f.num(p.kg)} kg 已 ${p.seconds} 秒未变`,
     en: (p, f) => `running, scale at ${f.num(p.kg)} kg without change for ${p.seconds} s`,
   },
   hopper_below_refill: {
-    zh: (p, f) => `${p.material} 料仓 ${f.num(p.kg)} kg，低于补料线 ${f.num(p.refillKg, 0)} kg`,
-    en: (p, f) => `${p.material}: ${f.num(p.kg)} kg, refill below ${f.num(p.refillKg, 0)} kg`,
+    zh: (p, f) => `${p.name?.zh ?? p.material}料仓 ${f.num(p.kg)} kg，低于补料线 ${f.num(p.refillKg, 0)} kg`,
+    en: (p, f) => `${p.name?.en ?? p.material}: ${f.num(p.kg)} kg, refill below ${f.num(p.refillKg, 0)} kg`,
   },
   finish_after_due: {
     zh: (p, f) => `预计 ${f.time(p.eta)} 完成，晚于交货期 ${p.dueDate}`,
@@ -145,6 +155,22 @@ export const BLENDING_WORDS: Vocabulary<BlendingWords> = {
           ? ": the soil supplies the nitrogen, and every phosphate here (MAP, DAP) carries some. Add a nitrogen-free phosphate (e.g. TSP 0-46-0) and ask again, or apply straight P and K"
           : ""
       }`,
+  },
+  batch_not_machines_order: {
+    zh: (p) => `订单 ${p.orderId} 不是在配肥机 ${p.machineId} 上开始生产的订单：批次只计入本机正在生产的订单`,
+    en: (p) => `order ${p.orderId} was not started on machine ${p.machineId}: a batch counts only toward its own machine's order`,
+  },
+  batch_order_changed: {
+    zh: (p) => `批次 ${p.batchId} 属于订单 ${p.batchOrderId}，此事件却写为订单 ${p.orderId}`,
+    en: (p) => `batch ${p.batchId} belongs to order ${p.batchOrderId}, but this event names order ${p.orderId}`,
+  },
+  batch_over_capacity: {
+    zh: (p, f) => `批次原料合计 ${f.num(p.kg, 0)} kg，超过一批的上限 ${f.num(p.maxKg, 0)} kg（秤的量程）`,
+    en: (p, f) => `the batch's materials add up to ${f.num(p.kg, 0)} kg, more than one batch can weigh (${f.num(p.maxKg, 0)} kg, the scale's range)`,
+  },
+  batch_bags_over_weight: {
+    zh: (p) => `${p.bags} 袋超过这批料能装的 ${p.maxBags} 袋（每袋 ${p.bagKg} kg）`,
+    en: (p) => `${p.bags} bags is more than the batch fills (${p.maxBags} bags of ${p.bagKg} kg)`,
   },
   hint_hhmm: { zh: () => "应为 HH:MM，00:00–23:59", en: () => "HH:MM, 00:00–23:59" },
   hint_period_order: { zh: () => "每个时段的结束应晚于开始", en: () => "each period must end after it starts" },

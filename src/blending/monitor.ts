@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
-import { type BlenderBatch, type BlenderTelemetry, topics } from "../../devices/index.js";
+import { BATCH_MAX_KG, type BlenderBatch, type BlenderTelemetry, batchTotalKg, topics } from "../../devices/index.js";
 import type { AcceptedReading } from "../ingest/pipeline.js";
 import type { Presence } from "../ingest/presence.js";
+import type { RejectRecord } from "../ingest/rejects.js";
 import type { Sink } from "../ingest/store-writer.js";
 import type { WalRecord } from "../ingest/wal.js";
 import type { Logger } from "../platform/log.js";
@@ -20,6 +21,11 @@ export const STALL_MS = 180_000;
 /** Proposal: refill when a hopper holds less than two batches of its material, or 300 kg with no recipe. */
 export const REFILL_BATCHES = 2;
 export const REFILL_DEFAULT_KG = 300;
+/** Kept of a rejected batch event's payload for inspection (as the pipeline keeps of any rejected payload). */
+const KEPT_PAYLOAD_CHARS = 4096;
+/** Why a batch event is kept as a reject instead of counted (PROTOCOL.md §2); the reasons are counted per device. */
+export type BatchRejectReason = "not_machines_order" | "batch_over_capacity";
+
 /** Scale movement smaller than this is noise, not flow. */
 const SCALE_NOISE_KG = 0.5;
 
@@ -59,6 +65,8 @@ export function createBlendingMonitor(deps: {
   log: Logger;
   /** Points for dashboards (src/storage/dashboard-points.ts). */
   writeDashboardPoints?: (points: DashboardPoint[]) => void;
+  /** Batch events that cannot count, kept as rejects (the rejects store and metric, as for bad readings). */
+  rejectBatches?: (rs: RejectRecord[]) => Promise<void>;
 }) {
   const { store, blending, registry, presence, bus, clock, log } = deps;
   const writeDashboardPoints = deps.writeDashboardPoints ?? (() => undefined);
@@ -105,6 +113,37 @@ export function createBlendingMonitor(deps: {
   const targetFromOrder = (o: Order | undefined, f: Formula | undefined) =>
     o && f ? Object.fromEntries(Object.entries(f.kgPerTonne).map(([c, kg]) => [c, kg * (o.batchKg / 1000)])) : null;
 
+  /**
+   * Why a batch event cannot count, or null. A device affects only its own data (PROTOCOL.md §2): a batch counts toward
+   * the order started on its machine (`POST /orders/{id}/start` sets the order's machine, of the order's station), and
+   * a batch's later events keep its first event's order. Weights beyond one batch's (BATCH_MAX_KG, devices/blender.ts)
+   * and more bags than the weight fills cannot be real.
+   */
+  const judge = async (
+    machineId: string,
+    e: BlenderBatch,
+    known: BatchRecord | undefined,
+    orderOf: (id: string) => Promise<Order | undefined>,
+  ): Promise<{ reason: BatchRejectReason; detail: BlendingMessage } | null> => {
+    const kg = batchTotalKg(e.event === "started" ? e.targetKg : e.event === "resumed" ? undefined : e.actualKg);
+    if (kg > BATCH_MAX_KG) return { reason: "batch_over_capacity", detail: msg("batch_over_capacity", { kg, maxKg: BATCH_MAX_KG }) };
+    if (known && known.orderId !== e.orderId)
+      return {
+        reason: "not_machines_order",
+        detail: msg("batch_order_changed", { batchId: e.batchId, orderId: e.orderId, batchOrderId: known.orderId }),
+      };
+    const o = await orderOf(e.orderId);
+    if (!known && (!o || o.machineId !== machineId || o.station !== registry.get(machineId)?.station))
+      return { reason: "not_machines_order", detail: msg("batch_not_machines_order", { orderId: e.orderId, machineId }) };
+    if (e.event === "completed" && o) {
+      // a bag's remainder may be carried from the batch before: one bag more than the weight fills
+      const maxBags = Math.ceil(kg / o.bagKg - 1e-9) + 1;
+      if (e.bags > maxBags)
+        return { reason: "batch_over_capacity", detail: msg("batch_bags_over_weight", { bags: e.bags, bagKg: o.bagKg, maxBags }) };
+    }
+    return null;
+  };
+
   const sink: Sink = {
     name: "blending",
     accepts: (r) => r.kind === "reading" && r.reading.measurement === "blender_batch",
@@ -117,30 +156,49 @@ export function createBlendingMonitor(deps: {
         if (!orders.has(id)) orders.set(id, await blending.order(id));
         return orders.get(id);
       };
+      const bad: RejectRecord[] = [];
       for (const r of records) {
         if (r.kind !== "reading" || r.reading.measurement !== "blender_batch") continue;
         const e = r.reading.payload as unknown as BlenderBatch;
         const key = `${r.reading.deviceId}\u0000${e.batchId}`;
-        const b = changed.get(key) ??
-          (await store.batch(r.reading.deviceId, e.batchId)) ?? {
-            machineId: r.reading.deviceId,
-            batchId: e.batchId,
-            orderId: e.orderId,
-            state: "running",
-            startedAt: null,
-            endedAt: null,
-            targetKg: null,
-            actualKg: null,
-            bags: 0,
-            heldCount: 0,
-            events: [],
-            evaluation: null,
-          };
+        const known = changed.get(key) ?? (await store.batch(r.reading.deviceId, e.batchId));
+        const why = await judge(r.reading.deviceId, e, known, orderOf);
+        if (why) {
+          const text = JSON.stringify(r.reading.payload);
+          bad.push({
+            seq: r.seq,
+            deviceId: r.reading.deviceId,
+            clientId: null,
+            topic: topics.uplink("blender", r.reading.deviceId, "batch"),
+            reason: why.reason,
+            detail: why.detail,
+            payload: text.slice(0, KEPT_PAYLOAD_CHARS),
+            payloadEncoding: "utf8",
+            payloadBytes: Buffer.byteLength(text),
+            receivedAt: r.reading.receivedAt,
+          });
+          continue;
+        }
+        const b = known ?? {
+          machineId: r.reading.deviceId,
+          batchId: e.batchId,
+          orderId: e.orderId,
+          state: "running",
+          startedAt: null,
+          endedAt: null,
+          targetKg: null,
+          actualKg: null,
+          bags: 0,
+          heldCount: 0,
+          events: [],
+          evaluation: null,
+        };
         const order = e.event === "completed" ? await orderOf(b.orderId) : undefined;
         const formula = order && !b.targetKg ? await blending.formula(order.formulaId) : undefined;
         apply(b, e, order, formula);
         changed.set(key, b);
       }
+      if (bad.length > 0 && deps.rejectBatches) await deps.rejectBatches(bad);
       await store.writeBatches([...changed.values()], checkpoint);
       for (const b of changed.values()) await orderOf(b.orderId);
       for (const b of changed.values()) {
@@ -278,6 +336,11 @@ export function createBlendingMonitor(deps: {
     },
     async conditions(station?: string): Promise<Condition[]> {
       const now = clock();
+      /** A material's names in its station's catalogue, for the texts people read. */
+      const nameOf = (st: string, code: string) => {
+        const m = blending.catalog(st).get(code);
+        return m ? { name: { zh: m.nameZh, en: m.nameEn } } : {};
+      };
       const out: Condition[] = [];
       const iso = (t: number) => new Date(t).toISOString();
       for (const d of registry.list({ family: "blender", station })) {
@@ -302,7 +365,7 @@ export function createBlendingMonitor(deps: {
             since: iso(lb.endedAt ?? now),
             detail: msg("batch_out_of_tolerance", {
               batchId: lb.batchId,
-              deviations: lb.evaluation.outOfTolerance.map((c) => ({ material: c, kg: lb.evaluation?.deviation[c]?.kg ?? 0 })),
+              deviations: lb.evaluation.outOfTolerance.map((c) => ({ material: c, ...nameOf(st, c), kg: lb.evaluation?.deviation[c]?.kg ?? 0 })),
             }),
           });
         }
@@ -323,7 +386,12 @@ export function createBlendingMonitor(deps: {
             machineId: d.id,
             material: code,
             since: iso(since),
-            detail: msg("hopper_below_refill", { material: code, kg: m.hopperKg[code] ?? 0, refillKg: Math.round(refillLevel(d.id, code)) }),
+            detail: msg("hopper_below_refill", {
+              material: code,
+              ...nameOf(st, code),
+              kg: m.hopperKg[code] ?? 0,
+              refillKg: Math.round(refillLevel(d.id, code)),
+            }),
           });
         }
       }

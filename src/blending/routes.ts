@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DeviceIdSchema, RecipeCommandSchema } from "../../devices/index.js";
-import { type Access, type Place, type Scope, sees } from "../access/scope.js";
+import { type Access, named, type Place, type Scope, sees } from "../access/scope.js";
 import { csvContent, errors, eventStream, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { openEventStream } from "../http/sse.js";
@@ -8,6 +8,7 @@ import { chinaTime } from "../platform/clock.js";
 import { csvCell } from "../platform/csv.js";
 import { invalid, notFound } from "../platform/errors.js";
 import { type Catalogue, detailFields, type Message } from "../platform/i18n.js";
+import type { Registry } from "../registry/registry.js";
 import { MaterialSchema } from "./materials.js";
 import { blendingMessage } from "./messages.js";
 import type { BlendingMonitor } from "./monitor.js";
@@ -49,12 +50,29 @@ const canSee = (s: Scope | null, station: string) => sees(s, atStation(station))
 
 export function blendingRoutes(
   app: Api,
-  deps: { blending: Blending; monitor: BlendingMonitor; store: BlendingStore; messages: Catalogue; access: Access },
+  deps: {
+    blending: Blending;
+    monitor: BlendingMonitor;
+    store: BlendingStore;
+    messages: Catalogue;
+    access: Access;
+    /** A machine named in a body (its place, for the access owner). */
+    registry: Pick<Registry, "get">;
+  },
 ) {
   const { blending, monitor, store, messages } = deps;
   deps.access.define("order", async (id) => {
     const o = await blending.order(String(id));
     return o ? atStation(o.station) : null;
+  });
+  // the order in the path and the machine in the body: unknown or outside the caller's stations, 404 alike
+  deps.access.define("order_machine", async (id, _caller, req) => {
+    const o = await blending.order(String(id));
+    const machineId = (req.body as { machineId?: unknown } | null)?.machineId;
+    return [
+      { named: "order" as const, id: String(id), place: o ? atStation(o.station) : null },
+      ...named("device", typeof machineId === "string" ? [machineId] : [], (m) => deps.registry.get(m) ?? null),
+    ];
   });
   deps.access.define("formula", async (id) => {
     const f = await blending.formula(String(id));
@@ -437,13 +455,13 @@ export function blendingRoutes(
   app.post(
     "/api/v1/orders/:id/start",
     {
-      config: { roles: OPS, touches: { kind: "order", from: "params" } },
+      config: { roles: OPS, touches: { kind: "order_machine", from: "params" } },
       schema: {
         tags: ["blending"],
         operationId: "startOrder",
         summary: "Start (or resume) the order on a machine: sends the recipe on blender/{id}/cmd/recipe",
         description:
-          "The recipe is retained, so a machine that reconnects gets it. 422 when the machine is not a blending machine of the order's station, 409 when the order is finished or the machine is running another order.",
+          "The recipe is retained, so a machine that reconnects gets it. 404 for an unknown machine or one outside the caller's stations (as for an unknown order); 422 when the machine is not a blending machine of the order's station, 409 when the order is finished or the machine is running another order.",
         params: OrderId,
         body: withExample(z.object({ machineId: DeviceIdSchema }), { machineId: "QJ-BM-01" }),
         response: {

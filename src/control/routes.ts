@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CHEMISTRIES, DeviceIdSchema, OverrideBodySchema, ProfileBodySchema, WINTER_DIMMING } from "../../devices/index.js";
 import type { Role } from "../access/roles.js";
-import { type Access, type Place, placeOf, townsReached } from "../access/scope.js";
+import { type Access, named, placeOf, type Resolved, townsReached } from "../access/scope.js";
 import { errors, IdParam, IsoTime, withExample, XLSX_TYPE, xlsxFile } from "../http/schemas.js";
 import { ALL_ROLES, type Api } from "../http/server.js";
 import { chinaDate } from "../platform/clock.js";
@@ -207,12 +207,17 @@ export function controlRoutes(
     const d = registry.get(id);
     return d?.family === "streetlight" ? d : null;
   };
-  /** Where a target is: one light's or one town's place; lights across several towns are everywhere (callers without limits). */
-  const targetPlace = (t: Target & { deviceId?: string }): Place | null => {
-    if (t.deviceId !== undefined) return lightOf(t.deviceId);
+  /**
+   * Where a target is: a light named by its id (unknown or outside the caller's scope: 404 alike), the lights of a list
+   * each so, or a town's place (outside: 403).
+   */
+  const targetPlace = (t: Target & { deviceId?: string }): Resolved => {
+    if (t.deviceId !== undefined) return named("streetlight", [t.deviceId], lightOf);
     if (t.deviceIds) {
+      // (lights across several towns are everywhere: only callers without limits)
       const towns = new Set(t.deviceIds.map((id) => lightOf(id)?.town ?? null));
-      return towns.size === 1 ? placeOf({ town: [...towns][0] ?? null }) : { town: null, station: null, shared: true };
+      const lights = named("streetlight", t.deviceIds, lightOf);
+      return towns.size === 1 ? lights : [...lights, { town: null, station: null, shared: true }];
     }
     return placeOf({ town: t.town });
   };
@@ -419,7 +424,7 @@ export function controlRoutes(
             },
             { description: "The lights the campaign would reach, and its estimate (null when they have no nightly records yet)" },
           ),
-          ...errors(403, 422),
+          ...errors(403, 404, 422),
         },
       },
     },
@@ -460,7 +465,7 @@ export function controlRoutes(
         description:
           "Every light's command is checked first (one light outside the limits refuses the whole campaign). Commands go out at most AGRILUME_CONTROL_RATE_PER_S a second (all campaigns together) to lights online; lights offline get theirs when they reconnect, until the campaign expires. A list spanning several towns needs a caller without town limits.",
         body: CampaignRequestWithExample,
-        response: { 201: CampaignOut, ...errors(403, 422) },
+        response: { 201: CampaignOut, ...errors(403, 404, 422) },
       },
     },
     async (req, reply) => {

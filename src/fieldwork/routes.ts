@@ -228,10 +228,8 @@ export function fieldworkRoutes(
     const town = await fieldwork.placeOf(String(id));
     return town === null ? null : { town, station: null };
   });
-  deps.access.define("work_order_input", async (body) => {
-    const town = await fieldwork.townOf((body ?? {}) as { alertIds?: string[]; lightIds?: string[] });
-    return town === undefined ? null : { town, station: null };
-  });
+  // (the alerts and lights a new order names: unknown or outside the caller's towns, 404 alike)
+  deps.access.define("work_order_input", (body) => fieldwork.namedIn((body ?? {}) as { alertIds?: string[]; lightIds?: string[] }));
   app.addContentTypeParser(IMAGE_TYPES, fileBody(app.initialConfig.bodyLimit ?? 1048576));
 
   const who = (p: { name: string } | null) => p?.name ?? "unknown";

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type Named, named, type Place } from "../access/scope.js";
 import { addDays, DAY_MS } from "../platform/clock.js";
 import { conflict, invalid, notFound } from "../platform/errors.js";
 import type { Message } from "../platform/i18n.js";
@@ -155,16 +156,20 @@ export async function createFieldwork(deps: FieldDeps) {
       return o ? o.town : null;
     },
     /** The town an order to be made is in (its first alert's or light's), for the access owner; null if none is known. */
-    async townOf(input: { alertIds?: string[] | undefined; lightIds?: string[] | undefined }): Promise<string | null | undefined> {
+    /** The alerts and lights a new order names, each with its place (null: unknown), for the access owner. */
+    async namedIn(input: { alertIds?: string[] | undefined; lightIds?: string[] | undefined }): Promise<Named[]> {
+      const alerts = new Map<string, Place | null>();
       for (const id of input.alertIds ?? []) {
         const a = await deps.alert(id);
-        if (a) return a.town;
+        alerts.set(id, a ? { town: a.town, station: null } : null);
       }
-      for (const id of input.lightIds ?? []) {
-        const l = deps.light(id);
-        if (l) return l.town;
-      }
-      return undefined;
+      return [
+        ...named("alert", input.alertIds ?? [], (id) => alerts.get(id) ?? null),
+        ...named("streetlight", input.lightIds ?? [], (id) => {
+          const l = deps.light(id);
+          return l?.family === "streetlight" ? { town: l.town, station: null } : null;
+        }),
+      ];
     },
     list: (q: OrderQuery & { limit: number; offset?: number }) => store.orders(q),
     count: (q: OrderQuery) => store.count(q),

@@ -105,10 +105,12 @@ export function visitRoutes(
 ) {
   const { visits } = deps;
   const { once, header: idempotencyHeader } = idempotency({ store: deps.answers, clock: deps.clock });
+  // (the claimed light a visit names: unknown or outside the inspector's towns, 404 alike)
   deps.access.define("claim", async (body) => {
     const id = (body as { deviceId?: unknown } | null)?.deviceId;
-    const c = typeof id === "string" ? await deps.claim(id) : undefined;
-    return c ? { town: c.town, station: null } : null;
+    if (typeof id !== "string") return null;
+    const c = await deps.claim(id);
+    return { named: "claim", id, place: c ? { town: c.town, station: null } : null };
   });
   deps.access.define("visit", async (id) => {
     const v = await visits.get(String(id));
@@ -124,7 +126,7 @@ export function visitRoutes(
         operationId: "recordFieldVisit",
         summary: "A field verification visit at a claimed pole, from the inspector's phone",
         description:
-          "Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 403, an unknown one 404. The photo and the signature follow as images.",
+          "Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 404, as an unknown one does. The photo and the signature follow as images.",
         body: withExample(
           z.object({
             deviceId: Id,

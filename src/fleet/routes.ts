@@ -174,7 +174,11 @@ const Reject = z.object({
   deviceId: z.string().nullable(),
   clientId: z.string().nullable(),
   topic: z.string(),
-  reason: z.string().describe(`Why: ${REJECT_REASONS.join(", ")} (docs/PROTOCOL.md)`),
+  reason: z
+    .string()
+    .describe(
+      `Why: ${REJECT_REASONS.join(", ")}; a batch event: not_machines_order, batch_over_capacity; a light's answer: ack_unknown_command, ack_other_light, ack_cmd_mismatch (docs/PROTOCOL.md)`,
+    ),
   detail: z.string().describe("Why, in the reader's language"),
   detailCode: MessageCode.nullable(),
   detailParams: MessageParams.nullable(),

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { BLENDER_REPORT_INTERVAL_S, STREETLIGHT_REPORT_INTERVAL_S } from "../../devices/index.js";
+import { CONFIG_WORDS, configMessage } from "./config-messages.js";
+import { createCatalogue, type Lang, type Message } from "./i18n.js";
+import { ISSUE_WORDS, issueMessage } from "./validation.js";
 
 /**
  * All configuration, from AGRILUME_* environment variables and optionally a JSON file
@@ -26,11 +29,11 @@ export const SETTINGS = {
     doc: "seconds a client has to send a whole request, headers and body; a slower one is answered 408 and closed, and an idle connection is closed after twice this",
   },
   AGRILUME_ADMIN_KEY: {
-    schema: z.string().min(24, "must be at least 24 characters").optional(),
+    schema: z.string().min(24).optional(),
     doc: "an admin API key; if unset, the first start creates one and prints it once",
   },
   AGRILUME_ADMIN_PASSWORD: {
-    schema: z.string().min(10, "must be at least 10 characters").max(200).optional(),
+    schema: z.string().min(10).max(200).optional(),
     doc: "the first start's `admin` user account gets this password (to be changed at the first sign-in); if unset, it gets a generated one, printed once",
   },
   AGRILUME_SESSION_IDLE_MIN: {
@@ -56,14 +59,14 @@ export const SETTINGS = {
   AGRILUME_INSTANCE_ID: {
     schema: z
       .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "1 to 64 letters, digits, '_', '.' or '-'")
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "hint_instance_id")
       .optional(),
     doc: "this instance's name where several share one InfluxDB or state store (its write-ahead-log checkpoint is its own); unset = an id made on the first start and kept in the data dir (`instance-id`)",
   },
   AGRILUME_STATE_URL: {
     schema: z
       .string()
-      .regex(/^postgres(ql)?:\/\//, "a postgres:// URL")
+      .regex(/^postgres(ql)?:\/\//, "hint_postgres_url")
       .optional(),
     doc: "state store (registry, keys, users, alerts, orders, records…): unset = embedded DuckDB in the data dir; a postgres://user:password@host:port/database URL = PostgreSQL, which several instances can share",
   },
@@ -71,7 +74,7 @@ export const SETTINGS = {
   AGRILUME_INFLUX_URL: {
     schema: z
       .string()
-      .regex(/^https?:\/\//, "an http:// or https:// URL")
+      .regex(/^https?:\/\//, "hint_http_url")
       .default("http://localhost:8086"),
     doc: "InfluxDB v1 HTTP API (1.x natively; 2.x and 3.x through their v1 compatibility API)",
   },
@@ -106,21 +109,21 @@ export const SETTINGS = {
   AGRILUME_EMBEDDED_RAW_RETENTION: {
     schema: z
       .string()
-      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 60d or 9w")
+      .regex(/^[1-9]\d{0,4}[dw]$/, "hint_days_weeks")
       .default("60d"),
     doc: "embedded store: how long raw readings are kept (whole China days; older ones are folded into the rollups, then deleted); under 60d, late readings older than it no longer correct their night's record",
   },
   AGRILUME_EMBEDDED_HOURLY_RETENTION: {
     schema: z
       .string()
-      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 104w")
+      .regex(/^[1-9]\d{0,4}[dw]$/, "hint_days_weeks")
       .default("104w"),
     doc: "embedded store: how long the hourly rollups (min, avg, max, last of every field) are kept",
   },
   AGRILUME_EMBEDDED_DAILY_RETENTION: {
     schema: z
       .string()
-      .regex(/^([1-9]\d{0,4}[dw]|forever)$/, "days or weeks, such as 520w, or forever")
+      .regex(/^([1-9]\d{0,4}[dw]|forever)$/, "hint_days_weeks_forever")
       .default("forever"),
     doc: "embedded store: how long the daily rollups (China days) are kept; forever = for the life of the programme",
   },
@@ -139,7 +142,7 @@ export const SETTINGS = {
   AGRILUME_MQTT_URL: {
     schema: z
       .string()
-      .regex(/^(mqtts?|wss?|tcp):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL")
+      .regex(/^(mqtts?|wss?|tcp):\/\//, "hint_mqtt_url")
       .optional(),
     doc: "external broker; when set, no embedded broker runs",
   },
@@ -175,13 +178,13 @@ export const SETTINGS = {
     doc: "external Mosquitto: its `pid_file`; after each write Agrilume sends that process SIGHUP so it reads both files again (it must be allowed to signal it: same user, or root); unset = only write the files (reload the broker another way, e.g. a systemd path unit)",
   },
   AGRILUME_EMQX_AUTH_SECRET: {
-    schema: z.string().min(24, "must be at least 24 characters").optional(),
+    schema: z.string().min(24).optional(),
     doc: "EMQX: the shared secret EMQX's HTTP authenticator and authorizer send in the `x-agrilume-broker-secret` header; unset = the endpoints /api/v1/broker/emqx/* answer 404",
   },
   AGRILUME_EMQX_API_URL: {
     schema: z
       .string()
-      .regex(/^https?:\/\//, "an http:// or https:// URL")
+      .regex(/^https?:\/\//, "hint_http_url")
       .optional(),
     doc: "EMQX's REST API (e.g. http://emqx:18083): a device disabled or given a new secret is disconnected through it (DELETE /api/v5/clients/{id}), and its drop count read every 30 s (GET /api/v5/metrics: delivery.dropped, the broker_dropped alert)",
   },
@@ -269,8 +272,8 @@ export const SETTINGS = {
   AGRILUME_CONTROL_COMMAND_RETENTION: {
     schema: z
       .string()
-      .regex(/^[1-9]\d{0,4}[dw]$/, "days or weeks, such as 400d")
-      .refine((s) => durationMs(s) >= 90 * 86_400_000, "at least 90d: a night is judged again by its light's profile then for 60 days")
+      .regex(/^[1-9]\d{0,4}[dw]$/, "hint_days_weeks")
+      .refine((s) => durationMs(s) >= 90 * 86_400_000, "hint_control_retention_min")
       .default("400d"),
     doc: "finished commands to lights (applied, rejected, expired, cancelled) are deleted this long after their answer, with the campaigns left empty and the profiles a light stopped running before then; the audit of control for a year's subsidy review and its appeals",
   },
@@ -333,15 +336,15 @@ export const SETTINGS = {
   AGRILUME_MAP_TILE_URL: {
     schema: z
       .string()
-      .regex(/^https?:\/\/[^/]+\/.*\{z\}.*/, "an http(s) URL with {z}, {x} and {y} (and {s} for a subdomain)")
-      .refine((u) => u.includes("{x}") && u.includes("{y}"), "an http(s) URL with {z}, {x} and {y}")
+      .regex(/^https?:\/\/[^/]+\/.*\{z\}.*/, "hint_tile_url")
+      .refine((u) => u.includes("{x}") && u.includes("{y}"), "hint_tile_url")
       .optional(),
     doc: "console map: a base map's tile URL ({z}/{x}/{y}, Web Mercator; {s} for a subdomain; a key as the tile server wants it, e.g. Tianditu's tk=). None by default: the map works offline. The console's content policy lets the page load images from its host only when set",
   },
   AGRILUME_MAP_TILE_SUBDOMAINS: {
     schema: z
       .string()
-      .regex(/^[a-z0-9]{1,16}$/i, "letters or digits, one per subdomain")
+      .regex(/^[a-z0-9]{1,16}$/i, "hint_tile_subdomains")
       .default("abc"),
     doc: "console map: the characters {s} in AGRILUME_MAP_TILE_URL takes in turn (Tianditu: 01234567)",
   },
@@ -503,14 +506,17 @@ function shape(f: Flat) {
   };
 }
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+/** `problems`: why, as codes and parameters; `errors`: the same in the configuration's language (AGRILUME_LANG, zh by default). */
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: Message[]; errors: string[] };
+
+const configText = createCatalogue({ config: CONFIG_WORDS, issues: ISSUE_WORDS });
 
 /**
  * Pure: the same inputs give the same result. `file` is the parsed JSON of AGRILUME_CONFIG_FILE, if any.
  * Unknown AGRILUME_* names are errors, so a typo cannot silently fall back to a default.
  */
 export function loadConfig(env: Record<string, string | undefined>, file: Record<string, unknown> = {}): ConfigResult {
-  const errors: string[] = [];
+  const problems: Message[] = [];
   const raw: Record<string, unknown> = {};
   for (const [source, values] of [
     ["file", file],
@@ -518,51 +524,66 @@ export function loadConfig(env: Record<string, string | undefined>, file: Record
   ] as const) {
     for (const [key, value] of Object.entries(values)) {
       if (!key.startsWith("AGRILUME_")) {
-        if (source === "file") errors.push(`${key}: not a setting (settings are named AGRILUME_*)`);
+        if (source === "file") problems.push(configMessage("config_not_agrilume", { setting: key }));
         continue;
       }
       if (!(key in SETTINGS)) {
-        errors.push(`${key}: not a known setting`);
+        problems.push(configMessage("config_unknown_setting", { setting: key }));
         continue;
       }
       if (value === undefined) continue;
       raw[key] = typeof value === "string" ? value : String(value);
     }
   }
+  const lang: Lang = raw.AGRILUME_LANG === "en" ? "en" : "zh";
   const parsed = FlatSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) errors.push(`${issue.path.join(".")}: ${issue.message}`);
+    for (const issue of parsed.error.issues) problems.push(issueMessage(issue));
   } else {
     const f = parsed.data;
-    const tlsParts = [f.AGRILUME_MQTT_TLS_PORT, f.AGRILUME_MQTT_TLS_CERT, f.AGRILUME_MQTT_TLS_KEY].filter((v) => v !== undefined);
-    if (tlsParts.length > 0 && tlsParts.length < 3) {
-      errors.push("AGRILUME_MQTT_TLS_PORT: the TLS listener needs AGRILUME_MQTT_TLS_PORT, AGRILUME_MQTT_TLS_CERT and AGRILUME_MQTT_TLS_KEY together");
-    }
+    const together = (settings: [string, unknown][]) => {
+      const set = settings.filter(([, v]) => v !== undefined);
+      if (set.length > 0 && set.length < settings.length)
+        problems.push(configMessage("config_together", { setting: set[0]?.[0] ?? "", settings: settings.map(([k]) => k) }));
+    };
+    together([
+      ["AGRILUME_MQTT_TLS_PORT", f.AGRILUME_MQTT_TLS_PORT],
+      ["AGRILUME_MQTT_TLS_CERT", f.AGRILUME_MQTT_TLS_CERT],
+      ["AGRILUME_MQTT_TLS_KEY", f.AGRILUME_MQTT_TLS_KEY],
+    ]);
     const mosquitto = [f.AGRILUME_MOSQUITTO_PASSWORD_FILE, f.AGRILUME_MOSQUITTO_ACL_FILE];
     if (mosquitto.some((v) => v !== undefined) && mosquitto.some((v) => v === undefined)) {
-      errors.push(
-        "AGRILUME_MOSQUITTO_PASSWORD_FILE: Agrilume writes the password file and the ACL file together: set AGRILUME_MOSQUITTO_ACL_FILE too",
-      );
+      problems.push(configMessage("config_mosquitto_acl", { setting: "AGRILUME_MOSQUITTO_PASSWORD_FILE", other: "AGRILUME_MOSQUITTO_ACL_FILE" }));
     }
     if (f.AGRILUME_MOSQUITTO_PASSWORD_FILE && !(f.AGRILUME_MQTT_URL && f.AGRILUME_MQTT_USERNAME && f.AGRILUME_MQTT_PASSWORD)) {
-      errors.push(
-        "AGRILUME_MOSQUITTO_PASSWORD_FILE: the password file holds the service's own account too: set AGRILUME_MQTT_URL, AGRILUME_MQTT_USERNAME and AGRILUME_MQTT_PASSWORD",
+      problems.push(
+        configMessage("config_mosquitto_account", {
+          setting: "AGRILUME_MOSQUITTO_PASSWORD_FILE",
+          settings: ["AGRILUME_MQTT_URL", "AGRILUME_MQTT_USERNAME", "AGRILUME_MQTT_PASSWORD"],
+        }),
       );
     }
     if (f.AGRILUME_INGEST_FAILOVER === "lease" && !(f.AGRILUME_MQTT_URL && f.AGRILUME_STATE_URL?.startsWith("postgres"))) {
-      errors.push(
-        "AGRILUME_INGEST_FAILOVER: the ingest lease is held in PostgreSQL and hands over an external broker's session: set AGRILUME_MQTT_URL and a postgres:// AGRILUME_STATE_URL",
+      problems.push(
+        configMessage("config_failover_lease", {
+          setting: "AGRILUME_INGEST_FAILOVER",
+          settings: ["AGRILUME_MQTT_URL", "AGRILUME_STATE_URL (postgres://)"],
+        }),
       );
     }
     if (f.AGRILUME_MOSQUITTO_PID_FILE && !f.AGRILUME_MOSQUITTO_PASSWORD_FILE) {
-      errors.push("AGRILUME_MOSQUITTO_PID_FILE: only used with AGRILUME_MOSQUITTO_PASSWORD_FILE and AGRILUME_MOSQUITTO_ACL_FILE");
-    }
-    const emqxApi = [f.AGRILUME_EMQX_API_URL, f.AGRILUME_EMQX_API_KEY, f.AGRILUME_EMQX_API_SECRET];
-    if (emqxApi.some((v) => v !== undefined) && emqxApi.some((v) => v === undefined)) {
-      errors.push(
-        "AGRILUME_EMQX_API_URL: disconnecting through EMQX's REST API needs AGRILUME_EMQX_API_URL, AGRILUME_EMQX_API_KEY and AGRILUME_EMQX_API_SECRET together",
+      problems.push(
+        configMessage("config_only_with", {
+          setting: "AGRILUME_MOSQUITTO_PID_FILE",
+          settings: ["AGRILUME_MOSQUITTO_PASSWORD_FILE", "AGRILUME_MOSQUITTO_ACL_FILE"],
+        }),
       );
     }
+    together([
+      ["AGRILUME_EMQX_API_URL", f.AGRILUME_EMQX_API_URL],
+      ["AGRILUME_EMQX_API_KEY", f.AGRILUME_EMQX_API_KEY],
+      ["AGRILUME_EMQX_API_SECRET", f.AGRILUME_EMQX_API_SECRET],
+    ]);
     const ports = [
       ["AGRILUME_HTTP_PORT", f.AGRILUME_HTTP_PORT],
       ["AGRILUME_MQTT_PORT", f.AGRILUME_MQTT_URL ? undefined : f.AGRILUME_MQTT_PORT],
@@ -572,12 +593,12 @@ export function loadConfig(env: Record<string, string | undefined>, file: Record
     const seen = new Map<number, string>();
     for (const [name, p] of ports) {
       const other = seen.get(p);
-      if (other) errors.push(`${name}: port ${p} is already used by ${other}`);
+      if (other) problems.push(configMessage("config_port_clash", { setting: name, port: p, other }));
       seen.set(p, name);
     }
-    if (errors.length === 0) return { ok: true, config: deepFreeze(shape(f)) };
+    if (problems.length === 0) return { ok: true, config: deepFreeze(shape(f)) };
   }
-  return { ok: false, errors };
+  return { ok: false, problems, errors: problems.map((m) => configText.render(lang, m)) };
 }
 
 function deepFreeze<T>(o: T): T {

@@ -136,13 +136,23 @@ function formatNumber(x: number, digits = 1): string {
   return String(Object.is(r, -0) ? 0 : r);
 }
 
-/** Chooses zh or en from an Accept-Language header; zh unless English is preferred. */
+/**
+ * Chooses zh or en from an Accept-Language header (RFC 9110 §12.5.4): the one of the two the reader weighs highest
+ * (`q`, 1 when not given; the first listed on a tie; `q=0` means not wanted); `fallback` when it names neither.
+ */
 export function langFromHeader(header: string | undefined, fallback: Lang): Lang {
   if (!header) return fallback;
-  const first = header.split(",")[0]?.trim().toLowerCase() ?? "";
-  if (first.startsWith("en")) return "en";
-  if (first.startsWith("zh")) return "zh";
-  return fallback;
+  let best: { lang: Lang; q: number } | null = null;
+  for (const part of header.split(",").slice(0, 32)) {
+    const [tag = "", ...params] = part.trim().toLowerCase().split(";");
+    const lang: Lang | null = /^en(-|$)/.test(tag.trim()) ? "en" : /^zh(-|$)/.test(tag.trim()) ? "zh" : null;
+    if (!lang) continue;
+    const qParam = params.map((x) => x.trim()).find((x) => x.startsWith("q="));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (!Number.isFinite(q) || q <= 0 || q > 1) continue;
+    if (!best || q > best.q) best = { lang, q };
+  }
+  return best?.lang ?? fallback;
 }
 
 /** What the service prints when it starts and stops (and the demo): fixed words without parameters. */

@@ -443,7 +443,7 @@ export interface paths {
     put?: never;
     /**
      * Start (or resume) the order on a machine: sends the recipe on blender/{id}/cmd/recipe
-     * @description The recipe is retained, so a machine that reconnects gets it. 422 when the machine is not a blending machine of the order's station, 409 when the order is finished or the machine is running another order.
+     * @description The recipe is retained, so a machine that reconnects gets it. 404 for an unknown machine or one outside the caller's stations (as for an unknown order); 422 when the machine is not a blending machine of the order's station, 409 when the order is finished or the machine is running another order.
      */
     post: operations["startOrder"];
     delete?: never;
@@ -1431,7 +1431,7 @@ export interface paths {
     put?: never;
     /**
      * A field verification visit at a claimed pole, from the inspector's phone
-     * @description Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 403, an unknown one 404. The photo and the signature follow as images.
+     * @description Found at the claimed pole or not, the pole number and controller serial read on site, lit at a night visit, the household's statement. The phone must be within AGRILUME_FIELD_CHECKIN_MAX_M of the claimed coordinates (422 `check_in_too_far`); a claim outside the inspector's towns answers 404, as an unknown one does. The photo and the signature follow as images.
      */
     post: operations["recordFieldVisit"];
     delete?: never;
@@ -6799,6 +6799,15 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description Understood, but it cannot be done: the message says why */
       422: {
         headers: {
@@ -7045,6 +7054,15 @@ export interface operations {
       };
       /** @description The key's role, or its towns or stations, do not allow this */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Not found, or outside the key's towns or stations */
+      404: {
         headers: {
           [name: string]: unknown;
         };
@@ -11161,7 +11179,7 @@ export interface operations {
               deviceId: string | null;
               clientId: string | null;
               topic: string;
-              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
+              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled; a batch event: not_machines_order, batch_over_capacity; a light's answer: ack_unknown_command, ack_other_light, ack_cmd_mismatch (docs/PROTOCOL.md) */
               reason: string;
               /** @description Why, in the reader's language */
               detail: string;
@@ -11276,7 +11294,7 @@ export interface operations {
               deviceId: string | null;
               clientId: string | null;
               topic: string;
-              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled (docs/PROTOCOL.md) */
+              /** @description Why: bad_topic, too_large, not_utf8, bad_json, invalid, ts_future, ts_too_old, unknown_device, wrong_family, disabled; a batch event: not_machines_order, batch_over_capacity; a light's answer: ack_unknown_command, ack_other_light, ack_cmd_mismatch (docs/PROTOCOL.md) */
               reason: string;
               /** @description Why, in the reader's language */
               detail: string;
