@@ -14,6 +14,40 @@ telemetryStoreContract("embedded (DuckDB)", async () => {
   return { open: () => createDuckDbTelemetryStore(dir.path), cleanup: dir.remove };
 });
 
+/**
+ * A streetlight reading for the retention and rollup tests: `complete`, every field the rollups keep (else a few);
+ * `varied`, the fields they do not keep vary too (pv.v, tempC) and it carries a fix.
+ */
+function lightReading(
+  seq: number,
+  deviceId: string,
+  ts: number,
+  soc: number,
+  on: boolean,
+  shape: { complete: boolean; varied?: boolean },
+): StoredReading {
+  const varied = shape.varied === true;
+  return {
+    seq,
+    measurement: "streetlight_telemetry",
+    deviceId,
+    ts,
+    receivedAt: ts + 50,
+    tags: { town: "来苏镇" },
+    payload: shape.complete
+      ? {
+          ts,
+          pv: { v: varied ? 17 + (soc % 3) : 17, a: soc / 100, w: soc / 10 },
+          battery: { v: 12 + (soc % 7) / 10, soc, tempC: varied ? 14 - (soc % 5) : 14 },
+          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
+          energyToday: { pvWh: soc * 3, loadWh: soc },
+          faults: [],
+          ...(varied ? { gps: { lat: 30.1, lon: 104.6, accM: 3 } } : {}),
+        }
+      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
+  };
+}
+
 describe("openDb transactions", () => {
   it("commits what the transaction's handle ran, rolls all of it back on a throw, and makes other calls wait", async () => {
     const db = await openDb(":memory:", [{ version: 1, name: "t", sql: "CREATE TABLE t (x INTEGER)" }]);
@@ -290,24 +324,7 @@ describe.each([
   const NOW = Math.floor(Date.now() / DAY) * DAY + 2 * HOUR;
   const M = "streetlight_telemetry";
   let seq = 0;
-  const reading = (deviceId: string, ts: number, soc: number, on: boolean): StoredReading => ({
-    seq: ++seq,
-    measurement: M,
-    deviceId,
-    ts,
-    receivedAt: ts + 50,
-    tags: { town: "来苏镇" },
-    payload: complete
-      ? {
-          ts,
-          pv: { v: 17, a: soc / 100, w: soc / 10 },
-          battery: { v: 12 + (soc % 7) / 10, soc, tempC: 14 },
-          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
-          energyToday: { pvWh: soc * 3, loadWh: soc },
-          faults: [],
-        }
-      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
-  });
+  const reading = (deviceId: string, ts: number, soc: number, on: boolean) => lightReading(++seq, deviceId, ts, soc, on, { complete });
   /** Three lights every 10 minutes over `days` days from `from`, values that vary by light and time. */
   const fleet = (from: number, days: number) =>
     Array.from({ length: days * 144 }, (_, k) =>
@@ -445,25 +462,7 @@ describe.each([
   const NOW = Math.floor(Date.now() / HOUR) * HOUR + 37 * 60_000;
   const M = "streetlight_telemetry";
   let seq = 0;
-  const reading = (deviceId: string, ts: number, soc: number, on: boolean): StoredReading => ({
-    seq: ++seq,
-    measurement: M,
-    deviceId,
-    ts,
-    receivedAt: ts + 50,
-    tags: { town: "来苏镇" },
-    payload: complete
-      ? {
-          ts,
-          pv: { v: 17 + (soc % 3), a: soc / 100, w: soc / 10 },
-          battery: { v: 12 + (soc % 7) / 10, soc, tempC: 14 - (soc % 5) },
-          load: { on, w: on ? 29.6 : 0, a: on ? 2.3 : 0, dimPct: on ? 100 : 0 },
-          energyToday: { pvWh: soc * 3, loadWh: soc },
-          faults: [],
-          gps: { lat: 30.1, lon: 104.6, accM: 3 },
-        }
-      : { ts, battery: { soc, v: 12 + (soc % 7) / 10 }, load: { on }, faults: [] },
-  });
+  const reading = (deviceId: string, ts: number, soc: number, on: boolean) => lightReading(++seq, deviceId, ts, soc, on, { complete, varied: true });
   const blender = (ts: number, kg: number): StoredReading => ({
     seq: ++seq,
     measurement: "blender_telemetry",

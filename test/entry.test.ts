@@ -1,11 +1,10 @@
 import type { ChildProcess } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
-import { run, serviceEnv, startFailing, startService } from "./process.js";
+import { occupiedPort, run, serviceEnv, startFailing, startService } from "./process.js";
 
 /**
  * The service as it is started for real: built with `npm run build` in a copy of the project whose path has
@@ -96,20 +95,15 @@ describe("the service started from a path with Chinese characters and a space", 
 
 describe("a start that cannot proceed exits non-zero with a message saying why", () => {
   const bin = () => [join(current, "dist", "src", "bin.js")];
-  let busy: Server;
-  let busyPort = 0;
-  beforeAll(async () => {
-    busy = createServer();
-    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
-    busyPort = (busy.address() as { port: number }).port;
-  });
-  afterAll(() => new Promise<void>((r) => busy.close(() => r())));
+  const busy = occupiedPort();
+  beforeAll(busy.hold);
+  afterAll(busy.release);
 
   it.each(["AGRILUME_HTTP_PORT", "AGRILUME_MQTT_PORT"])("%s in use", async (setting) => {
-    const end = await startFailing(node, bin(), { cwd: current, env: serviceEnv(dataDir(), { [setting]: String(busyPort) }), started });
+    const end = await startFailing(node, bin(), { cwd: current, env: serviceEnv(dataDir(), { [setting]: String(busy.port()) }), started });
     expect(end.code).toBe(1);
-    expect(end.stderr).toContain(`The service could not start: 127.0.0.1:${busyPort} is already in use`);
-    expect(end.stderr).toContain(`${setting}=${busyPort}`);
+    expect(end.stderr).toContain(`The service could not start: 127.0.0.1:${busy.port()} is already in use`);
+    expect(end.stderr).toContain(`${setting}=${busy.port()}`);
     expect(end.stderr).not.toMatch(/\n\s+at /); // a message, not a stack
     expect(end.stdout).not.toContain("AGRILUME_READY");
   });
@@ -138,10 +132,10 @@ describe("a start that cannot proceed exits non-zero with a message saying why",
   });
 
   it("the PostgreSQL state store unreachable: where, by which setting, without its password", async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
-    const port = (closed.address() as { port: number }).port;
-    await new Promise<void>((r) => closed.close(() => r()));
+    const closed = occupiedPort(); // a port nothing listens on: one that was just free
+    await closed.hold();
+    const port = closed.port();
+    await closed.release();
     const url = `postgres://agrilume:s3cret-pw@127.0.0.1:${port}/agrilume`;
     const end = await startFailing(node, bin(), {
       cwd: current,
@@ -161,7 +155,7 @@ describe("a start that cannot proceed exits non-zero with a message saying why",
     const dir = dataDir();
     const end = await startFailing(node, bin(), { cwd: current, env: serviceEnv(dir, { AGRILUME_STORE: "postgres" }), started });
     expect(end.code).toBe(1);
-    expect(end.stderr).toContain("Invalid configuration; the service did not start:\n  AGRILUME_STORE:");
+    expect(end.stderr).toContain("Invalid configuration; the service did not start:\n  AGRILUME_STORE must be one of: embedded, influx");
     expect(existsSync(dir)).toBe(false);
   });
 });

@@ -1,9 +1,8 @@
 import type { ChildProcess } from "node:child_process";
-import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { tempDirPerTest } from "./dirs.js";
-import { serviceEnv, startFailing, startService } from "./process.js";
+import { occupiedPort, serviceEnv, startFailing, startService } from "./process.js";
 
 /**
  * The first start's one-time credentials (the admin key and the `admin` account's password) as an operator meets them:
@@ -19,14 +18,9 @@ const firstEnv = (dataDir: string, more: Record<string, string> = {}) => {
   return env;
 };
 
-let busy: Server;
-let busyPort = 0;
-beforeAll(async () => {
-  busy = createServer();
-  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
-  busyPort = (busy.address() as { port: number }).port;
-});
-afterAll(() => new Promise<void>((r) => busy.close(() => r())));
+const busy = occupiedPort();
+beforeAll(busy.hold);
+afterAll(busy.release);
 afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
@@ -36,7 +30,11 @@ describe("the first start's admin key and admin password", () => {
     "a first start that fails (%s in use) makes neither; the next start that succeeds prints both, and they work",
     async (setting) => {
       const data = dir();
-      const failed = await startFailing(process.execPath, bin, { cwd: process.cwd(), env: firstEnv(data, { [setting]: String(busyPort) }), started });
+      const failed = await startFailing(process.execPath, bin, {
+        cwd: process.cwd(),
+        env: firstEnv(data, { [setting]: String(busy.port()) }),
+        started,
+      });
       expect(failed.code).toBe(1);
       expect(failed.stderr).toContain("is already in use");
       expect(failed.stdout).not.toContain("An admin key was created");

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { serviceEnv as harnessEnv } from "../harness/services.js";
 
 /** A command run to its end; throws with its output when it fails. */
@@ -102,4 +103,24 @@ export async function startFailing(
     if (!ended) throw e;
     return ended;
   }
+}
+
+/**
+ * A port something else already listens on (127.0.0.1), for starts that must refuse it; `port()` once `hold()` has
+ * run (beforeAll), `release()` in afterAll.
+ */
+export function occupiedPort() {
+  const server = createServer();
+  let port = 0;
+  return {
+    port: () => port,
+    hold: () =>
+      new Promise<void>((r) =>
+        server.listen(0, "127.0.0.1", () => {
+          port = (server.address() as { port: number }).port;
+          r();
+        }),
+      ),
+    release: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
