@@ -77,7 +77,7 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     });
     page = await context.newPage();
     page.on("console", (m) => {
-      if (m.type() === "error" && !m.text().includes("net::ERR_INTERNET_DISCONNECTED") && !m.text().includes("status of 403"))
+      if (m.type() === "error" && !m.text().includes("net::ERR_INTERNET_DISCONNECTED") && !/status of 40[34]/.test(m.text()))
         errors.push(`console: ${m.text()}`);
     });
     page.on("pageerror", (e) => errors.push(`page: ${e.message}`));
@@ -292,7 +292,8 @@ describe.skipIf(!haveChromium)("an inspector's field visits on a phone (Chromium
     await page.mouse.move(box.x + 150, box.y + 80, { steps: 5 });
     await page.mouse.up();
     await form.getByRole("button", { name: "提交走访记录" }).click();
-    await poll(() => card("V-3").getByRole("alert").first().textContent()).toContain("不在本账号或密钥的范围内");
+    // (outside the account's towns it is answered as an unknown claim is: README "Access")
+    await poll(() => card("V-3").getByRole("alert").first().textContent()).toMatch(/未找到申报路灯 V-3/);
     await waitUntil(async () => (await page.getByTestId("outbox").count()) === 0, "the outbox emptied");
     expect((await visits()).map((v) => v.deviceId)).toEqual(["V-1"]);
     await accessible();
