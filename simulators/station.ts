@@ -67,6 +67,7 @@ export async function startStation(opts: {
   let order = orders.find((o) => o.customer === CUSTOMER && o.state !== "finished");
   const first = machines[0];
   if (!first) throw new Error("no machine");
+  const fresh = !order;
   if (!order) {
     const due = new Date(opts.clock.now() + 3 * 86_400_000 + 8 * 3600_000).toISOString().slice(0, 10); // three days on, China date
     order = must(
@@ -76,8 +77,12 @@ export async function startStation(opts: {
       }),
       "order",
     ) as { id: string; customer: string; state: string };
-    if (opts.historyT) await publishHistory(opts.mqttUrl, first, order.id, opts.historyT, cycleMs, opts.clock.now());
   }
+  // The order runs on the first machine (its recipe retained, so the machine gets it when it connects below), and the
+  // batches it made before today come from that machine: the service counts a batch only toward the order started on
+  // the machine that reports it (PROTOCOL.md §4).
+  must(await api(`/api/v1/orders/${order.id}/start`, { method: "POST", body: { machineId: first.id } }), "start order");
+  if (fresh && opts.historyT) await publishHistory(opts.mqttUrl, first, order.id, opts.historyT, cycleMs, opts.clock.now());
   const running: Awaited<ReturnType<typeof runBlender>>[] = [];
   for (const m of machines)
     running.push(
@@ -89,7 +94,6 @@ export async function startStation(opts: {
         opts.signal,
       ),
     );
-  must(await api(`/api/v1/orders/${order.id}/start`, { method: "POST", body: { machineId: first.id } }), "start order");
   return {
     orderId: order.id,
     machines: machines.map((m) => m.id),

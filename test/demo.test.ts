@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { waitUntil } from "../harness/helpers.js";
 import { type Running, startService } from "./process.js";
 
 /**
@@ -108,6 +109,13 @@ describe("npm run demo", () => {
       expect(opDevices.devices.every((d) => d.family === "blender" && d.station === "qijiang")).toBe(true);
       const opAlerts = (await (await get("/api/v1/alerts", operator)).json()) as { alerts: { deviceId: string | null; town: string | null }[] };
       expect(opAlerts.alerts.filter((a) => a.town === "来苏镇")).toEqual([]);
+      // the station's 300 t order carries the tonnes made before today (DOMAIN.md §3: 120 t), sent by the machine it was
+      // started on (a batch from another machine is not counted: PROTOCOL.md §4)
+      type Orders = { orders: { id: string; targetT: number }[] };
+      const big = ((await (await get("/api/v1/orders?station=qijiang", operator)).json()) as Orders).orders.find((o) => o.targetT === 300);
+      expect(big).toBeDefined();
+      const history = async () => ((await (await get(`/api/v1/orders/${big?.id}`, operator)).json()) as { producedT: number }).producedT >= 119.9;
+      expect(await waitUntil(history, "the 300 t order at 120 t", 30_000)).toBeTruthy();
       // no streetlight of 来苏镇 reaches the operator (whose alerts, then, it can neither see nor acknowledge)
       // (a town outside its scope asked for by name is refused: README "Access")
       const summary = await fetch(`${url}/api/v1/streetlights/summary?town=${encodeURIComponent("来苏镇")}`, { headers: operator });
