@@ -250,7 +250,11 @@ function httpClient(base: string) {
       const id = next++;
       // the body's own bytes moved to the thread (12 MB copied here would count against this thread's timing)
       const b = init.body;
-      const own = b ? (b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : new Uint8Array(b).buffer) : undefined;
+      const own = b
+        ? b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
+          ? b.buffer
+          : new Uint8Array(b).buffer
+        : undefined;
       const answer = await new Promise<Answer>((resolve) => {
         waiting.set(id, resolve);
         worker.postMessage({ id, url: `${base}${path}`, method: init.method, headers, body: own }, own ? [own] : []);
