@@ -5,7 +5,7 @@ import { BLENDING_MIGRATION } from "./blending/store.js";
 import { CAMPAIGN_MIGRATION, CONTROL_MIGRATION, PROFILE_HISTORY_MIGRATION } from "./control/store.js";
 import { FIELDWORK_MIGRATION } from "./fieldwork/store.js";
 import { VISITS_MIGRATION } from "./fieldwork/visits.js";
-import { PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
+import { PRESENCE_LAST_SEEN_MIGRATION, PRESENCE_MIGRATION, presenceStore } from "./ingest/presence-store.js";
 import { REJECTS_MIGRATION, rejectStore } from "./ingest/rejects.js";
 import { deviceStore, REGISTRY_BROKER_HASH_MIGRATION, REGISTRY_MIGRATION } from "./registry/store.js";
 import { CLAIMS_MIGRATION } from "./storage/claims.js";
@@ -32,6 +32,7 @@ export const STATE_MIGRATIONS = [
   CONTROL_MIGRATION,
   CAMPAIGN_MIGRATION,
   PROFILE_HISTORY_MIGRATION,
+  PRESENCE_LAST_SEEN_MIGRATION,
 ];
 
 /**

@@ -207,17 +207,17 @@ export function stateStoreContract(
     it("presence history: events in, devices seen, a device's events newest first", async () => {
       await state.presence.insertPresenceEvents([
         { deviceId: "L1", online: true, cause: "connect", at: T },
-        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000 },
+        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000, lastSeen: T + 900 },
         { deviceId: "L2", online: false, cause: "timeout", at: T },
       ]);
       expect(await state.presence.devicesSeen()).toEqual(new Set(["L1"]));
       expect(await state.presence.presenceEvents("L1", 1)).toEqual([{ deviceId: "L1", online: false, cause: "timeout", at: T + 1000 }]);
       await state.presence.insertPresenceEvents([{ deviceId: "L2", online: true, cause: "connected", at: T + 5 }]);
-      // each device's newest event: what a start restores
+      // each device's newest event: what a start restores, an offline one with when the device last spoke
       const latest = (await state.presence.latestPresence()).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
       expect(latest).toEqual([
-        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000 },
-        { deviceId: "L2", online: true, cause: "connected", at: T + 5 },
+        { deviceId: "L1", online: false, cause: "timeout", at: T + 1000, lastSeen: T + 900 },
+        { deviceId: "L2", online: true, cause: "connected", at: T + 5, lastSeen: null },
       ]);
     });
 

@@ -9,7 +9,18 @@ export const PRESENCE_MIGRATION: Migration = {
     `,
 };
 
-export type PresenceEvent = { deviceId: string; online: boolean; cause: string; at: number };
+/**
+ * When a device last spoke, kept with each offline event (state version 14): a start restores it, so a light silent for
+ * hours before a restart still says when it was last heard (the readings read back at a start cover only the last hour).
+ */
+export const PRESENCE_LAST_SEEN_MIGRATION: Migration = {
+  version: 14,
+  name: "presence events keep when the device last spoke",
+  sql: "ALTER TABLE presence_events ADD COLUMN last_seen TIMESTAMPTZ",
+};
+
+/** `lastSeen`: when the device last spoke, on an offline event (null: never, or an event recorded before version 14). */
+export type PresenceEvent = { deviceId: string; online: boolean; cause: string; at: number; lastSeen?: number | null };
 
 /** Online/offline transitions per device, for a device's history. */
 export function presenceStore(db: Db) {
@@ -22,8 +33,14 @@ export function presenceStore(db: Db) {
         for (let i = 0; i < events.length; i += 500) {
           const chunk = events.slice(i, i + 500);
           await t.run(
-            `INSERT INTO presence_events (device_id, online, cause, "at") VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
-            chunk.flatMap((e) => [e.deviceId, e.online, e.cause, new Date(e.at).toISOString()]),
+            `INSERT INTO presence_events (device_id, online, cause, "at", last_seen) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`,
+            chunk.flatMap((e) => [
+              e.deviceId,
+              e.online,
+              e.cause,
+              new Date(e.at).toISOString(),
+              e.lastSeen == null ? null : new Date(e.lastSeen).toISOString(),
+            ]),
           );
         }
       });
@@ -46,10 +63,16 @@ export function presenceStore(db: Db) {
     },
     /** Each device's newest online/offline event: its presence as last recorded, restored at a start. */
     async latestPresence(): Promise<PresenceEvent[]> {
-      const rows = await db.all<{ device_id: string; online: boolean; cause: string; at: Date }>(
-        `SELECT DISTINCT ON (device_id) device_id, online, cause, "at" AS at FROM presence_events ORDER BY device_id, "at" DESC`,
+      const rows = await db.all<{ device_id: string; online: boolean; cause: string; at: Date; last_seen: Date | null }>(
+        `SELECT DISTINCT ON (device_id) device_id, online, cause, "at" AS at, last_seen FROM presence_events ORDER BY device_id, "at" DESC`,
       );
-      return rows.map((r) => ({ deviceId: r.device_id, online: r.online, cause: r.cause, at: r.at.getTime() }));
+      return rows.map((r) => ({
+        deviceId: r.device_id,
+        online: r.online,
+        cause: r.cause,
+        at: r.at.getTime(),
+        lastSeen: r.last_seen?.getTime() ?? null,
+      }));
     },
     async presenceEvents(deviceId: string, limit: number): Promise<PresenceEvent[]> {
       const rows = await db.all<{ online: boolean; cause: string; at: Date }>(

@@ -43,7 +43,7 @@ export function createPresence(deps: {
     s.online = online;
     s.since = at;
     s.cause = cause;
-    buffered.push({ deviceId, online, cause, at });
+    buffered.push({ deviceId, online, cause, at, ...(online ? {} : { lastSeen: s.lastSeen }) });
     events.emit("change", { deviceId, family, online, cause, at });
   };
 
@@ -93,13 +93,13 @@ export function createPresence(deps: {
      * before the sweep calls it silent (that change is recorded and heard, as any). Devices already known are left
      * alone; nothing is recorded or emitted here: nothing changed.
      */
-    restore(last: { deviceId: string; online: boolean; cause: string; at: number }[], now: number) {
+    restore(last: PresenceEvent[], now: number) {
       for (const e of last) {
         if (states.has(e.deviceId) || !deps.familyOf(e.deviceId)) continue;
         states.set(e.deviceId, {
           online: e.online,
           since: e.at,
-          lastSeen: e.online ? e.at : null,
+          lastSeen: e.online ? e.at : (e.lastSeen ?? null),
           cause: e.cause,
           connected: false,
           ...(e.online ? { graceFrom: now } : {}),
