@@ -101,6 +101,21 @@ describe("worker pool", () => {
     expect(after.x).toBe(2);
     expect(after.threadId).not.toBe(before);
   });
+
+  it("a job run with retire ends its thread once settled (its heap freed); the next job, queued or later, gets a new thread", async () => {
+    const p = pool(1, 4);
+    const kept = await p.run(jobs, "echo", { x: 1 });
+    expect((await p.run(jobs, "echo", { x: 2 })).threadId).toBe(kept.threadId); // without retire the thread stays
+    const retired = p.run(jobs, "echo", { x: 3 }, { retire: true });
+    const queued = p.run(jobs, "echo", { x: 4 }); // waits for the one thread, and must not be given the retiring one
+    const [r, q] = await Promise.all([retired, queued]);
+    expect(r.threadId).toBe(kept.threadId);
+    expect(q.threadId).not.toBe(r.threadId);
+    const failed = p.run(jobs, "exit", null as never, { retire: true });
+    await expect(failed).rejects.toMatchObject({ code: "crashed" });
+    expect((await p.run(jobs, "echo", { x: 5 })).x).toBe(5);
+    expect(p.threads()).toBe(1);
+  });
 });
 
 describe("the service's worker threads", () => {

@@ -108,6 +108,8 @@ type Job = {
   host: HostHandlers;
   /** The input's buffers that move to the thread instead of being copied (an import's file). */
   transfer: TransferListItem[];
+  /** The thread ends once the job has settled (`run`'s `retire`). */
+  retire: boolean;
   resolve: (value: unknown) => void;
   reject: (error: WorkerJobError) => void;
 };
@@ -145,6 +147,11 @@ export function createWorkerPool(options: {
     const job = t.job;
     t.job = null;
     t.worker.unref(); // idle: it does not hold the process open
+    if (job?.retire) {
+      // its heap goes with it: no other job is given to it (a new thread is started when one is needed)
+      threads.delete(t);
+      void t.worker.terminate().catch(() => undefined);
+    }
     if (job) fn(job);
     dispatch();
   };
@@ -233,7 +240,17 @@ export function createWorkerPool(options: {
       module: JobModule<M>,
       name: K,
       input: M[K] extends JobFn ? Input<M[K]> : never,
-      opts: { host?: HostHandlers; urgent?: boolean; transfer?: TransferListItem[] } = {},
+      opts: {
+        host?: HostHandlers;
+        urgent?: boolean;
+        transfer?: TransferListItem[];
+        /**
+         * End the thread once the job has settled, so that what its heap grew to goes back to the system at once: V8
+         * keeps a thread's heap as it grew, and a workbook's reading grows it by ~150 MB, which stayed resident beside
+         * the service's own work on the rows (docs/BENCHMARKS.md). The next job starts a thread.
+         */
+        retire?: boolean;
+      } = {},
     ): Promise<Output<M[K]>> {
       if (stopped) return Promise.reject(new WorkerJobError("stopped", "the worker pool was stopped"));
       // (the queue holds only jobs that found no thread: dispatch runs at once)
@@ -247,6 +264,7 @@ export function createWorkerPool(options: {
           input,
           host: opts.host ?? {},
           transfer: opts.transfer ?? [],
+          retire: opts.retire === true,
           resolve: resolve as (v: unknown) => void,
           reject,
         };
