@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
@@ -226,5 +226,12 @@ describe("a damaged database and a backup in the wrong place", () => {
     expect(around.code).toBe(1);
     expect(around.err).toContain("lie one inside the other");
     expect(cli(data, "backup", join(data, "..", "beside")).code).toBe(0);
+    // the same through a symbolic link (a `current -> release` deploy, a volume mounted by its link): still refused
+    const link = join(dir(), "data-link");
+    symlinkSync(data, link);
+    const throughLink = cli(data, "backup", join(link, "inside"));
+    expect(throughLink.code).toBe(1);
+    expect(throughLink.err).toContain("lie one inside the other");
+    expect(existsSync(join(data, "inside"))).toBe(false);
   }, 200_000);
 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Message } from "../platform/i18n.js";
@@ -74,6 +74,21 @@ async function lockDatabases(
 
 /** Whether `inner` is `outer` or lies under it. */
 const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+/** `path` with every symbolic link in it followed, as far as it exists (a backup directory not made yet: its parent's). */
+function realPath(path: string): string {
+  const rest: string[] = [];
+  let at = resolve(path);
+  while (!existsSync(at) && dirname(at) !== at) {
+    rest.unshift(basename(at));
+    at = dirname(at);
+  }
+  return join(realpathSync(at), ...rest);
+}
+/** Whether one of two directories lies inside the other, as given or once symbolic links are followed. */
+const nested = (a: string, b: string) => {
+  const [ra, rb] = [realPath(a), realPath(b)];
+  return within(a, b) || within(b, a) || within(ra, rb) || within(rb, ra);
+};
 
 /** Backs up `dataDir` into `target` (absent or empty). The service must not be running (see above). */
 export async function backupDataDir(dataDir: string, target: string, now = Date.now()): Promise<{ files: number; bytes: number }> {
@@ -84,7 +99,7 @@ export async function backupDataDir(dataDir: string, target: string, now = Date.
   if (!existsSync(join(source, "state.duckdb")) && !existsSync(join(source, "wal")))
     fail("backup_source_missing", { dir: source, file: "state.duckdb" });
   // (a backup inside the data directory would be copied into the next backup, and that one into the next)
-  if (within(out, source) || within(source, out)) fail("backup_target_inside", { dir: out, dataDir: source });
+  if (nested(out, source)) fail("backup_target_inside", { dir: out, dataDir: source });
   if (!isEmptyDir(out)) fail("backup_target_not_empty", { dir: out });
   const locked = await lockDatabases(source, "backup_corrupt");
   try {
