@@ -118,7 +118,7 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   // the service, held them up (as bench/flood.ts reports too).
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
-  const accepts = async () => acceptBuckets(await (await api("/metrics")).text());
+  const accepts = async () => acceptBuckets(Buffer.from((await call("/metrics")).body).toString());
   const measure = async (name: string, work: () => Promise<string | undefined>) => {
     const before = await accepts();
     lag.reset();
@@ -142,8 +142,6 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
     progress(`${name}`, phases.length, 7);
     await sleep(2000);
   };
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(`${http}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(init.headers ?? {}) } });
   // The phases' requests go through a thread of their own (bench/http-worker.mjs): this thread times the PUBACKs.
   const client = httpClient(http);
   const call = (path: string, init: { method?: string; body?: Buffer; type?: string } = {}) =>

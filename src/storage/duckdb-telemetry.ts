@@ -270,12 +270,14 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
            GROUP BY device_id, bucket, field ORDER BY device_id, bucket, field`,
           [...ids, q.measurement],
         );
-        return reader.getColumns() as [string[], number[], string[], number[], number[], number[], number[], number[]];
+        return reader.getColumns() as (string | number)[][];
       });
-      const [device, ts, field, min, avg, max, last, n] = rows;
+      // (an answer of no rows has no columns at all)
+      const [device = [], ts = [], field = [], min = [], avg = [], max = [], last = [], n = []] = rows as Partial<
+        [string[], number[], string[], number[], number[], number[], number[], number[]]
+      >;
       let list: AggRow[] = [];
-      for (let k = 0; k < (device?.length ?? 0); k++) {
-        // (no rows: no columns at all)
+      for (let k = 0; k < device.length; k++) {
         if (k === 0 || device[k] !== device[k - 1]) {
           list = [];
           out.set(device[k] as string, list);
