@@ -1,7 +1,8 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
-import { tempDir } from "../harness/helpers.js";
+import { ADMIN_KEY, tempDir } from "../harness/helpers.js";
+import { startServiceProcess } from "../harness/services.js";
 import { DISTRICT_LIGHTS, planDistrict } from "../simulators/district.js";
 import { newPhysics, streetlightReading } from "../simulators/streetlight.js";
 import { DAILY_FIELDS, HOURLY_FIELDS, LIGHT_ROLLUPS } from "../src/storage/duckdb-fields.js";
@@ -11,6 +12,7 @@ import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-sto
 import { round } from "./load.js";
 
 const DAY = 86_400_000;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const STEP = 300_000; // a reading every 5 minutes
 const PER_DAY = DAY / STEP;
 
@@ -84,7 +86,6 @@ export async function benchSize(opts: {
     const town = plan[0]?.town ?? "";
     const townLights = plan.filter((l) => l.town === town).map((l) => l.id);
     const light = townLights[0] ?? "";
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     const queries = async (label: string, slow = true) => {
       const s = await createDuckDbTelemetryStore(dir.path);
       const q = (deviceId: string, every: "hour" | "day") =>
@@ -186,6 +187,7 @@ export async function benchSize(opts: {
     await store.close();
     opts.progress("live rollups (the month's closed hours)", 1, 1);
     const fromLive = await queries("live rollups", !opts.skipRaw);
+    const overHttp = await townOverHttp(dir.path, plan, start, end, opts.progress);
 
     // The retention run a district's store makes each hour, here for the whole month at once: as if 60 days had passed.
     opts.progress("retention run (folded into rollups)", 0, 1);
@@ -254,10 +256,64 @@ export async function benchSize(opts: {
       fromRaw,
       fromLive,
       fromRollups,
+      overHttp,
       projection,
     };
   } finally {
     dir.remove();
+  }
+}
+
+/** The bench's name for the town every light of the run is registered in, for the HTTP measure (an average town's 787 lights with `--lights 787`). */
+const HTTP_TOWN = "平均镇";
+
+/**
+ * A town's month as a user asks for it: the real service (its own process, on the month's data directory, the live
+ * rollups made), every light of the run registered in one town through the CSV import, then `GET
+ * /api/v1/telemetry/aggregate` for the month, daily, timed from the request to the answer's last byte: by default (the
+ * nine fields the daily rollups keep) and the three a chart draws; median of 3.
+ */
+async function townOverHttp(
+  dataDir: string,
+  plan: readonly { id: string; village: string; lat: number; lon: number }[],
+  from: number,
+  to: number,
+  progress: (label: string, n: number, total: number) => void,
+) {
+  progress("a town's month over HTTP (the service started)", 0, 1);
+  const service = await startServiceProcess(dataDir, { AGRILUME_LOG_LEVEL: "error" });
+  try {
+    const base = `http://127.0.0.1:${service.http}/api/v1`;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    const csv = ["id,family,town,village,lat,lon", ...plan.map((l) => `${l.id},streetlight,${HTTP_TOWN},${l.village},${l.lat},${l.lon}`)].join("\n");
+    const imported = await fetch(`${base}/devices/import`, { method: "POST", body: csv, headers: { ...headers, "content-type": "text/csv" } });
+    if (imported.status !== 201) throw new Error(`the lights' import answered ${imported.status}: ${(await imported.text()).slice(0, 500)}`);
+    // the service's first nightly pass runs 10 s after its start: let it go by
+    await new Promise((r) => setTimeout(r, 15_000));
+    const timed = async (fields?: string) => {
+      const ms: number[] = [];
+      let bytes = 0;
+      let lights = 0;
+      for (let r = 0; r < 3; r++) {
+        const t0 = performance.now();
+        const res = await fetch(
+          `${base}/telemetry/aggregate?town=${encodeURIComponent(HTTP_TOWN)}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&every=day${fields ? `&fields=${fields}` : ""}`,
+          { headers },
+        );
+        const body = await res.text();
+        ms.push(performance.now() - t0);
+        if (res.status !== 200) throw new Error(`the town's aggregates answered ${res.status}: ${body.slice(0, 500)}`);
+        bytes = body.length;
+        const answer = JSON.parse(body) as { lights: { fields: Record<string, unknown> }[] };
+        lights = answer.lights.filter((l) => Object.keys(l.fields).length > 0).length;
+        progress("a town's month over HTTP", r + 1, 3);
+      }
+      return { ms: round(median(ms)), bytes, lightsWithData: lights };
+    };
+    return { lights: plan.length, kept: await timed(), chart: await timed("battery.soc,load.w,pv.w") };
+  } finally {
+    service.child.kill("SIGTERM");
+    await service.exited;
   }
 }
 
@@ -306,6 +362,16 @@ export function sizeRows(r: SizeResult): [string, string, string][] {
       `all ${r.lights} lights of the run in one query, hourly, every field the rollups keep (median of 3)`,
       `${three(r, (q) => q.allLightsKeptHourly.ms)} (${r.fromLive.allLightsKeptHourly.rows.toLocaleString()} rows)`,
       r.fromLive.allLightsKeptHourly.ms <= 1000 ? "✓" : "✗",
+    ],
+    [
+      `GET /telemetry/aggregate: a town of ${r.overHttp.lights} lights, ${r.days} days daily, the 9 default fields, request to last byte (median of 3; live rollups)`,
+      `${r.overHttp.kept.ms} ms (${(r.overHttp.kept.bytes / 1e6).toFixed(1)} MB, ${r.overHttp.kept.lightsWithData} lights with data)`,
+      r.overHttp.kept.ms <= 1000 && r.overHttp.kept.lightsWithData === r.overHttp.lights ? "✓" : "✗",
+    ],
+    [
+      `GET /telemetry/aggregate: the same, 3 fields (battery.soc, load.w, pv.w)`,
+      `${r.overHttp.chart.ms} ms (${(r.overHttp.chart.bytes / 1e6).toFixed(1)} MB)`,
+      r.overHttp.chart.ms <= 1000 && r.overHttp.chart.lightsWithData === r.overHttp.lights ? "✓" : "✗",
     ],
     [
       `all ${r.lights} lights in one query, daily, every field (the 15: those not kept from raw)`,

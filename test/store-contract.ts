@@ -166,6 +166,15 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
         ["battery.soc", 62],
         ["load.w", 2],
       ]);
+      // eachAggregate hands over the same rows, each device's together
+      const visited = new Map<string, unknown[]>();
+      await store.eachAggregate({ ...q, deviceIds: ["L1", "L3", "L9"], fields: ["battery.soc"] }, (id, ts, field, min, avg, max, last, count) => {
+        visited.set(id, [...(visited.get(id) ?? []), { ts, field, min, avg, max, last, count }]);
+      });
+      expect(visited).toEqual(many);
+      // a field asked for twice is answered once; one the device never sent, not at all
+      const twice = await store.aggregateMany({ ...q, deviceIds: ["L2"], fields: ["load.w", "load.w", "pv.w"] });
+      expect(twice.get("L2")?.map((a) => [a.field, a.max])).toEqual([["load.w", 2]]);
     });
 
     it("keeps a payload's text, its field names and the tags exactly, whatever characters they hold", async () => {

@@ -354,6 +354,10 @@ export async function createInfluxTelemetryStore(
       }
       return out;
     },
+    async eachAggregate(aq, visit) {
+      for (const [deviceId, rows] of await store.aggregateMany(aq))
+        for (const r of rows) visit(deviceId, r.ts, r.field, r.min, r.avg, r.max, r.last, r.count);
+    },
     async latest(deviceId, measurement) {
       await ready();
       const rows = await influx.query<{ time: { getTime(): number }; payload: string; receivedAt: number }>(
@@ -406,7 +410,7 @@ export async function createInfluxTelemetryStore(
 /** What a network that does not reach InfluxDB (or an InfluxDB that cannot serve) throws, by code or name. */
 const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
 /** The methods that answer a request: what a person asked for cannot be had now (503, not 500); writes keep their errors (the log holds the readings). */
-const READS = ["raw", "rawMany", "aggregate", "aggregateMany", "latest", "count"] as const;
+const READS = ["raw", "rawMany", "aggregate", "aggregateMany", "eachAggregate", "latest", "count"] as const;
 
 function unavailableWhenUnreachable<S extends object>(store: S): S {
   const translate = (e: unknown): never => {

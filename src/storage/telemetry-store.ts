@@ -1,6 +1,13 @@
 import type { DashboardPoint } from "./dashboard-points.js";
 
 /**
+ * The fields of a streetlight reading that the rollups keep, per hour and per day (duckdb-fields.ts says why these): past
+ * the raw retention an aggregate has these only, so a town's aggregates answer them by default on every store, the same
+ * over any range.
+ */
+export { DAILY_FIELDS, HOURLY_FIELDS } from "./duckdb-fields.js";
+
+/**
  * The telemetry store interface. Every implementation passes test/store-contract.ts.
  * Writes are idempotent: a reading is identified by (measurement, deviceId, ts), so a device's
  * retransmission or a write-ahead-log replay stores it once.
@@ -24,6 +31,8 @@ export type Every = "minute" | "hour" | "day";
 
 export type RawRow = { ts: number; receivedAt: number; measurement: string; payload: Record<string, unknown> };
 export type AggRow = { ts: number; field: string; min: number; avg: number; max: number; last: number; count: number };
+/** An aggregate row as its parts, of device `deviceId`. */
+export type AggVisit = (deviceId: string, ts: number, field: string, min: number, avg: number, max: number, last: number, count: number) => void;
 
 export type RawQuery = { deviceId: string; measurement?: string | undefined; from: number; to: number; limit: number };
 export type AggQuery = { deviceId: string; measurement: string; from: number; to: number; every: Every; fields?: string[] | undefined };
@@ -46,6 +55,11 @@ export interface TelemetryStore {
   aggregate(q: AggQuery): Promise<AggRow[]>;
   /** The same for many devices at once (a town's lights for a chart or a report), by device; devices with none are left out. */
   aggregateMany(q: Omit<AggQuery, "deviceId"> & { deviceIds: string[] }): Promise<Map<string, AggRow[]>>;
+  /**
+   * The same rows handed to `visit` one at a time as they are read, each device's together, with no object made per row:
+   * what a town's month (~200,000 rows) is answered from (GET /api/v1/telemetry/aggregate).
+   */
+  eachAggregate(q: Omit<AggQuery, "deviceId"> & { deviceIds: string[] }, visit: AggVisit): Promise<void>;
   latest(deviceId: string, measurement: string): Promise<RawRow | undefined>;
   count(q: { deviceId?: string; measurement?: string }): Promise<number>;
   /**

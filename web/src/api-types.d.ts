@@ -1612,8 +1612,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last per field and light
-     * @description Every streetlight registered in `town` (and `village`, when given), each with its buckets (none for a light that sent nothing in the range): what a chart or a report of a town reads. `town` is required; a key limited to other towns gets 403. The last 30 days by default (with `every=day` the buckets are China days); `fields` limits it to some fields (dotted paths such as `battery.soc`). Past the raw retention (60 days by default) only the fields the rollups keep answer (docs/DATA.md). 422 when `from` is not before `to`, or when lights × steps of `every` exceed 100,000.
+     * A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last and count per field, light and step
+     * @description Every streetlight registered in `town` (and `village`, when given), each with its fields' statistics as arrays aligned with `buckets` (null, count 0, in a step the light sent nothing; no fields for a light that sent nothing in the range): what a chart or a report of a town reads. `town` is required; a key limited to other towns gets 403. The last 30 days by default (with `every=day` the buckets are China days). The fields by default are those the rollups keep for the step, the same over any range (per hour pv.w, battery.v, battery.soc, load.on, load.w; per day also battery.tempC, load.dimPct, energyToday.pvWh, energyToday.loadWh); `fields` asks for others (dotted paths such as `pv.v`), which are read from the raw readings (slower, and only within the raw retention, 60 days by default: docs/DATA.md). 422 when `from` is not before `to`, or when lights × steps of `every` exceed 100,000.
      */
     get: operations["getTownAggregates"];
     put?: never;
@@ -2869,41 +2869,86 @@ export interface components {
       receivedAt: string;
     };
     /**
-     * @description Each light of the town (or village), by id, with one bucket per field and step
+     * @description Each light of the town (or village), by id, with each field's statistics per step, aligned with `buckets`
      * @example {
      *       "town": "来苏镇",
      *       "village": null,
      *       "measurement": "streetlight_telemetry",
      *       "every": "day",
-     *       "from": "2025-10-31T16:00:00.000Z",
+     *       "from": "2025-11-27T16:00:00.000Z",
      *       "to": "2025-11-30T16:00:00.000Z",
+     *       "fields": [
+     *         "battery.soc",
+     *         "load.w"
+     *       ],
+     *       "buckets": [
+     *         "2025-11-27T16:00:00.000Z",
+     *         "2025-11-28T16:00:00.000Z",
+     *         "2025-11-29T16:00:00.000Z"
+     *       ],
      *       "lights": [
      *         {
      *           "deviceId": "YC-LS-0001",
-     *           "buckets": [
-     *             {
-     *               "ts": "2025-10-31T16:00:00.000Z",
-     *               "field": "battery.soc",
-     *               "min": 41,
-     *               "avg": 68.2,
-     *               "max": 97,
-     *               "last": 88,
-     *               "count": 288
+     *           "fields": {
+     *             "battery.soc": {
+     *               "min": [
+     *                 41,
+     *                 38,
+     *                 null
+     *               ],
+     *               "avg": [
+     *                 68.2,
+     *                 66.9,
+     *                 null
+     *               ],
+     *               "max": [
+     *                 97,
+     *                 95,
+     *                 null
+     *               ],
+     *               "last": [
+     *                 88,
+     *                 86,
+     *                 null
+     *               ],
+     *               "count": [
+     *                 288,
+     *                 288,
+     *                 0
+     *               ]
      *             },
-     *             {
-     *               "ts": "2025-10-31T16:00:00.000Z",
-     *               "field": "load.w",
-     *               "min": 0,
-     *               "avg": 11.9,
-     *               "max": 30.2,
-     *               "last": 0,
-     *               "count": 288
+     *             "load.w": {
+     *               "min": [
+     *                 0,
+     *                 0,
+     *                 null
+     *               ],
+     *               "avg": [
+     *                 11.9,
+     *                 12.1,
+     *                 null
+     *               ],
+     *               "max": [
+     *                 30.2,
+     *                 30.4,
+     *                 null
+     *               ],
+     *               "last": [
+     *                 0,
+     *                 0,
+     *                 null
+     *               ],
+     *               "count": [
+     *                 288,
+     *                 288,
+     *                 0
+     *               ]
      *             }
-     *           ]
+     *           }
      *         },
      *         {
      *           "deviceId": "YC-LS-0002",
-     *           "buckets": []
+     *           "fields": {}
      *         }
      *       ]
      *     }
@@ -2918,18 +2963,22 @@ export interface components {
       from: string;
       /** Format: date-time */
       to: string;
+      /** @description The fields answered: those asked for, or by default those the rollups keep for this step */
+      fields: string[];
+      /** @description Each step's start, oldest first; every light's arrays are aligned with it */
+      buckets: string[];
       lights: {
         deviceId: string;
-        buckets: {
-          /** Format: date-time */
-          ts: string;
-          field: string;
-          min: number;
-          avg: number;
-          max: number;
-          last: number;
-          count: number;
-        }[];
+        /** @description Each field the light sent in the range (none: the light sent nothing) */
+        fields: {
+          [key: string]: {
+            min: (number | null)[];
+            avg: (number | null)[];
+            max: (number | null)[];
+            last: (number | null)[];
+            count: number[];
+          };
+        };
       }[];
     };
     /**
@@ -11069,7 +11118,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Each light of the town (or village), by id, with one bucket per field and step */
+      /** @description Each light of the town (or village), by id, with each field's statistics per step, aligned with `buckets` */
       200: {
         headers: {
           [name: string]: unknown;
