@@ -31,6 +31,11 @@ export type Phase = {
    * what the network, the broker's send and this process's event loop added.
    */
   service?: { accepted: number; over50Ms: number; p99UpToMs: number | null };
+  /**
+   * The service's main-thread garbage collections during the phase (`agrilume_gc_pause_seconds`): how many, how many
+   * took 10 ms or more and 25 ms or more, and their time in all. A collection holds every PUBACK due while it runs.
+   */
+  gc?: GcPauses;
   note?: string;
   /** When the phase began and ended, on the wall clock (ms since 1970): where it lies in a profile of the service. */
   from?: number;
@@ -118,16 +123,21 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
   // the service, held them up (as bench/flood.ts reports too).
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
-  const accepts = async () => acceptBuckets(Buffer.from((await call("/metrics")).body).toString());
+  const scrape = async () => {
+    const text = Buffer.from((await call("/metrics")).body).toString();
+    return { accepts: acceptBuckets(text), gc: gcTotals(text) };
+  };
   const measure = async (name: string, work: () => Promise<string | undefined>) => {
-    const before = await accepts();
+    const before = await scrape();
     lag.reset();
     const t0 = performance.now();
     const note = await work();
     const t1 = performance.now();
     const generatorLagMaxMs = round(lag.max / 1e6);
     await sleep(1000); // what was sent during the phase is acknowledged
-    const service = acceptsBetween(before, await accepts());
+    const after = await scrape();
+    const service = acceptsBetween(before.accepts, after.accepts);
+    const gc = gcBetween(before.gc, after.gc);
     phases.push({
       ...stream.between(t0, t1, performance.now()),
       name,
@@ -135,6 +145,7 @@ export async function benchOffThread(opts: { devices: number; rate: number; stor
       load: round(loadavg()[0] ?? 0),
       generatorLagMaxMs,
       service,
+      gc,
       ...(note ? { note } : {}),
       from: Math.round(performance.timeOrigin + t0),
       to: Math.round(performance.timeOrigin + t1),
@@ -272,6 +283,24 @@ export function acceptBuckets(text: string): Map<number, number> {
     out.set(m[1] === "+Inf" ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2]));
   return out;
 }
+type GcPauses = { count: number; over10Ms: number; over25Ms: number; totalMs: number };
+/** The service's garbage collections so far, every kind together (`agrilume_gc_pause_seconds`). */
+export function gcTotals(text: string): GcPauses {
+  const sum = (re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  const count = sum(/^agrilume_gc_pause_seconds_count\{[^}]*\} (\S+)/gm);
+  return {
+    count,
+    over10Ms: count - sum(/^agrilume_gc_pause_seconds_bucket\{le="0\.01",[^}]*\} (\S+)/gm),
+    over25Ms: count - sum(/^agrilume_gc_pause_seconds_bucket\{le="0\.025",[^}]*\} (\S+)/gm),
+    totalMs: sum(/^agrilume_gc_pause_seconds_sum\{[^}]*\} (\S+)/gm) * 1000,
+  };
+}
+const gcBetween = (a: GcPauses, b: GcPauses): GcPauses => ({
+  count: b.count - a.count,
+  over10Ms: b.over10Ms - a.over10Ms,
+  over25Ms: b.over25Ms - a.over25Ms,
+  totalMs: round(b.totalMs - a.totalMs),
+});
 /** What the service accepted between two readings of the buckets: how many, how many over 50 ms, and the bucket holding the 99th percentile. */
 export function acceptsBetween(a: Map<number, number>, b: Map<number, number>) {
   const bounds = [...b.keys()].sort((x, y) => x - y);
@@ -359,7 +388,7 @@ export function startStream(clients: MqttClient[], ids: string[], rate: number) 
 export function offThreadRows(r: Awaited<ReturnType<typeof benchOffThread>>): [string, string, string][] {
   return r.phases.map((p) => [
     `PUBACK p99, ${r.devices} devices at ${r.rate}/s: ${p.name} (target ≤ 50 ms)`,
-    `${p.p99Ms} ms (p50 ${p.p50Ms}, max ${p.maxMs} ms; ${p.acked}/${p.sent} acked; ${p.seconds} s${p.note ? `; ${p.note}` : ""}; load ${p.load}; generator loop delay max ${p.generatorLagMaxMs} ms${p.service ? `; the service's accept: ${p.service.over50Ms} of ${p.service.accepted} over 50 ms, p99 ≤ ${p.service.p99UpToMs ?? "?"} ms` : ""})`,
+    `${p.p99Ms} ms (p50 ${p.p50Ms}, max ${p.maxMs} ms; ${p.acked}/${p.sent} acked; ${p.seconds} s${p.note ? `; ${p.note}` : ""}; load ${p.load}; generator loop delay max ${p.generatorLagMaxMs} ms${p.service ? `; the service's accept: ${p.service.over50Ms} of ${p.service.accepted} over 50 ms, p99 ≤ ${p.service.p99UpToMs ?? "?"} ms` : ""}${p.gc ? `; its GC: ${p.gc.count} pauses, ${p.gc.over10Ms} ≥ 10 ms, ${p.gc.over25Ms} ≥ 25 ms, ${p.gc.totalMs} ms in all` : ""})`,
     p.p99Ms <= 50 ? "✓" : "✗",
   ]);
 }

@@ -33,7 +33,7 @@ import { chinaDate } from "./platform/clock.js";
 import type { Config } from "./platform/config.js";
 import { instanceId } from "./platform/instance.js";
 import type { Logger } from "./platform/log.js";
-import { createMetrics } from "./platform/metrics.js";
+import { createMetrics, observeGc } from "./platform/metrics.js";
 import { createScheduler, type Scheduler } from "./platform/scheduler.js";
 import { createWorkerPool } from "./platform/workers.js";
 import { createRegistry } from "./registry/registry.js";
@@ -127,6 +127,8 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
   const clock = deps.clock ?? Date.now;
   mkdirSync(config.dataDir, { recursive: true });
   const metrics = createMetrics();
+  /** Stops recording the main thread's garbage collections (started by start()). */
+  let stopGcObserver = () => {};
   /** Every vocabulary, for all who render text for people (src/messages.ts). */
   const messages = createMessages();
   // Long CPU work (reports, file imports, reading the log back) runs in these threads, not in the one that sends PUBACKs:
@@ -567,6 +569,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
     /** The periodic work as the scheduler runs it, claims included (tests), once started. */
     tasks: () => tasks,
     async start(): Promise<Started> {
+      stopGcObserver = observeGc(metrics);
       // (pending commands first: answers replayed from the log apply to them)
       await control.load();
       const { replayed } = await writer.start();
@@ -672,6 +675,7 @@ export async function createApp(config: Config, deps: { log: Logger; clock?: () 
         await step("presence", () => presence.flush());
         await step("telemetry store", () => telemetry.close());
         await step("state store", () => state.close());
+        stopGcObserver();
       })();
       return stopping;
     },

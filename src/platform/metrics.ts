@@ -1,3 +1,4 @@
+import { constants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Prometheus metrics for GET /metrics. One registry per app, so tests can run several apps in one process. */
@@ -98,7 +99,37 @@ export function createMetrics() {
       registers: [registry],
     }),
     registered: new Gauge({ name: "agrilume_devices_registered", help: "Registered devices", labelNames: ["family"], registers: [registry] }),
+    gcPauseSeconds: new Histogram({
+      name: "agrilume_gc_pause_seconds",
+      help: "Garbage collections of the process's main thread (the one that sends PUBACKs), by kind: while one runs, nothing on that thread does (observeGc)",
+      labelNames: ["kind"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
+      registers: [registry],
+    }),
   };
   return m;
 }
 export type Metrics = ReturnType<typeof createMetrics>;
+
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weak_callbacks",
+};
+
+/**
+ * Records each garbage collection of the main thread in `gcPauseSeconds` (the process's, so several apps in one test
+ * process each see all of them). A stall of PUBACKs that the accept histogram does not explain is often one of these:
+ * docs/BENCHMARKS.md. Returns the function that stops it.
+ */
+export function observeGc(metrics: Metrics): () => void {
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      metrics.gcPauseSeconds.labels(GC_KINDS[kind ?? -1] ?? "other").observe(e.duration / 1000);
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => observer.disconnect();
+}
