@@ -1,7 +1,10 @@
+import { get as httpGet } from "node:http";
+import { gunzipSync } from "node:zlib";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDevice, publish, reading, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
+import { ADMIN_KEY, connectDevice, publish, reading, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
 import { TownAggregates } from "../src/fleet/routes.js";
+import { acceptsGzip } from "../src/http/compress.js";
 import { DAILY_FIELDS, HOURLY_FIELDS } from "../src/storage/telemetry-store.js";
 
 /**
@@ -140,6 +143,43 @@ describe("a town's aggregates (GET /api/v1/telemetry/aggregate)", () => {
       expect(Object.keys(l.fields).sort()).toEqual(["battery.soc", "load.w"]);
       expect(l.fields["battery.soc"]?.count.reduce((n, c) => n + c, 0)).toBe(9);
     }
+  });
+
+  it("gzips the answer for a client that accepts it (and says it varies by that); sends it as it is to one that does not", async () => {
+    /** The answer's headers and bytes as they come over the wire (fetch would undo the gzip). */
+    const raw = (encoding?: string) =>
+      new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+        const url = `${t.started.httpUrl}/api/v1/telemetry/aggregate?town=${encodeURIComponent(A)}&from=${from}&to=${to}&every=hour`;
+        const headers: Record<string, string> = { authorization: `Bearer ${ADMIN_KEY}`, ...(encoding ? { "accept-encoding": encoding } : {}) };
+        httpGet(url, { headers }, (res) => {
+          const parts: Buffer[] = [];
+          res.on("data", (d: Buffer) => parts.push(d));
+          res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+        }).on("error", reject);
+      });
+    const plain = await raw();
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.headers["content-type"]).toBe("application/json; charset=utf-8");
+    const answer = JSON.parse(plain.body.toString()) as Answer;
+    expect(answer.lights.length).toBe(4);
+    const zipped = await raw("gzip, deflate, br");
+    expect(zipped.headers["content-encoding"]).toBe("gzip");
+    expect(zipped.headers.vary).toContain("accept-encoding");
+    expect(zipped.body.length).toBeLessThan(plain.body.length);
+    expect(JSON.parse(gunzipSync(zipped.body).toString())).toEqual(answer);
+    expect((await raw("gzip;q=0, identity")).headers["content-encoding"]).toBeUndefined();
+  });
+
+  it("reads Accept-Encoding as HTTP says: gzip or *, unless its q is 0", () => {
+    expect(acceptsGzip("gzip")).toBe(true);
+    expect(acceptsGzip("deflate, GZIP;q=0.5")).toBe(true);
+    expect(acceptsGzip("*")).toBe(true);
+    expect(acceptsGzip(["br", "gzip"])).toBe(true);
+    expect(acceptsGzip("gzip;q=0")).toBe(false);
+    expect(acceptsGzip("gzip; q=0.000")).toBe(false);
+    expect(acceptsGzip("br, deflate")).toBe(false);
+    expect(acceptsGzip("identity")).toBe(false);
+    expect(acceptsGzip(undefined)).toBe(false);
   });
 
   it("a key of one town reads its own town and gets 403 for another; a station's key gets 403 for any town", async () => {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
 import { type Access, refuseRows, sees } from "../access/scope.js";
+import { sendLargeJson } from "../http/compress.js";
 import { errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { ALL_ROLES } from "../http/server.js";
@@ -507,15 +508,11 @@ export function deviceRoutes(
     "/api/v1/telemetry/aggregate",
     {
       config: { roles: ALL_ROLES, touches: { kind: "place", from: "query" } },
-      // A town's month is ~24,000 light-days: the answer is plain arrays, serialised as they are. Checking each of its
-      // ~1 million numbers against the schema took longer than the query (test/town-aggregates.test.ts holds the answers
-      // to the schema instead).
-      serializerCompiler: () => (data) => JSON.stringify(data),
       schema: {
         tags: ["devices"],
         operationId: "getTownAggregates",
         summary: "A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last and count per field, light and step",
-        description: `Every streetlight registered in \`town\` (and \`village\`, when given), each with its fields' statistics as arrays aligned with \`buckets\` (null, count 0, in a step the light sent nothing; no fields for a light that sent nothing in the range): what a chart or a report of a town reads. \`town\` is required; a key limited to other towns gets 403. The last 30 days by default (with \`every=day\` the buckets are China days). The fields by default are those the rollups keep for the step, the same over any range (per hour ${HOURLY_FIELDS.join(", ")}; per day also ${DAILY_FIELDS.filter((f) => !HOURLY_FIELDS.includes(f)).join(", ")}); \`fields\` asks for others (dotted paths such as \`pv.v\`), which are read from the raw readings (slower, and only within the raw retention, 60 days by default: docs/DATA.md). 422 when \`from\` is not before \`to\`, or when lights × steps of \`every\` exceed ${MAX_LIGHT_BUCKETS.toLocaleString("en")}.`,
+        description: `Every streetlight registered in \`town\` (and \`village\`, when given), each with its fields' statistics as arrays aligned with \`buckets\` (null, count 0, in a step the light sent nothing; no fields for a light that sent nothing in the range): what a chart or a report of a town reads. \`town\` is required; a key limited to other towns gets 403. The last 30 days by default (with \`every=day\` the buckets are China days). The fields by default are those the rollups keep for the step, the same over any range (per hour ${HOURLY_FIELDS.join(", ")}; per day also ${DAILY_FIELDS.filter((f) => !HOURLY_FIELDS.includes(f)).join(", ")}); \`fields\` asks for others (dotted paths such as \`pv.v\`), which are read from the raw readings (slower, and only within the raw retention, 60 days by default: docs/DATA.md). Gzipped when the client accepts it (\`Accept-Encoding\`): a town's month is ~7 MB of numbers. 422 when \`from\` is not before \`to\`, or when lights × steps of \`every\` exceed ${MAX_LIGHT_BUCKETS.toLocaleString("en")}.`,
         querystring: z.object({
           town: z.string().min(1),
           village: z.string().min(1).optional(),
@@ -527,7 +524,7 @@ export function deviceRoutes(
         response: { 200: TownAggregates, ...errors(403, 422) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { town, village, every } = req.query;
       const to = req.query.to?.getTime() ?? deps.clock() + 1;
       const from = req.query.from?.getTime() ?? to - 30 * 86_400_000;
@@ -547,7 +544,9 @@ export function deviceRoutes(
       const series = lights.length
         ? await alignedTown(telemetry, { deviceIds: lights, measurement, from, to, every, fields }, first, EVERY_MS[every], steps.length)
         : new Map<string, Record<string, Series>>();
-      return {
+      // A town's month is ~24,000 light-days, ~1 million numbers: serialised as they are (checking each against the
+      // schema took longer than the query; test/town-aggregates.test.ts holds the answers to it) and gzipped when accepted.
+      return sendLargeJson(req, reply, {
         town,
         village: village ?? null,
         measurement,
@@ -557,7 +556,7 @@ export function deviceRoutes(
         fields,
         buckets: steps.map((ts) => new Date(ts).toISOString()),
         lights: lights.map((deviceId) => ({ deviceId, fields: series.get(deviceId) ?? {} })),
-      };
+      });
     },
   );
 
