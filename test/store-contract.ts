@@ -172,6 +172,8 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
         visited.set(id, [...(visited.get(id) ?? []), { ts, field, min, avg, max, last, count }]);
       });
       expect(visited).toEqual(many);
+      // a device asked for twice is answered once
+      expect(await store.aggregateMany({ ...q, deviceIds: ["L3", "L3"], fields: ["battery.soc"] })).toEqual(new Map([["L3", many.get("L3")]]));
       // a field asked for twice is answered once; one the device never sent, not at all
       const twice = await store.aggregateMany({ ...q, deviceIds: ["L2"], fields: ["load.w", "load.w", "pv.w"] });
       expect(twice.get("L2")?.map((a) => [a.field, a.max])).toEqual([["load.w", 2]]);

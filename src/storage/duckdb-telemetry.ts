@@ -205,8 +205,10 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
           arg_max(value, ts) AS last, max(ts) AS last_ts, count(*) AS n FROM (${fieldRows(src, [], json)}) GROUP BY device_id, bucket, field`);
       return parts;
     };
-    for (let i = 0; i < deviceIds.length; i += 1000) {
-      const ids = deviceIds.slice(i, i + 1000);
+    // (each device once: a device twice in the join below would answer each of its rows twice)
+    const unique = [...new Set(deviceIds)];
+    for (let i = 0; i < unique.length; i += 1000) {
+      const ids = unique.slice(i, i + 1000);
       const idList = `device_id IN (${ids.map((_, k) => `$${k + 1}`).join(", ")})`;
       const mine = `${idList} AND measurement = $${ids.length + 1}`;
       const rows = await db.tx(async (t) => {
