@@ -546,7 +546,7 @@ export function deviceRoutes(
         : new Map<string, Record<string, Series>>();
       // A town's month is ~24,000 light-days, ~1 million numbers: serialised as they are (checking each against the
       // schema took longer than the query; test/town-aggregates.test.ts holds the answers to it) and gzipped when accepted.
-      return sendLargeJson(req, reply, {
+      return sendLargeJson<z.infer<typeof TownAggregates>>(req, reply, {
         town,
         village: village ?? null,
         measurement,

@@ -18,11 +18,12 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
 
 /**
  * A large JSON answer, serialised once and gzipped when the client accepts it (zlib's fastest level, in libuv's
- * threads, not the one that sends PUBACKs). A town's month of aggregates is 6.8 MB of numbers, ~1.5 MB gzipped: over a
- * rural link the transfer, not the query, is what a person waits for. The route's schema still describes the body;
- * its test holds the answers to it, since the serialiser no longer sees them.
+ * threads, not the one that sends PUBACKs). A town's month of aggregates is 6.8 MB of numbers, 0.6 MB gzipped (~0.1 s in a libuv thread): over a
+ * rural link the transfer, not the query, is what a person waits for. The route's schema still describes the body
+ * (give its type as `T`, so that the compiler holds the body to it); its test holds the answers to it, since the
+ * serialiser no longer sees them.
  */
-export async function sendLargeJson(req: FastifyRequest, reply: FastifyReply, body: unknown): Promise<FastifyReply> {
+export async function sendLargeJson<T>(req: FastifyRequest, reply: FastifyReply, body: T): Promise<FastifyReply> {
   const text = JSON.stringify(body);
   reply.header("vary", "accept-encoding").type("application/json; charset=utf-8");
   if (text.length < MIN_BYTES || !acceptsGzip(req.headers["accept-encoding"])) return reply.send(text);
