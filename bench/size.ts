@@ -270,8 +270,9 @@ const HTTP_TOWN = "平均镇";
 /**
  * A town's month as a user asks for it: the real service (its own process, on the month's data directory, the live
  * rollups made), every light of the run registered in one town through the CSV import, then `GET
- * /api/v1/telemetry/aggregate` for the month, daily, timed from the request to the answer's last byte: by default (the
- * nine fields the daily rollups keep) and the three a chart draws; median of 3.
+ * /api/v1/telemetry/aggregate` for the month, daily, timed from the request to the answer's last byte (gzipped, as
+ * fetch accepts it): by default (the nine fields the daily rollups keep) and the three a chart draws; the first request
+ * apart, then the median of five more.
  */
 async function townOverHttp(
   dataDir: string,
@@ -294,7 +295,7 @@ async function townOverHttp(
       const ms: number[] = [];
       let bytes = 0;
       let lights = 0;
-      for (let r = 0; r < 3; r++) {
+      for (let r = 0; r < 6; r++) {
         const t0 = performance.now();
         const res = await fetch(
           `${base}/telemetry/aggregate?town=${encodeURIComponent(HTTP_TOWN)}&from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&every=day${fields ? `&fields=${fields}` : ""}`,
@@ -306,9 +307,10 @@ async function townOverHttp(
         bytes = body.length;
         const answer = JSON.parse(body) as { lights: { fields: Record<string, unknown> }[] };
         lights = answer.lights.filter((l) => Object.keys(l.fields).length > 0).length;
-        progress("a town's month over HTTP", r + 1, 3);
+        progress("a town's month over HTTP", r + 1, 6);
       }
-      return { ms: round(median(ms)), bytes, lightsWithData: lights };
+      // the first after the service's start (its code not yet compiled hot, the rollups not yet in DuckDB's cache), then the median of the next five
+      return { firstMs: round(ms[0] ?? 0), ms: round(median(ms.slice(1))), bytes, lightsWithData: lights };
     };
     return { lights: plan.length, kept: await timed(), chart: await timed("battery.soc,load.w,pv.w") };
   } finally {
@@ -364,13 +366,13 @@ export function sizeRows(r: SizeResult): [string, string, string][] {
       r.fromLive.allLightsKeptHourly.ms <= 1000 ? "✓" : "✗",
     ],
     [
-      `GET /telemetry/aggregate: a town of ${r.overHttp.lights} lights, ${r.days} days daily, the 9 default fields, request to last byte (median of 3; live rollups)`,
-      `${r.overHttp.kept.ms} ms (${(r.overHttp.kept.bytes / 1e6).toFixed(1)} MB, ${r.overHttp.kept.lightsWithData} lights with data)`,
+      `GET /telemetry/aggregate: a town of ${r.overHttp.lights} lights, ${r.days} days daily, the 9 default fields, request to last byte (median of 5 after the first; live rollups)`,
+      `${r.overHttp.kept.ms} ms (the first ${r.overHttp.kept.firstMs} ms; ${(r.overHttp.kept.bytes / 1e6).toFixed(1)} MB, ${r.overHttp.kept.lightsWithData} lights with data)`,
       r.overHttp.kept.ms <= 1000 && r.overHttp.kept.lightsWithData === r.overHttp.lights ? "✓" : "✗",
     ],
     [
       `GET /telemetry/aggregate: the same, 3 fields (battery.soc, load.w, pv.w)`,
-      `${r.overHttp.chart.ms} ms (${(r.overHttp.chart.bytes / 1e6).toFixed(1)} MB)`,
+      `${r.overHttp.chart.ms} ms (the first ${r.overHttp.chart.firstMs} ms; ${(r.overHttp.chart.bytes / 1e6).toFixed(1)} MB)`,
       r.overHttp.chart.ms <= 1000 && r.overHttp.chart.lightsWithData === r.overHttp.lights ? "✓" : "✗",
     ],
     [
