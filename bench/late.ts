@@ -2,7 +2,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { tempDir } from "../harness/helpers.js";
 import { createDuckDbTelemetryStore } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading } from "../src/storage/telemetry-store.js";
-import { round } from "./load.js";
+import { median, round } from "./load.js";
 
 /**
  * Late data on the embedded store (issue 19): a store holding `rows` readings (2,500 lights every 5 minutes, in time
@@ -63,7 +63,6 @@ export async function benchLateBatch(opts: { rows: number; rounds: number; progr
       opts.progress("batches timed", k + 1, opts.rounds);
     }
     await store.close();
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
     return { rows: steps * lights, liveMs: round(median(liveMs)), lateMs: round(median(lateMs)), ratio: round(median(lateMs) / median(liveMs)) };
   } finally {
     dir.remove();

@@ -135,3 +135,5 @@ export const pctile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return round(s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0);
 };
+/** The middle value (of an even count, the upper of the two middle ones), rounded as `pctile` rounds. */
+export const median = (xs: number[]) => pctile(xs, 0.5);

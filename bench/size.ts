@@ -9,10 +9,9 @@ import { DAILY_FIELDS, HOURLY_FIELDS, LIGHT_ROLLUPS } from "../src/storage/duckd
 import { chinaDayStart, DEFAULT_RETENTION } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
-import { round } from "./load.js";
+import { median, round } from "./load.js";
 
 const DAY = 86_400_000;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const STEP = 300_000; // a reading every 5 minutes
 const PER_DAY = DAY / STEP;
 

@@ -2,6 +2,7 @@ import { get as httpGet } from "node:http";
 import { gunzipSync } from "node:zlib";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { z } from "zod";
 import { ADMIN_KEY, connectDevice, publish, reading, registerLight, startTestApp, type TestApp } from "../harness/helpers.js";
 import { TownAggregates } from "../src/fleet/routes.js";
 import { acceptsGzip } from "../src/http/compress.js";
@@ -32,15 +33,8 @@ describe("a town's aggregates (GET /api/v1/telemetry/aggregate)", () => {
     expect(res.status).toBe(201);
     return ((await res.json()) as { key: string }).key;
   };
-  type Series = { min: (number | null)[]; avg: (number | null)[]; max: (number | null)[]; last: (number | null)[]; count: number[] };
-  type Answer = {
-    town: string;
-    village: string | null;
-    every: string;
-    fields: string[];
-    buckets: string[];
-    lights: { deviceId: string; fields: Record<string, Series> }[];
-  };
+  type Answer = z.infer<typeof TownAggregates>;
+  type Series = Answer["lights"][number]["fields"][string];
   const get = async (query: string, key?: string) => {
     const res = await t.api(`/api/v1/telemetry/aggregate?${query}`, key ? { key } : {});
     const body = (await res.json()) as Answer & { error?: { code: string; message: string } };
