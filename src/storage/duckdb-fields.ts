@@ -307,3 +307,100 @@ export function typedAggRows(src: string, bucket: string, paths: readonly string
       FROM (SELECT device_id, ${bucket} AS bucket, ${stats} FROM ${src} WHERE typed GROUP BY device_id, bucket))
     WHERE n > 0`;
 }
+
+/**
+ * The wide form of aggregate rows, for typed fields only: a row per device and bucket with, for the i-th of the fields
+ * asked for, mn{i}, sm{i}, mx{i}, ls{i} (the last value), lt{i} (its time) and n{i} (how many); a source that does not
+ * hold a field leaves its columns out (NULL under UNION ALL BY NAME). A town's month is then a row per light and day to
+ * group and sort, not a row per light, day and field: docs/BENCHMARKS.md. Each function below makes one source's rows of
+ * `paths` (the fields asked for, in the order that numbers them) as far as `keep` says (all of them by default).
+ */
+export const isTyped = (path: string) => COLUMNS.some((c) => c.path === path);
+type Wide = { paths: readonly string[]; keep?: readonly string[] };
+const picked = ({ paths, keep }: Wide) => paths.flatMap((p, i) => (!keep || keep.includes(p) ? [{ p, i }] : []));
+
+/** Wide rows of the readings `src` (by `bucket`, SQL on ts): the typed rows by their columns, the others (a payload kept as text) from their JSON. None when nothing is picked. */
+export function wideRawRows(src: string, bucket: string, w: Wide): string[] {
+  const fields = picked(w);
+  if (fields.length === 0) return [];
+  const typed = fields
+    .map(({ p, i }) => {
+      const c = column(p);
+      const v = numberOf(c);
+      return `min(${v}) AS mn${i}, sum(${v}) AS sm${i}, max(${v}) AS mx${i}, arg_max(${v}, ts) FILTER (WHERE ${c.col} IS NOT NULL) AS ls${i},
+        max(ts) FILTER (WHERE ${c.col} IS NOT NULL) AS lt${i}, count(${c.col}) AS n${i}`;
+    })
+    .join(",\n        ");
+  const json = `SELECT m.device_id, m.ts, ${FIELD} AS field, ${VALUE} AS value
+      FROM (SELECT device_id, ts, rest FROM ${src} WHERE NOT typed) m, json_tree(m.rest) j
+      WHERE ${NUMERIC} AND ${FIELD} IN (${fields.map(({ p }) => `'${p}'`).join(", ")})`;
+  return [
+    `SELECT device_id, ${bucket} AS bucket, ${typed} FROM ${src} WHERE typed GROUP BY device_id, bucket`,
+    pivotRows(
+      `SELECT device_id, ${bucket} AS bucket, field, value AS min, value AS sum, value AS max, value AS last, ts AS last_ts, 1 AS n FROM (${json})`,
+      w,
+    ),
+  ];
+}
+
+/** Wide rows of per-field aggregate rows `rows` (device_id, bucket, field, min, sum, max, last, last_ts, n). */
+export function pivotRows(rows: string, w: Wide): string {
+  const cols = picked(w)
+    .map(({ p, i }) => {
+      const f = `FILTER (WHERE field = '${p}')`;
+      return `min(min) ${f} AS mn${i}, sum(sum) ${f} AS sm${i}, max(max) ${f} AS mx${i}, arg_max(last, last_ts) ${f} AS ls${i}, max(last_ts) ${f} AS lt${i}, sum(n) ${f} AS n${i}`;
+    })
+    .join(",\n        ");
+  return `SELECT device_id, bucket, ${cols} FROM (${rows}) GROUP BY device_id, bucket`;
+}
+
+/**
+ * Wide rows of a light rollup table that keeps `fields`, for `where` (SQL on device_id and bucket_h): a row per light
+ * and bucket (foldLights keeps it so), every field picked (NULL where the table does not keep it). Null when it keeps
+ * none of them.
+ */
+export function lightRollupWide(table: string, fields: readonly string[], w: Wide, where: string): string | null {
+  const fieldsPicked = picked(w);
+  if (!fieldsPicked.some(({ p }) => fields.includes(p))) return null;
+  const cols = fieldsPicked.map(({ p, i }) => {
+    if (!fields.includes(p))
+      return `NULL::DOUBLE AS mn${i}, NULL::DOUBLE AS sm${i}, NULL::DOUBLE AS mx${i}, NULL::DOUBLE AS ls${i}, NULL::TIMESTAMP AS lt${i}, NULL::BIGINT AS n${i}`;
+    const c = column(p).col;
+    return `min_${c} AS mn${i}, sum_${c} AS sm${i}, max_${c} AS mx${i}, last_${c} AS ls${i}, make_timestamp_ms(bucket_h::BIGINT * 3600000 + last_ms) AS lt${i}, n::BIGINT AS n${i}`;
+  });
+  return `SELECT device_id, make_timestamp_ms(bucket_h::BIGINT * 3600000) AS bucket, ${cols.join(", ")} FROM ${table} WHERE ${where}`;
+}
+
+/**
+ * Each field's statistics by device and bucket (device_id, bucket, then mn{i}, av{i}, mx{i}, ls{i}, n{i} as DOUBLE;
+ * n{i} 0 where none) of the wide rows of `lights` (lightRollupWide: a row per light and bucket already, or null) and of
+ * `others` (the other sources: grouped first). The light rollups are most of a long range's rows and are not grouped
+ * again: joined with the others' few (a town's month hourly, 566,640 rows: grouping them all took twice as long as
+ * reading them, docs/BENCHMARKS.md).
+ */
+export function wideMerged(lights: string | null, others: readonly string[], paths: readonly string[]): string {
+  const ix = paths.map((_, i) => i);
+  const grouped = `SELECT device_id, bucket, ${ix
+    .map(
+      (i) =>
+        `min(mn${i}) AS mn${i}, sum(sm${i}) AS sm${i}, max(mx${i}) AS mx${i}, arg_max(ls${i}, lt${i}) AS ls${i}, max(lt${i}) AS lt${i}, sum(n${i}) AS n${i}`,
+    )
+    .join(",\n        ")} FROM (${others.join("\nUNION ALL BY NAME\n")}) GROUP BY device_id, bucket`;
+  if (!lights)
+    return `SELECT device_id, bucket, ${ix
+      .map(
+        (i) =>
+          `mn${i}::DOUBLE AS mn${i}, (sm${i} / n${i})::DOUBLE AS av${i}, mx${i}::DOUBLE AS mx${i}, ls${i}::DOUBLE AS ls${i}, coalesce(n${i}, 0)::DOUBLE AS n${i}`,
+      )
+      .join(", ")} FROM (${grouped})`;
+  // both: a light's bucket in the rollups and in another source (late readings, the open hour's) combined field by field
+  const n = (i: number) => `(coalesce(l.n${i}, 0) + coalesce(o.n${i}, 0))`;
+  return `SELECT coalesce(l.device_id, o.device_id) AS device_id, coalesce(l.bucket, o.bucket) AS bucket, ${ix
+    .map(
+      (i) => `least(l.mn${i}, o.mn${i})::DOUBLE AS mn${i}, ((coalesce(l.sm${i}, 0) + coalesce(o.sm${i}, 0)) / nullif(${n(i)}, 0))::DOUBLE AS av${i},
+        greatest(l.mx${i}, o.mx${i})::DOUBLE AS mx${i},
+        (CASE WHEN o.lt${i} IS NOT NULL AND (l.lt${i} IS NULL OR o.lt${i} > l.lt${i}) THEN o.ls${i} ELSE l.ls${i} END)::DOUBLE AS ls${i}, ${n(i)}::DOUBLE AS n${i}`,
+    )
+    .join(",\n      ")}
+    FROM (${lights}) l FULL OUTER JOIN (${grouped}) o ON l.device_id = o.device_id AND l.bucket = o.bucket`;
+}

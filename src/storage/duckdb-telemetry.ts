@@ -18,16 +18,21 @@ import {
   FIELD,
   fieldRows,
   HOURLY_FIELDS,
+  isTyped,
   LIGHT_ROLLUPS,
   lightRollupColumns,
   lightRollupRows,
+  lightRollupWide,
   PAYLOAD_COLUMNS,
   payloadOf,
+  pivotRows,
   READINGS_COLUMNS,
   splitTyped,
   TYPED_MEASUREMENT,
   typedAggRows,
   typedSelect,
+  wideMerged,
+  wideRawRows,
 } from "./duckdb-fields.js";
 import {
   applyRetention,
@@ -193,6 +198,8 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     const names: readonly string[] = [...new Set(asked ?? (streetlight ? COLUMNS.map((c) => c.path) : []))];
     const lights = kept && streetlight ? LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"] : null;
     const table = q.every === "hour" ? "rollup_hourly" : "rollup_daily";
+    /** Every field asked for a typed column of a streetlight's (the route's defaults, a chart's fields): the wide query, these by name. */
+    const wide = streetlight && asked && asked.every(isTyped) ? [...names].sort() : null;
     const bucket = bucketOf(q.every, "ts");
     /** Aggregate rows (device_id, bucket, field, min, sum, max, last, last_ts, n) of the readings `src`: typed ones by
      * their columns `typed` (undefined: all), the others from their text where `json` (SQL on FIELD) holds. */
@@ -242,6 +249,41 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
             .map(([x, y]) => `SELECT * FROM readings WHERE ${mine} AND ts >= ${at(x as number)} AND ts < ${at(y as number)}`)
             .join(" UNION ALL ")})`,
         ];
+        if (wide) {
+          // each source's rows a row per device and bucket, the fields side by side (wideRawRows in duckdb-fields.ts)
+          const all = { paths: wide };
+          const others = wideRawRows("recent", bucket, all);
+          if (w > a && Number(state?.late ?? 0) > 0 && rolled && rolled.length > 0) {
+            ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
+            others.push(...wideRawRows("late", bucket, { paths: wide, keep: rolled }));
+          }
+          if (w > Math.max(q.from, a) && other.length > 0) {
+            ctes.push(`old AS (SELECT * FROM readings WHERE ${mine} AND ts >= ${at(Math.max(q.from, a))} AND ts < ${at(w)})`);
+            others.push(...wideRawRows("old", bucket, { paths: wide, keep: other }));
+          }
+          let lightRows: string | null = null;
+          if (a < c) {
+            others.push(
+              pivotRows(
+                `SELECT device_id, bucket, field, min, sum, max, last, last_ts, n FROM ${table}
+                WHERE ${mine} AND bucket >= ${at(a)} AND bucket < ${at(c)} AND field IN (${sqlList(wide)})`,
+                all,
+              ),
+            );
+            lightRows = lights
+              ? lightRollupWide(lights.table, lights.fields, all, `${idList} AND bucket_h >= ${a / HOUR} AND bucket_h < ${c / HOUR}`)
+              : null;
+          }
+          const result = await t.conn.run(
+            `WITH ${ctes.join(",\n")},
+               ix (id, i) AS (VALUES ${ids.map((_, k) => `($${k + 1}, ${k})`).join(", ")})
+             SELECT ix.i::INTEGER AS d, epoch_ms(g.bucket)::DOUBLE AS ts, ${wide.map((_, i) => `mn${i}, av${i}, mx${i}, ls${i}, n${i}`).join(", ")}
+             FROM (${wideMerged(lightRows, others, wide)}) g JOIN ix ON ix.id = g.device_id
+             ORDER BY d, ts`,
+            [...ids, q.measurement],
+          );
+          return readChunks(result);
+        }
         const raw = aggOf("recent", asked, asked ? `${FIELD} IN (${sqlList(asked)})` : "true");
         if (w > a && Number(state?.late ?? 0) > 0 && (rolled === undefined || rolled.length > 0)) {
           ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
@@ -279,10 +321,37 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
            ORDER BY d, ts, g.field`,
           [...ids, q.measurement],
         );
-        const chunks: DuckDBDataChunk[] = [];
-        for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) chunks.push(chunk);
-        return chunks;
+        return readChunks(result);
       });
+      if (wide) {
+        // a row per device and bucket: each field's five statistics from column 2 on, the fields in the order of `wide` (by name)
+        for (const chunk of rows) {
+          const num = (i: number) => chunk.getColumnVector(i) as DuckDBVector<number>;
+          const d = num(0);
+          const ts = num(1);
+          const stats = wide.map((_, j) => [num(2 + 5 * j), num(3 + 5 * j), num(4 + 5 * j), num(5 + 5 * j), num(6 + 5 * j)] as const);
+          for (let k = 0; k < chunk.rowCount; k++) {
+            const id = ids[d.getItem(k) as number] as string;
+            const start = ts.getItem(k) as number;
+            for (let j = 0; j < wide.length; j++) {
+              const [mn, av, mx, ls, n] = stats[j] as (typeof stats)[number];
+              const count = n.getItem(k) as number;
+              if (count > 0)
+                visit(
+                  id,
+                  start,
+                  wide[j] as string,
+                  mn.getItem(k) as number,
+                  av.getItem(k) as number,
+                  mx.getItem(k) as number,
+                  ls.getItem(k) as number,
+                  count,
+                );
+            }
+          }
+        }
+        continue;
+      }
       for (const chunk of rows) {
         const num = (i: number) => chunk.getColumnVector(i) as DuckDBVector<number>;
         const [d, ts, f, min, avg, max, last, n] = [num(0), num(1), num(2), num(4), num(5), num(6), num(7), num(8)];
@@ -510,6 +579,12 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** A time computed here (never text from a request) as SQL. */
+/** Every chunk of a query's result, read before the connection's turn ends. */
+async function readChunks(result: { fetchChunk(): Promise<DuckDBDataChunk | null> }): Promise<DuckDBDataChunk[]> {
+  const chunks: DuckDBDataChunk[] = [];
+  for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) chunks.push(chunk);
+  return chunks;
+}
 const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
 const HOUR = 3_600_000;
 /** stage_readings' column types, in its order (READINGS_COLUMNS). */
