@@ -179,6 +179,29 @@ export function telemetryStoreContract(name: string, factory: () => Promise<{ op
       expect(twice.get("L2")?.map((a) => [a.field, a.max])).toEqual([["load.w", 2]]);
     });
 
+    it("aggregates and reads many devices as it does each; an id is matched exactly, whatever characters it holds", async () => {
+      const ids = ["A.1", "AX1", "A1", "B(1)", "C|D", "E+", "F*", "G/H", "I-1", "J_2"];
+      const batch = ids.flatMap((id, d) => [0, 600, 1439].map((m) => r(id, T0 + m * 60_000 + d, { "battery.soc": 10 * d + m / 100, "load.w": d })));
+      await store.write(batch, seq);
+      const q = { measurement: "streetlight_telemetry", from: T0, to: T0 + 86_400_000, every: "minute" as const };
+      const many = await store.aggregateMany({ ...q, deviceIds: ["A.1", "B(1)", "C|D", "E+", "F*", "G/H", "I-1", "J_2"] });
+      expect([...many.keys()]).toEqual(["A.1", "B(1)", "C|D", "E+", "F*", "G/H", "I-1", "J_2"]);
+      for (const [id, rows] of many) {
+        expect(rows, id).toEqual(await store.aggregate({ ...q, deviceId: id }));
+        expect(rows.length, id).toBe(6); // 3 minutes × 2 fields: not AX1's or A1's
+      }
+      expect(
+        many
+          .get("A.1")
+          ?.filter((a) => a.field === "battery.soc")
+          .map((a) => a.last),
+      ).toEqual([0, 6, 14.39]);
+      // and read raw, many at once
+      const raw = await store.rawMany({ ...q, deviceIds: ["A.1", "C|D", "G/H"] });
+      expect([...raw.keys()].sort()).toEqual(["A.1", "C|D", "G/H"]);
+      for (const rows of raw.values()) expect(rows).toHaveLength(3);
+    });
+
     it("keeps a payload's text, its field names and the tags exactly, whatever characters they hold", async () => {
       const payload = { ts: T0, note: 'a "quoted", back\\slash \\" = and\nnewline 路灯', "odd key, =x": { w: 3 }, on: true };
       const reading: StoredReading = { ...r("L1", T0, {}), tags: { town: "来苏 镇,=", village: "村 a=b,c" }, payload };

@@ -40,6 +40,8 @@ const DATA = /^(streetlight|blender)_/;
 const q = (name: string) => `"${name.replace(/"/g, '\\"')}"`;
 const lit = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 const ns = (ms: number) => `${Math.trunc(ms)}ms`;
+/** A device id as an exact match inside an InfluxQL regular expression (/…/). */
+const regexLiteral = (s: string) => s.replace(/[\\/^$.|?*+()[\]{}-]/g, "\\$&");
 /** Line protocol's escapes: a measurement's commas and spaces; a tag key or value's or a field key's, and equals signs too; a
  * string field's quotes and backslashes. */
 const MEASUREMENT_SPECIAL = /[, ]/g;
@@ -169,7 +171,7 @@ export async function createInfluxTelemetryStore(
     for (let i = 0; i < ids.length; i += 200) {
       const match = ids
         .slice(i, i + 200)
-        .map((id) => id.replace(/[\\/^$.|?*+()[\]{}-]/g, "\\$&"))
+        .map(regexLiteral)
         .join("|");
       for (const [from, to] of runs) {
         const query = influx.query(
@@ -315,7 +317,7 @@ export async function createInfluxTelemetryStore(
       for (let i = 0; i < rq.deviceIds.length; i += 200) {
         const ids = rq.deviceIds.slice(i, i + 200);
         const res = await influx.query(
-          `SELECT "payload", "receivedAt" FROM ${q(rq.measurement)} WHERE "device" =~ /^(${ids.join("|")})$/ AND time >= ${ns(rq.from)} AND time < ${ns(rq.to)} GROUP BY "device"`,
+          `SELECT "payload", "receivedAt" FROM ${q(rq.measurement)} WHERE "device" =~ /^(${ids.map(regexLiteral).join("|")})$/ AND time >= ${ns(rq.from)} AND time < ${ns(rq.to)} GROUP BY "device"`,
           { precision: "ms" },
         );
         for (const g of res.groups()) {
