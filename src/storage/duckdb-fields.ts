@@ -283,6 +283,16 @@ export function splitTyped(measurement: string, ts: number, payload: Record<stri
   return NOT_TYPED.test(text) ? null : { values, rest: text };
 }
 
+/** SQL: the statistics of typed columns over readings grouped by device and bucket: mn{i}, sm{i}, mx{i}, ls{i} (the last value), lt{i} (its time), n{i} of each column `c` numbered `i`. */
+const typedStats = (cols: readonly { c: (typeof COLUMNS)[number]; i: number }[]) =>
+  cols
+    .map(({ c, i }) => {
+      const v = numberOf(c);
+      return `min(${v}) AS mn${i}, sum(${v}) AS sm${i}, max(${v}) AS mx${i}, arg_max(${v}, ts) FILTER (WHERE ${c.col} IS NOT NULL) AS ls${i},
+        max(ts) FILTER (WHERE ${c.col} IS NOT NULL) AS lt${i}, count(${c.col}) AS n${i}`;
+    })
+    .join(",\n        ");
+
 /**
  * The raw aggregate rows (device_id, bucket, field, min, sum, max, last, last_ts, n) of the typed rows of `src` by
  * `bucket` (SQL on ts), of the columns of `paths` (all when undefined): grouped a row per device and bucket with the
@@ -293,13 +303,7 @@ export function splitTyped(measurement: string, ts: number, payload: Record<stri
 export function typedAggRows(src: string, bucket: string, paths: readonly string[] | undefined): string | null {
   const cols = COLUMNS.filter((c) => !paths || paths.includes(c.path));
   if (cols.length === 0) return null;
-  const stats = cols
-    .map((c, i) => {
-      const v = numberOf(c);
-      return `min(${v}) AS mn${i}, sum(${v}) AS sm${i}, max(${v}) AS mx${i}, arg_max(${v}, ts) FILTER (WHERE ${c.col} IS NOT NULL) AS ls${i},
-        max(ts) FILTER (WHERE ${c.col} IS NOT NULL) AS lt${i}, count(${c.col}) AS n${i}`;
-    })
-    .join(",\n        ");
+  const stats = typedStats(cols.map((c, i) => ({ c, i })));
   const list = (s: string) => `unnest([${cols.map((_, i) => `${s}${i}`).join(", ")}])`;
   return `SELECT * FROM (
       SELECT device_id, bucket, unnest([${cols.map((c) => `'${c.path}'`).join(", ")}]) AS field, ${list("mn")} AS min, ${list("sm")} AS sum,
@@ -323,14 +327,7 @@ const picked = ({ paths, keep }: Wide) => paths.flatMap((p, i) => (!keep || keep
 export function wideRawRows(src: string, bucket: string, w: Wide): string[] {
   const fields = picked(w);
   if (fields.length === 0) return [];
-  const typed = fields
-    .map(({ p, i }) => {
-      const c = column(p);
-      const v = numberOf(c);
-      return `min(${v}) AS mn${i}, sum(${v}) AS sm${i}, max(${v}) AS mx${i}, arg_max(${v}, ts) FILTER (WHERE ${c.col} IS NOT NULL) AS ls${i},
-        max(ts) FILTER (WHERE ${c.col} IS NOT NULL) AS lt${i}, count(${c.col}) AS n${i}`;
-    })
-    .join(",\n        ");
+  const typed = typedStats(fields.map(({ p, i }) => ({ c: column(p), i })));
   const json = `SELECT m.device_id, m.ts, ${FIELD} AS field, ${VALUE} AS value
       FROM (SELECT device_id, ts, rest FROM ${src} WHERE NOT typed) m, json_tree(m.rest) j
       WHERE ${NUMERIC} AND ${FIELD} IN (${fields.map(({ p }) => `'${p}'`).join(", ")})`;
