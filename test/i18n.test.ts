@@ -85,6 +85,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     issue_invalid: [at, { path: "" }],
     issue_hint: [{ where: "querystring", path: "until", hint: { code: "hint_date", params: {} } }],
     hint_date: [{}],
+    hint_time: [{}],
     hint_imei: [{}],
     hint_id: [{}],
   },
@@ -148,6 +149,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     devices_registered: [{ ids: ["L-1", "L-2"] }],
     devices_csv_body: [{}],
     too_many_buckets: [{ buckets: 20_000, every: "minute", max: 10_000 }],
+    too_many_light_steps: [{ lights: 787, steps: 720, every: "hour", max: 100_000 }],
   },
   control: {
     hint_command_id: [{}],

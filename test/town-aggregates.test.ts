@@ -189,6 +189,17 @@ describe("a town's aggregates (GET /api/v1/telemetry/aggregate)", () => {
     expect((await get(`town=${encodeURIComponent(B)}&from=${from}&to=${to}`, station)).status).toBe(403);
   });
 
+  it("reads a date alone as 00:00 China time, a time without a zone as China time, one with a zone as that instant", async () => {
+    const day = new Date(start + 8 * HOUR).toISOString().slice(0, 10); // the China date of the readings' start
+    const china = (time: string) => new Date(Date.parse(`${day}T${time}+08:00`)).toISOString();
+    const { status, body } = await get(`town=${encodeURIComponent(A)}&from=${day}&to=${day}T23:30`);
+    expect(status).toBe(200);
+    expect([body.from, body.to]).toEqual([china("00:00:00"), china("23:30:00")]);
+    expect(body.buckets).toEqual([china("00:00:00")]);
+    const zoned = await get(`town=${encodeURIComponent(A)}&from=${day}T00:00:00Z&to=${encodeURIComponent(`${day}T12:00:00.5+08:00`)}`);
+    expect([zoned.body.from, zoned.body.to]).toEqual([`${day}T00:00:00.000Z`, china("12:00:00.500")]);
+  });
+
   it("refuses a query without a town, a reversed range and more lights × steps than it answers, with a clear error", async () => {
     const none = await get(`from=${from}&to=${to}`);
     expect(none.status).toBe(400);
@@ -198,7 +209,15 @@ describe("a town's aggregates (GET /api/v1/telemetry/aggregate)", () => {
     const many = await get(`town=${encodeURIComponent(A)}&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&every=hour`);
     expect(many.status).toBe(422);
     expect(many.body.error?.code).toBe("validation");
-    expect(JSON.stringify(many.body)).toContain("too_many_buckets");
+    expect(JSON.stringify(many.body)).toContain("too_many_light_steps");
+    // (what it counts: the town's four lights times the range's hours, 2,192 days of them)
+    expect(many.body.error?.message).toContain(`4 盏灯 × ${2192 * 24} 个小时`);
+    // a time that is none, in the reader's words
+    for (const bad of ["2026-02-30", "yesterday", "1764335100000", "2026-11-01T25:00"]) {
+      const res = await get(`town=${encodeURIComponent(A)}&from=${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.body.error?.message, bad).toContain("为北京时间当天 0 点");
+    }
     // a key without an answer for an unknown town: its lights are none
     const empty = await get(`town=${encodeURIComponent("无此镇")}&from=${from}&to=${to}`);
     expect(empty.status).toBe(200);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { BlenderTelemetrySchema, DeviceIdSchema, FamilySchema, REJECT_REASONS, StreetlightTelemetrySchema } from "../../devices/index.js";
 import { type Access, refuseRows, sees } from "../access/scope.js";
 import { sendLargeJson } from "../http/compress.js";
-import { errors, IsoTime, MessageCode, MessageParams, withExample } from "../http/schemas.js";
+import { errors, IsoTime, MessageCode, MessageParams, QueryTime, withExample } from "../http/schemas.js";
 import type { Api } from "../http/server.js";
 import { ALL_ROLES } from "../http/server.js";
 import type { Pipeline } from "../ingest/pipeline.js";
@@ -459,8 +459,8 @@ export function deviceRoutes(
           "The last 24 hours by default. `kind` picks the message kind (telemetry, batch or status); `fields` limits an aggregation to some fields (dotted paths such as `load.w`). 422 when `from` is not before `to`, or when the range holds more than 10,000 steps of `every`. 503 (`store_unavailable`, with Retry-After) while InfluxDB does not answer.",
         params: IdParams,
         querystring: z.object({
-          from: z.coerce.date().optional(),
-          to: z.coerce.date().optional(),
+          from: QueryTime.optional(),
+          to: QueryTime.optional(),
           every: z.enum(["minute", "hour", "day"]).optional(),
           kind: z.enum(["telemetry", "batch", "status"]).default("telemetry"),
           fields: z.string().optional(),
@@ -516,8 +516,8 @@ export function deviceRoutes(
         querystring: z.object({
           town: z.string().min(1),
           village: z.string().min(1).optional(),
-          from: z.coerce.date().optional(),
-          to: z.coerce.date().optional(),
+          from: QueryTime.optional(),
+          to: QueryTime.optional(),
           every: z.enum(["hour", "day"]).default("day"),
           fields: z.string().optional(),
         }),
@@ -530,8 +530,11 @@ export function deviceRoutes(
       const from = req.query.from?.getTime() ?? to - 30 * 86_400_000;
       if (!(from < to)) throw invalid(errorMessage("range_order", { from, to }));
       const lights = registry.list({ family: "streetlight", town, village }).map((d) => d.id);
-      const buckets = Math.ceil((to - from) / EVERY_MS[every]) * Math.max(lights.length, 1);
-      if (buckets > MAX_LIGHT_BUCKETS) throw invalid(registryMessage("too_many_buckets", { buckets, every, max: MAX_LIGHT_BUCKETS }));
+      const stepCount = Math.ceil((to - from) / EVERY_MS[every]);
+      if (stepCount * Math.max(lights.length, 1) > MAX_LIGHT_BUCKETS)
+        throw invalid(
+          registryMessage("too_many_light_steps", { lights: Math.max(lights.length, 1), steps: stepCount, every, max: MAX_LIGHT_BUCKETS }),
+        );
       const asked = req.query.fields
         ?.split(",")
         .map((f) => f.trim())

@@ -33,6 +33,7 @@ export type IssueWords = {
   /** The schema's own explanation (a message code of a vocabulary), about a field. */
   issue_hint: At & { hint: Message };
   hint_date: Record<string, never>;
+  hint_time: Record<string, never>;
   hint_imei: Record<string, never>;
   hint_id: Record<string, never>;
 };
@@ -119,6 +120,10 @@ export const ISSUE_WORDS: Vocabulary<IssueWords> = {
   issue_invalid: { zh: (p) => `${atZh(p)} 的值无效`, en: (p) => `${atEn(p)} is not valid` },
   issue_hint: { zh: (p, f) => `${atZh(p)}：${f.render(p.hint)}`, en: (p, f) => `${atEn(p)}: ${f.render(p.hint)}` },
   hint_date: { zh: () => "应为日期，格式 YYYY-MM-DD", en: () => "a date as YYYY-MM-DD" },
+  hint_time: {
+    zh: () => "应为 ISO 8601 时间：日期如 2026-11-01 为北京时间当天 0 点，不带时区的时间按北京时间，也可带时区，如 2026-11-01T00:00:00Z",
+    en: () => "an ISO 8601 time, such as 2026-11-01 (00:00 China time), 2026-11-01T08:00 (China time) or 2026-11-01T00:00:00Z",
+  },
   hint_imei: { zh: () => "IMEI 应为 15 位数字", en: () => "IMEI is 15 digits" },
   hint_id: { zh: () => "编号不能含控制字符", en: () => "an id holds no control characters" },
 };

@@ -9,6 +9,7 @@ export type RegistryWords = {
   devices_registered: { ids: readonly string[] };
   devices_csv_body: Record<string, never>;
   too_many_buckets: { buckets: number; every: "minute" | "hour" | "day"; max: number };
+  too_many_light_steps: { lights: number; steps: number; every: "hour" | "day"; max: number };
 };
 /** A required column's Chinese heading (the import takes either name). */
 const COLUMN_ZH: Record<string, string> = { id: "设备编号", family: "类型" };
@@ -29,6 +30,12 @@ export const REGISTRY_WORDS: Vocabulary<RegistryWords> = {
   too_many_buckets: {
     zh: (p) => `按${EVERY_ZH[p.every]}汇总有 ${p.buckets} 段，最多 ${p.max} 段：请用更粗的粒度或更短的时间范围`,
     en: (p) => `${p.buckets} ${p.every} buckets is too many; at most ${p.max}: use a coarser every or a shorter range`,
+  },
+  too_many_light_steps: {
+    zh: (p) =>
+      `${p.lights} 盏灯 × ${p.steps} 个${EVERY_ZH[p.every]} = ${p.lights * p.steps} 段，最多 ${p.max} 段：请缩短时间范围、按天汇总或只查一个村`,
+    en: (p) =>
+      `${p.lights} lights × ${p.steps} ${p.every}s = ${p.lights * p.steps} light-steps, at most ${p.max}: shorten the range, aggregate per day, or ask for one village`,
   },
 };
 export const registryMessage = messageMaker<RegistryWords>();

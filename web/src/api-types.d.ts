@@ -10957,8 +10957,10 @@ export interface operations {
   getDeviceTelemetry: {
     parameters: {
       query?: {
-        from?: unknown;
-        to?: unknown;
+        /** @description ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`) */
+        from?: string;
+        /** @description ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`) */
+        to?: string;
         every?: "minute" | "hour" | "day";
         kind?: "telemetry" | "batch" | "status";
         fields?: string;
@@ -11107,8 +11109,10 @@ export interface operations {
       query: {
         town: string;
         village?: string;
-        from?: unknown;
-        to?: unknown;
+        /** @description ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`) */
+        from?: string;
+        /** @description ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`) */
+        to?: string;
         every?: "hour" | "day";
         fields?: string;
       };
