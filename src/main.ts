@@ -82,16 +82,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
 
   const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`${t(config.lang, "start.ready")}`);
-  if (started.consoleUrl) out(`  ${t(config.lang, "start.console")}: ${started.consoleUrl}`);
-  out(`  ${t(config.lang, "start.api")}:  ${started.httpUrl}/api/v1`);
-  out(`  ${t(config.lang, "start.docs")}: ${started.httpUrl}/docs`);
-  if (started.mqttUrl) out(`  ${t(config.lang, "start.mqtt")}: ${started.mqttUrl}`);
-  if (started.createdAdminKey) out(`  ${t(config.lang, "start.adminKey")}\n    ${started.createdAdminKey}`);
-  if (started.createdAdminPassword) out(`  ${t(config.lang, "start.adminPassword")}\n    admin / ${started.createdAdminPassword}`);
-  // One machine-readable line for scripts and tests (ports may be 0 = chosen by the OS).
-  out(`AGRILUME_READY ${JSON.stringify({ ...started.ports, http: started.ports.http })}`);
-
+  // The signals' handlers before the ready line: a supervisor (or a test) that stops the service as soon as it reads
+  // that line must find them installed (until then SIGTERM's default ends the process at once, exit code none).
   const shutdown = (signal: string) => {
     log.info({ signal }, "stopping");
     app.stop().then(
@@ -107,6 +99,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+  out(`${t(config.lang, "start.ready")}`);
+  if (started.consoleUrl) out(`  ${t(config.lang, "start.console")}: ${started.consoleUrl}`);
+  out(`  ${t(config.lang, "start.api")}:  ${started.httpUrl}/api/v1`);
+  out(`  ${t(config.lang, "start.docs")}: ${started.httpUrl}/docs`);
+  if (started.mqttUrl) out(`  ${t(config.lang, "start.mqtt")}: ${started.mqttUrl}`);
+  if (started.createdAdminKey) out(`  ${t(config.lang, "start.adminKey")}\n    ${started.createdAdminKey}`);
+  if (started.createdAdminPassword) out(`  ${t(config.lang, "start.adminPassword")}\n    admin / ${started.createdAdminPassword}`);
+  // One machine-readable line for scripts and tests (ports may be 0 = chosen by the OS).
+  out(`AGRILUME_READY ${JSON.stringify({ ...started.ports, http: started.ports.http })}`);
 }
 
 /** The data directory exists (or can be made) and a file can be written in it: checked before any store opens. */

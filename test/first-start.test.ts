@@ -58,14 +58,14 @@ describe("the first start's admin key and admin password", () => {
         });
         expect(signIn.status).toBe(200);
       } finally {
-        expect(await s.stop()).toBe(0);
+        expect(await s.stop(), `signal ${s.child.signalCode}; stderr: ${s.stderr()}`).toBe(0);
       }
 
       // shown once: a later start prints neither
       const again = await startService(process.execPath, bin, { cwd: process.cwd(), env: firstEnv(data), started, readyMs: 60_000 });
       expect(again.stdout()).not.toContain("An admin key was created");
       expect(again.stdout()).not.toContain("An admin account was created");
-      expect(await again.stop()).toBe(0);
+      expect(await again.stop(), `signal ${again.child.signalCode}; stderr: ${again.stderr()}`).toBe(0);
     },
     180_000,
   );
