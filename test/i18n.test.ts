@@ -150,6 +150,7 @@ const SAMPLES: { [V in keyof typeof VOCABULARIES]: Samples<WordsOf<V>> } = {
     devices_csv_body: [{}],
     too_many_buckets: [{ buckets: 20_000, every: "minute", max: 10_000 }],
     too_many_light_steps: [{ lights: 787, steps: 720, every: "hour", max: 100_000 }],
+    unknown_fields: [{ fields: ["lux"], known: ["pv.w", "battery.soc"] }],
   },
   control: {
     hint_command_id: [{}],
@@ -477,6 +478,9 @@ const DATA_KEYS = new Set([
   "columns",
   "topic",
   "topics",
+  // a reading's field names (pv.w, battery.soc), as the contract writes them
+  "fields",
+  "known",
   "digest",
   "project",
   "town",

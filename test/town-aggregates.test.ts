@@ -212,6 +212,10 @@ describe("a town's aggregates (GET /api/v1/telemetry/aggregate)", () => {
     expect(JSON.stringify(many.body)).toContain("too_many_light_steps");
     // (what it counts: the town's four lights times the range's hours, 2,192 days of them)
     expect(many.body.error?.message).toContain(`4 盏灯 × ${2192 * 24} 个小时`);
+    // a field a streetlight does not have (a mistyped one would answer nothing), with the ones it has
+    const field = await get(`town=${encodeURIComponent(A)}&from=${from}&to=${to}&fields=battery.soc,nope.x`);
+    expect(field.status).toBe(422);
+    expect(field.body.error?.message).toContain("路灯没有这些字段：nope.x；可用的字段：pv.v");
     // a time that is none, in the reader's words
     for (const bad of ["2026-02-30", "yesterday", "1764335100000", "2026-11-01T25:00"]) {
       const res = await get(`town=${encodeURIComponent(A)}&from=${bad}`);

@@ -19,7 +19,7 @@ import { registryMessage } from "../registry/messages.js";
 import { BlenderInputSchema, DeviceInputSchema, type Registry, StreetlightInputSchema } from "../registry/registry.js";
 import type { DeviceRecord } from "../registry/store.js";
 import type { AggQuery, TelemetryStore } from "../storage/telemetry-store.js";
-import { DAILY_FIELDS, EVERY_MS, HOURLY_FIELDS } from "../storage/telemetry-store.js";
+import { DAILY_FIELDS, EVERY_MS, HOURLY_FIELDS, STREETLIGHT_FIELDS } from "../storage/telemetry-store.js";
 
 const IdParams = z.object({ id: DeviceIdSchema });
 const Created = withExample(
@@ -512,7 +512,7 @@ export function deviceRoutes(
         tags: ["devices"],
         operationId: "getTownAggregates",
         summary: "A town's (or a village's) lights aggregated per hour or day, in one query: min, avg, max, last and count per field, light and step",
-        description: `Every streetlight registered in \`town\` (and \`village\`, when given), each with its fields' statistics as arrays aligned with \`buckets\` (null, count 0, in a step the light sent nothing; no fields for a light that sent nothing in the range): what a chart or a report of a town reads. \`town\` is required; a key limited to other towns gets 403. The last 30 days by default (with \`every=day\` the buckets are China days). The fields by default are those the rollups keep for the step, the same over any range (per hour ${HOURLY_FIELDS.join(", ")}; per day also ${DAILY_FIELDS.filter((f) => !HOURLY_FIELDS.includes(f)).join(", ")}); \`fields\` asks for others (dotted paths such as \`pv.v\`), which are read from the raw readings (slower, and only within the raw retention, 60 days by default: docs/DATA.md). Gzipped when the client accepts it (\`Accept-Encoding\`): a town's month is ~7 MB of numbers. 422 when \`from\` is not before \`to\`, or when lights × steps of \`every\` exceed ${MAX_LIGHT_BUCKETS.toLocaleString("en")}.`,
+        description: `Every streetlight registered in \`town\` (and \`village\`, when given), each with its fields' statistics as arrays aligned with \`buckets\` (null, count 0, in a step the light sent nothing; no fields for a light that sent nothing in the range): what a chart or a report of a town reads. \`town\` is required; a key limited to other towns gets 403. The last 30 days by default (with \`every=day\` the buckets are China days). The fields by default are those the rollups keep for the step, the same over any range (per hour ${HOURLY_FIELDS.join(", ")}; per day also ${DAILY_FIELDS.filter((f) => !HOURLY_FIELDS.includes(f)).join(", ")}); \`fields\` asks for others (dotted paths such as \`pv.v\`), which are read from the raw readings (slower, and only within the raw retention, 60 days by default: docs/DATA.md). Gzipped when the client accepts it (\`Accept-Encoding\`): a town's month is ~7 MB of numbers. 422 when \`from\` is not before \`to\`, when \`fields\` names one a streetlight does not have (${STREETLIGHT_FIELDS.join(", ")}), or when lights × steps of \`every\` exceed ${MAX_LIGHT_BUCKETS.toLocaleString("en")}.`,
         querystring: z.object({
           town: z.string().min(1),
           village: z.string().min(1).optional(),
@@ -539,6 +539,8 @@ export function deviceRoutes(
         ?.split(",")
         .map((f) => f.trim())
         .filter(Boolean);
+      const unknown = asked?.filter((f) => !STREETLIGHT_FIELDS.includes(f)) ?? [];
+      if (unknown.length) throw invalid(registryMessage("unknown_fields", { fields: [...new Set(unknown)], known: STREETLIGHT_FIELDS }));
       const fields = asked?.length ? [...new Set(asked)] : [...(every === "hour" ? HOURLY_FIELDS : DAILY_FIELDS)];
       const measurement = "streetlight_telemetry";
       const first = every === "day" ? chinaMidnight(from) : Math.floor(from / EVERY_MS.hour) * EVERY_MS.hour;

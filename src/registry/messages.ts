@@ -10,6 +10,7 @@ export type RegistryWords = {
   devices_csv_body: Record<string, never>;
   too_many_buckets: { buckets: number; every: "minute" | "hour" | "day"; max: number };
   too_many_light_steps: { lights: number; steps: number; every: "hour" | "day"; max: number };
+  unknown_fields: { fields: readonly string[]; known: readonly string[] };
 };
 /** A required column's Chinese heading (the import takes either name). */
 const COLUMN_ZH: Record<string, string> = { id: "设备编号", family: "类型" };
@@ -36,6 +37,10 @@ export const REGISTRY_WORDS: Vocabulary<RegistryWords> = {
       `${p.lights} 盏灯 × ${p.steps} 个${EVERY_ZH[p.every]} = ${p.lights * p.steps} 段，最多 ${p.max} 段：请缩短时间范围、按天汇总或只查一个村`,
     en: (p) =>
       `${p.lights} lights × ${p.steps} ${p.every}s = ${p.lights * p.steps} light-steps, at most ${p.max}: shorten the range, aggregate per day, or ask for one village`,
+  },
+  unknown_fields: {
+    zh: (p, f) => `路灯没有这些字段：${f.list(p.fields)}；可用的字段：${f.list(p.known)}`,
+    en: (p, f) => `a streetlight has no such field: ${f.list(p.fields)}; its fields: ${f.list(p.known)}`,
   },
 };
 export const registryMessage = messageMaker<RegistryWords>();

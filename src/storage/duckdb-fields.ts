@@ -33,6 +33,8 @@ export const COLUMNS: readonly { path: string; col: string; bool?: true }[] = [
   { path: "gps.lon", col: "gps_lon" },
   { path: "gps.accM", col: "gps_acc_m" },
 ];
+/** A streetlight reading's numeric fields (every one the contract has), by dotted path. */
+export const STREETLIGHT_FIELDS: readonly string[] = COLUMNS.map((c) => c.path);
 const PARENTS = [...new Set(COLUMNS.map((c) => c.path.split(".")[0] as string))];
 
 /**

@@ -5,7 +5,7 @@ import type { DashboardPoint } from "./dashboard-points.js";
  * the raw retention an aggregate has these only, so a town's aggregates answer them by default on every store, the same
  * over any range.
  */
-export { DAILY_FIELDS, HOURLY_FIELDS } from "./duckdb-fields.js";
+export { DAILY_FIELDS, HOURLY_FIELDS, STREETLIGHT_FIELDS } from "./duckdb-fields.js";
 
 /**
  * The telemetry store interface. Every implementation passes test/store-contract.ts.
