@@ -578,13 +578,13 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-/** A time computed here (never text from a request) as SQL. */
 /** Every chunk of a query's result, read before the connection's turn ends. */
 async function readChunks(result: { fetchChunk(): Promise<DuckDBDataChunk | null> }): Promise<DuckDBDataChunk[]> {
   const chunks: DuckDBDataChunk[] = [];
   for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) chunks.push(chunk);
   return chunks;
 }
+/** A time computed here (never text from a request) as SQL. */
 const at = (ms: number) => `'${new Date(ms).toISOString()}'::TIMESTAMP_MS`;
 const HOUR = 3_600_000;
 /** stage_readings' column types, in its order (READINGS_COLUMNS). */
