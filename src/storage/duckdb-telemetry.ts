@@ -180,7 +180,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
    * them; raw for readings from the watermark on. Whole buckets come from the rollups (as past the raw retention).
    * Fields the rollups do not keep (a streetlight's `pv.v`, `gps.*`, …: duckdb-fields.ts) come from raw over the whole
    * range, as far as raw holds it. Minutes come from raw only. The watermark is read in the same turn of the
-   * connection as the query, so a rollup step cannot fall between the two.
+   * connection as the query, so a rollup step cannot fall between the two. When every field asked for is a streetlight's
+   * typed one, the query is made wide (a row per device and bucket, the fields side by side: duckdb-fields.ts
+   * `wideMerged`) and each row is handed over field by field; the answer is the same.
    */
   const eachAggregate = async (deviceIds: readonly string[], q: Omit<AggQuery, "deviceId">, visit: AggVisit) => {
     const width = EVERY_MS[q.every];
