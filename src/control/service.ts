@@ -71,11 +71,13 @@ export function createLightControl(deps: {
   /**
    * The rate limit: when each of the latest sends finished (ascending, at most `ratePerS`). A send starts only while
    * fewer than `ratePerS` finished within the second before, so the broker never gets more than `ratePerS` commands
-   * in any second, however late a wave runs or however long a publish takes.
+   * in any second, however late a wave runs or however long a publish takes. (A send counts for a whole second and one
+   * millisecond of the clock: the clock's milliseconds are whole, so a send made at 12.9 ms reads 12, and at 1012.0 ms
+   * the next would come 999.1 ms after it.)
    */
   const doneAt: number[] = [];
   const allowance = (now: number) => {
-    while (doneAt.length > 0 && (doneAt[0] as number) <= now - 1000) doneAt.shift();
+    while (doneAt.length > 0 && (doneAt[0] as number) < now - 1000) doneAt.shift();
     return Math.max(0, settings.ratePerS - doneAt.length);
   };
   const noteSent = () => {
@@ -423,6 +425,8 @@ export function createLightControl(deps: {
       inResend.delete(c);
       if ((c.state === "created" || c.state === "sent") && c.expiresAt > now && !heldBy(c) && ready(c.deviceId)) batch.push(c);
     }
+    // (a light that came back before its campaign's wave reached it has its command in both lists: sent once)
+    const resent = new Set(batch);
     for (let i = 0; i < queue.length && batch.length < allowed; ) {
       const c = queue[i] as LightCommand;
       const k = c.campaignId ? campaigns.get(c.campaignId) : undefined;
@@ -435,7 +439,7 @@ export function createLightControl(deps: {
         continue;
       }
       queue.splice(i, 1);
-      if (ready(c.deviceId) && !inResend.has(c)) batch.push(c);
+      if (ready(c.deviceId) && !inResend.has(c) && !resent.has(c)) batch.push(c);
     }
     if (batch.length === 0) return 0;
     const sent = await sendNow(batch);
