@@ -11,6 +11,7 @@ import {
   chinaNoon,
   chinaTime,
   chinaWeekday,
+  parseChinaTime,
 } from "../src/platform/clock.js";
 
 const utc = (iso: string) => Date.parse(iso);
@@ -61,5 +62,19 @@ describe("China time (UTC+8, one owner)", () => {
   it("refuses what is not a date", () => {
     expect(() => chinaDayStart("2026-12-2")).toThrow(RangeError);
     expect(() => chinaDayStart("yesterday")).toThrow(RangeError);
+  });
+
+  it.each([
+    ["2026-11-01", "2026-10-31T16:00:00.000Z"], // a date: 00:00 China time
+    ["2026-11-01T08:00", "2026-11-01T00:00:00.000Z"], // no zone: China time, whatever the server's zone
+    ["2026-11-01 08:00:30.5", "2026-11-01T00:00:30.500Z"],
+    ["2026-11-01T00:00:00Z", "2026-11-01T00:00:00.000Z"], // a zone: that instant
+    ["2026-11-01T09:00:00+0900", "2026-11-01T00:00:00.000Z"],
+  ])("reads %s as %s", (text, iso) => {
+    expect(new Date(parseChinaTime(text)).toISOString()).toBe(iso);
+  });
+
+  it.each(["2026-02-30", "2026-13-01", "2026-11-01T25:00", "yesterday", "1764335100000", "2026-11-1"])("reads no time in %s", (text) => {
+    expect(parseChinaTime(text)).toBeNaN();
   });
 });

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../harness/helpers.js";
 import { openDb } from "../src/storage/duckdb.js";
-import { COLUMNS, DAILY_FIELDS, HOURLY_FIELDS } from "../src/storage/duckdb-fields.js";
+import { DAILY_FIELDS, HOURLY_FIELDS, STREETLIGHT_FIELDS } from "../src/storage/duckdb-fields.js";
 import { chinaDayStart } from "../src/storage/duckdb-retention.js";
 import { createDuckDbTelemetryStore, TELEMETRY_MIGRATIONS } from "../src/storage/duckdb-telemetry.js";
 import type { StoredReading, TelemetryStore } from "../src/storage/telemetry-store.js";
@@ -511,7 +511,7 @@ describe.each([
         ] as const) {
           const f = every === "minute" ? undefined : fields(every);
           // every field (a row per field), and when none is named, a streetlight's typed fields too (the wide query)
-          for (const list of f ? [f] : measurement === M ? [undefined, COLUMNS.map((c) => c.path)] : [undefined]) {
+          for (const list of f ? [f] : measurement === M ? [undefined, [...STREETLIGHT_FIELDS]] : [undefined]) {
             const q = { measurement, deviceIds: [...deviceIds], from: from as number, to: to as number, every, ...(list ? { fields: list } : {}) };
             const want = round(await raw.aggregateMany(q));
             const what = `${measurement} ${every} ${new Date(from as number).toISOString()} ${list ? list.length : "all"} fields`;

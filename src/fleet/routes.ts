@@ -531,10 +531,9 @@ export function deviceRoutes(
       if (!(from < to)) throw invalid(errorMessage("range_order", { from, to }));
       const lights = registry.list({ family: "streetlight", town, village }).map((d) => d.id);
       const stepCount = Math.ceil((to - from) / EVERY_MS[every]);
-      if (stepCount * Math.max(lights.length, 1) > MAX_LIGHT_BUCKETS)
-        throw invalid(
-          registryMessage("too_many_light_steps", { lights: Math.max(lights.length, 1), steps: stepCount, every, max: MAX_LIGHT_BUCKETS }),
-        );
+      const counted = Math.max(lights.length, 1);
+      if (stepCount * counted > MAX_LIGHT_BUCKETS)
+        throw invalid(registryMessage("too_many_light_steps", { lights: counted, steps: stepCount, every, max: MAX_LIGHT_BUCKETS }));
       const asked = req.query.fields
         ?.split(",")
         .map((f) => f.trim())

@@ -1,5 +1,6 @@
 import type { FastifySchema, RouteOptions } from "fastify";
 import { z } from "zod";
+import { parseChinaTime } from "../platform/clock.js";
 
 /**
  * The API contract's shared part: the error body, times, files and live streams, examples checked against their
@@ -17,26 +18,11 @@ export function withExample<T extends z.ZodType>(schema: T, example: z.input<T>,
 
 /** Instants are ISO 8601 in UTC, as `Date.toISOString()` writes them. */
 export const IsoTime = z.iso.datetime();
-/** ISO 8601: a date, or a date and time, with or without seconds, fractions and a zone. */
-const QUERY_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/;
-/**
- * The instant a time in a query names, in milliseconds (NaN when it names none): a date alone is 00:00 China time that
- * day, a date and time without a zone is China time (whatever the server's own zone), one with a zone is that instant.
- */
-export function parseQueryTime(text: string): number {
-  const m = QUERY_TIME.exec(text);
-  if (!m) return Number.NaN;
-  const [, date, time, zone] = m;
-  // (a date that does not exist, 2026-02-30, is no time, whether Date.parse refuses it or rolls it over into March)
-  const day = Date.parse(`${date}T00:00:00Z`);
-  if (!Number.isFinite(day) || new Date(day).toISOString().slice(0, 10) !== date) return Number.NaN;
-  return Date.parse(`${date}T${time ?? "00:00"}${zone ?? "+08:00"}`);
-}
-/** A time in a query string (`from`, `to`): parseQueryTime's forms, as a Date. */
+/** A time in a query string (`from`, `to`): parseChinaTime's forms, as a Date. */
 export const QueryTime = z
   .string()
-  .refine((s) => Number.isFinite(parseQueryTime(s)), "hint_time")
-  .transform((s) => new Date(parseQueryTime(s)))
+  .refine((s) => Number.isFinite(parseChinaTime(s)), "hint_time")
+  .transform((s) => new Date(parseChinaTime(s)))
   .meta({
     description:
       "ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`)",

@@ -48,3 +48,21 @@ export const chinaWeekday = (ms: number): number => ((new Date(ms + OFFSET_MS).g
 
 /** The China date `days` after (or before, when negative) a China date. */
 export const addDays = (date: string, days: number): string => chinaDate(chinaNoon(date) + days * DAY_MS);
+
+/** ISO 8601: a date, or a date and time, with or without seconds, fractions and a zone. */
+const TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/;
+/**
+ * The instant an ISO 8601 time a person wrote names, in milliseconds (NaN when it names none): a date alone is 00:00
+ * China time that day, a date and time without a zone is China time (whatever the server's own zone), one with a zone
+ * is that instant. A date that does not exist (2026-02-30) is none.
+ */
+export function parseChinaTime(text: string): number {
+  const m = TIME.exec(text);
+  if (!m) return Number.NaN;
+  const [, date, time, zone] = m;
+  const day = Date.parse(`${date}T00:00:00Z`);
+  // (Date.parse may refuse a date that does not exist, or roll it over into the next month)
+  if (!Number.isFinite(day) || new Date(day).toISOString().slice(0, 10) !== date) return Number.NaN;
+  const at = Date.parse(`${date}T${time ?? "00:00"}${zone ?? "Z"}`);
+  return zone ? at : at - OFFSET_MS;
+}

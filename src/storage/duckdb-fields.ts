@@ -321,8 +321,8 @@ export function typedAggRows(src: string, bucket: string, paths: readonly string
  * group and sort, not a row per light, day and field: docs/BENCHMARKS.md. Each function below makes one source's rows of
  * `paths` (the fields asked for, in the order that numbers them) as far as `keep` says (all of them by default).
  */
-export const isTyped = (path: string) => COLUMNS.some((c) => c.path === path);
-type Wide = { paths: readonly string[]; keep?: readonly string[] };
+export const isTyped = (path: string) => STREETLIGHT_FIELDS.includes(path);
+type Wide = { paths: readonly string[]; keep?: readonly string[] | undefined };
 const picked = ({ paths, keep }: Wide) => paths.flatMap((p, i) => (!keep || keep.includes(p) ? [{ p, i }] : []));
 
 /** Wide rows of the readings `src` (by `bucket`, SQL on ts): the typed rows by their columns, the others (a payload kept as text) from their JSON. None when nothing is picked. */

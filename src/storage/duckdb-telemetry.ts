@@ -27,6 +27,7 @@ import {
   payloadOf,
   pivotRows,
   READINGS_COLUMNS,
+  STREETLIGHT_FIELDS,
   splitTyped,
   TYPED_MEASUREMENT,
   typedAggRows,
@@ -194,10 +195,10 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
     /** What the rollups answer: undefined every field, else a list (perhaps empty). */
     const rolled = kept === null ? [] : kept === undefined ? asked : asked ? asked.filter((f) => kept.includes(f)) : kept;
     /** The typed fields asked for that the rollups do not keep (from raw over the whole range). */
-    const other = kept ? (asked ?? COLUMNS.map((c) => c.path)).filter((f) => !kept.includes(f)) : [];
+    const other = kept ? (asked ?? STREETLIGHT_FIELDS).filter((f) => !kept.includes(f)) : [];
     const sqlList = (fields: readonly string[]) => fields.map((f) => `'${f.replace(/'/g, "''")}'`).join(", ");
     /** The fields the answer may hold, known before the query (once each: a name twice would join each row twice): those asked for, or a streetlight's typed ones. */
-    const names: readonly string[] = [...new Set(asked ?? (streetlight ? COLUMNS.map((c) => c.path) : []))];
+    const names: readonly string[] = [...new Set(asked ?? (streetlight ? STREETLIGHT_FIELDS : []))];
     const lights = kept && streetlight ? LIGHT_ROLLUPS[q.every === "hour" ? "hourly" : "daily"] : null;
     const table = q.every === "hour" ? "rollup_hourly" : "rollup_daily";
     /** Every field asked for a typed column of a streetlight's (the route's defaults, a chart's fields): the wide query, these by name. */
@@ -251,18 +252,18 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
             .map(([x, y]) => `SELECT * FROM readings WHERE ${mine} AND ts >= ${at(x as number)} AND ts < ${at(y as number)}`)
             .join(" UNION ALL ")})`,
         ];
+        // readings stored after their bucket was rolled up, until the next run adds them (rollup_late)
+        const withLate = w > a && Number(state?.late ?? 0) > 0 && (rolled === undefined || rolled.length > 0);
+        if (withLate) ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
+        // the fields the rollups do not keep, from raw where the rollups answer the others
+        const withOld = w > Math.max(q.from, a) && other.length > 0;
+        if (withOld) ctes.push(`old AS (SELECT * FROM readings WHERE ${mine} AND ts >= ${at(Math.max(q.from, a))} AND ts < ${at(w)})`);
         if (wide) {
           // each source's rows a row per device and bucket, the fields side by side (wideRawRows in duckdb-fields.ts)
           const all = { paths: wide };
           const others = wideRawRows("recent", bucket, all);
-          if (w > a && Number(state?.late ?? 0) > 0 && rolled && rolled.length > 0) {
-            ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
-            others.push(...wideRawRows("late", bucket, { paths: wide, keep: rolled }));
-          }
-          if (w > Math.max(q.from, a) && other.length > 0) {
-            ctes.push(`old AS (SELECT * FROM readings WHERE ${mine} AND ts >= ${at(Math.max(q.from, a))} AND ts < ${at(w)})`);
-            others.push(...wideRawRows("old", bucket, { paths: wide, keep: other }));
-          }
+          if (withLate) others.push(...wideRawRows("late", bucket, { paths: wide, keep: rolled }));
+          if (withOld) others.push(...wideRawRows("old", bucket, { paths: wide, keep: other }));
           let lightRows: string | null = null;
           if (a < c) {
             others.push(
@@ -287,15 +288,9 @@ export async function createDuckDbTelemetryStore(dataDir: string, opts: { retent
           return readChunks(result);
         }
         const raw = aggOf("recent", asked, asked ? `${FIELD} IN (${sqlList(asked)})` : "true");
-        if (w > a && Number(state?.late ?? 0) > 0 && (rolled === undefined || rolled.length > 0)) {
-          ctes.push(`late AS (SELECT * FROM rollup_late WHERE ${mine} AND ts >= ${at(a)} AND ts < ${at(w)})`);
-          raw.push(...aggOf("late", rolled, rolled ? `${FIELD} IN (${sqlList(rolled)})` : "true"));
-        }
-        // the fields the rollups do not keep, from raw where the rollups answer the others
-        if (w > Math.max(q.from, a) && kept && (!asked || asked.some((f) => !kept.includes(f)))) {
-          ctes.push(`old AS (SELECT * FROM readings WHERE ${mine} AND ts >= ${at(Math.max(q.from, a))} AND ts < ${at(w)})`);
+        if (withLate) raw.push(...aggOf("late", rolled, rolled ? `${FIELD} IN (${sqlList(rolled)})` : "true"));
+        if (withOld && kept)
           raw.push(...aggOf("old", other, `${FIELD} NOT IN (${sqlList(kept)})${asked ? ` AND ${FIELD} IN (${sqlList(asked)})` : ""}`));
-        }
         const sources = [...raw];
         // the rollups: every field they hold of those asked for (rollups made before schema version 6 hold all 15 of a
         // streetlight's, of readings pruned long ago; no rollup holds a field it does not keep of a reading still in raw)
