@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, readdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
@@ -35,6 +35,52 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
     });
   });
+}
+
+/**
+ * Whether process `pid` is the one listening on 127.0.0.1:`port` (Linux: the listening socket of /proc/net/tcp among
+ * the process's open files). freePort's port is free only when asked: another test's server may take it before ours
+ * binds, and would then answer our readiness probe while ours exits with "address already in use".
+ */
+export function listensOn(pid: number | undefined, port: number): boolean {
+  if (pid === undefined) return false;
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const sockets = new Set<string>();
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    // sl local_address rem_address st … inode: a listener is state 0A
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(hex) && f[3] === "0A") sockets.add(`socket:[${f[9]}]`);
+  }
+  if (sockets.size === 0) return false;
+  const fds = (() => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      return [];
+    }
+  })();
+  return fds.some((fd) => {
+    try {
+      return sockets.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * A service's first start on ports freePort gave: when another process took a port first ("address already in use"),
+ * it is tried again on new ports (`repick`), three times in all. Restarts keep their ports and do not come here.
+ */
+async function firstStart(up: () => Promise<void>, repick: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await up();
+    } catch (e) {
+      if (attempt >= 3 || !/already in use/i.test(e instanceof Error ? e.message : String(e))) throw e;
+      await repick();
+    }
+  }
 }
 
 /** The service's own account on a test Mosquitto (the ACL's `user agrilume-ingest` section, PROTOCOL.md §7). */
@@ -89,13 +135,21 @@ export const MOSQUITTO_PASSWD = findBinary("mosquitto_passwd", ["/usr/bin/mosqui
  * any other) accounts besides the service's own, MOSQUITTO_SERVICE.
  */
 export async function startMosquitto(
-  opts: { users?: Record<string, string>; acl?: string; sysInterval?: number; maxQueued?: number; extra?: string[] } = {},
+  opts: {
+    users?: Record<string, string>;
+    acl?: string;
+    sysInterval?: number;
+    maxQueued?: number;
+    extra?: string[];
+    /** The port to try first instead of a free one (a test of a port taken meanwhile). */
+    port?: number;
+  } = {},
 ): Promise<Mosquitto> {
   if (!MOSQUITTO) throw new Error("mosquitto is not installed");
   if (!MOSQUITTO_PASSWD) throw new Error("mosquitto_passwd is not installed (apt-get install mosquitto)");
   const passwd = MOSQUITTO_PASSWD;
   const dir = tempDir("agrilume-mosquitto-");
-  const port = await freePort();
+  let port = opts.port ?? (await freePort());
   const conf = join(dir.path, "mosquitto.conf");
   const passwordFile = join(dir.path, "passwd");
   const aclFile = join(dir.path, "acl");
@@ -148,7 +202,7 @@ export async function startMosquitto(
         });
         s.once("error", () => resolve(false));
       });
-      if (ok) return;
+      if (ok && listensOn(c.pid, port)) return;
       if (c.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -161,7 +215,10 @@ export async function startMosquitto(
     await exited;
     child = null;
   };
-  await up();
+  await firstStart(up, async () => {
+    port = await freePort();
+    writeConf();
+  });
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
@@ -205,36 +262,39 @@ export type Influx = {
 export async function startInflux(): Promise<Influx> {
   if (!INFLUXD) throw new Error("influxd is not installed");
   const dir = tempDir("agrilume-influx-");
-  const [port, rpc] = [await freePort(), await freePort()];
+  let [port, rpc] = [await freePort(), await freePort()];
   const conf = join(dir.path, "influxdb.conf");
-  writeFileSync(
-    conf,
-    [
-      "reporting-disabled = true",
-      `bind-address = "127.0.0.1:${rpc}"`,
-      "[meta]",
-      `  dir = "${dir.path}/meta"`,
-      "[data]",
-      `  dir = "${dir.path}/data"`,
-      `  wal-dir = "${dir.path}/wal"`,
-      "  query-log-enabled = false",
-      "[http]",
-      `  bind-address = "127.0.0.1:${port}"`,
-      "  log-enabled = false",
-      "[monitor]",
-      "  store-enabled = false",
-      "[continuous_queries]",
-      "  log-enabled = false",
-      "[logging]",
-      '  level = "error"',
-      "",
-    ].join("\n"),
-  );
+  const writeConf = () =>
+    writeFileSync(
+      conf,
+      [
+        "reporting-disabled = true",
+        `bind-address = "127.0.0.1:${rpc}"`,
+        "[meta]",
+        `  dir = "${dir.path}/meta"`,
+        "[data]",
+        `  dir = "${dir.path}/data"`,
+        `  wal-dir = "${dir.path}/wal"`,
+        "  query-log-enabled = false",
+        "[http]",
+        `  bind-address = "127.0.0.1:${port}"`,
+        "  log-enabled = false",
+        "[monitor]",
+        "  store-enabled = false",
+        "[continuous_queries]",
+        "  log-enabled = false",
+        "[logging]",
+        '  level = "error"',
+        "",
+      ].join("\n"),
+    );
+  writeConf();
   let child: ChildProcess | null = null;
   const up = async () => {
-    child = spawn(INFLUXD, ["-config", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    const c = spawn(INFLUXD, ["-config", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    child = c;
     let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => {
+    c.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
     const deadline = Date.now() + 20_000;
@@ -243,8 +303,8 @@ export async function startInflux(): Promise<Influx> {
         (r) => r.status === 204,
         () => false,
       );
-      if (ok) return;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`influxd did not start: ${stderr.slice(-2000)}`);
+      if (ok && listensOn(c.pid, port)) return;
+      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`influxd did not start: ${stderr.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -256,7 +316,10 @@ export async function startInflux(): Promise<Influx> {
     await exited;
     child = null;
   };
-  await up();
+  await firstStart(up, async () => {
+    [port, rpc] = [await freePort(), await freePort()];
+    writeConf();
+  });
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -346,7 +409,7 @@ export async function startPostgres(): Promise<Postgres> {
   if (!POSTGRES_BIN) throw new Error("PostgreSQL is not installed");
   const bin = POSTGRES_BIN;
   const dir = tempDir("agrilume-postgres-");
-  const port = await freePort();
+  let port = await freePort();
   const data = join(dir.path, "data");
   const asUser: { uid?: number; gid?: number } = {};
   if (process.getuid?.() === 0) {
@@ -383,7 +446,7 @@ export async function startPostgres(): Promise<Postgres> {
         () => false,
       );
       await client.end().catch(() => undefined);
-      if (ok) return;
+      if (ok && listensOn(c.pid, port)) return;
       if (c.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${stderr.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -405,7 +468,9 @@ export async function startPostgres(): Promise<Postgres> {
       await client.end();
     }
   };
-  await up();
+  await firstStart(up, async () => {
+    port = await freePort();
+  });
   return {
     port,
     url,

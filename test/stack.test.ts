@@ -7,7 +7,9 @@ import { type GrafanaDashboard, type GrafanaPanel, influxQuery, substitute } fro
 import { reading } from "../harness/helpers.js";
 import { INFLUXD, type Influx, serviceAvailable, startInflux } from "../harness/services.js";
 import { loadConfig } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/log.js";
 import { DASHBOARD_POINTS } from "../src/storage/dashboard-points.js";
+import { createInfluxTelemetryStore } from "../src/storage/influx-telemetry.js";
 
 type Service = {
   image?: string;
@@ -282,13 +284,14 @@ describe.skipIf(!influxd)("dashboard queries against a real InfluxDB", () => {
   let influx: Influx;
   beforeAll(async () => {
     influx = await startInflux();
-    await fetch(`${influx.url}/query?q=${encodeURIComponent("CREATE DATABASE agrilume")}`, { method: "POST" });
-    await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE RETENTION POLICY "raw" ON "agrilume" DURATION 60d REPLICATION 1 DEFAULT')}`, {
-      method: "POST",
-    });
-    await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE RETENTION POLICY "rollup" ON "agrilume" DURATION 104w REPLICATION 1')}`, {
-      method: "POST",
-    });
+    // The database, retention policies and continuous query as the service makes them
+    const store = await createInfluxTelemetryStore(
+      { url: influx.url, database: "agrilume", setup: true, rawRetention: "60d", rollupRetention: "104w", instance: "stack" },
+      createLogger("silent"),
+    );
+    await store.close();
+    const rps = await influxQuery(influx.url, "agrilume", 'SHOW RETENTION POLICIES ON "agrilume"');
+    expect(rps[0]?.values.map((v) => v[0])).toEqual(expect.arrayContaining(["raw", "rollup"]));
   });
   afterAll(async () => {
     await influx.stop();
