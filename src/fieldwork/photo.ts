@@ -1,4 +1,5 @@
 import type { FastifyReply } from "fastify";
+import { parseChinaTime } from "../platform/clock.js";
 import { invalid } from "../platform/errors.js";
 import { fieldworkMessage as msg } from "./messages.js";
 /**
@@ -150,9 +151,8 @@ export function readExif(t: Buffer): Pick<CleanPhoto, "takenAt" | "gps"> {
   const stamp = ascii(exif.get(0x9003)) ?? ascii(ifd0.get(0x0132));
   const offset = ascii(exif.get(0x9011));
   const m = stamp?.match(/^(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})/);
-  const takenAt = m
-    ? Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${offset && /^[+-]\d{2}:\d{2}$/.test(offset) ? offset : "+08:00"}`)
-    : null;
+  // (a camera's own time without its offset tag is China time)
+  const takenAt = m ? parseChinaTime(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${offset && /^[+-]\d{2}:\d{2}$/.test(offset) ? offset : ""}`) : null;
   let gps: CleanPhoto["gps"] = null;
   const gpsAt = ifd0.get(0x8825);
   if (gpsAt) {
