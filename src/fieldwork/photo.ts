@@ -152,7 +152,9 @@ export function readExif(t: Buffer): Pick<CleanPhoto, "takenAt" | "gps"> {
   const offset = ascii(exif.get(0x9011));
   const m = stamp?.match(/^(\d{4}):(\d{2}):(\d{2}) (\d{2}):(\d{2}):(\d{2})/);
   // (a camera's own time without its offset tag is China time)
-  const takenAt = m ? parseChinaTime(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${offset && /^[+-]\d{2}:\d{2}$/.test(offset) ? offset : ""}`) : null;
+  const takenAt = m
+    ? parseChinaTime(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${offset && /^[+-]\d{2}:\d{2}$/.test(offset) ? offset : ""}`)
+    : null;
   let gps: CleanPhoto["gps"] = null;
   const gpsAt = ifd0.get(0x8825);
   if (gpsAt) {
