@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
-import { freePort, MOSQUITTO, serviceAvailable } from "../harness/services.js";
+import { freePort, listensOn, MOSQUITTO, serviceAvailable } from "../harness/services.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 const shipped = readFileSync(new URL("../docs/brokers/mosquitto.conf", import.meta.url), "utf8");
@@ -23,38 +22,41 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    port = await freePort();
     mkdirSync(join(dir.path, "agrilume"));
     mkdirSync(join(dir.path, "run"));
     mkdirSync(join(dir.path, "lib"));
     // (before Agrilume's first write: Mosquitto needs the files to exist)
     writeFileSync(files.passwd, "", { mode: 0o600 });
     writeFileSync(files.acl, "");
-    const conf = shipped
-      .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
-      .replaceAll("/etc/mosquitto/agrilume/", `${dir.path}/agrilume/`)
-      .replaceAll("/run/mosquitto/", `${dir.path}/run/`)
-      .replaceAll("/var/lib/mosquitto/", `${dir.path}/lib/`)
-      .replace(/^log_dest syslog$/m, "log_dest stderr");
-    // every setting the substitution must change was found
-    expect(conf).not.toMatch(/\n(listener 1883|password_file \/etc|acl_file \/etc|pid_file \/run|persistence_location \/var)/);
-    const path = join(dir.path, "mosquitto.conf");
-    writeFileSync(path, `${conf}\n${process.getuid?.() === 0 ? "user root\n" : ""}`);
-    child = spawn(MOSQUITTO as string, ["-c", path], { stdio: ["ignore", "ignore", "pipe"] });
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    await waitUntil(() => {
-      if (child.exitCode !== null) throw new Error(`mosquitto refused the shipped configuration:\n${stderr}`);
-      return new Promise<boolean>((resolve) => {
-        const s = netConnect(port, "127.0.0.1");
-        s.once("connect", () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once("error", () => resolve(false));
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      const conf = shipped
+        .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
+        .replaceAll("/etc/mosquitto/agrilume/", `${dir.path}/agrilume/`)
+        .replaceAll("/run/mosquitto/", `${dir.path}/run/`)
+        .replaceAll("/var/lib/mosquitto/", `${dir.path}/lib/`)
+        .replace(/^log_dest syslog$/m, "log_dest stderr");
+      // every setting the substitution must change was found
+      expect(conf).not.toMatch(/\n(listener 1883|password_file \/etc|acl_file \/etc|pid_file \/run|persistence_location \/var)/);
+      const path = join(dir.path, "mosquitto.conf");
+      writeFileSync(path, `${conf}\n${process.getuid?.() === 0 ? "user root\n" : ""}`);
+      stderr = "";
+      const c = spawn(MOSQUITTO as string, ["-c", path], { stdio: ["ignore", "ignore", "pipe"] });
+      child = c;
+      c.stderr?.on("data", (d: Buffer) => {
+        stderr += d.toString();
       });
-    }, "mosquitto to listen with the shipped configuration");
+      try {
+        await waitUntil(() => {
+          if (c.exitCode !== null) throw new Error(`mosquitto refused the shipped configuration:\n${stderr}`);
+          return listensOn(c.pid, port);
+        }, "mosquitto to listen with the shipped configuration");
+        break;
+      } catch (e) {
+        // another process took the free port before Mosquitto bound it: again on a new one
+        if (attempt >= 3 || !/already in use/i.test(stderr)) throw e;
+      }
+    }
     t = await startTestApp({
       AGRILUME_MQTT_URL: `mqtt://127.0.0.1:${port}`,
       AGRILUME_MQTT_CLIENT_ID: service.username,

@@ -33,6 +33,8 @@ describe("hostile payloads", () => {
         (await t.app.telemetry.raw({ deviceId: other.id, measurement: "streetlight_telemetry", from: ts, to: ts + 1, limit: 10 })).length === 1,
       "the other device's reading stored",
     );
+    // every sink has it too (the reject records are written after the readings of the same batch)
+    await t.app.writer.waitFor(t.app.wal.lastSeq());
   };
 
   it("stores an ordinary reading (the check the others rely on)", async () => {

@@ -16,6 +16,7 @@ describe("a light that never reported", () => {
     const live = await registerLight(t, "LIVE-1");
     await registerLight(t, "LATER-1", { installedOn: "2099-01-01" });
     (await connectDevice(t, live)).end();
+    await t.app.presence.flush();
     await waitUntil(async () => (await t.app.state.presence.devicesSeen()).has("LIVE-1"), "the live light's connect recorded");
     // within the grace period: nothing
     expect(await t.app.streetlights.checkNeverReported(Date.now() + 30 * 60_000)).toBe(0);

@@ -35,10 +35,10 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
   it("a key made on A works on B, and a key revoked on A stops working on B", async () => {
     const { id, key } = await makeKey(a, "王工");
     expect(await status(a, key)).toBe(200);
-    await waitUntil(async () => (await status(b, key)) === 200, "B to accept the key made on A", 5000);
+    await waitUntil(async () => (await status(b, key)) === 200, "B to accept the key made on A", 15_000);
     const revoked = await a.api(`/api/v1/keys/${id}`, { method: "DELETE" });
     expect(revoked.status).toBeLessThan(300);
-    await waitUntil(async () => (await status(b, key)) === 401, "B to refuse the key revoked on A", 5000);
+    await waitUntil(async () => (await status(b, key)) === 401, "B to refuse the key revoked on A", 15_000);
     expect(await status(a, key)).toBe(401);
   });
 
@@ -47,13 +47,13 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     expect(made.status).toBe(201);
     const { user, password } = (await made.json()) as { user: { id: string }; password: string };
     const signIn = (t: TestApp) => t.api("/api/v1/session", { key: null, method: "POST", body: JSON.stringify({ name: "lisi", password }) });
-    await waitUntil(async () => (await signIn(b)).status === 200, "B to know the account made on A", 5000);
+    await waitUntil(async () => (await signIn(b)).status === 200, "B to know the account made on A", 15_000);
     const res = await signIn(b);
     const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0] as string;
     const me = (t: TestApp) => t.api("/api/v1/me", { key: null, headers: { cookie } });
-    await waitUntil(async () => (await me(a)).status === 200, "A to know the session made on B", 5000);
+    await waitUntil(async () => (await me(a)).status === 200, "A to know the session made on B", 15_000);
     expect((await a.api(`/api/v1/users/${user.id}`, { method: "PATCH", body: JSON.stringify({ disabled: true }) })).status).toBe(200);
-    await waitUntil(async () => (await me(b)).status === 401, "B to end the session of the account disabled on A", 5000);
+    await waitUntil(async () => (await me(b)).status === 401, "B to end the session of the account disabled on A", 15_000);
     expect((await signIn(b)).status).toBe(401);
   });
 
@@ -61,7 +61,7 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     const creds = await registerLight(b, "TWO-0"); // (B's own, to see B's registry before it hears of A's)
     expect(b.app.registry.get(creds.id)).toBeDefined();
     const made = await registerLight(a, "TWO-1");
-    await waitUntil(() => b.app.registry.get("TWO-1"), "B to know the light registered on A", 5000);
+    await waitUntil(() => b.app.registry.get("TWO-1"), "B to know the light registered on A", 15_000);
     expect(b.app.registry.counts().streetlight).toBe(2);
     expect((await b.api("/api/v1/devices/TWO-1")).status).toBe(200);
     const client = await connectDevice(b, made);
@@ -73,7 +73,7 @@ describe.skipIf(!run)("two instances on one PostgreSQL", () => {
     const rotated = await a.api("/api/v1/devices/TWO-1/secret", { method: "POST" });
     expect(rotated.status).toBe(200);
     const { secret } = (await rotated.json()) as { secret: string };
-    await waitUntil(async () => (await b.app.registry.authenticate("TWO-1", secret)).ok, "B to take the new secret", 5000);
+    await waitUntil(async () => (await b.app.registry.authenticate("TWO-1", secret)).ok, "B to take the new secret", 15_000);
     expect(await b.app.registry.authenticate("TWO-1", made.secret)).toEqual({ ok: false, reason: "bad_secret" });
   });
 
