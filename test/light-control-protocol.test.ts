@@ -109,7 +109,7 @@ describe("streetlight control against real lights (protocol v1.1)", () => {
     expect(b.status).toBe(201);
     const bId = ((await b.json()) as { id: string }).id;
     await new Promise((r) => setTimeout(r, 900));
-    expect(await t.app.control.expire()).toBeGreaterThanOrEqual(1);
+    await t.app.control.expire(); // (unless the service's own pass every 30 s just did: the state below says which)
     light(lightId).inbox = [];
     await goOnline(lightId);
     await new Promise((r) => setTimeout(r, 700));

@@ -233,7 +233,7 @@ describe("streetlight control (protocol v1.1)", () => {
     const c = (await res.json()) as { id: string; state: string };
     expect(c.state).toBe("created"); // not sent: the light is offline
     await new Promise((r) => setTimeout(r, 900));
-    expect(await t.app.control.expire()).toBeGreaterThanOrEqual(1);
+    await t.app.control.expire(); // (unless the service's own pass every 30 s just did: the state below says which)
     l.inbox = [];
     await goOnline(lightId);
     // the campaign's profile (retained earlier) is what the broker still holds; the expired one never arrives

@@ -33,7 +33,7 @@ describe("a light that sends its buffer late", () => {
 
     for (const r of readings.filter((x) => x.ts >= n.dusk + 3600_000)) await publish(client, "streetlight/LATE-1/telemetry", JSON.stringify(r));
     await t.app.writer.waitFor(t.app.wal.lastSeq());
-    expect(await t.app.streetlights.runNightly()).toBeGreaterThanOrEqual(1);
+    await t.app.streetlights.runNightly(); // (unless the service's own pass 10 s after its start just did: the night below says)
     const after = await night();
     expect(after?.classification).toBe("lit");
     expect(after?.litMin).toBeGreaterThan(600);
