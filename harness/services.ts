@@ -70,9 +70,10 @@ export function listensOn(pid: number | undefined, port: number): boolean {
 
 /**
  * A service's first start on ports freePort gave: when another process took a port first ("address already in use"),
- * it is tried again on new ports (`repick`), three times in all. Restarts keep their ports and do not come here.
+ * it is tried again on new ports (`repick`, or `up` itself picks them), three times in all. Restarts keep their ports
+ * and do not come here.
  */
-async function firstStart(up: () => Promise<void>, repick: () => Promise<void>): Promise<void> {
+export async function firstStart(up: () => Promise<void>, repick: () => Promise<void> = async () => undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await up();

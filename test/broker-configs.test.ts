@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
-import { freePort, listensOn, MOSQUITTO, serviceAvailable } from "../harness/services.js";
+import { firstStart, freePort, listensOn, MOSQUITTO, serviceAvailable } from "../harness/services.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 const shipped = readFileSync(new URL("../docs/brokers/mosquitto.conf", import.meta.url), "utf8");
@@ -28,7 +28,8 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
     // (before Agrilume's first write: Mosquitto needs the files to exist)
     writeFileSync(files.passwd, "", { mode: 0o600 });
     writeFileSync(files.acl, "");
-    for (let attempt = 1; ; attempt++) {
+    // (on a new port when another process took the free one before Mosquitto bound it)
+    await firstStart(async () => {
       port = await freePort();
       const conf = shipped
         .replace(/^listener 1883$/m, `listener ${port} 127.0.0.1`)
@@ -46,17 +47,11 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
       c.stderr?.on("data", (d: Buffer) => {
         stderr += d.toString();
       });
-      try {
-        await waitUntil(() => {
-          if (c.exitCode !== null) throw new Error(`mosquitto refused the shipped configuration:\n${stderr}`);
-          return listensOn(c.pid, port);
-        }, "mosquitto to listen with the shipped configuration");
-        break;
-      } catch (e) {
-        // another process took the free port before Mosquitto bound it: again on a new one
-        if (attempt >= 3 || !/already in use/i.test(stderr)) throw e;
-      }
-    }
+      await waitUntil(() => {
+        if (c.exitCode !== null) throw new Error(`mosquitto refused the shipped configuration:\n${stderr}`);
+        return listensOn(c.pid, port);
+      }, "mosquitto to listen with the shipped configuration");
+    });
     t = await startTestApp({
       AGRILUME_MQTT_URL: `mqtt://127.0.0.1:${port}`,
       AGRILUME_MQTT_CLIENT_ID: service.username,
