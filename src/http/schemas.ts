@@ -21,8 +21,12 @@ export const IsoTime = z.iso.datetime();
 /** A time in a query string (`from`, `to`): parseChinaTime's forms, as a Date. */
 export const QueryTime = z
   .string()
-  .refine((s) => Number.isFinite(parseChinaTime(s)), "hint_time")
-  .transform((s) => new Date(parseChinaTime(s)))
+  .transform((s, ctx) => {
+    const ms = parseChinaTime(s);
+    if (Number.isFinite(ms)) return new Date(ms);
+    ctx.addIssue({ code: "custom", message: "hint_time" });
+    return z.NEVER;
+  })
   .meta({
     description:
       "ISO 8601. A date alone is 00:00 China time that day (`2026-11-01`); a time without a zone is China time (`2026-11-01T08:00`); with a zone, that instant (`2026-11-01T00:00:00Z`)",

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { ProfileSchema } from "../../devices/index.js";
-import { chinaDate, chinaDayNumber, chinaMsOfDay, chinaNoon, DAY_MS, parseChinaTime } from "../platform/clock.js";
+import { chinaDate, chinaDayNumber, chinaDayStart, chinaMsOfDay, chinaNoon, DAY_MS } from "../platform/clock.js";
 import { sunsetSunrise } from "./sun.js";
 
 /**
@@ -111,7 +111,7 @@ export function levelAt(t: number, n: Night, profile: Profile): number {
 /** A stage's China clock time ("HH:MM") within night n: from 12:00 on the evening's date, before it the next morning. */
 function clockTime(n: Night, at: string): number {
   const h = Number(at.slice(0, 2));
-  return parseChinaTime(`${n.date}T${at}`) + (h < 12 ? DAY : 0);
+  return chinaDayStart(n.date) + h * 3600_000 + Number(at.slice(3, 5)) * 60_000 + (h < 12 ? DAY : 0);
 }
 
 /** What a light should be doing at t. Its night is shared (nightAround): do not modify it. */
