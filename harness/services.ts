@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { createServer, connect as netConnect } from "node:net";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
 import { ADMIN_KEY, REQUIRE_SERVICES, tempDir } from "./helpers.js";
@@ -81,6 +81,31 @@ export async function firstStart(up: () => Promise<void>, repick: () => Promise<
       if (attempt >= 3 || !/already in use/i.test(e instanceof Error ? e.message : String(e))) throw e;
       await repick();
     }
+  }
+}
+
+/**
+ * Starts a service's process and waits until it holds the listening socket of `port` and `answers` (its own protocol's
+ * probe: a ping, a session), polling every `everyMs`; the error carries its stderr when it exits first or is not ready
+ * within `timeoutMs`. Its stderr stays readable (`stderr()`), as a test of its log reads it.
+ */
+export async function spawnListening(
+  name: string,
+  command: string,
+  args: readonly string[],
+  opts: { port: number; answers?: () => Promise<boolean>; timeoutMs: number; everyMs: number; uid?: number; gid?: number },
+): Promise<{ child: ChildProcess; stderr: () => string }> {
+  const { port, answers, timeoutMs, everyMs, ...asUser } = opts;
+  const c = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], ...asUser });
+  let stderr = "";
+  c.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (listensOn(c.pid, port) && (!answers || (await answers()))) return { child: c, stderr: () => stderr };
+    if (c.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start: ${stderr.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
@@ -187,26 +212,7 @@ export async function startMosquitto(
   writeConf();
   let child: ChildProcess | null = null;
   const up = async () => {
-    const c = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-    child = c;
-    let stderr = "";
-    c.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = netConnect(port, "127.0.0.1");
-        s.once("connect", () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once("error", () => resolve(false));
-      });
-      if (ok && listensOn(c.pid, port)) return;
-      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    child = (await spawnListening("mosquitto", MOSQUITTO, ["-c", conf], { port, timeoutMs: 10_000, everyMs: 50 })).child;
   };
   const down = async () => {
     const c = child as ChildProcess | null;
@@ -292,22 +298,12 @@ export async function startInflux(): Promise<Influx> {
   writeConf();
   let child: ChildProcess | null = null;
   const up = async () => {
-    const c = spawn(INFLUXD, ["-config", conf], { stdio: ["ignore", "ignore", "pipe"] });
-    child = c;
-    let stderr = "";
-    c.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/ping`).then(
+    const answers = () =>
+      fetch(`http://127.0.0.1:${port}/ping`).then(
         (r) => r.status === 204,
         () => false,
       );
-      if (ok && listensOn(c.pid, port)) return;
-      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`influxd did not start: ${stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    child = (await spawnListening("influxd", INFLUXD, ["-config", conf], { port, answers, timeoutMs: 20_000, everyMs: 100 })).child;
   };
   const down = async (signal: NodeJS.Signals) => {
     const c = child as ChildProcess | null;
@@ -429,28 +425,30 @@ export async function startPostgres(): Promise<Postgres> {
   const url = (database = "postgres") => `postgres://agrilume@127.0.0.1:${port}/${database}`;
   let child: ChildProcess | null = null;
   const up = async () => {
-    const c = spawn(
-      join(bin, "postgres"),
-      ["-D", data, "-p", String(port), "-k", dir.path, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"],
-      { stdio: ["ignore", "ignore", "pipe"], ...asUser },
-    );
-    child = c;
-    let stderr = "";
-    c.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const deadline = Date.now() + 20_000;
-    for (;;) {
+    const answers = async () => {
       const client = new pg.Client({ connectionString: url() });
       const ok = await client.connect().then(
         () => true,
         () => false,
       );
       await client.end().catch(() => undefined);
-      if (ok && listensOn(c.pid, port)) return;
-      if (c.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return ok;
+    };
+    const args = [
+      "-D",
+      data,
+      "-p",
+      String(port),
+      "-k",
+      dir.path,
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "fsync=off",
+      "-c",
+      "full_page_writes=off",
+    ];
+    child = (await spawnListening("postgres", join(bin, "postgres"), args, { port, answers, timeoutMs: 20_000, everyMs: 100, ...asUser })).child;
   };
   const down = async (signal: NodeJS.Signals) => {
     const c = child as ChildProcess | null;

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, publish, reading, registerLight, startTestApp, type TestApp, tempDir, waitUntil } from "../harness/helpers.js";
-import { firstStart, freePort, listensOn, MOSQUITTO, serviceAvailable } from "../harness/services.js";
+import { firstStart, freePort, MOSQUITTO, serviceAvailable, spawnListening } from "../harness/services.js";
 
 const run = serviceAvailable("Mosquitto", MOSQUITTO, "apt-get install mosquitto");
 const shipped = readFileSync(new URL("../docs/brokers/mosquitto.conf", import.meta.url), "utf8");
@@ -18,7 +18,7 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
   const service = { username: "agrilume-ingest", password: "service-password-0123456789" };
   let child: ChildProcess;
   let port: number;
-  let stderr = "";
+  let stderr: () => string = () => "";
   let t: TestApp;
 
   beforeAll(async () => {
@@ -41,16 +41,14 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
       expect(conf).not.toMatch(/\n(listener 1883|password_file \/etc|acl_file \/etc|pid_file \/run|persistence_location \/var)/);
       const path = join(dir.path, "mosquitto.conf");
       writeFileSync(path, `${conf}\n${process.getuid?.() === 0 ? "user root\n" : ""}`);
-      stderr = "";
-      const c = spawn(MOSQUITTO as string, ["-c", path], { stdio: ["ignore", "ignore", "pipe"] });
-      child = c;
-      c.stderr?.on("data", (d: Buffer) => {
-        stderr += d.toString();
+      // (its error carries Mosquitto's words when it refuses the shipped configuration)
+      const started = await spawnListening("mosquitto with the shipped configuration", MOSQUITTO as string, ["-c", path], {
+        port,
+        timeoutMs: 10_000,
+        everyMs: 50,
       });
-      await waitUntil(() => {
-        if (c.exitCode !== null) throw new Error(`mosquitto refused the shipped configuration:\n${stderr}`);
-        return listensOn(c.pid, port);
-      }, "mosquitto to listen with the shipped configuration");
+      child = started.child;
+      stderr = started.stderr;
     });
     t = await startTestApp({
       AGRILUME_MQTT_URL: `mqtt://127.0.0.1:${port}`,
@@ -75,7 +73,7 @@ describe.skipIf(!run)("the shipped Mosquitto configuration", () => {
   it("is loaded by Debian's mosquitto, which writes the pid file Agrilume signals", () => {
     expect(child.exitCode).toBeNull();
     expect(Number(readFileSync(files.pid, "utf8").trim())).toBe(child.pid);
-    expect(stderr).not.toMatch(/Error/);
+    expect(stderr()).not.toMatch(/Error/);
   });
 
   it("lets the service subscribe and a registered device publish; what it publishes is stored", async () => {
